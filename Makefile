@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` runs the main job, `make test` runs the tests.
+# Both install what they need first (scripts/setup.sh is idempotent and fast when done).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: setup build demo test bench clean
+
+setup:
+	./scripts/setup.sh
+
+build: setup
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./scripts/demo.sh $(BUILD)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+bench: build
+	./scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
