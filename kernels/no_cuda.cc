@@ -1,0 +1,17 @@
+// The CUDA entry points of ops.h for a build without nvcc: they report "not built with CUDA"
+// so that callers (selftest, agent) can fall back to the CPU backend by choice, not by crash.
+#include "plume/kernels/ops.h"
+
+namespace plume::kernels {
+
+int CudaDeviceCount() { return 0; }
+
+Result<std::unique_ptr<Ops>> MakeCudaOps(int device) {
+  return Fail("CUDA device " + std::to_string(device) +
+              " requested, but this build has no CUDA backend (rebuild with -DPLUME_CUDA=ON where "
+              "nvcc is installed)");
+}
+
+bool BuiltWithCuda() { return false; }
+
+}  // namespace plume::kernels
