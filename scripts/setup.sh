@@ -9,7 +9,7 @@ PKGS=(
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 libopenblas-dev libcli11-dev libtomlplusplus-dev
   libspdlog-dev nlohmann-json3-dev libexpected-dev
-  prometheus systemd nodejs npm unzip
+  prometheus systemd unzip
 )
 
 missing=()
@@ -18,6 +18,10 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js (for the offline Helm/Kubernetes checks) may come from Debian or NodeSource; either
+# provides npm, so only ask Debian for it when no npm is on the PATH.
+if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
