@@ -71,12 +71,14 @@ Status TokensInRange(const char* op, const char* name, const int32_t* tokens, lo
 
 class CpuOps final : public Ops {
  public:
-  explicit CpuOps(int threads) : threads_(threads) {}
+  // threads <= 0 means the OpenMP default as it was when the first CpuOps was made. It is
+  // resolved to a number here because an earlier CpuOps with an explicit count changes the
+  // calling thread's OpenMP setting.
+  explicit CpuOps(int threads) : threads_(threads > 0 ? threads : DefaultThreads()) {}
 
   Backend backend() const override { return Backend::kCpu; }
   std::string DeviceName() const override {
-    const int n = threads_ > 0 ? threads_ : omp_get_max_threads();
-    return "cpu (" + std::to_string(n) + " threads)";
+    return "cpu (" + std::to_string(threads_) + " threads)";
   }
 
   Result<std::unique_ptr<Buffer>> Alloc(size_t bytes) override {
@@ -340,12 +342,16 @@ class CpuOps final : public Ops {
   // thread per Ops object at a time, so setting it on every call is enough and costs nothing.
   // OpenBLAS keeps its own (process-wide) pool; it follows the same count.
   void UseThreads() const {
-    if (threads_ <= 0) return;
     omp_set_num_threads(threads_);
     openblas_set_num_threads(threads_);
   }
 
-  int threads_;
+  static int DefaultThreads() {
+    static const int kDefault = omp_get_max_threads();
+    return kDefault;
+  }
+
+  int threads_;  // always >= 1
 };
 
 }  // namespace
