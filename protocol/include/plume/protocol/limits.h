@@ -1,0 +1,47 @@
+// Every bound of the protocol component in one place: message and chunk sizes, decoder limits,
+// transport timeouts and queue depths, blob cache defaults. Peers must agree on the message and
+// chunk bounds; the rest are local choices.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace plume::limits {
+
+// Envelope.version this build speaks. A message with another version is refused with
+// ErrorCode::unsupportedVersion.
+inline constexpr uint16_t kProtocolVersion = 1;
+
+// Largest encoded Envelope (one ZeroMQ frame). A blob chunk plus its envelope fits with room.
+inline constexpr size_t kMessageBytesMax = 8u << 20;  // 8 MiB
+// libzmq's ZMQ_MAXMSGSIZE on every socket: a peer that sends more is disconnected by libzmq
+// before the frame is buffered whole. Slightly above kMessageBytesMax so that our own decoder,
+// not libzmq, reports frames that are only a little too large.
+inline constexpr int64_t kSocketFrameBytesMax = kMessageBytesMax + 64 * 1024;
+
+// Cap'n Proto reader limits, set explicitly rather than trusting the library defaults.
+// Traversal limit: words a reader may visit; validation walks the message once, then the caller
+// gets a fresh reader with this budget, so it allows reading every word several times over.
+inline constexpr uint64_t kTraversalWordsMax = 4 * (kMessageBytesMax / 8);
+// Our schema nests at most about 5 levels (Envelope > body > params > BlobRef > Data).
+inline constexpr int kNestingDepthMax = 16;
+
+// Blob transfer: one chunk per BlobPut/BlobChunk, and at most this many unacknowledged chunks
+// (push) or outstanding requests (pull) per transfer.
+inline constexpr size_t kBlobChunkBytes = 1u << 20;  // 1 MiB
+inline constexpr uint32_t kBlobWindowChunks = 8;
+// Largest single blob (datasets, checkpoints). 64 GiB.
+inline constexpr uint64_t kBlobBytesMax = 64ull << 30;
+
+// Transport.
+inline constexpr int kSendHighWaterMarkMessages = 10000;  // per peer, queued by libzmq
+inline constexpr int kRecvHighWaterMarkMessages = 10000;
+inline constexpr int kLingerMs = 200;                     // on close: flush briefly, then drop
+inline constexpr int kZapPollMs = 100;                    // ZAP thread checks for shutdown this often
+inline constexpr size_t kPeerKeyCacheEntries = 65536;     // curve key -> verified ed25519 id
+inline constexpr int kHandshakeIvlMs = 5000;              // CURVE handshake must finish in this
+
+// Lists in replies (ListJobs, ListNodes) are cut at this many rows.
+inline constexpr uint32_t kListRowsMax = 1000;
+
+}  // namespace plume::limits

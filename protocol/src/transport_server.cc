@@ -1,0 +1,277 @@
+// TransportServer: the scheduler's CURVE ROUTER socket. Receives frames, decodes and checks them
+// (sender key, allow-list), answers bad ones with an Error, and hands good ones to the caller.
+#include <sodium.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "plume/protocol/limits.h"
+#include "plume/protocol/transport.h"
+#include "zap.h"
+
+namespace plume {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Messages only an agent sends; the allow-list applies to these.
+bool IsAgentMessage(MessageKind kind) {
+  using W = wire::Envelope::Body::Which;
+  switch (kind) {
+    case W::REGISTER:
+    case W::HEARTBEAT:
+    case W::DRAIN:
+    case W::DEREGISTER:
+    case W::TASK_PROGRESS:
+    case W::TASK_RESULT:
+    case W::TASK_FAILED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string PeerText(const std::string& user_id) {
+  return user_id.empty() ? std::string("?") : user_id.substr(0, 16) + "…";
+}
+
+}  // namespace
+
+std::string Z85Key(const CurveKey& key) {
+  char text[41] = {};
+  zmq_z85_encode(text, key.data(), key.size());
+  return std::string(text, 40);
+}
+
+struct TransportServer::Impl {
+  Identity identity;
+  ServerOptions options;
+  std::string endpoint;
+  uint16_t port = 0;
+  detail::TransportCounters counters;
+  std::set<CurveKey> allowed_agents;  // CURVE keys of the allow-list
+  std::unordered_map<std::string, CurveKey> curve_of_sender;  // raw ed25519 bytes -> CURVE key
+  uint64_t handshake_failures_reported = 0;
+  // Order matters for destruction: the ZAP thread and sockets go before the context.
+  zmq::context_t context{1};
+  zmq::socket_t router;
+  std::unique_ptr<detail::ZapHandler> zap;
+
+  ~Impl() {
+    zap.reset();
+    router.close();
+    context.close();
+  }
+
+  void Refuse(RefusalReason reason, const std::string& detail) {
+    if (options.on_refusal) options.on_refusal(reason, detail);
+  }
+  void ReportHandshakeFailures() {
+    uint64_t now = counters.handshakes_failed.load(std::memory_order_relaxed);
+    for (; handshake_failures_reported < now; ++handshake_failures_reported) {
+      Refuse(RefusalReason::kHandshakeFailed, "CURVE handshake failed");
+    }
+  }
+  // The CURVE key an ed25519 sender must connect with; cached because the conversion costs a
+  // field inversion and every message needs it.
+  std::optional<CurveKey> CurveOf(const PublicKey& sender) {
+    std::string key(reinterpret_cast<const char*>(sender.data()), sender.size());
+    if (auto it = curve_of_sender.find(key); it != curve_of_sender.end()) return it->second;
+    auto curve = CurvePublicFromEd25519(sender);
+    if (!curve) return std::nullopt;
+    if (curve_of_sender.size() >= limits::kPeerKeyCacheEntries) curve_of_sender.clear();
+    curve_of_sender.emplace(std::move(key), *curve);
+    return *curve;
+  }
+  std::optional<Incoming> Check(std::vector<zmq::message_t>& frames);
+  Status SendRaw(const PeerId& peer, std::string_view frame);
+};
+
+TransportServer::TransportServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TransportServer::~TransportServer() = default;
+
+Result<std::unique_ptr<TransportServer>> TransportServer::Bind(const Identity& identity,
+                                                               ServerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->identity = identity;
+  impl->options = std::move(options);
+  if (impl->options.agent_allow_list) {
+    for (const auto& pk : *impl->options.agent_allow_list) {
+      auto curve = CurvePublicFromEd25519(pk);
+      if (!curve) return Fail("agent allow-list: " + curve.error().message);
+      impl->allowed_agents.insert(*curve);
+    }
+  }
+  try {
+    impl->router = zmq::socket_t(impl->context, zmq::socket_type::router);
+    auto& s = impl->router;
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, Z85Key(identity.CurveSecret()));
+    s.set(zmq::sockopt::curve_publickey, Z85Key(identity.CurvePublic()));
+    s.set(zmq::sockopt::zap_domain, "plume");
+    s.set(zmq::sockopt::router_mandatory, 1);
+    s.set(zmq::sockopt::maxmsgsize, limits::kSocketFrameBytesMax);
+    s.set(zmq::sockopt::sndhwm, limits::kSendHighWaterMarkMessages);
+    s.set(zmq::sockopt::rcvhwm, limits::kRecvHighWaterMarkMessages);
+    s.set(zmq::sockopt::linger, limits::kLingerMs);
+    s.set(zmq::sockopt::handshake_ivl, limits::kHandshakeIvlMs);
+    // The monitor endpoint must be unique per server within the process.
+    std::string monitor = "inproc://plume-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(impl.get()));
+    if (zmq_socket_monitor(s.handle(), monitor.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
+      return Fail(std::string("cannot monitor the server socket: ") + zmq_strerror(zmq_errno()));
+    }
+    auto zap = detail::ZapHandler::Start(impl->context, monitor, &impl->counters);
+    if (!zap) return tl::unexpected(zap.error());
+    impl->zap = std::move(*zap);
+    s.bind(impl->options.endpoint);
+    impl->endpoint = s.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Fail("cannot bind " + impl->options.endpoint + ": " + e.what() +
+                " (is another process using the port, or is the endpoint malformed?)");
+  }
+  if (auto colon = impl->endpoint.rfind(':'); colon != std::string::npos) {
+    impl->port = static_cast<uint16_t>(std::atoi(impl->endpoint.c_str() + colon + 1));
+  }
+  spdlog::info("transport: scheduler {} listening on {}{}", identity.Id(), impl->endpoint,
+               impl->options.agent_allow_list ? " (agent allow-list on)" : "");
+  return std::unique_ptr<TransportServer>(new TransportServer(std::move(impl)));
+}
+
+const std::string& TransportServer::endpoint() const { return impl_->endpoint; }
+uint16_t TransportServer::port() const { return impl_->port; }
+const Identity& TransportServer::identity() const { return impl_->identity; }
+
+// Turns one received multipart message into an Incoming, or handles it (count, log, reply) and
+// returns nullopt.
+std::optional<Incoming> TransportServer::Impl::Check(std::vector<zmq::message_t>& frames) {
+  if (frames.size() < 2) return std::nullopt;  // ROUTER always prepends the id; cannot happen
+  PeerId peer = frames.front().to_string();
+  auto& payload = frames.back();
+  counters.bytes_received.fetch_add(payload.size(), std::memory_order_relaxed);
+  const char* user_id = zmq_msg_gets(payload.handle(), "User-Id");
+  std::string user = user_id ? user_id : "";
+  auto fail = [&](RefusalReason reason, wire::ErrorCode code, const std::string& text,
+                  uint64_t request_id) {
+    spdlog::warn("transport: refused a message from {}: {}", PeerText(user), text);
+    Refuse(reason, text);
+    (void)SendRaw(peer, EncodeError(request_id, identity.public_key(), code, text));
+  };
+  if (frames.size() != 2) {
+    counters.messages_malformed.fetch_add(1, std::memory_order_relaxed);
+    fail(RefusalReason::kMalformed, wire::ErrorCode::BAD_MESSAGE,
+         "expected one frame per message, got " + std::to_string(frames.size() - 1), 0);
+    return std::nullopt;
+  }
+  auto message = Decode(std::span(static_cast<const uint8_t*>(payload.data()), payload.size()));
+  if (!message) {
+    counters.messages_malformed.fetch_add(1, std::memory_order_relaxed);
+    auto code = message.error().message.find("version") != std::string::npos
+                    ? wire::ErrorCode::UNSUPPORTED_VERSION
+                    : message.error().message.find("too large") != std::string::npos
+                          ? wire::ErrorCode::TOO_LARGE
+                          : wire::ErrorCode::BAD_MESSAGE;
+    fail(RefusalReason::kMalformed, code, message.error().message, 0);
+    return std::nullopt;
+  }
+  PublicKey sender = message->sender();
+  auto curve = CurveOf(sender);
+  if (!curve || user.size() != 64 || ToHex(*curve) != user) {
+    counters.refused_sender_mismatch.fetch_add(1, std::memory_order_relaxed);
+    fail(RefusalReason::kSenderMismatch, wire::ErrorCode::UNAUTHORIZED,
+         "the sender id " + ToHex(sender) + " does not own this connection's CURVE key",
+         message->request_id());
+    return std::nullopt;
+  }
+  if (options.agent_allow_list && IsAgentMessage(message->kind()) &&
+      !allowed_agents.contains(*curve)) {
+    counters.refused_unlisted_agent.fetch_add(1, std::memory_order_relaxed);
+    fail(RefusalReason::kUnlistedAgent, wire::ErrorCode::UNAUTHORIZED,
+         "agent " + ToHex(sender) + " is not on this scheduler's allow-list (ask the operator "
+         "to add it)", message->request_id());
+    return std::nullopt;
+  }
+  counters.messages_received.fetch_add(1, std::memory_order_relaxed);
+  return Incoming{std::move(peer), sender, std::move(*message)};
+}
+
+Result<std::optional<Incoming>> TransportServer::Recv(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  try {
+    for (;;) {
+      impl_->ReportHandshakeFailures();
+      std::vector<zmq::message_t> frames;
+      if (zmq::recv_multipart(impl_->router, std::back_inserter(frames),
+                              zmq::recv_flags::dontwait)) {
+        if (auto in = impl_->Check(frames)) return in;
+        continue;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return std::optional<Incoming>();
+      zmq::pollitem_t item{impl_->router.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, left);
+    }
+  } catch (const zmq::error_t& e) {
+    return Fail(std::string("server socket failed: ") + e.what());
+  }
+}
+
+Status TransportServer::Impl::SendRaw(const PeerId& peer, std::string_view frame) {
+  try {
+    std::array<zmq::const_buffer, 2> parts{zmq::buffer(peer), zmq::buffer(frame)};
+    auto sent = zmq::send_multipart(router, parts, zmq::send_flags::dontwait);
+    if (!sent) {
+      counters.send_failures.fetch_add(1, std::memory_order_relaxed);
+      return Fail("peer's send queue is full (it is not reading); try again later");
+    }
+  } catch (const zmq::error_t& e) {
+    counters.send_failures.fetch_add(1, std::memory_order_relaxed);
+    if (e.num() == EHOSTUNREACH) return Fail("peer is not connected (it went away or reconnected)");
+    return Fail(std::string("send failed: ") + e.what());
+  }
+  counters.messages_sent.fetch_add(1, std::memory_order_relaxed);
+  counters.bytes_sent.fetch_add(frame.size(), std::memory_order_relaxed);
+  return {};
+}
+
+Status TransportServer::Send(const PeerId& peer, std::string_view frame) {
+  return impl_->SendRaw(peer, frame);
+}
+
+Status TransportServer::Send(const PeerId& peer, const MessageBuilder& message) {
+  auto frame = message.Encode();
+  if (!frame) return tl::unexpected(frame.error());
+  return impl_->SendRaw(peer, *frame);
+}
+
+Status TransportServer::SendError(const PeerId& peer, uint64_t request_id, wire::ErrorCode code,
+                                  std::string_view text) {
+  return impl_->SendRaw(peer, EncodeError(request_id, impl_->identity.public_key(), code, text));
+}
+
+TransportStats TransportServer::stats() const {
+  const auto& c = impl_->counters;
+  auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  TransportStats s;
+  s.handshakes_accepted = get(c.handshakes_accepted);
+  s.handshakes_failed = get(c.handshakes_failed);
+  s.messages_received = get(c.messages_received);
+  s.messages_malformed = get(c.messages_malformed);
+  s.refused_sender_mismatch = get(c.refused_sender_mismatch);
+  s.refused_unlisted_agent = get(c.refused_unlisted_agent);
+  s.messages_sent = get(c.messages_sent);
+  s.send_failures = get(c.send_failures);
+  s.bytes_received = get(c.bytes_received);
+  s.bytes_sent = get(c.bytes_sent);
+  return s;
+}
+
+}  // namespace plume

@@ -1,0 +1,49 @@
+// Private to the transport: the ZAP handler thread of a TransportServer. It answers ZeroMQ's
+// authentication requests (inproc://zeromq.zap.01) for CURVE handshakes and watches the ROUTER's
+// socket monitor for failed handshakes, updating the server's counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "plume/protocol/error.h"
+
+namespace plume::detail {
+
+struct TransportCounters {
+  std::atomic<uint64_t> handshakes_accepted{0};
+  std::atomic<uint64_t> handshakes_failed{0};
+  std::atomic<uint64_t> messages_received{0};
+  std::atomic<uint64_t> messages_malformed{0};
+  std::atomic<uint64_t> refused_sender_mismatch{0};
+  std::atomic<uint64_t> refused_unlisted_agent{0};
+  std::atomic<uint64_t> messages_sent{0};
+  std::atomic<uint64_t> send_failures{0};
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> bytes_sent{0};
+};
+
+class ZapHandler {
+ public:
+  // Binds the ZAP endpoint in `context` and connects to the socket monitor at monitor_endpoint
+  // (already started with zmq_socket_monitor on the ROUTER), then runs until destroyed. Returns
+  // only after the ZAP socket is bound, so a ROUTER bound afterwards is always covered.
+  static Result<std::unique_ptr<ZapHandler>> Start(zmq::context_t& context,
+                                                   std::string monitor_endpoint,
+                                                   TransportCounters* counters);
+  ~ZapHandler();
+
+ private:
+  ZapHandler() = default;
+  void Run(zmq::socket_t zap, zmq::socket_t monitor);
+  std::atomic<bool> stop_{false};
+  TransportCounters* counters_ = nullptr;
+  std::thread thread_;
+};
+
+}  // namespace plume::detail
