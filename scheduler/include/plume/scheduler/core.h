@@ -1,0 +1,76 @@
+// The scheduler's core: a pure state machine. Events in, actions out; time only from the
+// now_ms the caller passes in, no I/O, no threads. The same code runs in plume-scheduler (a
+// ZeroMQ reactor around it) and in the deterministic simulation tests.
+//
+// Contract for the shell, once per loop turn:
+//   1. actions = core.Handle(now_ms, event) for each event received this turn;
+//   2. store.Save(core.TakeDirty()) — the state is durable BEFORE anything is acted on;
+//   3. carry out the actions (send, aggregate, ledger).
+// After a restart: Core core(config, store.Load()); then act on core.Recover(now_ms).
+// Not thread-safe: one thread owns a Core.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plume/scheduler/events.h"
+#include "plume/scheduler/limits.h"
+#include "plume/scheduler/types.h"
+
+namespace plume::scheduler {
+
+struct Config {
+  int64_t lease_ms = kLeaseMsDefault;
+  int64_t assign_ack_grace_ms = kAssignAckGraceMsDefault;
+  int64_t retry_backoff_base_ms = kRetryBackoffBaseMsDefault;
+  int64_t retry_backoff_cap_ms = kRetryBackoffCapMsDefault;
+  uint32_t max_attempts = kMaxAttemptsDefault;
+  int64_t infeasible_grace_ms = kInfeasibleGraceMsDefault;
+};
+
+// Rows changed since the last TakeDirty, ready for Store::Save (one transaction).
+struct Dirty {
+  std::vector<Node> nodes;
+  std::vector<Job> jobs;
+  std::vector<Task> tasks;
+  std::vector<Round> rounds;
+  std::vector<LedgerOp> outbox_upserts;
+  std::vector<std::string> outbox_deletes;
+  uint64_t next_job_seq = 1;
+  uint64_t next_op_seq = 1;
+  int64_t now_ms = 0;
+  bool Empty() const {
+    return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
+           outbox_upserts.empty() && outbox_deletes.empty();
+  }
+};
+
+class Core {
+ public:
+  explicit Core(Config config = {});
+  // Resumes from a loaded state (Store::Load). Node-task links are rebuilt from the tasks.
+  Core(Config config, State restored);
+  ~Core();
+  Core(Core&&) noexcept;
+  Core& operator=(Core&&) noexcept;
+
+  // Applies one event at time now_ms (earlier times are treated as the latest time seen).
+  std::vector<Action> Handle(int64_t now_ms, const Event& event);
+
+  // After a restart: gives every live node a fresh lease to reconnect in, and returns what may
+  // have been decided but not carried out before the crash: task assignments (agents ignore a
+  // task/attempt they already hold), pending aggregations and ledger requests.
+  std::vector<Action> Recover(int64_t now_ms);
+
+  Dirty TakeDirty();
+  const State& state() const;
+  const Config& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plume::scheduler

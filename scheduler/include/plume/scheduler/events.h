@@ -1,0 +1,169 @@
+// Scheduler core inputs (events) and outputs (actions). The reactor turns protocol messages and
+// timer ticks into events, feeds them to Core::Handle, persists the dirty rows, then carries out
+// the actions (send messages, aggregate a round, talk to the ledger). Each event type Foo is
+// handled by Core::OnFoo, so `grep OnFoo` finds the hop.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "plume/scheduler/types.h"
+
+namespace plume::scheduler {
+
+// ---- events -------------------------------------------------------------------------------
+
+// An agent joined (or rejoined after a restart or a lost lease). Starts or renews its lease.
+struct AgentRegistered {
+  NodeInfo info;
+};
+
+struct TaskProgress {
+  TaskId task;
+  uint32_t attempt = 0;
+  uint64_t step = 0;
+  double loss = 0;
+};
+
+// Renews the lease. `held` lists every task the agent holds: running, or finished with a result
+// not yet acknowledged. An assigned task missing from it (after a grace period) is requeued.
+struct Heartbeat {
+  NodeId node;
+  std::vector<TaskProgress> held;
+};
+
+struct AgentDraining {
+  NodeId node;
+};
+
+struct AgentGone {
+  NodeId node;
+};
+
+struct JobSubmitted {
+  JobId job;
+  ClientId owner;
+  JobSpec spec;
+};
+
+struct TaskSucceeded {
+  TaskId task;
+  uint32_t attempt = 0;
+  NodeId node;
+  BlobHash output_blob;  // train: parameter delta; infer: the shard's outputs
+  TaskMetrics metrics;
+};
+
+struct TaskFailed {
+  TaskId task;
+  uint32_t attempt = 0;
+  NodeId node;
+  std::string reason;
+};
+
+// The shell finished an AggregateRound and wrote the new parameters.
+struct RoundAggregated {
+  JobId job;
+  uint32_t round = 0;
+  BlobHash params_blob;
+};
+
+// The shell could not aggregate (bad delta blob, disk full): the job fails with this reason.
+struct RoundAggregationFailed {
+  JobId job;
+  uint32_t round = 0;
+  std::string reason;
+};
+
+struct CancelJob {
+  JobId job;
+  ClientId by;
+};
+
+// The ledger applied (or had already applied) this outbox entry.
+struct LedgerApplied {
+  std::string op_id;
+};
+
+// The ledger refused an entry (a hold beyond the owner's balance): a refused hold fails its job.
+struct LedgerFailed {
+  std::string op_id;
+  std::string reason;
+};
+
+// A timer: leases, backoffs, round deadlines and infeasibility grace are checked here.
+struct Tick {};
+
+using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone, JobSubmitted,
+                           TaskSucceeded, TaskFailed, RoundAggregated, RoundAggregationFailed,
+                           CancelJob, LedgerApplied, LedgerFailed, Tick>;
+
+// ---- actions ------------------------------------------------------------------------------
+
+// Send a task to an agent. The job's spec (runner config, data blobs) is in core.state().
+struct SendTaskAssign {
+  NodeId node;
+  TaskId task;
+  uint32_t attempt = 0;
+  JobId job;
+  TaskKind kind = TaskKind::kTrainWorker;
+  uint32_t round = 0;
+  uint32_t shard = 0;
+  uint32_t shard_count = 0;  // W (train) or S (infer)
+  BlobHash input_params_blob;
+};
+
+struct SendTaskCancel {
+  NodeId node;
+  TaskId task;
+  uint32_t attempt = 0;
+  std::string reason;
+};
+
+// DiLoCo outer step: average the deltas (weighted), apply Nesterov-momentum SGD (momentum kept
+// per job by the shell), write the new parameters blob, then report RoundAggregated.
+struct AggregateRound {
+  JobId job;
+  uint32_t round = 0;
+  BlobHash input_params_blob;  // empty: round 0 from the seed's initialisation
+  std::vector<BlobHash> deltas;  // in worker order; dropped workers left out
+  std::vector<uint64_t> weights;  // tokens each delta was trained on
+  double outer_lr = 0;
+  double outer_momentum = 0;
+};
+
+struct JobFinished {
+  JobId job;
+  ClientId owner;
+  JobState state = JobState::kSucceeded;
+  std::string reason;
+  std::vector<BlobHash> outputs;  // train: final params; infer: shard outputs in prompt order
+};
+
+// Escrow hold, task settlement, release of what is left. Idempotent by op.id.
+struct LedgerRequest {
+  LedgerOp op;
+};
+
+// A refused request (bad spec, duplicate job id, cancel by a non-owner): reply to `to`.
+struct Rejected {
+  std::string to;
+  JobId job;
+  std::string reason;
+};
+
+enum class LogLevel : uint8_t { kInfo = 0, kWarn = 1 };
+struct Log {
+  LogLevel level = LogLevel::kInfo;
+  std::string message;
+  JobId job;
+  TaskId task;
+  NodeId node;
+};
+
+using Action = std::variant<SendTaskAssign, SendTaskCancel, AggregateRound, JobFinished,
+                            LedgerRequest, Rejected, Log>;
+
+}  // namespace plume::scheduler

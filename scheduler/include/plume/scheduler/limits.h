@@ -1,0 +1,34 @@
+// Every bound and default time of the scheduler, in one place.
+#pragma once
+
+#include <cstdint>
+
+namespace plume::scheduler {
+
+// An agent that sends no heartbeat for this long is lost and its tasks are requeued. Agents
+// heartbeat several times per lease (the agent's default interval is a third of it).
+inline constexpr int64_t kLeaseMsDefault = 10'000;
+// An assigned task that the agent's heartbeats still do not list after this long is treated as
+// never received (the assign message was lost, or the agent restarted) and requeued.
+inline constexpr int64_t kAssignAckGraceMsDefault = 15'000;
+// Retry backoff: base * 2^(attempt-2) for the second attempt on, capped.
+inline constexpr int64_t kRetryBackoffBaseMsDefault = 1'000;
+inline constexpr int64_t kRetryBackoffCapMsDefault = 60'000;
+// A task that has been tried this many times without success fails its job.
+inline constexpr uint32_t kMaxAttemptsDefault = 5;
+// A job that no registered node could ever run stays queued (with the reason) this long, in
+// case a suitable agent joins, then fails.
+inline constexpr int64_t kInfeasibleGraceMsDefault = 300'000;
+// One task per agent at a time; an agent uses all of its GPUs for it (NCCL inside the node).
+inline constexpr uint32_t kTasksPerNodeMax = 1;
+
+// Spec bounds: a spec outside them is refused with a message naming the field.
+inline constexpr uint32_t kWorkersMax = 1024;
+inline constexpr uint32_t kRoundsMax = 100'000;
+inline constexpr uint32_t kLocalStepsMax = 1'000'000;
+inline constexpr uint32_t kInferShardsMax = 4096;
+inline constexpr uint32_t kPromptsMax = 10'000'000;
+inline constexpr uint32_t kJobIdBytesMax = 128;
+inline constexpr uint32_t kDataBlobsMax = 64;
+
+}  // namespace plume::scheduler

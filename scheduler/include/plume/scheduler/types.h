@@ -1,0 +1,209 @@
+// Scheduler records: what the scheduler knows about nodes, jobs, tasks and rounds. These are the
+// rows the core keeps in memory, the store writes to SQLite, and the reactor reads to answer
+// status queries. Plain values only; no behaviour beyond small helpers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace plume::scheduler {
+
+using NodeId = std::string;    // agent's ed25519 public key, hex
+using ClientId = std::string;  // client's ed25519 public key, hex
+using JobId = std::string;
+using TaskId = std::string;    // "<job>/r<round>/w<worker>" or "<job>/s<shard>"
+using BlobHash = std::string;  // BLAKE2b-256 of the bytes, hex; empty means "none"
+
+// Money is integer micro-PLUME; FLOP counts are integers.
+using MicroPlume = int64_t;
+
+enum class Backend : uint8_t { kCpu = 0, kCuda = 1 };
+
+struct GpuInfo {
+  std::string name;
+  uint64_t memory_bytes = 0;
+  uint32_t count = 0;
+};
+
+// What an agent says about itself when it registers.
+struct NodeInfo {
+  NodeId id;
+  std::string name;
+  std::vector<GpuInfo> gpus;  // empty for a CPU-only agent
+  uint64_t host_memory_bytes = 0;  // what a CPU-backend agent may use
+  Backend backend = Backend::kCpu;
+  bool selftest_passed = false;
+  uint64_t flops_per_s = 0;  // measured by the agent's selftest
+  MicroPlume price_micro_plume_per_pflop = 0;
+};
+
+enum class NodeState : uint8_t { kActive = 0, kDraining = 1, kLost = 2, kGone = 3 };
+
+struct Node {
+  NodeInfo info;
+  NodeState state = NodeState::kActive;
+  int64_t registered_at_ms = 0;
+  int64_t lease_expires_ms = 0;
+  std::set<TaskId> tasks;  // assigned tasks; derived from Task::node, not stored separately
+};
+
+enum class JobKind : uint8_t { kTrain = 0, kInfer = 1 };
+
+struct ModelConfig {
+  uint32_t n_layer = 0;
+  uint32_t n_head = 0;
+  uint32_t n_embd = 0;
+  uint32_t context = 0;
+  uint32_t vocab = 256;
+};
+
+// DiLoCo: W workers x R rounds x H local steps.
+struct TrainParams {
+  uint32_t workers = 1;
+  uint32_t rounds = 1;
+  uint32_t local_steps = 1;
+  uint32_t batch = 1;
+  uint32_t seq_len = 1;
+  double outer_lr = 0.7;
+  double outer_momentum = 0.9;
+  int64_t round_timeout_ms = 120'000;
+};
+
+struct InferParams {
+  uint32_t prompt_count = 0;
+  uint32_t shards = 1;
+  uint32_t max_new_tokens = 0;
+  uint32_t prompt_tokens_max = 0;  // longest prompt, for the work estimate
+  BlobHash checkpoint_blob;        // the model to run
+};
+
+// A parsed job spec: only the numbers the scheduler decides with, plus the runner's own config
+// (opaque here) that is forwarded to agents unchanged.
+struct JobSpec {
+  JobKind kind = JobKind::kTrain;
+  std::string name;
+  uint64_t seed = 0;
+  ModelConfig model;
+  TrainParams train;
+  InferParams infer;
+  std::vector<BlobHash> data_blobs;  // train: token dataset; infer: prompts
+  BlobHash initial_params_blob;      // train: empty means "initialise from seed"
+  std::optional<Backend> backend;    // none: any backend
+  MicroPlume budget_micro_plume = 0;
+  MicroPlume max_price_micro_plume_per_pflop = 0;
+  std::string runner_config;  // forwarded to agents as is (the spec's TOML)
+};
+
+enum class JobState : uint8_t {
+  kQueued = 0, kRunning = 1, kSucceeded = 2, kFailed = 3, kCancelled = 4
+};
+
+struct Job {
+  JobId id;
+  ClientId owner;
+  JobSpec spec;
+  JobState state = JobState::kQueued;
+  std::string reason;  // why it is waiting, failed or was cancelled
+  uint64_t seq = 0;    // submission order; the queue is served in this order
+  int64_t submitted_at_ms = 0;
+  int64_t finished_at_ms = 0;
+  int64_t infeasible_since_ms = -1;  // -1: some registered node could run it
+  uint32_t round = 0;                // train: the round in progress
+  BlobHash params_blob;              // train: the current round's input parameters
+  std::vector<BlobHash> outputs;     // train: final params; infer: one blob per shard, in order
+  MicroPlume paid_micro_plume = 0;
+  bool escrow_held = false;  // tasks are placed only once the ledger holds the budget
+};
+
+enum class TaskKind : uint8_t { kTrainWorker = 0, kInferShard = 1 };
+enum class TaskState : uint8_t {
+  kQueued = 0, kAssigned = 1, kSucceeded = 2, kFailed = 3, kCancelled = 4, kDropped = 5
+};
+
+struct TaskMetrics {
+  double loss = 0;
+  uint64_t tokens = 0;
+  uint64_t flops = 0;  // as reported by the agent; logged, never paid on
+};
+
+struct Task {
+  TaskId id;
+  JobId job;
+  TaskKind kind = TaskKind::kTrainWorker;
+  uint32_t round = 0;
+  uint32_t shard = 0;    // worker index (train) or prompt shard (infer)
+  uint32_t attempt = 1;  // 1-based; bumped on every retry or requeue
+  TaskState state = TaskState::kQueued;
+  NodeId node;           // set while assigned and after success
+  int64_t not_before_ms = 0;  // retry backoff: not placed before this time
+  int64_t assigned_at_ms = 0;
+  int64_t finished_at_ms = 0;
+  BlobHash input_params_blob;
+  BlobHash output_blob;
+  std::string last_error;
+  TaskMetrics metrics;
+  uint64_t flops = 0;  // the work it is paid for, from the spec
+  MicroPlume paid_micro_plume = 0;
+  uint64_t progress_step = 0;  // from heartbeats; not persisted
+  double progress_loss = 0;
+};
+
+enum class RoundState : uint8_t { kRunning = 0, kAggregating = 1, kDone = 2 };
+
+struct Round {
+  JobId job;
+  uint32_t round = 0;
+  RoundState state = RoundState::kRunning;
+  BlobHash params_in;
+  BlobHash params_out;
+  int64_t started_at_ms = 0;
+  int64_t deadline_ms = 0;  // after it, workers not running or done are dropped
+};
+using RoundKey = std::pair<JobId, uint32_t>;
+
+// A ledger request waiting to be applied. Kept (and persisted) until the shell reports it done,
+// so a crash between "decided" and "applied" re-sends it; the ledger applies an id once.
+enum class LedgerOpKind : uint8_t { kHold = 0, kSettle = 1, kRelease = 2 };
+struct LedgerOp {
+  std::string id;  // "hold:<job>", "settle:<task>", "release:<job>"
+  uint64_t seq = 0;  // decision order; re-sent in this order after a restart
+  LedgerOpKind kind = LedgerOpKind::kHold;
+  JobId job;
+  ClientId owner;
+  NodeId node;  // settle: the provider paid
+  TaskId task;  // settle: the task paid for
+  uint32_t attempt = 0;
+  MicroPlume amount_micro_plume = 0;  // hold and settle; release frees what is left
+  uint64_t flops = 0;
+};
+
+// Everything the core knows. The store saves and loads exactly this.
+struct State {
+  std::map<NodeId, Node> nodes;
+  std::map<JobId, Job> jobs;
+  std::map<TaskId, Task> tasks;
+  std::map<RoundKey, Round> rounds;
+  std::map<std::string, LedgerOp> outbox;
+  uint64_t next_job_seq = 1;
+  uint64_t next_op_seq = 1;
+  int64_t now_ms = 0;
+};
+
+const char* Name(Backend b);
+const char* Name(NodeState s);
+const char* Name(JobKind k);
+const char* Name(JobState s);
+const char* Name(TaskKind k);
+const char* Name(TaskState s);
+const char* Name(RoundState s);
+const char* Name(LedgerOpKind k);
+
+inline bool IsTerminal(JobState s) { return s >= JobState::kSucceeded; }
+inline bool IsTerminal(TaskState s) { return s >= TaskState::kSucceeded; }
+
+}  // namespace plume::scheduler

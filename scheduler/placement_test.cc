@@ -1,0 +1,117 @@
+// Placement as a pure function: filters (backend, memory, selftest, price, state, load,
+// exclusion), preference (price, then speed, then id) and the kRetryLater / kInfeasible split.
+// Also checks spec validation and the work/cost arithmetic placement and billing rely on.
+#include "plume/scheduler/placement.h"
+
+#include <gtest/gtest.h>
+
+#include "core_test_util.h"
+#include "plume/scheduler/work.h"
+
+namespace plume::scheduler {
+namespace {
+
+using testing::Agent;
+
+Node MakeNode(NodeInfo info, NodeState state = NodeState::kActive) {
+  Node n;
+  n.info = std::move(info);
+  n.state = state;
+  return n;
+}
+
+Placement PlaceAmong(const TaskNeeds& needs, const std::vector<Node>& nodes,
+                     const std::set<NodeId>& excluded = {}) {
+  std::vector<const Node*> ptrs;
+  for (const Node& n : nodes) ptrs.push_back(&n);
+  return Place(needs, ptrs, excluded);
+}
+
+const TaskNeeds kSmall{1 << 20, std::nullopt, 1000};
+
+TEST(Placement, PrefersLowerPriceThenHigherSpeedThenId) {
+  std::vector<Node> nodes = {MakeNode(Agent("c", 200, 9)), MakeNode(Agent("b", 100, 5)),
+                             MakeNode(Agent("a", 100, 5)), MakeNode(Agent("d", 100, 7))};
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "d");  // cheapest tier, fastest
+  nodes[3].tasks.insert("busy");
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "a");  // tie on price and speed: lowest id
+  // The order of the input does not matter.
+  std::reverse(nodes.begin(), nodes.end());
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "a");
+}
+
+TEST(Placement, FiltersBackendMemorySelftestPriceAndState) {
+  NodeInfo failed = Agent("failed", 1);
+  failed.selftest_passed = false;
+  std::vector<Node> nodes = {MakeNode(failed),
+                             MakeNode(Agent("pricey", 5000)),
+                             MakeNode(Agent("small", 1, 1, Backend::kCpu, 1024)),
+                             MakeNode(Agent("draining", 1), NodeState::kDraining),
+                             MakeNode(Agent("lost", 1), NodeState::kLost),
+                             MakeNode(Agent("gpu", 50, 1, Backend::kCuda)),
+                             MakeNode(Agent("cpu", 60))};
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "gpu");
+  TaskNeeds cpu_only = kSmall;
+  cpu_only.backend = Backend::kCpu;
+  EXPECT_EQ(PlaceAmong(cpu_only, nodes).node, "cpu");
+  EXPECT_EQ(PlaceAmong(kSmall, nodes, {"gpu"}).node, "cpu");
+}
+
+TEST(Placement, RetryLaterWhenFittingNodesAreBusy) {
+  std::vector<Node> nodes = {MakeNode(Agent("a")), MakeNode(Agent("b"))};
+  nodes[0].tasks.insert("t1");
+  nodes[1].tasks.insert("t2");
+  const Placement p = PlaceAmong(kSmall, nodes);
+  EXPECT_EQ(p.outcome, PlacementOutcome::kRetryLater);
+  EXPECT_TRUE(p.node.empty());
+}
+
+TEST(Placement, InfeasibleWhenNoActiveNodeCouldEverRunIt) {
+  std::vector<Node> nodes = {MakeNode(Agent("small", 1, 1, Backend::kCpu, 1024)),
+                             MakeNode(Agent("big-but-draining"), NodeState::kDraining)};
+  const Placement p = PlaceAmong(kSmall, nodes);
+  EXPECT_EQ(p.outcome, PlacementOutcome::kInfeasible);
+  EXPECT_FALSE(p.reason.empty());
+  EXPECT_EQ(PlaceAmong(kSmall, {}).outcome, PlacementOutcome::kInfeasible);
+}
+
+TEST(Placement, GpuMemoryIsTheSmallestDevice) {
+  NodeInfo info = Agent("g", 1, 1, Backend::kCuda);
+  info.gpus = {GpuInfo{"A", 80ULL << 30, 2}, GpuInfo{"B", 24ULL << 30, 1}};
+  EXPECT_EQ(UsableMemoryBytes(info), 24ULL << 30);
+}
+
+TEST(Work, CostRoundsUpAndValidationNamesTheField) {
+  EXPECT_EQ(CostMicroPlume(1'000'000'000'000'000ULL, 7), 7);
+  EXPECT_EQ(CostMicroPlume(1, 7), 1);
+  EXPECT_EQ(CostMicroPlume(0, 7), 0);
+  JobSpec s = testing::TrainSpec(2, 3);
+  EXPECT_TRUE(ValidateSpec(s).has_value());
+  s.model.n_head = 3;
+  auto st = ValidateSpec(s);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_NE(st.error().message.find("n_head"), std::string::npos);
+  s = testing::TrainSpec(2, 3);
+  s.budget_micro_plume -= 1;
+  st = ValidateSpec(s);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_NE(st.error().message.find("budget"), std::string::npos);
+  s = testing::InferSpec(3, 4);
+  EXPECT_FALSE(ValidateSpec(s).has_value());  // more shards than prompts
+}
+
+TEST(Work, ParamCountMatchesGpt2Small) {
+  // GPT-2 small: 12 layers, width 768, context 1024, vocab 50257 -> 124,439,808 parameters.
+  EXPECT_EQ(ParamCount(ModelConfig{12, 12, 768, 1024, 50257}), 124'439'808u);
+}
+
+TEST(Work, PromptShardsCoverEveryPromptOnce) {
+  uint32_t total = 0;
+  for (uint32_t s = 0; s < 4; ++s) total += PromptsInShard(10, 4, s);
+  EXPECT_EQ(total, 10u);
+  EXPECT_EQ(PromptsInShard(10, 4, 0), 3u);
+  EXPECT_EQ(PromptsInShard(10, 4, 3), 2u);
+}
+
+}  // namespace
+}  // namespace plume::scheduler

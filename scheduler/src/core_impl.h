@@ -1,0 +1,112 @@
+// Private: the scheduler core's state, indexes and handlers. Split over core.cc (dispatch,
+// nodes, leases, persistence bookkeeping), core_jobs.cc (jobs, results, rounds, cancel) and
+// core_schedule.cc (the placement pass and requeue/retry).
+#pragma once
+
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "plume/scheduler/core.h"
+#include "plume/scheduler/placement.h"
+#include "plume/scheduler/work.h"
+
+namespace plume::scheduler {
+
+// Free-slot index key, ordered exactly like Prefer(): price, then speed (descending), then id.
+struct FreeKey {
+  MicroPlume price;
+  uint64_t flops_per_s;
+  NodeId id;
+  bool operator<(const FreeKey& o) const {
+    if (price != o.price) return price < o.price;
+    if (flops_per_s != o.flops_per_s) return flops_per_s > o.flops_per_s;
+    return id < o.id;
+  }
+};
+
+// The aggregation request for a round whose workers are all done or dropped.
+AggregateRound MakeAggregate(const State& s, const Job& job, const Round& round);
+
+struct Core::Impl {
+  Config config;
+  State s;
+
+  // Indexes, rebuilt from `s` on load; never persisted.
+  std::set<std::pair<uint64_t, TaskId>> queue;  // queued tasks by (job seq, task id)
+  std::set<FreeKey> free;                       // active nodes with a free task slot
+  std::set<JobId> active_jobs;                  // jobs not yet terminal
+
+  // Keys changed since the last TakeDirty.
+  std::set<NodeId> dirty_nodes;
+  std::set<JobId> dirty_jobs;
+  std::set<TaskId> dirty_tasks;
+  std::set<RoundKey> dirty_rounds;
+  std::set<std::string> dirty_ops;
+
+  std::vector<Action>* out = nullptr;  // actions of the event being handled
+  int64_t now = 0;
+
+  void RebuildIndexes();
+
+  // ---- handlers (one per event type) ----
+  void OnAgentRegistered(const AgentRegistered& e);
+  void OnHeartbeat(const Heartbeat& e);
+  void OnAgentDraining(const AgentDraining& e);
+  void OnAgentGone(const AgentGone& e);
+  void OnJobSubmitted(const JobSubmitted& e);
+  void OnTaskSucceeded(const TaskSucceeded& e);
+  void OnTaskFailed(const TaskFailed& e);
+  void OnRoundAggregated(const RoundAggregated& e);
+  void OnRoundAggregationFailed(const RoundAggregationFailed& e);
+  void OnCancelJob(const CancelJob& e);
+  void OnLedgerApplied(const LedgerApplied& e);
+  void OnLedgerFailed(const LedgerFailed& e);
+  void OnTick(const Tick& e);
+
+  // ---- bookkeeping ----
+  void Emit(Action a) { out->push_back(std::move(a)); }
+  void Info(std::string msg, const JobId& job = {}, const TaskId& task = {},
+            const NodeId& node = {});
+  void Warn(std::string msg, const JobId& job = {}, const TaskId& task = {},
+            const NodeId& node = {});
+  void Touch(const Node& n) { dirty_nodes.insert(n.info.id); }
+  void Touch(const Job& j) { dirty_jobs.insert(j.id); }
+  void Touch(const Task& t) { dirty_tasks.insert(t.id); }
+  void Touch(const Round& r) { dirty_rounds.insert({r.job, r.round}); }
+  void AddLedgerOp(LedgerOp op);
+
+  // ---- nodes ----
+  Node* FindNode(const NodeId& id);
+  void Unfree(const Node& n);
+  void Refree(const Node& n);
+  void NodeLost(Node& n, NodeState new_state, const std::string& why);
+  void CheckLeases();
+  void ReconcileHeld(Node& n, const Heartbeat& e);
+
+  // ---- jobs, rounds ----
+  Job* FindJob(const JobId& id);
+  Task* FindTask(const TaskId& id);
+  std::vector<Task*> TasksOf(const JobId& job);
+  Task& AddTask(const Job& job, TaskKind kind, uint32_t round, uint32_t shard,
+                const BlobHash& input);
+  void StartRound(Job& job, uint32_t round);
+  void CheckRound(Job& job);
+  void CheckRoundDeadlines();
+  void FinishJob(Job& job, JobState state, std::string reason, bool release_escrow = true);
+  void MaybeFinishInfer(Job& job);
+
+  // ---- tasks, placement ----
+  void Unlink(Task& t);  // detach from its node, freeing the node's slot
+  void Enqueue(Task& t, int64_t not_before_ms);
+  void Dequeue(const Task& t);
+  // Takes the task off its node and queues it again with attempt + 1; fails the job when the
+  // attempts are used up. `backoff` adds the retry delay (for failures, not for lost nodes).
+  void Requeue(Task& t, const std::string& why, bool backoff);
+  void Assign(Task& t, Node& n);
+  void Schedule(bool full);
+  void CheckFeasibility(const std::set<JobId>& waiting);
+};
+
+}  // namespace plume::scheduler

@@ -1,0 +1,339 @@
+// Scheduler core: jobs (submit, cancel, finish), task results, DiLoCo rounds and the ledger
+// outbox. Placement and retries are in core_schedule.cc.
+#include <algorithm>
+
+#include "core_impl.h"
+
+namespace plume::scheduler {
+namespace {
+
+bool IsJobId(const JobId& id) {
+  if (id.empty() || id.size() > kJobIdBytesMax) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+TaskId MakeTaskId(const JobId& job, TaskKind kind, uint32_t round, uint32_t shard) {
+  if (kind == TaskKind::kInferShard) return job + "/s" + std::to_string(shard);
+  return job + "/r" + std::to_string(round) + "/w" + std::to_string(shard);
+}
+
+}  // namespace
+
+AggregateRound MakeAggregate(const State& s, const Job& job, const Round& round) {
+  AggregateRound a{job.id, round.round, round.params_in, {}, {},
+                   job.spec.train.outer_lr, job.spec.train.outer_momentum};
+  for (uint32_t w = 0; w < job.spec.train.workers; ++w) {
+    const Task& t = s.tasks.at(MakeTaskId(job.id, TaskKind::kTrainWorker, round.round, w));
+    if (t.state != TaskState::kSucceeded) continue;
+    a.deltas.push_back(t.output_blob);
+    a.weights.push_back(TrainWorkerTokens(job.spec));
+  }
+  return a;
+}
+
+Job* Core::Impl::FindJob(const JobId& id) {
+  auto it = s.jobs.find(id);
+  return it == s.jobs.end() ? nullptr : &it->second;
+}
+
+Task* Core::Impl::FindTask(const TaskId& id) {
+  auto it = s.tasks.find(id);
+  return it == s.tasks.end() ? nullptr : &it->second;
+}
+
+std::vector<Task*> Core::Impl::TasksOf(const JobId& job) {
+  // Task ids start with "<job>/" and job ids contain no '/', so one range scan finds them.
+  const std::string prefix = job + "/";
+  std::vector<Task*> out;
+  for (auto it = s.tasks.lower_bound(prefix);
+       it != s.tasks.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    out.push_back(&it->second);
+  }
+  return out;
+}
+
+Task& Core::Impl::AddTask(const Job& job, TaskKind kind, uint32_t round, uint32_t shard,
+                          const BlobHash& input) {
+  const TaskId id = MakeTaskId(job.id, kind, round, shard);
+  Task& t = s.tasks[id];
+  t = Task{};
+  t.id = id;
+  t.job = job.id;
+  t.kind = kind;
+  t.round = round;
+  t.shard = shard;
+  t.input_params_blob = input;
+  t.flops = TaskFlops(job.spec, shard);
+  Enqueue(t, now);
+  Touch(t);
+  return t;
+}
+
+void Core::Impl::OnJobSubmitted(const JobSubmitted& e) {
+  if (!IsJobId(e.job)) {
+    Emit(Rejected{e.owner, e.job, "job id must be 1..128 characters of [A-Za-z0-9._-]"});
+    return;
+  }
+  if (e.owner.empty()) {
+    Emit(Rejected{e.owner, e.job, "job has no owner"});
+    return;
+  }
+  if (s.jobs.contains(e.job)) {
+    Emit(Rejected{e.owner, e.job, "job id already used: choose another id"});
+    return;
+  }
+  if (Status st = ValidateSpec(e.spec); !st) {
+    Emit(Rejected{e.owner, e.job, "bad job spec: " + st.error().message});
+    return;
+  }
+  Job& job = s.jobs[e.job];
+  job.id = e.job;
+  job.owner = e.owner;
+  job.spec = e.spec;
+  job.seq = s.next_job_seq++;
+  job.submitted_at_ms = now;
+  job.reason = "waiting for the escrow hold";
+  active_jobs.insert(job.id);
+  Touch(job);
+  AddLedgerOp(LedgerOp{"hold:" + job.id, 0, LedgerOpKind::kHold, job.id, job.owner, "", "", 0,
+                       job.spec.budget_micro_plume, 0});
+  if (job.spec.kind == JobKind::kTrain) {
+    job.params_blob = job.spec.initial_params_blob;
+    StartRound(job, 0);
+  } else {
+    job.outputs.assign(job.spec.infer.shards, BlobHash{});
+    for (uint32_t shard = 0; shard < job.spec.infer.shards; ++shard) {
+      AddTask(job, TaskKind::kInferShard, 0, shard, job.spec.infer.checkpoint_blob);
+    }
+  }
+  Info(std::string("job accepted: ") + Name(job.spec.kind) + ", " +
+           std::to_string(ShardCount(job.spec)) + " tasks per round",
+       job.id);
+}
+
+void Core::Impl::StartRound(Job& job, uint32_t round) {
+  Round& r = s.rounds[{job.id, round}];
+  r = Round{job.id, round, RoundState::kRunning, job.params_blob, "", now,
+            now + job.spec.train.round_timeout_ms};
+  Touch(r);
+  job.round = round;
+  Touch(job);
+  for (uint32_t w = 0; w < job.spec.train.workers; ++w) {
+    AddTask(job, TaskKind::kTrainWorker, round, w, job.params_blob);
+  }
+  Info("round " + std::to_string(round) + " started", job.id);
+}
+
+void Core::Impl::CheckRound(Job& job) {
+  if (job.spec.kind != JobKind::kTrain || IsTerminal(job.state)) return;
+  Round& r = s.rounds.at({job.id, job.round});
+  if (r.state != RoundState::kRunning) return;
+  std::vector<Task*> tasks;
+  uint32_t succeeded = 0, assigned = 0, queued = 0;
+  for (uint32_t w = 0; w < job.spec.train.workers; ++w) {
+    Task& t = s.tasks.at(MakeTaskId(job.id, TaskKind::kTrainWorker, r.round, w));
+    tasks.push_back(&t);
+    succeeded += t.state == TaskState::kSucceeded;
+    assigned += t.state == TaskState::kAssigned;
+    queued += t.state == TaskState::kQueued;
+  }
+  // Past the deadline a worker that is not running yet is dropped for this round, as long as
+  // some worker has a result or is still producing one. With nobody left, the round keeps
+  // waiting for its workers (bounded by their attempts).
+  if (now >= r.deadline_ms && queued > 0 && succeeded + assigned > 0) {
+    for (Task* t : tasks) {
+      if (t->state != TaskState::kQueued) continue;
+      Dequeue(*t);
+      t->state = TaskState::kDropped;
+      t->finished_at_ms = now;
+      Touch(*t);
+      Warn("worker dropped for this round (round timeout)", job.id, t->id);
+    }
+    queued = 0;
+  }
+  if (queued > 0 || assigned > 0 || succeeded == 0) return;
+  r.state = RoundState::kAggregating;
+  Touch(r);
+  Info("round " + std::to_string(r.round) + " complete with " + std::to_string(succeeded) +
+           " workers: aggregating",
+       job.id);
+  Emit(MakeAggregate(s, job, r));
+}
+
+void Core::Impl::CheckRoundDeadlines() {
+  const std::vector<JobId> active(active_jobs.begin(), active_jobs.end());
+  for (const JobId& id : active) {
+    Job& job = s.jobs.at(id);
+    if (job.spec.kind != JobKind::kTrain || IsTerminal(job.state)) continue;
+    if (s.rounds.at({id, job.round}).deadline_ms <= now) CheckRound(job);
+  }
+}
+
+void Core::Impl::FinishJob(Job& job, JobState state, std::string reason, bool release_escrow) {
+  if (IsTerminal(job.state)) return;
+  for (Task* t : TasksOf(job.id)) {
+    if (t->state == TaskState::kQueued) {
+      Dequeue(*t);
+    } else if (t->state == TaskState::kAssigned) {
+      Emit(SendTaskCancel{t->node, t->id, t->attempt, "job " + std::string(Name(state))});
+      Unlink(*t);
+    } else {
+      continue;
+    }
+    t->state = TaskState::kCancelled;
+    t->finished_at_ms = now;
+    Touch(*t);
+  }
+  job.state = state;
+  job.reason = std::move(reason);
+  job.finished_at_ms = now;
+  active_jobs.erase(job.id);
+  Touch(job);
+  (state == JobState::kSucceeded ? Info(std::string("job succeeded"), job.id)
+                                 : Warn(std::string("job ") + Name(state) + ": " + job.reason,
+                                        job.id));
+  Emit(JobFinished{job.id, job.owner, state, job.reason, job.outputs});
+  if (release_escrow) {
+    AddLedgerOp(LedgerOp{"release:" + job.id, 0, LedgerOpKind::kRelease, job.id, job.owner, "",
+                         "", 0, 0, 0});
+  }
+}
+
+void Core::Impl::MaybeFinishInfer(Job& job) {
+  for (Task* t : TasksOf(job.id)) {
+    if (t->state != TaskState::kSucceeded) return;
+  }
+  FinishJob(job, JobState::kSucceeded, "");
+}
+
+void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
+  Task* t = FindTask(e.task);
+  // Only the current attempt, from the node it was given to, while still outstanding: a late
+  // or repeated result is neither counted nor paid again.
+  if (t == nullptr || t->state != TaskState::kAssigned || t->attempt != e.attempt ||
+      t->node != e.node) {
+    Info("stale or duplicate result ignored (attempt " + std::to_string(e.attempt) + ")",
+         t ? t->job : "", e.task, e.node);
+    return;
+  }
+  Job& job = s.jobs.at(t->job);
+  if (e.output_blob.size() != 64) {
+    Requeue(*t, "result has no valid blob hash", true);
+    Schedule(false);
+    return;
+  }
+  Unlink(*t);
+  t->state = TaskState::kSucceeded;
+  t->output_blob = e.output_blob;
+  t->metrics = e.metrics;
+  t->finished_at_ms = now;
+  const Node* n = FindNode(e.node);
+  const MicroPlume price = std::min(n->info.price_micro_plume_per_pflop,
+                                    job.spec.max_price_micro_plume_per_pflop);
+  t->paid_micro_plume = CostMicroPlume(t->flops, price);
+  job.paid_micro_plume += t->paid_micro_plume;
+  Touch(*t);
+  Touch(job);
+  AddLedgerOp(LedgerOp{"settle:" + t->id, 0, LedgerOpKind::kSettle, job.id, job.owner, e.node,
+                       t->id, t->attempt, t->paid_micro_plume, t->flops});
+  Info("task succeeded", job.id, t->id, e.node);
+  if (job.spec.kind == JobKind::kInfer) {
+    job.outputs.at(t->shard) = e.output_blob;
+    MaybeFinishInfer(job);
+  } else {
+    CheckRound(job);
+  }
+  Schedule(false);
+}
+
+void Core::Impl::OnTaskFailed(const TaskFailed& e) {
+  Task* t = FindTask(e.task);
+  if (t == nullptr || t->state != TaskState::kAssigned || t->attempt != e.attempt ||
+      t->node != e.node) {
+    Info("stale failure report ignored", t ? t->job : "", e.task, e.node);
+    return;
+  }
+  Requeue(*t, "failed on agent: " + e.reason, true);
+  Schedule(false);
+}
+
+void Core::Impl::OnRoundAggregated(const RoundAggregated& e) {
+  Job* job = FindJob(e.job);
+  if (job == nullptr || IsTerminal(job->state) || job->round != e.round) return;
+  Round& r = s.rounds.at({job->id, e.round});
+  if (r.state != RoundState::kAggregating) return;  // a repeated report
+  r.state = RoundState::kDone;
+  r.params_out = e.params_blob;
+  Touch(r);
+  job->params_blob = e.params_blob;
+  Touch(*job);
+  if (e.round + 1 >= job->spec.train.rounds) {
+    job->outputs = {e.params_blob};
+    FinishJob(*job, JobState::kSucceeded, "");
+  } else {
+    StartRound(*job, e.round + 1);
+  }
+  Schedule(false);
+}
+
+void Core::Impl::OnRoundAggregationFailed(const RoundAggregationFailed& e) {
+  Job* job = FindJob(e.job);
+  if (job == nullptr || IsTerminal(job->state) || job->round != e.round) return;
+  if (s.rounds.at({job->id, e.round}).state != RoundState::kAggregating) return;
+  FinishJob(*job, JobState::kFailed,
+            "aggregating round " + std::to_string(e.round) + " failed: " + e.reason);
+}
+
+void Core::Impl::OnCancelJob(const CancelJob& e) {
+  Job* job = FindJob(e.job);
+  if (job == nullptr) {
+    Emit(Rejected{e.by, e.job, "no such job"});
+    return;
+  }
+  if (job->owner != e.by) {
+    Emit(Rejected{e.by, e.job, "only the job's owner may cancel it"});
+    return;
+  }
+  if (IsTerminal(job->state)) {
+    Emit(Rejected{e.by, e.job, std::string("job already ") + Name(job->state)});
+    return;
+  }
+  FinishJob(*job, JobState::kCancelled, "cancelled by its owner");
+  Schedule(false);
+}
+
+void Core::Impl::OnLedgerApplied(const LedgerApplied& e) {
+  auto it = s.outbox.find(e.op_id);
+  if (it == s.outbox.end()) return;
+  if (it->second.kind == LedgerOpKind::kHold) {
+    if (Job* job = FindJob(it->second.job); job != nullptr && !job->escrow_held) {
+      job->escrow_held = true;
+      if (!IsTerminal(job->state)) job->reason = "waiting for a free node";
+      Touch(*job);
+    }
+  }
+  s.outbox.erase(it);
+  dirty_ops.insert(e.op_id);
+  Schedule(false);
+}
+
+void Core::Impl::OnLedgerFailed(const LedgerFailed& e) {
+  auto it = s.outbox.find(e.op_id);
+  if (it == s.outbox.end()) return;
+  const LedgerOp op = it->second;
+  s.outbox.erase(it);
+  dirty_ops.insert(e.op_id);
+  if (op.kind == LedgerOpKind::kHold) {
+    if (Job* job = FindJob(op.job)) {
+      FinishJob(*job, JobState::kFailed, "escrow hold refused by the ledger: " + e.reason, false);
+    }
+    return;
+  }
+  Warn(std::string("ledger refused ") + Name(op.kind) + ": " + e.reason, op.job, op.task,
+       op.node);
+}
+
+}  // namespace plume::scheduler

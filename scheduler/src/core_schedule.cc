@@ -1,0 +1,149 @@
+// Scheduler core: the queue, placement pass, assignment, requeue with retry backoff, and the
+// infeasible-job grace period.
+#include <algorithm>
+
+#include "core_impl.h"
+
+namespace plume::scheduler {
+
+void Core::Impl::Unlink(Task& t) {
+  if (Node* n = FindNode(t.node)) {
+    n->tasks.erase(t.id);
+    Refree(*n);
+  }
+}
+
+void Core::Impl::Enqueue(Task& t, int64_t not_before_ms) {
+  t.state = TaskState::kQueued;
+  t.not_before_ms = not_before_ms;
+  queue.insert({s.jobs.at(t.job).seq, t.id});
+}
+
+void Core::Impl::Dequeue(const Task& t) { queue.erase({s.jobs.at(t.job).seq, t.id}); }
+
+void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
+  if (t.state != TaskState::kAssigned && t.state != TaskState::kQueued) return;
+  Job& job = s.jobs.at(t.job);
+  if (IsTerminal(job.state)) return;
+  if (t.state == TaskState::kAssigned) {
+    Unlink(t);
+  } else {
+    Dequeue(t);
+  }
+  t.last_error = why;
+  Touch(t);
+  if (t.attempt >= config.max_attempts) {
+    t.state = TaskState::kFailed;
+    t.finished_at_ms = now;
+    FinishJob(job, JobState::kFailed,
+              "task " + t.id + " failed after " + std::to_string(t.attempt) +
+                  " attempts; last: " + why);
+    return;
+  }
+  // Backoff doubles per failed attempt: base, 2 base, 4 base, ... up to the cap. A node that
+  // vanished is not the task's fault, so its tasks go back at once (to replace the worker).
+  int64_t delay_ms = 0;
+  if (backoff) {
+    const uint32_t doublings = std::min<uint32_t>(t.attempt - 1, 30);
+    delay_ms = std::min(config.retry_backoff_cap_ms, config.retry_backoff_base_ms << doublings);
+  }
+  ++t.attempt;
+  Enqueue(t, now + delay_ms);
+  Warn("task requeued as attempt " + std::to_string(t.attempt) + " in " +
+           std::to_string(delay_ms) + " ms: " + why,
+       job.id, t.id, t.node);
+  t.node.clear();
+  CheckRound(job);
+}
+
+void Core::Impl::Assign(Task& t, Node& n) {
+  Dequeue(t);
+  t.state = TaskState::kAssigned;
+  t.node = n.info.id;
+  t.assigned_at_ms = now;
+  t.progress_step = 0;
+  t.progress_loss = 0;
+  n.tasks.insert(t.id);
+  Refree(n);
+  Touch(t);
+  Job& job = s.jobs.at(t.job);
+  if (job.state == JobState::kQueued || !job.reason.empty() || job.infeasible_since_ms != -1) {
+    job.state = JobState::kRunning;
+    job.reason.clear();
+    job.infeasible_since_ms = -1;
+    Touch(job);
+  }
+  Emit(SendTaskAssign{n.info.id, t.id, t.attempt, t.job, t.kind, t.round, t.shard,
+                      ShardCount(job.spec), t.input_params_blob});
+}
+
+// One pass over the queue in submission order. Each task takes the preferred free node that
+// fits it (the free index is ordered like Prefer(), so the first fit is the placement Place()
+// would choose). A job whose task found no fit is skipped for the rest of the pass: its other
+// tasks need the same. Cheap passes (after a message) stop when no node is free; the full pass
+// (on a tick) also decides which waiting jobs are infeasible.
+void Core::Impl::Schedule(bool full) {
+  if (queue.empty() || (free.empty() && !full)) return;
+  std::set<JobId> blocked;
+  for (auto it = queue.begin(); it != queue.end();) {
+    const TaskId id = it->second;
+    ++it;  // Assign erases the current entry
+    Task& t = s.tasks.at(id);
+    Job& job = s.jobs.at(t.job);
+    if (!job.escrow_held || t.not_before_ms > now || blocked.contains(job.id)) continue;
+    if (free.empty()) {
+      if (!full) break;
+      blocked.insert(job.id);
+      continue;
+    }
+    const TaskNeeds needs = NeedsOf(job.spec);
+    Node* pick = nullptr;
+    for (const FreeKey& k : free) {
+      Node& n = s.nodes.at(k.id);
+      if (CanEverRun(needs, n.info)) {
+        pick = &n;
+        break;
+      }
+    }
+    if (pick == nullptr) {
+      blocked.insert(job.id);
+      continue;
+    }
+    Assign(t, *pick);
+  }
+  if (full) CheckFeasibility(blocked);
+}
+
+void Core::Impl::CheckFeasibility(const std::set<JobId>& waiting) {
+  for (const JobId& id : waiting) {
+    Job& job = s.jobs.at(id);
+    if (IsTerminal(job.state)) continue;
+    const TaskNeeds needs = NeedsOf(job.spec);
+    const bool feasible = std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
+      return kv.second.state == NodeState::kActive && CanEverRun(needs, kv.second.info);
+    });
+    if (feasible) {
+      if (job.infeasible_since_ms != -1 || job.reason != "waiting for a free node") {
+        job.infeasible_since_ms = -1;
+        job.reason = "waiting for a free node";
+        Touch(job);
+      }
+      continue;
+    }
+    if (job.infeasible_since_ms == -1) {
+      job.infeasible_since_ms = now;
+      job.reason = "no active node can run it (needs " + std::to_string(needs.memory_bytes) +
+                   " bytes per device" +
+                   (needs.backend ? std::string(", backend ") + Name(*needs.backend) : "") +
+                   ", price <= " + std::to_string(needs.max_price_micro_plume_per_pflop) +
+                   " per PFLOP, passed selftest)";
+      Touch(job);
+      Warn("job infeasible for now: " + job.reason, job.id);
+    } else if (now - job.infeasible_since_ms >= config.infeasible_grace_ms) {
+      FinishJob(job, JobState::kFailed,
+                job.reason + " for " + std::to_string(config.infeasible_grace_ms / 1000) + " s");
+    }
+  }
+}
+
+}  // namespace plume::scheduler

@@ -1,0 +1,463 @@
+// SQLite persistence of the scheduler's State; see store.h. One table per record type, plus
+// job_outputs (one row per output blob, in order) and meta (counters and the last time seen).
+// A job's spec and a node's GPU list are stored as JSON text: they are read whole, never queried.
+#include "plume/scheduler/store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sqlite.h"
+
+namespace plume::scheduler {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+  id TEXT PRIMARY KEY, name TEXT, gpus TEXT, host_memory_bytes INTEGER, backend INTEGER,
+  selftest_passed INTEGER, flops_per_s INTEGER, price INTEGER, state INTEGER,
+  registered_at_ms INTEGER, lease_expires_ms INTEGER);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, owner TEXT, spec TEXT, state INTEGER, reason TEXT, seq INTEGER,
+  submitted_at_ms INTEGER, finished_at_ms INTEGER, infeasible_since_ms INTEGER, round INTEGER,
+  params_blob TEXT, paid INTEGER, escrow_held INTEGER);
+CREATE TABLE IF NOT EXISTS job_outputs (
+  job TEXT, idx INTEGER, blob TEXT, PRIMARY KEY (job, idx));
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY, job TEXT, kind INTEGER, round INTEGER, shard INTEGER, attempt INTEGER,
+  state INTEGER, node TEXT, not_before_ms INTEGER, assigned_at_ms INTEGER,
+  finished_at_ms INTEGER, input_blob TEXT, output_blob TEXT, last_error TEXT, loss REAL,
+  tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER);
+CREATE TABLE IF NOT EXISTS rounds (
+  job TEXT, round INTEGER, state INTEGER, params_in TEXT, params_out TEXT,
+  started_at_ms INTEGER, deadline_ms INTEGER, PRIMARY KEY (job, round));
+CREATE TABLE IF NOT EXISTS outbox (
+  id TEXT PRIMARY KEY, seq INTEGER, kind INTEGER, job TEXT, owner TEXT, node TEXT, task TEXT,
+  attempt INTEGER, amount INTEGER, flops INTEGER);
+)sql";
+
+json SpecToJson(const JobSpec& s) {
+  const ModelConfig& m = s.model;
+  return json{
+      {"kind", static_cast<int>(s.kind)}, {"name", s.name}, {"seed", s.seed},
+      {"model", {m.n_layer, m.n_head, m.n_embd, m.context, m.vocab}},
+      {"train", {{"workers", s.train.workers}, {"rounds", s.train.rounds},
+                 {"local_steps", s.train.local_steps}, {"batch", s.train.batch},
+                 {"seq_len", s.train.seq_len}, {"outer_lr", s.train.outer_lr},
+                 {"outer_momentum", s.train.outer_momentum},
+                 {"round_timeout_ms", s.train.round_timeout_ms}}},
+      {"infer", {{"prompt_count", s.infer.prompt_count}, {"shards", s.infer.shards},
+                 {"max_new_tokens", s.infer.max_new_tokens},
+                 {"prompt_tokens_max", s.infer.prompt_tokens_max},
+                 {"checkpoint_blob", s.infer.checkpoint_blob}}},
+      {"data_blobs", s.data_blobs}, {"initial_params_blob", s.initial_params_blob},
+      {"backend", s.backend ? static_cast<int>(*s.backend) : -1},
+      {"budget", s.budget_micro_plume}, {"max_price", s.max_price_micro_plume_per_pflop},
+      {"runner_config", s.runner_config}};
+}
+
+JobSpec SpecFromJson(const json& j) {
+  JobSpec s;
+  s.kind = static_cast<JobKind>(j.at("kind").get<int>());
+  s.name = j.at("name");
+  s.seed = j.at("seed");
+  const json& m = j.at("model");
+  s.model = ModelConfig{m[0], m[1], m[2], m[3], m[4]};
+  const json& t = j.at("train");
+  s.train = TrainParams{t.at("workers"), t.at("rounds"), t.at("local_steps"), t.at("batch"),
+                        t.at("seq_len"), t.at("outer_lr"), t.at("outer_momentum"),
+                        t.at("round_timeout_ms")};
+  const json& i = j.at("infer");
+  s.infer = InferParams{i.at("prompt_count"), i.at("shards"), i.at("max_new_tokens"),
+                        i.at("prompt_tokens_max"), i.at("checkpoint_blob")};
+  s.data_blobs = j.at("data_blobs").get<std::vector<BlobHash>>();
+  s.initial_params_blob = j.at("initial_params_blob");
+  if (const int b = j.at("backend"); b >= 0) s.backend = static_cast<Backend>(b);
+  s.budget_micro_plume = j.at("budget");
+  s.max_price_micro_plume_per_pflop = j.at("max_price");
+  s.runner_config = j.at("runner_config");
+  return s;
+}
+
+json GpusToJson(const std::vector<GpuInfo>& gpus) {
+  json a = json::array();
+  for (const GpuInfo& g : gpus) a.push_back({g.name, g.memory_bytes, g.count});
+  return a;
+}
+
+std::vector<GpuInfo> GpusFromJson(const json& a) {
+  std::vector<GpuInfo> gpus;
+  for (const json& g : a) gpus.push_back(GpuInfo{g[0], g[1], g[2]});
+  return gpus;
+}
+
+}  // namespace
+
+struct Store::Impl {
+  sql::Db db;
+  sql::Stmt put_meta, put_node, put_job, del_outputs, put_output, put_task, put_round, put_op,
+      del_op;
+
+  Status Prepare();
+  Status SaveNode(const Node& n);
+  Status SaveJob(const Job& j);
+  Status SaveTask(const Task& t);
+  Status SaveRound(const Round& r);
+  Status SaveOp(const LedgerOp& op);
+  Status SaveAll(const Dirty& d);
+  Status LoadNodes(State& s);
+  Status LoadJobs(State& s);
+  Status LoadTasks(State& s);
+  Status LoadRounds(State& s);
+  Status LoadOutbox(State& s);
+  Status LoadMeta(State& s);
+};
+
+Store::Store() : impl_(std::make_unique<Impl>()) {}
+Store::~Store() = default;
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+
+Result<Store> Store::Open(const std::filesystem::path& path, Sync sync) {
+  auto db = sql::Db::Open(path);
+  if (!db) return tl::unexpected(db.error());
+  Store store;
+  store.impl_->db = std::move(*db);
+  sql::Db& d = store.impl_->db;
+  // WAL: readers do not block the writer and a commit is one append to the log.
+  if (auto st = d.Exec("PRAGMA journal_mode=WAL;"); !st) return tl::unexpected(st.error());
+  const char* sync_sql = sync == Sync::kFull ? "PRAGMA synchronous=FULL;"
+                                             : "PRAGMA synchronous=NORMAL;";
+  if (auto st = d.Exec(sync_sql); !st) return tl::unexpected(st.error());
+  if (auto st = d.Exec(kSchema); !st) return tl::unexpected(st.error());
+  if (auto st = d.Exec("INSERT OR IGNORE INTO meta VALUES ('schema_version', " +
+                       std::to_string(kSchemaVersion) + ");");
+      !st) {
+    return tl::unexpected(st.error());
+  }
+  if (auto st = store.impl_->Prepare(); !st) return tl::unexpected(st.error());
+  return store;
+}
+
+Status Store::Impl::Prepare() {
+  struct P {
+    sql::Stmt* stmt;
+    const char* sql;
+  };
+  const P all[] = {
+      {&put_meta, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)"},
+      {&put_node, "INSERT OR REPLACE INTO nodes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"},
+      {&put_job,
+       "INSERT OR REPLACE INTO jobs VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"},
+      {&del_outputs, "DELETE FROM job_outputs WHERE job = ?1"},
+      {&put_output, "INSERT INTO job_outputs VALUES (?1, ?2, ?3)"},
+      {&put_task,
+       "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
+       "?15,?16,?17,?18,?19)"},
+      {&put_round, "INSERT OR REPLACE INTO rounds VALUES (?1,?2,?3,?4,?5,?6,?7)"},
+      {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
+      {&del_op, "DELETE FROM outbox WHERE id = ?1"},
+  };
+  for (const P& p : all) {
+    auto s = db.Prepare(p.sql);
+    if (!s) return tl::unexpected(s.error());
+    *p.stmt = std::move(*s);
+  }
+  return {};
+}
+
+Status Store::Impl::SaveNode(const Node& n) {
+  const NodeInfo& i = n.info;
+  put_node.Bind(1, i.id);
+  put_node.Bind(2, i.name);
+  put_node.Bind(3, GpusToJson(i.gpus).dump());
+  put_node.Bind(4, i.host_memory_bytes);
+  put_node.Bind(5, static_cast<int>(i.backend));
+  put_node.Bind(6, i.selftest_passed);
+  put_node.Bind(7, i.flops_per_s);
+  put_node.Bind(8, i.price_micro_plume_per_pflop);
+  put_node.Bind(9, static_cast<int>(n.state));
+  put_node.Bind(10, n.registered_at_ms);
+  put_node.Bind(11, n.lease_expires_ms);
+  return put_node.Run();
+}
+
+Status Store::Impl::SaveJob(const Job& j) {
+  put_job.Bind(1, j.id);
+  put_job.Bind(2, j.owner);
+  put_job.Bind(3, SpecToJson(j.spec).dump());
+  put_job.Bind(4, static_cast<int>(j.state));
+  put_job.Bind(5, j.reason);
+  put_job.Bind(6, j.seq);
+  put_job.Bind(7, j.submitted_at_ms);
+  put_job.Bind(8, j.finished_at_ms);
+  put_job.Bind(9, j.infeasible_since_ms);
+  put_job.Bind(10, j.round);
+  put_job.Bind(11, j.params_blob);
+  put_job.Bind(12, j.paid_micro_plume);
+  put_job.Bind(13, j.escrow_held);
+  if (auto st = put_job.Run(); !st) return st;
+  del_outputs.Bind(1, j.id);
+  if (auto st = del_outputs.Run(); !st) return st;
+  for (size_t k = 0; k < j.outputs.size(); ++k) {
+    put_output.Bind(1, j.id);
+    put_output.Bind(2, static_cast<int64_t>(k));
+    put_output.Bind(3, j.outputs[k]);
+    if (auto st = put_output.Run(); !st) return st;
+  }
+  return {};
+}
+
+Status Store::Impl::SaveTask(const Task& t) {
+  sql::Stmt& q = put_task;
+  q.Bind(1, t.id);
+  q.Bind(2, t.job);
+  q.Bind(3, static_cast<int>(t.kind));
+  q.Bind(4, t.round);
+  q.Bind(5, t.shard);
+  q.Bind(6, t.attempt);
+  q.Bind(7, static_cast<int>(t.state));
+  q.Bind(8, t.node);
+  q.Bind(9, t.not_before_ms);
+  q.Bind(10, t.assigned_at_ms);
+  q.Bind(11, t.finished_at_ms);
+  q.Bind(12, t.input_params_blob);
+  q.Bind(13, t.output_blob);
+  q.Bind(14, t.last_error);
+  q.Bind(15, t.metrics.loss);
+  q.Bind(16, t.metrics.tokens);
+  q.Bind(17, t.metrics.flops);
+  q.Bind(18, t.flops);
+  q.Bind(19, t.paid_micro_plume);
+  return q.Run();
+}
+
+Status Store::Impl::SaveRound(const Round& r) {
+  put_round.Bind(1, r.job);
+  put_round.Bind(2, r.round);
+  put_round.Bind(3, static_cast<int>(r.state));
+  put_round.Bind(4, r.params_in);
+  put_round.Bind(5, r.params_out);
+  put_round.Bind(6, r.started_at_ms);
+  put_round.Bind(7, r.deadline_ms);
+  return put_round.Run();
+}
+
+Status Store::Impl::SaveOp(const LedgerOp& op) {
+  put_op.Bind(1, op.id);
+  put_op.Bind(2, op.seq);
+  put_op.Bind(3, static_cast<int>(op.kind));
+  put_op.Bind(4, op.job);
+  put_op.Bind(5, op.owner);
+  put_op.Bind(6, op.node);
+  put_op.Bind(7, op.task);
+  put_op.Bind(8, op.attempt);
+  put_op.Bind(9, op.amount_micro_plume);
+  put_op.Bind(10, op.flops);
+  return put_op.Run();
+}
+
+Status Store::Impl::SaveAll(const Dirty& d) {
+  for (const Node& n : d.nodes) {
+    if (auto st = SaveNode(n); !st) return st;
+  }
+  for (const Job& j : d.jobs) {
+    if (auto st = SaveJob(j); !st) return st;
+  }
+  for (const Task& t : d.tasks) {
+    if (auto st = SaveTask(t); !st) return st;
+  }
+  for (const Round& r : d.rounds) {
+    if (auto st = SaveRound(r); !st) return st;
+  }
+  for (const LedgerOp& op : d.outbox_upserts) {
+    if (auto st = SaveOp(op); !st) return st;
+  }
+  for (const std::string& id : d.outbox_deletes) {
+    del_op.Bind(1, id);
+    if (auto st = del_op.Run(); !st) return st;
+  }
+  const std::pair<const char*, int64_t> meta[] = {
+      {"next_job_seq", static_cast<int64_t>(d.next_job_seq)},
+      {"next_op_seq", static_cast<int64_t>(d.next_op_seq)},
+      {"now_ms", d.now_ms}};
+  for (const auto& [key, value] : meta) {
+    put_meta.Bind(1, std::string_view(key));
+    put_meta.Bind(2, value);
+    if (auto st = put_meta.Run(); !st) return st;
+  }
+  return {};
+}
+
+Status Store::Save(const Dirty& dirty) {
+  if (auto st = impl_->db.Exec("BEGIN IMMEDIATE;"); !st) return st;
+  if (auto st = impl_->SaveAll(dirty); !st) {
+    (void)impl_->db.Exec("ROLLBACK;");
+    return st;
+  }
+  return impl_->db.Exec("COMMIT;");
+}
+
+// ---- load -----------------------------------------------------------------------------------
+
+Status Store::Impl::LoadNodes(State& s) {
+  auto q = db.Prepare("SELECT * FROM nodes");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    Node n;
+    n.info = NodeInfo{q->Text(0), q->Text(1), GpusFromJson(json::parse(q->Text(2))),
+                      static_cast<uint64_t>(q->Int(3)), static_cast<Backend>(q->Int(4)),
+                      q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7)};
+    n.state = static_cast<NodeState>(q->Int(8));
+    n.registered_at_ms = q->Int(9);
+    n.lease_expires_ms = q->Int(10);
+    s.nodes[n.info.id] = std::move(n);
+  }
+  return {};
+}
+
+Status Store::Impl::LoadJobs(State& s) {
+  auto q = db.Prepare("SELECT * FROM jobs");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    Job j;
+    j.id = q->Text(0);
+    j.owner = q->Text(1);
+    j.spec = SpecFromJson(json::parse(q->Text(2)));
+    j.state = static_cast<JobState>(q->Int(3));
+    j.reason = q->Text(4);
+    j.seq = static_cast<uint64_t>(q->Int(5));
+    j.submitted_at_ms = q->Int(6);
+    j.finished_at_ms = q->Int(7);
+    j.infeasible_since_ms = q->Int(8);
+    j.round = static_cast<uint32_t>(q->Int(9));
+    j.params_blob = q->Text(10);
+    j.paid_micro_plume = q->Int(11);
+    j.escrow_held = q->Int(12) != 0;
+    s.jobs[j.id] = std::move(j);
+  }
+  auto o = db.Prepare("SELECT job, blob FROM job_outputs ORDER BY job, idx");
+  if (!o) return tl::unexpected(o.error());
+  for (auto row = o->Step(); ; row = o->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    auto it = s.jobs.find(o->Text(0));
+    if (it != s.jobs.end()) it->second.outputs.push_back(o->Text(1));
+  }
+  return {};
+}
+
+Status Store::Impl::LoadTasks(State& s) {
+  auto q = db.Prepare("SELECT * FROM tasks");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    Task t;
+    t.id = q->Text(0);
+    t.job = q->Text(1);
+    t.kind = static_cast<TaskKind>(q->Int(2));
+    t.round = static_cast<uint32_t>(q->Int(3));
+    t.shard = static_cast<uint32_t>(q->Int(4));
+    t.attempt = static_cast<uint32_t>(q->Int(5));
+    t.state = static_cast<TaskState>(q->Int(6));
+    t.node = q->Text(7);
+    t.not_before_ms = q->Int(8);
+    t.assigned_at_ms = q->Int(9);
+    t.finished_at_ms = q->Int(10);
+    t.input_params_blob = q->Text(11);
+    t.output_blob = q->Text(12);
+    t.last_error = q->Text(13);
+    t.metrics = TaskMetrics{q->Real(14), static_cast<uint64_t>(q->Int(15)),
+                            static_cast<uint64_t>(q->Int(16))};
+    t.flops = static_cast<uint64_t>(q->Int(17));
+    t.paid_micro_plume = q->Int(18);
+    s.tasks[t.id] = std::move(t);
+  }
+  return {};
+}
+
+Status Store::Impl::LoadRounds(State& s) {
+  auto q = db.Prepare("SELECT * FROM rounds");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    Round r{q->Text(0), static_cast<uint32_t>(q->Int(1)), static_cast<RoundState>(q->Int(2)),
+            q->Text(3), q->Text(4), q->Int(5), q->Int(6)};
+    s.rounds[{r.job, r.round}] = std::move(r);
+  }
+  return {};
+}
+
+Status Store::Impl::LoadOutbox(State& s) {
+  auto q = db.Prepare("SELECT * FROM outbox");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    LedgerOp op{q->Text(0), static_cast<uint64_t>(q->Int(1)),
+                static_cast<LedgerOpKind>(q->Int(2)), q->Text(3), q->Text(4), q->Text(5),
+                q->Text(6), static_cast<uint32_t>(q->Int(7)), q->Int(8),
+                static_cast<uint64_t>(q->Int(9))};
+    s.outbox[op.id] = std::move(op);
+  }
+  return {};
+}
+
+Status Store::Impl::LoadMeta(State& s) {
+  auto q = db.Prepare("SELECT key, value FROM meta");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    const std::string key = q->Text(0);
+    const int64_t v = q->Int(1);
+    if (key == "schema_version" && v != kSchemaVersion) {
+      return Fail("database schema version " + std::to_string(v) + " is not " +
+                  std::to_string(kSchemaVersion) + ": use the matching plume-scheduler");
+    }
+    if (key == "next_job_seq") s.next_job_seq = static_cast<uint64_t>(v);
+    if (key == "next_op_seq") s.next_op_seq = static_cast<uint64_t>(v);
+    if (key == "now_ms") s.now_ms = v;
+  }
+  return {};
+}
+
+Result<State> Store::Load() {
+  State s;
+  try {
+    // One read transaction: a consistent snapshot even if another process is writing.
+    if (auto st = impl_->db.Exec("BEGIN;"); !st) return tl::unexpected(st.error());
+    Status st = impl_->LoadMeta(s);
+    if (st) st = impl_->LoadNodes(s);
+    if (st) st = impl_->LoadJobs(s);
+    if (st) st = impl_->LoadTasks(s);
+    if (st) st = impl_->LoadRounds(s);
+    if (st) st = impl_->LoadOutbox(s);
+    (void)impl_->db.Exec("COMMIT;");
+    if (!st) return tl::unexpected(st.error());
+  } catch (const json::exception& e) {
+    (void)impl_->db.Exec("ROLLBACK;");
+    return Fail(std::string("database holds a malformed record: ") + e.what() +
+                " (restore the database from a backup)");
+  }
+  // Referential checks: Core's indexes assume every task's job and node exist.
+  for (const auto& [id, t] : s.tasks) {
+    if (!s.jobs.contains(t.job) ||
+        (t.state == TaskState::kAssigned && !s.nodes.contains(t.node))) {
+      return Fail("database is inconsistent: task " + id +
+                  " refers to a missing job or node (restore from a backup)");
+    }
+  }
+  return s;
+}
+
+}  // namespace plume::scheduler

@@ -1,0 +1,176 @@
+// Work accounting and spec checks; see work.h. All integer arithmetic on money and FLOPs is
+// done in 128 bits and saturated, so an absurd spec is refused instead of wrapping around.
+#include "plume/scheduler/work.h"
+
+#include <cctype>
+#include <limits>
+#include <string>
+
+#include "plume/scheduler/limits.h"
+
+namespace plume::scheduler {
+namespace {
+
+using u128 = unsigned __int128;
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+constexpr u128 kFlopsPerPflop = 1'000'000'000'000'000ULL;
+
+uint64_t Saturate(u128 v) { return v > kU64Max ? kU64Max : static_cast<uint64_t>(v); }
+
+bool IsBlobHash(const BlobHash& h) {
+  if (h.size() != 64) return false;
+  for (char c : h) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+Status CheckModel(const ModelConfig& m) {
+  if (m.n_layer == 0 || m.n_head == 0 || m.n_embd == 0 || m.context == 0 || m.vocab == 0) {
+    return Fail("model: n_layer, n_head, n_embd, context and vocab must all be > 0");
+  }
+  if (m.n_embd % m.n_head != 0) {
+    return Fail("model: n_embd (" + std::to_string(m.n_embd) + ") must be a multiple of n_head (" +
+                std::to_string(m.n_head) + ")");
+  }
+  return {};
+}
+
+Status CheckTrain(const JobSpec& spec) {
+  const TrainParams& t = spec.train;
+  if (t.workers == 0 || t.workers > kWorkersMax) {
+    return Fail("network.workers must be in 1.." + std::to_string(kWorkersMax));
+  }
+  if (t.rounds == 0 || t.rounds > kRoundsMax) {
+    return Fail("network.rounds must be in 1.." + std::to_string(kRoundsMax));
+  }
+  if (t.local_steps == 0 || t.local_steps > kLocalStepsMax) {
+    return Fail("network.local_steps must be in 1.." + std::to_string(kLocalStepsMax));
+  }
+  if (t.batch == 0 || t.seq_len == 0 || t.seq_len > spec.model.context) {
+    return Fail("train.batch must be > 0 and train.seq_len in 1..model.context");
+  }
+  if (t.round_timeout_ms <= 0) return Fail("network.round_timeout_s must be > 0");
+  if (!(t.outer_lr > 0) || !(t.outer_momentum >= 0 && t.outer_momentum < 1)) {
+    return Fail("network.outer_lr must be > 0 and network.outer_momentum in [0, 1)");
+  }
+  if (!spec.initial_params_blob.empty() && !IsBlobHash(spec.initial_params_blob)) {
+    return Fail("initial parameters: not a 64-hex-digit blob hash");
+  }
+  return {};
+}
+
+Status CheckInfer(const JobSpec& spec) {
+  const InferParams& i = spec.infer;
+  if (i.prompt_count == 0 || i.prompt_count > kPromptsMax) {
+    return Fail("infer: the prompt count must be in 1.." + std::to_string(kPromptsMax));
+  }
+  if (i.shards == 0 || i.shards > kInferShardsMax || i.shards > i.prompt_count) {
+    return Fail("infer: shards must be in 1..min(prompts, " + std::to_string(kInferShardsMax) +
+                ")");
+  }
+  if (!IsBlobHash(i.checkpoint_blob)) {
+    return Fail("infer.checkpoint: no model blob (upload the checkpoint before submitting)");
+  }
+  if (i.max_new_tokens == 0 || uint64_t{i.prompt_tokens_max} + i.max_new_tokens >
+                                   uint64_t{spec.model.context} * 1024) {
+    return Fail("infer.max_new_tokens must be > 0");
+  }
+  return {};
+}
+
+}  // namespace
+
+uint64_t ParamCount(const ModelConfig& m) {
+  const u128 d = m.n_embd;
+  const u128 per_layer = 12 * d * d + 13 * d;
+  return Saturate((u128{m.vocab} + m.context) * d + m.n_layer * per_layer + 2 * d);
+}
+
+uint64_t TrainWorkerTokens(const JobSpec& spec) {
+  const TrainParams& t = spec.train;
+  return Saturate(u128{t.local_steps} * t.batch * t.seq_len);
+}
+
+uint32_t ShardCount(const JobSpec& spec) {
+  return spec.kind == JobKind::kTrain ? spec.train.workers : spec.infer.shards;
+}
+
+uint32_t PromptsInShard(uint32_t prompt_count, uint32_t count, uint32_t shard) {
+  if (count == 0) return 0;
+  return prompt_count / count + (shard < prompt_count % count ? 1 : 0);
+}
+
+uint64_t TaskFlops(const JobSpec& spec, uint32_t shard) {
+  const u128 params = ParamCount(spec.model);
+  if (spec.kind == JobKind::kTrain) return Saturate(6 * params * TrainWorkerTokens(spec));
+  const InferParams& i = spec.infer;
+  const u128 prompts = PromptsInShard(i.prompt_count, i.shards, shard);
+  return Saturate(2 * params * prompts * (u128{i.prompt_tokens_max} + i.max_new_tokens));
+}
+
+MicroPlume CostMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop) {
+  if (price_micro_plume_per_pflop <= 0 || flops == 0) return 0;
+  const u128 num = u128{flops} * static_cast<uint64_t>(price_micro_plume_per_pflop);
+  const u128 cost = (num + kFlopsPerPflop - 1) / kFlopsPerPflop;
+  constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
+  return static_cast<MicroPlume>(cost > kMax ? kMax : cost);
+}
+
+MicroPlume MaxJobCostMicroPlume(const JobSpec& spec) {
+  u128 total = 0;
+  if (spec.kind == JobKind::kTrain) {
+    const MicroPlume per = CostMicroPlume(TaskFlops(spec, 0), spec.max_price_micro_plume_per_pflop);
+    total = u128{static_cast<uint64_t>(per)} * spec.train.workers * spec.train.rounds;
+  } else {
+    for (uint32_t s = 0; s < spec.infer.shards; ++s) {
+      total += static_cast<uint64_t>(
+          CostMicroPlume(TaskFlops(spec, s), spec.max_price_micro_plume_per_pflop));
+    }
+  }
+  constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
+  return static_cast<MicroPlume>(total > kMax ? kMax : total);
+}
+
+TaskNeeds NeedsOf(const JobSpec& spec) {
+  // A rough upper estimate in fp32: training keeps weights, gradients and two AdamW moments
+  // (16 bytes per parameter) plus activations; inference keeps weights and the KV cache.
+  const ModelConfig& m = spec.model;
+  const u128 params = ParamCount(m);
+  u128 bytes = 0;
+  if (spec.kind == JobKind::kTrain) {
+    const u128 tokens = u128{spec.train.batch} * spec.train.seq_len;
+    const u128 per_token = u128{m.n_layer} * (16 * u128{m.n_embd} + 2 * u128{m.n_head} *
+                                              spec.train.seq_len) + 2 * u128{m.vocab};
+    bytes = 16 * params + 4 * tokens * per_token;
+  } else {
+    bytes = 4 * params + 8 * u128{m.n_layer} * m.context * m.n_embd;
+  }
+  return TaskNeeds{Saturate(bytes), spec.backend, spec.max_price_micro_plume_per_pflop};
+}
+
+Status ValidateSpec(const JobSpec& spec) {
+  if (auto st = CheckModel(spec.model); !st) return st;
+  if (spec.data_blobs.empty() || spec.data_blobs.size() > kDataBlobsMax) {
+    return Fail("data: a job needs 1.." + std::to_string(kDataBlobsMax) +
+                " data blobs (upload the data before submitting)");
+  }
+  for (const BlobHash& h : spec.data_blobs) {
+    if (!IsBlobHash(h)) return Fail("data: '" + h + "' is not a 64-hex-digit blob hash");
+  }
+  if (auto st = spec.kind == JobKind::kTrain ? CheckTrain(spec) : CheckInfer(spec); !st) {
+    return st;
+  }
+  if (spec.max_price_micro_plume_per_pflop <= 0) {
+    return Fail("payment.max_price_micro_plume_per_pflop must be > 0");
+  }
+  const MicroPlume need = MaxJobCostMicroPlume(spec);
+  if (spec.budget_micro_plume < need) {
+    return Fail("payment.budget_micro_plume is " + std::to_string(spec.budget_micro_plume) +
+                " but the job may cost up to " + std::to_string(need) +
+                " at the maximum price: raise the budget or shrink the job");
+  }
+  return {};
+}
+
+}  // namespace plume::scheduler
