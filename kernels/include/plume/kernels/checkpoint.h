@@ -1,0 +1,58 @@
+// GPT checkpoints as safetensors files with the Hugging Face GPT-2 tensor names and shapes, so
+// weights move to and from that ecosystem:
+//   wte.weight (V, C)               our padded rows are dropped on save and re-padded (zero)
+//   wpe.weight (context, C)
+//   h.{i}.ln_1.weight / .bias (C)
+//   h.{i}.attn.c_attn.weight (C, 3C) / .bias (3C)   Conv1D layout: the transpose of our (3C, C)
+//   h.{i}.attn.c_proj.weight (C, C)  / .bias (C)
+//   h.{i}.ln_2.weight / .bias (C)
+//   h.{i}.mlp.c_fc.weight (C, 4C)    / .bias (4C)
+//   h.{i}.mlp.c_proj.weight (4C, C)  / .bias (C)
+//   ln_f.weight / .bias (C)
+// Written as F32 with __metadata__ {"format": "pt", "plume.n_layer", "plume.n_head",
+// "plume.n_embd", "plume.context", "plume.vocab"}. Read: F32, F16 and BF16 (converted to
+// float); an optional "transformer." name prefix; the causal-mask buffers h.{i}.attn.bias /
+// h.{i}.attn.masked_bias and a tied lm_head.weight are ignored. Any other tensor is an error.
+//
+// Every malformed input (truncated file, header length past the end, bad JSON, offsets past
+// the end or overlapping, sizes that do not match dtype x shape, unknown dtype, missing tensor,
+// wrong shape) is rejected with an error naming the tensor or field; the reader never reads
+// outside the given bytes. Thread-safe: these are pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "plume/kernels/config.h"
+#include "plume/kernels/error.h"
+
+namespace plume::kernels {
+
+struct Checkpoint {
+  ModelConfig config;
+  std::vector<float> params;  // layout of param_layout.h, padded rows zero
+};
+
+struct LoadOptions {
+  // If set, the checkpoint must have exactly this config (error names the differing field).
+  std::optional<ModelConfig> expect;
+  // Used when the file has no plume metadata (e.g. a Hugging Face GPT-2 file): the config is
+  // inferred from the shapes, except n_head, which shapes do not determine. 0 = not given.
+  int n_head = 0;
+};
+
+// params: num_params() floats of `config` in the layout of param_layout.h.
+Result<std::vector<uint8_t>> SaveCheckpointBytes(const ModelConfig& config,
+                                                 std::span<const float> params);
+Result<Checkpoint> LoadCheckpointBytes(std::span<const uint8_t> bytes,
+                                       const LoadOptions& options = {});
+
+// File forms. Save writes to "<path>.tmp" and renames, so a crash never leaves half a file.
+Status SaveCheckpoint(const std::string& path, const ModelConfig& config,
+                      std::span<const float> params);
+Result<Checkpoint> LoadCheckpoint(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace plume::kernels

@@ -1,0 +1,96 @@
+// The GPT model (GPT-2 architecture: token + position embeddings, pre-norm blocks of LayerNorm,
+// causal multi-head attention and a GELU MLP, final LayerNorm, lm head tied to wte), written ONCE
+// against the Ops interface so the CPU and CUDA backends run exactly the same graph.
+//
+// Memory: parameters, gradients and the two AdamW moments are each ONE contiguous backend
+// buffer in the layout of param_layout.h. Activations are allocated lazily for the largest
+// B*T seen so far; later calls with smaller B*T reuse them.
+//
+// Ownership and threading: a Gpt borrows its Ops (which must outlive it) and, like Ops, is used
+// by one thread at a time. All methods return errors as values; none throws or exits.
+//
+// Typical training step:
+//   model->ZeroGrad(); auto loss = model->Forward(x, y, B, T); model->Backward();
+//   auto grad_norm = model->Step(adamw, grad_clip);
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "plume/kernels/config.h"
+#include "plume/kernels/ops.h"
+#include "plume/kernels/param_layout.h"
+
+namespace plume::kernels {
+
+class Gpt {
+ public:
+  // Allocates parameters (zero), gradients and moments for `config` (validated here).
+  static Result<std::unique_ptr<Gpt>> Create(const ModelConfig& config, Ops& ops);
+  ~Gpt();
+  Gpt(const Gpt&) = delete;
+  Gpt& operator=(const Gpt&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  int64_t num_params() const { return num_params_; }
+  Ops& ops() { return ops_; }
+
+  // GPT-2 initialisation from `seed`: weights N(0, 0.02), the two residual projections
+  // (attprojw, fcprojw) N(0, 0.02 / sqrt(2 * n_layer)), biases 0, LayerNorm gains 1, padded
+  // vocabulary rows 0. The same seed gives the same parameters on every platform. Resets the
+  // AdamW moments.
+  Status InitRandom(uint64_t seed);
+  // Replaces the parameters (layout of param_layout.h; size must be num_params()) and resets
+  // the AdamW moments.
+  Status SetParams(std::span<const float> params);
+  Result<std::vector<float>> GetParams();
+  Result<std::vector<float>> GetGrads();
+
+  // Runs the model on tokens (B, T), row-major, every token in [0, vocab), 1 <= T <= context.
+  // With targets (same shape and range) returns the mean cross-entropy loss in nats and leaves
+  // d(mean loss)/dlogits in place of the logits, ready for Backward(). Without targets (empty
+  // span) returns 0 and keeps the logits for LogitsAt().
+  Result<float> Forward(std::span<const int32_t> tokens, std::span<const int32_t> targets, int B,
+                        int T);
+  // Accumulates d(mean loss)/dparams into the gradients. Requires a preceding Forward with
+  // targets and no other Forward in between.
+  Status Backward();
+  Status ZeroGrad();
+  // Clips the global gradient norm to grad_clip (<= 0: no clipping) and applies AdamW; weight
+  // decay only on the 2-D matrices (param_layout.h). Returns the norm before clipping.
+  Result<float> Step(const AdamWParams& adamw, float grad_clip);
+
+  // The real-vocabulary logits (vocab floats) of row (b, t) of the last Forward without targets.
+  Result<std::vector<float>> LogitsAt(int b, int t);
+
+ private:
+  struct Activations;
+  // Passkey: only Create() can construct, yet std::make_unique works.
+  struct PrivateTag {
+    explicit PrivateTag() = default;
+  };
+
+ public:
+  Gpt(PrivateTag, const ModelConfig& config, Ops& ops);
+
+ private:
+  Status EnsureActivations(int64_t rows);
+  Status CheckTokens(std::span<const int32_t> tokens, const char* what, int B, int T) const;
+  float* Param(ParamKind kind, int layer = 0);
+  float* Grad(ParamKind kind, int layer = 0);
+
+  ModelConfig config_;
+  Ops& ops_;
+  int64_t num_params_ = 0;
+  std::array<ParamTensorInfo, kNumParamTensors> tensors_;
+  std::unique_ptr<Buffer> params_, grads_, m_, v_;
+  std::unique_ptr<Activations> acts_;
+  std::vector<int32_t> tokens_host_;  // of the last Forward, for EncoderBackward
+  int last_B_ = 0, last_T_ = 0;
+  bool have_dlogits_ = false;
+  bool have_logits_ = false;
+};
+
+}  // namespace plume::kernels

@@ -1,0 +1,97 @@
+// The local runner: the ONE code path that trains, evaluates and generates on this machine's
+// backend. `plume run-local` calls RunLocal(); the node agent calls TrainShard(), Evaluate()
+// and Generate() for the tasks it is given.
+//
+// Determinism: given the same inputs (params, tokens, config, seed) and the same backend and
+// device, every function returns bit-identical results. Batches are drawn from the seed (random
+// window offsets into the token stream, splitmix64), never from a clock or global state.
+//
+// Threading: each call uses the given Ops from the calling thread only; ProgressFn and CancelFn
+// are invoked on that thread, between steps. No call throws; errors are values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "plume/kernels/config.h"
+#include "plume/kernels/job_spec.h"
+#include "plume/kernels/ops.h"
+
+namespace plume::kernels {
+
+struct StepProgress {
+  int64_t step = 0;   // 1-based, within this call
+  int64_t steps = 0;  // total in this call
+  float loss = 0.0f;  // train loss of this step (nats/token)
+  float lr = 0.0f;
+  float grad_norm = 0.0f;
+  double tokens_per_s = 0.0;       // average since the start of the call
+  std::chrono::duration<double> elapsed{};
+  std::optional<float> val_loss;   // set on evaluation steps (train.eval_every)
+};
+using ProgressFn = std::function<void(const StepProgress&)>;
+// Polled between steps; returning true stops the run with an error "cancelled".
+using CancelFn = std::function<bool()>;
+
+struct TrainOutput {
+  std::vector<float> params;       // final parameters (layout of param_layout.h)
+  std::vector<float> losses;       // train loss of every step
+  float last_train_loss = 0.0f;
+  std::optional<float> val_loss;   // final evaluation on val_tokens; empty if none were given
+  int64_t tokens = 0;              // training tokens processed (steps * batch * seq_len)
+  int64_t flops = 0;               // TrainFlops() of the work done (flops.h)
+};
+
+// Runs train.steps AdamW steps from init_params (empty: GPT-2 init from train.seed), on windows
+// of seq_len + 1 tokens drawn from train_tokens (which needs at least seq_len + 1 tokens; every
+// token < model.vocab), then evaluates on val_tokens if non-empty. The AdamW moments start at
+// zero. Preconditions are checked and reported as errors.
+Result<TrainOutput> TrainShard(const ModelConfig& model, const TrainConfig& train,
+                               std::span<const float> init_params,
+                               std::span<const int32_t> train_tokens,
+                               std::span<const int32_t> val_tokens, Ops& ops,
+                               const ProgressFn& progress = {}, const CancelFn& cancel = {});
+
+struct EvalConfig {
+  int batch = 8;
+  int seq_len = 64;
+  int max_batches = 8;
+};
+// Mean loss (nats/token) over fixed windows: up to max_batches * batch windows of seq_len + 1
+// tokens, evenly spaced over `tokens` (always the same windows for the same inputs).
+Result<float> Evaluate(const ModelConfig& model, std::span<const float> params,
+                       std::span<const int32_t> tokens, const EvalConfig& eval, Ops& ops);
+
+struct Completion {
+  int64_t index = 0;       // global prompt index (GenerateConfig::first_index + i)
+  std::string prompt;
+  std::string completion;  // generated text only (bytes; may be invalid UTF-8)
+  int tokens = 0;          // generated tokens
+};
+// Generates from each prompt (byte tokenizer; an empty prompt starts from "\n"). When the text
+// outgrows the model's context only the last `context` tokens are fed. Prompt i samples with
+// seed DeriveSeed(config.seed, first_index + i), so sharding prompts changes no text.
+Result<std::vector<Completion>> Generate(const ModelConfig& model, std::span<const float> params,
+                                         const std::vector<std::string>& prompts,
+                                         const GenerateConfig& config, Ops& ops);
+
+struct RunLocalSummary {
+  JobKind kind = JobKind::kTrain;
+  std::string output_path;       // model.safetensors or outputs.jsonl
+  float train_loss = 0.0f;
+  std::optional<float> val_loss;
+  int64_t tokens = 0;
+  int64_t flops = 0;
+  int64_t completions = 0;
+  std::chrono::duration<double> elapsed{};
+};
+// `plume run-local`: train -> output_dir/model.safetensors; infer -> output_dir/outputs.jsonl
+// (one {"index", "prompt", "completion", "tokens"} object per line, in prompt order).
+Result<RunLocalSummary> RunLocal(const JobSpec& spec, Ops& ops, const ProgressFn& progress = {});
+
+}  // namespace plume::kernels
