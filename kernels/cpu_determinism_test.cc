@@ -47,7 +47,7 @@ Outputs RunEveryOp(Ops& ops) {
     o.Add("ln out", out), o.Add("ln dinp", dx), o.Add("ln dweight", dw), o.Add("ln dbias", db);
   }
   {
-    const int N = 96, C = 48, OC = 80;
+    const int N = 150, C = 40, OC = 270;  // 2 x 3 tiles of 128 in the forward
     const auto x = RandomVec(N * C, 9), w = RandomVec(OC * C, 10), b = RandomVec(OC, 11),
                d = RandomVec(N * OC, 12);
     std::vector<float> out(N * OC), dx(N * C, 0.5f), dw(OC * C, 0.5f), db(OC, 0.5f);

@@ -3,8 +3,6 @@
 // the free functions of cpu_ops.h, one file per op.
 #include <omp.h>
 
-#include <cblas.h>
-
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -340,11 +338,8 @@ class CpuOps final : public Ops {
 
   // The OpenMP team size is a per-thread setting of the calling thread, and ops.h allows one
   // thread per Ops object at a time, so setting it on every call is enough and costs nothing.
-  // OpenBLAS keeps its own (process-wide) pool; it follows the same count.
-  void UseThreads() const {
-    omp_set_num_threads(threads_);
-    openblas_set_num_threads(threads_);
-  }
+  // (OpenBLAS runs single-threaded inside the matmul's OpenMP tiles, see matmul.cc.)
+  void UseThreads() const { omp_set_num_threads(threads_); }
 
   static int DefaultThreads() {
     static const int kDefault = omp_get_max_threads();

@@ -6,9 +6,11 @@
 //
 // Determinism: every function gives bit-identical results for the same inputs, whatever the
 // number of threads. Work is split so each output element is written by one thread in a fixed
-// order (rows, heads, or column blocks); the one cross-thread sum (GlobalNormCpu) goes through
-// fixed-size chunks summed in order. The exception is the cblas_sgemm products of matmul, which
-// are deterministic for a fixed thread count (OpenBLAS splits M and N, not K).
+// order (rows, heads, column blocks, or fixed matmul tiles); the one cross-thread sum
+// (GlobalNormCpu) goes through fixed-size chunks summed in order.
+//
+// Side effect: the matmul functions set OpenBLAS to one thread (process-wide, on every call) and run
+// their own tiles on the OpenMP team instead; see matmul.cc for why.
 #pragma once
 
 #include <cstddef>
