@@ -120,6 +120,17 @@ check_helm() {
   grep -q 'grafana_dashboard: "1"' "$WORK/full.yaml" || fail "dashboard ConfigMaps lack the sidecar label"
   grep -q 'runtimeClassName: nvidia' "$WORK/full.yaml" || fail "runtimeClassName not rendered"
   grep -q 'nvidia.com/gpu: 8' "$WORK/full.yaml" || fail "nvidia.com/gpu limit not rendered"
+  step "helm: the rendered PrometheusRule still passes promtool check rules"
+  need promtool "install Debian's prometheus package (scripts/setup.sh)"
+  # Run from deploy/tools so that the yaml package resolves.
+  (cd "$TOOLS" && node --input-type=module -e '
+    import { readFileSync, writeFileSync } from "node:fs";
+    import { parseAllDocuments, stringify } from "yaml";
+    const docs = parseAllDocuments(readFileSync(process.argv[1], "utf8")).map((d) => d.toJS());
+    const rule = docs.find((d) => d && d.kind === "PrometheusRule");
+    writeFileSync(process.argv[2], stringify(rule.spec));
+  ' "$WORK/full.yaml" "$WORK/rendered-rules.yml") || fail "cannot extract the PrometheusRule"
+  promtool check rules "$WORK/rendered-rules.yml" >/dev/null || fail "rendered PrometheusRule rules do not parse"
   render agents-only -f "$ROOT/tests/deploy/values-agents-only.yaml"
   expect_count agents-only StatefulSet 0
   expect_count agents-only DaemonSet 1
