@@ -15,11 +15,16 @@
 // every later query row, so a split over t would race. Within a head, K (and V in the backward)
 // are copied transposed to (HS,T) scratch so that the inner loops run over contiguous keys
 // without a horizontal reduction, which the compiler vectorises.
+// The fast_math.h loops vectorise only when the compiler may ignore floating-point exception
+// flags, which nothing here reads; results are unchanged (no reassociation is allowed).
+#pragma GCC optimize("no-trapping-math")
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "cpu_ops.h"
+#include "fast_math.h"
 
 namespace plume::kernels::cpu {
 namespace {
@@ -67,11 +72,9 @@ void ForwardHead(float* out, float* lse, const HeadView& hv, long out_stride, fl
     Scores(s, hv.q + t * hv.row_stride, kt, t, T, HS, scale);
     float mx = s[0];
     for (int j = 1; j <= t; ++j) mx = std::max(mx, s[j]);
+    for (int j = 0; j <= t; ++j) s[j] = FastExp(s[j] - mx);
     float sum = 0.0f;
-    for (int j = 0; j <= t; ++j) {
-      s[j] = std::exp(s[j] - mx);
-      sum += s[j];
-    }
+    for (int j = 0; j <= t; ++j) sum += s[j];
     const float inv = 1.0f / sum;
     lse[t] = mx + std::log(sum);
     for (int d = 0; d < HS; ++d) acc[d] = 0.0f;
@@ -109,7 +112,7 @@ void BackwardHead(float* dq_out, float* dk_out, float* dv_out, const float* dout
     const float* dot = dout + t * out_stride;
     const float* ot = out + t * out_stride;
     Scores(p, qt, w.kt.data(), t, T, HS, scale);
-    for (int j = 0; j <= t; ++j) p[j] = std::exp(p[j] - lse[t]);
+    for (int j = 0; j <= t; ++j) p[j] = FastExp(p[j] - lse[t]);
     for (int j = 0; j <= t; ++j) dp[j] = 0.0f;
     float D = 0.0f;
     for (int d = 0; d < HS; ++d) {
