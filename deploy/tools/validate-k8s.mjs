@@ -3,12 +3,16 @@
 // Usage: node deploy/tools/validate-k8s.mjs FILE.yaml...
 // Each YAML document is validated against the Kubernetes OpenAPI schema of its apiVersion/kind
 // (npm kubernetes-models; prometheus-operator CRDs from @kubernetes-models/prometheus-operator).
-// Those schemas check types, enums and required fields but allow unknown fields, so a few
-// structural checks that catch real chart mistakes are added on top: workload selectors match
-// their pod labels, probes name a declared port, every container drops all capabilities and
-// sets a memory limit, and names are valid DNS labels. Exit 0 when every object passes.
+// Those schemas check types, enums and required fields but allow unknown fields, which the API
+// server rejects (or silently drops), so core objects are also walked field by field against
+// the generated models of @kubernetes/client-node, which list every known field. On top, a few
+// structural checks that catch real chart mistakes: workload selectors match their pod labels,
+// probes name a declared port, mounts name a declared volume, every container drops all
+// capabilities and sets a memory limit, names are DNS labels. Exit 0 when every object passes.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
+// The package's index pulls in an HTTP client that needs a newer Node; the models alone do not.
+import * as clientModels from "@kubernetes/client-node/dist/gen/models/all.js";
 
 // Kinds this chart may render; anything else is an error so a new template is not skipped.
 const kModules = {
@@ -26,6 +30,39 @@ const kModules = {
 };
 
 const kDnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+// Types the field walk does not descend into (leaf values; kubernetes-models checks their type).
+const kLeafTypes = new Set(["string", "number", "boolean", "Date", "any", "object", "IntOrString"]);
+
+// Reports every key of `value` that the client model `type` does not know, recursively.
+function unknownFields(value, type, path, problems) {
+  if (value == null) return;
+  const array = /^Array<(.+)>$/.exec(type);
+  if (array) {
+    if (Array.isArray(value)) value.forEach((v, i) => unknownFields(v, array[1], `${path}[${i}]`, problems));
+    return;
+  }
+  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
+  if (map) {
+    for (const [k, v] of Object.entries(value)) unknownFields(v, map[1], `${path}.${k}`, problems);
+    return;
+  }
+  const model = clientModels[type];
+  if (kLeafTypes.has(type) || !model?.getAttributeTypeMap || typeof value !== "object") return;
+  const fields = new Map(model.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
+  for (const [k, v] of Object.entries(value)) {
+    if (!fields.has(k)) problems.push(`${path}.${k}: unknown field (not in ${type})`);
+    else unknownFields(v, fields.get(k), `${path}.${k}`, problems);
+  }
+}
+
+// V1DaemonSet for apps/v1 DaemonSet, V1Service for v1 Service; null for other groups (CRDs).
+function clientModelName(obj) {
+  const m = /^(?:(apps|batch|policy)\/)?(v\d+(?:(?:alpha|beta)\d+)?)$/.exec(obj.apiVersion ?? "");
+  if (!m) return null;
+  const version = m[2][0].toUpperCase() + m[2].slice(1);
+  return `${version}${obj.kind}`;
+}
 
 function podSpecOf(obj) {
   return obj.spec?.template?.spec;
@@ -100,6 +137,8 @@ async function validateFile(path) {
     } catch (e) {
       problems.push(`schema: ${e.message}`);
     }
+    const modelName = clientModelName(obj);
+    if (modelName && clientModels[modelName]) unknownFields(obj, modelName, obj.kind, problems);
     problems.push(...structuralProblems(obj));
     if (problems.length) {
       failures++;
