@@ -149,15 +149,25 @@ check_prometheus() {
   need promtool "install Debian's prometheus package (scripts/setup.sh)"
   local P="$ROOT/deploy/prometheus"
   step "prometheus: catalog.txt matches docs/metrics.md"
-  node "$TOOLS/check-catalog.mjs" "$ROOT/deploy/metrics/catalog.txt" "$ROOT/docs/metrics.md" "$WORK/catalog.prom" ||
+  node "$TOOLS/check-catalog.mjs" "$ROOT/deploy/metrics/catalog.txt" "$ROOT/docs/metrics.md" "$WORK/expo" ||
     fail "metric catalogue and docs/metrics.md disagree"
   step "prometheus: promtool check metrics on a synthetic exposition of the catalogue"
   # The one accepted finding: DCGM's label names UUID and modelName are camelCase by design
   # (dashboards join on them), which promtool's snake_case lint reports.
-  promtool check metrics <"$WORK/catalog.prom" >"$WORK/lint.txt" 2>&1 || true
-  if grep -v "label names should be written in 'snake_case' not 'camelCase'" "$WORK/lint.txt" | grep -q .; then
-    cat "$WORK/lint.txt"
-    fail "promtool check metrics found problems in the catalogue"
+  local proc
+  for proc in scheduler agent; do
+    promtool check metrics <"$WORK/expo/$proc.prom" >"$WORK/lint.txt" 2>&1 || true
+    if grep -v "label names should be written in 'snake_case' not 'camelCase'" "$WORK/lint.txt" | grep -q .; then
+      cat "$WORK/lint.txt"
+      fail "promtool check metrics found problems in the $proc catalogue"
+    fi
+  done
+  step "prometheus: check-exposition.mjs accepts the catalogue's exposition, rejects a wrong one"
+  node "$TOOLS/check-exposition.mjs" --process scheduler "$WORK/expo/scheduler.prom" || fail "check-exposition (scheduler)"
+  node "$TOOLS/check-exposition.mjs" --process agent "$WORK/expo/agent.prom" || fail "check-exposition (agent)"
+  sed 's/^plume_agents{state=/plume_agents{status=/' "$WORK/expo/scheduler.prom" >"$WORK/expo/wrong.prom"
+  if node "$TOOLS/check-exposition.mjs" --process scheduler "$WORK/expo/wrong.prom" >/dev/null 2>&1; then
+    fail "check-exposition accepted a wrong label name"
   fi
   step "prometheus: promtool check rules"
   promtool check rules "$P/alerts.yml" || fail "alerts.yml"

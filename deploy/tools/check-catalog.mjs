@@ -1,17 +1,19 @@
 // Checks the metric catalogue (scripts/check-deploy.sh prometheus).
 //
-// Usage: node deploy/tools/check-catalog.mjs deploy/metrics/catalog.txt docs/metrics.md OUT.prom
+// Usage: node deploy/tools/check-catalog.mjs deploy/metrics/catalog.txt docs/metrics.md OUTDIR
 //
 // 1. docs/metrics.md (the human table) and catalog.txt (the machine list) name the same metrics
 //    with the same type, process and label names.
-// 2. Writes OUT.prom: a synthetic exposition with every metric, its help text from the table and
-//    one sample, for `promtool check metrics` to lint names, types and help texts before any C++
-//    implements them.
-import { readFileSync, writeFileSync } from "node:fs";
+// 2. Writes OUTDIR/scheduler.prom and OUTDIR/agent.prom: synthetic expositions with every
+//    metric of that process, its help text from the table and one sample, for
+//    `promtool check metrics` to lint names, types and help texts before any C++ implements
+//    them, and as known-good input for check-exposition.mjs.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
-const [catalogPath, docPath, outPath] = process.argv.slice(2);
-if (!outPath) {
-  console.error("usage: node check-catalog.mjs CATALOG.txt METRICS.md OUT.prom");
+const [catalogPath, docPath, outDir] = process.argv.slice(2);
+if (!outDir) {
+  console.error("usage: node check-catalog.mjs CATALOG.txt METRICS.md OUTDIR");
   process.exit(2);
 }
 
@@ -74,23 +76,29 @@ for (const name of doc.keys()) {
 }
 
 // Synthetic exposition: one sample per metric with placeholder label values.
-const lines = [];
+const lines = { scheduler: [], agent: [] };
 for (const [name, c] of catalog) {
+  const out = lines[c.process];
+  if (!out) {
+    problems.push(`${name}: process must be scheduler or agent, not ${c.process}`);
+    continue;
+  }
   const help = (doc.get(name)?.help ?? "").replace(/`/g, "").replace(/\\/g, "\\\\");
   const labels = c.labels.map((l) => `${l}="x"`);
   const set = (extra = []) => {
     const all = [...labels, ...extra];
     return all.length ? `{${all.join(",")}}` : "";
   };
-  lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${c.type}`);
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${c.type}`);
   if (c.type === "histogram") {
-    lines.push(`${name}_bucket${set(['le="1"'])} 0`, `${name}_bucket${set(['le="+Inf"'])} 0`);
-    lines.push(`${name}_sum${set()} 0`, `${name}_count${set()} 0`);
+    out.push(`${name}_bucket${set(['le="1"'])} 0`, `${name}_bucket${set(['le="+Inf"'])} 0`);
+    out.push(`${name}_sum${set()} 0`, `${name}_count${set()} 0`);
   } else {
-    lines.push(`${name}${set()} 0`);
+    out.push(`${name}${set()} 0`);
   }
 }
-writeFileSync(outPath, lines.join("\n") + "\n");
+mkdirSync(outDir, { recursive: true });
+for (const [proc, out] of Object.entries(lines)) writeFileSync(join(outDir, `${proc}.prom`), out.join("\n") + "\n");
 
 for (const p of problems) console.error(`FAIL ${p}`);
 console.log(`check-catalog: ${catalog.size} metrics in catalog.txt, ${doc.size} in ${docPath}, ${problems.length} problem(s)`);
