@@ -1,8 +1,12 @@
 // Compares a real /metrics scrape with the metric catalogue (deploy/metrics/catalog.txt).
 //
-// Usage: node deploy/tools/check-exposition.mjs --process scheduler|agent [--catalog FILE] SCRAPE
+// Usage: node deploy/tools/check-exposition.mjs --process scheduler|agent [--catalog FILE]
+//            [--allow-absent REGEX] SCRAPE
 //   SCRAPE: a file with the Prometheus text exposition (curl -s http://HOST:PORT/metrics > f),
 //   or "-" for standard input. --catalog defaults to deploy/metrics/catalog.txt of this checkout.
+//   --allow-absent: metrics whose whole name matches may be missing, e.g. the per-device series
+//   of an agent without a GPU: --allow-absent 'plume_agent_(gpu|selftest)_.*'. A metric that is
+//   present is checked in full either way.
 //
 // Checks, for the given process:
 //   - every catalogue metric of that process is exposed (a "# TYPE" line) with its type;
@@ -23,9 +27,10 @@ function usage(message) {
 
 function parseArgs(argv) {
   const here = dirname(fileURLToPath(import.meta.url));
-  const args = { process: null, catalog: join(here, "..", "metrics", "catalog.txt"), scrape: null };
+  const args = { process: null, catalog: join(here, "..", "metrics", "catalog.txt"), scrape: null, absent: null };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--process") args.process = argv[++i];
+    else if (argv[i] === "--allow-absent") args.absent = new RegExp(`^(?:${argv[++i]})$`);
     else if (argv[i] === "--catalog") args.catalog = argv[++i];
     else if (args.scrape === null) args.scrape = argv[i];
     else usage(`unexpected argument "${argv[i]}"`);
@@ -70,7 +75,9 @@ function main() {
   }
   const problems = [];
   for (const [name, c] of catalog) {
-    if (!types.has(name)) problems.push(`${name}: in the catalogue, not exposed`);
+    if (!types.has(name)) {
+      if (!args.absent?.test(name)) problems.push(`${name}: in the catalogue, not exposed`);
+    }
     else if (types.get(name) !== c.type) problems.push(`${name}: exposed as ${types.get(name)}, catalogue says ${c.type}`);
   }
   for (const name of types.keys()) {
