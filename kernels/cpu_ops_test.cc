@@ -9,6 +9,7 @@
 
 #include "cpu_ops.h"
 #include "cpu_test_util.h"
+#include "fast_math.h"
 #include "plume/kernels/ops.h"
 
 namespace plume::kernels {
@@ -35,20 +36,57 @@ void ExpectNear(const std::vector<float>& got, const std::vector<double>& want, 
   }
 }
 
+// Shapes inside one 128x128 sgemm tile and across several (with ragged edge tiles), forward
+// and backward against triple loops.
 TEST(CpuOps, MatmulMatchesTripleLoop) {
   auto ops = MakeCpuOps();
-  const int N = 7, C = 13, OC = 9;
-  const auto inp = RandomVec(N * C, 1), w = RandomVec(OC * C, 2), b = RandomVec(OC, 3);
-  std::vector<float> out(N * OC, NAN);  // poisoned: every element must be written
-  ASSERT_OK(ops->MatmulForward(out.data(), inp.data(), w.data(), b.data(), N, C, OC));
-  std::vector<double> want(N * OC);
-  for (int i = 0; i < N; ++i)
-    for (int o = 0; o < OC; ++o) {
-      double s = b[o];
-      for (int c = 0; c < C; ++c) s += static_cast<double>(inp[i * C + c]) * w[o * C + c];
-      want[i * OC + o] = s;
-    }
-  ExpectNear(out, want, 1e-5, 1e-5, "out");
+  for (const auto& [N, C, OC] : {std::tuple{7, 13, 9}, std::tuple{150, 140, 270}}) {
+    const auto inp = RandomVec(N * C, 1), w = RandomVec(OC * C, 2), b = RandomVec(OC, 3);
+    const auto dout = RandomVec(N * OC, 4);
+    std::vector<float> out(N * OC, NAN);  // poisoned: every element must be written
+    ASSERT_OK(ops->MatmulForward(out.data(), inp.data(), w.data(), b.data(), N, C, OC));
+    std::vector<float> dinp(N * C, 1.0f), dw(OC * C, 2.0f), db(OC, 3.0f);
+    ASSERT_OK(ops->MatmulBackward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(),
+                                  w.data(), N, C, OC));
+    std::vector<double> want(N * OC), want_dinp(N * C, 1.0), want_dw(OC * C, 2.0),
+        want_db(OC, 3.0);
+    for (int i = 0; i < N; ++i)
+      for (int o = 0; o < OC; ++o) {
+        double s = b[o];
+        for (int c = 0; c < C; ++c) s += static_cast<double>(inp[i * C + c]) * w[o * C + c];
+        want[i * OC + o] = s;
+        const double d = dout[i * OC + o];
+        want_db[o] += d;
+        for (int c = 0; c < C; ++c) {
+          want_dinp[i * C + c] += d * w[o * C + c];
+          want_dw[o * C + c] += d * inp[i * C + c];
+        }
+      }
+    ExpectNear(out, want, 1e-5, 1e-4, "out");
+    ExpectNear(dinp, want_dinp, 1e-5, 1e-4, "dinp");
+    ExpectNear(dw, want_dw, 1e-5, 1e-4, "dweight");
+    ExpectNear(db, want_db, 1e-5, 1e-4, "dbias");
+  }
+}
+
+// The vectorisable exp and tanh (fast_math.h) against libm in double.
+TEST(CpuOps, FastExpAndTanhAreAccurate) {
+  double exp_rel = 0.0, tanh_abs = 0.0;
+  for (double x = -87.0; x <= 88.0; x += 1.7e-3) {
+    const float xf = static_cast<float>(x);
+    const double want = std::exp(static_cast<double>(xf));
+    exp_rel = std::max(exp_rel, std::fabs(cpu::FastExp(xf) - want) / want);
+  }
+  for (double u = -20.0; u <= 20.0; u += 1.3e-4) {
+    const float uf = static_cast<float>(u);
+    tanh_abs = std::max(tanh_abs, std::fabs(cpu::FastTanh(uf) - std::tanh(static_cast<double>(uf))));
+  }
+  EXPECT_LT(exp_rel, 2.5e-7);  // about 2 ulp
+  EXPECT_LT(tanh_abs, 3e-7);
+  EXPECT_EQ(cpu::FastExp(0.0f), 1.0f);
+  EXPECT_EQ(cpu::FastExp(-1000.0f), 0.0f);  // underflow is 0, not a denormal or garbage
+  EXPECT_EQ(cpu::FastTanh(50.0f), 1.0f);
+  EXPECT_EQ(cpu::FastTanh(-50.0f), -1.0f);
 }
 
 // Naive attention: the full (T,T) score matrix per head with a causal mask.

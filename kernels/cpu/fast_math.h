@@ -36,9 +36,9 @@ inline float FastExp(float x) {
 }
 
 // tanh(u) with absolute error below 3e-7 (not relative: for tiny |u| use u itself). Enough for
-// GELU, where tanh is added to 1. Saturates to +-1 beyond |u| = 9, as float tanh does.
+// GELU, where tanh is added to 1. Exactly +-1 beyond |u| = 10, as float tanh is.
 inline float FastTanh(float u) {
-  const float e = FastExp(2.0f * std::min(std::max(u, -9.0f), 9.0f));
+  const float e = FastExp(2.0f * std::min(std::max(u, -10.0f), 10.0f));
   return 1.0f - 2.0f / (e + 1.0f);
 }
 
