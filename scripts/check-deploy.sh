@@ -119,10 +119,12 @@ check_helm() {
   expect_count default DaemonSet 1
   expect_count default ServiceMonitor 0
   expect_count default PrometheusRule 0
+  expect_count default NetworkPolicy 0
   render full -f "$ROOT/tests/deploy/values-full.yaml"
   expect_count full ServiceMonitor 2
   expect_count full PrometheusRule 1
   expect_count full ConfigMap 4 # allow-list + 3 dashboards
+  expect_count full NetworkPolicy 2
   grep -q 'grafana_dashboard: "1"' "$WORK/full.yaml" || fail "dashboard ConfigMaps lack the sidecar label"
   grep -q 'runtimeClassName: nvidia' "$WORK/full.yaml" || fail "runtimeClassName not rendered"
   grep -q 'nvidia.com/gpu: 8' "$WORK/full.yaml" || fail "nvidia.com/gpu limit not rendered"

@@ -23,6 +23,7 @@ const kModules = {
   "apps/v1/StatefulSet": "kubernetes-models/apps/v1/StatefulSet",
   "apps/v1/DaemonSet": "kubernetes-models/apps/v1/DaemonSet",
   "apps/v1/Deployment": "kubernetes-models/apps/v1/Deployment",
+  "networking.k8s.io/v1/NetworkPolicy": "kubernetes-models/networking.k8s.io/v1/NetworkPolicy",
   "monitoring.coreos.com/v1/ServiceMonitor":
     "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor",
   "monitoring.coreos.com/v1/PrometheusRule":
@@ -56,9 +57,9 @@ function unknownFields(value, type, path, problems) {
   }
 }
 
-// V1DaemonSet for apps/v1 DaemonSet, V1Service for v1 Service; null for other groups (CRDs).
+// V1DaemonSet for apps/v1 DaemonSet, V1Service for v1 Service; null for CRDs (other groups).
 function clientModelName(obj) {
-  const m = /^(?:(apps|batch|policy)\/)?(v\d+(?:(?:alpha|beta)\d+)?)$/.exec(obj.apiVersion ?? "");
+  const m = /^(?:(apps|batch|policy|[a-z.]+\.k8s\.io)\/)?(v\d+(?:(?:alpha|beta)\d+)?)$/.exec(obj.apiVersion ?? "");
   if (!m) return null;
   const version = m[2][0].toUpperCase() + m[2].slice(1);
   return `${version}${obj.kind}`;
