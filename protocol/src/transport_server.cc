@@ -58,6 +58,7 @@ struct TransportServer::Impl {
   std::set<CurveKey> allowed_agents;  // CURVE keys of the allow-list
   std::unordered_map<std::string, CurveKey> curve_of_sender;  // raw ed25519 bytes -> CURVE key
   uint64_t handshake_failures_reported = 0;
+  detail::LogLimiter log_limiter;
   // Order matters for destruction: the ZAP thread and sockets go before the context.
   zmq::context_t context{1};
   zmq::socket_t router;
@@ -69,6 +70,9 @@ struct TransportServer::Impl {
     context.close();
   }
 
+  void LogRefusal(const std::string& who, const std::string& text) {
+    if (log_limiter.Allow()) spdlog::warn("transport: refused a message from {}: {}", who, text);
+  }
   void Refuse(RefusalReason reason, const std::string& detail) {
     if (options.on_refusal) options.on_refusal(reason, detail);
   }
@@ -161,7 +165,7 @@ std::optional<Incoming> TransportServer::Impl::Check(std::vector<zmq::message_t>
   std::string user = user_id ? user_id : "";
   auto fail = [&](RefusalReason reason, wire::ErrorCode code, const std::string& text,
                   uint64_t request_id) {
-    spdlog::warn("transport: refused a message from {}: {}", PeerText(user), text);
+    LogRefusal(PeerText(user), text);
     Refuse(reason, text);
     (void)SendRaw(peer, EncodeError(request_id, identity.public_key(), code, text));
   };

@@ -48,7 +48,8 @@ void Answer(zmq::socket_t& zap, std::vector<zmq::message_t>& request, TransportC
 
 // Socket monitor events (libzmq 4.3 format): frame 1 = uint16 event + uint32 value, frame 2 =
 // endpoint. We count failed handshakes: a peer with a wrong server key ends here.
-void OnMonitorEvent(std::vector<zmq::message_t>& event, TransportCounters* c) {
+void OnMonitorEvent(std::vector<zmq::message_t>& event, TransportCounters* c,
+                    LogLimiter& log_limiter) {
   if (event.empty() || event[0].size() < 6) return;
   uint16_t id = 0;
   std::memcpy(&id, event[0].data(), sizeof(id));
@@ -56,12 +57,31 @@ void OnMonitorEvent(std::vector<zmq::message_t>& event, TransportCounters* c) {
       id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
     c->handshakes_failed.fetch_add(1, std::memory_order_relaxed);
     std::string peer = event.size() > 1 ? event[1].to_string() : std::string("?");
-    spdlog::warn("transport: refused a connection on {}: CURVE handshake failed (the client "
+    if (log_limiter.Allow()) spdlog::warn("transport: refused a connection on {}: CURVE handshake failed (the client "
                  "may be using a wrong scheduler id)", peer);
   }
 }
 
 }  // namespace
+
+bool LogLimiter::Allow() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - window_start_ >= std::chrono::seconds(1)) {
+    if (suppressed_ > 0) {
+      spdlog::warn("transport: {} more refusals in the last second were counted, not logged",
+                   suppressed_);
+    }
+    window_start_ = now;
+    in_window_ = 0;
+    suppressed_ = 0;
+  }
+  if (in_window_ < limits::kRefusalLogLinesPerSecond) {
+    ++in_window_;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
 
 Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& context,
                                                       std::string monitor_endpoint,
@@ -108,7 +128,7 @@ void ZapHandler::Run(zmq::socket_t zap, zmq::socket_t monitor) {
       if (items[1].revents & ZMQ_POLLIN) {
         std::vector<zmq::message_t> event;
         if (zmq::recv_multipart(monitor, std::back_inserter(event), zmq::recv_flags::dontwait)) {
-          OnMonitorEvent(event, counters_);
+          OnMonitorEvent(event, counters_, log_limiter_);
         }
       }
     }

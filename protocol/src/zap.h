@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +29,19 @@ struct TransportCounters {
   std::atomic<uint64_t> bytes_sent{0};
 };
 
+// Caps warning lines per second so that a hostile or misconfigured peer cannot flood the log;
+// counters still count every event. Not thread-safe: one per thread.
+class LogLimiter {
+ public:
+  // True when this line may be logged now.
+  bool Allow();
+
+ private:
+  std::chrono::steady_clock::time_point window_start_{};
+  uint32_t in_window_ = 0;
+  uint64_t suppressed_ = 0;
+};
+
 class ZapHandler {
  public:
   // Binds the ZAP endpoint in `context` and connects to the socket monitor at monitor_endpoint
@@ -42,6 +56,7 @@ class ZapHandler {
   ZapHandler() = default;
   void Run(zmq::socket_t zap, zmq::socket_t monitor);
   std::atomic<bool> stop_{false};
+  LogLimiter log_limiter_;
   TransportCounters* counters_ = nullptr;
   std::thread thread_;
 };

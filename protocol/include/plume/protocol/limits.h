@@ -30,6 +30,11 @@ inline constexpr int kNestingDepthMax = 16;
 // (push) or outstanding requests (pull) per transfer.
 inline constexpr size_t kBlobChunkBytes = 1u << 20;  // 1 MiB
 inline constexpr uint32_t kBlobWindowChunks = 8;
+// Uploads a BlobService keeps open at once (each holds a file descriptor); beyond this the least
+// recently active one is closed and resumes from its partial file later.
+inline constexpr size_t kBlobUploadsMax = 256;
+// PullBlob gives up after this many idle timeouts in a row without progress.
+inline constexpr int kBlobTimeoutsMax = 3;
 // Largest single blob (datasets, checkpoints). 64 GiB.
 inline constexpr uint64_t kBlobBytesMax = 64ull << 30;
 
@@ -40,6 +45,7 @@ inline constexpr int kLingerMs = 200;                     // on close: flush bri
 inline constexpr int kZapPollMs = 100;                    // ZAP thread checks for shutdown this often
 inline constexpr size_t kPeerKeyCacheEntries = 65536;     // curve key -> verified ed25519 id
 inline constexpr int kHandshakeIvlMs = 5000;              // CURVE handshake must finish in this
+inline constexpr uint32_t kRefusalLogLinesPerSecond = 10;  // more refusals are counted, not logged
 
 // Lists in replies (ListJobs, ListNodes) are cut at this many rows.
 inline constexpr uint32_t kListRowsMax = 1000;
