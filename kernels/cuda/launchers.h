@@ -1,0 +1,99 @@
+// The launchers of the CUDA backend, one group per op file (encoder.cu, layernorm.cu, ...).
+// CudaOps (cuda_ops.cc) forwards each Ops method here after selecting its device. Every launcher
+// checks its sizes, picks the geometry, launches on ctx.stream, checks the launch, and returns a
+// Status; none waits for the kernel to finish. Pointers are device pointers unless named _host.
+// Semantics (overwrite vs accumulate, shapes) are those of plume/kernels/ops.h.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "plume/kernels/error.h"
+#include "plume/kernels/ops.h"
+
+namespace plume::kernels::cuda {
+
+// Device scratch memory reused by the ops that need temporaries (partial sums, bucket lists).
+// One per CudaOps; contents are undefined between ops. Work is stream-ordered, so a later op may
+// reuse the memory while an earlier kernel is still queued before it on the same stream.
+class DeviceScratch {
+ public:
+  explicit DeviceScratch(cudaStream_t stream) : stream_(stream) {}
+  ~DeviceScratch();
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+  // At least `bytes` of device memory, 256-byte aligned. Growing waits for the stream first,
+  // because queued kernels may still read the old block.
+  Result<void*> Get(size_t bytes);
+
+ private:
+  cudaStream_t stream_;
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+struct LaunchContext {
+  cudaStream_t stream;
+  DeviceScratch* scratch;
+};
+
+// norm.cu (with Scale): dst[0..n) = value
+Status LaunchFill(const LaunchContext& ctx, float* dst, float value, size_t n);
+
+// encoder.cu
+Status LaunchEncoderForward(const LaunchContext& ctx, float* out, const int32_t* tokens,
+                            const float* wte, const float* wpe, int B, int T, int C);
+Status LaunchEncoderBackward(const LaunchContext& ctx, float* dwte, float* dwpe, const float* dout,
+                             const int32_t* tokens_host, int B, int T, int C);
+
+// layernorm.cu
+Status LaunchLayerNormForward(const LaunchContext& ctx, float* out, float* mean, float* rstd,
+                              const float* inp, const float* weight, const float* bias, int N,
+                              int C);
+Status LaunchLayerNormBackward(const LaunchContext& ctx, float* dinp, float* dweight, float* dbias,
+                               const float* dout, const float* inp, const float* weight,
+                               const float* mean, const float* rstd, int N, int C);
+
+// matmul.cu
+Status LaunchMatmulForward(const LaunchContext& ctx, float* out, const float* inp,
+                           const float* weight, const float* bias, int N, int C, int OC);
+Status LaunchMatmulBackward(const LaunchContext& ctx, float* dinp, float* dweight, float* dbias,
+                            const float* dout, const float* inp, const float* weight, int N, int C,
+                            int OC);
+
+// attention.cu
+Status LaunchAttentionForward(const LaunchContext& ctx, float* out, float* lse, const float* qkv,
+                              int B, int T, int C, int NH);
+Status LaunchAttentionBackward(const LaunchContext& ctx, float* dqkv, const float* dout,
+                               const float* qkv, const float* out, const float* lse, int B, int T,
+                               int C, int NH);
+
+// gelu.cu
+Status LaunchGeluForward(const LaunchContext& ctx, float* out, const float* inp, size_t n);
+Status LaunchGeluBackward(const LaunchContext& ctx, float* dinp, const float* inp,
+                          const float* dout, size_t n);
+
+// residual.cu
+Status LaunchResidualForward(const LaunchContext& ctx, float* out, const float* a, const float* b,
+                             size_t n);
+Status LaunchResidualBackward(const LaunchContext& ctx, float* da, float* db, const float* dout,
+                              size_t n);
+
+// softmax_xent.cu
+Status LaunchSoftmaxCrossEntropy(const LaunchContext& ctx, float* logits, float* losses,
+                                 float* probs_out, const int32_t* targets, int N, int V, int Vp,
+                                 float loss_scale, bool write_dlogits);
+Status LaunchSoftmax(const LaunchContext& ctx, float* probs, const float* logits, int N, int V,
+                     int Vp, float temperature);
+
+// adamw.cu
+Status LaunchAdamW(const LaunchContext& ctx, float* params, const float* grads, float* m, float* v,
+                   size_t n, const AdamWParams& p);
+
+// norm.cu: the sum of squares lands in *sumsq_device (one float of device memory).
+Status LaunchSumOfSquares(const LaunchContext& ctx, float* sumsq_device, const float* x, size_t n);
+Status LaunchScale(const LaunchContext& ctx, float* x, float factor, size_t n);
+
+}  // namespace plume::kernels::cuda

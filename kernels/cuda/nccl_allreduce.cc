@@ -1,0 +1,131 @@
+// AllReducer (plume/kernels/allreduce.h) over NCCL: one communicator and one stream per local
+// device, created together with ncclCommInitAll; averaging is ncclAllReduce with ncclAvg,
+// issued for all devices inside one NCCL group so a single thread can drive them all.
+#include "plume/kernels/allreduce.h"
+
+#ifdef PLUME_WITH_NCCL
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "common.cuh"
+#include "plume/kernels/ops.h"
+
+namespace plume::kernels {
+namespace {
+
+tl::unexpected<Error> NcclFail(const char* what, ncclResult_t r) {
+  return Fail(std::string("NCCL error in ") + what + ": " + ncclGetErrorString(r));
+}
+
+// Restores the calling thread's current device when it goes out of scope.
+class DeviceGuard {
+ public:
+  DeviceGuard() { cudaGetDevice(&previous_); }
+  ~DeviceGuard() {
+    if (previous_ >= 0) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+}  // namespace
+
+struct AllReducer::Impl {
+  std::vector<int> devices;
+  std::vector<ncclComm_t> comms;
+  std::vector<cudaStream_t> streams;
+
+  ~Impl() {
+    DeviceGuard guard;
+    for (ncclComm_t comm : comms) {
+      if (comm != nullptr) ncclCommDestroy(comm);
+    }
+    for (size_t i = 0; i < streams.size(); ++i) {
+      cudaSetDevice(devices[i]);
+      cudaStreamDestroy(streams[i]);
+    }
+  }
+};
+
+AllReducer::AllReducer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AllReducer::~AllReducer() = default;
+
+Result<std::unique_ptr<AllReducer>> AllReducer::Create(const std::vector<int>& devices) {
+  const int count = CudaDeviceCount();
+  if (devices.empty()) return Fail("AllReducer: no devices given");
+  for (size_t i = 0; i < devices.size(); ++i) {
+    if (devices[i] < 0 || devices[i] >= count) {
+      return Fail("AllReducer: CUDA device " + std::to_string(devices[i]) +
+                  " does not exist; this machine has " + std::to_string(count));
+    }
+    if (std::count(devices.begin(), devices.end(), devices[i]) > 1) {
+      return Fail("AllReducer: CUDA device " + std::to_string(devices[i]) + " listed twice");
+    }
+  }
+  DeviceGuard guard;
+  auto impl = std::make_unique<Impl>();
+  impl->devices = devices;
+  for (int device : devices) {
+    CUDA_CHECK(cudaSetDevice(device));
+    cudaStream_t stream = nullptr;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    impl->streams.push_back(stream);
+  }
+  impl->comms.assign(devices.size(), nullptr);
+  ncclResult_t r = ncclCommInitAll(impl->comms.data(), static_cast<int>(devices.size()),
+                                   devices.data());
+  if (r != ncclSuccess) {
+    impl->comms.assign(devices.size(), nullptr);  // nothing to destroy
+    return NcclFail("ncclCommInitAll", r);
+  }
+  return std::unique_ptr<AllReducer>(new AllReducer(std::move(impl)));
+}
+
+Status AllReducer::AllReduceMean(const std::vector<float*>& buffers, size_t n) {
+  const size_t ndev = impl_->devices.size();
+  if (buffers.size() != ndev) {
+    return Fail("AllReduceMean: got " + std::to_string(buffers.size()) + " buffers for " +
+                std::to_string(ndev) + " devices; pass one per device, in Create() order");
+  }
+  if (n == 0) return {};
+  for (float* b : buffers) {
+    if (b == nullptr) return Fail("AllReduceMean: a buffer is null");
+  }
+  DeviceGuard guard;
+  ncclResult_t r = ncclGroupStart();
+  if (r != ncclSuccess) return NcclFail("ncclGroupStart", r);
+  for (size_t i = 0; i < ndev; ++i) {
+    CUDA_CHECK(cudaSetDevice(impl_->devices[i]));
+    r = ncclAllReduce(buffers[i], buffers[i], n, ncclFloat, ncclAvg, impl_->comms[i],
+                      impl_->streams[i]);
+    if (r != ncclSuccess) {
+      ncclGroupEnd();
+      return NcclFail("ncclAllReduce", r);
+    }
+  }
+  r = ncclGroupEnd();
+  if (r != ncclSuccess) return NcclFail("ncclGroupEnd", r);
+  for (size_t i = 0; i < ndev; ++i) {
+    CUDA_CHECK(cudaSetDevice(impl_->devices[i]));
+    CUDA_CHECK(cudaStreamSynchronize(impl_->streams[i]));
+  }
+  return {};
+}
+
+int AllReducer::size() const { return static_cast<int>(impl_->devices.size()); }
+
+bool BuiltWithNccl() { return true; }
+
+}  // namespace plume::kernels
+
+#else  // CUDA without NCCL (not found, or -DPLUME_NCCL=OFF): the same answers as a CPU build.
+#include "../no_cuda_allreduce.cc"
+#endif
