@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -28,6 +29,8 @@ struct TaskOutput {
   double loss = 0;              // last training loss (train), 0 for inference
   int64_t steps_done = 0;       // AdamW steps (train) or prompts completed (infer)
   int64_t tokens_processed = 0;
+  double val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN: no evaluation data
+  double flops = 0;                                             // model FLOPs of the work done
 };
 
 struct ProgressEvent {

@@ -1,0 +1,134 @@
+// plume-agent: flags -> identity -> device checks -> Agent::Run. SIGTERM/SIGINT drain the
+// agent (finish or hand back the running task, deliver results) and exit 0.
+//   plume-agent --scheduler tcp://HOST:PORT --scheduler-id HEX [--key PATH] [--name NAME]
+//               [--cache-dir DIR] [--cache-bytes-max N] [--price N] [--threads N]
+//   plume-agent selftest
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+
+#include "plume/agent/agent.h"
+#include "plume/agent/devices.h"
+#include "plume/protocol/identity.h"
+
+namespace {
+
+plume::agent::Agent* g_agent = nullptr;
+
+void OnSignal(int) {
+  if (g_agent != nullptr) g_agent->RequestDrain();
+}
+
+std::string HomeDir() {
+  const char* h = std::getenv("HOME");
+  return h ? h : ".";
+}
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "agent";
+  return buf;
+}
+
+int RunSelftest(int threads) {
+  bool any = false;
+  for (const auto& c : plume::agent::CheckDevices(threads)) {
+    std::cout << (c.offer.selftest_passed ? "PASS " : "FAIL ") << c.offer.name << ": "
+              << c.details << "\n";
+    any = any || c.offer.selftest_passed;
+  }
+  return any ? 0 : 1;
+}
+
+int RunAgent(plume::agent::AgentOptions options, const std::string& key_path,
+             const std::string& scheduler_id_hex) {
+  auto server = plume::PublicKeyFromHex(scheduler_id_hex);
+  if (!server) {
+    spdlog::error("--scheduler-id: {} (pass the scheduler's 64-hex-character id)",
+                  server.error().message);
+    return 2;
+  }
+  options.scheduler_id = *server;
+  auto identity = plume::Identity::LoadOrCreate(key_path);
+  if (!identity) {
+    spdlog::error("{}", identity.error().message);
+    return 2;
+  }
+  spdlog::info("agent id {} (key {})", identity->Id(), key_path);
+  const auto checks = plume::agent::CheckDevices(options.threads);
+  for (const auto& c : checks) {
+    if (c.offer.selftest_passed) {
+      spdlog::info("selftest PASS {}: {}", c.offer.name, c.details);
+    } else {
+      spdlog::warn("selftest FAIL {}: {} (not offered)", c.offer.name, c.details);
+    }
+  }
+  options.devices = plume::agent::PassedDevices(checks);
+  options.kernel_build = plume::agent::KernelBuild();
+  auto agent = plume::agent::Agent::Create(std::move(options), std::move(*identity));
+  if (!agent) {
+    spdlog::error("{}", agent.error().message);
+    return 1;
+  }
+  g_agent = agent->get();
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  auto s = (*agent)->Run();
+  g_agent = nullptr;
+  if (!s) {
+    spdlog::error("{}", s.error().message);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"plume-agent: offers this machine's GPUs (or CPU) to a Plume scheduler"};
+  plume::agent::AgentOptions options;
+  std::string key_path = HomeDir() + "/.config/plume/agent.key";
+  std::string scheduler_id;
+  std::string cache_dir = HomeDir() + "/.cache/plume-agent";
+  int metrics_port = 0;
+  options.name = HostName();
+  app.add_option("--scheduler", options.scheduler_endpoint, "scheduler endpoint, tcp://HOST:PORT");
+  app.add_option("--scheduler-id", scheduler_id, "the scheduler's id (hex ed25519 public key)");
+  app.add_option("--key", key_path, "this agent's key file (created with mode 0600 if missing)");
+  app.add_option("--name", options.name, "name shown in `plume nodes`");
+  app.add_option("--cache-dir", cache_dir, "blob cache and undelivered results");
+  app.add_option("--cache-bytes-max", options.cache_bytes_max, "blob cache size cap in bytes");
+  app.add_option("--price", options.price_micro_plume_per_pflop,
+                 "price in micro-PLUME per PFLOP")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", options.threads, "CPU backend threads (0: all cores)");
+  app.add_option("--metrics-port", metrics_port, "Prometheus metrics port (not served yet)");
+  auto* selftest = app.add_subcommand("selftest", "check the kernels on every device and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    if (selftest->parsed()) return RunSelftest(options.threads);
+    if (options.scheduler_endpoint.empty() || scheduler_id.empty()) {
+      std::cerr << "plume-agent: --scheduler and --scheduler-id are required (see --help)\n";
+      return 2;
+    }
+    options.cache_dir = cache_dir;
+    return RunAgent(std::move(options), key_path, scheduler_id);
+  } catch (const std::exception& e) {
+    // Last resort: library code returns errors as values; this only catches bugs.
+    spdlog::critical("unexpected error: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,102 @@
+// Device checks before the agent offers anything: a short training run of a tiny GPT on each
+// backend, run twice, must give finite losses that fall and bit-identical parameters (the
+// kernels promise determinism, and payments rely on it). The run's speed is reported as the
+// device's measured FLOP/s.
+// TODO(kernels selftest): switch to kernels/include/plume/kernels/selftest.h once it lands; this
+// check stays as the agent's own smoke test of the exact code path its tasks use.
+#include "plume/agent/devices.h"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <thread>
+
+#include "plume/kernels/ops.h"
+#include "plume/kernels/runner.h"
+
+namespace plume::agent {
+namespace {
+
+DeviceCheck Check(std::unique_ptr<kernels::Ops> ops, DeviceOffer offer) {
+  kernels::ModelConfig model;
+  model.n_layer = 1;
+  model.n_head = 2;
+  model.n_embd = 32;
+  model.context = 32;
+  model.vocab = 256;
+  kernels::TrainConfig train;
+  train.steps = 8;
+  train.batch = 4;
+  train.seq_len = 32;
+  train.lr = 3e-3f;
+  train.seed = 7;
+  std::vector<int32_t> tokens(4096);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7 + i / 13) % 97);
+  DeviceCheck c{offer, ""};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto a = kernels::TrainShard(model, train, {}, tokens, {}, *ops);
+  const auto t1 = std::chrono::steady_clock::now();
+  auto b = kernels::TrainShard(model, train, {}, tokens, {}, *ops);
+  if (!a || !b) {
+    c.details = "training check failed: " + (!a ? a.error() : b.error()).message;
+    return c;
+  }
+  if (!std::isfinite(a->last_train_loss) || a->losses.empty() ||
+      !(a->losses.back() < a->losses.front())) {
+    c.details = "training check: loss did not fall (" + std::to_string(a->losses.front()) +
+                " -> " + std::to_string(a->last_train_loss) + ")";
+    return c;
+  }
+  if (a->params != b->params) {
+    c.details = "determinism check: two identical runs gave different parameters";
+    return c;
+  }
+  const double seconds = std::chrono::duration<double>(t1 - t0).count();
+  c.offer.selftest_passed = true;
+  c.offer.measured_flops_per_sec = seconds > 0 ? static_cast<double>(a->flops) / seconds : 0;
+  c.details = "train loss " + std::to_string(a->losses.front()) + " -> " +
+              std::to_string(a->last_train_loss) + ", deterministic, " +
+              std::to_string(static_cast<int64_t>(c.offer.measured_flops_per_sec / 1e6)) +
+              " MFLOP/s";
+  return c;
+}
+
+}  // namespace
+
+std::vector<DeviceCheck> CheckDevices(int threads) {
+  std::vector<DeviceCheck> out;
+  DeviceOffer cpu;
+  cpu.name = "cpu";
+  cpu.backend = DeviceBackend::kCpu;
+  cpu.count = 1;
+  cpu.memory_bytes = 0;
+  out.push_back(Check(kernels::MakeCpuOps(threads), cpu));
+  const int n = kernels::CudaDeviceCount();
+  for (int d = 0; d < n; ++d) {
+    DeviceOffer gpu;
+    gpu.name = "cuda:" + std::to_string(d);
+    gpu.backend = DeviceBackend::kCuda;
+    gpu.first_device_index = d;
+    auto ops = kernels::MakeCudaOps(d);
+    if (!ops) {
+      out.push_back({gpu, "cannot open: " + ops.error().message});
+      continue;
+    }
+    out.push_back(Check(std::move(*ops), gpu));
+  }
+  return out;
+}
+
+std::vector<DeviceOffer> PassedDevices(const std::vector<DeviceCheck>& checks) {
+  std::vector<DeviceOffer> out;
+  for (const auto& c : checks) {
+    if (c.offer.selftest_passed) out.push_back(c.offer);
+  }
+  return out;
+}
+
+std::string KernelBuild() {
+  return std::string("plume-kernels-0.1+") + (kernels::BuiltWithCuda() ? "cuda" : "cpu");
+}
+
+}  // namespace plume::agent

@@ -1,0 +1,176 @@
+// Task bodies on the kernels runner (see task_work.h for the contract with the scheduler).
+#include "task_work.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <memory>
+
+#include "plume/kernels/checkpoint.h"
+#include "plume/kernels/flops.h"
+#include "plume/kernels/gpt.h"
+#include "plume/kernels/ops.h"
+#include "plume/kernels/rng.h"
+#include "plume/kernels/runner.h"
+#include "plume/kernels/tokenizer.h"
+
+namespace plume::agent {
+namespace {
+
+Error FromKernels(const kernels::Error& e) { return Error{e.message}; }
+
+Result<std::unique_ptr<kernels::Ops>> MakeOps(const DeviceChoice& d) {
+  if (d.cuda_device >= 0) {
+    auto ops = kernels::MakeCudaOps(d.cuda_device);
+    if (!ops) return Fail("CUDA device " + std::to_string(d.cuda_device) + ": " + ops.error().message);
+    return std::move(*ops);
+  }
+  return kernels::MakeCpuOps(d.threads);
+}
+
+// The parameters a round starts from: the round's blob, or the seed's GPT-2 initialisation in
+// round 0 (the scheduler derives the same initialisation from the same seed).
+Result<std::vector<float>> StartParams(const TrainTask& t, kernels::Ops& ops) {
+  if (!t.round_params.empty()) {
+    kernels::LoadOptions opts;
+    opts.expect = t.model;
+    auto ck = kernels::LoadCheckpointBytes(t.round_params, opts);
+    if (!ck) return Fail("round parameters: " + ck.error().message);
+    return std::move(ck->params);
+  }
+  auto gpt = kernels::Gpt::Create(t.model, ops);
+  if (!gpt) return Fail("model: " + gpt.error().message);
+  if (auto s = (*gpt)->InitRandom(t.seed); !s) return Fail(s.error().message);
+  auto p = (*gpt)->GetParams();
+  if (!p) return Fail(p.error().message);
+  return std::move(*p);
+}
+
+Result<kernels::LrSchedule> ParseSchedule(const std::string& s) {
+  if (s.empty() || s == "cosine") return kernels::LrSchedule::kCosine;
+  if (s == "constant") return kernels::LrSchedule::kConstant;
+  return Fail("train.schedule: unknown schedule '" + s + "' (use \"cosine\" or \"constant\")");
+}
+
+Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, const ProgressFn& progress,
+                            const std::atomic<bool>& stop) {
+  auto ops = MakeOps(device);
+  if (!ops) return tl::unexpected(ops.error());
+  auto start = StartParams(t, **ops);
+  if (!start) return tl::unexpected(start.error());
+  auto schedule = ParseSchedule(t.schedule);
+  if (!schedule) return tl::unexpected(schedule.error());
+
+  const std::string_view text(reinterpret_cast<const char*>(t.data.data()), t.data.size());
+  const std::vector<int32_t> all = kernels::EncodeBytes(text);
+  const auto [begin, end] = ShardRange(all.size(), t.shard_index, t.shard_count);
+  const std::span<const int32_t> shard(all.data() + begin, end - begin);
+  const std::string_view eval_text(reinterpret_cast<const char*>(t.eval.data()), t.eval.size());
+  const std::vector<int32_t> val = kernels::EncodeBytes(eval_text);
+
+  kernels::TrainConfig cfg;
+  cfg.steps = t.local_steps;
+  cfg.batch = static_cast<int>(t.batch);
+  cfg.seq_len = static_cast<int>(t.seq_len);
+  cfg.lr = static_cast<float>(t.lr);
+  cfg.min_lr = static_cast<float>(t.min_lr);
+  cfg.warmup_steps = t.warmup_steps;
+  cfg.schedule = *schedule;
+  cfg.weight_decay = static_cast<float>(t.weight_decay);
+  cfg.grad_clip = static_cast<float>(t.grad_clip);
+  // Each round and each worker draws its own batch windows.
+  cfg.seed = kernels::DeriveSeed(kernels::DeriveSeed(t.seed, t.round + 1), t.shard_index + 1);
+  cfg.first_step = static_cast<int64_t>(t.step_offset);
+  cfg.schedule_steps = static_cast<int64_t>(t.total_steps);
+  if (auto s = cfg.Validate(t.model); !s) return Fail(s.error().message);
+  if (shard.size() < static_cast<size_t>(cfg.seq_len) + 1) {
+    return Fail("training shard " + std::to_string(t.shard_index) + " of " +
+                std::to_string(t.shard_count) + " has " + std::to_string(shard.size()) +
+                " tokens, fewer than seq_len + 1 = " + std::to_string(cfg.seq_len + 1) +
+                "; use more data or fewer workers");
+  }
+  kernels::ProgressFn on_step = [&](const kernels::StepProgress& p) {
+    progress(p.step, p.steps, p.loss);
+  };
+  kernels::CancelFn cancel = [&] { return stop.load(); };
+  auto out = kernels::TrainShard(t.model, cfg, *start, shard, val, **ops, on_step, cancel);
+  if (!out) return tl::unexpected(FromKernels(out.error()));
+
+  // DiLoCo: return the delta (new - start); the scheduler averages deltas and takes the outer step.
+  std::vector<float> delta(out->params.size());
+  for (size_t i = 0; i < delta.size(); ++i) delta[i] = out->params[i] - (*start)[i];
+  auto bytes = kernels::SaveCheckpointBytes(t.model, delta);
+  if (!bytes) return Fail("cannot encode the parameter delta: " + bytes.error().message);
+  TaskOutput result;
+  result.result = std::move(*bytes);
+  result.loss = out->last_train_loss;
+  result.val_loss = out->val_loss ? *out->val_loss : std::nan("");
+  result.steps_done = static_cast<int64_t>(out->losses.size());
+  result.tokens_processed = out->tokens;
+  result.flops = static_cast<double>(out->flops);
+  return result;
+}
+
+Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
+                            const ProgressFn& progress, const std::atomic<bool>& stop) {
+  auto ops = MakeOps(device);
+  if (!ops) return tl::unexpected(ops.error());
+  kernels::LoadOptions opts;
+  if (t.model.n_layer > 0) opts.expect = t.model;
+  auto ck = kernels::LoadCheckpointBytes(t.checkpoint, opts);
+  if (!ck) return Fail("checkpoint: " + ck.error().message);
+  kernels::GenerateConfig gen;
+  gen.max_new_tokens = static_cast<int>(t.max_new_tokens);
+  gen.temperature = static_cast<float>(t.temperature);
+  gen.top_k = static_cast<int>(t.top_k);
+  gen.seed = t.seed;
+  if (auto s = gen.Validate(); !s) return Fail(s.error().message);
+  TaskOutput result;
+  std::string jsonl;
+  // One prompt per Generate call so progress and cancellation work between prompts; the
+  // per-prompt seed depends only on the global index, so the text is the same either way.
+  for (size_t i = 0; i < t.prompts.size(); ++i) {
+    if (stop.load()) return Fail("cancelled");
+    gen.first_index = static_cast<int64_t>(t.first_prompt_index + i);
+    auto out = kernels::Generate(ck->config, ck->params, {t.prompts[i]}, gen, **ops);
+    if (!out) return tl::unexpected(FromKernels(out.error()));
+    for (const auto& c : *out) {
+      nlohmann::json line = {{"index", c.index}, {"prompt", c.prompt},
+                             {"completion", c.completion}, {"tokens", c.tokens}};
+      jsonl += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      result.tokens_processed += c.tokens;
+      result.flops += static_cast<double>(c.tokens) *
+                      static_cast<double>(kernels::InferenceFlopsPerToken(ck->config, ck->config.context));
+    }
+    progress(static_cast<int64_t>(i + 1), static_cast<int64_t>(t.prompts.size()), std::nan(""));
+  }
+  result.result.assign(jsonl.begin(), jsonl.end());
+  result.steps_done = static_cast<int64_t>(t.prompts.size());
+  return result;
+}
+
+}  // namespace
+
+std::pair<size_t, size_t> ShardRange(size_t n, uint32_t index, uint32_t count) {
+  if (count == 0) count = 1;
+  if (index >= count) return {n, n};
+  const size_t base = n / count, extra = n % count;
+  const size_t begin = index * base + std::min<size_t>(index, extra);
+  return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+WorkFn MakeTrainWork(TrainTask task, DeviceChoice device) {
+  auto shared = std::make_shared<TrainTask>(std::move(task));
+  return [shared, device](const ProgressFn& progress, const std::atomic<bool>& stop) {
+    return RunTrain(*shared, device, progress, stop);
+  };
+}
+
+WorkFn MakeInferWork(InferTask task, DeviceChoice device) {
+  auto shared = std::make_shared<InferTask>(std::move(task));
+  return [shared, device](const ProgressFn& progress, const std::atomic<bool>& stop) {
+    return RunInfer(*shared, device, progress, stop);
+  };
+}
+
+}  // namespace plume::agent

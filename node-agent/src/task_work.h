@@ -1,0 +1,67 @@
+// The bridge from a TaskAssign to the kernels library: plain-data task descriptions copied out
+// of the wire message (so the worker thread never touches Cap'n Proto readers), and the work
+// functions that run them through the kernels runner (the same code path as `plume run-local`).
+//
+// Training (DiLoCo inner loop): start from the round's parameters (or the seed's
+// initialisation in round 0), run H AdamW steps on this worker's shard, and return the
+// parameter DELTA (new - start) as a safetensors blob with the checkpoint's tensor names; the
+// scheduler averages the deltas and applies the outer Nesterov step.
+// Inference: generate for each prompt of the shard and return JSONL, one line per prompt:
+// {"index": global prompt index, "prompt", "completion", "tokens"}. Each prompt is sampled with
+// seed + index, so the output does not depend on how prompts were split across agents.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plume/agent/task_executor.h"
+#include "plume/kernels/config.h"
+
+namespace plume::agent {
+
+struct TrainTask {
+  kernels::ModelConfig model;
+  uint32_t round = 0;
+  uint32_t local_steps = 0;
+  uint64_t step_offset = 0;
+  uint64_t total_steps = 0;
+  uint32_t batch = 0;
+  uint32_t seq_len = 0;
+  double lr = 0, min_lr = 0;
+  uint32_t warmup_steps = 0;
+  std::string schedule;
+  double weight_decay = 0, grad_clip = 0;
+  uint64_t seed = 0;
+  uint32_t shard_index = 0, shard_count = 1;
+  std::vector<uint8_t> round_params;  // safetensors; empty: initialise from seed
+  std::vector<uint8_t> data;          // the training tokens (bytes); this worker takes its shard
+  std::vector<uint8_t> eval;          // validation tokens; empty: no evaluation
+};
+
+struct InferTask {
+  kernels::ModelConfig model;
+  std::vector<uint8_t> checkpoint;  // safetensors
+  uint64_t first_prompt_index = 0;
+  std::vector<std::string> prompts;
+  uint32_t max_new_tokens = 0;
+  double temperature = 0;
+  uint32_t top_k = 0;
+  uint64_t seed = 0;
+};
+
+// The contiguous slice [begin, end) of n items that shard `index` of `count` owns (the first
+// n % count shards get one more). Pure; count 0 is treated as 1.
+std::pair<size_t, size_t> ShardRange(size_t n, uint32_t index, uint32_t count);
+
+// Where a task runs: CUDA device `cuda_device` when >= 0, else the CPU backend with `threads`
+// threads (0: OpenMP default). The backend is created on the worker thread.
+struct DeviceChoice {
+  int cuda_device = -1;
+  int threads = 0;
+};
+
+WorkFn MakeTrainWork(TrainTask task, DeviceChoice device);
+WorkFn MakeInferWork(InferTask task, DeviceChoice device);
+
+}  // namespace plume::agent

@@ -1,0 +1,174 @@
+// Task bodies: shard ranges cover the data exactly once; a train task returns a parameter delta
+// that, added to the start, equals a plain TrainShard run; an infer task's JSONL does not depend
+// on how prompts are split; cancellation stops the work.
+#include "task_work.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "plume/kernels/checkpoint.h"
+#include "plume/kernels/gpt.h"
+#include "plume/kernels/runner.h"
+
+namespace plume::agent {
+namespace {
+
+// One thread: the CI machine has 2 cores shared with other tests.
+constexpr DeviceChoice kOneThread{-1, 1};
+
+kernels::ModelConfig Tiny() {
+  kernels::ModelConfig m;
+  m.n_layer = 1;
+  m.n_head = 2;
+  m.n_embd = 32;
+  m.context = 32;
+  m.vocab = 256;
+  return m;
+}
+
+std::vector<uint8_t> Text(size_t n) {
+  std::string s;
+  while (s.size() < n) s += "To be, or not to be, that is the question. ";
+  s.resize(n);
+  return {s.begin(), s.end()};
+}
+
+TEST(ShardRangeTest, CoversEveryItemOnce) {
+  for (size_t n : {0u, 1u, 7u, 100u, 101u}) {
+    for (uint32_t count : {1u, 2u, 3u, 8u}) {
+      size_t next = 0;
+      for (uint32_t i = 0; i < count; ++i) {
+        auto [b, e] = ShardRange(n, i, count);
+        EXPECT_EQ(b, next) << n << " " << i << "/" << count;
+        EXPECT_LE(e - b, n / count + 1);
+        next = e;
+      }
+      EXPECT_EQ(next, n);
+    }
+  }
+  EXPECT_EQ(ShardRange(10, 5, 2), std::make_pair(size_t{10}, size_t{10}));
+}
+
+TrainTask MakeTrain() {
+  TrainTask t;
+  t.model = Tiny();
+  t.local_steps = 3;
+  t.total_steps = 6;
+  t.batch = 2;
+  t.seq_len = 16;
+  t.lr = 1e-3;
+  t.schedule = "constant";
+  t.seed = 5;
+  t.shard_index = 1;
+  t.shard_count = 2;
+  t.data = Text(4000);
+  t.eval = Text(600);
+  return t;
+}
+
+TEST(TaskWorkTest, TrainReturnsADeltaFromTheSeedInitialisation) {
+  TrainTask t = MakeTrain();
+  std::vector<int64_t> steps;
+  ProgressFn progress = [&](int64_t step, int64_t, double) { steps.push_back(step); };
+  std::atomic<bool> stop{false};
+  auto out = MakeTrainWork(t, kOneThread)(progress, stop);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(out->steps_done, 3);
+  EXPECT_TRUE(std::isfinite(out->loss));
+  EXPECT_TRUE(std::isfinite(out->val_loss));
+  EXPECT_GT(out->flops, 0);
+  auto delta = kernels::LoadCheckpointBytes(out->result);
+  ASSERT_TRUE(delta) << delta.error().message;
+  EXPECT_EQ(delta->config, t.model);
+  double norm = 0;
+  for (float d : delta->params) norm += double(d) * d;
+  EXPECT_GT(norm, 0.0) << "training moved no parameter";
+  // Same task again: bit-identical delta (payments and verification rely on determinism).
+  auto again = MakeTrainWork(t, kOneThread)(progress, stop);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->result, out->result);
+}
+
+TEST(TaskWorkTest, TrainStartsFromTheRoundParameters) {
+  TrainTask t = MakeTrain();
+  auto ops = kernels::MakeCpuOps(1);
+  auto gpt = kernels::Gpt::Create(t.model, *ops);
+  ASSERT_TRUE(gpt);
+  ASSERT_TRUE((*gpt)->InitRandom(99));
+  auto start = (*gpt)->GetParams();
+  ASSERT_TRUE(start);
+  auto bytes = kernels::SaveCheckpointBytes(t.model, *start);
+  ASSERT_TRUE(bytes);
+  t.round_params = *bytes;
+  std::atomic<bool> stop{false};
+  auto a = MakeTrainWork(t, kOneThread)([](int64_t, int64_t, double) {}, stop);
+  t.round_params.clear();
+  auto b = MakeTrainWork(t, kOneThread)([](int64_t, int64_t, double) {}, stop);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->result, b->result) << "round parameters were ignored";
+}
+
+TEST(TaskWorkTest, TooLittleDataIsAClearError) {
+  TrainTask t = MakeTrain();
+  t.data = Text(20);
+  std::atomic<bool> stop{false};
+  auto out = MakeTrainWork(t, kOneThread)([](int64_t, int64_t, double) {}, stop);
+  ASSERT_FALSE(out);
+  EXPECT_NE(out.error().message.find("seq_len"), std::string::npos) << out.error().message;
+}
+
+std::vector<nlohmann::json> Lines(const std::vector<uint8_t>& bytes) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TEST(TaskWorkTest, InferenceDoesNotDependOnSharding) {
+  auto ops = kernels::MakeCpuOps(1);
+  auto gpt = kernels::Gpt::Create(Tiny(), *ops);
+  ASSERT_TRUE(gpt);
+  ASSERT_TRUE((*gpt)->InitRandom(3));
+  auto params = (*gpt)->GetParams();
+  auto ckpt = kernels::SaveCheckpointBytes(Tiny(), *params);
+  ASSERT_TRUE(ckpt);
+  InferTask all;
+  all.model = Tiny();
+  all.checkpoint = *ckpt;
+  all.prompts = {"ROMEO:", "JULIET:", "A"};
+  all.max_new_tokens = 8;
+  all.temperature = 0.8;
+  all.top_k = 20;
+  all.seed = 11;
+  InferTask tail = all;
+  tail.prompts = {"JULIET:", "A"};
+  tail.first_prompt_index = 1;
+  std::atomic<bool> stop{false};
+  auto noop = [](int64_t, int64_t, double) {};
+  auto a = MakeInferWork(all, kOneThread)(noop, stop);
+  auto b = MakeInferWork(tail, kOneThread)(noop, stop);
+  ASSERT_TRUE(a && b);
+  auto la = Lines(a->result), lb = Lines(b->result);
+  ASSERT_EQ(la.size(), 3u);
+  ASSERT_EQ(lb.size(), 2u);
+  EXPECT_EQ(la[0]["index"], 0);
+  EXPECT_EQ(la[1], lb[0]);
+  EXPECT_EQ(la[2], lb[1]);
+  EXPECT_EQ(la[0]["tokens"], 8);
+}
+
+TEST(TaskWorkTest, StopFlagCancels) {
+  TrainTask t = MakeTrain();
+  t.local_steps = 1000;
+  std::atomic<bool> stop{false};
+  auto out = MakeTrainWork(t, kOneThread)([&](int64_t step, int64_t, double) {
+    if (step == 2) stop = true;
+  }, stop);
+  EXPECT_FALSE(out);
+}
+
+}  // namespace
+}  // namespace plume::agent
