@@ -163,7 +163,7 @@ void Core::Impl::Unfree(const Node& n) {
 void Core::Impl::Refree(const Node& n) {
   const FreeKey key{n.info.price_micro_plume_per_pflop, n.info.flops_per_s, n.info.id};
   if (n.state == NodeState::kActive && n.info.selftest_passed && n.tasks.size() < kTasksPerNodeMax) {
-    free.insert(key);
+    if (free.insert(key).second) placement_may_change = true;
   } else {
     free.erase(key);
   }

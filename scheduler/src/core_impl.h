@@ -37,6 +37,9 @@ struct Core::Impl {
   std::set<std::pair<uint64_t, TaskId>> queue;  // queued tasks by (job seq, task id)
   std::set<FreeKey> free;                       // active nodes with a free task slot
   std::set<JobId> active_jobs;                  // jobs not yet terminal
+  // Set when a pass could place more than the last one did (a task queued, a node freed, an
+  // escrow held). A cheap pass with nothing new would decide exactly as the last one did.
+  bool placement_may_change = true;
 
   // Keys changed since the last TakeDirty.
   std::set<NodeId> dirty_nodes;

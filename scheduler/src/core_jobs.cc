@@ -311,6 +311,7 @@ void Core::Impl::OnLedgerApplied(const LedgerApplied& e) {
   if (it->second.kind == LedgerOpKind::kHold) {
     if (Job* job = FindJob(it->second.job); job != nullptr && !job->escrow_held) {
       job->escrow_held = true;
+      placement_may_change = true;
       if (!IsTerminal(job->state)) job->reason = "waiting for a free node";
       Touch(*job);
     }

@@ -1,6 +1,8 @@
 // Scheduler core: the queue, placement pass, assignment, requeue with retry backoff, and the
 // infeasible-job grace period.
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "core_impl.h"
 
@@ -17,6 +19,7 @@ void Core::Impl::Enqueue(Task& t, int64_t not_before_ms) {
   t.state = TaskState::kQueued;
   t.not_before_ms = not_before_ms;
   queue.insert({s.jobs.at(t.job).seq, t.id});
+  placement_may_change = true;
 }
 
 void Core::Impl::Dequeue(const Task& t) { queue.erase({s.jobs.at(t.job).seq, t.id}); }
@@ -83,30 +86,32 @@ void Core::Impl::Assign(Task& t, Node& n) {
 // tasks need the same. Cheap passes (after a message) stop when no node is free; the full pass
 // (on a tick) also decides which waiting jobs are infeasible.
 void Core::Impl::Schedule(bool full) {
-  if (queue.empty() || (free.empty() && !full)) return;
+  if (queue.empty() || (!full && (free.empty() || !placement_may_change))) return;
+  placement_may_change = false;
   std::set<JobId> blocked;
   for (auto it = queue.begin(); it != queue.end();) {
+    const uint64_t seq = it->first;
     const TaskId id = it->second;
     ++it;  // Assign erases the current entry
     Task& t = s.tasks.at(id);
     Job& job = s.jobs.at(t.job);
-    if (!job.escrow_held || t.not_before_ms > now || blocked.contains(job.id)) continue;
-    if (free.empty()) {
-      if (!full) break;
-      blocked.insert(job.id);
-      continue;
-    }
+    if (t.not_before_ms > now) continue;
     const TaskNeeds needs = NeedsOf(job.spec);
     Node* pick = nullptr;
-    for (const FreeKey& k : free) {
-      Node& n = s.nodes.at(k.id);
-      if (CanEverRun(needs, n.info)) {
-        pick = &n;
-        break;
+    if (job.escrow_held) {
+      for (const FreeKey& k : free) {
+        Node& n = s.nodes.at(k.id);
+        if (CanEverRun(needs, n.info)) {
+          pick = &n;
+          break;
+        }
       }
     }
     if (pick == nullptr) {
-      blocked.insert(job.id);
+      // The job's other tasks need the same: skip to the next job (the queue is in job order).
+      if (job.escrow_held) blocked.insert(job.id);
+      if (free.empty() && !full) break;
+      it = queue.lower_bound({seq + 1, TaskId{}});
       continue;
     }
     Assign(t, *pick);
@@ -115,13 +120,23 @@ void Core::Impl::Schedule(bool full) {
 }
 
 void Core::Impl::CheckFeasibility(const std::set<JobId>& waiting) {
+  // Jobs mostly share their needs, so each distinct need is checked against the nodes once.
+  std::map<std::tuple<uint64_t, int, MicroPlume>, bool> feasible_by_needs;
   for (const JobId& id : waiting) {
     Job& job = s.jobs.at(id);
     if (IsTerminal(job.state)) continue;
     const TaskNeeds needs = NeedsOf(job.spec);
-    const bool feasible = std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
-      return kv.second.state == NodeState::kActive && CanEverRun(needs, kv.second.info);
-    });
+    const auto key = std::make_tuple(needs.memory_bytes,
+                                     needs.backend ? static_cast<int>(*needs.backend) : -1,
+                                     needs.max_price_micro_plume_per_pflop);
+    auto cached = feasible_by_needs.find(key);
+    if (cached == feasible_by_needs.end()) {
+      const bool any = std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
+        return kv.second.state == NodeState::kActive && CanEverRun(needs, kv.second.info);
+      });
+      cached = feasible_by_needs.emplace(key, any).first;
+    }
+    const bool feasible = cached->second;
     if (feasible) {
       if (job.infeasible_since_ms != -1 || job.reason != "waiting for a free node") {
         job.infeasible_since_ms = -1;

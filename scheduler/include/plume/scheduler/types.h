@@ -28,6 +28,8 @@ struct GpuInfo {
   std::string name;
   uint64_t memory_bytes = 0;
   uint32_t count = 0;
+
+  bool operator==(const GpuInfo&) const = default;
 };
 
 // What an agent says about itself when it registers.
@@ -40,6 +42,8 @@ struct NodeInfo {
   bool selftest_passed = false;
   uint64_t flops_per_s = 0;  // measured by the agent's selftest
   MicroPlume price_micro_plume_per_pflop = 0;
+
+  bool operator==(const NodeInfo&) const = default;
 };
 
 enum class NodeState : uint8_t { kActive = 0, kDraining = 1, kLost = 2, kGone = 3 };
@@ -50,6 +54,8 @@ struct Node {
   int64_t registered_at_ms = 0;
   int64_t lease_expires_ms = 0;
   std::set<TaskId> tasks;  // assigned tasks; derived from Task::node, not stored separately
+
+  bool operator==(const Node&) const = default;
 };
 
 enum class JobKind : uint8_t { kTrain = 0, kInfer = 1 };
@@ -60,6 +66,8 @@ struct ModelConfig {
   uint32_t n_embd = 0;
   uint32_t context = 0;
   uint32_t vocab = 256;
+
+  bool operator==(const ModelConfig&) const = default;
 };
 
 // DiLoCo: W workers x R rounds x H local steps.
@@ -72,6 +80,8 @@ struct TrainParams {
   double outer_lr = 0.7;
   double outer_momentum = 0.9;
   int64_t round_timeout_ms = 120'000;
+
+  bool operator==(const TrainParams&) const = default;
 };
 
 struct InferParams {
@@ -80,6 +90,8 @@ struct InferParams {
   uint32_t max_new_tokens = 0;
   uint32_t prompt_tokens_max = 0;  // longest prompt, for the work estimate
   BlobHash checkpoint_blob;        // the model to run
+
+  bool operator==(const InferParams&) const = default;
 };
 
 // A parsed job spec: only the numbers the scheduler decides with, plus the runner's own config
@@ -97,6 +109,8 @@ struct JobSpec {
   MicroPlume budget_micro_plume = 0;
   MicroPlume max_price_micro_plume_per_pflop = 0;
   std::string runner_config;  // forwarded to agents as is (the spec's TOML)
+
+  bool operator==(const JobSpec&) const = default;
 };
 
 enum class JobState : uint8_t {
@@ -118,6 +132,8 @@ struct Job {
   std::vector<BlobHash> outputs;     // train: final params; infer: one blob per shard, in order
   MicroPlume paid_micro_plume = 0;
   bool escrow_held = false;  // tasks are placed only once the ledger holds the budget
+
+  bool operator==(const Job&) const = default;
 };
 
 enum class TaskKind : uint8_t { kTrainWorker = 0, kInferShard = 1 };
@@ -129,6 +145,8 @@ struct TaskMetrics {
   double loss = 0;
   uint64_t tokens = 0;
   uint64_t flops = 0;  // as reported by the agent; logged, never paid on
+
+  bool operator==(const TaskMetrics&) const = default;
 };
 
 struct Task {
@@ -151,6 +169,8 @@ struct Task {
   MicroPlume paid_micro_plume = 0;
   uint64_t progress_step = 0;  // from heartbeats; not persisted
   double progress_loss = 0;
+
+  bool operator==(const Task&) const = default;
 };
 
 enum class RoundState : uint8_t { kRunning = 0, kAggregating = 1, kDone = 2 };
@@ -163,6 +183,8 @@ struct Round {
   BlobHash params_out;
   int64_t started_at_ms = 0;
   int64_t deadline_ms = 0;  // after it, workers not running or done are dropped
+
+  bool operator==(const Round&) const = default;
 };
 using RoundKey = std::pair<JobId, uint32_t>;
 
@@ -180,6 +202,8 @@ struct LedgerOp {
   uint32_t attempt = 0;
   MicroPlume amount_micro_plume = 0;  // hold and settle; release frees what is left
   uint64_t flops = 0;
+
+  bool operator==(const LedgerOp&) const = default;
 };
 
 // Everything the core knows. The store saves and loads exactly this.
@@ -192,6 +216,8 @@ struct State {
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   int64_t now_ms = 0;
+
+  bool operator==(const State&) const = default;
 };
 
 const char* Name(Backend b);

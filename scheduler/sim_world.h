@@ -1,0 +1,107 @@
+// A deterministic simulated world around the scheduler core, for tests: virtual agents that
+// run tasks for a random time, a ledger, an aggregator, and a network with per-sender FIFO
+// delays. Faults (agent kills and revivals, heartbeat silences that drop messages both ways,
+// task failures, drains, cancels) come from one seeded RNG, so a seed replays the same run.
+// Optionally persists through a Store each step, and can "crash" the scheduler: drop the
+// actions of the step it was in, reload the state from the store and continue.
+//
+// Invariants are checked while it runs and recorded in `violations` (empty when all held).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core_test_util.h"
+#include "plume/scheduler/core.h"
+#include "plume/scheduler/store.h"
+
+namespace plume::scheduler::testing {
+
+struct WorldOptions {
+  uint64_t seed = 1;
+  int agents = 10;
+  int cuda_agents = 0;
+  int jobs = 5;
+  bool faults = false;
+  int64_t step_ms = 500;
+  int64_t heartbeat_ms = 3000;
+  int64_t submit_window_ms = 60'000;
+  int64_t task_ms_min = 1000;
+  int64_t task_ms_max = 20'000;
+};
+
+class World {
+ public:
+  World(WorldOptions o, Config c, Store* store = nullptr);
+
+  // Runs until every job is terminal or max_ms of virtual time passed. True when all done.
+  bool Run(int64_t max_ms);
+  // Runs `steps` steps, then crashes the scheduler mid-step and restarts it from the store.
+  void RunThenCrash(int steps);
+
+  const Core& core() const { return *core_; }
+  std::string Digest() const;
+
+  std::vector<std::string> violations;
+  int64_t now_ms = 0;
+  uint64_t events = 0;
+  uint64_t assigns = 0;
+  uint64_t kills = 0;
+  uint64_t silences = 0;
+  std::map<JobId, MicroPlume> settled;  // per job, as applied by the ledger (once per op id)
+
+ private:
+  struct Held {
+    uint32_t attempt = 0;
+    int64_t done_at_ms = 0;
+    bool fail = false;
+  };
+  struct Agent {
+    NodeInfo info;
+    bool up = false;
+    bool draining = false;
+    int64_t down_until_ms = 0;
+    int64_t silent_until_ms = 0;
+    int64_t next_heartbeat_ms = 0;
+    int64_t last_delivery_ms = 0;  // FIFO per sender
+    std::map<TaskId, Held> held;
+  };
+  struct Pending {
+    int64_t at_ms;
+    uint64_t seq;
+    bool operator<(const Pending& o) const { return at_ms != o.at_ms ? at_ms < o.at_ms : seq < o.seq; }
+  };
+
+  void Step(bool crash_after_save);
+  void Send(Agent* from, Event e, int64_t delay_ms);
+  void Deliver(const Event& e, bool crash_after_save);
+  void Act(const std::vector<Action>& actions, bool from_recover);
+  void AgentsStep();
+  void Faults();
+  void CheckState();
+  int64_t Rand(int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
+  }
+  bool Chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+
+  WorldOptions o_;
+  Config config_;
+  Store* store_;
+  std::unique_ptr<Core> core_;
+  std::mt19937_64 rng_;
+  std::vector<Agent> agents_;
+  std::map<NodeId, size_t> agent_index_;
+  std::map<Pending, Event> pending_;
+  uint64_t seq_ = 0;
+  std::set<std::string> ledger_applied_;
+  std::map<std::string, int> settle_decisions_;  // settle op id -> times newly decided
+  std::map<JobId, MicroPlume> held_;
+  bool crashed_this_step_ = false;
+};
+
+}  // namespace plume::scheduler::testing
