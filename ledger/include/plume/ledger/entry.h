@@ -1,0 +1,101 @@
+// Ledger entries: what callers append. Each entry has a client-chosen id (a retry with the same
+// id is applied once), a type, the accounts and amount it moves, and the ed25519 signatures that
+// authorise it. The ledger adds the entry's index and the hash of the entry before it when it
+// writes the entry to the log (see ledger.h), so clients sign only what they know.
+//
+// Canonical encoding (used for hashing, signing and the log): little-endian fixed-width
+// integers; strings, byte strings and lists as a u32 length then the items; fields in the order
+// of the struct; optional fields as a u8 presence flag. Decoding refuses trailing bytes and
+// anything over the limits in limits.h, so every entry has exactly one encoding.
+//
+// Accounts are strings:
+//   team:<client public key hex>      owned by that client
+//   provider:<agent public key hex>   owned by that agent
+//   stake:<agent public key hex>      the agent's locked stake (stake/unstake/slash)
+//   escrow:<job id>                   one per job, created by the first escrow hold
+//   treasury                          network fees and slashes; owned by the operator key
+//   operator                          the mint: the only account that may go negative
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plume/ledger/amount.h"
+#include "plume/ledger/receipt.h"
+#include "plume/protocol/error.h"
+#include "plume/protocol/identity.h"
+
+namespace plume::ledger {
+
+enum class EntryType : uint8_t {
+  kOpenAccount = 1,  // to: team:/provider: account; signed by its owner or the ledger key
+  kMint = 2,         // operator -> to, amount; signed by the operator key
+  kTransfer = 3,     // from -> to, amount; signed by from's owner
+  kEscrowHold = 4,   // from (team) -> escrow:<job>, amount; signed by the team
+  kSettle = 5,       // escrow:<job> -> provider + treasury fee; a countersigned receipt; signed
+                     // by the ledger key (so every byte of every entry is under a signature)
+  kRelease = 6,      // escrow:<job> rest -> to (its team), closes the hold; signed by the ledger key
+  kStake = 7,        // provider:<k> -> stake:<k>, amount; signed by k
+  kUnstake = 8,      // stake:<k> -> provider:<k>, amount; signed by k and by the ledger key
+  kSlash = 9,        // stake:<k> -> treasury, amount; signed by the operator key
+  kTaskReceipt = 10, // records a countersigned receipt, moves nothing; signed by the ledger key
+};
+std::string_view EntryTypeName(EntryType type);
+
+struct Endorsement {
+  PublicKey signer{};
+  Signature signature{};
+  bool operator==(const Endorsement&) const = default;
+};
+
+struct Entry {
+  EntryType type = EntryType::kTransfer;
+  std::string id;     // 1..kEntryIdBytesMax bytes, unique in the ledger
+  std::string from;   // debited account (empty where the type has none)
+  std::string to;     // credited account (empty where the type derives it)
+  MicroPlume amount;  // > 0 where the type moves a chosen amount, else 0
+  std::string job;    // escrow hold, settle, release
+  std::optional<TaskReceipt> receipt;  // settle, task receipt
+  std::vector<Endorsement> signatures;
+
+  bool operator==(const Entry&) const = default;
+};
+
+// Constructors that fill the right fields; sign with SignEntry afterwards.
+Entry MakeOpenAccount(std::string id, std::string account);
+Entry MakeMint(std::string id, std::string to, MicroPlume amount);
+Entry MakeTransfer(std::string id, std::string from, std::string to, MicroPlume amount);
+Entry MakeEscrowHold(std::string id, std::string team, std::string job, MicroPlume amount);
+Entry MakeSettle(std::string id, TaskReceipt receipt);  // job and provider come from the receipt
+Entry MakeRelease(std::string id, std::string job, std::string team);
+Entry MakeStake(std::string id, const PublicKey& agent, MicroPlume amount);
+Entry MakeUnstake(std::string id, const PublicKey& agent, MicroPlume amount);
+Entry MakeSlash(std::string id, const PublicKey& agent, MicroPlume amount);
+Entry MakeTaskReceipt(std::string id, TaskReceipt receipt);
+
+// The bytes signatures cover: a domain tag and every field except the signatures.
+std::vector<uint8_t> SigningBytes(const Entry& entry);
+Endorsement SignEntry(const Entry& entry, const Identity& signer);
+
+// Full canonical encoding (including signatures) and its inverse.
+void AppendEncoded(const Entry& entry, std::vector<uint8_t>& out);
+std::vector<uint8_t> Encode(const Entry& entry);
+Result<Entry> Decode(std::span<const uint8_t> bytes);
+
+// Account names.
+inline constexpr std::string_view kTreasury = "treasury";
+inline constexpr std::string_view kOperator = "operator";
+std::string TeamAccount(const PublicKey& client);
+std::string ProviderAccount(const PublicKey& agent);
+std::string StakeAccount(const PublicKey& agent);
+std::string EscrowAccount(std::string_view job);
+// The key that owns a team:/provider:/stake: account; nullopt for any other name.
+std::optional<PublicKey> AccountKey(std::string_view account);
+// Empty when `account` is a well-formed name of any kind, else why not.
+std::string AccountNameProblem(std::string_view account);
+
+}  // namespace plume::ledger

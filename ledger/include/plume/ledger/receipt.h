@@ -1,0 +1,57 @@
+// Task receipts: what an agent signs when a task finishes, and what the scheduler countersigns
+// before the ledger pays for it. A settle entry carries one; the ledger pays
+// price * flops / 1e15 to the provider and a fee to the treasury out of the job's escrow.
+//
+// Two signatures, two byte strings (both canonical, see entry.h for the encoding rules):
+//  - agent_signature by `agent` over AgentSigningBytes(): the work facts (job, task, attempt,
+//    input and output hashes, FLOPs, device, kernel build, start/end time).
+//  - scheduler_signature by the scheduler (the ledger key) over SchedulerSigningBytes(): the
+//    agent's bytes, the agent's signature and the payment terms (price, fee). The countersign
+//    is the scheduler's statement "I checked this receipt and these are the terms".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plume/protocol/hash.h"
+#include "plume/protocol/identity.h"
+
+namespace plume::ledger {
+
+struct TaskReceipt {
+  // Signed by the agent.
+  std::string job_id;
+  std::string task_id;
+  uint32_t attempt = 0;
+  std::vector<Hash256> input_hashes;
+  Hash256 output_hash{};
+  uint64_t flops = 0;
+  std::string device;
+  std::string kernel_build;
+  uint64_t start_unix_ms = 0;
+  uint64_t end_unix_ms = 0;
+  PublicKey agent{};
+  Signature agent_signature{};
+  // Countersigned by the scheduler.
+  uint64_t price_micro_plume_per_pflop = 0;
+  uint32_t fee_bps = 0;
+  Signature scheduler_signature{};
+
+  bool operator==(const TaskReceipt&) const = default;
+};
+
+std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& receipt);
+std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& receipt);
+
+// Returns the signature; the caller stores it in the receipt (no out-parameters).
+Signature SignAsAgent(const TaskReceipt& receipt, const Identity& agent);
+Signature Countersign(const TaskReceipt& receipt, const Identity& scheduler);
+
+bool VerifyAgentSignature(const TaskReceipt& receipt);
+bool VerifyCountersignature(const TaskReceipt& receipt, const PublicKey& scheduler);
+
+// Shape checks (sizes, times, fee) without signatures; empty string when well formed, else why.
+std::string ReceiptShapeProblem(const TaskReceipt& receipt);
+
+}  // namespace plume::ledger

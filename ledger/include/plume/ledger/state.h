@@ -1,0 +1,118 @@
+// The ledger's rules as a pure state machine: entries in, a result code out, no I/O. The Ledger
+// (ledger.h) runs it on every append and on replay; Verify (verify.h) runs it offline.
+//
+// Two steps per entry:
+//  1. Authorize(): shape and signature checks that need no state (which keys must sign follows
+//     from the entry alone), so a batch can be checked on several threads at once.
+//  2. State::Apply(): the rules that need balances. Applies the entry completely or not at all.
+//
+// Invariants (checked by CheckInvariants(), asserted in tests, run after every append):
+//  - every balance is >= 0 except the operator's; operator balance == -minted, i.e. the sum of
+//    all balances including the operator is exactly 0 and the sum of all other balances equals
+//    what was minted (nothing is burned: slashes go to the treasury);
+//  - each hold: held == paid + fees + released + balance(escrow:<job>), balance >= 0, and a
+//    closed hold has balance 0.
+// Thread-compatible: one writer, or many readers with no writer.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "plume/ledger/entry.h"
+#include "plume/protocol/error.h"
+#include "plume/protocol/hash.h"
+
+namespace plume::ledger {
+
+enum class Code : uint8_t {
+  kOk = 0,
+  kIdExists,             // this id was applied before (the answer carries that entry's index)
+  kIdConflict,           // this id was applied before with different contents
+  kInvalid,              // malformed: bad account name, zero amount, wrong fields for the type
+  kBadSignature,         // a required signature is missing or does not verify
+  kBadReceipt,           // the receipt's agent signature or countersignature does not verify
+  kUnknownAccount,       // an account was not opened
+  kAccountExists,        // open_account for an open account
+  kInsufficientBalance,  // the debit would take a balance below zero
+  kOverflow,             // an amount or a sum would not fit in an int64
+  kUnknownHold,          // settle/release for a job with no hold
+  kHoldClosed,           // the job's hold was released already
+  kHoldExceeded,         // the settle would pay more than the hold has left
+  kHoldOwnerMismatch,    // a second hold on a job from a different team
+  kDuplicateReceipt,     // this (job, task) was settled already: pays nothing
+};
+std::string_view CodeName(Code code);
+
+// The keys the rules depend on.
+struct Keys {
+  PublicKey ledger{};     // the scheduler's / ledger's key: countersigns, releases, heads
+  PublicKey operator_key{};  // mints and slashes; owns the treasury
+};
+
+// What idempotency compares: BLAKE2b-256 of SigningBytes(entry) (signatures excluded, so a
+// retry signed again with a randomised signer still matches).
+Hash256 BodyHash(const Entry& entry);
+
+// Stateless checks: field shapes for the type and the signatures it needs.
+Code Authorize(const Entry& entry, const Keys& keys);
+
+struct HoldInfo {
+  std::string team;     // the account that funded the hold
+  MicroPlume held;      // total ever held
+  MicroPlume paid;      // to providers
+  MicroPlume fees;      // to the treasury
+  MicroPlume released;  // back to the team
+  bool closed = false;
+};
+
+struct ApplyResult {
+  Code code = Code::kOk;
+  uint64_t index = 0;  // kOk: the new entry's index; kIdExists/kIdConflict: the original's
+};
+
+class State {
+ public:
+  // Applies an authorised entry as entry number entry_count(). `body_hash` names its contents
+  // for idempotency (BodyHash()). On any code but kOk nothing changes.
+  ApplyResult Apply(const Entry& entry, const Hash256& body_hash);
+
+  // Balance of an open account; nullopt when it was never opened.
+  std::optional<MicroPlume> Balance(std::string_view account) const;
+  std::optional<HoldInfo> Hold(std::string_view job) const;
+  bool Settled(std::string_view job, std::string_view task) const;
+  MicroPlume minted() const { return minted_; }
+  uint64_t entry_count() const { return entry_count_; }
+  const std::unordered_map<std::string, MicroPlume>& balances() const { return balances_; }
+
+  // Full O(accounts + holds) invariant check; an error names the broken invariant.
+  Status CheckInvariants() const;
+
+ private:
+  struct IdRecord {
+    uint64_t index;
+    Hash256 body_hash;
+  };
+  Code ApplyRules(const Entry& e);
+  Code Move(const std::string& from, const std::string& to, MicroPlume amount);
+  Code CanMove(const std::string& from, const std::string& to, MicroPlume amount) const;
+  Code ApplyMint(const Entry& e);
+  Code ApplyHold(const Entry& e);
+  Code ApplySettle(const Entry& e);
+  Code ApplyRelease(const Entry& e);
+  Code ApplyStakeMove(const Entry& e);
+
+  std::unordered_map<std::string, MicroPlume> balances_{{"treasury", MicroPlume(0)},
+                                                        {"operator", MicroPlume(0)}};
+  std::unordered_map<std::string, HoldInfo> holds_;
+  std::unordered_set<std::string> settled_;  // job + '\n' + task
+  std::unordered_map<std::string, IdRecord> ids_;
+  MicroPlume minted_;
+  uint64_t entry_count_ = 0;
+};
+
+}  // namespace plume::ledger

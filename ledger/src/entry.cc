@@ -1,0 +1,203 @@
+// Entry constructors, canonical encoding and account names (see entry.h).
+#include "plume/ledger/entry.h"
+
+#include <cctype>
+
+#include "codec.h"
+#include "plume/ledger/limits.h"
+#include "plume/protocol/hash.h"
+#include "receipt_codec.h"
+
+namespace plume::ledger {
+namespace {
+constexpr std::string_view kEntryDomain = "plume-ledger-entry-v1";
+constexpr std::string_view kTeamPrefix = "team:";
+constexpr std::string_view kProviderPrefix = "provider:";
+constexpr std::string_view kStakePrefix = "stake:";
+constexpr std::string_view kEscrowPrefix = "escrow:";
+
+// Everything but the signatures, in struct order.
+void PutBody(const Entry& e, std::vector<uint8_t>& out) {
+  codec::PutU8(out, static_cast<uint8_t>(e.type));
+  codec::PutString(out, e.id);
+  codec::PutString(out, e.from);
+  codec::PutString(out, e.to);
+  codec::PutU64(out, static_cast<uint64_t>(e.amount.value()));
+  codec::PutString(out, e.job);
+  codec::PutU8(out, e.receipt ? 1 : 0);
+  if (e.receipt) PutReceipt(*e.receipt, out);
+}
+
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool IsPrintableId(std::string_view s) {
+  for (char c : s) {
+    if (!std::isprint(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+Entry Shaped(EntryType type, std::string id, std::string from, std::string to, MicroPlume amount,
+             std::string job) {
+  Entry e;
+  e.type = type;
+  e.id = std::move(id);
+  e.from = std::move(from);
+  e.to = std::move(to);
+  e.amount = amount;
+  e.job = std::move(job);
+  return e;
+}
+}  // namespace
+
+std::string_view EntryTypeName(EntryType type) {
+  switch (type) {
+    case EntryType::kOpenAccount: return "open_account";
+    case EntryType::kMint: return "mint";
+    case EntryType::kTransfer: return "transfer";
+    case EntryType::kEscrowHold: return "escrow_hold";
+    case EntryType::kSettle: return "settle";
+    case EntryType::kRelease: return "release";
+    case EntryType::kStake: return "stake";
+    case EntryType::kUnstake: return "unstake";
+    case EntryType::kSlash: return "slash";
+    case EntryType::kTaskReceipt: return "task_receipt";
+  }
+  return "unknown";
+}
+
+Entry MakeOpenAccount(std::string id, std::string account) {
+  return Shaped(EntryType::kOpenAccount, std::move(id), "", std::move(account), MicroPlume(0), "");
+}
+Entry MakeMint(std::string id, std::string to, MicroPlume amount) {
+  return Shaped(EntryType::kMint, std::move(id), std::string(kOperator), std::move(to), amount, "");
+}
+Entry MakeTransfer(std::string id, std::string from, std::string to, MicroPlume amount) {
+  return Shaped(EntryType::kTransfer, std::move(id), std::move(from), std::move(to), amount, "");
+}
+Entry MakeEscrowHold(std::string id, std::string team, std::string job, MicroPlume amount) {
+  std::string escrow = EscrowAccount(job);
+  return Shaped(EntryType::kEscrowHold, std::move(id), std::move(team), std::move(escrow), amount,
+                std::move(job));
+}
+Entry MakeSettle(std::string id, TaskReceipt receipt) {
+  Entry e = Shaped(EntryType::kSettle, std::move(id), EscrowAccount(receipt.job_id),
+                   ProviderAccount(receipt.agent), MicroPlume(0), receipt.job_id);
+  e.receipt = std::move(receipt);
+  return e;
+}
+Entry MakeRelease(std::string id, std::string job, std::string team) {
+  std::string escrow = EscrowAccount(job);
+  return Shaped(EntryType::kRelease, std::move(id), std::move(escrow), std::move(team),
+                MicroPlume(0), std::move(job));
+}
+Entry MakeStake(std::string id, const PublicKey& agent, MicroPlume amount) {
+  return Shaped(EntryType::kStake, std::move(id), ProviderAccount(agent), StakeAccount(agent),
+                amount, "");
+}
+Entry MakeUnstake(std::string id, const PublicKey& agent, MicroPlume amount) {
+  return Shaped(EntryType::kUnstake, std::move(id), StakeAccount(agent), ProviderAccount(agent),
+                amount, "");
+}
+Entry MakeSlash(std::string id, const PublicKey& agent, MicroPlume amount) {
+  return Shaped(EntryType::kSlash, std::move(id), StakeAccount(agent), std::string(kTreasury),
+                amount, "");
+}
+Entry MakeTaskReceipt(std::string id, TaskReceipt receipt) {
+  Entry e = Shaped(EntryType::kTaskReceipt, std::move(id), "", "", MicroPlume(0), receipt.job_id);
+  e.receipt = std::move(receipt);
+  return e;
+}
+
+std::vector<uint8_t> SigningBytes(const Entry& e) {
+  std::vector<uint8_t> out;
+  out.reserve(192);
+  codec::PutString(out, kEntryDomain);
+  PutBody(e, out);
+  return out;
+}
+
+Endorsement SignEntry(const Entry& e, const Identity& signer) {
+  return Endorsement{signer.public_key(), signer.Sign(SigningBytes(e))};
+}
+
+void AppendEncoded(const Entry& e, std::vector<uint8_t>& out) {
+  PutBody(e, out);
+  codec::PutU32(out, static_cast<uint32_t>(e.signatures.size()));
+  for (const Endorsement& s : e.signatures) {
+    codec::PutRaw(out, s.signer);
+    codec::PutRaw(out, s.signature);
+  }
+}
+
+std::vector<uint8_t> Encode(const Entry& e) {
+  std::vector<uint8_t> out;
+  out.reserve(256);
+  AppendEncoded(e, out);
+  return out;
+}
+
+Result<Entry> Decode(std::span<const uint8_t> bytes) {
+  codec::Reader in(bytes);
+  Entry e;
+  const uint8_t type = in.U8();
+  if (type < 1 || type > 10) return Fail("entry has unknown type " + std::to_string(type));
+  e.type = static_cast<EntryType>(type);
+  e.id = in.String(kEntryIdBytesMax);
+  e.from = in.String(kAccountBytesMax);
+  e.to = in.String(kAccountBytesMax);
+  e.amount = MicroPlume(static_cast<int64_t>(in.U64()));
+  e.job = in.String(kJobIdBytesMax);
+  const uint8_t has_receipt = in.U8();
+  if (has_receipt > 1) in.Fail();
+  if (has_receipt == 1) e.receipt = ReadReceipt(in);
+  const uint32_t sigs = in.U32();
+  if (sigs > kEntrySignaturesMax) in.Fail();
+  for (uint32_t i = 0; in.ok() && i < sigs; ++i) {
+    Endorsement s;
+    s.signer = in.Raw<32>();
+    s.signature = in.Raw<64>();
+    e.signatures.push_back(s);
+  }
+  if (!in.done()) return Fail("entry bytes are malformed or have trailing bytes");
+  return e;
+}
+
+std::string TeamAccount(const PublicKey& client) { return std::string(kTeamPrefix) + ToHex(client); }
+std::string ProviderAccount(const PublicKey& agent) {
+  return std::string(kProviderPrefix) + ToHex(agent);
+}
+std::string StakeAccount(const PublicKey& agent) { return std::string(kStakePrefix) + ToHex(agent); }
+std::string EscrowAccount(std::string_view job) { return std::string(kEscrowPrefix) + std::string(job); }
+
+std::optional<PublicKey> AccountKey(std::string_view account) {
+  std::string_view hex;
+  for (std::string_view prefix : {kTeamPrefix, kProviderPrefix, kStakePrefix}) {
+    if (account.starts_with(prefix)) hex = account.substr(prefix.size());
+  }
+  if (hex.size() != 64 || !IsLowerHex(hex)) return std::nullopt;
+  auto key = PublicKeyFromHex(hex);
+  if (!key) return std::nullopt;
+  return *key;
+}
+
+std::string AccountNameProblem(std::string_view account) {
+  if (account == kTreasury || account == kOperator) return {};
+  if (account.starts_with(kEscrowPrefix)) {
+    const std::string_view job = account.substr(kEscrowPrefix.size());
+    if (job.empty() || job.size() > kJobIdBytesMax || !IsPrintableId(job)) {
+      return "escrow account needs a printable job id of 1..64 bytes";
+    }
+    return {};
+  }
+  if (AccountKey(account)) return {};
+  return "account '" + std::string(account.substr(0, 100)) +
+         "' is not team:<hex key>, provider:<hex key>, stake:<hex key>, escrow:<job>, treasury "
+         "or operator";
+}
+
+}  // namespace plume::ledger

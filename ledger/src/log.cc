@@ -1,0 +1,232 @@
+// Record file reading and writing (see log.h).
+#include "plume/ledger/log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "codec.h"
+#include "plume/ledger/limits.h"
+
+namespace plume::ledger {
+namespace {
+constexpr std::string_view kMagic = "PLUMELOG";
+constexpr uint32_t kLogVersion = 1;
+
+// CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), byte-at-a-time table. Records are a
+// few hundred bytes, so a table is fast enough and needs no CPU-specific code.
+constexpr std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+
+uint32_t LoadU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+std::string Errno(const std::string& what, const std::filesystem::path& path) {
+  return what + " " + path.string() + ": " + std::strerror(errno);
+}
+
+Status SyncDirectory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Fail(Errno("cannot open directory", dir));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Fail(Errno("cannot fsync directory", dir));
+  return {};
+}
+
+Status WriteAll(int fd, std::span<const uint8_t> bytes, uint64_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Fail(std::string("ledger write failed: ") + std::strerror(errno) +
+                  " (disk full? free space and reopen the ledger)");
+    }
+    bytes = bytes.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return {};
+}
+}  // namespace
+
+uint32_t Crc32c(std::span<const uint8_t> bytes) {
+  uint32_t c = 0xffffffffu;
+  for (uint8_t b : bytes) c = kCrcTable[(c ^ b) & 0xff] ^ (c >> 8);
+  return c ^ 0xffffffffu;
+}
+
+std::vector<uint8_t> EncodeLogHeader(const LogHeader& header) {
+  std::vector<uint8_t> out(kMagic.begin(), kMagic.end());
+  codec::PutU32(out, kLogVersion);
+  codec::PutRaw(out, header.ledger);
+  codec::PutRaw(out, header.operator_key);
+  codec::PutU32(out, Crc32c(out));
+  return out;
+}
+
+Result<LogHeader> DecodeLogHeader(std::span<const uint8_t> bytes) {
+  if (bytes.size() < kLogHeaderBytes) return Fail("ledger.log is shorter than its header");
+  if (std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
+    return Fail("ledger.log does not start with PLUMELOG: not a Plume ledger file");
+  }
+  if (LoadU32(bytes.data() + 76) != Crc32c(bytes.first(76))) {
+    return Fail("ledger.log header checksum mismatch: the header is corrupt");
+  }
+  codec::Reader in(bytes.subspan(8, 68));
+  if (const uint32_t v = in.U32(); v != kLogVersion) {
+    return Fail("ledger.log has format version " + std::to_string(v) + ", this build reads 1");
+  }
+  LogHeader h;
+  h.ledger = in.Raw<32>();
+  h.operator_key = in.Raw<32>();
+  return h;
+}
+
+void AppendRecord(std::span<const uint8_t> payload, std::vector<uint8_t>& out) {
+  codec::PutU32(out, static_cast<uint32_t>(payload.size()));
+  codec::PutU32(out, Crc32c(payload));
+  codec::PutRaw(out, payload);
+}
+
+Result<std::unique_ptr<LogReader>> LogReader::Open(const std::filesystem::path& path) {
+  std::unique_ptr<LogReader> r(new LogReader());
+  r->path_ = path;
+  r->file_ = std::fopen(path.c_str(), "rb");
+  if (r->file_ == nullptr) return Fail(Errno("cannot open", path));
+  std::setvbuf(r->file_, nullptr, _IOFBF, 1 << 20);
+  std::error_code ec;
+  r->file_bytes_ = std::filesystem::file_size(path, ec);
+  if (ec) return Fail("cannot stat " + path.string() + ": " + ec.message());
+  std::vector<uint8_t> header(kLogHeaderBytes);
+  if (std::fread(header.data(), 1, header.size(), r->file_) != header.size()) {
+    return Fail("ledger.log is shorter than its 80-byte header: " + path.string());
+  }
+  auto decoded = DecodeLogHeader(header);
+  if (!decoded) return tl::unexpected(decoded.error());
+  r->header_ = *decoded;
+  return r;
+}
+
+LogReader::~LogReader() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+LogReader::Next LogReader::ReadNext() {
+  offset_ = end_offset_;
+  if (offset_ == file_bytes_) return Next::kEnd;
+  const auto bad = [&](std::string why) {
+    bad_reason_ = std::move(why);
+    return Next::kBad;
+  };
+  uint8_t frame[kRecordFrameBytes];
+  if (file_bytes_ - offset_ < kRecordFrameBytes ||
+      std::fread(frame, 1, sizeof(frame), file_) != sizeof(frame)) {
+    return bad("record frame cut short");
+  }
+  const uint32_t length = LoadU32(frame);
+  if (length == 0 || length > kRecordBytesMax) {
+    return bad("record length " + std::to_string(length) + " out of range");
+  }
+  if (file_bytes_ - offset_ - kRecordFrameBytes < length) return bad("record cut short");
+  payload_.resize(length);
+  if (std::fread(payload_.data(), 1, length, file_) != length) return bad("record unreadable");
+  if (Crc32c(payload_) != LoadU32(frame + 4)) return bad("record checksum mismatch");
+  end_offset_ = offset_ + kRecordFrameBytes + length;
+  return Next::kRecord;
+}
+
+bool LogReader::ValidRecordFollows(uint64_t offset,
+                                   const std::function<bool(std::span<const uint8_t>)>& accept) {
+  if (offset >= file_bytes_) return false;
+  std::vector<uint8_t> rest(file_bytes_ - offset);
+  std::FILE* f = std::fopen(path_.c_str(), "rb");
+  if (f == nullptr) return true;  // cannot tell: answer the safe way (refuse to cut)
+  const bool read = std::fseek(f, static_cast<long>(offset), SEEK_SET) == 0 &&
+                    std::fread(rest.data(), 1, rest.size(), f) == rest.size();
+  std::fclose(f);
+  if (!read) return true;
+  for (size_t at = 1; at + kRecordFrameBytes < rest.size(); ++at) {
+    const uint32_t length = LoadU32(rest.data() + at);
+    if (length == 0 || length > kRecordBytesMax) continue;
+    if (rest.size() - at - kRecordFrameBytes < length) continue;
+    const std::span<const uint8_t> payload(rest.data() + at + kRecordFrameBytes, length);
+    if (Crc32c(payload) == LoadU32(rest.data() + at + 4) && accept(payload)) return true;
+  }
+  return false;
+}
+
+Result<std::unique_ptr<LogWriter>> LogWriter::Create(const std::filesystem::path& path,
+                                                     const LogHeader& header) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Fail(Errno("cannot create", path));
+  std::unique_ptr<LogWriter> w(new LogWriter(fd, 0));
+  const std::vector<uint8_t> bytes = EncodeLogHeader(header);
+  if (auto s = w->WriteAndSync(bytes); !s) return tl::unexpected(s.error());
+  if (auto s = SyncDirectory(path.parent_path()); !s) return tl::unexpected(s.error());
+  return w;
+}
+
+Result<std::unique_ptr<LogWriter>> LogWriter::OpenAt(const std::filesystem::path& path,
+                                                     uint64_t end_offset) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(Errno("cannot open for writing", path));
+  std::unique_ptr<LogWriter> w(new LogWriter(fd, end_offset));
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size < 0) return Fail(Errno("cannot seek", path));
+  if (static_cast<uint64_t>(size) != end_offset) {
+    if (::ftruncate(fd, static_cast<off_t>(end_offset)) != 0 || ::fdatasync(fd) != 0) {
+      return Fail(Errno("cannot cut the torn tail of", path));
+    }
+  }
+  return w;
+}
+
+LogWriter::~LogWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status LogWriter::WriteAndSync(std::span<const uint8_t> bytes) {
+  if (auto s = WriteAll(fd_, bytes, size_); !s) return s;
+  if (::fdatasync(fd_) != 0) {
+    return Fail(std::string("ledger fdatasync failed: ") + std::strerror(errno) +
+                "; the last batch is not durable, reopen the ledger");
+  }
+  size_ += bytes.size();
+  return {};
+}
+
+Result<std::vector<uint8_t>> ReadRecordAt(int fd, uint64_t offset) {
+  uint8_t frame[kRecordFrameBytes];
+  if (::pread(fd, frame, sizeof(frame), static_cast<off_t>(offset)) !=
+      static_cast<ssize_t>(sizeof(frame))) {
+    return Fail("cannot read the record at offset " + std::to_string(offset));
+  }
+  const uint32_t length = LoadU32(frame);
+  if (length == 0 || length > kRecordBytesMax) {
+    return Fail("record at offset " + std::to_string(offset) + " has a bad length");
+  }
+  std::vector<uint8_t> payload(length);
+  if (::pread(fd, payload.data(), length, static_cast<off_t>(offset + kRecordFrameBytes)) !=
+      static_cast<ssize_t>(length)) {
+    return Fail("cannot read the record at offset " + std::to_string(offset));
+  }
+  if (Crc32c(payload) != LoadU32(frame + 4)) {
+    return Fail("record at offset " + std::to_string(offset) + " fails its checksum");
+  }
+  return payload;
+}
+
+}  // namespace plume::ledger

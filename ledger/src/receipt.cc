@@ -1,0 +1,104 @@
+// Canonical bytes and signatures of task receipts (see receipt.h).
+#include "plume/ledger/receipt.h"
+
+#include "receipt_codec.h"
+#include "plume/ledger/limits.h"
+
+namespace plume::ledger {
+namespace {
+constexpr std::string_view kAgentDomain = "plume-receipt-agent-v1";
+constexpr std::string_view kSchedulerDomain = "plume-receipt-scheduler-v1";
+
+void PutAgentFields(const TaskReceipt& r, std::vector<uint8_t>& out) {
+  codec::PutString(out, r.job_id);
+  codec::PutString(out, r.task_id);
+  codec::PutU32(out, r.attempt);
+  codec::PutU32(out, static_cast<uint32_t>(r.input_hashes.size()));
+  for (const Hash256& h : r.input_hashes) codec::PutRaw(out, h);
+  codec::PutRaw(out, r.output_hash);
+  codec::PutU64(out, r.flops);
+  codec::PutString(out, r.device);
+  codec::PutString(out, r.kernel_build);
+  codec::PutU64(out, r.start_unix_ms);
+  codec::PutU64(out, r.end_unix_ms);
+  codec::PutRaw(out, r.agent);
+}
+}  // namespace
+
+std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& r) {
+  std::vector<uint8_t> out;
+  out.reserve(256 + 32 * r.input_hashes.size());
+  codec::PutString(out, kAgentDomain);
+  PutAgentFields(r, out);
+  return out;
+}
+
+std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& r) {
+  std::vector<uint8_t> out;
+  out.reserve(320 + 32 * r.input_hashes.size());
+  codec::PutString(out, kSchedulerDomain);
+  PutAgentFields(r, out);
+  codec::PutRaw(out, r.agent_signature);
+  codec::PutU64(out, r.price_micro_plume_per_pflop);
+  codec::PutU32(out, r.fee_bps);
+  return out;
+}
+
+Signature SignAsAgent(const TaskReceipt& r, const Identity& agent) {
+  return agent.Sign(AgentSigningBytes(r));
+}
+
+Signature Countersign(const TaskReceipt& r, const Identity& scheduler) {
+  return scheduler.Sign(SchedulerSigningBytes(r));
+}
+
+bool VerifyAgentSignature(const TaskReceipt& r) {
+  return VerifySignature(r.agent, AgentSigningBytes(r), r.agent_signature);
+}
+
+bool VerifyCountersignature(const TaskReceipt& r, const PublicKey& scheduler) {
+  return VerifySignature(scheduler, SchedulerSigningBytes(r), r.scheduler_signature);
+}
+
+void PutReceipt(const TaskReceipt& r, std::vector<uint8_t>& out) {
+  PutAgentFields(r, out);
+  codec::PutRaw(out, r.agent_signature);
+  codec::PutU64(out, r.price_micro_plume_per_pflop);
+  codec::PutU32(out, r.fee_bps);
+  codec::PutRaw(out, r.scheduler_signature);
+}
+
+TaskReceipt ReadReceipt(codec::Reader& in) {
+  TaskReceipt r;
+  r.job_id = in.String(kJobIdBytesMax);
+  r.task_id = in.String(kTaskIdBytesMax);
+  r.attempt = in.U32();
+  const uint32_t inputs = in.U32();
+  if (inputs > kReceiptInputsMax) in.Fail();
+  for (uint32_t i = 0; in.ok() && i < inputs; ++i) r.input_hashes.push_back(in.Raw<32>());
+  r.output_hash = in.Raw<32>();
+  r.flops = in.U64();
+  r.device = in.String(kDeviceBytesMax);
+  r.kernel_build = in.String(kKernelBuildBytesMax);
+  r.start_unix_ms = in.U64();
+  r.end_unix_ms = in.U64();
+  r.agent = in.Raw<32>();
+  r.agent_signature = in.Raw<64>();
+  r.price_micro_plume_per_pflop = in.U64();
+  r.fee_bps = in.U32();
+  r.scheduler_signature = in.Raw<64>();
+  return r;
+}
+
+std::string ReceiptShapeProblem(const TaskReceipt& r) {
+  if (r.job_id.empty() || r.job_id.size() > kJobIdBytesMax) return "receipt job id must be 1..64 bytes";
+  if (r.task_id.empty() || r.task_id.size() > kTaskIdBytesMax) return "receipt task id must be 1..64 bytes";
+  if (r.input_hashes.size() > kReceiptInputsMax) return "receipt has more than 1024 input hashes";
+  if (r.device.size() > kDeviceBytesMax) return "receipt device name is over 128 bytes";
+  if (r.kernel_build.size() > kKernelBuildBytesMax) return "receipt kernel build is over 128 bytes";
+  if (r.end_unix_ms < r.start_unix_ms) return "receipt ends before it starts";
+  if (r.fee_bps > kFeeBpsMax) return "receipt fee is over 10000 basis points";
+  return {};
+}
+
+}  // namespace plume::ledger

@@ -1,0 +1,324 @@
+// The ledger's rules (see state.h): stateless authorisation, then balance rules per entry type.
+#include "plume/ledger/state.h"
+
+#include <cassert>
+
+#include "plume/ledger/limits.h"
+
+namespace plume::ledger {
+namespace {
+
+bool IsPersonal(std::string_view account, std::string_view prefix) {
+  return account.starts_with(prefix) && AccountKey(account).has_value();
+}
+bool IsTeam(std::string_view a) { return IsPersonal(a, "team:"); }
+bool IsProvider(std::string_view a) { return IsPersonal(a, "provider:"); }
+bool IsStake(std::string_view a) { return IsPersonal(a, "stake:"); }
+// Accounts that plain transfers and mints may touch.
+bool IsSpendable(std::string_view a) { return IsTeam(a) || IsProvider(a) || a == kTreasury; }
+
+// Signature checks share one SigningBytes computation per entry.
+class Signers {
+ public:
+  explicit Signers(const Entry& e) : entry_(e) {}
+  bool Has(const PublicKey& key) {
+    for (const Endorsement& s : entry_.signatures) {
+      if (s.signer != key) continue;
+      if (bytes_.empty()) bytes_ = SigningBytes(entry_);
+      if (VerifySignature(key, bytes_, s.signature)) return true;
+    }
+    return false;
+  }
+
+ private:
+  const Entry& entry_;
+  std::vector<uint8_t> bytes_;
+};
+
+Code AuthorizeReceipt(const Entry& e, const Keys& keys) {
+  if (!e.receipt || !ReceiptShapeProblem(*e.receipt).empty()) return Code::kInvalid;
+  if (e.job != e.receipt->job_id || e.amount.value() != 0) return Code::kInvalid;
+  if (!VerifyAgentSignature(*e.receipt) || !VerifyCountersignature(*e.receipt, keys.ledger)) {
+    return Code::kBadReceipt;
+  }
+  return Code::kOk;
+}
+
+// Field shapes for each type; kOk when the entry has exactly the fields its type uses.
+Code CheckShape(const Entry& e) {
+  if (e.id.empty() || e.id.size() > kEntryIdBytesMax) return Code::kInvalid;
+  if (e.signatures.size() > kEntrySignaturesMax) return Code::kInvalid;
+  const bool moves_amount = e.type == EntryType::kMint || e.type == EntryType::kTransfer ||
+                            e.type == EntryType::kEscrowHold || e.type == EntryType::kStake ||
+                            e.type == EntryType::kUnstake || e.type == EntryType::kSlash;
+  if (moves_amount ? e.amount.value() <= 0 : e.amount.value() != 0) return Code::kInvalid;
+  const bool has_receipt = e.type == EntryType::kSettle || e.type == EntryType::kTaskReceipt;
+  if (has_receipt != e.receipt.has_value()) return Code::kInvalid;
+  const bool has_job = e.type == EntryType::kEscrowHold || e.type == EntryType::kSettle ||
+                       e.type == EntryType::kRelease || e.type == EntryType::kTaskReceipt;
+  if (has_job != !e.job.empty()) return Code::kInvalid;
+  if (has_job && !AccountNameProblem(EscrowAccount(e.job)).empty()) return Code::kInvalid;
+  return Code::kOk;
+}
+
+}  // namespace
+
+std::string_view CodeName(Code code) {
+  switch (code) {
+    case Code::kOk: return "ok";
+    case Code::kIdExists: return "id_exists";
+    case Code::kIdConflict: return "id_conflict";
+    case Code::kInvalid: return "invalid";
+    case Code::kBadSignature: return "bad_signature";
+    case Code::kBadReceipt: return "bad_receipt";
+    case Code::kUnknownAccount: return "unknown_account";
+    case Code::kAccountExists: return "account_exists";
+    case Code::kInsufficientBalance: return "insufficient_balance";
+    case Code::kOverflow: return "overflow";
+    case Code::kUnknownHold: return "unknown_hold";
+    case Code::kHoldClosed: return "hold_closed";
+    case Code::kHoldExceeded: return "hold_exceeded";
+    case Code::kHoldOwnerMismatch: return "hold_owner_mismatch";
+    case Code::kDuplicateReceipt: return "duplicate_receipt";
+  }
+  return "unknown";
+}
+
+Hash256 BodyHash(const Entry& entry) { return Blake2b256(SigningBytes(entry)); }
+
+Code Authorize(const Entry& e, const Keys& keys) {
+  if (Code c = CheckShape(e); c != Code::kOk) return c;
+  Signers signers(e);
+  const auto owner = [&](std::string_view account) -> PublicKey {
+    if (account == kTreasury) return keys.operator_key;
+    return *AccountKey(account);  // callers checked the name first
+  };
+  switch (e.type) {
+    case EntryType::kOpenAccount: {
+      if (!e.from.empty() || !(IsTeam(e.to) || IsProvider(e.to))) return Code::kInvalid;
+      return signers.Has(owner(e.to)) || signers.Has(keys.ledger) ? Code::kOk
+                                                                   : Code::kBadSignature;
+    }
+    case EntryType::kMint:
+      if (e.from != kOperator || !IsSpendable(e.to)) return Code::kInvalid;
+      return signers.Has(keys.operator_key) ? Code::kOk : Code::kBadSignature;
+    case EntryType::kTransfer:
+      if (!IsSpendable(e.from) || !IsSpendable(e.to) || e.from == e.to) return Code::kInvalid;
+      return signers.Has(owner(e.from)) ? Code::kOk : Code::kBadSignature;
+    case EntryType::kEscrowHold:
+      if (!IsTeam(e.from) || e.to != EscrowAccount(e.job)) return Code::kInvalid;
+      return signers.Has(owner(e.from)) ? Code::kOk : Code::kBadSignature;
+    case EntryType::kSettle: {
+      if (!e.receipt) return Code::kInvalid;
+      if (e.from != EscrowAccount(e.job) || e.to != ProviderAccount(e.receipt->agent)) {
+        return Code::kInvalid;
+      }
+      if (Code c = AuthorizeReceipt(e, keys); c != Code::kOk) return c;
+      return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
+    }
+    case EntryType::kRelease:
+      if (e.from != EscrowAccount(e.job) || !IsTeam(e.to)) return Code::kInvalid;
+      return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
+    case EntryType::kStake:
+    case EntryType::kUnstake:
+    case EntryType::kSlash: {
+      const bool stake = e.type == EntryType::kStake;
+      const std::string_view stake_side = stake ? e.to : e.from;
+      if (!IsStake(stake_side)) return Code::kInvalid;
+      const PublicKey agent = *AccountKey(stake_side);
+      const std::string other = e.type == EntryType::kSlash ? std::string(kTreasury)
+                                                             : ProviderAccount(agent);
+      if ((stake ? e.from : e.to) != other) return Code::kInvalid;
+      if (e.type == EntryType::kSlash) {
+        return signers.Has(keys.operator_key) ? Code::kOk : Code::kBadSignature;
+      }
+      if (!signers.Has(agent)) return Code::kBadSignature;
+      // Unstaking also needs the scheduler: it knows whether the stake still backs open work.
+      if (e.type == EntryType::kUnstake && !signers.Has(keys.ledger)) return Code::kBadSignature;
+      return Code::kOk;
+    }
+    case EntryType::kTaskReceipt:
+      if (!e.from.empty() || !e.to.empty()) return Code::kInvalid;
+      if (Code c = AuthorizeReceipt(e, keys); c != Code::kOk) return c;
+      return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
+  }
+  return Code::kInvalid;
+}
+
+ApplyResult State::Apply(const Entry& e, const Hash256& body_hash) {
+  if (auto it = ids_.find(e.id); it != ids_.end()) {
+    const bool same = it->second.body_hash == body_hash;
+    return ApplyResult{same ? Code::kIdExists : Code::kIdConflict, it->second.index};
+  }
+  const Code code = ApplyRules(e);
+  if (code != Code::kOk) return ApplyResult{code, 0};
+  const uint64_t index = entry_count_++;
+  ids_.emplace(e.id, IdRecord{index, body_hash});
+  return ApplyResult{Code::kOk, index};
+}
+
+Code State::ApplyRules(const Entry& e) {
+  switch (e.type) {
+    case EntryType::kOpenAccount:
+      return balances_.try_emplace(e.to, MicroPlume(0)).second ? Code::kOk : Code::kAccountExists;
+    case EntryType::kMint: return ApplyMint(e);
+    case EntryType::kTransfer: return Move(e.from, e.to, e.amount);
+    case EntryType::kEscrowHold: return ApplyHold(e);
+    case EntryType::kSettle: return ApplySettle(e);
+    case EntryType::kRelease: return ApplyRelease(e);
+    case EntryType::kStake:
+    case EntryType::kUnstake:
+    case EntryType::kSlash: return ApplyStakeMove(e);
+    case EntryType::kTaskReceipt: return Code::kOk;
+  }
+  return Code::kInvalid;
+}
+
+Code State::CanMove(const std::string& from, const std::string& to, MicroPlume amount) const {
+  auto f = balances_.find(from);
+  auto t = balances_.find(to);
+  if (f == balances_.end() || t == balances_.end()) return Code::kUnknownAccount;
+  if (f->second < amount) return Code::kInsufficientBalance;
+  if (!CheckedAdd(t->second, amount)) return Code::kOverflow;
+  return Code::kOk;
+}
+
+Code State::Move(const std::string& from, const std::string& to, MicroPlume amount) {
+  if (Code c = CanMove(from, to, amount); c != Code::kOk) return c;
+  MicroPlume& f = balances_.find(from)->second;
+  MicroPlume& t = balances_.find(to)->second;
+  f = MicroPlume(f.value() - amount.value());  // >= 0 by CanMove
+  t = *CheckedAdd(t, amount);
+  assert(f.value() >= 0);
+  return Code::kOk;
+}
+
+Code State::ApplyMint(const Entry& e) {
+  auto to = balances_.find(e.to);
+  if (to == balances_.end()) return Code::kUnknownAccount;
+  const auto minted = CheckedAdd(minted_, e.amount);
+  const auto credited = CheckedAdd(to->second, e.amount);
+  if (!minted || !credited) return Code::kOverflow;
+  minted_ = *minted;
+  to->second = *credited;
+  // The operator's balance is the negative of all money ever minted (see state.h).
+  balances_.find(std::string(kOperator))->second = MicroPlume(-minted_.value());
+  return Code::kOk;
+}
+
+Code State::ApplyHold(const Entry& e) {
+  if (!balances_.contains(e.from)) return Code::kUnknownAccount;
+  auto hold = holds_.find(e.job);
+  if (hold != holds_.end()) {
+    if (hold->second.closed) return Code::kHoldClosed;
+    if (hold->second.team != e.from) return Code::kHoldOwnerMismatch;
+    if (!CheckedAdd(hold->second.held, e.amount)) return Code::kOverflow;
+  }
+  balances_.try_emplace(e.to, MicroPlume(0));  // the escrow account exists from the first hold
+  if (Code c = Move(e.from, e.to, e.amount); c != Code::kOk) {
+    if (hold == holds_.end()) balances_.erase(e.to);  // all or nothing
+    return c;
+  }
+  if (hold == holds_.end()) {
+    HoldInfo info;
+    info.team = e.from;
+    info.held = e.amount;
+    holds_.emplace(e.job, std::move(info));
+  } else {
+    hold->second.held = *CheckedAdd(hold->second.held, e.amount);
+  }
+  return Code::kOk;
+}
+
+Code State::ApplySettle(const Entry& e) {
+  auto hold = holds_.find(e.job);
+  if (hold == holds_.end()) return Code::kUnknownHold;
+  const TaskReceipt& r = *e.receipt;
+  std::string key = r.job_id + '\n' + r.task_id;
+  if (settled_.contains(key)) return Code::kDuplicateReceipt;
+  if (hold->second.closed) return Code::kHoldClosed;
+  if (!balances_.contains(e.to)) return Code::kUnknownAccount;
+  const auto pay = PayForFlops(r.price_micro_plume_per_pflop, r.flops);
+  if (!pay) return Code::kOverflow;
+  const MicroPlume fee = FeeFor(*pay, r.fee_bps);
+  const auto total = CheckedAdd(*pay, fee);
+  if (!total) return Code::kOverflow;
+  const std::string treasury(kTreasury);
+  if (balances_.at(e.from) < *total) return Code::kHoldExceeded;
+  if (!CheckedAdd(balances_.at(e.to), *pay) || !CheckedAdd(balances_.at(treasury), fee)) {
+    return Code::kOverflow;
+  }
+  Move(e.from, e.to, *pay);
+  Move(e.from, treasury, fee);
+  hold->second.paid = *CheckedAdd(hold->second.paid, *pay);  // <= held, so no overflow
+  hold->second.fees = *CheckedAdd(hold->second.fees, fee);
+  settled_.insert(std::move(key));
+  return Code::kOk;
+}
+
+Code State::ApplyRelease(const Entry& e) {
+  auto hold = holds_.find(e.job);
+  if (hold == holds_.end()) return Code::kUnknownHold;
+  if (hold->second.closed) return Code::kHoldClosed;
+  if (hold->second.team != e.to) return Code::kHoldOwnerMismatch;
+  const MicroPlume rest = balances_.at(e.from);
+  if (Code c = Move(e.from, hold->second.team, rest); c != Code::kOk) return c;
+  hold->second.released = *CheckedAdd(hold->second.released, rest);
+  hold->second.closed = true;
+  return Code::kOk;
+}
+
+Code State::ApplyStakeMove(const Entry& e) {
+  bool created = false;
+  if (e.type == EntryType::kStake && balances_.contains(e.from)) {
+    created = balances_.try_emplace(e.to, MicroPlume(0)).second;  // first stake opens it
+  }
+  const Code code = Move(e.from, e.to, e.amount);
+  if (code != Code::kOk && created) balances_.erase(e.to);  // all or nothing
+  return code;
+}
+
+std::optional<MicroPlume> State::Balance(std::string_view account) const {
+  auto it = balances_.find(std::string(account));
+  if (it == balances_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<HoldInfo> State::Hold(std::string_view job) const {
+  auto it = holds_.find(std::string(job));
+  if (it == holds_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool State::Settled(std::string_view job, std::string_view task) const {
+  return settled_.contains(std::string(job) + '\n' + std::string(task));
+}
+
+Status State::CheckInvariants() const {
+  __int128 sum = 0;
+  for (const auto& [account, balance] : balances_) {
+    if (balance.value() < 0 && account != kOperator) {
+      return Fail("invariant broken: account " + account + " has negative balance " +
+                  std::to_string(balance.value()));
+    }
+    sum += balance.value();
+  }
+  if (sum != 0) return Fail("invariant broken: balances including the operator do not sum to 0");
+  if (balances_.at(std::string(kOperator)).value() != -minted_.value()) {
+    return Fail("invariant broken: operator balance is not minus the minted total");
+  }
+  for (const auto& [job, hold] : holds_) {
+    const int64_t balance = balances_.at(EscrowAccount(job)).value();
+    const __int128 accounted = static_cast<__int128>(hold.paid.value()) + hold.fees.value() +
+                               hold.released.value() + balance;
+    if (accounted != hold.held.value()) {
+      return Fail("invariant broken: hold of job " + job + " does not add up");
+    }
+    if (hold.closed && balance != 0) {
+      return Fail("invariant broken: closed hold of job " + job + " still holds money");
+    }
+  }
+  return {};
+}
+
+}  // namespace plume::ledger

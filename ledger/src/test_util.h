@@ -1,0 +1,53 @@
+// Shared helpers for the ledger tests: a temporary directory (on tmpfs when there is one), a
+// cast of principals with keys, and builders for signed entries and receipts.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "plume/ledger/entry.h"
+#include "plume/ledger/ledger.h"
+
+namespace plume::ledger::test {
+
+// A fresh directory removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Cast {
+  Identity ledger = Identity::Generate();    // the scheduler / ledger key
+  Identity operator_id = Identity::Generate();
+  std::vector<Identity> teams;
+  std::vector<Identity> agents;
+  explicit Cast(int team_count = 2, int agent_count = 2);
+  Keys keys() const { return Keys{ledger.public_key(), operator_id.public_key()}; }
+  std::string team(int i) const { return TeamAccount(teams[i].public_key()); }
+  std::string provider(int i) const { return ProviderAccount(agents[i].public_key()); }
+};
+
+Entry Signed(Entry e, const Identity& signer);
+Entry Signed(Entry e, const Identity& a, const Identity& b);
+
+// A receipt from `agent`, signed by it and countersigned by `scheduler`.
+TaskReceipt MakeSignedReceipt(const std::string& job, const std::string& task,
+                              const Identity& agent, const Identity& scheduler, uint64_t flops,
+                              uint64_t price_micro_plume_per_pflop, uint32_t fee_bps);
+
+// Opens every team and provider account and mints `each` (if > 0) to every team.
+std::vector<Entry> Genesis(const Cast& cast, MicroPlume each);
+
+// Appends and asserts the I/O succeeded; returns the codes.
+std::vector<Code> AppendCodes(Ledger& ledger, const std::vector<Entry>& entries);
+
+std::vector<uint8_t> ReadFile(const std::filesystem::path& path);
+void WriteFile(const std::filesystem::path& path, const std::vector<uint8_t>& bytes);
+
+}  // namespace plume::ledger::test
