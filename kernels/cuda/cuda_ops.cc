@@ -15,11 +15,10 @@
 namespace plume::kernels {
 namespace cuda {
 
+// The owner has synchronized the stream (and may already have destroyed it), and the owner's
+// device is current.
 DeviceScratch::~DeviceScratch() {
-  if (ptr_ != nullptr) {
-    cudaStreamSynchronize(stream_);
-    cudaFree(ptr_);
-  }
+  if (ptr_ != nullptr) cudaFree(ptr_);
 }
 
 Result<void*> DeviceScratch::Get(size_t bytes) {
@@ -74,6 +73,8 @@ class CudaOps final : public Ops {
   CudaOps(int device, std::string name, cudaStream_t stream, float* sumsq)
       : device_(device), name_(std::move(name)), stream_(stream), sumsq_(sumsq),
         scratch_(stream) {}
+  // Members are destroyed after this body: scratch_ then frees its block with device_ current
+  // and the stream already drained.
   ~CudaOps() override {
     cudaSetDevice(device_);
     cudaStreamSynchronize(stream_);

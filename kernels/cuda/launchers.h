@@ -21,7 +21,7 @@ namespace plume::kernels::cuda {
 class DeviceScratch {
  public:
   explicit DeviceScratch(cudaStream_t stream) : stream_(stream) {}
-  ~DeviceScratch();
+  ~DeviceScratch();  // the owner drains the stream first
   DeviceScratch(const DeviceScratch&) = delete;
   DeviceScratch& operator=(const DeviceScratch&) = delete;
   // At least `bytes` of device memory, 256-byte aligned. Growing waits for the stream first,
