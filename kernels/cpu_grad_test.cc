@@ -24,6 +24,11 @@ using testing::RandomVec;
 using testing::WeightedSum;
 
 constexpr float kPrefill = 0.25f;
+
+// Finite differences call each forward thousands of times on tiny shapes, where threads only add
+// barrier waits (seconds on a busy 2-core machine); the threaded paths are covered by
+// cpu_ops_test.cc and cpu_determinism_test.cc, whose results do not depend on the thread count.
+std::unique_ptr<Ops> GradOps() { return MakeCpuOps(1); }
 constexpr size_t kAll = 1 << 20;  // check every element: the shapes here are small
 
 GradTolerance Linear() { return {1e-2f, 1e-2, 1e-3, kAll}; }     // exact up to rounding
@@ -47,7 +52,7 @@ void ExpectGradient(std::vector<float>& x, const std::vector<float>& analytic,
 struct EncoderShape { int B, T, C, V, maxT; };
 
 TEST(CpuGrad, Encoder) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   for (const EncoderShape s : {EncoderShape{2, 5, 12, 7, 6}, EncoderShape{1, 3, 5, 4, 3},
                                EncoderShape{3, 4, 17, 2, 4}}) {
     const int Vp = s.V + 1;
@@ -71,7 +76,7 @@ TEST(CpuGrad, Encoder) {
 }
 
 TEST(CpuGrad, LayerNorm) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   for (const auto& [N, C] : {std::pair{7, 13}, std::pair{3, 32}, std::pair{1, 5}}) {
     auto inp = RandomVec(static_cast<size_t>(N) * C, 4, -1.5f, 2.5f);  // non-zero mean
     auto weight = RandomVec(C, 5, 0.5f, 1.5f);
@@ -96,7 +101,7 @@ TEST(CpuGrad, LayerNorm) {
 struct MatmulShape { int N, C, OC; bool bias; bool want_dinp; };
 
 TEST(CpuGrad, Matmul) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   for (const MatmulShape s : {MatmulShape{7, 13, 9, true, true}, MatmulShape{4, 32, 17, true, true},
                               MatmulShape{5, 3, 1, false, true}, MatmulShape{6, 8, 5, true, false}}) {
     auto inp = RandomVec(static_cast<size_t>(s.N) * s.C, 8);
@@ -144,7 +149,7 @@ std::vector<float> AttentionGrad(Ops& ops, std::vector<float>& qkv, const std::v
 }
 
 TEST(CpuGrad, Attention) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   for (const AttnShape s : {AttnShape{2, 5, 12, 3}, AttnShape{1, 9, 16, 2}, AttnShape{1, 1, 4, 1},
                             AttnShape{2, 7, 6, 6}}) {
     auto qkv = RandomVec(static_cast<size_t>(s.B) * s.T * 3 * s.C, 12, -2.0f, 2.0f);
@@ -156,7 +161,7 @@ TEST(CpuGrad, Attention) {
 }
 
 TEST(CpuGrad, Gelu) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   for (size_t n : {1, 37, 300}) {
     auto inp = RandomVec(n, 14, -4.0f, 4.0f);
     const auto R = RandomVec(n, 15);
@@ -172,7 +177,7 @@ TEST(CpuGrad, Gelu) {
 }
 
 TEST(CpuGrad, Residual) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   const size_t n = 11;
   auto a = RandomVec(n, 16), b = RandomVec(n, 17);
   const auto R = RandomVec(n, 18);
@@ -190,7 +195,7 @@ TEST(CpuGrad, Residual) {
 struct XentShape { int N, V, Vp; float loss_scale; };
 
 TEST(CpuGrad, SoftmaxCrossEntropy) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   for (const XentShape s : {XentShape{5, 7, 8, 0.2f}, XentShape{3, 50, 64, 1.0f},
                             XentShape{1, 2, 2, 3.0f}}) {
     auto logits = RandomVec(static_cast<size_t>(s.N) * s.Vp, 19, -3.0f, 3.0f);
@@ -216,7 +221,7 @@ TEST(CpuGrad, SoftmaxCrossEntropy) {
 
 // The checker itself: a gradient off by 5%, or one element off by 0.02, must be caught.
 TEST(CpuGrad, CheckerRejectsWrongGradients) {
-  auto ops = MakeCpuOps();
+  auto ops = GradOps();
   const size_t n = 64;
   auto inp = RandomVec(n, 21, -3.0f, 3.0f);
   const auto R = RandomVec(n, 22, 0.5f, 1.0f);
