@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <cstring>
 
-#include <capnp/dynamic.h>
+#include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/schema.h>
 #include <capnp/serialize.h>
 
 #include "plume/protocol/limits.h"
+#include "schema_check.h"
 
 namespace plume {
 namespace {
@@ -20,55 +21,6 @@ capnp::ReaderOptions ReaderLimits() {
   options.traversalLimitInWords = limits::kTraversalWordsMax;
   options.nestingLimit = limits::kNestingDepthMax;
   return options;
-}
-
-// Visits every field the schema declares, so that any malformed pointer, unterminated text,
-// unknown enumerant or unknown union member throws here, inside Decode, and never later in the
-// caller's reading code. Returns an error text, or empty when the value is fine.
-std::string WalkValue(const capnp::DynamicValue::Reader& value);
-
-std::string WalkStruct(const capnp::DynamicStruct::Reader& s) {
-  auto schema = s.getSchema();
-  for (auto field : schema.getNonUnionFields()) {
-    if (auto e = WalkValue(s.get(field)); !e.empty()) return e;
-  }
-  if (schema.getUnionFields().size() > 0) {
-    KJ_IF_MAYBE(field, s.which()) {
-      return WalkValue(s.get(*field));
-    } else {
-      return std::string("unknown member of union in ") + schema.getShortDisplayName().cStr() +
-             " (sent by a newer protocol version?)";
-    }
-  }
-  return {};
-}
-
-std::string WalkValue(const capnp::DynamicValue::Reader& value) {
-  switch (value.getType()) {
-    case capnp::DynamicValue::TEXT:
-      value.as<capnp::Text>();
-      return {};
-    case capnp::DynamicValue::DATA:
-      value.as<capnp::Data>();
-      return {};
-    case capnp::DynamicValue::LIST:
-      for (auto element : value.as<capnp::DynamicList>()) {
-        if (auto e = WalkValue(element); !e.empty()) return e;
-      }
-      return {};
-    case capnp::DynamicValue::STRUCT:
-      return WalkStruct(value.as<capnp::DynamicStruct>());
-    case capnp::DynamicValue::ENUM: {
-      auto e = value.as<capnp::DynamicEnum>();
-      if (e.getEnumerant() == nullptr) {
-        return "unknown value " + std::to_string(e.getRaw()) + " of enum " +
-               e.getSchema().getShortDisplayName().cStr();
-      }
-      return {};
-    }
-    default:
-      return {};
-  }
 }
 
 Result<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenReader(kj::ArrayPtr<const capnp::word> words) {
@@ -135,7 +87,10 @@ Result<Message> Decode(std::span<const uint8_t> bytes) {
                     " (this build speaks " + std::to_string(limits::kProtocolVersion) +
                     "); upgrade the older side");
       }
-      if (auto e = WalkStruct(capnp::toDynamic(root)); !e.empty()) return Fail("bad message: " + e);
+      // Every field checked against the schema now, so reading the message later cannot throw.
+      if (auto e = detail::CheckEnvelopeFast(capnp::AnyStruct::Reader(root)); !e.empty()) {
+        return Fail("bad message: " + e);
+      }
       if (root.getSender().size() != 32) {
         return Fail("bad message: sender must be a 32-byte ed25519 public key, got " +
                     std::to_string(root.getSender().size()) + " bytes");

@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include "plume/protocol/limits.h"
+#include "schema_check.h"
+
+#include <capnp/serialize.h>
 
 namespace plume {
 namespace {
@@ -42,6 +45,46 @@ std::string SampleTaskAssign() {
   auto bytes = b.Encode();
   EXPECT_TRUE(bytes.has_value());
   return *bytes;
+}
+
+// Messages with lists of structs, texts and enums, for the mutation tests.
+std::vector<std::string> SampleFrames() {
+  std::vector<std::string> out{SampleTaskAssign()};
+  {
+    MessageBuilder b(3, TestKey());
+    auto reg = b.body().initRegister();
+    reg.setName("box");
+    auto gpus = reg.initGpus(2);
+    gpus[0].setName("H100");
+    gpus[0].setBackend(wire::Backend::CUDA);
+    gpus[0].setMemoryBytes(80ull << 30);
+    gpus[1].setName("cpu");
+    reg.initHeldResults(1)[0].setTaskId(9);
+    out.push_back(*b.Encode());
+  }
+  {
+    MessageBuilder b(4, TestKey());
+    auto jobs = b.body().initListJobsReply().initJobs(2);
+    jobs[0].setJobId("a");
+    jobs[0].setState(wire::JobState::FAILED);
+    auto reasons = jobs[0].initReasons(2);
+    reasons.set(0, "agent lost");
+    reasons.set(1, "budget");
+    jobs[1].setJobId("b");
+    out.push_back(*b.Encode());
+  }
+  {
+    MessageBuilder b(5, TestKey());
+    auto task = b.body().initTaskAssign();
+    task.setKind(wire::JobKind::INFER);
+    auto infer = task.initParams().initInfer();
+    auto prompts = infer.initPrompts(3);
+    prompts.set(0, "ROMEO:");
+    prompts.set(1, "JULIET:");
+    prompts.set(2, "");
+    out.push_back(*b.Encode());
+  }
+  return out;
 }
 
 TEST(MessageTest, RoundTripKeepsEveryField) {
@@ -137,6 +180,12 @@ TEST(MessageTest, RandomTruncatedAndFlippedFramesNeverCrash) {
       return;
     }
     ++decoded_ok;
+    // The property Decode promises: reading every field of an accepted message never throws.
+    try {
+      EXPECT_EQ(detail::CheckStructDynamic(capnp::toDynamic(m->envelope())), "");
+    } catch (const kj::Exception& e) {
+      ADD_FAILURE() << "reading an accepted message threw: " << e.getDescription().cStr();
+    }
     (void)KindName(m->kind());
     if (m->kind() == MessageKind::TASK_ASSIGN) {
       auto t = m->body().getTaskAssign();
@@ -157,6 +206,9 @@ TEST(MessageTest, RandomTruncatedAndFlippedFramesNeverCrash) {
     check(frame);
   }
   for (size_t len = 0; len < good.size(); ++len) check(good.substr(0, len));
+  for (const std::string& sample : SampleFrames()) {
+    for (size_t len = 0; len < sample.size(); len += 8) check(sample.substr(0, len));
+  }
   for (int i = 0; i < 4000; ++i) {
     std::string frame = good;
     for (int f = 0; f < 1 + i % 4; ++f) frame[rng() % frame.size()] ^= static_cast<char>(1 << (rng() % 8));
@@ -164,6 +216,37 @@ TEST(MessageTest, RandomTruncatedAndFlippedFramesNeverCrash) {
   }
   EXPECT_GT(errors, 4000);
   EXPECT_GT(decoded_ok, 0);  // some flips land in plain data and still decode
+}
+
+// The fast plan check and the dynamic-API walk must agree on every frame: both accept, or both
+// refuse (by error text or exception).
+TEST(MessageTest, FastCheckAgreesWithDynamicWalk) {
+  std::mt19937_64 rng(777);
+  auto verdict = [](const std::string& frame, bool fast) -> bool {
+    if (frame.empty() || frame.size() % 8 != 0) return false;
+    auto words = kj::heapArray<capnp::word>(frame.size() / 8);
+    std::memcpy(words.begin(), frame.data(), frame.size());
+    try {
+      capnp::FlatArrayMessageReader reader(words);
+      auto root = reader.getRoot<wire::Envelope>();
+      return fast ? detail::CheckEnvelopeFast(capnp::AnyStruct::Reader(root)).empty()
+                  : detail::CheckStructDynamic(capnp::toDynamic(root)).empty();
+    } catch (const kj::Exception&) {
+      return false;
+    }
+  };
+  for (const std::string& good : SampleFrames()) {
+    ASSERT_TRUE(verdict(good, true));
+    int accepted = 0;
+    for (int i = 0; i < 5000; ++i) {
+      std::string frame = good;
+      for (int f = 0; f < 1 + i % 3; ++f) frame[rng() % frame.size()] ^= static_cast<char>(1 << (rng() % 8));
+      bool fast = verdict(frame, true), slow = verdict(frame, false);
+      ASSERT_EQ(fast, slow) << "disagreement on mutation " << i;
+      accepted += fast;
+    }
+    EXPECT_GT(accepted, 0);
+  }
 }
 
 }  // namespace
