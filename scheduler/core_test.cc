@@ -90,6 +90,20 @@ TEST(Core, RetryWithExponentialBackoffThenFailAfterMaxAttempts) {
   EXPECT_EQ(h.ledger.back().kind, LedgerOpKind::kRelease);
 }
 
+TEST(Core, NonRetryableFailureFailsTheJobAtOnce) {
+  Harness h;
+  h.Do(AgentRegistered{Agent("a")});
+  auto a = Only<SendTaskAssign>(h.Do(JobSubmitted{"j", "alice", InferSpec(4, 1)}));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_NE(a[0].wire_id, 0u);
+  EXPECT_EQ(h.core.FindTaskByWireId(a[0].wire_id)->id, a[0].task);
+  h.Do(TaskFailed{a[0].task, a[0].attempt, "a", "prompts blob is not UTF-8", false});
+  EXPECT_EQ(h.JobAt("j").state, JobState::kFailed);
+  EXPECT_NE(h.JobAt("j").reason.find("not UTF-8"), std::string::npos);
+  EXPECT_EQ(h.TaskAt(a[0].task).state, TaskState::kFailed);
+  EXPECT_TRUE(h.core.state().nodes.at("a").tasks.empty());
+}
+
 TEST(Core, RoundCompletionAggregatesThenStartsTheNextRound) {
   Harness h;
   h.Do(AgentRegistered{Agent("a")});

@@ -24,6 +24,11 @@ Core& Core::operator=(Core&&) noexcept = default;
 const State& Core::state() const { return impl_->s; }
 const Config& Core::config() const { return impl_->config; }
 
+const Task* Core::FindTaskByWireId(uint64_t wire_id) const {
+  auto it = impl_->by_wire_id.find(wire_id);
+  return it == impl_->by_wire_id.end() ? nullptr : &impl_->s.tasks.at(it->second);
+}
+
 std::vector<Action> Core::Handle(int64_t now_ms, const Event& event) {
   Impl& m = *impl_;
   std::vector<Action> actions;
@@ -74,7 +79,7 @@ std::vector<Action> Core::Recover(int64_t now_ms) {
     t.assigned_at_ms = m.now;
     m.Touch(t);
     const Job& job = m.s.jobs.at(t.job);
-    m.Emit(SendTaskAssign{t.node, t.id, t.attempt, t.job, t.kind, t.round, t.shard,
+    m.Emit(SendTaskAssign{t.node, t.id, t.wire_id, t.attempt, t.job, t.kind, t.round, t.shard,
                           ShardCount(job.spec), t.input_params_blob});
   }
   for (const JobId& jid : m.active_jobs) m.CheckRound(m.s.jobs.at(jid));
@@ -110,6 +115,7 @@ Dirty Core::TakeDirty() {
   }
   d.next_job_seq = m.s.next_job_seq;
   d.next_op_seq = m.s.next_op_seq;
+  d.next_task_wire_id = m.s.next_task_wire_id;
   d.now_ms = m.s.now_ms;
   m.dirty_nodes.clear();
   m.dirty_jobs.clear();
@@ -127,7 +133,9 @@ void Core::Impl::RebuildIndexes() {
   for (const auto& [id, j] : s.jobs) {
     if (!IsTerminal(j.state)) active_jobs.insert(id);
   }
+  by_wire_id.clear();
   for (const auto& [id, t] : s.tasks) {
+    by_wire_id[t.wire_id] = id;
     if (t.state == TaskState::kQueued) queue.insert({s.jobs.at(t.job).seq, id});
     if (t.state == TaskState::kAssigned) s.nodes.at(t.node).tasks.insert(id);
   }

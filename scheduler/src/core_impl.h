@@ -3,6 +3,7 @@
 // core_schedule.cc (the placement pass and requeue/retry).
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -37,6 +38,7 @@ struct Core::Impl {
   std::set<std::pair<uint64_t, TaskId>> queue;  // queued tasks by (job seq, task id)
   std::set<FreeKey> free;                       // active nodes with a free task slot
   std::set<JobId> active_jobs;                  // jobs not yet terminal
+  std::map<uint64_t, TaskId> by_wire_id;        // protocol task id -> task
   // Set when a pass could place more than the last one did (a task queued, a node freed, an
   // escrow held). A cheap pass with nothing new would decide exactly as the last one did.
   bool placement_may_change = true;

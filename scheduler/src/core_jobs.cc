@@ -61,6 +61,8 @@ Task& Core::Impl::AddTask(const Job& job, TaskKind kind, uint32_t round, uint32_
   Task& t = s.tasks[id];
   t = Task{};
   t.id = id;
+  t.wire_id = s.next_task_wire_id++;
+  by_wire_id[t.wire_id] = id;
   t.job = job.id;
   t.kind = kind;
   t.round = round;
@@ -254,6 +256,17 @@ void Core::Impl::OnTaskFailed(const TaskFailed& e) {
   if (t == nullptr || t->state != TaskState::kAssigned || t->attempt != e.attempt ||
       t->node != e.node) {
     Info("stale failure report ignored", t ? t->job : "", e.task, e.node);
+    return;
+  }
+  if (!e.retryable) {
+    Unlink(*t);
+    t->state = TaskState::kFailed;
+    t->finished_at_ms = now;
+    t->last_error = e.reason;
+    Touch(*t);
+    FinishJob(s.jobs.at(t->job), JobState::kFailed,
+              "task " + t->id + " failed and cannot succeed elsewhere: " + e.reason);
+    Schedule(false);
     return;
   }
   Requeue(*t, "failed on agent: " + e.reason, true);

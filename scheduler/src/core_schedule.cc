@@ -76,7 +76,7 @@ void Core::Impl::Assign(Task& t, Node& n) {
     job.infeasible_since_ms = -1;
     Touch(job);
   }
-  Emit(SendTaskAssign{n.info.id, t.id, t.attempt, t.job, t.kind, t.round, t.shard,
+  Emit(SendTaskAssign{n.info.id, t.id, t.wire_id, t.attempt, t.job, t.kind, t.round, t.shard,
                       ShardCount(job.spec), t.input_params_blob});
 }
 

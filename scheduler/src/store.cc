@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS job_outputs (
   job TEXT, idx INTEGER, blob TEXT, PRIMARY KEY (job, idx));
 CREATE TABLE IF NOT EXISTS tasks (
-  id TEXT PRIMARY KEY, job TEXT, kind INTEGER, round INTEGER, shard INTEGER, attempt INTEGER,
+  id TEXT PRIMARY KEY, wire_id INTEGER UNIQUE, job TEXT, kind INTEGER, round INTEGER, shard INTEGER, attempt INTEGER,
   state INTEGER, node TEXT, not_before_ms INTEGER, assigned_at_ms INTEGER,
   finished_at_ms INTEGER, input_blob TEXT, output_blob TEXT, last_error TEXT, loss REAL,
   tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER);
@@ -156,7 +156,7 @@ Status Store::Impl::Prepare() {
       {&put_output, "INSERT INTO job_outputs VALUES (?1, ?2, ?3)"},
       {&put_task,
        "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-       "?15,?16,?17,?18,?19)"},
+       "?15,?16,?17,?18,?19,?20)"},
       {&put_round, "INSERT OR REPLACE INTO rounds VALUES (?1,?2,?3,?4,?5,?6,?7)"},
       {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
@@ -214,24 +214,25 @@ Status Store::Impl::SaveJob(const Job& j) {
 Status Store::Impl::SaveTask(const Task& t) {
   sql::Stmt& q = put_task;
   q.Bind(1, t.id);
-  q.Bind(2, t.job);
-  q.Bind(3, static_cast<int>(t.kind));
-  q.Bind(4, t.round);
-  q.Bind(5, t.shard);
-  q.Bind(6, t.attempt);
-  q.Bind(7, static_cast<int>(t.state));
-  q.Bind(8, t.node);
-  q.Bind(9, t.not_before_ms);
-  q.Bind(10, t.assigned_at_ms);
-  q.Bind(11, t.finished_at_ms);
-  q.Bind(12, t.input_params_blob);
-  q.Bind(13, t.output_blob);
-  q.Bind(14, t.last_error);
-  q.Bind(15, t.metrics.loss);
-  q.Bind(16, t.metrics.tokens);
-  q.Bind(17, t.metrics.flops);
-  q.Bind(18, t.flops);
-  q.Bind(19, t.paid_micro_plume);
+  q.Bind(2, t.wire_id);
+  q.Bind(3, t.job);
+  q.Bind(4, static_cast<int>(t.kind));
+  q.Bind(5, t.round);
+  q.Bind(6, t.shard);
+  q.Bind(7, t.attempt);
+  q.Bind(8, static_cast<int>(t.state));
+  q.Bind(9, t.node);
+  q.Bind(10, t.not_before_ms);
+  q.Bind(11, t.assigned_at_ms);
+  q.Bind(12, t.finished_at_ms);
+  q.Bind(13, t.input_params_blob);
+  q.Bind(14, t.output_blob);
+  q.Bind(15, t.last_error);
+  q.Bind(16, t.metrics.loss);
+  q.Bind(17, t.metrics.tokens);
+  q.Bind(18, t.metrics.flops);
+  q.Bind(19, t.flops);
+  q.Bind(20, t.paid_micro_plume);
   return q.Run();
 }
 
@@ -283,6 +284,7 @@ Status Store::Impl::SaveAll(const Dirty& d) {
   const std::pair<const char*, int64_t> meta[] = {
       {"next_job_seq", static_cast<int64_t>(d.next_job_seq)},
       {"next_op_seq", static_cast<int64_t>(d.next_op_seq)},
+      {"next_task_wire_id", static_cast<int64_t>(d.next_task_wire_id)},
       {"now_ms", d.now_ms}};
   for (const auto& [key, value] : meta) {
     put_meta.Bind(1, std::string_view(key));
@@ -362,23 +364,24 @@ Status Store::Impl::LoadTasks(State& s) {
     if (!*row) break;
     Task t;
     t.id = q->Text(0);
-    t.job = q->Text(1);
-    t.kind = static_cast<TaskKind>(q->Int(2));
-    t.round = static_cast<uint32_t>(q->Int(3));
-    t.shard = static_cast<uint32_t>(q->Int(4));
-    t.attempt = static_cast<uint32_t>(q->Int(5));
-    t.state = static_cast<TaskState>(q->Int(6));
-    t.node = q->Text(7);
-    t.not_before_ms = q->Int(8);
-    t.assigned_at_ms = q->Int(9);
-    t.finished_at_ms = q->Int(10);
-    t.input_params_blob = q->Text(11);
-    t.output_blob = q->Text(12);
-    t.last_error = q->Text(13);
-    t.metrics = TaskMetrics{q->Real(14), static_cast<uint64_t>(q->Int(15)),
-                            static_cast<uint64_t>(q->Int(16))};
-    t.flops = static_cast<uint64_t>(q->Int(17));
-    t.paid_micro_plume = q->Int(18);
+    t.wire_id = static_cast<uint64_t>(q->Int(1));
+    t.job = q->Text(2);
+    t.kind = static_cast<TaskKind>(q->Int(3));
+    t.round = static_cast<uint32_t>(q->Int(4));
+    t.shard = static_cast<uint32_t>(q->Int(5));
+    t.attempt = static_cast<uint32_t>(q->Int(6));
+    t.state = static_cast<TaskState>(q->Int(7));
+    t.node = q->Text(8);
+    t.not_before_ms = q->Int(9);
+    t.assigned_at_ms = q->Int(10);
+    t.finished_at_ms = q->Int(11);
+    t.input_params_blob = q->Text(12);
+    t.output_blob = q->Text(13);
+    t.last_error = q->Text(14);
+    t.metrics = TaskMetrics{q->Real(15), static_cast<uint64_t>(q->Int(16)),
+                            static_cast<uint64_t>(q->Int(17))};
+    t.flops = static_cast<uint64_t>(q->Int(18));
+    t.paid_micro_plume = q->Int(19);
     s.tasks[t.id] = std::move(t);
   }
   return {};
@@ -426,6 +429,7 @@ Status Store::Impl::LoadMeta(State& s) {
     }
     if (key == "next_job_seq") s.next_job_seq = static_cast<uint64_t>(v);
     if (key == "next_op_seq") s.next_op_seq = static_cast<uint64_t>(v);
+    if (key == "next_task_wire_id") s.next_task_wire_id = static_cast<uint64_t>(v);
     if (key == "now_ms") s.now_ms = v;
   }
   return {};

@@ -40,6 +40,7 @@ struct Dirty {
   std::vector<std::string> outbox_deletes;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
+  uint64_t next_task_wire_id = 1;
   int64_t now_ms = 0;
   bool Empty() const {
     return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
@@ -66,6 +67,8 @@ class Core {
 
   Dirty TakeDirty();
   const State& state() const;
+  // The task with this protocol task id, or nullptr.
+  const Task* FindTaskByWireId(uint64_t wire_id) const;
   const Config& config() const;
 
  private:

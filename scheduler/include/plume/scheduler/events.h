@@ -61,6 +61,7 @@ struct TaskFailed {
   uint32_t attempt = 0;
   NodeId node;
   std::string reason;
+  bool retryable = true;  // false: the input fails everywhere (bad data): fail the job now
 };
 
 // The shell finished an AggregateRound and wrote the new parameters.
@@ -106,6 +107,7 @@ using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone,
 struct SendTaskAssign {
   NodeId node;
   TaskId task;
+  uint64_t wire_id = 0;
   uint32_t attempt = 0;
   JobId job;
   TaskKind kind = TaskKind::kTrainWorker;

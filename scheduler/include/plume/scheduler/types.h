@@ -151,6 +151,7 @@ struct TaskMetrics {
 
 struct Task {
   TaskId id;
+  uint64_t wire_id = 0;  // the protocol's numeric task id; unique, never reused
   JobId job;
   TaskKind kind = TaskKind::kTrainWorker;
   uint32_t round = 0;
@@ -215,6 +216,7 @@ struct State {
   std::map<std::string, LedgerOp> outbox;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
+  uint64_t next_task_wire_id = 1;
   int64_t now_ms = 0;
 
   bool operator==(const State&) const = default;
