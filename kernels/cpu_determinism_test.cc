@@ -57,7 +57,7 @@ Outputs RunEveryOp(Ops& ops) {
     o.Add("mm out", out), o.Add("mm dinp", dx), o.Add("mm dweight", dw), o.Add("mm dbias", db);
   }
   {
-    const int B = 2, T = 17, C = 32, NH = 4;
+    const int B = 2, T = 70, C = 32, NH = 4;  // two query blocks
     const auto qkv = RandomVec(B * T * 3 * C, 13), d = RandomVec(B * T * C, 14);
     std::vector<float> out(B * T * C), lse(B * NH * T), dqkv(B * T * 3 * C, 0.5f);
     EXPECT_TRUE(ops.AttentionForward(out.data(), lse.data(), qkv.data(), B, T, C, NH));

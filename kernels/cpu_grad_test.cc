@@ -158,6 +158,15 @@ TEST(CpuGrad, Attention) {
     const auto dqkv = AttentionGrad(*ops, qkv, R, s, &loss);
     ExpectGradient(qkv, dqkv, loss, Nonlinear(), "dqkv");
   }
+  // Longer than one query block of the implementation (64 rows): a spread of 400 elements.
+  const AttnShape s{1, 70, 8, 2};
+  auto qkv = RandomVec(static_cast<size_t>(s.B) * s.T * 3 * s.C, 23, -2.0f, 2.0f);
+  const auto R = RandomVec(static_cast<size_t>(s.B) * s.T * s.C, 24);
+  std::function<double()> loss;
+  const auto dqkv = AttentionGrad(*ops, qkv, R, s, &loss);
+  GradTolerance tol = Nonlinear();
+  tol.max_checks = 400;
+  ExpectGradient(qkv, dqkv, loss, tol, "dqkv (T=70)");
 }
 
 TEST(CpuGrad, Gelu) {

@@ -120,7 +120,9 @@ void NaiveAttention(const std::vector<float>& qkv, int B, int T, int C, int NH,
 
 TEST(CpuOps, AttentionMatchesNaiveSoftmax) {
   auto ops = MakeCpuOps();
-  for (const auto& [B, T, C, NH] : {std::tuple{2, 5, 12, 3}, std::tuple{1, 33, 64, 2}}) {
+  // T = 150 spans three query blocks of the implementation (64 rows each).
+  for (const auto& [B, T, C, NH] :
+       {std::tuple{2, 5, 12, 3}, std::tuple{1, 33, 64, 2}, std::tuple{2, 150, 32, 2}}) {
     const auto qkv = RandomVec(static_cast<size_t>(B) * T * 3 * C, 4, -2.0f, 2.0f);
     std::vector<float> out(static_cast<size_t>(B) * T * C, NAN), lse(B * NH * T, NAN);
     ASSERT_OK(ops->AttentionForward(out.data(), lse.data(), qkv.data(), B, T, C, NH));

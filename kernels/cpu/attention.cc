@@ -10,14 +10,21 @@
 //             dv[j] += sum_t P[t,j] dout[t]
 // Shapes: qkv/dqkv (B,T,3C) as q|k|v, each (B,T,NH,HS); out/dout (B,T,C); lse (B,NH,T).
 //
-// The backward recomputes P from q, k and lse, so nothing of size (T,T) lives between the
-// passes. Work is split over (b,h) only: the dk/dv rows of one head receive contributions from
-// every later query row, so a split over t would race. Within a head, K (and V in the backward)
-// are copied transposed to (HS,T) scratch so that the inner loops run over contiguous keys
-// without a horizontal reduction, which the compiler vectorises.
+// Work is split over (b,h) only: the dk/dv rows of one head receive contributions from every
+// later query row, so a split over t would race. Within a head, query rows go in blocks of
+// kQueryBlock; a block attends to keys 0..(its last row), so the products are small dense
+// matrices done by single-threaded cblas_sgemm (the bulk of the FLOPs), and only the softmax is
+// element-wise. The (block, T) score scratch lives per thread for one block; nothing of size
+// (T,T) survives between the passes: the backward recomputes P from q, k and lse. Above the
+// diagonal the scores are computed and then zeroed, about half a block of wasted work per block.
+// Every (b,h) is done by one thread in a fixed order, so results do not depend on the thread
+// count.
+
 // The fast_math.h loops vectorise only when the compiler may ignore floating-point exception
 // flags, which nothing here reads; results are unchanged (no reassociation is allowed).
 #pragma GCC optimize("no-trapping-math")
+
+#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -29,126 +36,85 @@
 namespace plume::kernels::cpu {
 namespace {
 
-struct HeadView {
-  const float* q;  // row t at q + t * row_stride
+constexpr int kQueryBlock = 64;
+
+// One head's view of the tensors: row t of q at q + t * ld, of out at out + t * C.
+struct Head {
+  const float* q;
   const float* k;
   const float* v;
-  long row_stride;  // 3C
-  int T;
-  int HS;
+  int ld;  // 3C
+  int T, HS, C;
+  float scale;
 };
 
-HeadView View(const float* qkv, int b, int h, int T, int C, int HS) {
+Head MakeHead(const float* qkv, int b, int h, int T, int C, int NH) {
+  const int HS = C / NH;
   const float* base = qkv + static_cast<long>(b) * T * 3 * C + static_cast<long>(h) * HS;
-  return HeadView{base, base + C, base + 2 * C, 3L * C, T, HS};
+  return Head{base, base + C, base + 2 * C, 3 * C, T, HS, C,
+              1.0f / std::sqrt(static_cast<float>(HS))};
 }
 
-// dst (HS,T) = transpose of the (T,HS) rows at src with stride row_stride.
-void Transpose(float* dst, const float* src, long row_stride, int T, int HS) {
-  for (int j = 0; j < T; ++j) {
-    const float* row = src + j * row_stride;
-    for (int d = 0; d < HS; ++d) dst[static_cast<long>(d) * T + j] = row[d];
+// S (m, nk) = scale * q[r0..r0+m) k[0..nk)^T, with nk = r0 + m.
+void Scores(float* S, const Head& hd, int r0, int m) {
+  const int nk = r0 + m;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, hd.HS, hd.scale,
+              hd.q + static_cast<long>(r0) * hd.ld, hd.ld, hd.k, hd.ld, 0.0f, S, nk);
+}
+
+void ForwardHead(float* out, float* lse, const Head& hd, float* S) {
+  for (int r0 = 0; r0 < hd.T; r0 += kQueryBlock) {
+    const int m = std::min(kQueryBlock, hd.T - r0), nk = r0 + m;
+    Scores(S, hd, r0, m);
+    for (int i = 0; i < m; ++i) {
+      const int t = r0 + i;
+      float* s = S + static_cast<long>(i) * nk;
+      float mx = s[0];
+      for (int j = 1; j <= t; ++j) mx = std::max(mx, s[j]);
+      for (int j = 0; j <= t; ++j) s[j] = FastExp(s[j] - mx);
+      float sum = 0.0f;
+      for (int j = 0; j <= t; ++j) sum += s[j];
+      const float inv = 1.0f / sum;
+      for (int j = 0; j <= t; ++j) s[j] *= inv;
+      for (int j = t + 1; j < nk; ++j) s[j] = 0.0f;
+      lse[t] = mx + std::log(sum);
+    }
+    // out rows (m, HS) = P (m, nk) @ v[0..nk)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd.HS, nk, 1.0f, S, nk, hd.v,
+                hd.ld, 0.0f, out + static_cast<long>(r0) * hd.C, hd.C);
   }
 }
 
-// s[0..t] = scale * q[t] . k[j]; kt is K transposed (HS,T). Shared by forward and backward so
-// that both compute bit-identical scores.
-void Scores(float* s, const float* q_row, const float* kt, int t, int T, int HS, float scale) {
-  for (int j = 0; j <= t; ++j) s[j] = 0.0f;
-  for (int d = 0; d < HS; ++d) {
-    const float qd = q_row[d];
-    const float* kd = kt + static_cast<long>(d) * T;
-    for (int j = 0; j <= t; ++j) s[j] += qd * kd[j];
-  }
-  for (int j = 0; j <= t; ++j) s[j] *= scale;
-}
-
-void ForwardHead(float* out, float* lse, const HeadView& hv, long out_stride, float* kt,
-                 float* s, float* acc) {
-  const int T = hv.T, HS = hv.HS;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  Transpose(kt, hv.k, hv.row_stride, T, HS);
-  for (int t = 0; t < T; ++t) {
-    Scores(s, hv.q + t * hv.row_stride, kt, t, T, HS, scale);
-    float mx = s[0];
-    for (int j = 1; j <= t; ++j) mx = std::max(mx, s[j]);
-    for (int j = 0; j <= t; ++j) s[j] = FastExp(s[j] - mx);
-    float sum = 0.0f;
-    for (int j = 0; j <= t; ++j) sum += s[j];
-    const float inv = 1.0f / sum;
-    lse[t] = mx + std::log(sum);
-    for (int d = 0; d < HS; ++d) acc[d] = 0.0f;
-    for (int j = 0; j <= t; ++j) {
-      const float p = s[j] * inv;
-      const float* vj = hv.v + j * hv.row_stride;
-      for (int d = 0; d < HS; ++d) acc[d] += p * vj[d];
+// dq/dk/dv point at this head's parts of dqkv (row stride hd.ld); dout/out at its (B,T,C) part.
+void BackwardHead(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                  const float* lse, const Head& hd, float* P, float* dP) {
+  for (int r0 = 0; r0 < hd.T; r0 += kQueryBlock) {
+    const int m = std::min(kQueryBlock, hd.T - r0), nk = r0 + m;
+    const float* dout_blk = dout + static_cast<long>(r0) * hd.C;
+    Scores(P, hd, r0, m);
+    // dP (m, nk) = dout rows @ v[0..nk)^T
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, hd.HS, 1.0f, dout_blk, hd.C,
+                hd.v, hd.ld, 0.0f, dP, nk);
+    for (int i = 0; i < m; ++i) {
+      const int t = r0 + i;
+      float* p = P + static_cast<long>(i) * nk;
+      float* dp = dP + static_cast<long>(i) * nk;
+      const float* go = dout_blk + static_cast<long>(i) * hd.C;
+      const float* o = out + static_cast<long>(t) * hd.C;
+      float D = 0.0f;
+      for (int d = 0; d < hd.HS; ++d) D += go[d] * o[d];
+      for (int j = 0; j <= t; ++j) p[j] = FastExp(p[j] - lse[t]);
+      for (int j = t + 1; j < nk; ++j) p[j] = 0.0f;
+      // dp becomes scale * dS, the factor both dq and dk need; 0 above the diagonal.
+      for (int j = 0; j < nk; ++j) dp[j] = hd.scale * p[j] * (dp[j] - D);
     }
-    float* o = out + t * out_stride;
-    for (int d = 0; d < HS; ++d) o[d] = acc[d];
-  }
-}
-
-struct BackwardScratch {
-  std::vector<float> kt, vt, p, dp, dq, dk, dv;
-  BackwardScratch(int T, int HS)
-      : kt(static_cast<size_t>(T) * HS), vt(kt.size()), p(T), dp(T), dq(HS), dk(kt.size()),
-        dv(kt.size()) {}
-};
-
-// Gradients of one head: dq/dk/dv at the (B,T,3C) layout of dqkv, strides as in hv.
-void BackwardHead(float* dq_out, float* dk_out, float* dv_out, const float* dout,
-                  const float* out, const float* lse, long out_stride, const HeadView& hv,
-                  BackwardScratch& w) {
-  const int T = hv.T, HS = hv.HS;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  Transpose(w.kt.data(), hv.k, hv.row_stride, T, HS);
-  Transpose(w.vt.data(), hv.v, hv.row_stride, T, HS);
-  std::fill(w.dk.begin(), w.dk.end(), 0.0f);
-  std::fill(w.dv.begin(), w.dv.end(), 0.0f);
-  float* p = w.p.data();
-  float* dp = w.dp.data();
-  for (int t = 0; t < T; ++t) {
-    const float* qt = hv.q + t * hv.row_stride;
-    const float* dot = dout + t * out_stride;
-    const float* ot = out + t * out_stride;
-    Scores(p, qt, w.kt.data(), t, T, HS, scale);
-    for (int j = 0; j <= t; ++j) p[j] = FastExp(p[j] - lse[t]);
-    for (int j = 0; j <= t; ++j) dp[j] = 0.0f;
-    float D = 0.0f;
-    for (int d = 0; d < HS; ++d) {
-      const float g = dot[d];
-      D += g * ot[d];
-      const float* vd = w.vt.data() + static_cast<long>(d) * T;
-      for (int j = 0; j <= t; ++j) dp[j] += g * vd[j];
-    }
-    // dp becomes scale * dS, the factor every product below needs.
-    for (int j = 0; j <= t; ++j) dp[j] = scale * p[j] * (dp[j] - D);
-    float* dq = w.dq.data();
-    for (int d = 0; d < HS; ++d) dq[d] = 0.0f;
-    for (int j = 0; j <= t; ++j) {
-      const float ds = dp[j];
-      const float pj = p[j];
-      const float* kj = hv.k + j * hv.row_stride;
-      float* dkj = w.dk.data() + static_cast<long>(j) * HS;
-      float* dvj = w.dv.data() + static_cast<long>(j) * HS;
-      for (int d = 0; d < HS; ++d) {
-        dq[d] += ds * kj[d];
-        dkj[d] += ds * qt[d];
-        dvj[d] += pj * dot[d];
-      }
-    }
-    float* dqt = dq_out + t * hv.row_stride;
-    for (int d = 0; d < HS; ++d) dqt[d] += dq[d];
-  }
-  for (int j = 0; j < T; ++j) {
-    float* dkj = dk_out + j * hv.row_stride;
-    float* dvj = dv_out + j * hv.row_stride;
-    const float* sk = w.dk.data() + static_cast<long>(j) * HS;
-    const float* sv = w.dv.data() + static_cast<long>(j) * HS;
-    for (int d = 0; d < HS; ++d) {
-      dkj[d] += sk[d];
-      dvj[d] += sv[d];
-    }
+    // dq rows += dS @ k[0..nk);  dk[0..nk) += dS^T @ q rows;  dv[0..nk) += P^T @ dout rows
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd.HS, nk, 1.0f, dP, nk, hd.k,
+                hd.ld, 1.0f, dq + static_cast<long>(r0) * hd.ld, hd.ld);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd.HS, m, 1.0f, dP, nk,
+                hd.q + static_cast<long>(r0) * hd.ld, hd.ld, 1.0f, dk, hd.ld);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd.HS, m, 1.0f, P, nk, dout_blk,
+                hd.C, 1.0f, dv, hd.ld);
   }
 }
 
@@ -156,15 +122,15 @@ void BackwardHead(float* dq_out, float* dk_out, float* dv_out, const float* dout
 
 void AttentionForwardCpu(float* out, float* lse, const float* qkv, int B, int T, int C, int NH) {
   const int HS = C / NH;
+  openblas_set_num_threads(1);  // the heads are the parallelism; see matmul.cc
 #pragma omp parallel
   {
-    std::vector<float> kt(static_cast<size_t>(T) * HS), s(T), acc(HS);
+    std::vector<float> S(static_cast<size_t>(kQueryBlock) * T);
 #pragma omp for schedule(static)
     for (int bh = 0; bh < B * NH; ++bh) {
       const int b = bh / NH, h = bh % NH;
       ForwardHead(out + static_cast<long>(b) * T * C + static_cast<long>(h) * HS,
-                  lse + static_cast<long>(bh) * T, View(qkv, b, h, T, C, HS), C, kt.data(),
-                  s.data(), acc.data());
+                  lse + static_cast<long>(bh) * T, MakeHead(qkv, b, h, T, C, NH), S.data());
     }
   }
 }
@@ -172,16 +138,18 @@ void AttentionForwardCpu(float* out, float* lse, const float* qkv, int B, int T,
 void AttentionBackwardCpu(float* dqkv, const float* dout, const float* qkv, const float* out,
                           const float* lse, int B, int T, int C, int NH) {
   const int HS = C / NH;
+  openblas_set_num_threads(1);
 #pragma omp parallel
   {
-    BackwardScratch scratch(T, HS);
+    std::vector<float> P(static_cast<size_t>(kQueryBlock) * T), dP(P.size());
 #pragma omp for schedule(static)
     for (int bh = 0; bh < B * NH; ++bh) {
       const int b = bh / NH, h = bh % NH;
       const long head_off = static_cast<long>(b) * T * C + static_cast<long>(h) * HS;
       float* dbase = dqkv + static_cast<long>(b) * T * 3 * C + static_cast<long>(h) * HS;
       BackwardHead(dbase, dbase + C, dbase + 2 * C, dout + head_off, out + head_off,
-                   lse + static_cast<long>(bh) * T, C, View(qkv, b, h, T, C, HS), scratch);
+                   lse + static_cast<long>(bh) * T, MakeHead(qkv, b, h, T, C, NH), P.data(),
+                   dP.data());
     }
   }
 }
