@@ -22,8 +22,14 @@ float GlobalNormCpu(const float* grads, size_t n) {
   for (size_t c = 0; c < chunks; ++c) {
     const size_t begin = c * kNormChunkElems;
     const size_t end = std::min(n, begin + kNormChunkElems);
+    // Eight interleaved partial sums: a fixed order without one long dependency chain.
+    double lanes[8] = {};
+    size_t i = begin;
+    for (; i + 8 <= end; i += 8)
+      for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(grads[i + k]) * grads[i + k];
     double sum = 0.0;
-    for (size_t i = begin; i < end; ++i) sum += static_cast<double>(grads[i]) * grads[i];
+    for (int k = 0; k < 8; ++k) sum += lanes[k];
+    for (; i < end; ++i) sum += static_cast<double>(grads[i]) * grads[i];
     partial[c] = sum;
   }
   double total = 0.0;
