@@ -18,7 +18,9 @@ using testing::RandomVec;
 
 struct Outputs {
   std::vector<std::pair<std::string, std::vector<float>>> tensors;
-  void Add(std::string name, std::vector<float> v) { tensors.emplace_back(std::move(name), std::move(v)); }
+  void Add(std::string name, std::vector<float> v) {
+    tensors.emplace_back(std::move(name), std::move(v));
+  }
 };
 
 // Every op once on fixed random inputs; the gradients start from a non-zero value so the
@@ -42,8 +44,8 @@ Outputs RunEveryOp(Ops& ops) {
     std::vector<float> out(N * C), mean(N), rstd(N), dx(N * C, 0.5f), dw(C, 0.5f), db(C, 0.5f);
     EXPECT_TRUE(ops.LayerNormForward(out.data(), mean.data(), rstd.data(), x.data(), w.data(),
                                      b.data(), N, C));
-    EXPECT_TRUE(ops.LayerNormBackward(dx.data(), dw.data(), db.data(), d.data(), x.data(),
-                                      w.data(), mean.data(), rstd.data(), N, C));
+    EXPECT_TRUE(ops.LayerNormBackward(dx.data(), dw.data(), db.data(), d.data(), x.data(), w.data(),
+                                      mean.data(), rstd.data(), N, C));
     o.Add("ln out", out), o.Add("ln dinp", dx), o.Add("ln dweight", dw), o.Add("ln dbias", db);
   }
   {
@@ -52,8 +54,8 @@ Outputs RunEveryOp(Ops& ops) {
                d = RandomVec(N * OC, 12);
     std::vector<float> out(N * OC), dx(N * C, 0.5f), dw(OC * C, 0.5f), db(OC, 0.5f);
     EXPECT_TRUE(ops.MatmulForward(out.data(), x.data(), w.data(), b.data(), N, C, OC));
-    EXPECT_TRUE(ops.MatmulBackward(dx.data(), dw.data(), db.data(), d.data(), x.data(), w.data(),
-                                   N, C, OC));
+    EXPECT_TRUE(ops.MatmulBackward(dx.data(), dw.data(), db.data(), d.data(), x.data(), w.data(), N,
+                                   C, OC));
     o.Add("mm out", out), o.Add("mm dinp", dx), o.Add("mm dweight", dw), o.Add("mm dbias", db);
   }
   {
@@ -61,8 +63,8 @@ Outputs RunEveryOp(Ops& ops) {
     const auto qkv = RandomVec(B * T * 3 * C, 13), d = RandomVec(B * T * C, 14);
     std::vector<float> out(B * T * C), lse(B * NH * T), dqkv(B * T * 3 * C, 0.5f);
     EXPECT_TRUE(ops.AttentionForward(out.data(), lse.data(), qkv.data(), B, T, C, NH));
-    EXPECT_TRUE(ops.AttentionBackward(dqkv.data(), d.data(), qkv.data(), out.data(), lse.data(),
-                                      B, T, C, NH));
+    EXPECT_TRUE(ops.AttentionBackward(dqkv.data(), d.data(), qkv.data(), out.data(), lse.data(), B,
+                                      T, C, NH));
     o.Add("attn out", out), o.Add("attn lse", lse), o.Add("dqkv", dqkv);
   }
   {
@@ -84,8 +86,8 @@ Outputs RunEveryOp(Ops& ops) {
     const auto targets = RandomTokens(N, V, 19);
     std::vector<float> losses(N), probs(N * Vp), temp(N * Vp);
     EXPECT_TRUE(ops.Softmax(temp.data(), logits.data(), N, V, Vp, 0.7f));
-    EXPECT_TRUE(ops.SoftmaxCrossEntropy(logits.data(), losses.data(), probs.data(),
-                                        targets.data(), N, V, Vp, 0.125f, true));
+    EXPECT_TRUE(ops.SoftmaxCrossEntropy(logits.data(), losses.data(), probs.data(), targets.data(),
+                                        N, V, Vp, 0.125f, true));
     o.Add("losses", losses), o.Add("probs", probs), o.Add("dlogits", logits), o.Add("temp", temp);
   }
   {

@@ -43,18 +43,20 @@ void ExpectGradient(std::vector<float>& x, const std::vector<float>& analytic,
                          << " elements disagree, first " << r.first_failure;
 }
 
-#define ASSERT_OK(expr)                                      \
-  do {                                                       \
-    auto _s = (expr);                                        \
-    ASSERT_TRUE(_s.has_value()) << _s.error().message;       \
+#define ASSERT_OK(expr)                                \
+  do {                                                 \
+    auto _s = (expr);                                  \
+    ASSERT_TRUE(_s.has_value()) << _s.error().message; \
   } while (0)
 
-struct EncoderShape { int B, T, C, V, maxT; };
+struct EncoderShape {
+  int B, T, C, V, maxT;
+};
 
 TEST(CpuGrad, Encoder) {
   auto ops = GradOps();
-  for (const EncoderShape s : {EncoderShape{2, 5, 12, 7, 6}, EncoderShape{1, 3, 5, 4, 3},
-                               EncoderShape{3, 4, 17, 2, 4}}) {
+  for (const EncoderShape s :
+       {EncoderShape{2, 5, 12, 7, 6}, EncoderShape{1, 3, 5, 4, 3}, EncoderShape{3, 4, 17, 2, 4}}) {
     const int Vp = s.V + 1;
     auto tokens = RandomTokens(s.B * s.T, s.V, 11);
     if (tokens.size() > 1) tokens[1] = tokens[0];  // a repeated token sums into one dwte row
@@ -63,13 +65,13 @@ TEST(CpuGrad, Encoder) {
     const auto R = RandomVec(static_cast<size_t>(s.B) * s.T * s.C, 3);
     std::vector<float> out(R.size());
     auto loss = [&] {
-      EXPECT_TRUE(ops->EncoderForward(out.data(), tokens.data(), wte.data(), wpe.data(), s.B,
-                                      s.T, s.C));
+      EXPECT_TRUE(
+          ops->EncoderForward(out.data(), tokens.data(), wte.data(), wpe.data(), s.B, s.T, s.C));
       return WeightedSum(out, R);
     };
     std::vector<float> dwte(wte.size(), kPrefill), dwpe(wpe.size(), kPrefill);
-    ASSERT_OK(ops->EncoderBackward(dwte.data(), dwpe.data(), R.data(), tokens.data(),
-                                   tokens.data(), s.B, s.T, s.C));
+    ASSERT_OK(ops->EncoderBackward(dwte.data(), dwpe.data(), R.data(), tokens.data(), tokens.data(),
+                                   s.B, s.T, s.C));
     ExpectGradient(wte, Accumulated(dwte, kPrefill), loss, Linear(), "dwte");
     ExpectGradient(wpe, Accumulated(dwpe, kPrefill), loss, Linear(), "dwpe");
   }
@@ -98,12 +100,17 @@ TEST(CpuGrad, LayerNorm) {
   }
 }
 
-struct MatmulShape { int N, C, OC; bool bias; bool want_dinp; };
+struct MatmulShape {
+  int N, C, OC;
+  bool bias;
+  bool want_dinp;
+};
 
 TEST(CpuGrad, Matmul) {
   auto ops = GradOps();
-  for (const MatmulShape s : {MatmulShape{7, 13, 9, true, true}, MatmulShape{4, 32, 17, true, true},
-                              MatmulShape{5, 3, 1, false, true}, MatmulShape{6, 8, 5, true, false}}) {
+  for (const MatmulShape s :
+       {MatmulShape{7, 13, 9, true, true}, MatmulShape{4, 32, 17, true, true},
+        MatmulShape{5, 3, 1, false, true}, MatmulShape{6, 8, 5, true, false}}) {
     auto inp = RandomVec(static_cast<size_t>(s.N) * s.C, 8);
     auto weight = RandomVec(static_cast<size_t>(s.OC) * s.C, 9);
     auto bias = RandomVec(s.OC, 10);
@@ -117,8 +124,8 @@ TEST(CpuGrad, Matmul) {
     std::vector<float> dinp(inp.size(), kPrefill), dw(weight.size(), kPrefill),
         db(bias.size(), kPrefill);
     ASSERT_OK(ops->MatmulBackward(s.want_dinp ? dinp.data() : nullptr, dw.data(),
-                                  s.bias ? db.data() : nullptr, R.data(), inp.data(),
-                                  weight.data(), s.N, s.C, s.OC));
+                                  s.bias ? db.data() : nullptr, R.data(), inp.data(), weight.data(),
+                                  s.N, s.C, s.OC));
     if (s.want_dinp) {
       ExpectGradient(inp, Accumulated(dinp, kPrefill), loss, Linear(), "dinp");
     } else {
@@ -129,7 +136,9 @@ TEST(CpuGrad, Matmul) {
   }
 }
 
-struct AttnShape { int B, T, C, NH; };
+struct AttnShape {
+  int B, T, C, NH;
+};
 
 // Runs the attention forward/backward on qkv and returns the accumulated dqkv; `loss` stays
 // usable for finite differences.
@@ -201,26 +210,29 @@ TEST(CpuGrad, Residual) {
   ExpectGradient(b, Accumulated(db, kPrefill), loss, Linear(), "db");
 }
 
-struct XentShape { int N, V, Vp; float loss_scale; };
+struct XentShape {
+  int N, V, Vp;
+  float loss_scale;
+};
 
 TEST(CpuGrad, SoftmaxCrossEntropy) {
   auto ops = GradOps();
-  for (const XentShape s : {XentShape{5, 7, 8, 0.2f}, XentShape{3, 50, 64, 1.0f},
-                            XentShape{1, 2, 2, 3.0f}}) {
+  for (const XentShape s :
+       {XentShape{5, 7, 8, 0.2f}, XentShape{3, 50, 64, 1.0f}, XentShape{1, 2, 2, 3.0f}}) {
     auto logits = RandomVec(static_cast<size_t>(s.N) * s.Vp, 19, -3.0f, 3.0f);
     const auto targets = RandomTokens(s.N, s.V, 20);
     std::vector<float> work(logits.size()), losses(s.N);
     auto loss = [&] {
       work = logits;
-      EXPECT_TRUE(ops->SoftmaxCrossEntropy(work.data(), losses.data(), nullptr, targets.data(),
-                                           s.N, s.V, s.Vp, s.loss_scale, false));
+      EXPECT_TRUE(ops->SoftmaxCrossEntropy(work.data(), losses.data(), nullptr, targets.data(), s.N,
+                                           s.V, s.Vp, s.loss_scale, false));
       double sum = 0.0;
       for (float l : losses) sum += l;
       return s.loss_scale * sum;
     };
     std::vector<float> dlogits = logits;
-    ASSERT_OK(ops->SoftmaxCrossEntropy(dlogits.data(), losses.data(), nullptr, targets.data(),
-                                       s.N, s.V, s.Vp, s.loss_scale, true));
+    ASSERT_OK(ops->SoftmaxCrossEntropy(dlogits.data(), losses.data(), nullptr, targets.data(), s.N,
+                                       s.V, s.Vp, s.loss_scale, true));
     for (int i = 0; i < s.N; ++i)
       for (int j = s.V; j < s.Vp; ++j)
         EXPECT_EQ(dlogits[static_cast<size_t>(i) * s.Vp + j], 0.0f) << "padding gradient";

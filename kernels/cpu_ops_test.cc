@@ -2,12 +2,13 @@
 // in double, AdamW against hand-computed steps, gradient clipping, bit-identical repeats and
 // thread-count independence, memory, and error values for bad sizes. Gradients are checked
 // against finite differences in cpu_grad_test.cc.
+#include "cpu_ops.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "cpu_ops.h"
 #include "cpu_test_util.h"
 #include "fast_math.h"
 #include "plume/kernels/ops.h"
@@ -48,8 +49,7 @@ TEST(CpuOps, MatmulMatchesTripleLoop) {
     std::vector<float> dinp(N * C, 1.0f), dw(OC * C, 2.0f), db(OC, 3.0f);
     ASSERT_OK(ops->MatmulBackward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(),
                                   w.data(), N, C, OC));
-    std::vector<double> want(N * OC), want_dinp(N * C, 1.0), want_dw(OC * C, 2.0),
-        want_db(OC, 3.0);
+    std::vector<double> want(N * OC), want_dinp(N * C, 1.0), want_dw(OC * C, 2.0), want_db(OC, 3.0);
     for (int i = 0; i < N; ++i)
       for (int o = 0; o < OC; ++o) {
         double s = b[o];
@@ -79,7 +79,8 @@ TEST(CpuOps, FastExpAndTanhAreAccurate) {
   }
   for (double u = -20.0; u <= 20.0; u += 1.3e-4) {
     const float uf = static_cast<float>(u);
-    tanh_abs = std::max(tanh_abs, std::fabs(cpu::FastTanh(uf) - std::tanh(static_cast<double>(uf))));
+    tanh_abs =
+        std::max(tanh_abs, std::fabs(cpu::FastTanh(uf) - std::tanh(static_cast<double>(uf))));
   }
   EXPECT_LT(exp_rel, 2.5e-7);  // about 2 ulp
   EXPECT_LT(tanh_abs, 3e-7);
@@ -185,8 +186,8 @@ TEST(CpuOps, SoftmaxCrossEntropyAndTemperature) {
   std::vector<float> losses(N, NAN), probs(N * Vp, NAN), temp(N * Vp, NAN);
   ASSERT_OK(ops->Softmax(temp.data(), logits.data(), N, V, Vp, 0.5f));
   auto work = logits;
-  ASSERT_OK(ops->SoftmaxCrossEntropy(work.data(), losses.data(), probs.data(), targets.data(), N,
-                                     V, Vp, 1.0f, false));
+  ASSERT_OK(ops->SoftmaxCrossEntropy(work.data(), losses.data(), probs.data(), targets.data(), N, V,
+                                     Vp, 1.0f, false));
   EXPECT_TRUE(BitEqual(work, logits)) << "logits changed although write_dlogits is false";
   std::vector<double> want_loss(N), want_p(N * Vp, 0.0), want_t(N * Vp, 0.0);
   for (int i = 0; i < N; ++i) {

@@ -41,10 +41,12 @@ Ops& TheOps() {
 }
 
 void SetFlops(benchmark::State& state, double flops_per_iter) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 void SetBytes(benchmark::State& state, double bytes_per_iter) {
-  state.counters["GB/s"] = benchmark::Counter(bytes_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Args: C, OC (the linear layers of one block, and the LM head).
@@ -61,8 +63,8 @@ void BM_RawSgemm(benchmark::State& state) {
   const auto x = RandomVec(size_t{kN} * C, 1), w = RandomVec(static_cast<size_t>(OC) * C, 2);
   std::vector<float> out(static_cast<size_t>(kN) * OC);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, kN, OC, C, 1.0f, x.data(), C, w.data(),
-                C, 0.0f, out.data(), OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, kN, OC, C, 1.0f, x.data(), C, w.data(), C,
+                0.0f, out.data(), OC);
     benchmark::DoNotOptimize(out.data());
   }
   SetFlops(state, 2.0 * kN * C * OC);
@@ -88,8 +90,8 @@ void BM_MatmulBackward(benchmark::State& state) {
              d = RandomVec(static_cast<size_t>(kN) * OC, 3);
   std::vector<float> dx(x.size()), dw(w.size()), db(OC);
   for (auto _ : state) {
-    if (!TheOps().MatmulBackward(dx.data(), dw.data(), db.data(), d.data(), x.data(), w.data(),
-                                 kN, C, OC))
+    if (!TheOps().MatmulBackward(dx.data(), dw.data(), db.data(), d.data(), x.data(), w.data(), kN,
+                                 C, OC))
       state.SkipWithError("MatmulBackward failed");
   }
   SetFlops(state, 4.0 * kN * C * OC);

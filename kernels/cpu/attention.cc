@@ -51,8 +51,8 @@ struct Head {
 Head MakeHead(const float* qkv, int b, int h, int T, int C, int NH) {
   const int HS = C / NH;
   const float* base = qkv + static_cast<long>(b) * T * 3 * C + static_cast<long>(h) * HS;
-  return Head{base, base + C, base + 2 * C, 3 * C, T, HS, C,
-              1.0f / std::sqrt(static_cast<float>(HS))};
+  return Head{
+      base, base + C, base + 2 * C, 3 * C, T, HS, C, 1.0f / std::sqrt(static_cast<float>(HS))};
 }
 
 // S (m, nk) = scale * q[r0..r0+m) k[0..nk)^T, with nk = r0 + m.
@@ -80,8 +80,8 @@ void ForwardHead(float* out, float* lse, const Head& hd, float* S) {
       lse[t] = mx + std::log(sum);
     }
     // out rows (m, HS) = P (m, nk) @ v[0..nk)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd.HS, nk, 1.0f, S, nk, hd.v,
-                hd.ld, 0.0f, out + static_cast<long>(r0) * hd.C, hd.C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd.HS, nk, 1.0f, S, nk, hd.v, hd.ld,
+                0.0f, out + static_cast<long>(r0) * hd.C, hd.C);
   }
 }
 
@@ -93,8 +93,8 @@ void BackwardHead(float* dq, float* dk, float* dv, const float* dout, const floa
     const float* dout_blk = dout + static_cast<long>(r0) * hd.C;
     Scores(P, hd, r0, m);
     // dP (m, nk) = dout rows @ v[0..nk)^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, hd.HS, 1.0f, dout_blk, hd.C,
-                hd.v, hd.ld, 0.0f, dP, nk);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, hd.HS, 1.0f, dout_blk, hd.C, hd.v,
+                hd.ld, 0.0f, dP, nk);
     for (int i = 0; i < m; ++i) {
       const int t = r0 + i;
       float* p = P + static_cast<long>(i) * nk;
@@ -109,12 +109,12 @@ void BackwardHead(float* dq, float* dk, float* dv, const float* dout, const floa
       for (int j = 0; j < nk; ++j) dp[j] = hd.scale * p[j] * (dp[j] - D);
     }
     // dq rows += dS @ k[0..nk);  dk[0..nk) += dS^T @ q rows;  dv[0..nk) += P^T @ dout rows
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd.HS, nk, 1.0f, dP, nk, hd.k,
-                hd.ld, 1.0f, dq + static_cast<long>(r0) * hd.ld, hd.ld);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd.HS, nk, 1.0f, dP, nk, hd.k, hd.ld,
+                1.0f, dq + static_cast<long>(r0) * hd.ld, hd.ld);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd.HS, m, 1.0f, dP, nk,
                 hd.q + static_cast<long>(r0) * hd.ld, hd.ld, 1.0f, dk, hd.ld);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd.HS, m, 1.0f, P, nk, dout_blk,
-                hd.C, 1.0f, dv, hd.ld);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd.HS, m, 1.0f, P, nk, dout_blk, hd.C,
+                1.0f, dv, hd.ld);
   }
 }
 

@@ -1,15 +1,17 @@
 // CpuOps: the CPU backend of ops.h. It owns host memory, validates every call's sizes and
 // pointers (bad input is an error value, never a crash), sets the thread count, and forwards to
 // the free functions of cpu_ops.h, one file per op.
+#include "cpu_ops.h"
+
 #include <omp.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
-#include "cpu_ops.h"
 #include "plume/kernels/ops.h"
 
 namespace plume::kernels {
@@ -59,8 +61,8 @@ Status HeadsDivide(const char* op, int C, int NH) {
 Status TokensInRange(const char* op, const char* name, const int32_t* tokens, long n, long limit) {
   for (long i = 0; i < n; ++i) {
     if (tokens[i] < 0 || tokens[i] >= limit) {
-      return Fail(std::string(op) + ": " + name + "[" + std::to_string(i) + "] = " +
-                  std::to_string(tokens[i]) + " is outside [0, " + std::to_string(limit) +
+      return Fail(std::string(op) + ": " + name + "[" + std::to_string(i) +
+                  "] = " + std::to_string(tokens[i]) + " is outside [0, " + std::to_string(limit) +
                   "); check the dataset's vocabulary against the model config");
     }
   }
@@ -90,7 +92,7 @@ class CpuOps final : public Ops {
                   " bytes; use a smaller batch or model");
     }
     std::memset(p, 0, rounded);
-    return std::unique_ptr<Buffer>(new CpuBuffer(p, bytes));
+    return std::unique_ptr<Buffer>(std::make_unique<CpuBuffer>(p, bytes));
   }
   Status CopyToDevice(void* dst, const void* host_src, size_t bytes) override {
     if (auto s = All(NotNull("CopyToDevice", "dst", dst), NotNull("CopyToDevice", "src", host_src));
@@ -153,9 +155,8 @@ class CpuOps final : public Ops {
                           const float* weight, const float* bias, int N, int C) override {
     constexpr const char* op = "LayerNormForward";
     if (auto s = All(Positive(op, "N", N), Positive(op, "C", C), NotNull(op, "out", out),
-                     NotNull(op, "mean", mean), NotNull(op, "rstd", rstd),
-                     NotNull(op, "inp", inp), NotNull(op, "weight", weight),
-                     NotNull(op, "bias", bias));
+                     NotNull(op, "mean", mean), NotNull(op, "rstd", rstd), NotNull(op, "inp", inp),
+                     NotNull(op, "weight", weight), NotNull(op, "bias", bias));
         !s)
       return s;
     UseThreads();
@@ -166,11 +167,11 @@ class CpuOps final : public Ops {
                            const float* inp, const float* weight, const float* mean,
                            const float* rstd, int N, int C) override {
     constexpr const char* op = "LayerNormBackward";
-    if (auto s = All(Positive(op, "N", N), Positive(op, "C", C), NotNull(op, "dinp", dinp),
-                     NotNull(op, "dweight", dweight), NotNull(op, "dbias", dbias),
-                     NotNull(op, "dout", dout), NotNull(op, "inp", inp),
-                     NotNull(op, "weight", weight), NotNull(op, "mean", mean),
-                     NotNull(op, "rstd", rstd));
+    if (auto s =
+            All(Positive(op, "N", N), Positive(op, "C", C), NotNull(op, "dinp", dinp),
+                NotNull(op, "dweight", dweight), NotNull(op, "dbias", dbias),
+                NotNull(op, "dout", dout), NotNull(op, "inp", inp), NotNull(op, "weight", weight),
+                NotNull(op, "mean", mean), NotNull(op, "rstd", rstd));
         !s)
       return s;
     UseThreads();
@@ -178,12 +179,12 @@ class CpuOps final : public Ops {
     return {};
   }
 
-  Status MatmulForward(float* out, const float* inp, const float* weight, const float* bias,
-                       int N, int C, int OC) override {
+  Status MatmulForward(float* out, const float* inp, const float* weight, const float* bias, int N,
+                       int C, int OC) override {
     constexpr const char* op = "MatmulForward";
-    if (auto s = All(Positive(op, "N", N), Positive(op, "C", C), Positive(op, "OC", OC),
-                     NotNull(op, "out", out), NotNull(op, "inp", inp),
-                     NotNull(op, "weight", weight));
+    if (auto s =
+            All(Positive(op, "N", N), Positive(op, "C", C), Positive(op, "OC", OC),
+                NotNull(op, "out", out), NotNull(op, "inp", inp), NotNull(op, "weight", weight));
         !s)
       return s;
     UseThreads();
@@ -267,9 +268,8 @@ class CpuOps final : public Ops {
     return {};
   }
 
-  Status SoftmaxCrossEntropy(float* logits, float* losses, float* probs_out,
-                             const int32_t* targets, int N, int V, int Vp, float loss_scale,
-                             bool write_dlogits) override {
+  Status SoftmaxCrossEntropy(float* logits, float* losses, float* probs_out, const int32_t* targets,
+                             int N, int V, int Vp, float loss_scale, bool write_dlogits) override {
     constexpr const char* op = "SoftmaxCrossEntropy";
     if (auto s = All(Positive(op, "N", N), Positive(op, "V", V), VocabFits(op, V, Vp),
                      NotNull(op, "logits", logits), NotNull(op, "losses", losses),
@@ -301,7 +301,8 @@ class CpuOps final : public Ops {
   Status AdamW(float* params, const float* grads, float* m, float* v, size_t n,
                const AdamWParams& p) override {
     constexpr const char* op = "AdamW";
-    if (p.step < 1) return Fail("AdamW: step must be >= 1 (1-based), got " + std::to_string(p.step));
+    if (p.step < 1)
+      return Fail("AdamW: step must be >= 1 (1-based), got " + std::to_string(p.step));
     if (!(p.beta1 >= 0.0f && p.beta1 < 1.0f && p.beta2 >= 0.0f && p.beta2 < 1.0f)) {
       return Fail("AdamW: beta1 and beta2 must lie in [0, 1), got " + std::to_string(p.beta1) +
                   " and " + std::to_string(p.beta2));

@@ -9,8 +9,8 @@
 // order (rows, heads, column blocks, or fixed matmul tiles); the one cross-thread sum
 // (GlobalNormCpu) goes through fixed-size chunks summed in order.
 //
-// Side effect: the matmul functions set OpenBLAS to one thread (process-wide, on every call) and run
-// their own tiles on the OpenMP team instead; see matmul.cc for why.
+// Side effect: the matmul functions set OpenBLAS to one thread (process-wide, on every call) and
+// run their own tiles on the OpenMP team instead; see matmul.cc for why.
 #pragma once
 
 #include <cstddef>
@@ -22,11 +22,11 @@ namespace plume::kernels::cpu {
 inline constexpr size_t kNormChunkElems = size_t{1} << 15;
 
 // out (B,T,C) = wte[tokens] + wpe[t]. tokens must lie in [0, rows of wte).
-void EncoderForwardCpu(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                       int B, int T, int C);
+void EncoderForwardCpu(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B,
+                       int T, int C);
 // dwte (Vp,C) += dout scattered by token; dwpe (T rows used) += sum over b of dout.
-void EncoderBackwardCpu(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                        int B, int T, int C);
+void EncoderBackwardCpu(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B,
+                        int T, int C);
 
 inline constexpr float kLayerNormEps = 1e-5f;
 // out (N,C), mean (N), rstd (N) from inp (N,C), weight (C), bias (C).
@@ -61,9 +61,8 @@ void ResidualForwardCpu(float* out, const float* a, const float* b, size_t n);
 void ResidualBackwardCpu(float* da, float* db, const float* dout, size_t n);
 
 // See ops.h. targets must lie in [0, V); 0 < V <= Vp.
-void SoftmaxCrossEntropyCpu(float* logits, float* losses, float* probs_out,
-                            const int32_t* targets, int N, int V, int Vp, float loss_scale,
-                            bool write_dlogits);
+void SoftmaxCrossEntropyCpu(float* logits, float* losses, float* probs_out, const int32_t* targets,
+                            int N, int V, int Vp, float loss_scale, bool write_dlogits);
 // probs (N,Vp) = softmax(logits[:, :V] / temperature), padding columns 0. temperature > 0.
 void SoftmaxCpu(float* probs, const float* logits, int N, int V, int Vp, float temperature);
 

@@ -16,8 +16,8 @@ namespace {
 constexpr int kChannelBlock = 16;
 }  // namespace
 
-void EncoderForwardCpu(float* out, const int32_t* tokens, const float* wte, const float* wpe,
-                       int B, int T, int C) {
+void EncoderForwardCpu(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B,
+                       int T, int C) {
   const long rows = static_cast<long>(B) * T;
 #pragma omp parallel for schedule(static)
   for (long r = 0; r < rows; ++r) {
@@ -29,8 +29,8 @@ void EncoderForwardCpu(float* out, const int32_t* tokens, const float* wte, cons
   }
 }
 
-void EncoderBackwardCpu(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                        int B, int T, int C) {
+void EncoderBackwardCpu(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B,
+                        int T, int C) {
   // Several positions may carry the same token, so a split over positions would make threads
   // race on a dwte row. Splitting over channel blocks instead lets each thread walk all
   // positions in order for its own columns: no race, and the summation order is fixed.

@@ -64,9 +64,8 @@ double Exponentials(float* e, const float* x, int V, float inv_temp, float* max,
 
 }  // namespace
 
-void SoftmaxCrossEntropyCpu(float* logits, float* losses, float* probs_out,
-                            const int32_t* targets, int N, int V, int Vp, float loss_scale,
-                            bool write_dlogits) {
+void SoftmaxCrossEntropyCpu(float* logits, float* losses, float* probs_out, const int32_t* targets,
+                            int N, int V, int Vp, float loss_scale, bool write_dlogits) {
 #pragma omp parallel
   {
     std::vector<float> e(V);
