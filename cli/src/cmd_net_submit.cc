@@ -1,0 +1,246 @@
+// `plume submit job.toml [--wait]` and `plume fetch JOB -o DIR`.
+//
+// What submit uploads (the scheduler forwards these blobs to the agents):
+//   train: "data" = the training part of [data].path (all but the last val_fraction of the
+//          bytes) and "val" = the held-out tail (omitted when empty). Agents split "data" into
+//          contiguous shards by shard index and evaluate on "val".
+//   infer: "checkpoint" = the [infer].checkpoint file, and "prompts" = a JSON array of the
+//          prompts when they come from prompts_file (the scheduler cannot read client files).
+// The spec text itself travels in SubmitJob with its hash, signed by the client's key.
+#include <sodium.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "cmd_net.h"
+#include "plume/kernels/job_spec.h"
+
+namespace plume::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Upload {
+  std::string name;
+  std::vector<uint8_t> bytes;
+};
+
+std::vector<uint8_t> ReadBytesOrFail(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) FailWith({kExitBadInput, "cannot read " + what + " " + path + " (check the path in the spec)"});
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<Upload> BlobsFor(const kernels::JobSpec& spec) {
+  std::vector<Upload> out;
+  if (spec.kind == kernels::JobKind::kTrain) {
+    std::vector<uint8_t> data = ReadBytesOrFail(spec.data.path, "[data].path");
+    const size_t val = static_cast<size_t>(std::floor(double(data.size()) * spec.data.val_fraction));
+    std::vector<uint8_t> tail(data.end() - static_cast<std::ptrdiff_t>(val), data.end());
+    data.resize(data.size() - val);
+    out.push_back({"data", std::move(data)});
+    if (!tail.empty()) out.push_back({"val", std::move(tail)});
+  } else {
+    out.push_back({"checkpoint", ReadBytesOrFail(spec.infer.checkpoint, "[infer].checkpoint")});
+    if (!spec.infer.prompts_file.empty()) {
+      auto prompts = kernels::LoadPrompts(spec);
+      if (!prompts) FailWith({kExitBadInput, prompts.error().message});
+      const std::string text = json(*prompts).dump();
+      out.push_back({"prompts", std::vector<uint8_t>(text.begin(), text.end())});
+    }
+  }
+  return out;
+}
+
+std::string RandomKey() {
+  std::array<uint8_t, 16> b;
+  randombytes_buf(b.data(), b.size());
+  return ToHex(b);
+}
+
+std::string Clock(double seconds) {
+  const long s = static_cast<long>(seconds + 0.5);
+  char text[32];
+  std::snprintf(text, sizeof text, "%ld:%02ld", s / 60, s % 60);
+  return text;
+}
+
+// Polls the job until it ends, drawing a progress line on stderr. Returns the final status.
+Message WaitForJob(NetClient& client, const std::string& job_id) {
+  const bool tty = ::isatty(2);
+  const auto start = std::chrono::steady_clock::now();
+  std::string last_line;
+  int failures = 0;
+  while (true) {
+    auto req = client.NewRequest();
+    req.body().initJobStatus().setJobId(job_id);
+    auto reply = client.Call(req, std::chrono::seconds(10));
+    if (!reply) {
+      // The scheduler may be restarting; keep waiting a while before giving up.
+      if (++failures > 30) FailWith(reply.error());
+      continue;
+    }
+    failures = 0;
+    if (reply->kind() != MessageKind::JOB_STATUS_REPLY) FailWith({kExitFailure, "unexpected reply"});
+    auto job = reply->body().getJobStatusReply().getJob();
+    std::string line = JobStateName(job.getState()) + " | " + ProgressText(job);
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (job.getStep() > 0 && job.getStepsTotal() > job.getStep()) {
+      const double eta = elapsed / double(job.getStep()) * double(job.getStepsTotal() - job.getStep());
+      line += " | ETA " + Clock(eta);
+    }
+    if (line != last_line) {
+      if (tty) {
+        std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      } else {
+        std::fprintf(stderr, "%s\n", line.c_str());
+      }
+      last_line = line;
+    }
+    if (JobFinished(job.getState())) {
+      if (tty) std::fprintf(stderr, "\n");
+      return std::move(*reply);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // poll interval, not a sync
+  }
+}
+
+void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
+  auto spec = kernels::LoadJobSpec(spec_path);
+  if (!spec) FailWith({kExitBadInput, spec_path + ": " + spec.error().message});
+  if (auto s = kernels::ValidateNetwork(*spec); !s) FailWith({kExitBadInput, spec_path + ": " + s.error().message});
+  if (auto s = kernels::ValidatePayment(*spec); !s) FailWith({kExitBadInput, spec_path + ": " + s.error().message});
+  const std::vector<uint8_t> toml = ReadBytesOrFail(spec_path, "job spec");
+  const std::vector<Upload> uploads = BlobsFor(*spec);
+  auto client = ConnectOrFail(flags);
+
+  auto req = client->NewRequest();
+  auto submit = req.body().initSubmitJob();
+  const std::string toml_text(toml.begin(), toml.end());
+  const Hash256 spec_hash = Blake2b256(toml_text);
+  const Signature sig = client->identity().Sign(std::span<const uint8_t>(spec_hash));
+  submit.setSpecToml(toml_text);
+  submit.setSpecHash(AsData(spec_hash));
+  submit.setSignature(AsData(sig));
+  submit.setClientJobKey(RandomKey());
+  auto refs = submit.initDataBlobs(static_cast<unsigned>(uploads.size()));
+  for (size_t i = 0; i < uploads.size(); ++i) {
+    auto hash = client->Upload(uploads[i].bytes);
+    if (!hash) FailWith(hash.error());
+    auto ref = refs[static_cast<unsigned>(i)];
+    ref.setHash(AsData(*hash));
+    ref.setSizeBytes(uploads[i].bytes.size());
+    ref.setName(uploads[i].name);
+    if (!flags.json) {
+      std::cerr << "uploaded " << uploads[i].name << " (" << uploads[i].bytes.size() << " bytes)\n";
+    }
+  }
+  auto reply = client->Call(req, std::chrono::seconds(30));
+  if (!reply) FailWith(reply.error());
+  if (reply->kind() != MessageKind::SUBMIT_ACK) FailWith({kExitFailure, "unexpected reply to submit"});
+  auto ack = reply->body().getSubmitAck();
+  const std::string job_id = ack.getJobId();
+  if (!wait) {
+    if (flags.json) {
+      std::cout << json{{"job_id", job_id}, {"escrow_micro_plume", ack.getEscrowMicroPlume()}}.dump() << "\n";
+    } else {
+      std::cout << job_id << "\n";
+      std::cerr << "submitted job " << job_id << " (escrow " << ack.getEscrowMicroPlume()
+                << " micro-PLUME); follow it with `plume status " << job_id << "`\n";
+    }
+    return;
+  }
+  if (!flags.json) std::cerr << "submitted job " << job_id << "\n";
+  Message final_status = WaitForJob(*client, job_id);
+  auto job = final_status.body().getJobStatusReply().getJob();
+  if (flags.json) {
+    std::cout << JobToJson(job).dump() << "\n";
+  } else {
+    std::cout << job_id << "\n";
+  }
+  if (job.getState() != wire::JobState::SUCCEEDED) {
+    std::string why;
+    for (auto r : job.getReasons()) why += std::string("; ") + r.cStr();
+    FailWith({kExitFailure, "job " + job_id + " " + JobStateName(job.getState()) + why});
+  }
+}
+
+void RunFetch(const NetFlags& flags, const std::string& job_id, const std::string& out_dir) {
+  auto client = ConnectOrFail(flags);
+  auto req = client->NewRequest();
+  req.body().initFetchJob().setJobId(job_id);
+  auto reply = client->Call(req);
+  if (!reply) FailWith(reply.error());
+  if (reply->kind() != MessageKind::FETCH_JOB_REPLY) FailWith({kExitFailure, "unexpected reply"});
+  auto r = reply->body().getFetchJobReply();
+  if (r.getState() != wire::JobState::SUCCEEDED) {
+    FailWith({kExitFailure, "job " + job_id + " is " + JobStateName(r.getState()) +
+                                "; its outputs can be fetched once it has succeeded"});
+  }
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) FailWith({kExitBadInput, "cannot create " + out_dir + ": " + ec.message()});
+  // Outputs with the same name (an inference job's shards) are joined in the order given, which
+  // is prompt order.
+  const std::string fallback = r.getKind() == wire::JobKind::TRAIN ? "model.safetensors" : "outputs.jsonl";
+  std::map<std::string, std::string> files;
+  std::vector<std::string> order;
+  for (auto ref : r.getOutputs()) {
+    auto hash = HashFromData(ref.getHash());
+    if (!hash) FailWith({kExitFailure, "scheduler sent a malformed output hash"});
+    auto bytes = client->Download(*hash, ref.getSizeBytes());
+    if (!bytes) FailWith(bytes.error());
+    std::string name = ref.getName().size() > 0 ? std::string(ref.getName().cStr()) : fallback;
+    name = fs::path(name).filename().string();  // never write outside out_dir
+    if (!files.count(name)) order.push_back(name);
+    files[name] += *bytes;
+  }
+  json listed = json::array();
+  for (const auto& name : order) {
+    const fs::path path = fs::path(out_dir) / name;
+    const fs::path tmp = path.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << files[name];
+      if (!out) FailWith({kExitFailure, "cannot write " + tmp.string() + " (disk full?)"});
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) FailWith({kExitFailure, "cannot write " + path.string() + ": " + ec.message()});
+    listed.push_back({{"path", path.string()}, {"bytes", files[name].size()}});
+    if (!flags.json) std::cout << path.string() << " (" << files[name].size() << " bytes)\n";
+  }
+  if (flags.json) std::cout << json{{"job_id", job_id}, {"files", listed}}.dump() << "\n";
+}
+
+}  // namespace
+
+void RegisterNetSubmitCommands(CLI::App& app) {
+  auto flags = std::make_shared<NetFlags>();
+  auto spec = std::make_shared<std::string>();
+  auto wait = std::make_shared<bool>(false);
+  auto* submit = app.add_subcommand("submit", "submit a job spec to the network");
+  submit->add_option("spec", *spec, "job spec (TOML, see docs/job-spec.md)")->required();
+  submit->add_flag("--wait", *wait, "wait for the job to end, showing its progress");
+  AddNetFlags(submit, *flags);
+  submit->callback([=] { RunSubmit(*flags, *spec, *wait); });
+
+  auto fflags = std::make_shared<NetFlags>();
+  auto job = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto* fetch = app.add_subcommand("fetch", "download a finished job's weights or outputs");
+  fetch->add_option("job", *job, "job id")->required();
+  fetch->add_option("-o,--out", *out, "output directory")->required();
+  AddNetFlags(fetch, *fflags);
+  fetch->callback([=] { RunFetch(*fflags, *job, *out); });
+}
+
+}  // namespace plume::cli
