@@ -51,6 +51,8 @@ Result<std::unique_ptr<TransportClient>> TransportClient::Connect(const std::str
     s.set(zmq::sockopt::rcvhwm, limits::kRecvHighWaterMarkMessages);
     s.set(zmq::sockopt::linger, limits::kLingerMs);
     s.set(zmq::sockopt::handshake_ivl, limits::kHandshakeIvlMs);
+    s.set(zmq::sockopt::heartbeat_ivl, limits::kZmtpHeartbeatIvlMs);
+    s.set(zmq::sockopt::heartbeat_timeout, limits::kZmtpHeartbeatTimeoutMs);
     s.connect(endpoint);
   } catch (const zmq::error_t& e) {
     return Fail("cannot connect to " + endpoint + ": " + e.what() +

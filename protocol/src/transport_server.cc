@@ -125,6 +125,8 @@ Result<std::unique_ptr<TransportServer>> TransportServer::Bind(const Identity& i
     s.set(zmq::sockopt::rcvhwm, limits::kRecvHighWaterMarkMessages);
     s.set(zmq::sockopt::linger, limits::kLingerMs);
     s.set(zmq::sockopt::handshake_ivl, limits::kHandshakeIvlMs);
+    s.set(zmq::sockopt::heartbeat_ivl, limits::kZmtpHeartbeatIvlMs);
+    s.set(zmq::sockopt::heartbeat_timeout, limits::kZmtpHeartbeatTimeoutMs);
     // The monitor endpoint must be unique per server within the process.
     std::string monitor = "inproc://plume-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(impl.get()));
     if (zmq_socket_monitor(s.handle(), monitor.c_str(),

@@ -45,6 +45,10 @@ inline constexpr int kLingerMs = 200;                     // on close: flush bri
 inline constexpr int kZapPollMs = 100;                    // ZAP thread checks for shutdown this often
 inline constexpr size_t kPeerKeyCacheEntries = 65536;     // curve key -> verified ed25519 id
 inline constexpr int kHandshakeIvlMs = 5000;              // CURVE handshake must finish in this
+// ZMTP heartbeats on every connection, so that a peer that vanished without closing TCP (power
+// loss, partition) is noticed and the client reconnects by itself.
+inline constexpr int kZmtpHeartbeatIvlMs = 2000;
+inline constexpr int kZmtpHeartbeatTimeoutMs = 10000;
 inline constexpr uint32_t kRefusalLogLinesPerSecond = 10;  // more refusals are counted, not logged
 
 // Lists in replies (ListJobs, ListNodes) are cut at this many rows.
