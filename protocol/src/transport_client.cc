@@ -100,11 +100,13 @@ Result<std::optional<Message>> TransportClient::Recv(std::chrono::milliseconds t
         if (!message) {
           spdlog::warn("transport: dropped a message from {}: {}", impl_->endpoint,
                        message.error().message);
+          if (Clock::now() >= deadline) return std::optional<Message>();
           continue;
         }
         if (message->sender() != impl_->server_id) {
           spdlog::warn("transport: dropped a message from {} that names sender {} instead of the "
                        "scheduler", impl_->endpoint, ToHex(message->sender()));
+          if (Clock::now() >= deadline) return std::optional<Message>();
           continue;
         }
         return std::optional<Message>(std::move(*message));

@@ -218,6 +218,8 @@ Result<std::optional<Incoming>> TransportServer::Recv(std::chrono::milliseconds 
       if (zmq::recv_multipart(impl_->router, std::back_inserter(frames),
                               zmq::recv_flags::dontwait)) {
         if (auto in = impl_->Check(frames)) return in;
+        // A flood of refused frames must not hold the caller past its deadline.
+        if (Clock::now() >= deadline) return std::optional<Incoming>();
         continue;
       }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
