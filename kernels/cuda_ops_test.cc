@@ -405,7 +405,9 @@ TEST_F(CudaOpsTest, BadShapesAreErrorsNotCrashes) {
 TEST(CudaAvailability, MissingDeviceIsAnErrorNotACrash) {
   const int count = CudaDeviceCount();
   EXPECT_GE(count, 0);
-  if (!BuiltWithCuda()) EXPECT_EQ(count, 0);
+  if (!BuiltWithCuda()) {
+    EXPECT_EQ(count, 0);
+  }
   auto out_of_range = MakeCudaOps(count);  // device ids run 0..count-1
   ASSERT_FALSE(out_of_range);
   EXPECT_FALSE(out_of_range.error().message.empty());
