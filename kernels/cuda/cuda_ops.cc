@@ -68,6 +68,18 @@ class CudaBuffer final : public Buffer {
   int device_;
 };
 
+// A null pointer would fault inside a kernel and poison the whole CUDA context for the process;
+// report it as an ordinary error instead. Optional pointers (ops.h says "may be null") are not
+// passed here.
+template <class... Ptrs>
+Status NonNull(const char* op, Ptrs... ptrs) {
+  const void* list[] = {static_cast<const void*>(ptrs)...};
+  for (const void* p : list) {
+    if (p == nullptr) return Fail(std::string(op) + ": a required tensor pointer is null");
+  }
+  return {};
+}
+
 class CudaOps final : public Ops {
  public:
   CudaOps(int device, std::string name, cudaStream_t stream, float* sumsq)
@@ -114,6 +126,7 @@ class CudaOps final : public Ops {
   }
   Status Fill(float* dst, float value, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("Fill", dst); !st) return st;
     return cuda::LaunchFill(Ctx(), dst, value, n);
   }
   Status Synchronize() override {
@@ -125,80 +138,96 @@ class CudaOps final : public Ops {
   Status EncoderForward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
                         int B, int T, int C) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("EncoderForward", out, tokens, wte, wpe); !st) return st;
     return cuda::LaunchEncoderForward(Ctx(), out, tokens, wte, wpe, B, T, C);
   }
   Status EncoderBackward(float* dwte, float* dwpe, const float* dout, const int32_t* /*tokens*/,
                          const int32_t* tokens_host, int B, int T, int C) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("EncoderBackward", dwte, dwpe, dout); !st) return st;
     return cuda::LaunchEncoderBackward(Ctx(), dwte, dwpe, dout, tokens_host, B, T, C);
   }
   Status LayerNormForward(float* out, float* mean, float* rstd, const float* inp,
                           const float* weight, const float* bias, int N, int C) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("LayerNormForward", out, inp, weight, bias); !st) return st;
     return cuda::LaunchLayerNormForward(Ctx(), out, mean, rstd, inp, weight, bias, N, C);
   }
   Status LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* dout,
                            const float* inp, const float* weight, const float* mean,
                            const float* rstd, int N, int C) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("LayerNormBackward", dout, inp, weight, mean, rstd); !st) return st;
     return cuda::LaunchLayerNormBackward(Ctx(), dinp, dweight, dbias, dout, inp, weight, mean,
                                          rstd, N, C);
   }
   Status MatmulForward(float* out, const float* inp, const float* weight, const float* bias,
                        int N, int C, int OC) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("MatmulForward", out, inp, weight); !st) return st;
     return cuda::LaunchMatmulForward(Ctx(), out, inp, weight, bias, N, C, OC);
   }
   Status MatmulBackward(float* dinp, float* dweight, float* dbias, const float* dout,
                         const float* inp, const float* weight, int N, int C, int OC) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("MatmulBackward", dweight, dout, inp, weight); !st) return st;
     return cuda::LaunchMatmulBackward(Ctx(), dinp, dweight, dbias, dout, inp, weight, N, C, OC);
   }
   Status AttentionForward(float* out, float* lse, const float* qkv, int B, int T, int C,
                           int NH) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("AttentionForward", out, lse, qkv); !st) return st;
     return cuda::LaunchAttentionForward(Ctx(), out, lse, qkv, B, T, C, NH);
   }
   Status AttentionBackward(float* dqkv, const float* dout, const float* qkv, const float* out,
                            const float* lse, int B, int T, int C, int NH) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("AttentionBackward", dqkv, dout, qkv, out, lse); !st) return st;
     return cuda::LaunchAttentionBackward(Ctx(), dqkv, dout, qkv, out, lse, B, T, C, NH);
   }
   Status GeluForward(float* out, const float* inp, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("GeluForward", out, inp); !st) return st;
     return cuda::LaunchGeluForward(Ctx(), out, inp, n);
   }
   Status GeluBackward(float* dinp, const float* inp, const float* dout, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("GeluBackward", dinp, inp, dout); !st) return st;
     return cuda::LaunchGeluBackward(Ctx(), dinp, inp, dout, n);
   }
   Status ResidualForward(float* out, const float* a, const float* b, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("ResidualForward", out, a, b); !st) return st;
     return cuda::LaunchResidualForward(Ctx(), out, a, b, n);
   }
   Status ResidualBackward(float* da, float* db, const float* dout, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("ResidualBackward", da, db, dout); !st) return st;
     return cuda::LaunchResidualBackward(Ctx(), da, db, dout, n);
   }
   Status SoftmaxCrossEntropy(float* logits, float* losses, float* probs_out,
                              const int32_t* targets, int N, int V, int Vp, float loss_scale,
                              bool write_dlogits) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("SoftmaxCrossEntropy", logits, losses, targets); !st) return st;
     return cuda::LaunchSoftmaxCrossEntropy(Ctx(), logits, losses, probs_out, targets, N, V, Vp,
                                            loss_scale, write_dlogits);
   }
   Status Softmax(float* probs, const float* logits, int N, int V, int Vp,
                  float temperature) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("Softmax", probs, logits); !st) return st;
     return cuda::LaunchSoftmax(Ctx(), probs, logits, N, V, Vp, temperature);
   }
   Status AdamW(float* params, const float* grads, float* m, float* v, size_t n,
                const AdamWParams& p) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("AdamW", params, grads, m, v); !st) return st;
     return cuda::LaunchAdamW(Ctx(), params, grads, m, v, n, p);
   }
   Result<float> GlobalNorm(const float* grads, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto nn = NonNull("GlobalNorm", grads); !nn) return tl::unexpected(nn.error());
     auto st = cuda::LaunchSumOfSquares(Ctx(), sumsq_, grads, n);
     if (!st) return tl::unexpected(st.error());
     float sumsq = 0.0f;
@@ -208,6 +237,7 @@ class CudaOps final : public Ops {
   }
   Status Scale(float* x, float factor, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("Scale", x); !st) return st;
     return cuda::LaunchScale(Ctx(), x, factor, n);
   }
 
