@@ -1,0 +1,62 @@
+// The scheduler's shell: a single-threaded loop around the pure core. It receives protocol
+// messages on a CURVE ROUTER socket (protocol/transport.h), turns them into core events, saves
+// the core's changed rows in one SQLite transaction per loop turn, and only then acts: sends
+// task assignments, cancels and replies, serves blobs under the access policy, runs the DiLoCo
+// outer step for finished rounds, and passes ledger requests to the ledger hook.
+//
+// Threads: everything runs on the thread that calls RunOnce/Run; only stop flags cross threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plume/protocol/error.h"
+#include "plume/protocol/identity.h"
+#include "plume/scheduler/core.h"
+#include "plume/scheduler/store.h"
+
+namespace plume::scheduler {
+
+// Applies one ledger request. Returns true when applied (or already applied: ids repeat after
+// a restart), false with a reason in `refusal` when refused (e.g. insufficient balance for a
+// hold). An error means "not now" (the request stays in the outbox and is retried).
+using LedgerHook = std::function<Result<bool>(const LedgerOp& op, std::string& refusal)>;
+
+struct ReactorOptions {
+  std::string endpoint = "tcp://127.0.0.1:0";
+  std::filesystem::path state_dir;  // holds scheduler.db, blobs/ and momentum/
+  Sync sync = Sync::kFull;
+  std::optional<std::vector<PublicKey>> agent_allow_list;
+  Config core;
+  std::chrono::milliseconds tick{100};
+  uint32_t events_per_turn_max = 512;
+  LedgerHook ledger;  // nullptr: every request counts as applied (no ledger configured)
+};
+
+class Reactor {
+ public:
+  // Opens (or creates) the state directory, loads and recovers the state, binds the socket.
+  static Result<std::unique_ptr<Reactor>> Start(const Identity& identity, ReactorOptions options);
+  ~Reactor();
+
+  const std::string& endpoint() const;
+  // One loop turn: waits up to `wait` for messages, handles what arrived (and a due tick),
+  // persists, then acts. An error means the database could not be written: stop and restart.
+  Status RunOnce(std::chrono::milliseconds wait);
+  // Turns until `stop` becomes true or a turn fails.
+  Status Run(const std::atomic<bool>& stop);
+  const Core& core() const;
+
+ private:
+  struct Impl;
+  explicit Reactor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plume::scheduler

@@ -1,0 +1,328 @@
+// The scheduler's reactor: start-up and recovery, the loop turn (receive → core → save → act),
+// agent messages, and carrying out the core's actions. See reactor.h for the contract.
+#include "plume/scheduler/reactor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "plume/protocol/receipt.h"
+#include "reactor_impl.h"
+
+namespace plume::scheduler {
+namespace {
+
+NodeInfo NodeFromRegister(const std::string& id, wire::Register::Reader r) {
+  NodeInfo n;
+  n.id = id;
+  n.name = r.getName();
+  n.price_micro_plume_per_pflop = r.getPriceMicroPlumePerPflop();
+  double flops = 0;
+  bool any_passed = false;
+  n.backend = Backend::kCpu;
+  for (auto g : r.getGpus()) {
+    const Backend b = g.getBackend() == wire::Backend::CUDA ? Backend::kCuda : Backend::kCpu;
+    if (!g.getSelftestPassed()) continue;  // a device that failed its selftest is not offered
+    any_passed = true;
+    if (b == Backend::kCuda) n.backend = Backend::kCuda;
+    n.gpus.push_back(GpuInfo{g.getName(), g.getMemoryBytes(), g.getCount()});
+    if (b == Backend::kCpu) n.host_memory_bytes = std::max(n.host_memory_bytes, g.getMemoryBytes());
+    flops += g.getMeasuredFlopsPerSec();
+  }
+  if (n.backend == Backend::kCuda) {  // usable memory is per GPU: keep only the CUDA devices
+    std::erase_if(n.gpus, [](const GpuInfo& g) { return g.name == "cpu"; });
+  }
+  n.selftest_passed = any_passed;
+  n.flops_per_s = flops > 0 ? static_cast<uint64_t>(flops) : 0;
+  return n;
+}
+
+}  // namespace
+
+Reactor::Reactor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Reactor::~Reactor() = default;
+const std::string& Reactor::endpoint() const { return impl_->server->endpoint(); }
+const Core& Reactor::core() const { return impl_->core; }
+
+Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, ReactorOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir / "momentum", ec);
+  if (ec) {
+    return Fail("cannot create state directory " + options.state_dir.string() + ": " +
+                ec.message());
+  }
+  auto store = Store::Open(options.state_dir / "scheduler.db", options.sync);
+  if (!store) return tl::unexpected(store.error());
+  auto state = store->Load();
+  if (!state) return tl::unexpected(state.error());
+  const int64_t base_ms = state->now_ms;
+  Core core(options.core, std::move(*state));
+  auto impl = std::make_unique<Impl>(identity, std::move(options), std::move(*store),
+                                     std::move(core));
+  Impl& m = *impl;
+  auto blobs = BlobStore::Open(m.opt.state_dir / "blobs");
+  if (!blobs) return tl::unexpected(blobs.error());
+  m.blobs = std::move(*blobs);
+  m.blob_service = std::make_unique<BlobService>(
+      *m.blobs, identity.public_key(),
+      [&m](const PublicKey& p, const Hash256& h) { return m.CanRead(p, h); });
+  ServerOptions so;
+  so.endpoint = m.opt.endpoint;
+  so.agent_allow_list = m.opt.agent_allow_list;
+  so.on_refusal = [](RefusalReason, std::string_view detail) {
+    spdlog::warn("refused peer: {}", detail);
+  };
+  auto server = TransportServer::Bind(identity, std::move(so));
+  if (!server) return tl::unexpected(server.error());
+  m.server = std::move(*server);
+  m.started = std::chrono::steady_clock::now();
+  m.clock_base_ms = base_ms + 1;
+  // Re-send what the previous process may have decided without carrying out.
+  std::vector<Action> recovered = m.core.Recover(m.NowMs());
+  m.actions.insert(m.actions.end(), recovered.begin(), recovered.end());
+  if (auto st = m.Persist(); !st) return tl::unexpected(st.error());
+  m.Act();
+  spdlog::info("plume-scheduler {} listening on {}", identity.Id(), m.server->endpoint());
+  return std::unique_ptr<Reactor>(new Reactor(std::move(impl)));
+}
+
+int64_t Reactor::Impl::NowMs() const {
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  return clock_base_ms + std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+}
+
+std::vector<Action> Reactor::Impl::Feed(const Event& e) {
+  std::vector<Action> acts = core.Handle(NowMs(), e);
+  actions.insert(actions.end(), acts.begin(), acts.end());
+  return acts;
+}
+
+void Reactor::Impl::Reply(const PeerId& peer, const MessageBuilder& m) {
+  auto frame = m.Encode();
+  if (!frame) {
+    spdlog::error("reply not encodable: {}", frame.error().message);
+    return;
+  }
+  replies.emplace_back(peer, std::move(*frame));
+}
+
+void Reactor::Impl::ReplyError(const PeerId& peer, uint64_t rid, wire::ErrorCode code,
+                               const std::string& why) {
+  replies.emplace_back(peer, EncodeError(rid, identity.public_key(), code, why));
+}
+
+Status Reactor::RunOnce(std::chrono::milliseconds wait) {
+  Impl& m = *impl_;
+  while (!m.internal.empty()) {
+    m.Feed(m.internal.front());
+    m.internal.pop_front();
+  }
+  const int64_t until_tick = std::max<int64_t>(0, m.next_tick_ms - m.NowMs());
+  auto timeout = std::chrono::milliseconds(std::min<int64_t>(wait.count(), until_tick));
+  for (uint32_t n = 0; n < m.opt.events_per_turn_max; ++n) {
+    auto in = m.server->Recv(n == 0 ? timeout : std::chrono::milliseconds(0));
+    if (!in) return tl::unexpected(in.error());
+    if (!in->has_value()) break;
+    m.Dispatch(**in);
+  }
+  if (m.NowMs() >= m.next_tick_ms) {
+    m.Feed(Tick{});
+    m.next_tick_ms = m.NowMs() + m.opt.tick.count();
+  }
+  if (auto st = m.Persist(); !st) return st;
+  m.Act();
+  return {};
+}
+
+Status Reactor::Run(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    if (auto st = RunOnce(std::chrono::milliseconds(50)); !st) return st;
+  }
+  return {};
+}
+
+Status Reactor::Impl::Persist() {
+  Dirty d = core.TakeDirty();
+  if (d.Empty()) return {};
+  if (auto st = store.Save(d); !st) {
+    return Fail("cannot save the scheduler state (" + st.error().message +
+                "); nothing of this turn was acted on: free disk space and restart");
+  }
+  return {};
+}
+
+void Reactor::Impl::Dispatch(Incoming& in) {
+  switch (in.message.kind()) {
+    case MessageKind::REGISTER: return OnRegister(in);
+    case MessageKind::HEARTBEAT: return OnHeartbeat(in);
+    case MessageKind::DRAIN: return OnDrain(in);
+    case MessageKind::DEREGISTER: return OnDeregister(in);
+    case MessageKind::TASK_RESULT: return OnTaskResult(in);
+    case MessageKind::TASK_FAILED: return OnTaskFailed(in);
+    case MessageKind::TASK_PROGRESS: return;  // heartbeats carry progress too
+    case MessageKind::SUBMIT_JOB: return OnSubmitJob(in);
+    case MessageKind::JOB_STATUS: return OnJobStatus(in);
+    case MessageKind::LIST_JOBS: return OnListJobs(in);
+    case MessageKind::CANCEL_JOB: return OnCancelJob(in);
+    case MessageKind::LIST_NODES: return OnListNodes(in);
+    case MessageKind::FETCH_JOB: return OnFetchJob(in);
+    case MessageKind::BLOB_GET:
+      return Reply(in.peer, blob_service->OnBlobGet(in.principal, in.message));
+    case MessageKind::BLOB_PUT:
+      return Reply(in.peer, blob_service->OnBlobPut(in.principal, in.message));
+    case MessageKind::PING: {
+      auto m = NewMessage(in.message.request_id());
+      m.body().setPong();
+      return Reply(in.peer, m);
+    }
+    default:
+      return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::UNEXPECTED,
+                        "the scheduler does not accept " +
+                            std::string(KindName(in.message.kind())) + " messages");
+  }
+}
+
+void Reactor::Impl::OnRegister(Incoming& in) {
+  const NodeId id = ToHex(in.principal);
+  peers[id] = in.peer;
+  Feed(AgentRegistered{NodeFromRegister(id, in.message.body().getRegister())});
+  auto m = NewMessage(in.message.request_id());
+  auto ack = m.body().initRegisterAck();
+  ack.setNodeId(id);
+  ack.setLeaseMs(static_cast<uint64_t>(opt.core.lease_ms));
+  ack.setHeartbeatIntervalMs(static_cast<uint64_t>(opt.core.lease_ms / 3));
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnHeartbeat(Incoming& in) {
+  const NodeId id = ToHex(in.principal);
+  peers[id] = in.peer;
+  auto hb = in.message.body().getHeartbeat();
+  Heartbeat e{id, {}};
+  std::map<uint64_t, std::pair<uint64_t, double>> progress;
+  for (auto p : hb.getProgress()) progress[p.getTaskId()] = {p.getStep(), p.getLoss()};
+  for (auto r : hb.getRunning()) {
+    const Task* t = core.FindTaskByWireId(r.getTaskId());
+    // A task id we never issued: report it under a name no task has, so the core cancels it.
+    TaskProgress tp{t ? t->id : "unknown/" + std::to_string(r.getTaskId()), r.getAttempt(), 0, 0};
+    if (auto it = progress.find(r.getTaskId()); it != progress.end()) {
+      tp.step = it->second.first;
+      tp.loss = std::isnan(it->second.second) ? 0 : it->second.second;
+    }
+    e.held.push_back(tp);
+  }
+  bool rejected = false;
+  for (const Action& a : Feed(e)) rejected |= std::holds_alternative<Rejected>(a);
+  auto m = NewMessage(in.message.request_id());
+  auto ack = m.body().initHeartbeatAck();
+  ack.setLeaseMs(static_cast<uint64_t>(opt.core.lease_ms));
+  ack.setReRegister(rejected);
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnDrain(Incoming& in) {
+  Feed(AgentDraining{ToHex(in.principal)});
+  auto m = NewMessage(in.message.request_id());
+  m.body().initAck();
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnDeregister(Incoming& in) {
+  Feed(AgentGone{ToHex(in.principal)});
+  auto m = NewMessage(in.message.request_id());
+  m.body().initAck();
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnTaskResult(Incoming& in) {
+  const NodeId node = ToHex(in.principal);
+  auto r = in.message.body().getTaskResult();
+  auto ack_with = [&](bool accepted, const std::string& why) {
+    auto m = NewMessage(in.message.request_id());
+    auto ack = m.body().initTaskResultAck();
+    ack.setTaskId(r.getTaskId());
+    ack.setAttempt(r.getAttempt());
+    ack.setAccepted(accepted);
+    ack.setMessage(why);
+    Reply(in.peer, m);  // sent after the save: an accepted result is durable before its ack
+  };
+  const Task* t = core.FindTaskByWireId(r.getTaskId());
+  auto out = HashFromData(r.getOutput().getHash());
+  if (t == nullptr || !out) return ack_with(false, "unknown task or malformed output hash");
+  const BlobHash output = ToHex(*out);
+  // The same result again (the ack was lost): acknowledge it once more, count nothing.
+  if (t->state == TaskState::kSucceeded && t->node == node && t->attempt == r.getAttempt() &&
+      t->output_blob == output) {
+    return ack_with(true, "already recorded");
+  }
+  auto receipt = VerifyReceipt(std::span<const uint8_t>(r.getReceipt().begin(), r.getReceipt().size()),
+                               std::span<const uint8_t>(r.getReceiptSignature().begin(),
+                                                        r.getReceiptSignature().size()));
+  if (!receipt || receipt->agent != in.principal || receipt->task_id != r.getTaskId() ||
+      receipt->attempt != r.getAttempt() || receipt->output != *out) {
+    return ack_with(false, "receipt missing, badly signed or not matching the result");
+  }
+  if (!blobs->Has(*out)) return ack_with(false, "output blob not uploaded: upload it first");
+  const TaskId task = t->id;
+  const uint32_t attempt = r.getAttempt();
+  auto metrics = r.getMetrics();
+  Feed(TaskSucceeded{task, attempt, node, output,
+                     TaskMetrics{metrics.getFinalLoss(), metrics.getTokens(),
+                                 static_cast<uint64_t>(std::max(0.0, metrics.getFlops()))}});
+  const Task& after = core.state().tasks.at(task);
+  const bool accepted = after.state == TaskState::kSucceeded && after.attempt == attempt &&
+                        after.node == node && after.output_blob == output;
+  ack_with(accepted, accepted ? "" : "stale attempt: the task was given to another agent");
+}
+
+void Reactor::Impl::OnTaskFailed(Incoming& in) {
+  auto f = in.message.body().getTaskFailed();
+  const Task* t = core.FindTaskByWireId(f.getTaskId());
+  if (t == nullptr) return;
+  Feed(TaskFailed{t->id, f.getAttempt(), ToHex(in.principal), f.getReason(), f.getRetryable()});
+}
+
+void Reactor::Impl::Act() {
+  std::vector<Action> todo;
+  todo.swap(actions);
+  for (const Action& action : todo) {
+    if (const auto* a = std::get_if<SendTaskAssign>(&action)) {
+      SendAssign(*a);
+    } else if (const auto* c = std::get_if<SendTaskCancel>(&action)) {
+      SendCancel(*c);
+    } else if (const auto* g = std::get_if<AggregateRound>(&action)) {
+      auto blob = Aggregate(*g);
+      if (blob) {
+        internal.push_back(RoundAggregated{g->job, g->round, *blob});
+      } else {
+        internal.push_back(RoundAggregationFailed{g->job, g->round, blob.error().message});
+      }
+    } else if (const auto* l = std::get_if<LedgerRequest>(&action)) {
+      std::string refusal;
+      Result<bool> applied = opt.ledger ? opt.ledger(l->op, refusal) : Result<bool>(true);
+      if (!applied) {
+        spdlog::warn("ledger unavailable for {}: {} (retried after a restart)", l->op.id,
+                     applied.error().message);
+      } else if (*applied) {
+        internal.push_back(LedgerApplied{l->op.id});
+      } else {
+        internal.push_back(LedgerFailed{l->op.id, refusal});
+      }
+    } else if (const auto* f = std::get_if<JobFinished>(&action)) {
+      spdlog::info("job={} finished: {} {}", f->job, Name(f->state), f->reason);
+    } else if (const auto* g2 = std::get_if<Log>(&action)) {
+      const std::string keys = (g2->job.empty() ? "" : " job=" + g2->job) +
+                               (g2->task.empty() ? "" : " task=" + g2->task) +
+                               (g2->node.empty() ? "" : " node=" + g2->node.substr(0, 16));
+      if (g2->level == LogLevel::kWarn) {
+        spdlog::warn("{}{}", g2->message, keys);
+      } else {
+        spdlog::debug("{}{}", g2->message, keys);
+      }
+    }
+  }
+  for (auto& [peer, frame] : replies) (void)server->Send(peer, frame);
+  replies.clear();
+}
+
+}  // namespace plume::scheduler

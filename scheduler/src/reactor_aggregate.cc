@@ -1,0 +1,109 @@
+// Reactor: the DiLoCo outer step for a finished round.
+//
+//   avg   = sum_w (weight_w * delta_w) / sum_w weight_w      delta_w = worker params - round params
+//   g     = -avg                                              the outer "gradient"
+//   m_r   = mu * m_{r-1} + g                                  m_{-1} = 0
+//   theta = theta_r - lr * (g + mu * m_r)                     Nesterov
+//
+// The momentum of round r is written to momentum/<job>.r<r> before the new parameters are
+// reported, and round r reads only m_{r-1}: aggregating the same round twice (after a crash)
+// gives the same blob instead of applying the momentum twice.
+#include <fstream>
+
+#include "plume/kernels/checkpoint.h"
+#include "reactor_impl.h"
+
+namespace plume::scheduler {
+namespace {
+
+Result<std::vector<float>> LoadParams(BlobStore& blobs, const BlobHash& hex,
+                                      const kernels::ModelConfig& model) {
+  auto hash = HashFromHex(hex);
+  if (!hash) return Fail("blob id " + hex + ": " + hash.error().message);
+  auto bytes = blobs.Get(*hash);
+  if (!bytes) return Fail("blob " + hex + ": " + bytes.error().message);
+  kernels::LoadOptions opts;
+  opts.expect = model;
+  auto ck = kernels::LoadCheckpointBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()),
+      opts);
+  if (!ck) return Fail("blob " + hex + ": " + ck.error().message);
+  return std::move(ck->params);
+}
+
+std::filesystem::path MomentumPath(const std::filesystem::path& dir, const JobId& job,
+                                   uint32_t round) {
+  return dir / "momentum" / (job + ".r" + std::to_string(round));
+}
+
+Result<std::vector<float>> ReadMomentum(const std::filesystem::path& path, size_t n) {
+  std::vector<float> m(n, 0.0f);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail("momentum file " + path.string() + " missing");
+  in.read(reinterpret_cast<char*>(m.data()), static_cast<std::streamsize>(n * sizeof(float)));
+  if (in.gcount() != static_cast<std::streamsize>(n * sizeof(float))) {
+    return Fail("momentum file " + path.string() + " is truncated");
+  }
+  return m;
+}
+
+Status WriteMomentum(const std::filesystem::path& path, const std::vector<float>& m) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(m.data()),
+              static_cast<std::streamsize>(m.size() * sizeof(float)));
+    out.flush();
+    if (!out) return Fail("cannot write " + tmp.string() + " (disk full?)");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Fail("cannot rename " + tmp.string() + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+Result<BlobHash> Reactor::Impl::Aggregate(const AggregateRound& a) {
+  const Job& job = core.state().jobs.at(a.job);
+  const ModelConfig& c = job.spec.model;
+  const kernels::ModelConfig model{static_cast<int>(c.n_layer), static_cast<int>(c.n_head),
+                                   static_cast<int>(c.n_embd), static_cast<int>(c.context),
+                                   static_cast<int>(c.vocab)};
+  auto theta = LoadParams(*blobs, a.input_params_blob, model);
+  if (!theta) return tl::unexpected(theta.error());
+  const size_t n = theta->size();
+  std::vector<double> avg(n, 0.0);
+  double total_weight = 0;
+  for (size_t w = 0; w < a.deltas.size(); ++w) {
+    auto delta = LoadParams(*blobs, a.deltas[w], model);
+    if (!delta) return Fail("worker delta: " + delta.error().message);
+    const double weight = static_cast<double>(a.weights.at(w));
+    for (size_t i = 0; i < n; ++i) avg[i] += weight * (*delta)[i];
+    total_weight += weight;
+  }
+  if (total_weight <= 0) return Fail("round has no weighted deltas");
+  std::vector<float> momentum(n, 0.0f);
+  if (a.round > 0) {
+    auto prev = ReadMomentum(MomentumPath(opt.state_dir, a.job, a.round - 1), n);
+    if (!prev) return tl::unexpected(prev.error());
+    momentum = std::move(*prev);
+  }
+  const double lr = a.outer_lr, mu = a.outer_momentum;
+  for (size_t i = 0; i < n; ++i) {
+    const double g = -avg[i] / total_weight;
+    const double m = mu * momentum[i] + g;
+    momentum[i] = static_cast<float>(m);
+    (*theta)[i] = static_cast<float>((*theta)[i] - lr * (g + mu * m));
+  }
+  if (auto st = WriteMomentum(MomentumPath(opt.state_dir, a.job, a.round), momentum); !st) {
+    return tl::unexpected(st.error());
+  }
+  auto bytes = kernels::SaveCheckpointBytes(model, *theta);
+  if (!bytes) return Fail(bytes.error().message);
+  auto hash = blobs->Put(std::span<const uint8_t>(*bytes));
+  if (!hash) return tl::unexpected(hash.error());
+  return ToHex(*hash);
+}
+
+}  // namespace plume::scheduler

@@ -1,0 +1,93 @@
+// Private: the reactor's state and handlers. reactor.cc has the loop, agent messages and the
+// acting on core actions; reactor_jobs.cc client messages, job specs, task assignment messages
+// and the blob access policy; reactor_aggregate.cc the DiLoCo outer step.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "plume/kernels/job_spec.h"
+#include "plume/protocol/blob_service.h"
+#include "plume/protocol/blob_store.h"
+#include "plume/protocol/message.h"
+#include "plume/protocol/transport.h"
+#include "plume/scheduler/reactor.h"
+
+namespace plume::scheduler {
+
+// What the reactor keeps per job beside the core's record: the parsed spec (the runner's
+// hyper-parameters) and the prompts. Rebuilt from the stored spec text after a restart.
+struct JobExtra {
+  kernels::JobSpec spec;
+  std::vector<std::string> prompts;
+  Hash256 spec_hash{};
+  BlobHash val_blob;
+};
+
+struct Reactor::Impl {
+  Impl(Identity id, ReactorOptions o, Store s, Core c)
+      : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)) {}
+
+  Identity identity;
+  ReactorOptions opt;
+  Store store;
+  Core core;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<BlobService> blob_service;
+  std::unique_ptr<TransportServer> server;
+  std::chrono::steady_clock::time_point started;
+  int64_t clock_base_ms = 0;
+  int64_t next_tick_ms = 0;
+
+  std::map<NodeId, PeerId> peers;             // latest connection of each agent
+  std::map<JobId, JobExtra> extras;           // cache; see JobExtra
+  std::map<BlobHash, JobId> joined_outputs;   // infer outputs.jsonl blobs served to owners
+  std::vector<Action> actions;                // decided this turn, acted on after the save
+  std::vector<std::pair<PeerId, std::string>> replies;  // sent after the save
+  std::deque<Event> internal;                 // results of acting, fed in the next turn
+  std::set<NodeId> reregister;                // agents the core did not know this turn
+
+  int64_t NowMs() const;
+  std::vector<Action> Feed(const Event& e);  // Handle + keep the actions for this turn
+  void Reply(const PeerId& peer, const MessageBuilder& m);
+  void ReplyError(const PeerId& peer, uint64_t rid, wire::ErrorCode code, const std::string& why);
+  MessageBuilder NewMessage(uint64_t rid) { return MessageBuilder(rid, identity.public_key()); }
+  void Dispatch(Incoming& in);
+  Status Persist();
+  void Act();
+
+  // ---- agent messages (reactor.cc) ----
+  void OnRegister(Incoming& in);
+  void OnHeartbeat(Incoming& in);
+  void OnDrain(Incoming& in);
+  void OnDeregister(Incoming& in);
+  void OnTaskResult(Incoming& in);
+  void OnTaskFailed(Incoming& in);
+
+  // ---- client messages (reactor_jobs.cc) ----
+  void OnSubmitJob(Incoming& in);
+  void OnJobStatus(Incoming& in);
+  void OnListJobs(Incoming& in);
+  void OnCancelJob(Incoming& in);
+  void OnListNodes(Incoming& in);
+  void OnFetchJob(Incoming& in);
+
+  // ---- jobs, tasks, blobs ----
+  Result<JobExtra*> Extra(const Job& job);
+  Result<JobSpec> ToCoreSpec(const kernels::JobSpec& k, const JobExtra& x,
+                             const std::map<std::string, BlobHash>& named);
+  Result<BlobHash> InitialParams(const kernels::ModelConfig& model, uint64_t seed);
+  void SendAssign(const SendTaskAssign& a);
+  void SendCancel(const SendTaskCancel& c);
+  bool CanRead(const PublicKey& principal, const Hash256& hash);
+  void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
+
+  // ---- DiLoCo outer step (reactor_aggregate.cc) ----
+  Result<BlobHash> Aggregate(const AggregateRound& a);
+};
+
+}  // namespace plume::scheduler

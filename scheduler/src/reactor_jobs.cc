@@ -1,0 +1,495 @@
+// Reactor: client messages (submit, status, list, cancel, nodes, fetch), the translation of a
+// job spec into the core's JobSpec, TaskAssign/TaskCancel messages, and the blob read policy.
+//
+// Blob roles in JobSpec::data_blobs: train [data, val?]; infer [checkpoint, prompts?] (the
+// names the CLI gives its uploads: "data", "val", "checkpoint", "prompts").
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "plume/kernels/checkpoint.h"
+#include "plume/kernels/gpt.h"
+#include "plume/kernels/ops.h"
+#include "plume/protocol/limits.h"
+#include "plume/scheduler/work.h"
+#include "reactor_impl.h"
+
+namespace plume::scheduler {
+namespace {
+
+wire::JobState WireState(JobState s) {
+  switch (s) {
+    case JobState::kQueued: return wire::JobState::QUEUED;
+    case JobState::kRunning: return wire::JobState::RUNNING;
+    case JobState::kSucceeded: return wire::JobState::SUCCEEDED;
+    case JobState::kFailed: return wire::JobState::FAILED;
+    case JobState::kCancelled: return wire::JobState::CANCELLED;
+  }
+  return wire::JobState::QUEUED;
+}
+
+void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
+  b.setJobId(j.id);
+  b.setName(j.spec.name);
+  b.setKind(j.spec.kind == JobKind::kTrain ? wire::JobKind::TRAIN : wire::JobKind::INFER);
+  b.setState(WireState(j.state));
+  if (auto owner = FromHex(j.owner)) b.setOwner(AsData(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(owner->data()), owner->size())));
+  const bool train = j.spec.kind == JobKind::kTrain;
+  b.setRound(j.round);
+  b.setRoundsTotal(train ? j.spec.train.rounds : 1);
+  uint32_t queued = 0, running = 0, done = 0, failed = 0;
+  uint64_t step = 0, prompts_done = 0;
+  double loss = std::nan("");
+  const std::string prefix = j.id + "/";
+  for (auto it = s.tasks.lower_bound(prefix);
+       it != s.tasks.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    const Task& t = it->second;
+    queued += t.state == TaskState::kQueued;
+    running += t.state == TaskState::kAssigned;
+    done += t.state == TaskState::kSucceeded;
+    failed += t.state == TaskState::kFailed || t.state == TaskState::kDropped;
+    if (t.state == TaskState::kAssigned && t.round == j.round) {
+      step = std::max(step, t.progress_step);
+      if (t.progress_step > 0) loss = t.progress_loss;
+    }
+    if (t.state == TaskState::kSucceeded) {
+      if (t.round + 1 >= j.round) loss = std::isnan(loss) ? t.metrics.loss : loss;
+      if (!train) prompts_done += PromptsInShard(j.spec.infer.prompt_count, j.spec.infer.shards,
+                                                 t.shard);
+    }
+  }
+  const uint64_t h = j.spec.train.local_steps;
+  b.setStep(train ? uint64_t{j.round} * h + step : prompts_done);
+  b.setStepsTotal(train ? uint64_t{j.spec.train.rounds} * h : j.spec.infer.prompt_count);
+  b.setLoss(loss);
+  b.setValLoss(std::nan(""));
+  b.setTokensPerSec(0);
+  if (!j.reason.empty()) b.initReasons(1).set(0, j.reason);
+  b.setCreatedAtMs(static_cast<uint64_t>(j.submitted_at_ms));
+  b.setUpdatedAtMs(static_cast<uint64_t>(std::max(j.finished_at_ms, j.submitted_at_ms)));
+  b.setEscrowMicroPlume(j.spec.budget_micro_plume);
+  b.setSpentMicroPlume(j.paid_micro_plume);
+  b.setTasksQueued(queued);
+  b.setTasksRunning(running);
+  b.setTasksDone(done);
+  b.setTasksFailed(failed);
+}
+
+}  // namespace
+
+void Reactor::Impl::FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex,
+                                const std::string& name) {
+  ref.setName(name);
+  if (hex.empty()) return;  // empty hash: no blob
+  auto h = HashFromHex(hex);
+  if (!h) return;
+  ref.setHash(AsData(*h));
+  if (auto size = blobs->SizeOf(*h)) ref.setSizeBytes(*size);
+}
+
+Result<BlobHash> Reactor::Impl::InitialParams(const kernels::ModelConfig& model, uint64_t seed) {
+  // The GPT-2 initialisation agents would derive from the seed, made once here so that every
+  // worker and the outer step start from the same, stored parameters.
+  auto ops = kernels::MakeCpuOps(1);
+  auto gpt = kernels::Gpt::Create(model, *ops);
+  if (!gpt) return Fail("model: " + gpt.error().message);
+  if (auto st = (*gpt)->InitRandom(seed); !st) return Fail(st.error().message);
+  auto params = (*gpt)->GetParams();
+  if (!params) return Fail(params.error().message);
+  auto bytes = kernels::SaveCheckpointBytes(model, *params);
+  if (!bytes) return Fail(bytes.error().message);
+  auto hash = blobs->Put(std::span<const uint8_t>(*bytes));
+  if (!hash) return tl::unexpected(hash.error());
+  return ToHex(*hash);
+}
+
+Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobExtra& x,
+                                          const std::map<std::string, BlobHash>& named) {
+  JobSpec s;
+  s.kind = k.kind == kernels::JobKind::kTrain ? JobKind::kTrain : JobKind::kInfer;
+  s.name = k.name;
+  s.seed = k.seed;
+  kernels::ModelConfig m;
+  if (k.model) {
+    m = *k.model;
+  } else {  // infer without [model]: the checkpoint says what it is
+    auto ck_hash = HashFromHex(named.count("checkpoint") ? named.at("checkpoint") : "");
+    if (!ck_hash) return Fail("infer: no \"checkpoint\" blob uploaded");
+    auto bytes = blobs->Get(*ck_hash);
+    if (!bytes) return tl::unexpected(bytes.error());
+    auto ck = kernels::LoadCheckpointBytes(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
+    if (!ck) return Fail("checkpoint: " + ck.error().message);
+    m = ck->config;
+  }
+  s.model = ModelConfig{static_cast<uint32_t>(m.n_layer), static_cast<uint32_t>(m.n_head),
+                        static_cast<uint32_t>(m.n_embd), static_cast<uint32_t>(m.context),
+                        static_cast<uint32_t>(m.vocab)};
+  const kernels::NetworkSpec net = k.network.value_or(kernels::NetworkSpec{});
+  auto need = [&](const std::string& name) -> Result<BlobHash> {
+    auto it = named.find(name);
+    if (it == named.end()) return Fail("no \"" + name + "\" blob was uploaded with the job");
+    return it->second;
+  };
+  if (s.kind == JobKind::kTrain) {
+    s.train = TrainParams{static_cast<uint32_t>(net.workers), static_cast<uint32_t>(net.rounds),
+                          static_cast<uint32_t>(net.local_steps),
+                          static_cast<uint32_t>(k.train.batch),
+                          static_cast<uint32_t>(k.train.seq_len), net.outer_lr,
+                          net.outer_momentum, net.round_timeout_s * 1000};
+    auto data = need("data");
+    if (!data) return tl::unexpected(data.error());
+    s.data_blobs = {*data};
+    if (named.count("val")) s.data_blobs.push_back(named.at("val"));
+  } else {
+    auto ck = need("checkpoint");
+    if (!ck) return tl::unexpected(ck.error());
+    uint32_t longest = 0;
+    for (const auto& p : x.prompts) longest = std::max<uint32_t>(longest, p.size());
+    const auto count = static_cast<uint32_t>(x.prompts.size());
+    s.infer = InferParams{count, std::clamp<uint32_t>(net.workers, 1, std::max(1u, count)),
+                          static_cast<uint32_t>(k.infer.generate.max_new_tokens), longest, *ck};
+    s.data_blobs = {*ck};
+    if (named.count("prompts")) s.data_blobs.push_back(named.at("prompts"));
+  }
+  if (k.payment) {
+    s.budget_micro_plume = k.payment->budget_micro_plume;
+    s.max_price_micro_plume_per_pflop = k.payment->max_price_micro_plume_per_pflop;
+  }
+  return s;
+}
+
+Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
+  if (auto it = extras.find(job.id); it != extras.end()) return &it->second;
+  auto k = kernels::ParseJobSpec(job.spec.runner_config);
+  if (!k) return Fail("stored spec of job " + job.id + ": " + k.error().message);
+  JobExtra x;
+  x.spec = *k;
+  x.spec_hash = Blake2b256(job.spec.runner_config);
+  if (job.spec.kind == JobKind::kTrain) {
+    if (job.spec.data_blobs.size() > 1) x.val_blob = job.spec.data_blobs[1];
+  } else if (!k->infer.prompts.empty()) {
+    x.prompts = k->infer.prompts;
+  } else if (job.spec.data_blobs.size() > 1) {
+    auto h = HashFromHex(job.spec.data_blobs[1]);
+    auto bytes = h ? blobs->Get(*h) : Result<std::string>(tl::unexpected(h.error()));
+    if (!bytes) return Fail("prompts blob: " + bytes.error().message);
+    try {
+      x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
+    } catch (const std::exception& e) {
+      return Fail(std::string("prompts blob is not a JSON array of strings: ") + e.what());
+    }
+  }
+  return &extras.emplace(job.id, std::move(x)).first->second;
+}
+
+void Reactor::Impl::OnSubmitJob(Incoming& in) {
+  auto s = in.message.body().getSubmitJob();
+  const uint64_t rid = in.message.request_id();
+  const ClientId owner = ToHex(in.principal);
+  const std::string toml = s.getSpecToml();
+  const Hash256 spec_hash = Blake2b256(toml);
+  auto sig = s.getSignature();
+  if (sig.size() != crypto_sign_BYTES ||
+      crypto_sign_verify_detached(sig.begin(), spec_hash.data(), spec_hash.size(),
+                                  in.principal.data()) != 0) {
+    return ReplyError(in.peer, rid, wire::ErrorCode::UNAUTHORIZED,
+                      "the spec signature does not verify with your key: sign the spec hash");
+  }
+  const std::string key = owner + "/" + std::string(s.getClientJobKey().cStr());
+  const JobId job_id = "job-" + ToHex(Blake2b256(key)).substr(0, 16);
+  auto reply_ack = [&](MicroPlume escrow) {
+    auto m = NewMessage(rid);
+    auto ack = m.body().initSubmitAck();
+    ack.setJobId(job_id);
+    ack.setEscrowMicroPlume(escrow);
+    Reply(in.peer, m);
+  };
+  if (auto it = core.state().jobs.find(job_id); it != core.state().jobs.end()) {
+    if (it->second.owner != owner) {
+      return ReplyError(in.peer, rid, wire::ErrorCode::CONFLICT, "job key already used");
+    }
+    return reply_ack(it->second.spec.budget_micro_plume);  // a retried submit: same job
+  }
+  auto bad = [&](const std::string& why) {
+    ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, why);
+  };
+  auto k = kernels::ParseJobSpec(toml);
+  if (!k) return bad(k.error().message);
+  if (auto st = kernels::ValidateNetwork(*k); !st) return bad(st.error().message);
+  if (auto st = kernels::ValidatePayment(*k); !st) return bad(st.error().message);
+  std::map<std::string, BlobHash> named;
+  for (auto ref : s.getDataBlobs()) {
+    auto h = HashFromData(ref.getHash());
+    if (!h) return bad("data blob '" + std::string(ref.getName().cStr()) + "': " + h.error().message);
+    if (!blobs->Has(*h)) return bad("blob '" + std::string(ref.getName().cStr()) +
+                                    "' was not uploaded: upload it before submitting");
+    named[ref.getName()] = ToHex(*h);
+  }
+  JobExtra x;
+  x.spec = *k;
+  x.spec_hash = spec_hash;
+  if (k->kind == kernels::JobKind::kInfer) {
+    x.prompts = k->infer.prompts;
+    if (x.prompts.empty() && named.count("prompts")) {
+      auto bytes = blobs->Get(*HashFromHex(named["prompts"]));
+      try {
+        if (bytes) x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
+      } catch (const std::exception&) {
+        return bad("the \"prompts\" blob must be a JSON array of strings");
+      }
+    }
+    if (x.prompts.empty()) return bad("infer: no prompts (give prompts or prompts_file)");
+  }
+  auto spec = ToCoreSpec(*k, x, named);
+  if (!spec) return bad(spec.error().message);
+  spec->runner_config = toml;
+  if (spec->kind == JobKind::kTrain) {
+    auto init = InitialParams(*k->model, k->seed);
+    if (!init) return bad("cannot initialise the model: " + init.error().message);
+    spec->initial_params_blob = *init;
+  }
+  if (named.count("val")) x.val_blob = named["val"];
+  extras[job_id] = std::move(x);
+  for (const Action& a : Feed(JobSubmitted{job_id, owner, *spec})) {
+    if (const auto* r = std::get_if<Rejected>(&a)) {
+      extras.erase(job_id);
+      return bad(r->reason);
+    }
+  }
+  reply_ack(spec->budget_micro_plume);
+}
+
+void Reactor::Impl::OnJobStatus(Incoming& in) {
+  const JobId id = in.message.body().getJobStatus().getJobId();
+  auto it = core.state().jobs.find(id);
+  if (it == core.state().jobs.end() || it->second.owner != ToHex(in.principal)) {
+    return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::NOT_FOUND,
+                      "no job " + id + " of yours: check the id with `plume jobs`");
+  }
+  auto m = NewMessage(in.message.request_id());
+  FillJobInfo(m.body().initJobStatusReply().initJob(), it->second, core.state());
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnListJobs(Incoming& in) {
+  auto req = in.message.body().getListJobs();
+  const std::string owner = ToHex(in.principal);
+  const uint32_t limit = req.getLimit() == 0 ? plume::limits::kListRowsMax
+                                             : std::min(req.getLimit(), plume::limits::kListRowsMax);
+  std::vector<const Job*> rows;
+  for (const auto& [id, j] : core.state().jobs) {
+    if (j.owner != owner || (!req.getIncludeFinished() && IsTerminal(j.state))) continue;
+    rows.push_back(&j);
+  }
+  std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->seq > b->seq; });
+  if (rows.size() > limit) rows.resize(limit);
+  auto m = NewMessage(in.message.request_id());
+  auto list = m.body().initListJobsReply().initJobs(static_cast<unsigned>(rows.size()));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    FillJobInfo(list[static_cast<unsigned>(i)], *rows[i], core.state());
+  }
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnCancelJob(Incoming& in) {
+  const JobId id = in.message.body().getCancelJob().getJobId();
+  for (const Action& a : Feed(CancelJob{id, ToHex(in.principal)})) {
+    if (const auto* r = std::get_if<Rejected>(&a)) {
+      const bool missing = !core.state().jobs.contains(id);
+      return ReplyError(in.peer, in.message.request_id(),
+                        missing ? wire::ErrorCode::NOT_FOUND : wire::ErrorCode::CONFLICT,
+                        r->reason);
+    }
+  }
+  auto m = NewMessage(in.message.request_id());
+  auto reply = m.body().initCancelJobReply();
+  reply.setJobId(id);
+  reply.setState(WireState(core.state().jobs.at(id).state));
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnListNodes(Incoming& in) {
+  const auto& nodes = core.state().nodes;
+  const size_t n = std::min<size_t>(nodes.size(), plume::limits::kListRowsMax);
+  auto m = NewMessage(in.message.request_id());
+  auto list = m.body().initListNodesReply().initNodes(static_cast<unsigned>(n));
+  size_t i = 0;
+  for (const auto& [id, node] : nodes) {
+    if (i == n) break;
+    auto b = list[static_cast<unsigned>(i++)];
+    b.setNodeId(id);
+    if (auto pk = FromHex(id)) {
+      b.setAgent(AsData(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pk->data()),
+                                                 pk->size())));
+    }
+    b.setName(node.info.name);
+    b.setState(static_cast<wire::NodeState>(static_cast<uint16_t>(node.state)));
+    auto gpus = b.initGpus(static_cast<unsigned>(node.info.gpus.size()));
+    for (size_t g = 0; g < node.info.gpus.size(); ++g) {
+      auto gb = gpus[static_cast<unsigned>(g)];
+      gb.setName(node.info.gpus[g].name);
+      gb.setMemoryBytes(node.info.gpus[g].memory_bytes);
+      gb.setCount(node.info.gpus[g].count);
+      gb.setBackend(node.info.backend == Backend::kCuda ? wire::Backend::CUDA : wire::Backend::CPU);
+      gb.setSelftestPassed(node.info.selftest_passed);
+    }
+    b.setPriceMicroPlumePerPflop(node.info.price_micro_plume_per_pflop);
+    b.setRunningTasks(static_cast<uint32_t>(node.tasks.size()));
+  }
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnFetchJob(Incoming& in) {
+  const JobId id = in.message.body().getFetchJob().getJobId();
+  auto it = core.state().jobs.find(id);
+  if (it == core.state().jobs.end() || it->second.owner != ToHex(in.principal)) {
+    return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::NOT_FOUND,
+                      "no job " + id + " of yours");
+  }
+  const Job& j = it->second;
+  auto m = NewMessage(in.message.request_id());
+  auto reply = m.body().initFetchJobReply();
+  reply.setJobId(id);
+  reply.setKind(j.spec.kind == JobKind::kTrain ? wire::JobKind::TRAIN : wire::JobKind::INFER);
+  reply.setState(WireState(j.state));
+  if (j.state == JobState::kSucceeded && j.spec.kind == JobKind::kTrain && !j.outputs.empty()) {
+    FillBlobRef(reply.initOutputs(1)[0], j.outputs[0], "model.safetensors");
+  } else if (j.state == JobState::kSucceeded) {
+    // Shards hold consecutive prompts, so their JSONL in shard order is prompt order.
+    std::string joined;
+    for (const BlobHash& b : j.outputs) {
+      auto bytes = blobs->Get(*HashFromHex(b));
+      if (!bytes) {
+        return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::INTERNAL,
+                          "output shard missing: " + bytes.error().message);
+      }
+      joined += *bytes;
+      if (!joined.empty() && joined.back() != '\n') joined += '\n';
+    }
+    auto hash = blobs->Put(joined);
+    if (!hash) {
+      return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::INTERNAL,
+                        hash.error().message);
+    }
+    joined_outputs[ToHex(*hash)] = id;
+    FillBlobRef(reply.initOutputs(1)[0], ToHex(*hash), "outputs.jsonl");
+  }
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
+  auto peer = peers.find(a.node);
+  const Job& job = core.state().jobs.at(a.job);
+  auto x = Extra(job);
+  if (peer == peers.end() || !x) {
+    // The heartbeat check requeues a task its agent never receives.
+    spdlog::warn("task={} cannot be sent: {}", a.task,
+                 x ? "agent not connected" : x.error().message);
+    return;
+  }
+  const kernels::JobSpec& k = (*x)->spec;
+  auto m = NewMessage(0);
+  auto t = m.body().initTaskAssign();
+  t.setJobId(a.job);
+  t.setTaskId(a.wire_id);
+  t.setAttempt(a.attempt);
+  t.setKind(a.kind == TaskKind::kTrainWorker ? wire::JobKind::TRAIN : wire::JobKind::INFER);
+  auto model = t.initModel();
+  model.setNLayer(job.spec.model.n_layer);
+  model.setNHead(job.spec.model.n_head);
+  model.setNEmbd(job.spec.model.n_embd);
+  model.setContext(job.spec.model.context);
+  model.setVocab(job.spec.model.vocab);
+  t.setSpecHash(AsData((*x)->spec_hash));
+  if (a.kind == TaskKind::kTrainWorker) {
+    const TrainParams& tp = job.spec.train;
+    auto p = t.getParams().initTrain();
+    p.setRound(a.round);
+    p.setLocalSteps(tp.local_steps);
+    p.setStepOffset(uint64_t{a.round} * tp.local_steps);
+    p.setTotalSteps(uint64_t{tp.rounds} * tp.local_steps);
+    p.setBatch(tp.batch);
+    p.setSeqLen(tp.seq_len);
+    p.setLr(k.train.lr);
+    p.setMinLr(k.train.min_lr);
+    p.setWarmupSteps(static_cast<uint32_t>(k.train.warmup_steps));
+    p.setSchedule(k.train.schedule == kernels::LrSchedule::kConstant ? "constant" : "cosine");
+    p.setWeightDecay(k.train.weight_decay);
+    p.setGradClip(k.train.grad_clip);
+    p.setSeed(job.spec.seed);
+    p.setShardIndex(a.shard);
+    p.setShardCount(a.shard_count);
+    FillBlobRef(p.initRoundParams(), a.input_params_blob, "params");
+    FillBlobRef(p.initDataShard(), job.spec.data_blobs.at(0), "data");
+    FillBlobRef(p.initEvalTokens(), (*x)->val_blob, "val");
+    t.setDeadlineMs(static_cast<uint64_t>(tp.round_timeout_ms) * 4);
+  } else {
+    auto p = t.getParams().initInfer();
+    FillBlobRef(p.initCheckpoint(), job.spec.infer.checkpoint_blob, "checkpoint");
+    uint64_t first = 0;
+    for (uint32_t s = 0; s < a.shard; ++s) first += PromptsInShard(job.spec.infer.prompt_count,
+                                                                   a.shard_count, s);
+    const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, a.shard_count, a.shard);
+    p.setFirstPromptIndex(first);
+    auto prompts = p.initPrompts(n);
+    for (uint32_t i = 0; i < n; ++i) prompts.set(i, (*x)->prompts.at(first + i));
+    p.setMaxNewTokens(static_cast<uint32_t>(k.infer.generate.max_new_tokens));
+    p.setTemperature(k.infer.generate.temperature);
+    p.setTopK(static_cast<uint32_t>(k.infer.generate.top_k));
+    p.setSeed(job.spec.seed);
+    t.setDeadlineMs(3'600'000);
+  }
+  if (auto st = server->Send(peer->second, m); !st) {
+    spdlog::warn("task={} send failed: {}", a.task, st.error().message);
+  }
+}
+
+void Reactor::Impl::SendCancel(const SendTaskCancel& c) {
+  auto peer = peers.find(c.node);
+  const Task* t = nullptr;
+  if (auto it = core.state().tasks.find(c.task); it != core.state().tasks.end()) t = &it->second;
+  if (peer == peers.end() || t == nullptr) return;
+  auto m = NewMessage(0);
+  auto cancel = m.body().initTaskCancel();
+  cancel.setTaskId(t->wire_id);
+  cancel.setAttempt(c.attempt);
+  cancel.setReason(c.reason);
+  (void)server->Send(peer->second, m);
+}
+
+bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
+  const std::string who = ToHex(principal);
+  const BlobHash hex = ToHex(hash);
+  const State& s = core.state();
+  auto of_job = [&](const Job& j) {
+    return std::find(j.spec.data_blobs.begin(), j.spec.data_blobs.end(), hex) !=
+               j.spec.data_blobs.end() ||
+           hex == j.spec.infer.checkpoint_blob;
+  };
+  // An agent: the inputs of the tasks assigned to it.
+  if (auto n = s.nodes.find(who); n != s.nodes.end()) {
+    for (const TaskId& id : n->second.tasks) {
+      const Task& t = s.tasks.at(id);
+      if (hex == t.input_params_blob || of_job(s.jobs.at(t.job))) return true;
+    }
+  }
+  // A client: the blobs of its own jobs.
+  if (auto j = joined_outputs.find(hex); j != joined_outputs.end()) {
+    return s.jobs.at(j->second).owner == who;
+  }
+  for (const auto& [id, j] : s.jobs) {
+    if (j.owner != who) continue;
+    if (of_job(j) || hex == j.spec.initial_params_blob ||
+        std::find(j.outputs.begin(), j.outputs.end(), hex) != j.outputs.end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace plume::scheduler
