@@ -273,7 +273,9 @@ TEST(TransportTest, CallSkipsOtherRepliesAndTimesOutWithAdvice) {
 }
 
 TEST(TransportTest, BindFailsClearlyOnBadEndpoint) {
-  auto server = TransportServer::Bind(Identity::Generate(), ServerOptions{.endpoint = "tcp://nonsense"});
+  ServerOptions options;
+  options.endpoint = "tcp://nonsense";
+  auto server = TransportServer::Bind(Identity::Generate(), options);
   ASSERT_FALSE(server);
   EXPECT_NE(server.error().message.find("cannot bind"), std::string::npos);
   auto client = TransportClient::Connect("bogus://x", Identity::Generate().public_key(),
