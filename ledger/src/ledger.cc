@@ -12,6 +12,7 @@
 
 #include "plume/ledger/limits.h"
 #include "record.h"
+#include "snapshot.h"
 
 namespace plume::ledger {
 namespace {
@@ -76,6 +77,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
                 ToHex((*reader)->header().operator_key) +
                 "; open it with those keys (or use another directory)");
   }
+  l->opened_from_snapshot_ = l->LoadSnapshot(**reader);
   if (auto s = l->Replay(**reader); !s) return tl::unexpected(s.error());
   auto writer = LogWriter::OpenAt(path, l->committed_end_);
   if (!writer) return tl::unexpected(writer.error());
@@ -93,6 +95,7 @@ Result<std::unique_ptr<Ledger>> Ledger::OpenReadOnly(const std::filesystem::path
   auto reader = LogReader::Open(path);
   if (!reader) return tl::unexpected(reader.error());
   l->keys_ = Keys{(*reader)->header().ledger, (*reader)->header().operator_key};
+  l->opened_from_snapshot_ = l->LoadSnapshot(**reader);
   if (auto s = l->Replay(**reader); !s) return tl::unexpected(s.error());
   l->read_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (l->read_fd_ < 0) return Fail("cannot open " + path.string() + " for reading");
@@ -120,7 +123,7 @@ Status Ledger::Replay(LogReader& reader) {
     Entry entry;
   };
   std::vector<Pending> pending;
-  Hash256 chain{};
+  Hash256 chain = last_leaf_;  // zeros, or the snapshot's last leaf
   const auto where = [&] { return "ledger.log offset " + std::to_string(reader.offset()); };
   while (true) {
     const LogReader::Next next = reader.ReadNext();
@@ -172,10 +175,64 @@ Status Ledger::Replay(LogReader& reader) {
                             "is bad; run `plume ledger verify`");
     }
     head_ = head;
+    head_offset_ = reader.offset();
     last_leaf_ = chain;
     committed_end_ = reader.end_offset();
   }
   recovered_tail_bytes_ = reader.file_bytes() - committed_end_;
+  return {};
+}
+
+// Uses <dir>/snapshot when it provably matches the log (see snapshot.h); false means replay
+// from the start. Runs before Replay, which then continues after the snapshot's head.
+bool Ledger::LoadSnapshot(LogReader& reader) {
+  auto snap = ReadSnapshot(dir_);
+  if (!snap || snap->head.tree_size == 0 || snap->committed_end > reader.file_bytes()) {
+    return false;
+  }
+  const int fd = ::open((dir_ / kLogName).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  auto head_record = ReadRecordAt(fd, snap->head_offset);
+  auto last_entry = ReadRecordAt(fd, snap->offsets.back());
+  ::close(fd);
+  if (!head_record || *head_record != EncodeHeadRecord(snap->head) ||
+      snap->head_offset + kRecordFrameBytes + head_record->size() != snap->committed_end ||
+      !last_entry || MerkleLeafHash(*last_entry) != snap->leaves.back() ||
+      !VerifyHead(snap->head, keys_.ledger)) {
+    return false;
+  }
+  MerkleTree tree;
+  for (const Hash256& leaf : snap->leaves) tree.AddLeafHash(leaf);
+  if (tree.Root() != snap->head.root || !reader.SeekTo(snap->committed_end)) return false;
+  tree_ = std::move(tree);
+  state_ = std::move(snap->state);
+  offsets_ = std::move(snap->offsets);
+  last_leaf_ = snap->leaves.back();
+  head_ = snap->head;
+  head_offset_ = snap->head_offset;
+  committed_end_ = snap->committed_end;
+  snapshot_size_ = tree_.size();
+  return true;
+}
+
+Status Ledger::Snapshot() {
+  std::lock_guard lock(mu_);
+  return SnapshotLocked();
+}
+
+Status Ledger::SnapshotLocked() {
+  if (!writer_) return Fail("ledger " + dir_.string() + " is open read-only");
+  if (tree_.size() == 0) return {};
+  struct Snapshot snap;
+  snap.head = head_;
+  snap.head_offset = head_offset_;
+  snap.committed_end = committed_end_;
+  snap.offsets = offsets_;
+  snap.leaves.reserve(tree_.size());
+  for (uint64_t i = 0; i < tree_.size(); ++i) snap.leaves.push_back(tree_.LeafHash(i));
+  snap.state = state_;
+  if (auto s = WriteSnapshot(dir_, snap); !s) return s;
+  snapshot_size_ = tree_.size();
   return {};
 }
 
@@ -236,6 +293,7 @@ Result<std::vector<ApplyResult>> Ledger::Append(std::span<const Entry> entries) 
   }
   if (tree_.size() == first_new) return results;  // nothing accepted, nothing to write
   const SignedTreeHead head = SignHead(tree_.size(), Now(), tree_.Root(), *ledger_key_);
+  const uint64_t head_offset = writer_->size() + batch_.size();
   AppendRecord(EncodeHeadRecord(head), batch_);
   if (auto s = writer_->WriteAndSync(batch_); !s) {
     // The in-memory state is ahead of the disk now; only a reopen (replay) makes them agree.
@@ -243,12 +301,19 @@ Result<std::vector<ApplyResult>> Ledger::Append(std::span<const Entry> entries) 
     return tl::unexpected(s.error());
   }
   head_ = head;
+  head_offset_ = head_offset;
   committed_end_ = writer_->size();
   if (options_.check_invariants) {
     if (auto s = state_.CheckInvariants(); !s) {
       failed_ = true;
       return tl::unexpected(s.error());
     }
+  }
+  if (options_.snapshot_every_entries > 0 &&
+      tree_.size() - snapshot_size_ >= options_.snapshot_every_entries) {
+    // A failed snapshot costs only open time (Open replays more), so the batch still succeeds;
+    // the next Append tries again.
+    (void)SnapshotLocked();
   }
   return results;
 }

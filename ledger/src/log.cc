@@ -148,6 +148,13 @@ LogReader::Next LogReader::ReadNext() {
   return Next::kRecord;
 }
 
+bool LogReader::SeekTo(uint64_t offset) {
+  if (offset < kLogHeaderBytes || offset > file_bytes_) return false;
+  if (std::fseek(file_, static_cast<long>(offset), SEEK_SET) != 0) return false;
+  end_offset_ = offset;
+  return true;
+}
+
 bool LogReader::ValidRecordFollows(uint64_t offset,
                                    const std::function<bool(std::span<const uint8_t>)>& accept) {
   if (offset >= file_bytes_) return false;

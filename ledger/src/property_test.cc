@@ -158,6 +158,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   test::TempDir dir;
   LedgerOptions options;
   options.verify_threads = 2;
+  options.snapshot_every_entries = 20'000;  // reopens start from a snapshot
   const auto open = [&] {
     auto l = Ledger::Open(dir.path(), cast.ledger, cast.operator_id.public_key(), options);
     EXPECT_TRUE(l.has_value()) << (l ? "" : l.error().message);
@@ -203,6 +204,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
       ledger.reset();
       ledger = open();
       ASSERT_TRUE(ledger);
+      EXPECT_TRUE(ledger->opened_from_snapshot());
       EXPECT_EQ(ledger->Head(), head);
       EXPECT_EQ(Sorted(ledger->StateCopy()), Sorted(model));
       reopened = true;

@@ -35,6 +35,9 @@ struct LedgerOptions {
   unsigned verify_threads = 0;
   // Run State::CheckInvariants() (O(accounts)) after every Append.
   bool check_invariants = true;
+  // Write a snapshot (snapshot.h) after an Append once this many entries came since the last
+  // one, so Open replays only the log after it. 0: never.
+  uint64_t snapshot_every_entries = 100'000;
   // Clock for tree head timestamps; defaults to the system clock.
   std::function<uint64_t()> now_unix_ms;
 };
@@ -88,6 +91,11 @@ class Ledger {
   // Bytes of torn or uncommitted tail cut (or, read-only, ignored) when opening.
   uint64_t recovered_tail_bytes() const { return recovered_tail_bytes_; }
 
+  // Whether Open started from a snapshot that matched the log (else it replayed everything).
+  bool opened_from_snapshot() const { return opened_from_snapshot_; }
+  // Writes a snapshot now (Append also does, see LedgerOptions::snapshot_every_entries).
+  Status Snapshot();
+
   Result<LoggedEntry> ReadEntry(uint64_t index) const;
   // Calls fn for entries [begin, size()) in order until it returns false.
   Status ForEachEntry(uint64_t begin, const std::function<bool(const LoggedEntry&)>& fn) const;
@@ -106,6 +114,8 @@ class Ledger {
   };
   std::vector<Authorized> AuthorizeAll(std::span<const Entry> entries) const;
   Status Replay(LogReader& reader);
+  bool LoadSnapshot(LogReader& reader);
+  Status SnapshotLocked();
   Result<LoggedEntry> ReadEntryLocked(uint64_t index) const;
   uint64_t Now() const;
 
@@ -125,6 +135,9 @@ class Ledger {
   SignedTreeHead head_;
   uint64_t committed_end_ = kLogHeaderBytes;
   uint64_t recovered_tail_bytes_ = 0;
+  uint64_t head_offset_ = 0;     // offset of the last head record
+  uint64_t snapshot_size_ = 0;   // tree size at the last snapshot written or loaded
+  bool opened_from_snapshot_ = false;
   std::vector<uint8_t> batch_;  // reused write buffer
 };
 

@@ -53,6 +53,8 @@ class LogReader {
   // Reads the next record. kRecord: payload()/offset()/end_offset() describe it. kBad: offset()
   // is where the bad record starts and bad_reason() says why.
   Next ReadNext();
+  // Continues reading at `offset` (the end of a record known to be good). False on I/O error.
+  bool SeekTo(uint64_t offset);
   const std::vector<uint8_t>& payload() const { return payload_; }
   uint64_t offset() const { return offset_; }
   uint64_t end_offset() const { return end_offset_; }

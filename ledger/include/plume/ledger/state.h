@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -91,6 +92,10 @@ class State {
 
   // Full O(accounts + holds) invariant check; an error names the broken invariant.
   Status CheckInvariants() const;
+
+  // Serialised state for snapshots (snapshot.h); Decode checks bounds, not the rules.
+  void EncodeTo(std::vector<uint8_t>& out) const;
+  static Result<State> Decode(std::span<const uint8_t> bytes);
 
  private:
   struct IdRecord {

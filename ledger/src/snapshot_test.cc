@@ -1,0 +1,143 @@
+// Snapshots: Open starts from a snapshot only when it matches the log, and ends in exactly the
+// state a full replay gives; a damaged or stale snapshot is ignored, never trusted.
+#include <gtest/gtest.h>
+
+#include "plume/ledger/ledger.h"
+#include "plume/ledger/verify.h"
+#include "test_util.h"
+
+namespace plume::ledger {
+namespace {
+
+using test::Signed;
+
+class SnapshotTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Ledger> OpenAt(const std::filesystem::path& dir) {
+    LedgerOptions options;
+    options.snapshot_every_entries = 4;
+    auto l = Ledger::Open(dir, cast_.ledger, cast_.operator_id.public_key(), options);
+    EXPECT_TRUE(l.has_value()) << (l ? "" : l.error().message);
+    return l ? std::move(*l) : nullptr;
+  }
+  void AppendTransfers(Ledger& l, int batch) {
+    std::vector<Entry> entries;
+    for (int i = 0; i < 3; ++i) {
+      entries.push_back(Signed(MakeTransfer("b" + std::to_string(batch) + "-" + std::to_string(i),
+                                            cast_.team(i % 2), cast_.team((i + 1) % 2),
+                                            MicroPlume(1 + i + batch)),
+                               cast_.teams[i % 2]));
+    }
+    for (Code c : test::AppendCodes(l, entries)) EXPECT_EQ(c, Code::kOk);
+  }
+  void CopyLog(const std::filesystem::path& to) {
+    std::filesystem::create_directories(to);
+    std::filesystem::copy_file(dir_.path() / "ledger.log", to / "ledger.log",
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  // Balances, head and size of the ledger in `dir` opened without its snapshot.
+  void ExpectSameAsFullReplay(Ledger& l) {
+    test::TempDir plain;
+    CopyLog(plain.path());
+    auto full = Ledger::OpenReadOnly(plain.path());
+    ASSERT_TRUE(full.has_value());
+    EXPECT_FALSE((*full)->opened_from_snapshot());
+    EXPECT_EQ((*full)->Head(), l.Head());
+    EXPECT_EQ((*full)->size(), l.size());
+    const State a = (*full)->StateCopy();
+    const State b = l.StateCopy();
+    using Sorted = std::map<std::string, MicroPlume>;
+    EXPECT_EQ(Sorted(a.balances().begin(), a.balances().end()),
+              Sorted(b.balances().begin(), b.balances().end()));
+  }
+
+  test::Cast cast_;
+  test::TempDir dir_;
+};
+
+TEST_F(SnapshotTest, OpenStartsFromAMatchingSnapshotAndEndsInTheSameState) {
+  {
+    auto l = OpenAt(dir_.path());
+    ASSERT_TRUE(l);
+    test::AppendCodes(*l, test::Genesis(cast_, MicroPlume(1000)));
+    for (int b = 0; b < 4; ++b) AppendTransfers(*l, b);
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir_.path() / "snapshot"));
+  auto l = OpenAt(dir_.path());
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(l->opened_from_snapshot());
+  ExpectSameAsFullReplay(*l);
+  // Entries before the snapshot are still readable and provable, retries still answered once.
+  auto bundle = l->ProveInclusion(1);
+  ASSERT_TRUE(bundle.has_value());
+  EXPECT_TRUE(CheckInclusion(*bundle, cast_.ledger.public_key()));
+  EXPECT_EQ(bundle->logged.entry.id, "mint-team-0");
+  const Entry retry = Signed(MakeTransfer("b0-0", cast_.team(0), cast_.team(1), MicroPlume(1)),
+                             cast_.teams[0]);
+  EXPECT_EQ(test::AppendCodes(*l, {retry}), std::vector<Code>{Code::kIdExists});
+  AppendTransfers(*l, 9);
+  l.reset();
+  auto report = Verify(dir_.path());
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok) << report->problem;
+}
+
+TEST_F(SnapshotTest, DamagedOrStaleSnapshotsAreIgnored) {
+  test::TempDir early;
+  {
+    auto l = OpenAt(dir_.path());
+    ASSERT_TRUE(l);
+    test::AppendCodes(*l, test::Genesis(cast_, MicroPlume(1000)));
+    CopyLog(early.path());  // the log as it was before the later batches
+    for (int b = 0; b < 3; ++b) AppendTransfers(*l, b);
+  }
+  const std::vector<uint8_t> snapshot = test::ReadFile(dir_.path() / "snapshot");
+  // Any flipped byte: ignored, and the full replay gives the right state.
+  for (size_t at : {size_t{3}, size_t{30}, snapshot.size() / 2, snapshot.size() - 1}) {
+    std::vector<uint8_t> bad = snapshot;
+    bad[at] ^= 0x04;
+    test::WriteFile(dir_.path() / "snapshot", bad);
+    auto l = OpenAt(dir_.path());
+    ASSERT_TRUE(l);
+    EXPECT_FALSE(l->opened_from_snapshot()) << at;
+    ExpectSameAsFullReplay(*l);
+  }
+  // A snapshot that is ahead of the log (the log was restored from an older copy).
+  test::WriteFile(early.path() / "snapshot", snapshot);
+  auto l = OpenAt(early.path());
+  ASSERT_TRUE(l);
+  EXPECT_FALSE(l->opened_from_snapshot());
+  EXPECT_EQ(l->size(), 6u);
+}
+
+TEST_F(SnapshotTest, TornTailAfterASnapshotIsCut) {
+  uint64_t committed = 0;
+  {
+    auto l = OpenAt(dir_.path());
+    ASSERT_TRUE(l);
+    test::AppendCodes(*l, test::Genesis(cast_, MicroPlume(1000)));
+    committed = l->size();
+    LedgerOptions no_snapshots;
+    no_snapshots.snapshot_every_entries = 0;
+    l.reset();
+    auto l2 = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key(), no_snapshots);
+    ASSERT_TRUE(l2.has_value());
+    AppendTransfers(**l2, 0);
+  }
+  const auto log = dir_.path() / "ledger.log";
+  std::vector<uint8_t> bytes = test::ReadFile(log);
+  bytes.resize(bytes.size() - 10);  // tear the last batch
+  test::WriteFile(log, bytes);
+  auto l = OpenAt(dir_.path());
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(l->opened_from_snapshot());
+  EXPECT_EQ(l->size(), committed);
+  EXPECT_GT(l->recovered_tail_bytes(), 0u);
+  l.reset();
+  auto report = Verify(dir_.path());
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok) << report->problem;
+}
+
+}  // namespace
+}  // namespace plume::ledger

@@ -1,0 +1,82 @@
+// Serialisation of State for snapshots: counts first, then the items; every count is bounded
+// by the bytes left, so a damaged snapshot cannot make us allocate without limit.
+#include "codec.h"
+#include "plume/ledger/limits.h"
+#include "plume/ledger/state.h"
+
+namespace plume::ledger {
+namespace {
+constexpr size_t kStringMax = 256;
+}
+
+void State::EncodeTo(std::vector<uint8_t>& out) const {
+  codec::PutU64(out, static_cast<uint64_t>(minted_.value()));
+  codec::PutU64(out, entry_count_);
+  codec::PutU64(out, balances_.size());
+  for (const auto& [account, balance] : balances_) {
+    codec::PutString(out, account);
+    codec::PutU64(out, static_cast<uint64_t>(balance.value()));
+  }
+  codec::PutU64(out, holds_.size());
+  for (const auto& [job, h] : holds_) {
+    codec::PutString(out, job);
+    codec::PutString(out, h.team);
+    for (MicroPlume m : {h.held, h.paid, h.fees, h.released}) {
+      codec::PutU64(out, static_cast<uint64_t>(m.value()));
+    }
+    codec::PutU8(out, h.closed ? 1 : 0);
+  }
+  codec::PutU64(out, settled_.size());
+  for (const std::string& key : settled_) codec::PutString(out, key);
+  codec::PutU64(out, ids_.size());
+  for (const auto& [id, rec] : ids_) {
+    codec::PutString(out, id);
+    codec::PutU64(out, rec.index);
+    codec::PutRaw(out, rec.body_hash);
+  }
+}
+
+Result<State> State::Decode(std::span<const uint8_t> bytes) {
+  codec::Reader in(bytes);
+  State s;
+  s.balances_.clear();
+  const auto count = [&](size_t item_bytes_min) {
+    const uint64_t n = in.U64();
+    if (n > bytes.size() / item_bytes_min) in.Fail();
+    return in.ok() ? n : 0;
+  };
+  const auto money = [&] { return MicroPlume(static_cast<int64_t>(in.U64())); };
+  s.minted_ = money();
+  s.entry_count_ = in.U64();
+  for (uint64_t i = 0, n = count(12); i < n && in.ok(); ++i) {
+    std::string account = in.String(kStringMax);
+    s.balances_[std::move(account)] = money();
+  }
+  for (uint64_t i = 0, n = count(41); i < n && in.ok(); ++i) {
+    std::string job = in.String(kStringMax);
+    HoldInfo h;
+    h.team = in.String(kStringMax);
+    h.held = money();
+    h.paid = money();
+    h.fees = money();
+    h.released = money();
+    h.closed = in.U8() == 1;
+    s.holds_[std::move(job)] = std::move(h);
+  }
+  for (uint64_t i = 0, n = count(4); i < n && in.ok(); ++i) s.settled_.insert(in.String(kStringMax));
+  for (uint64_t i = 0, n = count(44); i < n && in.ok(); ++i) {
+    std::string id = in.String(kEntryIdBytesMax);
+    IdRecord rec;
+    rec.index = in.U64();
+    rec.body_hash = in.Raw<32>();
+    s.ids_[std::move(id)] = rec;
+  }
+  if (!in.done()) return Fail("snapshot state is malformed");
+  if (!s.balances_.contains(std::string(kTreasury)) ||
+      !s.balances_.contains(std::string(kOperator))) {
+    return Fail("snapshot state lacks the treasury or operator account");
+  }
+  return s;
+}
+
+}  // namespace plume::ledger
