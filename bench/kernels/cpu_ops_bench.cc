@@ -3,7 +3,11 @@
 // cblas_sgemm of the same shape on the same threads (the ceiling this backend can reach),
 // attention by its causal FLOPs, LayerNorm and the loss by bytes moved.
 //
-//   build-*/bench_kernels/cpu_ops_bench --benchmark_counters_tabular=true
+//   build-*/bench/kernels/cpu_ops_bench --benchmark_counters_tabular=true
+//
+// On a shared (oversubscribed) machine export OMP_WAIT_POLICY=passive: libgomp's default
+// spinning between parallel regions then steals the CPU the ops need (matmul measured 5x slower
+// than the raw sgemm that way, equal with passive waits, at load 10 on 2 cores).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <omp.h>
