@@ -13,8 +13,8 @@
 // OMP_WAIT_POLICY=passive: libgomp's default spin-waiting between parallel regions otherwise
 // burns the CPU the ops need (a training test went from 20 s to 220 s at load 10 on 2 cores).
 //
-// Side effect: the matmul and attention functions set OpenBLAS to one thread (process-wide, on every call) and
-// run their own tiles on the OpenMP team instead; see matmul.cc for why.
+// Side effect: the matmul and attention functions set OpenBLAS to one thread (process-wide, on
+// every call) and run their own tiles on the OpenMP team instead; see matmul.cc for why.
 #pragma once
 
 #include <cstddef>
