@@ -1,0 +1,104 @@
+// Self-test orchestration: which backends to check, and the human-readable report.
+#include "plume/kernels/selftest.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "plume/kernels/ops.h"
+#include "selftest_internal.h"
+
+namespace plume::kernels {
+namespace {
+
+int64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+}
+
+void Finish(DeviceReport& d, Ops& ops, bool measure, bool large) {
+  if (measure) {
+    auto speed = MeasureSpeed(ops, large);
+    if (speed) {
+      d.matmul_flops = speed->matmul_flops;
+      d.train_tokens_per_s = speed->train_tokens_per_s;
+      d.speed_flops = speed->train_flops;
+    } else {
+      d.checks.push_back({"speed", false, 0, 0, speed.error().message});
+    }
+  }
+  d.passed = !d.checks.empty();
+  for (const auto& c : d.checks) d.passed = d.passed && c.passed;
+}
+
+}  // namespace
+
+bool SelftestReport::passed() const {
+  if (devices.empty()) return false;
+  for (const auto& d : devices) {
+    if (!d.passed) return false;
+  }
+  return true;
+}
+
+SelftestReport RunSelftest(const SelftestOptions& options) {
+  SelftestReport report;
+  report.cuda_built = BuiltWithCuda();
+  report.cuda_devices = CudaDeviceCount();
+  auto cpu = MakeCpuOps(options.cpu_threads);
+  for (int i = 0; i < report.cuda_devices; ++i) {
+    DeviceReport d;
+    d.backend = "cuda";
+    d.index = i;
+    auto device = MakeCudaOps(i);
+    if (!device) {
+      d.name = "cuda:" + std::to_string(i);
+      d.checks.push_back({"open_device", false, 0, 0, device.error().message});
+      report.devices.push_back(d);
+      continue;
+    }
+    d.name = (*device)->DeviceName();
+    d.checks = CompareOps(*cpu, **device, options.seed);
+    d.checks.push_back(CompareTrainingStep(*cpu, **device, options.seed));
+    Finish(d, **device, options.measure_speed, true);
+    report.devices.push_back(std::move(d));
+  }
+  if (report.cuda_devices == 0) {
+    report.note = report.cuda_built ? "no CUDA device found: checked the CPU backend"
+                                    : "built without CUDA: checked the CPU backend";
+    DeviceReport d;
+    d.backend = "cpu";
+    d.name = cpu->DeviceName();
+    d.memory_bytes = PhysicalMemoryBytes();
+    d.checks = CheckModelOnItsOwn(*cpu, options.seed);
+    Finish(d, *cpu, options.measure_speed, false);
+    report.devices.push_back(std::move(d));
+  }
+  return report;
+}
+
+std::string FormatSelftest(const SelftestReport& report) {
+  std::string out;
+  char line[512];
+  if (!report.note.empty()) out += report.note + "\n";
+  for (const auto& d : report.devices) {
+    std::snprintf(line, sizeof line, "%s:%d  %s  memory %.1f GiB\n", d.backend.c_str(), d.index,
+                  d.name.c_str(), d.memory_bytes / double(1 << 30));
+    out += line;
+    for (const auto& c : d.checks) {
+      std::snprintf(line, sizeof line, "  %-4s %-40s error %.2e (tolerance %.1e)%s%s\n",
+                    c.passed ? "ok" : "FAIL", c.name.c_str(), c.error, c.tolerance,
+                    c.detail.empty() ? "" : ": ", c.detail.c_str());
+      out += line;
+    }
+    std::snprintf(line, sizeof line,
+                  "  speed: matmul %.1f GFLOP/s, training step %.0f tokens/s = %.1f GFLOP/s "
+                  "(model FLOPs)\n  %s\n",
+                  d.matmul_flops / 1e9, d.train_tokens_per_s, d.speed_flops / 1e9,
+                  d.passed ? "PASSED" : "FAILED");
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace plume::kernels
