@@ -1,5 +1,6 @@
 // TransportClient: a CURVE DEALER socket for agents and the CLI, connected to a scheduler known
 // by its ed25519 id.
+#include <algorithm>
 #include <atomic>
 
 #include <spdlog/spdlog.h>
@@ -14,34 +15,45 @@ namespace {
 using Clock = std::chrono::steady_clock;
 }
 
+struct TransportContext::Impl {
+  explicit Impl(int io_threads) : context(io_threads) {}
+  zmq::context_t context;
+};
+
+TransportContext::TransportContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TransportContext::~TransportContext() = default;
+
+std::shared_ptr<TransportContext> TransportContext::Create(int io_threads) {
+  return std::shared_ptr<TransportContext>(
+      new TransportContext(std::make_unique<Impl>(std::max(1, io_threads))));
+}
+
 struct TransportClient::Impl {
   Identity identity;
   PublicKey server_id{};
   std::string endpoint;
   uint64_t next_request_id = 1;
-  zmq::context_t context{1};
+  std::shared_ptr<TransportContext> context;  // shared or private; outlives `dealer`
   zmq::socket_t dealer;
 
-  ~Impl() {
-    dealer.close();
-    context.close();
-  }
+  ~Impl() { dealer.close(); }
 };
 
 TransportClient::TransportClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TransportClient::~TransportClient() = default;
 
-Result<std::unique_ptr<TransportClient>> TransportClient::Connect(const std::string& endpoint,
-                                                                  const PublicKey& server_id,
-                                                                  const Identity& identity) {
+Result<std::unique_ptr<TransportClient>> TransportClient::Connect(
+    const std::string& endpoint, const PublicKey& server_id, const Identity& identity,
+    std::shared_ptr<TransportContext> context) {
   auto server_curve = CurvePublicFromEd25519(server_id);
   if (!server_curve) return Fail("scheduler id: " + server_curve.error().message);
   auto impl = std::make_unique<Impl>();
   impl->identity = identity;
   impl->server_id = server_id;
   impl->endpoint = endpoint;
+  impl->context = context ? std::move(context) : TransportContext::Create(1);
   try {
-    impl->dealer = zmq::socket_t(impl->context, zmq::socket_type::dealer);
+    impl->dealer = zmq::socket_t(impl->context->impl_->context, zmq::socket_type::dealer);
     auto& s = impl->dealer;
     s.set(zmq::sockopt::curve_serverkey, Z85Key(*server_curve));
     s.set(zmq::sockopt::curve_publickey, Z85Key(identity.CurvePublic()));

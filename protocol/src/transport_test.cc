@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <random>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -270,6 +271,33 @@ TEST(TransportTest, CallSkipsOtherRepliesAndTimesOutWithAdvice) {
   auto timed_out = client->Call(again, 200ms);
   ASSERT_FALSE(timed_out);
   EXPECT_NE(timed_out.error().message.find("scheduler id"), std::string::npos);
+}
+
+TEST(TransportTest, ClientsCanShareOneContext) {
+  Identity sched = Identity::Generate();
+  auto server = StartServer(sched);
+  auto context = TransportContext::Create(1);
+  std::vector<Identity> ids;
+  std::vector<std::unique_ptr<TransportClient>> clients;
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back(Identity::Generate());
+    auto c = TransportClient::Connect(server->endpoint(), sched.public_key(), ids.back(), context);
+    ASSERT_TRUE(c);
+    clients.push_back(std::move(*c));
+  }
+  context.reset();  // the clients keep it alive
+  for (auto& c : clients) {
+    auto req = c->NewRequest();
+    req.body().setPing();
+    ASSERT_TRUE(c->Send(req));
+  }
+  std::set<PublicKey> seen;
+  for (size_t i = 0; i < clients.size(); ++i) {
+    auto in = server->Recv(5000ms);
+    ASSERT_TRUE(in && *in);
+    seen.insert((*in)->principal);
+  }
+  EXPECT_EQ(seen.size(), clients.size());
 }
 
 TEST(TransportTest, BindFailsClearlyOnBadEndpoint) {

@@ -113,14 +113,29 @@ class TransportServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// A ZeroMQ context (its I/O threads) that several TransportClients in one process can share,
+// e.g. a benchmark running 100 agents as threads. Without one, each client owns a context with one
+// I/O thread. Thread-safe; keep it alive as long as any client using it (clients hold a reference).
+class TransportContext {
+ public:
+  static std::shared_ptr<TransportContext> Create(int io_threads = 1);
+  ~TransportContext();
+
+ private:
+  friend class TransportClient;
+  struct Impl;
+  explicit TransportContext(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 class TransportClient {
  public:
   // Connects (in the background: ZeroMQ retries by itself) to a scheduler known by its ed25519
   // id. Fails only on a malformed endpoint or an invalid server id; an unreachable or wrong
-  // server shows up as Recv timeouts.
-  static Result<std::unique_ptr<TransportClient>> Connect(const std::string& endpoint,
-                                                          const PublicKey& server_id,
-                                                          const Identity& identity);
+  // server shows up as Recv timeouts. `context` is optional (see TransportContext).
+  static Result<std::unique_ptr<TransportClient>> Connect(
+      const std::string& endpoint, const PublicKey& server_id, const Identity& identity,
+      std::shared_ptr<TransportContext> context = nullptr);
   ~TransportClient();
   TransportClient(const TransportClient&) = delete;
   TransportClient& operator=(const TransportClient&) = delete;
