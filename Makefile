@@ -2,6 +2,9 @@
 # Both install what they need first (scripts/setup.sh is idempotent and fast when done).
 BUILD ?= build
 JOBS ?= $(shell nproc)
+# libgomp spin-waits by default; on a busy 2-core machine that makes the CPU backend ~10x slower
+# when several test processes share the cores. Passive waiting costs little when cores are free.
+export OMP_WAIT_POLICY ?= passive
 
 .PHONY: setup build demo test bench clean
 
