@@ -165,11 +165,16 @@ Args Parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const std::string v = argv[i + 1];
-    if (k == "--dir") a.dir = v;
-    else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(v));
-    else if (k == "--batch") a.batch = std::stoul(v);
-    else if (k == "--transfers") a.transfers = std::stoul(v);
-    else if (k == "--receipts") a.receipts = std::stoul(v);
+    if (k == "--dir")
+      a.dir = v;
+    else if (k == "--threads")
+      a.threads = static_cast<unsigned>(std::stoul(v));
+    else if (k == "--batch")
+      a.batch = std::stoul(v);
+    else if (k == "--transfers")
+      a.transfers = std::stoul(v);
+    else if (k == "--receipts")
+      a.receipts = std::stoul(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -210,13 +215,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < kTeams; ++i) {
     const std::string team = pl::TeamAccount(teams[i].public_key());
     genesis.push_back(sign(pl::MakeOpenAccount("open-t" + std::to_string(i), team), teams[i]));
-    genesis.push_back(sign(pl::MakeMint("mint-t" + std::to_string(i), team,
-                                        pl::MicroPlume(1'000'000'000'000'000)),
-                           operator_key));
-    genesis.push_back(sign(pl::MakeEscrowHold("hold-" + std::to_string(i), team,
-                                              "job-" + std::to_string(i),
-                                              pl::MicroPlume(100'000'000'000'000)),
-                           teams[i]));
+    genesis.push_back(sign(
+        pl::MakeMint("mint-t" + std::to_string(i), team, pl::MicroPlume(1'000'000'000'000'000)),
+        operator_key));
+    genesis.push_back(
+        sign(pl::MakeEscrowHold("hold-" + std::to_string(i), team, "job-" + std::to_string(i),
+                                pl::MicroPlume(100'000'000'000'000)),
+             teams[i]));
   }
   for (int i = 0; i < kAgents; ++i) {
     genesis.push_back(sign(pl::MakeOpenAccount("open-p" + std::to_string(i),
@@ -229,14 +234,14 @@ int main(int argc, char** argv) {
   std::vector<pl::Entry> transfers(args.transfers);
   Parallel(args.transfers, args.threads, [&](size_t i) {
     const int from = static_cast<int>(i % kTeams);
-    const int to = static_cast<int>((i * 7 + 3) % kTeams == static_cast<size_t>(from)
-                                        ? (from + 1) % kTeams
-                                        : (i * 7 + 3) % kTeams);
-    transfers[i] = sign(pl::MakeTransfer("tr-" + std::to_string(i),
-                                         pl::TeamAccount(teams[from].public_key()),
-                                         pl::TeamAccount(teams[to].public_key()),
-                                         pl::MicroPlume(1 + static_cast<int64_t>(i % 1000))),
-                        teams[from]);
+    const int to =
+        static_cast<int>((i * 7 + 3) % kTeams == static_cast<size_t>(from) ? (from + 1) % kTeams
+                                                                           : (i * 7 + 3) % kTeams);
+    transfers[i] =
+        sign(pl::MakeTransfer("tr-" + std::to_string(i), pl::TeamAccount(teams[from].public_key()),
+                              pl::TeamAccount(teams[to].public_key()),
+                              pl::MicroPlume(1 + static_cast<int64_t>(i % 1000))),
+             teams[from]);
   });
   std::vector<pl::Entry> settles(args.receipts);
   Parallel(args.receipts, args.threads, [&](size_t i) {
@@ -265,14 +270,15 @@ int main(int argc, char** argv) {
   const Run rc = AppendAll(ledger, settles, args.batch, log_path);
   const size_t transfer_message = pl::SigningBytes(transfers[0]).size();
   const double bare_verify = BareVerifiesPerSecond(args.threads, transfer_message, 2.0);
-  const double bare_append = BareAppendsPerSecond(args.dir, static_cast<size_t>(tr.bytes_per_commit), 2.0);
+  const double bare_append =
+      BareAppendsPerSecond(args.dir, static_cast<size_t>(tr.bytes_per_commit), 2.0);
   const double bare_append_small = BareAppendsPerSecond(args.dir, 512, 2.0);
   auto invariants = ledger.CheckInvariants();
   opened->reset();
   std::filesystem::remove_all(args.dir);
 
-  std::printf("ledger bench: dir=%s threads=%u batch=%zu (hardware threads %u)\n",
-              args.dir.c_str(), args.threads, args.batch, std::thread::hardware_concurrency());
+  std::printf("ledger bench: dir=%s threads=%u batch=%zu (hardware threads %u)\n", args.dir.c_str(),
+              args.threads, args.batch, std::thread::hardware_concurrency());
   std::printf("| measure | value |\n|---|---|\n");
   std::printf("| bare fdatasync'd appends of 512 B | %.0f /s |\n", bare_append_small);
   std::printf("| bare fdatasync'd appends of one transfer batch (%.0f B) | %.1f /s |\n",

@@ -1,8 +1,8 @@
 // Money arithmetic: checked operations answer "no" at the edges instead of wrapping, and
 // payment math rounds down in integers.
-#include <gtest/gtest.h>
-
 #include "plume/ledger/amount.h"
+
+#include <gtest/gtest.h>
 
 namespace plume::ledger {
 namespace {
@@ -30,6 +30,12 @@ TEST(Amount, FeeIsBasisPointsRoundedDown) {
   EXPECT_EQ(FeeFor(MicroPlume(10'000), 250), MicroPlume(250));
   EXPECT_EQ(FeeFor(MicroPlume(99), 100), MicroPlume(0));
   EXPECT_EQ(FeeFor(MicroPlume::Max(), 10'000), MicroPlume::Max());
+}
+
+TEST(Amount, CostWithFeeIsWhatASettleOfTheSameWorkTakesFromTheHold) {
+  // 2 PFLOP at 1,000 micro-PLUME/PFLOP = 2,000 pay + 5 % fee = 100.
+  EXPECT_EQ(CostWithFee(1000, 2 * kFlopsPerPflop, 500), MicroPlume(2100));
+  EXPECT_FALSE(CostWithFee(6'000'000'000'000'000'000ULL, kFlopsPerPflop, 10'000).has_value());
 }
 
 }  // namespace

@@ -56,16 +56,26 @@ Entry Shaped(EntryType type, std::string id, std::string from, std::string to, M
 
 std::string_view EntryTypeName(EntryType type) {
   switch (type) {
-    case EntryType::kOpenAccount: return "open_account";
-    case EntryType::kMint: return "mint";
-    case EntryType::kTransfer: return "transfer";
-    case EntryType::kEscrowHold: return "escrow_hold";
-    case EntryType::kSettle: return "settle";
-    case EntryType::kRelease: return "release";
-    case EntryType::kStake: return "stake";
-    case EntryType::kUnstake: return "unstake";
-    case EntryType::kSlash: return "slash";
-    case EntryType::kTaskReceipt: return "task_receipt";
+    case EntryType::kOpenAccount:
+      return "open_account";
+    case EntryType::kMint:
+      return "mint";
+    case EntryType::kTransfer:
+      return "transfer";
+    case EntryType::kEscrowHold:
+      return "escrow_hold";
+    case EntryType::kSettle:
+      return "settle";
+    case EntryType::kRelease:
+      return "release";
+    case EntryType::kStake:
+      return "stake";
+    case EntryType::kUnstake:
+      return "unstake";
+    case EntryType::kSlash:
+      return "slash";
+    case EntryType::kTaskReceipt:
+      return "task_receipt";
   }
   return "unknown";
 }
@@ -167,12 +177,18 @@ Result<Entry> Decode(std::span<const uint8_t> bytes) {
   return e;
 }
 
-std::string TeamAccount(const PublicKey& client) { return std::string(kTeamPrefix) + ToHex(client); }
+std::string TeamAccount(const PublicKey& client) {
+  return std::string(kTeamPrefix) + ToHex(client);
+}
 std::string ProviderAccount(const PublicKey& agent) {
   return std::string(kProviderPrefix) + ToHex(agent);
 }
-std::string StakeAccount(const PublicKey& agent) { return std::string(kStakePrefix) + ToHex(agent); }
-std::string EscrowAccount(std::string_view job) { return std::string(kEscrowPrefix) + std::string(job); }
+std::string StakeAccount(const PublicKey& agent) {
+  return std::string(kStakePrefix) + ToHex(agent);
+}
+std::string EscrowAccount(std::string_view job) {
+  return std::string(kEscrowPrefix) + std::string(job);
+}
 
 std::optional<PublicKey> AccountKey(std::string_view account) {
   std::string_view hex;

@@ -1,8 +1,9 @@
 // Canonical encoding and signatures of entries and receipts: every entry round-trips, the
 // decoder refuses anything but the one canonical encoding, and signatures bind every field.
+#include "plume/ledger/entry.h"
+
 #include <gtest/gtest.h>
 
-#include "plume/ledger/entry.h"
 #include "plume/ledger/limits.h"
 #include "test_util.h"
 
@@ -13,7 +14,7 @@ using test::Cast;
 
 std::vector<Entry> OneOfEach(const Cast& c) {
   const TaskReceipt r = test::MakeSignedReceipt("job-1", "task-1", c.agents[0], c.ledger,
-                                                 2'000'000'000'000'000ULL, 1000, 500);
+                                                2'000'000'000'000'000ULL, 1000, 500);
   return {
       test::Signed(MakeOpenAccount("a", c.team(0)), c.teams[0]),
       test::Signed(MakeMint("b", c.team(0), MicroPlume(10)), c.operator_id),

@@ -39,14 +39,12 @@ bool CheckInclusion(const InclusionBundle& b, const PublicKey& ledger) {
   if (EntryLeafHash(b.logged.index, b.logged.prev_hash, b.logged.entry) != b.logged.leaf_hash) {
     return false;
   }
-  return VerifyInclusion(b.logged.index, b.head.tree_size, b.logged.leaf_hash, b.path,
-                         b.head.root);
+  return VerifyInclusion(b.logged.index, b.head.tree_size, b.logged.leaf_hash, b.path, b.head.root);
 }
 
 Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
                                              const Identity& ledger_key,
-                                             const PublicKey& operator_key,
-                                             LedgerOptions options) {
+                                             const PublicKey& operator_key, LedgerOptions options) {
   std::unique_ptr<Ledger> l(new Ledger());
   l->dir_ = dir;
   l->ledger_key_ = ledger_key;
@@ -61,7 +59,8 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
                 " is open by another process (or LOCK is not writable); stop it first");
   }
   const std::filesystem::path path = dir / kLogName;
-  const uint64_t size = std::filesystem::exists(path, ec) ? std::filesystem::file_size(path, ec) : 0;
+  const uint64_t size =
+      std::filesystem::exists(path, ec) ? std::filesystem::file_size(path, ec) : 0;
   // A header shorter than 80 bytes can only come from a crash while creating the file, before
   // any entry was acknowledged, so starting it again loses nothing.
   if (size < kLogHeaderBytes) {
@@ -130,15 +129,15 @@ Status Ledger::Replay(LogReader& reader) {
     if (next == LogReader::Next::kEnd) break;
     if (next == LogReader::Next::kBad) {
       const uint64_t committed = tree_.size();
-      const bool later_head = reader.ValidRecordFollows(
-          reader.offset(), [&](std::span<const uint8_t> p) {
+      const bool later_head =
+          reader.ValidRecordFollows(reader.offset(), [&](std::span<const uint8_t> p) {
             if (!IsHeadRecord(p)) return false;
             auto r = DecodeRecord(p);
             return r && std::get<SignedTreeHead>(*r).tree_size > committed;
           });
       if (later_head) {
-        return Fail(where() + " (entry " + std::to_string(committed + pending.size()) + "): " +
-                    reader.bad_reason() +
+        return Fail(where() + " (entry " + std::to_string(committed + pending.size()) +
+                    "): " + reader.bad_reason() +
                     ", and committed records follow it. The committed log is damaged; run "
                     "`plume ledger verify` and restore the directory from a replica or backup");
       }
@@ -171,8 +170,9 @@ Status Ledger::Replay(LogReader& reader) {
     }
     pending.clear();
     if (tree_.Root() != head.root || !VerifyHead(head, keys_.ledger)) {
-      return Fail(where() + ": signed tree head does not match the entries or its signature "
-                            "is bad; run `plume ledger verify`");
+      return Fail(where() +
+                  ": signed tree head does not match the entries or its signature "
+                  "is bad; run `plume ledger verify`");
     }
     head_ = head;
     head_offset_ = reader.offset();
@@ -391,16 +391,15 @@ Result<InclusionBundle> Ledger::ProveInclusion(uint64_t index) const {
   std::lock_guard lock(mu_);
   auto logged = ReadEntryLocked(index);
   if (!logged) return tl::unexpected(logged.error());
-  if (index >= head_.tree_size) return Fail("entry " + std::to_string(index) + " is not under a signed head yet");
+  if (index >= head_.tree_size)
+    return Fail("entry " + std::to_string(index) + " is not under a signed head yet");
   return InclusionBundle{std::move(*logged), tree_.InclusionProof(index, head_.tree_size), head_};
 }
 
-Result<std::vector<Hash256>> Ledger::ConsistencyProof(uint64_t old_size,
-                                                      uint64_t new_size) const {
+Result<std::vector<Hash256>> Ledger::ConsistencyProof(uint64_t old_size, uint64_t new_size) const {
   std::lock_guard lock(mu_);
   if (old_size > new_size || new_size > tree_.size()) {
-    return Fail("consistency proof needs old size <= new size <= " +
-                std::to_string(tree_.size()));
+    return Fail("consistency proof needs old size <= new size <= " + std::to_string(tree_.size()));
   }
   return tree_.ConsistencyProof(old_size, new_size);
 }

@@ -1,9 +1,10 @@
 // The Ledger shell: appends survive a reopen, retries are applied once, keys and locks are
 // enforced, proofs check out against signed heads, and a crash (the file cut at every byte
 // offset inside the last records) loses nothing that was acknowledged.
+#include "plume/ledger/ledger.h"
+
 #include <gtest/gtest.h>
 
-#include "plume/ledger/ledger.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 #include "test_util.h"
@@ -145,10 +146,10 @@ TEST_F(LedgerTest, InclusionAndConsistencyProofsCheckAgainstSignedHeads) {
   EXPECT_FALSE(l->ProveInclusion(l->size()).has_value());
   auto proof = l->ConsistencyProof(old_head.tree_size, head.tree_size);
   ASSERT_TRUE(proof.has_value());
-  EXPECT_TRUE(VerifyConsistency(old_head.tree_size, head.tree_size, old_head.root, head.root,
-                                *proof));
-  EXPECT_FALSE(VerifyConsistency(old_head.tree_size, head.tree_size, head.root, old_head.root,
-                                 *proof));
+  EXPECT_TRUE(
+      VerifyConsistency(old_head.tree_size, head.tree_size, old_head.root, head.root, *proof));
+  EXPECT_FALSE(
+      VerifyConsistency(old_head.tree_size, head.tree_size, head.root, old_head.root, *proof));
 }
 
 // One record of ledger.log as the tests see it.

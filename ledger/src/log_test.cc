@@ -1,8 +1,9 @@
 // The record file on its own: checksum, header, framing, and telling a torn tail (nothing
 // whole after the damage) from damage in the middle (whole records after it).
+#include "plume/ledger/log.h"
+
 #include <gtest/gtest.h>
 
-#include "plume/ledger/log.h"
 #include "test_util.h"
 
 namespace plume::ledger {

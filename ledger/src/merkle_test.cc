@@ -1,11 +1,11 @@
 // RFC 9162 Merkle proofs: for every tree size up to 300 the incremental tree's root matches the
 // recursive definition; inclusion and consistency proofs verify (all pairs for small sizes, a
 // sample for larger ones) and stop verifying when the leaf, the path or the head changes.
+#include "plume/ledger/merkle.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "plume/ledger/merkle.h"
 
 namespace plume::ledger {
 namespace {
@@ -18,8 +18,8 @@ class MerkleTest : public ::testing::Test {
   void SetUp() override {
     for (uint64_t i = 0; i < kMaxSize; ++i) {
       const std::string data = "leaf-" + std::to_string(i);
-      leaves_.push_back(MerkleLeafHash(std::span(reinterpret_cast<const uint8_t*>(data.data()),
-                                                 data.size())));
+      leaves_.push_back(
+          MerkleLeafHash(std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size())));
       tree_.AddLeafHash(leaves_.back());
     }
   }
@@ -102,11 +102,12 @@ TEST_F(MerkleTest, ConsistencyProofsVerifyAndDetectChanges) {
     EXPECT_FALSE(VerifyConsistency(m, n, old_root, bad, proof));
     for (size_t i = 0; i < proof.size(); ++i) {
       proof[i][3] ^= 4;
-      EXPECT_FALSE(VerifyConsistency(m, n, old_root, new_root, proof)) << m << "->" << n << " " << i;
+      EXPECT_FALSE(VerifyConsistency(m, n, old_root, new_root, proof))
+          << m << "->" << n << " " << i;
       proof[i][3] ^= 4;
     }
-    EXPECT_FALSE(VerifyConsistency(m, n, old_root, new_root,
-                                   std::span(proof).first(proof.size() - 1)));
+    EXPECT_FALSE(
+        VerifyConsistency(m, n, old_root, new_root, std::span(proof).first(proof.size() - 1)));
     // A proof for other sizes does not pass as this one.
     if (n < kMaxSize) {
       EXPECT_FALSE(VerifyConsistency(m, n + 1, old_root, RefRoot(n + 1), proof));

@@ -50,10 +50,10 @@ class Generator {
     if (dice < 400) {
       const int from = Team();
       const bool to_provider = Uniform(0, 9) == 0;
-      p.entry = Signed(MakeTransfer(id, cast_.team(from),
-                                    to_provider ? cast_.provider(Agent()) : cast_.team(Team()),
-                                    Amount()),
-                       cast_.teams[from]);
+      p.entry =
+          Signed(MakeTransfer(id, cast_.team(from),
+                              to_provider ? cast_.provider(Agent()) : cast_.team(Team()), Amount()),
+                 cast_.teams[from]);
       if (p.entry.from == p.entry.to) p.forced = Code::kInvalid;
     } else if (dice < 450) {
       const int a = Agent();
@@ -62,9 +62,9 @@ class Generator {
     } else if (dice < 500) {
       // Now and then a mint big enough to overflow the total.
       const MicroPlume amount = Uniform(0, 199) == 0 ? MicroPlume(INT64_MAX / 3) : Amount();
-      p.entry = Signed(MakeMint(id, Uniform(0, 1) ? cast_.team(Team()) : cast_.provider(Agent()),
-                                amount),
-                       cast_.operator_id);
+      p.entry =
+          Signed(MakeMint(id, Uniform(0, 1) ? cast_.team(Team()) : cast_.provider(Agent()), amount),
+                 cast_.operator_id);
     } else if (dice < 620) {
       p.entry = Hold(id);
     } else if (dice < 800) {
@@ -87,8 +87,9 @@ class Generator {
       p.forced = p.entry.to == cast_.team(0) ? Code::kAccountExists : Code::kBadSignature;
     } else if (dice < 930) {
       const int from = Team();
-      p.entry = Signed(MakeTransfer(id, cast_.team(from), cast_.team((from + 1) % 8), MicroPlume(0)),
-                       cast_.teams[from]);
+      p.entry =
+          Signed(MakeTransfer(id, cast_.team(from), cast_.team((from + 1) % 8), MicroPlume(0)),
+                 cast_.teams[from]);
       p.forced = Code::kInvalid;
     } else {
       // A forged or broken signature: spend from a team with someone else's key.
@@ -126,14 +127,15 @@ class Generator {
   Entry Settle(const std::string& id) {
     Job& job = RandomJob();
     // One in five reuses an earlier task id: a duplicate receipt that must pay nothing.
-    const int task = job.next_task > 0 && Uniform(0, 4) == 0 ? Uniform(0, job.next_task - 1)
-                                                            : job.next_task++;
-    const uint64_t flops = std::uniform_int_distribution<uint64_t>(0, 20'000'000'000'000'000ULL)(rng_);
+    const int task =
+        job.next_task > 0 && Uniform(0, 4) == 0 ? Uniform(0, job.next_task - 1) : job.next_task++;
+    const uint64_t flops =
+        std::uniform_int_distribution<uint64_t>(0, 20'000'000'000'000'000ULL)(rng_);
     const uint64_t price = std::uniform_int_distribution<uint64_t>(0, 100'000)(rng_);
     const uint32_t fee = static_cast<uint32_t>(Uniform(0, 1000));
-    const TaskReceipt r = test::MakeSignedReceipt(job.id, "task-" + std::to_string(task),
-                                                  cast_.agents[Agent()], cast_.ledger, flops,
-                                                  price, fee);
+    const TaskReceipt r =
+        test::MakeSignedReceipt(job.id, "task-" + std::to_string(task), cast_.agents[Agent()],
+                                cast_.ledger, flops, price, fee);
     return Signed(MakeSettle(id, r), cast_.ledger);
   }
 

@@ -11,8 +11,7 @@ bool Touches(const Entry& e, std::string_view account) {
 }
 
 Result<std::vector<LoggedEntry>> History(const Ledger& ledger,
-                                         const std::optional<std::string>& account,
-                                         size_t limit) {
+                                         const std::optional<std::string>& account, size_t limit) {
   std::deque<LoggedEntry> kept;
   auto s = ledger.ForEachEntry(0, [&](const LoggedEntry& e) {
     if (!account || Touches(e.entry, *account)) {
@@ -36,8 +35,8 @@ std::string FormatPlume(MicroPlume amount) {
 
 std::string DescribeEntry(const LoggedEntry& l) {
   const Entry& e = l.entry;
-  std::string out = "#" + std::to_string(l.index) + " " + std::string(EntryTypeName(e.type)) +
-                    " id=" + e.id;
+  std::string out =
+      "#" + std::to_string(l.index) + " " + std::string(EntryTypeName(e.type)) + " id=" + e.id;
   if (!e.job.empty()) out += " job=" + e.job;
   if (!e.from.empty() || !e.to.empty()) out += " " + e.from + " -> " + e.to;
   if (e.amount.value() != 0) out += " " + FormatPlume(e.amount);

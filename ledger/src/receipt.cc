@@ -1,8 +1,8 @@
 // Canonical bytes and signatures of task receipts (see receipt.h).
 #include "plume/ledger/receipt.h"
 
-#include "receipt_codec.h"
 #include "plume/ledger/limits.h"
+#include "receipt_codec.h"
 
 namespace plume::ledger {
 namespace {
@@ -91,8 +91,10 @@ TaskReceipt ReadReceipt(codec::Reader& in) {
 }
 
 std::string ReceiptShapeProblem(const TaskReceipt& r) {
-  if (r.job_id.empty() || r.job_id.size() > kJobIdBytesMax) return "receipt job id must be 1..64 bytes";
-  if (r.task_id.empty() || r.task_id.size() > kTaskIdBytesMax) return "receipt task id must be 1..64 bytes";
+  if (r.job_id.empty() || r.job_id.size() > kJobIdBytesMax)
+    return "receipt job id must be 1..64 bytes";
+  if (r.task_id.empty() || r.task_id.size() > kTaskIdBytesMax)
+    return "receipt task id must be 1..64 bytes";
   if (r.input_hashes.size() > kReceiptInputsMax) return "receipt has more than 1024 input hashes";
   if (r.device.size() > kDeviceBytesMax) return "receipt device name is over 128 bytes";
   if (r.kernel_build.size() > kKernelBuildBytesMax) return "receipt kernel build is over 128 bytes";

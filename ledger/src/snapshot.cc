@@ -46,7 +46,8 @@ Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& s) {
   const std::filesystem::path tmp = dir / "snapshot.tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+    out.write(reinterpret_cast<const char*>(file.data()),
+              static_cast<std::streamsize>(file.size()));
     if (!out) return Fail("cannot write " + tmp.string() + " (disk full?)");
   }
   if (auto st = SyncPath(tmp, O_RDONLY); !st) return st;

@@ -23,10 +23,10 @@ class SnapshotTest : public ::testing::Test {
   void AppendTransfers(Ledger& l, int batch) {
     std::vector<Entry> entries;
     for (int i = 0; i < 3; ++i) {
-      entries.push_back(Signed(MakeTransfer("b" + std::to_string(batch) + "-" + std::to_string(i),
-                                            cast_.team(i % 2), cast_.team((i + 1) % 2),
-                                            MicroPlume(1 + i + batch)),
-                               cast_.teams[i % 2]));
+      entries.push_back(Signed(
+          MakeTransfer("b" + std::to_string(batch) + "-" + std::to_string(i), cast_.team(i % 2),
+                       cast_.team((i + 1) % 2), MicroPlume(1 + i + batch)),
+          cast_.teams[i % 2]));
     }
     for (Code c : test::AppendCodes(l, entries)) EXPECT_EQ(c, Code::kOk);
   }
@@ -72,8 +72,8 @@ TEST_F(SnapshotTest, OpenStartsFromAMatchingSnapshotAndEndsInTheSameState) {
   ASSERT_TRUE(bundle.has_value());
   EXPECT_TRUE(CheckInclusion(*bundle, cast_.ledger.public_key()));
   EXPECT_EQ(bundle->logged.entry.id, "mint-team-0");
-  const Entry retry = Signed(MakeTransfer("b0-0", cast_.team(0), cast_.team(1), MicroPlume(1)),
-                             cast_.teams[0]);
+  const Entry retry =
+      Signed(MakeTransfer("b0-0", cast_.team(0), cast_.team(1), MicroPlume(1)), cast_.teams[0]);
   EXPECT_EQ(test::AppendCodes(*l, {retry}), std::vector<Code>{Code::kIdExists});
   AppendTransfers(*l, 9);
   l.reset();

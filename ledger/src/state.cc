@@ -65,21 +65,36 @@ Code CheckShape(const Entry& e) {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kIdExists: return "id_exists";
-    case Code::kIdConflict: return "id_conflict";
-    case Code::kInvalid: return "invalid";
-    case Code::kBadSignature: return "bad_signature";
-    case Code::kBadReceipt: return "bad_receipt";
-    case Code::kUnknownAccount: return "unknown_account";
-    case Code::kAccountExists: return "account_exists";
-    case Code::kInsufficientBalance: return "insufficient_balance";
-    case Code::kOverflow: return "overflow";
-    case Code::kUnknownHold: return "unknown_hold";
-    case Code::kHoldClosed: return "hold_closed";
-    case Code::kHoldExceeded: return "hold_exceeded";
-    case Code::kHoldOwnerMismatch: return "hold_owner_mismatch";
-    case Code::kDuplicateReceipt: return "duplicate_receipt";
+    case Code::kOk:
+      return "ok";
+    case Code::kIdExists:
+      return "id_exists";
+    case Code::kIdConflict:
+      return "id_conflict";
+    case Code::kInvalid:
+      return "invalid";
+    case Code::kBadSignature:
+      return "bad_signature";
+    case Code::kBadReceipt:
+      return "bad_receipt";
+    case Code::kUnknownAccount:
+      return "unknown_account";
+    case Code::kAccountExists:
+      return "account_exists";
+    case Code::kInsufficientBalance:
+      return "insufficient_balance";
+    case Code::kOverflow:
+      return "overflow";
+    case Code::kUnknownHold:
+      return "unknown_hold";
+    case Code::kHoldClosed:
+      return "hold_closed";
+    case Code::kHoldExceeded:
+      return "hold_exceeded";
+    case Code::kHoldOwnerMismatch:
+      return "hold_owner_mismatch";
+    case Code::kDuplicateReceipt:
+      return "duplicate_receipt";
   }
   return "unknown";
 }
@@ -96,8 +111,7 @@ Code Authorize(const Entry& e, const Keys& keys) {
   switch (e.type) {
     case EntryType::kOpenAccount: {
       if (!e.from.empty() || !(IsTeam(e.to) || IsProvider(e.to))) return Code::kInvalid;
-      return signers.Has(owner(e.to)) || signers.Has(keys.ledger) ? Code::kOk
-                                                                   : Code::kBadSignature;
+      return signers.Has(owner(e.to)) || signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
     }
     case EntryType::kMint:
       if (e.from != kOperator || !IsSpendable(e.to)) return Code::kInvalid;
@@ -126,8 +140,8 @@ Code Authorize(const Entry& e, const Keys& keys) {
       const std::string_view stake_side = stake ? e.to : e.from;
       if (!IsStake(stake_side)) return Code::kInvalid;
       const PublicKey agent = *AccountKey(stake_side);
-      const std::string other = e.type == EntryType::kSlash ? std::string(kTreasury)
-                                                             : ProviderAccount(agent);
+      const std::string other =
+          e.type == EntryType::kSlash ? std::string(kTreasury) : ProviderAccount(agent);
       if ((stake ? e.from : e.to) != other) return Code::kInvalid;
       if (e.type == EntryType::kSlash) {
         return signers.Has(keys.operator_key) ? Code::kOk : Code::kBadSignature;
@@ -161,15 +175,22 @@ Code State::ApplyRules(const Entry& e) {
   switch (e.type) {
     case EntryType::kOpenAccount:
       return balances_.try_emplace(e.to, MicroPlume(0)).second ? Code::kOk : Code::kAccountExists;
-    case EntryType::kMint: return ApplyMint(e);
-    case EntryType::kTransfer: return Move(e.from, e.to, e.amount);
-    case EntryType::kEscrowHold: return ApplyHold(e);
-    case EntryType::kSettle: return ApplySettle(e);
-    case EntryType::kRelease: return ApplyRelease(e);
+    case EntryType::kMint:
+      return ApplyMint(e);
+    case EntryType::kTransfer:
+      return Move(e.from, e.to, e.amount);
+    case EntryType::kEscrowHold:
+      return ApplyHold(e);
+    case EntryType::kSettle:
+      return ApplySettle(e);
+    case EntryType::kRelease:
+      return ApplyRelease(e);
     case EntryType::kStake:
     case EntryType::kUnstake:
-    case EntryType::kSlash: return ApplyStakeMove(e);
-    case EntryType::kTaskReceipt: return Code::kOk;
+    case EntryType::kSlash:
+      return ApplyStakeMove(e);
+    case EntryType::kTaskReceipt:
+      return Code::kOk;
   }
   return Code::kInvalid;
 }

@@ -63,7 +63,8 @@ Result<State> State::Decode(std::span<const uint8_t> bytes) {
     h.closed = in.U8() == 1;
     s.holds_[std::move(job)] = std::move(h);
   }
-  for (uint64_t i = 0, n = count(4); i < n && in.ok(); ++i) s.settled_.insert(in.String(kStringMax));
+  for (uint64_t i = 0, n = count(4); i < n && in.ok(); ++i)
+    s.settled_.insert(in.String(kStringMax));
   for (uint64_t i = 0, n = count(44); i < n && in.ok(); ++i) {
     std::string id = in.String(kEntryIdBytesMax);
     IdRecord rec;

@@ -1,9 +1,10 @@
 // The rules of the pure state machine: authorisation (who may sign what), balances, escrow
 // holds, settlement arithmetic, duplicate receipts and overflow. Each test drives State
 // through Authorize + Apply exactly as the Ledger does, and checks the invariants after.
+#include "plume/ledger/state.h"
+
 #include <gtest/gtest.h>
 
-#include "plume/ledger/state.h"
 #include "test_util.h"
 
 namespace plume::ledger {
@@ -52,20 +53,20 @@ TEST_F(StateTest, MintNeedsTheOperatorSignature) {
 TEST_F(StateTest, OnlyTheOwnerSpendsATeamAccount) {
   Genesis(MicroPlume(100));
   // Team 1 signs a transfer out of team 0's account: refused, nothing moves.
-  EXPECT_EQ(Run(Signed(MakeTransfer("t1", cast_.team(0), cast_.team(1), MicroPlume(10)),
-                       cast_.teams[1])),
-            Code::kBadSignature);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("t1", cast_.team(0), cast_.team(1), MicroPlume(10)), cast_.teams[1])),
+      Code::kBadSignature);
   // Neither the scheduler nor the operator may spend it either.
-  EXPECT_EQ(Run(Signed(MakeTransfer("t2", cast_.team(0), cast_.team(1), MicroPlume(10)),
-                       cast_.ledger)),
-            Code::kBadSignature);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("t2", cast_.team(0), cast_.team(1), MicroPlume(10)), cast_.ledger)),
+      Code::kBadSignature);
   EXPECT_EQ(Run(Signed(MakeTransfer("t3", cast_.team(0), cast_.team(1), MicroPlume(10)),
                        cast_.operator_id)),
             Code::kBadSignature);
   EXPECT_EQ(Bal(cast_.team(0)), 100);
-  EXPECT_EQ(Run(Signed(MakeTransfer("t4", cast_.team(0), cast_.team(1), MicroPlume(10)),
-                       cast_.teams[0])),
-            Code::kOk);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("t4", cast_.team(0), cast_.team(1), MicroPlume(10)), cast_.teams[0])),
+      Code::kOk);
   EXPECT_EQ(Bal(cast_.team(0)), 90);
   EXPECT_EQ(Bal(cast_.team(1)), 110);
   // Holds also need the team's own signature.
@@ -75,28 +76,27 @@ TEST_F(StateTest, OnlyTheOwnerSpendsATeamAccount) {
 
 TEST_F(StateTest, TransferRules) {
   Genesis(MicroPlume(100));
-  EXPECT_EQ(Run(Signed(MakeTransfer("a", cast_.team(0), cast_.team(1), MicroPlume(101)),
-                       cast_.teams[0])),
-            Code::kInsufficientBalance);
-  EXPECT_EQ(Run(Signed(MakeTransfer("b", cast_.team(0), cast_.team(1), MicroPlume(0)),
-                       cast_.teams[0])),
-            Code::kInvalid);
-  EXPECT_EQ(Run(Signed(MakeTransfer("c", cast_.team(0), cast_.team(1), MicroPlume(-1)),
-                       cast_.teams[0])),
-            Code::kInvalid);
-  EXPECT_EQ(Run(Signed(MakeTransfer("d", cast_.team(0), cast_.team(0), MicroPlume(1)),
-                       cast_.teams[0])),
-            Code::kInvalid);
-  EXPECT_EQ(Run(Signed(MakeTransfer("e", cast_.team(0), "escrow:x", MicroPlume(1)),
-                       cast_.teams[0])),
-            Code::kInvalid);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("a", cast_.team(0), cast_.team(1), MicroPlume(101)), cast_.teams[0])),
+      Code::kInsufficientBalance);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("b", cast_.team(0), cast_.team(1), MicroPlume(0)), cast_.teams[0])),
+      Code::kInvalid);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("c", cast_.team(0), cast_.team(1), MicroPlume(-1)), cast_.teams[0])),
+      Code::kInvalid);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("d", cast_.team(0), cast_.team(0), MicroPlume(1)), cast_.teams[0])),
+      Code::kInvalid);
+  EXPECT_EQ(
+      Run(Signed(MakeTransfer("e", cast_.team(0), "escrow:x", MicroPlume(1)), cast_.teams[0])),
+      Code::kInvalid);
   Identity stranger = Identity::Generate();
-  EXPECT_EQ(Run(Signed(MakeTransfer("f", cast_.team(0), TeamAccount(stranger.public_key()),
-                                    MicroPlume(1)),
-                       cast_.teams[0])),
+  EXPECT_EQ(Run(Signed(
+                MakeTransfer("f", cast_.team(0), TeamAccount(stranger.public_key()), MicroPlume(1)),
+                cast_.teams[0])),
             Code::kUnknownAccount);
-  EXPECT_EQ(Run(Signed(MakeOpenAccount("g", cast_.team(0)), cast_.teams[0])),
-            Code::kAccountExists);
+  EXPECT_EQ(Run(Signed(MakeOpenAccount("g", cast_.team(0)), cast_.teams[0])), Code::kAccountExists);
   EXPECT_EQ(Run(Signed(MakeOpenAccount("h", TeamAccount(stranger.public_key())), cast_.teams[0])),
             Code::kBadSignature);
 }
@@ -140,10 +140,8 @@ TEST_F(StateTest, EscrowSettleAndReleaseAddUp) {
   const TaskReceipt late = test::MakeSignedReceipt(job, "t2", cast_.agents[0], cast_.ledger,
                                                    1'000'000'000'000'000ULL, 1, 0);
   EXPECT_EQ(Run(Settle("s2", late)), Code::kHoldClosed);
-  EXPECT_EQ(Run(Signed(MakeRelease("rel2", job, cast_.team(0)), cast_.ledger)),
-            Code::kHoldClosed);
-  EXPECT_EQ(Run(Signed(MakeEscrowHold("hold2", cast_.team(0), job, MicroPlume(1)),
-                       cast_.teams[0])),
+  EXPECT_EQ(Run(Signed(MakeRelease("rel2", job, cast_.team(0)), cast_.ledger)), Code::kHoldClosed);
+  EXPECT_EQ(Run(Signed(MakeEscrowHold("hold2", cast_.team(0), job, MicroPlume(1)), cast_.teams[0])),
             Code::kHoldClosed);
 }
 
@@ -169,9 +167,9 @@ TEST_F(StateTest, HoldWithoutTheBalanceHoldsNothing) {
 
 TEST_F(StateTest, SettleNeedsAValidAgentReceiptAndCountersignature) {
   Genesis(MicroPlume(1'000'000));
-  ASSERT_EQ(Run(Signed(MakeEscrowHold("h", cast_.team(0), "j", MicroPlume(1'000'000)),
-                       cast_.teams[0])),
-            Code::kOk);
+  ASSERT_EQ(
+      Run(Signed(MakeEscrowHold("h", cast_.team(0), "j", MicroPlume(1'000'000)), cast_.teams[0])),
+      Code::kOk);
   const uint64_t pflop = 1'000'000'000'000'000ULL;
   TaskReceipt good = test::MakeSignedReceipt("j", "t", cast_.agents[0], cast_.ledger, pflop, 10, 0);
   // Agent signature broken (the FLOPs were inflated after signing).
@@ -215,13 +213,13 @@ TEST_F(StateTest, AmountsNearInt64MaxOverflowInsteadOfWrapping) {
   // A settle whose pay does not fit in an int64.
   ASSERT_EQ(Run(Signed(MakeEscrowHold("h", cast_.team(0), "j", near_max), cast_.teams[0])),
             Code::kOk);
-  const TaskReceipt huge = test::MakeSignedReceipt("j", "t", cast_.agents[0], cast_.ledger,
-                                                   UINT64_MAX, UINT64_MAX, 0);
+  const TaskReceipt huge =
+      test::MakeSignedReceipt("j", "t", cast_.agents[0], cast_.ledger, UINT64_MAX, UINT64_MAX, 0);
   EXPECT_EQ(Run(Settle("s", huge)), Code::kOverflow);
   // Pay fits but pay + fee does not.
-  const TaskReceipt fee = test::MakeSignedReceipt("j", "t", cast_.agents[0], cast_.ledger,
-                                                  1'000'000'000'000'000ULL,
-                                                  6'000'000'000'000'000'000ULL, 10'000);
+  const TaskReceipt fee =
+      test::MakeSignedReceipt("j", "t", cast_.agents[0], cast_.ledger, 1'000'000'000'000'000ULL,
+                              6'000'000'000'000'000'000ULL, 10'000);
   EXPECT_EQ(Run(Settle("s2", fee)), Code::kOverflow);
   EXPECT_EQ(Bal(EscrowAccount("j")), near_max.value());
 }
@@ -248,8 +246,8 @@ TEST_F(StateTest, StakeUnstakeSlash) {
 
 TEST_F(StateTest, SameIdIsAppliedOnce) {
   Genesis(MicroPlume(100));
-  const Entry t = Signed(MakeTransfer("pay-1", cast_.team(0), cast_.team(1), MicroPlume(10)),
-                         cast_.teams[0]);
+  const Entry t =
+      Signed(MakeTransfer("pay-1", cast_.team(0), cast_.team(1), MicroPlume(10)), cast_.teams[0]);
   const ApplyResult first = state_.Apply(t, BodyHash(t));
   ASSERT_EQ(first.code, Code::kOk);
   const ApplyResult second = state_.Apply(t, BodyHash(t));

@@ -26,10 +26,10 @@ class TamperTest : public ::testing::Test {
     ASSERT_TRUE(l.has_value());
     test::AppendCodes(**l, test::Genesis(cast_, MicroPlume(5'000'000)));
     test::AppendCodes(
-        **l, {Signed(MakeEscrowHold("hold", cast_.team(0), "job", MicroPlume(1'000'000)),
-                     cast_.teams[0]),
-              Signed(MakeTransfer("t", cast_.team(1), cast_.team(0), MicroPlume(7)),
-                     cast_.teams[1])});
+        **l,
+        {Signed(MakeEscrowHold("hold", cast_.team(0), "job", MicroPlume(1'000'000)),
+                cast_.teams[0]),
+         Signed(MakeTransfer("t", cast_.team(1), cast_.team(0), MicroPlume(7)), cast_.teams[1])});
     const TaskReceipt r = test::MakeSignedReceipt("job", "task-0", cast_.agents[0], cast_.ledger,
                                                   1'000'000'000'000'000ULL, 1000, 100);
     test::AppendCodes(**l, {Signed(MakeSettle("settle", r), cast_.ledger),
@@ -83,8 +83,8 @@ TEST_F(TamperTest, AnyFlippedByteIsFoundAtItsRecord) {
       bytes[at] ^= 0x01;
       const VerifyReport report = VerifyBytes(bytes);
       ASSERT_FALSE(report.ok) << "byte " << at;
-      EXPECT_EQ(report.first_bad_entry, rec.entries_before) << "byte " << at << ": "
-                                                            << report.problem;
+      EXPECT_EQ(report.first_bad_entry, rec.entries_before)
+          << "byte " << at << ": " << report.problem;
     }
   }
 }
@@ -103,8 +103,8 @@ TEST_F(TamperTest, FlippedByteWithRecomputedChecksumIsFoundAtItsRecord) {
       for (int i = 0; i < 4; ++i) bytes[rec.offset + 4 + i] = static_cast<uint8_t>(crc >> (8 * i));
       const VerifyReport report = VerifyBytes(bytes);
       ASSERT_FALSE(report.ok) << "byte " << at;
-      EXPECT_EQ(report.first_bad_entry, rec.entries_before) << "byte " << at << ": "
-                                                            << report.problem;
+      EXPECT_EQ(report.first_bad_entry, rec.entries_before)
+          << "byte " << at << ": " << report.problem;
     }
   }
 }

@@ -14,8 +14,8 @@ TempDir::TempDir() {
   const std::filesystem::path base = std::filesystem::exists("/dev/shm")
                                          ? std::filesystem::path("/dev/shm")
                                          : std::filesystem::temp_directory_path();
-  path_ = base / ("plume-ledger-test-" + std::to_string(::getpid()) + "-" +
-                  std::to_string(counter++));
+  path_ =
+      base / ("plume-ledger-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::filesystem::remove_all(path_);
   std::filesystem::create_directories(path_);
 }
@@ -66,11 +66,11 @@ TaskReceipt MakeSignedReceipt(const std::string& job, const std::string& task,
 std::vector<Entry> Genesis(const Cast& cast, MicroPlume each) {
   std::vector<Entry> out;
   for (size_t i = 0; i < cast.teams.size(); ++i) {
-    out.push_back(Signed(MakeOpenAccount("open-team-" + std::to_string(i), cast.team(i)),
-                         cast.teams[i]));
+    out.push_back(
+        Signed(MakeOpenAccount("open-team-" + std::to_string(i), cast.team(i)), cast.teams[i]));
     if (each.value() == 0) continue;  // a mint of nothing is malformed
-    out.push_back(Signed(MakeMint("mint-team-" + std::to_string(i), cast.team(i), each),
-                         cast.operator_id));
+    out.push_back(
+        Signed(MakeMint("mint-team-" + std::to_string(i), cast.team(i), each), cast.operator_id));
   }
   for (size_t i = 0; i < cast.agents.size(); ++i) {
     out.push_back(Signed(MakeOpenAccount("open-provider-" + std::to_string(i), cast.provider(i)),
@@ -96,7 +96,8 @@ std::vector<uint8_t> ReadFile(const std::filesystem::path& path) {
 
 void WriteFile(const std::filesystem::path& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 }  // namespace plume::ledger::test

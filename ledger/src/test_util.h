@@ -23,7 +23,7 @@ class TempDir {
 };
 
 struct Cast {
-  Identity ledger = Identity::Generate();    // the scheduler / ledger key
+  Identity ledger = Identity::Generate();  // the scheduler / ledger key
   Identity operator_id = Identity::Generate();
   std::vector<Identity> teams;
   std::vector<Identity> agents;

@@ -58,4 +58,13 @@ constexpr MicroPlume FeeFor(MicroPlume amount, uint32_t fee_bps) {
   return MicroPlume(static_cast<int64_t>(fee));
 }
 
+// What a hold must cover for `flops` at `price` plus the fee: the scheduler's maximum job cost
+// (FLOPs from the spec x the job's maximum price, plus the fee). nullopt on overflow.
+constexpr std::optional<MicroPlume> CostWithFee(uint64_t price_micro_plume_per_pflop,
+                                                uint64_t flops, uint32_t fee_bps) {
+  const auto pay = PayForFlops(price_micro_plume_per_pflop, flops);
+  if (!pay) return std::nullopt;
+  return CheckedAdd(*pay, FeeFor(*pay, fee_bps));
+}
+
 }  // namespace plume::ledger

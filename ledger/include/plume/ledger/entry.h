@@ -38,11 +38,11 @@ enum class EntryType : uint8_t {
   kEscrowHold = 4,   // from (team) -> escrow:<job>, amount; signed by the team
   kSettle = 5,       // escrow:<job> -> provider + treasury fee; a countersigned receipt; signed
                      // by the ledger key (so every byte of every entry is under a signature)
-  kRelease = 6,      // escrow:<job> rest -> to (its team), closes the hold; signed by the ledger key
-  kStake = 7,        // provider:<k> -> stake:<k>, amount; signed by k
-  kUnstake = 8,      // stake:<k> -> provider:<k>, amount; signed by k and by the ledger key
-  kSlash = 9,        // stake:<k> -> treasury, amount; signed by the operator key
-  kTaskReceipt = 10, // records a countersigned receipt, moves nothing; signed by the ledger key
+  kRelease = 6,  // escrow:<job> rest -> to (its team), closes the hold; signed by the ledger key
+  kStake = 7,    // provider:<k> -> stake:<k>, amount; signed by k
+  kUnstake = 8,  // stake:<k> -> provider:<k>, amount; signed by k and by the ledger key
+  kSlash = 9,    // stake:<k> -> treasury, amount; signed by the operator key
+  kTaskReceipt = 10,  // records a countersigned receipt, moves nothing; signed by the ledger key
 };
 std::string_view EntryTypeName(EntryType type);
 
@@ -54,11 +54,11 @@ struct Endorsement {
 
 struct Entry {
   EntryType type = EntryType::kTransfer;
-  std::string id;     // 1..kEntryIdBytesMax bytes, unique in the ledger
-  std::string from;   // debited account (empty where the type has none)
-  std::string to;     // credited account (empty where the type derives it)
-  MicroPlume amount;  // > 0 where the type moves a chosen amount, else 0
-  std::string job;    // escrow hold, settle, release
+  std::string id;                      // 1..kEntryIdBytesMax bytes, unique in the ledger
+  std::string from;                    // debited account (empty where the type has none)
+  std::string to;                      // credited account (empty where the type derives it)
+  MicroPlume amount;                   // > 0 where the type moves a chosen amount, else 0
+  std::string job;                     // escrow hold, settle, release
   std::optional<TaskReceipt> receipt;  // settle, task receipt
   std::vector<Endorsement> signatures;
 

@@ -135,8 +135,8 @@ class Ledger {
   SignedTreeHead head_;
   uint64_t committed_end_ = kLogHeaderBytes;
   uint64_t recovered_tail_bytes_ = 0;
-  uint64_t head_offset_ = 0;     // offset of the last head record
-  uint64_t snapshot_size_ = 0;   // tree size at the last snapshot written or loaded
+  uint64_t head_offset_ = 0;    // offset of the last head record
+  uint64_t snapshot_size_ = 0;  // tree size at the last snapshot written or loaded
   bool opened_from_snapshot_ = false;
   std::vector<uint8_t> batch_;  // reused write buffer
 };

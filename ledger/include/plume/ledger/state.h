@@ -51,7 +51,7 @@ std::string_view CodeName(Code code);
 
 // The keys the rules depend on.
 struct Keys {
-  PublicKey ledger{};     // the scheduler's / ledger's key: countersigns, releases, heads
+  PublicKey ledger{};        // the scheduler's / ledger's key: countersigns, releases, heads
   PublicKey operator_key{};  // mints and slashes; owns the treasury
 };
 
