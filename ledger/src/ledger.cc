@@ -333,6 +333,11 @@ bool Ledger::Settled(std::string_view job, std::string_view task) const {
   return state_.Settled(job, task);
 }
 
+std::optional<uint64_t> Ledger::IndexOf(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  return state_.IndexOf(id);
+}
+
 uint64_t Ledger::size() const {
   std::lock_guard lock(mu_);
   return tree_.size();

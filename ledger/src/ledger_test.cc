@@ -144,6 +144,9 @@ TEST_F(LedgerTest, InclusionAndConsistencyProofsCheckAgainstSignedHeads) {
     EXPECT_FALSE(CheckInclusion(forged, cast_.ledger.public_key()));
   }
   EXPECT_FALSE(l->ProveInclusion(l->size()).has_value());
+  ASSERT_TRUE(l->IndexOf("b").has_value());
+  EXPECT_EQ(l->ReadEntry(*l->IndexOf("b"))->entry.id, "b");
+  EXPECT_FALSE(l->IndexOf("nope").has_value());
   auto proof = l->ConsistencyProof(old_head.tree_size, head.tree_size);
   ASSERT_TRUE(proof.has_value());
   EXPECT_TRUE(

@@ -315,6 +315,12 @@ bool State::Settled(std::string_view job, std::string_view task) const {
   return settled_.contains(std::string(job) + '\n' + std::string(task));
 }
 
+std::optional<uint64_t> State::IndexOf(std::string_view id) const {
+  auto it = ids_.find(std::string(id));
+  if (it == ids_.end()) return std::nullopt;
+  return it->second.index;
+}
+
 Status State::CheckInvariants() const {
   __int128 sum = 0;
   for (const auto& [account, balance] : balances_) {

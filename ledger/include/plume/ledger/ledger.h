@@ -81,6 +81,8 @@ class Ledger {
   std::optional<MicroPlume> Balance(std::string_view account) const;
   std::optional<HoldInfo> Hold(std::string_view job) const;
   bool Settled(std::string_view job, std::string_view task) const;
+  // Index of the entry with this client-chosen id (for `plume ledger prove ID`).
+  std::optional<uint64_t> IndexOf(std::string_view id) const;
   uint64_t size() const;
   Keys keys() const { return keys_; }
   // The latest signed tree head (the one written with the last batch; for an empty ledger a

@@ -86,6 +86,8 @@ class State {
   std::optional<MicroPlume> Balance(std::string_view account) const;
   std::optional<HoldInfo> Hold(std::string_view job) const;
   bool Settled(std::string_view job, std::string_view task) const;
+  // Index of the applied entry with this id.
+  std::optional<uint64_t> IndexOf(std::string_view id) const;
   MicroPlume minted() const { return minted_; }
   uint64_t entry_count() const { return entry_count_; }
   const std::unordered_map<std::string, MicroPlume>& balances() const { return balances_; }
