@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# A Plume network on localhost, end to end: a scheduler and two agents (keys in a temp dir),
+# a training job split across both agents (DiLoCo rounds) with a progress line, the trained
+# weights fetched, then an inference job with them split across both agents, its outputs printed.
+# Everything is shut down on exit (trap), also on Ctrl-C or an error.
+#
+#   scripts/demo-network.sh [BUILD_DIR]      (default: build)
+set -euo pipefail
+
+BUILD="${1:-build}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+[[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
+SCHED="$BUILD/scheduler/plume-scheduler"
+AGENT="$BUILD/node-agent/plume-agent"
+PLUME="$BUILD/cli/plume"
+for bin in "$SCHED" "$AGENT" "$PLUME"; do
+  if [[ ! -x "$bin" ]]; then
+    echo "demo-network: $bin is missing; build first (make build, or cmake --build $BUILD)" >&2
+    exit 2
+  fi
+done
+
+WORK="$(mktemp -d -t plume-demo-XXXXXX)"
+PIDS=()
+cleanup() {
+  local rc=$?
+  # Agents first (SIGTERM drains them), then the scheduler.
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $rc -ne 0 ]]; then
+    echo "demo-network: failed (exit $rc); logs:" >&2
+    tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+# Two cores are shared by three processes: one BLAS/OpenMP thread each.
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+mkdir -p "$WORK/keys"
+"$PLUME" keygen -o "$WORK/keys/scheduler.key" > /dev/null
+"$PLUME" keygen -o "$WORK/keys/team.key" > /dev/null
+
+echo "== starting plume-scheduler"
+"$SCHED" --listen tcp://127.0.0.1:0 --endpoint-file "$WORK/endpoint" --data-dir "$WORK/scheduler" \
+  --key "$WORK/keys/scheduler.key" --sync normal > "$WORK/scheduler.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 300); do
+  # wc -l counts newlines: the line is complete once its newline is there.
+  [[ -f "$WORK/endpoint" && "$(wc -l < "$WORK/endpoint")" -ge 1 ]] && break
+  kill -0 "${PIDS[0]}" 2>/dev/null || { echo "scheduler exited" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -s "$WORK/endpoint" ]] || { echo "scheduler did not start" >&2; exit 1; }
+ENDPOINT="$(head -n1 "$WORK/endpoint")"
+# The id is the public key: the second half of the secret key on the key file's second line.
+SCHED_ID="$(sed -n 2p "$WORK/keys/scheduler.key" | cut -c65-128)"
+export PLUME_SCHEDULER="$ENDPOINT" PLUME_SCHEDULER_ID="$SCHED_ID" PLUME_KEY="$WORK/keys/team.key"
+echo "   scheduler $SCHED_ID at $ENDPOINT"
+
+echo "== starting two agents"
+for name in alpha beta; do
+  "$AGENT" --scheduler "$ENDPOINT" --scheduler-id "$SCHED_ID" --key "$WORK/keys/$name.key" \
+    --name "$name" --cache-dir "$WORK/$name-cache" --price 1000 --threads 1 \
+    > "$WORK/agent-$name.log" 2>&1 &
+  PIDS+=($!)
+done
+for _ in $(seq 1 600); do
+  active="$("$PLUME" nodes --json 2>/dev/null | grep -o '"state":"active"' | wc -l || true)"
+  [[ "$active" -ge 2 ]] && break
+  sleep 0.1
+done
+"$PLUME" nodes
+
+echo "== training: 2 agents x 4 rounds x 25 local steps (DiLoCo)"
+cat > "$WORK/train.toml" <<TOML
+[job]
+name = "demo-train"
+kind = "train"
+seed = 1337
+[model]
+n_layer = 2
+n_head = 2
+n_embd = 64
+context = 64
+vocab = 256
+[data]
+path = "$ROOT/data/tinyshakespeare.txt"
+val_fraction = 0.1
+[train]
+steps = 100
+batch = 8
+seq_len = 64
+lr = 3e-3
+min_lr = 3e-4
+warmup_steps = 10
+schedule = "cosine"
+weight_decay = 0.1
+grad_clip = 1.0
+[output]
+dir = "$WORK/out"
+[network]
+workers = 2
+rounds = 4
+local_steps = 25
+outer_lr = 0.7
+outer_momentum = 0.9
+round_timeout_s = 120
+[payment]
+max_price_micro_plume_per_pflop = 1000000
+budget_micro_plume = 50000000
+TOML
+TRAIN_JOB="$("$PLUME" submit "$WORK/train.toml" --wait)"
+"$PLUME" status "$TRAIN_JOB"
+"$PLUME" fetch "$TRAIN_JOB" -o "$WORK/out"
+
+echo "== inference with the trained model, prompts split across both agents"
+cat > "$WORK/infer.toml" <<TOML
+[job]
+name = "demo-generate"
+kind = "infer"
+seed = 7
+[model]
+n_layer = 2
+n_head = 2
+n_embd = 64
+context = 64
+vocab = 256
+[infer]
+checkpoint = "$WORK/out/model.safetensors"
+prompts = ["ROMEO:", "JULIET:", "KING HENRY:", "First Citizen:"]
+max_new_tokens = 48
+temperature = 0.8
+top_k = 40
+[output]
+dir = "$WORK/out"
+[network]
+workers = 2
+[payment]
+max_price_micro_plume_per_pflop = 1000000
+budget_micro_plume = 50000000
+TOML
+INFER_JOB="$("$PLUME" submit "$WORK/infer.toml" --wait)"
+"$PLUME" fetch "$INFER_JOB" -o "$WORK/out" > /dev/null
+echo "== outputs ($WORK/out/outputs.jsonl)"
+cat "$WORK/out/outputs.jsonl"
+"$PLUME" jobs
+echo "== done; shutting down"
