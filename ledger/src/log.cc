@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -157,22 +158,34 @@ bool LogReader::SeekTo(uint64_t offset) {
 
 bool LogReader::ValidRecordFollows(uint64_t offset,
                                    const std::function<bool(std::span<const uint8_t>)>& accept) {
-  if (offset >= file_bytes_) return false;
-  std::vector<uint8_t> rest(file_bytes_ - offset);
   std::FILE* f = std::fopen(path_.c_str(), "rb");
   if (f == nullptr) return true;  // cannot tell: answer the safe way (refuse to cut)
-  const bool read = std::fseek(f, static_cast<long>(offset), SEEK_SET) == 0 &&
-                    std::fread(rest.data(), 1, rest.size(), f) == rest.size();
-  std::fclose(f);
-  if (!read) return true;
-  for (size_t at = 1; at + kRecordFrameBytes < rest.size(); ++at) {
-    const uint32_t length = LoadU32(rest.data() + at);
-    if (length == 0 || length > kRecordBytesMax) continue;
-    if (rest.size() - at - kRecordFrameBytes < length) continue;
-    const std::span<const uint8_t> payload(rest.data() + at + kRecordFrameBytes, length);
-    if (Crc32c(payload) == LoadU32(rest.data() + at + 4) && accept(payload)) return true;
+  // Slide a window over the rest of the file so memory stays bounded however large it is; the
+  // window always holds the longest record that could start at the current position.
+  constexpr uint64_t kLongest = kRecordFrameBytes + kRecordBytesMax;
+  constexpr uint64_t kWindowBytes = (1 << 20) + kLongest;
+  std::vector<uint8_t> window;
+  uint64_t base = 0;  // file offset of window[0]
+  bool found = false;
+  for (uint64_t at = offset + 1; !found && at + kRecordFrameBytes <= file_bytes_; ++at) {
+    const uint64_t need = std::min(kLongest, file_bytes_ - at);
+    if (window.empty() || at + need > base + window.size()) {
+      base = at;
+      window.resize(std::min(kWindowBytes, file_bytes_ - at));
+      if (std::fseek(f, static_cast<long>(at), SEEK_SET) != 0 ||
+          std::fread(window.data(), 1, window.size(), f) != window.size()) {
+        found = true;  // unreadable: answer the safe way
+        break;
+      }
+    }
+    const uint8_t* p = window.data() + (at - base);
+    const uint32_t length = LoadU32(p);
+    if (length == 0 || length > kRecordBytesMax || need - kRecordFrameBytes < length) continue;
+    const std::span<const uint8_t> payload(p + kRecordFrameBytes, length);
+    found = Crc32c(payload) == LoadU32(p + 4) && accept(payload);
   }
-  return false;
+  std::fclose(f);
+  return found;
 }
 
 Result<std::unique_ptr<LogWriter>> LogWriter::Create(const std::filesystem::path& path,

@@ -67,5 +67,32 @@ TEST(Log, WriterAndReaderAgreeAndTornTailsAreSeen) {
   EXPECT_TRUE((*r)->ValidRecordFollows((*r)->offset(), [](auto) { return true; }));
 }
 
+TEST(Log, DamageIsToldFromATornTailAcrossMegabytes) {
+  // 3 MB of records, then one "marker" record the predicate accepts: the scan from damage at
+  // the start must slide its window all the way to it.
+  test::TempDir dir;
+  const auto path = dir.path() / "ledger.log";
+  auto w = LogWriter::Create(path, LogHeader{});
+  ASSERT_TRUE(w.has_value());
+  std::vector<uint8_t> batch;
+  for (int i = 0; i < 3000; ++i) AppendRecord(std::vector<uint8_t>(1000, 0x11), batch);
+  AppendRecord(std::vector<uint8_t>(40, 0xee), batch);
+  ASSERT_TRUE((*w)->WriteAndSync(batch).has_value());
+  std::vector<uint8_t> bytes = test::ReadFile(path);
+  bytes[kLogHeaderBytes + 20] ^= 1;
+  test::WriteFile(path, bytes);
+  const auto marker = [](std::span<const uint8_t> p) { return p[0] == 0xee; };
+  auto r = LogReader::Open(path);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ((*r)->ReadNext(), LogReader::Next::kBad);
+  EXPECT_TRUE((*r)->ValidRecordFollows((*r)->offset(), marker));
+  bytes.resize(bytes.size() - 1);  // the marker torn: nothing whole that it accepts follows
+  test::WriteFile(path, bytes);
+  r = LogReader::Open(path);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ((*r)->ReadNext(), LogReader::Next::kBad);
+  EXPECT_FALSE((*r)->ValidRecordFollows((*r)->offset(), marker));
+}
+
 }  // namespace
 }  // namespace plume::ledger
