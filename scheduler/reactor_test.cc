@@ -1,0 +1,191 @@
+// The reactor over real CURVE sockets on loopback: a hand-driven agent and a client run an
+// inference job end to end (register, upload, signed submit, assignment with the right prompt
+// slice, signed result, duplicate result, fetch of the joined outputs in prompt order), and a
+// stranger is refused the job's blobs.
+#include "plume/scheduler/reactor.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "plume/kernels/checkpoint.h"
+#include "plume/kernels/gpt.h"
+#include "plume/kernels/ops.h"
+#include "plume/protocol/blob_service.h"
+#include "plume/protocol/receipt.h"
+
+namespace plume::scheduler {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kSpec = R"toml(
+[job]
+name = "reactor-test"
+kind = "infer"
+seed = 5
+[infer]
+checkpoint = "model.safetensors"
+prompts = ["alpha", "beta", "gamma"]
+max_new_tokens = 4
+temperature = 0.0
+top_k = 0
+[network]
+workers = 2
+rounds = 1
+[payment]
+max_price_micro_plume_per_pflop = 1000
+budget_micro_plume = 1000000
+)toml";
+
+std::vector<uint8_t> TinyCheckpoint() {
+  kernels::ModelConfig model{1, 2, 32, 16, 256};
+  auto ops = kernels::MakeCpuOps(1);
+  auto gpt = kernels::Gpt::Create(model, *ops);
+  EXPECT_TRUE(gpt);
+  EXPECT_TRUE((*gpt)->InitRandom(1));
+  return *kernels::SaveCheckpointBytes(model, *(*gpt)->GetParams());
+}
+
+class ReactorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("plume-reactor-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    ReactorOptions o;
+    o.state_dir = dir_ / "sched";
+    o.sync = Sync::kNormal;
+    o.core.lease_ms = 60'000;  // the test sends no heartbeats
+    auto r = Reactor::Start(scheduler_, o);
+    ASSERT_TRUE(r) << r.error().message;
+    reactor_ = std::move(*r);
+    loop_ = std::thread([this] { (void)reactor_->Run(stop_); });
+  }
+  void TearDown() override {
+    stop_ = true;
+    if (loop_.joinable()) loop_.join();
+    std::filesystem::remove_all(dir_);
+  }
+  std::unique_ptr<TransportClient> Connect(const Identity& who) {
+    auto c = TransportClient::Connect(reactor_->endpoint(), scheduler_.public_key(), who);
+    EXPECT_TRUE(c);
+    return std::move(*c);
+  }
+  Message Call(TransportClient& c, const MessageBuilder& m) {
+    auto reply = c.Call(m, 10s);
+    EXPECT_TRUE(reply) << reply.error().message;
+    return std::move(*reply);
+  }
+
+  Identity scheduler_ = Identity::Generate();
+  std::filesystem::path dir_;
+  std::unique_ptr<Reactor> reactor_;
+  std::atomic<bool> stop_{false};
+  std::thread loop_;
+};
+
+TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
+  Identity agent_id = Identity::Generate(), client_id = Identity::Generate();
+  auto agent = Connect(agent_id), agent_bulk = Connect(agent_id), client = Connect(client_id);
+  auto agent_store = *BlobStore::Open(dir_ / "agent-blobs");
+  auto client_store = *BlobStore::Open(dir_ / "client-blobs");
+
+  auto reg = agent->NewRequest();
+  auto r = reg.body().initRegister();
+  r.setName("test-agent");
+  r.setPriceMicroPlumePerPflop(10);
+  auto gpu = r.initGpus(1)[0];
+  gpu.setName("cpu");
+  gpu.setMemoryBytes(8ULL << 30);
+  gpu.setCount(1);
+  gpu.setBackend(wire::Backend::CPU);
+  gpu.setSelftestPassed(true);
+  gpu.setMeasuredFlopsPerSec(1e9);
+  ASSERT_EQ(Call(*agent, reg).kind(), MessageKind::REGISTER_ACK);
+
+  const std::vector<uint8_t> ckpt = TinyCheckpoint();
+  const Hash256 ckpt_hash = *client_store->Put(std::span<const uint8_t>(ckpt));
+  ASSERT_TRUE(PushBlob(*client, *client_store, ckpt_hash, 5s));
+  auto sub = client->NewRequest();
+  auto s = sub.body().initSubmitJob();
+  const Hash256 spec_hash = Blake2b256(std::string_view(kSpec));
+  s.setSpecToml(kSpec);
+  s.setSpecHash(AsData(spec_hash));
+  s.setSignature(AsData(client_id.Sign(std::span<const uint8_t>(spec_hash))));
+  s.setClientJobKey("k1");
+  auto ref = s.initDataBlobs(1)[0];
+  ref.setName("checkpoint");
+  ref.setHash(AsData(ckpt_hash));
+  ref.setSizeBytes(ckpt.size());
+  Message ack = Call(*client, sub);
+  ASSERT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << KindName(ack.kind());
+  const std::string job = ack.body().getSubmitAck().getJobId();
+
+  // A stranger may not read the job's blobs.
+  Identity stranger_id = Identity::Generate();
+  auto stranger = Connect(stranger_id);
+  auto get = stranger->NewRequest();
+  get.body().initBlobGet().setHash(AsData(ckpt_hash));
+  Message refused = Call(*stranger, get);
+  ASSERT_EQ(refused.kind(), MessageKind::ERROR);
+  EXPECT_EQ(refused.body().getError().getCode(), wire::ErrorCode::UNAUTHORIZED);
+
+  std::string joined;
+  for (int shard = 0; shard < 2; ++shard) {
+    auto m = agent->Recv(10s);
+    ASSERT_TRUE(m && m->has_value()) << "no task assignment for shard " << shard;
+    ASSERT_EQ((*m)->kind(), MessageKind::TASK_ASSIGN);
+    auto a = (*m)->body().getTaskAssign();
+    auto p = a.getParams().getInfer();
+    EXPECT_EQ(p.getFirstPromptIndex(), shard == 0 ? 0u : 2u);
+    EXPECT_EQ(p.getPrompts().size(), shard == 0 ? 2u : 1u);
+    ASSERT_TRUE(PullBlob(*agent_bulk, *agent_store, ckpt_hash, 5s));  // assigned: allowed
+    const std::string out = "{\"index\": " + std::to_string(p.getFirstPromptIndex()) + "}\n";
+    joined += out;
+    const Hash256 out_hash = *agent_store->Put(out);
+    ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));
+    ReceiptFields f;
+    f.job_id = job;
+    f.task_id = a.getTaskId();
+    f.attempt = a.getAttempt();
+    f.inputs = {ckpt_hash};
+    f.output = out_hash;
+    auto receipt = *SignReceipt(agent_id, f);
+    auto res = agent->NewRequest();
+    auto tr = res.body().initTaskResult();
+    tr.setTaskId(a.getTaskId());
+    tr.setAttempt(a.getAttempt());
+    tr.initOutput().setHash(AsData(out_hash));
+    tr.setReceipt(AsData(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(receipt.bytes.data()), receipt.bytes.size())));
+    tr.setReceiptSignature(AsData(receipt.signature));
+    Message rack = Call(*agent_bulk, res);  // assignments keep coming on `agent`
+    ASSERT_EQ(rack.kind(), MessageKind::TASK_RESULT_ACK);
+    EXPECT_TRUE(rack.body().getTaskResultAck().getAccepted());
+    // The same result again (a lost ack): acknowledged, not counted twice.
+    Message again = Call(*agent_bulk, res);
+    EXPECT_TRUE(again.body().getTaskResultAck().getAccepted());
+  }
+
+  auto st = client->NewRequest();
+  st.body().initJobStatus().setJobId(job);
+  Message status = Call(*client, st);
+  ASSERT_EQ(status.kind(), MessageKind::JOB_STATUS_REPLY);
+  auto info = status.body().getJobStatusReply().getJob();
+  EXPECT_EQ(info.getState(), wire::JobState::SUCCEEDED);
+  EXPECT_EQ(info.getTasksDone(), 2u);
+
+  auto fetch = client->NewRequest();
+  fetch.body().initFetchJob().setJobId(job);
+  Message fetched = Call(*client, fetch);
+  ASSERT_EQ(fetched.kind(), MessageKind::FETCH_JOB_REPLY);
+  auto outputs = fetched.body().getFetchJobReply().getOutputs();
+  ASSERT_EQ(outputs.size(), 1u);
+  const Hash256 joined_hash = *HashFromData(outputs[0].getHash());
+  ASSERT_TRUE(PullBlob(*client, *client_store, joined_hash, 5s));
+  EXPECT_EQ(*client_store->Get(joined_hash), joined);
+}
+
+}  // namespace
+}  // namespace plume::scheduler
