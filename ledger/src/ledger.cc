@@ -292,7 +292,9 @@ Result<std::vector<ApplyResult>> Ledger::Append(std::span<const Entry> entries) 
     AppendRecord(payload, batch_);
   }
   if (tree_.size() == first_new) return results;  // nothing accepted, nothing to write
-  const SignedTreeHead head = SignHead(tree_.size(), Now(), tree_.Root(), *ledger_key_);
+  // Head times never go backwards, even when the system clock does (Verify checks the order).
+  const uint64_t now_ms = std::max(Now(), head_.timestamp_unix_ms);
+  const SignedTreeHead head = SignHead(tree_.size(), now_ms, tree_.Root(), *ledger_key_);
   const uint64_t head_offset = writer_->size() + batch_.size();
   AppendRecord(EncodeHeadRecord(head), batch_);
   if (auto s = writer_->WriteAndSync(batch_); !s) {

@@ -97,6 +97,26 @@ TEST_F(LedgerTest, SameIdTwiceIsAppliedOnceAndAnsweredLikeTheFirst) {
   EXPECT_EQ(l->Balance(cast_.team(0)), MicroPlume(900));
 }
 
+TEST_F(LedgerTest, HeadTimesNeverGoBackwardsWhenTheClockDoes) {
+  uint64_t clock_ms = 5'000;
+  LedgerOptions options;
+  options.now_unix_ms = [&] { return clock_ms; };
+  auto l = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key(), options);
+  ASSERT_TRUE(l.has_value());
+  test::AppendCodes(**l, test::Genesis(cast_, MicroPlume(1000)));
+  EXPECT_EQ((*l)->Head().timestamp_unix_ms, 5'000u);
+  clock_ms = 1'000;  // the system clock was set back
+  test::AppendCodes(**l, {Transfer("a", 0, 1, 1)});
+  EXPECT_EQ((*l)->Head().timestamp_unix_ms, 5'000u);
+  clock_ms = 9'000;
+  test::AppendCodes(**l, {Transfer("b", 0, 1, 1)});
+  EXPECT_EQ((*l)->Head().timestamp_unix_ms, 9'000u);
+  l->reset();
+  auto report = Verify(dir_.path());
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok) << report->problem;
+}
+
 TEST_F(LedgerTest, KeysAndLockAreEnforced) {
   {
     auto l = OpenAt(dir_.path());
