@@ -32,8 +32,9 @@ struct VerifyReport {
 };
 
 // An Error only when dir/ledger.log cannot be opened or read at all; a damaged ledger is a
-// report with ok == false.
-Result<VerifyReport> Verify(const std::filesystem::path& dir);
+// report with ok == false. Signature checks run on `threads` threads (0: hardware threads,
+// at most 16); the result does not depend on it.
+Result<VerifyReport> Verify(const std::filesystem::path& dir, unsigned threads = 0);
 
 // A few lines for humans: verdict, counts, the first problem.
 std::string DescribeReport(const VerifyReport& report);
