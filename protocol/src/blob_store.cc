@@ -285,6 +285,18 @@ void BlobStore::Unpin(const Hash256& hash) {
   impl_->EvictLocked("");
 }
 
+Result<uint64_t> BlobStore::RemovePartialsOlderThan(std::chrono::seconds age) {
+  std::error_code ec;
+  const auto cutoff = fs::file_time_type::clock::now() - age;
+  uint64_t removed = 0;
+  for (const auto& e : fs::directory_iterator(impl_->dir / "partial", ec)) {
+    std::error_code entry_ec;
+    if (e.last_write_time(entry_ec) < cutoff && !entry_ec && fs::remove(e.path(), entry_ec)) ++removed;
+  }
+  if (ec) return Fail("cannot list partial blobs in " + (impl_->dir / "partial").string() + ": " + ec.message());
+  return removed;
+}
+
 uint64_t BlobStore::used_bytes() const {
   std::lock_guard lock(impl_->mu);
   return impl_->used_bytes;

@@ -185,6 +185,22 @@ TEST_F(BlobStoreTest, ReceiverRefusesBadChunks) {
   EXPECT_FALSE(BlobReceiver::Start(*sink, hash, limits::kBlobBytesMax + 1));
 }
 
+TEST_F(BlobStoreTest, AbandonedPartialsAreRemovedByAge) {
+  auto store = Open("dst");
+  Hash256 hash = Blake2b256(std::string_view("never finished"));
+  {
+    auto receiver = *BlobReceiver::Start(*store, hash, 100);
+    std::string part(10, 'a');
+    ASSERT_TRUE(receiver->OnChunk(0, std::span(reinterpret_cast<const uint8_t*>(part.data()), 10), 100));
+  }
+  fs::path partial = dir_ / "dst" / "partial" / (ToHex(hash) + ".part");
+  ASSERT_TRUE(fs::exists(partial));
+  EXPECT_EQ(*store->RemovePartialsOlderThan(std::chrono::hours(1)), 0u);  // fresh: kept
+  fs::last_write_time(partial, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  EXPECT_EQ(*store->RemovePartialsOlderThan(std::chrono::hours(1)), 1u);
+  EXPECT_FALSE(fs::exists(partial));
+}
+
 TEST_F(BlobStoreTest, CapEvictsLeastRecentlyUsedButNotPinned) {
   auto store = Open("cache", BlobStoreOptions{3000});
   std::vector<Hash256> h;

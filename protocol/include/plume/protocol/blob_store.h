@@ -22,6 +22,7 @@
 // thread each.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -66,6 +67,10 @@ class BlobStore {
   // Pinned blobs survive eviction; pins nest (Pin twice, Unpin twice).
   void Pin(const Hash256& hash);
   void Unpin(const Hash256& hash);
+
+  // Deletes partial transfers not written to for `age` (abandoned uploads); returns how many.
+  // Call from a periodic timer, not while a BlobReceiver for the same hash is open.
+  Result<uint64_t> RemovePartialsOlderThan(std::chrono::seconds age);
 
   uint64_t used_bytes() const;
   uint64_t evicted_blobs() const;
