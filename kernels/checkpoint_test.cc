@@ -41,11 +41,11 @@ Parts Split(const std::vector<uint8_t>& bytes) {
 }
 
 std::vector<uint8_t> Join(const std::string& header_text, const std::vector<uint8_t>& data) {
-  std::vector<uint8_t> out(8);
   const uint64_t n = header_text.size();
+  std::vector<uint8_t> out(8 + n + data.size());
   std::memcpy(out.data(), &n, 8);
-  out.insert(out.end(), header_text.begin(), header_text.end());
-  out.insert(out.end(), data.begin(), data.end());
+  std::memcpy(out.data() + 8, header_text.data(), n);
+  if (!data.empty()) std::memcpy(out.data() + 8 + n, data.data(), data.size());
   return out;
 }
 std::vector<uint8_t> Join(const Parts& p) { return Join(p.header.dump(), p.data); }
@@ -96,7 +96,8 @@ TEST(CheckpointTest, UsesHuggingFaceNamesShapesAndConv1DLayout) {
   EXPECT_EQ(p.header["__metadata__"]["plume.n_head"], "2");
   EXPECT_EQ(p.header.size(), 1u + 2 + 12 * 2 + 2);
   // HF c_attn.weight[i][j] is our qkvw[j][i] (Conv1D computes x @ W).
-  const auto& qkvw = ParamTensors(kConfig)[static_cast<int>(ParamKind::kQkvw)];
+  const auto layout = ParamTensors(kConfig);
+  const auto& qkvw = layout[static_cast<int>(ParamKind::kQkvw)];
   const uint64_t begin = p.header["h.1.attn.c_attn.weight"]["data_offsets"][0];
   float hf_1_2;  // row 1, column 2
   std::memcpy(&hf_1_2, p.data.data() + begin + (1 * 3 * C + 2) * 4, 4);
