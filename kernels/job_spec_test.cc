@@ -174,5 +174,17 @@ TEST(JobSpecTest, LearningRateScheduleWarmsUpThenDecays) {
   EXPECT_FLOAT_EQ(t.LearningRate(60), 1.0f);
 }
 
+TEST(JobSpecTest, TheExamplesParse) {
+  const std::string examples = std::string(PLUME_DATA_DIR) + "/../examples/";
+  for (const char* name : {"train-local.toml", "infer-local.toml", "train-network.toml"}) {
+    const auto spec = LoadJobSpec(examples + name);
+    EXPECT_TRUE(spec) << name << ": " << (spec ? "" : spec.error().message);
+  }
+  const auto network = LoadJobSpec(examples + "train-network.toml");
+  ASSERT_TRUE(network);
+  EXPECT_TRUE(ValidateNetwork(*network));
+  EXPECT_TRUE(ValidatePayment(*network));
+}
+
 }  // namespace
 }  // namespace plume::kernels

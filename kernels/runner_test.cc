@@ -195,6 +195,14 @@ TEST(FlopsTest, Gpt2SmallNumbersAreExact) {
   EXPECT_EQ(TrainFlops(gpt2, 1024, 8, 10), 797870592LL * 1024 * 8 * 10);
   EXPECT_EQ(gpt2.NumRealParams(), 124439808);  // GPT-2 small as Hugging Face counts it
   EXPECT_EQ(gpt2.padded_vocab(), 50304);
+  // Generation: a 3-token prompt and 2 new tokens feed positions 1..4.
+  const ModelConfig tiny{1, 1, 4, 3, 10};
+  const int64_t m = MatmulMacsPerToken(tiny);  // 12 * 16 + 40 = 232
+  EXPECT_EQ(m, 232);
+  EXPECT_EQ(GenerationFlops(tiny, 3, 2), 4 * 2 * m + 4 * 1 * 4 * (1 + 2 + 3 + 3));
+  EXPECT_EQ(GenerationFlops(tiny, 1, 0), 0);
+  // A whole sequence costs what training's forward pass counts for it.
+  EXPECT_EQ(GenerationFlops(gpt2, 1, 1024), InferenceFlopsPerToken(gpt2, 1024) * 1024);
 }
 
 TEST(RunnerTest, RunLocalTrainsThenGeneratesThroughFiles) {

@@ -21,4 +21,14 @@ int64_t TrainFlops(const ModelConfig& config, int seq_len, int64_t batch, int64_
   return TrainFlopsPerToken(config, seq_len) * seq_len * batch * steps;
 }
 
+int64_t GenerationFlops(const ModelConfig& config, int64_t prompt_tokens, int64_t new_tokens) {
+  const int64_t positions = prompt_tokens + new_tokens - 1;
+  if (positions < 1) return 0;
+  // Sum over p = 1..positions of min(p, context): a triangle, then a flat part.
+  const int64_t ramp = positions < config.context ? positions : config.context;
+  const int64_t keys = ramp * (ramp + 1) / 2 + (positions - ramp) * int64_t{config.context};
+  return positions * 2 * MatmulMacsPerToken(config) +
+         4 * int64_t{config.n_layer} * config.n_embd * keys;
+}
+
 }  // namespace plume::kernels

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plume/kernels/checkpoint.h"
+#include "plume/kernels/flops.h"
 #include "plume/kernels/tokenizer.h"
 #include "runner_internal.h"
 #include "status_macros.h"
@@ -75,7 +76,11 @@ Result<RunLocalSummary> RunInfer(const JobSpec& spec, Ops& ops) {
   summary.output_path = (std::filesystem::path(spec.output_dir) / "outputs.jsonl").string();
   PLUME_RETURN_IF_ERROR(WriteJsonl(summary.output_path, completions));
   summary.completions = static_cast<int64_t>(completions.size());
-  for (const Completion& c : completions) summary.tokens += c.tokens;
+  for (const Completion& c : completions) {
+    summary.tokens += c.tokens;
+    const int64_t prompt_tokens = c.prompt.empty() ? 1 : static_cast<int64_t>(c.prompt.size());
+    summary.flops += GenerationFlops(checkpoint.config, prompt_tokens, c.tokens);
+  }
   return summary;
 }
 

@@ -16,6 +16,11 @@
 //   training FLOPs per token = 3 * (2 * M + A(T)) (backward = 2 x forward)
 //                            = 6 * M + 3 * A(T)
 // These match the usual "6N + attention" rule with N = M.
+//
+// Generation is billed as an implementation with a KV cache would cost, whatever the agent
+// actually runs: every position fed to the model (the prompt and every generated token except
+// the last, P + N - 1 positions) costs 2 * M + 4 * L * C * p FLOPs, where p is the number of
+// keys it attends to (its 1-based position, at most context).
 #pragma once
 
 #include <cstdint>
@@ -32,5 +37,8 @@ int64_t InferenceFlopsPerToken(const ModelConfig& config, int seq_len);
 int64_t TrainFlopsPerToken(const ModelConfig& config, int seq_len);
 // Training FLOPs of `steps` steps of `batch` sequences of seq_len tokens.
 int64_t TrainFlops(const ModelConfig& config, int seq_len, int64_t batch, int64_t steps);
+
+// Generation FLOPs of one prompt of prompt_tokens (>= 1) followed by new_tokens samples.
+int64_t GenerationFlops(const ModelConfig& config, int64_t prompt_tokens, int64_t new_tokens);
 
 }  // namespace plume::kernels
