@@ -165,9 +165,10 @@ Result<InferSpec> ParseInfer(const Section& s, const std::string& base_dir) {
   InferSpec in;
   PLUME_REQUIRE(in.checkpoint, s, "checkpoint", s.String("checkpoint"));
   in.checkpoint = Resolve(base_dir, in.checkpoint);
-  PLUME_SET(in.prompts, s.Strings("prompts"));
+  PLUME_ASSIGN_OR_RETURN(const auto list, s.Strings("prompts"));
+  const bool has_list = list.has_value();
+  if (has_list) in.prompts = *list;
   PLUME_SET(in.prompts_file, s.String("prompts_file"));
-  const bool has_list = s.Strings("prompts").value_or(std::nullopt).has_value();
   if (has_list == !in.prompts_file.empty()) {
     return Fail("infer.prompts: give exactly one of infer.prompts and infer.prompts_file");
   }
@@ -224,7 +225,9 @@ Result<JobSpec> ParseTables(const toml::table& root, const std::string& base_dir
   PLUME_SET(spec.name, job.String("name"));
   PLUME_SET(spec.seed, job.Int("seed", 0));
 
-  if (section("model").present()) PLUME_SET(spec.model, ParseModel(section("model")).map([](auto m) { return std::optional(m); }));
+  if (section("model").present()) {
+    PLUME_ASSIGN_OR_RETURN(spec.model, ParseModel(section("model")));
+  }
   const Section data = section("data");
   PLUME_RETURN_IF_ERROR(data.OnlyKeys({"path", "val_fraction"}));
   PLUME_SET(spec.data.path, data.String("path"));
@@ -237,8 +240,12 @@ Result<JobSpec> ParseTables(const toml::table& root, const std::string& base_dir
   PLUME_RETURN_IF_ERROR(output.OnlyKeys({"dir"}));
   PLUME_SET(spec.output_dir, output.String("dir"));
   spec.output_dir = Resolve(base_dir, spec.output_dir);
-  if (section("network").present()) PLUME_SET(spec.network, ParseNetwork(section("network")).map([](auto n) { return std::optional(n); }));
-  if (section("payment").present()) PLUME_SET(spec.payment, ParsePayment(section("payment")).map([](auto p) { return std::optional(p); }));
+  if (section("network").present()) {
+    PLUME_ASSIGN_OR_RETURN(spec.network, ParseNetwork(section("network")));
+  }
+  if (section("payment").present()) {
+    PLUME_ASSIGN_OR_RETURN(spec.payment, ParsePayment(section("payment")));
+  }
 
   if (spec.kind == JobKind::kTrain) {
     if (!spec.model) return Fail("model: missing table [model] (required for a train job)");

@@ -36,12 +36,13 @@ class Harness {
     for (auto& x : host) x = static_cast<float>(scale * rng_.Normal());
     return Upload(host.data(), n * sizeof(float), n);
   }
-  Result<Twin> Tokens(size_t n, int vocab, std::vector<int32_t>* host_out) {
-    std::vector<int32_t> host(n);
-    for (auto& x : host) x = static_cast<int32_t>(rng_.Below(vocab));
-    if (host_out) *host_out = host;
-    return Upload(host.data(), n * sizeof(int32_t), n);
+  // Random token ids; the host copy stays available as last_tokens() (EncoderBackward needs it).
+  Result<Twin> Tokens(size_t n, int vocab) {
+    last_tokens_.resize(n);
+    for (auto& x : last_tokens_) x = static_cast<int32_t>(rng_.Below(vocab));
+    return Upload(last_tokens_.data(), n * sizeof(int32_t), n);
   }
+  const std::vector<int32_t>& last_tokens() const { return last_tokens_; }
   Result<Twin> Upload(const void* host, size_t bytes, size_t n) {
     Twin t;
     t.n = n;
@@ -75,6 +76,7 @@ class Harness {
   Ops& ref_;
   Ops& dev_;
   SplitMix64 rng_;
+  std::vector<int32_t> last_tokens_;
 };
 
 // Runs `run` on both backends (it receives one Ops and a flag saying which), then compares
@@ -119,8 +121,8 @@ std::vector<OpCheck> CheckShape(Harness& h, int B, int T, int C, int NH, int V) 
   std::vector<OpCheck> out;
   const std::string shape = " B" + std::to_string(B) + " T" + std::to_string(T) + " C" +
                             std::to_string(C) + " NH" + std::to_string(NH);
-  std::vector<int32_t> tokens_host;
-  PLUME_TWIN(tokens, h.Tokens(N, V, &tokens_host));
+  PLUME_TWIN(tokens, h.Tokens(N, V));
+  const std::vector<int32_t> tokens_host = h.last_tokens();
   PLUME_TWIN(wte, h.Random(size_t(Vp) * C, 0.1));
   PLUME_TWIN(wpe, h.Random(size_t(T) * C, 0.1));
   PLUME_TWIN(x, h.Random(NC));
