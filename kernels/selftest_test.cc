@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "plume/kernels/ops.h"
+#include "selftest_internal.h"
 
 namespace plume::kernels {
 namespace {
@@ -27,6 +28,22 @@ TEST(SelftestTest, ChecksTheCpuBackendWhenNoGpuIsPresent) {
   const std::string text = FormatSelftest(report);
   EXPECT_NE(text.find("model_gradient_fd"), std::string::npos);
   EXPECT_NE(text.find("PASSED"), std::string::npos);
+}
+
+TEST(SelftestTest, OpComparisonHarnessRunsEveryOp) {
+  // The CUDA-vs-CPU harness, run CPU against a second CPU backend with other thread counts:
+  // every op at every shape runs, and with a deterministic backend every error is zero.
+  auto reference = MakeCpuOps(1);
+  auto other = MakeCpuOps(2);
+  const auto checks = CompareOps(*reference, *other, 3);
+  EXPECT_EQ(checks.size(), 3u * 17);
+  for (const auto& c : checks) {
+    EXPECT_TRUE(c.passed) << c.name << ": " << c.detail;
+    EXPECT_EQ(c.error, 0.0) << c.name;
+  }
+  const OpCheck step = CompareTrainingStep(*reference, *other, 3);
+  EXPECT_TRUE(step.passed) << step.detail;
+  EXPECT_EQ(step.error, 0.0);
 }
 
 }  // namespace
