@@ -66,6 +66,10 @@ CliResult<std::unique_ptr<NetClient>> NetClient::Connect(const NetFlags& flags) 
 
 CliResult<Message> NetClient::Call(const MessageBuilder& request,
                                    std::chrono::milliseconds timeout) {
+  // PLUME_TIMEOUT_MS overrides every reply timeout (scripts and tests that expect no answer).
+  if (const std::string env = Env("PLUME_TIMEOUT_MS"); !env.empty()) {
+    timeout = std::chrono::milliseconds(std::atoll(env.c_str()));
+  }
   auto reply = client_->Call(request, timeout);
   if (!reply) return tl::unexpected(ConnectionHint(endpoint_, reply.error().message));
   if (reply->kind() == MessageKind::ERROR) {

@@ -44,7 +44,7 @@ class NetClient {
 
   const Identity& identity() const { return client_->identity(); }
   MessageBuilder NewRequest() { return client_->NewRequest(); }
-  // Sends and waits for the reply; an Error reply becomes a CliError (invalidSpec, notFound and
+  // Sends and waits for the reply (PLUME_TIMEOUT_MS overrides the timeout); an Error reply becomes a CliError (invalidSpec, notFound and
   // badMessage map to exit code 2).
   CliResult<Message> Call(const MessageBuilder& request,
                           std::chrono::milliseconds timeout = std::chrono::seconds(15));

@@ -53,7 +53,11 @@ Status Agent::Impl::Loop() {
     if (draining && DrainDone(now)) break;
     Tick(now);
     auto in = client->Recv(kPollInterval);
-    if (!in) return Fail("connection to the scheduler failed: " + in.error().message);
+    if (!in) {
+      // A signal (SIGTERM starting a drain) interrupts zmq_poll; that is not a broken socket.
+      if (in.error().message.find("Interrupted") != std::string::npos) continue;
+      return Fail("connection to the scheduler failed: " + in.error().message);
+    }
     if (in->has_value()) Dispatch(std::move(**in), Clock::now());
     OnExecutorEvents(Clock::now());
   }

@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "plume/kernels/ops.h"
 #include "plume/kernels/runner.h"
 
@@ -69,7 +71,9 @@ std::vector<DeviceCheck> CheckDevices(int threads) {
   cpu.name = "cpu";
   cpu.backend = DeviceBackend::kCpu;
   cpu.count = 1;
-  cpu.memory_bytes = 0;
+  // The CPU backend works in host memory: offer what the machine has.
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  cpu.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
   out.push_back(Check(kernels::MakeCpuOps(threads), cpu));
   const int n = kernels::CudaDeviceCount();
   for (int d = 0; d < n; ++d) {
