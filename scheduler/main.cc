@@ -1,7 +1,9 @@
 // plume-scheduler: flags -> identity, state directory, reactor -> run until SIGTERM/SIGINT.
 // Everything else lives in the libraries (scheduler/include/plume/scheduler/reactor.h).
 #include <csignal>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
+#include "plume/scheduler/metrics.h"
 #include "plume/scheduler/reactor.h"
 
 namespace {
@@ -36,6 +39,44 @@ plume::Result<std::vector<plume::PublicKey>> ReadAllowList(const std::string& pa
   return keys;
 }
 
+constexpr const char* kVersion = "0.1.0";
+
+// A metrics server that cannot bind is logged and left out rather than stopping the scheduler:
+// the network works without it, and the operator sees the scrape fail (PlumeSchedulerDown).
+std::unique_ptr<plume::scheduler::MetricsServer> ServeMetrics(
+    const plume::scheduler::SchedulerMetrics& metrics, const std::string& address, int port,
+    const std::string& port_file) {
+  if (port < 0) return nullptr;
+  auto server = plume::scheduler::MetricsServer::Start(address, port, metrics.registry());
+  if (!server) {
+    spdlog::error("metrics not served: {}", server.error().message);
+    return nullptr;
+  }
+  spdlog::info("metrics on http://{}:{}/metrics", address, (*server)->port());
+  if (!port_file.empty()) {
+    std::ofstream(port_file + ".tmp") << (*server)->port() << "\n";
+    std::filesystem::rename(port_file + ".tmp", port_file);  // readers never see half a file
+  }
+  return std::move(*server);
+}
+
+// Reactor::Run, with the metrics brought up to date between turns on the reactor's thread
+// (the core is not thread-safe; the metrics are). Every 250 ms: Observe walks all tasks.
+plume::Status RunWithMetrics(plume::scheduler::Reactor& reactor,
+                             plume::scheduler::SchedulerMetrics& metrics) {
+  using Clock = std::chrono::steady_clock;
+  auto next = Clock::now();
+  while (!g_stop.load()) {
+    if (auto st = reactor.RunOnce(std::chrono::milliseconds(50)); !st) return st;
+    if (Clock::now() < next) continue;
+    next = Clock::now() + std::chrono::milliseconds(250);
+    metrics.Observe(reactor.core().state(), reactor.core().state().now_ms);
+    const auto stats = reactor.stats();
+    metrics.ObserveTransport(stats.transport, stats.blob_bytes_in, stats.blob_bytes_out);
+  }
+  return {};
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"plume-scheduler: places jobs of the Plume network on its agents"};
   plume::scheduler::ReactorOptions options;
@@ -53,7 +94,11 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"full", "normal"}));
   app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds");
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here (port 0)");
-  app.add_option("--metrics-port", metrics_port, "Prometheus metrics port (not served yet)");
+  std::string metrics_address = "0.0.0.0", metrics_port_file;
+  app.add_option("--metrics-port", metrics_port,
+                 "Prometheus /metrics port (0: pick a free one; -1: do not serve metrics)");
+  app.add_option("--metrics-address", metrics_address, "address the metrics server binds");
+  app.add_option("--metrics-port-file", metrics_port_file, "write the bound metrics port here");
   CLI11_PARSE(app, argc, argv);
 
   auto identity = plume::Identity::LoadOrCreate(key_path);
@@ -72,6 +117,8 @@ int Main(int argc, char** argv) {
   options.state_dir = data_dir;
   options.sync = sync == "full" ? plume::scheduler::Sync::kFull : plume::scheduler::Sync::kNormal;
   options.core.lease_ms = lease_ms;
+  plume::scheduler::SchedulerMetrics metrics({kVersion, identity->Id()});
+  options.ledger = metrics.Instrument(std::move(options.ledger));
   auto reactor = plume::scheduler::Reactor::Start(*identity, std::move(options));
   if (!reactor) {
     std::cerr << "plume-scheduler: " << reactor.error().message << "\n";
@@ -85,7 +132,8 @@ int Main(int argc, char** argv) {
   }
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
-  if (auto st = (*reactor)->Run(g_stop); !st) {
+  auto server = ServeMetrics(metrics, metrics_address, metrics_port, metrics_port_file);
+  if (auto st = RunWithMetrics(**reactor, metrics); !st) {
     std::cerr << "plume-scheduler: " << st.error().message << "\n";
     return 1;
   }

@@ -26,7 +26,11 @@ NodeInfo NodeFromRegister(const std::string& id, wire::Register::Reader r) {
     any_passed = true;
     if (b == Backend::kCuda) n.backend = Backend::kCuda;
     n.gpus.push_back(GpuInfo{g.getName(), g.getMemoryBytes(), g.getCount()});
-    if (b == Backend::kCpu) n.host_memory_bytes = std::max(n.host_memory_bytes, g.getMemoryBytes());
+    if (b == Backend::kCpu) {
+      // A CPU device that reports no memory size is not limited by the memory filter.
+      const uint64_t bytes = g.getMemoryBytes() == 0 ? UINT64_MAX : g.getMemoryBytes();
+      n.host_memory_bytes = std::max(n.host_memory_bytes, bytes);
+    }
     flops += g.getMeasuredFlopsPerSec();
   }
   if (n.backend == Backend::kCuda) {  // usable memory is per GPU: keep only the CUDA devices
@@ -43,6 +47,10 @@ Reactor::Reactor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Reactor::~Reactor() = default;
 const std::string& Reactor::endpoint() const { return impl_->server->endpoint(); }
 const Core& Reactor::core() const { return impl_->core; }
+ReactorStats Reactor::stats() const {
+  const auto& b = impl_->blob_service->stats();
+  return {impl_->server->stats(), b.bytes_received, b.bytes_served};
+}
 
 Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, ReactorOptions options) {
   std::error_code ec;
@@ -136,7 +144,8 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
 
 Status Reactor::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
-    if (auto st = RunOnce(std::chrono::milliseconds(50)); !st) return st;
+    // A signal that sets `stop` also interrupts the socket wait: that is a stop, not a failure.
+    if (auto st = RunOnce(std::chrono::milliseconds(50)); !st) return stop.load() ? Status{} : st;
   }
   return {};
 }

@@ -18,6 +18,7 @@
 
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/transport.h"
 #include "plume/scheduler/core.h"
 #include "plume/scheduler/store.h"
 
@@ -39,6 +40,12 @@ struct ReactorOptions {
   LedgerHook ledger;  // nullptr: every request counts as applied (no ledger configured)
 };
 
+struct ReactorStats {
+  TransportStats transport;
+  uint64_t blob_bytes_in = 0;   // blob chunks received (uploads)
+  uint64_t blob_bytes_out = 0;  // blob chunks served (downloads)
+};
+
 class Reactor {
  public:
   // Opens (or creates) the state directory, loads and recovers the state, binds the socket.
@@ -52,6 +59,8 @@ class Reactor {
   // Turns until `stop` becomes true or a turn fails.
   Status Run(const std::atomic<bool>& stop);
   const Core& core() const;
+  // Cumulative transport and blob counters, for the metrics layer (scheduler/metrics.h).
+  ReactorStats stats() const;
 
  private:
   struct Impl;

@@ -1,0 +1,82 @@
+// The scheduler's Prometheus metrics (docs/metrics.md, deploy/metrics/catalog.txt is the
+// contract). Most series are derived from the core's state after each reactor turn rather than
+// counted at hook points inside the core: the core stays pure, and a counter cannot drift from
+// what the state (and so `plume status`) says.
+//
+// Data flow: plume-scheduler main loop -> Reactor::RunOnce -> SchedulerMetrics::Observe(state)
+// and ObserveTransport(stats) -> prometheus-cpp registry <- MetricsServer (/metrics, own thread).
+//
+// Threads: Observe*, and the LedgerHook returned by Instrument, are called on the reactor's
+// thread. The registry's metrics are atomic, so the MetricsServer's threads may serialise them
+// at any time. Counters derived from state start from the state seen at the first Observe (a
+// restarted scheduler resets its counters, as Prometheus expects; rate() handles the reset).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "plume/protocol/error.h"
+#include "plume/protocol/transport.h"
+#include "plume/scheduler/reactor.h"
+#include "plume/scheduler/types.h"
+
+namespace prometheus {
+class Registry;
+class Exposer;
+}  // namespace prometheus
+
+namespace plume::scheduler {
+
+struct SchedulerMetricsInfo {
+  std::string version;       // build version, e.g. "0.1.0"
+  std::string scheduler_id;  // the scheduler's public key (hex)
+};
+
+class SchedulerMetrics {
+ public:
+  explicit SchedulerMetrics(const SchedulerMetricsInfo& info);
+  ~SchedulerMetrics();
+  SchedulerMetrics(const SchedulerMetrics&) = delete;
+  SchedulerMetrics& operator=(const SchedulerMetrics&) = delete;
+
+  std::shared_ptr<prometheus::Registry> registry() const;
+
+  // Recomputes the gauges from `state` and advances the counters and histograms by what changed
+  // since the last call (tasks finished, settlements applied, rounds done, leases expired).
+  // O(tasks + jobs + nodes); call it every few hundred milliseconds, not per message.
+  void Observe(const State& state, int64_t now_ms);
+  // Transport and blob totals are cumulative; the counters advance by the difference.
+  void ObserveTransport(const TransportStats& transport, uint64_t blob_bytes_in,
+                        uint64_t blob_bytes_out);
+  // Wraps a ledger hook: counts entries by type, one group commit per call, and times each
+  // call as the fsync latency (an applied request returns only after the ledger's fdatasync).
+  // A null `inner` (no ledger configured) is wrapped as "applied" without ledger metrics.
+  LedgerHook Instrument(LedgerHook inner);
+
+  // The text exposition of the registry (what /metrics serves), for tests and debugging.
+  std::string Serialize() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// An HTTP server for /metrics (prometheus-cpp's Exposer, on its own threads).
+class MetricsServer {
+ public:
+  // Binds address:port (port 0 picks a free one). Fails with a clear message when the port is
+  // taken or the address is invalid.
+  static Result<std::unique_ptr<MetricsServer>> Start(const std::string& address, int port,
+                                                      std::shared_ptr<prometheus::Registry> reg);
+  ~MetricsServer();
+  int port() const { return port_; }
+
+ private:
+  MetricsServer() = default;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  int port_ = 0;
+};
+
+}  // namespace plume::scheduler
