@@ -14,6 +14,7 @@
 #include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
 #include "plume/scheduler/metrics.h"
+#include "plume/scheduler/ledger_bridge.h"
 #include "plume/scheduler/reactor.h"
 
 namespace {
@@ -99,6 +100,9 @@ int Main(int argc, char** argv) {
                  "Prometheus /metrics port (0: pick a free one; -1: do not serve metrics)");
   app.add_option("--metrics-address", metrics_address, "address the metrics server binds");
   app.add_option("--metrics-port-file", metrics_port_file, "write the bound metrics port here");
+  std::string operator_id;
+  app.add_option("--operator-id", operator_id,
+                 "operator public key (hex): enables the ledger in <data-dir>/ledger");
   CLI11_PARSE(app, argc, argv);
 
   auto identity = plume::Identity::LoadOrCreate(key_path);
@@ -115,6 +119,23 @@ int Main(int argc, char** argv) {
     options.agent_allow_list = std::move(*keys);
   }
   options.state_dir = data_dir;
+  std::unique_ptr<plume::scheduler::LedgerBridge> bridge;
+  if (!operator_id.empty()) {
+    auto op_key = plume::PublicKeyFromHex(operator_id);
+    if (!op_key) {
+      std::cerr << "plume-scheduler: --operator-id must be 64 hex digits\n";
+      return 2;
+    }
+    auto opened = plume::scheduler::LedgerBridge::Open(std::filesystem::path(data_dir) / "ledger",
+                                                       *identity, *op_key);
+    if (!opened) {
+      std::cerr << "plume-scheduler: " << opened.error().message << "\n";
+      return 1;
+    }
+    bridge = std::move(*opened);
+    options.ledger = [b = bridge.get()](const plume::scheduler::LedgerOp& op,
+                                        std::string& refusal) { return b->Apply(op, refusal); };
+  }
   options.sync = sync == "full" ? plume::scheduler::Sync::kFull : plume::scheduler::Sync::kNormal;
   options.core.lease_ms = lease_ms;
   plume::scheduler::SchedulerMetrics metrics({kVersion, identity->Id()});

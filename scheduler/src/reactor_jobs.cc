@@ -63,7 +63,13 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
     }
   }
   const uint64_t h = j.spec.train.local_steps;
-  b.setStep(train ? uint64_t{j.round} * h + step : prompts_done);
+  if (train && j.state == JobState::kSucceeded) {  // every round done
+    b.setRound(j.spec.train.rounds);
+    step = 0;
+  }
+  const uint64_t rounds_done = train && j.state == JobState::kSucceeded ? j.spec.train.rounds
+                                                                         : j.round;
+  b.setStep(train ? rounds_done * h + step : prompts_done);
   b.setStepsTotal(train ? uint64_t{j.spec.train.rounds} * h : j.spec.infer.prompt_count);
   b.setLoss(loss);
   b.setValLoss(std::nan(""));
