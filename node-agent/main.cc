@@ -11,10 +11,13 @@
 
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "plume/agent/agent.h"
 #include "plume/agent/devices.h"
+#include "plume/agent/metrics.h"
 #include "plume/protocol/identity.h"
 
 namespace {
@@ -46,8 +49,33 @@ int RunSelftest(int threads) {
   return any ? 0 : 1;
 }
 
+struct MetricsFlags {
+  int port = 9091;  // -1: not served
+  std::string address = "0.0.0.0";
+  std::string port_file;
+};
+
+// A metrics server that cannot bind is logged and left out: the agent's work does not depend
+// on it (two agents on one host with the default port, for instance).
+std::unique_ptr<plume::agent::AgentMetricsServer> ServeMetrics(
+    const MetricsFlags& flags, std::shared_ptr<plume::agent::AgentMetrics> metrics) {
+  if (flags.port < 0) return nullptr;
+  auto server = plume::agent::AgentMetricsServer::Start(flags.address, flags.port, metrics);
+  if (!server) {
+    spdlog::error("metrics not served: {}", server.error().message);
+    return nullptr;
+  }
+  spdlog::info("metrics on http://{}:{}/metrics", flags.address, (*server)->port());
+  if (!flags.port_file.empty()) {
+    std::ofstream(flags.port_file + ".tmp") << (*server)->port() << "\n";
+    std::error_code ec;  // readers never see half a file
+    std::filesystem::rename(flags.port_file + ".tmp", flags.port_file, ec);
+  }
+  return std::move(*server);
+}
+
 int RunAgent(plume::agent::AgentOptions options, const std::string& key_path,
-             const std::string& scheduler_id_hex) {
+             const std::string& scheduler_id_hex, const MetricsFlags& metrics_flags) {
   auto server = plume::PublicKeyFromHex(scheduler_id_hex);
   if (!server) {
     spdlog::error("--scheduler-id: {} (pass the scheduler's 64-hex-character id)",
@@ -71,6 +99,11 @@ int RunAgent(plume::agent::AgentOptions options, const std::string& key_path,
   }
   options.devices = plume::agent::PassedDevices(checks);
   options.kernel_build = plume::agent::KernelBuild();
+  plume::agent::AgentMetricsInfo info{"0.1.0", identity->Id(), scheduler_id_hex,
+                                      options.price_micro_plume_per_pflop, {}};
+  for (const auto& c : checks) info.devices.push_back(c.offer);
+  options.metrics = std::make_shared<plume::agent::AgentMetrics>(info);
+  auto metrics_server = ServeMetrics(metrics_flags, options.metrics);
   auto agent = plume::agent::Agent::Create(std::move(options), std::move(*identity));
   if (!agent) {
     spdlog::error("{}", agent.error().message);
@@ -99,7 +132,7 @@ int main(int argc, char** argv) {
   std::string key_path = HomeDir() + "/.config/plume/agent.key";
   std::string scheduler_id;
   std::string cache_dir = HomeDir() + "/.cache/plume-agent";
-  int metrics_port = 0;
+  MetricsFlags metrics;
   options.name = HostName();
   app.add_option("--scheduler", options.scheduler_endpoint, "scheduler endpoint, tcp://HOST:PORT");
   app.add_option("--scheduler-id", scheduler_id, "the scheduler's id (hex ed25519 public key)");
@@ -110,7 +143,10 @@ int main(int argc, char** argv) {
   app.add_option("--price", options.price_micro_plume_per_pflop,
                  "price in micro-PLUME per PFLOP")->check(CLI::NonNegativeNumber);
   app.add_option("--threads", options.threads, "CPU backend threads (0: all cores)");
-  app.add_option("--metrics-port", metrics_port, "Prometheus metrics port (not served yet)");
+  app.add_option("--metrics-port", metrics.port,
+                 "Prometheus /metrics port (0: pick a free one; -1: do not serve metrics)");
+  app.add_option("--metrics-address", metrics.address, "address the metrics server binds");
+  app.add_option("--metrics-port-file", metrics.port_file, "write the bound metrics port here");
   auto* selftest = app.add_subcommand("selftest", "check the kernels on every device and exit");
   try {
     app.parse(argc, argv);
@@ -125,7 +161,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     options.cache_dir = cache_dir;
-    return RunAgent(std::move(options), key_path, scheduler_id);
+    return RunAgent(std::move(options), key_path, scheduler_id, metrics);
   } catch (const std::exception& e) {
     // Last resort: library code returns errors as values; this only catches bugs.
     spdlog::critical("unexpected error: {}", e.what());

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "agent_impl.h"
+#include "plume/agent/metrics.h"
 
 namespace plume::agent {
 
@@ -52,6 +53,9 @@ Status Agent::Impl::Loop() {
     if (drain_requested.load() && !draining) BeginDrain(now);
     if (draining && DrainDone(now)) break;
     Tick(now);
+    if (options.metrics) {
+      options.metrics->OnTurn(registered, held && held->running, store->used_bytes());
+    }
     auto in = client->Recv(kPollInterval);
     if (!in) {
       // A signal (SIGTERM starting a drain) interrupts zmq_poll; that is not a broken socket.

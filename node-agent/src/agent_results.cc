@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_impl.h"
+#include "plume/agent/metrics.h"
 
 namespace plume::agent {
 namespace {
@@ -199,6 +200,9 @@ void Agent::Impl::OnTaskResultAck(const Message& m, Clock::time_point now) {
   }
   (void)spool->Remove(key);
   if (delivery && delivery->key == key) {
+    if (auto size = store->SizeOf(delivery->output); size && options.metrics) {
+      options.metrics->OnBlobBytes(false, *size);
+    }
     store->Unpin(delivery->output);
     delivery.reset();
     ++stats.results_delivered;

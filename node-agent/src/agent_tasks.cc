@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "agent_impl.h"
+#include "plume/agent/metrics.h"
 #include "task_work.h"
 
 namespace plume::agent {
@@ -94,6 +95,9 @@ void Agent::Impl::OnTaskAssign(Message m, Clock::time_point now) {
     if (!hash) continue;
     held->inputs.push_back(*hash);
     store->Pin(*hash);
+    if (options.metrics && !held->fetching.count(*hash)) {
+      options.metrics->OnCacheLookup(store->Has(*hash));
+    }
     if (store->Has(*hash) || held->fetching.count(*hash)) continue;
     auto r = BlobReceiver::Start(*store, *hash, ref.getSizeBytes());
     if (!r) {
@@ -129,6 +133,7 @@ void Agent::Impl::OnBlobChunk(const Message& m, Clock::time_point now) {
   auto it = held->fetching.find(*hash);
   if (it == held->fetching.end()) return;  // a late duplicate
   auto bytes = c.getBytes();
+  if (options.metrics) options.metrics->OnBlobBytes(true, bytes.size());
   auto s = it->second->OnChunk(c.getOffset(), {bytes.begin(), bytes.size()},
                                c.getTotalSizeBytes());
   held->last_fetch_activity = now;
@@ -251,6 +256,15 @@ void Agent::Impl::OnExecutorEvents(Clock::time_point now) {
     }
     auto& done = std::get<DoneEvent>(ev);
     if (!held) continue;
+    if (options.metrics) {
+      const TaskOutput* out = done.output ? &*done.output : nullptr;
+      options.metrics->OnTaskDone(
+          held->train,
+          held->cancelled ? TaskOutcome::kCancelled
+                          : (out ? TaskOutcome::kSucceeded : TaskOutcome::kFailed),
+          out ? out->flops : 0, out ? out->tokens_processed : 0, out ? out->steps_done : 0,
+          now - held->started);
+    }
     if (held->cancelled) {
       spdlog::info("job={} task={} attempt={}: cancelled, output discarded", held->job_id,
                    held->task_id, held->attempt);

@@ -26,6 +26,7 @@
 namespace plume::agent {
 
 enum class DeviceBackend { kCpu, kCuda };
+class AgentMetrics;  // plume/agent/metrics.h
 
 // One device group the agent offers (identical GPUs pooled as one worker, or the CPU).
 struct DeviceOffer {
@@ -48,6 +49,7 @@ struct AgentOptions {
   std::vector<DeviceOffer> devices;  // only devices that passed the selftest are offered
   std::string kernel_build;          // reported in Register and in receipts
   int threads = 0;                   // CPU backend threads (0: library default)
+  std::shared_ptr<AgentMetrics> metrics;  // Prometheus metrics; nullptr: none
 };
 
 struct AgentStats {
