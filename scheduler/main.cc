@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -68,7 +69,10 @@ plume::Status RunWithMetrics(plume::scheduler::Reactor& reactor,
   using Clock = std::chrono::steady_clock;
   auto next = Clock::now();
   while (!g_stop.load()) {
-    if (auto st = reactor.RunOnce(std::chrono::milliseconds(50)); !st) return st;
+    // A signal that sets g_stop also interrupts the socket wait: that is a stop, not a failure.
+    if (auto st = reactor.RunOnce(std::chrono::milliseconds(50)); !st) {
+      return g_stop.load() ? plume::Status{} : st;
+    }
     if (Clock::now() < next) continue;
     next = Clock::now() + std::chrono::milliseconds(250);
     metrics.Observe(reactor.core().state(), reactor.core().state().now_ms);
