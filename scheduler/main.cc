@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
