@@ -1,9 +1,10 @@
-// Device checks before the agent offers anything: a short training run of a tiny GPT on each
-// backend, run twice, must give finite losses that fall and bit-identical parameters (the
-// kernels promise determinism, and payments rely on it). The run's speed is reported as the
-// device's measured FLOP/s.
-// TODO(kernels selftest): switch to kernels/include/plume/kernels/selftest.h once it lands; this
-// check stays as the agent's own smoke test of the exact code path its tasks use.
+// Device checks before the agent offers anything. Two layers:
+//  1. the kernels selftest (kernels/include/plume/kernels/selftest.h): every op against the CPU
+//     reference on each GPU, a finite-difference gradient check and bit-identical repeats on the
+//     CPU (its slow speed benchmark is skipped so that an agent starts in well under a second);
+//  2. the agent's own smoke test of the exact code path its tasks use: a short TrainShard run of
+//     a tiny GPT, twice, must give falling finite losses and bit-identical parameters; its
+//     speed is reported to the scheduler as the device's measured FLOP/s.
 #include "plume/agent/devices.h"
 
 #include <chrono>
@@ -15,6 +16,7 @@
 
 #include "plume/kernels/ops.h"
 #include "plume/kernels/runner.h"
+#include "plume/kernels/selftest.h"
 
 namespace plume::agent {
 namespace {
@@ -63,9 +65,39 @@ DeviceCheck Check(std::unique_ptr<kernels::Ops> ops, DeviceOffer offer) {
   return c;
 }
 
+// The kernels selftest's verdict on one backend, or a failure note when it did not check it.
+std::string KernelsVerdict(const kernels::SelftestReport& report, const std::string& backend,
+                           int index, bool* passed) {
+  for (const auto& d : report.devices) {
+    if (d.backend != backend || d.index != index) continue;
+    *passed = d.passed;
+    if (d.passed) return "kernels selftest passed (" + std::to_string(d.checks.size()) + " checks)";
+    for (const auto& c : d.checks) {
+      if (!c.passed) return "kernels selftest failed: " + c.name + ": " + c.detail;
+    }
+    return "kernels selftest failed";
+  }
+  *passed = false;
+  return "kernels selftest did not check " + backend + ":" + std::to_string(index);
+}
+
+DeviceCheck CheckBoth(const kernels::SelftestReport& report, std::unique_ptr<kernels::Ops> ops,
+                      DeviceOffer offer, const std::string& backend, int index) {
+  bool kernels_ok = false;
+  const std::string verdict = KernelsVerdict(report, backend, index, &kernels_ok);
+  if (!kernels_ok) return {offer, verdict};
+  DeviceCheck c = Check(std::move(ops), offer);
+  c.details = verdict + "; " + c.details;
+  return c;
+}
+
 }  // namespace
 
 std::vector<DeviceCheck> CheckDevices(int threads) {
+  kernels::SelftestOptions options;
+  options.cpu_threads = threads;
+  options.measure_speed = false;
+  const kernels::SelftestReport report = kernels::RunSelftest(options);
   std::vector<DeviceCheck> out;
   DeviceOffer cpu;
   cpu.name = "cpu";
@@ -74,19 +106,25 @@ std::vector<DeviceCheck> CheckDevices(int threads) {
   // The CPU backend works in host memory: offer what the machine has.
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   cpu.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
-  out.push_back(Check(kernels::MakeCpuOps(threads), cpu));
+  out.push_back(CheckBoth(report, kernels::MakeCpuOps(threads), cpu, "cpu", 0));
   const int n = kernels::CudaDeviceCount();
   for (int d = 0; d < n; ++d) {
     DeviceOffer gpu;
     gpu.name = "cuda:" + std::to_string(d);
     gpu.backend = DeviceBackend::kCuda;
     gpu.first_device_index = d;
+    for (const auto& r : report.devices) {
+      if (r.backend == "cuda" && r.index == d) {
+        gpu.name = r.name;
+        gpu.memory_bytes = static_cast<uint64_t>(std::max<int64_t>(0, r.memory_bytes));
+      }
+    }
     auto ops = kernels::MakeCudaOps(d);
     if (!ops) {
       out.push_back({gpu, "cannot open: " + ops.error().message});
       continue;
     }
-    out.push_back(Check(std::move(*ops), gpu));
+    out.push_back(CheckBoth(report, std::move(*ops), gpu, "cuda", d));
   }
   return out;
 }
