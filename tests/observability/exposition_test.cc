@@ -1,0 +1,177 @@
+// Each process's /metrics, served by a real prometheus-cpp Exposer on an ephemeral loopback
+// port and scraped over HTTP, holds every metric deploy/metrics/catalog.txt lists for that
+// process with the catalogue's type and label names (deploy/tools/check-exposition.mjs), and
+// passes `promtool check metrics` with only the accepted DCGM camelCase finding. The values
+// shown come from a state the test builds, so the derivations (state -> counters) are checked
+// too.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "../integration/harness.h"
+#include "plume/agent/metrics.h"
+#include "plume/scheduler/metrics.h"
+#include "scrape_util.h"
+
+namespace plume::otest {
+namespace {
+namespace fs = std::filesystem;
+using namespace plume::scheduler;
+
+void SkipWithoutTools() {
+  if (FindTool("node").empty()) GTEST_SKIP() << "node is not installed";
+  if (FindTool("promtool").empty()) GTEST_SKIP() << "promtool (Debian: prometheus) is missing";
+}
+
+std::string Scrape(int port, const fs::path& file) {
+  auto body = HttpGet(port, "/metrics");
+  EXPECT_TRUE(body.has_value()) << "no answer from /metrics on port " << port;
+  std::ofstream(file) << body.value_or("");
+  return body.value_or("");
+}
+
+bool HasLine(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+State SomeState(TaskState first_task) {
+  State s;
+  Node gpu_node;
+  gpu_node.info.id = "aa01";
+  gpu_node.info.gpus = {GpuInfo{"NVIDIA H100 80GB HBM3", 80ull << 30, 2}};
+  gpu_node.state = NodeState::kActive;
+  gpu_node.tasks = {"j1/r0/w1"};
+  s.nodes[gpu_node.info.id] = gpu_node;
+  Node lost;
+  lost.info.id = "bb02";
+  lost.state = NodeState::kLost;
+  s.nodes[lost.info.id] = lost;
+  Job job;
+  job.id = "j1";
+  job.spec.kind = JobKind::kTrain;
+  job.spec.budget_micro_plume = 1000;
+  job.state = JobState::kRunning;
+  job.escrow_held = true;
+  s.jobs[job.id] = job;
+  for (uint32_t w = 0; w < 2; ++w) {
+    Task t;
+    t.id = "j1/r0/w" + std::to_string(w);
+    t.job = "j1";
+    t.kind = TaskKind::kTrainWorker;
+    t.node = "aa01";
+    t.state = w == 0 ? first_task : TaskState::kAssigned;
+    t.assigned_at_ms = 1'000;
+    t.finished_at_ms = w == 0 && first_task == TaskState::kSucceeded ? 4'000 : 0;
+    t.paid_micro_plume = w == 0 && first_task == TaskState::kSucceeded ? 123 : 0;
+    s.tasks[t.id] = t;
+  }
+  return s;
+}
+
+TEST(SchedulerExposition, CatalogueCompleteAndPromtoolClean) {
+  SkipWithoutTools();
+  SchedulerMetrics metrics({"0.1.0", std::string(64, 'c')});
+  metrics.Observe(SomeState(TaskState::kAssigned), 2'000);  // the baseline
+  metrics.Observe(SomeState(TaskState::kSucceeded), 5'000);  // one task finished and settled
+  LedgerHook hook = metrics.Instrument(
+      [](const LedgerOp&, std::string&) -> Result<bool> { return true; });
+  std::string refusal;
+  LedgerOp settle;
+  settle.kind = LedgerOpKind::kSettle;
+  ASSERT_TRUE(hook(settle, refusal).value());
+  TransportStats transport;
+  transport.messages_malformed = 3;
+  metrics.ObserveTransport(transport, 4096, 100);
+
+  auto server = MetricsServer::Start("127.0.0.1", 0, metrics.registry());
+  ASSERT_TRUE(server) << server.error().message;
+  ASSERT_GT((*server)->port(), 0);
+  itest::TempDir dir("sched-expo");
+  const std::string text = Scrape((*server)->port(), dir / "scheduler.prom");
+
+  const auto expo = CheckExposition("scheduler", dir / "scheduler.prom");
+  EXPECT_TRUE(expo.ok) << expo.output << "\n" << text;
+  const auto lint = PromtoolCheckMetrics(dir / "scheduler.prom");
+  EXPECT_TRUE(lint.ok) << lint.output;
+
+  // The derived values.
+  EXPECT_TRUE(HasLine(text, "plume_agents{state=\"busy\"} 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_agents{state=\"lost\"} 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_gpus{modelName=\"NVIDIA H100 80GB HBM3\"} 2")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_tasks{state=\"running\"} 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_tasks_finished_total{kind=\"train\",outcome=\"succeeded\"} 1"))
+      << text;
+  EXPECT_TRUE(HasLine(text, "plume_credits_settled_micro_plume_total{provider=\"aa01\"} 123"))
+      << text;
+  EXPECT_TRUE(HasLine(text, "plume_escrow_held_micro_plume 877")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"settle\"} 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_messages_malformed_total{reason=\"decode\"} 3")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_blob_bytes_total{direction=\"in\"} 4096")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_task_duration_seconds_sum{kind=\"train\"} 3")) << text;
+}
+
+TEST(SchedulerExposition, BusyPortIsAClearError) {
+  SchedulerMetrics metrics({"0.1.0", "x"});
+  auto first = MetricsServer::Start("127.0.0.1", 0, metrics.registry());
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = MetricsServer::Start("127.0.0.1", (*first)->port(), metrics.registry());
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("--metrics-port"), std::string::npos)
+      << second.error().message;
+}
+
+TEST(AgentExposition, CatalogueCompleteAndPromtoolCleanWithoutNvml) {
+  SkipWithoutTools();
+  agent::AgentMetricsInfo info;
+  info.version = "0.1.0";
+  info.agent_id = std::string(64, 'a');
+  info.scheduler_id = std::string(64, 'b');
+  info.price_micro_plume_per_pflop = 250;
+  agent::DeviceOffer cpu;
+  cpu.name = "cpu";
+  cpu.selftest_passed = true;
+  agent::DeviceOffer gpu;  // per-device series need a CUDA device in the offers
+  gpu.name = "NVIDIA H100 80GB HBM3";
+  gpu.backend = agent::DeviceBackend::kCuda;
+  gpu.selftest_passed = true;
+  gpu.measured_flops_per_sec = 1.5e12;
+  info.devices = {cpu, gpu};
+  auto metrics = std::make_shared<agent::AgentMetrics>(info);
+  metrics->OnTurn(true, true, 1 << 20);
+  metrics->OnCacheLookup(true);
+  metrics->OnCacheLookup(false);
+  metrics->OnBlobBytes(true, 512);
+  metrics->OnTaskDone(true, agent::TaskOutcome::kSucceeded, 6.0e9, 2048, 20,
+                      std::chrono::duration<double>(2.0));
+  metrics->OnTaskDone(false, agent::TaskOutcome::kFailed, 0, 0, 0, {});
+
+  auto server = agent::AgentMetricsServer::Start("127.0.0.1", 0, metrics);
+  ASSERT_TRUE(server) << server.error().message;
+  itest::TempDir dir("agent-expo");
+  const std::string text = Scrape((*server)->port(), dir / "agent.prom");
+
+  // Memory needs the CUDA runtime and a real device; NVML is absent on CI hosts, and its three
+  // gauges must then be missing (not zero).
+  const auto expo = CheckExposition("agent", dir / "agent.prom", "plume_agent_gpu_.*");
+  EXPECT_TRUE(expo.ok) << expo.output << "\n" << text;
+  const auto lint = PromtoolCheckMetrics(dir / "agent.prom");
+  EXPECT_TRUE(lint.ok) << lint.output;
+
+  EXPECT_TRUE(HasLine(text, "plume_agent_connected 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_agent_price_micro_plume_per_pflop 250")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_agent_flops_total{kind=\"train\"} 6000000000")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_agent_tokens_total{kind=\"train\"} 2048")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_agent_tasks_total{kind=\"infer\",outcome=\"failed\"} 1"))
+      << text;
+  EXPECT_TRUE(HasLine(text, "plume_agent_step_duration_seconds_count{kind=\"train\"} 20")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_agent_blob_cache_hits_total 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_agent_blob_cache_bytes 1048576")) << text;
+  EXPECT_NE(text.find("plume_agent_selftest_passed{gpu=\"0\""), std::string::npos) << text;
+  if (text.find("plume_agent_nvml_available 0") != std::string::npos) {
+    EXPECT_EQ(text.find("plume_agent_gpu_utilization_ratio"), std::string::npos) << text;
+    EXPECT_EQ(text.find("plume_agent_gpu_power_watts"), std::string::npos) << text;
+  }
+}
+
+}  // namespace
+}  // namespace plume::otest
