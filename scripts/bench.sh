@@ -27,4 +27,6 @@ run "ledger" "$B/ledger/plume_ledger_bench"
 
 # ---- network (bench/network) ----
 run "network: dispatch (100 fake agents, durable scheduler)" "$B/network/plume_dispatch_bench"
-run "network: DiLoCo vs all-reduce bytes" "$B/network/plume_diloco_comm_bench"
+run "network: DiLoCo vs all-reduce bytes (computed)" "$B/network/plume_diloco_comm_bench"
+run "network: DiLoCo bytes on the wire (real job)" "$B/network/plume_diloco_wire_bench" \
+  --data "$(dirname "$0")/../data/tinyshakespeare.txt"
