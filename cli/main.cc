@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   plume::cli::RegisterLocalCommands(app);
   plume::cli::RegisterNetCommands(app);
+  plume::cli::RegisterLedgerCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {  // a command failed; it has printed why

@@ -23,4 +23,7 @@ void RegisterLocalCommands(CLI::App& app);
 // keygen, submit, status, jobs, cancel, fetch, nodes (cmd_net.cc, cmd_net_submit.cc).
 void RegisterNetCommands(CLI::App& app);
 
+// balance, ledger verify/history/prove/mint, audit (cmd_ledger.cc, cmd_audit.cc).
+void RegisterLedgerCommands(CLI::App& app);
+
 }  // namespace plume::cli

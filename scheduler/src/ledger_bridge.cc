@@ -15,7 +15,7 @@ Result<std::unique_ptr<LedgerBridge>> LedgerBridge::Open(const std::filesystem::
                                                          std::chrono::milliseconds inbox_poll) {
   auto ledger = ledger::Ledger::Open(dir, scheduler, operator_key);
   if (!ledger) return Fail("ledger " + dir.string() + ": " + ledger.error().message);
-  std::unique_ptr<LedgerBridge> bridge(new LedgerBridge());
+  std::unique_ptr<LedgerBridge> bridge(new LedgerBridge(scheduler));
   bridge->dir_ = dir;
   bridge->ledger_ = std::move(*ledger);
   if (inbox_poll.count() > 0) {
@@ -36,7 +36,7 @@ LedgerBridge::~LedgerBridge() {
 }
 
 Result<DrainResult> LedgerBridge::DrainInbox() {
-  auto drained = scheduler::DrainInbox(dir_, *ledger_);
+  auto drained = scheduler::DrainInbox(dir_, *ledger_, identity_);
   if (drained && (drained->applied > 0 || drained->refused > 0)) {
     spdlog::info("ledger inbox: {} applied, {} refused", drained->applied, drained->refused);
   }

@@ -60,7 +60,12 @@ std::optional<std::string> ReadInboxRefusal(const fs::path& ledger_dir, const st
   return ReadFile((InboxDir(ledger_dir) / FileStem(id)).string() + ".refused");
 }
 
-Result<DrainResult> DrainInbox(const fs::path& ledger_dir, ledger::Ledger& ledger) {
+std::string OpenAccountId(const std::string& account) {
+  return "open:" + ToHex(Blake2b256(account)).substr(0, 48);
+}
+
+Result<DrainResult> DrainInbox(const fs::path& ledger_dir, ledger::Ledger& ledger,
+                               const Identity& opener) {
   DrainResult result;
   const fs::path inbox = InboxDir(ledger_dir);
   std::error_code ec;
@@ -90,6 +95,20 @@ Result<DrainResult> DrainInbox(const fs::path& ledger_dir, ledger::Ledger& ledge
     sources.push_back(f);
   }
   if (entries.empty()) return result;
+  // Open what the entries credit, in a batch of its own before them.
+  std::vector<ledger::Entry> opens;
+  for (const ledger::Entry& e : entries) {
+    const bool ownable = e.to.starts_with("team:") || e.to.starts_with("provider:");
+    if (!ownable || ledger.Balance(e.to) || ledger::AccountNameProblem(e.to) != "") continue;
+    if (std::any_of(opens.begin(), opens.end(), [&](const auto& o) { return o.to == e.to; })) {
+      continue;
+    }
+    opens.push_back(ledger::MakeOpenAccount(OpenAccountId(e.to), e.to));
+    opens.back().signatures.push_back(ledger::SignEntry(opens.back(), opener));
+  }
+  if (!opens.empty()) {
+    if (auto opened = ledger.Append(opens); !opened) return tl::unexpected(opened.error());
+  }
   auto answers = ledger.Append(entries);
   if (!answers) return tl::unexpected(answers.error());
   for (size_t i = 0; i < entries.size(); ++i) {

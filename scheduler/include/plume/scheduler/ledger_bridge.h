@@ -50,8 +50,9 @@ class LedgerBridge {
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
-  LedgerBridge() = default;
+  explicit LedgerBridge(Identity identity) : identity_(std::move(identity)) {}
   std::filesystem::path dir_;
+  Identity identity_;
   std::unique_ptr<ledger::Ledger> ledger_;
   std::atomic<bool> stop_{false};
   std::thread poller_;

@@ -14,6 +14,7 @@
 #include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
 #include "plume/protocol/error.h"
+#include "plume/protocol/identity.h"
 
 namespace plume::scheduler {
 
@@ -29,8 +30,14 @@ struct DrainResult {
   size_t applied = 0;  // appended now, or already present (a repeated id)
   size_t refused = 0;  // refused by the ledger or unreadable; a .refused file says why
 };
-// Appends up to kInboxFilesPerDrainMax inbox entries to `ledger`, one batch. An Error means an
-// I/O failure of the ledger or the directory; the files stay for the next drain.
-Result<DrainResult> DrainInbox(const std::filesystem::path& ledger_dir, ledger::Ledger& ledger);
+// Appends up to kInboxFilesPerDrainMax inbox entries to `ledger`, one batch. A team: or
+// provider: account an entry credits that is not open yet is opened first with an
+// open_account entry signed by `opener` (the ledger key), since a mint needs an open account.
+// An Error means an I/O failure of the ledger or the directory; the files stay for the next
+// drain.
+Result<DrainResult> DrainInbox(const std::filesystem::path& ledger_dir, ledger::Ledger& ledger,
+                               const Identity& opener);
+// The id of the open_account entry the scheduler writes for `account` (<= 64 bytes).
+std::string OpenAccountId(const std::string& account);
 
 }  // namespace plume::scheduler
