@@ -1,5 +1,5 @@
-// Reactor: client messages (submit, status, list, cancel, nodes, fetch), the translation of a
-// job spec into the core's JobSpec, TaskAssign/TaskCancel messages, and the blob read policy.
+// Reactor: client messages (submit, status, list, cancel, nodes, fetch) and the translation of
+// a job spec into the core's JobSpec. Task messages and the blob policy: reactor_tasks.cc.
 //
 // Blob roles in JobSpec::data_blobs: train [data, val?]; infer [checkpoint, prompts?] (the
 // names the CLI gives its uploads: "data", "val", "checkpoint", "prompts").
@@ -386,116 +386,6 @@ void Reactor::Impl::OnFetchJob(Incoming& in) {
     FillBlobRef(reply.initOutputs(1)[0], ToHex(*hash), "outputs.jsonl");
   }
   Reply(in.peer, m);
-}
-
-void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
-  auto peer = peers.find(a.node);
-  const Job& job = core.state().jobs.at(a.job);
-  auto x = Extra(job);
-  if (peer == peers.end() || !x) {
-    // The heartbeat check requeues a task its agent never receives.
-    spdlog::warn("task={} cannot be sent: {}", a.task,
-                 x ? "agent not connected" : x.error().message);
-    return;
-  }
-  const kernels::JobSpec& k = (*x)->spec;
-  auto m = NewMessage(0);
-  auto t = m.body().initTaskAssign();
-  t.setJobId(a.job);
-  t.setTaskId(a.wire_id);
-  t.setAttempt(a.attempt);
-  t.setKind(a.kind == TaskKind::kTrainWorker ? wire::JobKind::TRAIN : wire::JobKind::INFER);
-  auto model = t.initModel();
-  model.setNLayer(job.spec.model.n_layer);
-  model.setNHead(job.spec.model.n_head);
-  model.setNEmbd(job.spec.model.n_embd);
-  model.setContext(job.spec.model.context);
-  model.setVocab(job.spec.model.vocab);
-  t.setSpecHash(AsData((*x)->spec_hash));
-  if (a.kind == TaskKind::kTrainWorker) {
-    const TrainParams& tp = job.spec.train;
-    auto p = t.getParams().initTrain();
-    p.setRound(a.round);
-    p.setLocalSteps(tp.local_steps);
-    p.setStepOffset(uint64_t{a.round} * tp.local_steps);
-    p.setTotalSteps(uint64_t{tp.rounds} * tp.local_steps);
-    p.setBatch(tp.batch);
-    p.setSeqLen(tp.seq_len);
-    p.setLr(k.train.lr);
-    p.setMinLr(k.train.min_lr);
-    p.setWarmupSteps(static_cast<uint32_t>(k.train.warmup_steps));
-    p.setSchedule(k.train.schedule == kernels::LrSchedule::kConstant ? "constant" : "cosine");
-    p.setWeightDecay(k.train.weight_decay);
-    p.setGradClip(k.train.grad_clip);
-    p.setSeed(job.spec.seed);
-    p.setShardIndex(a.shard);
-    p.setShardCount(a.shard_count);
-    FillBlobRef(p.initRoundParams(), a.input_params_blob, "params");
-    FillBlobRef(p.initDataShard(), job.spec.data_blobs.at(0), "data");
-    FillBlobRef(p.initEvalTokens(), (*x)->val_blob, "val");
-    t.setDeadlineMs(static_cast<uint64_t>(tp.round_timeout_ms) * 4);
-  } else {
-    auto p = t.getParams().initInfer();
-    FillBlobRef(p.initCheckpoint(), job.spec.infer.checkpoint_blob, "checkpoint");
-    uint64_t first = 0;
-    for (uint32_t s = 0; s < a.shard; ++s) first += PromptsInShard(job.spec.infer.prompt_count,
-                                                                   a.shard_count, s);
-    const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, a.shard_count, a.shard);
-    p.setFirstPromptIndex(first);
-    auto prompts = p.initPrompts(n);
-    for (uint32_t i = 0; i < n; ++i) prompts.set(i, (*x)->prompts.at(first + i));
-    p.setMaxNewTokens(static_cast<uint32_t>(k.infer.generate.max_new_tokens));
-    p.setTemperature(k.infer.generate.temperature);
-    p.setTopK(static_cast<uint32_t>(k.infer.generate.top_k));
-    p.setSeed(job.spec.seed);
-    t.setDeadlineMs(3'600'000);
-  }
-  if (auto st = server->Send(peer->second, m); !st) {
-    spdlog::warn("task={} send failed: {}", a.task, st.error().message);
-  }
-}
-
-void Reactor::Impl::SendCancel(const SendTaskCancel& c) {
-  auto peer = peers.find(c.node);
-  const Task* t = nullptr;
-  if (auto it = core.state().tasks.find(c.task); it != core.state().tasks.end()) t = &it->second;
-  if (peer == peers.end() || t == nullptr) return;
-  auto m = NewMessage(0);
-  auto cancel = m.body().initTaskCancel();
-  cancel.setTaskId(t->wire_id);
-  cancel.setAttempt(c.attempt);
-  cancel.setReason(c.reason);
-  (void)server->Send(peer->second, m);
-}
-
-bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
-  const std::string who = ToHex(principal);
-  const BlobHash hex = ToHex(hash);
-  const State& s = core.state();
-  auto of_job = [&](const Job& j) {
-    return std::find(j.spec.data_blobs.begin(), j.spec.data_blobs.end(), hex) !=
-               j.spec.data_blobs.end() ||
-           hex == j.spec.infer.checkpoint_blob;
-  };
-  // An agent: the inputs of the tasks assigned to it.
-  if (auto n = s.nodes.find(who); n != s.nodes.end()) {
-    for (const TaskId& id : n->second.tasks) {
-      const Task& t = s.tasks.at(id);
-      if (hex == t.input_params_blob || of_job(s.jobs.at(t.job))) return true;
-    }
-  }
-  // A client: the blobs of its own jobs.
-  if (auto j = joined_outputs.find(hex); j != joined_outputs.end()) {
-    return s.jobs.at(j->second).owner == who;
-  }
-  for (const auto& [id, j] : s.jobs) {
-    if (j.owner != who) continue;
-    if (of_job(j) || hex == j.spec.initial_params_blob ||
-        std::find(j.outputs.begin(), j.outputs.end(), hex) != j.outputs.end()) {
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace plume::scheduler
