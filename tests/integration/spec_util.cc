@@ -50,7 +50,8 @@ fs::path WriteTrainSpec(const fs::path& dir, const std::string& name, const fs::
     << "\nwarmup_steps = 5\nschedule = \"cosine\"\nweight_decay = 0.0\ngrad_clip = 1.0\n\n"
     << "[output]\ndir = " << nlohmann::json((dir / (name + "-out")).string()).dump() << "\n\n"
     << "[network]\nworkers = " << s.workers << "\nrounds = " << s.rounds
-    << "\nlocal_steps = " << s.local_steps << "\nouter_lr = 0.7\nouter_momentum = 0.9\n"
+    << "\nlocal_steps = " << s.local_steps << "\nouter_lr = " << s.outer_lr
+    << "\nouter_momentum = " << s.outer_momentum << "\n"
     << "round_timeout_s = 60\n\n"
     << PaymentToml();
   const fs::path path = dir / (name + ".toml");

@@ -21,6 +21,8 @@ struct TrainShape {
   double lr = 3e-3;
   double val_fraction = 0.1;
   uint64_t seed = 1337;
+  double outer_lr = 0.7;
+  double outer_momentum = 0.9;
 };
 
 // Writes <dir>/<name>.toml for a train job on `data` and returns its path.

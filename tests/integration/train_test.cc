@@ -37,7 +37,12 @@ TEST(TrainIntegration, TwoAgentsBeatOneShardAndTheWeightsRunLocally) {
   ASSERT_TRUE(net.WaitActiveNodes(2, seconds(60))) << net.Logs();
 
   const fs::path data = WriteTrainingText(net.dir().path(), 80'000);
-  TrainShape shape;  // 2 workers x 3 rounds x 20 local steps
+  // 2 workers x 6 rounds x 10 local steps, outer Nesterov lr 0.7 / momentum 0.9. Measured on the
+  // CPU backend (deterministic): validation loss 3.235 over the network against 3.354 for 60
+  // steps on one shard alone.
+  TrainShape shape;
+  shape.rounds = 6;
+  shape.local_steps = 10;
   const fs::path spec = WriteTrainSpec(net.dir().path(), "train2", data, shape);
   CommandResult submit = net.Cli({"submit", spec.string(), "--wait", "--json"}, seconds(200));
   ASSERT_EQ(submit.exit_code, 0) << submit.err << "\n" << net.Logs();
