@@ -152,15 +152,24 @@ Result<Measured> RunJob(const Args& a, int rounds, const std::string& data) {
   }
   const std::string job = ack->body().getSubmitAck().getJobId();
   // Polling the job's state every 100 ms is what `plume submit --wait` does too.
-  const auto deadline = t0 + std::chrono::minutes(3);
+  const auto deadline = t0 + std::chrono::seconds(90);
+  std::string last_seen = "no status yet";
   while (true) {
-    if (std::chrono::steady_clock::now() > deadline) return Fail("job did not finish in 3 min");
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail("job did not finish in 90 s; last status: " + last_seen);
+    }
     MessageBuilder q = (*client)->NewRequest();
     q.body().initJobStatus().setJobId(job);
     auto r = (*client)->Call(q, std::chrono::seconds(30));
     if (!r) return tl::unexpected(r.error());
     if (r->kind() != MessageKind::JOB_STATUS_REPLY) return Fail("job status refused");
-    const auto state = r->body().getJobStatusReply().getJob().getState();
+    const auto info = r->body().getJobStatusReply().getJob();
+    const auto state = info.getState();
+    last_seen = "round " + std::to_string(info.getRound()) + ", tasks queued " +
+                std::to_string(info.getTasksQueued()) + " running " +
+                std::to_string(info.getTasksRunning()) + " done " +
+                std::to_string(info.getTasksDone()) + " failed " +
+                std::to_string(info.getTasksFailed());
     if (state == wire::JobState::SUCCEEDED) break;
     if (state == wire::JobState::FAILED || state == wire::JobState::CANCELLED) {
       auto reasons = r->body().getJobStatusReply().getJob().getReasons();
