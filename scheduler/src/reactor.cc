@@ -134,6 +134,8 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
     m.Dispatch(**in);
   }
   if (m.NowMs() >= m.next_tick_ms) {
+    for (LedgerOp& op : m.ledger_retry) m.actions.push_back(LedgerRequest{std::move(op)});
+    m.ledger_retry.clear();
     m.Feed(Tick{});
     m.next_tick_ms = m.NowMs() + m.opt.tick.count();
   }
@@ -310,8 +312,9 @@ void Reactor::Impl::Act() {
       std::string refusal;
       Result<bool> applied = opt.ledger ? opt.ledger(l->op, refusal) : Result<bool>(true);
       if (!applied) {
-        spdlog::warn("ledger unavailable for {}: {} (retried after a restart)", l->op.id,
+        spdlog::warn("ledger unavailable for {}: {} (retried next tick)", l->op.id,
                      applied.error().message);
+        ledger_retry.push_back(l->op);
       } else if (*applied) {
         internal.push_back(LedgerApplied{l->op.id});
       } else {

@@ -50,6 +50,7 @@ struct Reactor::Impl {
   std::vector<std::pair<PeerId, std::string>> replies;  // sent after the save
   std::deque<Event> internal;                 // results of acting, fed in the next turn
   std::set<NodeId> reregister;                // agents the core did not know this turn
+  std::vector<LedgerOp> ledger_retry;         // the ledger hook failed: tried again next tick
 
   int64_t NowMs() const;
   std::vector<Action> Feed(const Event& e);  // Handle + keep the actions for this turn
