@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 # when several test processes share the cores. Passive waiting costs little when cores are free.
 export OMP_WAIT_POLICY ?= passive
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo demo-local test bench clean
 
 setup:
 	./scripts/setup.sh
@@ -15,7 +15,13 @@ build: setup
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: a scheduler and two agents on localhost, a training job split across both,
+# then inference with the trained model, and the money that moved.
 demo: build
+	./scripts/demo-network.sh $(BUILD)
+
+# Single machine, no network: train a small GPT on tinyshakespeare, then generate from it.
+demo-local: build
 	./scripts/demo.sh $(BUILD)
 
 test: build
