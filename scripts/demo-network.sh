@@ -147,3 +147,4 @@ echo "== outputs ($WORK/out/outputs.jsonl)"
 cat "$WORK/out/outputs.jsonl"
 "$PLUME" jobs
 echo "== done; shutting down"
+"$ROOT/scripts/demo-money.sh" "$BUILD"  # the money: mint, refusal, balances, ledger verify (issue 4)

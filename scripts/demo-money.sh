@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The money side of the Plume network on localhost (issue 4), called at the end of
+# scripts/demo-network.sh or on its own: a scheduler with the ledger on (--operator-id) and two
+# agents; a team without credits is refused; the operator mints to the team
+# (`plume ledger mint`); the team's job runs; then the team's balance, the job's escrow, the
+# providers' accounts and `plume ledger verify` / `plume ledger prove` of the ledger.
+# What is not shown yet (docs/payments.md): escrow holds and per-task settlements as ledger
+# entries, so the providers' accounts stay empty.
+#
+#   scripts/demo-money.sh [BUILD_DIR]      (default: build)
+set -euo pipefail
+
+BUILD="${1:-build}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+[[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
+SCHED="$BUILD/scheduler/plume-scheduler"
+AGENT="$BUILD/node-agent/plume-agent"
+PLUME="$BUILD/cli/plume"
+for bin in "$SCHED" "$AGENT" "$PLUME"; do
+  [[ -x "$bin" ]] || { echo "demo-money: $bin is missing; build first" >&2; exit 2; }
+done
+
+WORK="$(mktemp -d -t plume-money-XXXXXX)"
+PIDS=()
+cleanup() {
+  local rc=$?
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $rc -ne 0 ]]; then
+    echo "demo-money: failed (exit $rc); logs:" >&2
+    tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+mkdir -p "$WORK/keys"
+key_id() { "$PLUME" keygen -o "$1" --json | sed 's/.*"id":"\([0-9a-f]*\)".*/\1/'; }
+SCHED_ID="$(key_id "$WORK/keys/scheduler.key")"
+OPERATOR_ID="$(key_id "$WORK/keys/operator.key")"
+TEAM_ID="$(key_id "$WORK/keys/team.key")"
+LEDGER="$WORK/scheduler/ledger"
+
+echo "== money: plume-scheduler with the ledger on (operator ${OPERATOR_ID:0:16}..)"
+"$SCHED" --listen tcp://127.0.0.1:0 --endpoint-file "$WORK/endpoint" --data-dir "$WORK/scheduler" \
+  --key "$WORK/keys/scheduler.key" --sync normal --metrics-port -1 \
+  --operator-id "$OPERATOR_ID" > "$WORK/scheduler.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 300); do
+  [[ -f "$WORK/endpoint" && "$(wc -l < "$WORK/endpoint")" -ge 1 ]] && break
+  kill -0 "${PIDS[0]}" 2>/dev/null || { echo "scheduler exited" >&2; exit 1; }
+  sleep 0.1
+done
+export PLUME_SCHEDULER="$(head -n1 "$WORK/endpoint")" PLUME_SCHEDULER_ID="$SCHED_ID"
+export PLUME_KEY="$WORK/keys/team.key" PLUME_LEDGER_DIR="$LEDGER"
+for name in alpha beta; do
+  "$AGENT" --scheduler "$PLUME_SCHEDULER" --scheduler-id "$SCHED_ID" --key "$WORK/keys/$name.key" \
+    --name "$name" --cache-dir "$WORK/$name-cache" --price 1000 --threads 1 \
+    > "$WORK/agent-$name.log" 2>&1 &
+  PIDS+=($!)
+done
+for _ in $(seq 1 600); do
+  active="$("$PLUME" nodes --json 2>/dev/null | grep -o '"state":"active"' | wc -l || true)"
+  [[ "$active" -ge 2 ]] && break
+  sleep 0.1
+done
+
+cat > "$WORK/train.toml" <<TOML
+[job]
+name = "money-train"
+kind = "train"
+seed = 1
+[model]
+n_layer = 1
+n_head = 2
+n_embd = 32
+context = 32
+vocab = 256
+[data]
+path = "$ROOT/data/tinyshakespeare.txt"
+val_fraction = 0.1
+[train]
+steps = 10
+batch = 4
+seq_len = 32
+lr = 3e-3
+[output]
+dir = "$WORK/out"
+[network]
+workers = 2
+rounds = 1
+local_steps = 10
+[payment]
+max_price_micro_plume_per_pflop = 1000000
+budget_micro_plume = 50000000
+TOML
+
+echo "== a team without credits submits: refused, nothing held"
+"$PLUME" submit "$WORK/train.toml" --wait || true
+"$PLUME" balance
+
+echo "== the operator mints 100 PLUME to the team"
+"$PLUME" ledger mint --to "team:$TEAM_ID" --amount 100000000 --key "$WORK/keys/operator.key"
+"$PLUME" balance
+
+echo "== the team submits again"
+JOB="$("$PLUME" submit "$WORK/train.toml" --wait)"
+"$PLUME" status "$JOB"
+
+echo "== money after the job"
+"$PLUME" balance
+"$PLUME" balance "escrow:$JOB"
+for name in alpha beta; do
+  "$PLUME" balance "provider:$(sed -n 2p "$WORK/keys/$name.key" | cut -c65-128)"
+done
+"$PLUME" ledger history
+"$PLUME" ledger prove "$("$PLUME" ledger history --json | grep -o '"id":"mint:[0-9]*"' | tail -1 | cut -d'"' -f4)" \
+  --ledger-id "$SCHED_ID"
+"$PLUME" ledger verify "$LEDGER"
+echo "== money demo done"
