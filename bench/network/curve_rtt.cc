@@ -22,7 +22,8 @@ std::string ZmqError(const std::string& what) { return what + ": " + zmq_strerro
 
 Result<std::vector<double>> BareCurveRoundTripsUs(int count, int warmup, size_t bytes) {
   char server_pk[41], server_sk[41], client_pk[41], client_sk[41];
-  if (zmq_curve_keypair(server_pk, server_sk) != 0 || zmq_curve_keypair(client_pk, client_sk) != 0) {
+  if (zmq_curve_keypair(server_pk, server_sk) != 0 ||
+      zmq_curve_keypair(client_pk, client_sk) != 0) {
     return Fail(ZmqError("zmq_curve_keypair (libzmq built without CURVE?)"));
   }
   void* ctx = zmq_ctx_new();

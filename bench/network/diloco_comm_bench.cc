@@ -56,8 +56,8 @@ Framing MeasureFraming() {
     c.setHash(AsData(h));
     c.setOffset(123456789);
     c.setTotalSizeBytes(500'000'000);
-    c.setBytes(AsData(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
-                                               data.size())));
+    c.setBytes(AsData(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size())));
     f.chunk_overhead = FrameBytes(m) - data.size();
   }
   {
@@ -66,8 +66,8 @@ Framing MeasureFraming() {
     p.setHash(AsData(h));
     p.setOffset(123456789);
     p.setTotalSizeBytes(500'000'000);
-    p.setBytes(AsData(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
-                                               data.size())));
+    p.setBytes(AsData(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size())));
     f.put_overhead = FrameBytes(m) - data.size();
   }
   {
@@ -103,11 +103,13 @@ int main() {
   const std::vector<int> h_values = {25, 100, 500};
   const std::vector<int> w_values = {2, 8, 64};
   const Framing f = MeasureFraming();
-  std::printf("# transfer framing (Cap'n Proto, measured): BlobGet %zu B, BlobChunk +%zu B per "
-              "chunk, BlobPut +%zu B per chunk, BlobAck %zu B; chunk %zu B\n\n",
-              f.get, f.chunk_overhead, f.put_overhead, f.ack, limits::kBlobChunkBytes);
-  std::printf("| model | params (padded) | fp32 bytes | blob bytes (encoded) | DiLoCo bytes/worker/"
-              "round (wire) | W | H | all-reduce bytes/worker for H steps | all-reduce / DiLoCo |\n");
+  std::printf(
+      "# transfer framing (Cap'n Proto, measured): BlobGet %zu B, BlobChunk +%zu B per "
+      "chunk, BlobPut +%zu B per chunk, BlobAck %zu B; chunk %zu B\n\n",
+      f.get, f.chunk_overhead, f.put_overhead, f.ack, limits::kBlobChunkBytes);
+  std::printf(
+      "| model | params (padded) | fp32 bytes | blob bytes (encoded) | DiLoCo bytes/worker/"
+      "round (wire) | W | H | all-reduce bytes/worker for H steps | all-reduce / DiLoCo |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const Named& m : models) {
     if (auto st = m.config.Validate(); !st) {
@@ -124,8 +126,8 @@ int main() {
     }
     const double b = static_cast<double>(blob->size());
     zeros = {};
-    const double chunks = static_cast<double>((blob->size() + limits::kBlobChunkBytes - 1) /
-                                              limits::kBlobChunkBytes);
+    const double chunks =
+        static_cast<double>((blob->size() + limits::kBlobChunkBytes - 1) / limits::kBlobChunkBytes);
     // Download: one BlobGet and one BlobChunk per chunk; upload: one BlobPut and one BlobAck.
     const double diloco = 2 * b + chunks * (f.get + f.chunk_overhead + f.put_overhead + f.ack);
     for (int w : w_values) {
@@ -137,7 +139,8 @@ int main() {
       }
     }
   }
-  std::printf("\n# ratio = H (W-1)/W x fp32 / (blob + framing): DiLoCo moves the parameters "
-              "twice per round, all-reduce about twice per step\n");
+  std::printf(
+      "\n# ratio = H (W-1)/W x fp32 / (blob + framing): DiLoCo moves the parameters "
+      "twice per round, all-reduce about twice per step\n");
   return 0;
 }

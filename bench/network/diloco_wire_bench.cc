@@ -46,10 +46,13 @@ std::string TrainToml(const Args& a, int rounds) {
   return "[job]\nname = \"bench-diloco-wire\"\nkind = \"train\"\nseed = 1\n\n"
          "[model]\nn_layer = 2\nn_head = 2\nn_embd = 64\ncontext = 64\nvocab = 256\n\n"
          "[data]\npath = \"data.txt\"\nval_fraction = 0\n\n"
-         "[train]\nsteps = " + std::to_string(rounds * a.local_steps) + "\nbatch = 4\nseq_len = 64\nlr = 3e-3\nmin_lr = 3e-4\nwarmup_steps = 2\n"
+         "[train]\nsteps = " +
+         std::to_string(rounds * a.local_steps) +
+         "\nbatch = 4\nseq_len = 64\nlr = 3e-3\nmin_lr = 3e-4\nwarmup_steps = 2\n"
          "schedule = \"cosine\"\nweight_decay = 0.1\ngrad_clip = 1.0\n\n"
-         "[network]\nworkers = " + std::to_string(a.workers) + "\nrounds = " +
-         std::to_string(rounds) + "\nlocal_steps = " + std::to_string(a.local_steps) +
+         "[network]\nworkers = " +
+         std::to_string(a.workers) + "\nrounds = " + std::to_string(rounds) +
+         "\nlocal_steps = " + std::to_string(a.local_steps) +
          "\nouter_lr = 0.7\nouter_momentum = 0.9\nround_timeout_s = 600\n\n"
          "[payment]\nmax_price_micro_plume_per_pflop = 1000000\nbudget_micro_plume = 50000000\n";
 }
@@ -109,8 +112,8 @@ Result<Measured> RunJob(const Args& a, int rounds, const std::string& data) {
     o.scheduler_id = sched_id.public_key();
     o.name = "wire-bench-" + std::to_string(w);
     o.cache_dir = dir / ("agent-" + std::to_string(w));
-    o.devices = {agent::DeviceOffer{"cpu", uint64_t{8} << 30, 1, agent::DeviceBackend::kCpu, true,
-                                    1e9, 0}};
+    o.devices = {
+        agent::DeviceOffer{"cpu", uint64_t{8} << 30, 1, agent::DeviceBackend::kCpu, true, 1e9, 0}};
     o.kernel_build = "bench";
     o.threads = 1;
     auto ag = agent::Agent::Create(std::move(o), Identity::Generate());
@@ -216,8 +219,10 @@ int main(int argc, char** argv) {
   std::vector<float> zeros(static_cast<size_t>(model.NumParams()), 0.0f);
   auto blob = kernels::SaveCheckpointBytes(model, zeros);
   if (!blob) return 1;
-  std::printf("# DiLoCo on the wire: tiny demo model (2L 2H 64), W=%d, H=%d, %zu B of data, "
-              "rounds %d and %d\n", a.workers, a.local_steps, data.size(), a.rounds_a, a.rounds_b);
+  std::printf(
+      "# DiLoCo on the wire: tiny demo model (2L 2H 64), W=%d, H=%d, %zu B of data, "
+      "rounds %d and %d\n",
+      a.workers, a.local_steps, data.size(), a.rounds_a, a.rounds_b);
   auto ra = RunJob(a, a.rounds_a, data);
   if (!ra) {
     std::fprintf(stderr, "run with %d rounds failed: %s\n", a.rounds_a, ra.error().message.c_str());
@@ -231,20 +236,24 @@ int main(int argc, char** argv) {
   const double per = static_cast<double>(a.rounds_b - a.rounds_a) * a.workers;
   const double up = (static_cast<double>(rb->up) - static_cast<double>(ra->up)) / per;
   const double down = (static_cast<double>(rb->down) - static_cast<double>(ra->down)) / per;
-  std::printf("\n| run | rounds | agents -> scheduler | scheduler -> agents | wall |\n"
-              "|---|---|---|---|---|\n");
+  std::printf(
+      "\n| run | rounds | agents -> scheduler | scheduler -> agents | wall |\n"
+      "|---|---|---|---|---|\n");
   std::printf("| a | %d | %llu B | %llu B | %.1f s |\n", a.rounds_a,
               static_cast<unsigned long long>(ra->up), static_cast<unsigned long long>(ra->down),
               ra->seconds);
   std::printf("| b | %d | %llu B | %llu B | %.1f s |\n", a.rounds_b,
               static_cast<unsigned long long>(rb->up), static_cast<unsigned long long>(rb->down),
               rb->seconds);
-  std::printf("\n| per worker per round | measured (wire) | params blob (encoded) |\n|---|---|---|\n");
+  std::printf(
+      "\n| per worker per round | measured (wire) | params blob (encoded) |\n|---|---|---|\n");
   std::printf("| upload (delta) | %.0f B | %zu B |\n", up, blob->size());
   std::printf("| download (round params) | %.0f B | %zu B |\n", down, blob->size());
   std::printf("| total | %.0f B | %zu B (2 blobs) |\n", up + down, 2 * blob->size());
   const double ring = 2.0 * (a.workers - 1) / a.workers * 4.0 * model.NumParams() * a.local_steps;
-  std::printf("| ring all-reduce for the same %d steps | %.0f B | ratio all-reduce / DiLoCo "
-              "measured: %.2f |\n", a.local_steps, ring, ring / (up + down));
+  std::printf(
+      "| ring all-reduce for the same %d steps | %.0f B | ratio all-reduce / DiLoCo "
+      "measured: %.2f |\n",
+      a.local_steps, ring, ring / (up + down));
   return 0;
 }

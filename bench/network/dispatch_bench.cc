@@ -61,11 +61,16 @@ std::string LoadAverage() {
 std::string SpecToml(const std::string& name, uint32_t prompts) {
   std::string p;
   for (uint32_t i = 0; i < prompts; ++i) p += i == 0 ? "\"a\"" : ", \"a\"";
-  return "[job]\nname = \"" + name + "\"\nkind = \"infer\"\nseed = 1\n\n"
+  return "[job]\nname = \"" + name +
+         "\"\nkind = \"infer\"\nseed = 1\n\n"
          "[model]\nn_layer = 2\nn_head = 2\nn_embd = 64\ncontext = 64\nvocab = 256\n\n"
-         "[infer]\ncheckpoint = \"bench.safetensors\"\nprompts = [" + p + "]\n"
+         "[infer]\ncheckpoint = \"bench.safetensors\"\nprompts = [" +
+         p +
+         "]\n"
          "max_new_tokens = 1\n\n"
-         "[network]\nworkers = " + std::to_string(prompts) + "\n\n"
+         "[network]\nworkers = " +
+         std::to_string(prompts) +
+         "\n\n"
          "[payment]\nmax_price_micro_plume_per_pflop = 1000000\n"
          "budget_micro_plume = 1000000000\n";
 }
@@ -108,8 +113,8 @@ struct Args {
 };
 
 int Run(const Args& a) {
-  std::printf("# plume dispatch benchmark: %d fake agents, reactor in-process, sync=%s\n",
-              a.agents, a.sync.c_str());
+  std::printf("# plume dispatch benchmark: %d fake agents, reactor in-process, sync=%s\n", a.agents,
+              a.sync.c_str());
   std::printf("# hardware threads %u, load average at start %s\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
 
@@ -177,7 +182,8 @@ int Run(const Args& a) {
     const auto t0 = Clock::now();
     auto r = c.Call(m, std::chrono::seconds(10));
     if (!r) return fail("ping: " + r.error().message);
-    if (i >= 200) ping_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (i >= 200)
+      ping_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   const Summary ping = Summarise(ping_us);
 
@@ -311,7 +317,8 @@ int main(int argc, char** argv) {
   app.add_option("--io-threads", a.io_threads, "ZeroMQ I/O threads shared by the agents")
       ->check(CLI::Range(1, 16));
   app.add_option("--dir", a.dir, "where the scheduler's state goes (a real disk: fsync counts)");
-  app.add_option("--sync", a.sync, "scheduler store sync")->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--sync", a.sync, "scheduler store sync")
+      ->check(CLI::IsMember({"full", "normal"}));
   CLI11_PARSE(app, argc, argv);
   return Run(a);
 }

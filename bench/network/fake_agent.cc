@@ -111,8 +111,8 @@ Status FakeAgent::Loop() {
     switch (msg.kind()) {
       case MessageKind::REGISTER_ACK: {
         auto ack = msg.body().getRegisterAck();
-        heartbeat_every = std::chrono::milliseconds(
-            std::max<uint64_t>(100, ack.getHeartbeatIntervalMs()));
+        heartbeat_every =
+            std::chrono::milliseconds(std::max<uint64_t>(100, ack.getHeartbeatIntervalMs()));
         registered_.store(true);
         break;
       }
@@ -134,10 +134,10 @@ Status FakeAgent::Loop() {
         }
         f.output = out;
         f.tokens = 1;
-        f.finished_at_ms = static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count());
+        f.finished_at_ms =
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
         auto receipt = SignReceipt(identity_, f);
         if (!receipt) return tl::unexpected(receipt.error());
         MessageBuilder m = c.NewRequest();
