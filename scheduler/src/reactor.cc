@@ -121,12 +121,17 @@ void Reactor::Impl::ReplyError(const PeerId& peer, uint64_t rid, wire::ErrorCode
 
 Status Reactor::RunOnce(std::chrono::milliseconds wait) {
   Impl& m = *impl_;
+  // Work decided already (internal events fed, actions or replies waiting) must not wait for a
+  // message: a lone job's TaskAssign would otherwise sit out the whole receive timeout.
+  bool decided = !m.internal.empty() || !m.actions.empty() || !m.replies.empty();
   while (!m.internal.empty()) {
     m.Feed(m.internal.front());
     m.internal.pop_front();
   }
+  decided = decided || !m.actions.empty();
   const int64_t until_tick = std::max<int64_t>(0, m.next_tick_ms - m.NowMs());
-  auto timeout = std::chrono::milliseconds(std::min<int64_t>(wait.count(), until_tick));
+  auto timeout = std::chrono::milliseconds(
+      decided ? 0 : std::min<int64_t>(wait.count(), until_tick));
   for (uint32_t n = 0; n < m.opt.events_per_turn_max; ++n) {
     auto in = m.server->Recv(n == 0 ? timeout : std::chrono::milliseconds(0));
     if (!in) return tl::unexpected(in.error());
