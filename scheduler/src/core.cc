@@ -134,8 +134,13 @@ void Core::Impl::RebuildIndexes() {
     if (!IsTerminal(j.state)) active_jobs.insert(id);
   }
   by_wire_id.clear();
+  infer_shards_done.clear();
   for (const auto& [id, t] : s.tasks) {
     by_wire_id[t.wire_id] = id;
+    if (t.kind == TaskKind::kInferShard && t.state == TaskState::kSucceeded &&
+        active_jobs.contains(t.job)) {
+      ++infer_shards_done[t.job];
+    }
     if (t.state == TaskState::kQueued) queue.insert({s.jobs.at(t.job).seq, id});
     if (t.state == TaskState::kAssigned) s.nodes.at(t.node).tasks.insert(id);
   }

@@ -39,6 +39,9 @@ struct Core::Impl {
   std::set<FreeKey> free;                       // active nodes with a free task slot
   std::set<JobId> active_jobs;                  // jobs not yet terminal
   std::map<uint64_t, TaskId> by_wire_id;        // protocol task id -> task
+  // Succeeded shards of each unfinished inference job, so a result checks completion in O(1)
+  // instead of scanning all of the job's tasks. A succeeded shard never changes state again.
+  std::map<JobId, uint32_t> infer_shards_done;
   // Set when a pass could place more than the last one did (a task queued, a node freed, an
   // escrow held). A cheap pass with nothing new would decide exactly as the last one did.
   bool placement_may_change = true;

@@ -193,6 +193,7 @@ void Core::Impl::FinishJob(Job& job, JobState state, std::string reason, bool re
   job.reason = std::move(reason);
   job.finished_at_ms = now;
   active_jobs.erase(job.id);
+  infer_shards_done.erase(job.id);
   Touch(job);
   (state == JobState::kSucceeded ? Info(std::string("job succeeded"), job.id)
                                  : Warn(std::string("job ") + Name(state) + ": " + job.reason,
@@ -205,9 +206,8 @@ void Core::Impl::FinishJob(Job& job, JobState state, std::string reason, bool re
 }
 
 void Core::Impl::MaybeFinishInfer(Job& job) {
-  for (Task* t : TasksOf(job.id)) {
-    if (t->state != TaskState::kSucceeded) return;
-  }
+  auto it = infer_shards_done.find(job.id);
+  if (it == infer_shards_done.end() || it->second < job.spec.infer.shards) return;
   FinishJob(job, JobState::kSucceeded, "");
 }
 
@@ -244,6 +244,7 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   Info("task succeeded", job.id, t->id, e.node);
   if (job.spec.kind == JobKind::kInfer) {
     job.outputs.at(t->shard) = e.output_blob;
+    ++infer_shards_done[job.id];
     MaybeFinishInfer(job);
   } else {
     CheckRound(job);
