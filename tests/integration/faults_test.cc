@@ -6,6 +6,8 @@
 //    exactly once.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <csignal>
 
 #include "network.h"
@@ -92,6 +94,34 @@ TEST(FaultIntegration, SchedulerKilledMidJobResumesWithNothingLostOrDuplicated) 
   // The agents found the restarted scheduler on their own.
   EXPECT_TRUE(net.agent("a").Running());
   EXPECT_TRUE(net.agent("b").Running());
+}
+
+TEST(FaultIntegration, SigtermDrainsTheAgentWhichHandsBackOrFinishesAndExitsZero) {
+  Network net("drain");
+  std::string why;
+  ASSERT_TRUE(net.StartScheduler(&why)) << why;
+  ASSERT_TRUE(net.StartAgent("a", &why)) << why;
+  ASSERT_TRUE(net.StartAgent("b", &why)) << why;
+  ASSERT_TRUE(net.WaitActiveNodes(2, seconds(60))) << net.Logs();
+
+  const fs::path data = WriteTrainingText(net.dir().path(), 60'000);
+  TrainShape shape;
+  shape.rounds = 2;
+  shape.local_steps = 300;
+  const std::string job = SubmitNoWait(net, WriteTrainSpec(net.dir().path(), "drain", data, shape));
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(WaitUntil([&] { return net.AgentLogHas("b", "inputs ready, running"); }, seconds(60)))
+      << net.Logs();
+  // SIGTERM mid-task: the agent finishes (or hands back) its task, delivers, and exits 0.
+  net.agent("b").Signal(SIGTERM);
+  auto status = net.agent("b").Wait(seconds(60));
+  ASSERT_TRUE(status.has_value()) << "agent did not exit after SIGTERM\n" << net.Logs();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "wait status " << *status;
+  EXPECT_TRUE(net.AgentLogHas("b", "drain complete")) << net.Logs();
+
+  auto final_status = net.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(200));
+  ASSERT_TRUE(final_status) << "job did not finish\n" << net.Logs();
+  EXPECT_EQ((*final_status)["state"], "succeeded") << final_status->dump() << "\n" << net.Logs();
 }
 
 }  // namespace

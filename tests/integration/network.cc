@@ -55,7 +55,8 @@ bool Network::StartScheduler(std::string* why, const std::vector<std::string>& e
                                    "--data-dir", (dir_ / "scheduler-data").string(),
                                    "--key", (dir_ / "keys" / "scheduler.key").string(),
                                    "--lease-ms", "3000",
-                                   "--sync", "normal"};
+                                   "--sync", "normal",
+                                   "--metrics-port", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto p = Process::Spawn(argv, scheduler_log(), {{"OMP_NUM_THREADS", "1"}});
   if (!p) {
