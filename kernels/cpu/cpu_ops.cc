@@ -4,6 +4,7 @@
 #include "cpu_ops.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
@@ -79,6 +80,11 @@ class CpuOps final : public Ops {
   Backend backend() const override { return Backend::kCpu; }
   std::string DeviceName() const override {
     return "cpu (" + std::to_string(threads_) + " threads)";
+  }
+  uint64_t MemoryBytes() const override {
+    // The CPU backend's "device memory" is the machine's physical RAM.
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
   }
 
   Result<std::unique_ptr<Buffer>> Alloc(size_t bytes) override {

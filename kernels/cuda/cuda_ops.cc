@@ -82,9 +82,9 @@ Status NonNull(const char* op, Ptrs... ptrs) {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(int device, std::string name, cudaStream_t stream, float* sumsq)
-      : device_(device), name_(std::move(name)), stream_(stream), sumsq_(sumsq),
-        scratch_(stream) {}
+  CudaOps(int device, std::string name, uint64_t memory_bytes, cudaStream_t stream, float* sumsq)
+      : device_(device), name_(std::move(name)), memory_bytes_(memory_bytes), stream_(stream),
+        sumsq_(sumsq), scratch_(stream) {}
   // Members are destroyed after this body: scratch_ then frees its block with device_ current
   // and the stream already drained.
   ~CudaOps() override {
@@ -96,6 +96,7 @@ class CudaOps final : public Ops {
 
   Backend backend() const override { return Backend::kCuda; }
   std::string DeviceName() const override { return name_; }
+  uint64_t MemoryBytes() const override { return memory_bytes_; }
 
   Result<std::unique_ptr<Buffer>> Alloc(size_t bytes) override {
     CUDA_CHECK(cudaSetDevice(device_));
@@ -246,6 +247,7 @@ class CudaOps final : public Ops {
 
   int device_;
   std::string name_;
+  uint64_t memory_bytes_;  // cudaDeviceProp::totalGlobalMem, read once when the device is opened
   cudaStream_t stream_;
   float* sumsq_;  // one float of device memory: GlobalNorm's result before the copy back
   cuda::DeviceScratch scratch_;
@@ -291,7 +293,8 @@ Result<std::unique_ptr<Ops>> MakeCudaOps(int device) {
     return cuda::CudaFail("cudaMalloc(result float)", err);
   }
   return std::unique_ptr<Ops>(
-      new cuda::CudaOps(device, prop.name, stream, static_cast<float*>(sumsq)));
+      new cuda::CudaOps(device, prop.name, uint64_t{prop.totalGlobalMem}, stream,
+                        static_cast<float*>(sumsq)));
 }
 
 bool BuiltWithCuda() { return true; }

@@ -1,8 +1,6 @@
 // Self-test orchestration: which backends to check, and the human-readable report.
 #include "plume/kernels/selftest.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 
 #include "plume/kernels/ops.h"
@@ -10,11 +8,6 @@
 
 namespace plume::kernels {
 namespace {
-
-int64_t PhysicalMemoryBytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? int64_t{pages} * page : 0;
-}
 
 void Finish(DeviceReport& d, Ops& ops, bool measure, bool large) {
   if (measure) {
@@ -58,6 +51,7 @@ SelftestReport RunSelftest(const SelftestOptions& options) {
       continue;
     }
     d.name = (*device)->DeviceName();
+    d.memory_bytes = static_cast<int64_t>((*device)->MemoryBytes());
     d.checks = CompareOps(*cpu, **device, options.seed);
     d.checks.push_back(CompareTrainingStep(*cpu, **device, options.seed));
     Finish(d, **device, options.measure_speed, true);
@@ -69,7 +63,7 @@ SelftestReport RunSelftest(const SelftestOptions& options) {
     DeviceReport d;
     d.backend = "cpu";
     d.name = cpu->DeviceName();
-    d.memory_bytes = PhysicalMemoryBytes();
+    d.memory_bytes = static_cast<int64_t>(cpu->MemoryBytes());
     d.checks = CheckModelOnItsOwn(*cpu, options.seed);
     Finish(d, *cpu, options.measure_speed, false);
     report.devices.push_back(std::move(d));

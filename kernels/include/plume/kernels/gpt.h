@@ -36,6 +36,9 @@ class Gpt {
   const ModelConfig& config() const { return config_; }
   int64_t num_params() const { return num_params_; }
   Ops& ops() { return ops_; }
+  // The gradient buffer in backend memory (num_params() floats, layout of param_layout.h), so a
+  // data-parallel trainer can average it across replicas between Backward() and Step().
+  float* grad_data() { return grads_->f32(); }
 
   // GPT-2 initialisation from `seed`: weights N(0, 0.02), the two residual projections
   // (attprojw, fcprojw) N(0, 0.02 / sqrt(2 * n_layer)), biases 0, LayerNorm gains 1, padded

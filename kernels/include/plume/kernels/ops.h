@@ -51,6 +51,9 @@ class Ops {
   virtual Backend backend() const = 0;
   // Human-readable device name ("cpu (2 threads)", "NVIDIA H100 80GB HBM3").
   virtual std::string DeviceName() const = 0;
+  // Total memory of the device in bytes (CUDA: global memory; CPU: physical RAM), for capacity
+  // reports and placement; 0 when the backend cannot tell.
+  virtual uint64_t MemoryBytes() const = 0;
 
   // ---- memory -------------------------------------------------------------------------------
   virtual Result<std::unique_ptr<Buffer>> Alloc(size_t bytes) = 0;  // zero-filled

@@ -1,6 +1,6 @@
 // The local runner: the ONE code path that trains, evaluates and generates on this machine's
-// backend. `plume run-local` calls RunLocal(); the node agent calls TrainShard(), Evaluate()
-// and Generate() for the tasks it is given.
+// backend. `plume run-local` calls RunLocal(); the node agent calls TrainShard() (or
+// TrainShardOnCudaDevices() for several local GPUs), Evaluate() and Generate() for its tasks.
 //
 // Determinism: given the same inputs (params, tokens, config, seed) and the same backend and
 // device, every function returns bit-identical results. Batches are drawn from the seed (random
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "plume/kernels/config.h"
+#include "plume/kernels/gradient_reducer.h"
 #include "plume/kernels/job_spec.h"
 #include "plume/kernels/ops.h"
 
@@ -56,6 +57,34 @@ Result<TrainOutput> TrainShard(const ModelConfig& model, const TrainConfig& trai
                                std::span<const int32_t> train_tokens,
                                std::span<const int32_t> val_tokens, Ops& ops,
                                const ProgressFn& progress = {}, const CancelFn& cancel = {});
+
+// Data parallelism inside one worker (several local GPUs acting as one): the same training as
+// above, with every step's batch (drawn exactly as on one device) split by rows across the
+// replicas, one per Ops, in order: B / D rows each, the first B % D replicas one more (B must be
+// at least D). Each replica computes the gradient of its rows, `reducer` averages them (weighted
+// by rows, so the result is the full-batch gradient up to float rounding), and every replica
+// clips by the global norm of that average and steps AdamW identically. The reported loss is
+// the row-weighted mean over replicas; params are replica 0's, checked bit-equal to the others
+// at the end. With one Ops this is exactly the single-device TrainShard above (bit-identical).
+// The Ops must share one backend; CUDA replicas compute in one thread each, CPU ones in order.
+// Determinism: as above, given a deterministic reducer (gradient_reducer.h) and a fixed D.
+Result<TrainOutput> TrainShard(const ModelConfig& model, const TrainConfig& train,
+                               std::span<const float> init_params,
+                               std::span<const int32_t> train_tokens,
+                               std::span<const int32_t> val_tokens,
+                               std::span<Ops* const> replicas, GradientReducer& reducer,
+                               const ProgressFn& progress = {}, const CancelFn& cancel = {});
+
+// The node agent's entry point for "all these CUDA devices as one worker": opens CudaOps on
+// each device ordinal, averages gradients with NCCL (the host reducer in a build without NCCL)
+// and calls the TrainShard above. One device: the plain single-device TrainShard.
+Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& model, const TrainConfig& train,
+                                            std::span<const float> init_params,
+                                            std::span<const int32_t> train_tokens,
+                                            std::span<const int32_t> val_tokens,
+                                            const std::vector<int>& devices,
+                                            const ProgressFn& progress = {},
+                                            const CancelFn& cancel = {});
 
 struct EvalConfig {
   int batch = 8;

@@ -26,7 +26,7 @@ struct DeviceReport {
   std::string backend;       // "cuda" or "cpu"
   int index = 0;             // CUDA device ordinal (0 for cpu)
   std::string name;          // Ops::DeviceName()
-  int64_t memory_bytes = 0;  // physical memory for cpu; 0 when the backend cannot tell
+  int64_t memory_bytes = 0;  // Ops::MemoryBytes(): device memory (cuda), physical RAM (cpu)
   bool passed = false;       // every check passed
   double speed_flops = 0.0;  // achieved model FLOP/s of a training step (flops.h accounting)
   double matmul_flops = 0.0; // FLOP/s of a large MatmulForward
