@@ -35,6 +35,7 @@ TEST_F(ResultSpoolTest, SurvivesReopenAndRemovesOnAck) {
   auto all = spool->List();
   ASSERT_TRUE(all) << all.error().message;
   ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ(spool->Keys().size(), 2u);
   auto one = spool->Get("task-1-0");
   ASSERT_TRUE(one);
   EXPECT_EQ(one->result, (std::vector<uint8_t>{1, 2, 3}));

@@ -121,14 +121,11 @@ void Agent::Impl::SendRegister(Clock::time_point now) {
   reg.setAgentVersion("plume-agent 0.1");
   reg.setMaxConcurrentTasks(1);
   // Results finished while the scheduler was away: it must not requeue these tasks.
-  auto entries = spool->List();
   std::vector<std::pair<uint64_t, uint32_t>> refs;
-  if (entries) {
-    for (const auto& e : *entries) {
-      uint64_t task = 0;
-      uint32_t attempt = 0;
-      if (std::sscanf(e.key.c_str(), "t%lu-a%u", &task, &attempt) == 2) refs.emplace_back(task, attempt);
-    }
+  for (const auto& key : spool->Keys()) {
+    uint64_t task = 0;
+    uint32_t attempt = 0;
+    if (std::sscanf(key.c_str(), "t%lu-a%u", &task, &attempt) == 2) refs.emplace_back(task, attempt);
   }
   auto held_list = reg.initHeldResults(static_cast<unsigned>(refs.size()));
   for (size_t i = 0; i < refs.size(); ++i) {
@@ -149,12 +146,10 @@ void Agent::Impl::SendHeartbeat(Clock::time_point now) {
   auto hb = b.body().initHeartbeat();
   std::vector<std::pair<uint64_t, uint32_t>> refs;
   if (held) refs.emplace_back(held->task_id, held->attempt);
-  if (auto entries = spool->List()) {
-    for (const auto& e : *entries) {
-      uint64_t task = 0;
-      uint32_t attempt = 0;
-      if (std::sscanf(e.key.c_str(), "t%lu-a%u", &task, &attempt) == 2) refs.emplace_back(task, attempt);
-    }
+  for (const auto& key : spool->Keys()) {
+    uint64_t task = 0;
+    uint32_t attempt = 0;
+    if (std::sscanf(key.c_str(), "t%lu-a%u", &task, &attempt) == 2) refs.emplace_back(task, attempt);
   }
   auto running = hb.initRunning(static_cast<unsigned>(refs.size()));
   for (size_t i = 0; i < refs.size(); ++i) {

@@ -84,9 +84,15 @@ Status Agent::Impl::SpoolResult(const HeldTask& t, const TaskOutput& out) {
 
 void Agent::Impl::StartNextDelivery(Clock::time_point now) {
   if (delivery || !registered) return;
-  auto entries = spool->List();
-  if (!entries || entries->empty()) return;
-  const SpoolEntry& e = entries->front();
+  const auto keys = spool->Keys();
+  if (keys.empty()) return;
+  auto entry = spool->Get(keys.front());
+  if (!entry) {
+    spdlog::error("dropping unreadable spooled result {}: {}", keys.front(), entry.error().message);
+    (void)spool->Remove(keys.front());
+    return;
+  }
+  const SpoolEntry& e = *entry;
   json meta = json::parse(e.meta_json, nullptr, false);
   auto hash = meta.is_discarded() ? Result<Hash256>(Fail("bad meta"))
                                   : HashFromHex(meta.value("output", ""));

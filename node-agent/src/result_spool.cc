@@ -82,6 +82,21 @@ Result<std::vector<SpoolEntry>> ResultSpool::List() const {
   return out;
 }
 
+std::vector<std::string> ResultSpool::Keys() const {
+  std::vector<std::pair<fs::file_time_type, std::string>> keys;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || !IsValidSpoolKey(name)) continue;
+    if (!fs::exists(e.path() / kMetaFile, ec)) continue;
+    keys.emplace_back(fs::last_write_time(e.path(), ec), name);
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::string> out;
+  for (auto& [t, key] : keys) out.push_back(std::move(key));
+  return out;
+}
+
 bool ResultSpool::Contains(const std::string& key) const {
   std::error_code ec;
   return IsValidSpoolKey(key) && fs::exists(dir_ / key / kMetaFile, ec);

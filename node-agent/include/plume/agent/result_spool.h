@@ -32,6 +32,9 @@ class ResultSpool {
   // All complete entries, oldest first (by key order of completion); torn temporaries are
   // deleted.
   Result<std::vector<SpoolEntry>> List() const;
+  // Keys of the complete entries, oldest first, without reading their bytes (heartbeats list
+  // them every few seconds).
+  std::vector<std::string> Keys() const;
   Result<SpoolEntry> Get(const std::string& key) const;
   bool Contains(const std::string& key) const;
   // Removing a key that is not there is fine (an acknowledgement may arrive twice).
