@@ -1,6 +1,11 @@
 // SQLite persistence of the scheduler's State; see store.h. One table per record type, plus
 // job_outputs (one row per output blob, in order) and meta (counters and the last time seen).
 // A job's spec and a node's GPU list are stored as JSON text: they are read whole, never queried.
+//
+// Hot path: a busy job is saved in nearly every turn, so its immutable spec (which carries all
+// the prompts) lives in job_specs, written once when the store first sees the job; later saves
+// upsert only the job's mutable columns and the output rows that changed since the last commit.
+// Schema 1 kept the spec in jobs.spec; Load still reads it from there when job_specs has none.
 #include "plume/scheduler/store.h"
 
 #include <nlohmann/json.hpp>
@@ -12,7 +17,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersionReadable = 1;  // oldest version this code loads (and upgrades)
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -20,10 +26,13 @@ CREATE TABLE IF NOT EXISTS nodes (
   id TEXT PRIMARY KEY, name TEXT, gpus TEXT, host_memory_bytes INTEGER, backend INTEGER,
   selftest_passed INTEGER, flops_per_s INTEGER, price INTEGER, state INTEGER,
   registered_at_ms INTEGER, lease_expires_ms INTEGER);
+CREATE TABLE IF NOT EXISTS node_stats (
+  id TEXT PRIMARY KEY, succeeded INTEGER, failed INTEGER, lost INTEGER);
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, owner TEXT, spec TEXT, state INTEGER, reason TEXT, seq INTEGER,
   submitted_at_ms INTEGER, finished_at_ms INTEGER, infeasible_since_ms INTEGER, round INTEGER,
   params_blob TEXT, paid INTEGER, escrow_held INTEGER);
+CREATE TABLE IF NOT EXISTS job_specs (id TEXT PRIMARY KEY, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS job_outputs (
   job TEXT, idx INTEGER, blob TEXT, PRIMARY KEY (job, idx));
 CREATE TABLE IF NOT EXISTS tasks (
@@ -98,8 +107,12 @@ std::vector<GpuInfo> GpusFromJson(const json& a) {
 
 struct Store::Impl {
   sql::Db db;
-  sql::Stmt put_meta, put_node, put_job, del_outputs, put_output, put_task, put_round, put_op,
-      del_op;
+  sql::Stmt put_meta, put_node, put_node_stats, put_job, put_spec, del_outputs_from, put_output, put_task,
+      put_round, put_op, del_op;
+  // Output blobs of every job as last committed (present = the job's spec row is written), and
+  // what the open transaction changes; merged on commit, dropped on rollback.
+  std::map<JobId, std::vector<BlobHash>> saved_outputs;
+  std::map<JobId, std::vector<BlobHash>> pending_outputs;
 
   Status Prepare();
   Status SaveNode(const Node& n);
@@ -133,8 +146,13 @@ Result<Store> Store::Open(const std::filesystem::path& path, Sync sync) {
                                              : "PRAGMA synchronous=NORMAL;";
   if (auto st = d.Exec(sync_sql); !st) return tl::unexpected(st.error());
   if (auto st = d.Exec(kSchema); !st) return tl::unexpected(st.error());
+  // A readable older database is upgraded in place: from now on new jobs keep their spec in
+  // job_specs, which the older code would not find.
   if (auto st = d.Exec("INSERT OR IGNORE INTO meta VALUES ('schema_version', " +
-                       std::to_string(kSchemaVersion) + ");");
+                       std::to_string(kSchemaVersion) + "); UPDATE meta SET value = " +
+                       std::to_string(kSchemaVersion) + " WHERE key = 'schema_version' AND " +
+                       "value >= " + std::to_string(kSchemaVersionReadable) + " AND value < " +
+                       std::to_string(kSchemaVersion) + ";");
       !st) {
     return tl::unexpected(st.error());
   }
@@ -150,10 +168,16 @@ Status Store::Impl::Prepare() {
   const P all[] = {
       {&put_meta, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)"},
       {&put_node, "INSERT OR REPLACE INTO nodes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"},
+      {&put_node_stats, "INSERT OR REPLACE INTO node_stats VALUES (?1,?2,?3,?4)"},
+      // Upsert that leaves the spec column alone (NULL for jobs saved by schema 2).
       {&put_job,
-       "INSERT OR REPLACE INTO jobs VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"},
-      {&del_outputs, "DELETE FROM job_outputs WHERE job = ?1"},
-      {&put_output, "INSERT INTO job_outputs VALUES (?1, ?2, ?3)"},
+       "INSERT INTO jobs VALUES (?1,?2,NULL,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
+       "ON CONFLICT(id) DO UPDATE SET owner=?2, state=?4, reason=?5, seq=?6, "
+       "submitted_at_ms=?7, finished_at_ms=?8, infeasible_since_ms=?9, round=?10, "
+       "params_blob=?11, paid=?12, escrow_held=?13"},
+      {&put_spec, "INSERT OR REPLACE INTO job_specs VALUES (?1, ?2)"},
+      {&del_outputs_from, "DELETE FROM job_outputs WHERE job = ?1 AND idx >= ?2"},
+      {&put_output, "INSERT OR REPLACE INTO job_outputs VALUES (?1, ?2, ?3)"},
       {&put_task,
        "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
        "?15,?16,?17,?18,?19,?20)"},
@@ -182,13 +206,24 @@ Status Store::Impl::SaveNode(const Node& n) {
   put_node.Bind(9, static_cast<int>(n.state));
   put_node.Bind(10, n.registered_at_ms);
   put_node.Bind(11, n.lease_expires_ms);
-  return put_node.Run();
+  if (auto st = put_node.Run(); !st) return st;
+  put_node_stats.Bind(1, i.id);
+  put_node_stats.Bind(2, n.tasks_succeeded);
+  put_node_stats.Bind(3, n.tasks_failed);
+  put_node_stats.Bind(4, n.tasks_lost);
+  return put_node_stats.Run();
 }
 
 Status Store::Impl::SaveJob(const Job& j) {
+  // The core never changes a spec after submission, so a job this store has seen keeps its row.
+  auto saved = saved_outputs.find(j.id);
+  if (saved == saved_outputs.end() && !pending_outputs.contains(j.id)) {
+    put_spec.Bind(1, j.id);
+    put_spec.Bind(2, SpecToJson(j.spec).dump());
+    if (auto st = put_spec.Run(); !st) return st;
+  }
   put_job.Bind(1, j.id);
   put_job.Bind(2, j.owner);
-  put_job.Bind(3, SpecToJson(j.spec).dump());
   put_job.Bind(4, static_cast<int>(j.state));
   put_job.Bind(5, j.reason);
   put_job.Bind(6, j.seq);
@@ -200,14 +235,25 @@ Status Store::Impl::SaveJob(const Job& j) {
   put_job.Bind(12, j.paid_micro_plume);
   put_job.Bind(13, j.escrow_held);
   if (auto st = put_job.Run(); !st) return st;
-  del_outputs.Bind(1, j.id);
-  if (auto st = del_outputs.Run(); !st) return st;
+  // Compare with what the database holds (as of this transaction) and write only the changes.
+  auto pending = pending_outputs.find(j.id);
+  static const std::vector<BlobHash> kNone;
+  const std::vector<BlobHash>& before = pending != pending_outputs.end() ? pending->second
+                                        : saved != saved_outputs.end()   ? saved->second
+                                                                         : kNone;
+  if (before.size() > j.outputs.size()) {
+    del_outputs_from.Bind(1, j.id);
+    del_outputs_from.Bind(2, static_cast<int64_t>(j.outputs.size()));
+    if (auto st = del_outputs_from.Run(); !st) return st;
+  }
   for (size_t k = 0; k < j.outputs.size(); ++k) {
+    if (k < before.size() && before[k] == j.outputs[k]) continue;
     put_output.Bind(1, j.id);
     put_output.Bind(2, static_cast<int64_t>(k));
     put_output.Bind(3, j.outputs[k]);
     if (auto st = put_output.Run(); !st) return st;
   }
+  pending_outputs[j.id] = j.outputs;
   return {};
 }
 
@@ -295,18 +341,31 @@ Status Store::Impl::SaveAll(const Dirty& d) {
 }
 
 Status Store::Save(const Dirty& dirty) {
-  if (auto st = impl_->db.Exec("BEGIN IMMEDIATE;"); !st) return st;
-  if (auto st = impl_->SaveAll(dirty); !st) {
-    (void)impl_->db.Exec("ROLLBACK;");
+  Impl& m = *impl_;
+  m.pending_outputs.clear();
+  if (auto st = m.db.Exec("BEGIN IMMEDIATE;"); !st) return st;
+  if (auto st = m.SaveAll(dirty); !st) {
+    (void)m.db.Exec("ROLLBACK;");
+    m.pending_outputs.clear();
     return st;
   }
-  return impl_->db.Exec("COMMIT;");
+  if (auto st = m.db.Exec("COMMIT;"); !st) {
+    (void)m.db.Exec("ROLLBACK;");
+    m.pending_outputs.clear();
+    return st;
+  }
+  for (auto& [id, outputs] : m.pending_outputs) m.saved_outputs[id] = std::move(outputs);
+  m.pending_outputs.clear();
+  return {};
 }
 
 // ---- load -----------------------------------------------------------------------------------
 
 Status Store::Impl::LoadNodes(State& s) {
-  auto q = db.Prepare("SELECT * FROM nodes");
+  // node_stats is new in schema 2: a node without a row there has no track record yet.
+  auto q = db.Prepare(
+      "SELECT n.*, COALESCE(s.succeeded, 0), COALESCE(s.failed, 0), COALESCE(s.lost, 0) "
+      "FROM nodes n LEFT JOIN node_stats s ON s.id = n.id");
   if (!q) return tl::unexpected(q.error());
   for (auto row = q->Step(); ; row = q->Step()) {
     if (!row) return tl::unexpected(row.error());
@@ -318,13 +377,19 @@ Status Store::Impl::LoadNodes(State& s) {
     n.state = static_cast<NodeState>(q->Int(8));
     n.registered_at_ms = q->Int(9);
     n.lease_expires_ms = q->Int(10);
+    n.tasks_succeeded = static_cast<uint64_t>(q->Int(11));
+    n.tasks_failed = static_cast<uint64_t>(q->Int(12));
+    n.tasks_lost = static_cast<uint64_t>(q->Int(13));
     s.nodes[n.info.id] = std::move(n);
   }
   return {};
 }
 
 Status Store::Impl::LoadJobs(State& s) {
-  auto q = db.Prepare("SELECT * FROM jobs");
+  auto q = db.Prepare(
+      "SELECT j.id, j.owner, COALESCE(s.spec, j.spec), j.state, j.reason, j.seq, "
+      "j.submitted_at_ms, j.finished_at_ms, j.infeasible_since_ms, j.round, j.params_blob, "
+      "j.paid, j.escrow_held FROM jobs j LEFT JOIN job_specs s ON s.id = j.id");
   if (!q) return tl::unexpected(q.error());
   for (auto row = q->Step(); ; row = q->Step()) {
     if (!row) return tl::unexpected(row.error());
@@ -332,7 +397,7 @@ Status Store::Impl::LoadJobs(State& s) {
     Job j;
     j.id = q->Text(0);
     j.owner = q->Text(1);
-    j.spec = SpecFromJson(json::parse(q->Text(2)));
+    j.spec = SpecFromJson(json::parse(q->Text(2)));  // job_specs, or schema 1's column
     j.state = static_cast<JobState>(q->Int(3));
     j.reason = q->Text(4);
     j.seq = static_cast<uint64_t>(q->Int(5));
@@ -423,8 +488,9 @@ Status Store::Impl::LoadMeta(State& s) {
     if (!*row) break;
     const std::string key = q->Text(0);
     const int64_t v = q->Int(1);
-    if (key == "schema_version" && v != kSchemaVersion) {
+    if (key == "schema_version" && (v < kSchemaVersionReadable || v > kSchemaVersion)) {
       return Fail("database schema version " + std::to_string(v) + " is not " +
+                  std::to_string(kSchemaVersionReadable) + ".." +
                   std::to_string(kSchemaVersion) + ": use the matching plume-scheduler");
     }
     if (key == "next_job_seq") s.next_job_seq = static_cast<uint64_t>(v);
@@ -448,6 +514,9 @@ Result<State> Store::Load() {
     if (st) st = impl_->LoadOutbox(s);
     (void)impl_->db.Exec("COMMIT;");
     if (!st) return tl::unexpected(st.error());
+    impl_->saved_outputs.clear();
+    impl_->pending_outputs.clear();
+    for (const auto& [id, j] : s.jobs) impl_->saved_outputs[id] = j.outputs;
   } catch (const json::exception& e) {
     (void)impl_->db.Exec("ROLLBACK;");
     return Fail(std::string("database holds a malformed record: ") + e.what() +
