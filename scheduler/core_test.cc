@@ -277,6 +277,83 @@ TEST(Core, InferenceJobFinishesOnItsLastShardAlsoAfterARestart) {
   EXPECT_EQ(fin[0].state, JobState::kSucceeded);
 }
 
+TEST(Core, NodesKeepATrackRecordAndPlacementPrefersTheReliableOne) {
+  Harness h;
+  h.Do(AgentRegistered{Agent("fast", 100, 9'000'000)});
+  h.Do(AgentRegistered{Agent("slow", 100, 1'000'000)});
+  auto a = Only<SendTaskAssign>(h.Do(JobSubmitted{"j", "alice", InferSpec(4, 1)}));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].node, "fast");  // equal records: speed decides
+  h.Do(TaskFailed{"j/s0", 1, "fast", "cuda error", true});
+  a = Only<SendTaskAssign>(h.Advance(kRetryBackoffBaseMsDefault));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].node, "slow");  // both free: the failure cost "fast" its preference
+  h.Do(Success(a[0]));
+  const auto& nodes = h.core.state().nodes;
+  EXPECT_EQ(nodes.at("fast").tasks_failed, 1u);
+  EXPECT_EQ(nodes.at("slow").tasks_succeeded, 1u);
+  // A lease that runs out with a task on the node counts as lost.
+  a = Only<SendTaskAssign>(h.Do(JobSubmitted{"k", "alice", InferSpec(4, 2)}));
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].node, "slow");  // the better record now comes first
+  h.now_ms += kLeaseMsDefault / 2;
+  h.Do(Heartbeat{"slow", {TaskProgress{a[0].task, 1, 0, 0}}});
+  h.Advance(kLeaseMsDefault / 2);  // "fast" sent nothing: its lease has run out
+  EXPECT_EQ(nodes.at("fast").state, NodeState::kLost);
+  EXPECT_EQ(nodes.at("fast").tasks_lost, 1u);
+  // The record survives a restart (it is part of the persisted state) and keeps steering work.
+  Core restored(h.core.config(), h.core.state());
+  h.core = std::move(restored);
+  h.Do(AgentRegistered{Agent("fast", 100, 9'000'000)});
+  EXPECT_EQ(h.core.state().nodes.at("fast").tasks_lost, 1u);
+}
+
+TEST(Core, AnAttemptPastItsDeadlineIsTakenFromAHungNodeThatStillHeartbeats) {
+  Config c;
+  c.task_deadline_factor = 10;
+  c.task_deadline_min_ms = 1'000;
+  c.task_deadline_max_ms = 50'000;
+  Harness h(c);
+  const JobSpec spec = InferSpec(4, 1);
+  // The node's speed makes the task's expected time exactly 2 s: deadline 20 s.
+  h.Do(AgentRegistered{Agent("a", 100, TaskFlops(spec, 0) / 2)});
+  ASSERT_EQ(Only<SendTaskAssign>(h.Do(JobSubmitted{"j", "alice", spec})).size(), 1u);
+  for (int i = 0; i < 6; ++i) {  // 18 s of heartbeats that hold the task: still its
+    h.now_ms += 3'000;
+    h.Do(Heartbeat{"a", {TaskProgress{"j/s0", 1, 0, 0}}});
+    h.Do(Tick{});
+  }
+  EXPECT_EQ(h.TaskAt("j/s0").state, TaskState::kAssigned);
+  h.now_ms += 1'999;
+  h.Do(Heartbeat{"a", {TaskProgress{"j/s0", 1, 0, 0}}});
+  EXPECT_TRUE(Only<SendTaskCancel>(h.Do(Tick{})).empty());
+  auto acts = h.Advance(1);  // 20 s after the assignment
+  auto cancels = Only<SendTaskCancel>(acts);
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0].node, "a");
+  EXPECT_EQ(h.TaskAt("j/s0").attempt, 2u);
+  EXPECT_EQ(h.core.state().nodes.at("a").tasks_failed, 1u);
+  // A node without a speed figure gets the maximum, never less than the minimum.
+  h.Do(AgentRegistered{Agent("b", 100, 0)});
+  h.Advance(kRetryBackoffBaseMsDefault);
+  ASSERT_EQ(h.TaskAt("j/s0").state, TaskState::kAssigned);
+  const std::string holder = h.TaskAt("j/s0").node;
+  const int64_t assigned_ms = h.TaskAt("j/s0").assigned_at_ms;
+  if (holder == "b") {
+    for (int64_t t = 3'000; t < 50'000; t += 3'000) {
+      h.now_ms = assigned_ms + t;
+      h.Do(Heartbeat{"b", {TaskProgress{"j/s0", 2, 0, 0}}});
+      h.Do(Heartbeat{"a", {}});
+      h.Do(Tick{});
+    }
+    EXPECT_EQ(h.TaskAt("j/s0").attempt, 2u);
+    h.now_ms = assigned_ms + 50'000;
+    h.Do(Tick{});
+    EXPECT_EQ(h.TaskAt("j/s0").attempt, 3u);
+  }
+  EXPECT_EQ(holder, "b");  // "a" failed once: "b" has the better record
+}
+
 TEST(Core, InfeasibleJobFailsAfterGraceButABusyOneWaits) {
   Config c;
   c.infeasible_grace_ms = 60'000;

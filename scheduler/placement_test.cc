@@ -1,5 +1,5 @@
 // Placement as a pure function: filters (backend, memory, selftest, price, state, load,
-// exclusion), preference (price, then speed, then id) and the kRetryLater / kInfeasible split.
+// exclusion), preference (price, then reputation, then speed, then id) and the kRetryLater / kInfeasible split.
 // Also checks spec validation and the work/cost arithmetic placement and billing rely on.
 #include "plume/scheduler/placement.h"
 
@@ -38,6 +38,36 @@ TEST(Placement, PrefersLowerPriceThenHigherSpeedThenId) {
   // The order of the input does not matter.
   std::reverse(nodes.begin(), nodes.end());
   EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "a");
+}
+
+TEST(Placement, ReputationIsALaplaceSmoothedSuccessRatio) {
+  Node n = MakeNode(Agent("a"));
+  EXPECT_EQ(ReputationPpm(n), 500'000u);  // no record: neither trusted nor distrusted
+  n.tasks_succeeded = 8;
+  EXPECT_EQ(ReputationPpm(n), 900'000u);  // 9 / 10
+  n.tasks_failed = 1;
+  n.tasks_lost = 1;
+  EXPECT_EQ(ReputationPpm(n), 750'000u);  // 9 / 12
+  n.tasks_succeeded = UINT64_MAX - 10;     // no overflow on absurd counts
+  EXPECT_LE(ReputationPpm(n), 1'000'000u);
+  EXPECT_GT(ReputationPpm(n), 999'000u);
+}
+
+TEST(Placement, PrefersLowerPriceThenReputationThenSpeedThenId) {
+  std::vector<Node> nodes = {MakeNode(Agent("a", 100, 9)), MakeNode(Agent("b", 100, 5)),
+                             MakeNode(Agent("c", 90, 1)), MakeNode(Agent("d", 100, 5))};
+  nodes[0].tasks_failed = 3;     // fast but unreliable: 1/5
+  nodes[1].tasks_succeeded = 4;  // 5/6
+  nodes[2].tasks_lost = 10;      // cheapest wins even with a poor record: price is the promise
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "c");
+  nodes[2].tasks.insert("busy");
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "b");  // better record beats more speed
+  nodes[3].tasks_succeeded = 4;
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "b");  // same price and record: speed, then id
+  nodes[3].info.flops_per_s = 6;
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "d");
+  EXPECT_TRUE(Prefer(nodes[1], nodes[0]));
+  EXPECT_FALSE(Prefer(nodes[0], nodes[1]));
 }
 
 TEST(Placement, FiltersBackendMemorySelftestPriceAndState) {

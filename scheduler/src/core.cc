@@ -169,12 +169,21 @@ Node* Core::Impl::FindNode(const NodeId& id) {
   return it == s.nodes.end() ? nullptr : &it->second;
 }
 
-void Core::Impl::Unfree(const Node& n) {
-  free.erase(FreeKey{n.info.price_micro_plume_per_pflop, n.info.flops_per_s, n.info.id});
+void Core::Impl::Unfree(const Node& n) { free.erase(FreeKey::Of(n)); }
+
+void Core::Impl::Rate(const NodeId& id, Outcome o) {
+  Node* n = FindNode(id);
+  if (n == nullptr) return;
+  Unfree(*n);  // the reputation is part of the index key
+  ++(o == Outcome::kSucceeded ? n->tasks_succeeded
+     : o == Outcome::kFailed  ? n->tasks_failed
+                              : n->tasks_lost);
+  Refree(*n);
+  Touch(*n);
 }
 
 void Core::Impl::Refree(const Node& n) {
-  const FreeKey key{n.info.price_micro_plume_per_pflop, n.info.flops_per_s, n.info.id};
+  const FreeKey key = FreeKey::Of(n);
   if (n.state == NodeState::kActive && n.info.selftest_passed && n.tasks.size() < kTasksPerNodeMax) {
     if (free.insert(key).second) placement_may_change = true;
   } else {
@@ -272,6 +281,7 @@ void Core::Impl::NodeLost(Node& n, NodeState new_state, const std::string& why) 
   Touch(n);
   Warn("agent " + std::string(Name(new_state)) + ": " + why, "", "", n.info.id);
   const std::vector<TaskId> assigned(n.tasks.begin(), n.tasks.end());
+  if (new_state == NodeState::kLost) n.tasks_lost += assigned.size();  // not free: no re-index
   for (const TaskId& id : assigned) Requeue(s.tasks.at(id), "agent " + why, false);
 }
 
@@ -285,6 +295,7 @@ void Core::Impl::CheckLeases() {
 
 void Core::Impl::OnTick(const Tick&) {
   CheckLeases();
+  CheckTaskDeadlines();
   CheckRoundDeadlines();
   Schedule(true);
 }

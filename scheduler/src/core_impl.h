@@ -15,13 +15,20 @@
 
 namespace plume::scheduler {
 
-// Free-slot index key, ordered exactly like Prefer(): price, then speed (descending), then id.
+// Free-slot index key, ordered exactly like Prefer(): price, then reputation (descending), then
+// speed (descending), then id. Anything that changes a field of the key must Unfree the node
+// first and Refree it after.
 struct FreeKey {
   MicroPlume price;
+  uint32_t reputation_ppm;
   uint64_t flops_per_s;
   NodeId id;
+  static FreeKey Of(const Node& n) {
+    return {n.info.price_micro_plume_per_pflop, ReputationPpm(n), n.info.flops_per_s, n.info.id};
+  }
   bool operator<(const FreeKey& o) const {
     if (price != o.price) return price < o.price;
+    if (reputation_ppm != o.reputation_ppm) return reputation_ppm > o.reputation_ppm;
     if (flops_per_s != o.flops_per_s) return flops_per_s > o.flops_per_s;
     return id < o.id;
   }
@@ -90,6 +97,8 @@ struct Core::Impl {
   void Unfree(const Node& n);
   void Refree(const Node& n);
   void NodeLost(Node& n, NodeState new_state, const std::string& why);
+  enum class Outcome : uint8_t { kSucceeded, kFailed, kLost };
+  void Rate(const NodeId& id, Outcome o);  // counts a finished attempt in the node's record
   void CheckLeases();
   void ReconcileHeld(Node& n, const Heartbeat& e);
 
@@ -112,6 +121,8 @@ struct Core::Impl {
   // Takes the task off its node and queues it again with attempt + 1; fails the job when the
   // attempts are used up. `backoff` adds the retry delay (for failures, not for lost nodes).
   void Requeue(Task& t, const std::string& why, bool backoff);
+  int64_t TaskDeadlineMs(const Task& t, const Node& n) const;  // absolute; see limits.h
+  void CheckTaskDeadlines();
   void Assign(Task& t, Node& n);
   void Schedule(bool full);
   void CheckFeasibility(const std::set<JobId>& waiting);

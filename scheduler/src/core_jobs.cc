@@ -223,11 +223,13 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   }
   Job& job = s.jobs.at(t->job);
   if (e.output_blob.size() != 64) {
+    Rate(e.node, Outcome::kFailed);
     Requeue(*t, "result has no valid blob hash", true);
     Schedule(false);
     return;
   }
   Unlink(*t);
+  Rate(e.node, Outcome::kSucceeded);
   t->state = TaskState::kSucceeded;
   t->output_blob = e.output_blob;
   t->metrics = e.metrics;
@@ -259,6 +261,7 @@ void Core::Impl::OnTaskFailed(const TaskFailed& e) {
     Info("stale failure report ignored", t ? t->job : "", e.task, e.node);
     return;
   }
+  Rate(e.node, Outcome::kFailed);
   if (!e.retryable) {
     Unlink(*t);
     t->state = TaskState::kFailed;

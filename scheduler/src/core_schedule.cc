@@ -59,6 +59,38 @@ void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
   CheckRound(job);
 }
 
+int64_t Core::Impl::TaskDeadlineMs(const Task& t, const Node& n) const {
+  int64_t allowed_ms = config.task_deadline_max_ms;
+  if (n.info.flops_per_s > 0) {
+    // Integer arithmetic (128-bit against overflow): the same decision on every machine.
+    const unsigned __int128 expected_ms =
+        static_cast<unsigned __int128>(t.flops) * 1000 / n.info.flops_per_s;
+    const unsigned __int128 scaled = expected_ms * config.task_deadline_factor;
+    if (scaled < static_cast<unsigned __int128>(allowed_ms)) {
+      allowed_ms = static_cast<int64_t>(scaled);
+    }
+  }
+  return t.assigned_at_ms + std::max(allowed_ms, config.task_deadline_min_ms);
+}
+
+void Core::Impl::CheckTaskDeadlines() {
+  for (auto& [id, n] : s.nodes) {
+    if (n.tasks.empty()) continue;
+    const std::vector<TaskId> assigned(n.tasks.begin(), n.tasks.end());  // Requeue edits it
+    for (const TaskId& tid : assigned) {
+      Task& t = s.tasks.at(tid);
+      const int64_t deadline_ms = TaskDeadlineMs(t, n);
+      if (now < deadline_ms) continue;
+      Emit(SendTaskCancel{id, t.id, t.attempt, "task ran past its deadline"});
+      Rate(id, Outcome::kFailed);
+      Requeue(t,
+              "attempt ran past its deadline (" + std::to_string(deadline_ms - t.assigned_at_ms) +
+                  " ms) on a node that still heartbeats",
+              true);
+    }
+  }
+}
+
 void Core::Impl::Assign(Task& t, Node& n) {
   Dequeue(t);
   t.state = TaskState::kAssigned;

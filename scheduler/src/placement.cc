@@ -32,12 +32,22 @@ bool CanRunNow(const TaskNeeds& needs, const Node& node, const std::set<NodeId>&
          !excluded.contains(node.info.id) && CanEverRun(needs, node.info);
 }
 
-bool Prefer(const NodeInfo& a, const NodeInfo& b) {
-  if (a.price_micro_plume_per_pflop != b.price_micro_plume_per_pflop) {
-    return a.price_micro_plume_per_pflop < b.price_micro_plume_per_pflop;
+uint32_t ReputationPpm(const Node& node) {
+  const uint64_t ok = node.tasks_succeeded;
+  const uint64_t all = ok + node.tasks_failed + node.tasks_lost;
+  // 128-bit: the counts are unbounded and the product must not wrap.
+  const unsigned __int128 ppm = (static_cast<unsigned __int128>(ok) + 1) * 1'000'000 / (all + 2);
+  return static_cast<uint32_t>(ppm);
+}
+
+bool Prefer(const Node& a, const Node& b) {
+  if (a.info.price_micro_plume_per_pflop != b.info.price_micro_plume_per_pflop) {
+    return a.info.price_micro_plume_per_pflop < b.info.price_micro_plume_per_pflop;
   }
-  if (a.flops_per_s != b.flops_per_s) return a.flops_per_s > b.flops_per_s;
-  return a.id < b.id;
+  const uint32_t ra = ReputationPpm(a), rb = ReputationPpm(b);
+  if (ra != rb) return ra > rb;
+  if (a.info.flops_per_s != b.info.flops_per_s) return a.info.flops_per_s > b.info.flops_per_s;
+  return a.info.id < b.info.id;
 }
 
 Placement Place(const TaskNeeds& needs, std::span<const Node* const> nodes,
@@ -49,7 +59,7 @@ Placement Place(const TaskNeeds& needs, std::span<const Node* const> nodes,
     // come back. Registered-but-failed-selftest nodes never count.
     if (n->state == NodeState::kActive && CanEverRun(needs, n->info)) feasible = true;
     if (!CanRunNow(needs, *n, excluded)) continue;
-    if (best == nullptr || Prefer(n->info, best->info)) best = n;
+    if (best == nullptr || Prefer(*n, *best)) best = n;
   }
   if (best != nullptr) return Placement{PlacementOutcome::kPlaced, best->info.id, ""};
   if (feasible) {

@@ -28,6 +28,9 @@ struct Config {
   int64_t retry_backoff_cap_ms = kRetryBackoffCapMsDefault;
   uint32_t max_attempts = kMaxAttemptsDefault;
   int64_t infeasible_grace_ms = kInfeasibleGraceMsDefault;
+  uint32_t task_deadline_factor = kTaskDeadlineFactorDefault;  // see limits.h
+  int64_t task_deadline_min_ms = kTaskDeadlineMinMsDefault;
+  int64_t task_deadline_max_ms = kTaskDeadlineMaxMsDefault;
 };
 
 // Rows changed since the last TakeDirty, ready for Store::Save (one transaction).

@@ -14,6 +14,14 @@ inline constexpr int64_t kAssignAckGraceMsDefault = 15'000;
 // Retry backoff: base * 2^(attempt-2) for the second attempt on, capped.
 inline constexpr int64_t kRetryBackoffBaseMsDefault = 1'000;
 inline constexpr int64_t kRetryBackoffCapMsDefault = 60'000;
+// Task deadline: an attempt still running this long after it was assigned is taken from its
+// node (which may be hung yet still heartbeating), counted as a failure there and retried.
+// deadline = clamp(factor x expected, min, max), expected = the task's FLOPs / the node's
+// measured FLOP/s; a node without a speed figure gets the max. After a scheduler restart the
+// clock of every running attempt starts again (Core::Recover).
+inline constexpr uint32_t kTaskDeadlineFactorDefault = 10;
+inline constexpr int64_t kTaskDeadlineMinMsDefault = 30 * 60'000;
+inline constexpr int64_t kTaskDeadlineMaxMsDefault = 24 * 3'600'000;
 // A task that has been tried this many times without success fails its job.
 inline constexpr uint32_t kMaxAttemptsDefault = 5;
 // A job that no registered node could ever run stays queued (with the reason) this long, in

@@ -42,8 +42,15 @@ bool CanEverRun(const TaskNeeds& needs, const NodeInfo& info);
 // Fit now: static fit, node active (not draining, lost or gone), a free task slot, not excluded.
 bool CanRunNow(const TaskNeeds& needs, const Node& node, const std::set<NodeId>& excluded);
 
-// Preference order: lower price, then higher measured speed, then node id (deterministic ties).
-bool Prefer(const NodeInfo& a, const NodeInfo& b);
+// Reputation in parts per million: the Laplace-smoothed success ratio of the node's finished
+// attempts, (succeeded + 1) / (succeeded + failed + lost + 2). A new node starts at 500,000;
+// integers so that ordering is exact and the same on every machine.
+uint32_t ReputationPpm(const Node& node);
+
+// Preference order: lower price, then better reputation, then higher measured speed, then node
+// id (deterministic ties). Price first: the client's money is the binding promise; reputation
+// then steers work away from nodes that fail or vanish.
+bool Prefer(const Node& a, const Node& b);
 
 // Picks the preferred node that can run the task now, or says why none can.
 Placement Place(const TaskNeeds& needs, std::span<const Node* const> nodes,

@@ -54,6 +54,10 @@ struct Node {
   int64_t registered_at_ms = 0;
   int64_t lease_expires_ms = 0;
   std::set<TaskId> tasks;  // assigned tasks; derived from Task::node, not stored separately
+  // Track record, for placement (ReputationPpm in placement.h). Kept across re-registrations.
+  uint64_t tasks_succeeded = 0;
+  uint64_t tasks_failed = 0;  // failure reports, invalid results, task deadlines missed
+  uint64_t tasks_lost = 0;    // assigned when the node's lease expired
 
   bool operator==(const Node&) const = default;
 };
