@@ -14,6 +14,7 @@
 #include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
 #include "plume/scheduler/metrics.h"
+#include "plume/scheduler/metrics_ledger.h"
 #include "plume/scheduler/ledger_bridge.h"
 #include "plume/scheduler/reactor.h"
 
@@ -142,6 +143,7 @@ int Main(int argc, char** argv) {
   options.sync = sync == "full" ? plume::scheduler::Sync::kFull : plume::scheduler::Sync::kNormal;
   options.core.lease_ms = lease_ms;
   plume::scheduler::SchedulerMetrics metrics({kVersion, identity->Id()});
+  if (bridge) metrics.AttachLedger(plume::scheduler::LedgerViewOf(bridge->ledger()));
   options.ledger = metrics.Instrument(std::move(options.ledger));
   auto reactor = plume::scheduler::Reactor::Start(*identity, std::move(options));
   if (!reactor) {

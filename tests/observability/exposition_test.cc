@@ -110,6 +110,33 @@ TEST(SchedulerExposition, CatalogueCompleteAndPromtoolClean) {
   EXPECT_TRUE(HasLine(text, "plume_task_duration_seconds_sum{kind=\"train\"} 3")) << text;
 }
 
+// With a ledger attached, entries are counted from the ledger (mints that bypass the hook
+// too) and one hook call that appends two entries is one group commit of two.
+TEST(SchedulerExposition, LedgerEntriesComeFromTheLedger) {
+  SchedulerMetrics metrics({"0.1.0", "x"});
+  std::vector<std::string> log = {"mint"};  // before the attach: history, not counted
+  metrics.AttachLedger(LedgerView{
+      [&] { return static_cast<uint64_t>(log.size()); },
+      [&](uint64_t begin, const std::function<void(const std::string&)>& each) {
+        for (uint64_t i = begin; i < log.size(); ++i) each(log[i]);
+      }});
+  LedgerHook hook = metrics.Instrument([&](const LedgerOp&, std::string&) -> Result<bool> {
+    log.push_back("settle");
+    log.push_back("receipt");
+    return true;
+  });
+  std::string refusal;
+  ASSERT_TRUE(hook(LedgerOp{}, refusal).value());
+  log.push_back("mint");  // the operator's inbox, outside the hook
+  metrics.Observe(State{}, 0);
+  const std::string text = metrics.Serialize();
+  EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"settle\"} 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"receipt\"} 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"mint\"} 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_ledger_group_commit_entries_sum 2")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_ledger_group_commit_entries_count 1")) << text;
+}
+
 TEST(SchedulerExposition, BusyPortIsAClearError) {
   SchedulerMetrics metrics({"0.1.0", "x"});
   auto first = MetricsServer::Start("127.0.0.1", 0, metrics.registry());

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,15 @@ class Exposer;
 }  // namespace prometheus
 
 namespace plume::scheduler {
+
+// What the metrics read from the ledger, as functions so that this library does not link it
+// (metrics_ledger.h builds one from a ledger::Ledger). Both are called on the reactor thread.
+struct LedgerView {
+  std::function<uint64_t()> size;  // entries in the ledger
+  // Calls `each` with the catalogue type name ("open", "mint", "hold", ...) of every entry with
+  // index in [begin, size()).
+  std::function<void(uint64_t begin, const std::function<void(const std::string&)>& each)> scan;
+};
 
 struct SchedulerMetricsInfo {
   std::string version;       // build version, e.g. "0.1.0"
@@ -53,6 +63,11 @@ class SchedulerMetrics {
   // call as the fsync latency (an applied request returns only after the ledger's fdatasync).
   // A null `inner` (no ledger configured) is wrapped as "applied" without ledger metrics.
   LedgerHook Instrument(LedgerHook inner);
+  // With a ledger attached, the entry counters come from the ledger itself (every entry,
+  // including the operator's mints that do not pass through the hook), and a hook call counts
+  // as one group commit of the entries it added, its duration as the fsync latency. Without
+  // one, each applied request counts as one entry of its kind in one group commit.
+  void AttachLedger(LedgerView view);
 
   // The text exposition of the registry (what /metrics serves), for tests and debugging.
   std::string Serialize() const;

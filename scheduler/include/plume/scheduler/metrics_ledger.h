@@ -1,0 +1,43 @@
+// Builds the metrics' LedgerView (metrics.h) from the scheduler's ledger. Header-only so that
+// plume_scheduler_metrics does not link the ledger; include it where the ledger is linked
+// (plume-scheduler's main).
+#pragma once
+
+#include <string>
+
+#include "plume/ledger/ledger.h"
+#include "plume/scheduler/metrics.h"
+
+namespace plume::scheduler {
+
+// The catalogue's entry type names (docs/metrics.md, plume_ledger_entries_appended_total).
+inline std::string CatalogueEntryType(ledger::EntryType type) {
+  switch (type) {
+    case ledger::EntryType::kOpenAccount: return "open";
+    case ledger::EntryType::kMint: return "mint";
+    case ledger::EntryType::kTransfer: return "transfer";
+    case ledger::EntryType::kEscrowHold: return "hold";
+    case ledger::EntryType::kSettle: return "settle";
+    case ledger::EntryType::kRelease: return "release";
+    case ledger::EntryType::kStake: return "stake";
+    case ledger::EntryType::kUnstake: return "stake";  // stake moves, both ways
+    case ledger::EntryType::kSlash: return "slash";
+    case ledger::EntryType::kTaskReceipt: return "receipt";
+  }
+  return "transfer";
+}
+
+// `ledger` must outlive the metrics' use of the view. Ledger is thread-safe.
+inline LedgerView LedgerViewOf(const ledger::Ledger& ledger) {
+  LedgerView v;
+  v.size = [&ledger] { return ledger.size(); };
+  v.scan = [&ledger](uint64_t begin, const std::function<void(const std::string&)>& each) {
+    (void)ledger.ForEachEntry(begin, [&](const ledger::LoggedEntry& e) {
+      each(CatalogueEntryType(e.entry.type));
+      return true;
+    });
+  };
+  return v;
+}
+
+}  // namespace plume::scheduler
