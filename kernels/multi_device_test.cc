@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "cpu_test_util.h"
+#include "plume/kernels/gpt.h"
 #include "plume/kernels/gradient_reducer.h"
 #include "plume/kernels/ops.h"
+#include "plume/kernels/rng.h"
 #include "plume/kernels/runner.h"
 
 namespace plume::kernels {
@@ -134,6 +136,44 @@ TEST(MultiDeviceTest, OneReplicaIsBitIdenticalToTheSingleDevicePath) {
   EXPECT_TRUE(BitEqual(one.out.losses, via_replicas.out.losses));
 }
 
+// The plain single-device loop as TrainShard ran it before data parallelism existed, written
+// against the public Gpt API: the D = 1 case of the shared loop must still give exactly its bits.
+std::vector<float> ReferenceLoop(const TrainConfig& train, std::span<const int32_t> tokens) {
+  auto ops = MakeCpuOps(1);
+  auto model = Gpt::Create(kModel, *ops);
+  EXPECT_TRUE(model && (*model)->InitRandom(train.seed));
+  const int B = train.batch, T = train.seq_len;
+  SplitMix64 rng(DeriveSeed(train.seed, 1));
+  std::vector<int32_t> x(size_t(B) * T), y(size_t(B) * T);
+  for (int64_t i = 0; i < train.steps; ++i) {
+    for (int b = 0; b < B; ++b) {
+      const size_t start = rng.Below(tokens.size() - T);
+      std::copy_n(tokens.begin() + start, T, x.begin() + size_t(b) * T);
+      std::copy_n(tokens.begin() + start + 1, T, y.begin() + size_t(b) * T);
+    }
+    EXPECT_TRUE((*model)->ZeroGrad());
+    EXPECT_TRUE((*model)->Forward(x, y, B, T));
+    EXPECT_TRUE((*model)->Backward());
+    AdamWParams adamw;
+    adamw.lr = train.LearningRate(train.first_step + i);
+    adamw.beta1 = train.beta1;
+    adamw.beta2 = train.beta2;
+    adamw.weight_decay = train.weight_decay;
+    adamw.step = i + 1;
+    EXPECT_TRUE((*model)->Step(adamw, train.grad_clip));
+  }
+  auto params = (*model)->GetParams();
+  EXPECT_TRUE(params);
+  return params ? *params : std::vector<float>{};
+}
+
+TEST(MultiDeviceTest, SingleDevicePathIsThePlainTrainingLoop) {
+  const auto tokens = PatternTokens(4000, 15);
+  const TrainConfig train = SmallTrain(4);
+  const TrainRun one = TrainOnOneCpu(train, tokens, {});
+  EXPECT_TRUE(BitEqual(ReferenceLoop(train, tokens), one.out.params));
+}
+
 TEST(MultiDeviceTest, TwoReplicasRepeatBitForBit) {
   const auto tokens = PatternTokens(4000, 7), val = PatternTokens(600, 8);
   const TrainConfig train = SmallTrain(4);
@@ -181,6 +221,16 @@ TEST(MultiDeviceTest, HostReducerAveragesInPlaceOnEveryReplica) {
 TEST(MultiDeviceTest, MemoryBytesReportsPhysicalRamForCpu) {
   auto cpu = MakeCpuOps(1);
   EXPECT_GT(cpu->MemoryBytes(), uint64_t{64} << 20);  // any machine that runs this has 64 MiB
+}
+
+TEST(MultiDeviceTest, CudaDevicesThatAreNotThereAreErrors) {
+  // The agent's entry point on a machine (or build) without GPUs: an error value, never a crash.
+  const auto tokens = PatternTokens(2000, 16);
+  EXPECT_FALSE(TrainShardOnCudaDevices(kModel, SmallTrain(4), {}, tokens, {}, {}));
+  const int missing = CudaDeviceCount();  // one past the last device
+  auto out = TrainShardOnCudaDevices(kModel, SmallTrain(4), {}, tokens, {}, {0, missing});
+  ASSERT_FALSE(out);
+  EXPECT_FALSE(out.error().message.empty());
 }
 
 // ---- CUDA: need devices; skipped on machines without them ------------------------------------
