@@ -62,7 +62,7 @@ struct TrainRun {
   std::vector<float> norms;
 };
 TrainRun TrainOnCpuReplicas(int replicas, const TrainConfig& train,
-                       const std::vector<int32_t>& tokens, const std::vector<int32_t>& val) {
+                            const std::vector<int32_t>& tokens, const std::vector<int32_t>& val) {
   std::vector<std::unique_ptr<Ops>> owned;
   std::vector<Ops*> ops;
   for (int d = 0; d < replicas; ++d) {
@@ -79,7 +79,7 @@ TrainRun TrainOnCpuReplicas(int replicas, const TrainConfig& train,
 }
 
 TrainRun TrainOnOneCpu(const TrainConfig& train, const std::vector<int32_t>& tokens,
-                  const std::vector<int32_t>& val) {
+                       const std::vector<int32_t>& val) {
   auto ops = MakeCpuOps(1);
   TrainRun run;
   auto out = TrainShard(kModel, train, {}, tokens, val, *ops,

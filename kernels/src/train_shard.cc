@@ -45,8 +45,9 @@ Status CheckTrainInputs(const ModelConfig& model, const TrainConfig& train,
   PLUME_RETURN_IF_ERROR(model.Validate());
   PLUME_RETURN_IF_ERROR(train.Validate(model));
   if (static_cast<int64_t>(train_tokens.size()) < int64_t{train.seq_len} + 1) {
-    return Fail("training data has " + std::to_string(train_tokens.size()) +
-                " tokens; it needs at least train.seq_len + 1 = " + std::to_string(train.seq_len + 1));
+    return Fail(
+        "training data has " + std::to_string(train_tokens.size()) +
+        " tokens; it needs at least train.seq_len + 1 = " + std::to_string(train.seq_len + 1));
   }
   PLUME_RETURN_IF_ERROR(CheckTokenRange(train_tokens, model.vocab, "training data"));
   if (val_tokens.size() == 1) return Fail("validation data needs at least 2 tokens (or none)");
@@ -59,17 +60,20 @@ Status CheckReplicas(std::span<Ops* const> replicas, const GradientReducer* redu
   for (Ops* ops : replicas) {
     if (ops == nullptr) return Fail("data-parallel training: an Ops pointer is null");
     if (ops->backend() != replicas[0]->backend()) {
-      return Fail("data-parallel training: all replicas must use the same backend (the "
-                  "averaged gradient is only the same step everywhere if the math is the same)");
+      return Fail(
+          "data-parallel training: all replicas must use the same backend (the "
+          "averaged gradient is only the same step everywhere if the math is the same)");
     }
   }
   if (D > 1 && (reducer == nullptr || reducer->size() != D)) {
-    return Fail("data-parallel training over " + std::to_string(D) + " devices needs a "
-                "gradient reducer spanning exactly those " + std::to_string(D) + " replicas");
+    return Fail("data-parallel training over " + std::to_string(D) +
+                " devices needs a "
+                "gradient reducer spanning exactly those " +
+                std::to_string(D) + " replicas");
   }
   if (B < D) {
-    return Fail("train.batch = " + std::to_string(B) + " is smaller than the " +
-                std::to_string(D) + " devices; each device needs at least one row: raise "
+    return Fail("train.batch = " + std::to_string(B) + " is smaller than the " + std::to_string(D) +
+                " devices; each device needs at least one row: raise "
                 "train.batch or use fewer devices");
   }
   return {};
@@ -78,8 +82,8 @@ Status CheckReplicas(std::span<Ops* const> replicas, const GradientReducer* redu
 struct Replica {
   Ops* ops = nullptr;
   std::unique_ptr<Gpt> model;
-  int row0 = 0, rows = 0;       // this replica's slice of the batch
-  float grad_scale = 1.0f;      // rows * D / B; exactly 1 for an even split
+  int row0 = 0, rows = 0;   // this replica's slice of the batch
+  float grad_scale = 1.0f;  // rows * D / B; exactly 1 for an even split
   float loss = 0.0f, norm = 0.0f;
 };
 
@@ -233,16 +237,16 @@ Result<TrainOutput> TrainShard(const ModelConfig& config, const TrainConfig& tra
                                std::span<const int32_t> val_tokens, Ops& ops,
                                const ProgressFn& progress, const CancelFn& cancel) {
   Ops* const one[] = {&ops};
-  return TrainReplicas(config, train, init_params, train_tokens, val_tokens, one, nullptr,
-                       progress, cancel);
+  return TrainReplicas(config, train, init_params, train_tokens, val_tokens, one, nullptr, progress,
+                       cancel);
 }
 
 Result<TrainOutput> TrainShard(const ModelConfig& config, const TrainConfig& train,
                                std::span<const float> init_params,
                                std::span<const int32_t> train_tokens,
-                               std::span<const int32_t> val_tokens,
-                               std::span<Ops* const> replicas, GradientReducer& reducer,
-                               const ProgressFn& progress, const CancelFn& cancel) {
+                               std::span<const int32_t> val_tokens, std::span<Ops* const> replicas,
+                               GradientReducer& reducer, const ProgressFn& progress,
+                               const CancelFn& cancel) {
   return TrainReplicas(config, train, init_params, train_tokens, val_tokens, replicas, &reducer,
                        progress, cancel);
 }
@@ -262,8 +266,8 @@ Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& config, const Tra
     owned.push_back(std::move(ops));
   }
   if (devices.size() == 1) {
-    return TrainShard(config, train, init_params, train_tokens, val_tokens, *replicas[0],
-                      progress, cancel);
+    return TrainShard(config, train, init_params, train_tokens, val_tokens, *replicas[0], progress,
+                      cancel);
   }
   // Without NCCL the host path gives the same averaged gradient (in a fixed order), slower.
   std::unique_ptr<GradientReducer> reducer;
