@@ -144,6 +144,7 @@ int Main(int argc, char** argv) {
   options.core.lease_ms = lease_ms;
   plume::scheduler::SchedulerMetrics metrics({kVersion, identity->Id()});
   if (bridge) metrics.AttachLedger(plume::scheduler::LedgerViewOf(bridge->ledger()));
+  options.on_commit = [&metrics](std::chrono::duration<double> d) { metrics.ObserveCommit(d); };
   options.ledger = metrics.Instrument(std::move(options.ledger));
   auto reactor = plume::scheduler::Reactor::Start(*identity, std::move(options));
   if (!reactor) {

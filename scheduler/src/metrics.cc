@@ -340,6 +340,10 @@ LedgerHook SchedulerMetrics::Instrument(LedgerHook inner) {
   };
 }
 
+void SchedulerMetrics::ObserveCommit(std::chrono::duration<double> latency) {
+  impl_->sqlite_commit.Observe(latency.count());
+}
+
 void SchedulerMetrics::AttachLedger(LedgerView view) {
   impl_->ledger = std::move(view);
   // Entries already in the ledger at start are history, not this process's appends.

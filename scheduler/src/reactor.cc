@@ -160,7 +160,10 @@ Status Reactor::Run(const std::atomic<bool>& stop) {
 Status Reactor::Impl::Persist() {
   Dirty d = core.TakeDirty();
   if (d.Empty()) return {};
-  if (auto st = store.Save(d); !st) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto st = store.Save(d);
+  if (opt.on_commit) opt.on_commit(std::chrono::steady_clock::now() - t0);
+  if (!st) {
     return Fail("cannot save the scheduler state (" + st.error().message +
                 "); nothing of this turn was acted on: free disk space and restart");
   }

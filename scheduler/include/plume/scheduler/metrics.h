@@ -12,6 +12,7 @@
 // restarted scheduler resets its counters, as Prometheus expects; rate() handles the reset).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,6 +64,8 @@ class SchedulerMetrics {
   // call as the fsync latency (an applied request returns only after the ledger's fdatasync).
   // A null `inner` (no ledger configured) is wrapped as "applied" without ledger metrics.
   LedgerHook Instrument(LedgerHook inner);
+  // One SQLite state commit took this long (ReactorOptions::on_commit).
+  void ObserveCommit(std::chrono::duration<double> latency);
   // With a ledger attached, the entry counters come from the ledger itself (every entry,
   // including the operator's mints that do not pass through the hook), and a hook call counts
   // as one group commit of the entries it added, its duration as the fsync latency. Without

@@ -38,6 +38,8 @@ struct ReactorOptions {
   std::chrono::milliseconds tick{100};
   uint32_t events_per_turn_max = 512;
   LedgerHook ledger;  // nullptr: every request counts as applied (no ledger configured)
+  // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
+  std::function<void(std::chrono::duration<double> seconds)> on_commit;
 };
 
 struct ReactorStats {
