@@ -124,14 +124,18 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
   // Work decided already (internal events fed, actions or replies waiting) must not wait for a
   // message: a lone job's TaskAssign would otherwise sit out the whole receive timeout.
   bool decided = !m.internal.empty() || !m.actions.empty() || !m.replies.empty();
+  // Results checked since the last turn. While checks are outstanding the wait is short: the
+  // pool cannot wake the socket wait, and a verified result should not sit for 50 ms.
+  for (const ResultToVerify& r : m.receipts->TakeDone()) m.OnResultVerified(r);
+  const bool checking = m.receipts->Outstanding() > 0;
   while (!m.internal.empty()) {
     m.Feed(m.internal.front());
     m.internal.pop_front();
   }
-  decided = decided || !m.actions.empty();
+  decided = decided || !m.actions.empty() || !m.replies.empty();
   const int64_t until_tick = std::max<int64_t>(0, m.next_tick_ms - m.NowMs());
   auto timeout = std::chrono::milliseconds(
-      decided ? 0 : std::min<int64_t>(wait.count(), until_tick));
+      decided ? 0 : std::min<int64_t>({wait.count(), until_tick, checking ? 1 : INT64_MAX}));
   for (uint32_t n = 0; n < m.opt.events_per_turn_max; ++n) {
     auto in = m.server->Recv(n == 0 ? timeout : std::chrono::milliseconds(0));
     if (!in) return tl::unexpected(in.error());
@@ -274,24 +278,15 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
       t->output_blob == output) {
     return ack_with(true, "already recorded");
   }
-  auto receipt = VerifyReceipt(std::span<const uint8_t>(r.getReceipt().begin(), r.getReceipt().size()),
-                               std::span<const uint8_t>(r.getReceiptSignature().begin(),
-                                                        r.getReceiptSignature().size()));
-  if (!receipt || receipt->agent != in.principal || receipt->task_id != r.getTaskId() ||
-      receipt->attempt != r.getAttempt() || receipt->output != *out) {
-    return ack_with(false, "receipt missing, badly signed or not matching the result");
-  }
-  if (!blobs->Has(*out)) return ack_with(false, "output blob not uploaded: upload it first");
-  const TaskId task = t->id;
-  const uint32_t attempt = r.getAttempt();
+  // The signature check runs on the pool; OnResultVerified (reactor_tasks.cc) carries on.
   auto metrics = r.getMetrics();
-  Feed(TaskSucceeded{task, attempt, node, output,
-                     TaskMetrics{metrics.getFinalLoss(), metrics.getTokens(),
-                                 static_cast<uint64_t>(std::max(0.0, metrics.getFlops()))}});
-  const Task& after = core.state().tasks.at(task);
-  const bool accepted = after.state == TaskState::kSucceeded && after.attempt == attempt &&
-                        after.node == node && after.output_blob == output;
-  ack_with(accepted, accepted ? "" : "stale attempt: the task was given to another agent");
+  auto receipt = r.getReceipt();
+  auto signature = r.getReceiptSignature();
+  receipts->Submit(ResultToVerify{
+      in.peer, in.message.request_id(), in.principal, r.getTaskId(), r.getAttempt(), *out,
+      metrics.getFinalLoss(), metrics.getTokens(), metrics.getFlops(),
+      std::string(reinterpret_cast<const char*>(receipt.begin()), receipt.size()),
+      std::string(reinterpret_cast<const char*>(signature.begin()), signature.size()), false});
 }
 
 void Reactor::Impl::OnTaskFailed(Incoming& in) {

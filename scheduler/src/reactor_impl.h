@@ -16,6 +16,7 @@
 #include "plume/protocol/message.h"
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/reactor.h"
+#include "receipt_pool.h"
 
 namespace plume::scheduler {
 
@@ -30,7 +31,8 @@ struct JobExtra {
 
 struct Reactor::Impl {
   Impl(Identity id, ReactorOptions o, Store s, Core c)
-      : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)) {}
+      : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)),
+        receipts(std::make_unique<ReceiptPool>(DefaultVerifierThreads())) {}
 
   Identity identity;
   ReactorOptions opt;
@@ -51,6 +53,9 @@ struct Reactor::Impl {
   std::deque<Event> internal;                 // results of acting, fed in the next turn
   std::set<NodeId> reregister;                // agents the core did not know this turn
   std::vector<LedgerOp> ledger_retry;         // the ledger hook failed: tried again next tick
+  // Receipt checks off this thread (hardware threads - 1 workers, at least 1). Declared last:
+  // destroyed first, so no worker outlives what it reports to.
+  std::unique_ptr<ReceiptPool> receipts;
 
   int64_t NowMs() const;
   std::vector<Action> Feed(const Event& e);  // Handle + keep the actions for this turn
@@ -68,6 +73,7 @@ struct Reactor::Impl {
   void OnDeregister(Incoming& in);
   void OnTaskResult(Incoming& in);
   void OnTaskFailed(Incoming& in);
+  void OnResultVerified(const ResultToVerify& r);  // reactor_tasks.cc
 
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);

@@ -120,4 +120,37 @@ bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
   return false;
 }
 
+void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
+  const NodeId node = ToHex(r.agent);
+  auto ack_with = [&](bool accepted, const std::string& why) {
+    auto m = NewMessage(r.request_id);
+    auto ack = m.body().initTaskResultAck();
+    ack.setTaskId(r.task_wire_id);
+    ack.setAttempt(r.attempt);
+    ack.setAccepted(accepted);
+    ack.setMessage(why);
+    Reply(r.peer, m);  // sent after the save: an accepted result is durable before its ack
+  };
+  // The task may have moved on while the receipt was checked: decide on its state now.
+  const Task* t = core.FindTaskByWireId(r.task_wire_id);
+  if (t == nullptr) return ack_with(false, "unknown task or malformed output hash");
+  const BlobHash output = ToHex(r.output);
+  if (t->state == TaskState::kSucceeded && t->node == node && t->attempt == r.attempt &&
+      t->output_blob == output) {
+    return ack_with(true, "already recorded");
+  }
+  if (!r.verified) {
+    return ack_with(false, "receipt missing, badly signed or not matching the result");
+  }
+  if (!blobs->Has(r.output)) return ack_with(false, "output blob not uploaded: upload it first");
+  const TaskId task = t->id;
+  Feed(TaskSucceeded{task, r.attempt, node, output,
+                     TaskMetrics{r.final_loss, r.tokens,
+                                 static_cast<uint64_t>(std::max(0.0, r.flops))}});
+  const Task& after = core.state().tasks.at(task);
+  const bool accepted = after.state == TaskState::kSucceeded && after.attempt == r.attempt &&
+                        after.node == node && after.output_blob == output;
+  ack_with(accepted, accepted ? "" : "stale attempt: the task was given to another agent");
+}
+
 }  // namespace plume::scheduler

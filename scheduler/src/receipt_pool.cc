@@ -1,0 +1,72 @@
+// Receipt verification off the reactor thread; see receipt_pool.h.
+#include "receipt_pool.h"
+
+#include <span>
+
+#include "plume/protocol/receipt.h"
+
+namespace plume::scheduler {
+
+bool ReceiptMatches(const ResultToVerify& r) {
+  auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(r.receipt.data()),
+                                        r.receipt.size());
+  auto sig = std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(r.receipt_signature.data()), r.receipt_signature.size());
+  auto fields = VerifyReceipt(bytes, sig);
+  return fields && fields->agent == r.agent && fields->task_id == r.task_wire_id &&
+         fields->attempt == r.attempt && fields->output == r.output;
+}
+
+ReceiptPool::ReceiptPool(unsigned threads) {
+  if (threads == 0) threads = 1;
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+ReceiptPool::~ReceiptPool() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void ReceiptPool::Submit(ResultToVerify r) {
+  {
+    std::lock_guard lock(mu_);
+    todo_.push_back(std::move(r));
+    ++outstanding_;
+  }
+  cv_.notify_one();
+}
+
+std::vector<ResultToVerify> ReceiptPool::TakeDone() {
+  std::vector<ResultToVerify> out;
+  std::lock_guard lock(mu_);
+  out.swap(done_);
+  outstanding_ -= out.size();
+  return out;
+}
+
+size_t ReceiptPool::Outstanding() const {
+  std::lock_guard lock(mu_);
+  return outstanding_;
+}
+
+void ReceiptPool::Work() {
+  for (;;) {
+    ResultToVerify r;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !todo_.empty(); });
+      if (stop_) return;
+      r = std::move(todo_.front());
+      todo_.pop_front();
+    }
+    r.verified = ReceiptMatches(r);
+    std::lock_guard lock(mu_);
+    done_.push_back(std::move(r));
+  }
+}
+
+}  // namespace plume::scheduler

@@ -1,0 +1,73 @@
+// Private: verifies task receipts (one ed25519 check each, ~50 us) on worker threads, so the
+// reactor thread only decodes, decides and persists. The reactor submits a result whose cheap
+// checks passed and, in a later turn, takes the checked results and feeds the core. A result is
+// accepted iff its receipt verifies and matches the result; the order in which results of
+// different tasks complete does not matter to the core, and the duplicate checks run again when
+// the result is taken (a second copy verified meanwhile is then "already recorded").
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "plume/protocol/hash.h"
+#include "plume/protocol/identity.h"
+#include "plume/protocol/transport.h"
+
+namespace plume::scheduler {
+
+struct ResultToVerify {
+  PeerId peer;
+  uint64_t request_id = 0;
+  PublicKey agent{};
+  uint64_t task_wire_id = 0;
+  uint32_t attempt = 0;
+  Hash256 output{};
+  double final_loss = 0;
+  uint64_t tokens = 0;
+  double flops = 0;
+  std::string receipt;
+  std::string receipt_signature;
+  bool verified = false;  // set by the pool: signature good and fields match the result
+};
+
+class ReceiptPool {
+ public:
+  // threads: at least 1 (the caller picks hardware threads - 1).
+  explicit ReceiptPool(unsigned threads);
+  ~ReceiptPool();  // finishes nothing further: pending work is dropped, threads joined
+  ReceiptPool(const ReceiptPool&) = delete;
+  ReceiptPool& operator=(const ReceiptPool&) = delete;
+
+  void Submit(ResultToVerify r);
+  // Checked results since the last call, in completion order.
+  std::vector<ResultToVerify> TakeDone();
+  // Submitted and not yet taken (queued, being checked or done).
+  size_t Outstanding() const;
+
+ private:
+  void Work();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ResultToVerify> todo_;
+  std::vector<ResultToVerify> done_;
+  size_t outstanding_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// Hardware threads - 1 (the reactor keeps one), at least 1.
+inline unsigned DefaultVerifierThreads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 1 ? hw - 1 : 1;
+}
+
+// The check itself (also used directly where no pool is wanted).
+bool ReceiptMatches(const ResultToVerify& r);
+
+}  // namespace plume::scheduler
