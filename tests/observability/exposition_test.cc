@@ -6,6 +6,7 @@
 // too.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "../integration/harness.h"
@@ -198,6 +199,37 @@ TEST(AgentExposition, CatalogueCompleteAndPromtoolCleanWithoutNvml) {
     EXPECT_EQ(text.find("plume_agent_gpu_utilization_ratio"), std::string::npos) << text;
     EXPECT_EQ(text.find("plume_agent_gpu_power_watts"), std::string::npos) << text;
   }
+}
+
+// NVML present (a fake libnvidia-ml.so.1 on LD_LIBRARY_PATH, see CMakeLists.txt): the agent
+// loads it at run time and exports utilisation, power and temperature per device. Skipped when
+// run without that environment (the CTest entry NvmlFake sets it).
+TEST(AgentExposition, NvmlSeriesWhenNvmlLoads) {
+  if (std::getenv("PLUME_TEST_FAKE_NVML") == nullptr) {
+    GTEST_SKIP() << "needs the fake NVML on LD_LIBRARY_PATH (ctest -R NvmlFake)";
+  }
+  SkipWithoutTools();
+  agent::AgentMetricsInfo info{"0.1.0", std::string(64, 'a'), std::string(64, 'b'), 0, {}};
+  agent::DeviceOffer gpu;
+  gpu.name = "NVIDIA H100 80GB HBM3";
+  gpu.backend = agent::DeviceBackend::kCuda;
+  gpu.selftest_passed = true;
+  info.devices = {gpu};
+  auto metrics = std::make_shared<agent::AgentMetrics>(info);
+  auto server = agent::AgentMetricsServer::Start("127.0.0.1", 0, metrics);
+  ASSERT_TRUE(server) << server.error().message;
+  itest::TempDir dir("agent-nvml");
+  const std::string text = Scrape((*server)->port(), dir / "agent.prom");
+  EXPECT_TRUE(HasLine(text, "plume_agent_nvml_available 1")) << text;
+  EXPECT_NE(text.find("plume_agent_gpu_utilization_ratio{gpu=\"0\""), std::string::npos);
+  EXPECT_NE(text.find("} 0.42\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("} 123.5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("plume_agent_gpu_temperature_celsius{gpu=\"0\""), std::string::npos);
+  // Only the CUDA runtime's memory gauges may be missing here (no CUDA device).
+  const auto expo = CheckExposition("agent", dir / "agent.prom", "plume_agent_gpu_memory_.*");
+  EXPECT_TRUE(expo.ok) << expo.output << "\n" << text;
+  const auto lint = PromtoolCheckMetrics(dir / "agent.prom");
+  EXPECT_TRUE(lint.ok) << lint.output;
 }
 
 }  // namespace
