@@ -139,6 +139,15 @@ int Main(int argc, char** argv) {
     bridge = std::move(*opened);
     options.ledger = [b = bridge.get()](const plume::scheduler::LedgerOp& op,
                                         std::string& refusal) { return b->Apply(op, refusal); };
+    options.escrow_signature = [b = bridge.get()](const std::string& job,
+                                                  std::span<const uint8_t> sig) {
+      plume::Signature s{};
+      if (sig.size() != s.size()) return;  // the hold is then refused as unsigned
+      std::copy(sig.begin(), sig.end(), s.begin());
+      if (auto st = b->RememberHoldSignature(job, s); !st) {
+        spdlog::warn("job={} escrow signature not kept: {}", job, st.error().message);
+      }
+    };
   }
   options.sync = sync == "full" ? plume::scheduler::Sync::kFull : plume::scheduler::Sync::kNormal;
   options.core.lease_ms = lease_ms;

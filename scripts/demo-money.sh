@@ -2,10 +2,10 @@
 # The money side of the Plume network on localhost (issue 4), called at the end of
 # scripts/demo-network.sh or on its own: a scheduler with the ledger on (--operator-id) and two
 # agents; a team without credits is refused; the operator mints to the team
-# (`plume ledger mint`); the team's job runs; then the team's balance, the job's escrow, the
-# providers' accounts and `plume ledger verify` / `plume ledger prove` of the ledger.
-# What is not shown yet (docs/payments.md): escrow holds and per-task settlements as ledger
-# entries, so the providers' accounts stay empty.
+# (`plume ledger mint`); the team's job holds its budget in escrow, runs, and the rest is
+# released; then the team's balance, the job's escrow, the providers' accounts, `plume audit`
+# and `plume ledger verify` / `plume ledger prove`. Not shown yet (docs/payments.md): per-task
+# settlements, so the providers' accounts stay empty and the escrow comes back whole.
 #
 #   scripts/demo-money.sh [BUILD_DIR]      (default: build)
 set -euo pipefail
@@ -116,7 +116,7 @@ for name in alpha beta; do
   "$PLUME" balance "provider:$(sed -n 2p "$WORK/keys/$name.key" | cut -c65-128)"
 done
 "$PLUME" ledger history
-"$PLUME" ledger prove "$("$PLUME" ledger history --json | grep -o '"id":"mint:[0-9]*"' | tail -1 | cut -d'"' -f4)" \
-  --ledger-id "$SCHED_ID"
+"$PLUME" audit "$JOB" --ledger-id "$SCHED_ID"
+"$PLUME" ledger prove "hold:$JOB" --ledger-id "$SCHED_ID"
 "$PLUME" ledger verify "$LEDGER"
 echo "== money demo done"

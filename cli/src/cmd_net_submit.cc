@@ -21,6 +21,8 @@
 
 #include "cmd_net.h"
 #include "plume/kernels/job_spec.h"
+#include "plume/ledger/entry.h"
+#include "plume/scheduler/ledger_bridge.h"
 
 namespace plume::cli {
 namespace {
@@ -131,7 +133,15 @@ void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
   submit.setSpecToml(toml_text);
   submit.setSpecHash(AsData(spec_hash));
   submit.setSignature(AsData(sig));
-  submit.setClientJobKey(RandomKey());
+  const std::string job_key = RandomKey();
+  submit.setClientJobKey(job_key);
+  // Authorise the escrow hold of this job (docs/payments.md): the ledger takes a hold only
+  // with the team's own signature, over the entry the scheduler will append.
+  const ledger::Entry hold = scheduler::EscrowHoldEntry(
+      scheduler::JobIdFor(client->identity().Id(), job_key), client->identity().public_key(),
+      spec->payment->budget_micro_plume);
+  const Signature hold_sig = ledger::SignEntry(hold, client->identity()).signature;
+  submit.setEscrowHoldSignature(AsData(hold_sig));
   auto refs = submit.initDataBlobs(static_cast<unsigned>(uploads.size()));
   for (size_t i = 0; i < uploads.size(); ++i) {
     auto hash = client->Upload(uploads[i].bytes);

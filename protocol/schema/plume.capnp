@@ -278,6 +278,8 @@ struct SubmitJob {               # reply SubmitAck or Error
   signature @2 :Data;            # submitter's ed25519 signature over specHash
   dataBlobs @3 :List(BlobRef);   # uploaded before submit (BlobPut); named "data", "checkpoint", ...
   clientJobKey @4 :Text;         # client-chosen idempotency key: a retried submit gets the same job
+  escrowHoldSignature @5 :Data;  # submitter's signature of the job's escrow hold ledger entry
+                                 # (scheduler/ledger_bridge.h EscrowHoldEntry; docs/payments.md)
 }
 
 struct SubmitAck {

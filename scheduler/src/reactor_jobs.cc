@@ -260,6 +260,10 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
     spec->initial_params_blob = *init;
   }
   if (named.count("val")) x.val_blob = named["val"];
+  if (opt.escrow_signature) {  // the ledger bridge keeps it for the hold (ledger_bridge.h)
+    auto hold_sig = s.getEscrowHoldSignature();
+    opt.escrow_signature(job_id, std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
+  }
   extras[job_id] = std::move(x);
   for (const Action& a : Feed(JobSubmitted{job_id, owner, *spec})) {
     if (const auto* r = std::get_if<Rejected>(&a)) {

@@ -2,14 +2,14 @@
 // ledger key, appends the operator's signed entries from the inbox (ledger_inbox.h), and
 // answers the core's ledger requests (reactor.h LedgerHook).
 //
-// What it does with each request today, and why:
-//  - hold: refuses, with the team's balance and the amount in the reason, when the team's
-//    account cannot cover the job's escrow; so a team without credits is refused and nothing
-//    runs. It does not append the hold entry: the ledger requires the team's own signature on
-//    an escrow hold (ledger/src/state.cc Authorize), and SubmitJob does not carry one yet.
-//  - settle: not appended: the ledger pays only for a receipt the agent signed in the ledger's
-//    form (ledger/receipt.h AgentSigningBytes); agents sign protocol/receipt.h bytes today.
-//  - release: nothing was held, so nothing is released.
+// What it does with each request:
+//  - hold: appends the escrow hold the team signed when it submitted (the entry is
+//    EscrowHoldEntry(); the signature travels in SubmitJob.escrowHoldSignature and is kept in
+//    <dir>/holds/<job>.sig until applied). A team without the balance, or a submit without a
+//    valid signature, is refused with the reason and nothing is held.
+//  - settle: not appended yet: the ledger pays only for a receipt the agent signed in the
+//    ledger's form (ledger/receipt.h AgentSigningBytes); agents sign protocol/receipt.h bytes.
+//  - release: appends the release (ledger key) of what the hold has left to the team.
 // docs/payments.md lists the protocol additions that turn these into real entries.
 //
 // Thread safety: Apply and DrainInbox may run on different threads (Ledger serialises).
@@ -30,6 +30,13 @@
 
 namespace plume::scheduler {
 
+// The job id the scheduler gives a submit: "job-" + 16 hex of BLAKE2b(owner hex "/" key).
+std::string JobIdFor(const std::string& owner_hex, const std::string& client_job_key);
+// The escrow hold entry of a job (id "hold:<job>"), without signatures: what the team signs
+// when it submits and what the scheduler appends.
+ledger::Entry EscrowHoldEntry(const std::string& job, const PublicKey& team,
+                              int64_t amount_micro_plume);
+
 class LedgerBridge {
  public:
   // Opens (creating) `dir` as the writer. The scheduler's identity signs heads, releases and
@@ -43,6 +50,9 @@ class LedgerBridge {
   // The LedgerHook: true when applied, false with `refusal` set when refused, an Error when
   // the ledger cannot be written now.
   Result<bool> Apply(const LedgerOp& op, std::string& refusal);
+  // Keeps the team's signature of EscrowHoldEntry(job, ...) for the job's hold request (a
+  // file, so a hold re-sent after a restart still has it).
+  Status RememberHoldSignature(const std::string& job, const Signature& signature);
   // Appends what the inbox holds (operator mints); call it periodically.
   Result<DrainResult> DrainInbox();
 
@@ -50,6 +60,8 @@ class LedgerBridge {
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
+  Result<bool> Hold(const LedgerOp& op, std::string& refusal);
+  Result<bool> Release(const LedgerOp& op, std::string& refusal);
   explicit LedgerBridge(Identity identity) : identity_(std::move(identity)) {}
   std::filesystem::path dir_;
   Identity identity_;

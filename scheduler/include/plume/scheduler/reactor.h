@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct ReactorOptions {
   std::chrono::milliseconds tick{100};
   uint32_t events_per_turn_max = 512;
   LedgerHook ledger;  // nullptr: every request counts as applied (no ledger configured)
+  // Called for each accepted submit with the team's signature of the job's escrow hold entry
+  // (SubmitJob.escrowHoldSignature; empty when absent), before the hold request is made.
+  std::function<void(const std::string& job, std::span<const uint8_t> signature)> escrow_signature;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
 };
