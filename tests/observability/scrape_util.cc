@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <sstream>
 
@@ -14,6 +15,22 @@
 
 namespace plume::otest {
 namespace fs = std::filesystem;
+
+namespace {
+
+// Whether `response` holds the headers and as many body bytes as Content-Length says.
+bool BodyComplete(const std::string& response) {
+  const auto head_end = response.find("\r\n\r\n");
+  if (head_end == std::string::npos) return false;
+  std::string head = response.substr(0, head_end);
+  for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto at = head.find("content-length:");
+  if (at == std::string::npos) return false;  // read until the server closes
+  const size_t length = std::strtoull(head.c_str() + at + 15, nullptr, 10);
+  return response.size() - (head_end + 4) >= length;
+}
+
+}  // namespace
 
 std::optional<std::string> HttpGet(int port, const std::string& target) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -31,7 +48,11 @@ std::optional<std::string> HttpGet(int port, const std::string& target) {
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
         static_cast<ssize_t>(request.size())) {
       char buf[16384];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, n);
+      // Read to the end of the body: the server may keep the connection open after it.
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) {
+        response.append(buf, n);
+        if (BodyComplete(response)) break;
+      }
     }
   }
   ::close(fd);
