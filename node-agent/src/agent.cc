@@ -246,7 +246,10 @@ void Agent::Impl::OnError(const Message& m, Clock::time_point now) {
     }
     return;
   }
-  if (rid == register_request_id) {
+  // An unauthorized reply while unregistered answers one of our Registers (perhaps an older one,
+  // resent by the backoff): the allow-list or the key is wrong, which the operator must fix.
+  if (rid == register_request_id ||
+      (!registered && err.getCode() == wire::ErrorCode::UNAUTHORIZED)) {
     spdlog::error("registration refused: {} (check --scheduler-id and the allow-list)", text);
     return;
   }
