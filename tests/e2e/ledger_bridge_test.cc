@@ -1,0 +1,124 @@
+// The scheduler's LedgerBridge and ledger inbox on a real ledger directory: operator mints
+// through the inbox (forged ones refused with the reason on disk), escrow holds only with the
+// team's signature and balance, requests re-sent after a restart applied once, releases.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "plume/ledger/entry.h"
+#include "plume/ledger/ledger.h"
+#include "plume/scheduler/ledger_bridge.h"
+
+namespace plume::scheduler {
+namespace {
+namespace fs = std::filesystem;
+using ledger::MicroPlume;
+
+class LedgerBridgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("plume-bridge-" + std::to_string(std::random_device{}()));
+    auto b = LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
+    ASSERT_TRUE(b) << b.error().message;
+    bridge_ = std::move(*b);
+  }
+  void TearDown() override {
+    bridge_.reset();
+    fs::remove_all(dir_);
+  }
+  void QueueMint(const std::string& id, int64_t amount, const Identity& signer) {
+    ledger::Entry mint = ledger::MakeMint(id, team(), MicroPlume(amount));
+    mint.signatures.push_back(ledger::SignEntry(mint, signer));
+    ASSERT_TRUE(WriteInboxEntry(dir_, mint));
+  }
+  std::string team() const { return ledger::TeamAccount(team_.public_key()); }
+  LedgerOp HoldOp(const std::string& job, int64_t amount) const {
+    LedgerOp op;
+    op.id = "hold:" + job;
+    op.kind = LedgerOpKind::kHold;
+    op.job = job;
+    op.owner = team_.Id();
+    op.amount_micro_plume = amount;
+    return op;
+  }
+  void SignHold(const std::string& job, int64_t amount) {
+    const ledger::Entry hold = EscrowHoldEntry(job, team_.public_key(), amount);
+    ASSERT_TRUE(bridge_->RememberHoldSignature(job, ledger::SignEntry(hold, team_).signature));
+  }
+
+  fs::path dir_;
+  Identity scheduler_ = Identity::Generate();
+  Identity op_ = Identity::Generate();
+  Identity team_ = Identity::Generate();
+  std::unique_ptr<LedgerBridge> bridge_;
+};
+
+TEST_F(LedgerBridgeTest, InboxAppliesOperatorMintsOnceAndRefusesForgedOnes) {
+  QueueMint("mint:forged", 5, team_);
+  QueueMint("mint:1", 1000, op_);
+  auto d = bridge_->DrainInbox();
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->applied, 1u);
+  EXPECT_EQ(d->refused, 1u);
+  EXPECT_EQ(ReadInboxRefusal(dir_, "mint:forged"), std::optional<std::string>("bad_signature"));
+  EXPECT_EQ(bridge_->ledger().Balance(team()), MicroPlume(1000));
+  QueueMint("mint:1", 1000, op_);  // the same mint queued again
+  ASSERT_TRUE(bridge_->DrainInbox());
+  EXPECT_EQ(bridge_->ledger().Balance(team()), MicroPlume(1000));
+  for (const auto& f : fs::directory_iterator(dir_ / "inbox")) {  // every entry was taken
+    EXPECT_NE(f.path().extension(), ".entry") << f.path();
+  }
+}
+
+TEST_F(LedgerBridgeTest, HoldNeedsTheTeamsSignatureAndBalanceAndAppliesOnce) {
+  std::string refusal;
+  // No signature: refused, nothing held.
+  auto r = bridge_->Apply(HoldOp("job-a", 600), refusal);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  EXPECT_NE(refusal.find("no escrow hold signature"), std::string::npos) << refusal;
+  // Signed, but no credits: refused with the balance in the reason.
+  SignHold("job-a", 600);
+  r = bridge_->Apply(HoldOp("job-a", 600), refusal);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  EXPECT_NE(refusal.find("insufficient balance"), std::string::npos) << refusal;
+  EXPECT_FALSE(bridge_->ledger().Hold("job-a"));
+  // A signature for another amount does not authorise this hold.
+  QueueMint("mint:1", 1000, op_);
+  SignHold("job-b", 100);
+  r = bridge_->Apply(HoldOp("job-b", 900), refusal);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  EXPECT_NE(refusal.find("does not match"), std::string::npos) << refusal;
+  // Funded and signed: held; the same request again (a restart re-sends it) applies once.
+  r = bridge_->Apply(HoldOp("job-a", 600), refusal);
+  ASSERT_TRUE(r && *r) << refusal;
+  r = bridge_->Apply(HoldOp("job-a", 600), refusal);
+  ASSERT_TRUE(r && *r) << refusal;
+  EXPECT_EQ(bridge_->ledger().Balance(team()), MicroPlume(400));
+  EXPECT_EQ(bridge_->ledger().Hold("job-a")->held, MicroPlume(600));
+
+  LedgerOp release;
+  release.id = "release:job-a";
+  release.kind = LedgerOpKind::kRelease;
+  release.job = "job-a";
+  release.owner = team_.Id();
+  for (int i = 0; i < 2; ++i) {
+    r = bridge_->Apply(release, refusal);
+    ASSERT_TRUE(r && *r) << refusal;
+  }
+  EXPECT_TRUE(bridge_->ledger().Hold("job-a")->closed);
+  EXPECT_EQ(bridge_->ledger().Balance(team()), MicroPlume(1000));
+  // A job whose hold was refused has nothing to release, which is not an error.
+  release.id = "release:job-b";
+  release.job = "job-b";
+  r = bridge_->Apply(release, refusal);
+  ASSERT_TRUE(r && *r) << refusal;
+  EXPECT_TRUE(bridge_->ledger().CheckInvariants());
+}
+
+}  // namespace
+}  // namespace plume::scheduler
