@@ -8,7 +8,9 @@
 
 #include <filesystem>
 
+#include "core_test_util.h"
 #include "sim_world.h"
+#include "sqlite.h"
 
 namespace plume::scheduler {
 namespace {
@@ -98,6 +100,47 @@ TEST_F(StoreTest, RepeatedCrashesUnderFaultsKeepTheInvariants) {
   for (int i = 0; i < 10; ++i) w.RunThenCrash(15);
   EXPECT_TRUE(w.Run(3 * 3'600'000));
   EXPECT_TRUE(w.violations.empty()) << w.violations.front();
+}
+
+TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedTwo) {
+  Core core;
+  core.Handle(1000, AgentRegistered{testing::Agent("a")});
+  core.Handle(1000, JobSubmitted{"j", "alice", testing::InferSpec(6, 3)});
+  {
+    auto store = Store::Open(Db("v1.db"), Sync::kNormal);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->Save(core.TakeDirty()));
+  }
+  {
+    // Turn it into what schema 1 wrote: the spec in jobs.spec, no job_specs or node_stats.
+    auto db = sql::Db::Open(Db("v1.db"));
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->Exec(
+        "UPDATE jobs SET spec = (SELECT spec FROM job_specs WHERE job_specs.id = jobs.id);"
+        "DROP TABLE job_specs; DROP TABLE node_stats;"
+        "UPDATE meta SET value = 1 WHERE key = 'schema_version';"));
+  }
+  auto store = Store::Open(Db("v1.db"), Sync::kNormal);
+  ASSERT_TRUE(store) << store.error().message;
+  auto loaded = store->Load();
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_TRUE(WithoutProgress(*loaded) == WithoutProgress(core.state()));
+  // Saving on top of it keeps the old row's spec readable, and the version now says 2.
+  Core again(Config{}, std::move(*loaded));
+  again.Handle(2000, LedgerApplied{"hold:j"});  // touches the job row and assigns a task
+  ASSERT_TRUE(again.state().jobs.at("j").escrow_held);
+  ASSERT_TRUE(store->Save(again.TakeDirty()));
+  auto reloaded = store->Load();
+  ASSERT_TRUE(reloaded);
+  Core third(Config{}, std::move(*reloaded));  // node-task links are derived on load
+  EXPECT_TRUE(WithoutProgress(third.state()) == WithoutProgress(again.state()));
+  auto db = sql::Db::Open(Db("v1.db"));
+  ASSERT_TRUE(db);
+  auto q = db->Prepare("SELECT value FROM meta WHERE key = 'schema_version'");
+  ASSERT_TRUE(q);
+  auto row = q->Step();
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ(q->Int(0), 2);
 }
 
 TEST_F(StoreTest, UnwritablePathIsAClearError) {
