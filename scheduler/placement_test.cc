@@ -1,5 +1,6 @@
 // Placement as a pure function: filters (backend, memory, selftest, price, state, load,
-// exclusion), preference (price, then reputation, then speed, then id) and the kRetryLater / kInfeasible split.
+// exclusion), preference (price, then reputation, then speed, then id) and the kRetryLater /
+// kInfeasible split.
 // Also checks spec validation and the work/cost arithmetic placement and billing rely on.
 #include "plume/scheduler/placement.h"
 
