@@ -5,8 +5,10 @@
 #include <iostream>
 
 #include "commands.h"
+#include "plume/kernels/omp_env.h"
 
 int main(int argc, char** argv) {
+  plume::kernels::ReexecWithPassiveOmpWait(argv);  // before any thread starts
   CLI::App app{"plume: train and run GPT models on the Plume compute network"};
   app.require_subcommand(1);
   plume::cli::RegisterLocalCommands(app);

@@ -19,6 +19,7 @@
 #include "plume/agent/devices.h"
 #include "plume/agent/metrics.h"
 #include "plume/protocol/identity.h"
+#include "plume/kernels/omp_env.h"
 
 namespace {
 
@@ -127,6 +128,7 @@ int RunAgent(plume::agent::AgentOptions options, const std::string& key_path,
 }  // namespace
 
 int main(int argc, char** argv) {
+  plume::kernels::ReexecWithPassiveOmpWait(argv);  // before any thread starts
   CLI::App app{"plume-agent: offers this machine's GPUs (or CPU) to a Plume scheduler"};
   plume::agent::AgentOptions options;
   std::string key_path = HomeDir() + "/.config/plume/agent.key";

@@ -16,7 +16,7 @@ namespace plume::agent {
 namespace {
 
 // One thread: the CI machine has 2 cores shared with other tests.
-constexpr DeviceChoice kOneThread{-1, 1};
+const DeviceChoice kOneThread{.cuda_device = -1, .cuda_devices = {}, .threads = 1};
 
 kernels::ModelConfig Tiny() {
   kernels::ModelConfig m;

@@ -36,16 +36,18 @@ std::optional<Hash256> RefHash(wire::BlobRef::Reader ref) {
   return *h;
 }
 
-// The best device offered: the first CUDA group, else the CPU.
+// The best device offered: every CUDA device that passed the selftest (training uses them all
+// as one data-parallel worker), else the CPU.
 DeviceChoice ChooseDevice(const AgentOptions& options) {
   DeviceChoice d;
   d.threads = options.threads;
   for (const auto& offer : options.devices) {
-    if (offer.backend == DeviceBackend::kCuda && offer.selftest_passed) {
-      d.cuda_device = offer.first_device_index;
-      break;
+    if (offer.backend != DeviceBackend::kCuda || !offer.selftest_passed) continue;
+    for (uint32_t i = 0; i < offer.count; ++i) {
+      d.cuda_devices.push_back(offer.first_device_index + static_cast<int>(i));
     }
   }
+  if (!d.cuda_devices.empty()) d.cuda_device = d.cuda_devices.front();
   return d;
 }
 

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -93,7 +94,17 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
     progress(p.step, p.steps, p.loss);
   };
   kernels::CancelFn cancel = [&] { return stop.load(); };
-  auto out = kernels::TrainShard(t.model, cfg, *start, shard, val, **ops, on_step, cancel);
+  // Several local GPUs train as one worker (NCCL all-reduce every step); the batch is split
+  // across them, so a step computes the same math as on one device. A batch smaller than the
+  // device count leaves the extra devices idle rather than failing the task.
+  const size_t n_devices = std::min(device.cuda_devices.size(), static_cast<size_t>(cfg.batch));
+  auto out = n_devices > 1
+                 ? kernels::TrainShardOnCudaDevices(
+                       t.model, cfg, *start, shard, val,
+                       std::vector<int>(device.cuda_devices.begin(),
+                                        device.cuda_devices.begin() + static_cast<long>(n_devices)),
+                       on_step, cancel)
+                 : kernels::TrainShard(t.model, cfg, *start, shard, val, **ops, on_step, cancel);
   if (!out) return tl::unexpected(FromKernels(out.error()));
 
   // DiLoCo: return the delta (new - start); the scheduler averages deltas and takes the outer step.

@@ -57,7 +57,8 @@ std::pair<size_t, size_t> ShardRange(size_t n, uint32_t index, uint32_t count);
 // Where a task runs: CUDA device `cuda_device` when >= 0, else the CPU backend with `threads`
 // threads (0: OpenMP default). The backend is created on the worker thread.
 struct DeviceChoice {
-  int cuda_device = -1;
+  int cuda_device = -1;           // the device single-device work (inference, setup) runs on
+  std::vector<int> cuda_devices;  // every passed CUDA device: training uses them as one worker
   int threads = 0;
 };
 
