@@ -9,11 +9,10 @@
 // Exit codes: 0 verified, 1 a check failed, 2 bad input.
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "ledger_cli.h"
@@ -56,7 +55,8 @@ void CheckReceipt(const LoggedEntry& l, const PublicKey& trusted, std::set<std::
 
 void RunAudit(const LedgerFlags& flags, const std::string& job, const std::string& ledger_id) {
   auto report = Verify(flags.dir);
-  if (!report) Fail(kExitBadInput, "cannot read ledger " + flags.dir + ": " + report.error().message);
+  if (!report)
+    Fail(kExitBadInput, "cannot read ledger " + flags.dir + ": " + report.error().message);
   auto ledger = OpenOrFail(flags.dir);
   const PublicKey trusted =
       ledger_id.empty() ? ledger->keys().ledger : ParseKeyOrFail(ledger_id, "--ledger-id");
@@ -80,8 +80,8 @@ void RunAudit(const LedgerFlags& flags, const std::string& job, const std::strin
   if (!hold) {
     audit.Problem("no escrow hold for " + job);
   } else {
-    if (hold->held.value() != hold->paid.value() + hold->fees.value() +
-                                  hold->released.value() + escrow) {
+    if (hold->held.value() !=
+        hold->paid.value() + hold->fees.value() + hold->released.value() + escrow) {
       audit.Problem("hold does not add up: held != paid + fees + released + escrow");
     }
     if (hold->paid.value() != audit.settled_pay || hold->fees.value() != audit.settled_fees) {
@@ -103,11 +103,16 @@ void RunAudit(const LedgerFlags& flags, const std::string& job, const std::strin
       }
       entries.push_back(e);
     }
-    json j{{"job", job}, {"ok", ok}, {"problems", audit.problems}, {"entries", entries},
+    json j{{"job", job},
+           {"ok", ok},
+           {"problems", audit.problems},
+           {"entries", entries},
            {"escrow_micro_plume", escrow}};
     if (hold) {
-      j["hold"] = {{"held", hold->held.value()}, {"paid", hold->paid.value()},
-                   {"fees", hold->fees.value()}, {"released", hold->released.value()},
+      j["hold"] = {{"held", hold->held.value()},
+                   {"paid", hold->paid.value()},
+                   {"fees", hold->fees.value()},
+                   {"released", hold->released.value()},
                    {"closed", hold->closed}};
     }
     std::cout << j.dump() << "\n";
@@ -125,9 +130,9 @@ void RunAudit(const LedgerFlags& flags, const std::string& job, const std::strin
                 << "\n";
     }
     if (hold) {
-      std::cout << "  held " << hold->held.value() << " = paid " << hold->paid.value()
-                << " + fees " << hold->fees.value() << " + released " << hold->released.value()
-                << " + in escrow " << escrow << " micro-PLUME\n";
+      std::cout << "  held " << hold->held.value() << " = paid " << hold->paid.value() << " + fees "
+                << hold->fees.value() << " + released " << hold->released.value() << " + in escrow "
+                << escrow << " micro-PLUME\n";
     }
     for (const std::string& p : audit.problems) std::cout << "  PROBLEM: " << p << "\n";
     std::cout << (ok ? "VERIFIED" : "FAILED") << ": " << job << "\n";

@@ -9,20 +9,19 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "commands.h"
 #include "ledger_cli.h"
-#include "plume/scheduler/ledger_inbox.h"
 #include "plume/ledger/ledger.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 #include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
+#include "plume/scheduler/ledger_inbox.h"
 
 namespace plume::cli {
 namespace {
@@ -35,8 +34,11 @@ void RunVerify(const std::string& dir, bool as_json) {
   auto report = Verify(dir);
   if (!report) Fail(kExitBadInput, "cannot read ledger in " + dir + ": " + report.error().message);
   if (as_json) {
-    json j{{"ok", report->ok}, {"entries", report->entries}, {"heads", report->heads},
-           {"problem", report->problem}, {"minted_micro_plume", report->minted.value()}};
+    json j{{"ok", report->ok},
+           {"entries", report->entries},
+           {"heads", report->heads},
+           {"problem", report->problem},
+           {"minted_micro_plume", report->minted.value()}};
     if (report->first_bad_entry) j["first_bad_entry"] = *report->first_bad_entry;
     if (report->last_head) j["root"] = ToHex(report->last_head->root);
     json balances = json::object();
@@ -61,15 +63,18 @@ void RunBalance(const LedgerFlags& flags, const std::string& who) {
   account = NormalizeAccount(account);
   auto ledger = OpenOrFail(flags.dir);
   const auto balance = ledger->Balance(account);
-  const auto hold =
-      account.starts_with("escrow:") ? ledger->Hold(account.substr(7)) : std::nullopt;
+  const auto hold = account.starts_with("escrow:") ? ledger->Hold(account.substr(7)) : std::nullopt;
   if (flags.json) {
-    json j{{"account", account}, {"open", balance.has_value()},
+    json j{{"account", account},
+           {"open", balance.has_value()},
            {"balance_micro_plume", balance ? balance->value() : 0}};
     if (hold) {
-      j["hold"] = {{"team", hold->team},          {"held", hold->held.value()},
-                   {"paid", hold->paid.value()},  {"fees", hold->fees.value()},
-                   {"released", hold->released.value()}, {"closed", hold->closed}};
+      j["hold"] = {{"team", hold->team},
+                   {"held", hold->held.value()},
+                   {"paid", hold->paid.value()},
+                   {"fees", hold->fees.value()},
+                   {"released", hold->released.value()},
+                   {"closed", hold->closed}};
     }
     std::cout << j.dump() << "\n";
     return;
@@ -89,9 +94,14 @@ void RunBalance(const LedgerFlags& flags, const std::string& who) {
 
 json EntryJson(const LoggedEntry& l) {
   const Entry& e = l.entry;
-  json j{{"index", l.index},   {"id", e.id},     {"type", std::string(EntryTypeName(e.type))},
-         {"from", e.from},     {"to", e.to},     {"amount_micro_plume", e.amount.value()},
-         {"job", e.job},       {"leaf", ToHex(l.leaf_hash)}};
+  json j{{"index", l.index},
+         {"id", e.id},
+         {"type", std::string(EntryTypeName(e.type))},
+         {"from", e.from},
+         {"to", e.to},
+         {"amount_micro_plume", e.amount.value()},
+         {"job", e.job},
+         {"leaf", ToHex(l.leaf_hash)}};
   if (e.receipt) {
     const TaskReceipt& r = *e.receipt;
     j["receipt"] = {{"task", r.task_id},
@@ -159,8 +169,7 @@ void RunProve(const LedgerFlags& flags, const std::string& entry, const std::str
               << ToHex(bundle->head.root) << " of a tree of " << bundle->head.tree_size
               << " entries\n"
               << "  head signed by " << ToHex(trusted)
-              << (ledger_id.empty() ? " (key from the log header; pass --ledger-id to pin it)"
-                                    : "")
+              << (ledger_id.empty() ? " (key from the log header; pass --ledger-id to pin it)" : "")
               << "\n"
               << (ok ? "PROVEN" : "NOT PROVEN") << ": entry #" << *index << "\n";
   }
@@ -183,9 +192,10 @@ void RunMint(const LedgerFlags& flags, const std::string& to, int64_t amount, st
   }
   Entry mint = MakeMint(id, account, MicroPlume(amount));
   mint.signatures.push_back(SignEntry(mint, op));
-  if (auto st = scheduler::WriteInboxEntry(flags.dir, mint); !st) Fail(kExitFailure, st.error().message);
-  std::cout << "queued " << id << ": mint " << FormatPlume(MicroPlume(amount)) << " to "
-            << account << " (signed by " << op.Id().substr(0, 16) << "..)\n";
+  if (auto st = scheduler::WriteInboxEntry(flags.dir, mint); !st)
+    Fail(kExitFailure, st.error().message);
+  std::cout << "queued " << id << ": mint " << FormatPlume(MicroPlume(amount)) << " to " << account
+            << " (signed by " << op.Id().substr(0, 16) << "..)\n";
   if (wait_s <= 0) return;
   // Wait until the scheduler has appended it (or refused it: a .refused file names why).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
@@ -200,8 +210,7 @@ void RunMint(const LedgerFlags& flags, const std::string& to, int64_t amount, st
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   Fail(kExitFailure, "the scheduler did not apply " + id + " within " + std::to_string(wait_s) +
-                         " s: is plume-scheduler running with --operator-id on " + flags.dir +
-                         "?");
+                         " s: is plume-scheduler running with --operator-id on " + flags.dir + "?");
 }
 
 void AddCommonFlags(CLI::App* cmd, LedgerFlags& flags) {

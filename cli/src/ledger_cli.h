@@ -3,10 +3,9 @@
 // command with an exit code (commands.h).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "plume/ledger/ledger.h"
 #include "plume/protocol/identity.h"

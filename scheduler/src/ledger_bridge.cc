@@ -134,8 +134,7 @@ Result<bool> LedgerBridge::Release(const LedgerOp& op, std::string& refusal) {
   if (code == ledger::Code::kOk || code == ledger::Code::kIdExists ||
       code == ledger::Code::kUnknownHold || code == ledger::Code::kHoldClosed) {
     if (code == ledger::Code::kOk) {
-      spdlog::info("job={} entry={} escrow released (#{})", op.job, op.id,
-                   answers->front().index);
+      spdlog::info("job={} entry={} escrow released (#{})", op.job, op.id, answers->front().index);
     }
     std::error_code ec;
     std::filesystem::remove(SigPath(dir_, op.job), ec);

@@ -1,6 +1,8 @@
 // The scheduler's LedgerBridge and ledger inbox on a real ledger directory: operator mints
 // through the inbox (forged ones refused with the reason on disk), escrow holds only with the
 // team's signature and balance, requests re-sent after a restart applied once, releases.
+#include "plume/scheduler/ledger_bridge.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,7 +11,6 @@
 
 #include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
-#include "plume/scheduler/ledger_bridge.h"
 
 namespace plume::scheduler {
 namespace {

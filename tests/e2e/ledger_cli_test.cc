@@ -10,10 +10,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "plume/ledger/amount.h"
 #include "plume/ledger/entry.h"
@@ -47,7 +46,8 @@ CliRun Cli(const std::string& args) {
 class LedgerCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("plume-e2e-ledger-" + std::to_string(std::random_device{}()));
+    dir_ =
+        fs::temp_directory_path() / ("plume-e2e-ledger-" + std::to_string(std::random_device{}()));
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -85,8 +85,8 @@ class LedgerCliTest : public ::testing::Test {
     batch.push_back(MakeMint("mint:1", team, MicroPlume(100'000'000)));
     batch.back().signatures.push_back(SignEntry(batch.back(), op_));
     for (const Identity* a : {&agent_a_, &agent_b_}) {
-      batch.push_back(MakeOpenAccount("open:" + a->Id().substr(0, 16),
-                                      ProviderAccount(a->public_key())));
+      batch.push_back(
+          MakeOpenAccount("open:" + a->Id().substr(0, 16), ProviderAccount(a->public_key())));
       batch.back().signatures.push_back(SignEntry(batch.back(), scheduler_));
     }
     batch.push_back(MakeEscrowHold("hold:" + job_, team, job_, MicroPlume(hold)));
@@ -132,8 +132,8 @@ TEST_F(LedgerCliTest, AuditVerifiesAndTheHoldAddsUpExactly) {
   EXPECT_TRUE(a["ok"].get<bool>());
   const int64_t paid_a = PayForFlops(price_, kPflop)->value();
   const int64_t paid_b = PayForFlops(price_, 2 * kPflop)->value();
-  const int64_t fees = FeeFor(MicroPlume(paid_a), fee_bps_).value() +
-                       FeeFor(MicroPlume(paid_b), fee_bps_).value();
+  const int64_t fees =
+      FeeFor(MicroPlume(paid_a), fee_bps_).value() + FeeFor(MicroPlume(paid_b), fee_bps_).value();
   EXPECT_EQ(a["hold"]["held"].get<int64_t>(), hold);
   EXPECT_EQ(a["hold"]["paid"].get<int64_t>(), paid_a + paid_b);  // the duplicate paid nothing
   EXPECT_EQ(a["hold"]["fees"].get<int64_t>(), fees);
@@ -157,8 +157,8 @@ TEST_F(LedgerCliTest, AuditVerifiesAndTheHoldAddsUpExactly) {
   EXPECT_EQ(verify.code, 0) << verify.out;
   EXPECT_NE(verify.out.find("VERIFIED"), std::string::npos) << verify.out;
 
-  CliRun prove = Cli("ledger prove settle:t0 --ledger-dir " + ledger + " --ledger-id " +
-                  scheduler_.Id());
+  CliRun prove =
+      Cli("ledger prove settle:t0 --ledger-dir " + ledger + " --ledger-id " + scheduler_.Id());
   EXPECT_EQ(prove.code, 0) << prove.out;
   EXPECT_NE(prove.out.find("PROVEN"), std::string::npos) << prove.out;
   // Against a key the heads are not signed with, the same proof is refused.

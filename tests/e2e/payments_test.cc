@@ -120,14 +120,13 @@ TEST_F(PaymentsE2E, BrokeTeamRefusedMintedTeamRunsLedgerSurvivesKill) {
   EXPECT_EQ(prove.exit_code, 0) << prove.out << prove.err;
   EXPECT_NE(prove.out.find("PROVEN"), std::string::npos) << prove.out;
   std::string why2;
-  auto audit = net_.CliJson({"audit", job, "--ledger-dir", ledger_dir(), "--ledger-id",
-                             net_.scheduler_id()}, &why2);
+  auto audit = net_.CliJson(
+      {"audit", job, "--ledger-dir", ledger_dir(), "--ledger-id", net_.scheduler_id()}, &why2);
   ASSERT_TRUE(audit) << why2;
   EXPECT_TRUE((*audit)["ok"].get<bool>()) << audit->dump();
   const json& hold = (*audit)["hold"];
   EXPECT_EQ(hold["held"].get<int64_t>(), 50'000'000);  // the spec's budget
-  EXPECT_EQ(hold["held"].get<int64_t>(), hold["paid"].get<int64_t>() +
-                                             hold["fees"].get<int64_t>() +
+  EXPECT_EQ(hold["held"].get<int64_t>(), hold["paid"].get<int64_t>() + hold["fees"].get<int64_t>() +
                                              hold["released"].get<int64_t>());
   EXPECT_TRUE(hold["closed"].get<bool>());
 
