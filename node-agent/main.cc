@@ -145,8 +145,10 @@ int main(int argc, char** argv) {
   app.add_option("--price", options.price_micro_plume_per_pflop,
                  "price in micro-PLUME per PFLOP")->check(CLI::NonNegativeNumber);
   app.add_option("--threads", options.threads, "CPU backend threads (0: all cores)");
+  // The last --metrics-port wins, so a wrapper (or a test harness) can override a default.
   app.add_option("--metrics-port", metrics.port,
-                 "Prometheus /metrics port (0: pick a free one; -1: do not serve metrics)");
+                 "Prometheus /metrics port (0: pick a free one; -1: do not serve metrics)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--metrics-address", metrics.address, "address the metrics server binds");
   app.add_option("--metrics-port-file", metrics.port_file, "write the bound metrics port here");
   auto* selftest = app.add_subcommand("selftest", "check the kernels on every device and exit");

@@ -100,8 +100,10 @@ int Main(int argc, char** argv) {
   app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds");
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here (port 0)");
   std::string metrics_address = "0.0.0.0", metrics_port_file;
+  // The last --metrics-port wins, so a wrapper (or a test harness) can override a default.
   app.add_option("--metrics-port", metrics_port,
-                 "Prometheus /metrics port (0: pick a free one; -1: do not serve metrics)");
+                 "Prometheus /metrics port (0: pick a free one; -1: do not serve metrics)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--metrics-address", metrics_address, "address the metrics server binds");
   app.add_option("--metrics-port-file", metrics_port_file, "write the bound metrics port here");
   std::string operator_id;

@@ -83,10 +83,10 @@ int ReadPort(const fs::path& file) {
   return port;
 }
 
-// Network::StartAgent already passes --metrics-port 0 (and --price 1000), so agents get only
-// the address and the port file; the scheduler gets the port too.
+// The harness may pass --metrics-port itself; the last one wins, so these hold either way.
 std::vector<std::string> MetricsFlags(const fs::path& port_file) {
-  return {"--metrics-address", "127.0.0.1", "--metrics-port-file", port_file.string()};
+  return {"--metrics-port", "0", "--metrics-address", "127.0.0.1", "--metrics-port-file",
+          port_file.string()};
 }
 
 TEST(PrometheusIntegration, CountsTasksFlopsAndCreditsOfAJob) {
@@ -95,9 +95,7 @@ TEST(PrometheusIntegration, CountsTasksFlopsAndCreditsOfAJob) {
   Network net("prom");
   const fs::path dir = net.dir().path();
   std::string why;
-  auto scheduler_flags = MetricsFlags(dir / "scheduler.mport");
-  scheduler_flags.insert(scheduler_flags.end(), {"--metrics-port", "0"});
-  ASSERT_TRUE(net.StartScheduler(&why, scheduler_flags)) << why;
+  ASSERT_TRUE(net.StartScheduler(&why, MetricsFlags(dir / "scheduler.mport"))) << why;
   for (const char* name : {"a", "b"}) {
     const auto flags = MetricsFlags(dir / (std::string("agent-") + name + ".mport"));
     ASSERT_TRUE(net.StartAgent(name, &why, flags)) << why;
