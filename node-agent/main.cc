@@ -143,7 +143,9 @@ int main(int argc, char** argv) {
   app.add_option("--cache-dir", cache_dir, "blob cache and undelivered results");
   app.add_option("--cache-bytes-max", options.cache_bytes_max, "blob cache size cap in bytes");
   app.add_option("--price", options.price_micro_plume_per_pflop,
-                 "price in micro-PLUME per PFLOP")->check(CLI::NonNegativeNumber);
+                 "price in micro-PLUME per PFLOP (the last one given counts)")
+      ->check(CLI::NonNegativeNumber)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--threads", options.threads, "CPU backend threads (0: all cores)");
   // The last --metrics-port wins, so a wrapper (or a test harness) can override a default.
   app.add_option("--metrics-port", metrics.port,

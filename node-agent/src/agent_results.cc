@@ -10,6 +10,7 @@
 
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
+#include "plume/ledger/receipt.h"
 
 namespace plume::agent {
 namespace {
@@ -53,6 +54,28 @@ std::pair<std::string, Signature> SignReceipt(const Identity& id, const HeldTask
   return {encoded, id.Sign(encoded)};
 }
 
+// The ledger receipt (ledger/receipt.h) the scheduler rebuilds and countersigns so the ledger
+// pays for the task. FLOPs are the scheduler's number from the TaskAssign (what it pays for);
+// the task id is the wire id in decimal, which both sides know.
+ledger::TaskReceipt LedgerReceipt(const Identity& id, const HeldTask& t, const Hash256& output,
+                                  const std::string& device, const std::string& kernel_build,
+                                  int64_t finished_unix_ms) {
+  ledger::TaskReceipt r;
+  r.job_id = t.job_id;
+  r.task_id = std::to_string(t.task_id);
+  r.attempt = t.attempt;
+  r.input_hashes = t.inputs;
+  r.output_hash = output;
+  r.flops = t.assign ? t.assign->body().getTaskAssign().getFlops() : 0;
+  r.device = device;
+  r.kernel_build = kernel_build;
+  r.start_unix_ms = static_cast<uint64_t>(std::max<int64_t>(0, t.started_unix_ms));
+  r.end_unix_ms = static_cast<uint64_t>(std::max<int64_t>(t.started_unix_ms, finished_unix_ms));
+  r.agent = id.public_key();
+  r.agent_signature = ledger::SignAsAgent(r, id);
+  return r;
+}
+
 }  // namespace
 
 bool Agent::Impl::HoldsResult(uint64_t task_id, uint32_t attempt) const {
@@ -63,6 +86,9 @@ Status Agent::Impl::SpoolResult(const HeldTask& t, const TaskOutput& out) {
   const int64_t finished = UnixMs();
   const Hash256 output = Blake2b256(std::span<const uint8_t>(out.result));
   auto [receipt, signature] = SignReceipt(identity, t, output, out, finished);
+  const ledger::TaskReceipt lr =
+      LedgerReceipt(identity, t, output, options.devices.empty() ? "cpu" : options.devices[0].name,
+                    options.kernel_build, finished);
   json meta = {
       {"job_id", t.job_id},
       {"task_id", t.task_id},
@@ -78,6 +104,11 @@ Status Agent::Impl::SpoolResult(const HeldTask& t, const TaskOutput& out) {
       {"receipt", ToHex(std::span<const uint8_t>(
                       reinterpret_cast<const uint8_t*>(receipt.data()), receipt.size()))},
       {"signature", ToHex(signature)},
+      {"ledger_device", lr.device},
+      {"ledger_kernel_build", lr.kernel_build},
+      {"ledger_start_unix_ms", lr.start_unix_ms},
+      {"ledger_end_unix_ms", lr.end_unix_ms},
+      {"ledger_signature", ToHex(lr.agent_signature)},
   };
   return spool->Put({SpoolKey(t.task_id, t.attempt), out.result, meta.dump()});
 }
@@ -189,6 +220,13 @@ void Agent::Impl::SendTaskResult(Clock::time_point now) {
                                      receipt->size()));
     r.setReceiptSignature(capnp::Data::Reader(
         reinterpret_cast<const uint8_t*>(signature->data()), signature->size()));
+  }
+  if (auto ls = FromHex(meta.value("ledger_signature", "")); ls && ls->size() == 64) {
+    r.setLedgerDevice(meta.value("ledger_device", ""));
+    r.setLedgerKernelBuild(meta.value("ledger_kernel_build", ""));
+    r.setLedgerStartUnixMs(meta.value("ledger_start_unix_ms", uint64_t{0}));
+    r.setLedgerEndUnixMs(meta.value("ledger_end_unix_ms", uint64_t{0}));
+    r.setLedgerSignature(capnp::Data::Reader(reinterpret_cast<const uint8_t*>(ls->data()), ls->size()));
   }
   Send(b);
   delivery->awaiting_ack = true;

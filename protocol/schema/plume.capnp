@@ -235,6 +235,8 @@ struct TaskAssign {              # scheduler -> agent; the agent answers with pr
   }
   deadlineMs @7 :UInt64;         # relative: give up and report failure after this long
   specHash @8 :Data;             # hash of the job spec, for the receipt and logs
+  flops @9 :UInt64;              # the FLOPs the scheduler pays this task for (work.h TaskFlops);
+                                 # the agent signs it in its ledger receipt (docs/payments.md)
 }
 
 struct TaskProgress {            # agent -> scheduler, while a task runs (also via Heartbeat)
@@ -248,6 +250,13 @@ struct TaskResult {              # agent -> scheduler after the output blob is u
   metrics @3 :TaskMetrics;
   receipt @4 :Data;              # encoded Receipt
   receiptSignature @5 :Data;     # 64-byte ed25519 signature over `receipt`
+  # The ledger receipt (ledger/receipt.h): the fields the scheduler cannot know, and the agent's
+  # signature over AgentSigningBytes of the whole receipt (docs/payments.md).
+  ledgerDevice @6 :Text;
+  ledgerKernelBuild @7 :Text;
+  ledgerStartUnixMs @8 :UInt64;
+  ledgerEndUnixMs @9 :UInt64;
+  ledgerSignature @10 :Data;     # 64 bytes; empty from an agent that does not sign one (unpaid)
 }
 
 struct TaskResultAck {           # scheduler -> agent: result recorded durably; agent may forget it

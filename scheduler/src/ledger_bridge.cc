@@ -47,6 +47,18 @@ Result<DrainResult> LedgerBridge::DrainInbox() {
 }
 
 namespace {
+// Task ids hold '/' (core ids): name the file by the id's hash.
+std::filesystem::path SettlePath(const std::filesystem::path& dir, const std::string& task) {
+  return dir / "settles" / (ToHex(Blake2b256(task)).substr(0, 32) + ".entry");
+}
+
+template <typename T>
+bool CopyBytes(const std::string& from, T& to) {
+  if (from.size() != to.size()) return false;
+  std::copy(from.begin(), from.end(), reinterpret_cast<char*>(to.data()));
+  return true;
+}
+
 std::filesystem::path SigPath(const std::filesystem::path& dir, const std::string& job) {
   return dir / "holds" / (job + ".sig");
 }
@@ -144,6 +156,114 @@ Result<bool> LedgerBridge::Release(const LedgerOp& op, std::string& refusal) {
   return false;
 }
 
+Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
+  ledger::TaskReceipt r;
+  r.job_id = s.job;
+  r.task_id = std::to_string(s.task_wire_id);
+  r.attempt = s.attempt;
+  for (const std::string& h : s.input_hashes) {
+    Hash256 hash{};
+    if (!CopyBytes(h, hash)) return Fail("task " + s.task + ": an input hash is not 32 bytes");
+    r.input_hashes.push_back(hash);
+  }
+  r.flops = s.flops;
+  r.device = s.device;
+  r.kernel_build = s.kernel_build;
+  r.start_unix_ms = s.start_unix_ms;
+  r.end_unix_ms = s.end_unix_ms;
+  r.price_micro_plume_per_pflop = static_cast<uint64_t>(std::max<int64_t>(0, s.price_micro_plume_per_pflop));
+  r.fee_bps = fee_bps_.load();
+  if (!CopyBytes(s.output_hash, r.output_hash) || !CopyBytes(s.agent, r.agent)) {
+    return Fail("task " + s.task + ": output hash or agent key has the wrong size");
+  }
+  if (!CopyBytes(s.agent_signature, r.agent_signature)) {
+    spdlog::warn("job={} task={}: the agent signed no ledger receipt; the task is not paid",
+                 s.job, s.task);
+    return {};
+  }
+  // The FLOPs are the scheduler's: a receipt the agent signed with another number (or any other
+  // field) does not verify and is not paid.
+  if (!ledger::VerifyAgentSignature(r)) {
+    spdlog::warn("job={} task={}: the agent's ledger receipt signature does not verify over the "
+                 "scheduler's facts (FLOPs {}, inputs, output); the task is not paid",
+                 s.job, s.task, s.flops);
+    return {};
+  }
+  if (const std::string why = ledger::ReceiptShapeProblem(r); !why.empty()) {
+    spdlog::warn("job={} task={}: ledger receipt refused ({}); the task is not paid", s.job,
+                 s.task, why);
+    return {};
+  }
+  r.scheduler_signature = ledger::Countersign(r, identity_);
+  ledger::Entry settle = ledger::MakeSettle("settle:" + s.task, r);
+  settle.signatures.push_back(ledger::SignEntry(settle, identity_));
+  const std::vector<uint8_t> bytes = ledger::Encode(settle);
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ / "settles", ec);
+  if (ec) return Fail("cannot create " + (dir_ / "settles").string() + ": " + ec.message());
+  const std::filesystem::path path = SettlePath(dir_, s.task);
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) return Fail("cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Fail("cannot rename " + tmp.string() + ": " + ec.message());
+  return {};
+}
+
+Result<bool> LedgerBridge::Settle(const LedgerOp& op, std::string& refusal) {
+  const std::filesystem::path path = SettlePath(dir_, op.task);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    spdlog::info("job={} task={} entry={}: no verified ledger receipt kept; nothing paid", op.job,
+                 op.task, op.id);
+    return true;
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto settle = ledger::Decode(bytes);
+  if (!settle || !settle->receipt || settle->id != op.id) {
+    refusal = "kept settle " + path.string() + " is unreadable or for another request";
+    return false;
+  }
+  // The core's record decides: the kept receipt must be for the attempt it accepted, with the
+  // FLOPs it computed.
+  if (settle->receipt->attempt != op.attempt || settle->receipt->flops != op.flops) {
+    refusal = "kept receipt (attempt " + std::to_string(settle->receipt->attempt) + ", FLOPs " +
+              std::to_string(settle->receipt->flops) + ") differs from the accepted result " +
+              "(attempt " + std::to_string(op.attempt) + ", FLOPs " + std::to_string(op.flops) +
+              ")";
+    return false;
+  }
+  // A provider's first payment opens its account (ledger key, like the inbox's opens for mints).
+  std::vector<ledger::Entry> entries;
+  const std::string provider = ledger::ProviderAccount(settle->receipt->agent);
+  if (!ledger_->Balance(provider)) {
+    entries.push_back(ledger::MakeOpenAccount(OpenAccountId(provider), provider));
+    entries.back().signatures.push_back(ledger::SignEntry(entries.back(), identity_));
+  }
+  entries.push_back(*settle);
+  auto answers = ledger_->Append(entries);
+  if (!answers) return tl::unexpected(answers.error());
+  answers->erase(answers->begin(), answers->end() - 1);  // the settle's answer
+  const ledger::Code code = answers->front().code;
+  // Applied before (a re-sent settle after a restart): the same entry, paid once.
+  if (code == ledger::Code::kOk || code == ledger::Code::kIdExists ||
+      code == ledger::Code::kDuplicateReceipt) {
+    if (code == ledger::Code::kOk) {
+      spdlog::info("job={} task={} entry={} settled: {} FLOPs at {} micro-PLUME/PFLOP (#{})",
+                   op.job, op.task, op.id, settle->receipt->flops,
+                   settle->receipt->price_micro_plume_per_pflop, answers->front().index);
+    }
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    return true;
+  }
+  refusal = "settle refused: " + std::string(ledger::CodeName(code));
+  return false;
+}
+
 Result<bool> LedgerBridge::Apply(const LedgerOp& op, std::string& refusal) {
   // A mint queued just before a submit must count for that submit's hold.
   if (auto drained = DrainInbox(); !drained) return tl::unexpected(drained.error());
@@ -151,9 +271,7 @@ Result<bool> LedgerBridge::Apply(const LedgerOp& op, std::string& refusal) {
     case LedgerOpKind::kHold:
       return Hold(op, refusal);
     case LedgerOpKind::kSettle:
-      spdlog::debug("job={} task={} entry={} not settled in the ledger (no ledger-form receipt)",
-                    op.job, op.task, op.id);
-      return true;
+      return Settle(op, refusal);
     case LedgerOpKind::kRelease:
       return Release(op, refusal);
   }

@@ -286,7 +286,11 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
       in.peer, in.message.request_id(), in.principal, r.getTaskId(), r.getAttempt(), *out,
       metrics.getFinalLoss(), metrics.getTokens(), metrics.getFlops(),
       std::string(reinterpret_cast<const char*>(receipt.begin()), receipt.size()),
-      std::string(reinterpret_cast<const char*>(signature.begin()), signature.size()), false});
+      std::string(reinterpret_cast<const char*>(signature.begin()), signature.size()), false, {},
+      r.getLedgerDevice(), r.getLedgerKernelBuild(), r.getLedgerStartUnixMs(),
+      r.getLedgerEndUnixMs(),
+      std::string(reinterpret_cast<const char*>(r.getLedgerSignature().begin()),
+                  r.getLedgerSignature().size())});
 }
 
 void Reactor::Impl::OnTaskFailed(Incoming& in) {

@@ -74,6 +74,7 @@ struct Reactor::Impl {
   void OnTaskResult(Incoming& in);
   void OnTaskFailed(Incoming& in);
   void OnResultVerified(const ResultToVerify& r);  // reactor_tasks.cc
+  void KeepSettleReceipt(const Task& t, const ResultToVerify& r);  // reactor_tasks.cc
 
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);

@@ -34,6 +34,9 @@ void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
   model.setContext(job.spec.model.context);
   model.setVocab(job.spec.model.vocab);
   t.setSpecHash(AsData((*x)->spec_hash));
+  if (const auto it = core.state().tasks.find(a.task); it != core.state().tasks.end()) {
+    t.setFlops(it->second.flops);  // what the agent signs in its ledger receipt
+  }
   if (a.kind == TaskKind::kTrainWorker) {
     const TrainParams& tp = job.spec.train;
     auto p = t.getParams().initTrain();
@@ -120,6 +123,37 @@ bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
   return false;
 }
 
+// The scheduler's facts (its FLOPs, the price it pays) and the agent's ledger fields; the
+// ledger side verifies the agent's signature over them, so a receipt the agent signed with other
+// FLOPs is not paid.
+void Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
+  const Job& job = core.state().jobs.at(t.job);
+  const auto n = core.state().nodes.find(ToHex(r.agent));
+  auto bytes = [](std::span<const uint8_t> b) {
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+  };
+  SettleReceipt s;
+  s.task = t.id;
+  s.job = job.id;
+  s.task_wire_id = r.task_wire_id;
+  s.attempt = r.attempt;
+  s.agent = bytes(r.agent);
+  for (const Hash256& h : r.inputs) s.input_hashes.push_back(bytes(h));
+  s.output_hash = bytes(r.output);
+  s.flops = t.flops;
+  s.price_micro_plume_per_pflop =
+      n == core.state().nodes.end()
+          ? 0
+          : std::min(n->second.info.price_micro_plume_per_pflop,
+                     job.spec.max_price_micro_plume_per_pflop);
+  s.device = r.ledger_device;
+  s.kernel_build = r.ledger_kernel_build;
+  s.start_unix_ms = r.ledger_start_unix_ms;
+  s.end_unix_ms = r.ledger_end_unix_ms;
+  s.agent_signature = r.ledger_signature;
+  opt.settle_receipt(s);
+}
+
 void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   const NodeId node = ToHex(r.agent);
   auto ack_with = [&](bool accepted, const std::string& why) {
@@ -144,6 +178,10 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   }
   if (!blobs->Has(r.output)) return ack_with(false, "output blob not uploaded: upload it first");
   const TaskId task = t->id;
+  if (opt.settle_receipt && t->state == TaskState::kAssigned && t->node == node &&
+      t->attempt == r.attempt) {
+    KeepSettleReceipt(*t, r);
+  }
   Feed(TaskSucceeded{task, r.attempt, node, output,
                      TaskMetrics{r.final_loss, r.tokens,
                                  static_cast<uint64_t>(std::max(0.0, r.flops))}});

@@ -7,15 +7,22 @@
 
 namespace plume::scheduler {
 
-bool ReceiptMatches(const ResultToVerify& r) {
+namespace {
+Result<ReceiptFields> Checked(const ResultToVerify& r) {
   auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(r.receipt.data()),
                                         r.receipt.size());
   auto sig = std::span<const uint8_t>(
       reinterpret_cast<const uint8_t*>(r.receipt_signature.data()), r.receipt_signature.size());
   auto fields = VerifyReceipt(bytes, sig);
-  return fields && fields->agent == r.agent && fields->task_id == r.task_wire_id &&
-         fields->attempt == r.attempt && fields->output == r.output;
+  if (fields && fields->agent == r.agent && fields->task_id == r.task_wire_id &&
+      fields->attempt == r.attempt && fields->output == r.output) {
+    return fields;
+  }
+  return Fail("receipt does not match the result");
 }
+}  // namespace
+
+bool ReceiptMatches(const ResultToVerify& r) { return Checked(r).has_value(); }
 
 ReceiptPool::ReceiptPool(unsigned threads) {
   if (threads == 0) threads = 1;
@@ -63,7 +70,9 @@ void ReceiptPool::Work() {
       r = std::move(todo_.front());
       todo_.pop_front();
     }
-    r.verified = ReceiptMatches(r);
+    auto fields = Checked(r);
+    r.verified = fields.has_value();
+    if (fields) r.inputs = std::move(fields->inputs);
     std::lock_guard lock(mu_);
     done_.push_back(std::move(r));
   }

@@ -33,6 +33,13 @@ struct ResultToVerify {
   std::string receipt;
   std::string receipt_signature;
   bool verified = false;  // set by the pool: signature good and fields match the result
+  std::vector<Hash256> inputs;  // set by the pool from the verified receipt
+  // The ledger receipt's agent-only fields (TaskResult.ledger*); checked by the ledger side.
+  std::string ledger_device;
+  std::string ledger_kernel_build;
+  uint64_t ledger_start_unix_ms = 0;
+  uint64_t ledger_end_unix_ms = 0;
+  std::string ledger_signature;
 };
 
 class ReceiptPool {

@@ -1,18 +1,21 @@
 // Issue 4 end to end, with real processes on loopback: plume-scheduler with the ledger on
 // (--operator-id), two plume-agent, and the plume CLI. The operator mints to a team through
 // `plume ledger mint`; a team without the balance is refused and nothing is held; a funded
-// team's job holds its budget in escrow (signed by the team at submit), runs, and gets the rest
-// released; a scheduler SIGKILLed mid-job restarts onto a ledger that still verifies and has
-// applied nothing twice; `plume audit`, `plume ledger verify` and `plume ledger prove` pass.
-//
-// Not checked yet (docs/payments.md): per-task settlements to providers. Agents do not sign
-// receipts in the ledger's form yet, so a job's escrow comes back whole.
+// team's job holds its budget in escrow (signed by the team at submit), runs, pays each provider
+// price x FLOPs / 1e15 per verified task plus the fee to the treasury (exact integers), and gets
+// the rest released; a scheduler SIGKILLed mid-job restarts onto a ledger that still verifies
+// and has paid no task twice; `plume audit`, `plume ledger verify` and `plume ledger prove` pass.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
 
 #include "network.h"
+#include "plume/ledger/amount.h"
+#include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
 #include "plume/protocol/identity.h"
 #include "spec_util.h"
@@ -32,8 +35,9 @@ class PaymentsE2E : public ::testing::Test {
     team_ = "team:" + team->Id();
     std::string why;
     ASSERT_TRUE(StartScheduler(&why)) << why;
-    ASSERT_TRUE(net_.StartAgent("a", &why)) << why;
-    ASSERT_TRUE(net_.StartAgent("b", &why)) << why;
+    // Two prices under the job's maximum (an agent asking more is not placed at all).
+    ASSERT_TRUE(net_.StartAgent("a", &why, {"--price", std::to_string(kPriceA)})) << why;
+    ASSERT_TRUE(net_.StartAgent("b", &why, {"--price", std::to_string(kPriceB)})) << why;
     ASSERT_TRUE(net_.WaitActiveNodes(2, seconds(60))) << net_.Logs();
   }
 
@@ -58,6 +62,16 @@ class PaymentsE2E : public ::testing::Test {
     shape.rounds = rounds;
     shape.local_steps = local_steps;
     const fs::path spec = WriteTrainSpec(net_.dir().path(), name, data_, shape);
+    // A maximum price high enough that these tiny tasks earn whole micro-PLUME and fees.
+    std::string text = ReadAll(spec);
+    const std::string from = "max_price_micro_plume_per_pflop = 1000000\n";
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << text;
+    if (at != std::string::npos) {
+      text.replace(at, from.size(),
+                   "max_price_micro_plume_per_pflop = " + std::to_string(kMaxPrice) + "\n");
+    }
+    std::ofstream(spec, std::ios::trunc) << text;
     std::string why;
     auto ack = net_.CliJson({"submit", spec.string()}, &why);
     EXPECT_TRUE(ack) << why;
@@ -69,6 +83,14 @@ class PaymentsE2E : public ::testing::Test {
     EXPECT_NE(v.out.find("VERIFIED"), std::string::npos) << v.out;
   }
 
+  static std::string ReadAll(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  static constexpr uint64_t kPriceA = 2'000'000'000'000;    // micro-PLUME per PFLOP
+  static constexpr uint64_t kPriceB = 1'500'000'000'000;
+  static constexpr uint64_t kMaxPrice = 2'500'000'000'000;  // the job's cap
   Network net_{"pay"};
   std::string operator_id_, team_;
   fs::path data_ = WriteTrainingText(net_.dir().path(), 40'000);
@@ -112,7 +134,36 @@ TEST_F(PaymentsE2E, BrokeTeamRefusedMintedTeamRunsLedgerSurvivesKill) {
   auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(150));
   ASSERT_TRUE(done) << net_.Logs();
   EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
-  EXPECT_EQ(TeamBalance(), 120'000'000);  // held, then released whole (no settles yet)
+
+  // Every settle of the job, from `plume ledger history --json`: one per task, whatever the
+  // restart re-sent; the sums the ledger should hold follow from the receipts alone.
+  std::string hwhy;
+  auto history = net_.CliJson({"ledger", "history", "--json", "--ledger-dir", ledger_dir()}, &hwhy);
+  ASSERT_TRUE(history) << hwhy;
+  std::map<std::string, int> settles_per_task;
+  std::map<std::string, int64_t> earned;  // provider account -> expected balance
+  int64_t paid = 0, fees = 0;
+  for (const json& e : *history) {
+    if (e["type"] != "settle" || e["job"] != job) continue;
+    const json& r = e["receipt"];
+    ++settles_per_task[r["task"].get<std::string>()];
+    EXPECT_EQ(r["fee_bps"].get<uint32_t>(), 500u);  // the scheduler's default --fee-bps
+    const std::string agent = r["agent"].get<std::string>();
+    // The agent's advertised price (capped by the job's maximum, which both are under).
+    EXPECT_EQ(r["price_micro_plume_per_pflop"].get<uint64_t>(),
+              agent == net_.agent_id("a") ? kPriceA : kPriceB)
+        << agent;
+    const auto pay = ledger::PayForFlops(r["price_micro_plume_per_pflop"].get<uint64_t>(),
+                                         r["flops"].get<uint64_t>());
+    ASSERT_TRUE(pay);
+    EXPECT_GT(pay->value(), 0);
+    earned["provider:" + agent] += pay->value();
+    paid += pay->value();
+    fees += ledger::FeeFor(*pay, r["fee_bps"].get<uint32_t>()).value();
+  }
+  EXPECT_EQ(settles_per_task.size(), 4u) << history->dump();  // 2 rounds x 2 workers
+  for (const auto& [task, n] : settles_per_task) EXPECT_EQ(n, 1) << "task " << task;
+  EXPECT_EQ(TeamBalance(), 120'000'000 - paid - fees);
 
   ExpectLedgerVerifies();
   CommandResult prove = net_.Cli({"ledger", "prove", "hold:" + job, "--ledger-dir", ledger_dir(),
@@ -128,14 +179,25 @@ TEST_F(PaymentsE2E, BrokeTeamRefusedMintedTeamRunsLedgerSurvivesKill) {
   EXPECT_EQ(hold["held"].get<int64_t>(), 50'000'000);  // the spec's budget
   EXPECT_EQ(hold["held"].get<int64_t>(), hold["paid"].get<int64_t>() + hold["fees"].get<int64_t>() +
                                              hold["released"].get<int64_t>());
+  EXPECT_EQ(hold["paid"].get<int64_t>(), paid);
+  EXPECT_EQ(hold["fees"].get<int64_t>(), fees);
   EXPECT_TRUE(hold["closed"].get<bool>());
 
   auto ledger = ledger::Ledger::OpenReadOnly(ledger_dir());
   ASSERT_TRUE(ledger) << ledger.error().message;
   EXPECT_FALSE((*ledger)->Hold(broke).has_value());  // the refused job held nothing
-  // The team account (opened by the scheduler), one mint, one hold, one release: the forged
-  // mint, the re-queued mint and whatever the restart re-sent added nothing.
-  EXPECT_EQ((*ledger)->size(), 4u);
+  ASSERT_EQ(earned.size(), 2u);  // both agents worked and were paid
+  for (const auto& [account, amount] : earned) {
+    EXPECT_EQ((*ledger)->Balance(account).value_or(ledger::MicroPlume(-1)).value(), amount)
+        << account;
+  }
+  EXPECT_EQ((*ledger)->Balance(ledger::kTreasury).value_or(ledger::MicroPlume(-1)).value(), fees);
+  EXPECT_EQ((*ledger)->Balance(ledger::EscrowAccount(job)).value_or(ledger::MicroPlume(0)).value(),
+            0);
+  // The team account (opened by the scheduler), one mint, one hold, two provider accounts, four
+  // settles, one release: the forged mint, the re-queued mint and whatever the restart re-sent
+  // added nothing.
+  EXPECT_EQ((*ledger)->size(), 10u);
 }
 
 }  // namespace

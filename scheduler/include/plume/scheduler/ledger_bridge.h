@@ -7,8 +7,11 @@
 //    EscrowHoldEntry(); the signature travels in SubmitJob.escrowHoldSignature and is kept in
 //    <dir>/holds/<job>.sig until applied). A team without the balance, or a submit without a
 //    valid signature, is refused with the reason and nothing is held.
-//  - settle: not appended yet: the ledger pays only for a receipt the agent signed in the
-//    ledger's form (ledger/receipt.h AgentSigningBytes); agents sign protocol/receipt.h bytes.
+//  - settle: appends the settle kept by KeepSettle for the task: the agent's ledger receipt
+//    (ledger/receipt.h), rebuilt from the scheduler's own facts (FLOPs, price) and the agent's
+//    fields, its agent signature checked, countersigned with the fee. The entry is kept in
+//    <dir>/settles/<task hash>.entry until applied, so a settle re-sent after a restart appends
+//    the same entry (the ledger applies an id once and pays a (job, task) once).
 //  - release: appends the release (ledger key) of what the hold has left to the team.
 // docs/payments.md lists the protocol additions that turn these into real entries.
 //
@@ -53,6 +56,12 @@ class LedgerBridge {
   // Keeps the team's signature of EscrowHoldEntry(job, ...) for the job's hold request (a
   // file, so a hold re-sent after a restart still has it).
   Status RememberHoldSignature(const std::string& job, const Signature& signature);
+  // Checks the agent's ledger signature over the receipt rebuilt from `receipt` and keeps the
+  // countersigned settle entry for the task's settle request. A receipt that does not verify is
+  // logged and not kept: that task pays nothing.
+  Status KeepSettle(const SettleReceipt& receipt);
+  // The network fee on each settle, in basis points (default 500 = 5%).
+  void SetFeeBps(uint32_t fee_bps) { fee_bps_ = fee_bps; }
   // Appends what the inbox holds (operator mints); call it periodically.
   Result<DrainResult> DrainInbox();
 
@@ -62,10 +71,12 @@ class LedgerBridge {
  private:
   Result<bool> Hold(const LedgerOp& op, std::string& refusal);
   Result<bool> Release(const LedgerOp& op, std::string& refusal);
+  Result<bool> Settle(const LedgerOp& op, std::string& refusal);
   explicit LedgerBridge(Identity identity) : identity_(std::move(identity)) {}
   std::filesystem::path dir_;
   Identity identity_;
   std::unique_ptr<ledger::Ledger> ledger_;
+  std::atomic<uint32_t> fee_bps_{500};
   std::atomic<bool> stop_{false};
   std::thread poller_;
 };

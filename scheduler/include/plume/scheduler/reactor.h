@@ -42,6 +42,9 @@ struct ReactorOptions {
   // Called for each accepted submit with the team's signature of the job's escrow hold entry
   // (SubmitJob.escrowHoldSignature; empty when absent), before the hold request is made.
   std::function<void(const std::string& job, std::span<const uint8_t> signature)> escrow_signature;
+  // Called for a verified result just before the core records it, with what the ledger needs to
+  // pay for it (types.h SettleReceipt); it keeps the settle durably for "settle:<task>".
+  std::function<void(const SettleReceipt& receipt)> settle_receipt;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
 };

@@ -211,6 +211,27 @@ struct LedgerOp {
   bool operator==(const LedgerOp&) const = default;
 };
 
+// What the reactor hands the ledger side for an accepted result, so it can rebuild the agent's
+// ledger receipt (ledger/receipt.h) and keep the countersigned settle until the core asks for
+// "settle:<task>". Work facts are the scheduler's own (flops from TaskFlops, price from the node
+// and the job); device, kernel build, times and the signature are the agent's (TaskResult).
+struct SettleReceipt {
+  TaskId task;          // the core's id (names the settle request)
+  JobId job;
+  uint64_t task_wire_id = 0;  // the receipt's task id, in decimal
+  uint32_t attempt = 0;
+  std::string agent;    // 32-byte key
+  std::vector<std::string> input_hashes;  // 32 bytes each, as the agent's protocol receipt lists
+  std::string output_hash;                // 32 bytes
+  uint64_t flops = 0;
+  MicroPlume price_micro_plume_per_pflop = 0;
+  std::string device;
+  std::string kernel_build;
+  uint64_t start_unix_ms = 0;
+  uint64_t end_unix_ms = 0;
+  std::string agent_signature;  // 64 bytes; empty: the agent signed no ledger receipt
+};
+
 // Everything the core knows. The store saves and loads exactly this.
 struct State {
   std::map<NodeId, Node> nodes;
