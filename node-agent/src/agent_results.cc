@@ -226,7 +226,8 @@ void Agent::Impl::SendTaskResult(Clock::time_point now) {
     r.setLedgerKernelBuild(meta.value("ledger_kernel_build", ""));
     r.setLedgerStartUnixMs(meta.value("ledger_start_unix_ms", uint64_t{0}));
     r.setLedgerEndUnixMs(meta.value("ledger_end_unix_ms", uint64_t{0}));
-    r.setLedgerSignature(capnp::Data::Reader(reinterpret_cast<const uint8_t*>(ls->data()), ls->size()));
+    r.setLedgerSignature(
+        capnp::Data::Reader(reinterpret_cast<const uint8_t*>(ls->data()), ls->size()));
   }
   Send(b);
   delivery->awaiting_ack = true;

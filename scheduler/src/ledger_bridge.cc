@@ -3,7 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <system_error>
 
 #include "plume/ledger/entry.h"
@@ -171,7 +173,8 @@ Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
   r.kernel_build = s.kernel_build;
   r.start_unix_ms = s.start_unix_ms;
   r.end_unix_ms = s.end_unix_ms;
-  r.price_micro_plume_per_pflop = static_cast<uint64_t>(std::max<int64_t>(0, s.price_micro_plume_per_pflop));
+  r.price_micro_plume_per_pflop =
+      static_cast<uint64_t>(std::max<int64_t>(0, s.price_micro_plume_per_pflop));
   r.fee_bps = fee_bps_.load();
   if (!CopyBytes(s.output_hash, r.output_hash) || !CopyBytes(s.agent, r.agent)) {
     return Fail("task " + s.task + ": output hash or agent key has the wrong size");
@@ -205,7 +208,8 @@ Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
   const std::filesystem::path tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out.flush()) return Fail("cannot write " + tmp.string());
   }
   std::filesystem::rename(tmp, path, ec);
@@ -221,7 +225,8 @@ Result<bool> LedgerBridge::Settle(const LedgerOp& op, std::string& refusal) {
                  op.task, op.id);
     return true;
   }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   auto settle = ledger::Decode(bytes);
   if (!settle || !settle->receipt || settle->id != op.id) {
     refusal = "kept settle " + path.string() + " is unreadable or for another request";
