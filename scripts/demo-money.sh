@@ -3,9 +3,10 @@
 # scripts/demo-network.sh or on its own: a scheduler with the ledger on (--operator-id) and two
 # agents; a team without credits is refused; the operator mints to the team
 # (`plume ledger mint`); the team's job holds its budget in escrow, runs, and the rest is
-# released; then the team's balance, the job's escrow, the providers' accounts, `plume audit`
-# and `plume ledger verify` / `plume ledger prove`. Not shown yet (docs/payments.md): per-task
-# settlements, so the providers' accounts stay empty and the escrow comes back whole.
+# released; each verified task pays its provider price x FLOPs / 1e15 and a 5% fee to the
+# treasury (docs/payments.md). Then: the job's escrow (held, paid, fees, released), each
+# provider's earnings, the treasury, the team's balance, `plume audit` and `plume ledger verify`
+# / `plume ledger prove`. Prices are high so that these tiny tasks earn whole micro-PLUME.
 #
 #   scripts/demo-money.sh [BUILD_DIR]      (default: build)
 set -euo pipefail
@@ -55,9 +56,10 @@ for _ in $(seq 1 300); do
 done
 export PLUME_SCHEDULER="$(head -n1 "$WORK/endpoint")" PLUME_SCHEDULER_ID="$SCHED_ID"
 export PLUME_KEY="$WORK/keys/team.key" PLUME_LEDGER_DIR="$LEDGER"
+declare -A PRICE=([alpha]=2000000000000 [beta]=1500000000000)
 for name in alpha beta; do
   "$AGENT" --scheduler "$PLUME_SCHEDULER" --scheduler-id "$SCHED_ID" --key "$WORK/keys/$name.key" \
-    --name "$name" --cache-dir "$WORK/$name-cache" --price 1000 --threads 1 \
+    --name "$name" --cache-dir "$WORK/$name-cache" --price "${PRICE[$name]}" --threads 1 \
     > "$WORK/agent-$name.log" 2>&1 &
   PIDS+=($!)
 done
@@ -93,7 +95,7 @@ workers = 2
 rounds = 1
 local_steps = 10
 [payment]
-max_price_micro_plume_per_pflop = 1000000
+max_price_micro_plume_per_pflop = 2500000000000
 budget_micro_plume = 50000000
 TOML
 
@@ -109,12 +111,17 @@ echo "== the team submits again"
 JOB="$("$PLUME" submit "$WORK/train.toml" --wait)"
 "$PLUME" status "$JOB"
 
-echo "== money after the job"
-"$PLUME" balance
-"$PLUME" balance "escrow:$JOB"
+echo "== money after the job: the escrow (held = paid + fees + released)"
+"$PLUME" balance "$JOB"
+echo "== each provider's earnings"
 for name in alpha beta; do
+  echo -n "$name: "
   "$PLUME" balance "provider:$(sed -n 2p "$WORK/keys/$name.key" | cut -c65-128)"
 done
+echo "== fees (treasury)"
+"$PLUME" balance treasury
+echo "== the team (minted - paid - fees)"
+"$PLUME" balance
 "$PLUME" ledger history
 "$PLUME" audit "$JOB" --ledger-id "$SCHED_ID"
 "$PLUME" ledger prove "hold:$JOB" --ledger-id "$SCHED_ID"
