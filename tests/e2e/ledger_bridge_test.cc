@@ -1,6 +1,8 @@
 // The scheduler's LedgerBridge and ledger inbox on a real ledger directory: operator mints
 // through the inbox (forged ones refused with the reason on disk), escrow holds only with the
-// team's signature and balance, requests re-sent after a restart applied once, releases.
+// team's signature and balance, requests re-sent after a restart applied once, releases;
+// settles kept from an agent-signed receipt, paid once across a restart, and a receipt the agent
+// signed with other FLOPs than the scheduler's not paid.
 #include "plume/scheduler/ledger_bridge.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +13,8 @@
 
 #include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
+#include "plume/ledger/receipt.h"
+#include "plume/protocol/hash.h"
 
 namespace plume::scheduler {
 namespace {
@@ -118,6 +122,85 @@ TEST_F(LedgerBridgeTest, HoldNeedsTheTeamsSignatureAndBalanceAndAppliesOnce) {
   release.job = "job-b";
   r = bridge_->Apply(release, refusal);
   ASSERT_TRUE(r && *r) << refusal;
+  EXPECT_TRUE(bridge_->ledger().CheckInvariants());
+}
+
+// The agent signs its ledger receipt; the scheduler's SettleReceipt carries its own FLOPs.
+SettleReceipt AgentSigned(const Identity& agent, uint64_t agent_flops, uint64_t scheduler_flops) {
+  ledger::TaskReceipt r;
+  r.job_id = "job-s";
+  r.task_id = "7";
+  r.attempt = 1;
+  r.input_hashes = {Blake2b256(std::string("in"))};
+  r.output_hash = Blake2b256(std::string("out"));
+  r.flops = agent_flops;
+  r.device = "cpu";
+  r.kernel_build = "test";
+  r.start_unix_ms = 1000;
+  r.end_unix_ms = 2000;
+  r.agent = agent.public_key();
+  const Signature sig = ledger::SignAsAgent(r, agent);
+  auto bytes = [](auto const& b) { return std::string(b.begin(), b.end()); };
+  SettleReceipt s;
+  s.task = "job-s/r0/w0";
+  s.job = "job-s";
+  s.task_wire_id = 7;
+  s.attempt = 1;
+  s.agent = bytes(agent.public_key());
+  s.input_hashes = {bytes(r.input_hashes[0])};
+  s.output_hash = bytes(r.output_hash);
+  s.flops = scheduler_flops;
+  s.price_micro_plume_per_pflop = 2'000'000'000'000;
+  s.device = r.device;
+  s.kernel_build = r.kernel_build;
+  s.start_unix_ms = r.start_unix_ms;
+  s.end_unix_ms = r.end_unix_ms;
+  s.agent_signature = bytes(sig);
+  return s;
+}
+
+TEST_F(LedgerBridgeTest, SettlePaysAVerifiedReceiptOnceAcrossARestartAndNeverOtherFlops) {
+  QueueMint("mint:1", 10'000'000, op_);
+  SignHold("job-s", 5'000'000);
+  LedgerOp hold = HoldOp("job-s", 5'000'000);
+  hold.job = "job-s";
+  std::string refusal;
+  ASSERT_TRUE(bridge_->Apply(hold, refusal).value_or(false)) << refusal;
+
+  const Identity agent = Identity::Generate();
+  const std::string provider = ledger::ProviderAccount(agent.public_key());
+  LedgerOp settle;
+  settle.id = "settle:job-s/r0/w0";
+  settle.kind = LedgerOpKind::kSettle;
+  settle.job = "job-s";
+  settle.owner = team_.Id();
+  settle.task = "job-s/r0/w0";
+  settle.attempt = 1;
+  settle.flops = 1'000'000'000;  // the core's TaskFlops
+
+  // The agent signed 2e9 FLOPs, the scheduler counts 1e9: not kept, so the settle pays nothing.
+  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 2'000'000'000, 1'000'000'000)));
+  ASSERT_TRUE(bridge_->Apply(settle, refusal).value_or(false)) << refusal;
+  EXPECT_FALSE(bridge_->ledger().Balance(provider));
+  EXPECT_FALSE(bridge_->ledger().Settled("job-s", "7"));
+
+  // Signed over the scheduler's FLOPs: kept, then the scheduler "dies" before settling and the
+  // restarted one re-sends the settle twice; paid once: 2e12 x 1e9 / 1e15 = 2,000,000, fee 5%.
+  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000)));
+  bridge_.reset();
+  auto reopened =
+      LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  bridge_ = std::move(*reopened);
+  for (int i = 0; i < 2; ++i) {
+    auto r = bridge_->Apply(settle, refusal);
+    ASSERT_TRUE(r && *r) << refusal;
+  }
+  EXPECT_TRUE(bridge_->ledger().Settled("job-s", "7"));
+  EXPECT_EQ(bridge_->ledger().Balance(provider), MicroPlume(2'000'000));
+  EXPECT_EQ(bridge_->ledger().Balance(ledger::kTreasury), MicroPlume(100'000));
+  EXPECT_EQ(bridge_->ledger().Hold("job-s")->paid, MicroPlume(2'000'000));
+  EXPECT_EQ(bridge_->ledger().Hold("job-s")->fees, MicroPlume(100'000));
   EXPECT_TRUE(bridge_->ledger().CheckInvariants());
 }
 
