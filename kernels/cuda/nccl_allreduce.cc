@@ -1,6 +1,12 @@
 // AllReducer (plume/kernels/allreduce.h) over NCCL: one communicator and one stream per local
 // device, created together with ncclCommInitAll; averaging is ncclAllReduce with ncclAvg,
 // issued for all devices inside one NCCL group so a single thread can drive them all.
+//
+// NCCL is loaded with dlopen on first use instead of being linked. A library named at link time
+// puts its thread-local storage into every thread's stack; NCCL's (12 KiB) together with
+// OpenBLAS's (60 KiB) left the 100 KiB stacks of the metrics HTTP server's threads (civetweb,
+// under prometheus-cpp) too small, and plume-agent crashed on its first scrape. Loaded later,
+// NCCL's TLS is allocated on demand, and an agent on a machine without NCCL still runs.
 #include "plume/kernels/allreduce.h"
 
 #ifdef PLUME_WITH_NCCL
@@ -8,8 +14,11 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "common.cuh"
@@ -18,8 +27,44 @@
 namespace plume::kernels {
 namespace {
 
+// The NCCL entry points this file uses, resolved once from libnccl.so.2.
+struct NcclApi {
+  decltype(&::ncclGetErrorString) GetErrorString = nullptr;
+  decltype(&::ncclCommInitAll) CommInitAll = nullptr;
+  decltype(&::ncclCommDestroy) CommDestroy = nullptr;
+  decltype(&::ncclGroupStart) GroupStart = nullptr;
+  decltype(&::ncclGroupEnd) GroupEnd = nullptr;
+  decltype(&::ncclAllReduce) AllReduce = nullptr;
+  std::string error;  // why loading failed; empty when every symbol was found
+};
+
+const NcclApi& Nccl() {
+  static const NcclApi api = [] {
+    NcclApi a;
+    void* lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      const char* why = dlerror();
+      a.error = std::string("cannot load libnccl.so.2 (") + (why ? why : "unknown") +
+                "); install NCCL or put it on LD_LIBRARY_PATH";
+      return a;
+    }
+    auto load = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (fn == nullptr && a.error.empty()) a.error = std::string("libnccl.so.2 lacks ") + name;
+    };
+    load(a.GetErrorString, "ncclGetErrorString");
+    load(a.CommInitAll, "ncclCommInitAll");
+    load(a.CommDestroy, "ncclCommDestroy");
+    load(a.GroupStart, "ncclGroupStart");
+    load(a.GroupEnd, "ncclGroupEnd");
+    load(a.AllReduce, "ncclAllReduce");
+    return a;  // the library stays loaded for the life of the process
+  }();
+  return api;
+}
+
 tl::unexpected<Error> NcclFail(const char* what, ncclResult_t r) {
-  return Fail(std::string("NCCL error in ") + what + ": " + ncclGetErrorString(r));
+  return Fail(std::string("NCCL error in ") + what + ": " + Nccl().GetErrorString(r));
 }
 
 // Restores the calling thread's current device when it goes out of scope.
@@ -46,7 +91,7 @@ struct AllReducer::Impl {
   ~Impl() {
     DeviceGuard guard;
     for (ncclComm_t comm : comms) {
-      if (comm != nullptr) ncclCommDestroy(comm);
+      if (comm != nullptr) Nccl().CommDestroy(comm);
     }
     for (size_t i = 0; i < streams.size(); ++i) {
       cudaSetDevice(devices[i]);
@@ -70,6 +115,7 @@ Result<std::unique_ptr<AllReducer>> AllReducer::Create(const std::vector<int>& d
       return Fail("AllReducer: CUDA device " + std::to_string(devices[i]) + " listed twice");
     }
   }
+  if (!Nccl().error.empty()) return Fail("AllReducer: " + Nccl().error);
   DeviceGuard guard;
   auto impl = std::make_unique<Impl>();
   impl->devices = devices;
@@ -80,7 +126,7 @@ Result<std::unique_ptr<AllReducer>> AllReducer::Create(const std::vector<int>& d
     impl->streams.push_back(stream);
   }
   impl->comms.assign(devices.size(), nullptr);
-  ncclResult_t r = ncclCommInitAll(impl->comms.data(), static_cast<int>(devices.size()),
+  ncclResult_t r = Nccl().CommInitAll(impl->comms.data(), static_cast<int>(devices.size()),
                                    devices.data());
   if (r != ncclSuccess) {
     impl->comms.assign(devices.size(), nullptr);  // nothing to destroy
@@ -100,18 +146,18 @@ Status AllReducer::AllReduceMean(const std::vector<float*>& buffers, size_t n) {
     if (b == nullptr) return Fail("AllReduceMean: a buffer is null");
   }
   DeviceGuard guard;
-  ncclResult_t r = ncclGroupStart();
+  ncclResult_t r = Nccl().GroupStart();
   if (r != ncclSuccess) return NcclFail("ncclGroupStart", r);
   for (size_t i = 0; i < ndev; ++i) {
     CUDA_CHECK(cudaSetDevice(impl_->devices[i]));
-    r = ncclAllReduce(buffers[i], buffers[i], n, ncclFloat, ncclAvg, impl_->comms[i],
+    r = Nccl().AllReduce(buffers[i], buffers[i], n, ncclFloat, ncclAvg, impl_->comms[i],
                       impl_->streams[i]);
     if (r != ncclSuccess) {
-      ncclGroupEnd();
+      Nccl().GroupEnd();
       return NcclFail("ncclAllReduce", r);
     }
   }
-  r = ncclGroupEnd();
+  r = Nccl().GroupEnd();
   if (r != ncclSuccess) return NcclFail("ncclGroupEnd", r);
   for (size_t i = 0; i < ndev; ++i) {
     CUDA_CHECK(cudaSetDevice(impl_->devices[i]));

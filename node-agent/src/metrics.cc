@@ -5,7 +5,6 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -247,18 +246,12 @@ Result<std::unique_ptr<AgentMetricsServer>> AgentMetricsServer::Start(
     return Fail("metrics port " + std::to_string(port) + " is out of range (0..65535)");
   }
   std::unique_ptr<AgentMetricsServer> s(new AgentMetricsServer());
-  const std::string where = address + ":" + std::to_string(port);
-  try {
-    s->exposer_ = std::make_unique<prometheus::Exposer>(where, 2);
-  } catch (const std::exception& e) {
-    return Fail("cannot serve metrics on " + where + " (" + e.what() +
-                "): pick another --metrics-port, or 0 for a free one");
-  }
   s->metrics_ = std::move(metrics);
-  s->exposer_->RegisterCollectable(s->metrics_->registry());
-  s->exposer_->RegisterCollectable(s->metrics_->devices());
-  const auto ports = s->exposer_->GetListeningPorts();
-  s->port_ = ports.empty() ? port : ports.front();
+  std::shared_ptr<AgentMetrics> m = s->metrics_;
+  auto http = MetricsHttpServer::Start(address, port, [m] { return m->Serialize(); });
+  if (!http) return tl::unexpected(http.error());
+  s->http_ = std::move(*http);
+  s->port_ = s->http_->port();
   return s;
 }
 

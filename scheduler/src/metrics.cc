@@ -3,7 +3,6 @@
 #include "plume/scheduler/metrics.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -356,17 +355,13 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     return Fail("metrics port " + std::to_string(port) + " is out of range (0..65535)");
   }
   std::unique_ptr<MetricsServer> s(new MetricsServer());
-  const std::string where = address + ":" + std::to_string(port);
-  try {
-    s->exposer_ = std::make_unique<prometheus::Exposer>(where, 2);
-  } catch (const std::exception& e) {
-    return Fail("cannot serve metrics on " + where + " (" + e.what() +
-                "): pick another --metrics-port, or 0 for a free one");
-  }
   s->registry_ = std::move(reg);
-  s->exposer_->RegisterCollectable(s->registry_);
-  const auto ports = s->exposer_->GetListeningPorts();
-  s->port_ = ports.empty() ? port : ports.front();
+  std::shared_ptr<prometheus::Registry> r = s->registry_;
+  auto http = MetricsHttpServer::Start(
+      address, port, [r] { return prometheus::TextSerializer().Serialize(r->Collect()); });
+  if (!http) return tl::unexpected(http.error());
+  s->http_ = std::move(*http);
+  s->port_ = s->http_->port();
   return s;
 }
 

@@ -1,4 +1,4 @@
-// Each process's /metrics, served by a real prometheus-cpp Exposer on an ephemeral loopback
+// Each process's /metrics, served by Plume's metrics HTTP server on an ephemeral loopback
 // port and scraped over HTTP, holds every metric deploy/metrics/catalog.txt lists for that
 // process with the catalogue's type and label names (deploy/tools/check-exposition.mjs), and
 // passes `promtool check metrics` with only the accepted DCGM camelCase finding. The values

@@ -21,10 +21,10 @@
 
 #include "plume/agent/agent.h"
 #include "plume/protocol/error.h"
+#include "plume/protocol/metrics_http.h"
 
 namespace prometheus {
 class Registry;
-class Exposer;
 class Collectable;
 }  // namespace prometheus
 
@@ -69,7 +69,7 @@ class AgentMetrics {
   std::unique_ptr<Impl> impl_;
 };
 
-// An HTTP server for /metrics (prometheus-cpp's Exposer on its own threads).
+// An HTTP server for /metrics (plume/protocol/metrics_http.h, on its own thread).
 class AgentMetricsServer {
  public:
   // Binds address:port (0 picks a free port). Fails with a clear message when it cannot.
@@ -81,7 +81,7 @@ class AgentMetricsServer {
  private:
   AgentMetricsServer() = default;
   std::shared_ptr<AgentMetrics> metrics_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> http_;
   int port_ = 0;
 };
 

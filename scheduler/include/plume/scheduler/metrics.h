@@ -19,13 +19,13 @@
 #include <string>
 
 #include "plume/protocol/error.h"
+#include "plume/protocol/metrics_http.h"
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/reactor.h"
 #include "plume/scheduler/types.h"
 
 namespace prometheus {
 class Registry;
-class Exposer;
 }  // namespace prometheus
 
 namespace plume::scheduler {
@@ -80,7 +80,7 @@ class SchedulerMetrics {
   std::unique_ptr<Impl> impl_;
 };
 
-// An HTTP server for /metrics (prometheus-cpp's Exposer, on its own threads).
+// An HTTP server for /metrics (plume/protocol/metrics_http.h, on its own thread).
 class MetricsServer {
  public:
   // Binds address:port (port 0 picks a free one). Fails with a clear message when the port is
@@ -92,7 +92,7 @@ class MetricsServer {
 
  private:
   MetricsServer() = default;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> http_;
   std::shared_ptr<prometheus::Registry> registry_;
   int port_ = 0;
 };
