@@ -73,7 +73,7 @@ for _ in $(seq 1 600); do
 done
 "$PLUME" nodes
 
-echo "== training: 2 agents x 4 rounds x 25 local steps (DiLoCo)"
+echo "== training: 2 agents x 8 rounds x 100 local steps (DiLoCo)"
 cat > "$WORK/train.toml" <<TOML
 [job]
 name = "demo-train"
@@ -89,7 +89,7 @@ vocab = 256
 path = "$ROOT/data/tinyshakespeare.txt"
 val_fraction = 0.1
 [train]
-steps = 100
+steps = 800
 batch = 8
 seq_len = 64
 lr = 3e-3
@@ -102,8 +102,8 @@ grad_clip = 1.0
 dir = "$WORK/out"
 [network]
 workers = 2
-rounds = 4
-local_steps = 25
+rounds = 8
+local_steps = 100
 outer_lr = 0.7
 outer_momentum = 0.9
 round_timeout_s = 120
