@@ -9,6 +9,7 @@
 
 #include "plume/protocol/limits.h"
 #include "plume/protocol/transport.h"
+#include "socket_options.h"
 
 namespace plume {
 namespace {
@@ -58,13 +59,7 @@ Result<std::unique_ptr<TransportClient>> TransportClient::Connect(
     s.set(zmq::sockopt::curve_serverkey, Z85Key(*server_curve));
     s.set(zmq::sockopt::curve_publickey, Z85Key(identity.CurvePublic()));
     s.set(zmq::sockopt::curve_secretkey, Z85Key(identity.CurveSecret()));
-    s.set(zmq::sockopt::maxmsgsize, limits::kSocketFrameBytesMax);
-    s.set(zmq::sockopt::sndhwm, limits::kSendHighWaterMarkMessages);
-    s.set(zmq::sockopt::rcvhwm, limits::kRecvHighWaterMarkMessages);
-    s.set(zmq::sockopt::linger, limits::kLingerMs);
-    s.set(zmq::sockopt::handshake_ivl, limits::kHandshakeIvlMs);
-    s.set(zmq::sockopt::heartbeat_ivl, limits::kZmtpHeartbeatIvlMs);
-    s.set(zmq::sockopt::heartbeat_timeout, limits::kZmtpHeartbeatTimeoutMs);
+    ApplyTransportLimits(s);
     s.connect(endpoint);
   } catch (const zmq::error_t& e) {
     return Fail("cannot connect to " + endpoint + ": " + e.what() +

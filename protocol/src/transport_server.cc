@@ -13,6 +13,7 @@
 
 #include "plume/protocol/limits.h"
 #include "plume/protocol/transport.h"
+#include "socket_options.h"
 #include "zap.h"
 
 namespace plume {
@@ -120,13 +121,7 @@ Result<std::unique_ptr<TransportServer>> TransportServer::Bind(const Identity& i
     s.set(zmq::sockopt::curve_publickey, Z85Key(identity.CurvePublic()));
     s.set(zmq::sockopt::zap_domain, "plume");
     s.set(zmq::sockopt::router_mandatory, 1);
-    s.set(zmq::sockopt::maxmsgsize, limits::kSocketFrameBytesMax);
-    s.set(zmq::sockopt::sndhwm, limits::kSendHighWaterMarkMessages);
-    s.set(zmq::sockopt::rcvhwm, limits::kRecvHighWaterMarkMessages);
-    s.set(zmq::sockopt::linger, limits::kLingerMs);
-    s.set(zmq::sockopt::handshake_ivl, limits::kHandshakeIvlMs);
-    s.set(zmq::sockopt::heartbeat_ivl, limits::kZmtpHeartbeatIvlMs);
-    s.set(zmq::sockopt::heartbeat_timeout, limits::kZmtpHeartbeatTimeoutMs);
+    ApplyTransportLimits(s);
     // The monitor endpoint must be unique per server within the process.
     std::string monitor = "inproc://plume-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(impl.get()));
     if (zmq_socket_monitor(s.handle(), monitor.c_str(),
