@@ -11,31 +11,9 @@
 #   scripts/demo-money.sh [BUILD_DIR]      (default: build)
 set -euo pipefail
 
-BUILD="${1:-build}"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-[[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
-SCHED="$BUILD/scheduler/plume-scheduler"
-AGENT="$BUILD/node-agent/plume-agent"
-PLUME="$BUILD/cli/plume"
-for bin in "$SCHED" "$AGENT" "$PLUME"; do
-  [[ -x "$bin" ]] || { echo "demo-money: $bin is missing; build first" >&2; exit 2; }
-done
-
-WORK="$(mktemp -d -t plume-money-XXXXXX)"
-PIDS=()
-cleanup() {
-  local rc=$?
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $rc -ne 0 ]]; then
-    echo "demo-money: failed (exit $rc); logs:" >&2
-    tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+DEMO_NAME=demo-money
+# shellcheck source=demo-lib.sh
+source "$(dirname "$0")/demo-lib.sh" "${1:-build}"
 
 mkdir -p "$WORK/keys"
 key_id() { "$PLUME" keygen -o "$1" --json | sed 's/.*"id":"\([0-9a-f]*\)".*/\1/'; }

@@ -7,37 +7,9 @@
 #   scripts/demo-network.sh [BUILD_DIR]      (default: build)
 set -euo pipefail
 
-BUILD="${1:-build}"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-[[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
-SCHED="$BUILD/scheduler/plume-scheduler"
-AGENT="$BUILD/node-agent/plume-agent"
-PLUME="$BUILD/cli/plume"
-for bin in "$SCHED" "$AGENT" "$PLUME"; do
-  if [[ ! -x "$bin" ]]; then
-    echo "demo-network: $bin is missing; build first (make build, or cmake --build $BUILD)" >&2
-    exit 2
-  fi
-done
-
-WORK="$(mktemp -d -t plume-demo-XXXXXX)"
-PIDS=()
-cleanup() {
-  local rc=$?
-  # Agents first (SIGTERM drains them), then the scheduler.
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $rc -ne 0 ]]; then
-    echo "demo-network: failed (exit $rc); logs:" >&2
-    tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-# Two cores are shared by three processes: one BLAS/OpenMP thread each.
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+DEMO_NAME=demo-network
+# shellcheck source=demo-lib.sh
+source "$(dirname "$0")/demo-lib.sh" "${1:-build}"
 mkdir -p "$WORK/keys"
 "$PLUME" keygen -o "$WORK/keys/scheduler.key" > /dev/null
 "$PLUME" keygen -o "$WORK/keys/team.key" > /dev/null
