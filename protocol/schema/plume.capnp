@@ -289,6 +289,18 @@ struct SubmitJob {               # reply SubmitAck or Error
   clientJobKey @4 :Text;         # client-chosen idempotency key: a retried submit gets the same job
   escrowHoldSignature @5 :Data;  # submitter's signature of the job's escrow hold ledger entry
                                  # (scheduler/ledger_bridge.h EscrowHoldEntry; docs/payments.md)
+  escrowHoldMicroPlume @6 :Int64;  # the amount that signature is for: QuoteReply.maxCostMicroPlume
+}
+
+struct QuoteJob {                # reply QuoteReply or Error: what a submit of this spec would hold
+  specToml @0 :Text;
+  dataBlobs @1 :List(BlobRef);   # as SubmitJob's (a prompts blob counts towards the FLOPs)
+}
+
+struct QuoteReply {
+  flops @0 :UInt64;              # billed FLOPs of all tasks (kernels/flops.h)
+  maxCostMicroPlume @1 :Int64;   # flops x the spec's max price, plus the fee, summed per task
+  feeBps @2 :UInt32;             # the network fee in basis points of each settle
 }
 
 struct SubmitAck {
@@ -338,6 +350,18 @@ struct FetchJobReply {
   kind @1 :JobKind;
   state @2 :JobState;
   outputs @3 :List(BlobRef);     # train: "model.safetensors"; infer: "outputs.jsonl"
+  # Provenance, for `plume audit` (docs/payments.md): what the receipts' hashes must chain to.
+  specHash @4 :Data;             # BLAKE2b-256 of the spec TOML as submitted
+  dataBlobs @5 :List(BlobRef);   # the job's data blobs ("data", "val", "checkpoint", "prompts")
+  rounds @6 :List(RoundRecord);  # train: each finished round, in order
+  outputShards @7 :List(Data);   # each task's output blob hash (infer: shard order; train: the
+                                 # final parameters)
+}
+
+struct RoundRecord {
+  round @0 :UInt32;
+  paramsIn @1 :Data;             # the parameters the round's workers started from
+  paramsOut @2 :Data;            # the aggregated checkpoint the round produced
 }
 
 # ---------------------------------------------------------------- blobs (any peer)
@@ -422,5 +446,8 @@ struct Envelope {
     blobAck @32 :BlobAck;
     blobGet @33 :BlobGet;
     blobChunk @34 :BlobChunk;
+
+    quoteJob @35 :QuoteJob;
+    quoteReply @36 :QuoteReply;
   }
 }

@@ -83,6 +83,7 @@ struct Reactor::Impl {
   void OnCancelJob(Incoming& in);
   void OnListNodes(Incoming& in);
   void OnFetchJob(Incoming& in);
+  void FillProvenance(const Job& job, wire::FetchJobReply::Builder reply);
 
   // ---- jobs, tasks, blobs ----
   Result<JobExtra*> Extra(const Job& job);

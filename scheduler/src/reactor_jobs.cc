@@ -389,7 +389,36 @@ void Reactor::Impl::OnFetchJob(Incoming& in) {
     joined_outputs[ToHex(*hash)] = id;
     FillBlobRef(reply.initOutputs(1)[0], ToHex(*hash), "outputs.jsonl");
   }
+  FillProvenance(j, reply);
   Reply(in.peer, m);
+}
+
+// What `plume audit` checks the job's receipts against: the spec and data the job was
+// submitted with, the parameters each round started from and produced, and the outputs.
+void Reactor::Impl::FillProvenance(const Job& j, wire::FetchJobReply::Builder reply) {
+  if (auto x = Extra(j)) reply.setSpecHash(AsData((*x)->spec_hash));
+  const bool train = j.spec.kind == JobKind::kTrain;
+  const char* names[2] = {train ? "data" : "checkpoint", train ? "val" : "prompts"};
+  auto data = reply.initDataBlobs(static_cast<unsigned>(j.spec.data_blobs.size()));
+  for (size_t i = 0; i < j.spec.data_blobs.size(); ++i) {
+    FillBlobRef(data[static_cast<unsigned>(i)], j.spec.data_blobs[i], i < 2 ? names[i] : "data");
+  }
+  std::vector<const Round*> done;
+  for (auto r = core.state().rounds.lower_bound({j.id, 0});
+       r != core.state().rounds.end() && r->first.first == j.id; ++r) {
+    if (r->second.state == RoundState::kDone) done.push_back(&r->second);
+  }
+  auto rounds = reply.initRounds(static_cast<unsigned>(done.size()));
+  for (size_t i = 0; i < done.size(); ++i) {
+    auto r = rounds[static_cast<unsigned>(i)];
+    r.setRound(done[i]->round);
+    if (auto h = HashFromHex(done[i]->params_in)) r.setParamsIn(AsData(*h));
+    if (auto h = HashFromHex(done[i]->params_out)) r.setParamsOut(AsData(*h));
+  }
+  auto shards = reply.initOutputShards(static_cast<unsigned>(j.outputs.size()));
+  for (size_t i = 0; i < j.outputs.size(); ++i) {
+    if (auto h = HashFromHex(j.outputs[i])) shards.set(static_cast<unsigned>(i), AsData(*h));
+  }
 }
 
 }  // namespace plume::scheduler

@@ -119,6 +119,15 @@ bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
         std::find(j.outputs.begin(), j.outputs.end(), hex) != j.outputs.end()) {
       return true;
     }
+    // Its rounds' checkpoints and its tasks' outputs, so `plume audit` can recheck them.
+    for (auto r = s.rounds.lower_bound({id, 0}); r != s.rounds.end() && r->first.first == id;
+         ++r) {
+      if (hex == r->second.params_in || hex == r->second.params_out) return true;
+    }
+    for (auto t = s.tasks.lower_bound(id + "/"); t != s.tasks.end() && t->second.job == id;
+         ++t) {
+      if (hex == t->second.output_blob) return true;
+    }
   }
   return false;
 }
