@@ -362,6 +362,12 @@ struct RoundRecord {
   round @0 :UInt32;
   paramsIn @1 :Data;             # the parameters the round's workers started from
   paramsOut @2 :Data;            # the aggregated checkpoint the round produced
+  # What the outer step (scheduler/include/plume/scheduler/outer_step.h) combined, so that
+  # `plume audit` can replay it: paramsOut = OuterStep(paramsIn, deltas, weights, lr, momentum).
+  deltas @3 :List(Data);         # the workers' output blobs it averaged, in worker order
+  weights @4 :List(UInt64);      # the tokens each delta was trained on
+  outerLr @5 :Float64;
+  outerMomentum @6 :Float64;
 }
 
 # ---------------------------------------------------------------- blobs (any peer)
@@ -449,5 +455,97 @@ struct Envelope {
 
     quoteJob @35 :QuoteJob;
     quoteReply @36 :QuoteReply;
+
+    ledgerQuery @37 :LedgerQuery;
+    ledgerReply @38 :LedgerReply;
+    ledgerMint @39 :LedgerMint;
+  }
+}
+
+# ---------------------------------------------------------------- ledger (CLI <-> scheduler)
+
+# docs/protocol.md "Ledger". Entries travel in the ledger's own canonical encoding
+# (ledger/entry.h Encode, signatures included) so that a client hashes them itself
+# (ledger.h EntryLeafHash) and checks every proof against a signed head and the ledger key it
+# trusts; the scheduler's word is needed only for balances, which no proof covers.
+
+struct LedgerHead {              # a signed tree head (ledger/head.h)
+  treeSize @0 :UInt64;
+  timestampUnixMs @1 :UInt64;
+  root @2 :Data;                 # 32 bytes: RFC 9162 Merkle root (BLAKE2b-256) of treeSize entries
+  signature @3 :Data;            # 64 bytes: the ledger key over head.h HeadSigningBytes
+}
+
+struct LedgerEntry {             # one entry as logged
+  index @0 :UInt64;
+  prevHash @1 :Data;             # 32 bytes: leaf hash of the entry before (zeros for entry 0)
+  entry @2 :Data;                # canonical entry bytes (ledger/entry.h Encode)
+}
+
+struct LedgerHold {              # the escrow of one job (ledger/state.h HoldInfo)
+  team @0 :Text;
+  heldMicroPlume @1 :Int64;
+  paidMicroPlume @2 :Int64;
+  feesMicroPlume @3 :Int64;
+  releasedMicroPlume @4 :Int64;
+  closed @5 :Bool;
+}
+
+struct LedgerQuery {             # reply LedgerReply or Error; any authenticated principal
+  union {
+    balance @0 :Text;            # account; "" = the sender's team:<key>
+    history :group {             # entries touching an account, oldest first, the newest `limit`
+      account @1 :Text;          # "" = the sender's team:<key>; "*" = every entry (operator only)
+      limit @2 :UInt32;          # 0 or over limits.h kLedgerHistoryRowsMax: that bound
+    }
+    inclusion :group {           # inclusion proof of one entry against the latest head
+      index @3 :UInt64;
+      entryId @4 :Text;          # when not empty, the entry with this id (index is ignored)
+    }
+    head @5 :Void;               # the latest signed tree head alone
+    consistency :group {         # RFC 9162 consistency proof between two tree sizes
+      oldSize @6 :UInt64;
+      newSize @7 :UInt64;        # 0 = the latest head's size
+    }
+  }
+}
+
+struct LedgerMint {              # reply LedgerReply (minted) or Error
+  entry @0 :Data;                # canonical mint entry (ledger/entry.h MakeMint) signed by the
+                                 # operator key; the ledger refuses any other signer
+}
+
+struct LedgerReply {
+  head @0 :LedgerHead;           # the latest signed head; proofs in this reply are against it
+  union {
+    balance :group {
+      account @1 :Text;
+      open @2 :Bool;             # false: never opened or credited (balance 0)
+      balanceMicroPlume @3 :Int64;
+      hold @4 :LedgerHold;       # escrow:<job> accounts only (hasHold)
+      hasHold @5 :Bool;
+    }
+    history :group {
+      account @6 :Text;          # as resolved ("*" for every entry)
+      entries @7 :List(LedgerEntry);
+      truncated @8 :Bool;        # older entries were left out to keep the reply under its bound
+    }
+    inclusion :group {
+      entry @9 :LedgerEntry;
+      path @10 :List(Data);      # 32-byte hashes, RFC 9162 2.1.3 (leaf to root)
+    }
+    headOnly @11 :Void;
+    consistency :group {
+      oldSize @12 :UInt64;
+      newSize @13 :UInt64;
+      proof @14 :List(Data);     # 32-byte hashes, RFC 9162 2.1.4
+      oldRoot @15 :Data;         # the roots at both sizes, for display: a client checks the
+      newRoot @16 :Data;         # proof with the old root it kept, not with this one
+    }
+    minted :group {
+      entryId @17 :Text;
+      index @18 :UInt64;
+      repeated @19 :Bool;        # this id was applied before (a retried mint is applied once)
+    }
   }
 }

@@ -53,5 +53,9 @@ inline constexpr uint32_t kRefusalLogLinesPerSecond = 10;  // more refusals are 
 
 // Lists in replies (ListJobs, ListNodes) are cut at this many rows.
 inline constexpr uint32_t kListRowsMax = 1000;
+// LedgerReply.history: at most this many entries, and at most this many bytes of encoded entries
+// (an entry can be 64 KiB), so a reply always fits kMessageBytesMax; older entries are cut first.
+inline constexpr uint32_t kLedgerHistoryRowsMax = 1000;
+inline constexpr size_t kLedgerHistoryBytesMax = kMessageBytesMax / 2;
 
 }  // namespace plume::limits
