@@ -149,6 +149,12 @@ int Main(int argc, char** argv) {
         spdlog::warn("job={} task={} settle not kept: {}", r.job, r.task, st.error().message);
       }
     };
+    options.ledger_operator = *op_key;
+    options.ledger_service = [b = bridge.get()](plume::wire::Envelope::Body::Reader request,
+                                                const std::string& account,
+                                                plume::wire::Envelope::Body::Builder reply) {
+      b->Answer(request, account, reply);
+    };
     options.ledger = [b = bridge.get()](const plume::scheduler::LedgerOp& op,
                                         std::string& refusal) { return b->Apply(op, refusal); };
     options.escrow_signature = [b = bridge.get()](const std::string& job,

@@ -95,6 +95,11 @@ struct Reactor::Impl {
   bool CanRead(const PublicKey& principal, const Hash256& hash);
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
 
+  // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----
+  void OnLedgerQuery(Incoming& in);
+  void OnLedgerMint(Incoming& in);
+  bool MayReadHistory(const PublicKey& principal, const std::string& account) const;
+
   // ---- DiLoCo outer step (reactor_aggregate.cc) ----
   Result<BlobHash> Aggregate(const AggregateRound& a);
 };

@@ -13,6 +13,8 @@
 //    <dir>/settles/<task hash>.entry until applied, so a settle re-sent after a restart appends
 //    the same entry (the ledger applies an id once and pays a (job, task) once).
 //  - release: appends the release (ledger key) of what the hold has left to the team.
+// It also answers the ledger messages of the protocol (LedgerQuery, LedgerMint; Answer below,
+// in ledger_bridge_wire.cc) for the reactor's ledger_service hook.
 // docs/payments.md lists the protocol additions that turn these into real entries.
 //
 // Thread safety: Apply and DrainInbox may run on different threads (Ledger serialises).
@@ -28,6 +30,7 @@
 #include "plume/ledger/ledger.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/message.h"
 #include "plume/scheduler/ledger_inbox.h"
 #include "plume/scheduler/types.h"
 
@@ -64,6 +67,18 @@ class LedgerBridge {
   void SetFeeBps(uint32_t fee_bps) { fee_bps_ = fee_bps; }
   // Appends what the inbox holds (operator mints); call it periodically.
   Result<DrainResult> DrainInbox();
+
+  // The ledger messages (docs/protocol.md "Ledger"). Answers a LedgerQuery or LedgerMint body
+  // into `reply`: a LedgerReply, or an Error body that says what was wrong. `account` is the
+  // account a balance or history query is about, as the reactor resolved it after its access
+  // check ("*": every entry). Never throws; bad input becomes an Error reply.
+  void Answer(wire::Envelope::Body::Reader request, const std::string& account,
+              wire::Envelope::Body::Builder reply);
+  // Appends an operator-signed mint, opening the team:/provider: account it credits first (as
+  // the inbox does). The entry is authorised (type, shape, signatures) before anything is
+  // written, so a mint not signed by the operator opens no account either. kOk and kIdExists
+  // carry the entry's index; other codes are the ledger's refusal. An Error is an I/O failure.
+  Result<ledger::ApplyResult> AppendMint(const ledger::Entry& mint);
 
   ledger::Ledger& ledger() { return *ledger_; }
   const std::filesystem::path& dir() const { return dir_; }

@@ -29,6 +29,13 @@ namespace plume::scheduler {
 // a restart), false with a reason in `refusal` when refused (e.g. insufficient balance for a
 // hold). An error means "not now" (the request stays in the outbox and is retried).
 using LedgerHook = std::function<Result<bool>(const LedgerOp& op, std::string& refusal)>;
+// Answers a ledger message (LedgerQuery or LedgerMint; docs/protocol.md "Ledger") into `reply`:
+// a LedgerReply or an Error body. The reactor has already checked that the sender may ask it
+// (reactor_ledger.cc); `account` is the account a balance or history query is about after the
+// defaults ("*": every entry). Runs on the reactor's thread. main.cc binds it to LedgerBridge.
+using LedgerServiceHook = std::function<void(wire::Envelope::Body::Reader request,
+                                             const std::string& account,
+                                             wire::Envelope::Body::Builder reply)>;
 
 struct ReactorOptions {
   std::string endpoint = "tcp://127.0.0.1:0";
@@ -45,6 +52,10 @@ struct ReactorOptions {
   // Called for a verified result just before the core records it, with what the ledger needs to
   // pay for it (types.h SettleReceipt); it keeps the settle durably for "settle:<task>".
   std::function<void(const SettleReceipt& receipt)> settle_receipt;
+  // Answers LedgerQuery and LedgerMint; nullptr: they are refused (no ledger on this scheduler).
+  LedgerServiceHook ledger_service;
+  // The operator's key (--operator-id): may read the history of every account.
+  std::optional<PublicKey> ledger_operator;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
 };

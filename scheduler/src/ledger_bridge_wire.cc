@@ -1,0 +1,248 @@
+// The scheduler's answers to the ledger messages (ledger_bridge.h Answer; docs/protocol.md
+// "Ledger"): balances, history, inclusion and consistency proofs, the signed head, and mints
+// sent over the wire. The reactor (reactor_ledger.cc) has decided who may ask what before a
+// request gets here; this file turns ledger reads into LedgerReply bodies and ledger refusals
+// into Error replies. Every reply carries the latest signed head, so a client can check what
+// it got against the ledger key it trusts.
+//
+// Data flow: plume (cmd_ledger_net.cc) -> Reactor::Impl::OnLedgerQuery/OnLedgerMint ->
+// LedgerBridge::Answer -> ledger::Ledger reads / LedgerBridge::AppendMint -> LedgerReply.
+#include <spdlog/spdlog.h>
+
+#include <span>
+
+#include "plume/ledger/query.h"
+#include "plume/protocol/limits.h"
+#include "plume/scheduler/ledger_bridge.h"
+#include "plume/scheduler/ledger_wire.h"
+
+namespace plume::scheduler {
+namespace {
+
+using Body = wire::Envelope::Body;
+
+void SetError(Body::Builder reply, wire::ErrorCode code, const std::string& why) {
+  auto e = reply.initError();
+  e.setCode(code);
+  e.setMessage(why);
+}
+
+// How a ledger refusal reads to a client: its own fault (bad input) or a state it can change.
+wire::ErrorCode ErrorFor(ledger::Code code) {
+  switch (code) {
+    case ledger::Code::kBadSignature:
+    case ledger::Code::kBadReceipt: return wire::ErrorCode::UNAUTHORIZED;
+    case ledger::Code::kInvalid: return wire::ErrorCode::BAD_MESSAGE;
+    case ledger::Code::kInsufficientBalance: return wire::ErrorCode::INSUFFICIENT_FUNDS;
+    case ledger::Code::kUnknownAccount:
+    case ledger::Code::kUnknownHold: return wire::ErrorCode::NOT_FOUND;
+    default: return wire::ErrorCode::CONFLICT;
+  }
+}
+
+// Account names come from the network: check them before they reach the ledger's maps.
+bool CheckAccount(const std::string& account, Body::Builder reply) {
+  const std::string why = ledger::AccountNameProblem(account);
+  if (why.empty()) return true;
+  SetError(reply, wire::ErrorCode::BAD_MESSAGE,
+           "account '" + account.substr(0, 100) + "': " + why +
+               " (accounts are team:<key hex>, provider:<key hex>, stake:<key hex>, "
+               "escrow:<job id>, treasury, operator)");
+  return false;
+}
+
+void AnswerBalance(const ledger::Ledger& l, const std::string& account, Body::Builder reply) {
+  if (!CheckAccount(account, reply)) return;
+  auto r = reply.initLedgerReply();
+  WriteHead(l.Head(), r.initHead());
+  auto b = r.initBalance();
+  b.setAccount(account);
+  const auto balance = l.Balance(account);
+  b.setOpen(balance.has_value());
+  b.setBalanceMicroPlume(balance ? balance->value() : 0);
+  if (account.starts_with("escrow:")) {
+    if (auto hold = l.Hold(account.substr(7))) {
+      b.setHasHold(true);
+      WriteHold(*hold, b.initHold());
+    }
+  }
+}
+
+void AnswerHistory(const ledger::Ledger& l, const std::string& account, uint32_t limit,
+                   Body::Builder reply) {
+  std::optional<std::string> filter;
+  if (account != "*") {
+    if (!CheckAccount(account, reply)) return;
+    filter = account;
+  }
+  if (limit == 0 || limit > limits::kLedgerHistoryRowsMax) limit = limits::kLedgerHistoryRowsMax;
+  const ledger::SignedTreeHead head = l.Head();
+  auto entries = ledger::History(l, filter, limit);
+  if (!entries) {
+    SetError(reply, wire::ErrorCode::INTERNAL, "reading the ledger: " + entries.error().message);
+    return;
+  }
+  // Newest first until the byte bound, so the reply keeps the most recent entries.
+  std::vector<std::vector<uint8_t>> encoded(entries->size());
+  size_t first = entries->size(), bytes = 0;
+  while (first > 0) {
+    std::vector<uint8_t> e = ledger::Encode((*entries)[first - 1].entry);
+    if (bytes + e.size() + 64 > limits::kLedgerHistoryBytesMax) break;
+    bytes += e.size() + 64;  // index, prev hash and list overhead
+    encoded[--first] = std::move(e);
+  }
+  auto r = reply.initLedgerReply();
+  WriteHead(head, r.initHead());
+  auto h = r.initHistory();
+  h.setAccount(account);
+  h.setTruncated(first > 0);
+  auto list = h.initEntries(static_cast<unsigned>(entries->size() - first));
+  for (size_t i = first; i < entries->size(); ++i) {
+    auto out = list[static_cast<unsigned>(i - first)];
+    out.setIndex((*entries)[i].index);
+    out.setPrevHash(AsData((*entries)[i].prev_hash));
+    out.setEntry(AsData(encoded[i]));
+  }
+}
+
+void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Reader q,
+                     Body::Builder reply) {
+  const std::string id = q.getEntryId();
+  std::optional<uint64_t> index = id.empty() ? std::optional<uint64_t>(q.getIndex())
+                                             : l.IndexOf(id);
+  const uint64_t size = l.size();
+  if (!index || *index >= size) {
+    const std::string what = id.empty() ? "#" + std::to_string(q.getIndex()) : "'" + id + "'";
+    SetError(reply, wire::ErrorCode::NOT_FOUND,
+             "no entry " + what.substr(0, 100) + " in the ledger (" + std::to_string(size) +
+                 " entries): give an entry id or an index below that");
+    return;
+  }
+  auto bundle = l.ProveInclusion(*index);
+  if (!bundle) {
+    SetError(reply, wire::ErrorCode::INTERNAL, "building the proof: " + bundle.error().message);
+    return;
+  }
+  auto r = reply.initLedgerReply();
+  WriteHead(bundle->head, r.initHead());  // the head the path leads to
+  auto inc = r.initInclusion();
+  WriteEntry(bundle->logged, inc.initEntry());
+  WriteHashes(bundle->path, inc.initPath(static_cast<unsigned>(bundle->path.size())));
+}
+
+void AnswerConsistency(const ledger::Ledger& l, wire::LedgerQuery::Consistency::Reader q,
+                       Body::Builder reply) {
+  const ledger::SignedTreeHead head = l.Head();
+  const uint64_t old_size = q.getOldSize();
+  const uint64_t new_size = q.getNewSize() == 0 ? head.tree_size : q.getNewSize();
+  if (old_size > new_size || new_size > head.tree_size) {
+    SetError(reply, wire::ErrorCode::BAD_MESSAGE,
+             "a consistency proof needs oldSize <= newSize <= " +
+                 std::to_string(head.tree_size) + " (the latest head), got " +
+                 std::to_string(old_size) + " and " + std::to_string(new_size));
+    return;
+  }
+  auto proof = l.ConsistencyProof(old_size, new_size);
+  auto old_root = l.RootAt(old_size);
+  auto new_root = l.RootAt(new_size);
+  if (!proof || !old_root || !new_root) {
+    SetError(reply, wire::ErrorCode::INTERNAL, "building the consistency proof failed");
+    return;
+  }
+  auto r = reply.initLedgerReply();
+  WriteHead(head, r.initHead());
+  auto c = r.initConsistency();
+  c.setOldSize(old_size);
+  c.setNewSize(new_size);
+  WriteHashes(*proof, c.initProof(static_cast<unsigned>(proof->size())));
+  c.setOldRoot(AsData(*old_root));
+  c.setNewRoot(AsData(*new_root));
+}
+
+void AnswerQuery(const ledger::Ledger& l, wire::LedgerQuery::Reader q, const std::string& account,
+                 Body::Builder reply) {
+  switch (q.which()) {
+    case wire::LedgerQuery::BALANCE: return AnswerBalance(l, account, reply);
+    case wire::LedgerQuery::HISTORY:
+      return AnswerHistory(l, account, q.getHistory().getLimit(), reply);
+    case wire::LedgerQuery::INCLUSION: return AnswerInclusion(l, q.getInclusion(), reply);
+    case wire::LedgerQuery::HEAD: {
+      auto r = reply.initLedgerReply();
+      WriteHead(l.Head(), r.initHead());
+      r.setHeadOnly();
+      return;
+    }
+    case wire::LedgerQuery::CONSISTENCY: return AnswerConsistency(l, q.getConsistency(), reply);
+  }
+  SetError(reply, wire::ErrorCode::BAD_MESSAGE, "unknown ledger query");
+}
+
+}  // namespace
+
+Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) {
+  if (mint.type != ledger::EntryType::kMint) return ledger::ApplyResult{ledger::Code::kInvalid};
+  if (const ledger::Code c = ledger::Authorize(mint, ledger_->keys()); c != ledger::Code::kOk) {
+    return ledger::ApplyResult{c};
+  }
+  const bool ownable = mint.to.starts_with("team:") || mint.to.starts_with("provider:");
+  if (ownable && !ledger_->Balance(mint.to)) {
+    ledger::Entry open = ledger::MakeOpenAccount(OpenAccountId(mint.to), mint.to);
+    open.signatures.push_back(ledger::SignEntry(open, identity_));
+    // kAccountExists: the inbox thread opened it meanwhile, which is as good.
+    auto opened = ledger_->Append(std::span<const ledger::Entry>(&open, 1));
+    if (!opened) return tl::unexpected(opened.error());
+  }
+  auto answers = ledger_->Append(std::span<const ledger::Entry>(&mint, 1));
+  if (!answers) return tl::unexpected(answers.error());
+  return answers->front();
+}
+
+void LedgerBridge::Answer(wire::Envelope::Body::Reader request, const std::string& account,
+                          wire::Envelope::Body::Builder reply) {
+  if (request.which() == wire::Envelope::Body::LEDGER_QUERY) {
+    return AnswerQuery(*ledger_, request.getLedgerQuery(), account, reply);
+  }
+  if (request.which() != wire::Envelope::Body::LEDGER_MINT) {
+    return SetError(reply, wire::ErrorCode::UNEXPECTED, "not a ledger message");
+  }
+  auto bytes = request.getLedgerMint().getEntry();
+  auto mint = ledger::Decode(std::span<const uint8_t>(bytes.begin(), bytes.size()));
+  if (!mint) {
+    return SetError(reply, wire::ErrorCode::BAD_MESSAGE,
+                    "LedgerMint.entry is not a ledger entry: " + mint.error().message);
+  }
+  if (mint->type != ledger::EntryType::kMint) {
+    return SetError(reply, wire::ErrorCode::BAD_MESSAGE,
+                    "LedgerMint carries a " + std::string(ledger::EntryTypeName(mint->type)) +
+                        " entry; only mints travel this way");
+  }
+  auto applied = AppendMint(*mint);
+  if (!applied) {
+    spdlog::error("entry={} mint not written: {}", mint->id, applied.error().message);
+    return SetError(reply, wire::ErrorCode::INTERNAL,
+                    "the ledger cannot be written now (" + applied.error().message +
+                        "); nothing was minted: retry with the same --id later");
+  }
+  const ledger::Code code = applied->code;
+  if (code != ledger::Code::kOk && code != ledger::Code::kIdExists) {
+    std::string why = "the ledger refused " + mint->id + ": " + std::string(ledger::CodeName(code));
+    if (code == ledger::Code::kBadSignature) {
+      why += " (a mint must be signed by the operator key the scheduler was started with, "
+             "--operator-id)";
+    }
+    spdlog::warn("entry={} mint refused: {}", mint->id, ledger::CodeName(code));
+    return SetError(reply, ErrorFor(code), why);
+  }
+  if (code == ledger::Code::kOk) {
+    spdlog::info("entry={} mint of {} micro-PLUME to {} (#{}), over the protocol", mint->id,
+                 mint->amount.value(), mint->to, applied->index);
+  }
+  auto r = reply.initLedgerReply();
+  WriteHead(ledger_->Head(), r.initHead());
+  auto m = r.initMinted();
+  m.setEntryId(mint->id);
+  m.setIndex(applied->index);
+  m.setRepeated(code == ledger::Code::kIdExists);
+}
+
+}  // namespace plume::scheduler

@@ -1,0 +1,72 @@
+// Reactor: the ledger messages (LedgerQuery, LedgerMint; docs/protocol.md "Ledger"). The
+// reactor does not link the ledger: it decides who may ask what and which account a query is
+// about, then hands the request to the ledger_service hook (reactor.h), which main.cc binds to
+// the LedgerBridge (ledger_bridge_wire.cc).
+//
+// Who may read what. A verifiable ledger is public to its participants: any authenticated
+// principal may read any balance, the signed head, inclusion and consistency proofs. History
+// (which entries moved whose money) is narrower: a principal reads the accounts its key owns
+// (team:, provider:, stake:<own key>) and the escrow:<job> of its own jobs; the operator key
+// reads every account and the whole log ("*"). Mints are open to any sender: the ledger itself
+// refuses a mint that the operator key did not sign.
+#include <spdlog/spdlog.h>
+
+#include "reactor_impl.h"
+
+namespace plume::scheduler {
+namespace {
+
+constexpr const char* kNoLedger =
+    "this scheduler keeps no ledger (it was started without --operator-id)";
+
+}  // namespace
+
+bool Reactor::Impl::MayReadHistory(const PublicKey& principal, const std::string& account) const {
+  if (opt.ledger_operator && principal == *opt.ledger_operator) return true;
+  const std::string me = ToHex(principal);
+  if (account == "team:" + me || account == "provider:" + me || account == "stake:" + me) {
+    return true;
+  }
+  if (account.starts_with("escrow:")) {
+    auto job = core.state().jobs.find(account.substr(7));
+    return job != core.state().jobs.end() && job->second.owner == me;
+  }
+  return false;
+}
+
+void Reactor::Impl::OnLedgerQuery(Incoming& in) {
+  const uint64_t rid = in.message.request_id();
+  if (!opt.ledger_service) return ReplyError(in.peer, rid, wire::ErrorCode::UNEXPECTED, kNoLedger);
+  auto q = in.message.body().getLedgerQuery();
+  const std::string own_team = "team:" + ToHex(in.principal);
+  std::string account;
+  if (q.which() == wire::LedgerQuery::BALANCE) {
+    account = q.getBalance();
+    if (account.empty()) account = own_team;
+  } else if (q.which() == wire::LedgerQuery::HISTORY) {
+    account = q.getHistory().getAccount();
+    if (account.empty()) account = own_team;
+    if (!MayReadHistory(in.principal, account)) {
+      spdlog::info("ledger history of {} refused to {}", account.substr(0, 80),
+                   ToHex(in.principal).substr(0, 16));
+      return ReplyError(in.peer, rid, wire::ErrorCode::UNAUTHORIZED,
+                        "the history of " + account.substr(0, 100) +
+                            " is not yours to read: you may read " + own_team +
+                            ", provider:/stake:<your key> and escrow:<your job>; any balance "
+                            "is public (plume balance ACCOUNT)");
+    }
+  }
+  auto m = NewMessage(rid);
+  opt.ledger_service(in.message.body(), account, m.body());
+  Reply(in.peer, m);
+}
+
+void Reactor::Impl::OnLedgerMint(Incoming& in) {
+  const uint64_t rid = in.message.request_id();
+  if (!opt.ledger_service) return ReplyError(in.peer, rid, wire::ErrorCode::UNEXPECTED, kNoLedger);
+  auto m = NewMessage(rid);
+  opt.ledger_service(in.message.body(), "", m.body());
+  Reply(in.peer, m);
+}
+
+}  // namespace plume::scheduler
