@@ -1,9 +1,6 @@
-// Reactor: the DiLoCo outer step for a finished round.
-//
-//   avg   = sum_w (weight_w * delta_w) / sum_w weight_w      delta_w = worker params - round params
-//   g     = -avg                                              the outer "gradient"
-//   m_r   = mu * m_{r-1} + g                                  m_{-1} = 0
-//   theta = theta_r - lr * (g + mu * m_r)                     Nesterov
+// Reactor: the DiLoCo outer step for a finished round. The math is OuterStep
+// (plume/scheduler/outer_step.h), shared with `plume audit`'s replay; this file loads the
+// round's parameters and worker deltas from the blob store and keeps the momentum.
 //
 // The momentum of round r is written to momentum/<job>.r<r> before the new parameters are
 // reported, and round r reads only m_{r-1}: aggregating the same round twice (after a crash)
@@ -11,6 +8,7 @@
 #include <fstream>
 
 #include "plume/kernels/checkpoint.h"
+#include "plume/scheduler/outer_step.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
@@ -73,33 +71,24 @@ Result<BlobHash> Reactor::Impl::Aggregate(const AggregateRound& a) {
   auto theta = LoadParams(*blobs, a.input_params_blob, model);
   if (!theta) return tl::unexpected(theta.error());
   const size_t n = theta->size();
-  std::vector<double> avg(n, 0.0);
-  double total_weight = 0;
+  OuterStep step(n);
   for (size_t w = 0; w < a.deltas.size(); ++w) {
     auto delta = LoadParams(*blobs, a.deltas[w], model);
     if (!delta) return Fail("worker delta: " + delta.error().message);
-    const double weight = static_cast<double>(a.weights.at(w));
-    for (size_t i = 0; i < n; ++i) avg[i] += weight * (*delta)[i];
-    total_weight += weight;
+    if (auto st = step.AddDelta(*delta, a.weights.at(w)); !st) return tl::unexpected(st.error());
   }
-  if (total_weight <= 0) return Fail("round has no weighted deltas");
-  std::vector<float> momentum(n, 0.0f);
+  std::vector<float> momentum;  // empty: m_{-1} = 0
   if (a.round > 0) {
     auto prev = ReadMomentum(MomentumPath(opt.state_dir, a.job, a.round - 1), n);
     if (!prev) return tl::unexpected(prev.error());
     momentum = std::move(*prev);
   }
-  const double lr = a.outer_lr, mu = a.outer_momentum;
-  for (size_t i = 0; i < n; ++i) {
-    const double g = -avg[i] / total_weight;
-    const double m = mu * momentum[i] + g;
-    momentum[i] = static_cast<float>(m);
-    (*theta)[i] = static_cast<float>((*theta)[i] - lr * (g + mu * m));
-  }
-  if (auto st = WriteMomentum(MomentumPath(opt.state_dir, a.job, a.round), momentum); !st) {
+  auto next = step.Finish(*theta, momentum, a.outer_lr, a.outer_momentum);
+  if (!next) return tl::unexpected(next.error());
+  if (auto st = WriteMomentum(MomentumPath(opt.state_dir, a.job, a.round), next->momentum); !st) {
     return tl::unexpected(st.error());
   }
-  auto bytes = kernels::SaveCheckpointBytes(model, *theta);
+  auto bytes = kernels::SaveCheckpointBytes(model, next->params);
   if (!bytes) return Fail(bytes.error().message);
   auto hash = blobs->Put(std::span<const uint8_t>(*bytes));
   if (!hash) return tl::unexpected(hash.error());

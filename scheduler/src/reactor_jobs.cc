@@ -408,12 +408,32 @@ void Reactor::Impl::FillProvenance(const Job& j, wire::FetchJobReply::Builder re
        r != core.state().rounds.end() && r->first.first == j.id; ++r) {
     if (r->second.state == RoundState::kDone) done.push_back(&r->second);
   }
+  // The deltas each round's outer step averaged: its workers that succeeded, in worker order
+  // (what MakeAggregate in core_jobs.cc hands to Aggregate).
+  std::map<uint32_t, std::map<uint32_t, BlobHash>> deltas;  // round -> worker -> output blob
+  for (auto t = core.state().tasks.lower_bound(j.id + "/");
+       t != core.state().tasks.end() && t->second.job == j.id; ++t) {
+    const Task& task = t->second;
+    if (task.kind == TaskKind::kTrainWorker && task.state == TaskState::kSucceeded) {
+      deltas[task.round][task.shard] = task.output_blob;
+    }
+  }
   auto rounds = reply.initRounds(static_cast<unsigned>(done.size()));
   for (size_t i = 0; i < done.size(); ++i) {
     auto r = rounds[static_cast<unsigned>(i)];
     r.setRound(done[i]->round);
     if (auto h = HashFromHex(done[i]->params_in)) r.setParamsIn(AsData(*h));
     if (auto h = HashFromHex(done[i]->params_out)) r.setParamsOut(AsData(*h));
+    const auto& used = deltas[done[i]->round];
+    auto d = r.initDeltas(static_cast<unsigned>(used.size()));
+    auto w = r.initWeights(static_cast<unsigned>(used.size()));
+    unsigned k = 0;
+    for (const auto& [worker, blob] : used) {
+      if (auto h = HashFromHex(blob)) d.set(k, AsData(*h));
+      w.set(k++, TrainWorkerTokens(j.spec));
+    }
+    r.setOuterLr(j.spec.train.outer_lr);
+    r.setOuterMomentum(j.spec.train.outer_momentum);
   }
   auto shards = reply.initOutputShards(static_cast<unsigned>(j.outputs.size()));
   for (size_t i = 0; i < j.outputs.size(); ++i) {

@@ -8,12 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <string>
 
 #include "network.h"
+#include "paid_network.h"
 #include "plume/ledger/amount.h"
 #include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
@@ -28,11 +27,7 @@ using nlohmann::json;
 class PaymentsE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    operator_id_ = MakeKey(operator_key());
-    ASSERT_FALSE(operator_id_.empty());
-    auto team = Identity::Load(net_.client_key());
-    ASSERT_TRUE(team);
-    team_ = "team:" + team->Id();
+    ASSERT_FALSE(paid_.operator_id().empty());
     std::string why;
     ASSERT_TRUE(StartScheduler(&why)) << why;
     // Two prices under the job's maximum (an agent asking more is not placed at all).
@@ -41,15 +36,12 @@ class PaymentsE2E : public ::testing::Test {
     ASSERT_TRUE(net_.WaitActiveNodes(2, seconds(60))) << net_.Logs();
   }
 
-  bool StartScheduler(std::string* why) {
-    return net_.StartScheduler(why, {"--operator-id", operator_id_});
-  }
-  fs::path operator_key() const { return net_.dir() / "keys" / "operator.key"; }
-  std::string ledger_dir() const { return (net_.dir() / "scheduler-data" / "ledger").string(); }
+  bool StartScheduler(std::string* why) { return paid_.StartScheduler(why); }
+  fs::path operator_key() const { return paid_.operator_key(); }
+  std::string ledger_dir() const { return paid_.ledger_dir(); }
 
   CommandResult Mint(const std::string& id, int64_t amount, const fs::path& key) {
-    return net_.Cli({"ledger", "mint", "--to", team_, "--amount", std::to_string(amount), "--id",
-                     id, "--key", key.string(), "--ledger-dir", ledger_dir(), "--wait", "20"});
+    return paid_.Mint(id, amount, key);
   }
   int64_t TeamBalance() {
     std::string why;
@@ -61,21 +53,8 @@ class PaymentsE2E : public ::testing::Test {
     TrainShape shape;
     shape.rounds = rounds;
     shape.local_steps = local_steps;
-    const fs::path spec = WriteTrainSpec(net_.dir().path(), name, data_, shape);
     // A maximum price high enough that these tiny tasks earn whole micro-PLUME and fees.
-    std::string text = ReadAll(spec);
-    const std::string from = "max_price_micro_plume_per_pflop = 1000000\n";
-    const size_t at = text.find(from);
-    EXPECT_NE(at, std::string::npos) << text;
-    if (at != std::string::npos) {
-      text.replace(at, from.size(),
-                   "max_price_micro_plume_per_pflop = " + std::to_string(kMaxPrice) + "\n");
-    }
-    std::ofstream(spec, std::ios::trunc) << text;
-    std::string why;
-    auto ack = net_.CliJson({"submit", spec.string()}, &why);
-    EXPECT_TRUE(ack) << why;
-    return ack ? ack->value("job_id", "") : "";
+    return paid_.Submit(paid_.WriteSpec(name, data_, shape, kMaxPrice));
   }
   void ExpectLedgerVerifies() {
     CommandResult v = net_.Cli({"ledger", "verify", ledger_dir()});
@@ -83,16 +62,11 @@ class PaymentsE2E : public ::testing::Test {
     EXPECT_NE(v.out.find("VERIFIED"), std::string::npos) << v.out;
   }
 
-  static std::string ReadAll(const fs::path& p) {
-    std::ifstream in(p);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-
   static constexpr uint64_t kPriceA = 2'000'000'000'000;    // micro-PLUME per PFLOP
   static constexpr uint64_t kPriceB = 1'500'000'000'000;
   static constexpr uint64_t kMaxPrice = 2'500'000'000'000;  // the job's cap
   Network net_{"pay"};
-  std::string operator_id_, team_;
+  PaidNetwork paid_{net_};
   fs::path data_ = WriteTrainingText(net_.dir().path(), 40'000);
 };
 

@@ -1,0 +1,87 @@
+// `plume audit`'s provenance pass (audit_fetch.h CheckProvenance): reach the scheduler, fetch
+// the job's record, hash the --spec file and derive the initial parameters it seeds, then run
+// the pure checks (audit_provenance.cc) and the replay (audit_replay.cc).
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include "audit_fetch.h"
+#include "cmd_net.h"
+#include "plume/kernels/checkpoint.h"
+#include "plume/kernels/gpt.h"
+#include "plume/kernels/job_spec.h"
+#include "plume/kernels/ops.h"
+
+namespace plume::cli {
+namespace {
+
+std::string ReadSpecOrFail(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) FailWith({kExitBadInput, "--spec " + path + ": cannot read it"});
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The checkpoint the scheduler makes from a train spec's model and seed before round 0
+// (scheduler/src/reactor_jobs.cc InitialParams): the same kernels, so the same bytes.
+// nullopt when the text is not a train spec this build can initialise (the spec hash check
+// reports a wrong file).
+std::optional<Hash256> InitialParamsOf(const std::string& toml) {
+  auto spec = kernels::ParseJobSpec(toml);
+  if (!spec || spec->kind != kernels::JobKind::kTrain || !spec->model) return std::nullopt;
+  auto ops = kernels::MakeCpuOps(1);
+  auto gpt = kernels::Gpt::Create(*spec->model, *ops);
+  if (!gpt || !(*gpt)->InitRandom(spec->seed)) return std::nullopt;
+  auto params = (*gpt)->GetParams();
+  if (!params) return std::nullopt;
+  auto bytes = kernels::SaveCheckpointBytes(*spec->model, *params);
+  if (!bytes) return std::nullopt;
+  return Blake2b256(std::span<const uint8_t>(*bytes));
+}
+
+}  // namespace
+
+bool ProvenanceReport::ok() const {
+  if (!checked) return false;
+  for (const CheckResult& c : checks) {
+    if (c.status == CheckStatus::kProblem) return false;
+  }
+  return true;
+}
+
+ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::string& job,
+                                 const std::vector<ReceiptFacts>& receipts) {
+  ProvenanceReport report;
+  const char* env = std::getenv("PLUME_SCHEDULER");
+  report.scheduler = !options.net.scheduler.empty() ? options.net.scheduler : (env ? env : "");
+  report.scheduler_named = !report.scheduler.empty();
+  if (!report.scheduler_named) {
+    report.not_checked_why =
+        "no scheduler given (pass --scheduler/--scheduler-id or set PLUME_SCHEDULER and "
+        "PLUME_SCHEDULER_ID to check the spec, data, rounds and outputs)";
+    return report;
+  }
+  std::optional<Hash256> spec_hash, initial_params;
+  if (!options.spec_path.empty()) {
+    const std::string toml = ReadSpecOrFail(options.spec_path);
+    spec_hash = Blake2b256(toml);
+    initial_params = InitialParamsOf(toml);
+  }
+  auto client = ConnectOrFail(options.net);  // bad flags or key file: exit 2
+  auto record = FetchJobRecord(*client, job);
+  if (!record) {
+    report.not_checked_why = record.error().message;
+    return report;
+  }
+  report.checked = true;
+  report.checks.push_back(CheckSpec(*record, spec_hash));
+  report.checks.push_back(CheckDataInputs(*record, receipts));
+  report.checks.push_back(CheckRounds(*record, receipts, initial_params));
+  ReplayResult replay = CheckReplay(*record, NetBlobSource(*client));
+  report.checks.push_back(std::move(replay.checkpoints));
+  report.checks.push_back(std::move(replay.replay));
+  report.checks.push_back(CheckOutputs(*record, receipts));
+  report.record = std::move(*record);
+  return report;
+}
+
+}  // namespace plume::cli

@@ -1,0 +1,59 @@
+// Shared set-up of the paid end-to-end tests (paid_network.h).
+#include "paid_network.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "plume/protocol/identity.h"
+
+namespace plume::itest {
+
+PaidNetwork::PaidNetwork(Network& net) : net_(net) {
+  operator_id_ = MakeKey(operator_key());
+  EXPECT_FALSE(operator_id_.empty());
+  auto team = Identity::Load(net_.client_key());
+  EXPECT_TRUE(team);
+  if (team) team_ = "team:" + team->Id();
+}
+
+bool PaidNetwork::StartScheduler(std::string* why) {
+  return net_.StartScheduler(why, {"--operator-id", operator_id_});
+}
+
+CommandResult PaidNetwork::Mint(const std::string& id, int64_t amount,
+                                const std::filesystem::path& key) {
+  return net_.Cli({"ledger", "mint", "--to", team_, "--amount", std::to_string(amount), "--id",
+                   id, "--key", key.string(), "--ledger-dir", ledger_dir(), "--wait", "20"});
+}
+
+std::filesystem::path PaidNetwork::WriteSpec(const std::string& name,
+                                             const std::filesystem::path& data,
+                                             const TrainShape& shape, uint64_t max_price) {
+  const std::filesystem::path spec = WriteTrainSpec(net_.dir().path(), name, data, shape);
+  std::string text;
+  {
+    std::ifstream in(spec);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // spec_util writes a maximum price too low for these tiny tasks to earn whole micro-PLUME.
+  const std::string from = "max_price_micro_plume_per_pflop = 1000000\n";
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << text;
+  if (at != std::string::npos) {
+    text.replace(at, from.size(),
+                 "max_price_micro_plume_per_pflop = " + std::to_string(max_price) + "\n");
+  }
+  std::ofstream(spec, std::ios::trunc) << text;
+  return spec;
+}
+
+std::string PaidNetwork::Submit(const std::filesystem::path& spec) {
+  std::string why;
+  auto ack = net_.CliJson({"submit", spec.string()}, &why);
+  EXPECT_TRUE(ack) << why;
+  return ack ? ack->value("job_id", "") : "";
+}
+
+}  // namespace plume::itest

@@ -1,0 +1,43 @@
+// Shared set-up of the end-to-end tests that run paid jobs on a real network (payments_test.cc,
+// audit_test.cc): the scheduler keeps a ledger under an operator key, the operator mints to the
+// test's team through `plume ledger mint`, and train jobs are submitted with a maximum price.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "network.h"
+#include "spec_util.h"
+
+namespace plume::itest {
+
+class PaidNetwork {
+ public:
+  // Makes the operator key; the network itself is net.
+  explicit PaidNetwork(Network& net);
+
+  // Starts (or restarts) the scheduler with the ledger on (--operator-id).
+  bool StartScheduler(std::string* why);
+  std::filesystem::path operator_key() const { return net_.dir() / "keys" / "operator.key"; }
+  const std::string& operator_id() const { return operator_id_; }
+  std::string ledger_dir() const { return (net_.dir() / "scheduler-data" / "ledger").string(); }
+  // "team:<client id>": the account the test's client pays from.
+  const std::string& team() const { return team_; }
+
+  // `plume ledger mint` to the team, signed with `key`.
+  CommandResult Mint(const std::string& id, int64_t amount, const std::filesystem::path& key);
+  // Writes a train spec on `data` whose maximum price is max_price (micro-PLUME per PFLOP);
+  // returns its path.
+  std::filesystem::path WriteSpec(const std::string& name, const std::filesystem::path& data,
+                                  const TrainShape& shape, uint64_t max_price);
+  // `plume submit SPEC --json`; the job id, or "" (with a test failure) when refused.
+  std::string Submit(const std::filesystem::path& spec);
+
+ private:
+  Network& net_;
+  std::string operator_id_;
+  std::string team_;
+};
+
+}  // namespace plume::itest
