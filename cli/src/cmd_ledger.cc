@@ -1,11 +1,18 @@
-// Ledger commands of `plume`: balance, ledger verify/history/prove/mint. They read the
-// scheduler's ledger directory (<scheduler data dir>/ledger) directly with a read-only open,
-// which any number of readers may do while the scheduler writes (ledger.h). Why files and not
-// the protocol: the schema has no ledger query messages yet; an operator runs these on the
-// scheduler's host (or on a copy of the directory). `mint` hands an operator-signed entry to
-// the scheduler through <dir>/inbox (see ledger_inbox.h); the ledger itself checks the
-// operator's signature, so the inbox grants nothing a forged file could use.
-// Exit codes: 0 ok, 1 failure (including a ledger that does not verify), 2 bad input.
+// Ledger commands of `plume`: balance, ledger history/prove/mint/head/verify.
+//
+// Two ways to the ledger. By default these go through the scheduler over the protocol
+// (LedgerQuery/LedgerMint, cmd_ledger_net.cc), so teams and providers use them from their own
+// machines: balances and history as the scheduler answers them, inclusion proofs checked here
+// against a signed tree head and the ledger key this side trusts (the scheduler id the
+// connection pins, or --ledger-id), mints signed here by the operator key and refused by the
+// ledger itself when any other key signed them. With --ledger-dir D (or $PLUME_LEDGER_DIR and
+// no scheduler given) they read the scheduler's ledger directory directly, read-only, which any
+// number of readers may do while the scheduler writes (ledger.h): the operator's path on the
+// scheduler's host or on a copy; there `mint` hands the signed entry to the scheduler through
+// <dir>/inbox (ledger_inbox.h). `ledger verify DIR` is always offline: it recomputes everything
+// from the log. Both paths print the same text and JSON (ledger_cli.h).
+// Exit codes: 0 ok, 1 failure (including a proof or ledger that does not verify, an
+// unreachable scheduler, a refused mint), 2 bad input.
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -17,6 +24,7 @@
 #include "commands.h"
 #include "ledger_cli.h"
 #include "plume/ledger/ledger.h"
+#include "plume/ledger/limits.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 #include "plume/protocol/hash.h"
@@ -62,57 +70,8 @@ void RunBalance(const LedgerFlags& flags, const std::string& who) {
   if (account.empty()) account = TeamAccount(LoadKeyOrFail(flags.key).public_key());
   account = NormalizeAccount(account);
   auto ledger = OpenOrFail(flags.dir);
-  const auto balance = ledger->Balance(account);
   const auto hold = account.starts_with("escrow:") ? ledger->Hold(account.substr(7)) : std::nullopt;
-  if (flags.json) {
-    json j{{"account", account},
-           {"open", balance.has_value()},
-           {"balance_micro_plume", balance ? balance->value() : 0}};
-    if (hold) {
-      j["hold"] = {{"team", hold->team},
-                   {"held", hold->held.value()},
-                   {"paid", hold->paid.value()},
-                   {"fees", hold->fees.value()},
-                   {"released", hold->released.value()},
-                   {"closed", hold->closed}};
-    }
-    std::cout << j.dump() << "\n";
-    return;
-  }
-  if (!balance) {
-    std::cout << account << ": no such account (never opened or credited)\n";
-    return;
-  }
-  std::cout << account << " " << FormatPlume(*balance) << " (" << balance->value()
-            << " micro-PLUME)\n";
-  if (hold) {
-    std::cout << "  held " << hold->held.value() << ", paid " << hold->paid.value() << ", fees "
-              << hold->fees.value() << ", released " << hold->released.value()
-              << (hold->closed ? " (closed)" : " (open)") << " micro-PLUME\n";
-  }
-}
-
-json EntryJson(const LoggedEntry& l) {
-  const Entry& e = l.entry;
-  json j{{"index", l.index},
-         {"id", e.id},
-         {"type", std::string(EntryTypeName(e.type))},
-         {"from", e.from},
-         {"to", e.to},
-         {"amount_micro_plume", e.amount.value()},
-         {"job", e.job},
-         {"leaf", ToHex(l.leaf_hash)}};
-  if (e.receipt) {
-    const TaskReceipt& r = *e.receipt;
-    j["receipt"] = {{"task", r.task_id},
-                    {"attempt", r.attempt},
-                    {"flops", r.flops},
-                    {"agent", ToHex(r.agent)},
-                    {"output", ToHex(r.output_hash)},
-                    {"price_micro_plume_per_pflop", r.price_micro_plume_per_pflop},
-                    {"fee_bps", r.fee_bps}};
-  }
-  return j;
+  PrintBalance(account, ledger->Balance(account), hold, flags.json);
 }
 
 void RunHistory(const LedgerFlags& flags, const std::string& account, size_t limit) {
@@ -121,21 +80,15 @@ void RunHistory(const LedgerFlags& flags, const std::string& account, size_t lim
   if (!account.empty()) filter = NormalizeAccount(account);
   auto entries = History(*ledger, filter, limit);
   if (!entries) Fail(kExitFailure, "reading " + flags.dir + ": " + entries.error().message);
-  if (flags.json) {
-    json arr = json::array();
-    for (const LoggedEntry& l : *entries) arr.push_back(EntryJson(l));
-    std::cout << arr.dump() << "\n";
-    return;
-  }
-  if (entries->empty()) std::cout << "no entries\n";
-  for (const LoggedEntry& l : *entries) std::cout << DescribeEntry(l) << "\n";
+  PrintHistory(*entries, flags.json);
 }
 
 // ENTRY is an entry index (digits) or an entry id ("hold:job-..", "mint:..").
 void RunProve(const LedgerFlags& flags, const std::string& entry, const std::string& ledger_id) {
   auto ledger = OpenOrFail(flags.dir);
   std::optional<uint64_t> index = ledger->IndexOf(entry);
-  if (!index && !entry.empty() && entry.find_first_not_of("0123456789") == std::string::npos) {
+  if (!index && !entry.empty() && entry.size() < 20 &&
+      entry.find_first_not_of("0123456789") == std::string::npos) {
     index = std::stoull(entry);
   }
   if (!index || *index >= ledger->size()) {
@@ -150,34 +103,14 @@ void RunProve(const LedgerFlags& flags, const std::string& entry, const std::str
   auto bundle = ledger->ProveInclusion(*index);
   if (!bundle) Fail(kExitFailure, "building the proof: " + bundle.error().message);
   const bool ok = CheckInclusion(*bundle, trusted);
-  if (flags.json) {
-    json path = json::array();
-    for (const Hash256& h : bundle->path) path.push_back(ToHex(h));
-    std::cout << json{{"ok", ok},
-                      {"entry", EntryJson(bundle->logged)},
-                      {"path", path},
-                      {"tree_size", bundle->head.tree_size},
-                      {"root", ToHex(bundle->head.root)},
-                      {"head_signature", ToHex(bundle->head.signature)},
-                      {"ledger_key", ToHex(trusted)}}
-                     .dump()
-              << "\n";
-  } else {
-    std::cout << DescribeEntry(bundle->logged) << "\n"
-              << "  leaf " << ToHex(bundle->logged.leaf_hash) << "\n"
-              << "  path of " << bundle->path.size() << " hashes to root "
-              << ToHex(bundle->head.root) << " of a tree of " << bundle->head.tree_size
-              << " entries\n"
-              << "  head signed by " << ToHex(trusted)
-              << (ledger_id.empty() ? " (key from the log header; pass --ledger-id to pin it)" : "")
-              << "\n"
-              << (ok ? "PROVEN" : "NOT PROVEN") << ": entry #" << *index << "\n";
-  }
+  PrintProof(*bundle, trusted, ok,
+             ledger_id.empty() ? " (key from the log header; pass --ledger-id to pin it)" : "",
+             flags.json);
   if (!ok) throw CommandFailed(kExitFailure);
 }
 
-void RunMint(const LedgerFlags& flags, const std::string& to, int64_t amount, std::string id,
-             int wait_s) {
+// The operator's signed mint, checked here so that bad input never leaves this machine.
+Entry SignedMint(const LedgerFlags& flags, const std::string& to, int64_t amount, std::string id) {
   if (amount <= 0) Fail(kExitBadInput, "--amount must be a positive number of micro-PLUME");
   const std::string account = NormalizeAccount(to);
   if (std::string why = AccountNameProblem(account); !why.empty()) {
@@ -190,12 +123,21 @@ void RunMint(const LedgerFlags& flags, const std::string& to, int64_t amount, st
                             .count();
     id = "mint:" + std::to_string(now_us);
   }
+  if (id.size() > kEntryIdBytesMax) {
+    Fail(kExitBadInput, "--id is at most " + std::to_string(kEntryIdBytesMax) + " bytes");
+  }
   Entry mint = MakeMint(id, account, MicroPlume(amount));
   mint.signatures.push_back(SignEntry(mint, op));
+  return mint;
+}
+
+// The offline path: drop the entry into <dir>/inbox and wait for the scheduler to apply it.
+void RunMintViaInbox(const LedgerFlags& flags, const Entry& mint, int wait_s) {
+  const std::string& id = mint.id;
   if (auto st = scheduler::WriteInboxEntry(flags.dir, mint); !st)
     Fail(kExitFailure, st.error().message);
-  std::cout << "queued " << id << ": mint " << FormatPlume(MicroPlume(amount)) << " to " << account
-            << " (signed by " << op.Id().substr(0, 16) << "..)\n";
+  std::cout << "queued " << id << ": mint " << FormatPlume(mint.amount) << " to " << mint.to
+            << " (signed by " << ToHex(mint.signatures.front().signer).substr(0, 16) << "..)\n";
   if (wait_s <= 0) return;
   // Wait until the scheduler has appended it (or refused it: a .refused file names why).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
@@ -213,26 +155,38 @@ void RunMint(const LedgerFlags& flags, const std::string& to, int64_t amount, st
                          " s: is plume-scheduler running with --operator-id on " + flags.dir + "?");
 }
 
-void AddCommonFlags(CLI::App* cmd, LedgerFlags& flags) {
+void AddCommonFlags(CLI::App* cmd, LedgerFlags& flags, const std::string& key_help) {
+  cmd->add_option("--scheduler", flags.scheduler,
+                  "scheduler endpoint tcp://HOST:PORT (default $PLUME_SCHEDULER)");
+  cmd->add_option("--scheduler-id", flags.scheduler_id,
+                  "the scheduler's public key, hex (default $PLUME_SCHEDULER_ID)");
+  cmd->add_option("--key", flags.key, key_help + " (default $PLUME_KEY)");
   cmd->add_option("--ledger-dir", flags.dir,
-                  "the scheduler's ledger directory (default $PLUME_LEDGER_DIR)");
+                  "read this ledger directory instead of asking the scheduler (offline; "
+                  "default $PLUME_LEDGER_DIR when no scheduler is given)");
   cmd->add_flag("--json", flags.json, "machine-readable output");
+}
+
+bool Offline(const LedgerFlags& flags) {
+  return ChooseLedgerSource(flags) == LedgerSource::kDirectory;
 }
 
 }  // namespace
 
 void RegisterLedgerCommands(CLI::App& app) {
   static LedgerFlags flags;
-  static std::string account, entry, ledger_id, to, id, dir;
+  static std::string account, entry, ledger_id, to, id, dir, since;
   static size_t limit = 1000;
   static int64_t amount = 0;
   static int wait_s = 10;
 
   auto* balance = app.add_subcommand("balance", "an account's balance (default: your team)");
   balance->add_option("account", account, "team:/provider:/escrow:/treasury, or a bare key hex");
-  balance->add_option("--key", flags.key, "your key file (default $PLUME_KEY)");
-  AddCommonFlags(balance, flags);
-  balance->callback([] { RunBalance(ResolveLedgerFlags(flags), account); });
+  AddCommonFlags(balance, flags, "your key file");
+  balance->callback([] {
+    if (!Offline(flags)) return BalanceOverNet(flags, NormalizeAccount(account));
+    RunBalance(ResolveLedgerFlags(flags), account);
+  });
 
   auto* ledger = app.add_subcommand("ledger", "verify, inspect, prove and mint ledger entries");
   ledger->require_subcommand(1);
@@ -242,27 +196,54 @@ void RegisterLedgerCommands(CLI::App& app) {
   verify->add_flag("--json", flags.json, "machine-readable output");
   verify->callback([] { RunVerify(dir, flags.json); });
 
-  auto* history = ledger->add_subcommand("history", "entries, oldest first");
-  history->add_option("--account", account, "only entries touching this account");
+  auto* history = ledger->add_subcommand(
+      "history", "entries, oldest first (from the scheduler: your own accounts and jobs)");
+  history->add_option("--account", account,
+                      "only entries touching this account (from the scheduler: default your "
+                      "team; '*' every entry, operator only)");
   history->add_option("--limit", limit, "at most this many of the newest entries");
-  AddCommonFlags(history, flags);
-  history->callback([] { RunHistory(ResolveLedgerFlags(flags), account, limit); });
+  AddCommonFlags(history, flags, "your key file");
+  history->callback([] {
+    if (!Offline(flags)) {
+      return HistoryOverNet(flags, account == "*" ? account : NormalizeAccount(account), limit);
+    }
+    RunHistory(ResolveLedgerFlags(flags), account == "*" ? "" : account, limit);
+  });
 
   auto* prove = ledger->add_subcommand("prove", "inclusion proof checked against a signed head");
   prove->add_option("entry", entry, "entry id or index")->required();
-  prove->add_option("--ledger-id", ledger_id, "the ledger (scheduler) public key to trust");
-  AddCommonFlags(prove, flags);
-  prove->callback([] { RunProve(ResolveLedgerFlags(flags), entry, ledger_id); });
+  prove->add_option("--ledger-id", ledger_id,
+                    "the ledger (scheduler) public key to trust (default: --scheduler-id; "
+                    "offline: the key in the log header)");
+  AddCommonFlags(prove, flags, "your key file");
+  prove->callback([] {
+    if (!Offline(flags)) return ProveOverNet(flags, entry, ledger_id);
+    RunProve(ResolveLedgerFlags(flags), entry, ledger_id);
+  });
+
+  auto* head = ledger->add_subcommand(
+      "head", "the scheduler's latest signed tree head, checked against the ledger key");
+  head->add_option("--ledger-id", ledger_id, "the ledger key to trust (default: --scheduler-id)");
+  head->add_option("--since", since,
+                   "SIZE:ROOT of a head seen before: also prove the ledger only grew since");
+  AddCommonFlags(head, flags, "your key file");
+  head->callback([] { HeadOverNet(flags, ledger_id, since); });
 
   auto* mint = ledger->add_subcommand("mint", "operator only: credit an account");
   mint->add_option("--to", to, "account (team:<key>, provider:<key>, or a bare key = team)")
       ->required();
   mint->add_option("--amount", amount, "micro-PLUME (1 PLUME = 1000000)")->required();
   mint->add_option("--id", id, "entry id (a retry with the same id mints once)");
-  mint->add_option("--key", flags.key, "the operator's key file (default $PLUME_KEY)");
-  mint->add_option("--wait", wait_s, "seconds to wait for the scheduler to apply it (0: no)");
-  AddCommonFlags(mint, flags);
-  mint->callback([] { RunMint(ResolveLedgerFlags(flags), to, amount, id, wait_s); });
+  mint->add_option("--wait", wait_s,
+                   "with --ledger-dir: seconds to wait for the scheduler to apply it (0: no)");
+  AddCommonFlags(mint, flags, "the operator's key file, which signs the mint");
+  mint->callback([] {
+    LedgerFlags keyed = flags;
+    keyed.key = KeyPathOrDefault(flags.key);
+    const Entry minted = SignedMint(keyed, to, amount, id);
+    if (Offline(flags)) return RunMintViaInbox(ResolveLedgerFlags(flags), minted, wait_s);
+    MintOverNet(keyed, minted);
+  });
 
   RegisterAuditCommand(app);
 }

@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "plume/ledger/query.h"
+#include "plume/protocol/hash.h"
 
 namespace plume::cli {
 namespace {
@@ -21,15 +23,29 @@ void Fail(int code, const std::string& message) {
 
 LedgerFlags ResolveLedgerFlags(LedgerFlags flags) {
   if (flags.dir.empty()) flags.dir = EnvOr("PLUME_LEDGER_DIR", "");
-  if (flags.key.empty()) {
-    flags.key = EnvOr("PLUME_KEY", EnvOr("HOME", ".") + "/.config/plume/key");
-  }
+  flags.key = KeyPathOrDefault(flags.key);
   if (flags.dir.empty()) {
     Fail(kExitBadInput,
          "no ledger directory: pass --ledger-dir <scheduler data dir>/ledger or set "
          "PLUME_LEDGER_DIR");
   }
   return flags;
+}
+
+std::string KeyPathOrDefault(const std::string& key) {
+  return key.empty() ? EnvOr("PLUME_KEY", EnvOr("HOME", ".") + "/.config/plume/key") : key;
+}
+
+LedgerSource ChooseLedgerSource(const LedgerFlags& flags) {
+  if (!flags.dir.empty()) return LedgerSource::kDirectory;
+  if (!flags.scheduler.empty() || !EnvOr("PLUME_SCHEDULER", "").empty()) {
+    return LedgerSource::kScheduler;
+  }
+  if (!EnvOr("PLUME_LEDGER_DIR", "").empty()) return LedgerSource::kDirectory;
+  Fail(kExitBadInput,
+       "no scheduler and no ledger directory: pass --scheduler tcp://HOST:PORT and "
+       "--scheduler-id HEX (or set PLUME_SCHEDULER and PLUME_SCHEDULER_ID), or, on the "
+       "scheduler's host, --ledger-dir <scheduler data dir>/ledger");
 }
 
 std::unique_ptr<ledger::Ledger> OpenOrFail(const std::string& dir) {
@@ -56,6 +72,97 @@ std::string NormalizeAccount(const std::string& account) {
   }
   if (account.starts_with("job-")) return "escrow:" + account;
   return account;
+}
+
+using nlohmann::json;
+
+json EntryJson(const ledger::LoggedEntry& l) {
+  const ledger::Entry& e = l.entry;
+  json j{{"index", l.index},
+         {"id", e.id},
+         {"type", std::string(ledger::EntryTypeName(e.type))},
+         {"from", e.from},
+         {"to", e.to},
+         {"amount_micro_plume", e.amount.value()},
+         {"job", e.job},
+         {"leaf", ToHex(l.leaf_hash)}};
+  if (e.receipt) {
+    const ledger::TaskReceipt& r = *e.receipt;
+    j["receipt"] = {{"task", r.task_id},
+                    {"attempt", r.attempt},
+                    {"flops", r.flops},
+                    {"agent", ToHex(r.agent)},
+                    {"output", ToHex(r.output_hash)},
+                    {"price_micro_plume_per_pflop", r.price_micro_plume_per_pflop},
+                    {"fee_bps", r.fee_bps}};
+  }
+  return j;
+}
+
+void PrintBalance(const std::string& account, std::optional<ledger::MicroPlume> balance,
+                  const std::optional<ledger::HoldInfo>& hold, bool as_json) {
+  if (as_json) {
+    json j{{"account", account},
+           {"open", balance.has_value()},
+           {"balance_micro_plume", balance ? balance->value() : 0}};
+    if (hold) {
+      j["hold"] = {{"team", hold->team},
+                   {"held", hold->held.value()},
+                   {"paid", hold->paid.value()},
+                   {"fees", hold->fees.value()},
+                   {"released", hold->released.value()},
+                   {"closed", hold->closed}};
+    }
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  if (!balance) {
+    std::cout << account << ": no such account (never opened or credited)\n";
+    return;
+  }
+  std::cout << account << " " << ledger::FormatPlume(*balance) << " (" << balance->value()
+            << " micro-PLUME)\n";
+  if (hold) {
+    std::cout << "  held " << hold->held.value() << ", paid " << hold->paid.value() << ", fees "
+              << hold->fees.value() << ", released " << hold->released.value()
+              << (hold->closed ? " (closed)" : " (open)") << " micro-PLUME\n";
+  }
+}
+
+void PrintHistory(const std::vector<ledger::LoggedEntry>& entries, bool as_json) {
+  if (as_json) {
+    json arr = json::array();
+    for (const ledger::LoggedEntry& l : entries) arr.push_back(EntryJson(l));
+    std::cout << arr.dump() << "\n";
+    return;
+  }
+  if (entries.empty()) std::cout << "no entries\n";
+  for (const ledger::LoggedEntry& l : entries) std::cout << ledger::DescribeEntry(l) << "\n";
+}
+
+void PrintProof(const ledger::InclusionBundle& bundle, const PublicKey& trusted, bool ok,
+                const std::string& key_note, bool as_json) {
+  if (as_json) {
+    json path = json::array();
+    for (const Hash256& h : bundle.path) path.push_back(ToHex(h));
+    std::cout << json{{"ok", ok},
+                      {"entry", EntryJson(bundle.logged)},
+                      {"path", path},
+                      {"tree_size", bundle.head.tree_size},
+                      {"root", ToHex(bundle.head.root)},
+                      {"head_signature", ToHex(bundle.head.signature)},
+                      {"ledger_key", ToHex(trusted)}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cout << ledger::DescribeEntry(bundle.logged) << "\n"
+            << "  leaf " << ToHex(bundle.logged.leaf_hash) << "\n"
+            << "  path of " << bundle.path.size() << " hashes to root "
+            << ToHex(bundle.head.root) << " of a tree of " << bundle.head.tree_size
+            << " entries\n"
+            << "  head signed by " << ToHex(trusted) << key_note << "\n"
+            << (ok ? "PROVEN" : "NOT PROVEN") << ": entry #" << bundle.logged.index << "\n";
 }
 
 }  // namespace plume::cli

@@ -44,10 +44,7 @@ wire::ErrorCode ErrorFor(ledger::Code code) {
 bool CheckAccount(const std::string& account, Body::Builder reply) {
   const std::string why = ledger::AccountNameProblem(account);
   if (why.empty()) return true;
-  SetError(reply, wire::ErrorCode::BAD_MESSAGE,
-           "account '" + account.substr(0, 100) + "': " + why +
-               " (accounts are team:<key hex>, provider:<key hex>, stake:<key hex>, "
-               "escrow:<job id>, treasury, operator)");
+  SetError(reply, wire::ErrorCode::BAD_MESSAGE, why.substr(0, 300));
   return false;
 }
 
