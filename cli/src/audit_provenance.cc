@@ -159,7 +159,8 @@ CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& r
                         Short(job.rounds.back().params_out) +
                         "; every delta is a settled receipt's output from its round's parameters";
   summary += initial_params ? "; round 0 starts from the spec's seeded initialisation"
-                            : " (round 0's start not compared with the spec: give --spec)";
+                            : " (round 0's start not compared with a seeded initialisation: "
+                              "give --spec with the job's train spec)";
   return Finish(std::move(c), summary);
 }
 

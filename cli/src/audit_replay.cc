@@ -3,7 +3,7 @@
 // the scheduler's own outer step (plume/scheduler/outer_step.h), carrying the momentum from
 // round to round as the scheduler does (zero before round 0). The recomputed checkpoint must
 // hash to the round's recorded output; same build, same bits.
-#include <map>
+#include <set>
 
 #include "audit_provenance.h"
 #include "plume/kernels/checkpoint.h"
@@ -58,7 +58,8 @@ ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
   }
   Loader loader(blobs);
   std::vector<float> momentum;  // m_{r-1}; empty before round 0
-  size_t replayed = 0, blobs_checked = 0;
+  size_t replayed = 0;
+  std::set<Hash256> blobs_checked;  // each distinct blob fetched and hashed
   for (const RoundFacts& r : job.rounds) {
     const std::string at = "round " + std::to_string(r.round);
     auto theta = loader.Load(r.params_in);
@@ -67,7 +68,7 @@ ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
                                          ": " + theta.error().message);
       break;
     }
-    ++blobs_checked;
+    blobs_checked.insert(r.params_in);
     const kernels::LoadOptions same_model{theta->config, 0};
     scheduler::OuterStep step(theta->params.size());
     bool loaded = true;
@@ -79,7 +80,7 @@ ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
         loaded = false;
         break;
       }
-      ++blobs_checked;
+      blobs_checked.insert(r.deltas[w]);
       auto st = step.AddDelta(delta->params, w < r.weights.size() ? r.weights[w] : 0);
       if (!st) {
         out.replay.problems.push_back(at + ": " + st.error().message);
@@ -111,7 +112,7 @@ ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
       out.checkpoints.problems.push_back(at + ": its output checkpoint " + Short(r.params_out) +
                                          ": " + stored.error().message);
     } else {
-      ++blobs_checked;
+      blobs_checked.insert(r.params_out);
     }
   }
   if (replayed < job.rounds.size() && out.replay.problems.empty()) {
@@ -125,7 +126,7 @@ ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
     }
   }
   if (out.checkpoints.problems.empty()) {
-    out.checkpoints.summary = std::to_string(blobs_checked) +
+    out.checkpoints.summary = std::to_string(blobs_checked.size()) +
                               " checkpoint and delta blob(s) fetched, each hashes to its id";
   }
   if (out.replay.problems.empty()) {

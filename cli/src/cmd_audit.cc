@@ -231,9 +231,15 @@ void PrintText(const std::string& job, const std::string& dir, const Audit& audi
   }
   if (verdict == "LEDGER-ONLY") {
     std::cout << "LEDGER VERIFIED, PROVENANCE NOT CHECKED: " << job << "\n";
-  } else {
-    std::cout << verdict << ": " << job << "\n";
+    return;
   }
+  std::cout << verdict << ": " << job;
+  for (const CheckResult& c : p.checks) {
+    if (verdict == "VERIFIED" && c.status == CheckStatus::kNotChecked) {
+      std::cout << " (" << c.name << " not checked)";
+    }
+  }
+  std::cout << "\n";
 }
 
 void RunAudit(const LedgerFlags& flags, const std::string& job, const std::string& ledger_id,
