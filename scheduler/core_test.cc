@@ -429,7 +429,7 @@ TEST(Core, NothingIsPlacedBeforeTheEscrowHoldAndARefusedHoldFailsTheJob) {
   auto hold = Only<LedgerRequest>(acts);
   ASSERT_EQ(hold.size(), 1u);
   EXPECT_EQ(hold[0].op.kind, LedgerOpKind::kHold);
-  EXPECT_EQ(hold[0].op.amount_micro_plume, h.JobAt("j").spec.budget_micro_plume);
+  EXPECT_EQ(hold[0].op.amount_micro_plume, MaxJobCostMicroPlume(h.JobAt("j").spec));
   EXPECT_EQ(Only<SendTaskAssign>(h.Do(LedgerApplied{hold[0].op.id})).size(), 1u);
 
   hold = Only<LedgerRequest>(h.Do(JobSubmitted{"k", "bob", InferSpec(4, 1)}));
@@ -437,6 +437,36 @@ TEST(Core, NothingIsPlacedBeforeTheEscrowHoldAndARefusedHoldFailsTheJob) {
   ASSERT_EQ(fin.size(), 1u);
   EXPECT_EQ(fin[0].state, JobState::kFailed);
   EXPECT_NE(fin[0].reason.find("insufficient balance"), std::string::npos);
+}
+
+TEST(Core, TheHoldIsTheMaximumCostWithTheNetworksFeeNotTheBudget) {
+  Config config;
+  config.fee_bps = 1234;
+  Harness h(config);
+  h.auto_ledger = false;
+  JobSpec spec = InferSpec(5, 2);
+  spec.max_price_micro_plume_per_pflop = 1'000'000'000'000;  // tiny model: a visible cost
+  spec.fee_bps = 0;                                          // a submitter cannot choose the fee
+  spec.budget_micro_plume = 100 * MaxJobCostMicroPlume(spec);  // room the hold must not take
+  auto hold = Only<LedgerRequest>(h.Do(JobSubmitted{"j", "alice", spec}));
+  ASSERT_EQ(hold.size(), 1u);
+  const JobSpec& held = h.JobAt("j").spec;
+  EXPECT_EQ(held.fee_bps, 1234u);
+  EXPECT_EQ(hold[0].op.amount_micro_plume, MaxJobCostMicroPlume(held));
+  EXPECT_LT(hold[0].op.amount_micro_plume, spec.budget_micro_plume);
+  spec.fee_bps = 1234;
+  EXPECT_EQ(MaxJobCostMicroPlume(held), MaxJobCostMicroPlume(spec));
+  spec.fee_bps = 0;
+  EXPECT_GT(MaxJobCostMicroPlume(held), MaxJobCostMicroPlume(spec));  // the fee is in it
+
+  // A budget that covers the work but not the fee is refused, naming the fee.
+  JobSpec tight = InferSpec(5, 2);
+  tight.max_price_micro_plume_per_pflop = spec.max_price_micro_plume_per_pflop;
+  tight.fee_bps = 0;
+  tight.budget_micro_plume = MaxJobCostMicroPlume(tight);
+  auto rej = Only<Rejected>(h.Do(JobSubmitted{"k", "alice", tight}));
+  ASSERT_EQ(rej.size(), 1u);
+  EXPECT_NE(rej[0].reason.find("1234 bps"), std::string::npos) << rej[0].reason;
 }
 
 TEST(Core, SubmissionsAreValidated) {

@@ -50,6 +50,7 @@ inline JobSpec TrainSpec(uint32_t workers, uint32_t rounds, int64_t round_timeou
   s.train.round_timeout_ms = round_timeout_ms;
   s.data_blobs = {Blob("dataset")};
   s.max_price_micro_plume_per_pflop = 1000;
+  s.fee_bps = kFeeBpsDefault;  // what the core stamps on the job
   s.budget_micro_plume = MaxJobCostMicroPlume(s);
   return s;
 }
@@ -62,6 +63,7 @@ inline JobSpec InferSpec(uint32_t prompts, uint32_t shards) {
   s.infer = InferParams{prompts, shards, 16, 8, Blob("checkpoint")};
   s.data_blobs = {Blob("prompts")};
   s.max_price_micro_plume_per_pflop = 1000;
+  s.fee_bps = kFeeBpsDefault;  // what the core stamps on the job
   s.budget_micro_plume = MaxJobCostMicroPlume(s);
   return s;
 }

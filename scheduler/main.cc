@@ -109,8 +109,7 @@ int Main(int argc, char** argv) {
   std::string operator_id;
   app.add_option("--operator-id", operator_id,
                  "operator public key (hex): enables the ledger in <data-dir>/ledger");
-  uint32_t fee_bps = 500;
-  app.add_option("--fee-bps", fee_bps,
+  app.add_option("--fee-bps", options.core.fee_bps,
                  "network fee on each task settle, in basis points (500 = 5%), to the treasury")
       ->check(CLI::Range(0, 10'000));
   CLI11_PARSE(app, argc, argv);
@@ -143,7 +142,6 @@ int Main(int argc, char** argv) {
       return 1;
     }
     bridge = std::move(*opened);
-    bridge->SetFeeBps(fee_bps);
     options.settle_receipt = [b = bridge.get()](const plume::scheduler::SettleReceipt& r) {
       if (auto st = b->KeepSettle(r); !st) {
         spdlog::warn("job={} task={} settle not kept: {}", r.job, r.task, st.error().message);

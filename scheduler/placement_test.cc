@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "core_test_util.h"
+#include "plume/kernels/flops.h"
+#include "plume/ledger/amount.h"
 #include "plume/scheduler/work.h"
 
 namespace plume::scheduler {
@@ -112,10 +114,11 @@ TEST(Placement, GpuMemoryIsTheSmallestDevice) {
   EXPECT_EQ(UsableMemoryBytes(info), 24ULL << 30);
 }
 
-TEST(Work, CostRoundsUpAndValidationNamesTheField) {
-  EXPECT_EQ(CostMicroPlume(1'000'000'000'000'000ULL, 7), 7);
-  EXPECT_EQ(CostMicroPlume(1, 7), 1);
-  EXPECT_EQ(CostMicroPlume(0, 7), 0);
+TEST(Work, PayRoundsDownLikeTheLedgerAndValidationNamesTheField) {
+  EXPECT_EQ(PayMicroPlume(1'000'000'000'000'000ULL, 7), 7);
+  EXPECT_EQ(PayMicroPlume(1, 7), 0);
+  EXPECT_EQ(PayMicroPlume(0, 7), 0);
+  EXPECT_EQ(PayMicroPlume(1'000'000'000'000'000ULL, 0), 0);
   JobSpec s = testing::TrainSpec(2, 3);
   EXPECT_TRUE(ValidateSpec(s).has_value());
   s.model.n_head = 3;
@@ -129,6 +132,62 @@ TEST(Work, CostRoundsUpAndValidationNamesTheField) {
   EXPECT_NE(st.error().message.find("budget"), std::string::npos);
   s = testing::InferSpec(3, 4);
   EXPECT_FALSE(ValidateSpec(s).has_value());  // more shards than prompts
+}
+
+// The scheduler bills with kernels/flops.h, the rule the agent signs with.
+TEST(Work, TaskFlopsAreTheKernelsBillingRule) {
+  JobSpec t = testing::TrainSpec(3, 2);
+  const kernels::ModelConfig model{static_cast<int>(t.model.n_layer),
+                                   static_cast<int>(t.model.n_head),
+                                   static_cast<int>(t.model.n_embd),
+                                   static_cast<int>(t.model.context),
+                                   static_cast<int>(t.model.vocab)};
+  const int64_t train = kernels::TrainFlops(model, static_cast<int>(t.train.seq_len),
+                                            t.train.batch, t.train.local_steps);
+  for (uint32_t w = 0; w < 3; ++w) EXPECT_EQ(TaskFlops(t, w), static_cast<uint64_t>(train));
+  EXPECT_EQ(JobFlops(t), static_cast<uint64_t>(train) * 3 * 2);
+
+  // Inference: each prompt at its own length; 5 prompts in 2 shards are [0,1,2] and [3,4].
+  JobSpec i = testing::InferSpec(5, 2);
+  i.infer.prompt_tokens = {1, 7, 3, 8, 2};
+  const int64_t n = i.infer.max_new_tokens;
+  const std::vector<int64_t> first = {1, 7, 3}, second = {8, 2};
+  EXPECT_EQ(TaskFlops(i, 0), static_cast<uint64_t>(kernels::InferTaskFlops(model, first, n)));
+  EXPECT_EQ(TaskFlops(i, 1), static_cast<uint64_t>(kernels::InferTaskFlops(model, second, n)));
+  EXPECT_EQ(kernels::InferTaskFlops(model, first, n),
+            kernels::GenerationFlops(model, 1, n) + kernels::GenerationFlops(model, 7, n) +
+                kernels::GenerationFlops(model, 3, n));
+  // Without per-prompt counts (older stored jobs) every prompt is billed at the longest.
+  i.infer.prompt_tokens.clear();
+  i.infer.prompt_tokens_max = 8;
+  EXPECT_EQ(TaskFlops(i, 1), 2 * static_cast<uint64_t>(kernels::GenerationFlops(model, 8, n)));
+  EXPECT_EQ(kernels::PromptTokens(""), 1);
+  EXPECT_EQ(kernels::PromptTokens("abc"), 3);
+}
+
+// The hold covers every settle: per task CostWithFee at the maximum price, the ledger's
+// rounding, so any price at or under the maximum pays out no more than was held.
+TEST(Work, MaxJobCostCoversEverySettleAtAnyAllowedPrice) {
+  JobSpec s = testing::InferSpec(7, 3);
+  s.infer.prompt_tokens = {3, 1, 8, 8, 2, 5, 4};
+  s.fee_bps = 750;
+  s.max_price_micro_plume_per_pflop = 123'456'789'000;
+  int64_t at_max = 0;
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    at_max += ledger::CostWithFee(123'456'789'000, TaskFlops(s, shard), 750)->value();
+  }
+  EXPECT_EQ(MaxJobCostMicroPlume(s), at_max);
+  for (uint64_t price : {1ULL, 99'999ULL, 123'456'788'999ULL}) {
+    int64_t paid = 0;
+    for (uint32_t shard = 0; shard < 3; ++shard) {
+      paid += ledger::CostWithFee(price, TaskFlops(s, shard), 750)->value();
+    }
+    EXPECT_LE(paid, MaxJobCostMicroPlume(s)) << "price " << price;
+  }
+  // The fee is part of the maximum cost.
+  const MicroPlume with_fee = MaxJobCostMicroPlume(s);
+  s.fee_bps = 0;
+  EXPECT_LT(MaxJobCostMicroPlume(s), with_fee);
 }
 
 TEST(Work, ParamCountMatchesGpt2Small) {

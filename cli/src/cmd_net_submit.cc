@@ -1,4 +1,4 @@
-// `plume submit job.toml [--wait]` and `plume fetch JOB -o DIR`.
+// `plume submit job.toml [--wait]`, `plume quote job.toml` and `plume fetch JOB -o DIR`.
 //
 // What submit uploads (the scheduler forwards these blobs to the agents):
 //   train: "data" = the training part of [data].path (all but the last val_fraction of the
@@ -116,44 +116,109 @@ Message WaitForJob(NetClient& client, const std::string& job_id) {
   }
 }
 
-void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
+// A spec checked, read and uploaded: what a quote and a submit both send.
+struct Prepared {
+  kernels::JobSpec spec;
+  std::string toml;
+  std::vector<Upload> uploads;
+  std::vector<Hash256> hashes;  // of uploads, in order
+};
+
+Prepared PrepareOrFail(NetClient& client, const NetFlags& flags, const std::string& spec_path) {
+  Prepared p;
   auto spec = kernels::LoadJobSpec(spec_path);
   if (!spec) FailWith({kExitBadInput, spec_path + ": " + spec.error().message});
   if (auto s = kernels::ValidateNetwork(*spec); !s) FailWith({kExitBadInput, spec_path + ": " + s.error().message});
   if (auto s = kernels::ValidatePayment(*spec); !s) FailWith({kExitBadInput, spec_path + ": " + s.error().message});
+  p.spec = *spec;
   const std::vector<uint8_t> toml = ReadBytesOrFail(spec_path, "job spec");
-  const std::vector<Upload> uploads = BlobsFor(*spec);
-  auto client = ConnectOrFail(flags);
+  p.toml.assign(toml.begin(), toml.end());
+  p.uploads = BlobsFor(*spec);
+  for (const Upload& u : p.uploads) {
+    auto hash = client.Upload(u.bytes);
+    if (!hash) FailWith(hash.error());
+    p.hashes.push_back(*hash);
+    if (!flags.json) std::cerr << "uploaded " << u.name << " (" << u.bytes.size() << " bytes)\n";
+  }
+  return p;
+}
 
+void FillRefs(capnp::List<wire::BlobRef>::Builder refs, const Prepared& p) {
+  for (size_t i = 0; i < p.uploads.size(); ++i) {
+    auto ref = refs[static_cast<unsigned>(i)];
+    ref.setHash(AsData(p.hashes[i]));
+    ref.setSizeBytes(p.uploads[i].bytes.size());
+    ref.setName(p.uploads[i].name);
+  }
+}
+
+struct Quote {
+  uint64_t flops = 0;
+  int64_t max_cost_micro_plume = 0;
+  uint32_t fee_bps = 0;
+};
+
+// The scheduler's price of the job: what a submit will hold in escrow. Asked rather than
+// computed here because the fee is the network's and the FLOPs follow the scheduler's view of
+// the data (prompts, checkpoint shape).
+Quote QuoteOrFail(NetClient& client, const Prepared& p) {
+  auto req = client.NewRequest();
+  auto q = req.body().initQuoteJob();
+  q.setSpecToml(p.toml);
+  FillRefs(q.initDataBlobs(static_cast<unsigned>(p.uploads.size())), p);
+  auto reply = client.Call(req, std::chrono::seconds(30));
+  if (!reply) FailWith(reply.error());
+  if (reply->kind() != MessageKind::QUOTE_REPLY) FailWith({kExitFailure, "unexpected reply to quote"});
+  auto r = reply->body().getQuoteReply();
+  return Quote{r.getFlops(), r.getMaxCostMicroPlume(), r.getFeeBps()};
+}
+
+void RunQuote(const NetFlags& flags, const std::string& spec_path) {
+  auto client = ConnectOrFail(flags);
+  const Prepared p = PrepareOrFail(*client, flags, spec_path);
+  const Quote q = QuoteOrFail(*client, p);
+  const int64_t budget = p.spec.payment->budget_micro_plume;
+  if (flags.json) {
+    std::cout << json{{"flops", q.flops}, {"max_cost_micro_plume", q.max_cost_micro_plume},
+                      {"fee_bps", q.fee_bps}, {"budget_micro_plume", budget}}.dump() << "\n";
+    return;
+  }
+  std::cout << "work:      " << q.flops << " FLOPs\n"
+            << "max price: " << p.spec.payment->max_price_micro_plume_per_pflop
+            << " micro-PLUME per PFLOP, network fee " << q.fee_bps << " bps\n"
+            << "escrow:    " << q.max_cost_micro_plume << " micro-PLUME held at submit (budget "
+            << budget << ")\n";
+}
+
+void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
+  auto client = ConnectOrFail(flags);
+  const Prepared p = PrepareOrFail(*client, flags, spec_path);
+  const Quote quote = QuoteOrFail(*client, p);
+  if (quote.max_cost_micro_plume > p.spec.payment->budget_micro_plume) {
+    FailWith({kExitBadInput, spec_path + ": the job may cost up to " +
+                                 std::to_string(quote.max_cost_micro_plume) +
+                                 " micro-PLUME with the network fee, over payment.budget_micro_plume = " +
+                                 std::to_string(p.spec.payment->budget_micro_plume) +
+                                 ": raise the budget or shrink the job"});
+  }
   auto req = client->NewRequest();
   auto submit = req.body().initSubmitJob();
-  const std::string toml_text(toml.begin(), toml.end());
-  const Hash256 spec_hash = Blake2b256(toml_text);
+  const Hash256 spec_hash = Blake2b256(p.toml);
   const Signature sig = client->identity().Sign(std::span<const uint8_t>(spec_hash));
-  submit.setSpecToml(toml_text);
+  submit.setSpecToml(p.toml);
   submit.setSpecHash(AsData(spec_hash));
   submit.setSignature(AsData(sig));
   const std::string job_key = RandomKey();
   submit.setClientJobKey(job_key);
   // Authorise the escrow hold of this job (docs/payments.md): the ledger takes a hold only
-  // with the team's own signature, over the entry the scheduler will append.
+  // with the team's own signature, over the entry the scheduler will append, for the quoted
+  // amount and no more.
   const ledger::Entry hold = scheduler::EscrowHoldEntry(
       scheduler::JobIdFor(client->identity().Id(), job_key), client->identity().public_key(),
-      spec->payment->budget_micro_plume);
-  const Signature hold_sig = ledger::SignEntry(hold, client->identity()).signature;
-  submit.setEscrowHoldSignature(AsData(hold_sig));
-  auto refs = submit.initDataBlobs(static_cast<unsigned>(uploads.size()));
-  for (size_t i = 0; i < uploads.size(); ++i) {
-    auto hash = client->Upload(uploads[i].bytes);
-    if (!hash) FailWith(hash.error());
-    auto ref = refs[static_cast<unsigned>(i)];
-    ref.setHash(AsData(*hash));
-    ref.setSizeBytes(uploads[i].bytes.size());
-    ref.setName(uploads[i].name);
-    if (!flags.json) {
-      std::cerr << "uploaded " << uploads[i].name << " (" << uploads[i].bytes.size() << " bytes)\n";
-    }
-  }
+      quote.max_cost_micro_plume);
+  submit.setEscrowHoldSignature(AsData(ledger::SignEntry(hold, client->identity()).signature));
+  submit.setEscrowHoldMicroPlume(quote.max_cost_micro_plume);
+  FillRefs(submit.initDataBlobs(static_cast<unsigned>(p.uploads.size())), p);
   auto reply = client->Call(req, std::chrono::seconds(30));
   if (!reply) FailWith(reply.error());
   if (reply->kind() != MessageKind::SUBMIT_ACK) FailWith({kExitFailure, "unexpected reply to submit"});
@@ -242,6 +307,14 @@ void RegisterNetSubmitCommands(CLI::App& app) {
   submit->add_flag("--wait", *wait, "wait for the job to end, showing its progress");
   AddNetFlags(submit, *flags);
   submit->callback([=] { RunSubmit(*flags, *spec, *wait); });
+
+  auto qflags = std::make_shared<NetFlags>();
+  auto qspec = std::make_shared<std::string>();
+  auto* quote = app.add_subcommand(
+      "quote", "what a submit of this spec would hold in escrow (FLOPs, max price, fee)");
+  quote->add_option("spec", *qspec, "job spec (TOML, see docs/job-spec.md)")->required();
+  AddNetFlags(quote, *qflags);
+  quote->callback([=] { RunQuote(*qflags, *qspec); });
 
   auto fflags = std::make_shared<NetFlags>();
   auto job = std::make_shared<std::string>();

@@ -31,4 +31,15 @@ int64_t GenerationFlops(const ModelConfig& config, int64_t prompt_tokens, int64_
          4 * int64_t{config.n_layer} * config.n_embd * keys;
 }
 
+int64_t PromptTokens(std::string_view prompt) {
+  return prompt.empty() ? 1 : static_cast<int64_t>(prompt.size());
+}
+
+int64_t InferTaskFlops(const ModelConfig& config, std::span<const int64_t> prompt_tokens,
+                       int64_t new_tokens) {
+  int64_t total = 0;
+  for (const int64_t p : prompt_tokens) total += GenerationFlops(config, p, new_tokens);
+  return total;
+}
+
 }  // namespace plume::kernels

@@ -10,6 +10,8 @@
 
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
+#include "plume/kernels/config.h"
+#include "plume/kernels/flops.h"
 #include "plume/ledger/receipt.h"
 
 namespace plume::agent {
@@ -54,9 +56,34 @@ std::pair<std::string, Signature> SignReceipt(const Identity& id, const HeldTask
   return {encoded, id.Sign(encoded)};
 }
 
+// The FLOPs the task is billed for, computed here from the assignment by the rule the scheduler
+// bills with (kernels/flops.h). The agent signs its own number, never the scheduler's: a
+// scheduler that bills other work than the task gets no receipt that verifies.
+uint64_t BilledFlops(wire::TaskAssign::Reader a) {
+  const auto m = a.getModel();
+  const kernels::ModelConfig model{static_cast<int>(m.getNLayer()), static_cast<int>(m.getNHead()),
+                                   static_cast<int>(m.getNEmbd()), static_cast<int>(m.getContext()),
+                                   static_cast<int>(m.getVocab())};
+  if (!model.Validate()) return 0;
+  int64_t flops = 0;
+  if (a.getParams().isTrain()) {
+    const auto t = a.getParams().getTrain();
+    if (t.getSeqLen() == 0 || t.getSeqLen() > static_cast<uint32_t>(model.context)) return 0;
+    flops = kernels::TrainFlops(model, static_cast<int>(t.getSeqLen()), t.getBatch(),
+                                t.getLocalSteps());
+  } else {
+    const auto p = a.getParams().getInfer();
+    std::vector<int64_t> tokens;
+    for (auto prompt : p.getPrompts()) {
+      tokens.push_back(kernels::PromptTokens(std::string_view(prompt.cStr(), prompt.size())));
+    }
+    flops = kernels::InferTaskFlops(model, tokens, p.getMaxNewTokens());
+  }
+  return flops > 0 ? static_cast<uint64_t>(flops) : 0;
+}
+
 // The ledger receipt (ledger/receipt.h) the scheduler rebuilds and countersigns so the ledger
-// pays for the task. FLOPs are the scheduler's number from the TaskAssign (what it pays for);
-// the task id is the wire id in decimal, which both sides know.
+// pays for the task. The task id is the wire id in decimal, which both sides know.
 ledger::TaskReceipt LedgerReceipt(const Identity& id, const HeldTask& t, const Hash256& output,
                                   const std::string& device, const std::string& kernel_build,
                                   int64_t finished_unix_ms) {
@@ -66,7 +93,15 @@ ledger::TaskReceipt LedgerReceipt(const Identity& id, const HeldTask& t, const H
   r.attempt = t.attempt;
   r.input_hashes = t.inputs;
   r.output_hash = output;
-  r.flops = t.assign ? t.assign->body().getTaskAssign().getFlops() : 0;
+  if (t.assign) {
+    const auto assign = t.assign->body().getTaskAssign();
+    r.flops = BilledFlops(assign);
+    if (r.flops != assign.getFlops()) {
+      spdlog::warn("job={} task={}: the scheduler bills {} FLOPs but the task's work is {}; the "
+                   "receipt is signed for {}", t.job_id, t.task_id, assign.getFlops(), r.flops,
+                   r.flops);
+    }
+  }
   r.device = device;
   r.kernel_build = kernel_build;
   r.start_unix_ms = static_cast<uint64_t>(std::max<int64_t>(0, t.started_unix_ms));

@@ -87,21 +87,23 @@ void Core::Impl::OnJobSubmitted(const JobSubmitted& e) {
     Emit(Rejected{e.owner, e.job, "job id already used: choose another id"});
     return;
   }
-  if (Status st = ValidateSpec(e.spec); !st) {
+  JobSpec spec = e.spec;
+  spec.fee_bps = config.fee_bps;  // the terms are the network's, not the submitter's
+  if (Status st = ValidateSpec(spec); !st) {
     Emit(Rejected{e.owner, e.job, "bad job spec: " + st.error().message});
     return;
   }
   Job& job = s.jobs[e.job];
   job.id = e.job;
   job.owner = e.owner;
-  job.spec = e.spec;
+  job.spec = std::move(spec);
   job.seq = s.next_job_seq++;
   job.submitted_at_ms = now;
   job.reason = "waiting for the escrow hold";
   active_jobs.insert(job.id);
   Touch(job);
   AddLedgerOp(LedgerOp{"hold:" + job.id, 0, LedgerOpKind::kHold, job.id, job.owner, "", "", 0,
-                       job.spec.budget_micro_plume, 0});
+                       MaxJobCostMicroPlume(job.spec), 0});
   if (job.spec.kind == JobKind::kTrain) {
     job.params_blob = job.spec.initial_params_blob;
     StartRound(job, 0);
@@ -237,7 +239,7 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   const Node* n = FindNode(e.node);
   const MicroPlume price = std::min(n->info.price_micro_plume_per_pflop,
                                     job.spec.max_price_micro_plume_per_pflop);
-  t->paid_micro_plume = CostMicroPlume(t->flops, price);
+  t->paid_micro_plume = PayMicroPlume(t->flops, price);
   job.paid_micro_plume += t->paid_micro_plume;
   Touch(*t);
   Touch(job);

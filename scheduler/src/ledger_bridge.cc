@@ -175,7 +175,7 @@ Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
   r.end_unix_ms = s.end_unix_ms;
   r.price_micro_plume_per_pflop =
       static_cast<uint64_t>(std::max<int64_t>(0, s.price_micro_plume_per_pflop));
-  r.fee_bps = fee_bps_.load();
+  r.fee_bps = s.fee_bps;
   if (!CopyBytes(s.output_hash, r.output_hash) || !CopyBytes(s.agent, r.agent)) {
     return Fail("task " + s.task + ": output hash or agent key has the wrong size");
   }

@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 
+#include "plume/scheduler/work.h"
+
 namespace plume::scheduler {
 namespace {
 
@@ -199,14 +201,14 @@ void SchedulerMetrics::Observe(const State& s, int64_t now_ms) {
     }
     it->second = r.state;
   }
-  // Escrow: each held job's budget less what has been settled from it; a finished job's rest
+  // Escrow: each held job's hold less what has been settled from it; a finished job's rest
   // is released once its release request has been applied.
   double held = 0;
   for (const auto& [id, job] : s.jobs) {
     if (!job.escrow_held) continue;
     if (IsTerminal(job.state) && s.outbox.count("release:" + id) == 0) continue;
     const auto it = m.settled_per_job.find(id);
-    held += static_cast<double>(job.spec.budget_micro_plume -
+    held += static_cast<double>(MaxJobCostMicroPlume(job.spec) -
                                 (it == m.settled_per_job.end() ? 0 : it->second));
   }
   m.escrow.Set(held);

@@ -184,6 +184,7 @@ void Reactor::Impl::Dispatch(Incoming& in) {
     case MessageKind::TASK_FAILED: return OnTaskFailed(in);
     case MessageKind::TASK_PROGRESS: return;  // heartbeats carry progress too
     case MessageKind::SUBMIT_JOB: return OnSubmitJob(in);
+    case MessageKind::QUOTE_JOB: return OnQuoteJob(in);
     case MessageKind::JOB_STATUS: return OnJobStatus(in);
     case MessageKind::LIST_JOBS: return OnListJobs(in);
     case MessageKind::CANCEL_JOB: return OnCancelJob(in);

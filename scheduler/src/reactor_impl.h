@@ -78,6 +78,9 @@ struct Reactor::Impl {
 
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);
+  void OnQuoteJob(Incoming& in);
+  Result<std::pair<JobSpec, JobExtra>> PrepareSpec(const std::string& toml,
+                                                   capnp::List<wire::BlobRef>::Reader refs);
   void OnJobStatus(Incoming& in);
   void OnListJobs(Incoming& in);
   void OnCancelJob(Incoming& in);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plume/kernels/checkpoint.h"
+#include "plume/kernels/flops.h"
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/ops.h"
 #include "plume/protocol/limits.h"
@@ -155,10 +156,16 @@ Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobEx
     auto ck = need("checkpoint");
     if (!ck) return tl::unexpected(ck.error());
     uint32_t longest = 0;
-    for (const auto& p : x.prompts) longest = std::max<uint32_t>(longest, p.size());
+    std::vector<uint32_t> tokens;
+    for (const auto& p : x.prompts) {
+      tokens.push_back(static_cast<uint32_t>(std::min<int64_t>(
+          kernels::PromptTokens(p), std::numeric_limits<uint32_t>::max())));
+      longest = std::max(longest, tokens.back());
+    }
     const auto count = static_cast<uint32_t>(x.prompts.size());
     s.infer = InferParams{count, std::clamp<uint32_t>(net.workers, 1, std::max(1u, count)),
-                          static_cast<uint32_t>(k.infer.generate.max_new_tokens), longest, *ck};
+                          static_cast<uint32_t>(k.infer.generate.max_new_tokens), longest, *ck,
+                          std::move(tokens)};
     s.data_blobs = {*ck};
     if (named.count("prompts")) s.data_blobs.push_back(named.at("prompts"));
   }
@@ -193,6 +200,67 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
   return &extras.emplace(job.id, std::move(x)).first->second;
 }
 
+// The spec TOML and the named data blobs of a submit (or a quote) as the core's JobSpec, under
+// the network's fee. The error is the client's to fix.
+Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
+    const std::string& toml, capnp::List<wire::BlobRef>::Reader refs) {
+  auto k = kernels::ParseJobSpec(toml);
+  if (!k) return Fail(k.error().message);
+  if (auto st = kernels::ValidateNetwork(*k); !st) return Fail(st.error().message);
+  if (auto st = kernels::ValidatePayment(*k); !st) return Fail(st.error().message);
+  std::map<std::string, BlobHash> named;
+  for (auto ref : refs) {
+    auto h = HashFromData(ref.getHash());
+    const std::string name = ref.getName();
+    if (!h) return Fail("data blob '" + name + "': " + h.error().message);
+    if (!blobs->Has(*h)) {
+      return Fail("blob '" + name + "' was not uploaded: upload it before submitting");
+    }
+    named[name] = ToHex(*h);
+  }
+  JobExtra x;
+  x.spec = *k;
+  x.spec_hash = Blake2b256(toml);
+  if (k->kind == kernels::JobKind::kInfer) {
+    x.prompts = k->infer.prompts;
+    if (x.prompts.empty() && named.count("prompts")) {
+      auto bytes = blobs->Get(*HashFromHex(named["prompts"]));
+      try {
+        if (bytes) x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
+      } catch (const std::exception&) {
+        return Fail("the \"prompts\" blob must be a JSON array of strings");
+      }
+    }
+    if (x.prompts.empty()) return Fail("infer: no prompts (give prompts or prompts_file)");
+  }
+  auto spec = ToCoreSpec(*k, x, named);
+  if (!spec) return tl::unexpected(spec.error());
+  spec->runner_config = toml;
+  spec->fee_bps = core.config().fee_bps;
+  if (named.count("val")) x.val_blob = named["val"];
+  return std::pair{std::move(*spec), std::move(x)};
+}
+
+void Reactor::Impl::OnQuoteJob(Incoming& in) {
+  auto q = in.message.body().getQuoteJob();
+  const uint64_t rid = in.message.request_id();
+  auto prepared = PrepareSpec(q.getSpecToml(), q.getDataBlobs());
+  if (!prepared) {
+    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, prepared.error().message);
+  }
+  const JobSpec& spec = prepared->first;
+  if (auto st = ValidateSpec(spec); !st) {
+    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC,
+                      "bad job spec: " + st.error().message);
+  }
+  auto m = NewMessage(rid);
+  auto reply = m.body().initQuoteReply();
+  reply.setFlops(JobFlops(spec));
+  reply.setMaxCostMicroPlume(MaxJobCostMicroPlume(spec));
+  reply.setFeeBps(spec.fee_bps);
+  Reply(in.peer, m);
+}
+
 void Reactor::Impl::OnSubmitJob(Incoming& in) {
   auto s = in.message.body().getSubmitJob();
   const uint64_t rid = in.message.request_id();
@@ -219,59 +287,44 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
     if (it->second.owner != owner) {
       return ReplyError(in.peer, rid, wire::ErrorCode::CONFLICT, "job key already used");
     }
-    return reply_ack(it->second.spec.budget_micro_plume);  // a retried submit: same job
+    return reply_ack(MaxJobCostMicroPlume(it->second.spec));  // a retried submit: same job
   }
   auto bad = [&](const std::string& why) {
     ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, why);
   };
-  auto k = kernels::ParseJobSpec(toml);
-  if (!k) return bad(k.error().message);
-  if (auto st = kernels::ValidateNetwork(*k); !st) return bad(st.error().message);
-  if (auto st = kernels::ValidatePayment(*k); !st) return bad(st.error().message);
-  std::map<std::string, BlobHash> named;
-  for (auto ref : s.getDataBlobs()) {
-    auto h = HashFromData(ref.getHash());
-    if (!h) return bad("data blob '" + std::string(ref.getName().cStr()) + "': " + h.error().message);
-    if (!blobs->Has(*h)) return bad("blob '" + std::string(ref.getName().cStr()) +
-                                    "' was not uploaded: upload it before submitting");
-    named[ref.getName()] = ToHex(*h);
-  }
-  JobExtra x;
-  x.spec = *k;
-  x.spec_hash = spec_hash;
-  if (k->kind == kernels::JobKind::kInfer) {
-    x.prompts = k->infer.prompts;
-    if (x.prompts.empty() && named.count("prompts")) {
-      auto bytes = blobs->Get(*HashFromHex(named["prompts"]));
-      try {
-        if (bytes) x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
-      } catch (const std::exception&) {
-        return bad("the \"prompts\" blob must be a JSON array of strings");
-      }
-    }
-    if (x.prompts.empty()) return bad("infer: no prompts (give prompts or prompts_file)");
-  }
-  auto spec = ToCoreSpec(*k, x, named);
-  if (!spec) return bad(spec.error().message);
-  spec->runner_config = toml;
-  if (spec->kind == JobKind::kTrain) {
-    auto init = InitialParams(*k->model, k->seed);
-    if (!init) return bad("cannot initialise the model: " + init.error().message);
-    spec->initial_params_blob = *init;
-  }
-  if (named.count("val")) x.val_blob = named["val"];
+  auto prepared = PrepareSpec(toml, s.getDataBlobs());
+  if (!prepared) return bad(prepared.error().message);
+  auto& [spec, x] = *prepared;
   if (opt.escrow_signature) {  // the ledger bridge keeps it for the hold (ledger_bridge.h)
+    // The team signed a hold of a definite amount; it must be what this job holds, or the
+    // ledger would refuse the hold later (or the team would have signed for something else).
+    const MicroPlume hold = MaxJobCostMicroPlume(spec);
+    if (ValidateSpec(spec) && s.getEscrowHoldMicroPlume() != hold) {
+      return ReplyError(
+          in.peer, rid, wire::ErrorCode::INVALID_SPEC,
+          "the escrow hold you signed is " + std::to_string(s.getEscrowHoldMicroPlume()) +
+              " micro-PLUME but this job holds " + std::to_string(hold) + " (" +
+              std::to_string(JobFlops(spec)) + " FLOPs at the maximum price plus the " +
+              std::to_string(spec.fee_bps) + " bps fee): quote it first (`plume quote`); "
+              "`plume submit` does so itself");
+    }
     auto hold_sig = s.getEscrowHoldSignature();
     opt.escrow_signature(job_id, std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
   }
+  if (spec.kind == JobKind::kTrain) {
+    auto init = InitialParams(*x.spec.model, x.spec.seed);
+    if (!init) return bad("cannot initialise the model: " + init.error().message);
+    spec.initial_params_blob = *init;
+  }
+  x.spec_hash = spec_hash;
   extras[job_id] = std::move(x);
-  for (const Action& a : Feed(JobSubmitted{job_id, owner, *spec})) {
+  for (const Action& a : Feed(JobSubmitted{job_id, owner, spec})) {
     if (const auto* r = std::get_if<Rejected>(&a)) {
       extras.erase(job_id);
       return bad(r->reason);
     }
   }
-  reply_ack(spec->budget_micro_plume);
+  reply_ack(MaxJobCostMicroPlume(spec));
 }
 
 void Reactor::Impl::OnJobStatus(Incoming& in) {

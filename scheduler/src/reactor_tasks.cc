@@ -155,6 +155,7 @@ void Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
           ? 0
           : std::min(n->second.info.price_micro_plume_per_pflop,
                      job.spec.max_price_micro_plume_per_pflop);
+  s.fee_bps = job.spec.fee_bps;
   s.device = r.ledger_device;
   s.kernel_build = r.ledger_kernel_build;
   s.start_unix_ms = r.ledger_start_unix_ms;

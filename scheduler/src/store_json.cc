@@ -1,6 +1,8 @@
 // JSON encodings of job specs and GPU lists for the store; see store_json.h.
 #include "store_json.h"
 
+#include "plume/scheduler/limits.h"
+
 namespace plume::scheduler {
 
 using nlohmann::json;
@@ -18,10 +20,12 @@ json SpecToJson(const JobSpec& s) {
       {"infer", {{"prompt_count", s.infer.prompt_count}, {"shards", s.infer.shards},
                  {"max_new_tokens", s.infer.max_new_tokens},
                  {"prompt_tokens_max", s.infer.prompt_tokens_max},
-                 {"checkpoint_blob", s.infer.checkpoint_blob}}},
+                 {"checkpoint_blob", s.infer.checkpoint_blob},
+                 {"prompt_tokens", s.infer.prompt_tokens}}},
       {"data_blobs", s.data_blobs}, {"initial_params_blob", s.initial_params_blob},
       {"backend", s.backend ? static_cast<int>(*s.backend) : -1},
       {"budget", s.budget_micro_plume}, {"max_price", s.max_price_micro_plume_per_pflop},
+      {"fee_bps", s.fee_bps},
       {"runner_config", s.runner_config}};
 }
 
@@ -38,12 +42,15 @@ JobSpec SpecFromJson(const json& j) {
                         t.at("round_timeout_ms")};
   const json& i = j.at("infer");
   s.infer = InferParams{i.at("prompt_count"), i.at("shards"), i.at("max_new_tokens"),
-                        i.at("prompt_tokens_max"), i.at("checkpoint_blob")};
+                        i.at("prompt_tokens_max"), i.at("checkpoint_blob"),
+                        i.value("prompt_tokens", std::vector<uint32_t>{})};
   s.data_blobs = j.at("data_blobs").get<std::vector<BlobHash>>();
   s.initial_params_blob = j.at("initial_params_blob");
   if (const int b = j.at("backend"); b >= 0) s.backend = static_cast<Backend>(b);
   s.budget_micro_plume = j.at("budget");
   s.max_price_micro_plume_per_pflop = j.at("max_price");
+  // Jobs stored before the fee was stamped were held under the scheduler's default.
+  s.fee_bps = j.value("fee_bps", kFeeBpsDefault);
   s.runner_config = j.at("runner_config");
   return s;
 }

@@ -2,10 +2,14 @@
 // done in 128 bits and saturated, so an absurd spec is refused instead of wrapping around.
 #include "plume/scheduler/work.h"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 #include <string>
 
+#include "plume/kernels/flops.h"
+#include "plume/ledger/amount.h"
+#include "plume/ledger/limits.h"
 #include "plume/scheduler/limits.h"
 
 namespace plume::scheduler {
@@ -13,7 +17,6 @@ namespace {
 
 using u128 = unsigned __int128;
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
-constexpr u128 kFlopsPerPflop = 1'000'000'000'000'000ULL;
 
 uint64_t Saturate(u128 v) { return v > kU64Max ? kU64Max : static_cast<uint64_t>(v); }
 
@@ -28,6 +31,13 @@ bool IsBlobHash(const BlobHash& h) {
 Status CheckModel(const ModelConfig& m) {
   if (m.n_layer == 0 || m.n_head == 0 || m.n_embd == 0 || m.context == 0 || m.vocab == 0) {
     return Fail("model: n_layer, n_head, n_embd, context and vocab must all be > 0");
+  }
+  if (m.n_layer > kernels::kMaxLayers || m.n_embd > kernels::kMaxEmbd ||
+      m.context > kernels::kMaxContext || m.vocab > kernels::kMaxVocab) {
+    return Fail("model: n_layer <= " + std::to_string(kernels::kMaxLayers) + ", n_embd <= " +
+                std::to_string(kernels::kMaxEmbd) + ", context <= " +
+                std::to_string(kernels::kMaxContext) + " and vocab <= " +
+                std::to_string(kernels::kMaxVocab) + " (kernels/config.h)");
   }
   if (m.n_embd % m.n_head != 0) {
     return Fail("model: n_embd (" + std::to_string(m.n_embd) + ") must be a multiple of n_head (" +
@@ -73,8 +83,16 @@ Status CheckInfer(const JobSpec& spec) {
     return Fail("infer.checkpoint: no model blob (upload the checkpoint before submitting)");
   }
   if (i.max_new_tokens == 0 || uint64_t{i.prompt_tokens_max} + i.max_new_tokens >
-                                   uint64_t{spec.model.context} * 1024) {
-    return Fail("infer.max_new_tokens must be > 0");
+                                   std::min<uint64_t>(uint64_t{spec.model.context} * 1024,
+                                                      kGenerationPositionsMax)) {
+    return Fail("infer.max_new_tokens must be > 0, and the longest prompt plus max_new_tokens at "
+                "most " + std::to_string(kGenerationPositionsMax) + " tokens");
+  }
+  if (!i.prompt_tokens.empty() && i.prompt_tokens.size() != i.prompt_count) {
+    return Fail("infer: one token count per prompt");
+  }
+  for (const uint32_t t : i.prompt_tokens) {
+    if (t > i.prompt_tokens_max) return Fail("infer: a prompt is longer than prompt_tokens_max");
   }
   return {};
 }
@@ -101,35 +119,76 @@ uint32_t PromptsInShard(uint32_t prompt_count, uint32_t count, uint32_t shard) {
   return prompt_count / count + (shard < prompt_count % count ? 1 : 0);
 }
 
-uint64_t TaskFlops(const JobSpec& spec, uint32_t shard) {
-  const u128 params = ParamCount(spec.model);
-  if (spec.kind == JobKind::kTrain) return Saturate(6 * params * TrainWorkerTokens(spec));
-  const InferParams& i = spec.infer;
-  const u128 prompts = PromptsInShard(i.prompt_count, i.shards, shard);
-  return Saturate(2 * params * prompts * (u128{i.prompt_tokens_max} + i.max_new_tokens));
+namespace {
+
+kernels::ModelConfig KernelsConfig(const ModelConfig& m) {
+  return kernels::ModelConfig{static_cast<int>(m.n_layer), static_cast<int>(m.n_head),
+                              static_cast<int>(m.n_embd), static_cast<int>(m.context),
+                              static_cast<int>(m.vocab)};
 }
 
-MicroPlume CostMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop) {
-  if (price_micro_plume_per_pflop <= 0 || flops == 0) return 0;
-  const u128 num = u128{flops} * static_cast<uint64_t>(price_micro_plume_per_pflop);
-  const u128 cost = (num + kFlopsPerPflop - 1) / kFlopsPerPflop;
-  constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
-  return static_cast<MicroPlume>(cost > kMax ? kMax : cost);
+}  // namespace
+
+uint64_t TaskFlops(const JobSpec& spec, uint32_t shard) {
+  const kernels::ModelConfig model = KernelsConfig(spec.model);
+  if (spec.kind == JobKind::kTrain) {
+    const TrainParams& t = spec.train;
+    // kernels::TrainFlops in 128 bits: the per-token cost fits (CheckModel bounds the model),
+    // the token count may not.
+    const u128 per_token =
+        static_cast<uint64_t>(kernels::TrainFlopsPerToken(model, static_cast<int>(t.seq_len)));
+    return Saturate(per_token * t.seq_len * t.batch * t.local_steps);
+  }
+  const InferParams& i = spec.infer;
+  uint32_t first = 0;
+  for (uint32_t s = 0; s < shard; ++s) first += PromptsInShard(i.prompt_count, i.shards, s);
+  const uint32_t n = PromptsInShard(i.prompt_count, i.shards, shard);
+  u128 total = 0;
+  for (uint32_t p = first; p < first + n; ++p) {
+    const uint32_t tokens = p < i.prompt_tokens.size() ? i.prompt_tokens[p]
+                                                        : std::max(1u, i.prompt_tokens_max);
+    // One prompt fits an int64: CheckInfer bounds prompt + new tokens.
+    total += static_cast<uint64_t>(kernels::GenerationFlops(model, tokens, i.max_new_tokens));
+  }
+  return Saturate(total);
 }
+
+MicroPlume PayMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop) {
+  if (price_micro_plume_per_pflop <= 0) return 0;
+  const auto pay = ledger::PayForFlops(static_cast<uint64_t>(price_micro_plume_per_pflop), flops);
+  return pay ? pay->value() : std::numeric_limits<MicroPlume>::max();
+}
+
+namespace {
+
+// Calls f(flops of a task, number of tasks with those FLOPs) over the job's tasks.
+template <typename F>
+void ForEachTaskFlops(const JobSpec& spec, F f) {
+  if (spec.kind == JobKind::kTrain) {
+    f(TaskFlops(spec, 0), u128{spec.train.workers} * spec.train.rounds);
+    return;
+  }
+  for (uint32_t s = 0; s < spec.infer.shards; ++s) f(TaskFlops(spec, s), u128{1});
+}
+
+}  // namespace
 
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec) {
-  u128 total = 0;
-  if (spec.kind == JobKind::kTrain) {
-    const MicroPlume per = CostMicroPlume(TaskFlops(spec, 0), spec.max_price_micro_plume_per_pflop);
-    total = u128{static_cast<uint64_t>(per)} * spec.train.workers * spec.train.rounds;
-  } else {
-    for (uint32_t s = 0; s < spec.infer.shards; ++s) {
-      total += static_cast<uint64_t>(
-          CostMicroPlume(TaskFlops(spec, s), spec.max_price_micro_plume_per_pflop));
-    }
-  }
   constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
+  u128 total = 0;
+  ForEachTaskFlops(spec, [&](uint64_t flops, u128 count) {
+    const auto cost = ledger::CostWithFee(
+        static_cast<uint64_t>(std::max<MicroPlume>(0, spec.max_price_micro_plume_per_pflop)),
+        flops, spec.fee_bps);
+    total += cost ? static_cast<u128>(cost->value()) * count : kMax;
+  });
   return static_cast<MicroPlume>(total > kMax ? kMax : total);
+}
+
+uint64_t JobFlops(const JobSpec& spec) {
+  u128 total = 0;
+  ForEachTaskFlops(spec, [&](uint64_t flops, u128 count) { total += u128{flops} * count; });
+  return Saturate(total);
 }
 
 TaskNeeds NeedsOf(const JobSpec& spec) {
@@ -164,11 +223,19 @@ Status ValidateSpec(const JobSpec& spec) {
   if (spec.max_price_micro_plume_per_pflop <= 0) {
     return Fail("payment.max_price_micro_plume_per_pflop must be > 0");
   }
+  if (spec.fee_bps > ledger::kFeeBpsMax) return Fail("the network fee is over 10000 basis points");
+  for (uint32_t s = 0; s < ShardCount(spec); ++s) {
+    if (TaskFlops(spec, s) > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Fail("a task of this job is too large to bill: shrink the model or the task");
+    }
+  }
   const MicroPlume need = MaxJobCostMicroPlume(spec);
   if (spec.budget_micro_plume < need) {
     return Fail("payment.budget_micro_plume is " + std::to_string(spec.budget_micro_plume) +
-                " but the job may cost up to " + std::to_string(need) +
-                " at the maximum price: raise the budget or shrink the job");
+                " but the job may cost up to " + std::to_string(need) + " micro-PLUME (" +
+                std::to_string(JobFlops(spec)) + " FLOPs at the maximum price plus the " +
+                std::to_string(spec.fee_bps) + " bps network fee): raise the budget or shrink "
+                "the job");
   }
   return {};
 }

@@ -24,6 +24,8 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string_view>
 
 #include "plume/kernels/config.h"
 
@@ -40,5 +42,18 @@ int64_t TrainFlops(const ModelConfig& config, int seq_len, int64_t batch, int64_
 
 // Generation FLOPs of one prompt of prompt_tokens (>= 1) followed by new_tokens samples.
 int64_t GenerationFlops(const ModelConfig& config, int64_t prompt_tokens, int64_t new_tokens);
+
+// What one task is billed for. The scheduler (escrow, settle) and the agent (the FLOPs it
+// signs in its ledger receipt) both call these on the task's own numbers, so a receipt is
+// paid only when the two sides computed the same work independently.
+//
+// Tokens a prompt is billed for: its bytes (the byte tokenizer), at least one because
+// Generate feeds "\n" for an empty prompt.
+int64_t PromptTokens(std::string_view prompt);
+// An inference task: GenerationFlops of each prompt (given by its token count), new_tokens
+// each.
+int64_t InferTaskFlops(const ModelConfig& config, std::span<const int64_t> prompt_tokens,
+                       int64_t new_tokens);
+// A training task (one DiLoCo worker round) is TrainFlops(config, seq_len, batch, local_steps).
 
 }  // namespace plume::kernels

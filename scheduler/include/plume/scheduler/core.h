@@ -31,6 +31,7 @@ struct Config {
   uint32_t task_deadline_factor = kTaskDeadlineFactorDefault;  // see limits.h
   int64_t task_deadline_min_ms = kTaskDeadlineMinMsDefault;
   int64_t task_deadline_max_ms = kTaskDeadlineMaxMsDefault;
+  uint32_t fee_bps = kFeeBpsDefault;  // network fee on each settle; stamped on each new job
 };
 
 // Rows changed since the last TakeDirty, ready for Store::Save (one transaction).

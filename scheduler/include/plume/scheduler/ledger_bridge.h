@@ -63,8 +63,6 @@ class LedgerBridge {
   // countersigned settle entry for the task's settle request. A receipt that does not verify is
   // logged and not kept: that task pays nothing.
   Status KeepSettle(const SettleReceipt& receipt);
-  // The network fee on each settle, in basis points (default 500 = 5%).
-  void SetFeeBps(uint32_t fee_bps) { fee_bps_ = fee_bps; }
   // Appends what the inbox holds (operator mints); call it periodically.
   Result<DrainResult> DrainInbox();
 
@@ -91,7 +89,6 @@ class LedgerBridge {
   std::filesystem::path dir_;
   Identity identity_;
   std::unique_ptr<ledger::Ledger> ledger_;
-  std::atomic<uint32_t> fee_bps_{500};
   std::atomic<bool> stop_{false};
   std::thread poller_;
 };

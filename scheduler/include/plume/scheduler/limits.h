@@ -22,6 +22,7 @@ inline constexpr int64_t kRetryBackoffCapMsDefault = 60'000;
 inline constexpr uint32_t kTaskDeadlineFactorDefault = 10;
 inline constexpr int64_t kTaskDeadlineMinMsDefault = 30 * 60'000;
 inline constexpr int64_t kTaskDeadlineMaxMsDefault = 24 * 3'600'000;
+inline constexpr uint32_t kFeeBpsDefault = 500;  // 5 % of each settle to the treasury
 // A task that has been tried this many times without success fails its job.
 inline constexpr uint32_t kMaxAttemptsDefault = 5;
 // A job that no registered node could ever run stays queued (with the reason) this long, in
@@ -36,6 +37,8 @@ inline constexpr uint32_t kRoundsMax = 100'000;
 inline constexpr uint32_t kLocalStepsMax = 1'000'000;
 inline constexpr uint32_t kInferShardsMax = 4096;
 inline constexpr uint32_t kPromptsMax = 10'000'000;
+// Prompt plus generated tokens of one prompt; keeps one prompt's billed FLOPs in an int64.
+inline constexpr uint64_t kGenerationPositionsMax = 1 << 20;
 inline constexpr uint32_t kJobIdBytesMax = 128;
 inline constexpr uint32_t kDataBlobsMax = 64;
 

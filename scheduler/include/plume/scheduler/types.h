@@ -94,6 +94,10 @@ struct InferParams {
   uint32_t max_new_tokens = 0;
   uint32_t prompt_tokens_max = 0;  // longest prompt, for the work estimate
   BlobHash checkpoint_blob;        // the model to run
+  // Billed tokens of each prompt (kernels/flops.h PromptTokens), so a shard's FLOPs are what
+  // the agent computes from the prompts it gets. Empty (jobs stored before it existed): every
+  // prompt is billed at prompt_tokens_max.
+  std::vector<uint32_t> prompt_tokens;
 
   bool operator==(const InferParams&) const = default;
 };
@@ -112,6 +116,10 @@ struct JobSpec {
   std::optional<Backend> backend;    // none: any backend
   MicroPlume budget_micro_plume = 0;
   MicroPlume max_price_micro_plume_per_pflop = 0;
+  // The network fee the job was accepted under (set by the scheduler at submit, not by the
+  // team): its escrow covers it, and every settle of the job uses it, whatever --fee-bps a
+  // restarted scheduler has.
+  uint32_t fee_bps = 0;
   std::string runner_config;  // forwarded to agents as is (the spec's TOML)
 
   bool operator==(const JobSpec&) const = default;
@@ -225,6 +233,7 @@ struct SettleReceipt {
   std::string output_hash;                // 32 bytes
   uint64_t flops = 0;
   MicroPlume price_micro_plume_per_pflop = 0;
+  uint32_t fee_bps = 0;  // the job's (JobSpec::fee_bps)
   std::string device;
   std::string kernel_build;
   uint64_t start_unix_ms = 0;

@@ -13,16 +13,22 @@ namespace plume::scheduler {
 // GPT-2 parameter count: embeddings (vocab + context) x width, per layer 12 d^2 + 13 d, final LN.
 uint64_t ParamCount(const ModelConfig& m);
 
-// Train worker: 6 x params x tokens (forward + backward), tokens = H x batch x seq_len.
-// Infer shard: 2 x params x tokens, tokens = prompts in the shard x (prompt + new tokens).
+// The FLOPs a task is billed for, by the convention of kernels/flops.h that the agent signs
+// with: a train worker runs local_steps x batch sequences of seq_len; an infer shard generates
+// max_new_tokens after each of its prompts. Saturates (ValidateSpec refuses such a spec).
 uint64_t TaskFlops(const JobSpec& spec, uint32_t shard);
 uint64_t TrainWorkerTokens(const JobSpec& spec);
 
-// Price of `flops` at `price` per PFLOP, rounded up to a whole micro-PLUME.
-MicroPlume CostMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop);
+// What a provider is paid for `flops` at `price` per PFLOP: the ledger's own rule
+// (ledger/amount.h PayForFlops, rounded down), saturated.
+MicroPlume PayMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop);
 
-// The most the job can cost: every task paid once at the job's maximum price.
+// The job's escrow: every task paid once at the job's maximum price, plus spec.fee_bps of
+// each payment (ledger/amount.h CostWithFee per task, the same rounding the settles use), so
+// the hold always covers every settle. Saturates.
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec);
+// The sum of TaskFlops over every task of the job. Saturates.
+uint64_t JobFlops(const JobSpec& spec);
 
 // Number of tasks per round (train) or in total (infer).
 uint32_t ShardCount(const JobSpec& spec);
