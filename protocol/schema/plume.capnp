@@ -235,8 +235,9 @@ struct TaskAssign {              # scheduler -> agent; the agent answers with pr
   }
   deadlineMs @7 :UInt64;         # relative: give up and report failure after this long
   specHash @8 :Data;             # hash of the job spec, for the receipt and logs
-  flops @9 :UInt64;              # the FLOPs the scheduler pays this task for (work.h TaskFlops);
-                                 # the agent signs it in its ledger receipt (docs/payments.md)
+  flops @9 :UInt64;              # the FLOPs the scheduler bills this task for (work.h TaskFlops);
+                                 # the agent computes its own by the same rule (kernels/flops.h),
+                                 # signs that, and logs a difference (docs/payments.md)
 }
 
 struct TaskProgress {            # agent -> scheduler, while a task runs (also via Heartbeat)
