@@ -3,12 +3,14 @@
 // on how prompts are split; cancellation stops the work.
 #include "task_work.h"
 
+#include <capnp/message.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <sstream>
 
 #include "plume/kernels/checkpoint.h"
+#include "plume/kernels/flops.h"
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/runner.h"
 
@@ -168,6 +170,39 @@ TEST(TaskWorkTest, StopFlagCancels) {
     if (step == 2) stop = true;
   }, stop);
   EXPECT_FALSE(out);
+}
+
+// The agent signs FLOPs it computed from the assignment, by the scheduler's billing rule.
+TEST(BilledFlopsTest, ComputedFromTheAssignmentNotTakenFromIt) {
+  capnp::MallocMessageBuilder message;
+  auto a = message.initRoot<wire::TaskAssign>();
+  auto m = a.initModel();
+  m.setNLayer(2);
+  m.setNHead(2);
+  m.setNEmbd(32);
+  m.setContext(16);
+  m.setVocab(256);
+  const kernels::ModelConfig model{2, 2, 32, 16, 256};
+  a.setFlops(1);  // what a greedy scheduler might claim; never signed
+  auto train = a.getParams().initTrain();
+  train.setLocalSteps(7);
+  train.setBatch(3);
+  train.setSeqLen(16);
+  EXPECT_EQ(BilledFlops(a.asReader()),
+            static_cast<uint64_t>(kernels::TrainFlops(model, 16, 3, 7)));
+  train.setSeqLen(17);  // longer than the context: not a task anyone can run
+  EXPECT_EQ(BilledFlops(a.asReader()), 0u);
+
+  auto infer = a.getParams().initInfer();
+  auto prompts = infer.initPrompts(2);
+  prompts.set(0, "");
+  prompts.set(1, "abc");
+  infer.setMaxNewTokens(5);
+  const std::vector<int64_t> tokens = {1, 3};
+  EXPECT_EQ(BilledFlops(a.asReader()),
+            static_cast<uint64_t>(kernels::InferTaskFlops(model, tokens, 5)));
+  m.setNHead(3);  // 32 is not a multiple of 3
+  EXPECT_EQ(BilledFlops(a.asReader()), 0u);
 }
 
 }  // namespace

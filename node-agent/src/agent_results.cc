@@ -10,9 +10,8 @@
 
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
-#include "plume/kernels/config.h"
-#include "plume/kernels/flops.h"
 #include "plume/ledger/receipt.h"
+#include "task_work.h"
 
 namespace plume::agent {
 namespace {
@@ -54,32 +53,6 @@ std::pair<std::string, Signature> SignReceipt(const Identity& id, const HeldTask
   auto bytes = words.asBytes();
   std::string encoded(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
   return {encoded, id.Sign(encoded)};
-}
-
-// The FLOPs the task is billed for, computed here from the assignment by the rule the scheduler
-// bills with (kernels/flops.h). The agent signs its own number, never the scheduler's: a
-// scheduler that bills other work than the task gets no receipt that verifies.
-uint64_t BilledFlops(wire::TaskAssign::Reader a) {
-  const auto m = a.getModel();
-  const kernels::ModelConfig model{static_cast<int>(m.getNLayer()), static_cast<int>(m.getNHead()),
-                                   static_cast<int>(m.getNEmbd()), static_cast<int>(m.getContext()),
-                                   static_cast<int>(m.getVocab())};
-  if (!model.Validate()) return 0;
-  int64_t flops = 0;
-  if (a.getParams().isTrain()) {
-    const auto t = a.getParams().getTrain();
-    if (t.getSeqLen() == 0 || t.getSeqLen() > static_cast<uint32_t>(model.context)) return 0;
-    flops = kernels::TrainFlops(model, static_cast<int>(t.getSeqLen()), t.getBatch(),
-                                t.getLocalSteps());
-  } else {
-    const auto p = a.getParams().getInfer();
-    std::vector<int64_t> tokens;
-    for (auto prompt : p.getPrompts()) {
-      tokens.push_back(kernels::PromptTokens(std::string_view(prompt.cStr(), prompt.size())));
-    }
-    flops = kernels::InferTaskFlops(model, tokens, p.getMaxNewTokens());
-  }
-  return flops > 0 ? static_cast<uint64_t>(flops) : 0;
 }
 
 // The ledger receipt (ledger/receipt.h) the scheduler rebuilds and countersigns so the ledger

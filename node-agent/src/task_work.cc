@@ -170,6 +170,29 @@ std::pair<size_t, size_t> ShardRange(size_t n, uint32_t index, uint32_t count) {
   return {begin, begin + base + (index < extra ? 1 : 0)};
 }
 
+uint64_t BilledFlops(wire::TaskAssign::Reader a) {
+  const auto m = a.getModel();
+  const kernels::ModelConfig model{static_cast<int>(m.getNLayer()), static_cast<int>(m.getNHead()),
+                                   static_cast<int>(m.getNEmbd()), static_cast<int>(m.getContext()),
+                                   static_cast<int>(m.getVocab())};
+  if (!model.Validate()) return 0;
+  int64_t flops = 0;
+  if (a.getParams().isTrain()) {
+    const auto t = a.getParams().getTrain();
+    if (t.getSeqLen() == 0 || t.getSeqLen() > static_cast<uint32_t>(model.context)) return 0;
+    flops = kernels::TrainFlops(model, static_cast<int>(t.getSeqLen()), t.getBatch(),
+                                t.getLocalSteps());
+  } else {
+    const auto p = a.getParams().getInfer();
+    std::vector<int64_t> tokens;
+    for (auto prompt : p.getPrompts()) {
+      tokens.push_back(kernels::PromptTokens(std::string_view(prompt.cStr(), prompt.size())));
+    }
+    flops = kernels::InferTaskFlops(model, tokens, p.getMaxNewTokens());
+  }
+  return flops > 0 ? static_cast<uint64_t>(flops) : 0;
+}
+
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device) {
   auto shared = std::make_shared<TrainTask>(std::move(task));
   return [shared, device](const ProgressFn& progress, const std::atomic<bool>& stop) {

@@ -17,6 +17,7 @@
 
 #include "plume/agent/task_executor.h"
 #include "plume/kernels/config.h"
+#include "plume/protocol/plume.capnp.h"
 
 namespace plume::agent {
 
@@ -61,6 +62,12 @@ struct DeviceChoice {
   std::vector<int> cuda_devices;  // every passed CUDA device: training uses them as one worker
   int threads = 0;
 };
+
+// The FLOPs the task is billed for, computed from the assignment by the rule the scheduler
+// bills with (kernels/flops.h); 0 for an assignment that does not describe a valid task. The
+// agent signs this number in its ledger receipt, never the scheduler's TaskAssign.flops: a
+// scheduler that bills other work than the task gets no receipt that verifies.
+uint64_t BilledFlops(wire::TaskAssign::Reader assign);
 
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device);
 WorkFn MakeInferWork(InferTask task, DeviceChoice device);
