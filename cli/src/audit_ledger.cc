@@ -1,0 +1,86 @@
+// The ledger half of `plume audit` (audit_ledger.h): every check reads the ledger directory
+// offline, read-only, beside a running scheduler.
+#include <set>
+
+#include "audit_ledger.h"
+#include "plume/ledger/query.h"
+#include "plume/ledger/verify.h"
+
+namespace plume::cli {
+namespace {
+
+using namespace plume::ledger;
+
+void CheckReceipt(const LoggedEntry& l, const PublicKey& trusted, std::set<std::string>& paid,
+                  LedgerAudit& audit) {
+  const TaskReceipt& r = *l.entry.receipt;
+  const std::string at = "entry #" + std::to_string(l.index) + " (task " + r.task_id + ")";
+  if (!VerifyAgentSignature(r)) audit.Problem(at + ": agent signature does not verify");
+  if (!VerifyCountersignature(r, trusted)) {
+    audit.Problem(at + ": scheduler countersignature does not verify with the ledger key");
+  }
+  if (l.entry.type != EntryType::kSettle) return;
+  if (!paid.insert(r.task_id).second) audit.Problem(at + ": task paid twice");
+  const auto pay = PayForFlops(r.price_micro_plume_per_pflop, r.flops);
+  if (!pay) {
+    audit.Problem(at + ": pay overflows");
+    return;
+  }
+  audit.settled_pay += pay->value();
+  audit.settled_fees += FeeFor(*pay, r.fee_bps).value();
+}
+
+}  // namespace
+
+LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
+                        const std::string& ledger_id) {
+  LedgerAudit audit;
+  auto report = Verify(flags.dir);
+  if (!report)
+    Fail(kExitBadInput, "cannot read ledger " + flags.dir + ": " + report.error().message);
+  auto ledger = OpenOrFail(flags.dir);
+  audit.trusted =
+      ledger_id.empty() ? ledger->keys().ledger : ParseKeyOrFail(ledger_id, "--ledger-id");
+  if (!report->ok) audit.Problem("ledger does not verify: " + report->problem);
+  if (ledger->keys().ledger != audit.trusted) audit.Problem("ledger key differs from --ledger-id");
+  std::set<std::string> paid;
+  auto st = ledger->ForEachEntry(0, [&](const LoggedEntry& l) {
+    if (l.entry.job != job) return true;
+    audit.entries.push_back(l);
+    if (l.entry.receipt) CheckReceipt(l, audit.trusted, paid, audit);
+    auto bundle = ledger->ProveInclusion(l.index);
+    if (!bundle || !CheckInclusion(*bundle, audit.trusted)) {
+      audit.Problem("entry #" + std::to_string(l.index) + ": inclusion proof fails");
+    }
+    return true;
+  });
+  if (!st) Fail(kExitFailure, "reading " + flags.dir + ": " + st.error().message);
+  audit.hold = ledger->Hold(job);
+  audit.escrow = ledger->Balance(EscrowAccount(job)).value_or(MicroPlume(0)).value();
+  if (!audit.hold) {
+    audit.Problem("no escrow hold for " + job);
+    return audit;
+  }
+  const auto& h = *audit.hold;
+  if (h.held.value() != h.paid.value() + h.fees.value() + h.released.value() + audit.escrow) {
+    audit.Problem("hold does not add up: held != paid + fees + released + escrow");
+  }
+  if (h.paid.value() != audit.settled_pay || h.fees.value() != audit.settled_fees) {
+    audit.Problem("hold's paid/fees differ from the sum of its settled receipts");
+  }
+  return audit;
+}
+
+// The job's receipts as the provenance checks see them (each already checked in the ledger).
+std::vector<ReceiptFacts> ReceiptsOf(const LedgerAudit& audit) {
+  std::vector<ReceiptFacts> out;
+  for (const LoggedEntry& l : audit.entries) {
+    if (!l.entry.receipt) continue;
+    const TaskReceipt& r = *l.entry.receipt;
+    out.push_back({l.index, r.task_id, l.entry.type == EntryType::kSettle, r.input_hashes,
+                   r.output_hash});
+  }
+  return out;
+}
+
+}  // namespace plume::cli

@@ -1,0 +1,151 @@
+// The report of `plume audit` (audit_ledger.h): one line per check and a verdict, or the same
+// as JSON with the job record the checks ran on.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "audit_ledger.h"
+#include "plume/ledger/query.h"
+#include "plume/ledger/verify.h"
+
+namespace plume::cli {
+namespace {
+
+using nlohmann::json;
+using namespace plume::ledger;
+
+json ProvenanceJson(const ProvenanceReport& p) {
+  json checks = json::array();
+  for (const CheckResult& c : p.checks) {
+    checks.push_back({{"name", c.name},
+                      {"status", c.status == CheckStatus::kOk        ? "ok"
+                                 : c.status == CheckStatus::kProblem ? "problem"
+                                                                     : "not_checked"},
+                      {"summary", c.summary},
+                      {"problems", c.problems}});
+  }
+  json j{{"checked", p.checked}, {"ok", p.ok()}, {"scheduler", p.scheduler}, {"checks", checks}};
+  if (!p.checked) j["reason"] = p.not_checked_why;
+  if (!p.record) return j;
+  // The record the checks ran on, so a reader can recheck any hash by hand.
+  const JobRecord& r = *p.record;
+  auto hexes = [](const std::vector<Hash256>& hs) {
+    json a = json::array();
+    for (const Hash256& h : hs) a.push_back(ToHex(h));
+    return a;
+  };
+  json data = json::object(), rounds = json::array();
+  for (const auto& [name, hash] : r.data_blobs) data[name] = ToHex(hash);
+  for (const RoundFacts& f : r.rounds) {
+    rounds.push_back({{"round", f.round},
+                      {"params_in", ToHex(f.params_in)},
+                      {"params_out", ToHex(f.params_out)},
+                      {"deltas", hexes(f.deltas)},
+                      {"weights", f.weights},
+                      {"outer_lr", f.outer_lr},
+                      {"outer_momentum", f.outer_momentum}});
+  }
+  j["record"] = {{"state", r.state},
+                 {"spec_hash", r.spec_hash ? json(ToHex(*r.spec_hash)) : json(nullptr)},
+                 {"data_blobs", data},
+                 {"rounds", rounds},
+                 {"output_shards", hexes(r.output_shards)}};
+  return j;
+}
+
+}  // namespace
+
+// One word for the outcome, so neither a script nor a reader takes a money-only audit for a
+// full one.
+std::string Verdict(bool ledger_ok, const ProvenanceReport& p) {
+  if (!ledger_ok || (p.checked && !p.ok())) return "FAILED";
+  if (p.checked) return "VERIFIED";
+  return p.scheduler_named ? "FAILED" : "LEDGER-ONLY";
+}
+
+void PrintAuditJson(const std::string& job, const LedgerAudit& audit,
+                    const ProvenanceReport& p, const std::string& verdict) {
+  json entries = json::array();
+  for (const LoggedEntry& l : audit.entries) {
+    json e{{"index", l.index}, {"line", DescribeEntry(l)}};
+    if (l.entry.receipt) {
+      json inputs = json::array();
+      for (const Hash256& h : l.entry.receipt->input_hashes) inputs.push_back(ToHex(h));
+      e["inputs"] = inputs;
+      e["output"] = ToHex(l.entry.receipt->output_hash);
+      e["agent_signature"] = ToHex(l.entry.receipt->agent_signature);
+      e["scheduler_signature"] = ToHex(l.entry.receipt->scheduler_signature);
+    }
+    entries.push_back(e);
+  }
+  // "ok": no check found a problem; "verified": the ledger and the provenance were both checked
+  // and passed (false for a money-only audit).
+  json j{{"job", job},
+         {"ok", audit.problems.empty() && verdict != "FAILED"},
+         {"verified", verdict == "VERIFIED"},
+         {"verdict", verdict},
+         {"ledger_ok", audit.problems.empty()},
+         {"problems", audit.problems},
+         {"entries", entries},
+         {"escrow_micro_plume", audit.escrow},
+         {"provenance", ProvenanceJson(p)}};
+  if (audit.hold) {
+    const auto& h = *audit.hold;
+    j["hold"] = {{"held", h.held.value()},
+                 {"paid", h.paid.value()},
+                 {"fees", h.fees.value()},
+                 {"released", h.released.value()},
+                 {"closed", h.closed}};
+  }
+  std::cout << j.dump() << "\n";
+}
+
+void PrintAuditText(const std::string& job, const std::string& dir, const LedgerAudit& audit,
+                    const ProvenanceReport& p, const std::string& verdict) {
+  std::cout << "audit of " << job << " in " << dir << "\n";
+  for (const LoggedEntry& l : audit.entries) {
+    std::cout << "  " << DescribeEntry(l) << "\n";
+    if (!l.entry.receipt) continue;
+    const TaskReceipt& r = *l.entry.receipt;
+    for (const Hash256& h : r.input_hashes) std::cout << "      input  " << ToHex(h) << "\n";
+    std::cout << "      output " << ToHex(r.output_hash) << "\n"
+              << "      signed by agent " << ToHex(r.agent).substr(0, 16)
+              << ".. and countersigned by the ledger key: "
+              << (VerifyAgentSignature(r) && VerifyCountersignature(r, audit.trusted) ? "ok"
+                                                                                      : "BAD")
+              << "\n";
+  }
+  if (audit.hold) {
+    const auto& h = *audit.hold;
+    std::cout << "  held " << h.held.value() << " = paid " << h.paid.value() << " + fees "
+              << h.fees.value() << " + released " << h.released.value() << " + in escrow "
+              << audit.escrow << " micro-PLUME\n";
+  }
+  for (const std::string& problem : audit.problems) std::cout << "  PROBLEM: " << problem << "\n";
+  std::cout << "  ledger: " << (audit.problems.empty() ? "ok" : "PROBLEM") << "\n";
+  if (!p.checked) {
+    std::cout << "  provenance not checked: " << p.not_checked_why << "\n";
+  } else {
+    std::cout << "  provenance (from the scheduler at " << p.scheduler << "):\n";
+    for (const CheckResult& c : p.checks) {
+      std::printf("    %-12s %-12s %s\n", c.name.c_str(), StatusName(c.status).c_str(),
+                  c.summary.c_str());
+      for (const std::string& problem : c.problems) {
+        std::cout << "      PROBLEM: " << problem << "\n";
+      }
+    }
+  }
+  if (verdict == "LEDGER-ONLY") {
+    std::cout << "LEDGER VERIFIED, PROVENANCE NOT CHECKED: " << job << "\n";
+    return;
+  }
+  std::cout << verdict << ": " << job;
+  for (const CheckResult& c : p.checks) {
+    if (verdict == "VERIFIED" && c.status == CheckStatus::kNotChecked) {
+      std::cout << " (" << c.name << " not checked)";
+    }
+  }
+  std::cout << "\n";
+}
+
+}  // namespace plume::cli
