@@ -58,6 +58,34 @@ void CheckDeltasOfRound(const RoundFacts& r, const std::multimap<Hash256, const 
   }
 }
 
+// What the --spec file fixes about the rounds (SpecFacts); each fact is compared when known.
+void CheckAgainstSpec(const JobRecord& job, const SpecFacts& spec,
+                      std::vector<std::string>& problems) {
+  if (spec.initial_params && job.rounds.front().params_in != *spec.initial_params) {
+    problems.push_back("round 0 starts from " + Short(job.rounds.front().params_in) +
+                       ", not from the spec's seeded initialisation " +
+                       Short(*spec.initial_params));
+  }
+  for (const RoundFacts& r : job.rounds) {
+    const std::string at = "round " + std::to_string(r.round);
+    // The scheduler's values come from parsing the same text, so they are equal, not close.
+    if ((spec.outer_lr && r.outer_lr != *spec.outer_lr) ||
+        (spec.outer_momentum && r.outer_momentum != *spec.outer_momentum)) {
+      problems.push_back(at + ": outer step with lr " + std::to_string(r.outer_lr) +
+                         " and momentum " + std::to_string(r.outer_momentum) +
+                         ", not the spec's");
+    }
+    if (spec.workers && r.deltas.size() > *spec.workers) {
+      problems.push_back(at + ": " + std::to_string(r.deltas.size()) + " deltas, the spec has " +
+                         std::to_string(*spec.workers) + " workers");
+    }
+  }
+  if (spec.rounds && job.succeeded && job.rounds.size() != *spec.rounds) {
+    problems.push_back("rounds: the job finished after " + std::to_string(job.rounds.size()) +
+                       " round(s), the spec asks for " + std::to_string(*spec.rounds));
+  }
+}
+
 }  // namespace
 
 std::string StatusName(CheckStatus s) {
@@ -116,7 +144,7 @@ CheckResult CheckDataInputs(const JobRecord& job, const std::vector<ReceiptFacts
 }
 
 CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& receipts,
-                        const std::optional<Hash256>& initial_params) {
+                        const SpecFacts& spec) {
   if (!job.train) return NotChecked("rounds", "an infer job has no rounds");
   CheckResult c{"rounds", CheckStatus::kOk, "", {}};
   if (job.rounds.empty()) {
@@ -142,10 +170,7 @@ CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& r
     }
     CheckDeltasOfRound(r, by_output, c.problems);
   }
-  if (initial_params && job.rounds.front().params_in != *initial_params) {
-    c.problems.push_back("round 0 starts from " + Short(job.rounds.front().params_in) +
-                         ", not from the spec's seeded initialisation " + Short(*initial_params));
-  }
+  CheckAgainstSpec(job, spec, c.problems);
   // A job still running (or failed mid-round) may have paid receipts of the round after the
   // last finished one, which started from that round's output.
   if (!job.succeeded) starts.insert(job.rounds.back().params_out);
@@ -158,7 +183,7 @@ CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& r
                         Short(job.rounds.front().params_in) + " -> " +
                         Short(job.rounds.back().params_out) +
                         "; every delta is a settled receipt's output from its round's parameters";
-  summary += initial_params ? "; round 0 starts from the spec's seeded initialisation"
+  summary += spec.initial_params ? "; round 0 starts from the spec's seeded initialisation"
                             : " (round 0's start not compared with a seeded initialisation: "
                               "give --spec with the job's train spec)";
   return Finish(std::move(c), summary);

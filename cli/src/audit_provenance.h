@@ -71,10 +71,18 @@ CheckResult CheckSpec(const JobRecord& job, const std::optional<Hash256>& spec_f
 CheckResult CheckDataInputs(const JobRecord& job, const std::vector<ReceiptFacts>& receipts);
 // Train: rounds numbered 0.. in order; round r+1 starts from round r's output; every delta of
 // round r is the output of a settled receipt that started from round r's parameters; every
-// settled receipt started from some round's parameters. initial_params: the checkpoint the
-// spec's seed initialises (from --spec), compared with round 0's start when given.
+// settled receipt started from some round's parameters. With facts from the spec file, also:
+// round 0 starts from the checkpoint the spec's seed initialises, every round used the spec's
+// outer learning rate and momentum and at most its workers, and a finished job ran its rounds.
+struct SpecFacts {
+  std::optional<Hash256> initial_params;
+  std::optional<double> outer_lr;
+  std::optional<double> outer_momentum;
+  std::optional<uint32_t> rounds;
+  std::optional<uint32_t> workers;
+};
 CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& receipts,
-                        const std::optional<Hash256>& initial_params = std::nullopt);
+                        const SpecFacts& spec = {});
 // Train: the final model is the last round's output. Infer: each output shard is the output of
 // a settled receipt.
 CheckResult CheckOutputs(const JobRecord& job, const std::vector<ReceiptFacts>& receipts);

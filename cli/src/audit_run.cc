@@ -21,21 +21,28 @@ std::string ReadSpecOrFail(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// The checkpoint the scheduler makes from a train spec's model and seed before round 0
-// (scheduler/src/reactor_jobs.cc InitialParams): the same kernels, so the same bytes.
-// nullopt when the text is not a train spec this build can initialise (the spec hash check
-// reports a wrong file).
-std::optional<Hash256> InitialParamsOf(const std::string& toml) {
+// What a train spec fixes about the job's rounds: the checkpoint the scheduler makes from its
+// model and seed before round 0 (scheduler/src/reactor_jobs.cc InitialParams: the same
+// kernels, so the same bytes), the outer step's settings, the rounds and workers. Empty facts
+// when the text is not a train spec (the spec hash check then reports a wrong file).
+SpecFacts SpecFactsOf(const std::string& toml) {
+  SpecFacts facts;
   auto spec = kernels::ParseJobSpec(toml);
-  if (!spec || spec->kind != kernels::JobKind::kTrain || !spec->model) return std::nullopt;
+  if (!spec || spec->kind != kernels::JobKind::kTrain || !spec->model) return facts;
+  if (spec->network) {
+    facts.outer_lr = spec->network->outer_lr;
+    facts.outer_momentum = spec->network->outer_momentum;
+    facts.rounds = static_cast<uint32_t>(spec->network->rounds);
+    facts.workers = static_cast<uint32_t>(spec->network->workers);
+  }
   auto ops = kernels::MakeCpuOps(1);
   auto gpt = kernels::Gpt::Create(*spec->model, *ops);
-  if (!gpt || !(*gpt)->InitRandom(spec->seed)) return std::nullopt;
+  if (!gpt || !(*gpt)->InitRandom(spec->seed)) return facts;
   auto params = (*gpt)->GetParams();
-  if (!params) return std::nullopt;
+  if (!params) return facts;
   auto bytes = kernels::SaveCheckpointBytes(*spec->model, *params);
-  if (!bytes) return std::nullopt;
-  return Blake2b256(std::span<const uint8_t>(*bytes));
+  if (bytes) facts.initial_params = Blake2b256(std::span<const uint8_t>(*bytes));
+  return facts;
 }
 
 }  // namespace
@@ -60,11 +67,12 @@ ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::st
         "PLUME_SCHEDULER_ID to check the spec, data, rounds and outputs)";
     return report;
   }
-  std::optional<Hash256> spec_hash, initial_params;
+  std::optional<Hash256> spec_hash;
+  SpecFacts spec_facts;
   if (!options.spec_path.empty()) {
     const std::string toml = ReadSpecOrFail(options.spec_path);
     spec_hash = Blake2b256(toml);
-    initial_params = InitialParamsOf(toml);
+    spec_facts = SpecFactsOf(toml);
   }
   auto client = ConnectOrFail(options.net);  // bad flags or key file: exit 2
   auto record = FetchJobRecord(*client, job);
@@ -75,7 +83,7 @@ ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::st
   report.checked = true;
   report.checks.push_back(CheckSpec(*record, spec_hash));
   report.checks.push_back(CheckDataInputs(*record, receipts));
-  report.checks.push_back(CheckRounds(*record, receipts, initial_params));
+  report.checks.push_back(CheckRounds(*record, receipts, spec_facts));
   ReplayResult replay = CheckReplay(*record, NetBlobSource(*client));
   report.checks.push_back(std::move(replay.checkpoints));
   report.checks.push_back(std::move(replay.replay));

@@ -65,7 +65,8 @@ TEST(AuditChecks, AConsistentTrainingJobPassesEveryCheck) {
   TrainJob t(2);
   EXPECT_EQ(CheckDataInputs(t.job, t.receipts).status, CheckStatus::kOk);
   EXPECT_EQ(CheckRounds(t.job, t.receipts).status, CheckStatus::kOk);
-  EXPECT_EQ(CheckRounds(t.job, t.receipts, H(10)).status, CheckStatus::kOk);
+  EXPECT_EQ(CheckRounds(t.job, t.receipts, SpecFacts{H(10), 0.7, 0.9, 2, 2}).status,
+            CheckStatus::kOk);
   EXPECT_EQ(CheckOutputs(t.job, t.receipts).status, CheckStatus::kOk);
   EXPECT_EQ(CheckSpec(t.job, H(7)).status, CheckStatus::kOk);
   // Without a spec file the spec hash is shown but not claimed as checked.
@@ -86,11 +87,23 @@ TEST(AuditChecks, ABrokenRoundChainNamesTheRound) {
   EXPECT_EQ(c.problems.size(), 1u) << c.summary;
   // Round 0 not from the spec's initialisation.
   TrainJob u(1);
-  EXPECT_TRUE(Mentions(CheckRounds(u.job, u.receipts, H(42)), "round 0 starts from"));
+  EXPECT_TRUE(Mentions(CheckRounds(u.job, u.receipts, SpecFacts{H(42)}), "round 0 starts from"));
   // Rounds listed out of order.
   TrainJob v(2);
   std::swap(v.job.rounds[0].round, v.job.rounds[1].round);
   EXPECT_TRUE(Mentions(CheckRounds(v.job, v.receipts), "is listed where round 0 belongs"));
+}
+
+TEST(AuditChecks, RoundsMustFollowTheSpecsOuterStepRoundsAndWorkers) {
+  TrainJob t(2);
+  t.job.rounds[1].outer_lr = 1.0;
+  CheckResult c = CheckRounds(t.job, t.receipts, SpecFacts{std::nullopt, 0.7, 0.9, 2, 2});
+  EXPECT_TRUE(Mentions(c, "round 1: outer step with lr")) << c.summary;
+  EXPECT_EQ(c.problems.size(), 1u) << c.summary;
+  TrainJob u(2);
+  c = CheckRounds(u.job, u.receipts, SpecFacts{std::nullopt, 0.7, 0.9, 3, 1});
+  EXPECT_TRUE(Mentions(c, "the spec asks for 3")) << c.summary;
+  EXPECT_TRUE(Mentions(c, "round 0: 2 deltas, the spec has 1 workers")) << c.summary;
 }
 
 TEST(AuditChecks, EveryDeltaMustBeASettledReceiptFromItsRoundsParameters) {
