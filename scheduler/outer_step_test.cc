@@ -40,8 +40,8 @@ TEST(OuterStep, SameInputsSameBits) {
     OuterStep s(3);
     EXPECT_TRUE(s.AddDelta(std::vector<float>{0.1f, 0.2f, 0.3f}, 7));
     EXPECT_TRUE(s.AddDelta(std::vector<float>{-0.3f, 0.25f, 1e-7f}, 11));
-    return s.Finish(std::vector<float>{1e-3f, -2.5f, 3.25f}, std::vector<float>{0.5f, 0, -1},
-                    0.7, 0.9);
+    return s.Finish(std::vector<float>{1e-3f, -2.5f, 3.25f}, std::vector<float>{0.5f, 0, -1}, 0.7,
+                    0.9);
   };
   auto a = run(), b = run();
   ASSERT_TRUE(a && b);
@@ -56,7 +56,7 @@ TEST(OuterStep, RefusesWhatItCannotCombine) {
   ASSERT_TRUE(step.AddDelta(std::vector<float>{1, 2}, 0));
   EXPECT_FALSE(step.Finish(std::vector<float>{1, 2}, {}, 0.7, 0.9));  // zero total weight
   ASSERT_TRUE(step.AddDelta(std::vector<float>{1, 2}, 1));
-  EXPECT_FALSE(step.Finish(std::vector<float>{1}, {}, 0.7, 0.9));           // theta size
+  EXPECT_FALSE(step.Finish(std::vector<float>{1}, {}, 0.7, 0.9));  // theta size
   EXPECT_FALSE(step.Finish(std::vector<float>{1, 2}, std::vector<float>{1}, 0.7, 0.9));
   EXPECT_TRUE(step.Finish(std::vector<float>{1, 2}, {}, 0.7, 0.9));
 }

@@ -25,10 +25,10 @@ struct ProvenanceOptions {
 };
 
 struct ProvenanceReport {
-  bool checked = false;          // the scheduler answered with the job's record
-  bool scheduler_named = false;  // --scheduler or PLUME_SCHEDULER named one
-  std::string not_checked_why;   // when !checked
-  std::string scheduler;         // the endpoint asked
+  bool checked = false;             // the scheduler answered with the job's record
+  bool scheduler_named = false;     // --scheduler or PLUME_SCHEDULER named one
+  std::string not_checked_why;      // when !checked
+  std::string scheduler;            // the endpoint asked
   std::optional<JobRecord> record;  // what the scheduler answered, when it did
   std::vector<CheckResult> checks;
   bool ok() const;  // checked and no check found a problem

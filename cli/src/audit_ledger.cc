@@ -1,8 +1,9 @@
 // The ledger half of `plume audit` (audit_ledger.h): every check reads the ledger directory
 // offline, read-only, beside a running scheduler.
+#include "audit_ledger.h"
+
 #include <set>
 
-#include "audit_ledger.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 
@@ -77,8 +78,8 @@ std::vector<ReceiptFacts> ReceiptsOf(const LedgerAudit& audit) {
   for (const LoggedEntry& l : audit.entries) {
     if (!l.entry.receipt) continue;
     const TaskReceipt& r = *l.entry.receipt;
-    out.push_back({l.index, r.task_id, l.entry.type == EntryType::kSettle, r.input_hashes,
-                   r.output_hash});
+    out.push_back(
+        {l.index, r.task_id, l.entry.type == EntryType::kSettle, r.input_hashes, r.output_hash});
   }
   return out;
 }

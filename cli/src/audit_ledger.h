@@ -14,7 +14,7 @@
 namespace plume::cli {
 
 struct LedgerAudit {
-  PublicKey trusted{};                      // the ledger key the audit trusts
+  PublicKey trusted{};  // the ledger key the audit trusts
   std::vector<std::string> problems;
   std::vector<ledger::LoggedEntry> entries;  // the job's, in log order
   int64_t settled_pay = 0;

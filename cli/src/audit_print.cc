@@ -63,8 +63,8 @@ std::string Verdict(bool ledger_ok, const ProvenanceReport& p) {
   return p.scheduler_named ? "FAILED" : "LEDGER-ONLY";
 }
 
-void PrintAuditJson(const std::string& job, const LedgerAudit& audit,
-                    const ProvenanceReport& p, const std::string& verdict) {
+void PrintAuditJson(const std::string& job, const LedgerAudit& audit, const ProvenanceReport& p,
+                    const std::string& verdict) {
   json entries = json::array();
   for (const LoggedEntry& l : audit.entries) {
     json e{{"index", l.index}, {"line", DescribeEntry(l)}};

@@ -31,8 +31,9 @@ CheckResult NotChecked(const std::string& name, const std::string& why) {
 }
 
 // A settled receipt of round `r` must have started from the round's parameters.
-void CheckDeltasOfRound(const RoundFacts& r, const std::multimap<Hash256, const ReceiptFacts*>& by_output,
-                        std::vector<std::string>& problems) {
+std::vector<std::string> CheckDeltasOfRound(
+    const RoundFacts& r, const std::multimap<Hash256, const ReceiptFacts*>& by_output) {
+  std::vector<std::string> problems;
   const std::string at = "round " + std::to_string(r.round);
   if (r.deltas.empty()) problems.push_back(at + ": the outer step averaged no deltas");
   if (r.deltas.size() != r.weights.size()) {
@@ -56,11 +57,12 @@ void CheckDeltasOfRound(const RoundFacts& r, const std::multimap<Hash256, const 
                          Short(r.params_in));
     }
   }
+  return problems;
 }
 
 // What the --spec file fixes about the rounds (SpecFacts); each fact is compared when known.
-void CheckAgainstSpec(const JobRecord& job, const SpecFacts& spec,
-                      std::vector<std::string>& problems) {
+std::vector<std::string> CheckAgainstSpec(const JobRecord& job, const SpecFacts& spec) {
+  std::vector<std::string> problems;
   if (spec.initial_params && job.rounds.front().params_in != *spec.initial_params) {
     problems.push_back("round 0 starts from " + Short(job.rounds.front().params_in) +
                        ", not from the spec's seeded initialisation " +
@@ -72,8 +74,7 @@ void CheckAgainstSpec(const JobRecord& job, const SpecFacts& spec,
     if ((spec.outer_lr && r.outer_lr != *spec.outer_lr) ||
         (spec.outer_momentum && r.outer_momentum != *spec.outer_momentum)) {
       problems.push_back(at + ": outer step with lr " + std::to_string(r.outer_lr) +
-                         " and momentum " + std::to_string(r.outer_momentum) +
-                         ", not the spec's");
+                         " and momentum " + std::to_string(r.outer_momentum) + ", not the spec's");
     }
     if (spec.workers && r.deltas.size() > *spec.workers) {
       problems.push_back(at + ": " + std::to_string(r.deltas.size()) + " deltas, the spec has " +
@@ -84,15 +85,19 @@ void CheckAgainstSpec(const JobRecord& job, const SpecFacts& spec,
     problems.push_back("rounds: the job finished after " + std::to_string(job.rounds.size()) +
                        " round(s), the spec asks for " + std::to_string(*spec.rounds));
   }
+  return problems;
 }
 
 }  // namespace
 
 std::string StatusName(CheckStatus s) {
   switch (s) {
-    case CheckStatus::kOk: return "ok";
-    case CheckStatus::kProblem: return "PROBLEM";
-    case CheckStatus::kNotChecked: return "not checked";
+    case CheckStatus::kOk:
+      return "ok";
+    case CheckStatus::kProblem:
+      return "PROBLEM";
+    case CheckStatus::kNotChecked:
+      return "not checked";
   }
   return "?";
 }
@@ -112,8 +117,8 @@ CheckResult CheckSpec(const JobRecord& job, const std::optional<Hash256>& spec_f
     c.problems.push_back("spec hash: the --spec file hashes to " + ToHex(*spec_file_hash) +
                          ", the job was submitted with spec hash " + ToHex(*job.spec_hash));
   }
-  return Finish(std::move(c), "the --spec file hashes to the job's spec hash " +
-                                  ToHex(*job.spec_hash));
+  return Finish(std::move(c),
+                "the --spec file hashes to the job's spec hash " + ToHex(*job.spec_hash));
 }
 
 CheckResult CheckDataInputs(const JobRecord& job, const std::vector<ReceiptFacts>& receipts) {
@@ -168,9 +173,9 @@ CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& r
                            Short(r.params_in) + ", but round " + std::to_string(r.round - 1) +
                            " produced " + Short(job.rounds[i - 1].params_out));
     }
-    CheckDeltasOfRound(r, by_output, c.problems);
+    for (std::string& p : CheckDeltasOfRound(r, by_output)) c.problems.push_back(std::move(p));
   }
-  CheckAgainstSpec(job, spec, c.problems);
+  for (std::string& p : CheckAgainstSpec(job, spec)) c.problems.push_back(std::move(p));
   // A job still running (or failed mid-round) may have paid receipts of the round after the
   // last finished one, which started from that round's output.
   if (!job.succeeded) starts.insert(job.rounds.back().params_out);
@@ -184,8 +189,8 @@ CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& r
                         Short(job.rounds.back().params_out) +
                         "; every delta is a settled receipt's output from its round's parameters";
   summary += spec.initial_params ? "; round 0 starts from the spec's seeded initialisation"
-                            : " (round 0's start not compared with a seeded initialisation: "
-                              "give --spec with the job's train spec)";
+                                 : " (round 0's start not compared with a seeded initialisation: "
+                                   "give --spec with the job's train spec)";
   return Finish(std::move(c), summary);
 }
 

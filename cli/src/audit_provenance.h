@@ -42,7 +42,7 @@ struct JobRecord {
   std::string state;       // for messages
   std::optional<Hash256> spec_hash;
   std::vector<std::pair<std::string, Hash256>> data_blobs;  // (name, hash)
-  std::vector<RoundFacts> rounds;                          // finished rounds, in order
+  std::vector<RoundFacts> rounds;                           // finished rounds, in order
   std::vector<Hash256> output_shards;
 };
 

@@ -49,8 +49,7 @@ class Loader {
 }  // namespace
 
 ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
-  ReplayResult out{{"checkpoints", CheckStatus::kOk, "", {}},
-                   {"replay", CheckStatus::kOk, "", {}}};
+  ReplayResult out{{"checkpoints", CheckStatus::kOk, "", {}}, {"replay", CheckStatus::kOk, "", {}}};
   if (!job.train) {
     out.checkpoints = {"checkpoints", CheckStatus::kNotChecked, "an infer job has no rounds", {}};
     out.replay = {"replay", CheckStatus::kNotChecked, "an infer job has no outer step", {}};
@@ -100,10 +99,9 @@ ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
     }
     const Hash256 replayed_hash = Blake2b256(std::span<const uint8_t>(*bytes));
     if (replayed_hash != r.params_out) {
-      out.replay.problems.push_back(at + ": the outer step over its " +
-                                    std::to_string(r.deltas.size()) + " delta(s) gives " +
-                                    Short(replayed_hash) + ", the scheduler recorded " +
-                                    Short(r.params_out));
+      out.replay.problems.push_back(
+          at + ": the outer step over its " + std::to_string(r.deltas.size()) + " delta(s) gives " +
+          Short(replayed_hash) + ", the scheduler recorded " + Short(r.params_out));
     }
     momentum = std::move(next->momentum);
     ++replayed;

@@ -66,9 +66,8 @@ void RegisterAuditCommand(CLI::App& app) {
       "Exit codes: 0 verified (ledger and provenance), or LEDGER VERIFIED, PROVENANCE NOT CHECKED "
       "when no scheduler is named; 1 a check failed, or a named scheduler could not be asked; "
       "2 bad input.");
-  audit->callback([] {
-    RunAudit(ResolveLedgerFlags(flags), job, ledger_id, provenance, require_provenance);
-  });
+  audit->callback(
+      [] { RunAudit(ResolveLedgerFlags(flags), job, ledger_id, provenance, require_provenance); });
 }
 
 }  // namespace plume::cli

@@ -45,14 +45,14 @@ struct TrainJob {
     job.data_blobs = {{"data", H(1)}, {"val", H(2)}};
     uint64_t entry = 3;
     for (uint32_t r = 0; r < rounds; ++r) {
-      RoundFacts f{r, H(static_cast<uint8_t>(10 + r)), H(static_cast<uint8_t>(11 + r)), {}, {},
-                   0.7, 0.9};
+      RoundFacts f{
+          r, H(static_cast<uint8_t>(10 + r)), H(static_cast<uint8_t>(11 + r)), {}, {}, 0.7, 0.9};
       for (uint8_t w = 0; w < 2; ++w) {
         const Hash256 delta = H(static_cast<uint8_t>(100 + 10 * r + w));
         f.deltas.push_back(delta);
         f.weights.push_back(256);
-        receipts.push_back({entry, "t" + std::to_string(entry), true,
-                            {f.params_in, H(1), H(2)}, delta});
+        receipts.push_back(
+            {entry, "t" + std::to_string(entry), true, {f.params_in, H(1), H(2)}, delta});
         ++entry;
       }
       job.rounds.push_back(f);

@@ -93,9 +93,9 @@ TEST_F(AuditE2E, ProvenanceOfATrainingJobIsVerifiedAndEveryTamperingFails) {
   EXPECT_TRUE(a["verified"].get<bool>()) << a.dump();
   EXPECT_EQ(a["verdict"], "VERIFIED");
   EXPECT_TRUE(a["provenance"]["checked"].get<bool>());
-  const std::map<std::string, std::string> want = {
-      {"spec", "ok"},   {"data", "ok"},   {"rounds", "ok"},
-      {"checkpoints", "ok"}, {"replay", "ok"}, {"output", "ok"}};
+  const std::map<std::string, std::string> want = {{"spec", "ok"},   {"data", "ok"},
+                                                   {"rounds", "ok"}, {"checkpoints", "ok"},
+                                                   {"replay", "ok"}, {"output", "ok"}};
   EXPECT_EQ(Statuses(a), want) << a["provenance"].dump(2);
   const json& rounds = a["provenance"]["record"]["rounds"];
   ASSERT_EQ(rounds.size(), 2u) << a.dump();
@@ -153,8 +153,8 @@ TEST_F(AuditE2E, ProvenanceOfATrainingJobIsVerifiedAndEveryTamperingFails) {
   EXPECT_EQ(Audit(args, {{"PLUME_SCHEDULER", ""}}).exit_code, 1);
 
   // A scheduler named but not answering.
-  CommandResult unreachable =
-      Audit(AuditArgs(job), {{"PLUME_SCHEDULER", "tcp://127.0.0.1:9"}, {"PLUME_TIMEOUT_MS", "1000"}});
+  CommandResult unreachable = Audit(
+      AuditArgs(job), {{"PLUME_SCHEDULER", "tcp://127.0.0.1:9"}, {"PLUME_TIMEOUT_MS", "1000"}});
   EXPECT_EQ(unreachable.exit_code, 1) << unreachable.out << unreachable.err;
   EXPECT_NE(unreachable.out.find("provenance not checked:"), std::string::npos) << unreachable.out;
 }

@@ -24,8 +24,8 @@ bool PaidNetwork::StartScheduler(std::string* why) {
 
 CommandResult PaidNetwork::Mint(const std::string& id, int64_t amount,
                                 const std::filesystem::path& key) {
-  return net_.Cli({"ledger", "mint", "--to", team_, "--amount", std::to_string(amount), "--id",
-                   id, "--key", key.string(), "--ledger-dir", ledger_dir(), "--wait", "20"});
+  return net_.Cli({"ledger", "mint", "--to", team_, "--amount", std::to_string(amount), "--id", id,
+                   "--key", key.string(), "--ledger-dir", ledger_dir(), "--wait", "20"});
 }
 
 std::filesystem::path PaidNetwork::WriteSpec(const std::string& name,

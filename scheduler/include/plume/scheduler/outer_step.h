@@ -37,9 +37,8 @@ class OuterStep {
 
   // theta: the round's starting parameters; momentum_prev: m_{r-1}, empty for round 0 (zeros).
   // Fails when no weight was added or a size differs from n.
-  Result<OuterStepResult> Finish(std::span<const float> theta,
-                                 std::span<const float> momentum_prev, double outer_lr,
-                                 double outer_momentum) const;
+  Result<OuterStepResult> Finish(std::span<const float> theta, std::span<const float> momentum_prev,
+                                 double outer_lr, double outer_momentum) const;
 
   size_t deltas() const { return deltas_; }
 
