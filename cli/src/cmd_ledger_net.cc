@@ -33,8 +33,8 @@ struct Connection {
 };
 
 Connection ConnectLedger(const LedgerFlags& flags) {
-  auto resolved = ResolveNetFlags(NetFlags{flags.scheduler, flags.scheduler_id, flags.key,
-                                           flags.json});
+  auto resolved =
+      ResolveNetFlags(NetFlags{flags.scheduler, flags.scheduler_id, flags.key, flags.json});
   if (!resolved) FailWith(resolved.error());
   Connection c;
   c.client = ConnectOrFail(*resolved);
@@ -123,8 +123,8 @@ void ProveOverNet(const LedgerFlags& flags, const std::string& entry,
   bundle.path = OrFail(ReadHashes(r.getInclusion().getPath()), "a malformed proof");
   bundle.head = OrFail(ReadHead(r.getHead()), "a malformed tree head");
   // A proof of some other entry proves nothing about the one asked for.
-  const bool asked = by_index ? bundle.logged.index == std::stoull(entry)
-                              : bundle.logged.entry.id == entry;
+  const bool asked =
+      by_index ? bundle.logged.index == std::stoull(entry) : bundle.logged.entry.id == entry;
   const bool signed_ok = ledger::VerifyHead(bundle.head, trusted);
   const bool ok = asked && ledger::CheckInclusion(bundle, trusted);
   PrintProof(bundle, trusted, ok,
@@ -134,12 +134,12 @@ void ProveOverNet(const LedgerFlags& flags, const std::string& entry,
              flags.json);
   if (ok) return;
   if (!asked) {
-    Fail(kExitFailure, "the scheduler proved entry #" + std::to_string(bundle.logged.index) +
-                           " (" + bundle.logged.entry.id + "), not " + entry);
+    Fail(kExitFailure, "the scheduler proved entry #" + std::to_string(bundle.logged.index) + " (" +
+                           bundle.logged.entry.id + "), not " + entry);
   }
   Fail(kExitFailure, signed_ok ? "the path does not lead from the entry to the signed root"
-                               : "the tree head is not signed by the ledger key " +
-                                     ToHex(trusted) + " (wrong --ledger-id, or not that ledger)");
+                               : "the tree head is not signed by the ledger key " + ToHex(trusted) +
+                                     " (wrong --ledger-id, or not that ledger)");
 }
 
 void MintOverNet(const LedgerFlags& flags, const ledger::Entry& mint) {
@@ -164,8 +164,7 @@ void MintOverNet(const LedgerFlags& flags, const ledger::Entry& mint) {
             << " to " << mint.to << "\n";
 }
 
-void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id,
-                 const std::string& since) {
+void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id, const std::string& since) {
   uint64_t old_size = 0;
   Hash256 old_root{};
   if (!since.empty()) {
@@ -173,8 +172,9 @@ void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id,
     auto root = colon == std::string::npos ? Result<Hash256>(plume::Fail("no colon"))
                                            : HashFromHex(since.substr(colon + 1));
     if (!root || !AllDigits(since.substr(0, colon))) {
-      Fail(kExitBadInput, "--since must be SIZE:ROOT (a tree size and its 64-hex-digit root, as "
-                          "`plume ledger head` printed them)");
+      Fail(kExitBadInput,
+           "--since must be SIZE:ROOT (a tree size and its 64-hex-digit root, as "
+           "`plume ledger head` printed them)");
     }
     old_size = std::stoull(since.substr(0, colon));
     old_root = *root;
@@ -187,9 +187,9 @@ void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id,
   } else {
     req.body().initLedgerQuery().initConsistency().setOldSize(old_size);
   }
-  Message reply = LedgerCall(*c.client, req,
-                             since.empty() ? wire::LedgerReply::HEAD_ONLY
-                                           : wire::LedgerReply::CONSISTENCY);
+  Message reply =
+      LedgerCall(*c.client, req,
+                 since.empty() ? wire::LedgerReply::HEAD_ONLY : wire::LedgerReply::CONSISTENCY);
   auto r = reply.body().getLedgerReply();
   const ledger::SignedTreeHead head = OrFail(ReadHead(r.getHead()), "a malformed tree head");
   const bool signed_ok = ledger::VerifyHead(head, trusted);
@@ -212,11 +212,10 @@ void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id,
   } else {
     std::cout << "tree head " << head.tree_size << ":" << ToHex(head.root) << " at "
               << head.timestamp_unix_ms << " ms\n"
-              << "  signed by " << ToHex(trusted) << (signed_ok ? "" : ": NOT by this key")
-              << "\n";
+              << "  signed by " << ToHex(trusted) << (signed_ok ? "" : ": NOT by this key") << "\n";
     if (!since.empty()) {
-      std::cout << "  " << (grew ? "extends" : "does NOT extend") << " the head " << old_size
-                << ":" << ToHex(old_root) << "\n";
+      std::cout << "  " << (grew ? "extends" : "does NOT extend") << " the head " << old_size << ":"
+                << ToHex(old_root) << "\n";
     }
     std::cout << (ok ? "VERIFIED" : "FAILED") << "\n";
   }

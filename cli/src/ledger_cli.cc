@@ -158,9 +158,8 @@ void PrintProof(const ledger::InclusionBundle& bundle, const PublicKey& trusted,
   }
   std::cout << ledger::DescribeEntry(bundle.logged) << "\n"
             << "  leaf " << ToHex(bundle.logged.leaf_hash) << "\n"
-            << "  path of " << bundle.path.size() << " hashes to root "
-            << ToHex(bundle.head.root) << " of a tree of " << bundle.head.tree_size
-            << " entries\n"
+            << "  path of " << bundle.path.size() << " hashes to root " << ToHex(bundle.head.root)
+            << " of a tree of " << bundle.head.tree_size << " entries\n"
             << "  head signed by " << ToHex(trusted) << key_note << "\n"
             << (ok ? "PROVEN" : "NOT PROVEN") << ": entry #" << bundle.logged.index << "\n";
 }

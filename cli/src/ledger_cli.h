@@ -60,8 +60,7 @@ void BalanceOverNet(const LedgerFlags& flags, const std::string& account);
 void HistoryOverNet(const LedgerFlags& flags, const std::string& account, size_t limit);
 // Checks the inclusion proof against the signed head and `ledger_id` (default: the scheduler's
 // id the connection pins, which is the ledger key); exit 1 when it does not verify.
-void ProveOverNet(const LedgerFlags& flags, const std::string& entry,
-                  const std::string& ledger_id);
+void ProveOverNet(const LedgerFlags& flags, const std::string& entry, const std::string& ledger_id);
 void MintOverNet(const LedgerFlags& flags, const ledger::Entry& mint);
 // The latest signed head, checked against `ledger_id`; with `since` ("SIZE:ROOTHEX" of a head
 // seen earlier), also proves that the ledger only grew since then.

@@ -31,12 +31,17 @@ void SetError(Body::Builder reply, wire::ErrorCode code, const std::string& why)
 wire::ErrorCode ErrorFor(ledger::Code code) {
   switch (code) {
     case ledger::Code::kBadSignature:
-    case ledger::Code::kBadReceipt: return wire::ErrorCode::UNAUTHORIZED;
-    case ledger::Code::kInvalid: return wire::ErrorCode::BAD_MESSAGE;
-    case ledger::Code::kInsufficientBalance: return wire::ErrorCode::INSUFFICIENT_FUNDS;
+    case ledger::Code::kBadReceipt:
+      return wire::ErrorCode::UNAUTHORIZED;
+    case ledger::Code::kInvalid:
+      return wire::ErrorCode::BAD_MESSAGE;
+    case ledger::Code::kInsufficientBalance:
+      return wire::ErrorCode::INSUFFICIENT_FUNDS;
     case ledger::Code::kUnknownAccount:
-    case ledger::Code::kUnknownHold: return wire::ErrorCode::NOT_FOUND;
-    default: return wire::ErrorCode::CONFLICT;
+    case ledger::Code::kUnknownHold:
+      return wire::ErrorCode::NOT_FOUND;
+    default:
+      return wire::ErrorCode::CONFLICT;
   }
 }
 
@@ -105,8 +110,8 @@ void AnswerHistory(const ledger::Ledger& l, const std::string& account, uint32_t
 void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Reader q,
                      Body::Builder reply) {
   const std::string id = q.getEntryId();
-  std::optional<uint64_t> index = id.empty() ? std::optional<uint64_t>(q.getIndex())
-                                             : l.IndexOf(id);
+  std::optional<uint64_t> index =
+      id.empty() ? std::optional<uint64_t>(q.getIndex()) : l.IndexOf(id);
   const uint64_t size = l.size();
   if (!index || *index >= size) {
     const std::string what = id.empty() ? "#" + std::to_string(q.getIndex()) : "'" + id + "'";
@@ -134,9 +139,9 @@ void AnswerConsistency(const ledger::Ledger& l, wire::LedgerQuery::Consistency::
   const uint64_t new_size = q.getNewSize() == 0 ? head.tree_size : q.getNewSize();
   if (old_size > new_size || new_size > head.tree_size) {
     SetError(reply, wire::ErrorCode::BAD_MESSAGE,
-             "a consistency proof needs oldSize <= newSize <= " +
-                 std::to_string(head.tree_size) + " (the latest head), got " +
-                 std::to_string(old_size) + " and " + std::to_string(new_size));
+             "a consistency proof needs oldSize <= newSize <= " + std::to_string(head.tree_size) +
+                 " (the latest head), got " + std::to_string(old_size) + " and " +
+                 std::to_string(new_size));
     return;
   }
   auto proof = l.ConsistencyProof(old_size, new_size);
@@ -159,17 +164,20 @@ void AnswerConsistency(const ledger::Ledger& l, wire::LedgerQuery::Consistency::
 void AnswerQuery(const ledger::Ledger& l, wire::LedgerQuery::Reader q, const std::string& account,
                  Body::Builder reply) {
   switch (q.which()) {
-    case wire::LedgerQuery::BALANCE: return AnswerBalance(l, account, reply);
+    case wire::LedgerQuery::BALANCE:
+      return AnswerBalance(l, account, reply);
     case wire::LedgerQuery::HISTORY:
       return AnswerHistory(l, account, q.getHistory().getLimit(), reply);
-    case wire::LedgerQuery::INCLUSION: return AnswerInclusion(l, q.getInclusion(), reply);
+    case wire::LedgerQuery::INCLUSION:
+      return AnswerInclusion(l, q.getInclusion(), reply);
     case wire::LedgerQuery::HEAD: {
       auto r = reply.initLedgerReply();
       WriteHead(l.Head(), r.initHead());
       r.setHeadOnly();
       return;
     }
-    case wire::LedgerQuery::CONSISTENCY: return AnswerConsistency(l, q.getConsistency(), reply);
+    case wire::LedgerQuery::CONSISTENCY:
+      return AnswerConsistency(l, q.getConsistency(), reply);
   }
   SetError(reply, wire::ErrorCode::BAD_MESSAGE, "unknown ledger query");
 }
@@ -224,8 +232,9 @@ void LedgerBridge::Answer(wire::Envelope::Body::Reader request, const std::strin
   if (code != ledger::Code::kOk && code != ledger::Code::kIdExists) {
     std::string why = "the ledger refused " + mint->id + ": " + std::string(ledger::CodeName(code));
     if (code == ledger::Code::kBadSignature) {
-      why += " (a mint must be signed by the operator key the scheduler was started with, "
-             "--operator-id)";
+      why +=
+          " (a mint must be signed by the operator key the scheduler was started with, "
+          "--operator-id)";
     }
     spdlog::warn("entry={} mint refused: {}", mint->id, ledger::CodeName(code));
     return SetError(reply, ErrorFor(code), why);

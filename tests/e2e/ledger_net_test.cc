@@ -46,8 +46,9 @@ class LedgerNetE2E : public ::testing::Test {
 
   CommandResult Mint(const std::string& to, int64_t amount, const std::string& id,
                      const fs::path& key, bool json = false) {
-    std::vector<std::string> args = {"ledger", "mint", "--to", to, "--amount",
-                                     std::to_string(amount), "--id", id, "--key", key.string()};
+    std::vector<std::string> args = {
+        "ledger", "mint", "--to",  to,          "--amount", std::to_string(amount),
+        "--id",   id,     "--key", key.string()};
     if (json) args.push_back("--json");
     return net_.Cli(args);
   }
@@ -98,8 +99,8 @@ TEST_F(LedgerNetE2E, OperatorMintsOverTheWireAndOnlyTheOperator) {
   EXPECT_EQ(forged_own.exit_code, 1) << forged_own.err;
   EXPECT_EQ(Balance(team_), 7'000'000);
   std::string why;
-  auto all = net_.CliJson({"ledger", "history", "--account", "*", "--key",
-                           operator_key().string()}, &why);
+  auto all =
+      net_.CliJson({"ledger", "history", "--account", "*", "--key", operator_key().string()}, &why);
   ASSERT_TRUE(all) << why;
   EXPECT_EQ(all->size(), 2u) << all->dump();  // open + the one mint
 
@@ -123,8 +124,7 @@ TEST_F(LedgerNetE2E, HistoryOfOwnAccountsAndJobsOnly) {
   EXPECT_EQ(theirs.exit_code, 1) << theirs.out << theirs.err;
   EXPECT_NE(theirs.err.find("not yours"), std::string::npos) << theirs.err;
   EXPECT_EQ(net_.Cli({"ledger", "history", "--account", "*"}).exit_code, 1);
-  EXPECT_EQ(As(other_key(), {"ledger", "history", "--account", "team:" + other_id_}).exit_code,
-            0);
+  EXPECT_EQ(As(other_key(), {"ledger", "history", "--account", "team:" + other_id_}).exit_code, 0);
   EXPECT_EQ(As(operator_key(), {"ledger", "history", "--account", team_}).exit_code, 0);
   // Balances are public.
   EXPECT_EQ(Balance("team:" + other_id_), 1'000'000);
@@ -164,8 +164,7 @@ TEST_F(LedgerNetE2E, ProveOverTheWireChecksTheSignedHead) {
   EXPECT_TRUE((*proof)["ok"].get<bool>());
   EXPECT_EQ((*proof)["entry"]["id"], "mint:p1");
   EXPECT_EQ((*proof)["tree_size"].get<uint64_t>(), 3u);
-  CommandResult by_index =
-      net_.Cli({"ledger", "prove", "2", "--ledger-id", net_.scheduler_id()});
+  CommandResult by_index = net_.Cli({"ledger", "prove", "2", "--ledger-id", net_.scheduler_id()});
   EXPECT_EQ(by_index.exit_code, 0) << by_index.out << by_index.err;
   EXPECT_NE(by_index.out.find("PROVEN: entry #2"), std::string::npos) << by_index.out;
 
@@ -177,9 +176,8 @@ TEST_F(LedgerNetE2E, ProveOverTheWireChecksTheSignedHead) {
   EXPECT_EQ(net_.Cli({"ledger", "prove", "no-such-entry"}).exit_code, 2);
 
   // The ledger only grew since head1; a made-up root for that size does not pass.
-  const std::string since =
-      std::to_string((*head1)["tree_size"].get<uint64_t>()) + ":" +
-      (*head1)["root"].get<std::string>();
+  const std::string since = std::to_string((*head1)["tree_size"].get<uint64_t>()) + ":" +
+                            (*head1)["root"].get<std::string>();
   CommandResult grew = net_.Cli({"ledger", "head", "--since", since});
   EXPECT_EQ(grew.exit_code, 0) << grew.out << grew.err;
   EXPECT_NE(grew.out.find("VERIFIED"), std::string::npos) << grew.out;
@@ -190,8 +188,8 @@ TEST_F(LedgerNetE2E, ProveOverTheWireChecksTheSignedHead) {
 
   // The offline path still reads the same ledger and proves the same entry.
   const std::string dir = (net_.dir() / "scheduler-data" / "ledger").string();
-  CommandResult offline = net_.Cli({"ledger", "prove", "mint:p1", "--ledger-dir", dir,
-                                    "--ledger-id", net_.scheduler_id()});
+  CommandResult offline = net_.Cli(
+      {"ledger", "prove", "mint:p1", "--ledger-dir", dir, "--ledger-id", net_.scheduler_id()});
   EXPECT_EQ(offline.exit_code, 0) << offline.out << offline.err;
 }
 

@@ -5,6 +5,8 @@
 // hashes; malformed heads and entries are refused; a history of large entries stays under its
 // byte bound (newest kept, `truncated` set) so the reply always encodes; a mint not signed by
 // the operator opens no account; a retried mint is applied once.
+#include "plume/scheduler/ledger_wire.h"
+
 #include <capnp/message.h>
 #include <gtest/gtest.h>
 
@@ -20,7 +22,6 @@
 #include "plume/protocol/limits.h"
 #include "plume/protocol/message.h"
 #include "plume/scheduler/ledger_bridge.h"
-#include "plume/scheduler/ledger_wire.h"
 
 namespace plume::scheduler {
 namespace {
@@ -159,8 +160,7 @@ TEST_F(LedgerWireTest, HistoryStaysUnderItsByteBoundAndKeepsTheNewest) {
   ASSERT_TRUE(answers);
   for (const auto& a : *answers) ASSERT_EQ(a.code, ledger::Code::kOk) << ledger::CodeName(a.code);
 
-  Message reply = Ask([](auto b) { b.initLedgerQuery().initHistory().setLimit(UINT32_MAX); },
-                      "*");
+  Message reply = Ask([](auto b) { b.initLedgerQuery().initHistory().setLimit(UINT32_MAX); }, "*");
   ASSERT_EQ(reply.kind(), MessageKind::LEDGER_REPLY);
   EXPECT_LT(reply.size_bytes(), limits::kMessageBytesMax);
   auto h = reply.body().getLedgerReply().getHistory();
