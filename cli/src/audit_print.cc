@@ -14,13 +14,25 @@ namespace {
 using nlohmann::json;
 using namespace plume::ledger;
 
+std::string StatusKey(CheckStatus s) {
+  switch (s) {
+    case CheckStatus::kOk:
+      return "ok";
+    case CheckStatus::kProblem:
+      return "problem";
+    case CheckStatus::kNotChecked:
+      return "not_checked";
+    case CheckStatus::kNotApplicable:
+      return "not_applicable";
+  }
+  return "unknown";
+}
+
 json ProvenanceJson(const ProvenanceReport& p) {
   json checks = json::array();
   for (const CheckResult& c : p.checks) {
     checks.push_back({{"name", c.name},
-                      {"status", c.status == CheckStatus::kOk        ? "ok"
-                                 : c.status == CheckStatus::kProblem ? "problem"
-                                                                     : "not_checked"},
+                      {"status", StatusKey(c.status)},
                       {"summary", c.summary},
                       {"problems", c.problems}});
   }

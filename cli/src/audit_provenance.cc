@@ -98,6 +98,8 @@ std::string StatusName(CheckStatus s) {
       return "PROBLEM";
     case CheckStatus::kNotChecked:
       return "not checked";
+    case CheckStatus::kNotApplicable:
+      return "n/a";
   }
   return "?";
 }
@@ -150,7 +152,7 @@ CheckResult CheckDataInputs(const JobRecord& job, const std::vector<ReceiptFacts
 
 CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& receipts,
                         const SpecFacts& spec) {
-  if (!job.train) return NotChecked("rounds", "an infer job has no rounds");
+  if (!job.train) return {"rounds", CheckStatus::kNotApplicable, "an infer job has no rounds", {}};
   CheckResult c{"rounds", CheckStatus::kOk, "", {}};
   if (job.rounds.empty()) {
     if (job.succeeded) c.problems.push_back("rounds: the job succeeded with no finished round");

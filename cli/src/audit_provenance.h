@@ -55,8 +55,9 @@ struct ReceiptFacts {
   Hash256 output{};
 };
 
-enum class CheckStatus { kOk, kProblem, kNotChecked };
-std::string StatusName(CheckStatus s);  // "ok", "PROBLEM", "not checked"
+// kNotApplicable: the check has nothing to look at in this kind of job (rounds of an infer job).
+enum class CheckStatus { kOk, kProblem, kNotChecked, kNotApplicable };
+std::string StatusName(CheckStatus s);  // "ok", "PROBLEM", "not checked", "n/a"
 
 struct CheckResult {
   std::string name;  // "spec", "data", "rounds", "checkpoints", "replay", "output"

@@ -51,8 +51,9 @@ class Loader {
 ReplayResult CheckReplay(const JobRecord& job, const BlobSource& blobs) {
   ReplayResult out{{"checkpoints", CheckStatus::kOk, "", {}}, {"replay", CheckStatus::kOk, "", {}}};
   if (!job.train) {
-    out.checkpoints = {"checkpoints", CheckStatus::kNotChecked, "an infer job has no rounds", {}};
-    out.replay = {"replay", CheckStatus::kNotChecked, "an infer job has no outer step", {}};
+    out.checkpoints = {
+        "checkpoints", CheckStatus::kNotApplicable, "an infer job has no rounds", {}};
+    out.replay = {"replay", CheckStatus::kNotApplicable, "an infer job has no outer step", {}};
     return out;
   }
   Loader loader(blobs);

@@ -169,7 +169,8 @@ TEST(AuditChecks, InferShardsMustBeSettledOutputs) {
                                         {2, "2", true, {H(5)}, H(31)}};
   EXPECT_EQ(CheckOutputs(job, receipts).status, CheckStatus::kOk);
   EXPECT_EQ(CheckDataInputs(job, receipts).status, CheckStatus::kOk);
-  EXPECT_EQ(CheckRounds(job, receipts).status, CheckStatus::kNotChecked);
+  EXPECT_EQ(CheckRounds(job, receipts).status, CheckStatus::kNotApplicable);
+  EXPECT_EQ(CheckReplay(job, {}).replay.status, CheckStatus::kNotApplicable);
   receipts[1].settled = false;
   EXPECT_TRUE(Mentions(CheckOutputs(job, receipts), "output shard 1"));
   receipts[0].inputs = {H(6)};  // another checkpoint
