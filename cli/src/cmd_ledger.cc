@@ -227,7 +227,14 @@ void RegisterLedgerCommands(CLI::App& app) {
   head->add_option("--since", since,
                    "SIZE:ROOT of a head seen before: also prove the ledger only grew since");
   AddCommonFlags(head, flags, "your key file");
-  head->callback([] { HeadOverNet(flags, ledger_id, since); });
+  head->callback([] {
+    if (!flags.dir.empty()) {
+      Fail(kExitBadInput,
+           "`ledger head` asks the scheduler; offline, `plume ledger verify DIR` checks every "
+           "head in the log");
+    }
+    HeadOverNet(flags, ledger_id, since);
+  });
 
   auto* mint = ledger->add_subcommand("mint", "operator only: credit an account");
   mint->add_option("--to", to, "account (team:<key>, provider:<key>, or a bare key = team)")
