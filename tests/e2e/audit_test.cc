@@ -7,6 +7,8 @@
 // worker delta and then a round checkpoint corrupted on the scheduler's disk (exit 1, naming the
 // round; the restored blob verifies again); no scheduler named (the ledger alone, said so, never
 // VERIFIED; exit 1 with --require-provenance); a named scheduler that does not answer (exit 1).
+// An inference job over two shards: each output shard is a paid receipt's output, its receipts
+// read only the job's checkpoint, and the round checks are n/a.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -157,6 +159,34 @@ TEST_F(AuditE2E, ProvenanceOfATrainingJobIsVerifiedAndEveryTamperingFails) {
       AuditArgs(job), {{"PLUME_SCHEDULER", "tcp://127.0.0.1:9"}, {"PLUME_TIMEOUT_MS", "1000"}});
   EXPECT_EQ(unreachable.exit_code, 1) << unreachable.out << unreachable.err;
   EXPECT_NE(unreachable.out.find("provenance not checked:"), std::string::npos) << unreachable.out;
+}
+
+TEST_F(AuditE2E, AnInferenceJobsShardsAreTheOutputsOfItsPaidReceipts) {
+  const fs::path checkpoint = WriteRandomCheckpoint(net_.dir().path(), 7);
+  const fs::path spec =
+      PaidNetwork::SetMaxPrice(WriteInferSpec(net_.dir().path(), "audited-infer", checkpoint,
+                                              {"To be", "or not", "to"}, 2, 11, 4),
+                               kMaxPrice);
+  const std::string job = paid_.Submit(spec);
+  ASSERT_FALSE(job.empty());
+  auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(90));
+  ASSERT_TRUE(done) << net_.Logs();
+  ASSERT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
+
+  std::vector<std::string> args = AuditArgs(job);
+  args.insert(args.end(), {"--spec", spec.string(), "--json"});
+  CommandResult ok = Audit(args);
+  ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err << net_.Logs();
+  const json a = json::parse(ok.out);
+  EXPECT_EQ(a["verdict"], "VERIFIED") << a.dump();
+  const std::map<std::string, std::string> want = {{"spec", "ok"},
+                                                   {"data", "ok"},
+                                                   {"rounds", "not_applicable"},
+                                                   {"checkpoints", "not_applicable"},
+                                                   {"replay", "not_applicable"},
+                                                   {"output", "ok"}};
+  EXPECT_EQ(Statuses(a), want) << a["provenance"].dump(2);
+  EXPECT_EQ(a["provenance"]["record"]["output_shards"].size(), 2u) << a.dump();
 }
 
 }  // namespace

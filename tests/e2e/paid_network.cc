@@ -31,7 +31,11 @@ CommandResult PaidNetwork::Mint(const std::string& id, int64_t amount,
 std::filesystem::path PaidNetwork::WriteSpec(const std::string& name,
                                              const std::filesystem::path& data,
                                              const TrainShape& shape, uint64_t max_price) {
-  const std::filesystem::path spec = WriteTrainSpec(net_.dir().path(), name, data, shape);
+  return SetMaxPrice(WriteTrainSpec(net_.dir().path(), name, data, shape), max_price);
+}
+
+std::filesystem::path PaidNetwork::SetMaxPrice(const std::filesystem::path& spec,
+                                               uint64_t max_price) {
   std::string text;
   {
     std::ifstream in(spec);

@@ -31,6 +31,8 @@ class PaidNetwork {
   // returns its path.
   std::filesystem::path WriteSpec(const std::string& name, const std::filesystem::path& data,
                                   const TrainShape& shape, uint64_t max_price);
+  // Rewrites a spec written by spec_util.h to cap the price at max_price; returns its path.
+  static std::filesystem::path SetMaxPrice(const std::filesystem::path& spec, uint64_t max_price);
   // `plume submit SPEC --json`; the job id, or "" (with a test failure) when refused.
   std::string Submit(const std::filesystem::path& spec);
 
