@@ -9,9 +9,10 @@
 // LedgerBridge::Answer -> ledger::Ledger reads / LedgerBridge::AppendMint -> LedgerReply.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <functional>
 #include <span>
 
-#include "plume/ledger/query.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/ledger_bridge.h"
 #include "plume/scheduler/ledger_wire.h"
@@ -20,6 +21,8 @@ namespace plume::scheduler {
 namespace {
 
 using Body = wire::Envelope::Body;
+using HistoryFn = std::function<Result<std::vector<ledger::LoggedEntry>>(
+    const std::optional<std::string>& account, size_t limit)>;
 
 void SetError(Body::Builder reply, wire::ErrorCode code, const std::string& why) {
   auto e = reply.initError();
@@ -70,8 +73,8 @@ void AnswerBalance(const ledger::Ledger& l, const std::string& account, Body::Bu
   }
 }
 
-void AnswerHistory(const ledger::Ledger& l, const std::string& account, uint32_t limit,
-                   Body::Builder reply) {
+void AnswerHistory(const ledger::Ledger& l, const HistoryFn& history, const std::string& account,
+                   uint32_t limit, Body::Builder reply) {
   std::optional<std::string> filter;
   if (account != "*") {
     if (!CheckAccount(account, reply)) return;
@@ -79,7 +82,7 @@ void AnswerHistory(const ledger::Ledger& l, const std::string& account, uint32_t
   }
   if (limit == 0 || limit > limits::kLedgerHistoryRowsMax) limit = limits::kLedgerHistoryRowsMax;
   const ledger::SignedTreeHead head = l.Head();
-  auto entries = ledger::History(l, filter, limit);
+  auto entries = history(filter, limit);
   if (!entries) {
     SetError(reply, wire::ErrorCode::INTERNAL, "reading the ledger: " + entries.error().message);
     return;
@@ -161,13 +164,13 @@ void AnswerConsistency(const ledger::Ledger& l, wire::LedgerQuery::Consistency::
   c.setNewRoot(AsData(*new_root));
 }
 
-void AnswerQuery(const ledger::Ledger& l, wire::LedgerQuery::Reader q, const std::string& account,
-                 Body::Builder reply) {
+void AnswerQuery(const ledger::Ledger& l, const HistoryFn& history, wire::LedgerQuery::Reader q,
+                 const std::string& account, Body::Builder reply) {
   switch (q.which()) {
     case wire::LedgerQuery::BALANCE:
       return AnswerBalance(l, account, reply);
     case wire::LedgerQuery::HISTORY:
-      return AnswerHistory(l, account, q.getHistory().getLimit(), reply);
+      return AnswerHistory(l, history, account, q.getHistory().getLimit(), reply);
     case wire::LedgerQuery::INCLUSION:
       return AnswerInclusion(l, q.getInclusion(), reply);
     case wire::LedgerQuery::HEAD: {
@@ -183,6 +186,41 @@ void AnswerQuery(const ledger::Ledger& l, wire::LedgerQuery::Reader q, const std
 }
 
 }  // namespace
+
+Result<std::vector<ledger::LoggedEntry>> LedgerBridge::HistoryOf(
+    const std::optional<std::string>& account, size_t limit) {
+  // Catch up with whatever was appended since the last query, by any path (inbox, holds,
+  // settles, releases, mints); the same accounts as ledger::Touches.
+  auto caught_up = ledger_->ForEachEntry(history_indexed_, [this](const ledger::LoggedEntry& e) {
+    auto add = [&](const std::string& a) {
+      if (a.empty()) return;
+      std::vector<uint64_t>& at = history_index_[a];
+      if (at.empty() || at.back() != e.index) at.push_back(e.index);
+    };
+    add(e.entry.from);
+    add(e.entry.to);
+    if (e.entry.type == ledger::EntryType::kSettle) add(std::string(ledger::kTreasury));
+    history_indexed_ = e.index + 1;
+    return true;
+  });
+  if (!caught_up) return tl::unexpected(caught_up.error());
+  std::vector<uint64_t> picks;
+  if (!account) {
+    const uint64_t n = history_indexed_;
+    for (uint64_t i = n - std::min<uint64_t>(limit, n); i < n; ++i) picks.push_back(i);
+  } else if (auto it = history_index_.find(*account); it != history_index_.end()) {
+    const std::vector<uint64_t>& all = it->second;
+    picks.assign(all.end() - static_cast<std::ptrdiff_t>(std::min(limit, all.size())), all.end());
+  }
+  std::vector<ledger::LoggedEntry> out;
+  out.reserve(picks.size());
+  for (uint64_t i : picks) {
+    auto e = ledger_->ReadEntry(i);
+    if (!e) return tl::unexpected(e.error());
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
 
 Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) {
   if (mint.type != ledger::EntryType::kMint) return ledger::ApplyResult{ledger::Code::kInvalid};
@@ -205,7 +243,10 @@ Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) 
 void LedgerBridge::Answer(wire::Envelope::Body::Reader request, const std::string& account,
                           wire::Envelope::Body::Builder reply) {
   if (request.which() == wire::Envelope::Body::LEDGER_QUERY) {
-    return AnswerQuery(*ledger_, request.getLedgerQuery(), account, reply);
+    HistoryFn history = [this](const std::optional<std::string>& a, size_t limit) {
+      return HistoryOf(a, limit);
+    };
+    return AnswerQuery(*ledger_, history, request.getLedgerQuery(), account, reply);
   }
   if (request.which() != wire::Envelope::Body::LEDGER_MINT) {
     return SetError(reply, wire::ErrorCode::UNEXPECTED, "not a ledger message");

@@ -15,7 +15,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -134,8 +137,16 @@ TEST_F(LedgerNetE2E, HistoryOfOwnAccountsAndJobsOnly) {
   TrainShape shape;
   shape.rounds = 1;
   shape.local_steps = 2;
-  const uint64_t max_price = 2'500'000'000'000;  // so the tiny job's hold is not 0
-  const std::string job = paid_.Submit(paid_.WriteSpec("escrowed", data, shape, max_price));
+  const fs::path spec = WriteTrainSpec(net_.dir().path(), "escrowed", data, shape);
+  {
+    // A maximum price high enough that the tiny job's hold is not 0 micro-PLUME.
+    std::ifstream in(spec);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text = std::regex_replace(text, std::regex("max_price_micro_plume_per_pflop = [0-9]+"),
+                              "max_price_micro_plume_per_pflop = 2500000000000");
+    std::ofstream(spec, std::ios::trunc) << text;
+  }
+  const std::string job = paid_.Submit(spec);
   ASSERT_FALSE(job.empty()) << net_.Logs();
   const std::string escrow = "escrow:" + job;
   std::optional<json> hist;

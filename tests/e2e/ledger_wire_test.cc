@@ -17,6 +17,7 @@
 
 #include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
+#include "plume/ledger/query.h"
 #include "plume/ledger/receipt.h"
 #include "plume/protocol/hash.h"
 #include "plume/protocol/limits.h"
@@ -182,6 +183,48 @@ TEST_F(LedgerWireTest, HistoryStaysUnderItsByteBoundAndKeepsTheNewest) {
   reply = Ask([](auto b) { b.initLedgerQuery().initHistory().setLimit(3); }, "*");
   EXPECT_EQ(reply.body().getLedgerReply().getHistory().getEntries().size(), 3u);
   EXPECT_FALSE(reply.body().getLedgerReply().getHistory().getTruncated());
+}
+
+// The bridge answers history from its own index, extended as the ledger grows: it must give
+// exactly what a full scan (ledger::History) gives, for every account and limit, across appends
+// made between queries.
+TEST_F(LedgerWireTest, IndexedHistoryMatchesAFullScan) {
+  const std::vector<std::string> accounts = {
+      ledger::TeamAccount(team_.public_key()), ledger::TeamAccount(agent_.public_key()),
+      ledger::ProviderAccount(agent_.public_key()), "treasury", "operator"};
+  auto history_of = [&](const std::string& account, uint32_t limit) {
+    Message reply = Ask(
+        [&](auto b) {
+          auto h = b.initLedgerQuery().initHistory();
+          h.setAccount(account);
+          h.setLimit(limit);
+        },
+        account);
+    std::vector<uint64_t> got;
+    for (auto e : reply.body().getLedgerReply().getHistory().getEntries()) {
+      got.push_back(e.getIndex());
+    }
+    return got;
+  };
+  int n = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 4; ++i, ++n) {
+      const std::string& to = accounts[static_cast<size_t>(n) % 3];
+      auto r = bridge_->AppendMint(Mint("mint:" + std::to_string(n), to, op_));
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->code, ledger::Code::kOk) << ledger::CodeName(r->code);
+    }
+    for (const std::string& account : accounts) {
+      for (uint32_t limit : {1u, 2u, 1000u}) {
+        auto want = ledger::History(bridge_->ledger(), account, limit);
+        ASSERT_TRUE(want);
+        std::vector<uint64_t> want_idx;
+        for (const auto& e : *want) want_idx.push_back(e.index);
+        EXPECT_EQ(history_of(account, limit), want_idx) << account << " limit " << limit;
+      }
+    }
+    EXPECT_EQ(history_of("*", 1000).size(), bridge_->ledger().size());
+  }
 }
 
 TEST_F(LedgerWireTest, MintsNeedTheOperatorAndApplyOnce) {

@@ -24,8 +24,11 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "plume/ledger/ledger.h"
 #include "plume/protocol/error.h"
@@ -85,12 +88,21 @@ class LedgerBridge {
   Result<bool> Hold(const LedgerOp& op, std::string& refusal);
   Result<bool> Release(const LedgerOp& op, std::string& refusal);
   Result<bool> Settle(const LedgerOp& op, std::string& refusal);
+  // Entries touching `account` (every entry when nullopt), oldest first, the newest `limit`,
+  // from history_index_ (ledger_bridge_wire.cc). Reactor thread only.
+  Result<std::vector<ledger::LoggedEntry>> HistoryOf(const std::optional<std::string>& account,
+                                                     size_t limit);
   explicit LedgerBridge(Identity identity) : identity_(std::move(identity)) {}
   std::filesystem::path dir_;
   Identity identity_;
   std::unique_ptr<ledger::Ledger> ledger_;
   std::atomic<bool> stop_{false};
   std::thread poller_;
+  // Account -> indexes of the entries touching it (as ledger::Touches), for entries below
+  // history_indexed_; extended from the log at each history query, so a query reads only the
+  // entries it answers with rather than the whole log. Touched by the reactor thread only.
+  std::unordered_map<std::string, std::vector<uint64_t>> history_index_;
+  uint64_t history_indexed_ = 0;
 };
 
 }  // namespace plume::scheduler
