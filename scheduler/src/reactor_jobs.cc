@@ -78,7 +78,7 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   if (!j.reason.empty()) b.initReasons(1).set(0, j.reason);
   b.setCreatedAtMs(static_cast<uint64_t>(j.submitted_at_ms));
   b.setUpdatedAtMs(static_cast<uint64_t>(std::max(j.finished_at_ms, j.submitted_at_ms)));
-  b.setEscrowMicroPlume(j.spec.budget_micro_plume);
+  b.setEscrowMicroPlume(MaxJobCostMicroPlume(j.spec));  // what the hold takes, not the budget
   b.setSpentMicroPlume(j.paid_micro_plume);
   b.setTasksQueued(queued);
   b.setTasksRunning(running);

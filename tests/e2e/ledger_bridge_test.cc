@@ -151,6 +151,7 @@ SettleReceipt AgentSigned(const Identity& agent, uint64_t agent_flops, uint64_t 
   s.output_hash = bytes(r.output_hash);
   s.flops = scheduler_flops;
   s.price_micro_plume_per_pflop = 2'000'000'000'000;
+  s.fee_bps = 500;  // the job's
   s.device = r.device;
   s.kernel_build = r.kernel_build;
   s.start_unix_ms = r.start_unix_ms;

@@ -41,8 +41,8 @@ std::filesystem::path PaidNetwork::SetMaxPrice(const std::filesystem::path& spec
     std::ifstream in(spec);
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  // spec_util writes a maximum price too low for these tiny tasks to earn whole micro-PLUME.
-  const std::string from = "max_price_micro_plume_per_pflop = 1000000\n";
+  // Replaces the maximum price spec_util writes.
+  const std::string from = "max_price_micro_plume_per_pflop = 2500000000000\n";
   const size_t at = text.find(from);
   EXPECT_NE(at, std::string::npos) << text;
   if (at != std::string::npos) {

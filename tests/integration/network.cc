@@ -94,7 +94,7 @@ bool Network::StartAgent(const std::string& name, std::string* why,
                                    "--key", key.string(),
                                    "--name", name,
                                    "--cache-dir", (dir_ / ("agent-" + name + "-cache")).string(),
-                                   "--price", "1000",
+                                   "--price", "2000000000000",  // under the specs' max price (spec_util.cc)
                                    "--threads", "1",
                                    "--metrics-port", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());

@@ -34,7 +34,7 @@ std::string ModelToml() {
 }
 
 std::string PaymentToml() {
-  return "[payment]\nmax_price_micro_plume_per_pflop = 1000000\nbudget_micro_plume = 50000000\n";
+  return "[payment]\nmax_price_micro_plume_per_pflop = 2500000000000\nbudget_micro_plume = 1000000000000\n";
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "../integration/harness.h"
 #include "plume/agent/metrics.h"
 #include "plume/scheduler/metrics.h"
+#include "plume/scheduler/work.h"
 #include "scrape_util.h"
 
 namespace plume::otest {
@@ -35,6 +36,21 @@ bool HasLine(const std::string& text, const std::string& line) {
   return text.find("\n" + line + "\n") != std::string::npos;
 }
 
+// A small train job whose hold (MaxJobCostMicroPlume) is well above the 123 settled below.
+JobSpec EscrowedSpec() {
+  JobSpec spec;
+  spec.kind = JobKind::kTrain;
+  spec.model = ModelConfig{2, 2, 32, 32, 256};
+  spec.train.workers = 2;
+  spec.train.local_steps = 10;
+  spec.train.batch = 4;
+  spec.train.seq_len = 32;
+  spec.max_price_micro_plume_per_pflop = 1'000'000'000'000;
+  spec.fee_bps = 500;
+  spec.budget_micro_plume = MaxJobCostMicroPlume(spec);
+  return spec;
+}
+
 State SomeState(TaskState first_task) {
   State s;
   Node gpu_node;
@@ -49,8 +65,7 @@ State SomeState(TaskState first_task) {
   s.nodes[lost.info.id] = lost;
   Job job;
   job.id = "j1";
-  job.spec.kind = JobKind::kTrain;
-  job.spec.budget_micro_plume = 1000;
+  job.spec = EscrowedSpec();
   job.state = JobState::kRunning;
   job.escrow_held = true;
   s.jobs[job.id] = job;
@@ -104,7 +119,10 @@ TEST(SchedulerExposition, CatalogueCompleteAndPromtoolClean) {
       << text;
   EXPECT_TRUE(HasLine(text, "plume_credits_settled_micro_plume_total{provider=\"aa01\"} 123"))
       << text;
-  EXPECT_TRUE(HasLine(text, "plume_escrow_held_micro_plume 877")) << text;
+  // The hold (the job's maximum cost) less the one settled task.
+  EXPECT_TRUE(HasLine(text, "plume_escrow_held_micro_plume " +
+                                std::to_string(MaxJobCostMicroPlume(EscrowedSpec()) - 123)))
+      << text;
   EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"settle\"} 1")) << text;
   EXPECT_TRUE(HasLine(text, "plume_messages_malformed_total{reason=\"decode\"} 3")) << text;
   EXPECT_TRUE(HasLine(text, "plume_blob_bytes_total{direction=\"in\"} 4096")) << text;
