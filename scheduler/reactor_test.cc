@@ -1,17 +1,21 @@
 // The reactor over real CURVE sockets on loopback: a hand-driven agent and a client run an
 // inference job end to end (register, upload, signed submit, assignment with the right prompt
 // slice, signed result, duplicate result, fetch of the joined outputs in prompt order), and a
-// stranger is refused the job's blobs.
+// stranger is refused the job's blobs; with a ledger, the quote is the escrow hold a submit must
+// carry.
 #include "plume/scheduler/reactor.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <thread>
 
 #include "plume/kernels/checkpoint.h"
+#include "plume/kernels/flops.h"
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/ops.h"
+#include "plume/ledger/amount.h"
 #include "plume/protocol/blob_service.h"
 #include "plume/protocol/receipt.h"
 
@@ -57,6 +61,12 @@ class ReactorTest : public ::testing::Test {
     o.state_dir = dir_ / "sched";
     o.sync = Sync::kNormal;
     o.core.lease_ms = 60'000;  // the test sends no heartbeats
+    if (with_escrow_) {
+      o.escrow_signature = [this](const std::string& job, std::span<const uint8_t>) {
+        std::lock_guard lock(kept_mu_);
+        kept_holds_.push_back(job);
+      };
+    }
     auto r = Reactor::Start(scheduler_, o);
     ASSERT_TRUE(r) << r.error().message;
     reactor_ = std::move(*r);
@@ -79,6 +89,9 @@ class ReactorTest : public ::testing::Test {
   }
 
   Identity scheduler_ = Identity::Generate();
+  bool with_escrow_ = false;  // as with a ledger: submits carry a signed escrow hold
+  std::mutex kept_mu_;
+  std::vector<std::string> kept_holds_;
   std::filesystem::path dir_;
   std::unique_ptr<Reactor> reactor_;
   std::atomic<bool> stop_{false};
@@ -185,6 +198,83 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
   const Hash256 joined_hash = *HashFromData(outputs[0].getHash());
   ASSERT_TRUE(PullBlob(*client, *client_store, joined_hash, 5s));
   EXPECT_EQ(*client_store->Get(joined_hash), joined);
+}
+
+class EscrowReactorTest : public ReactorTest {
+ protected:
+  void SetUp() override {
+    with_escrow_ = true;
+    ReactorTest::SetUp();
+  }
+};
+
+// The quote is the hold: FLOPs by the kernels' rule for each shard's own prompts, at the job's
+// maximum price, plus the network's fee; a submit whose team signed another amount is refused
+// before anything is kept, and the right amount is held and acknowledged.
+TEST_F(EscrowReactorTest, QuoteIsTheHoldAndAHoldSignedForAnotherAmountIsRefused) {
+  Identity client_id = Identity::Generate();
+  auto client = Connect(client_id);
+  auto client_store = *BlobStore::Open(dir_ / "client-blobs");
+  const std::vector<uint8_t> ckpt = TinyCheckpoint();
+  const Hash256 ckpt_hash = *client_store->Put(std::span<const uint8_t>(ckpt));
+  ASSERT_TRUE(PushBlob(*client, *client_store, ckpt_hash, 5s));
+  std::string spec = kSpec;
+  const std::string cheap = "max_price_micro_plume_per_pflop = 1000\n";
+  const uint64_t price = 3'000'000'000'000;
+  spec.replace(spec.find(cheap), cheap.size(),
+               "max_price_micro_plume_per_pflop = " + std::to_string(price) + "\n");
+  auto fill_ref = [&](wire::BlobRef::Builder ref) {
+    ref.setName("checkpoint");
+    ref.setHash(AsData(ckpt_hash));
+    ref.setSizeBytes(ckpt.size());
+  };
+
+  auto quote = client->NewRequest();
+  quote.body().initQuoteJob().setSpecToml(spec);
+  fill_ref(quote.body().getQuoteJob().initDataBlobs(1)[0]);
+  Message q = Call(*client, quote);
+  ASSERT_EQ(q.kind(), MessageKind::QUOTE_REPLY) << KindName(q.kind());
+  // Two shards: [alpha, beta] and [gamma]; 4 new tokens each.
+  const kernels::ModelConfig model{1, 2, 32, 16, 256};
+  const uint64_t shard0 = static_cast<uint64_t>(kernels::GenerationFlops(model, 5, 4) +
+                                                kernels::GenerationFlops(model, 4, 4));
+  const uint64_t shard1 = static_cast<uint64_t>(kernels::GenerationFlops(model, 5, 4));
+  const int64_t expected = ledger::CostWithFee(price, shard0, kFeeBpsDefault)->value() +
+                           ledger::CostWithFee(price, shard1, kFeeBpsDefault)->value();
+  ASSERT_GT(expected, 0);
+  EXPECT_EQ(q.body().getQuoteReply().getFlops(), shard0 + shard1);
+  EXPECT_EQ(q.body().getQuoteReply().getFeeBps(), kFeeBpsDefault);
+  EXPECT_EQ(q.body().getQuoteReply().getMaxCostMicroPlume(), expected);
+
+  auto submit = [&](int64_t signed_amount) {
+    auto m = client->NewRequest();
+    auto s = m.body().initSubmitJob();
+    const Hash256 spec_hash = Blake2b256(spec);
+    s.setSpecToml(spec);
+    s.setSpecHash(AsData(spec_hash));
+    s.setSignature(AsData(client_id.Sign(std::span<const uint8_t>(spec_hash))));
+    s.setClientJobKey("k-" + std::to_string(signed_amount));
+    s.setEscrowHoldSignature(AsData(Signature{}));  // the bridge checks it; not this test
+    s.setEscrowHoldMicroPlume(signed_amount);
+    fill_ref(s.initDataBlobs(1)[0]);
+    return Call(*client, m);
+  };
+  Message refused = submit(expected - 1);
+  ASSERT_EQ(refused.kind(), MessageKind::ERROR);
+  EXPECT_NE(std::string(refused.body().getError().getMessage()).find("escrow hold you signed"),
+            std::string::npos)
+      << refused.body().getError().getMessage().cStr();
+  {
+    std::lock_guard lock(kept_mu_);
+    EXPECT_TRUE(kept_holds_.empty());
+  }
+
+  Message ack = submit(expected);
+  ASSERT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << KindName(ack.kind());
+  EXPECT_EQ(ack.body().getSubmitAck().getEscrowMicroPlume(), expected);
+  std::lock_guard lock(kept_mu_);
+  ASSERT_EQ(kept_holds_.size(), 1u);
+  EXPECT_EQ(kept_holds_[0], std::string(ack.body().getSubmitAck().getJobId()));
 }
 
 }  // namespace
