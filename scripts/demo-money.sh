@@ -85,6 +85,9 @@ echo "== the operator mints 100 PLUME to the team"
 "$PLUME" ledger mint --to "team:$TEAM_ID" --amount 100000000 --key "$WORK/keys/operator.key"
 "$PLUME" balance
 
+echo "== the scheduler's quote: the escrow a submit holds (FLOPs x max price + fee)"
+"$PLUME" quote "$WORK/train.toml"
+
 echo "== the team submits again"
 JOB="$("$PLUME" submit "$WORK/train.toml" --wait)"
 "$PLUME" status "$JOB"
@@ -101,7 +104,7 @@ echo "== fees (treasury)"
 echo "== the team (minted - paid - fees)"
 "$PLUME" balance
 "$PLUME" ledger history
-"$PLUME" audit "$JOB" --ledger-id "$SCHED_ID"
+"$PLUME" audit "$JOB" --ledger-id "$SCHED_ID" --spec "$WORK/train.toml"
 "$PLUME" ledger prove "hold:$JOB" --ledger-id "$SCHED_ID"
 "$PLUME" ledger verify "$LEDGER"
 echo "== money demo done"

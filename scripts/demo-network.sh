@@ -34,7 +34,7 @@ echo "   scheduler $SCHED_ID at $ENDPOINT"
 echo "== starting two agents"
 for name in alpha beta; do
   "$AGENT" --scheduler "$ENDPOINT" --scheduler-id "$SCHED_ID" --key "$WORK/keys/$name.key" \
-    --name "$name" --cache-dir "$WORK/$name-cache" --price 1000 --threads 1 \
+    --name "$name" --cache-dir "$WORK/$name-cache" --price 1000000 --threads 1 \
     > "$WORK/agent-$name.log" 2>&1 &
   PIDS+=($!)
 done

@@ -250,6 +250,8 @@ void Agent::Impl::OnTaskResultAck(const Message& m, Clock::time_point now) {
   if (!ack.getAccepted()) {
     spdlog::warn("task={} attempt={}: result not accepted: {}", ack.getTaskId(),
                  ack.getAttempt(), std::string(ack.getMessage()));
+  } else if (ack.getPaidMicroPlume() > 0 && options.metrics) {
+    options.metrics->OnCreditsEarned(ack.getPaidMicroPlume());
   }
   (void)spool->Remove(key);
   if (delivery && delivery->key == key) {

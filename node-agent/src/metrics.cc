@@ -157,7 +157,7 @@ struct AgentMetrics::Impl {
   Family<Histogram>& steps = BuildHistogram().Name("plume_agent_step_duration_seconds").Help(
       "Time of one training step or one generation step.").Register(*reg);
   Counter& credits = BuildCounter().Name("plume_agent_credits_earned_micro_plume_total").Help(
-      "Credits settled to this agent, as reported by the scheduler's settlements.")
+      "Credits earned by this agent's accepted results, as the scheduler's acks report them.")
       .Register(*reg).Add({});
   Gauge& nvml = BuildGauge().Name("plume_agent_nvml_available").Help(
       "1 if NVML was loaded at run time, else 0 (the three NVML gauges below are then absent).")
@@ -229,6 +229,10 @@ void AgentMetrics::OnTaskDone(bool train, TaskOutcome outcome, double flops, int
   while (b < bounds.size() && mean > bounds[b]) ++b;
   increments[b] = static_cast<double>(steps);
   m.steps.Add({{"kind", kind}}, bounds).ObserveMultiple(increments, elapsed.count());
+}
+
+void AgentMetrics::OnCreditsEarned(int64_t micro_plume) {
+  if (micro_plume > 0) impl_->credits.Increment(static_cast<double>(micro_plume));
 }
 
 std::shared_ptr<prometheus::Registry> AgentMetrics::registry() const { return impl_->reg; }

@@ -265,6 +265,9 @@ struct TaskResultAck {           # scheduler -> agent: result recorded durably; 
   attempt @1 :UInt32;
   accepted @2 :Bool;             # false: stale attempt or rejected; message says why
   message @3 :Text;
+  paidMicroPlume @4 :Int64;      # what this result earns the agent (price x FLOPs, before the
+                                 # fee and before the ledger settles it); 0 when not accepted
+                                 # or when the same result was acknowledged before
 }
 
 struct TaskFailed {              # agent -> scheduler

@@ -166,13 +166,14 @@ void Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
 
 void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   const NodeId node = ToHex(r.agent);
-  auto ack_with = [&](bool accepted, const std::string& why) {
+  auto ack_with = [&](bool accepted, const std::string& why, MicroPlume paid = 0) {
     auto m = NewMessage(r.request_id);
     auto ack = m.body().initTaskResultAck();
     ack.setTaskId(r.task_wire_id);
     ack.setAttempt(r.attempt);
     ack.setAccepted(accepted);
     ack.setMessage(why);
+    ack.setPaidMicroPlume(paid);
     Reply(r.peer, m);  // sent after the save: an accepted result is durable before its ack
   };
   // The task may have moved on while the receipt was checked: decide on its state now.
@@ -198,7 +199,8 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   const Task& after = core.state().tasks.at(task);
   const bool accepted = after.state == TaskState::kSucceeded && after.attempt == r.attempt &&
                         after.node == node && after.output_blob == output;
-  ack_with(accepted, accepted ? "" : "stale attempt: the task was given to another agent");
+  ack_with(accepted, accepted ? "" : "stale attempt: the task was given to another agent",
+           accepted ? after.paid_micro_plume : 0);
 }
 
 }  // namespace plume::scheduler

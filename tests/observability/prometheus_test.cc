@@ -183,6 +183,10 @@ TEST(PrometheusIntegration, CountsTasksFlopsAndCreditsOfAJob) {
   v = WaitFor(prom_port, "sum(plume_agent_flops_total{job=\"plume-agent\",kind=\"train\"})",
               flops);
   EXPECT_EQ(v, flops) << "FLOPs differ from kernels::TrainFlops for the job";
+  // Earned as the scheduler's acks report it: what the job spent, split over both agents.
+  v = WaitFor(prom_port, "sum(plume_agent_credits_earned_micro_plume_total{job=\"plume-agent\"})",
+              spent);
+  EXPECT_EQ(v, spent) << "credits earned by the agents differ from the job's spent amount";
   v = WaitFor(prom_port, "sum(plume_agent_nvml_available)", 0);
   EXPECT_EQ(v, 0);
   v = WaitFor(prom_port, "count(plume_agent_info{backend=\"cpu\"})", 2);

@@ -5,9 +5,10 @@
 // scraped. NVML is loaded at run time (dlopen "libnvidia-ml.so.1"); where it is absent the
 // agent runs the same and exports plume_agent_nvml_available 0 and no NVML series.
 //
-// Credits earned: the protocol does not yet tell an agent what it was paid (TaskResultAck has
-// no amount), so plume_agent_credits_earned_micro_plume_total stays 0 until it does; the
-// scheduler's plume_credits_settled_micro_plume_total{provider=<agent id>} is the paid amount.
+// Credits earned: what the scheduler's TaskResultAck says an accepted result earns (price x
+// FLOPs; once per result, a re-sent ack carries 0). The ledger's settle is the payment itself:
+// the scheduler's plume_credits_settled_micro_plume_total{provider=<agent id>} and
+// `plume balance provider:<agent id>` show what was settled.
 //
 // Threads: the On* hooks are called on the agent's reactor thread; the metrics are atomic and
 // Collect() (the scrape) runs on the MetricsServer's threads.
@@ -58,6 +59,8 @@ class AgentMetrics {
   // step time (the run's wall time / steps), since the runner reports no per-step times.
   void OnTaskDone(bool train, TaskOutcome outcome, double flops, int64_t tokens, int64_t steps,
                   std::chrono::duration<double> elapsed);
+  // The scheduler accepted a result that earns `micro_plume`.
+  void OnCreditsEarned(int64_t micro_plume);
 
   // What /metrics serves: the counters plus the device series read now.
   std::string Serialize() const;
