@@ -147,7 +147,19 @@ void Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
   s.task_wire_id = r.task_wire_id;
   s.attempt = r.attempt;
   s.agent = bytes(r.agent);
-  for (const Hash256& h : r.inputs) s.input_hashes.push_back(bytes(h));
+  // The inputs the scheduler gave the task, in TaskAssign order (train: round parameters,
+  // data, val when there is one; infer: the checkpoint), never the agent's list: a receipt
+  // that names other inputs does not verify and is not paid.
+  std::vector<BlobHash> inputs;
+  if (t.kind == TaskKind::kTrainWorker) {
+    inputs = {t.input_params_blob, job.spec.data_blobs.at(0)};
+    if (auto x = Extra(job); x && !(*x)->val_blob.empty()) inputs.push_back((*x)->val_blob);
+  } else {
+    inputs = {job.spec.infer.checkpoint_blob};
+  }
+  for (const BlobHash& hex : inputs) {
+    if (auto h = HashFromHex(hex)) s.input_hashes.push_back(bytes(*h));
+  }
   s.output_hash = bytes(r.output);
   s.flops = t.flops;
   s.price_micro_plume_per_pflop =
