@@ -35,10 +35,7 @@ SpecFacts SpecFactsOf(const std::string& toml) {
     facts.rounds = static_cast<uint32_t>(spec->network->rounds);
     facts.workers = static_cast<uint32_t>(spec->network->workers);
   }
-  auto ops = kernels::MakeCpuOps(1);
-  auto gpt = kernels::Gpt::Create(*spec->model, *ops);
-  if (!gpt || !(*gpt)->InitRandom(spec->seed)) return facts;
-  auto params = (*gpt)->GetParams();
+  auto params = kernels::InitialParams(*spec->model, spec->seed);
   if (!params) return facts;
   auto bytes = kernels::SaveCheckpointBytes(*spec->model, *params);
   if (bytes) facts.initial_params = Blake2b256(std::span<const uint8_t>(*bytes));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gpt_activations.h"
+#include "plume/kernels/ops.h"
 #include "plume/kernels/rng.h"
 #include "status_macros.h"
 
@@ -130,6 +131,13 @@ Result<std::vector<float>> Gpt::LogitsAt(int b, int t) {
   PLUME_RETURN_IF_ERROR(
       ops_.CopyToHost(row.data(), acts_->logits + offset, row.size() * sizeof(float)));
   return row;
+}
+
+Result<std::vector<float>> InitialParams(const ModelConfig& config, uint64_t seed) {
+  auto ops = MakeCpuOps(1);
+  PLUME_ASSIGN_OR_RETURN(auto gpt, Gpt::Create(config, *ops));
+  PLUME_RETURN_IF_ERROR(gpt->InitRandom(seed));
+  return gpt->GetParams();
 }
 
 }  // namespace plume::kernels

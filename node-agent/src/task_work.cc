@@ -31,7 +31,7 @@ Result<std::unique_ptr<kernels::Ops>> MakeOps(const DeviceChoice& d) {
 
 // The parameters a round starts from: the round's blob, or the seed's GPT-2 initialisation in
 // round 0 (the scheduler derives the same initialisation from the same seed).
-Result<std::vector<float>> StartParams(const TrainTask& t, kernels::Ops& ops) {
+Result<std::vector<float>> StartParams(const TrainTask& t) {
   if (!t.round_params.empty()) {
     kernels::LoadOptions opts;
     opts.expect = t.model;
@@ -39,11 +39,8 @@ Result<std::vector<float>> StartParams(const TrainTask& t, kernels::Ops& ops) {
     if (!ck) return Fail("round parameters: " + ck.error().message);
     return std::move(ck->params);
   }
-  auto gpt = kernels::Gpt::Create(t.model, ops);
-  if (!gpt) return Fail("model: " + gpt.error().message);
-  if (auto s = (*gpt)->InitRandom(t.seed); !s) return Fail(s.error().message);
-  auto p = (*gpt)->GetParams();
-  if (!p) return Fail(p.error().message);
+  auto p = kernels::InitialParams(t.model, t.seed);
+  if (!p) return Fail("model: " + p.error().message);
   return std::move(*p);
 }
 
@@ -57,7 +54,7 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
                             const std::atomic<bool>& stop) {
   auto ops = MakeOps(device);
   if (!ops) return tl::unexpected(ops.error());
-  auto start = StartParams(t, **ops);
+  auto start = StartParams(t);
   if (!start) return tl::unexpected(start.error());
   auto schedule = ParseSchedule(t.schedule);
   if (!schedule) return tl::unexpected(schedule.error());

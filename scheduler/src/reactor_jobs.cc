@@ -101,12 +101,8 @@ void Reactor::Impl::FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex,
 Result<BlobHash> Reactor::Impl::InitialParams(const kernels::ModelConfig& model, uint64_t seed) {
   // The GPT-2 initialisation agents would derive from the seed, made once here so that every
   // worker and the outer step start from the same, stored parameters.
-  auto ops = kernels::MakeCpuOps(1);
-  auto gpt = kernels::Gpt::Create(model, *ops);
-  if (!gpt) return Fail("model: " + gpt.error().message);
-  if (auto st = (*gpt)->InitRandom(seed); !st) return Fail(st.error().message);
-  auto params = (*gpt)->GetParams();
-  if (!params) return Fail(params.error().message);
+  auto params = kernels::InitialParams(model, seed);
+  if (!params) return Fail("model: " + params.error().message);
   auto bytes = kernels::SaveCheckpointBytes(model, *params);
   if (!bytes) return Fail(bytes.error().message);
   auto hash = blobs->Put(std::span<const uint8_t>(*bytes));

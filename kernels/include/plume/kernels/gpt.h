@@ -96,4 +96,9 @@ class Gpt {
   bool have_logits_ = false;
 };
 
+// The seed's GPT-2 initialisation (Gpt::InitRandom) as a flat parameter vector, made on the CPU:
+// what round 0 of a network job starts from. Scheduler, agent and auditor all call this, so
+// they agree on it bit for bit.
+Result<std::vector<float>> InitialParams(const ModelConfig& config, uint64_t seed);
+
 }  // namespace plume::kernels
