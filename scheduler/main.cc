@@ -98,6 +98,9 @@ int Main(int argc, char** argv) {
   app.add_option("--sync", sync, "database sync: full (fsync per turn) or normal")
       ->check(CLI::IsMember({"full", "normal"}));
   app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds");
+  app.add_option("--upload-quota-bytes", options.upload_quota_bytes_per_day,
+                 "blob bytes one key may upload per 24 h (0: no limit); agents' task results "
+                 "are not counted");
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here (port 0)");
   std::string metrics_address = "0.0.0.0", metrics_port_file;
   // The last --metrics-port wins, so a wrapper (or a test harness) can override a default.

@@ -61,6 +61,7 @@ class ReactorTest : public ::testing::Test {
     o.state_dir = dir_ / "sched";
     o.sync = Sync::kNormal;
     o.core.lease_ms = 60'000;  // the test sends no heartbeats
+    o.upload_quota_bytes_per_day = upload_quota_;
     if (with_escrow_) {
       o.escrow_signature = [this](const std::string& job, std::span<const uint8_t>) {
         std::lock_guard lock(kept_mu_);
@@ -90,6 +91,7 @@ class ReactorTest : public ::testing::Test {
 
   Identity scheduler_ = Identity::Generate();
   bool with_escrow_ = false;  // as with a ledger: submits carry a signed escrow hold
+  uint64_t upload_quota_ = ReactorOptions{}.upload_quota_bytes_per_day;
   std::mutex kept_mu_;
   std::vector<std::string> kept_holds_;
   std::filesystem::path dir_;
@@ -275,6 +277,32 @@ TEST_F(EscrowReactorTest, QuoteIsTheHoldAndAHoldSignedForAnotherAmountIsRefused)
   std::lock_guard lock(kept_mu_);
   ASSERT_EQ(kept_holds_.size(), 1u);
   EXPECT_EQ(kept_holds_[0], std::string(ack.body().getSubmitAck().getJobId()));
+}
+
+class QuotaReactorTest : public ReactorTest {
+ protected:
+  void SetUp() override {
+    upload_quota_ = 100'000;
+    ReactorTest::SetUp();
+  }
+};
+
+// A client key uploads within its daily quota and is refused past it; a blob already stored
+// costs nothing, and another key has its own quota.
+TEST_F(QuotaReactorTest, UploadsPastTheDailyQuotaAreRefused) {
+  Identity alice_id = Identity::Generate(), bob_id = Identity::Generate();
+  auto alice = Connect(alice_id), bob = Connect(bob_id);
+  auto store = *BlobStore::Open(dir_ / "client-blobs");
+  auto put = [&](size_t size, char fill) {
+    return *store->Put(std::string(size, fill));
+  };
+  const Hash256 first = put(60'000, 'a'), second = put(60'000, 'b');
+  ASSERT_TRUE(PushBlob(*alice, *store, first, 5s));
+  auto refused = PushBlob(*alice, *store, second, 5s);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("quota"), std::string::npos) << refused.error().message;
+  ASSERT_TRUE(PushBlob(*alice, *store, first, 5s));  // stored already: free
+  ASSERT_TRUE(PushBlob(*bob, *store, second, 5s));
 }
 
 }  // namespace

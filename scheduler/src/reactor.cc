@@ -73,7 +73,9 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   m.blobs = std::move(*blobs);
   m.blob_service = std::make_unique<BlobService>(
       *m.blobs, identity.public_key(),
-      [&m](const PublicKey& p, const Hash256& h) { return m.CanRead(p, h); });
+      [&m](const PublicKey& p, const Hash256& h) { return m.CanRead(p, h); },
+      [&m](const PublicKey& p, const Hash256& h, uint64_t size) { return m.CanWrite(p, h, size); },
+      [&m](const PublicKey& p, const Hash256&, uint64_t size) { m.OnBlobStored(p, size); });
   ServerOptions so;
   so.endpoint = m.opt.endpoint;
   so.agent_allow_list = m.opt.agent_allow_list;

@@ -17,6 +17,7 @@
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/reactor.h"
 #include "receipt_pool.h"
+#include "upload_quota.h"
 
 namespace plume::scheduler {
 
@@ -32,6 +33,7 @@ struct JobExtra {
 struct Reactor::Impl {
   Impl(Identity id, ReactorOptions o, Store s, Core c)
       : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)),
+        upload_quota(opt.upload_quota_bytes_per_day, 24 * 3'600'000),
         receipts(std::make_unique<ReceiptPool>(DefaultVerifierThreads())) {}
 
   Identity identity;
@@ -53,6 +55,7 @@ struct Reactor::Impl {
   std::deque<Event> internal;                 // results of acting, fed in the next turn
   std::set<NodeId> reregister;                // agents the core did not know this turn
   std::vector<LedgerOp> ledger_retry;         // the ledger hook failed: tried again next tick
+  UploadQuota upload_quota;                   // blob bytes per key per day (CanWrite)
   // Receipt checks off this thread (hardware threads - 1 workers, at least 1). Declared last:
   // destroyed first, so no worker outlives what it reports to.
   std::unique_ptr<ReceiptPool> receipts;
@@ -96,6 +99,9 @@ struct Reactor::Impl {
   void SendAssign(const SendTaskAssign& a);
   void SendCancel(const SendTaskCancel& c);
   bool CanRead(const PublicKey& principal, const Hash256& hash);
+  bool CanWrite(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
+  void OnBlobStored(const PublicKey& principal, uint64_t size_bytes);
+  bool UploadsResults(const std::string& principal_hex) const;
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
 
   // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----

@@ -132,6 +132,29 @@ bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
   return false;
 }
 
+// An agent holding an assigned task uploads its results: not counted against any quota.
+bool Reactor::Impl::UploadsResults(const std::string& principal_hex) const {
+  auto n = core.state().nodes.find(principal_hex);
+  return n != core.state().nodes.end() && !n->second.tasks.empty();
+}
+
+// Everyone else (clients uploading job data, agents between tasks) within the daily quota.
+bool Reactor::Impl::CanWrite(const PublicKey& principal, const Hash256& hash,
+                             uint64_t size_bytes) {
+  const std::string who = ToHex(principal);
+  if (UploadsResults(who) || blobs->Has(hash)) return true;  // a stored blob costs nothing more
+  if (upload_quota.Allows(who, size_bytes, NowMs())) return true;
+  spdlog::warn("blob: refused upload of {} bytes by {}: over its quota of {} bytes per day "
+               "(plume-scheduler --upload-quota-bytes)", size_bytes, who,
+               opt.upload_quota_bytes_per_day);
+  return false;
+}
+
+void Reactor::Impl::OnBlobStored(const PublicKey& principal, uint64_t size_bytes) {
+  const std::string who = ToHex(principal);
+  if (!UploadsResults(who)) upload_quota.Record(who, size_bytes, NowMs());
+}
+
 // The scheduler's facts (its FLOPs, the price it pays) and the agent's ledger fields; the
 // ledger side verifies the agent's signature over them, so a receipt the agent signed with other
 // FLOPs is not paid.

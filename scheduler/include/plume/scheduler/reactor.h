@@ -56,6 +56,9 @@ struct ReactorOptions {
   LedgerServiceHook ledger_service;
   // The operator's key (--operator-id): may read the history of every account.
   std::optional<PublicKey> ledger_operator;
+  // Blob bytes one key may upload per 24 h (0: no limit). An agent uploading while it holds an
+  // assigned task (its results) is not counted.
+  uint64_t upload_quota_bytes_per_day = 256ULL << 30;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
 };
