@@ -48,6 +48,10 @@ Signature SignAsAgent(const TaskReceipt& r, const Identity& agent) {
   return agent.Sign(AgentSigningBytes(r));
 }
 
+std::string ReceiptKey(const TaskReceipt& r) {
+  return ToHex(Blake2b256(std::span<const uint8_t>(AgentSigningBytes(r)))).substr(0, 16);
+}
+
 Signature Countersign(const TaskReceipt& r, const Identity& scheduler) {
   return scheduler.Sign(SchedulerSigningBytes(r));
 }

@@ -81,6 +81,8 @@ ledger::TaskReceipt LedgerReceipt(const Identity& id, const HeldTask& t, const H
   r.end_unix_ms = static_cast<uint64_t>(std::max<int64_t>(t.started_unix_ms, finished_unix_ms));
   r.agent = id.public_key();
   r.agent_signature = ledger::SignAsAgent(r, id);
+  spdlog::info("job={} task={} attempt={} receipt={}: ledger receipt signed for {} FLOPs",
+               t.job_id, t.task_id, t.attempt, ledger::ReceiptKey(r), r.flops);
   return r;
 }
 

@@ -214,6 +214,8 @@ Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) return Fail("cannot rename " + tmp.string() + ": " + ec.message());
+  spdlog::info("job={} task={} receipt={} entry={}: receipt verified and countersigned", s.job,
+               s.task, ledger::ReceiptKey(r), settle.id);
   return {};
 }
 

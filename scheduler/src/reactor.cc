@@ -341,7 +341,7 @@ void Reactor::Impl::Act() {
       if (g2->level == LogLevel::kWarn) {
         spdlog::warn("{}{}", g2->message, keys);
       } else {
-        spdlog::debug("{}{}", g2->message, keys);
+        spdlog::info("{}{}", g2->message, keys);
       }
     }
   }

@@ -77,7 +77,11 @@ void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
   }
   if (auto st = server->Send(peer->second, m); !st) {
     spdlog::warn("task={} send failed: {}", a.task, st.error().message);
+    return;
   }
+  // The agent logs the wire id as its task key: this line joins the two.
+  spdlog::info("job={} task={} wire={} attempt={} node={}: assigned", a.job, a.task, a.wire_id,
+               a.attempt, a.node.substr(0, 16));
 }
 
 void Reactor::Impl::SendCancel(const SendTaskCancel& c) {

@@ -49,6 +49,10 @@ Signature SignAsAgent(const TaskReceipt& receipt, const Identity& agent);
 Signature Countersign(const TaskReceipt& receipt, const Identity& scheduler);
 
 bool VerifyAgentSignature(const TaskReceipt& receipt);
+
+// The receipt's key in logs: 16 hex digits of BLAKE2b-256 over AgentSigningBytes, so the agent
+// that signs it and the scheduler that countersigns it log the same key for the same work.
+std::string ReceiptKey(const TaskReceipt& receipt);
 bool VerifyCountersignature(const TaskReceipt& receipt, const PublicKey& scheduler);
 
 // Shape checks (sizes, times, fee) without signatures; empty string when well formed, else why.
