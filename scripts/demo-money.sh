@@ -2,7 +2,7 @@
 # The money side of the Plume network on localhost (issue 4), called at the end of
 # scripts/demo-network.sh or on its own: a scheduler with the ledger on (--operator-id) and two
 # agents; a team without credits is refused; the operator mints to the team
-# (`plume ledger mint`); the team's job holds its budget in escrow, runs, and the rest is
+# (`plume ledger mint`); the team's job holds its maximum cost (the scheduler's quote) in escrow, runs, and the rest is
 # released; each verified task pays its provider price x FLOPs / 1e15 and a 5% fee to the
 # treasury (docs/payments.md). Then: the job's escrow (held, paid, fees, released), each
 # provider's earnings, the treasury, the team's balance, `plume audit` and `plume ledger verify`

@@ -1,7 +1,7 @@
 // Issue 4 end to end, with real processes on loopback: plume-scheduler with the ledger on
 // (--operator-id), two plume-agent, and the plume CLI. The operator mints to a team through
 // `plume ledger mint`; a team without the balance is refused and nothing is held; a funded
-// team's job holds its budget in escrow (signed by the team at submit), runs, pays each provider
+// team's job holds its maximum cost in escrow (quoted by the scheduler, signed by the team at submit), runs, pays each provider
 // price x FLOPs / 1e15 per verified task plus the fee to the treasury (exact integers), and gets
 // the rest released; a scheduler SIGKILLed mid-job restarts onto a ledger that still verifies
 // and has paid no task twice; `plume audit`, `plume ledger verify` and `plume ledger prove` pass.
@@ -88,7 +88,7 @@ TEST_F(PaymentsE2E, BrokeTeamRefusedMintedTeamRunsLedgerSurvivesKill) {
   ASSERT_EQ(mint.exit_code, 0) << mint.out << mint.err << net_.Logs();
   EXPECT_EQ(TeamBalance(), 120'000'000);
 
-  // Funded: the budget is held, the job runs. Kill the scheduler mid-job and restart it.
+  // Funded: the maximum cost is held, the job runs. Kill the scheduler mid-job and restart it.
   const std::string job = Submit("funded", 2, 30);
   ASSERT_FALSE(job.empty());
   ASSERT_TRUE(WaitUntil(
