@@ -18,16 +18,6 @@ int64_t UnixMs() {
       .count();
 }
 
-kernels::ModelConfig ToModel(wire::ModelConfig::Reader m) {
-  kernels::ModelConfig c;
-  c.n_layer = static_cast<int>(m.getNLayer());
-  c.n_head = static_cast<int>(m.getNHead());
-  c.n_embd = static_cast<int>(m.getNEmbd());
-  c.context = static_cast<int>(m.getContext());
-  c.vocab = static_cast<int>(m.getVocab());
-  return c;
-}
-
 // A BlobRef with an all-zero or missing hash means "none" (round 0 params, no eval data).
 std::optional<Hash256> RefHash(wire::BlobRef::Reader ref) {
   if (!ref.hasHash() || ref.getHash().size() == 0) return std::nullopt;

@@ -167,11 +167,18 @@ std::pair<size_t, size_t> ShardRange(size_t n, uint32_t index, uint32_t count) {
   return {begin, begin + base + (index < extra ? 1 : 0)};
 }
 
+kernels::ModelConfig ToModel(wire::ModelConfig::Reader m) {
+  kernels::ModelConfig c;
+  c.n_layer = static_cast<int>(m.getNLayer());
+  c.n_head = static_cast<int>(m.getNHead());
+  c.n_embd = static_cast<int>(m.getNEmbd());
+  c.context = static_cast<int>(m.getContext());
+  c.vocab = static_cast<int>(m.getVocab());
+  return c;
+}
+
 uint64_t BilledFlops(wire::TaskAssign::Reader a) {
-  const auto m = a.getModel();
-  const kernels::ModelConfig model{static_cast<int>(m.getNLayer()), static_cast<int>(m.getNHead()),
-                                   static_cast<int>(m.getNEmbd()), static_cast<int>(m.getContext()),
-                                   static_cast<int>(m.getVocab())};
+  const kernels::ModelConfig model = ToModel(a.getModel());
   if (!model.Validate()) return 0;
   int64_t flops = 0;
   if (a.getParams().isTrain()) {

@@ -63,6 +63,9 @@ struct DeviceChoice {
   int threads = 0;
 };
 
+// The model of an assignment, as the kernels take it.
+kernels::ModelConfig ToModel(wire::ModelConfig::Reader m);
+
 // The FLOPs the task is billed for, computed from the assignment by the rule the scheduler
 // bills with (kernels/flops.h); 0 for an assignment that does not describe a valid task. The
 // agent signs this number in its ledger receipt, never the scheduler's TaskAssign.flops: a

@@ -93,6 +93,7 @@ void Core::Impl::OnJobSubmitted(const JobSubmitted& e) {
     Emit(Rejected{e.owner, e.job, "bad job spec: " + st.error().message});
     return;
   }
+  spec.escrow_micro_plume = MaxJobCostMicroPlume(spec);
   Job& job = s.jobs[e.job];
   job.id = e.job;
   job.owner = e.owner;
@@ -103,7 +104,7 @@ void Core::Impl::OnJobSubmitted(const JobSubmitted& e) {
   active_jobs.insert(job.id);
   Touch(job);
   AddLedgerOp(LedgerOp{"hold:" + job.id, 0, LedgerOpKind::kHold, job.id, job.owner, "", "", 0,
-                       MaxJobCostMicroPlume(job.spec), 0});
+                       job.spec.escrow_micro_plume, 0});
   if (job.spec.kind == JobKind::kTrain) {
     job.params_blob = job.spec.initial_params_blob;
     StartRound(job, 0);

@@ -208,7 +208,7 @@ void SchedulerMetrics::Observe(const State& s, int64_t now_ms) {
     if (!job.escrow_held) continue;
     if (IsTerminal(job.state) && s.outbox.count("release:" + id) == 0) continue;
     const auto it = m.settled_per_job.find(id);
-    held += static_cast<double>(MaxJobCostMicroPlume(job.spec) -
+    held += static_cast<double>(job.spec.escrow_micro_plume -
                                 (it == m.settled_per_job.end() ? 0 : it->second));
   }
   m.escrow.Set(held);

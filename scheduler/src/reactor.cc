@@ -266,13 +266,7 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
   const NodeId node = ToHex(in.principal);
   auto r = in.message.body().getTaskResult();
   auto ack_with = [&](bool accepted, const std::string& why) {
-    auto m = NewMessage(in.message.request_id());
-    auto ack = m.body().initTaskResultAck();
-    ack.setTaskId(r.getTaskId());
-    ack.setAttempt(r.getAttempt());
-    ack.setAccepted(accepted);
-    ack.setMessage(why);
-    Reply(in.peer, m);  // sent after the save: an accepted result is durable before its ack
+    ReplyResultAck(in.peer, in.message.request_id(), r.getTaskId(), r.getAttempt(), accepted, why);
   };
   const Task* t = core.FindTaskByWireId(r.getTaskId());
   auto out = HashFromData(r.getOutput().getHash());

@@ -9,6 +9,7 @@
 
 #include "plume/kernels/checkpoint.h"
 #include "plume/scheduler/outer_step.h"
+#include "plume/scheduler/work.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
@@ -64,10 +65,7 @@ Status WriteMomentum(const std::filesystem::path& path, const std::vector<float>
 
 Result<BlobHash> Reactor::Impl::Aggregate(const AggregateRound& a) {
   const Job& job = core.state().jobs.at(a.job);
-  const ModelConfig& c = job.spec.model;
-  const kernels::ModelConfig model{static_cast<int>(c.n_layer), static_cast<int>(c.n_head),
-                                   static_cast<int>(c.n_embd), static_cast<int>(c.context),
-                                   static_cast<int>(c.vocab)};
+  const kernels::ModelConfig model = KernelsConfig(job.spec.model);
   auto theta = LoadParams(*blobs, a.input_params_blob, model);
   if (!theta) return tl::unexpected(theta.error());
   const size_t n = theta->size();

@@ -77,6 +77,9 @@ struct Reactor::Impl {
   void OnTaskResult(Incoming& in);
   void OnTaskFailed(Incoming& in);
   void OnResultVerified(const ResultToVerify& r);  // reactor_tasks.cc
+  // TaskResultAck; `paid` only for a result accepted now (a re-ack carries 0).
+  void ReplyResultAck(const PeerId& peer, uint64_t rid, uint64_t task_wire_id, uint32_t attempt,
+                      bool accepted, const std::string& why, MicroPlume paid = 0);
   void KeepSettleReceipt(const Task& t, const ResultToVerify& r);  // reactor_tasks.cc
 
   // ---- client messages (reactor_jobs.cc) ----

@@ -78,7 +78,7 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   if (!j.reason.empty()) b.initReasons(1).set(0, j.reason);
   b.setCreatedAtMs(static_cast<uint64_t>(j.submitted_at_ms));
   b.setUpdatedAtMs(static_cast<uint64_t>(std::max(j.finished_at_ms, j.submitted_at_ms)));
-  b.setEscrowMicroPlume(MaxJobCostMicroPlume(j.spec));  // what the hold takes, not the budget
+  b.setEscrowMicroPlume(j.spec.escrow_micro_plume);  // what the hold takes, not the budget
   b.setSpentMicroPlume(j.paid_micro_plume);
   b.setTasksQueued(queued);
   b.setTasksRunning(running);
@@ -283,7 +283,7 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
     if (it->second.owner != owner) {
       return ReplyError(in.peer, rid, wire::ErrorCode::CONFLICT, "job key already used");
     }
-    return reply_ack(MaxJobCostMicroPlume(it->second.spec));  // a retried submit: same job
+    return reply_ack(it->second.spec.escrow_micro_plume);  // a retried submit: same job
   }
   auto bad = [&](const std::string& why) {
     ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, why);
@@ -320,7 +320,7 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
       return bad(r->reason);
     }
   }
-  reply_ack(MaxJobCostMicroPlume(spec));
+  reply_ack(core.state().jobs.at(job_id).spec.escrow_micro_plume);
 }
 
 void Reactor::Impl::OnJobStatus(Incoming& in) {

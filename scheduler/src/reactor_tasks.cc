@@ -203,17 +203,23 @@ void Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
   opt.settle_receipt(s);
 }
 
+void Reactor::Impl::ReplyResultAck(const PeerId& peer, uint64_t rid, uint64_t task_wire_id,
+                                   uint32_t attempt, bool accepted, const std::string& why,
+                                   MicroPlume paid) {
+  auto m = NewMessage(rid);
+  auto ack = m.body().initTaskResultAck();
+  ack.setTaskId(task_wire_id);
+  ack.setAttempt(attempt);
+  ack.setAccepted(accepted);
+  ack.setMessage(why);
+  ack.setPaidMicroPlume(paid);
+  Reply(peer, m);  // sent after the save: an accepted result is durable before its ack
+}
+
 void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   const NodeId node = ToHex(r.agent);
   auto ack_with = [&](bool accepted, const std::string& why, MicroPlume paid = 0) {
-    auto m = NewMessage(r.request_id);
-    auto ack = m.body().initTaskResultAck();
-    ack.setTaskId(r.task_wire_id);
-    ack.setAttempt(r.attempt);
-    ack.setAccepted(accepted);
-    ack.setMessage(why);
-    ack.setPaidMicroPlume(paid);
-    Reply(r.peer, m);  // sent after the save: an accepted result is durable before its ack
+    ReplyResultAck(r.peer, r.request_id, r.task_wire_id, r.attempt, accepted, why, paid);
   };
   // The task may have moved on while the receipt was checked: decide on its state now.
   const Task* t = core.FindTaskByWireId(r.task_wire_id);

@@ -2,6 +2,7 @@
 #include "store_json.h"
 
 #include "plume/scheduler/limits.h"
+#include "plume/scheduler/work.h"
 
 namespace plume::scheduler {
 
@@ -25,7 +26,7 @@ json SpecToJson(const JobSpec& s) {
       {"data_blobs", s.data_blobs}, {"initial_params_blob", s.initial_params_blob},
       {"backend", s.backend ? static_cast<int>(*s.backend) : -1},
       {"budget", s.budget_micro_plume}, {"max_price", s.max_price_micro_plume_per_pflop},
-      {"fee_bps", s.fee_bps},
+      {"fee_bps", s.fee_bps}, {"escrow", s.escrow_micro_plume},
       {"runner_config", s.runner_config}};
 }
 
@@ -51,6 +52,8 @@ JobSpec SpecFromJson(const json& j) {
   s.max_price_micro_plume_per_pflop = j.at("max_price");
   // Jobs stored before the fee was stamped were held under the scheduler's default.
   s.fee_bps = j.value("fee_bps", kFeeBpsDefault);
+  s.escrow_micro_plume = j.contains("escrow") ? j.at("escrow").get<MicroPlume>()
+                                              : MaxJobCostMicroPlume(s);
   s.runner_config = j.at("runner_config");
   return s;
 }

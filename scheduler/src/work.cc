@@ -119,15 +119,11 @@ uint32_t PromptsInShard(uint32_t prompt_count, uint32_t count, uint32_t shard) {
   return prompt_count / count + (shard < prompt_count % count ? 1 : 0);
 }
 
-namespace {
-
 kernels::ModelConfig KernelsConfig(const ModelConfig& m) {
   return kernels::ModelConfig{static_cast<int>(m.n_layer), static_cast<int>(m.n_head),
                               static_cast<int>(m.n_embd), static_cast<int>(m.context),
                               static_cast<int>(m.vocab)};
 }
-
-}  // namespace
 
 uint64_t TaskFlops(const JobSpec& spec, uint32_t shard) {
   const kernels::ModelConfig model = KernelsConfig(spec.model);
@@ -140,11 +136,14 @@ uint64_t TaskFlops(const JobSpec& spec, uint32_t shard) {
     return Saturate(per_token * t.seq_len * t.batch * t.local_steps);
   }
   const InferParams& i = spec.infer;
-  uint32_t first = 0;
-  for (uint32_t s = 0; s < shard; ++s) first += PromptsInShard(i.prompt_count, i.shards, s);
   const uint32_t n = PromptsInShard(i.prompt_count, i.shards, shard);
+  // Shards before this one hold prompt_count / shards each, plus one for each of the first
+  // prompt_count % shards of them.
+  const uint64_t first = i.shards == 0 ? 0
+                                       : uint64_t{shard} * (i.prompt_count / i.shards) +
+                                             std::min(shard, i.prompt_count % i.shards);
   u128 total = 0;
-  for (uint32_t p = first; p < first + n; ++p) {
+  for (uint64_t p = first; p < first + n; ++p) {
     const uint32_t tokens = p < i.prompt_tokens.size() ? i.prompt_tokens[p]
                                                         : std::max(1u, i.prompt_tokens_max);
     // One prompt fits an int64: CheckInfer bounds prompt + new tokens.

@@ -48,6 +48,7 @@ JobSpec EscrowedSpec() {
   spec.max_price_micro_plume_per_pflop = 1'000'000'000'000;
   spec.fee_bps = 500;
   spec.budget_micro_plume = MaxJobCostMicroPlume(spec);
+  spec.escrow_micro_plume = spec.budget_micro_plume;  // as the core stamps it at submit
   return spec;
 }
 

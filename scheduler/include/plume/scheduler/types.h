@@ -120,6 +120,9 @@ struct JobSpec {
   // team): its escrow covers it, and every settle of the job uses it, whatever --fee-bps a
   // restarted scheduler has.
   uint32_t fee_bps = 0;
+  // The job's escrow hold, MaxJobCostMicroPlume under fee_bps, stamped with it at submit so
+  // status, metrics and the hold request read it instead of recomputing it.
+  MicroPlume escrow_micro_plume = 0;
   std::string runner_config;  // forwarded to agents as is (the spec's TOML)
 
   bool operator==(const JobSpec&) const = default;

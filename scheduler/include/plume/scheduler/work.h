@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "plume/kernels/config.h"
 #include "plume/protocol/error.h"
 #include "plume/scheduler/placement.h"
 #include "plume/scheduler/types.h"
@@ -12,6 +13,8 @@ namespace plume::scheduler {
 
 // GPT-2 parameter count: embeddings (vocab + context) x width, per layer 12 d^2 + 13 d, final LN.
 uint64_t ParamCount(const ModelConfig& m);
+// The same model as the kernels library describes it.
+kernels::ModelConfig KernelsConfig(const ModelConfig& m);
 
 // The FLOPs a task is billed for, by the convention of kernels/flops.h that the agent signs
 // with: a train worker runs local_steps x batch sequences of seq_len; an infer shard generates
