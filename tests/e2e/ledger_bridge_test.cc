@@ -15,24 +15,15 @@
 #include "plume/ledger/ledger.h"
 #include "plume/ledger/receipt.h"
 #include "plume/protocol/hash.h"
+#include "bridge_fixture.h"
 
 namespace plume::scheduler {
 namespace {
 namespace fs = std::filesystem;
 using ledger::MicroPlume;
 
-class LedgerBridgeTest : public ::testing::Test {
+class LedgerBridgeTest : public testing::BridgeFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("plume-bridge-" + std::to_string(std::random_device{}()));
-    auto b = LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
-    ASSERT_TRUE(b) << b.error().message;
-    bridge_ = std::move(*b);
-  }
-  void TearDown() override {
-    bridge_.reset();
-    fs::remove_all(dir_);
-  }
   void QueueMint(const std::string& id, int64_t amount, const Identity& signer) {
     ledger::Entry mint = ledger::MakeMint(id, team(), MicroPlume(amount));
     mint.signatures.push_back(ledger::SignEntry(mint, signer));
@@ -52,12 +43,6 @@ class LedgerBridgeTest : public ::testing::Test {
     const ledger::Entry hold = EscrowHoldEntry(job, team_.public_key(), amount);
     ASSERT_TRUE(bridge_->RememberHoldSignature(job, ledger::SignEntry(hold, team_).signature));
   }
-
-  fs::path dir_;
-  Identity scheduler_ = Identity::Generate();
-  Identity op_ = Identity::Generate();
-  Identity team_ = Identity::Generate();
-  std::unique_ptr<LedgerBridge> bridge_;
 };
 
 TEST_F(LedgerBridgeTest, InboxAppliesOperatorMintsOnceAndRefusesForgedOnes) {

@@ -23,24 +23,15 @@
 #include "plume/protocol/limits.h"
 #include "plume/protocol/message.h"
 #include "plume/scheduler/ledger_bridge.h"
+#include "bridge_fixture.h"
 
 namespace plume::scheduler {
 namespace {
 namespace fs = std::filesystem;
 using ledger::MicroPlume;
 
-class LedgerWireTest : public ::testing::Test {
+class LedgerWireTest : public testing::BridgeFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("plume-wire-" + std::to_string(std::random_device{}()));
-    auto b = LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
-    ASSERT_TRUE(b) << b.error().message;
-    bridge_ = std::move(*b);
-  }
-  void TearDown() override {
-    bridge_.reset();
-    fs::remove_all(dir_);
-  }
 
   // Sends `build`'s request through Encode/Decode to the bridge, and its reply back the same way.
   template <class Build>
@@ -87,12 +78,7 @@ class LedgerWireTest : public ::testing::Test {
     return e;
   }
 
-  fs::path dir_;
-  Identity scheduler_ = Identity::Generate();
-  Identity op_ = Identity::Generate();
-  Identity team_ = Identity::Generate();
   Identity agent_ = Identity::Generate();
-  std::unique_ptr<LedgerBridge> bridge_;
 };
 
 TEST_F(LedgerWireTest, ProofsSurviveTheWireAndVerifyWithLocalLeafHashes) {
