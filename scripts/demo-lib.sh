@@ -32,3 +32,22 @@ cleanup() {
 trap cleanup EXIT INT TERM
 # Two cores are shared by three processes: one BLAS/OpenMP thread each.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+# start_agents ENDPOINT SCHEDULER_ID PRICE_ALPHA PRICE_BETA: agents "alpha" and "beta" (keys in
+# $WORK/keys/NAME.key), each asking its price per PFLOP; returns once both are active (asked
+# with `plume nodes`, so PLUME_SCHEDULER and PLUME_SCHEDULER_ID must be exported).
+start_agents() {
+  local endpoint="$1" sched_id="$2" name active
+  local -A price=([alpha]="$3" [beta]="$4")
+  for name in alpha beta; do
+    "$AGENT" --scheduler "$endpoint" --scheduler-id "$sched_id" --key "$WORK/keys/$name.key" \
+      --name "$name" --cache-dir "$WORK/$name-cache" --price "${price[$name]}" --threads 1 \
+      > "$WORK/agent-$name.log" 2>&1 &
+    PIDS+=($!)
+  done
+  for _ in $(seq 1 600); do
+    active="$("$PLUME" nodes --json 2>/dev/null | grep -o '"state":"active"' | wc -l || true)"
+    [[ "$active" -ge 2 ]] && return 0
+    sleep 0.1
+  done
+}

@@ -34,18 +34,7 @@ for _ in $(seq 1 300); do
 done
 export PLUME_SCHEDULER="$(head -n1 "$WORK/endpoint")" PLUME_SCHEDULER_ID="$SCHED_ID"
 export PLUME_KEY="$WORK/keys/team.key" PLUME_LEDGER_DIR="$LEDGER"
-declare -A PRICE=([alpha]=2000000000000 [beta]=1500000000000)
-for name in alpha beta; do
-  "$AGENT" --scheduler "$PLUME_SCHEDULER" --scheduler-id "$SCHED_ID" --key "$WORK/keys/$name.key" \
-    --name "$name" --cache-dir "$WORK/$name-cache" --price "${PRICE[$name]}" --threads 1 \
-    > "$WORK/agent-$name.log" 2>&1 &
-  PIDS+=($!)
-done
-for _ in $(seq 1 600); do
-  active="$("$PLUME" nodes --json 2>/dev/null | grep -o '"state":"active"' | wc -l || true)"
-  [[ "$active" -ge 2 ]] && break
-  sleep 0.1
-done
+start_agents "$PLUME_SCHEDULER" "$SCHED_ID" 2000000000000 1500000000000
 
 cat > "$WORK/train.toml" <<TOML
 [job]

@@ -32,17 +32,7 @@ export PLUME_SCHEDULER="$ENDPOINT" PLUME_SCHEDULER_ID="$SCHED_ID" PLUME_KEY="$WO
 echo "   scheduler $SCHED_ID at $ENDPOINT"
 
 echo "== starting two agents"
-for name in alpha beta; do
-  "$AGENT" --scheduler "$ENDPOINT" --scheduler-id "$SCHED_ID" --key "$WORK/keys/$name.key" \
-    --name "$name" --cache-dir "$WORK/$name-cache" --price 1000000 --threads 1 \
-    > "$WORK/agent-$name.log" 2>&1 &
-  PIDS+=($!)
-done
-for _ in $(seq 1 600); do
-  active="$("$PLUME" nodes --json 2>/dev/null | grep -o '"state":"active"' | wc -l || true)"
-  [[ "$active" -ge 2 ]] && break
-  sleep 0.1
-done
+start_agents "$ENDPOINT" "$SCHED_ID" 1000000 1000000
 "$PLUME" nodes
 
 echo "== training: 2 agents x 8 rounds x 100 local steps (DiLoCo)"
