@@ -401,6 +401,39 @@ TEST_F(CudaOpsTest, BadShapesAreErrorsNotCrashes) {
   EXPECT_TRUE(gpu_->Synchronize());
 }
 
+TEST_F(CudaOpsTest, BadTokenIdsAndTargetsOnTheDeviceAreErrorsNotWrites) {
+  // Ids that slipped past the host checks: the kernels skip them and the next synchronisation
+  // reports them; nothing outside the tables is read or written, and the backend stays usable.
+  constexpr int B = 1, T = 2, C = 8, V = 10, Vp = 16;
+  auto ids = gpu_->Alloc(T * sizeof(int32_t));
+  auto table = gpu_->Alloc(size_t(Vp) * C * 4);
+  auto pos = gpu_->Alloc(size_t(T) * C * 4);
+  auto out = gpu_->Alloc(size_t(T) * Vp * 4);
+  auto losses = gpu_->Alloc(T * 4);
+  ASSERT_TRUE(ids && table && pos && out && losses);
+  const std::vector<int32_t> negative = {3, -5};
+  ASSERT_TRUE(gpu_->CopyToDevice((*ids)->data(), negative.data(), T * sizeof(int32_t)));
+  ASSERT_TRUE(gpu_->EncoderForward((*out)->f32(), (*ids)->i32(), (*table)->f32(), (*pos)->f32(),
+                                   B, T, C));
+  auto sync = gpu_->Synchronize();
+  ASSERT_FALSE(sync);
+  EXPECT_NE(sync.error().message.find("negative token id"), std::string::npos);
+  EXPECT_TRUE(gpu_->Synchronize());  // reported once, then cleared
+
+  const std::vector<int32_t> targets = {V, 2};  // V itself is one past the last class
+  ASSERT_TRUE(gpu_->CopyToDevice((*ids)->data(), targets.data(), T * sizeof(int32_t)));
+  ASSERT_TRUE(gpu_->Fill((*out)->f32(), 0.5f, size_t(T) * Vp));
+  ASSERT_TRUE(gpu_->SoftmaxCrossEntropy((*out)->f32(), (*losses)->f32(), nullptr, (*ids)->i32(), T,
+                                        V, Vp, 1.0f, true));
+  std::vector<float> dlogits(size_t(T) * Vp);
+  auto copy = gpu_->CopyToHost(dlogits.data(), (*out)->data(), dlogits.size() * 4);
+  ASSERT_FALSE(copy);
+  EXPECT_NE(copy.error().message.find("target outside the vocabulary"), std::string::npos);
+  ASSERT_TRUE(gpu_->CopyToHost(dlogits.data(), (*out)->data(), dlogits.size() * 4));
+  for (int j = 0; j < Vp; ++j) EXPECT_EQ(dlogits[j], 0.0f) << "the bad row gets no gradient";
+  EXPECT_LT(dlogits[Vp + 2], 0.0f);  // the good row's target column: p - 1
+}
+
 // Runs on every machine: without a device, asking for one is an error value.
 TEST(CudaAvailability, MissingDeviceIsAnErrorNotACrash) {
   const int count = CudaDeviceCount();
