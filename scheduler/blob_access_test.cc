@@ -4,12 +4,13 @@
 
 #include <gtest/gtest.h>
 
-#include "core_test_util.h"
+#include "plume/protocol/hash.h"
 
 namespace plume::scheduler {
 namespace {
 
-using testing::Blob;
+// Distinct hashes per tag (core_test_util.h's Blob() has only 16 distinct values).
+BlobHash Blob(const std::string& tag) { return ToHex(Blake2b256(tag)); }
 
 const ClientId kTeam = "team-a";
 const ClientId kOther = "team-b";

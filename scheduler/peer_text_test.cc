@@ -58,7 +58,7 @@ TEST(PeerText, RefusesTextOverItsBound) {
 }
 
 TEST(PeerText, NamesRefuseControlCharactersMessagesOnlyMostOfThem) {
-  for (const std::string s : {std::string("a\nb"), std::string("a\x1b[2Jb"), std::string("a\0b", 3),
+  for (const std::string& s : {std::string("a\nb"), std::string("a\x1b[2Jb"), std::string("a\0b", 3),
                               std::string("\x7f")}) {
     EXPECT_FALSE(CheckPeerText("name", s, 64));
   }
