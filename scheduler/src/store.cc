@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS rounds (
   job TEXT, round INTEGER, state INTEGER, params_in TEXT, params_out TEXT,
   started_at_ms INTEGER, deadline_ms INTEGER, PRIMARY KEY (job, round));
+CREATE TABLE IF NOT EXISTS blob_uploaders (
+  blob TEXT, uploader TEXT, PRIMARY KEY (blob, uploader));
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, seq INTEGER, kind INTEGER, job TEXT, owner TEXT, node TEXT, task TEXT,
   attempt INTEGER, amount INTEGER, flops INTEGER);
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 struct Store::Impl {
   sql::Db db;
   sql::Stmt put_meta, put_node, put_node_stats, put_job, put_spec, del_outputs_from, put_output,
-      put_task, put_round, put_op, del_op;
+      put_task, put_round, put_op, del_op, put_uploader;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
   // what the open transaction changes; merged on commit, dropped on rollback.
   std::map<JobId, std::vector<BlobHash>> saved_outputs;
@@ -72,6 +74,7 @@ struct Store::Impl {
   Status LoadTasks(State& s);
   Status LoadRounds(State& s);
   Status LoadOutbox(State& s);
+  Status LoadUploaders(State& s);
   Status LoadMeta(State& s);
 };
 
@@ -130,6 +133,7 @@ Status Store::Impl::Prepare() {
       {&put_round, "INSERT OR REPLACE INTO rounds VALUES (?1,?2,?3,?4,?5,?6,?7)"},
       {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
+      {&put_uploader, "INSERT OR IGNORE INTO blob_uploaders VALUES (?1, ?2)"},
   };
   for (const P& p : all) {
     auto s = db.Prepare(p.sql);
@@ -272,6 +276,11 @@ Status Store::Impl::SaveAll(const Dirty& d) {
   for (const std::string& id : d.outbox_deletes) {
     del_op.Bind(1, id);
     if (auto st = del_op.Run(); !st) return st;
+  }
+  for (const auto& [blob, uploader] : d.blob_uploaders) {
+    put_uploader.Bind(1, blob);
+    put_uploader.Bind(2, uploader);
+    if (auto st = put_uploader.Run(); !st) return st;
   }
   const std::pair<const char*, int64_t> meta[] = {
       {"next_job_seq", static_cast<int64_t>(d.next_job_seq)},
@@ -426,6 +435,17 @@ Status Store::Impl::LoadOutbox(State& s) {
   return {};
 }
 
+Status Store::Impl::LoadUploaders(State& s) {
+  auto q = db.Prepare("SELECT blob, uploader FROM blob_uploaders");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    s.blob_uploaders[q->Text(0)].insert(q->Text(1));
+  }
+  return {};
+}
+
 Status Store::Impl::LoadMeta(State& s) {
   auto q = db.Prepare("SELECT key, value FROM meta");
   if (!q) return tl::unexpected(q.error());
@@ -458,6 +478,7 @@ Result<State> Store::Load() {
     if (st) st = impl_->LoadTasks(s);
     if (st) st = impl_->LoadRounds(s);
     if (st) st = impl_->LoadOutbox(s);
+    if (st) st = impl_->LoadUploaders(s);
     (void)impl_->db.Exec("COMMIT;");
     if (!st) return tl::unexpected(st.error());
     impl_->saved_outputs.clear();

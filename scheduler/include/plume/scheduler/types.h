@@ -251,6 +251,9 @@ struct State {
   std::map<TaskId, Task> tasks;
   std::map<RoundKey, Round> rounds;
   std::map<std::string, LedgerOp> outbox;
+  // Who sent each blob's bytes (BlobUploaded): what a key may name in a submit and read back
+  // (blob_access.h). Blobs the scheduler made itself (parameters, joined outputs) have none.
+  std::map<BlobHash, std::set<ClientId>> blob_uploaders;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   uint64_t next_task_wire_id = 1;
