@@ -117,10 +117,19 @@ run() {
     echo "== CUDA tests, the selftest and the CUDA learning tests"
     timeout 200 "$bundle/plume_kernels_test" --gtest_brief=1 \
       --gtest_filter='Cuda*:*MultiDevice*:SelftestGpu*:AllReduce*:CudaAvailability*' 2>&1 || echo "gpu-check: CUDA TESTS FAILED (exit $?)"
+    # The pipelined matmul (matmul_pipelined.cu) is off by default until it has passed here.
+    echo "== the op tests, the selftest and the loss curve with PLUME_CUDA_MATMUL=pipelined"
+    PLUME_CUDA_MATMUL=pipelined timeout 90 "$bundle/plume_kernels_test" --gtest_brief=1 \
+      --gtest_filter='CudaOpsTest.*:SelftestGpu*:CudaTraining.FollowsTheCpuLossCurve' 2>&1 | grep -v '^  ok ' || echo "gpu-check: PIPELINED MATMUL FAILED (exit $?)"
     echo "== kernel benchmarks (our matmul and attention against cuBLAS)"
     timeout 90 "$bundle/cuda_kernels_bench" --benchmark_min_time=0.5 2>&1 || echo "gpu-check: kernel benchmark failed (exit $?)"
+    echo "== the matmul benchmark with PLUME_CUDA_MATMUL=pipelined"
+    PLUME_CUDA_MATMUL=pipelined timeout 60 "$bundle/cuda_kernels_bench" --benchmark_min_time=0.5 \
+      --benchmark_filter=Matmul 2>&1 || echo "gpu-check: kernel benchmark failed (exit $?)"
     echo "== GPT-2 124M training step, our matmuls against cuBLAS matmuls"
     timeout 90 "$bundle/gpt2_step_bench" 4 1024 5 2>&1 || echo "gpu-check: step benchmark failed (exit $?)"
+    echo "== the same with PLUME_CUDA_MATMUL=pipelined"
+    PLUME_CUDA_MATMUL=pipelined timeout 90 "$bundle/gpt2_step_bench" 4 1024 5 2>&1 || echo "gpu-check: step benchmark failed (exit $?)"
     local sanitizer
     sanitizer="$(command -v compute-sanitizer || find /usr/local /opt -name compute-sanitizer -type f -print -quit 2>/dev/null || true)"
     if [[ -n "$sanitizer" ]]; then
