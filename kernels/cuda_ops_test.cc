@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_test_util.h"
 #include "plume/kernels/allreduce.h"
 #include "plume/kernels/ops.h"
 
@@ -34,20 +35,9 @@ constexpr double kTolReduce = 2e-4;    // fp32 with a different summation order
 constexpr double kTolElementwise = 2e-5;
 
 std::vector<float> Random(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return testing::RandomVec(n, seed, -scale, scale);
 }
-
-std::vector<int32_t> RandomTokens(size_t n, int vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, vocab - 1);
-  std::vector<int32_t> v(n);
-  for (int32_t& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomTokens;
 
 // Host contents of the tensors of one op call; outputs hold NaN (poison).
 struct HostTensors {
