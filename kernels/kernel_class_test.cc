@@ -13,6 +13,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "plume/kernels/ops.h"
 
@@ -32,8 +33,8 @@ TEST(KernelClassTest, FormatsAndParsesBack) {
 }
 
 TEST(KernelClassTest, RejectsWhatIsNotAClass) {
-  for (const std::string bad :
-       {"", "plume-kernels-0.1+cpu", "cpu/x/0123456789abcdef/extra", "tpu/x/0123456789abcdef",
+  for (const std::string& bad : std::vector<std::string>{
+           "", "plume-kernels-0.1+cpu", "cpu/x/0123456789abcdef/extra", "tpu/x/0123456789abcdef",
         "cpu//0123456789abcdef", "cpu/a b/0123456789abcdef", "cpu/a/0123456789ABCDEF",
         "cpu/a/0123456789abcde", "cpu/a/0123456789abcdef0", "cpu/a/0123456789abcdeg",
         "cpu/" + std::string(120, 'a') + "/0123456789abcdef"}) {
@@ -101,7 +102,9 @@ TEST(KernelClassTest, CudaProbeGivesAValidClassPerDeviceGroup) {
   EXPECT_FALSE(ProbeCudaKernelClass({n}));  // no such device
   if (n >= 2) {
     auto two = ProbeCudaKernelClass({0, 1});
-    if (two) EXPECT_FALSE(IsBitExactClass(*two));  // an error only for a mix of models
+    if (two) {  // an error only for a mix of models
+      EXPECT_FALSE(IsBitExactClass(*two));
+    }
   }
 }
 
