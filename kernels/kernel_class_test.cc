@@ -2,7 +2,7 @@
 // ingredient of a device model changes the class (a class that ignored one would claim equal bits
 // where they may differ); the probes give a valid class; and the build id follows the sources:
 // the generating script, run on a copy of kernels/, gives the same id twice and another id once
-// one byte of one source changes.
+// one byte of one source (in kernels/ or among the extra files) or the toolchain changes.
 #include "plume/kernels/kernel_class.h"
 
 #include <gtest/gtest.h>
@@ -119,10 +119,11 @@ std::string ReadFile(const std::filesystem::path& p) {
 
 // Runs kernels/cmake/kernel_build_id.cmake on `kernels_dir` and returns the generated header.
 std::string GeneratedHeader(const std::filesystem::path& kernels_dir,
-                            const std::filesystem::path& out, const std::string& toolchain) {
+                            const std::filesystem::path& out, const std::string& toolchain,
+                            const std::string& extra_args = "") {
   const std::string cmd = std::string("'") + PLUME_CMAKE_COMMAND + "' -DKERNELS_DIR='" +
                           kernels_dir.string() + "' -DOUT='" + out.string() + "' -DTOOLCHAIN='" +
-                          toolchain + "' -DMARCH=x86-64-v3 -DCUDA_ARCHS=80,90 -P '" +
+                          toolchain + "' -DMARCH=x86-64-v3 -DCUDA_ARCHS=80,90 " + extra_args + " -P '" +
                           (kernels_dir / "cmake" / "kernel_build_id.cmake").string() + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return ReadFile(out);
@@ -146,7 +147,19 @@ TEST(KernelBuildIdTest, FollowsTheSourcesAndTheToolchain) {
   {
     std::ofstream(copy / "cpu" / "gelu.cc", std::ios::app) << " ";  // one byte more
   }
-  EXPECT_NE(GeneratedHeader(copy, dir / "d.h", "gcc 12"), a) << "a changed source went unseen";
+  const std::string d = GeneratedHeader(copy, dir / "d.h", "gcc 12");
+  EXPECT_NE(d, a) << "a changed source went unseen";
+  // Code outside kernels/ named in EXTRA (the agent's task code) counts as well.
+  {
+    std::ofstream(dir / "task.cc") << "int x;";
+  }
+  const std::string args = "-DROOT='" + dir.string() + "' -DEXTRA=task.cc";
+  const std::string e = GeneratedHeader(copy, dir / "e.h", "gcc 12", args);
+  EXPECT_NE(e, d) << "the extra file went unseen";
+  {
+    std::ofstream(dir / "task.cc") << "int y;";
+  }
+  EXPECT_NE(GeneratedHeader(copy, dir / "f.h", "gcc 12", args), e) << "a changed extra file";
   std::filesystem::remove_all(dir);
 }
 

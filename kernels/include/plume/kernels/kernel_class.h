@@ -13,8 +13,10 @@
 //            uses (the NCCL reduction over several GPUs is its own class), and the driver
 //            version when the build has no code for this architecture and the driver compiles
 //            PTX for it.
-//   build    the first 16 hex digits of a SHA-256 over the kernels library's sources and the
-//            toolchain and flags that compiled them, computed by CMake at build time.
+//   build    the first 16 hex digits of a SHA-256 over the kernels library's sources, the
+//            agent's task code (node-agent/src/task_work.*, which turns kernel results into
+//            output bytes), and the toolchain and flags that compiled them; computed by CMake at
+//            build time.
 // Every part is made of [A-Za-z0-9._+-] so that the string is one token in logs and a key in
 // the scheduler; at most kKernelClassBytesMax bytes, which fits the ledger receipt's field.
 //
