@@ -19,6 +19,7 @@ NodeInfo NodeFromRegister(const std::string& id, wire::Register::Reader r) {
   n.id = id;
   n.name = r.getName();
   n.price_micro_plume_per_pflop = r.getPriceMicroPlumePerPflop();
+  n.kernel_class = r.getKernelBuild();  // bounded by CheckRegister before this runs
   double flops = 0;
   bool any_passed = false;
   n.backend = Backend::kCpu;

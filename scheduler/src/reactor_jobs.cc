@@ -395,10 +395,11 @@ void Reactor::Impl::OnCancelJob(Incoming& in) {
   Reply(in.peer, m);
 }
 
-// The largest reply: every row at its text bounds (peer_text.h), with 64 bytes of Cap'n Proto
+// The largest reply: every row at its text bounds (peer_text.h; the kernel class is bounded as
+// Register.kernelBuild), with 64 bytes of Cap'n Proto
 // overhead per device and 256 per row, must fit one message.
 static_assert(plume::limits::kListRowsMax *
-                      (kNodeNameBytesMax + 64 + 32 + 256 +
+                      (kNodeNameBytesMax + kAgentVersionBytesMax + 64 + 32 + 256 +
                        kNodeDevicesMax * (kDeviceNameBytesMax + 64)) <
                   plume::limits::kMessageBytesMax,
               "a ListNodes reply at the text bounds of limits.h must fit one message");
@@ -418,6 +419,7 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
                                                  pk->size())));
     }
     b.setName(node.info.name);
+    b.setKernelBuild(node.info.kernel_class);
     b.setState(static_cast<wire::NodeState>(static_cast<uint16_t>(node.state)));
     auto gpus = b.initGpus(static_cast<unsigned>(node.info.gpus.size()));
     for (size_t g = 0; g < node.info.gpus.size(); ++g) {

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS blob_uploaders (
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, seq INTEGER, kind INTEGER, job TEXT, owner TEXT, node TEXT, task TEXT,
   attempt INTEGER, amount INTEGER, flops INTEGER);
+CREATE TABLE IF NOT EXISTS node_classes (id TEXT PRIMARY KEY, kernel_class TEXT NOT NULL);
 )sql";
 
 }  // namespace
@@ -57,6 +58,7 @@ struct Store::Impl {
   sql::Db db;
   sql::Stmt put_meta, put_node, put_node_stats, put_job, put_spec, del_outputs_from, put_output,
       put_task, put_round, put_op, del_op, put_uploader;
+  sql::Stmt put_node_class;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
   // what the open transaction changes; merged on commit, dropped on rollback.
   std::map<JobId, std::vector<BlobHash>> saved_outputs;
@@ -134,6 +136,7 @@ Status Store::Impl::Prepare() {
       {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
       {&put_uploader, "INSERT OR IGNORE INTO blob_uploaders VALUES (?1, ?2)"},
+      {&put_node_class, "INSERT OR REPLACE INTO node_classes VALUES (?1, ?2)"},
   };
   for (const P& p : all) {
     auto s = db.Prepare(p.sql);
@@ -157,6 +160,11 @@ Status Store::Impl::SaveNode(const Node& n) {
   put_node.Bind(10, n.registered_at_ms);
   put_node.Bind(11, n.lease_expires_ms);
   if (auto st = put_node.Run(); !st) return st;
+  if (!i.kernel_class.empty()) {
+    put_node_class.Bind(1, i.id);
+    put_node_class.Bind(2, i.kernel_class);
+    if (auto st = put_node_class.Run(); !st) return st;
+  }
   put_node_stats.Bind(1, i.id);
   put_node_stats.Bind(2, n.tasks_succeeded);
   put_node_stats.Bind(3, n.tasks_failed);
@@ -328,7 +336,8 @@ Status Store::Impl::LoadNodes(State& s) {
     Node n;
     n.info = NodeInfo{q->Text(0), q->Text(1), GpusFromJson(json::parse(q->Text(2))),
                       static_cast<uint64_t>(q->Int(3)), static_cast<Backend>(q->Int(4)),
-                      q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7)};
+                      q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7),
+                      /*kernel_class: node_classes below*/ {}};
     n.state = static_cast<NodeState>(q->Int(8));
     n.registered_at_ms = q->Int(9);
     n.lease_expires_ms = q->Int(10);
@@ -336,6 +345,15 @@ Status Store::Impl::LoadNodes(State& s) {
     n.tasks_failed = static_cast<uint64_t>(q->Int(12));
     n.tasks_lost = static_cast<uint64_t>(q->Int(13));
     s.nodes[n.info.id] = std::move(n);
+  }
+  // node_classes came after schema 2 without a version of its own: no row means no class, as
+  // for an agent that sent none.
+  auto c = db.Prepare("SELECT id, kernel_class FROM node_classes");
+  if (!c) return tl::unexpected(c.error());
+  for (auto row = c->Step(); ; row = c->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    if (auto n = s.nodes.find(c->Text(0)); n != s.nodes.end()) n->second.info.kernel_class = c->Text(1);
   }
   return {};
 }

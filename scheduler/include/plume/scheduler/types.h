@@ -42,6 +42,10 @@ struct NodeInfo {
   bool selftest_passed = false;
   uint64_t flops_per_s = 0;  // measured by the agent's selftest
   MicroPlume price_micro_plume_per_pflop = 0;
+  // Register.kernelBuild: the kernel class of the devices its tasks run on (kernel_class.h in
+  // kernels). Replay audits compare bits only between providers of one class; any other text
+  // (an older agent) is kept as sent and matches no other provider.
+  std::string kernel_class;
 
   bool operator==(const NodeInfo&) const = default;
 };
