@@ -219,7 +219,9 @@ Result<CheckpointSummary> InspectCheckpointBytes(std::span<const uint8_t> bytes)
   if (!file) return tl::unexpected(file.error());
   CheckpointSummary out{std::move(file->metadata), {}};
   for (const auto& [name, view] : file->tensors) {
-    const char* dtype = view.dtype == DType::kF32 ? "F32" : view.dtype == DType::kF16 ? "F16" : "BF16";
+    const char* dtype = view.dtype == DType::kF32   ? "F32"
+                        : view.dtype == DType::kF16 ? "F16"
+                                                    : "BF16";
     out.tensors.push_back({name, dtype, view.shape, view.data});
   }
   return out;
