@@ -289,7 +289,8 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
       r.getLedgerDevice(), r.getLedgerKernelBuild(), r.getLedgerStartUnixMs(),
       r.getLedgerEndUnixMs(),
       std::string(reinterpret_cast<const char*>(r.getLedgerSignature().begin()),
-                  r.getLedgerSignature().size())});
+                  r.getLedgerSignature().size()),
+      ScreenFor(*t, *out)});
 }
 
 void Reactor::Impl::OnTaskFailed(Incoming& in) {
