@@ -49,7 +49,8 @@ const std::string& Reactor::endpoint() const { return impl_->server->endpoint();
 const Core& Reactor::core() const { return impl_->core; }
 ReactorStats Reactor::stats() const {
   const auto& b = impl_->blob_service->stats();
-  return {impl_->server->stats(), b.bytes_received, b.bytes_served};
+  return {impl_->server->stats(), b.bytes_received, b.bytes_served, impl_->results_screened,
+          impl_->results_refused};
 }
 
 Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, ReactorOptions options) {

@@ -94,6 +94,8 @@ ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
   const auto& prompts = (*x)->prompts;
   s.prompts.assign(prompts.begin() + static_cast<long>(s.first_index),
                    prompts.begin() + static_cast<long>(s.first_index + n));
+  // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
+  for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
   s.max_new_tokens = static_cast<uint32_t>((*x)->spec.infer.generate.max_new_tokens);
   return [store, output, s = std::move(s)]() -> Result<verify::Verdict> {
     std::optional<verify::Verdict> oversized;

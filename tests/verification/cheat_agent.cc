@@ -4,9 +4,9 @@
 //   zero  train: an all-zero delta (no work done)     infer: an empty output
 //   nan   train: one parameter NaN                    infer: the JSONL with one line dropped
 //   scale train: the delta times 1000                 infer: the lines in reverse order
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -39,7 +39,10 @@ void CheatInfer(const std::string& mode, TaskOutput& out) {
   std::string line;
   for (uint8_t c : out.result) {
     line.push_back(static_cast<char>(c));
-    if (c == '\n') lines.push_back(std::move(line)), line.clear();
+    if (c == '\n') {
+      lines.push_back(std::move(line));
+      line.clear();
+    }
   }
   if (mode == "zero") lines.clear();
   if (mode == "nan" && !lines.empty()) lines.pop_back();
