@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -39,9 +38,9 @@ std::vector<uint8_t> Write(const std::map<std::string, std::string>& metadata,
     data.insert(data.end(), t.bytes.begin(), t.bytes.end());
   }
   const std::string h = header.dump();
-  std::vector<uint8_t> out(8);
-  const uint64_t n = h.size();
-  std::memcpy(out.data(), &n, 8);
+  std::vector<uint8_t> out;
+  out.reserve(8 + h.size() + data.size());
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(uint64_t{h.size()} >> (8 * i)));
   out.insert(out.end(), h.begin(), h.end());
   out.insert(out.end(), data.begin(), data.end());
   return out;

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "plume/scheduler/work.h"
+#include "plume/verify/screen.h"
 
 namespace plume::scheduler {
 namespace {
@@ -169,6 +170,10 @@ SchedulerMetrics::SchedulerMetrics(const SchedulerMetricsInfo& info)
   for (const char* s : {"queued", "running"}) m.tasks.Add({{"state", s}});
   for (const char* d : {"in", "out"}) m.blob_bytes.Add({{"direction", d}});
   for (const char* o : {"match", "mismatch", "error"}) m.verifications.Add({{"outcome", o}});
+  // Every refusal reason from the start, so a rate() over it has a series before the first one.
+  for (int r = 1; r <= static_cast<int>(verify::kLastReason); ++r) {
+    m.refused.Add({{"reason", verify::Name(static_cast<verify::Reason>(r))}});
+  }
   for (const char* t : {"open", "mint", "transfer", "hold", "settle", "release", "stake", "slash",
                         "receipt"}) {
     m.ledger_entries.Add({{"type", t}});

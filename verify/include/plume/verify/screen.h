@@ -41,6 +41,7 @@ enum class Reason : uint8_t {
   kWrongPrompt,    // inference: the echoed prompt is not the prompt sent
   kTooManyTokens,  // inference: more tokens than max_new_tokens (or than the completion claims)
 };
+inline constexpr Reason kLastReason = Reason::kTooManyTokens;  // loops over every reason end here
 // Stable lower-case name ("not_finite"): the metrics label and the core's refusal code.
 const char* Name(Reason r);
 
