@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_test_util.h"
 #include "plume/kernels/allreduce.h"
 #include "plume/kernels/ops.h"
 
@@ -34,20 +35,9 @@ constexpr double kTolReduce = 2e-4;    // fp32 with a different summation order
 constexpr double kTolElementwise = 2e-5;
 
 std::vector<float> Random(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return testing::RandomVec(n, seed, -scale, scale);
 }
-
-std::vector<int32_t> RandomTokens(size_t n, int vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, vocab - 1);
-  std::vector<int32_t> v(n);
-  for (int32_t& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomTokens;
 
 // Host contents of the tensors of one op call; outputs hold NaN (poison).
 struct HostTensors {
@@ -399,6 +389,39 @@ TEST_F(CudaOpsTest, BadShapesAreErrorsNotCrashes) {
   // The device is still usable afterwards.
   EXPECT_TRUE(gpu_->Fill(x, 1.0f, 16));
   EXPECT_TRUE(gpu_->Synchronize());
+}
+
+TEST_F(CudaOpsTest, BadTokenIdsAndTargetsOnTheDeviceAreErrorsNotWrites) {
+  // Ids that slipped past the host checks: the kernels skip them and the next synchronisation
+  // reports them; nothing outside the tables is read or written, and the backend stays usable.
+  constexpr int B = 1, T = 2, C = 8, V = 10, Vp = 16;
+  auto ids = gpu_->Alloc(T * sizeof(int32_t));
+  auto table = gpu_->Alloc(size_t(Vp) * C * 4);
+  auto pos = gpu_->Alloc(size_t(T) * C * 4);
+  auto out = gpu_->Alloc(size_t(T) * Vp * 4);
+  auto losses = gpu_->Alloc(T * 4);
+  ASSERT_TRUE(ids && table && pos && out && losses);
+  const std::vector<int32_t> negative = {3, -5};
+  ASSERT_TRUE(gpu_->CopyToDevice((*ids)->data(), negative.data(), T * sizeof(int32_t)));
+  ASSERT_TRUE(gpu_->EncoderForward((*out)->f32(), (*ids)->i32(), (*table)->f32(), (*pos)->f32(),
+                                   B, T, C));
+  auto sync = gpu_->Synchronize();
+  ASSERT_FALSE(sync);
+  EXPECT_NE(sync.error().message.find("negative token id"), std::string::npos);
+  EXPECT_TRUE(gpu_->Synchronize());  // reported once, then cleared
+
+  const std::vector<int32_t> targets = {V, 2};  // V itself is one past the last class
+  ASSERT_TRUE(gpu_->CopyToDevice((*ids)->data(), targets.data(), T * sizeof(int32_t)));
+  ASSERT_TRUE(gpu_->Fill((*out)->f32(), 0.5f, size_t(T) * Vp));
+  ASSERT_TRUE(gpu_->SoftmaxCrossEntropy((*out)->f32(), (*losses)->f32(), nullptr, (*ids)->i32(), T,
+                                        V, Vp, 1.0f, true));
+  std::vector<float> dlogits(size_t(T) * Vp);
+  auto copy = gpu_->CopyToHost(dlogits.data(), (*out)->data(), dlogits.size() * 4);
+  ASSERT_FALSE(copy);
+  EXPECT_NE(copy.error().message.find("target outside the vocabulary"), std::string::npos);
+  ASSERT_TRUE(gpu_->CopyToHost(dlogits.data(), (*out)->data(), dlogits.size() * 4));
+  for (int j = 0; j < Vp; ++j) EXPECT_EQ(dlogits[j], 0.0f) << "the bad row gets no gradient";
+  EXPECT_LT(dlogits[Vp + 2], 0.0f);  // the good row's target column: p - 1
 }
 
 // Runs on every machine: without a device, asking for one is an error value.

@@ -1,9 +1,10 @@
-// Runner tests: THE training test on tinyshakespeare (held-out loss below 2.2 nats/byte),
+// Runner tests: THE training test on tinyshakespeare (held-out loss below a trigram model's),
 // deterministic training, evaluation and generation, prompt sharding, sampling, FLOP
 // accounting, and run-local end to end through real files.
 #include "plume/kernels/runner.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "ngram_test_util.h"
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/flops.h"
 #include "plume/kernels/sampler.h"
@@ -21,22 +23,22 @@ namespace {
 
 const std::string kData = std::string(PLUME_DATA_DIR) + "/tinyshakespeare.txt";
 
-TEST(RunnerTest, TrainingOnTinyShakespeareBeatsTheBigramBound) {
-  // Shown: the whole stack (ops, model, AdamW, schedule, batching) learns. A 2-layer, 4-head,
-  // width-64 GPT (context 32, 0.1 M params), 1200 AdamW steps of 8 x 32 bytes at lr 3e-3 (cosine
-  // to 3e-4, warmup 20), drives the loss on the held-out last 10% of the file from ln(256) =
-  // 5.55 to ~2.13 nats/byte, below the 2.2 goal and the 2.45 any bigram model can reach.
-  // Measured on the 2-vCPU dev VM under load average ~12, with OMP_WAIT_POLICY=passive as ctest
-  // sets it: 15.7 s wall, 5.1 s CPU; val loss 2.13. Batches and evaluation windows are
-  // deterministic, so the loss is the same on every run of the same build.
+TEST(RunnerTest, TrainingOnTinyShakespeareBeatsATrigramModel) {
+  // Shown: the whole stack (ops, model, AdamW, schedule, batching) learns more than counts can.
+  // The bar is computed here, on the same held-out windows: the best add-alpha trigram count
+  // model fitted on the training split (ngram_test_util.h; 2.08 nats/byte, where add-one gets
+  // 2.19 and any bigram 2.45). A 2-layer, 4-head, width-64 GPT (context 32, 0.1 M params),
+  // 2000 AdamW steps of 16 x 32 bytes at lr 3e-3 (cosine to 3e-4, warmup 20). Batches and
+  // evaluation windows are deterministic, so the loss is the same on every run of the same build.
   const auto tokens = LoadTextTokens(kData);
   ASSERT_TRUE(tokens) << tokens.error().message;
   const std::span<const int32_t> all(*tokens);
   const size_t n_val = tokens->size() / 10;
+  const auto train_split = all.first(tokens->size() - n_val), val = all.last(n_val);
   const ModelConfig model{2, 4, 64, 32, 256};
   TrainConfig train;
-  train.steps = 1200;
-  train.batch = 8;
+  train.steps = 2000;
+  train.batch = 16;
   train.seq_len = 32;
   train.lr = 3e-3f;
   train.min_lr = 3e-4f;
@@ -46,16 +48,19 @@ TEST(RunnerTest, TrainingOnTinyShakespeareBeatsTheBigramBound) {
   train.eval_batches = 16;
   train.seed = 1337;
   auto ops = MakeCpuOps(2);
-  const auto before = Evaluate(model, {}, all.last(n_val), {8, 32, 16}, *ops);
+  const auto before = Evaluate(model, {}, val, {8, 32, 16}, *ops);
   ASSERT_FALSE(before);  // empty params: an error, not a crash
-  const auto out = TrainShard(model, train, {}, all.first(tokens->size() - n_val),
-                              all.last(n_val), *ops);
+  const auto out = TrainShard(model, train, {}, train_split, val, *ops);
   ASSERT_TRUE(out) << out.error().message;
   ASSERT_TRUE(out->val_loss);
+  // TrainShard evaluates eval_batches batches of `batch` windows of seq_len.
+  const double trigram = testing::BestTrigramNatsPerByte(train_split, val, 32, 16 * 16);
+  std::printf("held-out %.4f nats/byte; best trigram on the same windows %.4f\n", *out->val_loss,
+              trigram);
   EXPECT_GT(out->losses.front(), 5.3f);
-  EXPECT_LT(*out->val_loss, 2.2f);
-  EXPECT_EQ(out->tokens, 1200 * 8 * 32);
-  EXPECT_EQ(out->flops, TrainFlops(model, 32, 8, 1200));
+  EXPECT_LT(*out->val_loss, trigram);
+  EXPECT_EQ(out->tokens, 2000 * 16 * 32);
+  EXPECT_EQ(out->flops, TrainFlops(model, 32, 16, 2000));
 }
 
 const ModelConfig kSmall{2, 2, 32, 16, 256};

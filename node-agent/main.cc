@@ -99,7 +99,8 @@ int RunAgent(plume::agent::AgentOptions options, const std::string& key_path,
     }
   }
   options.devices = plume::agent::PassedDevices(checks);
-  options.kernel_build = plume::agent::KernelBuild();
+  options.kernel_build = plume::agent::KernelBuild(options.devices);
+  spdlog::info("kernel class {}", options.kernel_build);
   plume::agent::AgentMetricsInfo info{"0.1.0", identity->Id(), scheduler_id_hex,
                                       options.price_micro_plume_per_pflop, {}};
   for (const auto& c : checks) info.devices.push_back(c.offer);

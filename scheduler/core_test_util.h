@@ -34,6 +34,9 @@ inline NodeInfo Agent(const std::string& id, MicroPlume price = 100, uint64_t fl
   n.selftest_passed = true;
   n.flops_per_s = flops;
   n.price_micro_plume_per_pflop = price;
+  // A kernel class (kernels/kernel_class.h) so that the store's round trip covers it.
+  n.kernel_class = backend == Backend::kCuda ? "cuda/NVIDIA-H100.sm_90.x1/00112233aabbccdd"
+                                             : "cpu/Haswell.x86-64-v3.openblas-0.3.21.glibc-2.36/00112233aabbccdd";
   return n;
 }
 

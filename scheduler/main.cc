@@ -152,11 +152,12 @@ int Main(int argc, char** argv) {
       }
     };
     options.ledger_operator = *op_key;
-    options.ledger_service = [b = bridge.get()](plume::wire::Envelope::Body::Reader request,
-                                                const std::string& account,
-                                                plume::wire::Envelope::Body::Builder reply) {
-      b->Answer(request, account, reply);
-    };
+    options.ledger_service =
+        [b = bridge.get()](plume::wire::Envelope::Body::Reader request,
+                           const std::string& account, plume::wire::Envelope::Body::Builder reply,
+                           const std::function<bool(const std::string&)>& may_read) {
+          b->Answer(request, account, reply, may_read);
+        };
     options.ledger = [b = bridge.get()](const plume::scheduler::LedgerOp& op,
                                         std::string& refusal) { return b->Apply(op, refusal); };
     options.escrow_signature = [b = bridge.get()](const std::string& job,

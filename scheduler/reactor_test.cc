@@ -100,6 +100,30 @@ class ReactorTest : public ::testing::Test {
   std::thread loop_;
 };
 
+// The kernel class an agent registers with (Register.kernelBuild) is kept per node and listed
+// as sent; replay audits match providers by it (docs/determinism.md).
+TEST_F(ReactorTest, RegisteredKernelClassIsListed) {
+  const std::string kClass = "cpu/Haswell.x86-64-v3.openblas-0.3.21.glibc-2.36/0123456789abcdef";
+  Identity agent_id = Identity::Generate();
+  auto agent = Connect(agent_id);
+  auto reg = agent->NewRequest();
+  auto r = reg.body().initRegister();
+  r.setName("classy");
+  r.setKernelBuild(kClass);
+  auto gpu = r.initGpus(1)[0];
+  gpu.setName("cpu");
+  gpu.setBackend(wire::Backend::CPU);
+  gpu.setSelftestPassed(true);
+  ASSERT_EQ(Call(*agent, reg).kind(), MessageKind::REGISTER_ACK);
+  auto list = agent->NewRequest();
+  list.body().initListNodes();
+  Message nodes = Call(*agent, list);
+  ASSERT_EQ(nodes.kind(), MessageKind::LIST_NODES_REPLY);
+  auto rows = nodes.body().getListNodesReply().getNodes();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(std::string(rows[0].getKernelBuild().cStr()), kClass);
+}
+
 TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
   Identity agent_id = Identity::Generate(), client_id = Identity::Generate();
   auto agent = Connect(agent_id), agent_bulk = Connect(agent_id), client = Connect(client_id);

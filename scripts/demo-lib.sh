@@ -51,3 +51,8 @@ start_agents() {
     sleep 0.1
   done
 }
+
+# The [model] table of a demo job spec: model_toml LAYERS HEADS WIDTH CONTEXT (byte vocabulary).
+model_toml() {
+  printf '[model]\nn_layer = %s\nn_head = %s\nn_embd = %s\ncontext = %s\nvocab = 256\n' "$@"
+}

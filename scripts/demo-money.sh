@@ -41,12 +41,7 @@ cat > "$WORK/train.toml" <<TOML
 name = "money-train"
 kind = "train"
 seed = 1
-[model]
-n_layer = 1
-n_head = 2
-n_embd = 32
-context = 32
-vocab = 256
+$(model_toml 1 2 32 32)
 [data]
 path = "$ROOT/data/tinyshakespeare.txt"
 val_fraction = 0.1

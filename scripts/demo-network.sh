@@ -41,12 +41,7 @@ cat > "$WORK/train.toml" <<TOML
 name = "demo-train"
 kind = "train"
 seed = 1337
-[model]
-n_layer = 2
-n_head = 2
-n_embd = 64
-context = 64
-vocab = 256
+$(model_toml 2 2 64 64)
 [data]
 path = "$ROOT/data/tinyshakespeare.txt"
 val_fraction = 0.1
@@ -83,12 +78,7 @@ cat > "$WORK/infer.toml" <<TOML
 name = "demo-generate"
 kind = "infer"
 seed = 7
-[model]
-n_layer = 2
-n_head = 2
-n_embd = 64
-context = 64
-vocab = 256
+$(model_toml 2 2 64 64)
 [infer]
 checkpoint = "$WORK/out/model.safetensors"
 prompts = ["ROMEO:", "JULIET:", "KING HENRY:", "First Citizen:"]

@@ -16,26 +16,14 @@
 #include <vector>
 
 #include "cpu_ops.h"
+#include "cpu_test_util.h"
 #include "plume/kernels/ops.h"
 
 namespace plume::kernels {
 namespace {
 
-std::vector<float> RandomVec(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<int32_t> RandomTokens(size_t n, int vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, vocab - 1);
-  std::vector<int32_t> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomTokens;
+using testing::RandomVec;
 
 constexpr int kB = 4, kT = 64, kC = 768, kNH = 12, kN = kB * kT, kV = 50257, kVp = 50304;
 

@@ -10,6 +10,7 @@
 // Without a device every benchmark reports "no CUDA device" and is skipped.
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -106,6 +107,44 @@ void BM_MatmulCublasTf32(benchmark::State& state) {
   Report(state, "MatmulCublasTf32", 2.0 * n * n * n);
 }
 
+// The BF16 baseline the matmul goal is stated against: bf16 operands, fp32 accumulation.
+void BM_MatmulCublasBf16(benchmark::State& state) {
+  auto ops = GpuOrSkip(state);
+  if (!ops) return;
+  const int n = static_cast<int>(state.range(0));
+  const size_t nn = static_cast<size_t>(n) * n;
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<__nv_bfloat16> host(nn);
+  for (auto& x : host) x = __float2bfloat16(dist(rng));
+  __nv_bfloat16 *a = nullptr, *w = nullptr, *out = nullptr;
+  if (cudaMalloc(&a, nn * 2) != cudaSuccess || cudaMalloc(&w, nn * 2) != cudaSuccess ||
+      cudaMalloc(&out, nn * 2) != cudaSuccess) {
+    return state.SkipWithError("device allocation failed");
+  }
+  cudaMemcpy(a, host.data(), nn * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(w, host.data(), nn * 2, cudaMemcpyHostToDevice);
+  cublasHandle_t handle = nullptr;
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) return state.SkipWithError("cublasCreate failed");
+  const float alpha = 1.0f, beta = 0.0f;
+  auto run = [&] {
+    return cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, w, CUDA_R_16BF, n, a,
+                        CUDA_R_16BF, n, &beta, out, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
+  };
+  bool ok = run() && cudaDeviceSynchronize() == cudaSuccess;
+  for (auto _ : state) {
+    if (!ok) break;
+    ok = run() && cudaDeviceSynchronize() == cudaSuccess;
+  }
+  cublasDestroy(handle);
+  cudaFree(a);
+  cudaFree(w);
+  cudaFree(out);
+  if (!ok) return state.SkipWithError("cublasGemmEx (bf16) failed");
+  Report(state, "MatmulCublasBf16", 2.0 * n * n * n);
+}
+
 struct AttnShape {
   int B = 4, T = 1024, C = 768, NH = 12;
 };
@@ -160,6 +199,7 @@ void BM_AttentionBackward(benchmark::State& state) {
 
 BENCHMARK(BM_MatmulPlume)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MatmulCublasTf32)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MatmulCublasBf16)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AttentionForward)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AttentionBackward)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -191,10 +231,15 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const double plume = reporter.Seconds("BM_MatmulPlume");
   const double cublas = reporter.Seconds("BM_MatmulCublasTf32");
+  const double bf16 = reporter.Seconds("BM_MatmulCublasBf16");
   if (plume > 0.0 && cublas > 0.0) {
     const double flops = g_flops_per_iter["MatmulPlume"];
     std::printf("matmul 4096^3: plume %.1f TFLOP/s, cuBLAS TF32 %.1f TFLOP/s, ratio %.2f\n",
                 flops / plume * 1e-12, flops / cublas * 1e-12, cublas / plume);
+    if (bf16 > 0.0) {
+      std::printf("matmul 4096^3: cuBLAS BF16 %.1f TFLOP/s; plume / cuBLAS BF16 = %.2f "
+                  "(goal >= 0.7)\n", flops / bf16 * 1e-12, bf16 / plume);
+    }
   } else {
     std::printf("matmul ratio: not measured (no CUDA device, or a run failed)\n");
   }

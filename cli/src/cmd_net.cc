@@ -14,6 +14,13 @@ namespace {
 
 using nlohmann::json;
 
+// What the scheduler reports as text (node and job names, reasons) came from other peers; a
+// byte that is not UTF-8 (from a scheduler older than the check of every peer's text) is shown
+// as U+FFFD instead of failing the whole listing.
+std::string Printable(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 json Num(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
 std::string Hex(capnp::Data::Reader d) { return ToHex(std::span<const uint8_t>(d.begin(), d.size())); }
@@ -50,7 +57,7 @@ void RunStatus(const NetFlags& flags, const std::string& job_id) {
     if (reply->kind() != MessageKind::JOB_STATUS_REPLY) FailWith({kExitFailure, "unexpected reply"});
     auto job = reply->body().getJobStatusReply().getJob();
     if (flags.json) {
-      std::cout << JobToJson(job).dump() << "\n";
+      std::cout << Printable(JobToJson(job)) << "\n";
     } else {
       PrintJobHuman(job);
     }
@@ -72,7 +79,7 @@ void RunStatus(const NetFlags& flags, const std::string& job_id) {
   for (auto n : nodes->body().getListNodesReply().getNodes()) out["nodes"].push_back(NodeToJson(n));
   for (auto j : jobs->body().getListJobsReply().getJobs()) out["jobs"].push_back(JobToJson(j));
   if (flags.json) {
-    std::cout << out.dump() << "\n";
+    std::cout << Printable(out) << "\n";
     return;
   }
   size_t active = 0;
@@ -93,7 +100,7 @@ void RunJobs(const NetFlags& flags) {
   if (flags.json) {
     json out = json::array();
     for (auto j : jobs) out.push_back(JobToJson(j));
-    std::cout << out.dump() << "\n";
+    std::cout << Printable(out) << "\n";
     return;
   }
   std::printf("%-20s %-24s %-6s %-10s %s\n", "JOB", "NAME", "KIND", "STATE", "PROGRESS");
@@ -133,7 +140,7 @@ void RunNodes(const NetFlags& flags) {
   if (flags.json) {
     json out = json::array();
     for (auto n : nodes) out.push_back(NodeToJson(n));
-    std::cout << out.dump() << "\n";
+    std::cout << Printable(out) << "\n";
     return;
   }
   std::printf("%-18s %-16s %-9s %-28s %14s %5s %9s %7s\n", "NODE", "NAME", "STATE", "DEVICES",

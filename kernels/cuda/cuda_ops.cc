@@ -123,7 +123,7 @@ class CudaOps final : public Ops {
     CUDA_CHECK(cudaSetDevice(device_));
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
-    return {};
+    return CheckFlags();
   }
   Status Fill(float* dst, float value, size_t n) override {
     CUDA_CHECK(cudaSetDevice(device_));
@@ -133,7 +133,7 @@ class CudaOps final : public Ops {
   Status Synchronize() override {
     CUDA_CHECK(cudaSetDevice(device_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
-    return {};
+    return CheckFlags();
   }
 
   Status EncoderForward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
@@ -242,18 +242,42 @@ class CudaOps final : public Ops {
     return cuda::LaunchScale(Ctx(), x, factor, n);
   }
 
+ cudaStream_t stream() const { return stream_; }
+
  private:
-  cuda::LaunchContext Ctx() { return cuda::LaunchContext{stream_, &scratch_}; }
+  cuda::LaunchContext Ctx() { return cuda::LaunchContext{stream_, &scratch_, flags()}; }
+  int* flags() { return reinterpret_cast<int*>(sumsq_ + 1); }
+  // After a synchronisation: the bad-input bits kernels set since the last check, as an error
+  // (and cleared, so the backend stays usable for the next, valid, input).
+  Status CheckFlags() {
+    int bits = 0;
+    CUDA_CHECK(cudaMemcpy(&bits, flags(), sizeof bits, cudaMemcpyDeviceToHost));
+    if (bits == 0) return {};
+    CUDA_CHECK(cudaMemset(flags(), 0, sizeof bits));
+    std::string what;
+    if (bits & cuda::kBadTokenFlag) what += "a negative token id (encoder)";
+    if (bits & cuda::kBadTargetFlag) {
+      what += what.empty() ? "" : " and ";
+      what += "a target outside the vocabulary (softmax cross-entropy)";
+    }
+    return Fail("the GPU met " + what + "; those rows were skipped, not computed");
+  }
 
   int device_;
   std::string name_;
   uint64_t memory_bytes_;  // cudaDeviceProp::totalGlobalMem, read once when the device is opened
   cudaStream_t stream_;
-  float* sumsq_;  // one float of device memory: GlobalNorm's result before the copy back
+  float* sumsq_;  // two words of device memory: GlobalNorm's result, then the error flags
   cuda::DeviceScratch scratch_;
 };
 
 }  // namespace
+
+cudaStream_t StreamOf(Ops& ops) {
+  auto* cuda_ops = dynamic_cast<CudaOps*>(&ops);
+  return cuda_ops == nullptr ? nullptr : cuda_ops->stream();
+}
+
 }  // namespace cuda
 
 int CudaDeviceCount() {
@@ -287,7 +311,8 @@ Result<std::unique_ptr<Ops>> MakeCudaOps(int device) {
   cudaStream_t stream = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   void* sumsq = nullptr;
-  cudaError_t err = cudaMalloc(&sumsq, sizeof(float));
+  cudaError_t err = cudaMalloc(&sumsq, 2 * sizeof(float));
+  if (err == cudaSuccess) err = cudaMemset(sumsq, 0, 2 * sizeof(float));
   if (err != cudaSuccess) {
     cudaStreamDestroy(stream);
     return cuda::CudaFail("cudaMalloc(result float)", err);

@@ -22,13 +22,19 @@ constexpr int kBlock = 256;
 
 // out (B,T,C), tokens (B,T), wte (Vp,C), wpe (maxT,C); grid-stride over B*T*C.
 __global__ void EncoderForwardKernel(float* out, const int32_t* tokens, const float* wte,
-                                     const float* wpe, int T, int C, size_t total) {
+                                     const float* wpe, int T, int C, size_t total,
+                                     int* error_flags) {
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
        i += size_t{gridDim.x} * blockDim.x) {
     size_t bt = i / C;
     int c = static_cast<int>(i % C);
     int t = static_cast<int>(bt % T);
     int token = tokens[bt];
+    if (token < 0) {  // the upper bound (the padded vocabulary) is checked by Gpt on the host
+      if (c == 0) atomicOr(error_flags, kBadTokenFlag);
+      out[i] = 0.0f;
+      continue;
+    }
     out[i] = wte[static_cast<size_t>(token) * C + c] + wpe[static_cast<size_t>(t) * C + c];
   }
 }
@@ -66,8 +72,8 @@ Status LaunchEncoderForward(const LaunchContext& ctx, float* out, const int32_t*
                 std::to_string(T) + ", " + std::to_string(C) + ")");
   }
   size_t total = static_cast<size_t>(B) * T * C;
-  EncoderForwardKernel<<<GridFor(total, kBlock), kBlock, 0, ctx.stream>>>(out, tokens, wte, wpe,
-                                                                          T, C, total);
+  EncoderForwardKernel<<<GridFor(total, kBlock), kBlock, 0, ctx.stream>>>(
+      out, tokens, wte, wpe, T, C, total, ctx.error_flags);
   CUDA_CHECK_LAUNCH("EncoderForwardKernel");
   return {};
 }

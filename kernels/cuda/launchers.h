@@ -34,9 +34,16 @@ class DeviceScratch {
   size_t bytes_ = 0;
 };
 
+// Bits a kernel sets in LaunchContext::error_flags when it meets input it must not act on (it
+// skips that input instead of reading or writing out of bounds); the backend turns them into an
+// error at its next synchronisation.
+constexpr int kBadTokenFlag = 1;   // encoder: a token id below 0
+constexpr int kBadTargetFlag = 2;  // softmax cross-entropy: a target outside [0, V)
+
 struct LaunchContext {
   cudaStream_t stream;
   DeviceScratch* scratch;
+  int* error_flags;  // one device int, 0 while no kernel has seen bad input
 };
 
 // norm.cu (with Scale): dst[0..n) = value
@@ -95,5 +102,17 @@ Status LaunchAdamW(const LaunchContext& ctx, float* params, const float* grads, 
 // norm.cu: the sum of squares lands in *sumsq_device (one float of device memory).
 Status LaunchSumOfSquares(const LaunchContext& ctx, float* sumsq_device, const float* x, size_t n);
 Status LaunchScale(const LaunchContext& ctx, float* x, float factor, size_t n);
+
+// matmul_pipelined.cu: the fast path of matmul.cu's product C (M,Ng) (+)= A (M,K) B (K,Ng)
+// (A read as [k][m] when kTransA, B as [n][k] when kTransB). Returns false, launching nothing,
+// when the operands do not meet its alignment needs (the caller then uses the simple kernel).
+template <bool kTransA, bool kTransB>
+Result<bool> TryPipelinedGemm(const LaunchContext& ctx, float* c_out, const float* a,
+                              const float* b, const float* bias, int M, int Ng, int K, int lda,
+                              int ldb, int ldc, bool accumulate);
+
+// The stream a CUDA backend (MakeCudaOps) queues its work on, so that a caller's own kernels or
+// library calls (a benchmark's cuBLAS baseline) order with it; null for any other Ops.
+cudaStream_t StreamOf(Ops& ops);
 
 }  // namespace plume::kernels::cuda

@@ -149,7 +149,12 @@ Status AllReducer::AllReduceMean(const std::vector<float*>& buffers, size_t n) {
   ncclResult_t r = Nccl().GroupStart();
   if (r != ncclSuccess) return NcclFail("ncclGroupStart", r);
   for (size_t i = 0; i < ndev; ++i) {
-    CUDA_CHECK(cudaSetDevice(impl_->devices[i]));
+    // Every early return inside the group must close it first, or the next NCCL call on this
+    // thread joins a group that never launches.
+    if (cudaError_t e = cudaSetDevice(impl_->devices[i]); e != cudaSuccess) {
+      Nccl().GroupEnd();
+      return cuda::CudaFail("cudaSetDevice", e);
+    }
     r = Nccl().AllReduce(buffers[i], buffers[i], n, ncclFloat, ncclAvg, impl_->comms[i],
                       impl_->streams[i]);
     if (r != ncclSuccess) {

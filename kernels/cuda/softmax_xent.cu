@@ -40,12 +40,14 @@ __device__ RowStats BlockRowStats(const float* x, int V, float inv_temp, float* 
 // grid N, block 512.
 __global__ void SoftmaxCrossEntropyKernel(float* logits, float* losses, float* probs,
                                           const int32_t* targets, int V, int Vp,
-                                          float loss_scale, bool write_dlogits) {
+                                          float loss_scale, bool write_dlogits,
+                                          int* error_flags) {
   __shared__ float scratch[32];
   const size_t row = blockIdx.x;
   float* x = logits + row * Vp;
   const int y = targets[row];
   const bool valid = y >= 0 && y < V;
+  if (!valid && threadIdx.x == 0) atomicOr(error_flags, kBadTargetFlag);
   // Read x[y] before the reductions: their barriers order it before any thread overwrites x.
   const float x_y = valid ? x[y] : 0.0f;
   const RowStats st = BlockRowStats(x, V, 1.0f, scratch);
@@ -57,7 +59,8 @@ __global__ void SoftmaxCrossEntropyKernel(float* logits, float* losses, float* p
   for (int j = threadIdx.x; j < Vp; j += blockDim.x) {
     const float p = j < V ? expf(x[j] - st.max) * inv_sum : 0.0f;
     if (pr != nullptr) pr[j] = p;
-    if (write_dlogits) x[j] = j < V ? loss_scale * (p - (j == y ? 1.0f : 0.0f)) : 0.0f;
+    // A row with a bad target gets no gradient rather than a wrong one.
+    if (write_dlogits) x[j] = j < V && valid ? loss_scale * (p - (j == y ? 1.0f : 0.0f)) : 0.0f;
   }
 }
 
@@ -91,8 +94,8 @@ Status LaunchSoftmaxCrossEntropy(const LaunchContext& ctx, float* logits, float*
   if (logits == nullptr || targets == nullptr) {
     return Fail("SoftmaxCrossEntropy: logits and targets must not be null");
   }
-  SoftmaxCrossEntropyKernel<<<N, kBlock, 0, ctx.stream>>>(logits, losses, probs_out, targets, V,
-                                                          Vp, loss_scale, write_dlogits);
+  SoftmaxCrossEntropyKernel<<<N, kBlock, 0, ctx.stream>>>(
+      logits, losses, probs_out, targets, V, Vp, loss_scale, write_dlogits, ctx.error_flags);
   CUDA_CHECK_LAUNCH("SoftmaxCrossEntropyKernel");
   return {};
 }

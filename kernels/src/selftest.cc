@@ -26,6 +26,16 @@ void Finish(DeviceReport& d, Ops& ops, bool measure, bool large) {
 
 }  // namespace
 
+DeviceReport CompareDevice(Ops& reference, Ops& device, uint64_t seed) {
+  DeviceReport d;
+  d.name = device.DeviceName();
+  d.memory_bytes = static_cast<int64_t>(device.MemoryBytes());
+  d.checks = CompareOps(reference, device, seed);
+  for (auto& c : CompareModel(reference, device, seed)) d.checks.push_back(std::move(c));
+  Finish(d, device, false, false);
+  return d;
+}
+
 bool SelftestReport::passed() const {
   if (devices.empty()) return false;
   for (const auto& d : devices) {
@@ -50,16 +60,19 @@ SelftestReport RunSelftest(const SelftestOptions& options) {
       report.devices.push_back(d);
       continue;
     }
-    d.name = (*device)->DeviceName();
-    d.memory_bytes = static_cast<int64_t>((*device)->MemoryBytes());
-    d.checks = CompareOps(*cpu, **device, options.seed);
-    d.checks.push_back(CompareTrainingStep(*cpu, **device, options.seed));
-    Finish(d, **device, options.measure_speed, true);
-    report.devices.push_back(std::move(d));
+    DeviceReport checked = CompareDevice(*cpu, **device, options.seed);
+    checked.backend = d.backend;
+    checked.index = i;
+    Finish(checked, **device, options.measure_speed, true);
+    report.devices.push_back(std::move(checked));
   }
+  // The CPU is checked on every machine: a GPU machine offers its CPU too (the agent offers
+  // each backend that passed), and a failed GPU must not take the CPU down with it.
   if (report.cuda_devices == 0) {
     report.note = report.cuda_built ? "no CUDA device found: checked the CPU backend"
                                     : "built without CUDA: checked the CPU backend";
+  }
+  {
     DeviceReport d;
     d.backend = "cpu";
     d.name = cpu->DeviceName();

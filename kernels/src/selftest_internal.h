@@ -8,11 +8,19 @@
 
 namespace plume::kernels {
 
+// Every op and the model checks of `device` against `reference`; backend and index unset.
+DeviceReport CompareDevice(Ops& reference, Ops& device, uint64_t seed);
 // Every op of `device` against `reference` (the CPU backend) on seeded random inputs at a few
 // sizes, including sizes that are not multiples of typical tile widths.
 std::vector<OpCheck> CompareOps(Ops& reference, Ops& device, uint64_t seed);
-// One training step of a small model on both backends: loss and parameters after AdamW.
-OpCheck CompareTrainingStep(Ops& reference, Ops& device, uint64_t seed);
+// A small model on both backends from identical parameters: "model_gradients" compares the
+// gradients of one forward/backward before any optimiser step (one AdamW step from zero moments
+// moves every weight by +-lr whatever the gradient, so it would hide a wrong magnitude and
+// amplify a harmless sign flip); "loss_curve" compares the losses of several AdamW steps.
+std::vector<OpCheck> CompareModel(Ops& reference, Ops& device, uint64_t seed);
+// The self-test's error measure: max over elements of |got - want| / (|want| + rms(want));
+// 1e30 when sizes differ or anything in `got` is not finite.
+double ElementError(const std::vector<float>& want, const std::vector<float>& got);
 // CPU-only checks: model gradients against central differences; bit-identical repeats.
 std::vector<OpCheck> CheckModelOnItsOwn(Ops& ops, uint64_t seed);
 

@@ -12,8 +12,10 @@
 #include <string>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "plume/kernels/kernel_class.h"
 #include "plume/kernels/ops.h"
 #include "plume/kernels/runner.h"
 #include "plume/kernels/selftest.h"
@@ -137,8 +139,21 @@ std::vector<DeviceOffer> PassedDevices(const std::vector<DeviceCheck>& checks) {
   return out;
 }
 
-std::string KernelBuild() {
-  return std::string("plume-kernels-0.1+") + (kernels::BuiltWithCuda() ? "cuda" : "cpu");
+std::string KernelBuild(const std::vector<DeviceOffer>& offered) {
+  // The devices tasks run on, chosen as agent_tasks.cc ChooseDevice does: every CUDA device
+  // that passed, else the CPU. The class names that group, since it is what decides the bits.
+  std::vector<int> cuda;
+  for (const auto& o : offered) {
+    if (o.backend != DeviceBackend::kCuda || !o.selftest_passed) continue;
+    for (uint32_t i = 0; i < o.count; ++i) cuda.push_back(o.first_device_index + static_cast<int>(i));
+  }
+  if (cuda.empty()) return kernels::FormatKernelClass(kernels::ProbeCpuKernelClass());
+  auto c = kernels::ProbeCudaKernelClass(cuda);
+  if (c) return kernels::FormatKernelClass(*c);
+  // Not a class string, so the scheduler matches this agent with no other for a replay audit;
+  // the agent still works and is paid on the screens alone.
+  spdlog::warn("no kernel class for the CUDA devices: {}", c.error().message);
+  return "unclassified+cuda";
 }
 
 }  // namespace plume::agent

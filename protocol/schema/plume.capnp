@@ -198,7 +198,7 @@ struct Register {                # agent -> scheduler; reply RegisterAck or Erro
   name @0 :Text;
   gpus @1 :List(Gpu);
   priceMicroPlumePerPflop @2 :Int64;
-  kernelBuild @3 :Text;          # kernels library build id (git describe + backend)
+  kernelBuild @3 :Text;          # kernel class, <backend>/<device>/<build> (kernel_class.h)
   agentVersion @4 :Text;
   maxConcurrentTasks @5 :UInt32;
   heldResults @6 :List(TaskRef); # finished results not yet acknowledged (after a reconnect)

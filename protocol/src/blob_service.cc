@@ -47,7 +47,19 @@ struct BlobService::Impl {
     uint64_t last_use = 0;
   };
   std::map<Hash256, Upload> uploads;
+  // A blob the store already has, sent again by a key that may not read it: its bytes are hashed
+  // as they come (nothing is written) and the key counts as an uploader only if they match. So
+  // knowing a hash never makes a key an uploader (the scheduler's read and submit rules trust it).
+  struct Proof {
+    Hasher hasher;
+    uint64_t next_offset = 0;
+    uint64_t last_use = 0;
+  };
+  std::map<std::pair<PublicKey, Hash256>, Proof> proofs;
   uint64_t use_clock = 0;
+
+  MessageBuilder OnProofChunk(const PublicKey& principal, const Hash256& hash,
+                              wire::BlobPut::Reader put, uint64_t request_id);
 
   // Bounded: when full, the least recently active upload is closed (its partial file stays on
   // disk, so that sender resumes where it was when it comes back).
@@ -59,6 +71,59 @@ struct BlobService::Impl {
     uploads.erase(oldest);
   }
 };
+
+MessageBuilder BlobService::Impl::OnProofChunk(const PublicKey& principal, const Hash256& hash,
+                                              wire::BlobPut::Reader put, uint64_t request_id) {
+  const uint64_t total = put.getTotalSizeBytes();
+  auto size = store->SizeOf(hash);
+  if (!size || *size != total) {
+    ++stats.failed_uploads;
+    return ErrorReply(request_id, self, wire::ErrorCode::BAD_MESSAGE,
+                      "blob " + ToHex(hash) + " is stored with another size than the " +
+                          std::to_string(total) + " bytes announced");
+  }
+  const auto key = std::pair{principal, hash};
+  auto it = proofs.find(key);
+  if (it == proofs.end()) {
+    if (proofs.size() >= limits::kBlobUploadsMax) {  // bounded like uploads: oldest goes
+      proofs.erase(std::min_element(proofs.begin(), proofs.end(), [](auto& a, auto& b) {
+        return a.second.last_use < b.second.last_use;
+      }));
+    }
+    it = proofs.try_emplace(key).first;
+  }
+  Proof& p = it->second;
+  p.last_use = ++use_clock;
+  auto bytes = Bytes(put.getBytes());
+  if (bytes.size() > limits::kBlobChunkBytes || bytes.size() > total - p.next_offset) {
+    proofs.erase(it);
+    ++stats.failed_uploads;
+    return ErrorReply(request_id, self, wire::ErrorCode::BAD_MESSAGE,
+                      "blobPut chunk larger than the chunk bound or past the blob's end");
+  }
+  if (put.getOffset() == p.next_offset) {  // others: duplicates or ahead; the ack rewinds them
+    p.hasher.Update(bytes);
+    p.next_offset += bytes.size();
+    ++stats.chunks_received;
+    stats.bytes_received += bytes.size();
+  }
+  MessageBuilder reply(request_id, self);
+  auto ack = reply.body().initBlobAck();
+  ack.setHash(AsData(hash));
+  ack.setNextOffset(p.next_offset);
+  ack.setComplete(false);
+  if (p.next_offset < total) return reply;
+  const bool matches = p.hasher.Final() == hash;
+  proofs.erase(it);
+  if (!matches) {
+    ++stats.failed_uploads;
+    return ErrorReply(request_id, self, wire::ErrorCode::BAD_MESSAGE,
+                      "the bytes sent do not hash to blob " + ToHex(hash));
+  }
+  ack.setComplete(true);
+  if (on_stored) on_stored(principal, hash, total);
+  return reply;
+}
 
 BlobService::BlobService(BlobStore& store, PublicKey self, BlobReadPolicy can_read,
                          BlobWritePolicy can_write, BlobStoredCallback on_stored)
@@ -131,6 +196,9 @@ MessageBuilder BlobService::OnBlobPut(const PublicKey& principal, const Message&
   auto ack = reply.body().initBlobAck();
   ack.setHash(AsData(*hash));
   if (s.store->Has(*hash)) {
+    if (s.can_read && !s.can_read(principal, *hash)) {
+      return s.OnProofChunk(principal, *hash, put, id);
+    }
     ack.setNextOffset(total);
     ack.setComplete(true);
     return reply;

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <set>
@@ -31,7 +32,12 @@ class BlobServiceTest : public ::testing::Test {
     server_ = std::move(*server);
     service_ = std::make_unique<BlobService>(
         *server_store_, sched_.public_key(),
-        [this](const PublicKey& who, const Hash256&) { return readers_.contains(who); }, nullptr,
+        // As in the scheduler, whoever uploaded a blob may read it (and so re-push it at once).
+        [this](const PublicKey& who, const Hash256&) {
+          return readers_.contains(who) ||
+                 std::find(stored_by_.begin(), stored_by_.end(), who) != stored_by_.end();
+        },
+        nullptr,
         [this](const PublicKey& who, const Hash256&, uint64_t) { stored_by_.push_back(who); });
   }
   void TearDown() override {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "plume/protocol/limits.h"
+#include "message_samples.h"
 #include "schema_check.h"
 
 #include <capnp/serialize.h>
@@ -16,76 +17,9 @@
 namespace plume {
 namespace {
 
-PublicKey TestKey() {
-  PublicKey pk;
-  for (size_t i = 0; i < pk.size(); ++i) pk[i] = static_cast<uint8_t>(i + 1);
-  return pk;
-}
-
-std::string SampleTaskAssign() {
-  MessageBuilder b(42, TestKey());
-  auto task = b.body().initTaskAssign();
-  task.setJobId("job-1");
-  task.setTaskId(7);
-  task.setAttempt(2);
-  task.setKind(wire::JobKind::TRAIN);
-  auto model = task.initModel();
-  model.setNLayer(4);
-  model.setNHead(4);
-  model.setNEmbd(128);
-  model.setContext(64);
-  model.setVocab(256);
-  auto train = task.initParams().initTrain();
-  train.setLocalSteps(50);
-  train.setLr(3e-3);
-  train.setSeed(1337);
-  train.setSchedule("cosine");
-  Hash256 h = Blake2b256(std::string_view("shard"));
-  train.initDataShard().setHash(AsData(h));
-  auto bytes = b.Encode();
-  EXPECT_TRUE(bytes.has_value());
-  return *bytes;
-}
-
-// Messages with lists of structs, texts and enums, for the mutation tests.
-std::vector<std::string> SampleFrames() {
-  std::vector<std::string> out{SampleTaskAssign()};
-  {
-    MessageBuilder b(3, TestKey());
-    auto reg = b.body().initRegister();
-    reg.setName("box");
-    auto gpus = reg.initGpus(2);
-    gpus[0].setName("H100");
-    gpus[0].setBackend(wire::Backend::CUDA);
-    gpus[0].setMemoryBytes(80ull << 30);
-    gpus[1].setName("cpu");
-    reg.initHeldResults(1)[0].setTaskId(9);
-    out.push_back(*b.Encode());
-  }
-  {
-    MessageBuilder b(4, TestKey());
-    auto jobs = b.body().initListJobsReply().initJobs(2);
-    jobs[0].setJobId("a");
-    jobs[0].setState(wire::JobState::FAILED);
-    auto reasons = jobs[0].initReasons(2);
-    reasons.set(0, "agent lost");
-    reasons.set(1, "budget");
-    jobs[1].setJobId("b");
-    out.push_back(*b.Encode());
-  }
-  {
-    MessageBuilder b(5, TestKey());
-    auto task = b.body().initTaskAssign();
-    task.setKind(wire::JobKind::INFER);
-    auto infer = task.initParams().initInfer();
-    auto prompts = infer.initPrompts(3);
-    prompts.set(0, "ROMEO:");
-    prompts.set(1, "JULIET:");
-    prompts.set(2, "");
-    out.push_back(*b.Encode());
-  }
-  return out;
-}
+using testing_samples::SampleFrames;
+using testing_samples::SampleTaskAssign;
+using testing_samples::TestKey;
 
 TEST(MessageTest, RoundTripKeepsEveryField) {
   auto decoded = Decode(SampleTaskAssign());

@@ -52,6 +52,7 @@ std::vector<Action> Core::Handle(int64_t now_ms, const Event& event) {
         else if constexpr (std::is_same_v<E, CancelJob>) m.OnCancelJob(e);
         else if constexpr (std::is_same_v<E, LedgerApplied>) m.OnLedgerApplied(e);
         else if constexpr (std::is_same_v<E, LedgerFailed>) m.OnLedgerFailed(e);
+        else if constexpr (std::is_same_v<E, BlobUploaded>) m.OnBlobUploaded(e);
         else m.OnTick(e);
       },
       event);
@@ -114,6 +115,8 @@ Dirty Core::TakeDirty() {
     if (it == m.s.outbox.end()) d.outbox_deletes.push_back(id);
     else d.outbox_upserts.push_back(it->second);
   }
+  d.blob_uploaders = std::move(m.dirty_uploaders);
+  m.dirty_uploaders.clear();
   d.next_job_seq = m.s.next_job_seq;
   d.next_op_seq = m.s.next_op_seq;
   d.next_task_wire_id = m.s.next_task_wire_id;
@@ -124,6 +127,12 @@ Dirty Core::TakeDirty() {
   m.dirty_rounds.clear();
   m.dirty_ops.clear();
   return d;
+}
+
+void Core::Impl::OnBlobUploaded(const BlobUploaded& e) {
+  if (s.blob_uploaders[e.blob].insert(e.uploader).second) {
+    dirty_uploaders.emplace_back(e.blob, e.uploader);
+  }
 }
 
 void Core::Impl::RebuildIndexes() {

@@ -59,6 +59,7 @@ struct Core::Impl {
   std::set<TaskId> dirty_tasks;
   std::set<RoundKey> dirty_rounds;
   std::set<std::string> dirty_ops;
+  std::vector<std::pair<BlobHash, ClientId>> dirty_uploaders;
 
   std::vector<Action>* out = nullptr;  // actions of the event being handled
   int64_t now = 0;
@@ -79,6 +80,7 @@ struct Core::Impl {
   void OnCancelJob(const CancelJob& e);
   void OnLedgerApplied(const LedgerApplied& e);
   void OnLedgerFailed(const LedgerFailed& e);
+  void OnBlobUploaded(const BlobUploaded& e);
   void OnTick(const Tick& e);
 
   // ---- bookkeeping ----

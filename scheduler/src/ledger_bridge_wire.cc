@@ -110,8 +110,10 @@ void AnswerHistory(const ledger::Ledger& l, const HistoryFn& history, const std:
   }
 }
 
+using MayRead = std::function<bool(const std::string& account)>;
+
 void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Reader q,
-                     Body::Builder reply) {
+                     const MayRead& may_read, Body::Builder reply) {
   const std::string id = q.getEntryId();
   std::optional<uint64_t> index =
       id.empty() ? std::optional<uint64_t>(q.getIndex()) : l.IndexOf(id);
@@ -126,6 +128,16 @@ void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Read
   auto bundle = l.ProveInclusion(*index);
   if (!bundle) {
     SetError(reply, wire::ErrorCode::INTERNAL, "building the proof: " + bundle.error().message);
+    return;
+  }
+  // Entries of other teams and providers (their receipts name their blobs) stay theirs.
+  const ledger::Entry& e = bundle->logged.entry;
+  if (may_read && !may_read(e.from) && !may_read(e.to) &&
+      !(e.type == ledger::EntryType::kSettle && may_read(std::string(ledger::kTreasury)))) {
+    SetError(reply, wire::ErrorCode::UNAUTHORIZED,
+             "entry #" + std::to_string(*index) +
+                 " does not touch an account whose history you may read: proofs are answered "
+                 "for entries of your own accounts and jobs");
     return;
   }
   auto r = reply.initLedgerReply();
@@ -165,14 +177,14 @@ void AnswerConsistency(const ledger::Ledger& l, wire::LedgerQuery::Consistency::
 }
 
 void AnswerQuery(const ledger::Ledger& l, const HistoryFn& history, wire::LedgerQuery::Reader q,
-                 const std::string& account, Body::Builder reply) {
+                 const std::string& account, const MayRead& may_read, Body::Builder reply) {
   switch (q.which()) {
     case wire::LedgerQuery::BALANCE:
       return AnswerBalance(l, account, reply);
     case wire::LedgerQuery::HISTORY:
       return AnswerHistory(l, history, account, q.getHistory().getLimit(), reply);
     case wire::LedgerQuery::INCLUSION:
-      return AnswerInclusion(l, q.getInclusion(), reply);
+      return AnswerInclusion(l, q.getInclusion(), may_read, reply);
     case wire::LedgerQuery::HEAD: {
       auto r = reply.initLedgerReply();
       WriteHead(l.Head(), r.initHead());
@@ -241,12 +253,13 @@ Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) 
 }
 
 void LedgerBridge::Answer(wire::Envelope::Body::Reader request, const std::string& account,
-                          wire::Envelope::Body::Builder reply) {
+                          wire::Envelope::Body::Builder reply,
+                          const std::function<bool(const std::string& account)>& may_read) {
   if (request.which() == wire::Envelope::Body::LEDGER_QUERY) {
     HistoryFn history = [this](const std::optional<std::string>& a, size_t limit) {
       return HistoryOf(a, limit);
     };
-    return AnswerQuery(*ledger_, history, request.getLedgerQuery(), account, reply);
+    return AnswerQuery(*ledger_, history, request.getLedgerQuery(), account, may_read, reply);
   }
   if (request.which() != wire::Envelope::Body::LEDGER_MINT) {
     return SetError(reply, wire::ErrorCode::UNEXPECTED, "not a ledger message");

@@ -6,7 +6,9 @@
 
 #include <cmath>
 
+#include "peer_text.h"
 #include "plume/protocol/receipt.h"
+#include "plume/scheduler/limits.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
@@ -17,6 +19,7 @@ NodeInfo NodeFromRegister(const std::string& id, wire::Register::Reader r) {
   n.id = id;
   n.name = r.getName();
   n.price_micro_plume_per_pflop = r.getPriceMicroPlumePerPflop();
+  n.kernel_class = r.getKernelBuild();  // bounded by CheckRegister before this runs
   double flops = 0;
   bool any_passed = false;
   n.backend = Backend::kCpu;
@@ -39,6 +42,25 @@ NodeInfo NodeFromRegister(const std::string& id, wire::Register::Reader r) {
   n.selftest_passed = any_passed;
   n.flops_per_s = flops > 0 ? static_cast<uint64_t>(flops) : 0;
   return n;
+}
+
+// Every text field of a Register, before any of it is kept (peer_text.h says why).
+Status CheckRegister(wire::Register::Reader r) {
+  if (auto st = CheckPeerText("name", TextOf(r.getName()), kNodeNameBytesMax); !st) return st;
+  auto st = CheckPeerText("kernelBuild", TextOf(r.getKernelBuild()), kAgentVersionBytesMax);
+  if (!st) return st;
+  st = CheckPeerText("agentVersion", TextOf(r.getAgentVersion()), kAgentVersionBytesMax);
+  if (!st) return st;
+  if (r.getGpus().size() > kNodeDevicesMax) {
+    return Fail("gpus lists " + std::to_string(r.getGpus().size()) + " devices; at most " +
+                std::to_string(kNodeDevicesMax) + " are accepted");
+  }
+  uint32_t i = 0;
+  for (auto g : r.getGpus()) {
+    const std::string field = "gpus[" + std::to_string(i++) + "].name";
+    if (auto st = CheckPeerText(field, TextOf(g.getName()), kDeviceNameBytesMax); !st) return st;
+  }
+  return {};
 }
 
 }  // namespace
@@ -76,7 +98,7 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
       *m.blobs, identity.public_key(),
       [&m](const PublicKey& p, const Hash256& h) { return m.CanRead(p, h); },
       [&m](const PublicKey& p, const Hash256& h, uint64_t size) { return m.CanWrite(p, h, size); },
-      [&m](const PublicKey& p, const Hash256&, uint64_t size) { m.OnBlobStored(p, size); });
+      [&m](const PublicKey& p, const Hash256& h, uint64_t size) { m.OnBlobStored(p, h, size); });
   ServerOptions so;
   so.endpoint = m.opt.endpoint;
   so.agent_allow_list = m.opt.agent_allow_list;
@@ -213,6 +235,13 @@ void Reactor::Impl::Dispatch(Incoming& in) {
 
 void Reactor::Impl::OnRegister(Incoming& in) {
   const NodeId id = ToHex(in.principal);
+  if (auto st = CheckRegister(in.message.body().getRegister()); !st) {
+    spdlog::warn("node={} register refused: {}", id.substr(0, 16), st.error().message);
+    return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::BAD_MESSAGE,
+                      "register refused: " + st.error().message +
+                          " (give the agent a shorter UTF-8 --name; device names come from the "
+                          "driver)");
+  }
   peers[id] = in.peer;
   Feed(AgentRegistered{NodeFromRegister(id, in.message.body().getRegister())});
   auto m = NewMessage(in.message.request_id());
@@ -269,6 +298,13 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
   auto ack_with = [&](bool accepted, const std::string& why) {
     ReplyResultAck(in.peer, in.message.request_id(), r.getTaskId(), r.getAttempt(), accepted, why);
   };
+  // The two ledger fields end up in a ledger receipt that `plume ledger`/`plume audit` print.
+  auto st = CheckPeerText("ledgerDevice", TextOf(r.getLedgerDevice()), kLedgerDeviceBytesMax);
+  if (st) {
+    st = CheckPeerText("ledgerKernelBuild", TextOf(r.getLedgerKernelBuild()),
+                       kLedgerKernelBuildBytesMax);
+  }
+  if (!st) return ack_with(false, "result refused: " + st.error().message);
   const Task* t = core.FindTaskByWireId(r.getTaskId());
   auto out = HashFromData(r.getOutput().getHash());
   if (t == nullptr || !out) return ack_with(false, "unknown task or malformed output hash");
@@ -296,6 +332,13 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
 
 void Reactor::Impl::OnTaskFailed(Incoming& in) {
   auto f = in.message.body().getTaskFailed();
+  // The reason is kept as the task's error and may become its job's, shown to the team.
+  if (auto st = CheckPeerText("reason", TextOf(f.getReason()), kFailureReasonBytesMax,
+                              TextShape::kText);
+      !st) {
+    return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::BAD_MESSAGE,
+                      "taskFailed refused: " + st.error().message + "; send it again shorter");
+  }
   const Task* t = core.FindTaskByWireId(f.getTaskId());
   if (t == nullptr) return;
   Feed(TaskFailed{t->id, f.getAttempt(), ToHex(in.principal), f.getReason(), f.getRetryable()});

@@ -89,7 +89,7 @@ struct Reactor::Impl {
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);
   void OnQuoteJob(Incoming& in);
-  Result<std::pair<JobSpec, JobExtra>> PrepareSpec(const std::string& toml,
+  Result<std::pair<JobSpec, JobExtra>> PrepareSpec(const ClientId& owner, const std::string& toml,
                                                    capnp::List<wire::BlobRef>::Reader refs);
   void OnJobStatus(Incoming& in);
   void OnListJobs(Incoming& in);
@@ -107,7 +107,7 @@ struct Reactor::Impl {
   void SendCancel(const SendTaskCancel& c);
   bool CanRead(const PublicKey& principal, const Hash256& hash);
   bool CanWrite(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
-  void OnBlobStored(const PublicKey& principal, uint64_t size_bytes);
+  void OnBlobStored(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
   bool UploadsResults(const std::string& principal_hex) const;
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
 

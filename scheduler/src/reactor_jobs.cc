@@ -15,6 +15,9 @@
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/ops.h"
 #include "plume/protocol/limits.h"
+#include "peer_text.h"
+#include "plume/scheduler/blob_access.h"
+#include "plume/scheduler/limits.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
 
@@ -199,7 +202,16 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
 // The spec TOML and the named data blobs of a submit (or a quote) as the core's JobSpec, under
 // the network's fee. The error is the client's to fix.
 Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
-    const std::string& toml, capnp::List<wire::BlobRef>::Reader refs) {
+    const ClientId& owner, const std::string& toml, capnp::List<wire::BlobRef>::Reader refs) {
+  // The TOML is kept whole in the store (as JSON text): it must be UTF-8 before anything else.
+  if (auto st = CheckPeerText("the job spec", toml, plume::limits::kMessageBytesMax,
+                              TextShape::kText);
+      !st) {
+    return tl::unexpected(st.error());
+  }
+  if (refs.size() > kDataBlobsMax) {
+    return Fail("a job names at most " + std::to_string(kDataBlobsMax) + " data blobs");
+  }
   auto k = kernels::ParseJobSpec(toml);
   if (!k) return Fail(k.error().message);
   if (auto st = kernels::ValidateNetwork(*k); !st) return Fail(st.error().message);
@@ -207,10 +219,17 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   std::map<std::string, BlobHash> named;
   for (auto ref : refs) {
     auto h = HashFromData(ref.getHash());
+    if (auto st = CheckPeerText("dataBlobs.name", TextOf(ref.getName()), kBlobRefNameBytesMax);
+        !st) {
+      return tl::unexpected(st.error());
+    }
     const std::string name = ref.getName();
     if (!h) return Fail("data blob '" + name + "': " + h.error().message);
-    if (!blobs->Has(*h)) {
-      return Fail("blob '" + name + "' was not uploaded: upload it before submitting");
+    // Only what this key uploaded or its own granted jobs made (blob_access.h); the same answer
+    // whether or not the blob exists, so a submit is no oracle for other teams' hashes.
+    if (!MayUseBlob(core.state(), owner, ToHex(*h)) || !blobs->Has(*h)) {
+      return Fail("blob '" + name + "' was not uploaded with your key: upload it (plume submit "
+                  "does) before submitting");
     }
     named[name] = ToHex(*h);
   }
@@ -240,7 +259,7 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
 void Reactor::Impl::OnQuoteJob(Incoming& in) {
   auto q = in.message.body().getQuoteJob();
   const uint64_t rid = in.message.request_id();
-  auto prepared = PrepareSpec(q.getSpecToml(), q.getDataBlobs());
+  auto prepared = PrepareSpec(ToHex(in.principal), q.getSpecToml(), q.getDataBlobs());
   if (!prepared) {
     return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, prepared.error().message);
   }
@@ -270,6 +289,10 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
     return ReplyError(in.peer, rid, wire::ErrorCode::UNAUTHORIZED,
                       "the spec signature does not verify with your key: sign the spec hash");
   }
+  if (auto st = CheckPeerText("clientJobKey", TextOf(s.getClientJobKey()), kClientJobKeyBytesMax);
+      !st) {
+    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, st.error().message);
+  }
   const std::string key = owner + "/" + std::string(s.getClientJobKey().cStr());
   const JobId job_id = "job-" + ToHex(Blake2b256(key)).substr(0, 16);
   auto reply_ack = [&](MicroPlume escrow) {
@@ -288,7 +311,7 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
   auto bad = [&](const std::string& why) {
     ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, why);
   };
-  auto prepared = PrepareSpec(toml, s.getDataBlobs());
+  auto prepared = PrepareSpec(owner, toml, s.getDataBlobs());
   if (!prepared) return bad(prepared.error().message);
   auto& [spec, x] = *prepared;
   if (opt.escrow_signature) {  // the ledger bridge keeps it for the hold (ledger_bridge.h)
@@ -372,6 +395,15 @@ void Reactor::Impl::OnCancelJob(Incoming& in) {
   Reply(in.peer, m);
 }
 
+// The largest reply: every row at its text bounds (peer_text.h; the kernel class is bounded as
+// Register.kernelBuild), with 64 bytes of Cap'n Proto
+// overhead per device and 256 per row, must fit one message.
+static_assert(plume::limits::kListRowsMax *
+                      (kNodeNameBytesMax + kAgentVersionBytesMax + 64 + 32 + 256 +
+                       kNodeDevicesMax * (kDeviceNameBytesMax + 64)) <
+                  plume::limits::kMessageBytesMax,
+              "a ListNodes reply at the text bounds of limits.h must fit one message");
+
 void Reactor::Impl::OnListNodes(Incoming& in) {
   const auto& nodes = core.state().nodes;
   const size_t n = std::min<size_t>(nodes.size(), plume::limits::kListRowsMax);
@@ -387,6 +419,7 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
                                                  pk->size())));
     }
     b.setName(node.info.name);
+    b.setKernelBuild(node.info.kernel_class);
     b.setState(static_cast<wire::NodeState>(static_cast<uint16_t>(node.state)));
     auto gpus = b.initGpus(static_cast<unsigned>(node.info.gpus.size()));
     for (size_t g = 0; g < node.info.gpus.size(); ++g) {

@@ -3,9 +3,9 @@
 // about, then hands the request to the ledger_service hook (reactor.h), which main.cc binds to
 // the LedgerBridge (ledger_bridge_wire.cc).
 //
-// Who may read what. A verifiable ledger is public to its participants: any authenticated
-// principal may read any balance, the signed head, inclusion and consistency proofs. History
-// (which entries moved whose money) is narrower: a principal reads the accounts its key owns
+// Who may read what. Any authenticated principal may read any balance, the signed head and
+// consistency proofs. History (which entries moved whose money) and inclusion proofs (the entry
+// itself: a settle's receipt names the task's blobs) are narrower: a principal reads the accounts its key owns
 // (team:, provider:, stake:<own key>) and the escrow:<job> of its own jobs; the operator key
 // reads every account and the whole log ("*"). Mints are open to any sender: the ledger itself
 // refuses a mint that the operator key did not sign.
@@ -57,7 +57,9 @@ void Reactor::Impl::OnLedgerQuery(Incoming& in) {
     }
   }
   auto m = NewMessage(rid);
-  opt.ledger_service(in.message.body(), account, m.body());
+  const PublicKey who = in.principal;
+  opt.ledger_service(in.message.body(), account, m.body(),
+                     [this, &who](const std::string& a) { return MayReadHistory(who, a); });
   Reply(in.peer, m);
 }
 
@@ -65,7 +67,7 @@ void Reactor::Impl::OnLedgerMint(Incoming& in) {
   const uint64_t rid = in.message.request_id();
   if (!opt.ledger_service) return ReplyError(in.peer, rid, wire::ErrorCode::UNEXPECTED, kNoLedger);
   auto m = NewMessage(rid);
-  opt.ledger_service(in.message.body(), "", m.body());
+  opt.ledger_service(in.message.body(), "", m.body(), nullptr);
   Reply(in.peer, m);
 }
 

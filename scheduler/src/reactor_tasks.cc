@@ -1,10 +1,10 @@
 // Reactor: TaskAssign/TaskCancel messages built from the core's actions and the job's spec, and
-// the blob read policy (an agent reads the inputs of tasks assigned to it; a client the blobs
-// of its own jobs).
+// the blob read policy (plume/scheduler/blob_access.h).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
+#include "plume/scheduler/blob_access.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
 
@@ -97,43 +97,9 @@ void Reactor::Impl::SendCancel(const SendTaskCancel& c) {
   (void)server->Send(peer->second, m);
 }
 
+// The rule is blob_access.h's; the joined infer outputs are the reactor's own (not in State).
 bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
-  const std::string who = ToHex(principal);
-  const BlobHash hex = ToHex(hash);
-  const State& s = core.state();
-  auto of_job = [&](const Job& j) {
-    return std::find(j.spec.data_blobs.begin(), j.spec.data_blobs.end(), hex) !=
-               j.spec.data_blobs.end() ||
-           hex == j.spec.infer.checkpoint_blob;
-  };
-  // An agent: the inputs of the tasks assigned to it.
-  if (auto n = s.nodes.find(who); n != s.nodes.end()) {
-    for (const TaskId& id : n->second.tasks) {
-      const Task& t = s.tasks.at(id);
-      if (hex == t.input_params_blob || of_job(s.jobs.at(t.job))) return true;
-    }
-  }
-  // A client: the blobs of its own jobs.
-  if (auto j = joined_outputs.find(hex); j != joined_outputs.end()) {
-    return s.jobs.at(j->second).owner == who;
-  }
-  for (const auto& [id, j] : s.jobs) {
-    if (j.owner != who) continue;
-    if (of_job(j) || hex == j.spec.initial_params_blob ||
-        std::find(j.outputs.begin(), j.outputs.end(), hex) != j.outputs.end()) {
-      return true;
-    }
-    // Its rounds' checkpoints and its tasks' outputs, so `plume audit` can recheck them.
-    for (auto r = s.rounds.lower_bound({id, 0}); r != s.rounds.end() && r->first.first == id;
-         ++r) {
-      if (hex == r->second.params_in || hex == r->second.params_out) return true;
-    }
-    for (auto t = s.tasks.lower_bound(id + "/"); t != s.tasks.end() && t->second.job == id;
-         ++t) {
-      if (hex == t->second.output_blob) return true;
-    }
-  }
-  return false;
+  return MayReadBlob(core.state(), joined_outputs, ToHex(principal), ToHex(hash));
 }
 
 // An agent holding an assigned task uploads its results: not counted against any quota.
@@ -154,9 +120,13 @@ bool Reactor::Impl::CanWrite(const PublicKey& principal, const Hash256& hash,
   return false;
 }
 
-void Reactor::Impl::OnBlobStored(const PublicKey& principal, uint64_t size_bytes) {
+// The uploader is recorded in the state (saved before the ack goes out): it may now name the
+// blob in a submit and read it back (blob_access.h).
+void Reactor::Impl::OnBlobStored(const PublicKey& principal, const Hash256& hash,
+                                 uint64_t size_bytes) {
   const std::string who = ToHex(principal);
   if (!UploadsResults(who)) upload_quota.Record(who, size_bytes, NowMs());
+  Feed(BlobUploaded{who, ToHex(hash)});
 }
 
 // The scheduler's facts (its FLOPs, the price it pays) and the agent's ledger fields; the

@@ -48,17 +48,21 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS rounds (
   job TEXT, round INTEGER, state INTEGER, params_in TEXT, params_out TEXT,
   started_at_ms INTEGER, deadline_ms INTEGER, PRIMARY KEY (job, round));
+CREATE TABLE IF NOT EXISTS blob_uploaders (
+  blob TEXT, uploader TEXT, PRIMARY KEY (blob, uploader));
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, seq INTEGER, kind INTEGER, job TEXT, owner TEXT, node TEXT, task TEXT,
   attempt INTEGER, amount INTEGER, flops INTEGER);
+CREATE TABLE IF NOT EXISTS node_classes (id TEXT PRIMARY KEY, kernel_class TEXT NOT NULL);
 )sql";
 
 }  // namespace
 
 struct Store::Impl {
   sql::Db db;
-  sql::Stmt put_meta, put_node, put_node_stats, put_node_verdicts, put_excluded, put_job, put_spec, del_outputs_from, put_output,
-      put_task, put_round, put_op, del_op;
+  sql::Stmt put_meta, put_node, put_node_stats, put_node_verdicts, put_excluded, put_job, put_spec,
+      del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader;
+  sql::Stmt put_node_class;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
   // what the open transaction changes; merged on commit, dropped on rollback.
   std::map<JobId, std::vector<BlobHash>> saved_outputs;
@@ -76,6 +80,7 @@ struct Store::Impl {
   Status LoadTasks(State& s);
   Status LoadRounds(State& s);
   Status LoadOutbox(State& s);
+  Status LoadUploaders(State& s);
   Status LoadMeta(State& s);
 };
 
@@ -136,6 +141,8 @@ Status Store::Impl::Prepare() {
       {&put_round, "INSERT OR REPLACE INTO rounds VALUES (?1,?2,?3,?4,?5,?6,?7)"},
       {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
+      {&put_uploader, "INSERT OR IGNORE INTO blob_uploaders VALUES (?1, ?2)"},
+      {&put_node_class, "INSERT OR REPLACE INTO node_classes VALUES (?1, ?2)"},
   };
   for (const P& p : all) {
     auto s = db.Prepare(p.sql);
@@ -159,6 +166,11 @@ Status Store::Impl::SaveNode(const Node& n) {
   put_node.Bind(10, n.registered_at_ms);
   put_node.Bind(11, n.lease_expires_ms);
   if (auto st = put_node.Run(); !st) return st;
+  if (!i.kernel_class.empty()) {
+    put_node_class.Bind(1, i.id);
+    put_node_class.Bind(2, i.kernel_class);
+    if (auto st = put_node_class.Run(); !st) return st;
+  }
   put_node_stats.Bind(1, i.id);
   put_node_stats.Bind(2, n.tasks_succeeded);
   put_node_stats.Bind(3, n.tasks_failed);
@@ -291,6 +303,11 @@ Status Store::Impl::SaveAll(const Dirty& d) {
     del_op.Bind(1, id);
     if (auto st = del_op.Run(); !st) return st;
   }
+  for (const auto& [blob, uploader] : d.blob_uploaders) {
+    put_uploader.Bind(1, blob);
+    put_uploader.Bind(2, uploader);
+    if (auto st = put_uploader.Run(); !st) return st;
+  }
   const std::pair<const char*, int64_t> meta[] = {
       {"next_job_seq", static_cast<int64_t>(d.next_job_seq)},
       {"next_op_seq", static_cast<int64_t>(d.next_op_seq)},
@@ -338,7 +355,8 @@ Status Store::Impl::LoadNodes(State& s) {
     Node n;
     n.info = NodeInfo{q->Text(0), q->Text(1), GpusFromJson(json::parse(q->Text(2))),
                       static_cast<uint64_t>(q->Int(3)), static_cast<Backend>(q->Int(4)),
-                      q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7)};
+                      q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7),
+                      /*kernel_class: node_classes below*/ {}};
     n.state = static_cast<NodeState>(q->Int(8));
     n.registered_at_ms = q->Int(9);
     n.lease_expires_ms = q->Int(10);
@@ -347,6 +365,15 @@ Status Store::Impl::LoadNodes(State& s) {
     n.tasks_lost = static_cast<uint64_t>(q->Int(13));
     n.tasks_refused = static_cast<uint64_t>(q->Int(14));
     s.nodes[n.info.id] = std::move(n);
+  }
+  // node_classes came after schema 2 without a version of its own: no row means no class, as
+  // for an agent that sent none.
+  auto c = db.Prepare("SELECT id, kernel_class FROM node_classes");
+  if (!c) return tl::unexpected(c.error());
+  for (auto row = c->Step(); ; row = c->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    if (auto n = s.nodes.find(c->Text(0)); n != s.nodes.end()) n->second.info.kernel_class = c->Text(1);
   }
   return {};
 }
@@ -453,6 +480,17 @@ Status Store::Impl::LoadOutbox(State& s) {
   return {};
 }
 
+Status Store::Impl::LoadUploaders(State& s) {
+  auto q = db.Prepare("SELECT blob, uploader FROM blob_uploaders");
+  if (!q) return tl::unexpected(q.error());
+  for (auto row = q->Step(); ; row = q->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    s.blob_uploaders[q->Text(0)].insert(q->Text(1));
+  }
+  return {};
+}
+
 Status Store::Impl::LoadMeta(State& s) {
   auto q = db.Prepare("SELECT key, value FROM meta");
   if (!q) return tl::unexpected(q.error());
@@ -485,6 +523,7 @@ Result<State> Store::Load() {
     if (st) st = impl_->LoadTasks(s);
     if (st) st = impl_->LoadRounds(s);
     if (st) st = impl_->LoadOutbox(s);
+    if (st) st = impl_->LoadUploaders(s);
     (void)impl_->db.Exec("COMMIT;");
     if (!st) return tl::unexpected(st.error());
     impl_->saved_outputs.clear();

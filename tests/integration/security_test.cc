@@ -3,7 +3,9 @@
 //  - an agent not on the allow-list is refused;
 //  - random and truncated bytes (raw TCP and inside a CURVE session) leave it running and
 //    answering; an oversized message is refused;
-//  - an agent asking for a blob of another agent's task is refused.
+//  - an agent asking for a blob of another agent's task is refused;
+//  - registers and failure reports whose text is not UTF-8 or is huge are refused with an error,
+//    and the scheduler and `plume nodes/status --json` keep working, also after a restart.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -213,6 +215,70 @@ TEST(SecurityIntegration, AgentCannotReadBlobsOfAnotherAgentsTask) {
   ASSERT_EQ(reply->kind(), MessageKind::ERROR) << "the blob was served to a stranger";
   EXPECT_EQ(reply->body().getError().getCode(), wire::ErrorCode::UNAUTHORIZED);
   EXPECT_TRUE(Answers(*c));
+}
+
+// Register once over its own CURVE session; the reply's kind and, for an error, its code.
+std::pair<MessageKind, wire::ErrorCode> RegisterAs(TransportClient& c, const std::string& name,
+                                                   const std::string& gpu_name) {
+  auto req = c.NewRequest();
+  auto r = req.body().initRegister();
+  r.setName(capnp::Text::Reader(name.data(), name.size()));
+  auto gpu = r.initGpus(1)[0];
+  gpu.setName(capnp::Text::Reader(gpu_name.data(), gpu_name.size()));
+  gpu.setBackend(wire::Backend::CPU);
+  gpu.setMemoryBytes(1u << 30);
+  gpu.setCount(1);
+  gpu.setSelftestPassed(true);
+  auto reply = c.Call(req, std::chrono::seconds(30));
+  if (!reply) return {MessageKind::ERROR, wire::ErrorCode::INTERNAL};
+  const MessageKind kind = reply->kind();
+  return {kind, kind == MessageKind::ERROR ? reply->body().getError().getCode()
+                                           : wire::ErrorCode::INTERNAL};
+}
+
+// The crash of the hostile-client run: one register whose GPU name was not UTF-8 stopped the
+// scheduler at its next save (JSON type_error 316); a non-UTF-8 agent name was saved and broke
+// `plume nodes/status --json` for everyone, and 3 MiB names broke the listings. Each is now
+// refused with an error before anything is kept; the same key then registers honestly.
+TEST(SecurityIntegration, HostileRegisterTextIsRefusedAndListingsKeepWorking) {
+  Network net("hostile-text");
+  std::string why;
+  ASSERT_TRUE(net.StartScheduler(&why)) << why;
+  auto c = Connect(net, Identity::Generate());
+  ASSERT_TRUE(c);
+  const std::string huge(3u << 20, 'n');
+  const std::pair<std::string, std::string> hostile[] = {
+      {"rig", "c\x80u"}, {"bad\x80name", "cpu"}, {huge, "cpu"}, {huge, "cpu"}, {huge, "cpu"},
+      {"rig", std::string(1000, 'g')}, {"esc\x1b[2J", "cpu"}};
+  for (const auto& [name, gpu] : hostile) {
+    auto [kind, code] = RegisterAs(*c, name, gpu);
+    ASSERT_EQ(kind, MessageKind::ERROR) << KindName(kind) << " for a hostile register\n"
+                                        << net.Logs();
+    EXPECT_EQ(code, wire::ErrorCode::BAD_MESSAGE);
+    ASSERT_TRUE(net.scheduler().Running()) << net.Logs();
+  }
+  // A failure report with a reason that is not UTF-8 is refused the same way.
+  auto failed = c->NewRequest();
+  failed.body().initTaskFailed().setReason("oom \xfe\xff");
+  ASSERT_TRUE(c->Send(failed));
+  auto code = NextError(*c);
+  ASSERT_TRUE(code.has_value()) << net.Logs();
+  EXPECT_EQ(*code, wire::ErrorCode::BAD_MESSAGE);
+  // The check refuses what is bad, not everything: the same key registers with honest text.
+  auto [kind, unused] = RegisterAs(*c, "gr\xc3\xbcn-01", "NVIDIA H100 80GB HBM3");
+  ASSERT_EQ(kind, MessageKind::REGISTER_ACK) << KindName(kind) << "\n" << net.Logs();
+  for (int restart = 0; restart < 2; ++restart) {
+    auto nodes = net.CliJson({"nodes"}, &why);
+    ASSERT_TRUE(nodes) << why << "\n" << net.Logs();
+    ASSERT_EQ(nodes->size(), 1u) << nodes->dump();
+    EXPECT_EQ((*nodes)[0]["name"], "gr\xc3\xbcn-01");
+    CommandResult status = net.Cli({"status", "--json"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_TRUE(nlohmann::json::accept(status.out)) << status.out.substr(0, 200);
+    // What was saved loads again: the restarted scheduler comes up and lists the same.
+    net.scheduler().Kill();
+    ASSERT_TRUE(net.StartScheduler(&why)) << why;
+  }
 }
 
 }  // namespace

@@ -20,9 +20,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace plume::scheduler;
 
-void SkipWithoutTools() {
-  if (FindTool("node").empty()) GTEST_SKIP() << "node is not installed";
-  if (FindTool("promtool").empty()) GTEST_SKIP() << "promtool (Debian: prometheus) is missing";
+// Why the checks cannot run here, or "" when they can. (GTEST_SKIP inside a helper would end only
+// the helper, not the test, so each test skips on this answer itself.)
+std::string MissingTools() {
+  if (FindTool("node").empty()) return "node is not installed";
+  if (FindTool("promtool").empty()) return "promtool (Debian: prometheus) is missing";
+  return "";
 }
 
 std::string Scrape(int port, const fs::path& file) {
@@ -86,7 +89,7 @@ State SomeState(TaskState first_task) {
 }
 
 TEST(SchedulerExposition, CatalogueCompleteAndPromtoolClean) {
-  SkipWithoutTools();
+  if (const std::string why = MissingTools(); !why.empty()) GTEST_SKIP() << why;
   SchedulerMetrics metrics({"0.1.0", std::string(64, 'c')});
   metrics.Observe(SomeState(TaskState::kAssigned), 2'000);  // the baseline
   metrics.Observe(SomeState(TaskState::kSucceeded), 5'000);  // one task finished and settled
@@ -168,7 +171,7 @@ TEST(SchedulerExposition, BusyPortIsAClearError) {
 }
 
 TEST(AgentExposition, CatalogueCompleteAndPromtoolCleanWithoutNvml) {
-  SkipWithoutTools();
+  if (const std::string why = MissingTools(); !why.empty()) GTEST_SKIP() << why;
   agent::AgentMetricsInfo info;
   info.version = "0.1.0";
   info.agent_id = std::string(64, 'a');
@@ -227,7 +230,7 @@ TEST(AgentExposition, NvmlSeriesWhenNvmlLoads) {
   if (std::getenv("PLUME_TEST_FAKE_NVML") == nullptr) {
     GTEST_SKIP() << "needs the fake NVML on LD_LIBRARY_PATH (ctest -R NvmlFake)";
   }
-  SkipWithoutTools();
+  if (const std::string why = MissingTools(); !why.empty()) GTEST_SKIP() << why;
   agent::AgentMetricsInfo info{"0.1.0", std::string(64, 'a'), std::string(64, 'b'), 0, {}};
   agent::DeviceOffer gpu;
   gpu.name = "NVIDIA H100 80GB HBM3";

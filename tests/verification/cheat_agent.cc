@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   options.scheduler_id = *server;
   options.cache_dir = cache_dir;
   options.devices = plume::agent::PassedDevices(plume::agent::CheckDevices(options.threads));
-  options.kernel_build = plume::agent::KernelBuild();
+  options.kernel_build = plume::agent::KernelBuild(options.devices);
   options.output_filter = [cheat](bool train, TaskOutput& out) {
     spdlog::warn("cheating on this result: {}", cheat);
     train ? CheatTrain(cheat, out) : CheatInfer(cheat, out);

@@ -9,7 +9,11 @@
 //   holding n floats, and replaces every buffer with the element-wise mean over all of them.
 //   The caller must have finished writing the buffers (for CudaOps: Synchronize() first); the
 //   call returns when the result is in place on every device.
-// - Deterministic: NCCL reduces in a fixed order for a fixed set of devices and sizes.
+// - Not guaranteed bit-deterministic: NCCL picks its algorithm, protocol and channel count from
+//   the size, the topology and the environment, and each can change the summation order. Runs
+//   on the same machine with the same NCCL usually repeat, but nothing that decides pay or
+//   proves a fault may depend on it: the replay audit compares single-device results only, and
+//   train_shard.cc checks that the replicas still agree at the end of a shard.
 // - One thread at a time; destroying the object frees the communicators.
 #pragma once
 

@@ -19,7 +19,9 @@ struct DeviceCheck {
 std::vector<DeviceCheck> CheckDevices(int threads);
 // The offers among checks that passed.
 std::vector<DeviceOffer> PassedDevices(const std::vector<DeviceCheck>& checks);
-// "<git describe or version>+<cpu|cuda>" for Register and receipts.
-std::string KernelBuild();
+// The kernel class (plume/kernels/kernel_class.h) of the devices the agent's tasks run on,
+// formatted, for Register.kernelBuild and the ledger receipt's kernel_build. Several passed GPUs
+// make one class ("...x8.nccl"), since a training task uses them together.
+std::string KernelBuild(const std::vector<DeviceOffer>& offered);
 
 }  // namespace plume::agent

@@ -1,4 +1,4 @@
-// Every bound the node agent keeps, in one place (STYLE.md: a bound on everything).
+// Every bound the node agent keeps, in one place (the house style: a bound on everything).
 #pragma once
 
 #include <chrono>

@@ -6,7 +6,9 @@
 // scheduler's rule: an agent may read the inputs of tasks assigned to it, a client the blobs of
 // its own jobs) and the BlobWritePolicy before accepting an upload (for quotas; content
 // addressing makes overwriting impossible). Refusals are Error{unauthorized} replies, counted in
-// stats().
+// stats(). A blob already stored is acknowledged at once to a principal the read policy allows;
+// any other principal must send its bytes once more (hashed, not written) before it counts as
+// having uploaded it (BlobStoredCallback), so a hash alone never buys access.
 //
 // Threads: a BlobService belongs to the thread that owns the TransportServer. PushBlob/PullBlob
 // block the calling thread and consume every message that arrives on the client meanwhile, so

@@ -42,13 +42,14 @@ struct Dirty {
   std::vector<Round> rounds;
   std::vector<LedgerOp> outbox_upserts;
   std::vector<std::string> outbox_deletes;
+  std::vector<std::pair<BlobHash, ClientId>> blob_uploaders;  // new (blob, uploader) pairs
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   uint64_t next_task_wire_id = 1;
   int64_t now_ms = 0;
   bool Empty() const {
     return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
-           outbox_upserts.empty() && outbox_deletes.empty();
+           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty();
   }
 };
 

@@ -108,9 +108,17 @@ struct LedgerFailed {
 // A timer: leases, backoffs, round deadlines and infeasibility grace are checked here.
 struct Tick {};
 
+// `uploader` sent every byte of `blob` and the store verified them: from now on that key may
+// name the blob in a submit and read it (blob_access.h). Saved before the upload is acknowledged.
+struct BlobUploaded {
+  ClientId uploader;
+  BlobHash blob;
+};
+
 using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone, JobSubmitted,
-                           TaskSucceeded, TaskRefused, TaskFailed, RoundAggregated, RoundAggregationFailed,
-                           CancelJob, LedgerApplied, LedgerFailed, Tick>;
+                           TaskSucceeded, TaskRefused, TaskFailed, RoundAggregated,
+                           RoundAggregationFailed, CancelJob, LedgerApplied, LedgerFailed,
+                           BlobUploaded, Tick>;
 
 // ---- actions ------------------------------------------------------------------------------
 

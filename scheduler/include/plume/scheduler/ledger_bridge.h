@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,9 +73,13 @@ class LedgerBridge {
   // The ledger messages (docs/protocol.md "Ledger"). Answers a LedgerQuery or LedgerMint body
   // into `reply`: a LedgerReply, or an Error body that says what was wrong. `account` is the
   // account a balance or history query is about, as the reactor resolved it after its access
-  // check ("*": every entry). Never throws; bad input becomes an Error reply.
+  // check ("*": every entry). `may_read` says whose history the asker may read: an inclusion
+  // proof is answered only for an entry that touches such an account (as ledger::Touches), so
+  // proofs are no way around the history rule; nullptr: every account (tests, the operator).
+  // Never throws; bad input becomes an Error reply.
   void Answer(wire::Envelope::Body::Reader request, const std::string& account,
-              wire::Envelope::Body::Builder reply);
+              wire::Envelope::Body::Builder reply,
+              const std::function<bool(const std::string& account)>& may_read = nullptr);
   // Appends an operator-signed mint, opening the team:/provider: account it credits first (as
   // the inbox does). The entry is authorised (type, shape, signatures) before anything is
   // written, so a mint not signed by the operator opens no account either. kOk and kIdExists

@@ -1,6 +1,7 @@
 // Every bound and default time of the scheduler, in one place.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace plume::scheduler {
@@ -45,5 +46,34 @@ inline constexpr uint32_t kPromptsMax = 10'000'000;
 inline constexpr uint64_t kGenerationPositionsMax = 1 << 20;
 inline constexpr uint32_t kJobIdBytesMax = 128;
 inline constexpr uint32_t kDataBlobsMax = 64;
+
+// Text a peer sends. Every such field is checked (peer_text.h: UTF-8, no control characters in
+// names, at most these bytes) before anything keeps it; a message that fails is refused with an
+// error naming the field. The bounds are far above what an honest peer sends and small enough
+// that the largest ListNodes reply (kListRowsMax rows) stays well under the protocol's message
+// bound, so one registration cannot break `plume nodes` for everyone.
+//
+// Register.name: a host name (DNS allows 253 bytes) or a label the owner chose.
+inline constexpr size_t kNodeNameBytesMax = 256;
+// Register.gpus: one entry per device; the largest single hosts carry 16 GPUs plus the CPU.
+inline constexpr uint32_t kNodeDevicesMax = 32;
+// Gpu.name: NVML's device name buffer is 96 bytes; "cpu" for the CPU backend.
+inline constexpr size_t kDeviceNameBytesMax = 128;
+// Register.kernelBuild and agentVersion: "git describe" plus a backend tag.
+inline constexpr size_t kAgentVersionBytesMax = 128;
+// TaskResult.ledgerDevice and ledgerKernelBuild go into the ledger's receipt: the ledger's own
+// bounds (ledger/limits.h kDeviceBytesMax, kKernelBuildBytesMax), so a receipt the scheduler
+// accepts is one the ledger can log.
+inline constexpr size_t kLedgerDeviceBytesMax = 128;
+inline constexpr size_t kLedgerKernelBuildBytesMax = 128;
+// TaskFailed.reason becomes the task's last error and may become its job's reason, shown to the
+// team in `plume status`: an error message, not a log.
+inline constexpr size_t kFailureReasonBytesMax = 2048;
+// BlobRef.name in a submit: one of "data", "val", "checkpoint", "prompts".
+inline constexpr size_t kBlobRefNameBytesMax = 64;
+// SubmitJob/QuoteJob.clientJobKey: hashed into the job id; an idempotency key, not a document.
+inline constexpr size_t kClientJobKeyBytesMax = 256;
+// The spec TOML is kept whole in the store (its prompts inline), so it is bounded only by the
+// message it arrives in; it is still checked for UTF-8 before it is parsed and kept.
 
 }  // namespace plume::scheduler

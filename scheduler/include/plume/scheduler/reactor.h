@@ -33,10 +33,13 @@ using LedgerHook = std::function<Result<bool>(const LedgerOp& op, std::string& r
 // Answers a ledger message (LedgerQuery or LedgerMint; docs/protocol.md "Ledger") into `reply`:
 // a LedgerReply or an Error body. The reactor has already checked that the sender may ask it
 // (reactor_ledger.cc); `account` is the account a balance or history query is about after the
-// defaults ("*": every entry). Runs on the reactor's thread. main.cc binds it to LedgerBridge.
-using LedgerServiceHook = std::function<void(wire::Envelope::Body::Reader request,
-                                             const std::string& account,
-                                             wire::Envelope::Body::Builder reply)>;
+// defaults ("*": every entry); `may_read` whether the sender may read an account's history
+// (inclusion proofs are answered only for such entries). Runs on the reactor's thread. main.cc
+// binds it to LedgerBridge.
+using LedgerServiceHook = std::function<void(
+    wire::Envelope::Body::Reader request, const std::string& account,
+    wire::Envelope::Body::Builder reply,
+    const std::function<bool(const std::string& account)>& may_read)>;
 
 struct ReactorOptions {
   std::string endpoint = "tcp://127.0.0.1:0";

@@ -42,6 +42,10 @@ struct NodeInfo {
   bool selftest_passed = false;
   uint64_t flops_per_s = 0;  // measured by the agent's selftest
   MicroPlume price_micro_plume_per_pflop = 0;
+  // Register.kernelBuild: the kernel class of the devices its tasks run on (kernel_class.h in
+  // kernels). Replay audits compare bits only between providers of one class; any other text
+  // (an older agent) is kept as sent and matches no other provider.
+  std::string kernel_class;
 
   bool operator==(const NodeInfo&) const = default;
 };
@@ -255,6 +259,9 @@ struct State {
   std::map<TaskId, Task> tasks;
   std::map<RoundKey, Round> rounds;
   std::map<std::string, LedgerOp> outbox;
+  // Who sent each blob's bytes (BlobUploaded): what a key may name in a submit and read back
+  // (blob_access.h). Blobs the scheduler made itself (parameters, joined outputs) have none.
+  std::map<BlobHash, std::set<ClientId>> blob_uploaders;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   uint64_t next_task_wire_id = 1;
