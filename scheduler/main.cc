@@ -78,6 +78,7 @@ plume::Status RunWithMetrics(plume::scheduler::Reactor& reactor,
     metrics.Observe(reactor.core().state(), reactor.core().state().now_ms);
     const auto stats = reactor.stats();
     metrics.ObserveTransport(stats.transport, stats.blob_bytes_in, stats.blob_bytes_out);
+    metrics.ObserveScreens(stats.results_screened, stats.results_refused);
   }
   return {};
 }

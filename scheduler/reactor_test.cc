@@ -1,8 +1,8 @@
 // The reactor over real CURVE sockets on loopback: a hand-driven agent and a client run an
 // inference job end to end (register, upload, signed submit, assignment with the right prompt
-// slice, signed result, duplicate result, fetch of the joined outputs in prompt order), and a
-// stranger is refused the job's blobs; with a ledger, the quote is the escrow hold a submit must
-// carry.
+// slice, signed and screened result, duplicate result, fetch of the joined outputs in prompt
+// order), and a stranger is refused the job's blobs; with a ledger, the quote is the escrow hold
+// a submit must carry.
 #include "plume/scheduler/reactor.h"
 
 #include <gtest/gtest.h>
@@ -180,7 +180,13 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
     EXPECT_EQ(p.getFirstPromptIndex(), shard == 0 ? 0u : 2u);
     EXPECT_EQ(p.getPrompts().size(), shard == 0 ? 2u : 1u);
     ASSERT_TRUE(PullBlob(*agent_bulk, *agent_store, ckpt_hash, 5s));  // assigned: allowed
-    const std::string out = "{\"index\": " + std::to_string(p.getFirstPromptIndex()) + "}\n";
+    // Well-formed shard output (the screens refuse anything else): the prompts are plain ASCII.
+    std::string out;
+    for (uint32_t i = 0; i < p.getPrompts().size(); ++i) {
+      out += "{\"index\": " + std::to_string(p.getFirstPromptIndex() + i) +
+             ", \"prompt\": \"" + std::string(p.getPrompts()[i].cStr()) +
+             "\", \"completion\": \"abcd\", \"tokens\": 4}\n";
+    }
     joined += out;
     const Hash256 out_hash = *agent_store->Put(out);
     ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));

@@ -102,7 +102,7 @@ TEST_F(StoreTest, RepeatedCrashesUnderFaultsKeepTheInvariants) {
   EXPECT_TRUE(w.violations.empty()) << w.violations.front();
 }
 
-TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedTwo) {
+TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedCurrent) {
   Core core;
   core.Handle(1000, AgentRegistered{testing::Agent("a")});
   core.Handle(1000, JobSubmitted{"j", "alice", testing::InferSpec(6, 3)});
@@ -112,12 +112,14 @@ TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedTwo) {
     ASSERT_TRUE(store->Save(core.TakeDirty()));
   }
   {
-    // Turn it into what schema 1 wrote: the spec in jobs.spec, no job_specs or node_stats.
+    // Turn it into what schema 1 wrote: the spec in jobs.spec, no job_specs or node_stats (nor
+    // schema 3's node_verdicts and task_excluded).
     auto db = sql::Db::Open(Db("v1.db"));
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->Exec(
         "UPDATE jobs SET spec = (SELECT spec FROM job_specs WHERE job_specs.id = jobs.id);"
-        "DROP TABLE job_specs; DROP TABLE node_stats;"
+        "DROP TABLE job_specs; DROP TABLE node_stats; DROP TABLE node_verdicts;"
+        "DROP TABLE task_excluded;"
         "UPDATE meta SET value = 1 WHERE key = 'schema_version';"));
   }
   auto store = Store::Open(Db("v1.db"), Sync::kNormal);
@@ -125,7 +127,7 @@ TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedTwo) {
   auto loaded = store->Load();
   ASSERT_TRUE(loaded) << loaded.error().message;
   EXPECT_TRUE(WithoutProgress(*loaded) == WithoutProgress(core.state()));
-  // Saving on top of it keeps the old row's spec readable, and the version now says 2.
+  // Saving on top of it keeps the old row's spec readable, and the version now says 3.
   Core again(Config{}, std::move(*loaded));
   again.Handle(2000, LedgerApplied{"hold:j"});  // touches the job row and assigns a task
   ASSERT_TRUE(again.state().jobs.at("j").escrow_held);
@@ -140,7 +142,7 @@ TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedTwo) {
   ASSERT_TRUE(q);
   auto row = q->Step();
   ASSERT_TRUE(row && *row);
-  EXPECT_EQ(q->Int(0), 2);
+  EXPECT_EQ(q->Int(0), 3);
 }
 
 TEST_F(StoreTest, UnwritablePathIsAClearError) {

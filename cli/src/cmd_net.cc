@@ -143,17 +143,19 @@ void RunNodes(const NetFlags& flags) {
     std::cout << Printable(out) << "\n";
     return;
   }
-  std::printf("%-18s %-16s %-9s %-28s %14s %s\n", "NODE", "NAME", "STATE", "DEVICES",
-              "PRICE/PFLOP", "TASKS");
+  std::printf("%-18s %-16s %-9s %-28s %14s %5s %9s %7s\n", "NODE", "NAME", "STATE", "DEVICES",
+              "PRICE/PFLOP", "TASKS", "SUCCEEDED", "REFUSED");
   for (auto n : nodes) {
     std::string devices;
     for (auto g : n.getGpus()) {
       if (!devices.empty()) devices += ",";
       devices += std::to_string(g.getCount()) + "x" + g.getName().cStr();
     }
-    std::printf("%-18s %-16s %-9s %-28s %14lld %u\n", n.getNodeId().cStr(), n.getName().cStr(),
-                NodeStateName(n.getState()).c_str(), devices.c_str(),
-                static_cast<long long>(n.getPriceMicroPlumePerPflop()), n.getRunningTasks());
+    std::printf("%-18s %-16s %-9s %-28s %14lld %5u %9llu %7llu\n", n.getNodeId().cStr(),
+                n.getName().cStr(), NodeStateName(n.getState()).c_str(), devices.c_str(),
+                static_cast<long long>(n.getPriceMicroPlumePerPflop()), n.getRunningTasks(),
+                static_cast<unsigned long long>(n.getTasksSucceeded()),
+                static_cast<unsigned long long>(n.getTasksRefused()));
   }
 }
 
@@ -253,7 +255,11 @@ json NodeToJson(wire::NodeInfo::Reader n) {
           {"price_micro_plume_per_pflop", n.getPriceMicroPlumePerPflop()},
           {"running_tasks", n.getRunningTasks()},
           {"last_heartbeat_at_ms", n.getLastHeartbeatAtMs()},
-          {"kernel_build", n.getKernelBuild().cStr()}};
+          {"kernel_build", n.getKernelBuild().cStr()},
+          {"tasks_succeeded", n.getTasksSucceeded()},
+          {"tasks_failed", n.getTasksFailed()},
+          {"tasks_lost", n.getTasksLost()},
+          {"tasks_refused", n.getTasksRefused()}};
 }
 
 std::string ProgressText(wire::JobInfo::Reader j) {

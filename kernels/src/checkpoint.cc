@@ -214,6 +214,25 @@ Result<Checkpoint> LoadCheckpointBytes(std::span<const uint8_t> bytes, const Loa
   return out;
 }
 
+Result<CheckpointSummary> InspectCheckpointBytes(std::span<const uint8_t> bytes) {
+  auto file = ParseSafetensors(bytes);
+  if (!file) return tl::unexpected(file.error());
+  CheckpointSummary out{std::move(file->metadata), {}};
+  for (const auto& [name, view] : file->tensors) {
+    const char* dtype = view.dtype == DType::kF32   ? "F32"
+                        : view.dtype == DType::kF16 ? "F16"
+                                                    : "BF16";
+    out.tensors.push_back({name, dtype, view.shape, view.data});
+  }
+  return out;
+}
+
+std::vector<TensorSummary> CheckpointTensors(const ModelConfig& config) {
+  std::vector<TensorSummary> out;
+  for (HfTensor& t : HfTensors(config)) out.push_back({std::move(t.name), "F32", t.shape, {}});
+  return out;
+}
+
 Status SaveCheckpoint(const std::string& path, const ModelConfig& config,
                       std::span<const float> params) {
   auto bytes = SaveCheckpointBytes(config, params);

@@ -214,6 +214,15 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
       work = MakeInferWork(std::move(t), ChooseDevice(options));
     }
   }
+  if (work && options.output_filter) {
+    work = [inner = std::move(work), filter = options.output_filter,
+            train = a.getParams().isTrain()](const ProgressFn& progress,
+                                              const std::atomic<bool>& stop) {
+      auto out = inner(progress, stop);
+      if (out) filter(train, *out);
+      return out;
+    };
+  }
   if (!work) {
     SendTaskFailed(held->job_id, held->task_id, held->attempt, problem, true);
     ReleaseHeld();

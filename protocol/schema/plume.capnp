@@ -184,6 +184,12 @@ struct NodeInfo {                # one row of `plume nodes`
   runningTasks @6 :UInt32;
   lastHeartbeatAtMs @7 :UInt64;
   kernelBuild @8 :Text;
+  # The provider's record: attempts that succeeded, failed (reported, deadline), were lost with
+  # the node's lease, and results the scheduler's screens refused (never paid).
+  tasksSucceeded @9 :UInt64;
+  tasksFailed @10 :UInt64;
+  tasksLost @11 :UInt64;
+  tasksRefused @12 :UInt64;
 }
 
 # ---------------------------------------------------------------- agent <-> scheduler

@@ -45,6 +45,7 @@ std::vector<Action> Core::Handle(int64_t now_ms, const Event& event) {
         else if constexpr (std::is_same_v<E, AgentGone>) m.OnAgentGone(e);
         else if constexpr (std::is_same_v<E, JobSubmitted>) m.OnJobSubmitted(e);
         else if constexpr (std::is_same_v<E, TaskSucceeded>) m.OnTaskSucceeded(e);
+        else if constexpr (std::is_same_v<E, TaskRefused>) m.OnTaskRefused(e);
         else if constexpr (std::is_same_v<E, TaskFailed>) m.OnTaskFailed(e);
         else if constexpr (std::is_same_v<E, RoundAggregated>) m.OnRoundAggregated(e);
         else if constexpr (std::is_same_v<E, RoundAggregationFailed>) m.OnRoundAggregationFailed(e);
@@ -186,6 +187,7 @@ void Core::Impl::Rate(const NodeId& id, Outcome o) {
   Unfree(*n);  // the reputation is part of the index key
   ++(o == Outcome::kSucceeded ? n->tasks_succeeded
      : o == Outcome::kFailed  ? n->tasks_failed
+     : o == Outcome::kRefused ? n->tasks_refused
                               : n->tasks_lost);
   Refree(*n);
   Touch(*n);

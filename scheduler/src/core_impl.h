@@ -73,6 +73,7 @@ struct Core::Impl {
   void OnAgentGone(const AgentGone& e);
   void OnJobSubmitted(const JobSubmitted& e);
   void OnTaskSucceeded(const TaskSucceeded& e);
+  void OnTaskRefused(const TaskRefused& e);
   void OnTaskFailed(const TaskFailed& e);
   void OnRoundAggregated(const RoundAggregated& e);
   void OnRoundAggregationFailed(const RoundAggregationFailed& e);
@@ -99,7 +100,7 @@ struct Core::Impl {
   void Unfree(const Node& n);
   void Refree(const Node& n);
   void NodeLost(Node& n, NodeState new_state, const std::string& why);
-  enum class Outcome : uint8_t { kSucceeded, kFailed, kLost };
+  enum class Outcome : uint8_t { kSucceeded, kFailed, kLost, kRefused };
   void Rate(const NodeId& id, Outcome o);  // counts a finished attempt in the node's record
   void CheckLeases();
   void ReconcileHeld(Node& n, const Heartbeat& e);
@@ -123,6 +124,9 @@ struct Core::Impl {
   // Takes the task off its node and queues it again with attempt + 1; fails the job when the
   // attempts are used up. `backoff` adds the retry delay (for failures, not for lost nodes).
   void Requeue(Task& t, const std::string& why, bool backoff);
+  // A refused result: the task goes back to the queue at once, for any provider but the ones
+  // whose results were refused.
+  void RequeueElsewhere(Task& t, const std::string& why);
   int64_t TaskDeadlineMs(const Task& t, const Node& n) const;  // absolute; see limits.h
   void CheckTaskDeadlines();
   void Assign(Task& t, Node& n);

@@ -257,6 +257,23 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   Schedule(false);
 }
 
+void Core::Impl::OnTaskRefused(const TaskRefused& e) {
+  Task* t = FindTask(e.task);
+  if (t == nullptr || t->state != TaskState::kAssigned || t->attempt != e.attempt ||
+      t->node != e.node) {
+    Info("stale refused result ignored", t ? t->job : "", e.task, e.node);
+    return;
+  }
+  // Refused results are not failures of the task: nothing is settled, the provider's record
+  // shows the refusal (and its reputation drops), and another provider runs the task.
+  Rate(e.node, Outcome::kRefused);
+  Warn("result " + e.output_blob.substr(0, 16) + " refused by the screens (" + e.reason +
+           "): " + e.message + "; not paid",
+       t->job, t->id, e.node);
+  RequeueElsewhere(*t, "result refused (" + e.reason + "): " + e.message);
+  Schedule(false);
+}
+
 void Core::Impl::OnTaskFailed(const TaskFailed& e) {
   Task* t = FindTask(e.task);
   if (t == nullptr || t->state != TaskState::kAssigned || t->attempt != e.attempt ||

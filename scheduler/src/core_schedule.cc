@@ -35,7 +35,9 @@ void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
   }
   t.last_error = why;
   Touch(t);
-  if (t.attempt >= config.max_attempts) {
+  // Attempts whose results were refused went to providers now excluded from the task; they are
+  // bounded apart (RequeueElsewhere) and do not use up the retries of honest failures.
+  if (t.attempt - static_cast<uint32_t>(t.excluded.size()) >= config.max_attempts) {
     t.state = TaskState::kFailed;
     t.finished_at_ms = now;
     FinishJob(job, JobState::kFailed,
@@ -54,6 +56,29 @@ void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
   Enqueue(t, now + delay_ms);
   Warn("task requeued as attempt " + std::to_string(t.attempt) + " in " +
            std::to_string(delay_ms) + " ms: " + why,
+       job.id, t.id, t.node);
+  t.node.clear();
+  CheckRound(job);
+}
+
+void Core::Impl::RequeueElsewhere(Task& t, const std::string& why) {
+  Job& job = s.jobs.at(t.job);
+  if (t.state != TaskState::kAssigned || IsTerminal(job.state)) return;
+  Unlink(t);
+  t.excluded.insert(t.node);
+  t.last_error = why;
+  Touch(t);
+  if (t.excluded.size() >= kRefusedResultsPerTaskMax) {
+    t.state = TaskState::kFailed;
+    t.finished_at_ms = now;
+    FinishJob(job, JobState::kFailed,
+              "task " + t.id + ": results of " + std::to_string(t.excluded.size()) +
+                  " providers refused; last: " + why);
+    return;
+  }
+  ++t.attempt;
+  Enqueue(t, now);  // no backoff: the task is not at fault, and a round waits for it
+  Warn("task requeued as attempt " + std::to_string(t.attempt) + " for another provider: " + why,
        job.id, t.id, t.node);
   t.node.clear();
   CheckRound(job);
@@ -130,15 +155,21 @@ void Core::Impl::Schedule(bool full) {
     if (t.not_before_ms > now) continue;
     const TaskNeeds needs = NeedsOf(job.spec);
     Node* pick = nullptr;
+    bool excluded_only = false;  // a free node fits, but this task may not go there
     if (job.escrow_held) {
       for (const FreeKey& k : free) {
         Node& n = s.nodes.at(k.id);
-        if (CanEverRun(needs, n.info)) {
-          pick = &n;
-          break;
+        if (!CanEverRun(needs, n.info)) continue;
+        if (t.excluded.contains(k.id)) {
+          excluded_only = true;
+          continue;
         }
+        pick = &n;
+        break;
       }
     }
+    // The job's other tasks have not excluded that node: they may still be placed on it.
+    if (pick == nullptr && excluded_only) continue;
     if (pick == nullptr) {
       // The job's other tasks need the same: skip to the next job (the queue is in job order).
       if (job.escrow_held) blocked.insert(job.id);

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "plume/scheduler/work.h"
+#include "plume/verify/screen.h"
 
 namespace plume::scheduler {
 namespace {
@@ -93,6 +94,11 @@ struct SchedulerMetrics::Impl {
   Family<Counter>& verifications = BuildCounter().Name("plume_verifications_total").Help(
       "Results re-computed by a second agent, by outcome. Export 0 until verification exists.")
       .Register(*reg);
+  Counter& screened = BuildCounter().Name("plume_verification_screened_total").Help(
+      "Results screened (shape, finiteness, bounds, well-formed output) before acceptance.")
+      .Register(*reg).Add({});
+  Family<Counter>& refused = BuildCounter().Name("plume_verification_refused_total").Help(
+      "Results refused by the screens, never paid, by reason.").Register(*reg);
   Family<Counter>& ledger_entries = BuildCounter().Name("plume_ledger_entries_appended_total")
       .Help("Ledger entries durably appended, by entry type.").Register(*reg);
   Histogram& group_commit = BuildHistogram().Name("plume_ledger_group_commit_entries").Help(
@@ -129,6 +135,8 @@ struct SchedulerMetrics::Impl {
   uint64_t ledger_scanned = 0;  // entries already counted
   TransportStats last_transport;
   uint64_t last_blob_in = 0;
+  uint64_t last_screened = 0;
+  std::map<std::string, uint64_t> last_refused;
   uint64_t last_blob_out = 0;
 
   void ObserveTask(const State& s, const Task& t, int64_t now_ms);
@@ -162,6 +170,10 @@ SchedulerMetrics::SchedulerMetrics(const SchedulerMetricsInfo& info)
   for (const char* s : {"queued", "running"}) m.tasks.Add({{"state", s}});
   for (const char* d : {"in", "out"}) m.blob_bytes.Add({{"direction", d}});
   for (const char* o : {"match", "mismatch", "error"}) m.verifications.Add({{"outcome", o}});
+  // Every refusal reason from the start, so a rate() over it has a series before the first one.
+  for (int r = 1; r <= static_cast<int>(verify::kLastReason); ++r) {
+    m.refused.Add({{"reason", verify::Name(static_cast<verify::Reason>(r))}});
+  }
   for (const char* t : {"open", "mint", "transfer", "hold", "settle", "release", "stake", "slash",
                         "receipt"}) {
     m.ledger_entries.Add({{"type", t}});
@@ -314,6 +326,18 @@ void SchedulerMetrics::ObserveTransport(const TransportStats& t, uint64_t blob_i
           p.refused_sender_mismatch);
   advance(m.blob_bytes.Add({{"direction", "in"}}), blob_in, m.last_blob_in);
   advance(m.blob_bytes.Add({{"direction", "out"}}), blob_out, m.last_blob_out);
+}
+
+void SchedulerMetrics::ObserveScreens(uint64_t screened,
+                                      const std::map<std::string, uint64_t>& refused) {
+  auto& m = *impl_;
+  if (screened > m.last_screened) m.screened.Increment(double(screened - m.last_screened));
+  m.last_screened = screened;
+  for (const auto& [reason, n] : refused) {
+    uint64_t& last = m.last_refused[reason];
+    if (n > last) m.refused.Add({{"reason", reason}}).Increment(double(n - last));
+    last = n;
+  }
 }
 
 LedgerHook SchedulerMetrics::Instrument(LedgerHook inner) {

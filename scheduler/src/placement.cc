@@ -34,7 +34,7 @@ bool CanRunNow(const TaskNeeds& needs, const Node& node, const std::set<NodeId>&
 
 uint32_t ReputationPpm(const Node& node) {
   const uint64_t ok = node.tasks_succeeded;
-  const uint64_t all = ok + node.tasks_failed + node.tasks_lost;
+  const uint64_t all = ok + node.tasks_failed + node.tasks_lost + node.tasks_refused;
   // 128-bit: the counts are unbounded and the product must not wrap.
   const unsigned __int128 ppm = (static_cast<unsigned __int128>(ok) + 1) * 1'000'000 / (all + 2);
   return static_cast<uint32_t>(ppm);

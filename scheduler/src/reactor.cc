@@ -71,7 +71,8 @@ const std::string& Reactor::endpoint() const { return impl_->server->endpoint();
 const Core& Reactor::core() const { return impl_->core; }
 ReactorStats Reactor::stats() const {
   const auto& b = impl_->blob_service->stats();
-  return {impl_->server->stats(), b.bytes_received, b.bytes_served};
+  return {impl_->server->stats(), b.bytes_received, b.bytes_served, impl_->results_screened,
+          impl_->results_refused};
 }
 
 Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, ReactorOptions options) {
@@ -325,7 +326,8 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
       r.getLedgerDevice(), r.getLedgerKernelBuild(), r.getLedgerStartUnixMs(),
       r.getLedgerEndUnixMs(),
       std::string(reinterpret_cast<const char*>(r.getLedgerSignature().begin()),
-                  r.getLedgerSignature().size())});
+                  r.getLedgerSignature().size()),
+      ScreenFor(*t, *out)});
 }
 
 void Reactor::Impl::OnTaskFailed(Incoming& in) {

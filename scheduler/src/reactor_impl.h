@@ -81,6 +81,10 @@ struct Reactor::Impl {
   void ReplyResultAck(const PeerId& peer, uint64_t rid, uint64_t task_wire_id, uint32_t attempt,
                       bool accepted, const std::string& why, MicroPlume paid = 0);
   void KeepSettleReceipt(const Task& t, const ResultToVerify& r);  // reactor_tasks.cc
+  ScreenFn ScreenFor(const Task& t, const Hash256& output);          // reactor_screen.cc
+  // Results screened and refused since start, by reason (the metrics read them).
+  uint64_t results_screened = 0;
+  std::map<std::string, uint64_t> results_refused;
 
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);

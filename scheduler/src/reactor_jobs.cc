@@ -432,6 +432,10 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
     }
     b.setPriceMicroPlumePerPflop(node.info.price_micro_plume_per_pflop);
     b.setRunningTasks(static_cast<uint32_t>(node.tasks.size()));
+    b.setTasksSucceeded(node.tasks_succeeded);
+    b.setTasksFailed(node.tasks_failed);
+    b.setTasksLost(node.tasks_lost);
+    b.setTasksRefused(node.tasks_refused);
   }
   Reply(in.peer, m);
 }

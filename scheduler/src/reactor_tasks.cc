@@ -204,6 +204,28 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   }
   if (!blobs->Has(r.output)) return ack_with(false, "output blob not uploaded: upload it first");
   const TaskId task = t->id;
+  // The screens decide only for the current attempt; a stale one is answered below as such.
+  if (t->state == TaskState::kAssigned && t->node == node && t->attempt == r.attempt) {
+    if (!r.screened && !r.rescreened) {
+      // The blob was stored after the pool looked for it: screen it again, once.
+      ResultToVerify again = r;
+      again.rescreened = true;
+      return receipts->Submit(std::move(again));
+    }
+    if (!r.screened) {
+      spdlog::warn("task={} result not screened: {}", task, r.screened.error().message);
+      return ack_with(false, "the scheduler could not screen the result (" +
+                                 r.screened.error().message + "): it is not accepted");
+    }
+    ++results_screened;
+    if (!r.screened->ok()) {
+      const std::string reason = verify::Name(r.screened->reason);
+      ++results_refused[reason];
+      Feed(TaskRefused{task, r.attempt, node, output, reason, r.screened->message});
+      return ack_with(false, "result refused by the screens (" + reason +
+                                 "): " + r.screened->message + "; not paid");
+    }
+  }
   if (opt.settle_receipt && t->state == TaskState::kAssigned && t->node == node &&
       t->attempt == r.attempt) {
     KeepSettleReceipt(*t, r);

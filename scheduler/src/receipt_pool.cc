@@ -73,6 +73,8 @@ void ReceiptPool::Work() {
     auto fields = Checked(r);
     r.verified = fields.has_value();
     if (fields) r.inputs = std::move(fields->inputs);
+    // Only a signed result is worth reading: junk from an unsigned one costs no disk reads.
+    if (r.verified && r.screen) r.screened = r.screen();
     std::lock_guard lock(mu_);
     done_.push_back(std::move(r));
   }

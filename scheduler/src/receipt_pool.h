@@ -1,5 +1,6 @@
-// Private: verifies task receipts (one ed25519 check each, ~50 us) on worker threads, so the
-// reactor thread only decodes, decides and persists. The reactor submits a result whose cheap
+// Private: verifies task receipts (one ed25519 check each, ~50 us) and screens result blobs
+// (reading, hashing and parsing up to a whole checkpoint: plume/verify/screen.h) on worker
+// threads, so the reactor thread only decodes, decides and persists. The reactor submits a result whose cheap
 // checks passed and, in a later turn, takes the checked results and feeds the core. A result is
 // accepted iff its receipt verifies and matches the result; the order in which results of
 // different tasks complete does not matter to the core, and the duplicate checks run again when
@@ -9,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -17,8 +19,14 @@
 #include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
 #include "plume/protocol/transport.h"
+#include "plume/verify/screen.h"
 
 namespace plume::scheduler {
+
+// Reads the result blob (and what it is judged against) and screens it. Built by the reactor from
+// the task's parameters; touches only thread-safe state (the blob store). An error means the
+// scheduler could not screen (blob not stored yet, a read failed): nothing is decided on it.
+using ScreenFn = std::function<Result<verify::Verdict>()>;
 
 struct ResultToVerify {
   PeerId peer;
@@ -40,6 +48,9 @@ struct ResultToVerify {
   uint64_t ledger_start_unix_ms = 0;
   uint64_t ledger_end_unix_ms = 0;
   std::string ledger_signature;
+  ScreenFn screen;  // run by the pool only when the receipt verified
+  Result<verify::Verdict> screened = Fail("not screened");
+  bool rescreened = false;  // submitted a second time (the blob arrived after the first check)
 };
 
 class ReceiptPool {

@@ -6,6 +6,8 @@
 // the prompts) lives in job_specs, written once when the store first sees the job; later saves
 // upsert only the job's mutable columns and the output rows that changed since the last commit.
 // Schema 1 kept the spec in jobs.spec; Load still reads it from there when job_specs has none.
+// Schema 3 added node_verdicts (results refused per node) and task_excluded (the providers a task
+// may not go to again); older databases have neither, which means nothing was refused.
 #include "plume/scheduler/store.h"
 
 #include <nlohmann/json.hpp>
@@ -18,7 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr int kSchemaVersionReadable = 1;  // oldest version this code loads (and upgrades)
 
 constexpr const char* kSchema = R"sql(
@@ -29,6 +31,8 @@ CREATE TABLE IF NOT EXISTS nodes (
   registered_at_ms INTEGER, lease_expires_ms INTEGER);
 CREATE TABLE IF NOT EXISTS node_stats (
   id TEXT PRIMARY KEY, succeeded INTEGER, failed INTEGER, lost INTEGER);
+CREATE TABLE IF NOT EXISTS node_verdicts (id TEXT PRIMARY KEY, refused INTEGER);
+CREATE TABLE IF NOT EXISTS task_excluded (task TEXT, node TEXT, PRIMARY KEY (task, node));
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, owner TEXT, spec TEXT, state INTEGER, reason TEXT, seq INTEGER,
   submitted_at_ms INTEGER, finished_at_ms INTEGER, infeasible_since_ms INTEGER, round INTEGER,
@@ -56,8 +60,8 @@ CREATE TABLE IF NOT EXISTS node_classes (id TEXT PRIMARY KEY, kernel_class TEXT 
 
 struct Store::Impl {
   sql::Db db;
-  sql::Stmt put_meta, put_node, put_node_stats, put_job, put_spec, del_outputs_from, put_output,
-      put_task, put_round, put_op, del_op, put_uploader;
+  sql::Stmt put_meta, put_node, put_node_stats, put_node_verdicts, put_excluded, put_job, put_spec,
+      del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader;
   sql::Stmt put_node_class;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
   // what the open transaction changes; merged on commit, dropped on rollback.
@@ -120,6 +124,8 @@ Status Store::Impl::Prepare() {
       {&put_meta, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)"},
       {&put_node, "INSERT OR REPLACE INTO nodes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"},
       {&put_node_stats, "INSERT OR REPLACE INTO node_stats VALUES (?1,?2,?3,?4)"},
+      {&put_node_verdicts, "INSERT OR REPLACE INTO node_verdicts VALUES (?1,?2)"},
+      {&put_excluded, "INSERT OR IGNORE INTO task_excluded VALUES (?1,?2)"},
       // Upsert that leaves the spec column alone (NULL for jobs saved by schema 2).
       {&put_job,
        "INSERT INTO jobs VALUES (?1,?2,NULL,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
@@ -169,7 +175,12 @@ Status Store::Impl::SaveNode(const Node& n) {
   put_node_stats.Bind(2, n.tasks_succeeded);
   put_node_stats.Bind(3, n.tasks_failed);
   put_node_stats.Bind(4, n.tasks_lost);
-  return put_node_stats.Run();
+  if (auto st = put_node_stats.Run(); !st) return st;
+  // Nodes are saved on every heartbeat; most never had a result refused and write no row here.
+  if (n.tasks_refused == 0) return {};
+  put_node_verdicts.Bind(1, i.id);
+  put_node_verdicts.Bind(2, n.tasks_refused);
+  return put_node_verdicts.Run();
 }
 
 Status Store::Impl::SaveJob(const Job& j) {
@@ -237,7 +248,14 @@ Status Store::Impl::SaveTask(const Task& t) {
   q.Bind(18, t.metrics.flops);
   q.Bind(19, t.flops);
   q.Bind(20, t.paid_micro_plume);
-  return q.Run();
+  if (auto st = q.Run(); !st) return st;
+  // The set only grows, so inserting what is there keeps the rows equal to it.
+  for (const NodeId& node : t.excluded) {
+    put_excluded.Bind(1, t.id);
+    put_excluded.Bind(2, node);
+    if (auto st = put_excluded.Run(); !st) return st;
+  }
+  return {};
 }
 
 Status Store::Impl::SaveRound(const Round& r) {
@@ -327,8 +345,9 @@ Status Store::Save(const Dirty& dirty) {
 Status Store::Impl::LoadNodes(State& s) {
   // node_stats is new in schema 2: a node without a row there has no track record yet.
   auto q = db.Prepare(
-      "SELECT n.*, COALESCE(s.succeeded, 0), COALESCE(s.failed, 0), COALESCE(s.lost, 0) "
-      "FROM nodes n LEFT JOIN node_stats s ON s.id = n.id");
+      "SELECT n.*, COALESCE(s.succeeded, 0), COALESCE(s.failed, 0), COALESCE(s.lost, 0), "
+      "COALESCE(v.refused, 0) FROM nodes n LEFT JOIN node_stats s ON s.id = n.id "
+      "LEFT JOIN node_verdicts v ON v.id = n.id");
   if (!q) return tl::unexpected(q.error());
   for (auto row = q->Step(); ; row = q->Step()) {
     if (!row) return tl::unexpected(row.error());
@@ -344,6 +363,7 @@ Status Store::Impl::LoadNodes(State& s) {
     n.tasks_succeeded = static_cast<uint64_t>(q->Int(11));
     n.tasks_failed = static_cast<uint64_t>(q->Int(12));
     n.tasks_lost = static_cast<uint64_t>(q->Int(13));
+    n.tasks_refused = static_cast<uint64_t>(q->Int(14));
     s.nodes[n.info.id] = std::move(n);
   }
   // node_classes came after schema 2 without a version of its own: no row means no class, as
@@ -421,6 +441,13 @@ Status Store::Impl::LoadTasks(State& s) {
     t.flops = static_cast<uint64_t>(q->Int(18));
     t.paid_micro_plume = q->Int(19);
     s.tasks[t.id] = std::move(t);
+  }
+  auto x = db.Prepare("SELECT task, node FROM task_excluded");
+  if (!x) return tl::unexpected(x.error());
+  for (auto row = x->Step(); ; row = x->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    if (auto t = s.tasks.find(x->Text(0)); t != s.tasks.end()) t->second.excluded.insert(x->Text(1));
   }
   return {};
 }

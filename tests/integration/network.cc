@@ -85,10 +85,12 @@ bool Network::StartScheduler(std::string* why, const std::vector<std::string>& e
 }
 
 bool Network::StartAgent(const std::string& name, std::string* why,
-                         const std::vector<std::string>& extra, const std::string& scheduler_id) {
+                         const std::vector<std::string>& extra, const std::string& scheduler_id,
+                         const std::string& binary) {
   const fs::path key = dir_ / "keys" / ("agent-" + name + ".key");
   if (!agent_ids_.count(name)) agent_ids_[name] = MakeKey(key);
-  std::vector<std::string> argv = {AgentBin(),
+  const std::string bin = binary.empty() ? AgentBin() : binary;
+  std::vector<std::string> argv = {bin,
                                    "--scheduler", endpoint_,
                                    "--scheduler-id", scheduler_id.empty() ? scheduler_id_ : scheduler_id,
                                    "--key", key.string(),
@@ -100,7 +102,7 @@ bool Network::StartAgent(const std::string& name, std::string* why,
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto p = Process::Spawn(argv, agent_log(name), {{"OMP_NUM_THREADS", "1"}});
   if (!p) {
-    *why = "cannot start " + AgentBin();
+    *why = "cannot start " + bin;
     return false;
   }
   agents_[name] = std::move(*p);

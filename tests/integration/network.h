@@ -42,9 +42,11 @@ class Network {
   std::filesystem::path scheduler_log() const { return dir_ / "scheduler.log"; }
 
   // Starts agent `name` with its own key and cache dir (both kept across restarts of that name).
-  // scheduler_id: the id the agent is told the scheduler has (default: the real one).
+  // scheduler_id: the id the agent is told the scheduler has (default: the real one); binary: an
+  // agent built for a test (same flags as plume-agent) instead of plume-agent.
   bool StartAgent(const std::string& name, std::string* why,
-                  const std::vector<std::string>& extra = {}, const std::string& scheduler_id = "");
+                  const std::vector<std::string>& extra = {}, const std::string& scheduler_id = "",
+                  const std::string& binary = "");
   Process& agent(const std::string& name) { return agents_.at(name); }
   std::string agent_id(const std::string& name) const { return agent_ids_.at(name); }
   std::filesystem::path agent_log(const std::string& name) const {

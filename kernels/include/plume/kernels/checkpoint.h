@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -49,6 +50,26 @@ Result<std::vector<uint8_t>> SaveCheckpointBytes(const ModelConfig& config,
                                                  std::span<const float> params);
 Result<Checkpoint> LoadCheckpointBytes(std::span<const uint8_t> bytes,
                                        const LoadOptions& options = {});
+
+// The container's structure without converting any value, for callers that must tell apart what
+// is wrong with a file (result screens: a wrong tensor name, shape or dtype each has its own
+// verdict). Names are as stored (no prefix stripped, nothing ignored); dtype is "F32", "F16" or
+// "BF16". Fails on exactly the container errors LoadCheckpointBytes fails on (truncation, bad
+// JSON, offsets).
+struct TensorSummary {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::span<const uint8_t> data;  // into the inspected bytes (little-endian values)
+};
+struct CheckpointSummary {
+  std::map<std::string, std::string> metadata;
+  std::vector<TensorSummary> tensors;  // sorted by name
+};
+Result<CheckpointSummary> InspectCheckpointBytes(std::span<const uint8_t> bytes);
+// What SaveCheckpointBytes writes for `config`: every tensor's name and shape, dtype "F32", in
+// file order (empty data). Requires a valid config.
+std::vector<TensorSummary> CheckpointTensors(const ModelConfig& config);
 
 // File forms. Save writes to "<path>.tmp" and renames, so a crash never leaves half a file.
 Status SaveCheckpoint(const std::string& path, const ModelConfig& config,

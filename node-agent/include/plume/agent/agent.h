@@ -15,11 +15,13 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "plume/agent/limits.h"
+#include "plume/agent/task_executor.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
 
@@ -50,6 +52,9 @@ struct AgentOptions {
   std::string kernel_build;          // reported in Register and in receipts
   int threads = 0;                   // CPU backend threads (0: library default)
   std::shared_ptr<AgentMetrics> metrics;  // Prometheus metrics; nullptr: none
+  // Tests only (plume-agent never sets it): rewrites each finished task's output before it is
+  // signed and uploaded, so a test binary can play a provider that cheats (tests/verification).
+  std::function<void(bool train, TaskOutput& output)> output_filter;
 };
 
 struct AgentStats {

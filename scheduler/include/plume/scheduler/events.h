@@ -56,6 +56,17 @@ struct TaskSucceeded {
   TaskMetrics metrics;
 };
 
+// The result of a current attempt failed a screen (plume/verify/screen.h): it is not accepted or
+// paid, the provider's record counts a refusal, and the task goes to another provider.
+struct TaskRefused {
+  TaskId task;
+  uint32_t attempt = 0;
+  NodeId node;
+  BlobHash output_blob;
+  std::string reason;   // the screen's reason code ("not_finite")
+  std::string message;  // what exactly was wrong
+};
+
 struct TaskFailed {
   TaskId task;
   uint32_t attempt = 0;
@@ -105,8 +116,9 @@ struct BlobUploaded {
 };
 
 using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone, JobSubmitted,
-                           TaskSucceeded, TaskFailed, RoundAggregated, RoundAggregationFailed,
-                           CancelJob, LedgerApplied, LedgerFailed, BlobUploaded, Tick>;
+                           TaskSucceeded, TaskRefused, TaskFailed, RoundAggregated,
+                           RoundAggregationFailed, CancelJob, LedgerApplied, LedgerFailed,
+                           BlobUploaded, Tick>;
 
 // ---- actions ------------------------------------------------------------------------------
 

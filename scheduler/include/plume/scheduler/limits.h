@@ -29,6 +29,10 @@ inline constexpr uint32_t kMaxAttemptsDefault = 5;
 // A job that no registered node could ever run stays queued (with the reason) this long, in
 // case a suitable agent joins, then fails.
 inline constexpr int64_t kInfeasibleGraceMsDefault = 300'000;
+// Results of one task refused by the screens (each from another provider: a refused provider is
+// not given the task again) before its job fails. One bad result never fails a job; this many
+// distinct providers failing the same task means the task, not the providers, is the problem.
+inline constexpr uint32_t kRefusedResultsPerTaskMax = 8;
 // One task per agent at a time; an agent uses all of its GPUs for it (NCCL inside the node).
 inline constexpr uint32_t kTasksPerNodeMax = 1;
 

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -60,6 +61,8 @@ class SchedulerMetrics {
   // Transport and blob totals are cumulative; the counters advance by the difference.
   void ObserveTransport(const TransportStats& transport, uint64_t blob_bytes_in,
                         uint64_t blob_bytes_out);
+  // Result screens (ReactorStats): cumulative totals; the counters advance by the difference.
+  void ObserveScreens(uint64_t screened, const std::map<std::string, uint64_t>& refused_by_reason);
   // Wraps a ledger hook: counts entries by type, one group commit per call, and times each
   // call as the fsync latency (an applied request returns only after the ledger's fdatasync).
   // A null `inner` (no ledger configured) is wrapped as "applied" without ledger metrics.

@@ -43,8 +43,8 @@ bool CanEverRun(const TaskNeeds& needs, const NodeInfo& info);
 bool CanRunNow(const TaskNeeds& needs, const Node& node, const std::set<NodeId>& excluded);
 
 // Reputation in parts per million: the Laplace-smoothed success ratio of the node's finished
-// attempts, (succeeded + 1) / (succeeded + failed + lost + 2). A new node starts at 500,000;
-// integers so that ordering is exact and the same on every machine.
+// attempts, (succeeded + 1) / (succeeded + failed + lost + refused + 2). A new node starts at
+// 500,000; integers so that ordering is exact and the same on every machine.
 uint32_t ReputationPpm(const Node& node);
 
 // Preference order: lower price, then better reputation, then higher measured speed, then node

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -70,6 +71,8 @@ struct ReactorStats {
   TransportStats transport;
   uint64_t blob_bytes_in = 0;   // blob chunks received (uploads)
   uint64_t blob_bytes_out = 0;  // blob chunks served (downloads)
+  uint64_t results_screened = 0;  // results of current attempts screened (verify/screen.h)
+  std::map<std::string, uint64_t> results_refused;  // of those, refused, by reason code
 };
 
 class Reactor {

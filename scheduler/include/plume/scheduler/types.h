@@ -62,6 +62,7 @@ struct Node {
   uint64_t tasks_succeeded = 0;
   uint64_t tasks_failed = 0;  // failure reports, invalid results, task deadlines missed
   uint64_t tasks_lost = 0;    // assigned when the node's lease expired
+  uint64_t tasks_refused = 0;  // results refused by the screens (never paid)
 
   bool operator==(const Node&) const = default;
 };
@@ -187,6 +188,9 @@ struct Task {
   TaskMetrics metrics;
   uint64_t flops = 0;  // the work it is paid for, from the spec
   MicroPlume paid_micro_plume = 0;
+  // Providers whose result for this task the screens refused: never given the task again. At most
+  // kRefusedResultsPerTaskMax; these attempts do not count against Config::max_attempts.
+  std::set<NodeId> excluded;
   uint64_t progress_step = 0;  // from heartbeats; not persisted
   double progress_loss = 0;
 

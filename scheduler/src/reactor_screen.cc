@@ -1,0 +1,109 @@
+// Reactor: the result screens' inputs. What a task implies (the model, the inner steps and their
+// learning rates, the shard's prompts) is taken from the job here, on the reactor thread, exactly
+// as SendAssign sent it; the blobs are read, hashed and screened later on the receipt pool.
+#include <algorithm>
+#include <cmath>
+
+#include "plume/kernels/checkpoint.h"
+#include "plume/scheduler/work.h"
+#include "reactor_impl.h"
+
+namespace plume::scheduler {
+namespace {
+
+using Bytes = std::span<const uint8_t>;
+
+Bytes AsBytes(const std::string& s) {
+  return Bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+// The blob, if stored and no larger than max_bytes (refused unread when larger).
+Result<std::string> Read(BlobStore& blobs, const Hash256& hash, uint64_t max_bytes,
+                         std::optional<verify::Verdict>& oversized) {
+  auto size = blobs.SizeOf(hash);
+  if (!size) return Fail("result blob not stored yet");
+  if (*size > max_bytes) {
+    oversized = verify::Verdict{verify::Reason::kOversized,
+                                std::to_string(*size) + " bytes; at most " +
+                                    std::to_string(max_bytes) + " are possible for this task"};
+    return std::string();
+  }
+  return blobs.Get(hash);
+}
+
+// The agent's TrainConfig for this task (node-agent/src/task_work.cc RunTrain), from the values
+// SendAssign puts in the TaskAssign; betas are the kernels' defaults, which the agent uses too.
+kernels::TrainConfig AgentTrainConfig(const JobSpec& spec, const kernels::JobSpec& k,
+                                      uint32_t round) {
+  const TrainParams& tp = spec.train;
+  kernels::TrainConfig c;
+  c.steps = tp.local_steps;
+  c.batch = static_cast<int>(tp.batch);
+  c.seq_len = static_cast<int>(tp.seq_len);
+  c.lr = static_cast<float>(static_cast<double>(k.train.lr));
+  c.min_lr = static_cast<float>(static_cast<double>(k.train.min_lr));
+  c.warmup_steps = static_cast<uint32_t>(k.train.warmup_steps);
+  c.schedule = k.train.schedule;
+  c.weight_decay = static_cast<float>(static_cast<double>(k.train.weight_decay));
+  c.grad_clip = static_cast<float>(static_cast<double>(k.train.grad_clip));
+  c.first_step = static_cast<int64_t>(uint64_t{round} * tp.local_steps);
+  c.schedule_steps = static_cast<int64_t>(uint64_t{tp.rounds} * tp.local_steps);
+  return c;
+}
+
+}  // namespace
+
+ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
+  const Job& job = core.state().jobs.at(t.job);
+  auto x = Extra(job);
+  if (!x) {
+    const std::string why = x.error().message;
+    return [why]() -> Result<verify::Verdict> { return Fail("job spec unreadable: " + why); };
+  }
+  BlobStore* store = blobs.get();
+  if (t.kind == TaskKind::kTrainWorker) {
+    verify::TrainScreen s;
+    s.model = KernelsConfig(job.spec.model);
+    s.train = AgentTrainConfig(job.spec, (*x)->spec, t.round);
+    auto input = HashFromHex(t.input_params_blob);
+    if (!input) return []() -> Result<verify::Verdict> { return Fail("task has no input"); };
+    return [store, output, in = *input, s]() mutable -> Result<verify::Verdict> {
+      std::optional<verify::Verdict> oversized;
+      auto delta = Read(*store, output, verify::MaxTrainDeltaBytes(s.model), oversized);
+      if (oversized) return *oversized;
+      if (!delta) return tl::unexpected(delta.error());
+      // The weight-decay part of the bound scales with the largest starting parameter.
+      auto start_bytes = store->Get(in);
+      if (!start_bytes) return Fail("round parameters: " + start_bytes.error().message);
+      kernels::LoadOptions opts;
+      opts.expect = s.model;
+      auto start = kernels::LoadCheckpointBytes(AsBytes(*start_bytes), opts);
+      if (!start) return Fail("round parameters: " + start.error().message);
+      for (float p : start->params) {
+        s.start_params_linf = std::max(s.start_params_linf, static_cast<double>(std::fabs(p)));
+      }
+      return verify::ScreenTrainDelta(AsBytes(*delta), s);
+    };
+  }
+  verify::InferScreen s;
+  const uint32_t shards = job.spec.infer.shards;
+  for (uint32_t i = 0; i < t.shard; ++i) {
+    s.first_index += PromptsInShard(job.spec.infer.prompt_count, shards, i);
+  }
+  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shards, t.shard);
+  const auto& prompts = (*x)->prompts;
+  s.prompts.assign(prompts.begin() + static_cast<long>(s.first_index),
+                   prompts.begin() + static_cast<long>(s.first_index + n));
+  // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
+  for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
+  s.max_new_tokens = static_cast<uint32_t>((*x)->spec.infer.generate.max_new_tokens);
+  return [store, output, s = std::move(s)]() -> Result<verify::Verdict> {
+    std::optional<verify::Verdict> oversized;
+    auto text = Read(*store, output, verify::MaxInferShardBytes(s), oversized);
+    if (oversized) return *oversized;
+    if (!text) return tl::unexpected(text.error());
+    return verify::ScreenInferShard(AsBytes(*text), s);
+  };
+}
+
+}  // namespace plume::scheduler

@@ -1,0 +1,95 @@
+// plume-cheat-agent: a test-only provider (never installed) that runs every task honestly on the
+// real agent library, then corrupts the result before signing it, as a cheating provider would.
+// It takes plume-agent's flags plus --cheat:
+//   zero  train: an all-zero delta (no work done)     infer: an empty output
+//   nan   train: one parameter NaN                    infer: the JSONL with one line dropped
+//   scale train: the delta times 1000                 infer: the lines in reverse order
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <string>
+
+#include "plume/agent/agent.h"
+#include "plume/agent/devices.h"
+#include "plume/kernels/checkpoint.h"
+#include "plume/kernels/omp_env.h"
+#include "plume/protocol/identity.h"
+
+namespace {
+
+using plume::agent::TaskOutput;
+
+void CheatTrain(const std::string& mode, TaskOutput& out) {
+  auto ck = plume::kernels::LoadCheckpointBytes(out.result);
+  if (!ck) return;
+  std::vector<float>& p = ck->params;
+  if (mode == "zero") std::fill(p.begin(), p.end(), 0.0f);
+  if (mode == "nan") p[p.size() / 2] = std::nanf("");
+  if (mode == "scale") {
+    for (float& x : p) x *= 1000.0f;
+  }
+  if (auto bytes = plume::kernels::SaveCheckpointBytes(ck->config, p)) out.result = *bytes;
+}
+
+void CheatInfer(const std::string& mode, TaskOutput& out) {
+  std::vector<std::string> lines;
+  std::string line;
+  for (uint8_t c : out.result) {
+    line.push_back(static_cast<char>(c));
+    if (c == '\n') {
+      lines.push_back(std::move(line));
+      line.clear();
+    }
+  }
+  if (mode == "zero") lines.clear();
+  if (mode == "nan" && !lines.empty()) lines.pop_back();
+  if (mode == "scale") std::reverse(lines.begin(), lines.end());
+  out.result.clear();
+  for (const std::string& l : lines) out.result.insert(out.result.end(), l.begin(), l.end());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  plume::kernels::ReexecWithPassiveOmpWait(argv);
+  CLI::App app{"plume-cheat-agent: a provider that corrupts its results (tests only)"};
+  plume::agent::AgentOptions options;
+  std::string key_path, scheduler_id, cache_dir, cheat = "zero";
+  int metrics_port = -1;
+  app.add_option("--scheduler", options.scheduler_endpoint)->required();
+  app.add_option("--scheduler-id", scheduler_id)->required();
+  app.add_option("--key", key_path)->required();
+  app.add_option("--name", options.name);
+  app.add_option("--cache-dir", cache_dir)->required();
+  app.add_option("--price", options.price_micro_plume_per_pflop)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--threads", options.threads);
+  app.add_option("--metrics-port", metrics_port)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // accepted, not served
+  app.add_option("--cheat", cheat)->check(CLI::IsMember({"zero", "nan", "scale"}));
+  CLI11_PARSE(app, argc, argv);
+  auto server = plume::PublicKeyFromHex(scheduler_id);
+  auto identity = plume::Identity::LoadOrCreate(key_path);
+  if (!server || !identity) {
+    std::cerr << "plume-cheat-agent: bad --scheduler-id or --key\n";
+    return 2;
+  }
+  options.scheduler_id = *server;
+  options.cache_dir = cache_dir;
+  options.devices = plume::agent::PassedDevices(plume::agent::CheckDevices(options.threads));
+  options.kernel_build = plume::agent::KernelBuild(options.devices);
+  options.output_filter = [cheat](bool train, TaskOutput& out) {
+    spdlog::warn("cheating on this result: {}", cheat);
+    train ? CheatTrain(cheat, out) : CheatInfer(cheat, out);
+  };
+  auto agent = plume::agent::Agent::Create(std::move(options), std::move(*identity));
+  if (!agent) {
+    spdlog::error("{}", agent.error().message);
+    return 1;
+  }
+  auto st = (*agent)->Run();
+  return st ? 0 : 1;
+}

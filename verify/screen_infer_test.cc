@@ -1,0 +1,120 @@
+// The inference-shard screen on a real shard (Generate on a tiny GPT, written as the agent writes
+// outputs.jsonl) and on each kind of bad shard, each refused with its own reason.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "plume/kernels/gpt.h"
+#include "plume/kernels/ops.h"
+#include "plume/kernels/runner.h"
+#include "plume/verify/screen.h"
+
+namespace plume::verify {
+namespace {
+
+using nlohmann::json;
+
+std::string Line(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::vector<uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+class InferScreenTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const kernels::ModelConfig model{1, 2, 16, 32, 256};
+    screen_.first_index = 10;  // shard 1: prompts 10..13 of the job
+    screen_.prompts = {"Hello", "", "bad \xff\xfe utf-8", "ROMEO:"};
+    screen_.max_new_tokens = 12;
+    auto params = kernels::InitialParams(model, 5);
+    ASSERT_TRUE(params.has_value());
+    kernels::GenerateConfig gen;
+    gen.max_new_tokens = 12;
+    gen.seed = 9;
+    gen.first_index = 10;
+    auto ops = kernels::MakeCpuOps(1);
+    auto out = kernels::Generate(model, *params, screen_.prompts, gen, *ops);
+    ASSERT_TRUE(out.has_value()) << out.error().message;
+    for (const auto& c : *out) {
+      lines_.push_back({{"index", c.index},
+                        {"prompt", c.prompt},
+                        {"completion", c.completion},
+                        {"tokens", c.tokens}});
+    }
+  }
+  static std::string Join(const std::vector<json>& lines) {
+    std::string s;
+    for (const json& j : lines) s += Line(j);
+    return s;
+  }
+  static Reason Screen(const std::string& text) {
+    return ScreenInferShard(Bytes(text), screen_).reason;
+  }
+
+  static inline InferScreen screen_;
+  static inline std::vector<json> lines_;
+};
+
+TEST_F(InferScreenTest, HonestShardPasses) {
+  Verdict v = ScreenInferShard(Bytes(Join(lines_)), screen_);
+  EXPECT_TRUE(v.ok()) << Name(v.reason) << ": " << v.message;
+}
+
+TEST_F(InferScreenTest, EmptyShardOfNoPromptsPasses) {
+  EXPECT_TRUE(ScreenInferShard({}, InferScreen{0, {}, 5}).ok());
+}
+
+TEST_F(InferScreenTest, InvalidJsonAndSchemaAreMalformed) {
+  EXPECT_EQ(Screen("not json\n"), Reason::kMalformed);
+  EXPECT_EQ(Screen(Join(lines_).substr(0, Join(lines_).size() - 5)), Reason::kMalformed);
+  auto extra = lines_;
+  extra[1]["paid"] = 1;
+  EXPECT_EQ(Screen(Join(extra)), Reason::kMalformed);
+  auto missing = lines_;
+  missing[2].erase("tokens");
+  EXPECT_EQ(Screen(Join(missing)), Reason::kMalformed);
+}
+
+TEST_F(InferScreenTest, MissingAndExtraLinesAreWrongCount) {
+  auto fewer = lines_;
+  fewer.pop_back();
+  EXPECT_EQ(Screen(Join(fewer)), Reason::kWrongCount);
+  auto more = lines_;
+  more.push_back(more.back());
+  more.back()["index"] = 14;
+  EXPECT_EQ(Screen(Join(more)), Reason::kWrongCount);
+  EXPECT_EQ(Screen(""), Reason::kWrongCount);
+}
+
+TEST_F(InferScreenTest, ReorderedLinesAndWrongIndicesAreRefused) {
+  auto swapped = lines_;
+  std::swap(swapped[0], swapped[1]);
+  EXPECT_EQ(Screen(Join(swapped)), Reason::kOutOfOrder);
+  auto shifted = lines_;
+  for (json& j : shifted) j["index"] = j["index"].get<int>() - 10;  // indices from 0, not 10
+  EXPECT_EQ(Screen(Join(shifted)), Reason::kWrongIndex);
+}
+
+TEST_F(InferScreenTest, AnotherPromptIsRefused) {
+  auto other = lines_;
+  other[3]["prompt"] = "JULIET:";
+  EXPECT_EQ(Screen(Join(other)), Reason::kWrongPrompt);
+}
+
+TEST_F(InferScreenTest, TooManyTokensAreRefused) {
+  auto claims = lines_;
+  claims[0]["tokens"] = 13;
+  EXPECT_EQ(Screen(Join(claims)), Reason::kTooManyTokens);
+  auto longer = lines_;
+  longer[0]["completion"] = std::string(13, 'a');  // more characters than its 12 tokens
+  EXPECT_EQ(Screen(Join(longer)), Reason::kTooManyTokens);
+}
+
+TEST_F(InferScreenTest, OversizedShardIsRefusedBeforeParsing) {
+  std::string junk(MaxInferShardBytes(screen_) + 1, 'x');
+  EXPECT_EQ(Screen(junk), Reason::kOversized);
+}
+
+}  // namespace
+}  // namespace plume::verify
