@@ -63,7 +63,7 @@ inline JobSpec InferSpec(uint32_t prompts, uint32_t shards) {
   s.kind = JobKind::kInfer;
   s.name = "gen";
   s.model = ModelConfig{2, 2, 32, 32, 256};
-  s.infer = InferParams{prompts, shards, 16, 8, Blob("checkpoint")};
+  s.infer = InferParams{prompts, shards, 16, 8, Blob("checkpoint"), {}};
   s.data_blobs = {Blob("prompts")};
   s.max_price_micro_plume_per_pflop = 1000;
   s.fee_bps = kFeeBpsDefault;  // what the core stamps on the job
