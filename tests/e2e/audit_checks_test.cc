@@ -87,7 +87,8 @@ TEST(AuditChecks, ABrokenRoundChainNamesTheRound) {
   EXPECT_EQ(c.problems.size(), 1u) << c.summary;
   // Round 0 not from the spec's initialisation.
   TrainJob u(1);
-  EXPECT_TRUE(Mentions(CheckRounds(u.job, u.receipts, SpecFacts{.initial_params = H(42)}), "round 0 starts from"));
+  EXPECT_TRUE(Mentions(CheckRounds(u.job, u.receipts, SpecFacts{.initial_params = H(42)}),
+                       "round 0 starts from"));
   // Rounds listed out of order.
   TrainJob v(2);
   std::swap(v.job.rounds[0].round, v.job.rounds[1].round);
