@@ -8,27 +8,26 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 namespace plume {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 constexpr size_t kRequestBytesMax = 8192;  // a scrape request is a few hundred bytes
 constexpr int kPollMs = 200;               // how quickly the thread notices a stop
-constexpr int kClientTimeoutMs = 2000;     // a client that sends nothing is dropped
-
-bool SendAll(int fd, const std::string& bytes) {
-  size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
-  }
-  return true;
-}
+// The whole exchange (request in, response out) of one connection; a client slower than this
+// (one that sends nothing, trickles a byte at a time, or never reads) is dropped. Prometheus'
+// own scrape timeout defaults to 10 s, so an honest scraper is never cut.
+constexpr auto kExchangeDeadline = std::chrono::seconds(5);
+// Connections served at once. When all are taken, the oldest is dropped for the newcomer, so
+// holding connections open cannot lock a scraper out.
+constexpr size_t kConnectionsMax = 16;
 
 std::string Response(int code, const char* reason, const char* type, const std::string& body) {
   return "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + type +
@@ -36,20 +35,14 @@ std::string Response(int code, const char* reason, const char* type, const std::
          "\r\nConnection: close\r\n\r\n" + body;
 }
 
-// Reads until the end of the request headers, a timeout, or the size bound.
-std::string ReadRequest(int fd) {
-  std::string req;
-  char buf[1024];
-  while (req.find("\r\n\r\n") == std::string::npos && req.size() < kRequestBytesMax) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, kClientTimeoutMs) <= 0) break;
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    req.append(buf, static_cast<size_t>(n));
-  }
-  return req;
-}
+struct Connection {
+  int fd = -1;
+  Clock::time_point deadline;
+  std::string in;
+  std::string out;  // the response, once the request is complete
+  size_t sent = 0;
+  bool responding = false;
+};
 
 }  // namespace
 
@@ -59,30 +52,75 @@ struct MetricsHttpServer::Impl {
   Render render;
   std::atomic<bool> stop{false};
   std::thread thread;
+  std::vector<Connection> conns;  // oldest first
 
+  // One thread, many connections: every socket is non-blocking and polled together, so one
+  // slow client costs a slot, never the others' time.
   void Serve() {
+    std::vector<pollfd> fds;
     while (!stop.load()) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, kPollMs) <= 0) continue;
-      const int client = ::accept(fd, nullptr, nullptr);
-      if (client < 0) continue;
-      Answer(client);
-      ::close(client);
+      fds.assign(1, pollfd{fd, POLLIN, 0});
+      for (const auto& c : conns) {
+        fds.push_back(pollfd{c.fd, static_cast<short>(c.responding ? POLLOUT : POLLIN), 0});
+      }
+      if (::poll(fds.data(), fds.size(), kPollMs) < 0 && errno != EINTR) continue;
+      const auto now = Clock::now();
+      for (size_t i = 0; i < conns.size(); ++i) {
+        if (fds[i + 1].revents != 0) Step(conns[i]);
+      }
+      for (auto& c : conns) {
+        if (c.fd >= 0 && now > c.deadline) Close(c);
+      }
+      std::erase_if(conns, [](const Connection& c) { return c.fd < 0; });
+      if (fds[0].revents & POLLIN) Accept(now);
     }
+    for (auto& c : conns) Close(c);
   }
 
-  void Answer(int client) {
-    const std::string req = ReadRequest(client);
+  void Accept(Clock::time_point now) {
+    const int client = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client < 0) return;
+    if (conns.size() >= kConnectionsMax) {
+      Close(conns.front());
+      conns.erase(conns.begin());
+    }
+    conns.push_back(Connection{client, now + kExchangeDeadline, {}, {}, 0, false});
+  }
+
+  // Reads what arrived or writes what the socket takes; never blocks.
+  void Step(Connection& c) {
+    if (!c.responding) {
+      char buf[1024];
+      const ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (n <= 0) return Close(c);
+      c.in.append(buf, static_cast<size_t>(n));
+      if (c.in.find("\r\n\r\n") == std::string::npos && c.in.size() < kRequestBytesMax) return;
+      c.out = Answer(c.in);
+      c.responding = true;
+    }
+    const ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) return Close(c);
+    c.sent += static_cast<size_t>(n);
+    if (c.sent == c.out.size()) Close(c);
+  }
+
+  static void Close(Connection& c) {
+    if (c.fd >= 0) ::close(c.fd);
+    c.fd = -1;
+  }
+
+  std::string Answer(const std::string& req) {
     const bool is_get = req.rfind("GET ", 0) == 0;
     const size_t path_end = req.find(' ', 4);
-    const std::string path = is_get && path_end != std::string::npos ? req.substr(4, path_end - 4) : "";
+    const std::string path =
+        is_get && path_end != std::string::npos ? req.substr(4, path_end - 4) : "";
     if (path == "/metrics" || path.rfind("/metrics?", 0) == 0) {
-      SendAll(client, Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render()));
-    } else if (is_get) {
-      SendAll(client, Response(404, "Not Found", "text/plain", "only /metrics is served here\n"));
-    } else {
-      SendAll(client, Response(400, "Bad Request", "text/plain", "send GET /metrics\n"));
+      return Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render());
     }
+    if (is_get) return Response(404, "Not Found", "text/plain", "only /metrics is served here\n");
+    return Response(400, "Bad Request", "text/plain", "send GET /metrics\n");
   }
 };
 

@@ -4,8 +4,9 @@
 // threads 100 KiB stacks, and glibc carves every linked library's thread-local storage out of
 // that. OpenBLAS alone takes 60 KiB; with the CUDA runtime beside it the worker threads of a
 // CUDA build of plume-agent overflowed on the first scrape and the agent died. This server uses
-// one std::thread with a normal stack and handles one connection at a time (a scrape is a few
-// KiB, and Prometheus scrapes each target from one connection).
+// one std::thread with a normal stack and polls up to 16 non-blocking connections together; each
+// exchange has 5 s in all, and a newcomer evicts the oldest connection when all are taken, so a
+// client that sends nothing, trickles its request or never reads cannot hold scraping up.
 //
 // Thread safety: `render` runs on the server's thread; it must be safe to call concurrently with
 // whatever updates the metrics (prometheus-cpp's Registry::Collect is).
