@@ -164,15 +164,19 @@ TEST_F(LedgerBridgeTest, SettlePaysAVerifiedReceiptOnceAcrossARestartAndNeverOth
   settle.attempt = 1;
   settle.flops = 1'000'000'000;  // the core's TaskFlops
 
-  // The agent signed 2e9 FLOPs, the scheduler counts 1e9: not kept, so the settle pays nothing.
-  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 2'000'000'000, 1'000'000'000)));
-  ASSERT_TRUE(bridge_->Apply(settle, refusal).value_or(false)) << refusal;
+  // The agent signed 2e9 FLOPs, the scheduler counts 1e9: not kept (false), so the core makes
+  // no settle request; one made anyway finds no entry, and is refused rather than taken as paid.
+  auto kept = bridge_->KeepSettle(AgentSigned(agent, 2'000'000'000, 1'000'000'000));
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_FALSE(*kept);
+  EXPECT_FALSE(bridge_->Apply(settle, refusal).value_or(true));
+  EXPECT_NE(refusal.find("NOT paid"), std::string::npos) << refusal;
   EXPECT_FALSE(bridge_->ledger().Balance(provider));
   EXPECT_FALSE(bridge_->ledger().Settled("job-s", "7"));
 
   // Signed over the scheduler's FLOPs: kept, then the scheduler "dies" before settling and the
   // restarted one re-sends the settle twice; paid once: 2e12 x 1e9 / 1e15 = 2,000,000, fee 5%.
-  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000)));
+  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000)).value_or(false));
   bridge_.reset();
   auto reopened =
       LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
