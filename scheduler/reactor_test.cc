@@ -18,39 +18,12 @@
 #include "plume/ledger/amount.h"
 #include "plume/protocol/blob_service.h"
 #include "plume/protocol/receipt.h"
+#include "reactor_test_util.h"
 
 namespace plume::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr const char* kSpec = R"toml(
-[job]
-name = "reactor-test"
-kind = "infer"
-seed = 5
-[infer]
-checkpoint = "model.safetensors"
-prompts = ["alpha", "beta", "gamma"]
-max_new_tokens = 4
-temperature = 0.0
-top_k = 0
-[network]
-workers = 2
-rounds = 1
-[payment]
-max_price_micro_plume_per_pflop = 1000
-budget_micro_plume = 1000000
-)toml";
-
-std::vector<uint8_t> TinyCheckpoint() {
-  kernels::ModelConfig model{1, 2, 32, 16, 256};
-  auto ops = kernels::MakeCpuOps(1);
-  auto gpt = kernels::Gpt::Create(model, *ops);
-  EXPECT_TRUE(gpt);
-  EXPECT_TRUE((*gpt)->InitRandom(1));
-  return *kernels::SaveCheckpointBytes(model, *(*gpt)->GetParams());
-}
 
 class ReactorTest : public ::testing::Test {
  protected:
@@ -66,6 +39,7 @@ class ReactorTest : public ::testing::Test {
       o.escrow_signature = [this](const std::string& job, std::span<const uint8_t>) {
         std::lock_guard lock(kept_mu_);
         kept_holds_.push_back(job);
+        return Status{};
       };
     }
     auto r = Reactor::Start(scheduler_, o);
