@@ -98,7 +98,8 @@ int Main(int argc, char** argv) {
   app.add_option("--sync", sync,
                  "database sync: full (fsync per turn) or normal (refused with --operator-id: "
                  "a power cut could lose acknowledged, ledger-paid results)")
-      ->check(CLI::IsMember({"full", "normal"}));
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds");
   app.add_option("--upload-quota-bytes", options.upload_quota_bytes_per_day,
                  "blob bytes one key may upload per 24 h (0: no limit); agents' task results "

@@ -19,7 +19,8 @@ PaidNetwork::PaidNetwork(Network& net) : net_(net) {
 }
 
 bool PaidNetwork::StartScheduler(std::string* why) {
-  return net_.StartScheduler(why, {"--operator-id", operator_id_});
+  // --sync full: the scheduler refuses normal with a ledger (the last --sync given wins).
+  return net_.StartScheduler(why, {"--operator-id", operator_id_, "--sync", "full"});
 }
 
 CommandResult PaidNetwork::Mint(const std::string& id, int64_t amount,
