@@ -86,8 +86,6 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   }
   auto store = Store::Open(options.state_dir / "scheduler.db", options.sync);
   if (!store) return tl::unexpected(store.error());
-  // SQLite makes its WAL's name durable but not a new database file's.
-  if (auto st = SyncDir(options.state_dir); !st) return tl::unexpected(st.error());
   auto state = store->Load();
   if (!state) return tl::unexpected(state.error());
   const int64_t base_ms = state->now_ms;
@@ -98,6 +96,9 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   auto blobs = BlobStore::Open(m.opt.state_dir / "blobs");
   if (!blobs) return tl::unexpected(blobs.error());
   m.blobs = std::move(*blobs);
+  // SQLite makes its WAL's name durable but not a new database file's, and blobs/ (ledger/ too,
+  // opened before) is new on a first start: make their entries durable.
+  if (auto st = SyncDir(m.opt.state_dir); !st) return tl::unexpected(st.error());
   m.blob_service = std::make_unique<BlobService>(
       *m.blobs, identity.public_key(),
       [&m](const PublicKey& p, const Hash256& h) { return m.CanRead(p, h); },

@@ -60,7 +60,7 @@ class PowerCutPay : public ::testing::Test {
         if (!std::regex_search(text, m, line)) continue;
         Acked& a = out[m[1].str()];
         a.attempt = static_cast<uint32_t>(std::stoul(m[2].str()));
-        a.paid = std::max(a.paid, std::stoll(m[3].str()));  // a re-ack reports 0
+        a.paid = std::max<int64_t>(a.paid, std::stoll(m[3].str()));  // a re-ack reports 0
       }
     }
     return out;
@@ -130,8 +130,10 @@ TEST_F(PowerCutPay, NothingAcknowledgedIsLostAndNobodyIsPaidTwice) {
     EXPECT_EQ(it->second["attempt"].get<uint32_t>(), ack.attempt)
         << "task " << task << ": the acknowledged attempt was lost and the task run again";
     if (ack.paid > 0) {
-      EXPECT_EQ(ack.paid, *ledger::PayForFlops(it->second["price_micro_plume_per_pflop"],
-                                               it->second["flops"].get<uint64_t>()))
+      EXPECT_EQ(ack.paid, ledger::PayForFlops(
+                              it->second["price_micro_plume_per_pflop"].get<uint64_t>(),
+                              it->second["flops"].get<uint64_t>())
+                              ->value())
           << "task " << task;
     }
   }
