@@ -179,7 +179,9 @@ int Main(int argc, char** argv) {
   plume::scheduler::SchedulerMetrics metrics({kVersion, identity->Id()});
   if (bridge) metrics.AttachLedger(plume::scheduler::LedgerViewOf(bridge->ledger()));
   options.on_commit = [&metrics](std::chrono::duration<double> d) { metrics.ObserveCommit(d); };
-  options.ledger = metrics.Instrument(std::move(options.ledger));
+  // Only a real ledger is instrumented: a wrapped empty hook would look like a ledger to the
+  // reactor (which refuses --sync normal with one).
+  if (options.ledger) options.ledger = metrics.Instrument(std::move(options.ledger));
   auto reactor = plume::scheduler::Reactor::Start(*identity, std::move(options));
   if (!reactor) {
     std::cerr << "plume-scheduler: " << reactor.error().message << "\n";
