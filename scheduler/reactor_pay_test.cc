@@ -49,8 +49,8 @@ struct ScriptedLedger {
         ++settle_errors;
         return Fail("ledger disk busy");
       }
-      const bool released = std::find(applied.begin(), applied.end(), "release:" + op.job) !=
-                            applied.end();
+      const bool released =
+          std::find(applied.begin(), applied.end(), "release:" + op.job) != applied.end();
       if (refuse_settles || released) {
         refusal = "hold closed";
         return false;

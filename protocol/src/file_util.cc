@@ -49,7 +49,8 @@ Status WriteFileDurably(const std::filesystem::path& path, std::span<const uint8
 Result<std::vector<uint8_t>> ReadFileBytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Fail("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   if (in.bad()) return Fail("error while reading " + path.string());
   return bytes;
 }

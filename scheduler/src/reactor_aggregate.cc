@@ -50,9 +50,8 @@ Result<std::vector<float>> ReadMomentum(const std::filesystem::path& path, size_
 // Durable before the round's new parameters are reported: once RoundAggregated is saved the
 // next round reads this file, and a power cut must not leave it missing or empty.
 Status WriteMomentum(const std::filesystem::path& path, const std::vector<float>& m) {
-  return WriteFileDurably(
-      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.data()),
-                                     m.size() * sizeof(float)));
+  return WriteFileDurably(path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.data()),
+                                                         m.size() * sizeof(float)));
 }
 
 }  // namespace

@@ -17,11 +17,10 @@ namespace plume::scheduler {
 
 void Reactor::Impl::AckAccepted(const ResultToVerify& r, const Task& t) {
   if (t.settle != SettleState::kKept) {
-    return ReplyResultAck(r.peer, r.request_id, r.task_wire_id, r.attempt, true,
-                          t.settle == SettleState::kUnpaid
-                              ? "accepted unpaid: no verified ledger receipt"
-                              : "",
-                          t.settle == SettleState::kApplied ? t.paid_micro_plume : 0);
+    return ReplyResultAck(
+        r.peer, r.request_id, r.task_wire_id, r.attempt, true,
+        t.settle == SettleState::kUnpaid ? "accepted unpaid: no verified ledger receipt" : "",
+        t.settle == SettleState::kApplied ? t.paid_micro_plume : 0);
   }
   pay_acks["settle:" + t.id] = PendingAck{r.peer, r.request_id, r.task_wire_id, r.attempt};
 }
@@ -30,8 +29,7 @@ void Reactor::Impl::ApplyLedger(const LedgerOp& op) {
   const bool behind = std::any_of(ledger_retry.begin(), ledger_retry.end(),
                                   [&](const LedgerOp& d) { return d.job == op.job; });
   if (behind) {
-    spdlog::info("job={} entry={}: waits behind the job's deferred ledger request", op.job,
-                 op.id);
+    spdlog::info("job={} entry={}: waits behind the job's deferred ledger request", op.job, op.id);
     ledger_retry.push_back(op);
     return;
   }

@@ -67,8 +67,8 @@ class PowerCutPay : public ::testing::Test {
   }
   void CutAfterNewAck() {
     const size_t before = AckedResults().size();
-    ASSERT_TRUE(WaitUntil([&] { return AckedResults().size() > before; }, seconds(120),
-                          milliseconds(50)))
+    ASSERT_TRUE(
+        WaitUntil([&] { return AckedResults().size() > before; }, seconds(120), milliseconds(50)))
         << net_.Logs();
     net_.scheduler().Kill();
     auto cut = powercut::CutPower(data_dir(), record());
@@ -102,9 +102,9 @@ TEST_F(PowerCutPay, NothingAcknowledgedIsLostAndNobodyIsPaidTwice) {
   auto history =
       net_.CliJson({"ledger", "history", "--json", "--ledger-dir", paid_.ledger_dir()}, &why);
   ASSERT_TRUE(history) << why;
-  std::map<std::string, int> settles;          // wire task id -> settles
-  std::map<std::string, json> settle_of;       // wire task id -> its receipt
-  std::map<std::string, int64_t> earned;       // provider account -> what its settles pay
+  std::map<std::string, int> settles;     // wire task id -> settles
+  std::map<std::string, json> settle_of;  // wire task id -> its receipt
+  std::map<std::string, int64_t> earned;  // provider account -> what its settles pay
   int64_t paid = 0, fees = 0;
   for (const json& e : *history) {
     if (e["type"] != "settle" || e["job"] != job) continue;
@@ -130,10 +130,10 @@ TEST_F(PowerCutPay, NothingAcknowledgedIsLostAndNobodyIsPaidTwice) {
     EXPECT_EQ(it->second["attempt"].get<uint32_t>(), ack.attempt)
         << "task " << task << ": the acknowledged attempt was lost and the task run again";
     if (ack.paid > 0) {
-      EXPECT_EQ(ack.paid, ledger::PayForFlops(
-                              it->second["price_micro_plume_per_pflop"].get<uint64_t>(),
-                              it->second["flops"].get<uint64_t>())
-                              ->value())
+      EXPECT_EQ(ack.paid,
+                ledger::PayForFlops(it->second["price_micro_plume_per_pflop"].get<uint64_t>(),
+                                    it->second["flops"].get<uint64_t>())
+                    ->value())
           << "task " << task;
     }
   }

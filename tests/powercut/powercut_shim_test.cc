@@ -34,8 +34,7 @@ TEST(PowerCutShim, KeepsOnlyWhatWasSyncedWithItsDirectory) {
   ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << Read(tmp / "writer.log");
   // Before the cut the page cache has everything.
-  for (const char* f :
-       {"durable", "settles/old-style", "settles/name-unsynced", "a/b/f", "c/f"}) {
+  for (const char* f : {"durable", "settles/old-style", "settles/name-unsynced", "a/b/f", "c/f"}) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
   }
   EXPECT_EQ(Read(dir / "pre"), "new");
