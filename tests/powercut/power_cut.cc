@@ -71,10 +71,13 @@ Status Restore(const fs::path& abs, const std::string& rel, const fs::path& stat
 
 }  // namespace
 
-std::map<std::string, std::string> ShimEnv(const fs::path& dir, const fs::path& state) {
-  return {{"LD_PRELOAD", PLUME_POWERCUT_SHIM},
-          {"PLUME_POWERCUT_DIR", dir.string()},
-          {"PLUME_POWERCUT_STATE", state.string()}};
+std::map<std::string, std::string> ShimEnv(const fs::path& dir, const fs::path& state,
+                                           long kill_at_sync) {
+  std::map<std::string, std::string> env = {{"LD_PRELOAD", PLUME_POWERCUT_SHIM},
+                                            {"PLUME_POWERCUT_DIR", dir.string()},
+                                            {"PLUME_POWERCUT_STATE", state.string()}};
+  if (kill_at_sync > 0) env["PLUME_POWERCUT_KILL_AT_SYNC"] = std::to_string(kill_at_sync);
+  return env;
 }
 
 Status CutPower(const fs::path& dir, const fs::path& state) {

@@ -12,8 +12,10 @@
 namespace plume::powercut {
 
 // The environment that puts a process under the shim: LD_PRELOAD and the two paths.
+// kill_at_sync > 0: the process SIGKILLs itself after that many syncs under `dir`.
 std::map<std::string, std::string> ShimEnv(const std::filesystem::path& dir,
-                                           const std::filesystem::path& state);
+                                           const std::filesystem::path& state,
+                                           long kill_at_sync = 0);
 // Call with the process dead. Every directory under `dir` comes back as its last fsync'd
 // listing (an unsynced directory empty), every file as its last fsync'd bytes (never synced:
 // empty); anything else is removed. Then the record is deleted and the disk synced: after the

@@ -1,14 +1,18 @@
 // Power loss under a paid network, not only kill -9: the scheduler (ledger on, --sync full)
 // runs under the power-cut shim (powercut_shim.cc); while a 3-round job runs, it is SIGKILLed
-// and its data directory rolled back to what a power cut keeps, twice, each time after an agent
-// was told a new result was accepted, and restarted on what is left. Agents are other machines
-// and keep running. Then: every result an agent saw acknowledged is in the ledger as exactly
+// and its data directory rolled back to what a power cut keeps, twice after an agent was told a
+// new result was accepted, then several times at a random sync inside the scheduler's write
+// sequences (seeded: PLUME_POWERCUT_SEED, printed), each time restarted on what is left. Agents
+// are other machines and keep running. Then: every result an agent saw acknowledged is in the ledger as exactly
 // that attempt (nothing acknowledged was re-run or lost), each with the pay the ack reported;
 // each task is settled once; the ledger verifies, and the providers, treasury and team hold
 // exactly what the settles and the release say.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <random>
 #include <map>
 #include <regex>
 #include <set>
@@ -43,10 +47,10 @@ class PowerCutPay : public ::testing::Test {
   }
   fs::path data_dir() const { return net_.dir() / "scheduler-data"; }
   fs::path record() const { return net_.dir() / "powercut-record"; }
-  bool StartScheduler(std::string* why) {
+  bool StartScheduler(std::string* why, long kill_at_sync = 0) {
     fs::create_directories(data_dir());
     ::sync();  // the shim takes what is on disk now as durable
-    return paid_.StartScheduler(why, powercut::ShimEnv(data_dir(), record()));
+    return paid_.StartScheduler(why, powercut::ShimEnv(data_dir(), record(), kill_at_sync));
   }
   // Every "result accepted" the agents logged: wire task id -> what the ack said.
   std::map<std::string, Acked> AckedResults() const {
@@ -64,6 +68,20 @@ class PowerCutPay : public ::testing::Test {
       }
     }
     return out;
+  }
+  // Restarts the scheduler to cut its own power after `kill_at_sync` syncs; cuts, and returns
+  // true, when it did so within the time a job's worth of syncs takes.
+  bool CutAtSync(long kill_at_sync) {
+    std::string why;
+    const bool up = StartScheduler(&why, kill_at_sync);  // it may die before it is up
+    if (!WaitUntil([&] { return !net_.scheduler().Running(); }, seconds(up ? 60 : 1),
+                   milliseconds(50))) {
+      return false;
+    }
+    net_.scheduler().Kill();  // reap it
+    auto cut = powercut::CutPower(data_dir(), record());
+    EXPECT_TRUE(cut) << cut.error().message;
+    return true;
   }
   void CutAfterNewAck() {
     const size_t before = AckedResults().size();
@@ -91,6 +109,24 @@ TEST_F(PowerCutPay, NothingAcknowledgedIsLostAndNobodyIsPaidTwice) {
   const std::string job = paid_.Submit(paid_.WriteSpec("cut", data_, shape, kPrice));
   ASSERT_FALSE(job.empty());
   for (int cut = 0; cut < 2; ++cut) CutAfterNewAck();
+  net_.scheduler().Kill();
+  ASSERT_TRUE(powercut::CutPower(data_dir(), record()));
+  const char* seed_env = std::getenv("PLUME_POWERCUT_SEED");
+  const uint32_t seed = seed_env ? static_cast<uint32_t>(std::stoul(seed_env)) : 11;
+  std::mt19937 rng(seed);
+  std::vector<long> cut_at;
+  for (int cut = 0; cut < 6; ++cut) {
+    const long n = std::uniform_int_distribution<long>(3, 60)(rng);
+    if (!CutAtSync(n)) break;  // the job ended before that many syncs
+    cut_at.push_back(n);
+  }
+  std::cout << "power cuts at syncs (seed " << seed << "):";
+  for (long n : cut_at) std::cout << " " << n;
+  std::cout << "\n";
+  if (!net_.scheduler().Running()) {
+    std::string why;
+    ASSERT_TRUE(StartScheduler(&why)) << why;
+  }
   auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(200));
   ASSERT_TRUE(done) << net_.Logs();
   EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();

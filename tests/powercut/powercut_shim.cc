@@ -15,6 +15,11 @@
 // disk can give). Files are identified by inode number and birth time, so a reused inode
 // number is a different file.
 //
+// With PLUME_POWERCUT_KILL_AT_SYNC=N the process SIGKILLs itself right after its N-th
+// successful sync under the directory: a power cut at a point of the test's choosing inside the
+// write sequences (between a file's fsync and its directory's, between the database commit and
+// the ledger append, ...), which an outside kill would rarely hit.
+//
 // Record, under PLUME_POWERCUT_STATE (outside the cut directory): ino/<key> holds a file's
 // durable bytes, dir/<path> a directory's durable listing, one "f|d <TAB> key <TAB> name" line
 // per entry. Each is written to a temporary name and renamed, so a SIGKILL during an update
@@ -24,6 +29,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +49,8 @@ char g_state_buf[PATH_MAX];  // the record
 std::string Root() { return g_root_buf; }
 std::string State() { return g_state_buf; }
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+long g_kill_at_sync = 0;  // 0: never
+long g_syncs = 0;         // under g_mu
 thread_local bool t_inside = false;
 int (*real_fsync)(int) = nullptr;  // constant-initialized: safe before the constructor
 int (*real_fdatasync)(int) = nullptr;
@@ -176,6 +184,11 @@ void OnSynced(int fd) {
   } else if (S_ISREG(st.stx_mode)) {
     RecordFile(fd, st);
   }
+  // The record is complete: the cut comes after this sync, before the caller's next step.
+  if (g_kill_at_sync > 0 && ++g_syncs == g_kill_at_sync) {
+    fprintf(stderr, "powercut shim: cutting the power after sync %ld (%s)\n", g_syncs, path);
+    kill(getpid(), SIGKILL);
+  }
   pthread_mutex_unlock(&g_mu);
   t_inside = false;
 }
@@ -188,6 +201,7 @@ __attribute__((constructor)) void Init() {
   if (root == nullptr || state == nullptr) return;
   char resolved[PATH_MAX];
   if (realpath(root, resolved) == nullptr) return;
+  if (const char* n = getenv("PLUME_POWERCUT_KILL_AT_SYNC")) g_kill_at_sync = atol(n);
   snprintf(g_state_buf, sizeof g_state_buf, "%s", state);
   mkdir(g_state_buf, 0700);
   mkdir((State() + "/ino").c_str(), 0700);
