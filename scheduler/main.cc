@@ -96,8 +96,11 @@ int Main(int argc, char** argv) {
   app.add_option("--key", key_path, "the scheduler's key file (created with mode 0600 if missing)")
       ->required();
   app.add_option("--allow-list", allow_list, "file with one agent id (hex) per line");
-  app.add_option("--sync", sync, "database sync: full (fsync per turn) or normal")
-      ->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--sync", sync,
+                 "database sync: full (fsync per turn) or normal (refused with --operator-id: "
+                 "a power cut could lose acknowledged, ledger-paid results)")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds");
   app.add_option("--upload-quota-bytes", options.upload_quota_bytes_per_day,
                  "blob bytes one key may upload per 24 h (0: no limit); agents' task results "
@@ -117,6 +120,12 @@ int Main(int argc, char** argv) {
                  "network fee on each task settle, in basis points (500 = 5%), to the treasury")
       ->check(CLI::Range(0, 10'000));
   CLI11_PARSE(app, argc, argv);
+  if (sync == "normal" && !operator_id.empty()) {
+    std::cerr << "plume-scheduler: --sync normal is refused with --operator-id: a power cut "
+                 "could lose acknowledged results whose settles the ledger kept; use --sync "
+                 "full\n";
+    return 2;
+  }
 
   auto identity = plume::Identity::LoadOrCreate(key_path);
   if (!identity) {
@@ -147,9 +156,7 @@ int Main(int argc, char** argv) {
     }
     bridge = std::move(*opened);
     options.settle_receipt = [b = bridge.get()](const plume::scheduler::SettleReceipt& r) {
-      if (auto st = b->KeepSettle(r); !st) {
-        spdlog::warn("job={} task={} settle not kept: {}", r.job, r.task, st.error().message);
-      }
+      return b->KeepSettle(r);
     };
     options.ledger_operator = *op_key;
     options.ledger_service =
@@ -163,11 +170,9 @@ int Main(int argc, char** argv) {
     options.escrow_signature = [b = bridge.get()](const std::string& job,
                                                   std::span<const uint8_t> sig) {
       plume::Signature s{};
-      if (sig.size() != s.size()) return;  // the hold is then refused as unsigned
+      if (sig.size() != s.size()) return plume::Status{};  // the hold is refused as unsigned
       std::copy(sig.begin(), sig.end(), s.begin());
-      if (auto st = b->RememberHoldSignature(job, s); !st) {
-        spdlog::warn("job={} escrow signature not kept: {}", job, st.error().message);
-      }
+      return b->RememberHoldSignature(job, s);
     };
   }
   options.sync = sync == "full" ? plume::scheduler::Sync::kFull : plume::scheduler::Sync::kNormal;
@@ -175,7 +180,9 @@ int Main(int argc, char** argv) {
   plume::scheduler::SchedulerMetrics metrics({kVersion, identity->Id()});
   if (bridge) metrics.AttachLedger(plume::scheduler::LedgerViewOf(bridge->ledger()));
   options.on_commit = [&metrics](std::chrono::duration<double> d) { metrics.ObserveCommit(d); };
-  options.ledger = metrics.Instrument(std::move(options.ledger));
+  // Only a real ledger is instrumented: a wrapped empty hook would look like a ledger to the
+  // reactor (which refuses --sync normal with one).
+  if (options.ledger) options.ledger = metrics.Instrument(std::move(options.ledger));
   auto reactor = plume::scheduler::Reactor::Start(*identity, std::move(options));
   if (!reactor) {
     std::cerr << "plume-scheduler: " << reactor.error().message << "\n";

@@ -18,39 +18,12 @@
 #include "plume/ledger/amount.h"
 #include "plume/protocol/blob_service.h"
 #include "plume/protocol/receipt.h"
+#include "reactor_test_util.h"
 
 namespace plume::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr const char* kSpec = R"toml(
-[job]
-name = "reactor-test"
-kind = "infer"
-seed = 5
-[infer]
-checkpoint = "model.safetensors"
-prompts = ["alpha", "beta", "gamma"]
-max_new_tokens = 4
-temperature = 0.0
-top_k = 0
-[network]
-workers = 2
-rounds = 1
-[payment]
-max_price_micro_plume_per_pflop = 1000
-budget_micro_plume = 1000000
-)toml";
-
-std::vector<uint8_t> TinyCheckpoint() {
-  kernels::ModelConfig model{1, 2, 32, 16, 256};
-  auto ops = kernels::MakeCpuOps(1);
-  auto gpt = kernels::Gpt::Create(model, *ops);
-  EXPECT_TRUE(gpt);
-  EXPECT_TRUE((*gpt)->InitRandom(1));
-  return *kernels::SaveCheckpointBytes(model, *(*gpt)->GetParams());
-}
 
 class ReactorTest : public ::testing::Test {
  protected:
@@ -66,6 +39,7 @@ class ReactorTest : public ::testing::Test {
       o.escrow_signature = [this](const std::string& job, std::span<const uint8_t>) {
         std::lock_guard lock(kept_mu_);
         kept_holds_.push_back(job);
+        return Status{};
       };
     }
     auto r = Reactor::Start(scheduler_, o);
@@ -181,12 +155,9 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
     EXPECT_EQ(p.getPrompts().size(), shard == 0 ? 2u : 1u);
     ASSERT_TRUE(PullBlob(*agent_bulk, *agent_store, ckpt_hash, 5s));  // assigned: allowed
     // Well-formed shard output (the screens refuse anything else): the prompts are plain ASCII.
-    std::string out;
-    for (uint32_t i = 0; i < p.getPrompts().size(); ++i) {
-      out += "{\"index\": " + std::to_string(p.getFirstPromptIndex() + i) +
-             ", \"prompt\": \"" + std::string(p.getPrompts()[i].cStr()) +
-             "\", \"completion\": \"abcd\", \"tokens\": 4}\n";
-    }
+    std::vector<std::string> prompts;
+    for (auto prompt : p.getPrompts()) prompts.emplace_back(prompt.cStr());
+    const std::string out = ShardOutput(p.getFirstPromptIndex(), prompts);
     joined += out;
     const Hash256 out_hash = *agent_store->Put(out);
     ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));

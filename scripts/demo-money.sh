@@ -24,7 +24,7 @@ LEDGER="$WORK/scheduler/ledger"
 
 echo "== money: plume-scheduler with the ledger on (operator ${OPERATOR_ID:0:16}..)"
 "$SCHED" --listen tcp://127.0.0.1:0 --endpoint-file "$WORK/endpoint" --data-dir "$WORK/scheduler" \
-  --key "$WORK/keys/scheduler.key" --sync normal --metrics-port -1 \
+  --key "$WORK/keys/scheduler.key" --sync full --metrics-port -1 \
   --operator-id "$OPERATOR_ID" > "$WORK/scheduler.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 300); do

@@ -252,8 +252,14 @@ void Agent::Impl::OnTaskResultAck(const Message& m, Clock::time_point now) {
   if (!ack.getAccepted()) {
     spdlog::warn("task={} attempt={}: result not accepted: {}", ack.getTaskId(),
                  ack.getAttempt(), std::string(ack.getMessage()));
-  } else if (ack.getPaidMicroPlume() > 0 && options.metrics) {
-    options.metrics->OnCreditsEarned(ack.getPaidMicroPlume());
+  } else {
+    // The scheduler has the result for good: the spool copy goes next. Logged so an operator
+    // (and the power-cut test) can match every acknowledged result against the ledger.
+    spdlog::info("task={} attempt={}: result accepted, paid {} micro-PLUME {}", ack.getTaskId(),
+                 ack.getAttempt(), ack.getPaidMicroPlume(), std::string(ack.getMessage()));
+    if (ack.getPaidMicroPlume() > 0 && options.metrics) {
+      options.metrics->OnCreditsEarned(ack.getPaidMicroPlume());
+    }
   }
   (void)spool->Remove(key);
   if (delivery && delivery->key == key) {

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "file_util.h"
+#include "plume/protocol/file_util.h"
 
 namespace plume::agent {
 namespace fs = std::filesystem;

@@ -1,6 +1,8 @@
 // Content-addressed blob store on a local directory, with atomic writes and an optional LRU cap.
 #include "plume/protocol/blob_store.h"
 
+#include "plume/protocol/file_util.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -192,9 +194,9 @@ Result<Hash256> BlobStore::Put(std::string_view bytes) {
 Status BlobStore::Adopt(const fs::path& file, const Hash256& hash, uint64_t size_bytes) {
   std::string hex = ToHex(hash);
   fs::path final_path = impl_->PathOf(hex);
-  std::error_code ec;
-  fs::create_directories(final_path.parent_path(), ec);
-  if (ec) return Fail("cannot create " + final_path.parent_path().string() + ": " + ec.message());
+  // A new fan-out directory's own entry must be durable too, or a power cut takes the blob
+  // (an acknowledged result, a round's parameters) with it although the blob was fsync'd.
+  if (auto st = CreateDirsDurably(final_path.parent_path()); !st) return st;
   if (::rename(file.c_str(), final_path.c_str()) != 0) {
     return Fail(detail::Errno("cannot move blob into place at", final_path));
   }

@@ -80,6 +80,8 @@ struct Core::Impl {
   void OnCancelJob(const CancelJob& e);
   void OnLedgerApplied(const LedgerApplied& e);
   void OnLedgerFailed(const LedgerFailed& e);
+  // A kept settle's outcome onto its task (and, applied, into its job's spent).
+  void RecordSettle(const LedgerOp& op, SettleState outcome);
   void OnBlobUploaded(const BlobUploaded& e);
   void OnTick(const Tick& e);
 

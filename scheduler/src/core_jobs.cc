@@ -240,12 +240,15 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   const Node* n = FindNode(e.node);
   const MicroPlume price = std::min(n->info.price_micro_plume_per_pflop,
                                     job.spec.max_price_micro_plume_per_pflop);
-  t->paid_micro_plume = PayMicroPlume(t->flops, price);
-  job.paid_micro_plume += t->paid_micro_plume;
+  // The job's spent grows when the ledger applies the settle (OnLedgerApplied), not here.
+  t->paid_micro_plume = e.payable ? PayMicroPlume(t->flops, price) : 0;
+  t->settle = e.payable ? SettleState::kKept : SettleState::kUnpaid;
   Touch(*t);
   Touch(job);
-  AddLedgerOp(LedgerOp{"settle:" + t->id, 0, LedgerOpKind::kSettle, job.id, job.owner, e.node,
-                       t->id, t->attempt, t->paid_micro_plume, t->flops});
+  if (e.payable) {
+    AddLedgerOp(LedgerOp{"settle:" + t->id, 0, LedgerOpKind::kSettle, job.id, job.owner, e.node,
+                         t->id, t->attempt, t->paid_micro_plume, t->flops});
+  }
   Info("task succeeded", job.id, t->id, e.node);
   if (job.spec.kind == JobKind::kInfer) {
     job.outputs.at(t->shard) = e.output_blob;
@@ -353,9 +356,22 @@ void Core::Impl::OnLedgerApplied(const LedgerApplied& e) {
       Touch(*job);
     }
   }
+  if (it->second.kind == LedgerOpKind::kSettle) RecordSettle(it->second, SettleState::kApplied);
   s.outbox.erase(it);
   dirty_ops.insert(e.op_id);
   Schedule(false);
+}
+
+void Core::Impl::RecordSettle(const LedgerOp& op, SettleState outcome) {
+  Task* t = FindTask(op.task);
+  if (t == nullptr || t->settle != SettleState::kKept) return;
+  t->settle = outcome;
+  Touch(*t);
+  if (outcome != SettleState::kApplied) return;
+  if (Job* job = FindJob(op.job)) {
+    job->paid_micro_plume += op.amount_micro_plume;
+    Touch(*job);
+  }
 }
 
 void Core::Impl::OnLedgerFailed(const LedgerFailed& e) {
@@ -370,6 +386,7 @@ void Core::Impl::OnLedgerFailed(const LedgerFailed& e) {
     }
     return;
   }
+  if (op.kind == LedgerOpKind::kSettle) RecordSettle(op, SettleState::kRefused);
   Warn(std::string("ledger refused ") + Name(op.kind) + ": " + e.reason, op.job, op.task,
        op.node);
 }

@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <fstream>
-#include <iterator>
 #include <system_error>
 
 #include "plume/ledger/entry.h"
 #include "plume/ledger/query.h"
+#include "plume/protocol/file_util.h"
 #include "plume/protocol/hash.h"
 
 namespace plume::scheduler {
@@ -81,18 +81,26 @@ Status LedgerBridge::RememberHoldSignature(const std::string& job, const Signatu
   if (job.empty() || job.find_first_of("/\\.") != std::string::npos) {
     return Fail("job id '" + job + "' is not a file name");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir_ / "holds", ec);
-  if (ec) return Fail("cannot create " + (dir_ / "holds").string() + ": " + ec.message());
-  const std::filesystem::path path = SigPath(dir_, job);
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(signature.data()), signature.size());
-    if (!out.flush()) return Fail("cannot write " + tmp.string());
+  // The submit is acknowledged once the turn commits: the signature must be on disk by then, or a
+  // power cut would leave an acknowledged job whose hold is refused as unsigned.
+  if (auto st = CreateDirsDurably(dir_ / "holds"); !st) return st;
+  return WriteFileDurably(SigPath(dir_, job), std::span<const uint8_t>(signature));
+}
+
+Status LedgerBridge::CheckHeldBefore(const LedgerOp& op, const std::string& team) const {
+  const auto hold = ledger_->Hold(op.job);
+  if (!hold) return Fail("the ledger has " + op.id + " but no hold for the job");
+  if (hold->closed) {
+    return Fail("the ledger's escrow hold for " + op.job + " was closed before (" +
+                std::to_string(hold->paid.value()) + " micro-PLUME paid, " +
+                std::to_string(hold->released.value()) + " released); a job cannot run on a " +
+                "closed hold: submit it again with a new client job key");
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Fail("cannot rename " + tmp.string() + ": " + ec.message());
+  if (hold->team != team || hold->held.value() != op.amount_micro_plume) {
+    return Fail("the ledger's escrow hold for " + op.job + " is " +
+                std::to_string(hold->held.value()) + " micro-PLUME from another account or of " +
+                "another amount than this job's " + std::to_string(op.amount_micro_plume));
+  }
   return {};
 }
 
@@ -114,6 +122,15 @@ Result<bool> LedgerBridge::Hold(const LedgerOp& op, std::string& refusal) {
   auto answers = ledger_->Append(std::span<const ledger::Entry>(&hold, 1));
   if (!answers) return tl::unexpected(answers.error());
   const ledger::Code code = answers->front().code;
+  if (code == ledger::Code::kIdExists) {
+    // The hold was appended before: a re-sent request after a restart, or a resubmit over a
+    // ledger that outlived the database. Only an open hold of this amount is the job's escrow.
+    if (auto st = CheckHeldBefore(op, team); !st) {
+      refusal = st.error().message;
+      spdlog::warn("job={} entry={} refused: {}", op.job, op.id, refusal);
+      return false;
+    }
+  }
   if (code == ledger::Code::kOk || code == ledger::Code::kIdExists) {
     spdlog::info("job={} entry={} escrow hold of {} micro-PLUME from {} (#{})", op.job, op.id,
                  op.amount_micro_plume, team.substr(0, 21), answers->front().index);
@@ -158,14 +175,18 @@ Result<bool> LedgerBridge::Release(const LedgerOp& op, std::string& refusal) {
   return false;
 }
 
-Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
+Result<bool> LedgerBridge::KeepSettle(const SettleReceipt& s) {
   ledger::TaskReceipt r;
   r.job_id = s.job;
   r.task_id = std::to_string(s.task_wire_id);
   r.attempt = s.attempt;
   for (const std::string& h : s.input_hashes) {
     Hash256 hash{};
-    if (!CopyBytes(h, hash)) return Fail("task " + s.task + ": an input hash is not 32 bytes");
+    if (!CopyBytes(h, hash)) {
+      spdlog::warn("job={} task={}: an input hash is not 32 bytes; the task is not paid", s.job,
+                   s.task);
+      return false;
+    }
     r.input_hashes.push_back(hash);
   }
   r.flops = s.flops;
@@ -177,12 +198,14 @@ Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
       static_cast<uint64_t>(std::max<int64_t>(0, s.price_micro_plume_per_pflop));
   r.fee_bps = s.fee_bps;
   if (!CopyBytes(s.output_hash, r.output_hash) || !CopyBytes(s.agent, r.agent)) {
-    return Fail("task " + s.task + ": output hash or agent key has the wrong size");
+    spdlog::warn("job={} task={}: output hash or agent key has the wrong size; the task is not "
+                 "paid", s.job, s.task);
+    return false;
   }
   if (!CopyBytes(s.agent_signature, r.agent_signature)) {
     spdlog::warn("job={} task={}: the agent signed no ledger receipt; the task is not paid",
                  s.job, s.task);
-    return {};
+    return false;
   }
   // The FLOPs are the scheduler's: a receipt the agent signed with another number (or any other
   // field) does not verify and is not paid.
@@ -190,46 +213,35 @@ Status LedgerBridge::KeepSettle(const SettleReceipt& s) {
     spdlog::warn("job={} task={}: the agent's ledger receipt signature does not verify over the "
                  "scheduler's facts (FLOPs {}, inputs, output); the task is not paid",
                  s.job, s.task, s.flops);
-    return {};
+    return false;
   }
   if (const std::string why = ledger::ReceiptShapeProblem(r); !why.empty()) {
     spdlog::warn("job={} task={}: ledger receipt refused ({}); the task is not paid", s.job,
                  s.task, why);
-    return {};
+    return false;
   }
   r.scheduler_signature = ledger::Countersign(r, identity_);
   ledger::Entry settle = ledger::MakeSettle("settle:" + s.task, r);
   settle.signatures.push_back(ledger::SignEntry(settle, identity_));
   const std::vector<uint8_t> bytes = ledger::Encode(settle);
-  std::error_code ec;
-  std::filesystem::create_directories(dir_ / "settles", ec);
-  if (ec) return Fail("cannot create " + (dir_ / "settles").string() + ": " + ec.message());
-  const std::filesystem::path path = SettlePath(dir_, s.task);
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) return Fail("cannot write " + tmp.string());
+  // The result is acknowledged (and the agent forgets it) once the turn commits, so the only
+  // copy of what pays the provider must be durable before the result is recorded.
+  if (auto st = CreateDirsDurably(dir_ / "settles"); !st) return tl::unexpected(st.error());
+  if (auto st = WriteFileDurably(SettlePath(dir_, s.task), bytes); !st) {
+    return tl::unexpected(st.error());
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Fail("cannot rename " + tmp.string() + ": " + ec.message());
   spdlog::info("job={} task={} receipt={} entry={}: receipt verified and countersigned", s.job,
                s.task, ledger::ReceiptKey(r), settle.id);
-  return {};
+  return true;
 }
 
 Result<bool> LedgerBridge::Settle(const LedgerOp& op, std::string& refusal) {
   const std::filesystem::path path = SettlePath(dir_, op.task);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    spdlog::info("job={} task={} entry={}: no verified ledger receipt kept; nothing paid", op.job,
-                 op.task, op.id);
-    return true;
-  }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  auto settle = ledger::Decode(bytes);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) && !ec) return SettleWithoutFile(op, refusal);
+  auto bytes = ReadFileBytes(path);
+  if (!bytes) return tl::unexpected(bytes.error());  // unreadable now: retried, not dropped
+  auto settle = ledger::Decode(*bytes);
   if (!settle || !settle->receipt || settle->id != op.id) {
     refusal = "kept settle " + path.string() + " is unreadable or for another request";
     return false;
@@ -263,11 +275,26 @@ Result<bool> LedgerBridge::Settle(const LedgerOp& op, std::string& refusal) {
                    op.job, op.task, op.id, settle->receipt->flops,
                    settle->receipt->price_micro_plume_per_pflop, answers->front().index);
     }
-    std::error_code ec;
+    // Removed only once applied; a crash before the outbox forgets the request leaves either the
+    // file (re-appended: kIdExists) or the ledger entry (SettleWithoutFile finds it).
     std::filesystem::remove(path, ec);
     return true;
   }
   refusal = "settle refused: " + std::string(ledger::CodeName(code));
+  return false;
+}
+
+Result<bool> LedgerBridge::SettleWithoutFile(const LedgerOp& op, std::string& refusal) {
+  // The file goes only after the ledger applied the settle. Without it, the ledger alone can say
+  // whether the provider was paid: a lost file must not pass for a payment.
+  if (ledger_->IndexOf(op.id)) {
+    spdlog::info("job={} task={} entry={}: already in the ledger", op.job, op.task, op.id);
+    return true;
+  }
+  refusal = "the kept settle entry " + SettlePath(dir_, op.task).string() +
+            " is missing and the ledger has no " + op.id +
+            ": the provider is NOT paid (was the data directory restored or damaged?)";
+  spdlog::error("job={} task={} entry={}: {}", op.job, op.task, op.id, refusal);
   return false;
 }
 

@@ -261,9 +261,9 @@ void SchedulerMetrics::Impl::ObserveTask(const State& s, const Task& t, int64_t 
           .Observe(Seconds(t.finished_at_ms - t.assigned_at_ms));
     }
   }
-  // Settled: the settle request for this task has left the outbox, i.e. the ledger applied it
-  // (or, without a ledger, the reactor counted it as applied).
-  if (t.state == TaskState::kSucceeded && !seen.settled && s.outbox.count("settle:" + t.id) == 0) {
+  // Settled: the ledger applied the task's settle (or, without a ledger, the reactor counted it
+  // as applied). A refused or unpaid settle is never counted as credits.
+  if (t.state == TaskState::kSucceeded && !seen.settled && t.settle == SettleState::kApplied) {
     seen.settled = true;
     if (t.paid_micro_plume > 0) {
       credits.Add({{"provider", t.node}}).Increment(static_cast<double>(t.paid_micro_plume));

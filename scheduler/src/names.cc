@@ -60,4 +60,15 @@ const char* Name(LedgerOpKind k) {
   return "?";
 }
 
+const char* Name(SettleState s) {
+  switch (s) {
+    case SettleState::kNone: return "none";
+    case SettleState::kUnpaid: return "unpaid";
+    case SettleState::kKept: return "kept";
+    case SettleState::kApplied: return "applied";
+    case SettleState::kRefused: return "refused";
+  }
+  return "?";
+}
+
 }  // namespace plume::scheduler

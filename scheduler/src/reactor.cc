@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "peer_text.h"
+#include "plume/protocol/file_util.h"
 #include "plume/protocol/receipt.h"
 #include "plume/scheduler/limits.h"
 #include "reactor_impl.h"
@@ -76,11 +77,14 @@ ReactorStats Reactor::stats() const {
 }
 
 Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, ReactorOptions options) {
-  std::error_code ec;
-  std::filesystem::create_directories(options.state_dir / "momentum", ec);
-  if (ec) {
+  if (options.ledger && options.sync != Sync::kFull) {
+    return Fail("--sync normal is unsafe with a ledger: a power cut could lose acknowledged "
+                "results whose settles the ledger kept (one provider paid for a forgotten "
+                "result, the next refused); use --sync full");
+  }
+  if (auto st = CreateDirsDurably(options.state_dir / "momentum"); !st) {
     return Fail("cannot create state directory " + options.state_dir.string() + ": " +
-                ec.message());
+                st.error().message);
   }
   auto store = Store::Open(options.state_dir / "scheduler.db", options.sync);
   if (!store) return tl::unexpected(store.error());
@@ -94,6 +98,9 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   auto blobs = BlobStore::Open(m.opt.state_dir / "blobs");
   if (!blobs) return tl::unexpected(blobs.error());
   m.blobs = std::move(*blobs);
+  // SQLite makes its WAL's name durable but not a new database file's, and blobs/ (ledger/ too,
+  // opened before) is new on a first start: make their entries durable.
+  if (auto st = SyncDir(m.opt.state_dir); !st) return tl::unexpected(st.error());
   m.blob_service = std::make_unique<BlobService>(
       *m.blobs, identity.public_key(),
       [&m](const PublicKey& p, const Hash256& h) { return m.CanRead(p, h); },
@@ -168,8 +175,12 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
     m.Dispatch(**in);
   }
   if (m.NowMs() >= m.next_tick_ms) {
-    for (LedgerOp& op : m.ledger_retry) m.actions.push_back(LedgerRequest{std::move(op)});
+    // Ahead of this turn's requests: a job's later request (its release) must not overtake the
+    // one deferred before it (ApplyLedger keeps each job's requests in order).
+    std::vector<Action> retried;
+    for (LedgerOp& op : m.ledger_retry) retried.push_back(LedgerRequest{std::move(op)});
     m.ledger_retry.clear();
+    m.actions.insert(m.actions.begin(), retried.begin(), retried.end());
     m.Feed(Tick{});
     m.next_tick_ms = m.NowMs() + m.opt.tick.count();
   }
@@ -360,17 +371,7 @@ void Reactor::Impl::Act() {
         internal.push_back(RoundAggregationFailed{g->job, g->round, blob.error().message});
       }
     } else if (const auto* l = std::get_if<LedgerRequest>(&action)) {
-      std::string refusal;
-      Result<bool> applied = opt.ledger ? opt.ledger(l->op, refusal) : Result<bool>(true);
-      if (!applied) {
-        spdlog::warn("ledger unavailable for {}: {} (retried next tick)", l->op.id,
-                     applied.error().message);
-        ledger_retry.push_back(l->op);
-      } else if (*applied) {
-        internal.push_back(LedgerApplied{l->op.id});
-      } else {
-        internal.push_back(LedgerFailed{l->op.id, refusal});
-      }
+      ApplyLedger(l->op);
     } else if (const auto* f = std::get_if<JobFinished>(&action)) {
       spdlog::info("job={} finished: {} {}", f->job, Name(f->state), f->reason);
     } else if (const auto* g2 = std::get_if<Log>(&action)) {

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "plume/kernels/checkpoint.h"
+#include "plume/protocol/file_util.h"
 #include "plume/scheduler/outer_step.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
@@ -46,19 +47,11 @@ Result<std::vector<float>> ReadMomentum(const std::filesystem::path& path, size_
   return m;
 }
 
+// Durable before the round's new parameters are reported: once RoundAggregated is saved the
+// next round reads this file, and a power cut must not leave it missing or empty.
 Status WriteMomentum(const std::filesystem::path& path, const std::vector<float>& m) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(m.data()),
-              static_cast<std::streamsize>(m.size() * sizeof(float)));
-    out.flush();
-    if (!out) return Fail("cannot write " + tmp.string() + " (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Fail("cannot rename " + tmp.string() + ": " + ec.message());
-  return {};
+  return WriteFileDurably(path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.data()),
+                                                         m.size() * sizeof(float)));
 }
 
 }  // namespace

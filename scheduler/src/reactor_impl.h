@@ -1,6 +1,7 @@
 // Private: the reactor's state and handlers. reactor.cc has the loop, agent messages and the
 // acting on core actions; reactor_jobs.cc client messages, job specs, task assignment messages
-// and the blob access policy; reactor_aggregate.cc the DiLoCo outer step.
+// and the blob access policy; reactor_aggregate.cc the DiLoCo outer step; reactor_pay.cc the
+// ledger requests in per-job order and the result acks that wait for their settle.
 #pragma once
 
 #include <deque>
@@ -30,6 +31,14 @@ struct JobExtra {
   BlobHash val_blob;
 };
 
+// A TaskResultAck waiting for its settle: the ack reports pay only once the ledger applied it.
+struct PendingAck {
+  PeerId peer;
+  uint64_t request_id = 0;
+  uint64_t task_wire_id = 0;
+  uint32_t attempt = 0;
+};
+
 struct Reactor::Impl {
   Impl(Identity id, ReactorOptions o, Store s, Core c)
       : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)),
@@ -55,6 +64,9 @@ struct Reactor::Impl {
   std::deque<Event> internal;                 // results of acting, fed in the next turn
   std::set<NodeId> reregister;                // agents the core did not know this turn
   std::vector<LedgerOp> ledger_retry;         // the ledger hook failed: tried again next tick
+  // Result acks held until their settle is applied or refused (reactor_pay.cc), by settle id.
+  // At most one per task; a resent result replaces its entry.
+  std::map<std::string, PendingAck> pay_acks;
   UploadQuota upload_quota;                   // blob bytes per key per day (CanWrite)
   // Receipt checks off this thread (hardware threads - 1 workers, at least 1). Declared last:
   // destroyed first, so no worker outlives what it reports to.
@@ -80,11 +92,18 @@ struct Reactor::Impl {
   // TaskResultAck; `paid` only for a result accepted now (a re-ack carries 0).
   void ReplyResultAck(const PeerId& peer, uint64_t rid, uint64_t task_wire_id, uint32_t attempt,
                       bool accepted, const std::string& why, MicroPlume paid = 0);
-  void KeepSettleReceipt(const Task& t, const ResultToVerify& r);  // reactor_tasks.cc
+  Result<bool> KeepSettleReceipt(const Task& t, const ResultToVerify& r);  // reactor_tasks.cc
   ScreenFn ScreenFor(const Task& t, const Hash256& output);          // reactor_screen.cc
   // Results screened and refused since start, by reason (the metrics read them).
   uint64_t results_screened = 0;
   std::map<std::string, uint64_t> results_refused;
+
+  // ---- pay (reactor_pay.cc) ----
+  // Acks an accepted result: now when nothing is to be paid, else once its settle is decided.
+  void AckAccepted(const ResultToVerify& r, const Task& t);
+  // Passes a ledger request to the hook, behind any deferred request of the same job.
+  void ApplyLedger(const LedgerOp& op);
+  void AckSettled(const LedgerOp& op, bool applied, const std::string& refusal);
 
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);

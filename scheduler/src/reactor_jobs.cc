@@ -328,7 +328,15 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
               "`plume submit` does so itself");
     }
     auto hold_sig = s.getEscrowHoldSignature();
-    opt.escrow_signature(job_id, std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
+    // The submit is acked after this turn's save; the signature must be kept by then.
+    if (auto st = opt.escrow_signature(
+            job_id, std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
+        !st) {
+      spdlog::error("job={}: escrow signature not kept: {}", job_id, st.error().message);
+      return ReplyError(in.peer, rid, wire::ErrorCode::RETRY_LATER,
+                        "the scheduler could not keep the escrow hold signature (" +
+                            st.error().message + "); submit again later");
+    }
   }
   if (spec.kind == JobKind::kTrain) {
     auto init = InitialParams(*x.spec.model, x.spec.seed);

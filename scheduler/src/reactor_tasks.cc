@@ -132,7 +132,7 @@ void Reactor::Impl::OnBlobStored(const PublicKey& principal, const Hash256& hash
 // The scheduler's facts (its FLOPs, the price it pays) and the agent's ledger fields; the
 // ledger side verifies the agent's signature over them, so a receipt the agent signed with other
 // FLOPs is not paid.
-void Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
+Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
   const Job& job = core.state().jobs.at(t.job);
   const auto n = core.state().nodes.find(ToHex(r.agent));
   auto bytes = [](std::span<const uint8_t> b) {
@@ -170,7 +170,7 @@ void Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
   s.start_unix_ms = r.ledger_start_unix_ms;
   s.end_unix_ms = r.ledger_end_unix_ms;
   s.agent_signature = r.ledger_signature;
-  opt.settle_receipt(s);
+  return opt.settle_receipt(s);
 }
 
 void Reactor::Impl::ReplyResultAck(const PeerId& peer, uint64_t rid, uint64_t task_wire_id,
@@ -197,6 +197,8 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   const BlobHash output = ToHex(r.output);
   if (t->state == TaskState::kSucceeded && t->node == node && t->attempt == r.attempt &&
       t->output_blob == output) {
+    // Its settle still undecided (ledger down): answered once decided (reactor_pay.cc).
+    if (t->settle == SettleState::kKept) return AckAccepted(r, *t);
     return ack_with(true, "already recorded");
   }
   if (!r.verified) {
@@ -226,18 +228,29 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
                                  "): " + r.screened->message + "; not paid");
     }
   }
+  bool payable = true;
   if (opt.settle_receipt && t->state == TaskState::kAssigned && t->node == node &&
       t->attempt == r.attempt) {
-    KeepSettleReceipt(*t, r);
+    // Accepting a result whose settle is not on disk would pay nobody once the agent forgets it.
+    auto kept = KeepSettleReceipt(*t, r);
+    if (!kept) {
+      spdlog::error("job={} task={}: settle not kept, result refused for now: {}", t->job, task,
+                    kept.error().message);
+      return ReplyError(r.peer, r.request_id, wire::ErrorCode::RETRY_LATER,
+                        "the scheduler could not keep this result's settle (" +
+                            kept.error().message + "); send the result again later");
+    }
+    payable = *kept;
   }
   Feed(TaskSucceeded{task, r.attempt, node, output,
                      TaskMetrics{r.final_loss, r.tokens,
-                                 static_cast<uint64_t>(std::max(0.0, r.flops))}});
+                                 static_cast<uint64_t>(std::max(0.0, r.flops))},
+                     payable});
   const Task& after = core.state().tasks.at(task);
   const bool accepted = after.state == TaskState::kSucceeded && after.attempt == r.attempt &&
                         after.node == node && after.output_blob == output;
-  ack_with(accepted, accepted ? "" : "stale attempt: the task was given to another agent",
-           accepted ? after.paid_micro_plume : 0);
+  if (accepted) return AckAccepted(r, after);
+  ack_with(false, "stale attempt: the task was given to another agent");
 }
 
 }  // namespace plume::scheduler

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY, wire_id INTEGER UNIQUE, job TEXT, kind INTEGER, round INTEGER, shard INTEGER, attempt INTEGER,
   state INTEGER, node TEXT, not_before_ms INTEGER, assigned_at_ms INTEGER,
   finished_at_ms INTEGER, input_blob TEXT, output_blob TEXT, last_error TEXT, loss REAL,
-  tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER);
+  tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER, settle INTEGER);
 CREATE TABLE IF NOT EXISTS rounds (
   job TEXT, round INTEGER, state INTEGER, params_in TEXT, params_out TEXT,
   started_at_ms INTEGER, deadline_ms INTEGER, PRIMARY KEY (job, round));
@@ -55,6 +55,16 @@ CREATE TABLE IF NOT EXISTS outbox (
   attempt INTEGER, amount INTEGER, flops INTEGER);
 CREATE TABLE IF NOT EXISTS node_classes (id TEXT PRIMARY KEY, kernel_class TEXT NOT NULL);
 )sql";
+
+// Databases written before tasks kept their settle outcome gain the column (kNone).
+Status AddSettleColumn(sql::Db& d) {
+  auto q = d.Prepare("SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'settle'");
+  if (!q) return tl::unexpected(q.error());
+  auto row = q->Step();
+  if (!row) return tl::unexpected(row.error());
+  if (*row && q->Int(0) > 0) return {};
+  return d.Exec("ALTER TABLE tasks ADD COLUMN settle INTEGER NOT NULL DEFAULT 0;");
+}
 
 }  // namespace
 
@@ -101,6 +111,7 @@ Result<Store> Store::Open(const std::filesystem::path& path, Sync sync) {
                                              : "PRAGMA synchronous=NORMAL;";
   if (auto st = d.Exec(sync_sql); !st) return tl::unexpected(st.error());
   if (auto st = d.Exec(kSchema); !st) return tl::unexpected(st.error());
+  if (auto st = AddSettleColumn(d); !st) return tl::unexpected(st.error());
   // A readable older database is upgraded in place: from now on new jobs keep their spec in
   // job_specs, which the older code would not find.
   if (auto st = d.Exec("INSERT OR IGNORE INTO meta VALUES ('schema_version', " +
@@ -137,7 +148,7 @@ Status Store::Impl::Prepare() {
       {&put_output, "INSERT OR REPLACE INTO job_outputs VALUES (?1, ?2, ?3)"},
       {&put_task,
        "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-       "?15,?16,?17,?18,?19,?20)"},
+       "?15,?16,?17,?18,?19,?20,?21)"},
       {&put_round, "INSERT OR REPLACE INTO rounds VALUES (?1,?2,?3,?4,?5,?6,?7)"},
       {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
@@ -248,6 +259,7 @@ Status Store::Impl::SaveTask(const Task& t) {
   q.Bind(18, t.metrics.flops);
   q.Bind(19, t.flops);
   q.Bind(20, t.paid_micro_plume);
+  q.Bind(21, static_cast<int>(t.settle));
   if (auto st = q.Run(); !st) return st;
   // The set only grows, so inserting what is there keeps the rows equal to it.
   for (const NodeId& node : t.excluded) {
@@ -440,6 +452,7 @@ Status Store::Impl::LoadTasks(State& s) {
                             static_cast<uint64_t>(q->Int(17))};
     t.flops = static_cast<uint64_t>(q->Int(18));
     t.paid_micro_plume = q->Int(19);
+    t.settle = static_cast<SettleState>(q->Int(20));
     s.tasks[t.id] = std::move(t);
   }
   auto x = db.Prepare("SELECT task, node FROM task_excluded");

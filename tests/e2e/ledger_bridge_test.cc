@@ -2,7 +2,9 @@
 // through the inbox (forged ones refused with the reason on disk), escrow holds only with the
 // team's signature and balance, requests re-sent after a restart applied once, releases;
 // settles kept from an agent-signed receipt, paid once across a restart, and a receipt the agent
-// signed with other FLOPs than the scheduler's not paid.
+// signed with other FLOPs than the scheduler's not paid; a settle whose kept file is lost is
+// paid only if the ledger has it (never taken as paid); a hold the ledger closed before is not
+// the escrow of a job resubmitted over a lost database.
 #include "plume/scheduler/ledger_bridge.h"
 
 #include <gtest/gtest.h>
@@ -102,6 +104,14 @@ TEST_F(LedgerBridgeTest, HoldNeedsTheTeamsSignatureAndBalanceAndAppliesOnce) {
   }
   EXPECT_TRUE(bridge_->ledger().Hold("job-a")->closed);
   EXPECT_EQ(bridge_->ledger().Balance(team()), MicroPlume(1000));
+  // The database lost (restored from an old backup) while the ledger went on: the same submit
+  // again makes the same job and hold id, which the ledger already has, closed. That hold pays
+  // nobody, so it is refused rather than taken as held.
+  SignHold("job-a", 600);
+  r = bridge_->Apply(HoldOp("job-a", 600), refusal);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r) << "a closed hold was taken as the resubmitted job's escrow";
+  EXPECT_NE(refusal.find("closed"), std::string::npos) << refusal;
   // A job whose hold was refused has nothing to release, which is not an error.
   release.id = "release:job-b";
   release.job = "job-b";
@@ -164,15 +174,19 @@ TEST_F(LedgerBridgeTest, SettlePaysAVerifiedReceiptOnceAcrossARestartAndNeverOth
   settle.attempt = 1;
   settle.flops = 1'000'000'000;  // the core's TaskFlops
 
-  // The agent signed 2e9 FLOPs, the scheduler counts 1e9: not kept, so the settle pays nothing.
-  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 2'000'000'000, 1'000'000'000)));
-  ASSERT_TRUE(bridge_->Apply(settle, refusal).value_or(false)) << refusal;
+  // The agent signed 2e9 FLOPs, the scheduler counts 1e9: not kept (false), so the core makes
+  // no settle request; one made anyway finds no entry, and is refused rather than taken as paid.
+  auto kept = bridge_->KeepSettle(AgentSigned(agent, 2'000'000'000, 1'000'000'000));
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_FALSE(*kept);
+  EXPECT_FALSE(bridge_->Apply(settle, refusal).value_or(true));
+  EXPECT_NE(refusal.find("NOT paid"), std::string::npos) << refusal;
   EXPECT_FALSE(bridge_->ledger().Balance(provider));
   EXPECT_FALSE(bridge_->ledger().Settled("job-s", "7"));
 
   // Signed over the scheduler's FLOPs: kept, then the scheduler "dies" before settling and the
   // restarted one re-sends the settle twice; paid once: 2e12 x 1e9 / 1e15 = 2,000,000, fee 5%.
-  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000)));
+  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000)).value_or(false));
   bridge_.reset();
   auto reopened =
       LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
@@ -188,6 +202,33 @@ TEST_F(LedgerBridgeTest, SettlePaysAVerifiedReceiptOnceAcrossARestartAndNeverOth
   EXPECT_EQ(bridge_->ledger().Hold("job-s")->paid, MicroPlume(2'000'000));
   EXPECT_EQ(bridge_->ledger().Hold("job-s")->fees, MicroPlume(100'000));
   EXPECT_TRUE(bridge_->ledger().CheckInvariants());
+}
+
+// A kept settle whose file is lost (a power cut before it reached the disk, a damaged data
+// directory) is refused loudly, not taken as paid; the ledger stays as it was.
+TEST_F(LedgerBridgeTest, ALostSettleFileIsNeverTakenAsPaid) {
+  QueueMint("mint:1", 10'000'000, op_);
+  SignHold("job-s", 5'000'000);
+  std::string refusal;
+  ASSERT_TRUE(bridge_->Apply(HoldOp("job-s", 5'000'000), refusal).value_or(false)) << refusal;
+  const Identity agent = Identity::Generate();
+  auto kept = bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000));
+  ASSERT_TRUE(kept && *kept);
+  for (const auto& f : fs::directory_iterator(dir_ / "settles")) fs::remove(f.path());
+  LedgerOp settle;
+  settle.id = "settle:job-s/r0/w0";
+  settle.kind = LedgerOpKind::kSettle;
+  settle.job = "job-s";
+  settle.owner = team_.Id();
+  settle.task = "job-s/r0/w0";
+  settle.attempt = 1;
+  settle.flops = 1'000'000'000;
+  auto r = bridge_->Apply(settle, refusal);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r) << "a lost settle was taken as paid";
+  EXPECT_NE(refusal.find("NOT paid"), std::string::npos) << refusal;
+  EXPECT_FALSE(bridge_->ledger().Settled("job-s", "7"));
+  EXPECT_EQ(bridge_->ledger().Hold("job-s")->paid, MicroPlume(0));
 }
 
 }  // namespace

@@ -18,8 +18,9 @@ PaidNetwork::PaidNetwork(Network& net) : net_(net) {
   if (team) team_ = "team:" + team->Id();
 }
 
-bool PaidNetwork::StartScheduler(std::string* why) {
-  return net_.StartScheduler(why, {"--operator-id", operator_id_});
+bool PaidNetwork::StartScheduler(std::string* why, const std::map<std::string, std::string>& env) {
+  // --sync full: the scheduler refuses normal with a ledger (the last --sync given wins).
+  return net_.StartScheduler(why, {"--operator-id", operator_id_, "--sync", "full"}, env);
 }
 
 CommandResult PaidNetwork::Mint(const std::string& id, int64_t amount,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "network.h"
@@ -18,7 +19,7 @@ class PaidNetwork {
   explicit PaidNetwork(Network& net);
 
   // Starts (or restarts) the scheduler with the ledger on (--operator-id).
-  bool StartScheduler(std::string* why);
+  bool StartScheduler(std::string* why, const std::map<std::string, std::string>& env = {});
   std::filesystem::path operator_key() const { return net_.dir() / "keys" / "operator.key"; }
   const std::string& operator_id() const { return operator_id_; }
   std::string ledger_dir() const { return (net_.dir() / "scheduler-data" / "ledger").string(); }

@@ -43,7 +43,8 @@ Network::~Network() {
   scheduler_.Kill();
 }
 
-bool Network::StartScheduler(std::string* why, const std::vector<std::string>& extra) {
+bool Network::StartScheduler(std::string* why, const std::vector<std::string>& extra,
+                             const std::map<std::string, std::string>& env) {
   const fs::path endpoint_file = dir_ / "scheduler.endpoint";
   std::error_code ec;
   fs::remove(endpoint_file, ec);
@@ -58,7 +59,9 @@ bool Network::StartScheduler(std::string* why, const std::vector<std::string>& e
                                    "--sync", "normal",
                                    "--metrics-port", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  auto p = Process::Spawn(argv, scheduler_log(), {{"OMP_NUM_THREADS", "1"}});
+  std::map<std::string, std::string> all_env = env;
+  all_env["OMP_NUM_THREADS"] = "1";
+  auto p = Process::Spawn(argv, scheduler_log(), all_env);
   if (!p) {
     *why = "cannot start " + SchedulerBin();
     return false;

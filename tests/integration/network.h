@@ -35,7 +35,9 @@ class Network {
   const TempDir& dir() const { return dir_; }
   // Starts (or restarts, with the same data dir and key) the scheduler; waits for its port file.
   // Returns false (with the log tail in *why) when it did not come up in time.
-  bool StartScheduler(std::string* why, const std::vector<std::string>& extra = {});
+  // env: added to the scheduler's environment (e.g. the power-cut shim's).
+  bool StartScheduler(std::string* why, const std::vector<std::string>& extra = {},
+                      const std::map<std::string, std::string>& env = {});
   Process& scheduler() { return scheduler_; }
   const std::string& endpoint() const { return endpoint_; }
   const std::string& scheduler_id() const { return scheduler_id_; }

@@ -83,6 +83,7 @@ State SomeState(TaskState first_task) {
     t.assigned_at_ms = 1'000;
     t.finished_at_ms = w == 0 && first_task == TaskState::kSucceeded ? 4'000 : 0;
     t.paid_micro_plume = w == 0 && first_task == TaskState::kSucceeded ? 123 : 0;
+    if (t.paid_micro_plume > 0) t.settle = SettleState::kApplied;
     s.tasks[t.id] = t;
   }
   return s;

@@ -54,6 +54,9 @@ struct TaskSucceeded {
   NodeId node;
   BlobHash output_blob;  // train: parameter delta; infer: the shard's outputs
   TaskMetrics metrics;
+  // false: the ledger cannot pay it (no verified ledger receipt was kept); the result is used
+  // and nothing is owed.
+  bool payable = true;
 };
 
 // The result of a current attempt failed a screen (plume/verify/screen.h): it is not accepted or

@@ -4,14 +4,18 @@
 //
 // What it does with each request:
 //  - hold: appends the escrow hold the team signed when it submitted (the entry is
-//    EscrowHoldEntry(); the signature travels in SubmitJob.escrowHoldSignature and is kept in
-//    <dir>/holds/<job>.sig until applied). A team without the balance, or a submit without a
-//    valid signature, is refused with the reason and nothing is held.
+//    EscrowHoldEntry(); the signature travels in SubmitJob.escrowHoldSignature and is kept,
+//    fsync'd, in <dir>/holds/<job>.sig until applied). A team without the balance, or a submit
+//    without a valid signature, is refused with the reason and nothing is held. A hold the
+//    ledger already has counts only if it is still open and of the same team and amount (the
+//    database may have been restored under a ledger that went on).
 //  - settle: appends the settle kept by KeepSettle for the task: the agent's ledger receipt
 //    (ledger/receipt.h), rebuilt from the scheduler's own facts (FLOPs, price) and the agent's
 //    fields, its agent signature checked, countersigned with the fee. The entry is kept in
-//    <dir>/settles/<task hash>.entry until applied, so a settle re-sent after a restart appends
-//    the same entry (the ledger applies an id once and pays a (job, task) once).
+//    <dir>/settles/<task hash>.entry (fsync'd) until applied, so a settle re-sent after a
+//    restart appends the same entry (the ledger applies an id once and pays a (job, task) once).
+//    A request whose file is gone is applied only if the ledger has the entry; otherwise it is
+//    refused loudly (the provider is not paid), never taken as paid.
 //  - release: appends the release (ledger key) of what the hold has left to the team.
 // It also answers the ledger messages of the protocol (LedgerQuery, LedgerMint; Answer below,
 // in ledger_bridge_wire.cc) for the reactor's ledger_service hook.
@@ -64,9 +68,11 @@ class LedgerBridge {
   // file, so a hold re-sent after a restart still has it).
   Status RememberHoldSignature(const std::string& job, const Signature& signature);
   // Checks the agent's ledger signature over the receipt rebuilt from `receipt` and keeps the
-  // countersigned settle entry for the task's settle request. A receipt that does not verify is
-  // logged and not kept: that task pays nothing.
-  Status KeepSettle(const SettleReceipt& receipt);
+  // countersigned settle entry for the task's settle request, durably (file and directory
+  // fsync'd) before it returns true. false: the receipt is missing or does not verify (logged);
+  // that task pays nothing. An Error: the entry could not be kept (disk full, I/O error); the
+  // caller must not accept the result, so the agent sends it again.
+  Result<bool> KeepSettle(const SettleReceipt& receipt);
   // Appends what the inbox holds (operator mints); call it periodically.
   Result<DrainResult> DrainInbox();
 
@@ -93,6 +99,10 @@ class LedgerBridge {
   Result<bool> Hold(const LedgerOp& op, std::string& refusal);
   Result<bool> Release(const LedgerOp& op, std::string& refusal);
   Result<bool> Settle(const LedgerOp& op, std::string& refusal);
+  // A settle request whose kept entry is gone: applied only if the ledger has the entry.
+  Result<bool> SettleWithoutFile(const LedgerOp& op, std::string& refusal);
+  // For a hold the ledger already has: OK only when it is open, the team's, of op's amount.
+  Status CheckHeldBefore(const LedgerOp& op, const std::string& team) const;
   // Entries touching `account` (every entry when nullopt), oldest first, the newest `limit`,
   // from history_index_ (ledger_bridge_wire.cc). Reactor thread only.
   Result<std::vector<ledger::LoggedEntry>> HistoryOf(const std::optional<std::string>& account,

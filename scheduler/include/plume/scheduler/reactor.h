@@ -51,11 +51,15 @@ struct ReactorOptions {
   uint32_t events_per_turn_max = 512;
   LedgerHook ledger;  // nullptr: every request counts as applied (no ledger configured)
   // Called for each accepted submit with the team's signature of the job's escrow hold entry
-  // (SubmitJob.escrowHoldSignature; empty when absent), before the hold request is made.
-  std::function<void(const std::string& job, std::span<const uint8_t> signature)> escrow_signature;
+  // (SubmitJob.escrowHoldSignature; empty when absent), before the hold request is made. It
+  // must keep it durably; an error refuses the submit (retryLater) so nothing unkept is acked.
+  std::function<Status(const std::string& job, std::span<const uint8_t> signature)>
+      escrow_signature;
   // Called for a verified result just before the core records it, with what the ledger needs to
-  // pay for it (types.h SettleReceipt); it keeps the settle durably for "settle:<task>".
-  std::function<void(const SettleReceipt& receipt)> settle_receipt;
+  // pay for it (types.h SettleReceipt); it keeps the settle durably for "settle:<task>". true:
+  // kept; false: not payable (no verified ledger receipt), the result is used unpaid; an error:
+  // not kept, so the result is refused with retryLater and the agent sends it again.
+  std::function<Result<bool>(const SettleReceipt& receipt)> settle_receipt;
   // Answers LedgerQuery and LedgerMint; nullptr: they are refused (no ledger on this scheduler).
   LedgerServiceHook ledger_service;
   // The operator's key (--operator-id): may read the history of every account.
@@ -78,6 +82,9 @@ struct ReactorStats {
 class Reactor {
  public:
   // Opens (or creates) the state directory, loads and recovers the state, binds the socket.
+  // Refuses Sync::kNormal with a ledger: an acknowledged commit lost to a power cut while the
+  // ledger (fdatasync'd) keeps its settle would pay one provider for a result the scheduler
+  // forgot and refuse the next one's settle as a conflict.
   static Result<std::unique_ptr<Reactor>> Start(const Identity& identity, ReactorOptions options);
   ~Reactor();
 

@@ -150,7 +150,7 @@ struct Job {
   uint32_t round = 0;                // train: the round in progress
   BlobHash params_blob;              // train: the current round's input parameters
   std::vector<BlobHash> outputs;     // train: final params; infer: one blob per shard, in order
-  MicroPlume paid_micro_plume = 0;
+  MicroPlume paid_micro_plume = 0;  // settles the ledger applied (Task::settle kApplied)
   bool escrow_held = false;  // tasks are placed only once the ledger holds the budget
 
   bool operator==(const Job&) const = default;
@@ -167,6 +167,16 @@ struct TaskMetrics {
   uint64_t flops = 0;  // as reported by the agent; logged, never paid on
 
   bool operator==(const TaskMetrics&) const = default;
+};
+
+// What became of a succeeded task's pay. Pay is reported (job's spent, the agent's ack, the
+// metrics) only once it is kApplied: a kept settle may still be refused by the ledger.
+enum class SettleState : uint8_t {
+  kNone = 0,     // not succeeded (or recorded before settle states were kept)
+  kUnpaid = 1,   // used, but no verified ledger receipt: nothing is owed
+  kKept = 2,     // the countersigned settle is on disk and its request in the outbox
+  kApplied = 3,  // the ledger applied it (or no ledger is configured)
+  kRefused = 4,  // the ledger refused it, or it was lost: the provider is not paid; alert
 };
 
 struct Task {
@@ -187,7 +197,8 @@ struct Task {
   std::string last_error;
   TaskMetrics metrics;
   uint64_t flops = 0;  // the work it is paid for, from the spec
-  MicroPlume paid_micro_plume = 0;
+  MicroPlume paid_micro_plume = 0;  // what its settle pays once applied (see settle)
+  SettleState settle = SettleState::kNone;
   // Providers whose result for this task the screens refused: never given the task again. At most
   // kRefusedResultsPerTaskMax; these attempts do not count against Config::max_attempts.
   std::set<NodeId> excluded;
@@ -278,6 +289,7 @@ const char* Name(TaskKind k);
 const char* Name(TaskState s);
 const char* Name(RoundState s);
 const char* Name(LedgerOpKind k);
+const char* Name(SettleState s);
 
 inline bool IsTerminal(JobState s) { return s >= JobState::kSucceeded; }
 inline bool IsTerminal(TaskState s) { return s >= TaskState::kSucceeded; }
