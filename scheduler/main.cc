@@ -151,6 +151,7 @@ int Main(int argc, char** argv) {
       }
     };
     options.ledger_operator = *op_key;
+    options.ledger_id = bridge->ledger().keys().ledger_id;
     options.ledger_service =
         [b = bridge.get()](plume::wire::Envelope::Body::Reader request,
                            const std::string& account, plume::wire::Envelope::Body::Builder reply,
