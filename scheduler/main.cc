@@ -116,6 +116,10 @@ int Main(int argc, char** argv) {
   std::string operator_id;
   app.add_option("--operator-id", operator_id,
                  "operator public key (hex): enables the ledger in <data-dir>/ledger");
+  std::string ledger_key_path;
+  app.add_option("--ledger-key", ledger_key_path,
+                 "key file of the ledger key (signs heads, countersigns, settles, releases; "
+                 "created 0600 if missing); default: --key, as ledgers made before this flag");
   app.add_option("--fee-bps", options.core.fee_bps,
                  "network fee on each task settle, in basis points (500 = 5%), to the treasury")
       ->check(CLI::Range(0, 10'000));
@@ -148,8 +152,17 @@ int Main(int argc, char** argv) {
       std::cerr << "plume-scheduler: --operator-id must be 64 hex digits\n";
       return 2;
     }
+    // A ledger key of its own keeps the key that moves money out of the transport key file,
+    // which every connection's handshake uses; the default stays the transport key so ledgers
+    // created before --ledger-key open unchanged.
+    auto ledger_key = ledger_key_path.empty() ? plume::Result<plume::Identity>(*identity)
+                                              : plume::Identity::LoadOrCreate(ledger_key_path);
+    if (!ledger_key) {
+      std::cerr << "plume-scheduler: --ledger-key: " << ledger_key.error().message << "\n";
+      return 2;
+    }
     auto opened = plume::scheduler::LedgerBridge::Open(std::filesystem::path(data_dir) / "ledger",
-                                                       *identity, *op_key);
+                                                       *ledger_key, *op_key);
     if (!opened) {
       std::cerr << "plume-scheduler: " << opened.error().message << "\n";
       return 1;
@@ -159,6 +172,7 @@ int Main(int argc, char** argv) {
       return b->KeepSettle(r);
     };
     options.ledger_operator = *op_key;
+    options.ledger_id = bridge->ledger().keys().ledger_id;
     options.ledger_service =
         [b = bridge.get()](plume::wire::Envelope::Body::Reader request,
                            const std::string& account, plume::wire::Envelope::Body::Builder reply,

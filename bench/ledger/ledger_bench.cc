@@ -198,11 +198,6 @@ int main(int argc, char** argv) {
   std::vector<plume::Identity> teams, agents;
   for (int i = 0; i < kTeams; ++i) teams.push_back(plume::Identity::Generate());
   for (int i = 0; i < kAgents; ++i) agents.push_back(plume::Identity::Generate());
-  const auto sign = [](pl::Entry e, const plume::Identity& who) {
-    e.signatures.push_back(pl::SignEntry(e, who));
-    return e;
-  };
-
   pl::LedgerOptions options;
   options.verify_threads = args.threads;
   auto opened = pl::Ledger::Open(ledger_dir, ledger_key, operator_key.public_key(), options);
@@ -211,6 +206,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   pl::Ledger& ledger = **opened;
+  const pl::LedgerId ledger_id = ledger.keys().ledger_id;
+  const auto sign = [&ledger_id](pl::Entry e, const plume::Identity& who) {
+    e.signatures.push_back(pl::SignEntry(e, ledger_id, who));
+    return e;
+  };
   std::vector<pl::Entry> genesis;
   for (int i = 0; i < kTeams; ++i) {
     const std::string team = pl::TeamAccount(teams[i].public_key());
@@ -258,17 +258,17 @@ int main(int argc, char** argv) {
     r.end_unix_ms = 1'700'000'100'000;
     const plume::Identity& agent = agents[i % kAgents];
     r.agent = agent.public_key();
-    r.agent_signature = pl::SignAsAgent(r, agent);
+    r.agent_signature = pl::SignAsAgent(r, ledger_id, agent);
     r.price_micro_plume_per_pflop = 50'000;
     r.fee_bps = 200;
-    r.scheduler_signature = pl::Countersign(r, ledger_key);
+    r.scheduler_signature = pl::Countersign(r, ledger_id, ledger_key);
     settles[i] = sign(pl::MakeSettle("settle-" + std::to_string(i), std::move(r)), ledger_key);
   });
 
   const double sequential = SequentialEntriesPerSecond(genesis, transfers, args.batch, args.dir);
   // The machine may be shared, so the bare verify rate is measured right before and after each
   // ledger run and each ratio uses the mean of its two neighbours.
-  const size_t transfer_message = pl::SigningBytes(transfers[0]).size();
+  const size_t transfer_message = pl::SigningBytes(transfers[0], ledger_id).size();
   const double verify_0 = BareVerifiesPerSecond(args.threads, transfer_message, 1.5);
   const Run tr = AppendAll(ledger, transfers, args.batch, log_path);
   const double verify_1 = BareVerifiesPerSecond(args.threads, transfer_message, 1.5);

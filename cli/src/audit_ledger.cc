@@ -12,12 +12,13 @@ namespace {
 
 using namespace plume::ledger;
 
-void CheckReceipt(const LoggedEntry& l, const PublicKey& trusted, std::set<std::string>& paid,
-                  LedgerAudit& audit) {
+void CheckReceipt(const LoggedEntry& l, std::set<std::string>& paid, LedgerAudit& audit) {
   const TaskReceipt& r = *l.entry.receipt;
   const std::string at = "entry #" + std::to_string(l.index) + " (task " + r.task_id + ")";
-  if (!VerifyAgentSignature(r)) audit.Problem(at + ": agent signature does not verify");
-  if (!VerifyCountersignature(r, trusted)) {
+  if (!VerifyAgentSignature(r, audit.ledger)) {
+    audit.Problem(at + ": agent signature does not verify");
+  }
+  if (!VerifyCountersignature(r, audit.ledger, audit.trusted)) {
     audit.Problem(at + ": scheduler countersignature does not verify with the ledger key");
   }
   if (l.entry.type != EntryType::kSettle) return;
@@ -42,13 +43,14 @@ LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
   auto ledger = OpenOrFail(flags.dir);
   audit.trusted =
       ledger_id.empty() ? ledger->keys().ledger : ParseKeyOrFail(ledger_id, "--ledger-id");
+  audit.ledger = ledger->keys().ledger_id;
   if (!report->ok) audit.Problem("ledger does not verify: " + report->problem);
   if (ledger->keys().ledger != audit.trusted) audit.Problem("ledger key differs from --ledger-id");
   std::set<std::string> paid;
   auto st = ledger->ForEachEntry(0, [&](const LoggedEntry& l) {
     if (l.entry.job != job) return true;
     audit.entries.push_back(l);
-    if (l.entry.receipt) CheckReceipt(l, audit.trusted, paid, audit);
+    if (l.entry.receipt) CheckReceipt(l, paid, audit);
     auto bundle = ledger->ProveInclusion(l.index);
     if (!bundle || !CheckInclusion(*bundle, audit.trusted)) {
       audit.Problem("entry #" + std::to_string(l.index) + ": inclusion proof fails");

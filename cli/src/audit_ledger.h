@@ -15,6 +15,7 @@ namespace plume::cli {
 
 struct LedgerAudit {
   PublicKey trusted{};  // the ledger key the audit trusts
+  ledger::LedgerId ledger{};  // the audited ledger's id (its log header), which receipts sign
   std::vector<std::string> problems;
   std::vector<ledger::LoggedEntry> entries;  // the job's, in log order
   int64_t settled_pay = 0;

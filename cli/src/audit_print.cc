@@ -123,8 +123,10 @@ void PrintAuditText(const std::string& job, const std::string& dir, const Ledger
     std::cout << "      output " << ToHex(r.output_hash) << "\n"
               << "      signed by agent " << ToHex(r.agent).substr(0, 16)
               << ".. and countersigned by the ledger key: "
-              << (VerifyAgentSignature(r) && VerifyCountersignature(r, audit.trusted) ? "ok"
-                                                                                      : "BAD")
+              << (VerifyAgentSignature(r, audit.ledger) &&
+                          VerifyCountersignature(r, audit.ledger, audit.trusted)
+                      ? "ok"
+                      : "BAD")
               << "\n";
   }
   if (audit.hold) {

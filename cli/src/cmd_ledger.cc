@@ -109,14 +109,14 @@ void RunProve(const LedgerFlags& flags, const std::string& entry, const std::str
   if (!ok) throw CommandFailed(kExitFailure);
 }
 
-// The operator's signed mint, checked here so that bad input never leaves this machine.
-Entry SignedMint(const LedgerFlags& flags, const std::string& to, int64_t amount, std::string id) {
+// The operator's mint (unsigned until the ledger's id is known), checked here so that bad input
+// never leaves this machine.
+Entry CheckedMint(const std::string& to, int64_t amount, std::string id) {
   if (amount <= 0) Fail(kExitBadInput, "--amount must be a positive number of micro-PLUME");
   const std::string account = NormalizeAccount(to);
   if (std::string why = AccountNameProblem(account); !why.empty()) {
     Fail(kExitBadInput, "--to " + to + ": " + why);
   }
-  const Identity op = LoadKeyOrFail(flags.key);
   if (id.empty()) {
     const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -126,9 +126,14 @@ Entry SignedMint(const LedgerFlags& flags, const std::string& to, int64_t amount
   if (id.size() > kEntryIdBytesMax) {
     Fail(kExitBadInput, "--id is at most " + std::to_string(kEntryIdBytesMax) + " bytes");
   }
-  Entry mint = MakeMint(id, account, MicroPlume(amount));
-  mint.signatures.push_back(SignEntry(mint, op));
-  return mint;
+  return MakeMint(id, account, MicroPlume(amount));
+}
+
+// The id of the ledger in `dir`, from its log header: what an offline mint is signed for.
+LedgerId LocalLedgerId(const std::string& dir) {
+  auto reader = LogReader::Open(std::filesystem::path(dir) / "ledger.log");
+  if (!reader) Fail(kExitFailure, reader.error().message);
+  return LedgerIdOf((*reader)->header());
 }
 
 // The offline path: drop the entry into <dir>/inbox and wait for the scheduler to apply it.
@@ -247,9 +252,14 @@ void RegisterLedgerCommands(CLI::App& app) {
   mint->callback([] {
     LedgerFlags keyed = flags;
     keyed.key = KeyPathOrDefault(flags.key);
-    const Entry minted = SignedMint(keyed, to, amount, id);
-    if (Offline(flags)) return RunMintViaInbox(ResolveLedgerFlags(flags), minted, wait_s);
-    MintOverNet(keyed, minted);
+    Entry mint = CheckedMint(to, amount, id);
+    const Identity op = LoadKeyOrFail(keyed.key);
+    if (Offline(flags)) {
+      const LedgerFlags local = ResolveLedgerFlags(flags);
+      mint.signatures.push_back(SignEntry(mint, LocalLedgerId(local.dir), op));
+      return RunMintViaInbox(local, mint, wait_s);
+    }
+    MintOverNet(keyed, std::move(mint), op);
   });
 
   RegisterAuditCommand(app);

@@ -142,8 +142,18 @@ void ProveOverNet(const LedgerFlags& flags, const std::string& entry,
                                      " (wrong --ledger-id, or not that ledger)");
 }
 
-void MintOverNet(const LedgerFlags& flags, const ledger::Entry& mint) {
+void MintOverNet(const LedgerFlags& flags, ledger::Entry mint, const Identity& op) {
   Connection c = ConnectLedger(flags);
+  auto ask = c.client->NewRequest();
+  ask.body().initLedgerQuery().setHead();
+  Message head = LedgerCall(*c.client, ask, wire::LedgerReply::HEAD_ONLY);
+  const auto id = head.body().getLedgerReply().getHead().getLedgerId();
+  ledger::LedgerId ledger_id{};
+  if (id.size() != ledger_id.size()) {
+    Fail(kExitFailure, "the scheduler did not name its ledger's id (a build before ledger ids?)");
+  }
+  std::copy(id.begin(), id.end(), ledger_id.begin());
+  mint.signatures.push_back(ledger::SignEntry(mint, ledger_id, op));
   auto req = c.client->NewRequest();
   const std::vector<uint8_t> bytes = ledger::Encode(mint);
   req.body().initLedgerMint().setEntry(AsData(bytes));

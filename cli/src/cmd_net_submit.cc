@@ -156,6 +156,7 @@ struct Quote {
   uint64_t flops = 0;
   int64_t max_cost_micro_plume = 0;
   uint32_t fee_bps = 0;
+  ledger::LedgerId ledger_id{};  // zeros when the scheduler keeps no ledger
 };
 
 // The scheduler's price of the job: what a submit will hold in escrow. Asked rather than
@@ -170,7 +171,11 @@ Quote QuoteOrFail(NetClient& client, const Prepared& p) {
   if (!reply) FailWith(reply.error());
   if (reply->kind() != MessageKind::QUOTE_REPLY) FailWith({kExitFailure, "unexpected reply to quote"});
   auto r = reply->body().getQuoteReply();
-  return Quote{r.getFlops(), r.getMaxCostMicroPlume(), r.getFeeBps()};
+  Quote quote{r.getFlops(), r.getMaxCostMicroPlume(), r.getFeeBps(), {}};
+  if (auto id = r.getLedgerId(); id.size() == quote.ledger_id.size()) {
+    std::copy(id.begin(), id.end(), quote.ledger_id.begin());
+  }
+  return quote;
 }
 
 void RunQuote(const NetFlags& flags, const std::string& spec_path) {
@@ -216,7 +221,8 @@ void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
   const ledger::Entry hold = scheduler::EscrowHoldEntry(
       scheduler::JobIdFor(client->identity().Id(), job_key), client->identity().public_key(),
       quote.max_cost_micro_plume);
-  submit.setEscrowHoldSignature(AsData(ledger::SignEntry(hold, client->identity()).signature));
+  submit.setEscrowHoldSignature(
+      AsData(ledger::SignEntry(hold, quote.ledger_id, client->identity()).signature));
   submit.setEscrowHoldMicroPlume(quote.max_cost_micro_plume);
   FillRefs(submit.initDataBlobs(static_cast<unsigned>(p.uploads.size())), p);
   auto reply = client->Call(req, std::chrono::seconds(30));

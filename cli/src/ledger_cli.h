@@ -61,7 +61,9 @@ void HistoryOverNet(const LedgerFlags& flags, const std::string& account, size_t
 // Checks the inclusion proof against the signed head and `ledger_id` (default: the scheduler's
 // id the connection pins, which is the ledger key); exit 1 when it does not verify.
 void ProveOverNet(const LedgerFlags& flags, const std::string& entry, const std::string& ledger_id);
-void MintOverNet(const LedgerFlags& flags, const ledger::Entry& mint);
+// Asks the scheduler for its ledger's id (LedgerHead.ledgerId), signs `mint` for that ledger
+// with `op`, and sends it.
+void MintOverNet(const LedgerFlags& flags, ledger::Entry mint, const Identity& op);
 // The latest signed head, checked against `ledger_id`; with `since` ("SIZE:ROOTHEX" of a head
 // seen earlier), also proves that the ledger only grew since then.
 void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id, const std::string& since);

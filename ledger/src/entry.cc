@@ -10,7 +10,7 @@
 
 namespace plume::ledger {
 namespace {
-constexpr std::string_view kEntryDomain = "plume-ledger-entry-v1";
+constexpr std::string_view kEntryDomain = "plume-ledger-entry-v2";
 constexpr std::string_view kTeamPrefix = "team:";
 constexpr std::string_view kProviderPrefix = "provider:";
 constexpr std::string_view kStakePrefix = "stake:";
@@ -123,16 +123,24 @@ Entry MakeTaskReceipt(std::string id, TaskReceipt receipt) {
   return e;
 }
 
-std::vector<uint8_t> SigningBytes(const Entry& e) {
+std::vector<uint8_t> SigningBytes(const Entry& e, const LedgerId& ledger) {
   std::vector<uint8_t> out;
-  out.reserve(192);
+  out.reserve(224);
   codec::PutString(out, kEntryDomain);
+  codec::PutRaw(out, ledger);
   PutBody(e, out);
   return out;
 }
 
-Endorsement SignEntry(const Entry& e, const Identity& signer) {
-  return Endorsement{signer.public_key(), signer.Sign(SigningBytes(e))};
+std::vector<uint8_t> BodyBytes(const Entry& e) {
+  std::vector<uint8_t> out;
+  out.reserve(192);
+  PutBody(e, out);
+  return out;
+}
+
+Endorsement SignEntry(const Entry& e, const LedgerId& ledger, const Identity& signer) {
+  return Endorsement{signer.public_key(), signer.Sign(SigningBytes(e, ledger))};
 }
 
 void AppendEncoded(const Entry& e, std::vector<uint8_t>& out) {

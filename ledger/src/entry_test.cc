@@ -13,20 +13,20 @@ namespace {
 using test::Cast;
 
 std::vector<Entry> OneOfEach(const Cast& c) {
-  const TaskReceipt r = test::MakeSignedReceipt("job-1", "task-1", c.agents[0], c.ledger,
+  const TaskReceipt r = test::MakeSignedReceipt(c.id, "job-1", "task-1", c.agents[0], c.ledger,
                                                 2'000'000'000'000'000ULL, 1000, 500);
   return {
-      test::Signed(MakeOpenAccount("a", c.team(0)), c.teams[0]),
-      test::Signed(MakeMint("b", c.team(0), MicroPlume(10)), c.operator_id),
-      test::Signed(MakeTransfer("c", c.team(0), c.team(1), MicroPlume(3)), c.teams[0]),
-      test::Signed(MakeEscrowHold("d", c.team(0), "job-1", MicroPlume(4)), c.teams[0]),
-      test::Signed(MakeSettle("e", r), c.ledger),
-      test::Signed(MakeRelease("f", "job-1", c.team(0)), c.ledger),
-      test::Signed(MakeStake("g", c.agents[0].public_key(), MicroPlume(1)), c.agents[0]),
-      test::Signed(MakeUnstake("h", c.agents[0].public_key(), MicroPlume(1)), c.agents[0],
+      test::Signed(c.id, MakeOpenAccount("a", c.team(0)), c.teams[0]),
+      test::Signed(c.id, MakeMint("b", c.team(0), MicroPlume(10)), c.operator_id),
+      test::Signed(c.id, MakeTransfer("c", c.team(0), c.team(1), MicroPlume(3)), c.teams[0]),
+      test::Signed(c.id, MakeEscrowHold("d", c.team(0), "job-1", MicroPlume(4)), c.teams[0]),
+      test::Signed(c.id, MakeSettle("e", r), c.ledger),
+      test::Signed(c.id, MakeRelease("f", "job-1", c.team(0)), c.ledger),
+      test::Signed(c.id, MakeStake("g", c.agents[0].public_key(), MicroPlume(1)), c.agents[0]),
+      test::Signed(c.id, MakeUnstake("h", c.agents[0].public_key(), MicroPlume(1)), c.agents[0],
                    c.ledger),
-      test::Signed(MakeSlash("i", c.agents[0].public_key(), MicroPlume(1)), c.operator_id),
-      test::Signed(MakeTaskReceipt("j", r), c.ledger),
+      test::Signed(c.id, MakeSlash("i", c.agents[0].public_key(), MicroPlume(1)), c.operator_id),
+      test::Signed(c.id, MakeTaskReceipt("j", r), c.ledger),
   };
 }
 
@@ -55,7 +55,8 @@ TEST(Entry, DecodeRefusesTruncatedAndTrailingBytes) {
 
 TEST(Entry, SignatureCoversEveryField) {
   Cast c;
-  const Entry e = test::Signed(MakeTransfer("t", c.team(0), c.team(1), MicroPlume(5)), c.teams[0]);
+  const Entry e =
+      test::Signed(c.id, MakeTransfer("t", c.team(0), c.team(1), MicroPlume(5)), c.teams[0]);
   ASSERT_EQ(Authorize(e, c.keys()), Code::kOk);
   Entry more = e;
   more.amount = MicroPlume(6);
@@ -84,20 +85,20 @@ TEST(Entry, AccountNames) {
 
 TEST(Receipt, SignaturesBindTheWorkAndTheTerms) {
   Cast c;
-  TaskReceipt r = test::MakeSignedReceipt("job", "t0", c.agents[0], c.ledger, 1000, 7, 100);
-  EXPECT_TRUE(VerifyAgentSignature(r));
-  EXPECT_TRUE(VerifyCountersignature(r, c.ledger.public_key()));
-  EXPECT_FALSE(VerifyCountersignature(r, c.operator_id.public_key()));
+  TaskReceipt r = test::MakeSignedReceipt(c.id, "job", "t0", c.agents[0], c.ledger, 1000, 7, 100);
+  EXPECT_TRUE(VerifyAgentSignature(r, c.id));
+  EXPECT_TRUE(VerifyCountersignature(r, c.id, c.ledger.public_key()));
+  EXPECT_FALSE(VerifyCountersignature(r, c.id, c.operator_id.public_key()));
   TaskReceipt more_flops = r;
   more_flops.flops += 1;
-  EXPECT_FALSE(VerifyAgentSignature(more_flops));
+  EXPECT_FALSE(VerifyAgentSignature(more_flops, c.id));
   TaskReceipt better_price = r;
   better_price.price_micro_plume_per_pflop += 1;
-  EXPECT_TRUE(VerifyAgentSignature(better_price));  // the agent does not sign the terms
-  EXPECT_FALSE(VerifyCountersignature(better_price, c.ledger.public_key()));
+  EXPECT_TRUE(VerifyAgentSignature(better_price, c.id));  // the agent does not sign the terms
+  EXPECT_FALSE(VerifyCountersignature(better_price, c.id, c.ledger.public_key()));
   TaskReceipt other_output = r;
   other_output.output_hash[0] ^= 1;
-  EXPECT_FALSE(VerifyAgentSignature(other_output));
+  EXPECT_FALSE(VerifyAgentSignature(other_output, c.id));
   TaskReceipt too_many = r;
   too_many.input_hashes.resize(kReceiptInputsMax + 1);
   EXPECT_NE(ReceiptShapeProblem(too_many), "");

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "plume/ledger/limits.h"
@@ -48,7 +49,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
   std::unique_ptr<Ledger> l(new Ledger());
   l->dir_ = dir;
   l->ledger_key_ = ledger_key;
-  l->keys_ = Keys{ledger_key.public_key(), operator_key};
+  l->keys_ = Keys{ledger_key.public_key(), operator_key, {}};
   l->options_ = std::move(options);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -61,10 +62,19 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
   const std::filesystem::path path = dir / kLogName;
   const uint64_t size =
       std::filesystem::exists(path, ec) ? std::filesystem::file_size(path, ec) : 0;
-  // A header shorter than 80 bytes can only come from a crash while creating the file, before
-  // any entry was acknowledged, so starting it again loses nothing.
+  // A header shorter than kLogHeaderBytes can only come from a crash while creating the file,
+  // before any entry was acknowledged, so starting it again loses nothing.
   if (size < kLogHeaderBytes) {
-    auto created = LogWriter::Create(path, LogHeader{l->keys_.ledger, operator_key});
+    // ...unless it is a whole header of an older format, which must not be overwritten.
+    std::vector<uint8_t> prefix(12);
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+      prefix.resize(std::fread(prefix.data(), 1, prefix.size(), f));
+      std::fclose(f);
+    }
+    if (auto s = CheckLogVersion(prefix); !s) return tl::unexpected(s.error());
+    auto created =
+        LogWriter::Create(path, LogHeader{l->keys_.ledger, operator_key,
+                                          l->options_.genesis_nonce.value_or(NewLedgerNonce())});
     if (!created) return tl::unexpected(created.error());
   }
   auto reader = LogReader::Open(path);
@@ -76,6 +86,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& dir,
                 ToHex((*reader)->header().operator_key) +
                 "; open it with those keys (or use another directory)");
   }
+  l->keys_.ledger_id = LedgerIdOf((*reader)->header());
   l->opened_from_snapshot_ = l->LoadSnapshot(**reader);
   if (auto s = l->Replay(**reader); !s) return tl::unexpected(s.error());
   auto writer = LogWriter::OpenAt(path, l->committed_end_);
@@ -93,7 +104,8 @@ Result<std::unique_ptr<Ledger>> Ledger::OpenReadOnly(const std::filesystem::path
   const std::filesystem::path path = dir / kLogName;
   auto reader = LogReader::Open(path);
   if (!reader) return tl::unexpected(reader.error());
-  l->keys_ = Keys{(*reader)->header().ledger, (*reader)->header().operator_key};
+  const LogHeader& header = (*reader)->header();
+  l->keys_ = Keys{header.ledger, header.operator_key, LedgerIdOf(header)};
   l->opened_from_snapshot_ = l->LoadSnapshot(**reader);
   if (auto s = l->Replay(**reader); !s) return tl::unexpected(s.error());
   l->read_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -186,7 +198,7 @@ Status Ledger::Replay(LogReader& reader) {
 // Uses <dir>/snapshot when it provably matches the log (see snapshot.h); false means replay
 // from the start. Runs before Replay, which then continues after the snapshot's head.
 bool Ledger::LoadSnapshot(LogReader& reader) {
-  auto snap = ReadSnapshot(dir_);
+  auto snap = ReadSnapshot(dir_, keys_);
   if (!snap || snap->head.tree_size == 0 || snap->committed_end > reader.file_bytes()) {
     return false;
   }
@@ -231,7 +243,7 @@ Status Ledger::SnapshotLocked() {
   snap.leaves.reserve(tree_.size());
   for (uint64_t i = 0; i < tree_.size(); ++i) snap.leaves.push_back(tree_.LeafHash(i));
   snap.state = state_;
-  if (auto s = WriteSnapshot(dir_, snap); !s) return s;
+  if (auto s = WriteSnapshot(dir_, snap, *ledger_key_, keys_.ledger_id); !s) return s;
   snapshot_size_ = tree_.size();
   return {};
 }

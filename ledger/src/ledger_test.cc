@@ -18,12 +18,12 @@ using test::Signed;
 class LedgerTest : public ::testing::Test {
  protected:
   std::unique_ptr<Ledger> OpenAt(const std::filesystem::path& dir) {
-    auto l = Ledger::Open(dir, cast_.ledger, cast_.operator_id.public_key());
+    auto l = Ledger::Open(dir, cast_.ledger, cast_.operator_id.public_key(), cast_.options());
     EXPECT_TRUE(l.has_value()) << (l ? "" : l.error().message);
     return l ? std::move(*l) : nullptr;
   }
   Entry Transfer(const std::string& id, int from, int to, int64_t amount) {
-    return Signed(MakeTransfer(id, cast_.team(from), cast_.team(to), MicroPlume(amount)),
+    return Signed(cast_.id, MakeTransfer(id, cast_.team(from), cast_.team(to), MicroPlume(amount)),
                   cast_.teams[from]);
   }
   Cast cast_;
@@ -99,7 +99,7 @@ TEST_F(LedgerTest, SameIdTwiceIsAppliedOnceAndAnsweredLikeTheFirst) {
 
 TEST_F(LedgerTest, HeadTimesNeverGoBackwardsWhenTheClockDoes) {
   uint64_t clock_ms = 5'000;
-  LedgerOptions options;
+  LedgerOptions options = cast_.options();
   options.now_unix_ms = [&] { return clock_ms; };
   auto l = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key(), options);
   ASSERT_TRUE(l.has_value());
@@ -122,7 +122,8 @@ TEST_F(LedgerTest, KeysAndLockAreEnforced) {
     auto l = OpenAt(dir_.path());
     ASSERT_TRUE(l);
     // A second writer on the same directory is refused while the first is open.
-    auto second = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key());
+    auto second =
+        Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key(), cast_.options());
     ASSERT_FALSE(second.has_value());
     EXPECT_NE(second.error().message.find("another process"), std::string::npos);
   }
@@ -267,7 +268,7 @@ TEST_F(LedgerTest, DamageBeforeCommittedRecordsIsRefusedNotCut) {
   const std::vector<RecordSpan> records = ListRecords(log);
   bytes[records[1].offset + 12] ^= 0x40;
   test::WriteFile(log, bytes);
-  auto l = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key());
+  auto l = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key(), cast_.options());
   ASSERT_FALSE(l.has_value());
   EXPECT_NE(l.error().message.find("committed records follow"), std::string::npos)
       << l.error().message;

@@ -2,6 +2,7 @@
 #include "plume/ledger/log.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@
 namespace plume::ledger {
 namespace {
 constexpr std::string_view kMagic = "PLUMELOG";
-constexpr uint32_t kLogVersion = 1;
+constexpr uint32_t kLogVersion = 2;
+constexpr std::string_view kLedgerIdDomain = "plume-ledger-id-v2";
+constexpr size_t kHeaderCrcOffset = kLogHeaderBytes - 4;
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), byte-at-a-time table. Records are a
 // few hundred bytes, so a table is fast enough and needs no CPU-specific code.
@@ -74,25 +77,52 @@ std::vector<uint8_t> EncodeLogHeader(const LogHeader& header) {
   codec::PutU32(out, kLogVersion);
   codec::PutRaw(out, header.ledger);
   codec::PutRaw(out, header.operator_key);
+  codec::PutRaw(out, header.nonce);
   codec::PutU32(out, Crc32c(out));
   return out;
 }
 
+LedgerId LedgerIdOf(const LogHeader& header) {
+  std::vector<uint8_t> bytes;
+  codec::PutString(bytes, kLedgerIdDomain);
+  codec::PutRaw(bytes, header.ledger);
+  codec::PutRaw(bytes, header.operator_key);
+  codec::PutRaw(bytes, header.nonce);
+  return Blake2b256(bytes);
+}
+
+Hash256 NewLedgerNonce() {
+  Hash256 nonce;
+  randombytes_buf(nonce.data(), nonce.size());
+  return nonce;
+}
+
+Status CheckLogVersion(std::span<const uint8_t> bytes) {
+  if (bytes.size() < 12 || std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0 ||
+      LoadU32(bytes.data() + 8) == kLogVersion) {
+    return {};
+  }
+  return Fail("ledger.log has format version " + std::to_string(LoadU32(bytes.data() + 8)) +
+              ", this build reads " + std::to_string(kLogVersion) +
+              " only (version 2 binds every signature to the ledger's id); keep this directory "
+              "for the old build and start a new ledger directory");
+}
+
 Result<LogHeader> DecodeLogHeader(std::span<const uint8_t> bytes) {
+  // Checked before the length: a version 1 header is shorter than this build's.
+  if (auto s = CheckLogVersion(bytes); !s) return tl::unexpected(s.error());
   if (bytes.size() < kLogHeaderBytes) return Fail("ledger.log is shorter than its header");
   if (std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
     return Fail("ledger.log does not start with PLUMELOG: not a Plume ledger file");
   }
-  if (LoadU32(bytes.data() + 76) != Crc32c(bytes.first(76))) {
+  if (LoadU32(bytes.data() + kHeaderCrcOffset) != Crc32c(bytes.first(kHeaderCrcOffset))) {
     return Fail("ledger.log header checksum mismatch: the header is corrupt");
   }
-  codec::Reader in(bytes.subspan(8, 68));
-  if (const uint32_t v = in.U32(); v != kLogVersion) {
-    return Fail("ledger.log has format version " + std::to_string(v) + ", this build reads 1");
-  }
+  codec::Reader in(bytes.subspan(12, kHeaderCrcOffset - 12));
   LogHeader h;
   h.ledger = in.Raw<32>();
   h.operator_key = in.Raw<32>();
+  h.nonce = in.Raw<32>();
   return h;
 }
 
@@ -112,8 +142,10 @@ Result<std::unique_ptr<LogReader>> LogReader::Open(const std::filesystem::path& 
   r->file_bytes_ = std::filesystem::file_size(path, ec);
   if (ec) return Fail("cannot stat " + path.string() + ": " + ec.message());
   std::vector<uint8_t> header(kLogHeaderBytes);
-  if (std::fread(header.data(), 1, header.size(), r->file_) != header.size()) {
-    return Fail("ledger.log is shorter than its 80-byte header: " + path.string());
+  header.resize(std::fread(header.data(), 1, header.size(), r->file_));
+  if (header.size() < kLogHeaderBytes) {
+    // Decoding a short header fails; it names an older version rather than call it short.
+    return Fail(DecodeLogHeader(header).error().message + ": " + path.string());
   }
   auto decoded = DecodeLogHeader(header);
   if (!decoded) return tl::unexpected(decoded.error());

@@ -51,19 +51,21 @@ class Generator {
       const int from = Team();
       const bool to_provider = Uniform(0, 9) == 0;
       p.entry =
-          Signed(MakeTransfer(id, cast_.team(from),
+          Signed(cast_.id,
+                 MakeTransfer(id, cast_.team(from),
                               to_provider ? cast_.provider(Agent()) : cast_.team(Team()), Amount()),
                  cast_.teams[from]);
       if (p.entry.from == p.entry.to) p.forced = Code::kInvalid;
     } else if (dice < 450) {
       const int a = Agent();
-      p.entry = Signed(MakeTransfer(id, cast_.provider(a), cast_.team(Team()), Amount()),
+      p.entry = Signed(cast_.id, MakeTransfer(id, cast_.provider(a), cast_.team(Team()), Amount()),
                        cast_.agents[a]);
     } else if (dice < 500) {
       // Now and then a mint big enough to overflow the total.
       const MicroPlume amount = Uniform(0, 199) == 0 ? MicroPlume(INT64_MAX / 3) : Amount();
       p.entry =
-          Signed(MakeMint(id, Uniform(0, 1) ? cast_.team(Team()) : cast_.provider(Agent()), amount),
+          Signed(cast_.id,
+                 MakeMint(id, Uniform(0, 1) ? cast_.team(Team()) : cast_.provider(Agent()), amount),
                  cast_.operator_id);
     } else if (dice < 620) {
       p.entry = Hold(id);
@@ -73,29 +75,31 @@ class Generator {
       Job& job = RandomJob();
       // Mostly the right team; sometimes another (kHoldOwnerMismatch).
       const int team = Uniform(0, 9) == 0 ? Team() : job.team;
-      p.entry = Signed(MakeRelease(id, job.id, cast_.team(team)), cast_.ledger);
+      p.entry = Signed(cast_.id, MakeRelease(id, job.id, cast_.team(team)), cast_.ledger);
     } else if (dice < 900) {
       const int a = Agent();
       const PublicKey& k = cast_.agents[a].public_key();
       const int kind = Uniform(0, 2);
-      if (kind == 0) p.entry = Signed(MakeStake(id, k, Amount()), cast_.agents[a]);
-      if (kind == 1) p.entry = Signed(MakeUnstake(id, k, Amount()), cast_.agents[a], cast_.ledger);
-      if (kind == 2) p.entry = Signed(MakeSlash(id, k, Amount()), cast_.operator_id);
+      if (kind == 0) p.entry = Signed(cast_.id, MakeStake(id, k, Amount()), cast_.agents[a]);
+      if (kind == 1)
+        p.entry = Signed(cast_.id, MakeUnstake(id, k, Amount()), cast_.agents[a], cast_.ledger);
+      if (kind == 2) p.entry = Signed(cast_.id, MakeSlash(id, k, Amount()), cast_.operator_id);
     } else if (dice < 910) {
-      p.entry = Signed(MakeOpenAccount(id, cast_.team(Team())), cast_.teams[0]);
+      p.entry = Signed(cast_.id, MakeOpenAccount(id, cast_.team(Team())), cast_.teams[0]);
       // Only team 0 may open its own account (and it exists); others need their own key.
       p.forced = p.entry.to == cast_.team(0) ? Code::kAccountExists : Code::kBadSignature;
     } else if (dice < 930) {
       const int from = Team();
-      p.entry =
-          Signed(MakeTransfer(id, cast_.team(from), cast_.team((from + 1) % 8), MicroPlume(0)),
-                 cast_.teams[from]);
+      p.entry = Signed(
+          cast_.id, MakeTransfer(id, cast_.team(from), cast_.team((from + 1) % 8), MicroPlume(0)),
+          cast_.teams[from]);
       p.forced = Code::kInvalid;
     } else {
       // A forged or broken signature: spend from a team with someone else's key.
       const int from = Team();
-      p.entry = Signed(MakeTransfer(id, cast_.team(from), cast_.team((from + 1) % 8), Amount()),
-                       cast_.teams[(from + 1) % 8]);
+      p.entry =
+          Signed(cast_.id, MakeTransfer(id, cast_.team(from), cast_.team((from + 1) % 8), Amount()),
+                 cast_.teams[(from + 1) % 8]);
       p.forced = Code::kBadSignature;
     }
     if (pool_.size() == kRetryPool) pool_.pop_front();
@@ -122,7 +126,8 @@ class Generator {
   Entry Hold(const std::string& id) {
     Job& job = RandomJob();
     const int team = Uniform(0, 19) == 0 ? Team() : job.team;
-    return Signed(MakeEscrowHold(id, cast_.team(team), job.id, Amount()), cast_.teams[team]);
+    return Signed(cast_.id, MakeEscrowHold(id, cast_.team(team), job.id, Amount()),
+                  cast_.teams[team]);
   }
   Entry Settle(const std::string& id) {
     Job& job = RandomJob();
@@ -134,9 +139,9 @@ class Generator {
     const uint64_t price = std::uniform_int_distribution<uint64_t>(0, 100'000)(rng_);
     const uint32_t fee = static_cast<uint32_t>(Uniform(0, 1000));
     const TaskReceipt r =
-        test::MakeSignedReceipt(job.id, "task-" + std::to_string(task), cast_.agents[Agent()],
-                                cast_.ledger, flops, price, fee);
-    return Signed(MakeSettle(id, r), cast_.ledger);
+        test::MakeSignedReceipt(cast_.id, job.id, "task-" + std::to_string(task),
+                                cast_.agents[Agent()], cast_.ledger, flops, price, fee);
+    return Signed(cast_.id, MakeSettle(id, r), cast_.ledger);
   }
 
   std::mt19937_64 rng_;
@@ -158,7 +163,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   Generator gen(seed);
   test::Cast& cast = gen.cast();
   test::TempDir dir;
-  LedgerOptions options;
+  LedgerOptions options = cast.options();
   options.verify_threads = 2;
   options.snapshot_every_entries = 20'000;  // reopens start from a snapshot
   const auto open = [&] {

@@ -6,8 +6,8 @@
 
 namespace plume::ledger {
 namespace {
-constexpr std::string_view kAgentDomain = "plume-receipt-agent-v1";
-constexpr std::string_view kSchedulerDomain = "plume-receipt-scheduler-v1";
+constexpr std::string_view kAgentDomain = "plume-receipt-agent-v2";
+constexpr std::string_view kSchedulerDomain = "plume-receipt-scheduler-v2";
 
 void PutAgentFields(const TaskReceipt& r, std::vector<uint8_t>& out) {
   codec::PutString(out, r.job_id);
@@ -25,18 +25,20 @@ void PutAgentFields(const TaskReceipt& r, std::vector<uint8_t>& out) {
 }
 }  // namespace
 
-std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& r) {
+std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& r, const LedgerId& ledger) {
   std::vector<uint8_t> out;
-  out.reserve(256 + 32 * r.input_hashes.size());
+  out.reserve(288 + 32 * r.input_hashes.size());
   codec::PutString(out, kAgentDomain);
+  codec::PutRaw(out, ledger);
   PutAgentFields(r, out);
   return out;
 }
 
-std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& r) {
+std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& r, const LedgerId& ledger) {
   std::vector<uint8_t> out;
-  out.reserve(320 + 32 * r.input_hashes.size());
+  out.reserve(352 + 32 * r.input_hashes.size());
   codec::PutString(out, kSchedulerDomain);
+  codec::PutRaw(out, ledger);
   PutAgentFields(r, out);
   codec::PutRaw(out, r.agent_signature);
   codec::PutU64(out, r.price_micro_plume_per_pflop);
@@ -44,24 +46,27 @@ std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& r) {
   return out;
 }
 
-Signature SignAsAgent(const TaskReceipt& r, const Identity& agent) {
-  return agent.Sign(AgentSigningBytes(r));
+Signature SignAsAgent(const TaskReceipt& r, const LedgerId& ledger, const Identity& agent) {
+  return agent.Sign(AgentSigningBytes(r, ledger));
 }
 
 std::string ReceiptKey(const TaskReceipt& r) {
-  return ToHex(Blake2b256(std::span<const uint8_t>(AgentSigningBytes(r)))).substr(0, 16);
+  std::vector<uint8_t> fields;
+  PutAgentFields(r, fields);
+  return ToHex(Blake2b256(std::span<const uint8_t>(fields))).substr(0, 16);
 }
 
-Signature Countersign(const TaskReceipt& r, const Identity& scheduler) {
-  return scheduler.Sign(SchedulerSigningBytes(r));
+Signature Countersign(const TaskReceipt& r, const LedgerId& ledger, const Identity& scheduler) {
+  return scheduler.Sign(SchedulerSigningBytes(r, ledger));
 }
 
-bool VerifyAgentSignature(const TaskReceipt& r) {
-  return VerifySignature(r.agent, AgentSigningBytes(r), r.agent_signature);
+bool VerifyAgentSignature(const TaskReceipt& r, const LedgerId& ledger) {
+  return VerifySignature(r.agent, AgentSigningBytes(r, ledger), r.agent_signature);
 }
 
-bool VerifyCountersignature(const TaskReceipt& r, const PublicKey& scheduler) {
-  return VerifySignature(scheduler, SchedulerSigningBytes(r), r.scheduler_signature);
+bool VerifyCountersignature(const TaskReceipt& r, const LedgerId& ledger,
+                            const PublicKey& scheduler) {
+  return VerifySignature(scheduler, SchedulerSigningBytes(r, ledger), r.scheduler_signature);
 }
 
 void PutReceipt(const TaskReceipt& r, std::vector<uint8_t>& out) {

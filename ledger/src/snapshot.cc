@@ -12,8 +12,17 @@
 namespace plume::ledger {
 namespace {
 constexpr std::string_view kMagic = "PLUMESNP";
-constexpr uint32_t kVersion = 1;
-constexpr size_t kPrefixBytes = 8 + 4 + 8 + 32;
+constexpr uint32_t kVersion = 2;
+constexpr std::string_view kSnapshotDomain = "plume-ledger-snapshot-v2";
+constexpr size_t kPrefixBytes = 8 + 4 + 8 + 32 + 64;
+
+std::vector<uint8_t> SnapshotSigningBytes(const LedgerId& ledger, const Hash256& digest) {
+  std::vector<uint8_t> out;
+  codec::PutString(out, kSnapshotDomain);
+  codec::PutRaw(out, ledger);
+  codec::PutRaw(out, digest);
+  return out;
+}
 
 Status SyncPath(const std::filesystem::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags);
@@ -25,7 +34,8 @@ Status SyncPath(const std::filesystem::path& path, int flags) {
 }
 }  // namespace
 
-Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& s) {
+Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& s,
+                     const Identity& ledger_key, const LedgerId& ledger) {
   std::vector<uint8_t> body;
   body.reserve(128 + s.offsets.size() * 40);
   codec::PutU64(body, s.head.tree_size);
@@ -40,7 +50,9 @@ Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& s) {
   std::vector<uint8_t> file(kMagic.begin(), kMagic.end());
   codec::PutU32(file, kVersion);
   codec::PutU64(file, body.size());
-  codec::PutRaw(file, Blake2b256(body));
+  const Hash256 digest = Blake2b256(body);
+  codec::PutRaw(file, digest);
+  codec::PutRaw(file, ledger_key.Sign(SnapshotSigningBytes(ledger, digest)));
   file.insert(file.end(), body.begin(), body.end());
 
   const std::filesystem::path tmp = dir / "snapshot.tmp";
@@ -57,7 +69,7 @@ Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& s) {
   return SyncPath(dir, O_RDONLY | O_DIRECTORY);
 }
 
-Result<Snapshot> ReadSnapshot(const std::filesystem::path& dir) {
+Result<Snapshot> ReadSnapshot(const std::filesystem::path& dir, const Keys& keys) {
   std::ifstream in(dir / "snapshot", std::ios::binary);
   if (!in) return Fail("no snapshot");
   const std::vector<uint8_t> file(std::istreambuf_iterator<char>(in), {});
@@ -69,11 +81,15 @@ Result<Snapshot> ReadSnapshot(const std::filesystem::path& dir) {
   const uint32_t version = prefix.U32();
   const uint64_t body_bytes = prefix.U64();
   const Hash256 digest = prefix.Raw<32>();
+  const Signature signature = prefix.Raw<64>();
   if (version != kVersion || body_bytes != file.size() - kPrefixBytes) {
     return Fail("snapshot version or length is wrong");
   }
   const std::span<const uint8_t> body = all.subspan(kPrefixBytes);
   if (Blake2b256(body) != digest) return Fail("snapshot checksum mismatch");
+  if (!VerifySignature(keys.ledger, SnapshotSigningBytes(keys.ledger_id, digest), signature)) {
+    return Fail("snapshot is not signed by this ledger's key");
+  }
   codec::Reader r(body);
   Snapshot s;
   s.head.tree_size = r.U64();

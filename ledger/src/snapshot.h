@@ -1,7 +1,10 @@
 // Snapshots (private to the ledger): the replayed state at a committed head, so Open reads only
 // the log after it. File <dir>/snapshot, replaced atomically (write temp, fsync, rename, fsync
 // directory):
-//   "PLUMESNP" | version u32 | body bytes u64 | BLAKE2b-256(body) | body
+//   "PLUMESNP" | version u32 (2) | body bytes u64 | BLAKE2b-256(body) | signature (64) | body
+// The signature is the ledger key's over a domain tag, the ledger id and the digest: the state in
+// it (balances, holds) is taken without replaying the entries, so a checksum alone would let
+// anyone who can write the directory change balances the log never produced.
 //   body: head (tree_size, timestamp, root, signature) | head record offset u64 |
 //         committed end u64 | offsets (tree_size x u64) | leaf hashes (tree_size x 32) | State
 // A snapshot is trusted only after it matches the log: its head record must be in the log at
@@ -15,6 +18,7 @@
 #include "plume/ledger/head.h"
 #include "plume/ledger/state.h"
 #include "plume/protocol/error.h"
+#include "plume/protocol/identity.h"
 
 namespace plume::ledger {
 
@@ -27,7 +31,10 @@ struct Snapshot {
   State state;
 };
 
-Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& snapshot);
-Result<Snapshot> ReadSnapshot(const std::filesystem::path& dir);
+// Signs with `ledger_key` for ledger `ledger`.
+Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& snapshot,
+                     const Identity& ledger_key, const LedgerId& ledger);
+// Refuses a snapshot not signed by keys.ledger for keys.ledger_id.
+Result<Snapshot> ReadSnapshot(const std::filesystem::path& dir, const Keys& keys);
 
 }  // namespace plume::ledger

@@ -14,7 +14,7 @@ using test::Signed;
 class SnapshotTest : public ::testing::Test {
  protected:
   std::unique_ptr<Ledger> OpenAt(const std::filesystem::path& dir) {
-    LedgerOptions options;
+    LedgerOptions options = cast_.options();
     options.snapshot_every_entries = 4;
     auto l = Ledger::Open(dir, cast_.ledger, cast_.operator_id.public_key(), options);
     EXPECT_TRUE(l.has_value()) << (l ? "" : l.error().message);
@@ -24,6 +24,7 @@ class SnapshotTest : public ::testing::Test {
     std::vector<Entry> entries;
     for (int i = 0; i < 3; ++i) {
       entries.push_back(Signed(
+          cast_.id,
           MakeTransfer("b" + std::to_string(batch) + "-" + std::to_string(i), cast_.team(i % 2),
                        cast_.team((i + 1) % 2), MicroPlume(1 + i + batch)),
           cast_.teams[i % 2]));
@@ -72,8 +73,8 @@ TEST_F(SnapshotTest, OpenStartsFromAMatchingSnapshotAndEndsInTheSameState) {
   ASSERT_TRUE(bundle.has_value());
   EXPECT_TRUE(CheckInclusion(*bundle, cast_.ledger.public_key()));
   EXPECT_EQ(bundle->logged.entry.id, "mint-team-0");
-  const Entry retry =
-      Signed(MakeTransfer("b0-0", cast_.team(0), cast_.team(1), MicroPlume(1)), cast_.teams[0]);
+  const Entry retry = Signed(
+      cast_.id, MakeTransfer("b0-0", cast_.team(0), cast_.team(1), MicroPlume(1)), cast_.teams[0]);
   EXPECT_EQ(test::AppendCodes(*l, {retry}), std::vector<Code>{Code::kIdExists});
   AppendTransfers(*l, 9);
   l.reset();
@@ -117,7 +118,7 @@ TEST_F(SnapshotTest, TornTailAfterASnapshotIsCut) {
     ASSERT_TRUE(l);
     test::AppendCodes(*l, test::Genesis(cast_, MicroPlume(1000)));
     committed = l->size();
-    LedgerOptions no_snapshots;
+    LedgerOptions no_snapshots = cast_.options();
     no_snapshots.snapshot_every_entries = 0;
     l.reset();
     auto l2 = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key(), no_snapshots);

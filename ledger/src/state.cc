@@ -20,11 +20,11 @@ bool IsSpendable(std::string_view a) { return IsTeam(a) || IsProvider(a) || a ==
 // Signature checks share one SigningBytes computation per entry.
 class Signers {
  public:
-  explicit Signers(const Entry& e) : entry_(e) {}
+  Signers(const Entry& e, const LedgerId& ledger) : entry_(e), ledger_(ledger) {}
   bool Has(const PublicKey& key) {
     for (const Endorsement& s : entry_.signatures) {
       if (s.signer != key) continue;
-      if (bytes_.empty()) bytes_ = SigningBytes(entry_);
+      if (bytes_.empty()) bytes_ = SigningBytes(entry_, ledger_);
       if (VerifySignature(key, bytes_, s.signature)) return true;
     }
     return false;
@@ -32,13 +32,15 @@ class Signers {
 
  private:
   const Entry& entry_;
+  const LedgerId& ledger_;
   std::vector<uint8_t> bytes_;
 };
 
 Code AuthorizeReceipt(const Entry& e, const Keys& keys) {
   if (!e.receipt || !ReceiptShapeProblem(*e.receipt).empty()) return Code::kInvalid;
   if (e.job != e.receipt->job_id || e.amount.value() != 0) return Code::kInvalid;
-  if (!VerifyAgentSignature(*e.receipt) || !VerifyCountersignature(*e.receipt, keys.ledger)) {
+  if (!VerifyAgentSignature(*e.receipt, keys.ledger_id) ||
+      !VerifyCountersignature(*e.receipt, keys.ledger_id, keys.ledger)) {
     return Code::kBadReceipt;
   }
   return Code::kOk;
@@ -99,11 +101,11 @@ std::string_view CodeName(Code code) {
   return "unknown";
 }
 
-Hash256 BodyHash(const Entry& entry) { return Blake2b256(SigningBytes(entry)); }
+Hash256 BodyHash(const Entry& entry) { return Blake2b256(BodyBytes(entry)); }
 
 Code Authorize(const Entry& e, const Keys& keys) {
   if (Code c = CheckShape(e); c != Code::kOk) return c;
-  Signers signers(e);
+  Signers signers(e, keys.ledger_id);
   const auto owner = [&](std::string_view account) -> PublicKey {
     if (account == kTreasury) return keys.operator_key;
     return *AccountKey(account);  // callers checked the name first

@@ -22,18 +22,21 @@ struct Rec {
 class TamperTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto l = Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key());
+    auto l =
+        Ledger::Open(dir_.path(), cast_.ledger, cast_.operator_id.public_key(), cast_.options());
     ASSERT_TRUE(l.has_value());
     test::AppendCodes(**l, test::Genesis(cast_, MicroPlume(5'000'000)));
     test::AppendCodes(
-        **l,
-        {Signed(MakeEscrowHold("hold", cast_.team(0), "job", MicroPlume(1'000'000)),
-                cast_.teams[0]),
-         Signed(MakeTransfer("t", cast_.team(1), cast_.team(0), MicroPlume(7)), cast_.teams[1])});
-    const TaskReceipt r = test::MakeSignedReceipt("job", "task-0", cast_.agents[0], cast_.ledger,
-                                                  1'000'000'000'000'000ULL, 1000, 100);
-    test::AppendCodes(**l, {Signed(MakeSettle("settle", r), cast_.ledger),
-                            Signed(MakeRelease("release", "job", cast_.team(0)), cast_.ledger)});
+        **l, {Signed(cast_.id, MakeEscrowHold("hold", cast_.team(0), "job", MicroPlume(1'000'000)),
+                     cast_.teams[0]),
+              Signed(cast_.id, MakeTransfer("t", cast_.team(1), cast_.team(0), MicroPlume(7)),
+                     cast_.teams[1])});
+    const TaskReceipt r =
+        test::MakeSignedReceipt(cast_.id, "job", "task-0", cast_.agents[0], cast_.ledger,
+                                1'000'000'000'000'000ULL, 1000, 100);
+    test::AppendCodes(
+        **l, {Signed(cast_.id, MakeSettle("settle", r), cast_.ledger),
+              Signed(cast_.id, MakeRelease("release", "job", cast_.team(0)), cast_.ledger)});
     log_ = dir_.path() / "ledger.log";
     original_ = test::ReadFile(log_);
     auto reader = LogReader::Open(log_);

@@ -28,22 +28,30 @@ TempDir::~TempDir() {
 Cast::Cast(int team_count, int agent_count) {
   for (int i = 0; i < team_count; ++i) teams.push_back(Identity::Generate());
   for (int i = 0; i < agent_count; ++i) agents.push_back(Identity::Generate());
+  id = LedgerIdOf(LogHeader{ledger.public_key(), operator_id.public_key(), nonce});
 }
 
-Entry Signed(Entry e, const Identity& signer) {
-  e.signatures.push_back(SignEntry(e, signer));
+LedgerOptions Cast::options() const {
+  LedgerOptions options;
+  options.genesis_nonce = nonce;
+  return options;
+}
+
+Entry Signed(const LedgerId& ledger, Entry e, const Identity& signer) {
+  e.signatures.push_back(SignEntry(e, ledger, signer));
   return e;
 }
 
-Entry Signed(Entry e, const Identity& a, const Identity& b) {
-  e.signatures.push_back(SignEntry(e, a));
-  e.signatures.push_back(SignEntry(e, b));
+Entry Signed(const LedgerId& ledger, Entry e, const Identity& a, const Identity& b) {
+  e.signatures.push_back(SignEntry(e, ledger, a));
+  e.signatures.push_back(SignEntry(e, ledger, b));
   return e;
 }
 
-TaskReceipt MakeSignedReceipt(const std::string& job, const std::string& task,
-                              const Identity& agent, const Identity& scheduler, uint64_t flops,
-                              uint64_t price, uint32_t fee_bps) {
+TaskReceipt MakeSignedReceipt(const LedgerId& ledger, const std::string& job,
+                              const std::string& task, const Identity& agent,
+                              const Identity& scheduler, uint64_t flops, uint64_t price,
+                              uint32_t fee_bps) {
   TaskReceipt r;
   r.job_id = job;
   r.task_id = task;
@@ -56,24 +64,25 @@ TaskReceipt MakeSignedReceipt(const std::string& job, const std::string& task,
   r.start_unix_ms = 1'700'000'000'000;
   r.end_unix_ms = 1'700'000'060'000;
   r.agent = agent.public_key();
-  r.agent_signature = SignAsAgent(r, agent);
+  r.agent_signature = SignAsAgent(r, ledger, agent);
   r.price_micro_plume_per_pflop = price;
   r.fee_bps = fee_bps;
-  r.scheduler_signature = Countersign(r, scheduler);
+  r.scheduler_signature = Countersign(r, ledger, scheduler);
   return r;
 }
 
 std::vector<Entry> Genesis(const Cast& cast, MicroPlume each) {
   std::vector<Entry> out;
   for (size_t i = 0; i < cast.teams.size(); ++i) {
-    out.push_back(
-        Signed(MakeOpenAccount("open-team-" + std::to_string(i), cast.team(i)), cast.teams[i]));
+    out.push_back(Signed(cast.id, MakeOpenAccount("open-team-" + std::to_string(i), cast.team(i)),
+                         cast.teams[i]));
     if (each.value() == 0) continue;  // a mint of nothing is malformed
-    out.push_back(
-        Signed(MakeMint("mint-team-" + std::to_string(i), cast.team(i), each), cast.operator_id));
+    out.push_back(Signed(cast.id, MakeMint("mint-team-" + std::to_string(i), cast.team(i), each),
+                         cast.operator_id));
   }
   for (size_t i = 0; i < cast.agents.size(); ++i) {
-    out.push_back(Signed(MakeOpenAccount("open-provider-" + std::to_string(i), cast.provider(i)),
+    out.push_back(Signed(cast.id,
+                         MakeOpenAccount("open-provider-" + std::to_string(i), cast.provider(i)),
                          cast.ledger));
   }
   return out;

@@ -25,20 +25,25 @@ class TempDir {
 struct Cast {
   Identity ledger = Identity::Generate();  // the scheduler / ledger key
   Identity operator_id = Identity::Generate();
+  Hash256 nonce = NewLedgerNonce();  // of every ledger opened with options()
+  LedgerId id{};                     // of those ledgers: what the cast's entries are signed for
   std::vector<Identity> teams;
   std::vector<Identity> agents;
   explicit Cast(int team_count = 2, int agent_count = 2);
-  Keys keys() const { return Keys{ledger.public_key(), operator_id.public_key()}; }
+  Keys keys() const { return Keys{ledger.public_key(), operator_id.public_key(), id}; }
+  // Options that create ledgers with this cast's id.
+  LedgerOptions options() const;
   std::string team(int i) const { return TeamAccount(teams[i].public_key()); }
   std::string provider(int i) const { return ProviderAccount(agents[i].public_key()); }
 };
 
-Entry Signed(Entry e, const Identity& signer);
-Entry Signed(Entry e, const Identity& a, const Identity& b);
+Entry Signed(const LedgerId& ledger, Entry e, const Identity& signer);
+Entry Signed(const LedgerId& ledger, Entry e, const Identity& a, const Identity& b);
 
-// A receipt from `agent`, signed by it and countersigned by `scheduler`.
-TaskReceipt MakeSignedReceipt(const std::string& job, const std::string& task,
-                              const Identity& agent, const Identity& scheduler, uint64_t flops,
+// A receipt from `agent`, signed by it and countersigned by `scheduler`, for ledger `ledger`.
+TaskReceipt MakeSignedReceipt(const LedgerId& ledger, const std::string& job,
+                              const std::string& task, const Identity& agent,
+                              const Identity& scheduler, uint64_t flops,
                               uint64_t price_micro_plume_per_pflop, uint32_t fee_bps);
 
 // Opens every team and provider account and mints `each` (if > 0) to every team.

@@ -28,7 +28,7 @@ class Verifier {
  public:
   Verifier(LogReader& reader, unsigned threads)
       : reader_(reader),
-        keys_{reader.header().ledger, reader.header().operator_key},
+        keys_{reader.header().ledger, reader.header().operator_key, LedgerIdOf(reader.header())},
         threads_(threads) {}
 
   VerifyReport Run() {

@@ -193,6 +193,10 @@ void Agent::Impl::OnRegisterAck(const Message& m, Clock::time_point now) {
   const bool first = !registered;
   registered = true;
   node_id = ack.getNodeId();
+  ledger_id = Hash256{};
+  if (auto id = ack.getLedgerId(); id.size() == ledger_id.size()) {
+    std::copy(id.begin(), id.end(), ledger_id.begin());
+  }
   if (ack.getLeaseMs() > 0) lease = std::chrono::milliseconds(ack.getLeaseMs());
   heartbeat_interval = ack.getHeartbeatIntervalMs() > 0
                            ? std::chrono::milliseconds(ack.getHeartbeatIntervalMs())

@@ -80,6 +80,9 @@ struct Agent::Impl {
   Clock::time_point next_register_at{};
   Clock::time_point next_heartbeat_at{};
   uint64_t register_request_id = 0;
+  // The scheduler's ledger (RegisterAck.ledgerId), which ledger receipts are signed for; zeros
+  // when it keeps none.
+  Hash256 ledger_id{};
 
   // Work.
   std::optional<HeldTask> held;

@@ -57,9 +57,9 @@ std::pair<std::string, Signature> SignReceipt(const Identity& id, const HeldTask
 
 // The ledger receipt (ledger/receipt.h) the scheduler rebuilds and countersigns so the ledger
 // pays for the task. The task id is the wire id in decimal, which both sides know.
-ledger::TaskReceipt LedgerReceipt(const Identity& id, const HeldTask& t, const Hash256& output,
-                                  const std::string& device, const std::string& kernel_build,
-                                  int64_t finished_unix_ms) {
+ledger::TaskReceipt LedgerReceipt(const Identity& id, const Hash256& ledger_id, const HeldTask& t,
+                                  const Hash256& output, const std::string& device,
+                                  const std::string& kernel_build, int64_t finished_unix_ms) {
   ledger::TaskReceipt r;
   r.job_id = t.job_id;
   r.task_id = std::to_string(t.task_id);
@@ -80,7 +80,7 @@ ledger::TaskReceipt LedgerReceipt(const Identity& id, const HeldTask& t, const H
   r.start_unix_ms = static_cast<uint64_t>(std::max<int64_t>(0, t.started_unix_ms));
   r.end_unix_ms = static_cast<uint64_t>(std::max<int64_t>(t.started_unix_ms, finished_unix_ms));
   r.agent = id.public_key();
-  r.agent_signature = ledger::SignAsAgent(r, id);
+  r.agent_signature = ledger::SignAsAgent(r, ledger_id, id);
   spdlog::info("job={} task={} attempt={} receipt={}: ledger receipt signed for {} FLOPs",
                t.job_id, t.task_id, t.attempt, ledger::ReceiptKey(r), r.flops);
   return r;
@@ -96,9 +96,9 @@ Status Agent::Impl::SpoolResult(const HeldTask& t, const TaskOutput& out) {
   const int64_t finished = UnixMs();
   const Hash256 output = Blake2b256(std::span<const uint8_t>(out.result));
   auto [receipt, signature] = SignReceipt(identity, t, output, out, finished);
-  const ledger::TaskReceipt lr =
-      LedgerReceipt(identity, t, output, options.devices.empty() ? "cpu" : options.devices[0].name,
-                    options.kernel_build, finished);
+  const ledger::TaskReceipt lr = LedgerReceipt(
+      identity, ledger_id, t, output, options.devices.empty() ? "cpu" : options.devices[0].name,
+      options.kernel_build, finished);
   json meta = {
       {"job_id", t.job_id},
       {"task_id", t.task_id},

@@ -208,6 +208,9 @@ struct RegisterAck {
   nodeId @0 :Text;
   leaseMs @1 :UInt64;            # a node silent for this long is lost
   heartbeatIntervalMs @2 :UInt64;
+  ledgerId @3 :Data;             # 32 bytes: the id of the scheduler's ledger (ledger/log.h
+                                 # LedgerIdOf), which the agent's ledger receipts sign; empty
+                                 # when the scheduler keeps no ledger
 }
 
 struct Heartbeat {               # agent -> scheduler; reply HeartbeatAck
@@ -311,6 +314,8 @@ struct QuoteReply {
   flops @0 :UInt64;              # billed FLOPs of all tasks (kernels/flops.h)
   maxCostMicroPlume @1 :Int64;   # flops x the spec's max price, plus the fee, summed per task
   feeBps @2 :UInt32;             # the network fee in basis points of each settle
+  ledgerId @3 :Data;             # 32 bytes: the ledger the escrow hold signature is for (as
+                                 # RegisterAck.ledgerId); empty when the scheduler keeps no ledger
 }
 
 struct SubmitAck {
@@ -484,6 +489,8 @@ struct LedgerHead {              # a signed tree head (ledger/head.h)
   timestampUnixMs @1 :UInt64;
   root @2 :Data;                 # 32 bytes: RFC 9162 Merkle root (BLAKE2b-256) of treeSize entries
   signature @3 :Data;            # 64 bytes: the ledger key over head.h HeadSigningBytes
+  ledgerId @4 :Data;             # 32 bytes: the ledger's id (ledger/log.h LedgerIdOf), which an
+                                 # operator's mint signs
 }
 
 struct LedgerEntry {             # one entry as logged

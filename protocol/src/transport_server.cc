@@ -56,7 +56,14 @@ struct TransportServer::Impl {
   std::string endpoint;
   uint16_t port = 0;
   detail::TransportCounters counters;
-  std::set<CurveKey> allowed_agents;  // CURVE keys of the allow-list
+  // The allow-list by ed25519 key, not CURVE key: a key and its sign-bit twin (the point -A,
+  // same Montgomery u, so the same CURVE key) are different ed25519 keys, and only the listed
+  // one may act as an agent.
+  std::set<PublicKey> allowed_agents;
+  // The ed25519 key each connection (ROUTER routing id) first spoke as: a later message on the
+  // connection naming another key (the twin of the connection's key) is refused, so one
+  // connection is one principal. Bounded like curve_of_sender.
+  std::unordered_map<PeerId, PublicKey> sender_of_peer;
   std::unordered_map<std::string, CurveKey> curve_of_sender;  // raw ed25519 bytes -> CURVE key
   uint64_t handshake_failures_reported = 0;
   detail::LogLimiter log_limiter;
@@ -94,6 +101,15 @@ struct TransportServer::Impl {
     curve_of_sender.emplace(std::move(key), *curve);
     return *curve;
   }
+  // Binds `peer` to `sender` on its first message; false when it is bound to another key.
+  bool BindSender(const PeerId& peer, const PublicKey& sender) {
+    if (auto it = sender_of_peer.find(peer); it != sender_of_peer.end()) {
+      return it->second == sender;
+    }
+    if (sender_of_peer.size() >= limits::kPeerKeyCacheEntries) sender_of_peer.clear();
+    sender_of_peer.emplace(peer, sender);
+    return true;
+  }
   std::optional<Incoming> Check(std::vector<zmq::message_t>& frames);
   Status SendRaw(const PeerId& peer, std::string_view frame);
 };
@@ -110,7 +126,7 @@ Result<std::unique_ptr<TransportServer>> TransportServer::Bind(const Identity& i
     for (const auto& pk : *impl->options.agent_allow_list) {
       auto curve = CurvePublicFromEd25519(pk);
       if (!curve) return Fail("agent allow-list: " + curve.error().message);
-      impl->allowed_agents.insert(*curve);
+      impl->allowed_agents.insert(pk);
     }
   }
   try {
@@ -192,8 +208,16 @@ std::optional<Incoming> TransportServer::Impl::Check(std::vector<zmq::message_t>
          message->request_id());
     return std::nullopt;
   }
+  if (!BindSender(peer, sender)) {
+    counters.refused_sender_mismatch.fetch_add(1, std::memory_order_relaxed);
+    fail(RefusalReason::kSenderMismatch, wire::ErrorCode::UNAUTHORIZED,
+         "this connection speaks as " + ToHex(sender_of_peer.at(peer)) + ", not as " +
+             ToHex(sender) + " (its sign-bit twin): one connection is one principal",
+         message->request_id());
+    return std::nullopt;
+  }
   if (options.agent_allow_list && IsAgentMessage(message->kind()) &&
-      !allowed_agents.contains(*curve)) {
+      !allowed_agents.contains(sender)) {
     counters.refused_unlisted_agent.fetch_add(1, std::memory_order_relaxed);
     fail(RefusalReason::kUnlistedAgent, wire::ErrorCode::UNAUTHORIZED,
          "agent " + ToHex(sender) + " is not on this scheduler's allow-list (ask the operator "

@@ -180,6 +180,65 @@ TEST(TransportTest, SenderFieldMustMatchConnectionKey) {
   EXPECT_EQ(server->stats().refused_sender_mismatch, 1u);
 }
 
+// The sign-bit twin of a key: the point -A, a different ed25519 key with the same CURVE key.
+PublicKey Twin(PublicKey key) {
+  key[31] ^= 0x80;
+  return key;
+}
+
+TEST(TransportTest, TheSignBitTwinOfAKeyIsNotASecondPrincipal) {
+  Identity sched = Identity::Generate(), agent = Identity::Generate();
+  const PublicKey twin = Twin(agent.public_key());
+  ASSERT_NE(twin, agent.public_key());
+  // The twin really does map to the agent's CURVE key, so the CURVE check alone cannot tell them
+  // apart: this is what the checks below have to catch.
+  ASSERT_EQ(CurvePublicFromEd25519(twin).value(), agent.CurvePublic());
+  ServerOptions options;
+  options.agent_allow_list = std::vector<PublicKey>{agent.public_key()};
+  auto server = StartServer(sched, options);
+  const auto refused = [&](TransportClient& c, uint64_t rid) {
+    auto in = server->Recv(1000ms);
+    ASSERT_TRUE(in);
+    EXPECT_FALSE(*in);
+    auto reply = c.Recv(5000ms);
+    ASSERT_TRUE(reply && *reply);
+    ASSERT_EQ((*reply)->kind(), MessageKind::ERROR);
+    EXPECT_EQ((*reply)->body().getError().getCode(), wire::ErrorCode::UNAUTHORIZED);
+    EXPECT_EQ((*reply)->request_id(), rid);
+  };
+
+  // A fresh connection whose first message registers as the twin: not on the allow-list.
+  auto first = ConnectClient(*server, agent);
+  MessageBuilder as_twin(7, twin);
+  as_twin.body().initRegister().setName("twin");
+  ASSERT_TRUE(first->Send(as_twin));
+  refused(*first, 7);
+  EXPECT_EQ(server->stats().refused_unlisted_agent, 1u);
+
+  // A connection that spoke as the agent cannot switch to the twin, even for a client message
+  // the allow-list does not cover.
+  auto second = ConnectClient(*server, agent);
+  auto reg = second->NewRequest();
+  reg.body().initRegister().setName("real");
+  ASSERT_TRUE(second->Send(reg));
+  auto in = server->Recv(5000ms);
+  ASSERT_TRUE(in && *in);
+  EXPECT_EQ((*in)->principal, agent.public_key());
+  MessageBuilder list(8, twin);
+  list.body().initListJobs();
+  ASSERT_TRUE(second->Send(list));
+  refused(*second, 8);
+  EXPECT_EQ(server->stats().refused_sender_mismatch, 1u);
+  // ...while the agent's own key goes on working on that connection.
+  auto again = second->NewRequest();
+  again.body().initListJobs();
+  ASSERT_TRUE(second->Send(again));
+  in = server->Recv(5000ms);
+  ASSERT_TRUE(in && *in);
+  EXPECT_EQ((*in)->principal, agent.public_key());
+  EXPECT_EQ(server->stats().messages_received, 2u);
+}
+
 TEST(TransportTest, GarbageLeavesServerAnswering) {
   Identity sched = Identity::Generate(), agent = Identity::Generate();
   auto server = StartServer(sched);

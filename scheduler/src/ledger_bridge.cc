@@ -157,7 +157,7 @@ Result<bool> LedgerBridge::Release(const LedgerOp& op, std::string& refusal) {
     return false;
   }
   ledger::Entry release = ledger::MakeRelease(op.id, op.job, ledger::TeamAccount(*key));
-  release.signatures.push_back(ledger::SignEntry(release, identity_));
+  release.signatures.push_back(ledger::SignEntry(release, ledger_->keys().ledger_id, identity_));
   auto answers = ledger_->Append(std::span<const ledger::Entry>(&release, 1));
   if (!answers) return tl::unexpected(answers.error());
   const ledger::Code code = answers->front().code;
@@ -209,7 +209,7 @@ Result<bool> LedgerBridge::KeepSettle(const SettleReceipt& s) {
   }
   // The FLOPs are the scheduler's: a receipt the agent signed with another number (or any other
   // field) does not verify and is not paid.
-  if (!ledger::VerifyAgentSignature(r)) {
+  if (!ledger::VerifyAgentSignature(r, ledger_->keys().ledger_id)) {
     spdlog::warn("job={} task={}: the agent's ledger receipt signature does not verify over the "
                  "scheduler's facts (FLOPs {}, inputs, output); the task is not paid",
                  s.job, s.task, s.flops);
@@ -220,9 +220,9 @@ Result<bool> LedgerBridge::KeepSettle(const SettleReceipt& s) {
                  s.task, why);
     return false;
   }
-  r.scheduler_signature = ledger::Countersign(r, identity_);
+  r.scheduler_signature = ledger::Countersign(r, ledger_->keys().ledger_id, identity_);
   ledger::Entry settle = ledger::MakeSettle("settle:" + s.task, r);
-  settle.signatures.push_back(ledger::SignEntry(settle, identity_));
+  settle.signatures.push_back(ledger::SignEntry(settle, ledger_->keys().ledger_id, identity_));
   const std::vector<uint8_t> bytes = ledger::Encode(settle);
   // The result is acknowledged (and the agent forgets it) once the turn commits, so the only
   // copy of what pays the provider must be durable before the result is recorded.
@@ -260,7 +260,8 @@ Result<bool> LedgerBridge::Settle(const LedgerOp& op, std::string& refusal) {
   const std::string provider = ledger::ProviderAccount(settle->receipt->agent);
   if (!ledger_->Balance(provider)) {
     entries.push_back(ledger::MakeOpenAccount(OpenAccountId(provider), provider));
-    entries.back().signatures.push_back(ledger::SignEntry(entries.back(), identity_));
+    entries.back().signatures.push_back(
+        ledger::SignEntry(entries.back(), ledger_->keys().ledger_id, identity_));
   }
   entries.push_back(*settle);
   auto answers = ledger_->Append(entries);

@@ -59,7 +59,7 @@ bool CheckAccount(const std::string& account, Body::Builder reply) {
 void AnswerBalance(const ledger::Ledger& l, const std::string& account, Body::Builder reply) {
   if (!CheckAccount(account, reply)) return;
   auto r = reply.initLedgerReply();
-  WriteHead(l.Head(), r.initHead());
+  WriteHead(l.Head(), l.keys().ledger_id, r.initHead());
   auto b = r.initBalance();
   b.setAccount(account);
   const auto balance = l.Balance(account);
@@ -97,7 +97,7 @@ void AnswerHistory(const ledger::Ledger& l, const HistoryFn& history, const std:
     encoded[--first] = std::move(e);
   }
   auto r = reply.initLedgerReply();
-  WriteHead(head, r.initHead());
+  WriteHead(head, l.keys().ledger_id, r.initHead());
   auto h = r.initHistory();
   h.setAccount(account);
   h.setTruncated(first > 0);
@@ -141,7 +141,7 @@ void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Read
     return;
   }
   auto r = reply.initLedgerReply();
-  WriteHead(bundle->head, r.initHead());  // the head the path leads to
+  WriteHead(bundle->head, l.keys().ledger_id, r.initHead());  // the head the path leads to
   auto inc = r.initInclusion();
   WriteEntry(bundle->logged, inc.initEntry());
   WriteHashes(bundle->path, inc.initPath(static_cast<unsigned>(bundle->path.size())));
@@ -167,7 +167,7 @@ void AnswerConsistency(const ledger::Ledger& l, wire::LedgerQuery::Consistency::
     return;
   }
   auto r = reply.initLedgerReply();
-  WriteHead(head, r.initHead());
+  WriteHead(head, l.keys().ledger_id, r.initHead());
   auto c = r.initConsistency();
   c.setOldSize(old_size);
   c.setNewSize(new_size);
@@ -187,7 +187,7 @@ void AnswerQuery(const ledger::Ledger& l, const HistoryFn& history, wire::Ledger
       return AnswerInclusion(l, q.getInclusion(), may_read, reply);
     case wire::LedgerQuery::HEAD: {
       auto r = reply.initLedgerReply();
-      WriteHead(l.Head(), r.initHead());
+      WriteHead(l.Head(), l.keys().ledger_id, r.initHead());
       r.setHeadOnly();
       return;
     }
@@ -242,7 +242,7 @@ Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) 
   const bool ownable = mint.to.starts_with("team:") || mint.to.starts_with("provider:");
   if (ownable && !ledger_->Balance(mint.to)) {
     ledger::Entry open = ledger::MakeOpenAccount(OpenAccountId(mint.to), mint.to);
-    open.signatures.push_back(ledger::SignEntry(open, identity_));
+    open.signatures.push_back(ledger::SignEntry(open, ledger_->keys().ledger_id, identity_));
     // kAccountExists: the inbox thread opened it meanwhile, which is as good.
     auto opened = ledger_->Append(std::span<const ledger::Entry>(&open, 1));
     if (!opened) return tl::unexpected(opened.error());
@@ -298,7 +298,7 @@ void LedgerBridge::Answer(wire::Envelope::Body::Reader request, const std::strin
                  mint->amount.value(), mint->to, applied->index);
   }
   auto r = reply.initLedgerReply();
-  WriteHead(ledger_->Head(), r.initHead());
+  WriteHead(ledger_->Head(), ledger_->keys().ledger_id, r.initHead());
   auto m = r.initMinted();
   m.setEntryId(mint->id);
   m.setIndex(applied->index);

@@ -104,7 +104,8 @@ Result<DrainResult> DrainInbox(const fs::path& ledger_dir, ledger::Ledger& ledge
       continue;
     }
     opens.push_back(ledger::MakeOpenAccount(OpenAccountId(e.to), e.to));
-    opens.back().signatures.push_back(ledger::SignEntry(opens.back(), opener));
+    opens.back().signatures.push_back(
+        ledger::SignEntry(opens.back(), ledger.keys().ledger_id, opener));
   }
   if (!opens.empty()) {
     if (auto opened = ledger.Append(opens); !opened) return tl::unexpected(opened.error());

@@ -20,8 +20,10 @@ Result<std::array<uint8_t, N>> Fixed(capnp::Data::Reader data, const char* what)
 
 }  // namespace
 
-void WriteHead(const ledger::SignedTreeHead& head, wire::LedgerHead::Builder out) {
+void WriteHead(const ledger::SignedTreeHead& head, const ledger::LedgerId& ledger,
+               wire::LedgerHead::Builder out) {
   out.setTreeSize(head.tree_size);
+  out.setLedgerId(AsData(ledger));
   out.setTimestampUnixMs(head.timestamp_unix_ms);
   out.setRoot(AsData(head.root));
   out.setSignature(AsData(head.signature));

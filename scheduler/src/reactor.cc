@@ -260,6 +260,7 @@ void Reactor::Impl::OnRegister(Incoming& in) {
   ack.setNodeId(id);
   ack.setLeaseMs(static_cast<uint64_t>(opt.core.lease_ms));
   ack.setHeartbeatIntervalMs(static_cast<uint64_t>(opt.core.lease_ms / 3));
+  if (opt.ledger_id) ack.setLedgerId(AsData(*opt.ledger_id));
   Reply(in.peer, m);
 }
 

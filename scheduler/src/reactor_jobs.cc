@@ -273,6 +273,7 @@ void Reactor::Impl::OnQuoteJob(Incoming& in) {
   reply.setFlops(JobFlops(spec));
   reply.setMaxCostMicroPlume(MaxJobCostMicroPlume(spec));
   reply.setFeeBps(spec.fee_bps);
+  if (opt.ledger_id) reply.setLedgerId(AsData(*opt.ledger_id));
   Reply(in.peer, m);
 }
 

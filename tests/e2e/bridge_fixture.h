@@ -34,6 +34,9 @@ class BridgeFixture : public ::testing::Test {
   Identity op_ = Identity::Generate();
   Identity team_ = Identity::Generate();
   std::unique_ptr<LedgerBridge> bridge_;
+
+  // The bridge's ledger id: what entries and receipts for it are signed for.
+  ledger::LedgerId ledger_id() const { return bridge_->ledger().keys().ledger_id; }
 };
 
 }  // namespace plume::scheduler::testing

@@ -28,7 +28,7 @@ class LedgerBridgeTest : public testing::BridgeFixture {
  protected:
   void QueueMint(const std::string& id, int64_t amount, const Identity& signer) {
     ledger::Entry mint = ledger::MakeMint(id, team(), MicroPlume(amount));
-    mint.signatures.push_back(ledger::SignEntry(mint, signer));
+    mint.signatures.push_back(ledger::SignEntry(mint, ledger_id(), signer));
     ASSERT_TRUE(WriteInboxEntry(dir_, mint));
   }
   std::string team() const { return ledger::TeamAccount(team_.public_key()); }
@@ -43,7 +43,8 @@ class LedgerBridgeTest : public testing::BridgeFixture {
   }
   void SignHold(const std::string& job, int64_t amount) {
     const ledger::Entry hold = EscrowHoldEntry(job, team_.public_key(), amount);
-    ASSERT_TRUE(bridge_->RememberHoldSignature(job, ledger::SignEntry(hold, team_).signature));
+    ASSERT_TRUE(
+        bridge_->RememberHoldSignature(job, ledger::SignEntry(hold, ledger_id(), team_).signature));
   }
 };
 
@@ -121,7 +122,8 @@ TEST_F(LedgerBridgeTest, HoldNeedsTheTeamsSignatureAndBalanceAndAppliesOnce) {
 }
 
 // The agent signs its ledger receipt; the scheduler's SettleReceipt carries its own FLOPs.
-SettleReceipt AgentSigned(const Identity& agent, uint64_t agent_flops, uint64_t scheduler_flops) {
+SettleReceipt AgentSigned(const ledger::LedgerId& ledger_id, const Identity& agent,
+                          uint64_t agent_flops, uint64_t scheduler_flops) {
   ledger::TaskReceipt r;
   r.job_id = "job-s";
   r.task_id = "7";
@@ -134,7 +136,7 @@ SettleReceipt AgentSigned(const Identity& agent, uint64_t agent_flops, uint64_t 
   r.start_unix_ms = 1000;
   r.end_unix_ms = 2000;
   r.agent = agent.public_key();
-  const Signature sig = ledger::SignAsAgent(r, agent);
+  const Signature sig = ledger::SignAsAgent(r, ledger_id, agent);
   auto bytes = [](auto const& b) { return std::string(b.begin(), b.end()); };
   SettleReceipt s;
   s.task = "job-s/r0/w0";
@@ -176,7 +178,7 @@ TEST_F(LedgerBridgeTest, SettlePaysAVerifiedReceiptOnceAcrossARestartAndNeverOth
 
   // The agent signed 2e9 FLOPs, the scheduler counts 1e9: not kept (false), so the core makes
   // no settle request; one made anyway finds no entry, and is refused rather than taken as paid.
-  auto kept = bridge_->KeepSettle(AgentSigned(agent, 2'000'000'000, 1'000'000'000));
+  auto kept = bridge_->KeepSettle(AgentSigned(ledger_id(), agent, 2'000'000'000, 1'000'000'000));
   ASSERT_TRUE(kept) << kept.error().message;
   EXPECT_FALSE(*kept);
   EXPECT_FALSE(bridge_->Apply(settle, refusal).value_or(true));
@@ -186,7 +188,9 @@ TEST_F(LedgerBridgeTest, SettlePaysAVerifiedReceiptOnceAcrossARestartAndNeverOth
 
   // Signed over the scheduler's FLOPs: kept, then the scheduler "dies" before settling and the
   // restarted one re-sends the settle twice; paid once: 2e12 x 1e9 / 1e15 = 2,000,000, fee 5%.
-  ASSERT_TRUE(bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000)).value_or(false));
+  ASSERT_TRUE(
+      bridge_->KeepSettle(AgentSigned(ledger_id(), agent, 1'000'000'000, 1'000'000'000))
+          .value_or(false));
   bridge_.reset();
   auto reopened =
       LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
@@ -212,7 +216,7 @@ TEST_F(LedgerBridgeTest, ALostSettleFileIsNeverTakenAsPaid) {
   std::string refusal;
   ASSERT_TRUE(bridge_->Apply(HoldOp("job-s", 5'000'000), refusal).value_or(false)) << refusal;
   const Identity agent = Identity::Generate();
-  auto kept = bridge_->KeepSettle(AgentSigned(agent, 1'000'000'000, 1'000'000'000));
+  auto kept = bridge_->KeepSettle(AgentSigned(ledger_id(), agent, 1'000'000'000, 1'000'000'000));
   ASSERT_TRUE(kept && *kept);
   for (const auto& f : fs::directory_iterator(dir_ / "settles")) fs::remove(f.path());
   LedgerOp settle;

@@ -65,10 +65,10 @@ class LedgerCliTest : public ::testing::Test {
     r.start_unix_ms = 1000;
     r.end_unix_ms = 2000;
     r.agent = agent.public_key();
-    r.agent_signature = SignAsAgent(r, agent);
+    r.agent_signature = SignAsAgent(r, ledger_id_, agent);
     r.price_micro_plume_per_pflop = price_;
     r.fee_bps = fee_bps_;
-    r.scheduler_signature = Countersign(r, scheduler_);
+    r.scheduler_signature = Countersign(r, ledger_id_, scheduler_);
     return r;
   }
 
@@ -77,29 +77,30 @@ class LedgerCliTest : public ::testing::Test {
     auto opened = Ledger::Open(dir_ / "ledger", scheduler_, op_.public_key());
     EXPECT_TRUE(opened) << opened.error().message;
     Ledger& l = **opened;
+    ledger_id_ = l.keys().ledger_id;
     const std::string team = TeamAccount(team_.public_key());
     const int64_t hold = CostWithFee(price_, 4 * kPflop, fee_bps_)->value();
     std::vector<Entry> batch;
     batch.push_back(MakeOpenAccount("open:team", team));
-    batch.back().signatures.push_back(SignEntry(batch.back(), scheduler_));
+    batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, scheduler_));
     batch.push_back(MakeMint("mint:1", team, MicroPlume(100'000'000)));
-    batch.back().signatures.push_back(SignEntry(batch.back(), op_));
+    batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, op_));
     for (const Identity* a : {&agent_a_, &agent_b_}) {
       batch.push_back(
           MakeOpenAccount("open:" + a->Id().substr(0, 16), ProviderAccount(a->public_key())));
-      batch.back().signatures.push_back(SignEntry(batch.back(), scheduler_));
+      batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, scheduler_));
     }
     batch.push_back(MakeEscrowHold("hold:" + job_, team, job_, MicroPlume(hold)));
-    batch.back().signatures.push_back(SignEntry(batch.back(), team_));
+    batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, team_));
     batch.push_back(MakeSettle("settle:t0", Receipt(agent_a_, "t0", kPflop)));
-    batch.back().signatures.push_back(SignEntry(batch.back(), scheduler_));
+    batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, scheduler_));
     batch.push_back(MakeSettle("settle:t1", Receipt(agent_b_, "t1", 2 * kPflop)));
-    batch.back().signatures.push_back(SignEntry(batch.back(), scheduler_));
+    batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, scheduler_));
     // The same task again under a new entry id (a retried result): pays nothing.
     batch.push_back(MakeSettle("settle:t1-again", Receipt(agent_b_, "t1", 2 * kPflop)));
-    batch.back().signatures.push_back(SignEntry(batch.back(), scheduler_));
+    batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, scheduler_));
     batch.push_back(MakeRelease("release:" + job_, job_, team));
-    batch.back().signatures.push_back(SignEntry(batch.back(), scheduler_));
+    batch.back().signatures.push_back(SignEntry(batch.back(), ledger_id_, scheduler_));
     auto answers = l.Append(batch);
     EXPECT_TRUE(answers);
     for (size_t i = 0; i < answers->size(); ++i) {
@@ -113,6 +114,7 @@ class LedgerCliTest : public ::testing::Test {
   fs::path dir_;
   Identity scheduler_ = Identity::Generate();
   Identity op_ = Identity::Generate();
+  LedgerId ledger_id_{};  // of the ledger WriteFlow creates
   Identity team_ = Identity::Generate();
   Identity agent_a_ = Identity::Generate();
   Identity agent_b_ = Identity::Generate();

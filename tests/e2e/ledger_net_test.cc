@@ -239,7 +239,7 @@ TEST_F(LedgerNetE2E, HostileLedgerMessagesDoNotHurtTheScheduler) {
   {
     // A well-formed transfer entry posing as a mint.
     ledger::Entry t = ledger::MakeTransfer("t:1", team_, "treasury", ledger::MicroPlume(5));
-    t.signatures.push_back(ledger::SignEntry(t, *me));
+    t.signatures.push_back(ledger::SignEntry(t, ledger::LedgerId{}, *me));
     const std::vector<uint8_t> bytes = ledger::Encode(t);
     auto m = c.NewRequest();
     m.body().initLedgerMint().setEntry(AsData(bytes));

@@ -52,7 +52,7 @@ class LedgerWireTest : public testing::BridgeFixture {
   }
   ledger::Entry Mint(const std::string& id, const std::string& to, const Identity& signer) {
     ledger::Entry m = ledger::MakeMint(id, to, MicroPlume(1'000'000));
-    m.signatures.push_back(ledger::SignEntry(m, signer));
+    m.signatures.push_back(ledger::SignEntry(m, ledger_id(), signer));
     return m;
   }
   // A countersigned receipt with `inputs` input hashes: about 32 bytes each on the wire.
@@ -69,12 +69,12 @@ class LedgerWireTest : public testing::BridgeFixture {
     r.start_unix_ms = 1000;
     r.end_unix_ms = 2000;
     r.agent = agent_.public_key();
-    r.agent_signature = ledger::SignAsAgent(r, agent_);
+    r.agent_signature = ledger::SignAsAgent(r, ledger_id(), agent_);
     r.price_micro_plume_per_pflop = 1;
     r.fee_bps = 0;
-    r.scheduler_signature = ledger::Countersign(r, scheduler_);
+    r.scheduler_signature = ledger::Countersign(r, ledger_id(), scheduler_);
     ledger::Entry e = ledger::MakeTaskReceipt("receipt:" + std::to_string(n), r);
-    e.signatures.push_back(ledger::SignEntry(e, scheduler_));
+    e.signatures.push_back(ledger::SignEntry(e, ledger_id(), scheduler_));
     return e;
   }
 

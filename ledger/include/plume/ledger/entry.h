@@ -77,9 +77,13 @@ Entry MakeUnstake(std::string id, const PublicKey& agent, MicroPlume amount);
 Entry MakeSlash(std::string id, const PublicKey& agent, MicroPlume amount);
 Entry MakeTaskReceipt(std::string id, TaskReceipt receipt);
 
-// The bytes signatures cover: a domain tag and every field except the signatures.
-std::vector<uint8_t> SigningBytes(const Entry& entry);
-Endorsement SignEntry(const Entry& entry, const Identity& signer);
+// The bytes signatures cover: a versioned domain tag, the id of the ledger the entry is for
+// (log.h LedgerIdOf; so it cannot be replayed onto another ledger) and every field except the
+// signatures.
+std::vector<uint8_t> SigningBytes(const Entry& entry, const LedgerId& ledger);
+Endorsement SignEntry(const Entry& entry, const LedgerId& ledger, const Identity& signer);
+// The entry without its signatures, for idempotency (state.h BodyHash).
+std::vector<uint8_t> BodyBytes(const Entry& entry);
 
 // Full canonical encoding (including signatures) and its inverse.
 void AppendEncoded(const Entry& entry, std::vector<uint8_t>& out);

@@ -40,6 +40,9 @@ struct LedgerOptions {
   uint64_t snapshot_every_entries = 100'000;
   // Clock for tree head timestamps; defaults to the system clock.
   std::function<uint64_t()> now_unix_ms;
+  // The header nonce of a ledger this Open creates (log.h); random when unset. Tests fix it to
+  // know the ledger id, and so sign entries, before the ledger exists.
+  std::optional<Hash256> genesis_nonce;
 };
 
 // One entry as it sits in the log.

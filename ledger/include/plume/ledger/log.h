@@ -1,7 +1,11 @@
 // The ledger's record file (ledger.log). Layout:
-//   header: "PLUMELOG" | version u32 | ledger public key (32) | operator public key (32) |
-//           crc32c of the preceding 76 bytes (u32)                               = 80 bytes
+//   header: "PLUMELOG" | version u32 (2) | ledger public key (32) | operator public key (32) |
+//           genesis nonce (32) | crc32c of the preceding 108 bytes (u32)        = 112 bytes
 //   records: length u32 | crc32c(payload) u32 | payload (1..kRecordBytesMax bytes)
+// The nonce is random at creation, so two ledgers created with the same keys still differ: every
+// signature made for a ledger covers its LedgerIdOf() (a hash of the header), which is what keeps
+// an entry or receipt signed for one ledger from being appended to another. Version 1 logs (80-byte
+// headers, signatures without a ledger id) are refused.
 // All integers little-endian. A batch of records is written with one write() and made durable
 // with one fdatasync() (group commit); the record framing knows nothing of what payloads mean.
 //
@@ -20,12 +24,14 @@
 #include <string>
 #include <vector>
 
+#include "plume/ledger/receipt.h"
 #include "plume/protocol/error.h"
+#include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
 
 namespace plume::ledger {
 
-inline constexpr size_t kLogHeaderBytes = 80;
+inline constexpr size_t kLogHeaderBytes = 112;
 inline constexpr size_t kRecordFrameBytes = 8;
 
 uint32_t Crc32c(std::span<const uint8_t> bytes);
@@ -33,9 +39,17 @@ uint32_t Crc32c(std::span<const uint8_t> bytes);
 struct LogHeader {
   PublicKey ledger{};
   PublicKey operator_key{};
+  Hash256 nonce{};  // random, chosen once when the log is created
 };
+// BLAKE2b-256 over a domain tag and the header's keys and nonce: the ledger's id, which every
+// entry and receipt signature for this ledger covers (entry.h SigningBytes, receipt.h).
+LedgerId LedgerIdOf(const LogHeader& header);
+// A fresh random nonce for a new log.
+Hash256 NewLedgerNonce();
 std::vector<uint8_t> EncodeLogHeader(const LogHeader& header);
 Result<LogHeader> DecodeLogHeader(std::span<const uint8_t> bytes);
+// An error when `bytes` (a file's first bytes, any length) start a log of another format version.
+Status CheckLogVersion(std::span<const uint8_t> bytes);
 
 // Appends one framed record (length, checksum, payload) to out.
 void AppendRecord(std::span<const uint8_t> payload, std::vector<uint8_t>& out);

@@ -2,7 +2,9 @@
 // before the ledger pays for it. A settle entry carries one; the ledger pays
 // price * flops / 1e15 to the provider and a fee to the treasury out of the job's escrow.
 //
-// Two signatures, two byte strings (both canonical, see entry.h for the encoding rules):
+// Two signatures, two byte strings (both canonical, see entry.h for the encoding rules), each
+// starting with a versioned domain tag and the id of the ledger the receipt is for (log.h
+// LedgerIdOf), so a receipt signed for one ledger does not verify on another:
 //  - agent_signature by `agent` over AgentSigningBytes(): the work facts (job, task, attempt,
 //    input and output hashes, FLOPs, device, kernel build, start/end time).
 //  - scheduler_signature by the scheduler (the ledger key) over SchedulerSigningBytes(): the
@@ -18,6 +20,9 @@
 #include "plume/protocol/identity.h"
 
 namespace plume::ledger {
+
+// A ledger's id (log.h LedgerIdOf): BLAKE2b-256 of its header, unique per ledger.
+using LedgerId = Hash256;
 
 struct TaskReceipt {
   // Signed by the agent.
@@ -41,19 +46,21 @@ struct TaskReceipt {
   bool operator==(const TaskReceipt&) const = default;
 };
 
-std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& receipt);
-std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& receipt);
+std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& receipt, const LedgerId& ledger);
+std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& receipt, const LedgerId& ledger);
 
 // Returns the signature; the caller stores it in the receipt (no out-parameters).
-Signature SignAsAgent(const TaskReceipt& receipt, const Identity& agent);
-Signature Countersign(const TaskReceipt& receipt, const Identity& scheduler);
+Signature SignAsAgent(const TaskReceipt& receipt, const LedgerId& ledger, const Identity& agent);
+Signature Countersign(const TaskReceipt& receipt, const LedgerId& ledger,
+                      const Identity& scheduler);
 
-bool VerifyAgentSignature(const TaskReceipt& receipt);
+bool VerifyAgentSignature(const TaskReceipt& receipt, const LedgerId& ledger);
 
-// The receipt's key in logs: 16 hex digits of BLAKE2b-256 over AgentSigningBytes, so the agent
+// The receipt's key in logs: 16 hex digits of BLAKE2b-256 over the agent's fields, so the agent
 // that signs it and the scheduler that countersigns it log the same key for the same work.
 std::string ReceiptKey(const TaskReceipt& receipt);
-bool VerifyCountersignature(const TaskReceipt& receipt, const PublicKey& scheduler);
+bool VerifyCountersignature(const TaskReceipt& receipt, const LedgerId& ledger,
+                            const PublicKey& scheduler);
 
 // Shape checks (sizes, times, fee) without signatures; empty string when well formed, else why.
 std::string ReceiptShapeProblem(const TaskReceipt& receipt);

@@ -53,10 +53,12 @@ std::string_view CodeName(Code code);
 struct Keys {
   PublicKey ledger{};        // the scheduler's / ledger's key: countersigns, releases, heads
   PublicKey operator_key{};  // mints and slashes; owns the treasury
+  LedgerId ledger_id{};      // log.h LedgerIdOf(): every signature checked here must cover it
 };
 
-// What idempotency compares: BLAKE2b-256 of SigningBytes(entry) (signatures excluded, so a
-// retry signed again with a randomised signer still matches).
+// What idempotency compares: BLAKE2b-256 of the entry without its signatures (so a retry signed
+// again with a randomised signer still matches). The ledger id is left out: it is the same for
+// every entry of one ledger.
 Hash256 BodyHash(const Entry& entry);
 
 // Stateless checks: field shapes for the type and the signatures it needs.

@@ -8,12 +8,17 @@
 // (with an Error reply) any message whose sender does not match the connection, so
 // Incoming::principal is proven, not claimed. A client with a wrong server key fails the
 // handshake: libzmq never delivers its messages, and the failure is counted.
+// An ed25519 key A and its sign-bit twin -A map to the same CURVE key, so the holder of A could
+// name either. A connection is bound to the key its first message names, and any later message
+// on it naming another key is refused (counted as a sender mismatch); the allow-list below holds
+// ed25519 keys, so the twin of a listed agent is not listed. A twin on a connection of its own is
+// then just one more unlisted key, which anyone can make for free.
 //
 // Agent allow-list. When ServerOptions::agent_allow_list is set, agent-only messages (register,
 // heartbeat, drain, deregister, taskProgress, taskResult, taskFailed) from principals not on it
-// are refused: logged, counted (stats().refused_unlisted_agent), answered with Error
-// unauthorized, and never returned by Recv. Clients (CLI) are not restricted by the list; the
-// scheduler decides what a client may do.
+// are refused (compared by ed25519 key, never by CURVE key): logged, counted
+// (stats().refused_unlisted_agent), answered with Error unauthorized, and never returned by Recv.
+// Clients (CLI) are not restricted by the list; the scheduler decides what a client may do.
 //
 // Bad input. Malformed, truncated or wrong-version frames are counted, answered with Error
 // badMessage/unsupportedVersion, and skipped. Frames above limits::kSocketFrameBytesMax make

@@ -16,7 +16,8 @@
 
 namespace plume::scheduler {
 
-void WriteHead(const ledger::SignedTreeHead& head, wire::LedgerHead::Builder out);
+void WriteHead(const ledger::SignedTreeHead& head, const ledger::LedgerId& ledger,
+               wire::LedgerHead::Builder out);
 // Fails when the root or signature has the wrong size. Does not check the signature
 // (ledger::VerifyHead does, with the key the caller trusts).
 Result<ledger::SignedTreeHead> ReadHead(wire::LedgerHead::Reader in);

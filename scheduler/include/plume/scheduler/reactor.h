@@ -64,6 +64,9 @@ struct ReactorOptions {
   LedgerServiceHook ledger_service;
   // The operator's key (--operator-id): may read the history of every account.
   std::optional<PublicKey> ledger_operator;
+  // The ledger's id (ledger/log.h LedgerIdOf), told to agents (RegisterAck) and submitters
+  // (QuoteReply) so that their receipts and holds are signed for this ledger and no other.
+  std::optional<Hash256> ledger_id;
   // Blob bytes one key may upload per 24 h (0: no limit). An agent uploading while it holds an
   // assigned task (its results) is not counted.
   uint64_t upload_quota_bytes_per_day = 256ULL << 30;
