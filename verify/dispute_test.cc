@@ -21,7 +21,7 @@ namespace {
 
 using kernels::TrainState;
 
-constexpr int64_t kSteps = 50; // H: interval 2, so 25 links
+constexpr int64_t kSteps = 50;  // H: interval 2, so 25 links
 
 kernels::ModelConfig Model() { return kernels::ModelConfig{2, 2, 32, 32, 256}; }
 
@@ -36,7 +36,7 @@ kernels::TrainConfig Train() {
   t.grad_clip = 1.0f;
   t.weight_decay = 0.1f;
   t.seed = 77;
-  t.first_step = 100; // a later DiLoCo round: the schedule does not start at 0
+  t.first_step = 100;  // a later DiLoCo round: the schedule does not start at 0
   t.schedule_steps = 400;
   return t;
 }
@@ -58,7 +58,7 @@ const std::vector<float> &RoundParams() {
 
 struct Trained {
   std::vector<Digest> chain;
-  std::vector<TrainState> kept; // the state behind each link
+  std::vector<TrainState> kept;  // the state behind each link
   std::vector<float> params;
 };
 
@@ -66,14 +66,13 @@ struct Trained {
 // committed state.
 Trained Honest(int threads) {
   Trained run;
-  ChainRecorder recorder(kSteps,
-                         [&](size_t, const TrainState &s) -> kernels::Status {
-                           run.kept.push_back(s);
-                           return {};
-                         });
+  ChainRecorder recorder(kSteps, [&](size_t, const TrainState &s) -> kernels::Status {
+    run.kept.push_back(s);
+    return {};
+  });
   auto ops = kernels::MakeCpuOps(threads);
-  auto out = kernels::TrainShard(Model(), Train(), RoundParams(), Shard(), {},
-                                 *ops, {}, {}, recorder.Hook());
+  auto out = kernels::TrainShard(Model(), Train(), RoundParams(), Shard(), {}, *ops, {}, {},
+                                 recorder.Hook());
   EXPECT_TRUE(out) << out.error().message;
   run.chain = recorder.links();
   run.params = out->params;
@@ -85,12 +84,12 @@ Trained Honest(int threads) {
 std::vector<Digest> Perturbed(int64_t at) {
   ChainRecorder recorder(kSteps);
   auto ops = kernels::MakeCpuOps(1);
-  auto mid = kernels::TrainSegment(Model(), Train(), StartState(RoundParams()),
-                                   0, at, Shard(), *ops, recorder.Hook());
+  auto mid = kernels::TrainSegment(Model(), Train(), StartState(RoundParams()), 0, at, Shard(),
+                                   *ops, recorder.Hook());
   EXPECT_TRUE(mid) << mid.error().message;
   mid->params[123] += 1e-3f;
-  auto end = kernels::TrainSegment(Model(), Train(), *mid, at, kSteps, Shard(),
-                                   *ops, recorder.Hook());
+  auto end =
+      kernels::TrainSegment(Model(), Train(), *mid, at, kSteps, Shard(), *ops, recorder.Hook());
   EXPECT_TRUE(end) << end.error().message;
   return recorder.links();
 }
@@ -100,9 +99,8 @@ std::vector<Digest> Perturbed(int64_t at) {
 std::vector<Digest> Lazy() {
   ChainRecorder recorder(kSteps);
   auto ops = kernels::MakeCpuOps(1);
-  auto half =
-      kernels::TrainSegment(Model(), Train(), StartState(RoundParams()), 0,
-                            kSteps / 2, Shard(), *ops, recorder.Hook());
+  auto half = kernels::TrainSegment(Model(), Train(), StartState(RoundParams()), 0, kSteps / 2,
+                                    Shard(), *ops, recorder.Hook());
   EXPECT_TRUE(half) << half.error().message;
   std::vector<Digest> chain = recorder.links();
   while (static_cast<int64_t>(chain.size()) < CommitmentLinks(kSteps)) {
@@ -128,30 +126,27 @@ TEST(Commitments, AnHonestChainHasOneLinkPerIntervalAndDoesNotChangeTheResult) {
   EXPECT_EQ(run.chain.size(), 25u);
   EXPECT_LE(run.chain.size() * sizeof(Digest), 1024u);
   auto ops = kernels::MakeCpuOps(1);
-  auto plain =
-      kernels::TrainShard(Model(), Train(), RoundParams(), Shard(), {}, *ops);
+  auto plain = kernels::TrainShard(Model(), Train(), RoundParams(), Shard(), {}, *ops);
   ASSERT_TRUE(plain);
-  EXPECT_EQ(plain->params, run.params)
-      << "committing must not change the training";
+  EXPECT_EQ(plain->params, run.params) << "committing must not change the training";
   EXPECT_EQ(run.kept.back().params, run.params);
   EXPECT_TRUE(StateMatchesLink(run.chain, 24, run.kept.back()));
 }
 
 TEST(Commitments, TheChainIsIdenticalAtOneTwoAndThreeThreads) {
   for (int threads : {2, 3}) {
-    EXPECT_EQ(Honest(threads).chain, HonestOnce().chain)
-        << threads << " threads";
+    EXPECT_EQ(Honest(threads).chain, HonestOnce().chain) << threads << " threads";
   }
 }
 
 TEST(Commitments, AnOddIntervalStillEndsWithALinkAtTheLastStep) {
   kernels::TrainConfig t = Train();
-  t.steps = 7; // interval 1 for H <= 32: 7 links; H = 70 gives interval 3, last
-               // link after 1
+  t.steps = 7;  // interval 1 for H <= 32: 7 links; H = 70 gives interval 3, last
+                // link after 1
   ChainRecorder recorder(t.steps);
   auto ops = kernels::MakeCpuOps(1);
-  ASSERT_TRUE(kernels::TrainShard(Model(), t, RoundParams(), Shard(), {}, *ops,
-                                  {}, {}, recorder.Hook()));
+  ASSERT_TRUE(
+      kernels::TrainShard(Model(), t, RoundParams(), Shard(), {}, *ops, {}, {}, recorder.Hook()));
   EXPECT_EQ(recorder.links().size(), 7u);
   EXPECT_EQ(LinkSegment(70, 23), (Segment{69, 70}));
   EXPECT_EQ(CommitmentLinks(70), 24);
@@ -171,14 +166,11 @@ TEST(Referee, AnHonestRunReplayedAtAnySegmentAndThreadCountIsNeverAccused) {
     for (size_t link = 0; link < honest.chain.size(); ++link) {
       // A made-up opponent whose chain parts from the honest one at `link`.
       std::vector<Digest> other = honest.chain;
-      for (size_t j = link; j < other.size(); ++j)
-        other[j][0] ^= 1;
+      for (size_t j = link; j < other.size(); ++j) other[j][0] ^= 1;
       const DisputeTask task{Model(), Train(), Shard()};
-      auto report = RecomputeSegment(task, honest.chain, other,
-                                     AgreedStart(honest, link), *ops);
+      auto report = RecomputeSegment(task, honest.chain, other, AgreedStart(honest, link), *ops);
       ASSERT_TRUE(report) << report.error().message;
-      EXPECT_EQ(report->verdict, DisputeVerdict::kBFaulty)
-          << "link " << link << ", " << threads;
+      EXPECT_EQ(report->verdict, DisputeVerdict::kBFaulty) << "link " << link << ", " << threads;
       EXPECT_EQ(report->link, link);
       EXPECT_EQ(report->segment, LinkSegment(kSteps, link));
       EXPECT_EQ(report->recomputed_link, honest.chain[link]);
@@ -203,9 +195,8 @@ TEST(Referee, APerturbationAtStep17IsFoundInItsSegmentAndTheCheaterNamed) {
   EXPECT_EQ(as_a->verdict, DisputeVerdict::kAFaulty);
   EXPECT_EQ(as_b->segment, (Segment{16, 18}));
   EXPECT_LE(as_b->recomputed_fraction, 1.0 / 25 + 1e-12);
-  std::printf(
-      "perturbation at step 17: link %zu, recomputed %.3f of the task\n",
-      as_b->link, as_b->recomputed_fraction);
+  std::printf("perturbation at step 17: link %zu, recomputed %.3f of the task\n", as_b->link,
+              as_b->recomputed_fraction);
 }
 
 TEST(Referee, SkippingHalfTheStepsIsFoundAtTheFirstSkippedSegment) {
@@ -214,10 +205,8 @@ TEST(Referee, SkippingHalfTheStepsIsFoundAtTheFirstSkippedSegment) {
   auto ops = kernels::MakeCpuOps(3);
   const DisputeTask task{Model(), Train(), Shard()};
   const DisputePlan plan = PlanDispute(kSteps, honest.chain, lazy);
-  EXPECT_EQ(plan.link, 12u)
-      << "links 0-11 end by step 24; link 12 needs steps 24 and 25";
-  auto report = RecomputeSegment(task, lazy, honest.chain,
-                                 AgreedStart(honest, plan.link), *ops);
+  EXPECT_EQ(plan.link, 12u) << "links 0-11 end by step 24; link 12 needs steps 24 and 25";
+  auto report = RecomputeSegment(task, lazy, honest.chain, AgreedStart(honest, plan.link), *ops);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->verdict, DisputeVerdict::kAFaulty);
   EXPECT_LE(report->recomputed_fraction, 1.0 / 25 + 1e-12);
@@ -229,11 +218,10 @@ TEST(Referee, AStartStateThatIsNotTheAgreedOneIsRefusedBeforeAnyReplay) {
   auto ops = kernels::MakeCpuOps(1);
   const DisputeTask task{Model(), Train(), Shard()};
   TrainState wrong = AgreedStart(honest, 8);
-  wrong.v[0] += 1e-6f; // moments are committed too
+  wrong.v[0] += 1e-6f;  // moments are committed too
   auto report = RecomputeSegment(task, honest.chain, cheat, wrong, *ops);
   ASSERT_FALSE(report);
-  EXPECT_NE(report.error().message.find("not the one both chains commit to"),
-            std::string::npos);
+  EXPECT_NE(report.error().message.find("not the one both chains commit to"), std::string::npos);
   TrainState moved = StartState(RoundParams());
   moved.m[0] = 1.0f;
   std::vector<Digest> other = honest.chain;
@@ -244,8 +232,7 @@ TEST(Referee, AStartStateThatIsNotTheAgreedOneIsRefusedBeforeAnyReplay) {
 
 TEST(Referee, AChainOfTheWrongLengthIsSettledWithoutRecomputing) {
   const Trained &honest = HonestOnce();
-  std::vector<Digest> short_chain(honest.chain.begin(),
-                                  honest.chain.begin() + 12);
+  std::vector<Digest> short_chain(honest.chain.begin(), honest.chain.begin() + 12);
   DisputePlan plan = PlanDispute(kSteps, honest.chain, short_chain);
   ASSERT_TRUE(plan.settled);
   EXPECT_EQ(*plan.settled, DisputeVerdict::kBFaulty);
@@ -280,5 +267,5 @@ TEST(Commitments, CompletionHashesBindTheIndexAndTheText) {
   EXPECT_NE(CompletionHash(3, "abc"), CompletionHash(3, "abd"));
 }
 
-} // namespace
-} // namespace plume::verify
+}  // namespace
+}  // namespace plume::verify

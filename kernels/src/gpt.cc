@@ -94,7 +94,8 @@ Result<std::vector<float>> Gpt::GetParams() {
 
 Result<TrainState> Gpt::GetState() {
   TrainState s;
-  for (auto [dst, src] : {std::pair{&s.params, params_.get()}, {&s.m, m_.get()}, {&s.v, v_.get()}}) {
+  for (auto [dst, src] :
+       {std::pair{&s.params, params_.get()}, {&s.m, m_.get()}, {&s.v, v_.get()}}) {
     dst->resize(static_cast<size_t>(num_params_));
     PLUME_RETURN_IF_ERROR(ops_.CopyToHost(dst->data(), src->data(), dst->size() * sizeof(float)));
   }
@@ -108,9 +109,12 @@ Status Gpt::SetState(const TrainState& state) {
                   " floats; this model config needs " + std::to_string(num_params_));
     }
   }
-  PLUME_RETURN_IF_ERROR(ops_.CopyToDevice(params_->data(), state.params.data(), state.params.size() * sizeof(float)));
-  PLUME_RETURN_IF_ERROR(ops_.CopyToDevice(m_->data(), state.m.data(), state.m.size() * sizeof(float)));
-  PLUME_RETURN_IF_ERROR(ops_.CopyToDevice(v_->data(), state.v.data(), state.v.size() * sizeof(float)));
+  PLUME_RETURN_IF_ERROR(
+      ops_.CopyToDevice(params_->data(), state.params.data(), state.params.size() * sizeof(float)));
+  PLUME_RETURN_IF_ERROR(
+      ops_.CopyToDevice(m_->data(), state.m.data(), state.m.size() * sizeof(float)));
+  PLUME_RETURN_IF_ERROR(
+      ops_.CopyToDevice(v_->data(), state.v.data(), state.v.size() * sizeof(float)));
   return ops_.Synchronize();
 }
 

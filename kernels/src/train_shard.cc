@@ -178,8 +178,7 @@ Status CheckRange(const TrainConfig& train, const StepRange& range) {
   return {};
 }
 
-Status MaybeCommit(const CommitHook& commit, const TrainConfig& train, int64_t step,
-                   Gpt& model) {
+Status MaybeCommit(const CommitHook& commit, const TrainConfig& train, int64_t step, Gpt& model) {
   if (commit.every <= 0 || !commit.fn) return {};
   if (step % commit.every != 0 && step != train.steps) return {};
   PLUME_ASSIGN_OR_RETURN(const TrainState state, model.GetState());

@@ -94,22 +94,18 @@ Result<TrainState> TrainSegment(const ModelConfig& model, const TrainConfig& tra
 Result<TrainOutput> TrainShard(const ModelConfig& model, const TrainConfig& train,
                                std::span<const float> init_params,
                                std::span<const int32_t> train_tokens,
-                               std::span<const int32_t> val_tokens,
-                               std::span<Ops* const> replicas, GradientReducer& reducer,
-                               const ProgressFn& progress = {}, const CancelFn& cancel = {},
-                               const CommitHook& commit = {});
+                               std::span<const int32_t> val_tokens, std::span<Ops* const> replicas,
+                               GradientReducer& reducer, const ProgressFn& progress = {},
+                               const CancelFn& cancel = {}, const CommitHook& commit = {});
 
 // The node agent's entry point for "all these CUDA devices as one worker": opens CudaOps on
 // each device ordinal, averages gradients with NCCL (the host reducer in a build without NCCL)
 // and calls the TrainShard above. One device: the plain single-device TrainShard.
-Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& model, const TrainConfig& train,
-                                            std::span<const float> init_params,
-                                            std::span<const int32_t> train_tokens,
-                                            std::span<const int32_t> val_tokens,
-                                            const std::vector<int>& devices,
-                                            const ProgressFn& progress = {},
-                                            const CancelFn& cancel = {},
-                                            const CommitHook& commit = {});
+Result<TrainOutput> TrainShardOnCudaDevices(
+    const ModelConfig& model, const TrainConfig& train, std::span<const float> init_params,
+    std::span<const int32_t> train_tokens, std::span<const int32_t> val_tokens,
+    const std::vector<int>& devices, const ProgressFn& progress = {}, const CancelFn& cancel = {},
+    const CommitHook& commit = {});
 
 struct EvalConfig {
   int batch = 8;

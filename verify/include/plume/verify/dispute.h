@@ -67,14 +67,13 @@ Segment LinkSegment(int64_t inner_steps, size_t link);
 // agent stores them for disputes); an error from it stops the training. Not
 // thread-safe; lives as long as the training call.
 class ChainRecorder {
-public:
-  using KeepFn = std::function<kernels::Status(
-      size_t link, const kernels::TrainState &state)>;
+ public:
+  using KeepFn = std::function<kernels::Status(size_t link, const kernels::TrainState &state)>;
   explicit ChainRecorder(int64_t inner_steps, KeepFn keep = {});
   kernels::CommitHook Hook();
   const std::vector<Digest> &links() const { return links_; }
 
-private:
+ private:
   kernels::Status OnCommit(int64_t step, const kernels::TrainState &state);
 
   int64_t inner_steps_;
@@ -86,16 +85,15 @@ private:
 // is built on the zero digest). A referee checks the state it is offered for
 // the start of a segment this way before it replays anything, so a provider
 // cannot steer a dispute with a made-up state.
-bool StateMatchesLink(std::span<const Digest> chain, size_t link,
-                      const kernels::TrainState &state);
+bool StateMatchesLink(std::span<const Digest> chain, size_t link, const kernels::TrainState &state);
 
 enum class DisputeVerdict : uint8_t {
-  kNoDispute,  // the chains are equal: nothing to decide
-  kAFaulty,    // the replay matches b (or a's chain is malformed): a is proven
-               // faulty
-  kBFaulty,    // the replay matches a (or b's chain is malformed): b is proven
-               // faulty
-  kBothFaulty, // the replay matches neither (or both chains are malformed)
+  kNoDispute,   // the chains are equal: nothing to decide
+  kAFaulty,     // the replay matches b (or a's chain is malformed): a is proven
+                // faulty
+  kBFaulty,     // the replay matches a (or b's chain is malformed): b is proven
+                // faulty
+  kBothFaulty,  // the replay matches neither (or both chains are malformed)
 };
 const char *Name(DisputeVerdict v);
 
@@ -105,42 +103,38 @@ const char *Name(DisputeVerdict v);
 // `segment`, the one ending at `link`, from the state behind link - 1
 // (StartState of the round for link 0).
 struct DisputePlan {
-  std::optional<DisputeVerdict>
-      settled; // set: decided without recomputing anything
+  std::optional<DisputeVerdict> settled;  // set: decided without recomputing anything
   size_t link = 0;
   Segment segment;
 };
-DisputePlan PlanDispute(int64_t inner_steps, std::span<const Digest> a,
-                        std::span<const Digest> b);
+DisputePlan PlanDispute(int64_t inner_steps, std::span<const Digest> a, std::span<const Digest> b);
 
 // The verdict from the link the referee recomputed and the two chains' links at
 // that index.
-DisputeVerdict Judge(const Digest &recomputed, const Digest &a_link,
-                     const Digest &b_link);
+DisputeVerdict Judge(const Digest &recomputed, const Digest &a_link, const Digest &b_link);
 
 struct DisputeTask {
   kernels::ModelConfig model;
-  kernels::TrainConfig train;     // as the agent ran it; train.steps = H
-  std::span<const int32_t> shard; // the worker's training tokens
+  kernels::TrainConfig train;      // as the agent ran it; train.steps = H
+  std::span<const int32_t> shard;  // the worker's training tokens
 };
 
 struct DisputeReport {
   DisputeVerdict verdict = DisputeVerdict::kNoDispute;
   size_t link = 0;
-  Segment segment; // what was replayed (empty when settled without replay)
+  Segment segment;  // what was replayed (empty when settled without replay)
   Digest recomputed_link{};
-  double recomputed_fraction =
-      0; // segment steps / H: the share of the task the referee ran
+  double recomputed_fraction = 0;  // segment steps / H: the share of the task the referee ran
 };
 
 // The referee: plans the dispute, checks `start` against the agreed link before
 // the segment, replays the segment on `ops` and judges. An error (never a
 // verdict) when `start` is not the agreed state or the kernels fail: the
 // referee then asks for the state again or elsewhere.
-kernels::Result<DisputeReport>
-RecomputeSegment(const DisputeTask &task, std::span<const Digest> a,
-                 std::span<const Digest> b, const kernels::TrainState &start,
-                 kernels::Ops &ops);
+kernels::Result<DisputeReport> RecomputeSegment(const DisputeTask &task, std::span<const Digest> a,
+                                                std::span<const Digest> b,
+                                                const kernels::TrainState &start,
+                                                kernels::Ops &ops);
 
 // ---- inference
 // --------------------------------------------------------------------------------
@@ -151,4 +145,4 @@ RecomputeSegment(const DisputeTask &task, std::span<const Digest> a,
 // order.
 Digest CompletionHash(int64_t index, std::string_view completion);
 
-} // namespace plume::verify
+}  // namespace plume::verify
