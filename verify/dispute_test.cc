@@ -1,10 +1,8 @@
-// Commitments and disputes with the real CPU kernels on a small GPT: the chain
-// an honest run commits to is the same at 1, 2 and 3 threads; a replayed
-// segment reproduces its link bit for bit (so an honest provider is never
-// accused, at any segment and any thread count); and a cheater, who perturbs
-// the parameters mid-run or skips half the steps, is named by a referee that
-// recomputes one segment of the task. Each check is also shown failing on a
-// broken input.
+// Commitments and disputes with the real CPU kernels on a small GPT: the chain an honest run
+// commits to is the same at 1, 2 and 3 threads; a replayed segment reproduces its link bit for bit
+// (so an honest provider is never accused, at any segment and any thread count); and a cheater, who
+// perturbs the parameters mid-run or skips half the steps, is named by a referee that recomputes
+// one segment of the task. Each check is also shown failing on a broken input.
 #include "plume/verify/dispute.h"
 
 #include <gtest/gtest.h>
@@ -41,7 +39,7 @@ kernels::TrainConfig Train() {
   return t;
 }
 
-const std::vector<int32_t> &Shard() {
+const std::vector<int32_t>& Shard() {
   static const std::vector<int32_t> tokens = [] {
     std::string text;
     for (int i = 0; i < 40; ++i)
@@ -51,7 +49,7 @@ const std::vector<int32_t> &Shard() {
   return tokens;
 }
 
-const std::vector<float> &RoundParams() {
+const std::vector<float>& RoundParams() {
   static const std::vector<float> params = *kernels::InitialParams(Model(), 5);
   return params;
 }
@@ -62,11 +60,10 @@ struct Trained {
   std::vector<float> params;
 };
 
-// An honest provider: TrainShard with the commitment hook, keeping every
-// committed state.
+// An honest provider: TrainShard with the commitment hook, keeping every committed state.
 Trained Honest(int threads) {
   Trained run;
-  ChainRecorder recorder(kSteps, [&](size_t, const TrainState &s) -> kernels::Status {
+  ChainRecorder recorder(kSteps, [&](size_t, const TrainState& s) -> kernels::Status {
     run.kept.push_back(s);
     return {};
   });
@@ -79,8 +76,7 @@ Trained Honest(int threads) {
   return run;
 }
 
-// A cheater who trains honestly up to `at`, then nudges one parameter and
-// carries on.
+// A cheater who trains honestly up to `at`, then nudges one parameter and carries on.
 std::vector<Digest> Perturbed(int64_t at) {
   ChainRecorder recorder(kSteps);
   auto ops = kernels::MakeCpuOps(1);
@@ -94,8 +90,7 @@ std::vector<Digest> Perturbed(int64_t at) {
   return recorder.links();
 }
 
-// A cheater who runs the first half of the steps and commits the same state for
-// the rest.
+// A cheater who runs the first half of the steps and commits the same state for the rest.
 std::vector<Digest> Lazy() {
   ChainRecorder recorder(kSteps);
   auto ops = kernels::MakeCpuOps(1);
@@ -109,19 +104,18 @@ std::vector<Digest> Lazy() {
   return chain;
 }
 
-// The state a referee is handed for the start of the disputed segment, from the
-// honest side.
-TrainState AgreedStart(const Trained &honest, size_t link) {
+// The state a referee is handed for the start of the disputed segment, from the honest side.
+TrainState AgreedStart(const Trained& honest, size_t link) {
   return link == 0 ? StartState(RoundParams()) : honest.kept[link - 1];
 }
 
-const Trained &HonestOnce() {
+const Trained& HonestOnce() {
   static const Trained run = Honest(1);
   return run;
 }
 
 TEST(Commitments, AnHonestChainHasOneLinkPerIntervalAndDoesNotChangeTheResult) {
-  const Trained &run = HonestOnce();
+  const Trained& run = HonestOnce();
   ASSERT_EQ(CommitmentInterval(kSteps), 2);
   EXPECT_EQ(run.chain.size(), 25u);
   EXPECT_LE(run.chain.size() * sizeof(Digest), 1024u);
@@ -160,7 +154,7 @@ TEST(Commitments, TheRecorderRefusesACommitThatIsNotAtTheEndOfItsSegment) {
 }
 
 TEST(Referee, AnHonestRunReplayedAtAnySegmentAndThreadCountIsNeverAccused) {
-  const Trained &honest = HonestOnce();
+  const Trained& honest = HonestOnce();
   for (int threads : {1, 2, 3}) {
     auto ops = kernels::MakeCpuOps(threads);
     for (size_t link = 0; link < honest.chain.size(); ++link) {
@@ -179,7 +173,7 @@ TEST(Referee, AnHonestRunReplayedAtAnySegmentAndThreadCountIsNeverAccused) {
 }
 
 TEST(Referee, APerturbationAtStep17IsFoundInItsSegmentAndTheCheaterNamed) {
-  const Trained &honest = HonestOnce();
+  const Trained& honest = HonestOnce();
   const std::vector<Digest> cheat = Perturbed(17);
   ASSERT_EQ(cheat.size(), honest.chain.size());
   const DisputePlan plan = PlanDispute(kSteps, honest.chain, cheat);
@@ -200,7 +194,7 @@ TEST(Referee, APerturbationAtStep17IsFoundInItsSegmentAndTheCheaterNamed) {
 }
 
 TEST(Referee, SkippingHalfTheStepsIsFoundAtTheFirstSkippedSegment) {
-  const Trained &honest = HonestOnce();
+  const Trained& honest = HonestOnce();
   const std::vector<Digest> lazy = Lazy();
   auto ops = kernels::MakeCpuOps(3);
   const DisputeTask task{Model(), Train(), Shard()};
@@ -213,7 +207,7 @@ TEST(Referee, SkippingHalfTheStepsIsFoundAtTheFirstSkippedSegment) {
 }
 
 TEST(Referee, AStartStateThatIsNotTheAgreedOneIsRefusedBeforeAnyReplay) {
-  const Trained &honest = HonestOnce();
+  const Trained& honest = HonestOnce();
   const std::vector<Digest> cheat = Perturbed(17);
   auto ops = kernels::MakeCpuOps(1);
   const DisputeTask task{Model(), Train(), Shard()};
@@ -231,7 +225,7 @@ TEST(Referee, AStartStateThatIsNotTheAgreedOneIsRefusedBeforeAnyReplay) {
 }
 
 TEST(Referee, AChainOfTheWrongLengthIsSettledWithoutRecomputing) {
-  const Trained &honest = HonestOnce();
+  const Trained& honest = HonestOnce();
   std::vector<Digest> short_chain(honest.chain.begin(), honest.chain.begin() + 12);
   DisputePlan plan = PlanDispute(kSteps, honest.chain, short_chain);
   ASSERT_TRUE(plan.settled);

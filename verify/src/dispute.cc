@@ -1,5 +1,5 @@
-// Commitment chains of training state, and the referee that decides a dispute
-// by replaying one segment (dispute.h).
+// Commitment chains of training state, and the referee that decides a dispute by replaying one
+// segment (dispute.h).
 #include "plume/verify/dispute.h"
 
 #include <algorithm>
@@ -11,29 +11,27 @@
 namespace plume::verify {
 namespace {
 
-// The hashes take the floats' bytes as they lie in memory; on a big-endian host
-// the same state would hash differently, so such a build must not pretend to
-// share a kernel class.
+// The hashes take the floats' bytes as they lie in memory; on a big-endian host the same state
+// would hash differently, so such a build must not pretend to share a kernel class.
 static_assert(std::endian::native == std::endian::little,
               "commitments hash little-endian float bytes");
 
 constexpr std::string_view kStateTag = "plume/state/1";
 constexpr std::string_view kCompletionTag = "plume/completion/1";
 
-std::span<const uint8_t> Bytes(const std::vector<float> &v) {
-  return {reinterpret_cast<const uint8_t *>(v.data()), v.size() * sizeof(float)};
+std::span<const uint8_t> Bytes(const std::vector<float>& v) {
+  return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)};
 }
 
 }  // namespace
 
-Digest StateHash(const kernels::TrainState &state) {
+Digest StateHash(const kernels::TrainState& state) {
   Hasher h;
   h.Update(kStateTag);
-  // The lengths go in too, so that moving floats from one vector to the next
-  // changes the hash.
-  for (const auto *part : {&state.params, &state.m, &state.v}) {
+  // The lengths go in too, so that moving floats from one vector to the next changes the hash.
+  for (const auto* part : {&state.params, &state.m, &state.v}) {
     const uint64_t n = part->size();
-    h.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t *>(&n), sizeof(n)));
+    h.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&n), sizeof(n)));
     h.Update(Bytes(*part));
   }
   return h.Final();
@@ -64,14 +62,13 @@ ChainRecorder::ChainRecorder(int64_t inner_steps, KeepFn keep)
 
 kernels::CommitHook ChainRecorder::Hook() {
   return {CommitmentInterval(inner_steps_),
-          [this](int64_t step, const kernels::TrainState &state) { return OnCommit(step, state); }};
+          [this](int64_t step, const kernels::TrainState& state) { return OnCommit(step, state); }};
 }
 
-kernels::Status ChainRecorder::OnCommit(int64_t step, const kernels::TrainState &state) {
+kernels::Status ChainRecorder::OnCommit(int64_t step, const kernels::TrainState& state) {
   const size_t link = links_.size();
-  // The kernels call at every multiple of the interval and at the last step, in
-  // order; a link at another step would make a chain no referee can line up
-  // with its segments.
+  // The kernels call at every multiple of the interval and at the last step, in order; a link at
+  // another step would make a chain no referee can line up with its segments.
   if (LinkSegment(inner_steps_, link).end != step) {
     return kernels::Fail("commitment at step " + std::to_string(step) + " is not the end of link " +
                          std::to_string(link) + "'s segment; was the hook given another task?");
@@ -82,13 +79,13 @@ kernels::Status ChainRecorder::OnCommit(int64_t step, const kernels::TrainState 
 }
 
 bool StateMatchesLink(std::span<const Digest> chain, size_t link,
-                      const kernels::TrainState &state) {
+                      const kernels::TrainState& state) {
   if (link >= chain.size()) return false;
   const Digest previous = link == 0 ? Digest{} : chain[link - 1];
   return ChainLink(previous, StateHash(state)) == chain[link];
 }
 
-const char *Name(DisputeVerdict v) {
+const char* Name(DisputeVerdict v) {
   switch (v) {
     case DisputeVerdict::kNoDispute:
       return "no_dispute";
@@ -122,7 +119,7 @@ DisputePlan PlanDispute(int64_t inner_steps, std::span<const Digest> a, std::spa
   return plan;
 }
 
-DisputeVerdict Judge(const Digest &recomputed, const Digest &a_link, const Digest &b_link) {
+DisputeVerdict Judge(const Digest& recomputed, const Digest& a_link, const Digest& b_link) {
   const bool a = recomputed == a_link, b = recomputed == b_link;
   if (a && b) return DisputeVerdict::kNoDispute;
   if (a) return DisputeVerdict::kBFaulty;
@@ -130,10 +127,10 @@ DisputeVerdict Judge(const Digest &recomputed, const Digest &a_link, const Diges
   return DisputeVerdict::kBothFaulty;
 }
 
-kernels::Result<DisputeReport> RecomputeSegment(const DisputeTask &task, std::span<const Digest> a,
+kernels::Result<DisputeReport> RecomputeSegment(const DisputeTask& task, std::span<const Digest> a,
                                                 std::span<const Digest> b,
-                                                const kernels::TrainState &start,
-                                                kernels::Ops &ops) {
+                                                const kernels::TrainState& start,
+                                                kernels::Ops& ops) {
   const int64_t H = task.train.steps;
   const DisputePlan plan = PlanDispute(H, a, b);
   DisputeReport report;
@@ -142,9 +139,8 @@ kernels::Result<DisputeReport> RecomputeSegment(const DisputeTask &task, std::sp
     report.verdict = *plan.settled;
     return report;
   }
-  // Both chains agree before `link`, so the state behind link - 1 is agreed;
-  // for link 0 it is the round's start, which the caller builds from the input
-  // blob (zero moments).
+  // Both chains agree before `link`, so the state behind link - 1 is agreed; for link 0 it is the
+  // round's start, which the caller builds from the input blob (zero moments).
   if (plan.link > 0 && !StateMatchesLink(a, plan.link - 1, start)) {
     return kernels::Fail("the state offered for the start of segment " + std::to_string(plan.link) +
                          " is not the one both chains commit to");
@@ -169,7 +165,7 @@ Digest CompletionHash(int64_t index, std::string_view completion) {
   Hasher h;
   h.Update(kCompletionTag);
   const uint64_t i = static_cast<uint64_t>(index);
-  h.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t *>(&i), sizeof(i)));
+  h.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&i), sizeof(i)));
   h.Update(completion);
   return h.Final();
 }
