@@ -236,6 +236,18 @@ TEST(Referee, AChainOfTheWrongLengthIsSettledWithoutRecomputing) {
   EXPECT_EQ(*plan.settled, DisputeVerdict::kNoDispute);
 }
 
+TEST(Referee, ASegmentOutsideTheTaskIsAnErrorNotAReplay) {
+  auto ops = kernels::MakeCpuOps(1);
+  const TrainState start = StartState(RoundParams());
+  EXPECT_FALSE(kernels::TrainSegment(Model(), Train(), start, 4, 4, Shard(), *ops));
+  EXPECT_FALSE(kernels::TrainSegment(Model(), Train(), start, 0, kSteps + 1, Shard(), *ops));
+  EXPECT_FALSE(kernels::TrainSegment(Model(), Train(), start, -1, 2, Shard(), *ops));
+  TrainState short_state = start;
+  short_state.v.pop_back();
+  EXPECT_FALSE(kernels::TrainSegment(Model(), Train(), short_state, 0, 2, Shard(), *ops));
+  EXPECT_TRUE(kernels::TrainSegment(Model(), Train(), start, 0, 2, Shard(), *ops));
+}
+
 TEST(Referee, JudgeNamesTheSideTheReplayMatches) {
   Digest r{}, x{};
   x[0] = 1;
