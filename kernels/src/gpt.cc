@@ -92,6 +92,32 @@ Result<std::vector<float>> Gpt::GetParams() {
   return host;
 }
 
+Result<TrainState> Gpt::GetState() {
+  TrainState s;
+  for (auto [dst, src] :
+       {std::pair{&s.params, params_.get()}, {&s.m, m_.get()}, {&s.v, v_.get()}}) {
+    dst->resize(static_cast<size_t>(num_params_));
+    PLUME_RETURN_IF_ERROR(ops_.CopyToHost(dst->data(), src->data(), dst->size() * sizeof(float)));
+  }
+  return s;
+}
+
+Status Gpt::SetState(const TrainState& state) {
+  for (const auto* part : {&state.params, &state.m, &state.v}) {
+    if (static_cast<int64_t>(part->size()) != num_params_) {
+      return Fail("training state has a vector of " + std::to_string(part->size()) +
+                  " floats; this model config needs " + std::to_string(num_params_));
+    }
+  }
+  PLUME_RETURN_IF_ERROR(
+      ops_.CopyToDevice(params_->data(), state.params.data(), state.params.size() * sizeof(float)));
+  PLUME_RETURN_IF_ERROR(
+      ops_.CopyToDevice(m_->data(), state.m.data(), state.m.size() * sizeof(float)));
+  PLUME_RETURN_IF_ERROR(
+      ops_.CopyToDevice(v_->data(), state.v.data(), state.v.size() * sizeof(float)));
+  return ops_.Synchronize();
+}
+
 Result<std::vector<float>> Gpt::GetGrads() {
   std::vector<float> host(static_cast<size_t>(num_params_));
   PLUME_RETURN_IF_ERROR(ops_.CopyToHost(host.data(), grads_->data(), host.size() * sizeof(float)));

@@ -39,6 +39,13 @@ void SampleBatch(std::span<const int32_t> tokens, int B, int T, SplitMix64& rng,
   }
 }
 
+// Advances rng past the batches of `steps` steps without copying tokens, so that a segment
+// starting at step `steps` draws exactly the batches the full run draws there.
+void SkipBatches(size_t n_tokens, int B, int T, int64_t steps, SplitMix64& rng) {
+  const uint64_t offsets = n_tokens - T;
+  for (int64_t i = 0; i < steps * B; ++i) rng.Below(offsets);
+}
+
 Status CheckTrainInputs(const ModelConfig& model, const TrainConfig& train,
                         std::span<const int32_t> train_tokens,
                         std::span<const int32_t> val_tokens) {
@@ -114,6 +121,7 @@ Status ForEachReplica(std::vector<Replica>& reps, const std::function<Status(Rep
 
 Result<std::vector<Replica>> MakeReplicas(const ModelConfig& config, const TrainConfig& train,
                                           std::span<const float> init_params,
+                                          const TrainState* start_state,
                                           std::span<Ops* const> replicas) {
   const int D = static_cast<int>(replicas.size()), B = train.batch;
   std::vector<Replica> reps(replicas.size());
@@ -126,8 +134,10 @@ Result<std::vector<Replica>> MakeReplicas(const ModelConfig& config, const Train
     row0 += r.rows;
     r.grad_scale = static_cast<float>(double(r.rows) * D / B);
     PLUME_ASSIGN_OR_RETURN(r.model, Gpt::Create(config, *r.ops));
-    // The same seed or the same vector on every replica: identical starting parameters.
-    if (init_params.empty()) {
+    // The same seed, vector or state on every replica: identical starting parameters.
+    if (start_state != nullptr) {
+      PLUME_RETURN_IF_ERROR(r.model->SetState(*start_state));
+    } else if (init_params.empty()) {
       PLUME_RETURN_IF_ERROR(r.model->InitRandom(train.seed));
     } else {
       PLUME_RETURN_IF_ERROR(r.model->SetParams(init_params));
@@ -150,26 +160,56 @@ Status CheckReplicasAgree(std::vector<Replica>& reps, const std::vector<float>& 
   return {};
 }
 
+// Which steps a call runs: all of them from the initial parameters (TrainShard), or a segment
+// [first, last) from a given state (TrainSegment). One loop serves both, so a referee's replay
+// of a segment is the very code the provider ran.
+struct StepRange {
+  int64_t first = 0, last = 0;
+  const TrainState* start = nullptr;  // the state after step `first`; null: init_params
+  TrainState* end = nullptr;          // receives the state after step `last`; null: not needed
+};
+
+Status CheckRange(const TrainConfig& train, const StepRange& range) {
+  if (range.first < 0 || range.first >= range.last || range.last > train.steps) {
+    return Fail("training segment [" + std::to_string(range.first) + ", " +
+                std::to_string(range.last) + ") is not a non-empty range of the " +
+                std::to_string(train.steps) + " steps");
+  }
+  return {};
+}
+
+Status MaybeCommit(const CommitHook& commit, const TrainConfig& train, int64_t step, Gpt& model) {
+  if (commit.every <= 0 || !commit.fn) return {};
+  if (step % commit.every != 0 && step != train.steps) return {};
+  PLUME_ASSIGN_OR_RETURN(const TrainState state, model.GetState());
+  return commit.fn(step, state);
+}
+
 Result<TrainOutput> TrainReplicas(const ModelConfig& config, const TrainConfig& train,
                                   std::span<const float> init_params,
                                   std::span<const int32_t> train_tokens,
                                   std::span<const int32_t> val_tokens,
                                   std::span<Ops* const> replicas, GradientReducer* reducer,
-                                  const ProgressFn& progress, const CancelFn& cancel) {
+                                  const StepRange& range, const ProgressFn& progress,
+                                  const CancelFn& cancel, const CommitHook& commit) {
   PLUME_RETURN_IF_ERROR(CheckTrainInputs(config, train, train_tokens, val_tokens));
+  PLUME_RETURN_IF_ERROR(CheckRange(train, range));
   PLUME_RETURN_IF_ERROR(CheckReplicas(replicas, reducer, train.batch));
-  PLUME_ASSIGN_OR_RETURN(auto reps, MakeReplicas(config, train, init_params, replicas));
+  PLUME_ASSIGN_OR_RETURN(auto reps,
+                         MakeReplicas(config, train, init_params, range.start, replicas));
   const int B = train.batch, T = train.seq_len, D = static_cast<int>(reps.size());
   const EvalConfig eval{B, T, train.eval_batches};
   SplitMix64 batch_rng(DeriveSeed(train.seed, 1));
+  SkipBatches(train_tokens.size(), B, T, range.first, batch_rng);
+  const int64_t steps = range.last - range.first;
   std::vector<int32_t> x(size_t(B) * T), y(size_t(B) * T);
   std::vector<float*> grads;
   for (auto& r : reps) grads.push_back(r.model->grad_data());
   const size_t n = static_cast<size_t>(reps[0].model->num_params());
   TrainOutput out;
-  out.losses.reserve(static_cast<size_t>(train.steps));
+  out.losses.reserve(static_cast<size_t>(steps));
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < train.steps; ++i) {
+  for (int64_t i = range.first; i < range.last; ++i) {
     if (cancel && cancel()) return Fail("cancelled");
     SampleBatch(train_tokens, B, T, batch_rng, x, y);
     PLUME_RETURN_IF_ERROR(ForEachReplica(reps, [&](Replica& r) -> Status {
@@ -200,6 +240,7 @@ Result<TrainOutput> TrainReplicas(const ModelConfig& config, const TrainConfig& 
     for (const auto& r : reps) loss_sum += double{r.loss} * r.rows;
     const float loss = D == 1 ? reps[0].loss : static_cast<float>(loss_sum / B);
     out.losses.push_back(loss);
+    PLUME_RETURN_IF_ERROR(MaybeCommit(commit, train, i + 1, *reps[0].model));
     StepProgress p;
     const bool eval_now = train.eval_every > 0 && (i + 1) % train.eval_every == 0 &&
                           i + 1 < train.steps && !val_tokens.empty();
@@ -208,13 +249,13 @@ Result<TrainOutput> TrainReplicas(const ModelConfig& config, const TrainConfig& 
     }
     if (progress) {
       for (auto& r : reps) PLUME_RETURN_IF_ERROR(r.ops->Synchronize());
-      p.step = i + 1;
-      p.steps = train.steps;
+      p.step = i + 1 - range.first;
+      p.steps = steps;
       p.loss = loss;
       p.lr = adamw.lr;
       p.grad_norm = reps[0].norm;
       p.elapsed = std::chrono::steady_clock::now() - start;
-      p.tokens_per_s = double(i + 1) * B * T / std::max(1e-9, p.elapsed.count());
+      p.tokens_per_s = double(p.step) * B * T / std::max(1e-9, p.elapsed.count());
       progress(p);
     }
   }
@@ -223,9 +264,12 @@ Result<TrainOutput> TrainReplicas(const ModelConfig& config, const TrainConfig& 
   }
   PLUME_ASSIGN_OR_RETURN(out.params, reps[0].model->GetParams());
   PLUME_RETURN_IF_ERROR(CheckReplicasAgree(reps, out.params));
+  if (range.end != nullptr) {
+    PLUME_ASSIGN_OR_RETURN(*range.end, reps[0].model->GetState());
+  }
   out.last_train_loss = out.losses.empty() ? 0.0f : out.losses.back();
-  out.tokens = train.steps * B * T;
-  out.flops = TrainFlops(config, T, B, train.steps);
+  out.tokens = steps * B * T;
+  out.flops = TrainFlops(config, T, B, steps);
   return out;
 }
 
@@ -235,10 +279,22 @@ Result<TrainOutput> TrainShard(const ModelConfig& config, const TrainConfig& tra
                                std::span<const float> init_params,
                                std::span<const int32_t> train_tokens,
                                std::span<const int32_t> val_tokens, Ops& ops,
-                               const ProgressFn& progress, const CancelFn& cancel) {
+                               const ProgressFn& progress, const CancelFn& cancel,
+                               const CommitHook& commit) {
   Ops* const one[] = {&ops};
-  return TrainReplicas(config, train, init_params, train_tokens, val_tokens, one, nullptr, progress,
-                       cancel);
+  return TrainReplicas(config, train, init_params, train_tokens, val_tokens, one, nullptr,
+                       StepRange{0, train.steps}, progress, cancel, commit);
+}
+
+Result<TrainState> TrainSegment(const ModelConfig& config, const TrainConfig& train,
+                                const TrainState& start, int64_t first, int64_t last,
+                                std::span<const int32_t> train_tokens, Ops& ops,
+                                const CommitHook& commit, const CancelFn& cancel) {
+  Ops* const one[] = {&ops};
+  TrainState end;
+  PLUME_RETURN_IF_ERROR(TrainReplicas(config, train, {}, train_tokens, {}, one, nullptr,
+                                      StepRange{first, last, &start, &end}, {}, cancel, commit));
+  return end;
 }
 
 Result<TrainOutput> TrainShard(const ModelConfig& config, const TrainConfig& train,
@@ -246,9 +302,9 @@ Result<TrainOutput> TrainShard(const ModelConfig& config, const TrainConfig& tra
                                std::span<const int32_t> train_tokens,
                                std::span<const int32_t> val_tokens, std::span<Ops* const> replicas,
                                GradientReducer& reducer, const ProgressFn& progress,
-                               const CancelFn& cancel) {
+                               const CancelFn& cancel, const CommitHook& commit) {
   return TrainReplicas(config, train, init_params, train_tokens, val_tokens, replicas, &reducer,
-                       progress, cancel);
+                       StepRange{0, train.steps}, progress, cancel, commit);
 }
 
 Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& config, const TrainConfig& train,
@@ -256,7 +312,8 @@ Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& config, const Tra
                                             std::span<const int32_t> train_tokens,
                                             std::span<const int32_t> val_tokens,
                                             const std::vector<int>& devices,
-                                            const ProgressFn& progress, const CancelFn& cancel) {
+                                            const ProgressFn& progress, const CancelFn& cancel,
+                                            const CommitHook& commit) {
   if (devices.empty()) return Fail("TrainShardOnCudaDevices: no CUDA devices given");
   std::vector<std::unique_ptr<Ops>> owned;
   std::vector<Ops*> replicas;
@@ -267,7 +324,7 @@ Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& config, const Tra
   }
   if (devices.size() == 1) {
     return TrainShard(config, train, init_params, train_tokens, val_tokens, *replicas[0], progress,
-                      cancel);
+                      cancel, commit);
   }
   // Without NCCL the host path gives the same averaged gradient (in a fixed order), slower.
   std::unique_ptr<GradientReducer> reducer;
@@ -277,7 +334,7 @@ Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& config, const Tra
     reducer = MakeHostReducer(replicas);
   }
   return TrainShard(config, train, init_params, train_tokens, val_tokens, replicas, *reducer,
-                    progress, cancel);
+                    progress, cancel, commit);
 }
 
 }  // namespace plume::kernels

@@ -29,6 +29,7 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentOptions options, Identity iden
   auto spool = ResultSpool::Open(impl->options.cache_dir / "results");
   if (!spool) return tl::unexpected(spool.error());
   impl->spool = std::move(*spool);
+  impl->dispute_states = std::make_shared<DisputeStates>(impl->options.cache_dir / "disputes");
   auto client = TransportClient::Connect(impl->options.scheduler_endpoint,
                                          impl->options.scheduler_id, impl->identity);
   if (!client) return tl::unexpected(client.error());

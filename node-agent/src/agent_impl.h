@@ -14,6 +14,7 @@
 
 #include "plume/agent/agent.h"
 #include "plume/agent/backoff.h"
+#include "dispute_states.h"
 #include "plume/agent/result_spool.h"
 #include "plume/agent/task_executor.h"
 #include "plume/protocol/blob_store.h"
@@ -68,6 +69,8 @@ struct Agent::Impl {
   std::unique_ptr<TransportClient> client;
   std::unique_ptr<BlobStore> store;
   std::optional<ResultSpool> spool;
+  // States behind training tasks' commitment links, for disputes (dispute_states.h).
+  std::shared_ptr<DisputeStates> dispute_states;
   TaskExecutor executor{nullptr};
   Backoff backoff{kReconnectBackoffFirst, kReconnectBackoffMax, 0};
 

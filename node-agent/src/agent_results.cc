@@ -11,6 +11,7 @@
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
 #include "plume/ledger/receipt.h"
+#include "plume/protocol/receipt.h"
 #include "task_work.h"
 
 namespace plume::agent {
@@ -49,6 +50,7 @@ std::pair<std::string, Signature> SignReceipt(const Identity& id, const HeldTask
   r.setTokens(static_cast<uint64_t>(out.tokens_processed));
   r.setFlops(out.flops);
   r.setFinishedAtMs(static_cast<uint64_t>(finished_unix_ms));
+  if (!out.commitments.empty()) r.setCommitment(AsData(CommitmentRoot(out.commitments)));
   auto words = capnp::canonicalize(r.asReader());
   auto bytes = words.asBytes();
   std::string encoded(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
@@ -120,6 +122,9 @@ Status Agent::Impl::SpoolResult(const HeldTask& t, const TaskOutput& out) {
       {"ledger_end_unix_ms", lr.end_unix_ms},
       {"ledger_signature", ToHex(lr.agent_signature)},
   };
+  json commitments = json::array();
+  for (const auto& c : out.commitments) commitments.push_back(ToHex(c));
+  meta["commitments"] = std::move(commitments);
   return spool->Put({SpoolKey(t.task_id, t.attempt), out.result, meta.dump()});
 }
 
@@ -238,6 +243,17 @@ void Agent::Impl::SendTaskResult(Clock::time_point now) {
     r.setLedgerEndUnixMs(meta.value("ledger_end_unix_ms", uint64_t{0}));
     r.setLedgerSignature(
         capnp::Data::Reader(reinterpret_cast<const uint8_t*>(ls->data()), ls->size()));
+  }
+  // The list the receipt's commitment root signs; an entry that does not parse is sent as is
+  // (empty), so the scheduler sees a root mismatch rather than a silently shorter list.
+  if (const auto it = meta.find("commitments"); it != meta.end() && it->is_array()) {
+    auto list = r.initCommitments(static_cast<unsigned>(it->size()));
+    for (unsigned i = 0; i < list.size(); ++i) {
+      auto c = FromHex((*it)[i].is_string() ? (*it)[i].get<std::string>() : std::string());
+      if (c) {
+        list.set(i, capnp::Data::Reader(reinterpret_cast<const uint8_t*>(c->data()), c->size()));
+      }
+    }
   }
   Send(b);
   delivery->awaiting_ack = true;

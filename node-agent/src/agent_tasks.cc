@@ -194,6 +194,13 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
       t.round_params = std::move(*params);
       t.data = std::move(*data);
       t.eval = std::move(*eval);
+      // Old states go before new ones are written, so the bound holds while this task runs.
+      if (auto pruned = dispute_states->Prune(kDisputeRetention, kDisputeTasksMax - 1); !pruned) {
+        spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
+                     held->task_id, pruned.error().message);
+      }
+      t.states = dispute_states;
+      t.state_key = SpoolKey(held->task_id, held->attempt);
       work = MakeTrainWork(std::move(t), ChooseDevice(options));
     }
   } else {

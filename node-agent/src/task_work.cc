@@ -14,6 +14,9 @@
 #include "plume/kernels/rng.h"
 #include "plume/kernels/runner.h"
 #include "plume/kernels/tokenizer.h"
+#include "plume/agent/limits.h"
+#include "plume/protocol/limits.h"
+#include "plume/verify/dispute.h"
 
 namespace plume::agent {
 namespace {
@@ -91,6 +94,20 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
     progress(p.step, p.steps, p.loss);
   };
   kernels::CancelFn cancel = [&] { return stop.load(); };
+  // Commitments: a chain link every CommitmentInterval(H) steps; the state behind each link is
+  // kept for disputes when it is small enough to keep 32 of (limits.h).
+  const uint64_t state_bytes = 3 * sizeof(float) * static_cast<uint64_t>(start->size());
+  verify::ChainRecorder::KeepFn keep;
+  if (t.states && state_bytes <= kDisputeStateBytesMax) {
+    keep = [&](size_t link, const kernels::TrainState& s) -> kernels::Status {
+      if (auto st = t.states->Put(t.state_key, link, s); !st) {
+        return kernels::Fail("cannot keep the state of commitment link " + std::to_string(link) +
+                             " for disputes: " + st.error().message);
+      }
+      return {};
+    };
+  }
+  verify::ChainRecorder recorder(cfg.steps, std::move(keep));
   // Several local GPUs train as one worker (NCCL all-reduce every step); the batch is split
   // across them, so a step computes the same math as on one device. A batch smaller than the
   // device count leaves the extra devices idle rather than failing the task.
@@ -100,8 +117,9 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
                        t.model, cfg, *start, shard, val,
                        std::vector<int>(device.cuda_devices.begin(),
                                         device.cuda_devices.begin() + static_cast<long>(n_devices)),
-                       on_step, cancel)
-                 : kernels::TrainShard(t.model, cfg, *start, shard, val, **ops, on_step, cancel);
+                       on_step, cancel, recorder.Hook())
+                 : kernels::TrainShard(t.model, cfg, *start, shard, val, **ops, on_step, cancel,
+                                       recorder.Hook());
   if (!out) return tl::unexpected(FromKernels(out.error()));
 
   // DiLoCo: return the delta (new - start); the scheduler averages deltas and takes the outer step.
@@ -116,6 +134,7 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
   result.steps_done = static_cast<int64_t>(out->losses.size());
   result.tokens_processed = out->tokens;
   result.flops = static_cast<double>(out->flops);
+  result.commitments = recorder.links();
   return result;
 }
 
@@ -145,14 +164,24 @@ Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
     for (const auto& c : *out) {
       nlohmann::json line = {{"index", c.index}, {"prompt", c.prompt},
                              {"completion", c.completion}, {"tokens", c.tokens}};
-      jsonl += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      const std::string text =
+          line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      jsonl += text + "\n";
       result.tokens_processed += c.tokens;
+      // The commitment is to the completion as the output line carries it (invalid UTF-8
+      // replaced), so that anyone holding the result blob can check the list against it.
+      const auto written = nlohmann::json::parse(text, nullptr, false);
+      result.commitments.push_back(verify::CompletionHash(
+          c.index, written.is_discarded() ? c.completion : written["completion"].get<std::string>()));
       result.flops += static_cast<double>(c.tokens) *
                       static_cast<double>(kernels::InferenceFlopsPerToken(ck->config, ck->config.context));
     }
     progress(static_cast<int64_t>(i + 1), static_cast<int64_t>(t.prompts.size()), std::nan(""));
   }
   result.result.assign(jsonl.begin(), jsonl.end());
+  // A shard too large to commit to per completion is sent without commitments; its audits
+  // compare whole outputs.
+  if (result.commitments.size() > limits::kResultCommitmentsMax) result.commitments.clear();
   result.steps_done = static_cast<int64_t>(t.prompts.size());
   return result;
 }

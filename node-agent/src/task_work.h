@@ -12,9 +12,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "dispute_states.h"
 #include "plume/agent/task_executor.h"
 #include "plume/kernels/config.h"
 #include "plume/protocol/plume.capnp.h"
@@ -38,6 +40,10 @@ struct TrainTask {
   std::vector<uint8_t> round_params;  // safetensors; empty: initialise from seed
   std::vector<uint8_t> data;          // the training tokens (bytes); this worker takes its shard
   std::vector<uint8_t> eval;          // validation tokens; empty: no evaluation
+  // Where the states behind the commitment links are kept for disputes, under `state_key`;
+  // null: not kept (tests, or a model too large for limits.h's kDisputeStateBytesMax).
+  std::shared_ptr<DisputeStates> states;
+  std::string state_key;
 };
 
 struct InferTask {

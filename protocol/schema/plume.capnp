@@ -148,6 +148,10 @@ struct Receipt {
   tokens @6 :UInt64;
   flops @7 :Float64;
   finishedAtMs @8 :UInt64;       # agent's wall clock, unix ms
+  # CommitmentRoot (receipt.h) of TaskResult.commitments: training, the chain of training-state
+  # links (at most 32); inference, one hash per completion in prompt order. Empty: no
+  # commitments (a receipt without them encodes to the same bytes as before this field).
+  commitment @9 :Data;
 }
 
 struct JobInfo {                 # one row of `plume status` / `plume jobs`
@@ -267,6 +271,8 @@ struct TaskResult {              # agent -> scheduler after the output blob is u
   ledgerStartUnixMs @8 :UInt64;
   ledgerEndUnixMs @9 :UInt64;
   ledgerSignature @10 :Data;     # 64 bytes; empty from an agent that does not sign one (unpaid)
+  # What Receipt.commitment is the root of (docs/verification.md, "Commitments and disputes").
+  commitments @11 :List(Data);   # 32 bytes each, at most limits::kResultCommitmentsMax
 }
 
 struct TaskResultAck {           # scheduler -> agent: result recorded durably; agent may forget it

@@ -27,6 +27,7 @@ Result<SignedReceipt> SignReceipt(const Identity& agent, ReceiptFields fields) {
     r.setTokens(fields.tokens);
     r.setFlops(fields.flops);
     r.setFinishedAtMs(fields.finished_at_ms);
+    if (fields.commitment) r.setCommitment(AsData(*fields.commitment));
     auto words = capnp::AnyStruct::Reader(r.asReader()).canonicalize();
     auto bytes = words.asBytes();
     SignedReceipt out;
@@ -72,6 +73,11 @@ Result<ReceiptFields> VerifyReceipt(std::span<const uint8_t> bytes,
     f.tokens = r.getTokens();
     f.flops = r.getFlops();
     f.finished_at_ms = r.getFinishedAtMs();
+    if (r.hasCommitment()) {
+      auto c = HashFromData(r.getCommitment());
+      if (!c) return Fail("receipt commitment: " + c.error().message);
+      f.commitment = *c;
+    }
   } catch (const kj::Exception& e) {
     return Fail(std::string("malformed receipt: ") + e.getDescription().cStr());
   }
@@ -81,6 +87,15 @@ Result<ReceiptFields> VerifyReceipt(std::span<const uint8_t> bytes,
     return Fail("receipt signature does not match agent " + ToHex(f.agent));
   }
   return f;
+}
+
+Hash256 CommitmentRoot(std::span<const Hash256> commitments) {
+  Hasher h;
+  h.Update(std::string_view("plume/commitments/1"));
+  const uint64_t n = commitments.size();
+  h.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&n), sizeof(n)));
+  for (const auto& c : commitments) h.Update(std::span<const uint8_t>(c));
+  return h.Final();
 }
 
 Hash256 ReceiptHash(std::span<const uint8_t> bytes) { return Blake2b256(bytes); }

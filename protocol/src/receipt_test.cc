@@ -1,5 +1,6 @@
 // Receipts: sign then verify gives the same fields; any changed byte, a wrong signer or a
-// non-canonical encoding is refused.
+// non-canonical encoding is refused. The commitment root binds every link of a chain, and a
+// receipt without one encodes exactly as before the field existed.
 #include "plume/protocol/receipt.h"
 
 #include <gtest/gtest.h>
@@ -50,6 +51,54 @@ TEST(ReceiptTest, TamperingOrWrongSignerIsRefused) {
   EXPECT_FALSE(VerifyReceipt(Span(r.bytes), forged.signature));
   EXPECT_FALSE(VerifyReceipt(Span(r.bytes), std::span(r.signature).first(10)));
   EXPECT_FALSE(VerifyReceipt(Span(std::string("short")), r.signature));
+}
+
+std::vector<Hash256> Chain() {
+  std::vector<Hash256> chain;
+  for (int i = 0; i < 25; ++i) chain.push_back(Blake2b256("link " + std::to_string(i)));
+  return chain;
+}
+
+TEST(ReceiptTest, TheCommitmentRootIsSignedAndBindsEveryLink) {
+  Identity agent = Identity::Generate();
+  const std::vector<Hash256> chain = Chain();
+  ReceiptFields f = Sample();
+  f.commitment = CommitmentRoot(chain);
+  auto r = SignReceipt(agent, f);
+  ASSERT_TRUE(r);
+  auto fields = VerifyReceipt(Span(r->bytes), r->signature);
+  ASSERT_TRUE(fields) << fields.error().message;
+  ASSERT_TRUE(fields->commitment);
+  EXPECT_EQ(*fields->commitment, CommitmentRoot(chain));
+  // A chain changed after signing (any link, a link dropped) no longer matches the signed root.
+  for (size_t i = 0; i < chain.size(); ++i) {
+    std::vector<Hash256> tampered = chain;
+    tampered[i][31] ^= 1;
+    EXPECT_NE(CommitmentRoot(tampered), *fields->commitment) << "link " << i;
+  }
+  EXPECT_NE(CommitmentRoot(std::span(chain).first(24)), *fields->commitment);
+  // And a root changed inside the signed bytes fails the signature.
+  const std::string root(reinterpret_cast<const char*>(f.commitment->data()), 32);
+  const size_t at = r->bytes.find(root);
+  ASSERT_NE(at, std::string::npos);
+  std::string bad = r->bytes;
+  bad[at + 5] ^= 0x40;
+  EXPECT_FALSE(VerifyReceipt(Span(bad), r->signature));
+}
+
+TEST(ReceiptTest, AReceiptWithoutCommitmentsEncodesAsBeforeTheField) {
+  Identity agent = Identity::Generate();
+  auto plain = SignReceipt(agent, Sample());
+  ReceiptFields f = Sample();
+  f.commitment = CommitmentRoot(Chain());
+  auto committed = SignReceipt(agent, f);
+  ASSERT_TRUE(plain && committed);
+  // One more pointer (8 bytes) and its 32 bytes of data: nothing else moves, so a receipt with
+  // no commitment keeps the exact bytes (and signature) older agents produced.
+  EXPECT_EQ(committed->bytes.size(), plain->bytes.size() + 40);
+  auto fields = VerifyReceipt(Span(plain->bytes), plain->signature);
+  ASSERT_TRUE(fields);
+  EXPECT_FALSE(fields->commitment);
 }
 
 }  // namespace

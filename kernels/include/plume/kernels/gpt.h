@@ -25,6 +25,13 @@
 
 namespace plume::kernels {
 
+// Everything a training run needs to resume bit-exactly after a step: the parameters and the
+// two AdamW moments, each num_params() floats in the layout of param_layout.h. (The step count
+// for AdamW's bias correction and the batch stream follow from the step index.)
+struct TrainState {
+  std::vector<float> params, m, v;
+};
+
 class Gpt {
  public:
   // Allocates parameters (zero), gradients and moments for `config` (validated here).
@@ -50,6 +57,10 @@ class Gpt {
   Status SetParams(std::span<const float> params);
   Result<std::vector<float>> GetParams();
   Result<std::vector<float>> GetGrads();
+  // The parameters and AdamW moments, copied to the host / replaced (every vector must hold
+  // num_params() floats). What a commitment hashes and what a dispute replays from.
+  Result<TrainState> GetState();
+  Status SetState(const TrainState& state);
 
   // Runs the model on tokens (B, T), row-major, every token in [0, vocab), 1 <= T <= context.
   // With targets (same shape and range) returns the mean cross-entropy loss in nats and leaves

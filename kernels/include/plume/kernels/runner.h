@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "plume/kernels/config.h"
+#include "plume/kernels/gpt.h"
 #include "plume/kernels/gradient_reducer.h"
 #include "plume/kernels/job_spec.h"
 #include "plume/kernels/ops.h"
@@ -39,6 +40,16 @@ using ProgressFn = std::function<void(const StepProgress&)>;
 // Polled between steps; returning true stops the run with an error "cancelled".
 using CancelFn = std::function<bool()>;
 
+// Commitments (a hash chain of the training state, made by the node agent; the kernels only
+// show it the state): `fn` is called on the training thread with the state after step `step`
+// (1-based, of train.steps) for every step that is a multiple of `every` and for the last step.
+// An error from `fn` stops the training with that error. every <= 0 or no fn: never called.
+// Costs one device-to-host copy of params and moments per call.
+struct CommitHook {
+  int64_t every = 0;
+  std::function<Status(int64_t step, const TrainState& state)> fn;
+};
+
 struct TrainOutput {
   std::vector<float> params;       // final parameters (layout of param_layout.h)
   std::vector<float> losses;       // train loss of every step
@@ -56,7 +67,19 @@ Result<TrainOutput> TrainShard(const ModelConfig& model, const TrainConfig& trai
                                std::span<const float> init_params,
                                std::span<const int32_t> train_tokens,
                                std::span<const int32_t> val_tokens, Ops& ops,
-                               const ProgressFn& progress = {}, const CancelFn& cancel = {});
+                               const ProgressFn& progress = {}, const CancelFn& cancel = {},
+                               const CommitHook& commit = {});
+
+// Steps [first, last) of the training that `train` describes (0 <= first < last <= train.steps),
+// from `start`, the state after step `first` (for first = 0: the starting parameters and zero
+// moments). Runs them exactly as TrainShard does (the same batches, learning rates and AdamW
+// step counts; TrainShard runs through this same code path), so within a kernel class the state
+// returned is bit-identical to the full run's after step `last`. Commit points inside the range
+// are reported to `commit` as in TrainShard. No evaluation. This is what a referee replays.
+Result<TrainState> TrainSegment(const ModelConfig& model, const TrainConfig& train,
+                                const TrainState& start, int64_t first, int64_t last,
+                                std::span<const int32_t> train_tokens, Ops& ops,
+                                const CommitHook& commit = {}, const CancelFn& cancel = {});
 
 // Data parallelism inside one worker (several local GPUs acting as one): the same training as
 // above, with every step's batch (drawn exactly as on one device) split by rows across the
@@ -71,20 +94,18 @@ Result<TrainOutput> TrainShard(const ModelConfig& model, const TrainConfig& trai
 Result<TrainOutput> TrainShard(const ModelConfig& model, const TrainConfig& train,
                                std::span<const float> init_params,
                                std::span<const int32_t> train_tokens,
-                               std::span<const int32_t> val_tokens,
-                               std::span<Ops* const> replicas, GradientReducer& reducer,
-                               const ProgressFn& progress = {}, const CancelFn& cancel = {});
+                               std::span<const int32_t> val_tokens, std::span<Ops* const> replicas,
+                               GradientReducer& reducer, const ProgressFn& progress = {},
+                               const CancelFn& cancel = {}, const CommitHook& commit = {});
 
 // The node agent's entry point for "all these CUDA devices as one worker": opens CudaOps on
 // each device ordinal, averages gradients with NCCL (the host reducer in a build without NCCL)
 // and calls the TrainShard above. One device: the plain single-device TrainShard.
-Result<TrainOutput> TrainShardOnCudaDevices(const ModelConfig& model, const TrainConfig& train,
-                                            std::span<const float> init_params,
-                                            std::span<const int32_t> train_tokens,
-                                            std::span<const int32_t> val_tokens,
-                                            const std::vector<int>& devices,
-                                            const ProgressFn& progress = {},
-                                            const CancelFn& cancel = {});
+Result<TrainOutput> TrainShardOnCudaDevices(
+    const ModelConfig& model, const TrainConfig& train, std::span<const float> init_params,
+    std::span<const int32_t> train_tokens, std::span<const int32_t> val_tokens,
+    const std::vector<int>& devices, const ProgressFn& progress = {}, const CancelFn& cancel = {},
+    const CommitHook& commit = {});
 
 struct EvalConfig {
   int batch = 8;

@@ -26,4 +26,14 @@ inline constexpr int kSpoolEntriesMax = 64;
 // A drain (SIGTERM) waits this long for the running task before handing it back.
 inline constexpr std::chrono::milliseconds kDrainTaskWaitMax{20'000};
 
+// Training states kept for disputes (dispute_states.h): one per commitment link (at most 32 per
+// task, verify::kMaxCommitmentLinks), for at most kDisputeTasksMax tasks and kDisputeRetention;
+// a result is final well within a day. A state is params + two moments, 12 bytes a parameter,
+// so 32 states of a 124M-parameter model would take 48 GB: states larger than
+// kDisputeStateBytesMax are not kept, and a dispute on such a task falls back to a full re-run.
+// Worst case on disk: 4 tasks x 32 links x 64 MiB = 8 GiB.
+inline constexpr size_t kDisputeTasksMax = 4;
+inline constexpr std::chrono::hours kDisputeRetention{24};
+inline constexpr uint64_t kDisputeStateBytesMax = 64ull << 20;  // 64 MiB: ~5M parameters
+
 }  // namespace plume::agent

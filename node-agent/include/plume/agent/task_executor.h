@@ -18,6 +18,8 @@
 #include <variant>
 #include <vector>
 
+#include "plume/protocol/hash.h"
+
 #include "plume/agent/wakeup.h"
 #include "plume/protocol/error.h"
 
@@ -31,6 +33,9 @@ struct TaskOutput {
   int64_t tokens_processed = 0;
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN: no evaluation data
   double flops = 0;                                             // model FLOPs of the work done
+  // What the receipt commits to (verify/dispute.h): training, the chain of state links;
+  // inference, one hash per completion. Empty: nothing committed.
+  std::vector<Hash256> commitments;
 };
 
 struct ProgressEvent {

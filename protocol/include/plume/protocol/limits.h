@@ -58,4 +58,8 @@ inline constexpr uint32_t kListRowsMax = 1000;
 inline constexpr uint32_t kLedgerHistoryRowsMax = 1000;
 inline constexpr size_t kLedgerHistoryBytesMax = kMessageBytesMax / 2;
 
+// TaskResult.commitments: a training chain has at most 32 links; an inference shard one hash per
+// prompt, so this bounds the prompts of a shard whose result carries commitments (2 MiB).
+inline constexpr size_t kResultCommitmentsMax = 65536;
+
 }  // namespace plume::limits

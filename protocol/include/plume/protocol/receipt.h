@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@ struct ReceiptFields {
   uint64_t tokens = 0;
   double flops = 0;
   uint64_t finished_at_ms = 0;
+  // CommitmentRoot of the task's commitments (TaskResult.commitments); none: not committed.
+  std::optional<Hash256> commitment;
 
   bool operator==(const ReceiptFields&) const = default;
 };
@@ -39,6 +42,10 @@ Result<SignedReceipt> SignReceipt(const Identity& agent, ReceiptFields fields);
 // Decodes, checks that the bytes are canonical and that the signature is the named agent's.
 Result<ReceiptFields> VerifyReceipt(std::span<const uint8_t> bytes,
                                     std::span<const uint8_t> signature);
+// What a receipt signs for a task's commitments: BLAKE2b-256 of a tag, the count and every
+// entry in order, so that the signature covers each link or completion hash, not just the last.
+Hash256 CommitmentRoot(std::span<const Hash256> commitments);
+
 // BLAKE2b-256 of the receipt bytes: the id the ledger records.
 Hash256 ReceiptHash(std::span<const uint8_t> bytes);
 

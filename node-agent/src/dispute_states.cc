@@ -1,0 +1,123 @@
+// On-disk training states for disputes (dispute_states.h).
+#include "dispute_states.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "file_util.h"
+#include "plume/agent/limits.h"
+#include "plume/verify/audit.h"
+
+namespace plume::agent {
+namespace {
+
+constexpr char kMagic[4] = {'P', 'L', 'S', 'T'};
+
+std::filesystem::path LinkPath(const std::filesystem::path& dir, size_t link) {
+  return dir / ("link-" + std::to_string(link) + ".state");
+}
+
+// Task keys come from our own SpoolKey ("<task>-<attempt>"); anything that could leave the root
+// directory is refused rather than trusted.
+bool SafeKey(const std::string& key) {
+  return !key.empty() && key.size() <= 128 && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+}  // namespace
+
+std::vector<std::string> TasksToPrune(std::vector<KeptTask> tasks, std::chrono::seconds retention,
+                                      size_t tasks_max) {
+  std::sort(tasks.begin(), tasks.end(), [](const KeptTask& a, const KeptTask& b) {
+    return a.age != b.age ? a.age > b.age : a.key < b.key;  // oldest first
+  });
+  std::vector<std::string> out;
+  size_t left = tasks.size();
+  for (const auto& t : tasks) {
+    if (t.age <= retention && left <= tasks_max) break;
+    out.push_back(t.key);
+    --left;
+  }
+  return out;
+}
+
+Status DisputeStates::Put(const std::string& key, size_t link, const kernels::TrainState& s) {
+  if (!SafeKey(key)) return Fail("dispute state: bad task key '" + key + "'");
+  if (link >= static_cast<size_t>(verify::kMaxCommitmentLinks)) {
+    return Fail("dispute state: link " + std::to_string(link) + " is beyond the chain's " +
+                std::to_string(verify::kMaxCommitmentLinks) + " links");
+  }
+  const uint64_t n = s.params.size();
+  if (s.m.size() != n || s.v.size() != n) return Fail("dispute state: params and moments differ");
+  std::vector<uint8_t> bytes(sizeof(kMagic) + sizeof(n) + 3 * n * sizeof(float));
+  uint8_t* p = bytes.data();
+  std::memcpy(p, kMagic, sizeof(kMagic)), p += sizeof(kMagic);
+  std::memcpy(p, &n, sizeof(n)), p += sizeof(n);
+  for (const auto* part : {&s.params, &s.m, &s.v}) {
+    std::memcpy(p, part->data(), n * sizeof(float)), p += n * sizeof(float);
+  }
+  const auto dir = root_ / key;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
+  const auto final_path = LinkPath(dir, link);
+  const auto tmp = final_path.string() + ".tmp";
+  if (auto st = WriteFileSynced(tmp, bytes); !st) return st;
+  std::filesystem::rename(tmp, final_path, ec);
+  if (ec) return Fail("cannot rename " + tmp + ": " + ec.message());
+  return SyncDir(dir);
+}
+
+Result<kernels::TrainState> DisputeStates::Get(const std::string& key, size_t link) const {
+  if (!SafeKey(key)) return Fail("dispute state: bad task key '" + key + "'");
+  auto bytes = ReadFileBytes(LinkPath(root_ / key, link));
+  if (!bytes) return tl::unexpected(bytes.error());
+  uint64_t n = 0;
+  const size_t head = sizeof(kMagic) + sizeof(n);
+  if (bytes->size() < head || std::memcmp(bytes->data(), kMagic, sizeof(kMagic)) != 0) {
+    return Fail("dispute state of " + key + " link " + std::to_string(link) + " is not a state");
+  }
+  std::memcpy(&n, bytes->data() + sizeof(kMagic), sizeof(n));
+  if (n > (bytes->size() - head) / (3 * sizeof(float)) ||
+      bytes->size() != head + 3 * n * sizeof(float)) {
+    return Fail("dispute state of " + key + " link " + std::to_string(link) + " is truncated");
+  }
+  kernels::TrainState s;
+  const uint8_t* p = bytes->data() + head;
+  for (auto* part : {&s.params, &s.m, &s.v}) {
+    part->resize(n);
+    std::memcpy(part->data(), p, n * sizeof(float)), p += n * sizeof(float);
+  }
+  return s;
+}
+
+Status DisputeStates::Forget(const std::string& key) {
+  if (!SafeKey(key)) return Fail("dispute state: bad task key '" + key + "'");
+  std::error_code ec;
+  std::filesystem::remove_all(root_ / key, ec);
+  if (ec) return Fail("cannot delete " + (root_ / key).string() + ": " + ec.message());
+  return {};
+}
+
+Result<size_t> DisputeStates::Prune(std::chrono::seconds retention, size_t tasks_max) {
+  std::error_code ec;
+  if (!std::filesystem::exists(root_, ec)) return size_t{0};
+  std::vector<KeptTask> tasks;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (const auto& entry : std::filesystem::directory_iterator(root_, ec)) {
+    if (!entry.is_directory()) continue;
+    const auto written = std::filesystem::last_write_time(entry.path(), ec);
+    if (ec) continue;
+    tasks.push_back({entry.path().filename().string(),
+                     std::chrono::duration_cast<std::chrono::seconds>(now - written)});
+  }
+  if (ec) return Fail("cannot list " + root_.string() + ": " + ec.message());
+  const auto doomed = TasksToPrune(std::move(tasks), retention, tasks_max);
+  for (const auto& key : doomed) {
+    if (auto st = Forget(key); !st) return tl::unexpected(st.error());
+  }
+  return doomed.size();
+}
+
+}  // namespace plume::agent
