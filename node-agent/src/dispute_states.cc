@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "file_util.h"
 #include "plume/agent/limits.h"
+#include "plume/protocol/file_util.h"
 #include "plume/verify/audit.h"
 
 namespace plume::agent {
@@ -58,15 +58,8 @@ Status DisputeStates::Put(const std::string& key, size_t link, const kernels::Tr
     std::memcpy(p, part->data(), n * sizeof(float)), p += n * sizeof(float);
   }
   const auto dir = root_ / key;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
-  const auto final_path = LinkPath(dir, link);
-  const auto tmp = final_path.string() + ".tmp";
-  if (auto st = WriteFileSynced(tmp, bytes); !st) return st;
-  std::filesystem::rename(tmp, final_path, ec);
-  if (ec) return Fail("cannot rename " + tmp + ": " + ec.message());
-  return SyncDir(dir);
+  if (auto st = CreateDirsDurably(dir); !st) return st;
+  return WriteFileDurably(LinkPath(dir, link), bytes);
 }
 
 Result<kernels::TrainState> DisputeStates::Get(const std::string& key, size_t link) const {
