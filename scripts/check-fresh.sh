@@ -20,9 +20,13 @@ command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y 
 if [[ ! -x "$target/bin/bash" ]]; then
   debootstrap --variant=minbase bookworm "$target" http://deb.debian.org/debian
 fi
+node_ca=""
 if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
   mkdir -p "$target/etc/ssl/certs"
   cp /etc/ssl/certs/ca-certificates.crt "$target/etc/ssl/certs/ca-certificates.crt"
+  # npm does not read the system bundle; without this its registry requests fail with
+  # SELF_SIGNED_CERT_IN_CHAIN where a proxy signs them (seen on the first run of this script).
+  node_ca="export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt;"
 fi
 
 mounted=()
@@ -47,7 +51,7 @@ echo "check-fresh: $(git -C "$repo" rev-parse --short HEAD) in $target"
 # A minimal Debian has no make; the README's commands start from it.
 chroot "$target" /bin/bash -c 'apt-get update -qq && apt-get install -y -qq make >/dev/null'
 start=$SECONDS
-if chroot "$target" /bin/bash -c 'cd /root/plume && make test' >"$target/root/check-fresh.log" 2>&1; then
+if chroot "$target" /bin/bash -c "$node_ca cd /root/plume && make test" >"$target/root/check-fresh.log" 2>&1; then
   echo "check-fresh: make test passed in $((SECONDS - start)) s"
   tail -5 "$target/root/check-fresh.log"
 else
