@@ -25,6 +25,7 @@ void Core::Impl::Enqueue(Task& t, int64_t not_before_ms) {
 void Core::Impl::Dequeue(const Task& t) { queue.erase({s.jobs.at(t.job).seq, t.id}); }
 
 void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
+  if (t.audit_role != AuditRole::kNone) return RequeueAudit(t, why, backoff, false);
   if (t.state != TaskState::kAssigned && t.state != TaskState::kQueued) return;
   Job& job = s.jobs.at(t.job);
   if (IsTerminal(job.state)) return;
@@ -62,6 +63,7 @@ void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
 }
 
 void Core::Impl::RequeueElsewhere(Task& t, const std::string& why) {
+  if (t.audit_role != AuditRole::kNone) return RequeueAudit(t, why, false, true);
   Job& job = s.jobs.at(t.job);
   if (t.state != TaskState::kAssigned || IsTerminal(job.state)) return;
   Unlink(t);
@@ -127,7 +129,9 @@ void Core::Impl::Assign(Task& t, Node& n) {
   Refree(n);
   Touch(t);
   Job& job = s.jobs.at(t.job);
-  if (job.state == JobState::kQueued || !job.reason.empty() || job.infeasible_since_ms != -1) {
+  const bool terminal = IsTerminal(job.state);  // an audit run of a finished job
+  if (!terminal &&
+      (job.state == JobState::kQueued || !job.reason.empty() || job.infeasible_since_ms != -1)) {
     job.state = JobState::kRunning;
     job.reason.clear();
     job.infeasible_since_ms = -1;
@@ -160,7 +164,9 @@ void Core::Impl::Schedule(bool full) {
       for (const FreeKey& k : free) {
         Node& n = s.nodes.at(k.id);
         if (!CanEverRun(needs, n.info)) continue;
-        if (t.excluded.contains(k.id)) {
+        // An audit or referee run goes only to another provider of the original's class.
+        if (t.excluded.contains(k.id) ||
+            (t.audit_role != AuditRole::kNone && n.info.kernel_class != t.kernel_class)) {
           excluded_only = true;
           continue;
         }

@@ -18,6 +18,7 @@
 #include "plume/scheduler/events.h"
 #include "plume/scheduler/limits.h"
 #include "plume/scheduler/types.h"
+#include "plume/verify/audit.h"
 
 namespace plume::scheduler {
 
@@ -32,6 +33,12 @@ struct Config {
   int64_t task_deadline_min_ms = kTaskDeadlineMinMsDefault;
   int64_t task_deadline_max_ms = kTaskDeadlineMaxMsDefault;
   uint32_t fee_bps = kFeeBpsDefault;  // network fee on each settle; stamped on each new job
+  // Replay audits (verify/audit.h): the adaptive rate's parameters, and the secret seed of the
+  // audit draws (one per data dir, revealed after the fact: docs/verification.md).
+  bool audits = true;  // off: every committed result is settled at once and never re-run
+  verify::AuditParams audit;
+  verify::Digest audit_seed{};
+  int64_t audit_wait_ms = kAuditWaitMsDefault;
 };
 
 // Rows changed since the last TakeDirty, ready for Store::Save (one transaction).
@@ -43,13 +50,14 @@ struct Dirty {
   std::vector<LedgerOp> outbox_upserts;
   std::vector<std::string> outbox_deletes;
   std::vector<std::pair<BlobHash, ClientId>> blob_uploaders;  // new (blob, uploader) pairs
+  std::vector<Verdict> verdicts;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   uint64_t next_task_wire_id = 1;
   int64_t now_ms = 0;
   bool Empty() const {
     return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
-           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty();
+           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty() && verdicts.empty();
   }
 };
 
