@@ -117,5 +117,20 @@ TEST(SimAudit, AllHonestOverheadAtSteadyStateIsAboutPMin) {
   EXPECT_GE(r.figures.overhead_steady, 0.03);  // p_min is a floor: audits never stop
 }
 
+// The table of bench/RESULTS.md: detection against q and p_min (own results only, so that the
+// analytic curve applies), 100 honest + 100 cheating providers, 200 tasks per provider each.
+TEST(SimAudit, DetectionAgainstQAndPMin) {
+  if (!Large()) GTEST_SKIP() << "set PLUME_SIM_AUDIT_LARGE=1 (about a minute)";
+  uint64_t seed = 100;
+  for (uint32_t p_min_ppm : {20'000u, 50'000u, 100'000u}) {
+    for (double q : {0.02, 0.1, 0.5}) {
+      const SimRun r = Simulate(++seed, 100, 100, q, 200, false, p_min_ppm, {10, 50, 150});
+      for (const auto& v : r.violations) ADD_FAILURE() << v;
+      EXPECT_EQ(r.figures.false_accusations, 0);
+      for (const auto& d : r.figures.detection) ExpectWithinNoise(d);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace plume::scheduler

@@ -295,10 +295,7 @@ bool World::Run(int64_t max_ms) {
       if (!IsTerminal(j.state)) return false;
     }
     // Audits outlive their jobs: done when the last verdict is in.
-    for (const auto& [id, t] : core_->state().tasks) {
-      if (t.audit_role != AuditRole::kNone && !IsTerminal(t.state)) return false;
-    }
-    return true;
+    return core_->open_audits() == 0;
   };
   while (now_ms < end_ms && !done()) Step(false);
   CheckState();

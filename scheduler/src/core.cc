@@ -23,6 +23,7 @@ Core& Core::operator=(Core&&) noexcept = default;
 
 const State& Core::state() const { return impl_->s; }
 const Config& Core::config() const { return impl_->config; }
+size_t Core::open_audits() const { return impl_->open_audits.size(); }
 
 const Task* Core::FindTaskByWireId(uint64_t wire_id) const {
   auto it = impl_->by_wire_id.find(wire_id);

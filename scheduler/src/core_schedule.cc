@@ -150,6 +150,9 @@ void Core::Impl::Schedule(bool full) {
   if (queue.empty() || (!full && (free.empty() || !placement_may_change))) return;
   placement_may_change = false;
   std::set<JobId> blocked;
+  // Needs that no free node can meet in this pass (the free set only shrinks during it), so that
+  // a long queue of jobs alike (audits of a scarce backend) costs one scan of the free nodes.
+  std::set<std::tuple<uint64_t, int, MicroPlume>> no_fit;
   for (auto it = queue.begin(); it != queue.end();) {
     const uint64_t seq = it->first;
     const TaskId id = it->second;
@@ -160,7 +163,10 @@ void Core::Impl::Schedule(bool full) {
     const TaskNeeds needs = NeedsOf(job.spec);
     Node* pick = nullptr;
     bool excluded_only = false;  // a free node fits, but this task may not go there
-    if (job.escrow_held) {
+    const auto needs_key = std::make_tuple(
+        needs.memory_bytes, needs.backend ? static_cast<int>(*needs.backend) : -1,
+        needs.max_price_micro_plume_per_pflop);
+    if (job.escrow_held && !no_fit.contains(needs_key)) {
       for (const FreeKey& k : free) {
         Node& n = s.nodes.at(k.id);
         if (!CanEverRun(needs, n.info)) continue;
@@ -176,6 +182,7 @@ void Core::Impl::Schedule(bool full) {
     }
     // The job's other tasks have not excluded that node: they may still be placed on it.
     if (pick == nullptr && excluded_only) continue;
+    if (pick == nullptr && job.escrow_held) no_fit.insert(needs_key);
     if (pick == nullptr) {
       // The job's other tasks need the same: skip to the next job (the queue is in job order).
       if (job.escrow_held) blocked.insert(job.id);

@@ -83,6 +83,8 @@ class Core {
   // The task with this protocol task id, or nullptr.
   const Task* FindTaskByWireId(uint64_t wire_id) const;
   const Config& config() const;
+  // Audit and referee runs not yet finished (they may outlive their jobs).
+  size_t open_audits() const;
 
  private:
   struct Impl;
