@@ -86,27 +86,33 @@ TEST(SimAudit, DetectionMatchesTheAnalyticCurveAndNoHonestProviderIsConvicted) {
   EXPECT_GE(first10.measured, first10.analytic - 4 * first10.sigma);
 }
 
-TEST(SimAudit, CheatingOnOnePercentOfTasksIsCaughtWithinAThousandAndOverheadStaysUnderTenPercent) {
-  // Mostly honest providers long past their trust run, so the rate sits at p_min.
-  const int honest = Large() ? 60 : 20;
-  const int cheaters = Large() ? 40 : 8;
-  const int per_agent = Large() ? 1000 : 300;
+TEST(SimAudit, TenPercentCheatersAreCaughtWithinAThousandOfTheirResults) {
+  const int cheaters = Large() ? 100 : 30;
+  const int per_agent = Large() ? 1000 : 200;
   const std::vector<int64_t> within =
-      Large() ? std::vector<int64_t>{10, 100, 1000} : std::vector<int64_t>{10, 100, 300};
-  const SimRun r = Simulate(12, honest, cheaters, 0.1, per_agent, true, 50'000, within);
+      Large() ? std::vector<int64_t>{10, 100, 1000} : std::vector<int64_t>{10, 100};
+  const SimRun r = Simulate(12, cheaters / 2, cheaters, 0.1, per_agent, false, 50'000, within);
   for (const auto& v : r.violations) ADD_FAILURE() << v;
   EXPECT_EQ(r.figures.false_accusations, 0);
-  EXPECT_LE(r.figures.overhead_steady, 0.10);
+  for (const auto& d : r.figures.detection) ExpectWithinNoise(d);
   const auto& last = r.figures.detection.back();
   if (Large()) {
     EXPECT_GE(last.analytic, 0.99);  // q = 10% within 1,000 own results
     EXPECT_GE(last.measured, 0.99 - 4 * std::max(last.sigma, 0.005));
   }
-  // Cheaters also cheat on the audit runs they do, and are caught there too: at least the
-  // analytic rate (within noise).
-  for (const auto& d : r.figures.detection) {
-    EXPECT_GE(d.measured, d.analytic - 4 * d.sigma - 0.01) << d.within_tasks;
-  }
+}
+
+TEST(SimAudit, OverheadAtSteadyStateStaysUnderTenPercentWithCheatersAmongHonestProviders) {
+  // One provider in ten cheats on 10% of everything it runs, audit runs included.
+  const int honest = Large() ? 180 : 36;
+  const SimRun r = Simulate(14, honest, honest / 9, 0.1, Large() ? 400 : 200, true, 50'000, {10});
+  for (const auto& v : r.violations) ADD_FAILURE() << v;
+  EXPECT_EQ(r.figures.false_accusations, 0);
+  EXPECT_GT(r.figures.convictions, 0);
+  EXPECT_LE(r.figures.overhead_steady, 0.10);
+  // Caught on their audit runs too: at least the analytic rate of their own results.
+  const auto& d = r.figures.detection.at(0);
+  EXPECT_GE(d.measured, d.analytic - 4 * d.sigma - 0.01);
 }
 
 TEST(SimAudit, AllHonestOverheadAtSteadyStateIsAboutPMin) {

@@ -225,9 +225,29 @@ void World::Faults() {
   }
 }
 
+namespace {
+
+// A 256-bit stand-in for an output hash: distinct tags give distinct values (testing::Blob
+// repeats after 16 digits, so two wrong outputs could agree and look like a majority).
+BlobHash OutputHash(const std::string& tag) {
+  static const char* kHex = "0123456789abcdef";
+  std::string h;
+  uint64_t x = std::hash<std::string>{}(tag);
+  for (int word = 0; word < 4; ++word) {
+    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);  // splitmix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    for (int i = 0; i < 16; ++i, z >>= 4) h.push_back(kHex[z & 15]);
+  }
+  return h;
+}
+
+}  // namespace
+
 BlobHash World::HonestOutput(const JobId& job, TaskKind kind, uint32_t round, uint32_t shard,
                               const BlobHash& input) {
-  return Blob("out:" + job + "/" + Name(kind) + "/" + std::to_string(round) + "/" +
+  return OutputHash("out:" + job + "/" + Name(kind) + "/" + std::to_string(round) + "/" +
               std::to_string(shard) + "/" + input);
 }
 
@@ -240,7 +260,7 @@ BlobHash World::Output(const Agent& a, const TaskId& task, const Held& h) {
     }
   }
   // A wrong output that differs from every other run (cheaters do not collude here).
-  return Blob("cheat:" + a.info.id + "/" + task + "/" + std::to_string(h.attempt) + "/" +
+  return OutputHash("cheat:" + a.info.id + "/" + task + "/" + std::to_string(h.attempt) + "/" +
               std::to_string(now_ms));
 }
 
@@ -302,7 +322,12 @@ bool World::Run(int64_t max_ms) {
   // No honest provider is ever convicted, and no run proven faulty is ever settled.
   for (const auto& [id, v] : core_->state().verdicts) {
     if (v.faulty.empty()) continue;
-    if (!cheating.contains(v.faulty)) violations.push_back("honest provider convicted: " + id);
+    if (!cheating.contains(v.faulty)) {
+      violations.push_back("honest provider convicted: " + id + " original " + v.original_node +
+                           " " + v.original_output.substr(0, 8) + ", audit " + v.audit_node +
+                           " " + v.audit_output.substr(0, 8) + ", referee " + v.referee_node +
+                           " " + v.referee_output.substr(0, 8));
+    }
     const TaskId run = v.faulty == v.original_node ? id : id + "/audit";
     if (ledger_applied_.contains("settle:" + run)) violations.push_back("faulty run paid: " + run);
   }

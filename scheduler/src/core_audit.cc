@@ -13,13 +13,30 @@
 #include "plume/ledger/amount.h"
 
 namespace plume::scheduler {
-namespace {
-
-verify::ProviderRecord RecordOf(const Node& n) {
+verify::ProviderRecord AuditRecordOf(const Node& n) {
   return verify::ProviderRecord{n.consecutive_valid, n.results_valid,
                                 static_cast<int64_t>(n.tasks_refused), n.results_audited,
                                 n.proven_faulty};
 }
+
+AuditTotals CountAudits(const State& s) {
+  AuditTotals a;
+  for (const auto& [id, n] : s.nodes) {
+    a.audited += static_cast<uint64_t>(n.results_audited);
+    a.proven_faulty += static_cast<uint64_t>(n.proven_faulty);
+    a.no_peer += static_cast<uint64_t>(n.unaudited_no_peer);
+  }
+  for (const auto& [id, t] : s.tasks) {
+    a.matched += t.audit == AuditStatus::kMatched;
+    a.disputes += t.audit_role == AuditRole::kReferee;
+  }
+  a.mismatched = s.verdicts.size();
+  return a;
+}
+
+namespace {
+
+verify::ProviderRecord RecordOf(const Node& n) { return AuditRecordOf(n); }
 
 void ApplyRecord(Node& n, verify::Event event) {
   const verify::ProviderRecord r = verify::Apply(RecordOf(n), event);

@@ -437,6 +437,10 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
     b.setTasksFailed(node.tasks_failed);
     b.setTasksLost(node.tasks_lost);
     b.setTasksRefused(node.tasks_refused);
+    b.setResultsValid(static_cast<uint64_t>(node.results_valid));
+    b.setResultsAudited(static_cast<uint64_t>(node.results_audited));
+    b.setProvenFaulty(static_cast<uint64_t>(node.proven_faulty));
+    b.setAuditRatePpm(verify::AuditRatePpm(AuditRecordOf(node), core.config().audit));
   }
   Reply(in.peer, m);
 }

@@ -61,6 +61,21 @@ struct Dirty {
   }
 };
 
+// A provider's replay-audit record as verify/audit.h sees it; its audit rate is
+// verify::AuditRatePpm(AuditRecordOf(n), config.audit).
+verify::ProviderRecord AuditRecordOf(const Node& n);
+
+// Running totals of replay audits over a state (for metrics; O(nodes + tasks)).
+struct AuditTotals {
+  uint64_t audited = 0;        // results an audit run was queued for
+  uint64_t matched = 0;        // audits that gave the same output hash
+  uint64_t mismatched = 0;     // audits that did not (verdicts)
+  uint64_t disputes = 0;       // mismatches a referee run was queued for
+  uint64_t proven_faulty = 0;  // runs a referee proved wrong
+  uint64_t no_peer = 0;        // drawn, but no other provider of the class
+};
+AuditTotals CountAudits(const State& s);
+
 class Core {
  public:
   explicit Core(Config config = {});
