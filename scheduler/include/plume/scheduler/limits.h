@@ -36,7 +36,7 @@ inline constexpr uint32_t kRefusedResultsPerTaskMax = 8;
 // Replay audits: an audit or referee run that no provider of the class has taken this long is
 // given up (the result stands unaudited, or the dispute stays undecided) so that a job's escrow
 // is not held for ever by a class that left the network.
-inline constexpr int64_t kAuditWaitMsDefault = 3'600'000;
+inline constexpr int64_t kAuditWaitMsDefault = 30 * 60'000;  // under PlumeEscrowStuck's hour
 // One task per agent at a time; an agent uses all of its GPUs for it (NCCL inside the node).
 inline constexpr uint32_t kTasksPerNodeMax = 1;
 
