@@ -297,6 +297,12 @@ void Core::Impl::RequeueAudit(Task& a, const std::string& why, bool backoff, boo
     DropAudit(a, "gave up after " + std::to_string(a.attempt) + " attempts; last: " + why);
     return;
   }
+  // The one peer of the class had its run refused: waiting for another would hold the result's
+  // settle for nothing, so it stands unaudited as if none had been there.
+  if (exclude_node && !HasPeer(s.jobs.at(a.job), a.kernel_class, a.excluded)) {
+    DropAudit(a, "no other provider of the class after a refused run; last: " + why);
+    return;
+  }
   const int64_t delay_ms = backoff ? config.retry_backoff_base_ms : 0;
   ++a.attempt;
   Enqueue(a, now + delay_ms);
