@@ -140,7 +140,7 @@ TEST(CoreAudit, AnAuditRunWaitsForItsClassAndIsGivenUpAfterTheWait) {
   auto j1 = Only<SendTaskAssign>(h.Do(JobSubmitted{"j1", "alice", InferSpec(1, 1)}));
   h.Do(AgentRegistered{Agent("b")});
   auto j2 = Only<SendTaskAssign>(h.Do(JobSubmitted{"j2", "alice", InferSpec(1, 1)}));
-  ASSERT_EQ(j2.at(0).node, "b");  // the only peer of a's class is busy
+  ASSERT_EQ(j2.at(0).node, "b");           // the only peer of a's class is busy
   h.Do(AgentRegistered{OtherClass("z")});  // free, but of another class
   EXPECT_TRUE(Only<SendTaskAssign>(h.Do(Result(j1.at(0), Honest(j1[0])))).empty());
   EXPECT_EQ(h.TaskAt("j1/s0").audit, AuditStatus::kPending);
@@ -154,8 +154,8 @@ TEST(CoreAudit, AnAuditRunWaitsForItsClassAndIsGivenUpAfterTheWait) {
 }
 
 TEST(CoreAudit, RecordAndRateSurviveARestart) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("plume-audit-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("plume-audit-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto store = Store::Open(dir / "s.db", Sync::kNormal);
   ASSERT_TRUE(store);

@@ -8,12 +8,12 @@
 //
 // The ctest run is small. The 10,000+ task figures in bench/RESULTS.md come from
 //   PLUME_SIM_AUDIT_LARGE=1 plume_scheduler_test --gtest_filter='SimAudit.*'
+#include "sim_audit.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
-
-#include "sim_audit.h"
 
 namespace plume::scheduler {
 namespace {
@@ -30,7 +30,7 @@ struct SimRun {
 };
 
 SimRun Simulate(uint64_t seed, int honest, int cheaters, double q, int tasks_per_agent,
-             bool cheat_on_audits, uint32_t p_min_ppm, const std::vector<int64_t>& within) {
+                bool cheat_on_audits, uint32_t p_min_ppm, const std::vector<int64_t>& within) {
   WorldOptions o;
   o.seed = seed;
   o.agents = honest + cheaters;
@@ -51,10 +51,11 @@ SimRun Simulate(uint64_t seed, int honest, int cheaters, double q, int tasks_per
   const bool done = w.Run(int64_t{200} * 24 * 3'600'000);
   SimRun r{testing::MeasureAudits(w, q, c.audit, within), w.violations};
   if (!done) r.violations.push_back("world did not finish");
-  std::printf("seed %llu: %d honest + %d cheaters at q = %.2f (%s), p_min %.1f%%, virtual %lld s\n%s",
-              static_cast<unsigned long long>(seed), honest, cheaters, q,
-              cheat_on_audits ? "also on audit runs" : "own results only", p_min_ppm / 1e4,
-              static_cast<long long>(w.now_ms / 1000), testing::Format(r.figures).c_str());
+  std::printf(
+      "seed %llu: %d honest + %d cheaters at q = %.2f (%s), p_min %.1f%%, virtual %lld s\n%s",
+      static_cast<unsigned long long>(seed), honest, cheaters, q,
+      cheat_on_audits ? "also on audit runs" : "own results only", p_min_ppm / 1e4,
+      static_cast<long long>(w.now_ms / 1000), testing::Format(r.figures).c_str());
   return r;
 }
 

@@ -101,8 +101,8 @@ void Core::Impl::Settle(Task& t, Job& job) {
   }
   job.paid_micro_plume += t.paid_micro_plume;
   Touch(job);
-  AddLedgerOp(LedgerOp{"settle:" + t.id, 0, LedgerOpKind::kSettle, job.id, job.owner, t.node,
-                       t.id, t.attempt, t.paid_micro_plume, t.flops});
+  AddLedgerOp(LedgerOp{"settle:" + t.id, 0, LedgerOpKind::kSettle, job.id, job.owner, t.node, t.id,
+                       t.attempt, t.paid_micro_plume, t.flops});
 }
 
 bool Core::Impl::HasPeer(const Job& job, const std::string& kernel_class,
@@ -128,13 +128,14 @@ bool Core::Impl::DrawAudit(Task& t, Node& n) {
   if (!verify::ShouldAudit(config.audit_seed, t.id + "#" + std::to_string(t.attempt), rate)) {
     return false;
   }
-  if (!IsExactClass(n.info.kernel_class) || !HasPeer(s.jobs.at(t.job), n.info.kernel_class, {n.info.id})) {
+  if (!IsExactClass(n.info.kernel_class) ||
+      !HasPeer(s.jobs.at(t.job), n.info.kernel_class, {n.info.id})) {
     // Never compared across classes: an unaudited result is counted, not guessed at.
     t.audit = AuditStatus::kNoPeer;
     ++n.unaudited_no_peer;
-    Info("drawn for an audit, but no other provider of class " + n.info.kernel_class +
-             ": unaudited",
-         t.job, t.id, n.info.id);
+    Info(
+        "drawn for an audit, but no other provider of class " + n.info.kernel_class + ": unaudited",
+        t.job, t.id, n.info.id);
     return false;
   }
   ApplyRecord(n, verify::Event::kAudited);
@@ -197,8 +198,20 @@ void Core::Impl::OnAuditRunSucceeded(Task& a, const TaskSucceeded& e) {
     return;
   }
   Verdict& v = VerdictOf(orig);
-  v = Verdict{orig.id, job.id, verify::kAuditPolicy, a.kernel_class, AuditStatus::kDisputed,
-              orig.node, a.node, "", orig.attempt, orig.output_blob, a.output_blob, "", "", false,
+  v = Verdict{orig.id,
+              job.id,
+              verify::kAuditPolicy,
+              a.kernel_class,
+              AuditStatus::kDisputed,
+              orig.node,
+              a.node,
+              "",
+              orig.attempt,
+              orig.output_blob,
+              a.output_blob,
+              "",
+              "",
+              false,
               now};
   Warn("audit mismatch: " + orig.output_blob.substr(0, 16) + " (" + orig.node.substr(0, 16) +
            ") != " + a.output_blob.substr(0, 16) + " (" + a.node.substr(0, 16) +
@@ -221,14 +234,14 @@ void Core::Impl::OnAuditRunSucceeded(Task& a, const TaskSucceeded& e) {
 
 void Core::Impl::Referee(Task& orig, Task& audit, Task& referee) {
   Job& job = s.jobs.at(orig.job);
-  const verify::Outcome o = verify::Decide(DigestOfHex(orig.output_blob),
-                                           DigestOfHex(audit.output_blob),
-                                           DigestOfHex(referee.output_blob));
+  const verify::Outcome o =
+      verify::Decide(DigestOfHex(orig.output_blob), DigestOfHex(audit.output_blob),
+                     DigestOfHex(referee.output_blob));
   Verdict& v = VerdictOf(orig);
   v.referee_node = referee.node;
   v.referee_output = referee.output_blob;
   v.decided_at_ms = now;
-  Task* faulty = o == verify::Outcome::kOriginalFaulty ? &orig
+  Task* faulty = o == verify::Outcome::kOriginalFaulty  ? &orig
                  : o == verify::Outcome::kAuditorFaulty ? &audit
                                                         : nullptr;
   v.outcome = faulty == &orig    ? AuditStatus::kOriginalFaulty
@@ -262,7 +275,8 @@ void Core::Impl::Convict(const NodeId& node, const Task& run) {
   Node* n = FindNode(node);
   if (n == nullptr) return;
   // An original was counted valid when committed (DrawAudit); an audit run never was.
-  if (run.audit_role == AuditRole::kNone) n->results_valid = std::max<int64_t>(0, n->results_valid - 1);
+  if (run.audit_role == AuditRole::kNone)
+    n->results_valid = std::max<int64_t>(0, n->results_valid - 1);
   ApplyRecord(*n, verify::Event::kProvenFaulty);
   Touch(*n);
 }
@@ -277,8 +291,8 @@ void Core::Impl::ReleaseIfDone(Job& job) {
   auto it = open_audits.lower_bound(job.id + "/");
   if (it != open_audits.end() && it->compare(0, job.id.size() + 1, job.id + "/") == 0) return;
   // The same id as FinishJob's: the ledger applies it once if both ever ask.
-  AddLedgerOp(LedgerOp{"release:" + job.id, 0, LedgerOpKind::kRelease, job.id, job.owner, "", "",
-                       0, 0, 0});
+  AddLedgerOp(
+      LedgerOp{"release:" + job.id, 0, LedgerOpKind::kRelease, job.id, job.owner, "", "", 0, 0, 0});
 }
 
 void Core::Impl::RequeueAudit(Task& a, const std::string& why, bool backoff, bool exclude_node) {
