@@ -159,6 +159,10 @@ int Main(int argc, char** argv) {
   app.add_flag("--print-audit-seed", print_audit_seed,
                "print the audit seed of --data-dir (hex) and exit: reveal it only for audits "
                "already settled (docs/verification.md)");
+  bool no_audits = false;
+  app.add_flag("--no-audits", no_audits,
+               "no replay audits: every result is settled when committed, never re-run (one "
+               "trusted operator's fleet, or tests of other things)");
   app.add_option("--audit-trust-after", options.core.audit.trust_after,
                  "audit every result of a provider until this many consecutive valid results")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
@@ -179,6 +183,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   options.core.audit_seed = *audit_seed;
+  options.core.audits = !no_audits;
 
   auto identity = plume::Identity::LoadOrCreate(key_path);
   if (!identity) {

@@ -23,6 +23,7 @@ class AuditsE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
+    net_.EnableAudits();
     ASSERT_TRUE(paid_.StartScheduler(&why)) << why;
     ASSERT_TRUE(net_.StartAgent("honest-a", &why)) << why;
     ASSERT_TRUE(net_.StartAgent("honest-b", &why)) << why;
