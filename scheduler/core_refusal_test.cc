@@ -71,7 +71,7 @@ TEST(CoreRefusal, RefusedDeltaIsNotPaidAndTheRoundCompletesOnAnotherProvider) {
 }
 
 TEST(CoreRefusal, RefusedShardWaitsForANewProviderAndRefusalsDoNotUseUpRetries) {
-  Config config;
+  Config config = testing::NoAudits();
   config.max_attempts = 2;
   Harness h(config);
   h.Do(AgentRegistered{Agent("a")});
@@ -127,7 +127,7 @@ TEST(CoreRefusal, RefusalsAndExclusionsSurviveARestart) {
   ASSERT_TRUE(loaded) << loaded.error().message;
   EXPECT_EQ(loaded->nodes.at("a").tasks_refused, 1u);
   EXPECT_EQ(loaded->tasks.at("g/s0").excluded, std::set<NodeId>{"a"});
-  Core again(Config{}, std::move(*loaded));
+  Core again(testing::NoAudits(), std::move(*loaded));
   again.Handle(h.now_ms + 1, Tick{});
   EXPECT_EQ(again.state().tasks.at("g/s0").state, TaskState::kQueued);
   std::filesystem::remove(db);

@@ -61,7 +61,7 @@ TEST(Core, HeartbeatsKeepTheLease) {
 }
 
 TEST(Core, RetryWithExponentialBackoffThenFailAfterMaxAttempts) {
-  Config c;
+  Config c = testing::NoAudits();
   c.max_attempts = 3;
   c.retry_backoff_base_ms = 1000;
   Harness h(c);
@@ -309,7 +309,7 @@ TEST(Core, NodesKeepATrackRecordAndPlacementPrefersTheReliableOne) {
 }
 
 TEST(Core, AnAttemptPastItsDeadlineIsTakenFromAHungNodeThatStillHeartbeats) {
-  Config c;
+  Config c = testing::NoAudits();
   c.task_deadline_factor = 10;
   c.task_deadline_min_ms = 1'000;
   c.task_deadline_max_ms = 50'000;
@@ -355,7 +355,7 @@ TEST(Core, AnAttemptPastItsDeadlineIsTakenFromAHungNodeThatStillHeartbeats) {
 }
 
 TEST(Core, InfeasibleJobFailsAfterGraceButABusyOneWaits) {
-  Config c;
+  Config c = testing::NoAudits();
   c.infeasible_grace_ms = 60'000;
   Harness h(c);
   h.Do(AgentRegistered{Agent("a")});
@@ -440,7 +440,7 @@ TEST(Core, NothingIsPlacedBeforeTheEscrowHoldAndARefusedHoldFailsTheJob) {
 }
 
 TEST(Core, TheHoldIsTheMaximumCostWithTheNetworksFeeNotTheBudget) {
-  Config config;
+  Config config = testing::NoAudits();
   config.fee_bps = 1234;
   Harness h(config);
   h.auto_ledger = false;

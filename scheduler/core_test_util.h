@@ -80,9 +80,15 @@ std::vector<A> Only(const std::vector<Action>& actions) {
   return out;
 }
 
+// A config without replay audits, for tests of everything else (core_audit_test.cc has them).
+inline Config NoAudits(Config c = {}) {
+  c.audits = false;
+  return c;
+}
+
 class Harness {
  public:
-  explicit Harness(Config config = {}) : core(config) {}
+  explicit Harness(Config config = NoAudits()) : core(config) {}
 
   // Feeds one event at the current fake time; ledger requests are acknowledged at once.
   std::vector<Action> Do(const Event& e) {

@@ -9,8 +9,11 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
+#include "plume/protocol/file_util.h"
 #include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
 #include "plume/scheduler/metrics.h"
@@ -22,6 +25,47 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
+
+// The secret seed of the replay-audit draws (verify/audit.h ShouldAudit): 32 random bytes, made
+// once per data dir and kept beside the database (0600), so that a restart draws as before. The
+// operator reveals it after the fact (--print-audit-seed) and anyone can then recompute which
+// results were audited and check that none was singled out or spared.
+plume::Result<plume::verify::Digest> LoadOrCreateAuditSeed(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / "audit_seed";
+  plume::verify::Digest seed{};
+  if (std::ifstream in(path); in) {
+    std::string hex;
+    in >> hex;
+    size_t bin_len = 0;
+    if (hex.size() != 2 * seed.size() ||
+        sodium_hex2bin(seed.data(), seed.size(), hex.data(), hex.size(), nullptr, &bin_len,
+                       nullptr) != 0 ||
+        bin_len != seed.size()) {
+      return plume::Fail(path.string() + " does not hold 64 hex digits: restore it from a backup "
+                         "(a new seed would change every later audit draw)");
+    }
+    return seed;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  randombytes_buf(seed.data(), seed.size());
+  char hex[2 * 32 + 1];
+  sodium_bin2hex(hex, sizeof hex, seed.data(), seed.size());
+  // Synced before it is used: a seed lost to a power cut would leave an empty file the next start
+  // refuses (the power-cut test found exactly that).
+  const std::string tmp = path.string() + ".tmp";
+  const std::string text = std::string(hex) + "\n";
+  if (auto st = plume::WriteFileSynced(
+          tmp, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+      !st) {
+    return tl::unexpected(st.error());
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return plume::Fail("cannot create " + path.string() + ": " + ec.message());
+  if (auto st = plume::SyncDir(dir); !st) return tl::unexpected(st.error());
+  return seed;
+}
 
 plume::Result<std::vector<plume::PublicKey>> ReadAllowList(const std::string& path) {
   std::ifstream in(path);
@@ -123,6 +167,20 @@ int Main(int argc, char** argv) {
   app.add_option("--fee-bps", options.core.fee_bps,
                  "network fee on each task settle, in basis points (500 = 5%), to the treasury")
       ->check(CLI::Range(0, 10'000));
+  bool print_audit_seed = false;
+  app.add_flag("--print-audit-seed", print_audit_seed,
+               "print the audit seed of --data-dir (hex) and exit: reveal it only for audits "
+               "already settled (docs/verification.md)");
+  bool no_audits = false;
+  app.add_flag("--no-audits", no_audits,
+               "no replay audits: every result is settled when committed, never re-run (one "
+               "trusted operator's fleet, or tests of other things)");
+  app.add_option("--audit-trust-after", options.core.audit.trust_after,
+                 "audit every result of a provider until this many consecutive valid results")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
+  app.add_option("--audit-p-min-ppm", options.core.audit.p_min_ppm,
+                 "floor of the audit probability, parts per million (50000 = 5%)")
+      ->check(CLI::Range(0, 1'000'000));
   CLI11_PARSE(app, argc, argv);
   if (sync == "normal" && !operator_id.empty()) {
     std::cerr << "plume-scheduler: --sync normal is refused with --operator-id: a power cut "
@@ -130,6 +188,20 @@ int Main(int argc, char** argv) {
                  "full\n";
     return 2;
   }
+
+  auto audit_seed = LoadOrCreateAuditSeed(data_dir);
+  if (!audit_seed) {
+    std::cerr << "plume-scheduler: " << audit_seed.error().message << "\n";
+    return 2;
+  }
+  if (print_audit_seed) {
+    char hex[2 * 32 + 1];
+    sodium_bin2hex(hex, sizeof hex, audit_seed->data(), audit_seed->size());
+    std::cout << hex << "\n";
+    return 0;
+  }
+  options.core.audit_seed = *audit_seed;
+  options.core.audits = !no_audits;
 
   auto identity = plume::Identity::LoadOrCreate(key_path);
   if (!identity) {

@@ -46,10 +46,15 @@ World::World(WorldOptions o, Config c, Store* store)
                             cuda ? Backend::kCuda : Backend::kCpu);
     a.up = true;
     a.next_heartbeat_ms = Rand(0, o_.heartbeat_ms);
+    if (i >= o_.agents - o_.cheaters) {
+      a.cheat_q = o_.cheat_q;
+      cheating.insert(a.info.id);
+    }
     agent_index_[a.info.id] = agents_.size();
     agents_.push_back(std::move(a));
   }
   for (Agent& a : agents_) Send(&a, AgentRegistered{a.info}, Rand(0, 2000));
+  if (o_.open_jobs_max > 0) return;  // Feed() submits them
   for (int j = 0; j < o_.jobs; ++j) {
     const JobId id = "job-" + std::to_string(j);
     const bool cuda = Chance(0.05);
@@ -107,7 +112,9 @@ void World::Act(const std::vector<Action>& actions, bool from_recover) {
       auto held = ag.held.find(a->task);
       if (held != ag.held.end() && held->second.attempt == a->attempt) continue;  // duplicate
       ag.held[a->task] = Held{a->attempt, now_ms + Rand(o_.task_ms_min, o_.task_ms_max),
-                              o_.faults && Chance(0.05)};
+                              o_.faults && Chance(0.05),
+                              HonestOutput(a->job, a->kind, a->round, a->shard,
+                                           a->input_params_blob)};
     } else if (const auto* c = std::get_if<SendTaskCancel>(&action)) {
       auto it = agent_index_.find(c->node);
       if (it == agent_index_.end()) continue;
@@ -132,6 +139,8 @@ void World::Act(const std::vector<Action>& actions, bool from_recover) {
         }
       }
       Send(nullptr, LedgerApplied{op.id}, Rand(0, 50));
+    } else if (std::holds_alternative<JobFinished>(action)) {
+      ++finished_;
     } else if (const auto* r = std::get_if<Rejected>(&action)) {
       // An agent the scheduler does not know (or forgot) registers again.
       if (auto it = agent_index_.find(r->to); it != agent_index_.end() && agents_[it->second].up) {
@@ -163,8 +172,8 @@ void World::AgentsStep() {
         Send(&a, TaskFailed{it->first, it->second.attempt, a.info.id, "simulated fault"},
              Rand(1, 300));
       } else {
-        Send(&a, TaskSucceeded{it->first, it->second.attempt, a.info.id, Blob("out:" + it->first),
-                               TaskMetrics{2.0, 100, 100}},
+        Send(&a, TaskSucceeded{it->first, it->second.attempt, a.info.id,
+                               Output(a, it->first, it->second), TaskMetrics{2.0, 100, 100}},
              Rand(1, 300));
       }
       it = a.held.erase(it);
@@ -216,6 +225,56 @@ void World::Faults() {
   }
 }
 
+namespace {
+
+// A 256-bit stand-in for an output hash: distinct tags give distinct values (testing::Blob
+// repeats after 16 digits, so two wrong outputs could agree and look like a majority).
+BlobHash OutputHash(const std::string& tag) {
+  static const char* kHex = "0123456789abcdef";
+  std::string h;
+  uint64_t x = std::hash<std::string>{}(tag);
+  for (int word = 0; word < 4; ++word) {
+    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);  // splitmix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    for (int i = 0; i < 16; ++i, z >>= 4) h.push_back(kHex[z & 15]);
+  }
+  return h;
+}
+
+}  // namespace
+
+BlobHash World::HonestOutput(const JobId& job, TaskKind kind, uint32_t round, uint32_t shard,
+                              const BlobHash& input) {
+  return OutputHash("out:" + job + "/" + Name(kind) + "/" + std::to_string(round) + "/" +
+              std::to_string(shard) + "/" + input);
+}
+
+BlobHash World::Output(const Agent& a, const TaskId& task, const Held& h) {
+  if (a.cheat_q <= 0 || !Chance(a.cheat_q)) return h.honest_output;
+  if (!o_.cheat_on_audits) {
+    const auto& tasks = core_->state().tasks;
+    if (auto t = tasks.find(task); t != tasks.end() && t->second.audit_role != AuditRole::kNone) {
+      return h.honest_output;
+    }
+  }
+  // A wrong output that differs from every other run (cheaters do not collude here).
+  return OutputHash("cheat:" + a.info.id + "/" + task + "/" + std::to_string(h.attempt) + "/" +
+              std::to_string(now_ms));
+}
+
+void World::Feed() {
+  while (submitted_ < o_.jobs && submitted_ - finished_ < o_.open_jobs_max) {
+    const JobId id = "job-" + std::to_string(submitted_);
+    Send(nullptr,
+         JobSubmitted{id, "client-" + std::to_string(submitted_ % 7),
+                      InferSpec(o_.feed_shards, o_.feed_shards)},
+         0);
+    ++submitted_;
+  }
+}
+
 void World::CheckState() {
   const State& s = core_->state();
   for (const auto& [id, t] : s.tasks) {
@@ -231,6 +290,7 @@ void World::Step(bool crash_after_save) {
   now_ms += o_.step_ms;
   crashed_this_step_ = false;
   AgentsStep();
+  if (o_.open_jobs_max > 0) Feed();
   if (o_.faults) Faults();
   while (!pending_.empty() && pending_.begin()->first.at_ms <= now_ms) {
     const Event e = std::move(pending_.begin()->second);
@@ -254,10 +314,23 @@ bool World::Run(int64_t max_ms) {
     for (const auto& [id, j] : core_->state().jobs) {
       if (!IsTerminal(j.state)) return false;
     }
-    return true;
+    // Audits outlive their jobs: done when the last verdict is in.
+    return core_->open_audits() == 0;
   };
   while (now_ms < end_ms && !done()) Step(false);
   CheckState();
+  // No honest provider is ever convicted, and no run proven faulty is ever settled.
+  for (const auto& [id, v] : core_->state().verdicts) {
+    if (v.faulty.empty()) continue;
+    if (!cheating.contains(v.faulty)) {
+      violations.push_back("honest provider convicted: " + id + " original " + v.original_node +
+                           " " + v.original_output.substr(0, 8) + ", audit " + v.audit_node +
+                           " " + v.audit_output.substr(0, 8) + ", referee " + v.referee_node +
+                           " " + v.referee_output.substr(0, 8));
+    }
+    const TaskId run = v.faulty == v.original_node ? id : id + "/audit";
+    if (ledger_applied_.contains("settle:" + run)) violations.push_back("faulty run paid: " + run);
+  }
   for (const auto& [id, j] : core_->state().jobs) {
     if (j.paid_micro_plume > j.spec.budget_micro_plume) violations.push_back("over budget: " + id);
     if (settled[id] != j.paid_micro_plume) violations.push_back("ledger differs from job: " + id);

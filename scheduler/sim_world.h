@@ -33,6 +33,17 @@ struct WorldOptions {
   int64_t submit_window_ms = 60'000;
   int64_t task_ms_min = 1000;
   int64_t task_ms_max = 20'000;
+  // Byzantine providers: the last `cheaters` agents return a wrong output hash on a fraction
+  // `cheat_q` of their tasks. They cannot tell an audit run from any other task; with
+  // `cheat_on_audits` false the world peeks at the core to spare audit runs (it isolates the
+  // detection of a provider's own results, the path the analytic curve describes).
+  int cheaters = 0;
+  double cheat_q = 0;
+  bool cheat_on_audits = true;
+  // 0: all jobs are submitted within submit_window_ms. Otherwise only inference jobs of
+  // `feed_shards` shards, submitted as others finish so that this many are open at a time.
+  int open_jobs_max = 0;
+  uint32_t feed_shards = 16;
 };
 
 class World {
@@ -54,12 +65,17 @@ class World {
   uint64_t kills = 0;
   uint64_t silences = 0;
   std::map<JobId, MicroPlume> settled;  // per job, as applied by the ledger (once per op id)
+  std::set<NodeId> cheating;           // the byzantine providers
+  // The output an honest provider gives for a task's inputs (the sim's stand-in for a replay).
+  static BlobHash HonestOutput(const JobId& job, TaskKind kind, uint32_t round, uint32_t shard,
+                               const BlobHash& input);
 
  private:
   struct Held {
     uint32_t attempt = 0;
     int64_t done_at_ms = 0;
     bool fail = false;
+    std::string honest_output;  // what every honest provider returns for this task
   };
   struct Agent {
     NodeInfo info;
@@ -70,6 +86,7 @@ class World {
     int64_t next_heartbeat_ms = 0;
     int64_t last_delivery_ms = 0;  // FIFO per sender
     std::map<TaskId, Held> held;
+    double cheat_q = 0;
   };
   struct Pending {
     int64_t at_ms;
@@ -84,6 +101,8 @@ class World {
   void AgentsStep();
   void Faults();
   void CheckState();
+  void Feed();  // open_jobs_max: keeps that many jobs open
+  BlobHash Output(const Agent& a, const TaskId& task, const Held& h);
   int64_t Rand(int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
   }
@@ -102,6 +121,8 @@ class World {
   std::map<std::string, int> settle_decisions_;  // settle op id -> times newly decided
   std::map<JobId, MicroPlume> held_;
   bool crashed_this_step_ = false;
+  int submitted_ = 0;
+  int finished_ = 0;
 };
 
 }  // namespace plume::scheduler::testing

@@ -143,19 +143,24 @@ void RunNodes(const NetFlags& flags) {
     std::cout << Printable(out) << "\n";
     return;
   }
-  std::printf("%-18s %-16s %-9s %-28s %14s %5s %9s %7s\n", "NODE", "NAME", "STATE", "DEVICES",
-              "PRICE/PFLOP", "TASKS", "SUCCEEDED", "REFUSED");
+  std::printf("%-18s %-16s %-9s %-28s %14s %5s %9s %7s %7s %7s %6s %7s\n", "NODE", "NAME",
+              "STATE", "DEVICES", "PRICE/PFLOP", "TASKS", "SUCCEEDED", "VALID", "REFUSED",
+              "AUDITED", "FAULTY", "AUDIT%");
   for (auto n : nodes) {
     std::string devices;
     for (auto g : n.getGpus()) {
       if (!devices.empty()) devices += ",";
       devices += std::to_string(g.getCount()) + "x" + g.getName().cStr();
     }
-    std::printf("%-18s %-16s %-9s %-28s %14lld %5u %9llu %7llu\n", n.getNodeId().cStr(),
-                n.getName().cStr(), NodeStateName(n.getState()).c_str(), devices.c_str(),
-                static_cast<long long>(n.getPriceMicroPlumePerPflop()), n.getRunningTasks(),
-                static_cast<unsigned long long>(n.getTasksSucceeded()),
-                static_cast<unsigned long long>(n.getTasksRefused()));
+    // FAULTY: results (or audit runs) a referee proved wrong (docs/verification.md).
+    std::printf("%-18s %-16s %-9s %-28s %14lld %5u %9llu %7llu %7llu %7llu %6llu %6.1f%%\n",
+                n.getNodeId().cStr(), n.getName().cStr(), NodeStateName(n.getState()).c_str(),
+                devices.c_str(), static_cast<long long>(n.getPriceMicroPlumePerPflop()),
+                n.getRunningTasks(), static_cast<unsigned long long>(n.getTasksSucceeded()),
+                static_cast<unsigned long long>(n.getResultsValid()),
+                static_cast<unsigned long long>(n.getTasksRefused()),
+                static_cast<unsigned long long>(n.getResultsAudited()),
+                static_cast<unsigned long long>(n.getProvenFaulty()), n.getAuditRatePpm() / 1e4);
   }
 }
 
@@ -259,7 +264,11 @@ json NodeToJson(wire::NodeInfo::Reader n) {
           {"tasks_succeeded", n.getTasksSucceeded()},
           {"tasks_failed", n.getTasksFailed()},
           {"tasks_lost", n.getTasksLost()},
-          {"tasks_refused", n.getTasksRefused()}};
+          {"tasks_refused", n.getTasksRefused()},
+          {"results_valid", n.getResultsValid()},
+          {"results_audited", n.getResultsAudited()},
+          {"proven_faulty", n.getProvenFaulty()},
+          {"audit_rate_ppm", n.getAuditRatePpm()}};
 }
 
 std::string ProgressText(wire::JobInfo::Reader j) {

@@ -194,6 +194,12 @@ struct NodeInfo {                # one row of `plume nodes`
   tasksFailed @10 :UInt64;
   tasksLost @11 :UInt64;
   tasksRefused @12 :UInt64;
+  # Replay audits (docs/verification.md): its results committed and not proven wrong, how many
+  # another provider re-ran, how many a referee proved wrong, and its current audit rate.
+  resultsValid @13 :UInt64;
+  resultsAudited @14 :UInt64;
+  provenFaulty @15 :UInt64;
+  auditRatePpm @16 :UInt32;
 }
 
 # ---------------------------------------------------------------- agent <-> scheduler

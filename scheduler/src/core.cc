@@ -23,6 +23,7 @@ Core& Core::operator=(Core&&) noexcept = default;
 
 const State& Core::state() const { return impl_->s; }
 const Config& Core::config() const { return impl_->config; }
+size_t Core::open_audits() const { return impl_->open_audits.size(); }
 
 const Task* Core::FindTaskByWireId(uint64_t wire_id) const {
   auto it = impl_->by_wire_id.find(wire_id);
@@ -115,6 +116,8 @@ Dirty Core::TakeDirty() {
     if (it == m.s.outbox.end()) d.outbox_deletes.push_back(id);
     else d.outbox_upserts.push_back(it->second);
   }
+  for (const TaskId& id : m.dirty_verdicts) d.verdicts.push_back(m.s.verdicts.at(id));
+  m.dirty_verdicts.clear();
   d.blob_uploaders = std::move(m.dirty_uploaders);
   m.dirty_uploaders.clear();
   d.next_job_seq = m.s.next_job_seq;
@@ -145,10 +148,12 @@ void Core::Impl::RebuildIndexes() {
   }
   by_wire_id.clear();
   infer_shards_done.clear();
+  open_audits.clear();
   for (const auto& [id, t] : s.tasks) {
     by_wire_id[t.wire_id] = id;
+    if (t.audit_role != AuditRole::kNone && !IsTerminal(t.state)) open_audits.insert(id);
     if (t.kind == TaskKind::kInferShard && t.state == TaskState::kSucceeded &&
-        active_jobs.contains(t.job)) {
+        t.audit_role == AuditRole::kNone && active_jobs.contains(t.job)) {
       ++infer_shards_done[t.job];
     }
     if (t.state == TaskState::kQueued) queue.insert({s.jobs.at(t.job).seq, id});
@@ -185,6 +190,7 @@ void Core::Impl::Rate(const NodeId& id, Outcome o) {
   Node* n = FindNode(id);
   if (n == nullptr) return;
   Unfree(*n);  // the reputation is part of the index key
+  if (o == Outcome::kRefused) n->consecutive_valid = 0;  // verify::Apply(kRefused)
   ++(o == Outcome::kSucceeded ? n->tasks_succeeded
      : o == Outcome::kFailed  ? n->tasks_failed
      : o == Outcome::kRefused ? n->tasks_refused
@@ -308,6 +314,7 @@ void Core::Impl::OnTick(const Tick&) {
   CheckLeases();
   CheckTaskDeadlines();
   CheckRoundDeadlines();
+  CheckAuditWaits();
   Schedule(true);
 }
 

@@ -49,6 +49,8 @@ struct Core::Impl {
   // Succeeded shards of each unfinished inference job, so a result checks completion in O(1)
   // instead of scanning all of the job's tasks. A succeeded shard never changes state again.
   std::map<JobId, uint32_t> infer_shards_done;
+  // Audit and referee tasks not yet terminal ("<job>/..." ids, so a job's are one range).
+  std::set<TaskId> open_audits;
   // Set when a pass could place more than the last one did (a task queued, a node freed, an
   // escrow held). A cheap pass with nothing new would decide exactly as the last one did.
   bool placement_may_change = true;
@@ -59,6 +61,7 @@ struct Core::Impl {
   std::set<TaskId> dirty_tasks;
   std::set<RoundKey> dirty_rounds;
   std::set<std::string> dirty_ops;
+  std::set<TaskId> dirty_verdicts;
   std::vector<std::pair<BlobHash, ClientId>> dirty_uploaders;
 
   std::vector<Action>* out = nullptr;  // actions of the event being handled
@@ -134,6 +137,27 @@ struct Core::Impl {
   void Assign(Task& t, Node& n);
   void Schedule(bool full);
   void CheckFeasibility(const std::set<JobId>& waiting);
+
+  // ---- settlement and replay audits (core_audit.cc) ----
+  // What a committed result of `t` on `node` earns (0 for an audit run the escrow cannot cover).
+  MicroPlume PayFor(const Task& t, const Job& job, const NodeId& node);
+  void Settle(Task& t, Job& job);  // issues "settle:<task>" for t.paid_micro_plume
+  // Draws the audit of a just-committed original; true when its settle waits for the verdict.
+  bool DrawAudit(Task& t, Node& n);
+  void OnAuditRunSucceeded(Task& a, const TaskSucceeded& e);
+  void Referee(Task& orig, Task& audit, Task& referee);
+  // Whether an active provider of the class, none of `not_these`, could ever run the job's tasks.
+  bool HasPeer(const Job& job, const std::string& kernel_class,
+               const std::set<NodeId>& not_these) const;
+  Task& AddAuditTask(const Task& orig, AuditRole role, const std::set<NodeId>& excluded);
+  void RequeueAudit(Task& a, const std::string& why, bool backoff, bool exclude_node);
+  void DropAudit(Task& a, const std::string& why);
+  void CloseAudit(const Task& orig);
+  void Convict(const NodeId& node, const Task& run);
+  void CheckAuditWaits();
+  MicroPlume EscrowSpent(const JobId& job);
+  Verdict& VerdictOf(const Task& orig);
+  void ReleaseIfDone(Job& job);  // the escrow's release, once the job and its audits are over
 };
 
 }  // namespace plume::scheduler

@@ -180,6 +180,8 @@ void Core::Impl::CheckRoundDeadlines() {
 void Core::Impl::FinishJob(Job& job, JobState state, std::string reason, bool release_escrow) {
   if (IsTerminal(job.state)) return;
   for (Task* t : TasksOf(job.id)) {
+    // Audits of results already committed go on: they check work the job paid (or will pay) for.
+    if (t->audit_role != AuditRole::kNone) continue;
     if (t->state == TaskState::kQueued) {
       Dequeue(*t);
     } else if (t->state == TaskState::kAssigned) {
@@ -202,10 +204,8 @@ void Core::Impl::FinishJob(Job& job, JobState state, std::string reason, bool re
                                  : Warn(std::string("job ") + Name(state) + ": " + job.reason,
                                         job.id));
   Emit(JobFinished{job.id, job.owner, state, job.reason, job.outputs});
-  if (release_escrow) {
-    AddLedgerOp(LedgerOp{"release:" + job.id, 0, LedgerOpKind::kRelease, job.id, job.owner, "",
-                         "", 0, 0, 0});
-  }
+  // Open audits may still settle from the escrow: it is released when the last one closes.
+  if (release_escrow) ReleaseIfDone(job);
 }
 
 void Core::Impl::MaybeFinishInfer(Job& job) {
@@ -233,22 +233,23 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   }
   Unlink(*t);
   Rate(e.node, Outcome::kSucceeded);
+  // Without a verified ledger receipt nothing is owed for this run, whatever an audit says.
+  if (!e.payable) t->settle = SettleState::kUnpaid;
+  if (t->audit_role != AuditRole::kNone) {
+    OnAuditRunSucceeded(*t, e);
+    Schedule(false);
+    return;
+  }
   t->state = TaskState::kSucceeded;
   t->output_blob = e.output_blob;
   t->metrics = e.metrics;
   t->finished_at_ms = now;
-  const Node* n = FindNode(e.node);
-  const MicroPlume price = std::min(n->info.price_micro_plume_per_pflop,
-                                    job.spec.max_price_micro_plume_per_pflop);
-  // The job's spent grows when the ledger applies the settle (OnLedgerApplied), not here.
-  t->paid_micro_plume = e.payable ? PayMicroPlume(t->flops, price) : 0;
-  t->settle = e.payable ? SettleState::kKept : SettleState::kUnpaid;
+  t->paid_micro_plume = e.payable ? PayFor(*t, job, e.node) : 0;
   Touch(*t);
   Touch(job);
-  if (e.payable) {
-    AddLedgerOp(LedgerOp{"settle:" + t->id, 0, LedgerOpKind::kSettle, job.id, job.owner, e.node,
-                         t->id, t->attempt, t->paid_micro_plume, t->flops});
-  }
+  // An audited result is settled once its audit agrees (core_audit.cc), never if proven faulty.
+  // The job's spent grows when the ledger applies the settle (OnLedgerApplied), not here.
+  if (!DrawAudit(*t, *FindNode(e.node))) Settle(*t, job);
   Info("task succeeded", job.id, t->id, e.node);
   if (job.spec.kind == JobKind::kInfer) {
     job.outputs.at(t->shard) = e.output_blob;

@@ -25,6 +25,7 @@ void Core::Impl::Enqueue(Task& t, int64_t not_before_ms) {
 void Core::Impl::Dequeue(const Task& t) { queue.erase({s.jobs.at(t.job).seq, t.id}); }
 
 void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
+  if (t.audit_role != AuditRole::kNone) return RequeueAudit(t, why, backoff, false);
   if (t.state != TaskState::kAssigned && t.state != TaskState::kQueued) return;
   Job& job = s.jobs.at(t.job);
   if (IsTerminal(job.state)) return;
@@ -62,6 +63,7 @@ void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
 }
 
 void Core::Impl::RequeueElsewhere(Task& t, const std::string& why) {
+  if (t.audit_role != AuditRole::kNone) return RequeueAudit(t, why, false, true);
   Job& job = s.jobs.at(t.job);
   if (t.state != TaskState::kAssigned || IsTerminal(job.state)) return;
   Unlink(t);
@@ -127,7 +129,9 @@ void Core::Impl::Assign(Task& t, Node& n) {
   Refree(n);
   Touch(t);
   Job& job = s.jobs.at(t.job);
-  if (job.state == JobState::kQueued || !job.reason.empty() || job.infeasible_since_ms != -1) {
+  const bool terminal = IsTerminal(job.state);  // an audit run of a finished job
+  if (!terminal &&
+      (job.state == JobState::kQueued || !job.reason.empty() || job.infeasible_since_ms != -1)) {
     job.state = JobState::kRunning;
     job.reason.clear();
     job.infeasible_since_ms = -1;
@@ -146,6 +150,9 @@ void Core::Impl::Schedule(bool full) {
   if (queue.empty() || (!full && (free.empty() || !placement_may_change))) return;
   placement_may_change = false;
   std::set<JobId> blocked;
+  // Needs that no free node can meet in this pass (the free set only shrinks during it), so that
+  // a long queue of jobs alike (audits of a scarce backend) costs one scan of the free nodes.
+  std::set<std::tuple<uint64_t, int, MicroPlume>> no_fit;
   for (auto it = queue.begin(); it != queue.end();) {
     const uint64_t seq = it->first;
     const TaskId id = it->second;
@@ -156,11 +163,16 @@ void Core::Impl::Schedule(bool full) {
     const TaskNeeds needs = NeedsOf(job.spec);
     Node* pick = nullptr;
     bool excluded_only = false;  // a free node fits, but this task may not go there
-    if (job.escrow_held) {
+    const auto needs_key = std::make_tuple(
+        needs.memory_bytes, needs.backend ? static_cast<int>(*needs.backend) : -1,
+        needs.max_price_micro_plume_per_pflop);
+    if (job.escrow_held && !no_fit.contains(needs_key)) {
       for (const FreeKey& k : free) {
         Node& n = s.nodes.at(k.id);
         if (!CanEverRun(needs, n.info)) continue;
-        if (t.excluded.contains(k.id)) {
+        // An audit or referee run goes only to another provider of the original's class.
+        if (t.excluded.contains(k.id) ||
+            (t.audit_role != AuditRole::kNone && n.info.kernel_class != t.kernel_class)) {
           excluded_only = true;
           continue;
         }
@@ -170,6 +182,7 @@ void Core::Impl::Schedule(bool full) {
     }
     // The job's other tasks have not excluded that node: they may still be placed on it.
     if (pick == nullptr && excluded_only) continue;
+    if (pick == nullptr && job.escrow_held) no_fit.insert(needs_key);
     if (pick == nullptr) {
       // The job's other tasks need the same: skip to the next job (the queue is in job order).
       if (job.escrow_held) blocked.insert(job.id);

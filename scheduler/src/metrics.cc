@@ -99,6 +99,17 @@ struct SchedulerMetrics::Impl {
       .Register(*reg).Add({});
   Family<Counter>& refused = BuildCounter().Name("plume_verification_refused_total").Help(
       "Results refused by the screens, never paid, by reason.").Register(*reg);
+  // Replay audits (docs/verification.md), advanced from CountAudits over the core's state.
+  Counter& audited = AuditCounter("audited", "Committed results re-run by another provider.");
+  Counter& matched = AuditCounter("matched", "Audits whose output hash matched the result.");
+  Counter& mismatched = AuditCounter("mismatched", "Audits whose output hash differed.");
+  Counter& disputes = AuditCounter("disputes", "Mismatches sent to a referee run.");
+  Counter& proven_faulty = AuditCounter("proven_faulty", "Runs a referee proved wrong.");
+  AuditTotals last_audits;
+  Counter& AuditCounter(const std::string& what, const std::string& help) {
+    return BuildCounter().Name("plume_verification_" + what + "_total").Help(help)
+        .Register(*reg).Add({});
+  }
   Family<Counter>& ledger_entries = BuildCounter().Name("plume_ledger_entries_appended_total")
       .Help("Ledger entries durably appended, by entry type.").Register(*reg);
   Histogram& group_commit = BuildHistogram().Name("plume_ledger_group_commit_entries").Help(
@@ -197,6 +208,16 @@ void SchedulerMetrics::Observe(const State& s, int64_t now_ms) {
         .Increment();
   }
   for (const auto& [id, t] : s.tasks) m.ObserveTask(s, t, now_ms);
+  const AuditTotals a = CountAudits(s);
+  auto advance = [](Counter& c, uint64_t now, uint64_t& last) {
+    if (now > last) c.Increment(static_cast<double>(now - last));
+    last = now;
+  };
+  advance(m.audited, a.audited, m.last_audits.audited);
+  advance(m.matched, a.matched, m.last_audits.matched);
+  advance(m.mismatched, a.mismatched, m.last_audits.mismatched);
+  advance(m.disputes, a.disputes, m.last_audits.disputes);
+  advance(m.proven_faulty, a.proven_faulty, m.last_audits.proven_faulty);
   for (const auto& [id, n] : s.nodes) {
     auto [it, fresh] = m.nodes_seen.emplace(id, n.state);
     if (!fresh && it->second != NodeState::kLost && n.state == NodeState::kLost) {

@@ -71,4 +71,27 @@ const char* Name(SettleState s) {
   return "?";
 }
 
+const char* Name(AuditRole r) {
+  switch (r) {
+    case AuditRole::kNone: return "task";
+    case AuditRole::kAudit: return "audit";
+    case AuditRole::kReferee: return "referee";
+  }
+  return "?";
+}
+
+const char* Name(AuditStatus s) {
+  switch (s) {
+    case AuditStatus::kNone: return "not audited";
+    case AuditStatus::kPending: return "audit pending";
+    case AuditStatus::kMatched: return "matched";
+    case AuditStatus::kDisputed: return "disputed";
+    case AuditStatus::kOriginalFaulty: return "original proven faulty";
+    case AuditStatus::kAuditorFaulty: return "auditor proven faulty";
+    case AuditStatus::kUndecided: return "undecided";
+    case AuditStatus::kNoPeer: return "unaudited: no peer";
+  }
+  return "?";
+}
+
 }  // namespace plume::scheduler

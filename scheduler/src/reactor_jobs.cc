@@ -52,6 +52,7 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   for (auto it = s.tasks.lower_bound(prefix);
        it != s.tasks.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
     const Task& t = it->second;
+    if (t.audit_role != AuditRole::kNone) continue;  // verification, not the job's progress
     queued += t.state == TaskState::kQueued;
     running += t.state == TaskState::kAssigned;
     done += t.state == TaskState::kSucceeded;
@@ -445,6 +446,10 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
     b.setTasksFailed(node.tasks_failed);
     b.setTasksLost(node.tasks_lost);
     b.setTasksRefused(node.tasks_refused);
+    b.setResultsValid(static_cast<uint64_t>(node.results_valid));
+    b.setResultsAudited(static_cast<uint64_t>(node.results_audited));
+    b.setProvenFaulty(static_cast<uint64_t>(node.proven_faulty));
+    b.setAuditRatePpm(verify::AuditRatePpm(AuditRecordOf(node), core.config().audit));
   }
   Reply(in.peer, m);
 }
@@ -509,7 +514,8 @@ void Reactor::Impl::FillProvenance(const Job& j, wire::FetchJobReply::Builder re
   for (auto t = core.state().tasks.lower_bound(j.id + "/");
        t != core.state().tasks.end() && t->second.job == j.id; ++t) {
     const Task& task = t->second;
-    if (task.kind == TaskKind::kTrainWorker && task.state == TaskState::kSucceeded) {
+    if (task.kind == TaskKind::kTrainWorker && task.state == TaskState::kSucceeded &&
+        task.audit_role == AuditRole::kNone) {
       deltas[task.round][task.shard] = task.output_blob;
     }
   }

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sqlite.h"
+#include "store_audit.h"
 #include "store_json.h"
 
 namespace plume::scheduler {
@@ -73,6 +74,7 @@ struct Store::Impl {
   sql::Stmt put_meta, put_node, put_node_stats, put_node_verdicts, put_excluded, put_job, put_spec,
       del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader;
   sql::Stmt put_node_class;
+  AuditRows audit;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
   // what the open transaction changes; merged on commit, dropped on rollback.
   std::map<JobId, std::vector<BlobHash>> saved_outputs;
@@ -112,6 +114,7 @@ Result<Store> Store::Open(const std::filesystem::path& path, Sync sync) {
   if (auto st = d.Exec(sync_sql); !st) return tl::unexpected(st.error());
   if (auto st = d.Exec(kSchema); !st) return tl::unexpected(st.error());
   if (auto st = AddSettleColumn(d); !st) return tl::unexpected(st.error());
+  if (auto st = d.Exec(kAuditSchema); !st) return tl::unexpected(st.error());
   // A readable older database is upgraded in place: from now on new jobs keep their spec in
   // job_specs, which the older code would not find.
   if (auto st = d.Exec("INSERT OR IGNORE INTO meta VALUES ('schema_version', " +
@@ -160,7 +163,7 @@ Status Store::Impl::Prepare() {
     if (!s) return tl::unexpected(s.error());
     *p.stmt = std::move(*s);
   }
-  return {};
+  return audit.Prepare(db);
 }
 
 Status Store::Impl::SaveNode(const Node& n) {
@@ -187,6 +190,7 @@ Status Store::Impl::SaveNode(const Node& n) {
   put_node_stats.Bind(3, n.tasks_failed);
   put_node_stats.Bind(4, n.tasks_lost);
   if (auto st = put_node_stats.Run(); !st) return st;
+  if (auto st = audit.SaveNode(n); !st) return st;
   // Nodes are saved on every heartbeat; most never had a result refused and write no row here.
   if (n.tasks_refused == 0) return {};
   put_node_verdicts.Bind(1, i.id);
@@ -261,6 +265,7 @@ Status Store::Impl::SaveTask(const Task& t) {
   q.Bind(20, t.paid_micro_plume);
   q.Bind(21, static_cast<int>(t.settle));
   if (auto st = q.Run(); !st) return st;
+  if (auto st = audit.SaveTask(t); !st) return st;
   // The set only grows, so inserting what is there keeps the rows equal to it.
   for (const NodeId& node : t.excluded) {
     put_excluded.Bind(1, t.id);
@@ -314,6 +319,9 @@ Status Store::Impl::SaveAll(const Dirty& d) {
   for (const std::string& id : d.outbox_deletes) {
     del_op.Bind(1, id);
     if (auto st = del_op.Run(); !st) return st;
+  }
+  for (const Verdict& v : d.verdicts) {
+    if (auto st = audit.SaveVerdict(v); !st) return st;
   }
   for (const auto& [blob, uploader] : d.blob_uploaders) {
     put_uploader.Bind(1, blob);
@@ -537,6 +545,7 @@ Result<State> Store::Load() {
     if (st) st = impl_->LoadRounds(s);
     if (st) st = impl_->LoadOutbox(s);
     if (st) st = impl_->LoadUploaders(s);
+    if (st) st = AuditRows::Load(impl_->db, s);
     (void)impl_->db.Exec("COMMIT;");
     if (!st) return tl::unexpected(st.error());
     impl_->saved_outputs.clear();

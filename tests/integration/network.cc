@@ -58,6 +58,7 @@ bool Network::StartScheduler(std::string* why, const std::vector<std::string>& e
                                    "--lease-ms", "3000",
                                    "--sync", "normal",
                                    "--metrics-port", "0"};
+  if (!audits_) argv.push_back("--no-audits");
   argv.insert(argv.end(), extra.begin(), extra.end());
   std::map<std::string, std::string> all_env = env;
   all_env["OMP_NUM_THREADS"] = "1";

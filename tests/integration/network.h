@@ -35,9 +35,12 @@ class Network {
   const TempDir& dir() const { return dir_; }
   // Starts (or restarts, with the same data dir and key) the scheduler; waits for its port file.
   // Returns false (with the log tail in *why) when it did not come up in time.
-  // env: added to the scheduler's environment (e.g. the power-cut shim's).
+  // env: added to the scheduler's environment (e.g. the power-cut shim's). Replay audits are off
+  // unless EnableAudits() was called first (--no-audits): they re-run and settle tasks beyond the
+  // job's own, which tests of other things do not expect.
   bool StartScheduler(std::string* why, const std::vector<std::string>& extra = {},
                       const std::map<std::string, std::string>& env = {});
+  void EnableAudits() { audits_ = true; }
   Process& scheduler() { return scheduler_; }
   const std::string& endpoint() const { return endpoint_; }
   const std::string& scheduler_id() const { return scheduler_id_; }
@@ -80,6 +83,7 @@ class Network {
   Process scheduler_;
   std::string endpoint_;
   std::string scheduler_id_;
+  bool audits_ = false;
   std::map<std::string, Process> agents_;
   std::map<std::string, std::string> agent_ids_;
 };

@@ -4,6 +4,8 @@
 //   zero  train: an all-zero delta (no work done)     infer: an empty output
 //   nan   train: one parameter NaN                    infer: the JSONL with one line dropped
 //   scale train: the delta times 1000                 infer: the lines in reverse order
+//   halve train: the delta times 0.5 (within every screen's bound: only a replay audit sees it)
+// --cheat-q Q cheats on a fraction Q of the tasks (seeded by the task, so a rerun agrees).
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -30,6 +32,9 @@ void CheatTrain(const std::string& mode, TaskOutput& out) {
   if (mode == "nan") p[p.size() / 2] = std::nanf("");
   if (mode == "scale") {
     for (float& x : p) x *= 1000.0f;
+  }
+  if (mode == "halve") {
+    for (float& x : p) x *= 0.5f;
   }
   if (auto bytes = plume::kernels::SaveCheckpointBytes(ck->config, p)) out.result = *bytes;
 }
@@ -69,7 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads);
   app.add_option("--metrics-port", metrics_port)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // accepted, not served
-  app.add_option("--cheat", cheat)->check(CLI::IsMember({"zero", "nan", "scale"}));
+  app.add_option("--cheat", cheat)->check(CLI::IsMember({"zero", "nan", "scale", "halve"}));
+  double cheat_q = 1.0;
+  app.add_option("--cheat-q", cheat_q)->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
   auto server = plume::PublicKeyFromHex(scheduler_id);
   auto identity = plume::Identity::LoadOrCreate(key_path);
@@ -81,7 +88,11 @@ int main(int argc, char** argv) {
   options.cache_dir = cache_dir;
   options.devices = plume::agent::PassedDevices(plume::agent::CheckDevices(options.threads));
   options.kernel_build = plume::agent::KernelBuild(options.devices);
-  options.output_filter = [cheat](bool train, TaskOutput& out) {
+  options.output_filter = [cheat, cheat_q, n = uint64_t{0}](bool train, TaskOutput& out) mutable {
+    // A fixed sequence: the k-th result is cheated on when (k * golden ratio) mod 1 < q, so a
+    // fraction q of the results, spread evenly, the same in every run of the test.
+    const double u = std::fmod(static_cast<double>(++n) * 0.6180339887498949, 1.0);
+    if (u >= cheat_q) return;
     spdlog::warn("cheating on this result: {}", cheat);
     train ? CheatTrain(cheat, out) : CheatInfer(cheat, out);
   };

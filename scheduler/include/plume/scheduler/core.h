@@ -18,6 +18,7 @@
 #include "plume/scheduler/events.h"
 #include "plume/scheduler/limits.h"
 #include "plume/scheduler/types.h"
+#include "plume/verify/audit.h"
 
 namespace plume::scheduler {
 
@@ -32,6 +33,12 @@ struct Config {
   int64_t task_deadline_min_ms = kTaskDeadlineMinMsDefault;
   int64_t task_deadline_max_ms = kTaskDeadlineMaxMsDefault;
   uint32_t fee_bps = kFeeBpsDefault;  // network fee on each settle; stamped on each new job
+  // Replay audits (verify/audit.h): the adaptive rate's parameters, and the secret seed of the
+  // audit draws (one per data dir, revealed after the fact: docs/verification.md).
+  bool audits = true;  // off: every committed result is settled at once and never re-run
+  verify::AuditParams audit;
+  verify::Digest audit_seed{};
+  int64_t audit_wait_ms = kAuditWaitMsDefault;
 };
 
 // Rows changed since the last TakeDirty, ready for Store::Save (one transaction).
@@ -43,15 +50,31 @@ struct Dirty {
   std::vector<LedgerOp> outbox_upserts;
   std::vector<std::string> outbox_deletes;
   std::vector<std::pair<BlobHash, ClientId>> blob_uploaders;  // new (blob, uploader) pairs
+  std::vector<Verdict> verdicts;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   uint64_t next_task_wire_id = 1;
   int64_t now_ms = 0;
   bool Empty() const {
     return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
-           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty();
+           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty() && verdicts.empty();
   }
 };
+
+// A provider's replay-audit record as verify/audit.h sees it; its audit rate is
+// verify::AuditRatePpm(AuditRecordOf(n), config.audit).
+verify::ProviderRecord AuditRecordOf(const Node& n);
+
+// Running totals of replay audits over a state (for metrics; O(nodes + tasks)).
+struct AuditTotals {
+  uint64_t audited = 0;        // results an audit run was queued for
+  uint64_t matched = 0;        // audits that gave the same output hash
+  uint64_t mismatched = 0;     // audits that did not (verdicts)
+  uint64_t disputes = 0;       // mismatches a referee run was queued for
+  uint64_t proven_faulty = 0;  // runs a referee proved wrong
+  uint64_t no_peer = 0;        // drawn, but no other provider of the class
+};
+AuditTotals CountAudits(const State& s);
 
 class Core {
  public:
@@ -75,6 +98,8 @@ class Core {
   // The task with this protocol task id, or nullptr.
   const Task* FindTaskByWireId(uint64_t wire_id) const;
   const Config& config() const;
+  // Audit and referee runs not yet finished (they may outlive their jobs).
+  size_t open_audits() const;
 
  private:
   struct Impl;

@@ -33,6 +33,10 @@ inline constexpr int64_t kInfeasibleGraceMsDefault = 300'000;
 // not given the task again) before its job fails. One bad result never fails a job; this many
 // distinct providers failing the same task means the task, not the providers, is the problem.
 inline constexpr uint32_t kRefusedResultsPerTaskMax = 8;
+// Replay audits: an audit or referee run that no provider of the class has taken this long is
+// given up (the result stands unaudited, or the dispute stays undecided) so that a job's escrow
+// is not held for ever by a class that left the network.
+inline constexpr int64_t kAuditWaitMsDefault = 30 * 60'000;  // under PlumeEscrowStuck's hour
 // One task per agent at a time; an agent uses all of its GPUs for it (NCCL inside the node).
 inline constexpr uint32_t kTasksPerNodeMax = 1;
 

@@ -63,6 +63,13 @@ struct Node {
   uint64_t tasks_failed = 0;  // failure reports, invalid results, task deadlines missed
   uint64_t tasks_lost = 0;    // assigned when the node's lease expired
   uint64_t tasks_refused = 0;  // results refused by the screens (never paid)
+  // Replay audits (verify/audit.h ProviderRecord, less `refused`, which is tasks_refused): the
+  // run of committed results since the last refusal or proven fault sets the audit rate.
+  int64_t consecutive_valid = 0;
+  int64_t results_valid = 0;    // committed results not proven wrong
+  int64_t results_audited = 0;  // of its results, how many another provider re-ran
+  int64_t proven_faulty = 0;    // its results (or audit runs) a referee proved wrong
+  int64_t unaudited_no_peer = 0;  // drawn for an audit, but no other provider of its class
 
   bool operator==(const Node&) const = default;
 };
@@ -157,6 +164,22 @@ struct Job {
 };
 
 enum class TaskKind : uint8_t { kTrainWorker = 0, kInferShard = 1 };
+
+// Replay audits (verify/audit.h). An audit run and a referee run are tasks of their own
+// ("<task>/audit", "<task>/referee") that the agent cannot tell from any other assignment: same
+// job, kind, round, shard and input. They never count towards a job's progress.
+enum class AuditRole : uint8_t { kNone = 0, kAudit = 1, kReferee = 2 };
+// Where the audit of a committed result stands (on the original task).
+enum class AuditStatus : uint8_t {
+  kNone = 0,            // not drawn (or a task of an older scheduler)
+  kPending = 1,         // drawn: an audit run is queued or running
+  kMatched = 2,         // the audit run gave the same output hash: the result stands
+  kDisputed = 3,        // the hashes differ: a referee run is queued or running
+  kOriginalFaulty = 4,  // the referee agreed with the audit: the original provider is faulty
+  kAuditorFaulty = 5,   // the referee agreed with the original: the auditor is faulty
+  kUndecided = 6,       // all differ, or no referee could be found: nobody is convicted
+  kNoPeer = 7,          // drawn, but no other provider of the class could run it: unaudited
+};
 enum class TaskState : uint8_t {
   kQueued = 0, kAssigned = 1, kSucceeded = 2, kFailed = 3, kCancelled = 4, kDropped = 5
 };
@@ -202,6 +225,15 @@ struct Task {
   // Providers whose result for this task the screens refused: never given the task again. At most
   // kRefusedResultsPerTaskMax; these attempts do not count against Config::max_attempts.
   std::set<NodeId> excluded;
+  // Replay audits. On an audit or referee task: its role, the original task, and the kernel class
+  // it must run in (bit-exact comparison only within one class). On an original: the audit rate
+  // it was drawn at, where its audit stands, and whether its settle waits for the verdict.
+  AuditRole audit_role = AuditRole::kNone;
+  TaskId audit_of;
+  std::string kernel_class;
+  uint32_t audit_rate_ppm = 0;
+  AuditStatus audit = AuditStatus::kNone;
+  bool settle_deferred = false;
   uint64_t progress_step = 0;  // from heartbeats; not persisted
   double progress_loss = 0;
 
@@ -263,6 +295,27 @@ struct SettleReceipt {
   std::string agent_signature;  // 64 bytes; empty: the agent signed no ledger receipt
 };
 
+// The outcome of one audit that found a mismatch, with its evidence: who ran the task, what each
+// run's output hash was, and which run the referee sided with. The ledger's settle entries of the
+// three task ids ("settle:<task>") hold the paid runs' countersigned receipts; a run proven
+// faulty was never settled when `faulty_paid` is false. The next issue (stake, slashing) claws
+// back from a verdict whose faulty run was paid. Kept for ever, keyed by the original task.
+struct Verdict {
+  TaskId task;
+  JobId job;
+  std::string policy;  // verify::kAuditPolicy
+  std::string kernel_class;
+  AuditStatus outcome = AuditStatus::kDisputed;
+  NodeId original_node, audit_node, referee_node;
+  uint32_t original_attempt = 0;
+  BlobHash original_output, audit_output, referee_output;
+  NodeId faulty;             // empty: nobody proven faulty (yet)
+  bool faulty_paid = false;  // the faulty run had been settled before the verdict
+  int64_t decided_at_ms = 0;
+
+  bool operator==(const Verdict&) const = default;
+};
+
 // Everything the core knows. The store saves and loads exactly this.
 struct State {
   std::map<NodeId, Node> nodes;
@@ -273,6 +326,7 @@ struct State {
   // Who sent each blob's bytes (BlobUploaded): what a key may name in a submit and read back
   // (blob_access.h). Blobs the scheduler made itself (parameters, joined outputs) have none.
   std::map<BlobHash, std::set<ClientId>> blob_uploaders;
+  std::map<TaskId, Verdict> verdicts;  // disputed audits, by original task
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   uint64_t next_task_wire_id = 1;
@@ -290,6 +344,8 @@ const char* Name(TaskState s);
 const char* Name(RoundState s);
 const char* Name(LedgerOpKind k);
 const char* Name(SettleState s);
+const char* Name(AuditRole r);
+const char* Name(AuditStatus s);
 
 inline bool IsTerminal(JobState s) { return s >= JobState::kSucceeded; }
 inline bool IsTerminal(TaskState s) { return s >= TaskState::kSucceeded; }
