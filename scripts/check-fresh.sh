@@ -24,9 +24,11 @@ node_ca=""
 if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
   mkdir -p "$target/etc/ssl/certs"
   cp /etc/ssl/certs/ca-certificates.crt "$target/etc/ssl/certs/ca-certificates.crt"
-  # npm does not read the system bundle; without this its registry requests fail with
-  # SELF_SIGNED_CERT_IN_CHAIN where a proxy signs them (seen on the first run of this script).
-  node_ca="export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt;"
+  # Installing ca-certificates in the root regenerates that bundle without this machine's CA,
+  # and npm reads no system bundle anyway: give node its own copy, which apt leaves alone
+  # (without it, npm failed with SELF_SIGNED_CERT_IN_CHAIN on the first run of this script).
+  cp /etc/ssl/certs/ca-certificates.crt "$target/etc/plume-host-ca.crt"
+  node_ca="export NODE_EXTRA_CA_CERTS=/etc/plume-host-ca.crt;"
 fi
 
 mounted=()
