@@ -141,6 +141,23 @@ TEST(JobSpecTest, ImpossibleConfigsAreNamed) {
   ExpectError(Replace(kTrainSpec, "n_layer = 4", "n_layer = 0"), "model.n_layer");
 }
 
+TEST(JobSpecTest, RoundTimeoutIsBounded) {
+  // Milliseconds and deadlines are derived from it in int64: an absurd value is refused, not
+  // left to overflow.
+  for (const char* bad : {"round_timeout_s = 0", "round_timeout_s = 604801",
+                          "round_timeout_s = 9223372036854775807"}) {
+    const auto spec = ParseJobSpec(Replace(kTrainSpec, "round_timeout_s = 120", bad), "");
+    ASSERT_TRUE(spec) << bad << ": " << spec.error().message;
+    const auto network = ValidateNetwork(*spec);
+    ASSERT_FALSE(network) << bad;
+    EXPECT_NE(network.error().message.find("network.round_timeout_s"), std::string::npos);
+  }
+  const auto week = ParseJobSpec(Replace(kTrainSpec, "round_timeout_s = 120",
+                                         "round_timeout_s = 604800"), "");
+  ASSERT_TRUE(week);
+  EXPECT_TRUE(ValidateNetwork(*week));
+}
+
 TEST(JobSpecTest, UnknownKeysAndSyntaxErrorsAreReported) {
   ExpectError(Replace(kTrainSpec, "batch = 16", "batch = 16\nbatchsize = 4"), "train.batchsize: unknown key");
   ExpectError(Replace(kTrainSpec, "[model]", "[model"), "not valid TOML (line");

@@ -258,6 +258,38 @@ TEST_F(PayReactorTest, AReleaseDoesNotOvertakeTheJobsDeferredSettle) {
   EXPECT_EQ(ledger_.applied[2], "release:" + job_);
 }
 
+TEST_F(PayReactorTest, AJobTooSmallToHoldAMicroPlumeIsRefusedAtSubmit) {
+  Start();
+  const std::vector<uint8_t> ckpt = TinyCheckpoint();
+  const Hash256 ckpt_hash = *client_store_->Put(std::span<const uint8_t>(ckpt));
+  ASSERT_TRUE(PushBlob(*client_, *client_store_, ckpt_hash, 5s));
+  const auto submit = [&](const std::string& spec) {
+    auto sub = client_->NewRequest();
+    auto s = sub.body().initSubmitJob();
+    const Hash256 spec_hash = Blake2b256(std::string_view(spec));
+    s.setSpecToml(spec);
+    s.setSpecHash(AsData(spec_hash));
+    s.setSignature(AsData(client_id_.Sign(std::span<const uint8_t>(spec_hash))));
+    s.setClientJobKey("tiny-" + std::to_string(spec.size()));
+    auto ref = s.initDataBlobs(1)[0];
+    ref.setName("checkpoint");
+    ref.setHash(AsData(ckpt_hash));
+    ref.setSizeBytes(ckpt.size());
+    return Call(*client_, sub);
+  };
+  // 1 micro-PLUME per PFLOP: the whole job costs less than one micro-PLUME.
+  std::string tiny = kSpec;
+  const std::string old = "max_price_micro_plume_per_pflop = 1000";
+  tiny.replace(tiny.find(old), old.size(), "max_price_micro_plume_per_pflop = 1");
+  const Message refused = submit(tiny);
+  ASSERT_EQ(refused.kind(), MessageKind::ERROR) << KindName(refused.kind());
+  EXPECT_NE(std::string(refused.body().getError().getMessage().cStr()).find("rounds to 0"),
+            std::string::npos);
+  EXPECT_TRUE(ledger_.applied.empty()) << "no hold was attempted";
+  // The same job at a price that makes it cost something is accepted.
+  EXPECT_EQ(submit(PaidSpec()).kind(), MessageKind::SUBMIT_ACK);
+}
+
 TEST(PayReactor, SyncNormalIsRefusedWithALedger) {
   ReactorOptions o;
   o.state_dir = std::filesystem::temp_directory_path() / ("plume-sync-" + std::to_string(getpid()));

@@ -310,7 +310,10 @@ Status ValidateNetwork(const JobSpec& spec) {
   if (spec.kind == JobKind::kTrain && n.local_steps < 1) return Fail("network.local_steps: must be at least 1");
   if (!(n.outer_lr > 0.0)) return Fail("network.outer_lr: must be positive");
   if (!(n.outer_momentum >= 0.0 && n.outer_momentum < 1.0)) return Fail("network.outer_momentum: must be in [0, 1)");
-  if (n.round_timeout_s < 1) return Fail("network.round_timeout_s: must be at least 1");
+  // Bounded so that milliseconds, deadlines and a task's 4x deadline stay far inside int64.
+  if (n.round_timeout_s < 1 || n.round_timeout_s > 7 * 24 * 3600) {
+    return Fail("network.round_timeout_s: must be between 1 and 604800 (7 days)");
+  }
   return {};
 }
 

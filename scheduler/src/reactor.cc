@@ -41,7 +41,7 @@ NodeInfo NodeFromRegister(const std::string& id, wire::Register::Reader r) {
     std::erase_if(n.gpus, [](const GpuInfo& g) { return g.name == "cpu"; });
   }
   n.selftest_passed = any_passed;
-  n.flops_per_s = flops > 0 ? static_cast<uint64_t>(flops) : 0;
+  n.flops_per_s = FlopsFromPeer(flops);
   return n;
 }
 

@@ -22,6 +22,14 @@
 
 namespace plume::scheduler {
 
+// A peer's floating-point FLOP count as an integer: NaN, negative and infinite values would make
+// the cast undefined, so they become 0 and the largest count the ledger's arithmetic takes.
+inline uint64_t FlopsFromPeer(double flops) {
+  constexpr double kMax = 1e18;  // far above any task; well inside uint64_t
+  if (!(flops > 0)) return 0;
+  return flops >= kMax ? static_cast<uint64_t>(kMax) : static_cast<uint64_t>(flops);
+}
+
 // What the reactor keeps per job beside the core's record: the parsed spec (the runner's
 // hyper-parameters) and the prompts. Rebuilt from the stored spec text after a restart.
 struct JobExtra {

@@ -316,6 +316,16 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
   auto prepared = PrepareSpec(owner, toml, s.getDataBlobs());
   if (!prepared) return bad(prepared.error().message);
   auto& [spec, x] = *prepared;
+  // With a ledger every job holds its maximum cost in escrow, and the ledger refuses a hold of
+  // 0: say so now rather than accept a job whose hold must fail.
+  if (opt.ledger && ValidateSpec(spec) && MaxJobCostMicroPlume(spec) <= 0) {
+    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC,
+                      "this job's maximum cost rounds to 0 micro-PLUME (" +
+                          std::to_string(JobFlops(spec)) + " FLOPs at " +
+                          std::to_string(spec.max_price_micro_plume_per_pflop) +
+                          " micro-PLUME per PFLOP), and the ledger cannot hold 0: raise "
+                          "payment.max_price_micro_plume_per_pflop or grow the job");
+  }
   if (opt.escrow_signature) {  // the ledger bridge keeps it for the hold (ledger_bridge.h)
     // The team signed a hold of a definite amount; it must be what this job holds, or the
     // ledger would refuse the hold later (or the team would have signed for something else).

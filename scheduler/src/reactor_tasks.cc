@@ -244,7 +244,7 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   }
   Feed(TaskSucceeded{task, r.attempt, node, output,
                      TaskMetrics{r.final_loss, r.tokens,
-                                 static_cast<uint64_t>(std::max(0.0, r.flops))},
+                                 FlopsFromPeer(r.flops)},
                      payable});
   const Task& after = core.state().tasks.at(task);
   const bool accepted = after.state == TaskState::kSucceeded && after.attempt == r.attempt &&
