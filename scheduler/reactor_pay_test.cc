@@ -110,6 +110,22 @@ class PayReactorTest : public ::testing::Test {
     EXPECT_TRUE(reply) << reply.error().message;
     return std::move(*reply);
   }
+  // The team's signed submit of `spec` naming the uploaded checkpoint; the scheduler's answer.
+  Message Submit(const std::string& spec, const std::string& key, const Hash256& ckpt_hash,
+                 size_t ckpt_bytes) {
+    auto sub = client_->NewRequest();
+    auto s = sub.body().initSubmitJob();
+    const Hash256 spec_hash = Blake2b256(std::string_view(spec));
+    s.setSpecToml(spec);
+    s.setSpecHash(AsData(spec_hash));
+    s.setSignature(AsData(client_id_.Sign(std::span<const uint8_t>(spec_hash))));
+    s.setClientJobKey(key);
+    auto ref = s.initDataBlobs(1)[0];
+    ref.setName("checkpoint");
+    ref.setHash(AsData(ckpt_hash));
+    ref.setSizeBytes(ckpt_bytes);
+    return Call(*client_, sub);
+  }
   // Registers the agent, submits the job, and returns its first assignment's result message.
   MessageBuilder FirstResult() {
     auto reg = agent_->NewRequest();
@@ -127,19 +143,7 @@ class PayReactorTest : public ::testing::Test {
     const std::vector<uint8_t> ckpt = TinyCheckpoint();
     const Hash256 ckpt_hash = *client_store_->Put(std::span<const uint8_t>(ckpt));
     EXPECT_TRUE(PushBlob(*client_, *client_store_, ckpt_hash, 5s));
-    const std::string spec = PaidSpec();
-    auto sub = client_->NewRequest();
-    auto s = sub.body().initSubmitJob();
-    const Hash256 spec_hash = Blake2b256(std::string_view(spec));
-    s.setSpecToml(spec);
-    s.setSpecHash(AsData(spec_hash));
-    s.setSignature(AsData(client_id_.Sign(std::span<const uint8_t>(spec_hash))));
-    s.setClientJobKey("pay");
-    auto ref = s.initDataBlobs(1)[0];
-    ref.setName("checkpoint");
-    ref.setHash(AsData(ckpt_hash));
-    ref.setSizeBytes(ckpt.size());
-    Message ack = Call(*client_, sub);
+    Message ack = Submit(PaidSpec(), "pay", ckpt_hash, ckpt.size());
     EXPECT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << KindName(ack.kind());
     job_ = ack.body().getSubmitAck().getJobId();
 
@@ -147,26 +151,10 @@ class PayReactorTest : public ::testing::Test {
     EXPECT_TRUE(m && m->has_value()) << "no task assignment";
     auto a = (*m)->body().getTaskAssign();
     // A well-formed shard (the screens refuse anything else) for the prompts assigned.
-    std::vector<std::string> prompts;
-    for (auto prompt : a.getParams().getInfer().getPrompts()) prompts.emplace_back(prompt.cStr());
-    const Hash256 out_hash =
-        *agent_store_->Put(ShardOutput(a.getParams().getInfer().getFirstPromptIndex(), prompts));
+    const Hash256 out_hash = *agent_store_->Put(ShardOutput(a));
     EXPECT_TRUE(PushBlob(*agent_bulk_, *agent_store_, out_hash, 5s));
-    ReceiptFields f;
-    f.job_id = job_;
-    f.task_id = a.getTaskId();
-    f.attempt = a.getAttempt();
-    f.inputs = {ckpt_hash};
-    f.output = out_hash;
-    auto receipt = *SignReceipt(agent_id_, f);
     auto res = agent_->NewRequest();
-    auto tr = res.body().initTaskResult();
-    tr.setTaskId(a.getTaskId());
-    tr.setAttempt(a.getAttempt());
-    tr.initOutput().setHash(AsData(out_hash));
-    tr.setReceipt(AsData(std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(receipt.bytes.data()), receipt.bytes.size())));
-    tr.setReceiptSignature(AsData(receipt.signature));
+    FillTaskResult(res, agent_id_, job_, a, ckpt_hash, out_hash);
     return res;
   }
   struct JobPay {
@@ -263,31 +251,17 @@ TEST_F(PayReactorTest, AJobTooSmallToHoldAMicroPlumeIsRefusedAtSubmit) {
   const std::vector<uint8_t> ckpt = TinyCheckpoint();
   const Hash256 ckpt_hash = *client_store_->Put(std::span<const uint8_t>(ckpt));
   ASSERT_TRUE(PushBlob(*client_, *client_store_, ckpt_hash, 5s));
-  const auto submit = [&](const std::string& spec) {
-    auto sub = client_->NewRequest();
-    auto s = sub.body().initSubmitJob();
-    const Hash256 spec_hash = Blake2b256(std::string_view(spec));
-    s.setSpecToml(spec);
-    s.setSpecHash(AsData(spec_hash));
-    s.setSignature(AsData(client_id_.Sign(std::span<const uint8_t>(spec_hash))));
-    s.setClientJobKey("tiny-" + std::to_string(spec.size()));
-    auto ref = s.initDataBlobs(1)[0];
-    ref.setName("checkpoint");
-    ref.setHash(AsData(ckpt_hash));
-    ref.setSizeBytes(ckpt.size());
-    return Call(*client_, sub);
-  };
   // 1 micro-PLUME per PFLOP: the whole job costs less than one micro-PLUME.
   std::string tiny = kSpec;
   const std::string old = "max_price_micro_plume_per_pflop = 1000";
   tiny.replace(tiny.find(old), old.size(), "max_price_micro_plume_per_pflop = 1");
-  const Message refused = submit(tiny);
+  const Message refused = Submit(tiny, "tiny", ckpt_hash, ckpt.size());
   ASSERT_EQ(refused.kind(), MessageKind::ERROR) << KindName(refused.kind());
   EXPECT_NE(std::string(refused.body().getError().getMessage().cStr()).find("rounds to 0"),
             std::string::npos);
   EXPECT_TRUE(ledger_.applied.empty()) << "no hold was attempted";
   // The same job at a price that makes it cost something is accepted.
-  EXPECT_EQ(submit(PaidSpec()).kind(), MessageKind::SUBMIT_ACK);
+  EXPECT_EQ(Submit(PaidSpec(), "paid", ckpt_hash, ckpt.size()).kind(), MessageKind::SUBMIT_ACK);
 }
 
 TEST(PayReactor, SyncNormalIsRefusedWithALedger) {

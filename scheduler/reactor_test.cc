@@ -155,27 +155,12 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
     EXPECT_EQ(p.getPrompts().size(), shard == 0 ? 2u : 1u);
     ASSERT_TRUE(PullBlob(*agent_bulk, *agent_store, ckpt_hash, 5s));  // assigned: allowed
     // Well-formed shard output (the screens refuse anything else): the prompts are plain ASCII.
-    std::vector<std::string> prompts;
-    for (auto prompt : p.getPrompts()) prompts.emplace_back(prompt.cStr());
-    const std::string out = ShardOutput(p.getFirstPromptIndex(), prompts);
+    const std::string out = ShardOutput(a);
     joined += out;
     const Hash256 out_hash = *agent_store->Put(out);
     ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));
-    ReceiptFields f;
-    f.job_id = job;
-    f.task_id = a.getTaskId();
-    f.attempt = a.getAttempt();
-    f.inputs = {ckpt_hash};
-    f.output = out_hash;
-    auto receipt = *SignReceipt(agent_id, f);
     auto res = agent->NewRequest();
-    auto tr = res.body().initTaskResult();
-    tr.setTaskId(a.getTaskId());
-    tr.setAttempt(a.getAttempt());
-    tr.initOutput().setHash(AsData(out_hash));
-    tr.setReceipt(AsData(std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(receipt.bytes.data()), receipt.bytes.size())));
-    tr.setReceiptSignature(AsData(receipt.signature));
+    FillTaskResult(res, agent_id, job, a, ckpt_hash, out_hash);
     Message rack = Call(*agent_bulk, res);  // assignments keep coming on `agent`
     ASSERT_EQ(rack.kind(), MessageKind::TASK_RESULT_ACK);
     EXPECT_TRUE(rack.body().getTaskResultAck().getAccepted());

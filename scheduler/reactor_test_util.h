@@ -11,6 +11,9 @@
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/ops.h"
+#include "plume/protocol/identity.h"
+#include "plume/protocol/message.h"
+#include "plume/protocol/receipt.h"
 
 namespace plume::scheduler {
 
@@ -42,15 +45,38 @@ inline std::vector<uint8_t> TinyCheckpoint() {
   return *kernels::SaveCheckpointBytes(model, *(*gpt)->GetParams());
 }
 
-// A well-formed inference shard output (what the screens accept) for plain-ASCII prompts
-// starting at prompt index `first`: four tokens of "abcd" each.
-inline std::string ShardOutput(uint32_t first, const std::vector<std::string>& prompts) {
+// A well-formed inference shard output (what the screens accept) for an assignment's plain-ASCII
+// prompts: four tokens of "abcd" each, indices from the shard's first prompt.
+inline std::string ShardOutput(wire::TaskAssign::Reader a) {
+  const auto p = a.getParams().getInfer();
   std::string out;
-  for (uint32_t i = 0; i < prompts.size(); ++i) {
-    out += "{\"index\": " + std::to_string(first + i) + ", \"prompt\": \"" + prompts[i] +
-           "\", \"completion\": \"abcd\", \"tokens\": 4}\n";
+  uint32_t index = p.getFirstPromptIndex();
+  for (auto prompt : p.getPrompts()) {
+    out += "{\"index\": " + std::to_string(index++) + ", \"prompt\": \"" +
+           std::string(prompt.cStr()) + "\", \"completion\": \"abcd\", \"tokens\": 4}\n";
   }
   return out;
+}
+
+// Fills `result` (a new request) with the TaskResult of assignment `a` of `job`: output blob
+// `output` made from `input`, and the receipt `agent` signs over them.
+inline void FillTaskResult(MessageBuilder& result, const Identity& agent, const std::string& job,
+                           wire::TaskAssign::Reader a, const Hash256& input,
+                           const Hash256& output) {
+  ReceiptFields f;
+  f.job_id = job;
+  f.task_id = a.getTaskId();
+  f.attempt = a.getAttempt();
+  f.inputs = {input};
+  f.output = output;
+  auto receipt = *SignReceipt(agent, f);
+  auto tr = result.body().initTaskResult();
+  tr.setTaskId(a.getTaskId());
+  tr.setAttempt(a.getAttempt());
+  tr.initOutput().setHash(AsData(output));
+  tr.setReceipt(AsData(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(receipt.bytes.data()), receipt.bytes.size())));
+  tr.setReceiptSignature(AsData(receipt.signature));
 }
 
 }  // namespace plume::scheduler
