@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "node_record.h"
 #include "network.h"
 #include "paid_network.h"
 #include "spec_util.h"
@@ -34,17 +35,6 @@ class AuditsE2E : public ::testing::Test {
     ASSERT_EQ(paid_.Mint("mint:1", 500'000'000, paid_.operator_key()).exit_code, 0) << net_.Logs();
   }
 
-  json Node(const std::string& name) {
-    std::string why;
-    auto nodes = net_.CliJson({"nodes"}, &why);
-    EXPECT_TRUE(nodes) << why;
-    for (const json& n : nodes.value_or(json::array())) {
-      if (n["node_id"] == net_.agent_id(name)) return n;
-    }
-    ADD_FAILURE() << "no node " << name;
-    return json::object();
-  }
-
   Network net_{"audits"};
   PaidNetwork paid_{net_};
 };
@@ -64,14 +54,14 @@ TEST_F(AuditsE2E, AHalvedDeltaPassesTheScreensButAnAuditAndARefereeProveItFaulty
   // Audits outlive the job: poll until the cheater has been convicted (bounded).
   json cheat;
   for (int i = 0; i < 240; ++i) {
-    cheat = Node("cheat");
+    cheat = NodeOf(net_, "cheat");
     if (cheat.value("proven_faulty", 0) >= 1) break;
     std::this_thread::sleep_for(std::chrono::seconds(1));  // polling a process, not syncing
   }
   EXPECT_GE(cheat.value("proven_faulty", 0), 1) << cheat.dump() << net_.Logs();
   EXPECT_EQ(cheat.value("tasks_refused", -1), 0) << "the screens must not see this cheat";
   for (const char* honest : {"honest-a", "honest-b"}) {
-    const json h = Node(honest);
+    const json h = NodeOf(net_, honest);
     EXPECT_EQ(h.value("proven_faulty", -1), 0) << h.dump() << net_.Logs();
   }
 

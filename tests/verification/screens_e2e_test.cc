@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "node_record.h"
 #include "network.h"
 #include "paid_network.h"
 #include "spec_util.h"
@@ -28,17 +29,6 @@ class ScreensE2E : public ::testing::TestWithParam<std::string> {
     ASSERT_EQ(paid_.Mint("mint:1", 500'000'000, paid_.operator_key()).exit_code, 0) << net_.Logs();
   }
 
-  json Node(const std::string& name) {
-    std::string why;
-    auto nodes = net_.CliJson({"nodes"}, &why);
-    EXPECT_TRUE(nodes) << why;
-    for (const json& n : nodes.value_or(json::array())) {
-      if (n["node_id"] == net_.agent_id(name)) return n;
-    }
-    ADD_FAILURE() << "no node " << name;
-    return json::object();
-  }
-
   Network net_{"screens"};
   PaidNetwork paid_{net_};
 };
@@ -55,7 +45,7 @@ TEST_P(ScreensE2E, CorruptedDeltaIsRefusedNeverPaidAndTheJobSucceeds) {
   ASSERT_TRUE(done) << net_.Logs();
   EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
 
-  const json cheat = Node("cheat"), honest = Node("honest");
+  const json cheat = NodeOf(net_, "cheat"), honest = NodeOf(net_, "honest");
   EXPECT_GE(cheat.value("tasks_refused", 0), 1) << cheat.dump() << net_.Logs();
   EXPECT_EQ(cheat.value("tasks_succeeded", -1), 0) << cheat.dump();
   EXPECT_EQ(honest.value("tasks_refused", -1), 0) << honest.dump();
@@ -93,7 +83,7 @@ TEST_P(ScreensE2E, CorruptedInferenceShardIsRefusedNeverPaidAndTheJobSucceeds) {
   auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(200));
   ASSERT_TRUE(done) << net_.Logs();
   EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
-  const json cheat = Node("cheat"), honest = Node("honest");
+  const json cheat = NodeOf(net_, "cheat"), honest = NodeOf(net_, "honest");
   EXPECT_GE(cheat.value("tasks_refused", 0), 1) << cheat.dump() << net_.Logs();
   EXPECT_EQ(cheat.value("tasks_succeeded", -1), 0) << cheat.dump();
   EXPECT_EQ(honest.value("tasks_succeeded", 0), 2) << honest.dump();
