@@ -7,14 +7,13 @@
 #include <cstdio>
 
 #include "ngram_test_util.h"
+#include "shakespeare_test_util.h"
 #include "plume/kernels/ops.h"
 #include "plume/kernels/runner.h"
 #include "plume/kernels/tokenizer.h"
 
 namespace plume::kernels {
 namespace {
-
-const std::string kData = std::string(PLUME_DATA_DIR) + "/tinyshakespeare.txt";
 
 std::unique_ptr<Ops> CudaOrSkip() {
   if (CudaDeviceCount() == 0) return nullptr;
@@ -25,23 +24,11 @@ std::unique_ptr<Ops> CudaOrSkip() {
 TEST(CudaTraining, LearnsTinyShakespeareBeyondATrigramModel) {
   auto ops = CudaOrSkip();
   if (!ops) GTEST_SKIP() << "no CUDA device";
-  const auto tokens = LoadTextTokens(kData);
-  ASSERT_TRUE(tokens) << tokens.error().message;
-  const std::span<const int32_t> all(*tokens);
-  const size_t n_val = tokens->size() / 10;
-  const auto train_split = all.first(tokens->size() - n_val), val = all.last(n_val);
+  const auto data = testing::LoadShakespeare();
+  ASSERT_TRUE(data) << data.error().message;
+  const auto train_split = data->train(), val = data->val();
   const ModelConfig model{4, 4, 128, 64, 256};
-  TrainConfig train;
-  train.steps = 2000;
-  train.batch = 16;
-  train.seq_len = 64;
-  train.lr = 3e-3f;
-  train.min_lr = 3e-4f;
-  train.warmup_steps = 50;
-  train.weight_decay = 0.1f;
-  train.grad_clip = 1.0f;
-  train.eval_batches = 16;
-  train.seed = 1337;
+  const TrainConfig train = testing::ShakespeareTrain(2000, 16, 64, 50);
   const auto out = TrainShard(model, train, {}, train_split, val, *ops);
   ASSERT_TRUE(out) << out.error().message;
   ASSERT_TRUE(out->val_loss);
@@ -56,9 +43,9 @@ TEST(CudaTraining, FollowsTheCpuLossCurve) {
   auto cuda = CudaOrSkip();
   if (!cuda) GTEST_SKIP() << "no CUDA device";
   auto cpu = MakeCpuOps(0);
-  const auto tokens = LoadTextTokens(kData);
-  ASSERT_TRUE(tokens) << tokens.error().message;
-  const std::span<const int32_t> data = std::span<const int32_t>(*tokens).first(200000);
+  const auto text = testing::LoadShakespeare();
+  ASSERT_TRUE(text) << text.error().message;
+  const std::span<const int32_t> data = std::span<const int32_t>(text->tokens).first(200000);
   const ModelConfig model{2, 4, 64, 32, 256};
   TrainConfig train;
   train.steps = 60;

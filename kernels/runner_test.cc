@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ngram_test_util.h"
+#include "shakespeare_test_util.h"
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/flops.h"
 #include "plume/kernels/sampler.h"
@@ -21,8 +22,6 @@
 namespace plume::kernels {
 namespace {
 
-const std::string kData = std::string(PLUME_DATA_DIR) + "/tinyshakespeare.txt";
-
 TEST(RunnerTest, TrainingOnTinyShakespeareBeatsATrigramModel) {
   // Shown: the whole stack (ops, model, AdamW, schedule, batching) learns more than counts can.
   // The bar is computed here, on the same held-out windows: the best add-alpha trigram count
@@ -30,23 +29,11 @@ TEST(RunnerTest, TrainingOnTinyShakespeareBeatsATrigramModel) {
   // 2.19 and any bigram 2.45). A 2-layer, 4-head, width-64 GPT (context 32, 0.1 M params),
   // 2000 AdamW steps of 16 x 32 bytes at lr 3e-3 (cosine to 3e-4, warmup 20). Batches and
   // evaluation windows are deterministic, so the loss is the same on every run of the same build.
-  const auto tokens = LoadTextTokens(kData);
-  ASSERT_TRUE(tokens) << tokens.error().message;
-  const std::span<const int32_t> all(*tokens);
-  const size_t n_val = tokens->size() / 10;
-  const auto train_split = all.first(tokens->size() - n_val), val = all.last(n_val);
+  const auto data = testing::LoadShakespeare();
+  ASSERT_TRUE(data) << data.error().message;
+  const auto train_split = data->train(), val = data->val();
   const ModelConfig model{2, 4, 64, 32, 256};
-  TrainConfig train;
-  train.steps = 2000;
-  train.batch = 16;
-  train.seq_len = 32;
-  train.lr = 3e-3f;
-  train.min_lr = 3e-4f;
-  train.warmup_steps = 20;
-  train.weight_decay = 0.1f;
-  train.grad_clip = 1.0f;
-  train.eval_batches = 16;
-  train.seed = 1337;
+  const TrainConfig train = testing::ShakespeareTrain(2000, 16, 32, 20);
   auto ops = MakeCpuOps(2);
   const auto before = Evaluate(model, {}, val, {8, 32, 16}, *ops);
   ASSERT_FALSE(before);  // empty params: an error, not a crash
