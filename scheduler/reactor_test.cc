@@ -84,6 +84,7 @@ TEST_F(ReactorTest, RegisteredKernelClassIsListed) {
   auto r = reg.body().initRegister();
   r.setName("classy");
   r.setKernelBuild(kClass);
+  r.setPriceMicroPlumePerPflop(10);
   auto gpu = r.initGpus(1)[0];
   gpu.setName("cpu");
   gpu.setBackend(wire::Backend::CPU);
@@ -96,6 +97,47 @@ TEST_F(ReactorTest, RegisteredKernelClassIsListed) {
   auto rows = nodes.body().getListNodesReply().getNodes();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(std::string(rows[0].getKernelBuild().cStr()), kClass);
+}
+
+// Security review F3: a price of 0 or less would rank first for every job. Such a register is
+// answered with an Error that says what to fix and the node is never listed (nor placed); a
+// registered node that re-registers with such a price keeps the price it had.
+TEST_F(ReactorTest, RegisterWithPriceZeroOrNegativeIsRefused) {
+  Identity agent_id = Identity::Generate();
+  auto agent = Connect(agent_id);
+  auto register_at = [&](int64_t price) {
+    auto reg = agent->NewRequest();
+    auto r = reg.body().initRegister();
+    r.setName("cheap");
+    r.setPriceMicroPlumePerPflop(price);
+    auto gpu = r.initGpus(1)[0];
+    gpu.setName("cpu");
+    gpu.setBackend(wire::Backend::CPU);
+    gpu.setSelftestPassed(true);
+    return Call(*agent, reg);
+  };
+  auto listed = [&]() -> std::vector<int64_t> {
+    auto list = agent->NewRequest();
+    list.body().initListNodes();
+    Message nodes = Call(*agent, list);
+    std::vector<int64_t> prices;
+    for (auto n : nodes.body().getListNodesReply().getNodes()) {
+      prices.push_back(n.getPriceMicroPlumePerPflop());
+    }
+    return prices;
+  };
+  for (int64_t price : {int64_t{0}, int64_t{-1}, INT64_MIN}) {
+    Message refused = register_at(price);
+    ASSERT_EQ(refused.kind(), MessageKind::ERROR) << price;
+    EXPECT_EQ(refused.body().getError().getCode(), wire::ErrorCode::BAD_MESSAGE);
+    EXPECT_NE(std::string(refused.body().getError().getMessage().cStr()).find("more than 0"),
+              std::string::npos);
+    EXPECT_TRUE(listed().empty()) << price;
+  }
+  ASSERT_EQ(register_at(7).kind(), MessageKind::REGISTER_ACK);
+  EXPECT_EQ(listed(), std::vector<int64_t>{7});
+  EXPECT_EQ(register_at(0).kind(), MessageKind::ERROR);
+  EXPECT_EQ(listed(), std::vector<int64_t>{7}) << "a refused re-register changed the price";
 }
 
 TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {

@@ -253,6 +253,16 @@ void Reactor::Impl::OnRegister(Incoming& in) {
                           " (give the agent a shorter UTF-8 --name; device names come from the "
                           "driver)");
   }
+  // A price of 0 or less would rank first for every job and pay nothing or take from the team
+  // (security review F3): refused before the core sees it, so the node is never placed.
+  if (const int64_t price = in.message.body().getRegister().getPriceMicroPlumePerPflop();
+      price <= 0) {
+    spdlog::warn("node={} register refused: price {} micro-PLUME/PFLOP", id.substr(0, 16), price);
+    return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::BAD_MESSAGE,
+                      "register refused: priceMicroPlumePerPflop is " + std::to_string(price) +
+                          "; it must be more than 0 (plume-agent --price N, micro-PLUME per "
+                          "PFLOP)");
+  }
   peers[id] = in.peer;
   Feed(AgentRegistered{NodeFromRegister(id, in.message.body().getRegister())});
   auto m = NewMessage(in.message.request_id());
