@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   plume::cli::RegisterLocalCommands(app);
   plume::cli::RegisterNetCommands(app);
   plume::cli::RegisterLedgerCommands(app);
+  plume::cli::RegisterStakeCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {  // a command failed; it has printed why

@@ -13,6 +13,7 @@
 #include "cmd_net.h"
 #include "commands.h"
 #include "ledger_cli.h"
+#include "ledger_net.h"
 #include "plume/ledger/merkle.h"
 #include "plume/ledger/query.h"
 #include "plume/protocol/hash.h"
@@ -27,40 +28,6 @@ using scheduler::ReadEntry;
 using scheduler::ReadHashes;
 using scheduler::ReadHead;
 
-struct Connection {
-  std::unique_ptr<NetClient> client;
-  PublicKey scheduler_id{};  // as pinned by the connection
-};
-
-Connection ConnectLedger(const LedgerFlags& flags) {
-  auto resolved =
-      ResolveNetFlags(NetFlags{flags.scheduler, flags.scheduler_id, flags.key, flags.json});
-  if (!resolved) FailWith(resolved.error());
-  Connection c;
-  c.client = ConnectOrFail(*resolved);
-  c.scheduler_id = ParseKeyOrFail(resolved->scheduler_id, "--scheduler-id");
-  return c;
-}
-
-// The key heads must be signed by: --ledger-id, else the pinned scheduler id.
-PublicKey TrustedKey(const Connection& c, const std::string& ledger_id) {
-  return ledger_id.empty() ? c.scheduler_id : ParseKeyOrFail(ledger_id, "--ledger-id");
-}
-
-// One request; its LedgerReply of the expected kind, or the command fails (exit 1 for no
-// answer or a refusal, 2 where the scheduler says the input was bad).
-Message LedgerCall(NetClient& client, const MessageBuilder& request,
-                   wire::LedgerReply::Which want) {
-  auto reply = client.Call(request);
-  if (!reply) FailWith(reply.error());
-  if (reply->kind() != MessageKind::LEDGER_REPLY ||
-      reply->body().getLedgerReply().which() != want) {
-    FailWith({kExitFailure, "the scheduler sent a " + std::string(KindName(reply->kind())) +
-                                " that is not the ledger reply asked for"});
-  }
-  return std::move(*reply);
-}
-
 template <class T>
 T OrFail(Result<T> r, const std::string& what) {
   if (!r) FailWith({kExitFailure, "the scheduler sent " + what + ": " + r.error().message});
@@ -73,17 +40,52 @@ bool AllDigits(const std::string& s) {
 
 }  // namespace
 
-void BalanceOverNet(const LedgerFlags& flags, const std::string& account) {
-  Connection c = ConnectLedger(flags);
-  auto req = c.client->NewRequest();
-  req.body().initLedgerQuery().setBalance(account);
-  Message reply = LedgerCall(*c.client, req, wire::LedgerReply::BALANCE);
-  auto b = reply.body().getLedgerReply().getBalance();
-  std::optional<ledger::MicroPlume> balance;
-  if (b.getOpen()) balance = ledger::MicroPlume(b.getBalanceMicroPlume());
-  std::optional<ledger::HoldInfo> hold;
-  if (b.getHasHold()) hold = scheduler::ReadHold(b.getHold());
-  PrintBalance(b.getAccount(), balance, hold, flags.json);
+Connection ConnectLedger(const LedgerFlags& flags) {
+  auto resolved =
+      ResolveNetFlags(NetFlags{flags.scheduler, flags.scheduler_id, flags.key, flags.json});
+  if (!resolved) FailWith(resolved.error());
+  Connection c;
+  c.client = ConnectOrFail(*resolved);
+  c.scheduler_id = ParseKeyOrFail(resolved->scheduler_id, "--scheduler-id");
+  return c;
+}
+
+PublicKey TrustedKey(const Connection& c, const std::string& ledger_id) {
+  return ledger_id.empty() ? c.scheduler_id : ParseKeyOrFail(ledger_id, "--ledger-id");
+}
+
+Message LedgerCall(NetClient& client, const MessageBuilder& request,
+                   wire::LedgerReply::Which want) {
+  auto reply = client.Call(request);
+  if (!reply) FailWith(reply.error());
+  if (reply->kind() != MessageKind::LEDGER_REPLY ||
+      reply->body().getLedgerReply().which() != want) {
+    FailWith({kExitFailure, "the scheduler sent a " + std::string(KindName(reply->kind())) +
+                                " that is not the ledger reply asked for"});
+  }
+  return std::move(*reply);
+}
+
+ledger::LedgerId AskLedgerId(NetClient& client) {
+  auto ask = client.NewRequest();
+  ask.body().initLedgerQuery().setHead();
+  Message head = LedgerCall(client, ask, wire::LedgerReply::HEAD_ONLY);
+  const auto id = head.body().getLedgerReply().getHead().getLedgerId();
+  ledger::LedgerId ledger_id{};
+  if (id.size() != ledger_id.size()) {
+    Fail(kExitFailure, "the scheduler did not name its ledger's id (a build before ledger ids?)");
+  }
+  std::copy(id.begin(), id.end(), ledger_id.begin());
+  return ledger_id;
+}
+
+Applied SubmitSigned(NetClient& client, const ledger::Entry& entry) {
+  auto req = client.NewRequest();
+  const std::vector<uint8_t> bytes = ledger::Encode(entry);
+  req.body().initLedgerSubmit().setEntry(AsData(bytes));
+  Message reply = LedgerCall(client, req, wire::LedgerReply::APPLIED);
+  auto a = reply.body().getLedgerReply().getApplied();
+  return Applied{a.getEntryId().cStr(), a.getIndex(), a.getRepeated()};
 }
 
 void HistoryOverNet(const LedgerFlags& flags, const std::string& account, size_t limit) {
@@ -144,34 +146,20 @@ void ProveOverNet(const LedgerFlags& flags, const std::string& entry,
 
 void MintOverNet(const LedgerFlags& flags, ledger::Entry mint, const Identity& op) {
   Connection c = ConnectLedger(flags);
-  auto ask = c.client->NewRequest();
-  ask.body().initLedgerQuery().setHead();
-  Message head = LedgerCall(*c.client, ask, wire::LedgerReply::HEAD_ONLY);
-  const auto id = head.body().getLedgerReply().getHead().getLedgerId();
-  ledger::LedgerId ledger_id{};
-  if (id.size() != ledger_id.size()) {
-    Fail(kExitFailure, "the scheduler did not name its ledger's id (a build before ledger ids?)");
-  }
-  std::copy(id.begin(), id.end(), ledger_id.begin());
-  mint.signatures.push_back(ledger::SignEntry(mint, ledger_id, op));
-  auto req = c.client->NewRequest();
-  const std::vector<uint8_t> bytes = ledger::Encode(mint);
-  req.body().initLedgerMint().setEntry(AsData(bytes));
-  Message reply = LedgerCall(*c.client, req, wire::LedgerReply::MINTED);
-  auto m = reply.body().getLedgerReply().getMinted();
+  mint.signatures.push_back(ledger::SignEntry(mint, AskLedgerId(*c.client), op));
+  const Applied m = SubmitSigned(*c.client, mint);
   if (flags.json) {
-    std::cout << json{{"id", m.getEntryId().cStr()},
-                      {"index", m.getIndex()},
-                      {"repeated", m.getRepeated()},
+    std::cout << json{{"id", m.id},
+                      {"index", m.index},
+                      {"repeated", m.repeated},
                       {"to", mint.to},
                       {"amount_micro_plume", mint.amount.value()}}
                      .dump()
               << "\n";
     return;
   }
-  std::cout << (m.getRepeated() ? "already applied " : "applied ") << m.getEntryId().cStr()
-            << " as entry #" << m.getIndex() << ": mint " << ledger::FormatPlume(mint.amount)
-            << " to " << mint.to << "\n";
+  std::cout << (m.repeated ? "already applied " : "applied ") << m.id << " as entry #" << m.index
+            << ": mint " << ledger::FormatPlume(mint.amount) << " to " << mint.to << "\n";
 }
 
 void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id, const std::string& since) {

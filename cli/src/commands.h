@@ -26,4 +26,7 @@ void RegisterNetCommands(CLI::App& app);
 // balance, ledger verify/history/prove/mint, audit (cmd_ledger.cc, cmd_audit.cc).
 void RegisterLedgerCommands(CLI::App& app);
 
+// stake, unstake, transfer (cmd_stake.cc).
+void RegisterStakeCommands(CLI::App& app);
+
 }  // namespace plume::cli

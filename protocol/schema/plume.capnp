@@ -485,7 +485,8 @@ struct Envelope {
 
     ledgerQuery @37 :LedgerQuery;
     ledgerReply @38 :LedgerReply;
-    ledgerMint @39 :LedgerMint;
+    ledgerMint @39 :LedgerMint;      # kept for older clients; ledgerSubmit carries mints too
+    ledgerSubmit @40 :LedgerSubmit;
   }
 }
 
@@ -536,10 +537,29 @@ struct LedgerQuery {             # reply LedgerReply or Error; any authenticated
       oldSize @6 :UInt64;
       newSize @7 :UInt64;        # 0 = the latest head's size
     }
+    stakeTerms @8 :Void;         # the scheduler's stake settings and clock (`plume unstake`)
   }
 }
 
-struct LedgerMint {              # reply LedgerReply (minted) or Error
+# Entries a client signs and the scheduler appends (docs/protocol.md "Ledger", "Submit"). Reply
+# LedgerReply (applied) or Error; a refusal changes nothing.
+struct LedgerSubmit {
+  entry @0 :Data;                # canonical entry (ledger/entry.h Encode) with its signatures, at
+                                 # most ledger/limits.h kRecordBytesMax bytes: a mint (operator
+                                 # key), transfer (the from account's owner), stake (the agent) or
+                                 # unstake (the agent; atMs = release time, which must lie in
+                                 # [now + unbondingMs, now + unbondingMs + unstakeSkewMs] of the
+                                 # scheduler's clock: stakeTerms; the scheduler adds the ledger
+                                 # key's signature)
+}
+
+struct UnbondTranche {           # one unstake waiting for its release (ledger/state.h Tranche)
+  entryId @0 :Text;              # the unstake entry
+  amountMicroPlume @1 :Int64;    # what is left of it (slashes take the latest tranches first)
+  releaseAtMs @2 :UInt64;        # unix ms; after it the scheduler withdraws it to provider:<key>
+}
+
+struct LedgerMint {              # reply LedgerReply (applied) or Error; as a LedgerSubmit of a mint
   entry @0 :Data;                # canonical mint entry (ledger/entry.h MakeMint) signed by the
                                  # operator key; the ledger refuses any other signer
 }
@@ -553,6 +573,11 @@ struct LedgerReply {
       balanceMicroPlume @3 :Int64;
       hold @4 :LedgerHold;       # escrow:<job> accounts only (hasHold)
       hasHold @5 :Bool;
+      # provider:<key>: the pay of its succeeded results whose settle is not applied yet (held
+      # for verification: audit or challenge window); team:<key>: the same over its jobs' tasks.
+      # The scheduler's word (its task records), not the ledger's; 0 for other accounts.
+      pendingMicroPlume @20 :Int64;
+      tranches @21 :List(UnbondTranche);  # unbond:<key> accounts: by release time
     }
     history :group {
       account @6 :Text;          # as resolved ("*" for every entry)
@@ -571,10 +596,18 @@ struct LedgerReply {
       oldRoot @15 :Data;         # the roots at both sizes, for display: a client checks the
       newRoot @16 :Data;         # proof with the old root it kept, not with this one
     }
-    minted :group {
+    applied :group {             # the answer to LedgerSubmit and LedgerMint
       entryId @17 :Text;
       index @18 :UInt64;
-      repeated @19 :Bool;        # this id was applied before (a retried mint is applied once)
+      repeated @19 :Bool;        # this id was applied before (a retried submit is applied once)
+    }
+    stakeTerms :group {
+      nowUnixMs @22 :UInt64;     # the scheduler's clock when it answered
+      unbondingMs @23 :UInt64;   # an unstake's release time is at least now + this
+      unstakeSkewMs @24 :UInt64; # ... and at most this later
+      minStakePerDeviceMicroPlume @25 :Int64;  # free stake a provider needs per device to be
+                                               # placed (0: none)
+      challengeWindowMs @26 :UInt64;  # an unaudited result is paid this long after it finished
     }
   }
 }

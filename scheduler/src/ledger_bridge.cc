@@ -35,6 +35,13 @@ Result<std::unique_ptr<LedgerBridge>> LedgerBridge::Open(const std::filesystem::
   return bridge;
 }
 
+LedgerBridge::LedgerBridge(Identity identity)
+    : identity_(std::move(identity)), now_unix_ms_([] {
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+      }) {}
+
 LedgerBridge::~LedgerBridge() {
   stop_.store(true);
   if (poller_.joinable()) poller_.join();
@@ -45,7 +52,46 @@ Result<DrainResult> LedgerBridge::DrainInbox() {
   if (drained && (drained->applied > 0 || drained->refused > 0)) {
     spdlog::info("ledger inbox: {} applied, {} refused", drained->applied, drained->refused);
   }
+  if (drained && !drained->stake_agents.empty()) {
+    std::lock_guard lock(stake_mu_);
+    stake_changed_.insert(drained->stake_agents.begin(), drained->stake_agents.end());
+  }
   return drained;
+}
+
+void LedgerBridge::NoteStakeChange(const ledger::Entry& entry) {
+  std::lock_guard lock(stake_mu_);
+  for (const std::string* account : {&entry.from, &entry.to}) {
+    if (std::string agent = StakeAgentOf(*account); !agent.empty()) stake_changed_.insert(agent);
+  }
+}
+
+std::vector<std::string> LedgerBridge::TakeStakeChanges() {
+  std::lock_guard lock(stake_mu_);
+  std::vector<std::string> out(stake_changed_.begin(), stake_changed_.end());
+  stake_changed_.clear();
+  return out;
+}
+
+LedgerBridge::Stake LedgerBridge::StakeOf(const PublicKey& agent) const {
+  const std::string hex = ToHex(agent);
+  Stake s;
+  s.staked = ledger_->Balance("stake:" + hex).value_or(ledger::MicroPlume(0)).value();
+  s.unbonding = ledger_->Balance("unbond:" + hex).value_or(ledger::MicroPlume(0)).value();
+  return s;
+}
+
+Status LedgerBridge::OpenIfNeeded(const std::string& account) {
+  const bool ownable = account.starts_with("team:") || account.starts_with("provider:");
+  if (!ownable || ledger_->Balance(account) || !ledger::AccountNameProblem(account).empty()) {
+    return {};
+  }
+  ledger::Entry open = ledger::MakeOpenAccount(OpenAccountId(account), account);
+  open.signatures.push_back(ledger::SignEntry(open, ledger_->keys().ledger_id, identity_));
+  // kAccountExists: the inbox thread opened it meanwhile, which is as good.
+  auto opened = ledger_->Append(std::span<const ledger::Entry>(&open, 1));
+  if (!opened) return tl::unexpected(opened.error());
+  return {};
 }
 
 namespace {

@@ -1,12 +1,13 @@
 // The scheduler's answers to the ledger messages (ledger_bridge.h Answer; docs/protocol.md
-// "Ledger"): balances, history, inclusion and consistency proofs, the signed head, and mints
-// sent over the wire. The reactor (reactor_ledger.cc) has decided who may ask what before a
+// "Ledger"): balances, history, inclusion and consistency proofs, the signed head and the stake
+// terms; submitted entries go on to ledger_bridge_submit.cc. The reactor (reactor_ledger.cc) has decided who may ask what before a
 // request gets here; this file turns ledger reads into LedgerReply bodies and ledger refusals
 // into Error replies. Every reply carries the latest signed head, so a client can check what
 // it got against the ledger key it trusts.
 //
-// Data flow: plume (cmd_ledger_net.cc) -> Reactor::Impl::OnLedgerQuery/OnLedgerMint ->
-// LedgerBridge::Answer -> ledger::Ledger reads / LedgerBridge::AppendMint -> LedgerReply.
+// Data flow: plume (cmd_ledger_net.cc, cmd_stake.cc) -> Reactor::Impl::OnLedgerQuery/
+// OnLedgerSubmit -> LedgerBridge::Answer -> ledger::Ledger reads / LedgerBridge::AppendSubmitted
+// -> LedgerReply.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -28,24 +29,6 @@ void SetError(Body::Builder reply, wire::ErrorCode code, const std::string& why)
   auto e = reply.initError();
   e.setCode(code);
   e.setMessage(why);
-}
-
-// How a ledger refusal reads to a client: its own fault (bad input) or a state it can change.
-wire::ErrorCode ErrorFor(ledger::Code code) {
-  switch (code) {
-    case ledger::Code::kBadSignature:
-    case ledger::Code::kBadReceipt:
-      return wire::ErrorCode::UNAUTHORIZED;
-    case ledger::Code::kInvalid:
-      return wire::ErrorCode::BAD_MESSAGE;
-    case ledger::Code::kInsufficientBalance:
-      return wire::ErrorCode::INSUFFICIENT_FUNDS;
-    case ledger::Code::kUnknownAccount:
-    case ledger::Code::kUnknownHold:
-      return wire::ErrorCode::NOT_FOUND;
-    default:
-      return wire::ErrorCode::CONFLICT;
-  }
 }
 
 // Account names come from the network: check them before they reach the ledger's maps.
@@ -193,6 +176,8 @@ void AnswerQuery(const ledger::Ledger& l, const HistoryFn& history, wire::Ledger
     }
     case wire::LedgerQuery::CONSISTENCY:
       return AnswerConsistency(l, q.getConsistency(), reply);
+    case wire::LedgerQuery::STAKE_TERMS:
+      break;  // LedgerBridge::Answer: it needs the bridge's settings
   }
   SetError(reply, wire::ErrorCode::BAD_MESSAGE, "unknown ledger query");
 }
@@ -234,75 +219,33 @@ Result<std::vector<ledger::LoggedEntry>> LedgerBridge::HistoryOf(
   return out;
 }
 
-Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) {
-  if (mint.type != ledger::EntryType::kMint) return ledger::ApplyResult{ledger::Code::kInvalid};
-  if (const ledger::Code c = ledger::Authorize(mint, ledger_->keys()); c != ledger::Code::kOk) {
-    return ledger::ApplyResult{c};
-  }
-  const bool ownable = mint.to.starts_with("team:") || mint.to.starts_with("provider:");
-  if (ownable && !ledger_->Balance(mint.to)) {
-    ledger::Entry open = ledger::MakeOpenAccount(OpenAccountId(mint.to), mint.to);
-    open.signatures.push_back(ledger::SignEntry(open, ledger_->keys().ledger_id, identity_));
-    // kAccountExists: the inbox thread opened it meanwhile, which is as good.
-    auto opened = ledger_->Append(std::span<const ledger::Entry>(&open, 1));
-    if (!opened) return tl::unexpected(opened.error());
-  }
-  auto answers = ledger_->Append(std::span<const ledger::Entry>(&mint, 1));
-  if (!answers) return tl::unexpected(answers.error());
-  return answers->front();
-}
-
 void LedgerBridge::Answer(wire::Envelope::Body::Reader request, const std::string& account,
                           wire::Envelope::Body::Builder reply,
                           const std::function<bool(const std::string& account)>& may_read) {
+  if (request.which() == wire::Envelope::Body::LEDGER_QUERY &&
+      request.getLedgerQuery().which() == wire::LedgerQuery::STAKE_TERMS) {
+    // The reactor adds the core's side (minimum stake, challenge window).
+    auto r = reply.initLedgerReply();
+    WriteHead(ledger_->Head(), ledger_->keys().ledger_id, r.initHead());
+    auto t = r.initStakeTerms();
+    t.setNowUnixMs(NowUnixMs());
+    t.setUnbondingMs(static_cast<uint64_t>(std::max<int64_t>(0, unbonding_ms_)));
+    t.setUnstakeSkewMs(static_cast<uint64_t>(kUnstakeSkewMs));
+    return;
+  }
   if (request.which() == wire::Envelope::Body::LEDGER_QUERY) {
     HistoryFn history = [this](const std::optional<std::string>& a, size_t limit) {
       return HistoryOf(a, limit);
     };
     return AnswerQuery(*ledger_, history, request.getLedgerQuery(), account, may_read, reply);
   }
-  if (request.which() != wire::Envelope::Body::LEDGER_MINT) {
-    return SetError(reply, wire::ErrorCode::UNEXPECTED, "not a ledger message");
+  if (request.which() == wire::Envelope::Body::LEDGER_SUBMIT) {
+    return AnswerSubmit(request.getLedgerSubmit().getEntry(), false, reply);
   }
-  auto bytes = request.getLedgerMint().getEntry();
-  auto mint = ledger::Decode(std::span<const uint8_t>(bytes.begin(), bytes.size()));
-  if (!mint) {
-    return SetError(reply, wire::ErrorCode::BAD_MESSAGE,
-                    "LedgerMint.entry is not a ledger entry: " + mint.error().message);
+  if (request.which() == wire::Envelope::Body::LEDGER_MINT) {
+    return AnswerSubmit(request.getLedgerMint().getEntry(), true, reply);
   }
-  if (mint->type != ledger::EntryType::kMint) {
-    return SetError(reply, wire::ErrorCode::BAD_MESSAGE,
-                    "LedgerMint carries a " + std::string(ledger::EntryTypeName(mint->type)) +
-                        " entry; only mints travel this way");
-  }
-  auto applied = AppendMint(*mint);
-  if (!applied) {
-    spdlog::error("entry={} mint not written: {}", mint->id, applied.error().message);
-    return SetError(reply, wire::ErrorCode::INTERNAL,
-                    "the ledger cannot be written now (" + applied.error().message +
-                        "); nothing was minted: retry with the same --id later");
-  }
-  const ledger::Code code = applied->code;
-  if (code != ledger::Code::kOk && code != ledger::Code::kIdExists) {
-    std::string why = "the ledger refused " + mint->id + ": " + std::string(ledger::CodeName(code));
-    if (code == ledger::Code::kBadSignature) {
-      why +=
-          " (a mint must be signed by the operator key the scheduler was started with, "
-          "--operator-id)";
-    }
-    spdlog::warn("entry={} mint refused: {}", mint->id, ledger::CodeName(code));
-    return SetError(reply, ErrorFor(code), why);
-  }
-  if (code == ledger::Code::kOk) {
-    spdlog::info("entry={} mint of {} micro-PLUME to {} (#{}), over the protocol", mint->id,
-                 mint->amount.value(), mint->to, applied->index);
-  }
-  auto r = reply.initLedgerReply();
-  WriteHead(ledger_->Head(), ledger_->keys().ledger_id, r.initHead());
-  auto m = r.initMinted();
-  m.setEntryId(mint->id);
-  m.setIndex(applied->index);
-  m.setRepeated(code == ledger::Code::kIdExists);
+  SetError(reply, wire::ErrorCode::UNEXPECTED, "not a ledger message");
 }
 
 }  // namespace plume::scheduler

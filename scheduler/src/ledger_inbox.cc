@@ -60,6 +60,15 @@ std::optional<std::string> ReadInboxRefusal(const fs::path& ledger_dir, const st
   return ReadFile((InboxDir(ledger_dir) / FileStem(id)).string() + ".refused");
 }
 
+std::string StakeAgentOf(std::string_view account) {
+  for (std::string_view prefix : {std::string_view("stake:"), std::string_view("unbond:")}) {
+    if (account.starts_with(prefix) && PublicKeyFromHex(account.substr(prefix.size()))) {
+      return std::string(account.substr(prefix.size()));
+    }
+  }
+  return "";
+}
+
 std::string OpenAccountId(const std::string& account) {
   return "open:" + ToHex(Blake2b256(account)).substr(0, 48);
 }
@@ -116,6 +125,11 @@ Result<DrainResult> DrainInbox(const fs::path& ledger_dir, ledger::Ledger& ledge
     const ledger::Code code = (*answers)[i].code;
     if (code == ledger::Code::kOk || code == ledger::Code::kIdExists) {
       ++result.applied;
+      for (const std::string* a : {&entries[i].from, &entries[i].to}) {
+        if (std::string agent = StakeAgentOf(*a); code == ledger::Code::kOk && !agent.empty()) {
+          result.stake_agents.push_back(std::move(agent));
+        }
+      }
     } else {
       const fs::path stem = fs::path(sources[i]).replace_extension("");
       (void)WriteFile(stem.string() + ".refused", std::string(ledger::CodeName(code)));

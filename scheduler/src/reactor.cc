@@ -227,7 +227,8 @@ void Reactor::Impl::Dispatch(Incoming& in) {
     case MessageKind::LIST_NODES: return OnListNodes(in);
     case MessageKind::FETCH_JOB: return OnFetchJob(in);
     case MessageKind::LEDGER_QUERY: return OnLedgerQuery(in);
-    case MessageKind::LEDGER_MINT: return OnLedgerMint(in);
+    case MessageKind::LEDGER_MINT: return OnLedgerSubmit(in);
+    case MessageKind::LEDGER_SUBMIT: return OnLedgerSubmit(in);
     case MessageKind::BLOB_GET:
       return Reply(in.peer, blob_service->OnBlobGet(in.principal, in.message));
     case MessageKind::BLOB_PUT:

@@ -140,7 +140,9 @@ struct Reactor::Impl {
 
   // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----
   void OnLedgerQuery(Incoming& in);
-  void OnLedgerMint(Incoming& in);
+  void OnLedgerSubmit(Incoming& in);  // LedgerSubmit and LedgerMint
+  // What `account` (provider:/team:<key>) is owed or owes for results not settled yet.
+  MicroPlume PendingPay(const std::string& account) const;
   bool MayReadHistory(const PublicKey& principal, const std::string& account) const;
 
   // ---- DiLoCo outer step (reactor_aggregate.cc) ----

@@ -1,14 +1,20 @@
-// Reactor: the ledger messages (LedgerQuery, LedgerMint; docs/protocol.md "Ledger"). The
+// Reactor: the ledger messages (LedgerQuery, LedgerSubmit, LedgerMint; docs/protocol.md
+// "Ledger"). The
 // reactor does not link the ledger: it decides who may ask what and which account a query is
 // about, then hands the request to the ledger_service hook (reactor.h), which main.cc binds to
 // the LedgerBridge (ledger_bridge_wire.cc).
 //
 // Who may read what. Any authenticated principal may read any balance, the signed head and
 // consistency proofs. History (which entries moved whose money) and inclusion proofs (the entry
-// itself: a settle's receipt names the task's blobs) are narrower: a principal reads the accounts its key owns
-// (team:, provider:, stake:<own key>) and the escrow:<job> of its own jobs; the operator key
-// reads every account and the whole log ("*"). Mints are open to any sender: the ledger itself
-// refuses a mint that the operator key did not sign.
+// itself: a settle's receipt names the task's blobs) are narrower: a principal reads the
+// accounts its key owns (team:, provider:, stake:, unbond:<own key>) and the escrow:<job> of its
+// own jobs; the operator key reads every account and the whole log ("*"). Submits (mints,
+// transfers, stake, unstake) are open to any sender: the ledger itself refuses an entry that the
+// key its rules name did not sign.
+//
+// The scheduler's own word joins the ledger's in two answers: a provider:/team: balance carries
+// the pay of results not settled yet (PendingPay, from the task records), and stakeTerms the
+// core's minimum stake and challenge window.
 #include <spdlog/spdlog.h>
 
 #include "reactor_impl.h"
@@ -24,7 +30,8 @@ constexpr const char* kNoLedger =
 bool Reactor::Impl::MayReadHistory(const PublicKey& principal, const std::string& account) const {
   if (opt.ledger_operator && principal == *opt.ledger_operator) return true;
   const std::string me = ToHex(principal);
-  if (account == "team:" + me || account == "provider:" + me || account == "stake:" + me) {
+  if (account == "team:" + me || account == "provider:" + me || account == "stake:" + me ||
+      account == "unbond:" + me) {
     return true;
   }
   if (account.starts_with("escrow:")) {
@@ -60,10 +67,37 @@ void Reactor::Impl::OnLedgerQuery(Incoming& in) {
   const PublicKey who = in.principal;
   opt.ledger_service(in.message.body(), account, m.body(),
                      [this, &who](const std::string& a) { return MayReadHistory(who, a); });
+  if (m.body().which() == wire::Envelope::Body::LEDGER_REPLY) {
+    auto r = m.body().getLedgerReply();
+    if (r.which() == wire::LedgerReply::BALANCE) {
+      r.getBalance().setPendingMicroPlume(PendingPay(account));
+    }
+  }
   Reply(in.peer, m);
 }
 
-void Reactor::Impl::OnLedgerMint(Incoming& in) {
+MicroPlume Reactor::Impl::PendingPay(const std::string& account) const {
+  const bool provider = account.starts_with("provider:");
+  if (!provider && !account.starts_with("team:")) return 0;
+  const std::string key = account.substr(account.find(':') + 1);
+  const State& s = core.state();
+  MicroPlume pending = 0;
+  // O(tasks): a balance query is rare next to the task traffic, and the records are in memory.
+  for (const auto& [id, t] : s.tasks) {
+    if (t.state != TaskState::kSucceeded || t.paid_micro_plume <= 0) continue;
+    // kNone: held for its audit or challenge window; kKept: its settle request is on its way.
+    if (t.settle != SettleState::kNone && t.settle != SettleState::kKept) continue;
+    bool mine = t.node == key;
+    if (!provider) {
+      auto j = s.jobs.find(t.job);
+      mine = j != s.jobs.end() && j->second.owner == key;
+    }
+    if (mine) pending += t.paid_micro_plume;
+  }
+  return pending;
+}
+
+void Reactor::Impl::OnLedgerSubmit(Incoming& in) {
   const uint64_t rid = in.message.request_id();
   if (!opt.ledger_service) return ReplyError(in.peer, rid, wire::ErrorCode::UNEXPECTED, kNoLedger);
   auto m = NewMessage(rid);

@@ -233,7 +233,7 @@ TEST_F(LedgerWireTest, MintsNeedTheOperatorAndApplyOnce) {
   for (bool repeated : {false, true}) {
     reply = Ask([&](auto b) { b.initLedgerMint().setEntry(AsData(good)); }, "");
     ASSERT_EQ(reply.kind(), MessageKind::LEDGER_REPLY);
-    auto m = reply.body().getLedgerReply().getMinted();
+    auto m = reply.body().getLedgerReply().getApplied();
     EXPECT_EQ(m.getRepeated(), repeated);
     EXPECT_EQ(m.getIndex(), 1u);  // #0 opened the account
   }

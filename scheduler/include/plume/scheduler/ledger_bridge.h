@@ -17,8 +17,9 @@
 //    A request whose file is gone is applied only if the ledger has the entry; otherwise it is
 //    refused loudly (the provider is not paid), never taken as paid.
 //  - release: appends the release (ledger key) of what the hold has left to the team.
-// It also answers the ledger messages of the protocol (LedgerQuery, LedgerMint; Answer below,
-// in ledger_bridge_wire.cc) for the reactor's ledger_service hook.
+// It also answers the ledger messages of the protocol (LedgerQuery, LedgerSubmit, LedgerMint;
+// Answer below, in ledger_bridge_wire.cc and ledger_bridge_submit.cc) for the reactor's
+// ledger_service hook, and tells the reactor whose stake an append changed (TakeStakeChanges).
 // docs/payments.md lists the protocol additions that turn these into real entries.
 //
 // Thread safety: Apply and DrainInbox may run on different threads (Ledger serialises).
@@ -29,7 +30,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -86,11 +89,34 @@ class LedgerBridge {
   void Answer(wire::Envelope::Body::Reader request, const std::string& account,
               wire::Envelope::Body::Builder reply,
               const std::function<bool(const std::string& account)>& may_read = nullptr);
-  // Appends an operator-signed mint, opening the team:/provider: account it credits first (as
-  // the inbox does). The entry is authorised (type, shape, signatures) before anything is
-  // written, so a mint not signed by the operator opens no account either. kOk and kIdExists
-  // carry the entry's index; other codes are the ledger's refusal. An Error is an I/O failure.
+  // Appends an entry a client signed (LedgerSubmit): a mint (operator key), transfer (the from
+  // account's owner), stake (the agent) or unstake (the agent; its release time must lie in
+  // [now + unbonding, now + unbonding + kUnstakeSkewMs], and this side adds the ledger key's
+  // signature). Any other type is kInvalid with `why` saying so. The entry is authorised (shape,
+  // signatures) and its debit checked before anything is written, so a refused submit opens no
+  // account; the team:/provider: account it credits is opened first when needed (as the inbox
+  // does for mints). kOk and kIdExists carry the entry's index; other codes are the ledger's
+  // refusal, with `why` adding what the client can do. An Error is an I/O failure.
+  Result<ledger::ApplyResult> AppendSubmitted(ledger::Entry entry, std::string& why);
+  // AppendSubmitted for a mint only (LedgerMint; tests).
   Result<ledger::ApplyResult> AppendMint(const ledger::Entry& mint);
+
+  // The unbonding period (--unbonding-ms) an unstake's release time must respect.
+  void set_unbonding_ms(int64_t ms) { unbonding_ms_ = ms; }
+  int64_t unbonding_ms() const { return unbonding_ms_; }
+  // The clock of release times and withdrawals (unix ms); tests set their own.
+  void set_clock(std::function<uint64_t()> now_unix_ms) { now_unix_ms_ = std::move(now_unix_ms); }
+  uint64_t NowUnixMs() const { return now_unix_ms_(); }
+
+  // A provider's stake as the ledger has it: stake:<key> and unbond:<key> (0 when not open).
+  struct Stake {
+    int64_t staked = 0;
+    int64_t unbonding = 0;
+  };
+  Stake StakeOf(const PublicKey& agent) const;
+  // Agents (hex keys) whose stake:/unbond: balance an append changed since the last call, by any
+  // path (submits, slashes, withdrawals, the inbox). Thread-safe.
+  std::vector<std::string> TakeStakeChanges();
 
   ledger::Ledger& ledger() { return *ledger_; }
   const std::filesystem::path& dir() const { return dir_; }
@@ -107,7 +133,13 @@ class LedgerBridge {
   // from history_index_ (ledger_bridge_wire.cc). Reactor thread only.
   Result<std::vector<ledger::LoggedEntry>> HistoryOf(const std::optional<std::string>& account,
                                                      size_t limit);
-  explicit LedgerBridge(Identity identity) : identity_(std::move(identity)) {}
+  // Records the agent of every stake:/unbond: account `entry` moved money on (an applied entry).
+  void NoteStakeChange(const ledger::Entry& entry);
+  // Opens the team:/provider: account `account` (ledger key) unless it is open or not ownable.
+  Status OpenIfNeeded(const std::string& account);
+  // LedgerSubmit/LedgerMint bodies (ledger_bridge_submit.cc); `mint_only` for LedgerMint.
+  void AnswerSubmit(capnp::Data::Reader bytes, bool mint_only, wire::Envelope::Body::Builder reply);
+  explicit LedgerBridge(Identity identity);
   std::filesystem::path dir_;
   Identity identity_;
   std::unique_ptr<ledger::Ledger> ledger_;
@@ -118,6 +150,14 @@ class LedgerBridge {
   // entries it answers with rather than the whole log. Touched by the reactor thread only.
   std::unordered_map<std::string, std::vector<uint64_t>> history_index_;
   uint64_t history_indexed_ = 0;
+  int64_t unbonding_ms_ = 0;
+  std::function<uint64_t()> now_unix_ms_;
+  std::mutex stake_mu_;
+  std::set<std::string> stake_changed_;  // agent hex keys; guarded by stake_mu_
 };
+
+// How far past now + unbonding an unstake's release time may lie: the client computes it from
+// the scheduler's clock (stakeTerms) plus the time its request takes.
+inline constexpr int64_t kUnstakeSkewMs = 60'000;
 
 }  // namespace plume::scheduler

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
@@ -29,7 +31,10 @@ std::optional<std::string> ReadInboxRefusal(const std::filesystem::path& ledger_
 struct DrainResult {
   size_t applied = 0;  // appended now, or already present (a repeated id)
   size_t refused = 0;  // refused by the ledger or unreadable; a .refused file says why
+  std::vector<std::string> stake_agents;  // agents whose stake:/unbond: an appended entry moved
 };
+// The agent (hex key) of a stake:<key> or unbond:<key> account; "" for any other account.
+std::string StakeAgentOf(std::string_view account);
 // Appends up to kInboxFilesPerDrainMax inbox entries to `ledger`, one batch. A team: or
 // provider: account an entry credits that is not open yet is opened first with an
 // open_account entry signed by `opener` (the ledger key), since a mint needs an open account.

@@ -1,0 +1,167 @@
+// Entries a client signs and the scheduler appends (ledger_bridge.h AppendSubmitted;
+// docs/protocol.md "Ledger", "Submit"): the operator's mints, transfers between spendable
+// accounts, and a provider's stake and unstake. The scheduler adds nothing but, for an unstake,
+// the ledger key's signature over a release time it has checked: every other rule (who must
+// sign, balances, ids applied once) is the ledger's own, so a forged or replayed entry is refused
+// here exactly as it would be from the inbox.
+//
+// Order of checks, so that a refusal changes nothing: size and decoding, the type, the unstake's
+// release time, ledger::Authorize (shape and signatures), the debited balance; only then the
+// credited account is opened (when new) and the entry appended.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <span>
+
+#include "plume/ledger/limits.h"
+#include "plume/scheduler/ledger_bridge.h"
+#include "plume/scheduler/ledger_wire.h"
+
+namespace plume::scheduler {
+namespace {
+
+using Body = wire::Envelope::Body;
+
+void SetError(Body::Builder reply, wire::ErrorCode code, const std::string& why) {
+  auto e = reply.initError();
+  e.setCode(code);
+  e.setMessage(why);
+}
+
+// How a ledger refusal reads to a client: its own fault (bad input) or a state it can change.
+wire::ErrorCode ErrorFor(ledger::Code code) {
+  switch (code) {
+    case ledger::Code::kBadSignature:
+    case ledger::Code::kBadReceipt:
+      return wire::ErrorCode::UNAUTHORIZED;
+    case ledger::Code::kInvalid:
+      return wire::ErrorCode::BAD_MESSAGE;
+    case ledger::Code::kInsufficientBalance:
+      return wire::ErrorCode::INSUFFICIENT_FUNDS;
+    case ledger::Code::kUnknownAccount:
+    case ledger::Code::kUnknownHold:
+      return wire::ErrorCode::NOT_FOUND;
+    default:
+      return wire::ErrorCode::CONFLICT;
+  }
+}
+
+bool Submittable(ledger::EntryType t) {
+  return t == ledger::EntryType::kMint || t == ledger::EntryType::kTransfer ||
+         t == ledger::EntryType::kStake || t == ledger::EntryType::kUnstake;
+}
+
+// What the client can do about a refusal, beyond the ledger's code.
+std::string Hint(const ledger::Entry& e, ledger::Code code) {
+  switch (code) {
+    case ledger::Code::kBadSignature:
+      if (e.type == ledger::EntryType::kMint) {
+        return " (a mint must be signed by the operator key the scheduler was started with, "
+               "--operator-id)";
+      }
+      if (e.type == ledger::EntryType::kTransfer) {
+        return " (a transfer must be signed by the key that owns " + e.from.substr(0, 80) + ")";
+      }
+      return " (stake and unstake must be signed by the provider's own key: --key of the "
+             "agent's key file)";
+    case ledger::Code::kInsufficientBalance:
+      return " (" + e.from.substr(0, 80) + " has less than " + std::to_string(e.amount.value()) +
+             " micro-PLUME)";
+    case ledger::Code::kUnknownAccount:
+      return " (" + e.from.substr(0, 80) + " was never opened or credited)";
+    case ledger::Code::kIdConflict:
+      return " (this id was used before for another entry: choose another --id)";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
+Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::string& why) {
+  using ledger::Code;
+  if (!Submittable(e.type)) {
+    why = "a " + std::string(ledger::EntryTypeName(e.type)) +
+          " entry cannot be submitted: only mint, transfer, stake and unstake travel this way";
+    return ledger::ApplyResult{Code::kInvalid};
+  }
+  if (e.type == ledger::EntryType::kUnstake) {
+    why = "unstake needs a ledger with unbonding (format 3)";
+    return ledger::ApplyResult{Code::kInvalid};
+  }
+  if (const Code c = ledger::Authorize(e, ledger_->keys()); c != Code::kOk) {
+    why = Hint(e, c);
+    return ledger::ApplyResult{c};
+  }
+  // A retry of an applied id is answered by the ledger (kIdExists), without opening anything.
+  if (!ledger_->IndexOf(e.id)) {
+    const auto have = ledger_->Balance(e.from);
+    if (e.type != ledger::EntryType::kMint && (!have || *have < e.amount)) {
+      const Code c = have ? Code::kInsufficientBalance : Code::kUnknownAccount;
+      why = Hint(e, c);
+      return ledger::ApplyResult{c};
+    }
+    if (auto st = OpenIfNeeded(e.to); !st) return tl::unexpected(st.error());
+  }
+  auto answers = ledger_->Append(std::span<const ledger::Entry>(&e, 1));
+  if (!answers) return tl::unexpected(answers.error());
+  const ledger::ApplyResult answer = answers->front();
+  if (answer.code == Code::kOk) NoteStakeChange(e);
+  if (answer.code != Code::kOk && answer.code != Code::kIdExists) why = Hint(e, answer.code);
+  return answer;
+}
+
+Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) {
+  if (mint.type != ledger::EntryType::kMint) return ledger::ApplyResult{ledger::Code::kInvalid};
+  std::string why;
+  return AppendSubmitted(mint, why);
+}
+
+void LedgerBridge::AnswerSubmit(capnp::Data::Reader bytes, bool mint_only, Body::Builder reply) {
+  const char* message = mint_only ? "LedgerMint" : "LedgerSubmit";
+  if (bytes.size() > ledger::kRecordBytesMax) {
+    return SetError(reply, wire::ErrorCode::TOO_LARGE,
+                    std::string(message) + ".entry is " + std::to_string(bytes.size()) +
+                        " bytes; a ledger entry is at most " +
+                        std::to_string(ledger::kRecordBytesMax));
+  }
+  auto entry = ledger::Decode(std::span<const uint8_t>(bytes.begin(), bytes.size()));
+  if (!entry) {
+    return SetError(reply, wire::ErrorCode::BAD_MESSAGE,
+                    std::string(message) + ".entry is not a ledger entry: " +
+                        entry.error().message);
+  }
+  if (mint_only && entry->type != ledger::EntryType::kMint) {
+    return SetError(reply, wire::ErrorCode::BAD_MESSAGE,
+                    "LedgerMint carries a " + std::string(ledger::EntryTypeName(entry->type)) +
+                        " entry; only mints travel this way (send other entries as LedgerSubmit)");
+  }
+  const std::string type(ledger::EntryTypeName(entry->type));
+  std::string why;
+  auto applied = AppendSubmitted(*entry, why);
+  if (!applied) {
+    spdlog::error("entry={} {} not written: {}", entry->id, type, applied.error().message);
+    return SetError(reply, wire::ErrorCode::INTERNAL,
+                    "the ledger cannot be written now (" + applied.error().message +
+                        "); nothing was applied: retry with the same id later");
+  }
+  const ledger::Code code = applied->code;
+  if (code != ledger::Code::kOk && code != ledger::Code::kIdExists) {
+    spdlog::warn("entry={} {} refused: {}{}", entry->id, type, ledger::CodeName(code), why);
+    return SetError(reply, ErrorFor(code),
+                    "the ledger refused " + entry->id.substr(0, 64) + " (" + type +
+                        "): " + std::string(ledger::CodeName(code)) + why);
+  }
+  if (code == ledger::Code::kOk) {
+    spdlog::info("entry={} {} of {} micro-PLUME {} -> {} (#{}), over the protocol", entry->id,
+                 type, entry->amount.value(), entry->from, entry->to, applied->index);
+  }
+  auto r = reply.initLedgerReply();
+  WriteHead(ledger_->Head(), ledger_->keys().ledger_id, r.initHead());
+  auto a = r.initApplied();
+  a.setEntryId(entry->id);
+  a.setIndex(applied->index);
+  a.setRepeated(code == ledger::Code::kIdExists);
+}
+
+}  // namespace plume::scheduler

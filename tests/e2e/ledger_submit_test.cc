@@ -1,0 +1,145 @@
+// LedgerSubmit at the scheduler's ledger side (LedgerBridge::Answer / AppendSubmitted) on a real
+// ledger directory, every request and reply through the real encoder and decoder. Shown: a
+// transfer signed by the from account's owner is applied (opening the credited account) and
+// applied once on a retry; signed by anyone else, or beyond the balance, it is refused with the
+// ledger's code and changes nothing, not even an account open; a provider's stake is signed by
+// its own key and reported as a stake change; entries only the scheduler makes (settles,
+// releases, opens) and oversized or undecodable bytes are refused before the ledger sees them.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "bridge_fixture.h"
+#include "plume/ledger/entry.h"
+#include "plume/ledger/limits.h"
+#include "plume/protocol/message.h"
+#include "plume/scheduler/ledger_bridge.h"
+
+namespace plume::scheduler {
+namespace {
+using ledger::MicroPlume;
+
+class LedgerSubmitTest : public testing::BridgeFixture {
+ protected:
+  void SetUp() override {
+    BridgeFixture::SetUp();
+    ledger::Entry mint = ledger::MakeMint("mint:p", provider_, MicroPlume(5'000'000));
+    mint.signatures.push_back(ledger::SignEntry(mint, ledger_id(), op_));
+    auto minted = bridge_->AppendMint(mint);
+    ASSERT_TRUE(minted);
+    ASSERT_EQ(minted->code, ledger::Code::kOk);
+    (void)bridge_->TakeStakeChanges();
+  }
+  Message Submit(const ledger::Entry& e) { return SubmitBytes(ledger::Encode(e)); }
+  Message SubmitBytes(const std::vector<uint8_t>& bytes) {
+    MessageBuilder request(1, agent_.public_key());
+    request.body().initLedgerSubmit().setEntry(AsData(bytes));
+    auto frame = request.Encode();
+    EXPECT_TRUE(frame);
+    auto decoded = Decode(*frame);
+    EXPECT_TRUE(decoded) << decoded.error().message;
+    MessageBuilder reply(1, scheduler_.public_key());
+    bridge_->Answer(decoded->body(), "", reply.body());
+    auto back = Decode(*reply.Encode());
+    EXPECT_TRUE(back) << back.error().message;
+    return std::move(*back);
+  }
+  ledger::Entry Signed(ledger::Entry e, const Identity& by) {
+    e.signatures.push_back(ledger::SignEntry(e, ledger_id(), by));
+    return e;
+  }
+  std::string Refusal(const Message& m) {
+    EXPECT_EQ(m.kind(), MessageKind::ERROR);
+    return m.kind() == MessageKind::ERROR ? m.body().getError().getMessage().cStr() : "";
+  }
+  int64_t BalanceOf(const std::string& account) {
+    return bridge_->ledger().Balance(account).value_or(MicroPlume(-1)).value();
+  }
+
+  Identity agent_ = Identity::Generate();
+  const std::string provider_ = ledger::ProviderAccount(agent_.public_key());
+  const std::string team_account_ = ledger::TeamAccount(team_.public_key());
+};
+
+TEST_F(LedgerSubmitTest, TransferByTheOwnerOnlyAndOnce) {
+  const uint64_t size_before = bridge_->ledger().size();
+  // Signed by the recipient, not by the owner of the debited account: refused, nothing written.
+  Message forged =
+      Submit(Signed(ledger::MakeTransfer("t:1", provider_, team_account_, MicroPlume(10)), team_));
+  EXPECT_EQ(forged.body().getError().getCode(), wire::ErrorCode::UNAUTHORIZED);
+  EXPECT_NE(Refusal(forged).find("bad_signature"), std::string::npos) << Refusal(forged);
+  EXPECT_EQ(BalanceOf(team_account_), -1) << "a refused transfer opened the account";
+  EXPECT_EQ(bridge_->ledger().size(), size_before);
+
+  // More than the balance: refused with its code, nothing opened.
+  Message broke = Submit(
+      Signed(ledger::MakeTransfer("t:2", provider_, team_account_, MicroPlume(9'000'000)), agent_));
+  EXPECT_EQ(broke.body().getError().getCode(), wire::ErrorCode::INSUFFICIENT_FUNDS);
+  EXPECT_NE(Refusal(broke).find("insufficient_balance"), std::string::npos) << Refusal(broke);
+  EXPECT_EQ(BalanceOf(team_account_), -1);
+  EXPECT_EQ(bridge_->ledger().size(), size_before);
+
+  const ledger::Entry good =
+      Signed(ledger::MakeTransfer("t:3", provider_, team_account_, MicroPlume(1'500'000)), agent_);
+  for (bool repeated : {false, true}) {
+    Message ok = Submit(good);
+    ASSERT_EQ(ok.kind(), MessageKind::LEDGER_REPLY) << Refusal(ok);
+    EXPECT_EQ(ok.body().getLedgerReply().getApplied().getRepeated(), repeated);
+    EXPECT_EQ(std::string(ok.body().getLedgerReply().getApplied().getEntryId().cStr()), "t:3");
+  }
+  EXPECT_EQ(BalanceOf(team_account_), 1'500'000);
+  EXPECT_EQ(BalanceOf(provider_), 3'500'000);
+  EXPECT_TRUE(bridge_->TakeStakeChanges().empty()) << "a transfer touches no stake";
+}
+
+TEST_F(LedgerSubmitTest, StakeIsTheAgentsOwnAndReportedAsAStakeChange) {
+  // The operator cannot stake a provider's money, nor can the team.
+  for (const Identity* by : {&op_, &team_}) {
+    Message refused =
+        Submit(Signed(ledger::MakeStake("s:x", agent_.public_key(), MicroPlume(1)), *by));
+    EXPECT_NE(Refusal(refused).find("bad_signature"), std::string::npos) << Refusal(refused);
+  }
+  Message broke =
+      Submit(Signed(ledger::MakeStake("s:0", agent_.public_key(), MicroPlume(6'000'000)), agent_));
+  EXPECT_NE(Refusal(broke).find("insufficient_balance"), std::string::npos);
+  EXPECT_EQ(bridge_->StakeOf(agent_.public_key()).staked, 0);
+  EXPECT_TRUE(bridge_->TakeStakeChanges().empty());
+
+  Message ok =
+      Submit(Signed(ledger::MakeStake("s:1", agent_.public_key(), MicroPlume(2'000'000)), agent_));
+  ASSERT_EQ(ok.kind(), MessageKind::LEDGER_REPLY) << Refusal(ok);
+  EXPECT_EQ(bridge_->StakeOf(agent_.public_key()).staked, 2'000'000);
+  EXPECT_EQ(BalanceOf(provider_), 3'000'000);
+  EXPECT_EQ(bridge_->TakeStakeChanges(), std::vector<std::string>{agent_.Id()});
+  EXPECT_TRUE(bridge_->TakeStakeChanges().empty()) << "each change is reported once";
+}
+
+TEST_F(LedgerSubmitTest, OnlyClientEntriesAndBoundedBytes) {
+  const uint64_t size_before = bridge_->ledger().size();
+  // An open, a release: entries the scheduler makes itself, whoever signed them.
+  for (const ledger::Entry& e :
+       {Signed(ledger::MakeOpenAccount("o:1", team_account_), scheduler_),
+        Signed(ledger::MakeRelease("r:1", "job-1", team_account_), scheduler_)}) {
+    Message refused = Submit(e);
+    EXPECT_EQ(refused.body().getError().getCode(), wire::ErrorCode::BAD_MESSAGE);
+    EXPECT_NE(Refusal(refused).find("cannot be submitted"), std::string::npos) << Refusal(refused);
+  }
+  Message garbage = SubmitBytes({1, 2, 3});
+  EXPECT_EQ(garbage.body().getError().getCode(), wire::ErrorCode::BAD_MESSAGE);
+  Message huge = SubmitBytes(std::vector<uint8_t>(ledger::kRecordBytesMax + 1, 0));
+  EXPECT_EQ(huge.body().getError().getCode(), wire::ErrorCode::TOO_LARGE);
+  // LedgerMint carries mints only.
+  MessageBuilder request(1, agent_.public_key());
+  const std::vector<uint8_t> stake = ledger::Encode(
+      Signed(ledger::MakeStake("s:m", agent_.public_key(), MicroPlume(1)), agent_));
+  request.body().initLedgerMint().setEntry(AsData(stake));
+  auto decoded = Decode(*request.Encode());
+  MessageBuilder reply(1, scheduler_.public_key());
+  bridge_->Answer(decoded->body(), "", reply.body());
+  EXPECT_EQ(reply.body().getError().getCode(), wire::ErrorCode::BAD_MESSAGE);
+  EXPECT_EQ(bridge_->ledger().size(), size_before);
+}
+
+}  // namespace
+}  // namespace plume::scheduler
