@@ -159,6 +159,17 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
     joined += out;
     const Hash256 out_hash = *agent_store->Put(out);
     ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));
+    if (shard == 0) {
+      // Another key's result for this attempt is refused before any signature check is spent
+      // on it (hostile peer: results for tasks it does not hold).
+      auto forged = stranger->NewRequest();
+      FillTaskResult(forged, stranger_id, job, a, ckpt_hash, out_hash);
+      Message no = Call(*stranger, forged);
+      ASSERT_EQ(no.kind(), MessageKind::TASK_RESULT_ACK);
+      EXPECT_FALSE(no.body().getTaskResultAck().getAccepted());
+      EXPECT_NE(std::string(no.body().getTaskResultAck().getMessage()).find("not assigned to you"),
+                std::string::npos);
+    }
     auto res = agent->NewRequest();
     FillTaskResult(res, agent_id, job, a, ckpt_hash, out_hash);
     Message rack = Call(*agent_bulk, res);  // assignments keep coming on `agent`
