@@ -53,6 +53,11 @@ struct ResultToVerify {
   bool rescreened = false;  // submitted a second time (the blob arrived after the first check)
 };
 
+// Results submitted and not yet taken. Only the holder of a task's current attempt may submit
+// (reactor.cc), so honest load stays near the number of assigned tasks; past this the reactor
+// answers "retry later" and the agent resends with its result retry.
+inline constexpr size_t kResultsVerifyingMax = 4096;
+
 class ReceiptPool {
  public:
   // threads: at least 1 (the caller picks hardware threads - 1).
