@@ -1,6 +1,7 @@
 // Network commands of `plume`: keygen, status, jobs, cancel, nodes (submit and fetch are in
 // cmd_net_submit.cc). Every listing takes --json; exit codes 0 ok, 1 failure, 2 bad input.
 #include "cmd_net.h"
+#include "plume_amount.h"
 
 #include <cmath>
 #include <cstdio>
@@ -143,9 +144,9 @@ void RunNodes(const NetFlags& flags) {
     std::cout << Printable(out) << "\n";
     return;
   }
-  std::printf("%-18s %-16s %-9s %-28s %14s %5s %9s %7s %7s %7s %6s %7s\n", "NODE", "NAME",
-              "STATE", "DEVICES", "PRICE/PFLOP", "TASKS", "SUCCEEDED", "VALID", "REFUSED",
-              "AUDITED", "FAULTY", "AUDIT%");
+  std::printf("%-18s %-16s %-9s %-28s %14s %5s %9s %7s %7s %7s %6s %7s %14s %7s\n", "NODE",
+              "NAME", "STATE", "DEVICES", "PRICE/PFLOP", "TASKS", "SUCCEEDED", "VALID", "REFUSED",
+              "AUDITED", "FAULTY", "AUDIT%", "STAKE", "SLASHED");
   for (auto n : nodes) {
     std::string devices;
     for (auto g : n.getGpus()) {
@@ -153,14 +154,17 @@ void RunNodes(const NetFlags& flags) {
       devices += std::to_string(g.getCount()) + "x" + g.getName().cStr();
     }
     // FAULTY: results (or audit runs) a referee proved wrong (docs/verification.md).
-    std::printf("%-18s %-16s %-9s %-28s %14lld %5u %9llu %7llu %7llu %7llu %6llu %6.1f%%\n",
+    // STAKE: free stake in PLUME (what placement counts); SLASHED: proven faults slashed.
+    std::printf("%-18s %-16s %-9s %-28s %14lld %5u %9llu %7llu %7llu %7llu %6llu %6.1f%% %14s %7llu\n",
                 n.getNodeId().cStr(), n.getName().cStr(), NodeStateName(n.getState()).c_str(),
                 devices.c_str(), static_cast<long long>(n.getPriceMicroPlumePerPflop()),
                 n.getRunningTasks(), static_cast<unsigned long long>(n.getTasksSucceeded()),
                 static_cast<unsigned long long>(n.getResultsValid()),
                 static_cast<unsigned long long>(n.getTasksRefused()),
                 static_cast<unsigned long long>(n.getResultsAudited()),
-                static_cast<unsigned long long>(n.getProvenFaulty()), n.getAuditRatePpm() / 1e4);
+                static_cast<unsigned long long>(n.getProvenFaulty()), n.getAuditRatePpm() / 1e4,
+                PlumeText(n.getStakeMicroPlume()).c_str(),
+                static_cast<unsigned long long>(n.getSlashes()));
   }
 }
 
@@ -268,7 +272,10 @@ json NodeToJson(wire::NodeInfo::Reader n) {
           {"results_valid", n.getResultsValid()},
           {"results_audited", n.getResultsAudited()},
           {"proven_faulty", n.getProvenFaulty()},
-          {"audit_rate_ppm", n.getAuditRatePpm()}};
+          {"audit_rate_ppm", n.getAuditRatePpm()},
+          {"stake_micro_plume", n.getStakeMicroPlume()},
+          {"unbonding_micro_plume", n.getUnbondingMicroPlume()},
+          {"slashes", n.getSlashes()}};
 }
 
 std::string ProgressText(wire::JobInfo::Reader j) {

@@ -200,6 +200,11 @@ struct NodeInfo {                # one row of `plume nodes`
   resultsAudited @14 :UInt64;
   provenFaulty @15 :UInt64;
   auditRatePpm @16 :UInt32;
+  # Stake (docs/payments.md), as the ledger last reported it: free stake (what placement counts),
+  # stake unbonding (still slashable), and the proven faults a slash was decided for.
+  stakeMicroPlume @17 :Int64;
+  unbondingMicroPlume @18 :Int64;
+  slashes @19 :UInt64;
 }
 
 # ---------------------------------------------------------------- agent <-> scheduler

@@ -1,6 +1,8 @@
 // The scheduler's side of the ledger (see ledger_bridge.h).
 #include "plume/scheduler/ledger_bridge.h"
 
+#include "ledger_bridge_paths.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -55,6 +57,7 @@ Result<DrainResult> LedgerBridge::DrainInbox() {
   if (drained && !drained->stake_agents.empty()) {
     std::lock_guard lock(stake_mu_);
     stake_changed_.insert(drained->stake_agents.begin(), drained->stake_agents.end());
+    unbonding_agents_.insert(drained->stake_agents.begin(), drained->stake_agents.end());
   }
   return drained;
 }
@@ -62,7 +65,10 @@ Result<DrainResult> LedgerBridge::DrainInbox() {
 void LedgerBridge::NoteStakeChange(const ledger::Entry& entry) {
   std::lock_guard lock(stake_mu_);
   for (const std::string* account : {&entry.from, &entry.to}) {
-    if (std::string agent = StakeAgentOf(*account); !agent.empty()) stake_changed_.insert(agent);
+    if (std::string agent = StakeAgentOf(*account); !agent.empty()) {
+      stake_changed_.insert(agent);
+      unbonding_agents_.insert(agent);  // WithdrawMatured drops it again if it has no tranches
+    }
   }
 }
 
@@ -95,11 +101,6 @@ Status LedgerBridge::OpenIfNeeded(const std::string& account) {
 }
 
 namespace {
-// Task ids hold '/' (core ids): name the file by the id's hash.
-std::filesystem::path SettlePath(const std::filesystem::path& dir, const std::string& task) {
-  return dir / "settles" / (ToHex(Blake2b256(task)).substr(0, 32) + ".entry");
-}
-
 template <typename T>
 bool CopyBytes(const std::string& from, T& to) {
   if (from.size() != to.size()) return false;

@@ -20,7 +20,38 @@ PaidNetwork::PaidNetwork(Network& net) : net_(net) {
 
 bool PaidNetwork::StartScheduler(std::string* why, const std::map<std::string, std::string>& env) {
   // --sync full: the scheduler refuses normal with a ledger (the last --sync given wins).
-  return net_.StartScheduler(why, {"--operator-id", operator_id_, "--sync", "full"}, env);
+  std::vector<std::string> args = {"--operator-id", operator_id_, "--sync", "full"};
+  args.insert(args.end(), flags_.begin(), flags_.end());
+  return net_.StartScheduler(why, args, env);
+}
+
+bool PaidNetwork::FundAndStake(const std::string& name, int64_t micro_plume,
+                               const std::string& stake_plume, std::string* why) {
+  const std::string provider = "provider:" + net_.agent_id(name);
+  CommandResult mint = net_.Cli({"ledger", "mint", "--to", provider, "--amount",
+                                 std::to_string(micro_plume), "--id", "mint:" + name, "--key",
+                                 operator_key().string()});
+  if (mint.exit_code != 0) {
+    *why = "mint to " + name + ": " + mint.out + mint.err;
+    return false;
+  }
+  CommandResult stake = net_.Cli({"stake", stake_plume, "--key", AgentKey(name).string()});
+  if (stake.exit_code != 0) {
+    *why = "stake of " + name + ": " + stake.out + stake.err;
+    return false;
+  }
+  return true;
+}
+
+std::optional<nlohmann::json> PaidNetwork::History(std::string* why) const {
+  return net_.CliJson({"ledger", "history", "--ledger-dir", ledger_dir()}, why);
+}
+
+int64_t PaidNetwork::Balance(const std::string& account) const {
+  std::string why;
+  auto b = net_.CliJson({"balance", account, "--ledger-dir", ledger_dir()}, &why);
+  EXPECT_TRUE(b) << why;
+  return b && (*b)["open"].get<bool>() ? (*b)["balance_micro_plume"].get<int64_t>() : -1;
 }
 
 CommandResult PaidNetwork::Mint(const std::string& id, int64_t amount,

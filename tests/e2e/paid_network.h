@@ -6,7 +6,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "network.h"
 #include "spec_util.h"
@@ -18,8 +22,13 @@ class PaidNetwork {
   // Makes the operator key; the network itself is net.
   explicit PaidNetwork(Network& net);
 
-  // Starts (or restarts) the scheduler with the ledger on (--operator-id).
+  // Starts (or restarts) the scheduler with the ledger on (--operator-id), then the flags of
+  // SetSchedulerFlags.
   bool StartScheduler(std::string* why, const std::map<std::string, std::string>& env = {});
+  // Flags every later (re)start gets after the ledger's (the last of a flag wins). Default:
+  // "--challenge-window-ms 0", results final at once, as the tests of other things expect; the
+  // stake tests set their own window, unbonding period and minimum stake.
+  void SetSchedulerFlags(std::vector<std::string> flags) { flags_ = std::move(flags); }
   std::filesystem::path operator_key() const { return net_.dir() / "keys" / "operator.key"; }
   const std::string& operator_id() const { return operator_id_; }
   std::string ledger_dir() const { return (net_.dir() / "scheduler-data" / "ledger").string(); }
@@ -37,10 +46,25 @@ class PaidNetwork {
   // `plume submit SPEC --json`; the job id, or "" (with a test failure) when refused.
   std::string Submit(const std::filesystem::path& spec);
 
+  // The key file of agent `name` (Network::StartAgent makes it).
+  std::filesystem::path AgentKey(const std::string& name) const {
+    return net_.dir() / "keys" / ("agent-" + name + ".key");
+  }
+  // The operator mints `micro_plume` to agent `name`'s provider account, and the agent stakes
+  // `stake_plume` (PLUME text) of it with `plume stake --key` over the protocol. False (with the
+  // commands' output in *why) when either fails.
+  bool FundAndStake(const std::string& name, int64_t micro_plume, const std::string& stake_plume,
+                    std::string* why);
+  // Every ledger entry (`plume ledger history --json` on the ledger directory, read-only).
+  std::optional<nlohmann::json> History(std::string* why) const;
+  // An account's balance read from the ledger directory; -1 when it is not open.
+  int64_t Balance(const std::string& account) const;
+
  private:
   Network& net_;
   std::string operator_id_;
   std::string team_;
+  std::vector<std::string> flags_ = {"--challenge-window-ms", "0"};
 };
 
 }  // namespace plume::itest

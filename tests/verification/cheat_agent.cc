@@ -5,7 +5,12 @@
 //   nan   train: one parameter NaN                    infer: the JSONL with one line dropped
 //   scale train: the delta times 1000                 infer: the lines in reverse order
 //   halve train: the delta times 0.5 (within every screen's bound: only a replay audit sees it)
+//   none  an honest result (with --reprice-to: only the price trick below)
 // --cheat-q Q cheats on a fraction Q of the tasks (seeded by the task, so a rerun agrees).
+// --reprice-to P: when a task's work is done and before its result is sent, registers again
+// (a second connection, the same key and devices) at price P: the bait-and-switch of security
+// review F3 (win the placement cheap, be paid at the job's maximum). The scheduler must pay the
+// price fixed at assignment.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +24,7 @@
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/omp_env.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/transport.h"
 
 namespace {
 
@@ -56,6 +62,36 @@ void CheatInfer(const std::string& mode, TaskOutput& out) {
   for (const std::string& l : lines) out.result.insert(out.result.end(), l.begin(), l.end());
 }
 
+// Registers `options`' devices again at `price` on a connection of its own.
+void Reprice(const plume::agent::AgentOptions& options, const plume::Identity& identity,
+             int64_t price) {
+  auto client =
+      plume::TransportClient::Connect(options.scheduler_endpoint, options.scheduler_id, identity);
+  if (!client) return;
+  auto b = (*client)->NewRequest();
+  auto reg = b.body().initRegister();
+  reg.setName(options.name);
+  auto gpus = reg.initGpus(static_cast<unsigned>(options.devices.size()));
+  for (size_t i = 0; i < options.devices.size(); ++i) {
+    const plume::agent::DeviceOffer& d = options.devices[i];
+    auto g = gpus[static_cast<unsigned>(i)];
+    g.setName(d.name);
+    g.setMemoryBytes(d.memory_bytes);
+    g.setCount(d.count);
+    g.setBackend(d.backend == plume::agent::DeviceBackend::kCuda ? plume::wire::Backend::CUDA
+                                                                 : plume::wire::Backend::CPU);
+    g.setSelftestPassed(d.selftest_passed);
+    g.setMeasuredFlopsPerSec(d.measured_flops_per_sec);
+  }
+  reg.setPriceMicroPlumePerPflop(price);
+  reg.setKernelBuild(options.kernel_build);
+  reg.setAgentVersion("plume-cheat-agent");
+  reg.setMaxConcurrentTasks(1);
+  auto reply = (*client)->Call(b, std::chrono::seconds(10));
+  spdlog::warn("re-registered at price {} before sending the result: {}", price,
+               reply ? std::string(plume::KindName(reply->kind())) : reply.error().message);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,7 +110,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads);
   app.add_option("--metrics-port", metrics_port)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // accepted, not served
-  app.add_option("--cheat", cheat)->check(CLI::IsMember({"zero", "nan", "scale", "halve"}));
+  app.add_option("--cheat", cheat)
+      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve"}));
+  int64_t reprice_to = 0;
+  app.add_option("--reprice-to", reprice_to);
   double cheat_q = 1.0;
   app.add_option("--cheat-q", cheat_q)->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
@@ -88,11 +127,14 @@ int main(int argc, char** argv) {
   options.cache_dir = cache_dir;
   options.devices = plume::agent::PassedDevices(plume::agent::CheckDevices(options.threads));
   options.kernel_build = plume::agent::KernelBuild(options.devices);
-  options.output_filter = [cheat, cheat_q, n = uint64_t{0}](bool train, TaskOutput& out) mutable {
+  const plume::agent::AgentOptions copy = options;
+  options.output_filter = [cheat, cheat_q, n = uint64_t{0}, reprice_to, copy,
+                           id = *identity](bool train, TaskOutput& out) mutable {
+    if (reprice_to != 0) Reprice(copy, id, reprice_to);
     // A fixed sequence: the k-th result is cheated on when (k * golden ratio) mod 1 < q, so a
     // fraction q of the results, spread evenly, the same in every run of the test.
     const double u = std::fmod(static_cast<double>(++n) * 0.6180339887498949, 1.0);
-    if (u >= cheat_q) return;
+    if (u >= cheat_q || cheat == "none") return;
     spdlog::warn("cheating on this result: {}", cheat);
     train ? CheatTrain(cheat, out) : CheatInfer(cheat, out);
   };

@@ -117,6 +117,10 @@ class LedgerBridge {
   // Agents (hex keys) whose stake:/unbond: balance an append changed since the last call, by any
   // path (submits, slashes, withdrawals, the inbox). Thread-safe.
   std::vector<std::string> TakeStakeChanges();
+  // Withdraws every agent's matured unbonding tranches to its provider account (kWithdraw,
+  // ledger key); the reactor calls it on its tick. How many withdrawals were appended; an
+  // Error is an I/O failure (retried at the next tick).
+  Result<size_t> WithdrawMatured();
 
   ledger::Ledger& ledger() { return *ledger_; }
   const std::filesystem::path& dir() const { return dir_; }
@@ -124,6 +128,12 @@ class LedgerBridge {
  private:
   Result<bool> Hold(const LedgerOp& op, std::string& refusal);
   Result<bool> Release(const LedgerOp& op, std::string& refusal);
+  // A proven fault's slash (ledger_bridge_stake.cc), and the faulty run's countersigned receipt
+  // it carries (the kept settle, else the ledger's settle entry; nullopt: none).
+  Result<bool> Slash(const LedgerOp& op, std::string& refusal);
+  Result<std::optional<ledger::TaskReceipt>> FaultyReceipt(const LedgerOp& op);
+  // Fills unbonding_agents_ from the ledger's balances (once, at open).
+  void FindUnbonding();
   Result<bool> Settle(const LedgerOp& op, std::string& refusal);
   // A settle request whose kept entry is gone: applied only if the ledger has the entry.
   Result<bool> SettleWithoutFile(const LedgerOp& op, std::string& refusal);
@@ -154,6 +164,8 @@ class LedgerBridge {
   std::function<uint64_t()> now_unix_ms_;
   std::mutex stake_mu_;
   std::set<std::string> stake_changed_;  // agent hex keys; guarded by stake_mu_
+  // Agents that may hold unbonding tranches (a superset); guarded by stake_mu_.
+  std::set<std::string> unbonding_agents_;
 };
 
 // How far past now + unbonding an unstake's release time may lie: the client computes it from
