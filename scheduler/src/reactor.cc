@@ -360,7 +360,7 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
   auto metrics = r.getMetrics();
   auto receipt = r.getReceipt();
   auto signature = r.getReceiptSignature();
-  receipts->Submit(ResultToVerify{
+  ResultToVerify checked{
       in.peer, in.message.request_id(), in.principal, r.getTaskId(), r.getAttempt(), *out,
       metrics.getFinalLoss(), metrics.getTokens(), metrics.getFlops(),
       std::string(reinterpret_cast<const char*>(receipt.begin()), receipt.size()),
@@ -369,7 +369,9 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
       r.getLedgerEndUnixMs(),
       std::string(reinterpret_cast<const char*>(r.getLedgerSignature().begin()),
                   r.getLedgerSignature().size()),
-      ScreenFor(*t, *out)});
+      ScreenFor(*t, *out)};
+  checked.job_id = t->job;
+  receipts->Submit(std::move(checked));
 }
 
 void Reactor::Impl::OnTaskFailed(Incoming& in) {
