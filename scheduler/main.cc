@@ -86,6 +86,10 @@ plume::Result<std::vector<plume::PublicKey>> ReadAllowList(const std::string& pa
 }
 
 constexpr const char* kVersion = "0.1.0";
+// Unstaked stake stays slashable this long: an audit may wait 30 min for a peer and a referee
+// as long again (limits.h kAuditWaitMsDefault), so two hours covers a fault proven late.
+constexpr int64_t kUnbondingMsDefault = 2 * 3'600'000;
+constexpr int64_t kWindowMsMax = 365LL * 24 * 3'600'000;  // a year: no overflow downstream
 
 // A metrics server that cannot bind is logged and left out rather than stopping the scheduler:
 // the network works without it, and the operator sees the scrape fail (PlumeSchedulerDown).
@@ -181,7 +185,26 @@ int Main(int argc, char** argv) {
   app.add_option("--audit-p-min-ppm", options.core.audit.p_min_ppm,
                  "floor of the audit probability, parts per million (50000 = 5%)")
       ->check(CLI::Range(0, 1'000'000));
+  // Stake and payment after verification (docs/payments.md; defaults in limits.h). The last of
+  // each flag counts, so a wrapper or a test harness can override a default it passed.
+  int64_t challenge_window_ms = 60'000, unbonding_ms = kUnbondingMsDefault;
+  app.add_option("--challenge-window-ms", challenge_window_ms,
+                 "an unaudited result is paid this long after it finished (0: at once)")
+      ->check(CLI::Range(int64_t{0}, kWindowMsMax))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--unbonding-ms", unbonding_ms,
+                 "unstaked stake stays slashable this long before it returns to the provider "
+                 "(at least --challenge-window-ms)")
+      ->check(CLI::Range(int64_t{0}, kWindowMsMax))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   CLI11_PARSE(app, argc, argv);
+  if (unbonding_ms < challenge_window_ms) {
+    std::cerr << "plume-scheduler: --unbonding-ms " << unbonding_ms
+              << " is shorter than --challenge-window-ms " << challenge_window_ms
+              << ": stake could leave before a fault in its last results is proven; give at "
+                 "least the window\n";
+    return 2;
+  }
   if (sync == "normal" && !operator_id.empty()) {
     std::cerr << "plume-scheduler: --sync normal is refused with --operator-id: a power cut "
                  "could lose acknowledged results whose settles the ledger kept; use --sync "
@@ -240,6 +263,7 @@ int Main(int argc, char** argv) {
       return 1;
     }
     bridge = std::move(*opened);
+    bridge->set_unbonding_ms(unbonding_ms);
     options.settle_receipt = [b = bridge.get()](const plume::scheduler::SettleReceipt& r) {
       return b->KeepSettle(r);
     };

@@ -11,6 +11,7 @@
 // AMOUNT is PLUME with up to six decimals, parsed as an integer (plume_amount.h). Bad input is
 // refused here (exit 2) before anything is sent; a refusal by the ledger names its code (exit 1)
 // and changes nothing. A retry with the same --id is applied once.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -85,9 +86,34 @@ void RunStake(const StakeFlags& f) {
   Report(f, a, e, "staked " + PlumeText(amount) + " from " + e.from);
 }
 
+// The provider signs the tranche's release time, so it asks the scheduler for its clock and
+// unbonding period first and signs a time the scheduler will accept: at least now + the period
+// on the scheduler's clock when the unstake arrives (docs/protocol.md "Unstake and the release
+// time"). The margin covers the request's own trip.
 void RunUnstake(const StakeFlags& f) {
-  (void)AmountOrFail(f.amount);
-  Fail(kExitFailure, "unstake needs a scheduler whose ledger has unbonding (format 3)");
+  const int64_t amount = AmountOrFail(f.amount);
+  Connection c = ConnectLedger(f.ledger);
+  const Identity& me = c.client->identity();
+  const ledger::LedgerId ledger_id = AskLedgerId(*c.client);
+  auto ask = c.client->NewRequest();
+  ask.body().initLedgerQuery().setStakeTerms();
+  const auto asked = std::chrono::steady_clock::now();
+  Message reply = LedgerCall(*c.client, ask, wire::LedgerReply::STAKE_TERMS);
+  const auto terms = reply.body().getLedgerReply().getStakeTerms();
+  const uint64_t trip = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  std::chrono::steady_clock::now() - asked)
+                                                  .count());
+  const uint64_t margin = std::min<uint64_t>(5'000, terms.getUnstakeSkewMs() / 2);
+  const uint64_t release_at = terms.getNowUnixMs() + trip + terms.getUnbondingMs() + margin;
+  ledger::Entry e = ledger::MakeUnstake(EntryId(f.id, "unstake", me.Id()), me.public_key(),
+                                        ledger::MicroPlume(amount), release_at);
+  e.signatures.push_back(ledger::SignEntry(e, ledger_id, me));
+  const Applied a = SubmitSigned(*c.client, e);
+  Report(f, a, e,
+         "unstaked " + PlumeText(amount) + " into " + e.to + ", released at " +
+             std::to_string(release_at) + " (unix ms, after the unbonding period of " +
+             std::to_string(terms.getUnbondingMs()) + " ms; slashable until then)",
+         json{{"release_at_ms", release_at}, {"unbonding_ms", terms.getUnbondingMs()}});
 }
 
 // --from: "team" or "provider" (the caller's own account of that kind), or an account name.

@@ -14,6 +14,7 @@
 #include <span>
 
 #include "plume/ledger/limits.h"
+#include "plume/protocol/identity.h"
 #include "plume/scheduler/ledger_bridge.h"
 #include "plume/scheduler/ledger_wire.h"
 
@@ -76,6 +77,13 @@ std::string Hint(const ledger::Entry& e, ledger::Code code) {
   }
 }
 
+bool SignedBy(const ledger::Entry& e, const PublicKey& key, const ledger::LedgerId& ledger) {
+  const std::vector<uint8_t> bytes = ledger::SigningBytes(e, ledger);
+  return std::any_of(e.signatures.begin(), e.signatures.end(), [&](const ledger::Endorsement& s) {
+    return s.signer == key && VerifySignature(key, bytes, s.signature);
+  });
+}
+
 }  // namespace
 
 Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::string& why) {
@@ -86,8 +94,27 @@ Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::
     return ledger::ApplyResult{Code::kInvalid};
   }
   if (e.type == ledger::EntryType::kUnstake) {
-    why = "unstake needs a ledger with unbonding (format 3)";
-    return ledger::ApplyResult{Code::kInvalid};
+    // The provider signed the release time; this side only vouches for it (ledger key) when it
+    // keeps the stake slashable for the whole unbonding period from now.
+    const uint64_t now = NowUnixMs();
+    const uint64_t earliest = now + static_cast<uint64_t>(std::max<int64_t>(0, unbonding_ms_));
+    const uint64_t latest = earliest + static_cast<uint64_t>(kUnstakeSkewMs);
+    if (e.at_ms < earliest || e.at_ms > latest) {
+      why = "the unstake's release time " + std::to_string(e.at_ms) + " must lie in [" +
+            std::to_string(earliest) + ", " + std::to_string(latest) +
+            "] (now + the unbonding period of " + std::to_string(unbonding_ms_) +
+            " ms, plus at most " + std::to_string(kUnstakeSkewMs) +
+            " ms): ask stakeTerms again and sign the time it gives";
+      return ledger::ApplyResult{Code::kInvalid};
+    }
+    // The provider's own signature first: the ledger key vouches only for what k signed.
+    const auto agent = ledger::AccountKey(e.from);
+    if (!agent || !e.from.starts_with("stake:")) return ledger::ApplyResult{Code::kInvalid};
+    if (!SignedBy(e, *agent, ledger_->keys().ledger_id)) {
+      why = Hint(e, Code::kBadSignature);
+      return ledger::ApplyResult{Code::kBadSignature};
+    }
+    e.signatures.push_back(ledger::SignEntry(e, ledger_->keys().ledger_id, identity_));
   }
   if (const Code c = ledger::Authorize(e, ledger_->keys()); c != Code::kOk) {
     why = Hint(e, c);

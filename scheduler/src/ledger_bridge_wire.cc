@@ -14,6 +14,7 @@
 #include <functional>
 #include <span>
 
+#include "plume/ledger/query.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/ledger_bridge.h"
 #include "plume/scheduler/ledger_wire.h"
@@ -52,6 +53,16 @@ void AnswerBalance(const ledger::Ledger& l, const std::string& account, Body::Bu
     if (auto hold = l.Hold(account.substr(7))) {
       b.setHasHold(true);
       WriteHold(*hold, b.initHold());
+    }
+  }
+  if (account.starts_with("unbond:")) {
+    const std::vector<ledger::Tranche> tranches = l.Unbonding(*ledger::AccountKey(account));
+    auto out = b.initTranches(static_cast<unsigned>(
+        std::min<size_t>(tranches.size(), limits::kLedgerHistoryRowsMax)));
+    for (unsigned i = 0; i < out.size(); ++i) {
+      out[i].setEntryId(tranches[i].entry_id);
+      out[i].setAmountMicroPlume(tranches[i].amount.value());
+      out[i].setReleaseAtMs(tranches[i].release_at_ms);
     }
   }
 }
@@ -115,8 +126,8 @@ void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Read
   }
   // Entries of other teams and providers (their receipts name their blobs) stay theirs.
   const ledger::Entry& e = bundle->logged.entry;
-  if (may_read && !may_read(e.from) && !may_read(e.to) &&
-      !(e.type == ledger::EntryType::kSettle && may_read(std::string(ledger::kTreasury)))) {
+  const std::vector<std::string> touched = ledger::TouchedAccounts(e);
+  if (may_read && std::none_of(touched.begin(), touched.end(), may_read)) {
     SetError(reply, wire::ErrorCode::UNAUTHORIZED,
              "entry #" + std::to_string(*index) +
                  " does not touch an account whose history you may read: proofs are answered "
@@ -187,16 +198,12 @@ void AnswerQuery(const ledger::Ledger& l, const HistoryFn& history, wire::Ledger
 Result<std::vector<ledger::LoggedEntry>> LedgerBridge::HistoryOf(
     const std::optional<std::string>& account, size_t limit) {
   // Catch up with whatever was appended since the last query, by any path (inbox, holds,
-  // settles, releases, mints); the same accounts as ledger::Touches.
+  // settles, releases, submits, slashes, withdrawals); the accounts of ledger::Touches.
   auto caught_up = ledger_->ForEachEntry(history_indexed_, [this](const ledger::LoggedEntry& e) {
-    auto add = [&](const std::string& a) {
-      if (a.empty()) return;
+    for (const std::string& a : ledger::TouchedAccounts(e.entry)) {
       std::vector<uint64_t>& at = history_index_[a];
       if (at.empty() || at.back() != e.index) at.push_back(e.index);
-    };
-    add(e.entry.from);
-    add(e.entry.to);
-    if (e.entry.type == ledger::EntryType::kSettle) add(std::string(ledger::kTreasury));
+    }
     history_indexed_ = e.index + 1;
     return true;
   });

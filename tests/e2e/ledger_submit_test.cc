@@ -115,6 +115,69 @@ TEST_F(LedgerSubmitTest, StakeIsTheAgentsOwnAndReportedAsAStakeChange) {
   EXPECT_TRUE(bridge_->TakeStakeChanges().empty()) << "each change is reported once";
 }
 
+// The provider signs its tranche's release time; the bridge countersigns only a time that keeps
+// the stake slashable for the whole unbonding period from now (and not absurdly longer).
+TEST_F(LedgerSubmitTest, UnstakeReleaseTimeIsCheckedThenCountersigned) {
+  constexpr uint64_t kNow = 1'700'000'000'000;
+  constexpr int64_t kUnbonding = 3'600'000;
+  uint64_t now = kNow;
+  bridge_->set_clock([&now] { return now; });
+  bridge_->set_unbonding_ms(kUnbonding);
+  ASSERT_EQ(Submit(Signed(ledger::MakeStake("s:1", agent_.public_key(), MicroPlume(3'000'000)),
+                          agent_))
+                .kind(),
+            MessageKind::LEDGER_REPLY);
+  (void)bridge_->TakeStakeChanges();
+
+  // The terms a client signs against.
+  MessageBuilder ask(1, agent_.public_key());
+  ask.body().initLedgerQuery().setStakeTerms();
+  auto decoded = Decode(*ask.Encode());
+  MessageBuilder terms(1, scheduler_.public_key());
+  bridge_->Answer(decoded->body(), "", terms.body());
+  auto t = terms.body().getLedgerReply().getStakeTerms();
+  EXPECT_EQ(t.getNowUnixMs(), kNow);
+  EXPECT_EQ(t.getUnbondingMs(), static_cast<uint64_t>(kUnbonding));
+  EXPECT_EQ(t.getUnstakeSkewMs(), static_cast<uint64_t>(kUnstakeSkewMs));
+
+  const uint64_t earliest = kNow + kUnbonding;
+  auto unstake = [&](const std::string& id, uint64_t at, const Identity& by) {
+    return Submit(Signed(ledger::MakeUnstake(id, agent_.public_key(), MicroPlume(1'000'000), at),
+                         by));
+  };
+  const uint64_t size_before = bridge_->ledger().size();
+  for (uint64_t bad : {earliest - 1, kNow, earliest + kUnstakeSkewMs + 1, uint64_t{0}}) {
+    Message refused = unstake("u:bad", bad, agent_);
+    EXPECT_EQ(refused.body().getError().getCode(), wire::ErrorCode::BAD_MESSAGE) << bad;
+    EXPECT_NE(Refusal(refused).find("release time"), std::string::npos) << Refusal(refused);
+  }
+  // Someone else's signature is not countersigned.
+  EXPECT_NE(Refusal(unstake("u:forged", earliest, team_)).find("bad_signature"),
+            std::string::npos);
+  EXPECT_EQ(bridge_->ledger().size(), size_before);
+  EXPECT_TRUE(bridge_->TakeStakeChanges().empty());
+
+  for (uint64_t at : {earliest, earliest + kUnstakeSkewMs}) {
+    Message ok = unstake("u:" + std::to_string(at), at, agent_);
+    ASSERT_EQ(ok.kind(), MessageKind::LEDGER_REPLY) << Refusal(ok);
+  }
+  EXPECT_EQ(bridge_->StakeOf(agent_.public_key()).staked, 1'000'000);
+  EXPECT_EQ(bridge_->StakeOf(agent_.public_key()).unbonding, 2'000'000);
+  EXPECT_EQ(bridge_->TakeStakeChanges(), std::vector<std::string>{agent_.Id()});
+  // The unbond account's balance answer lists the tranches and their release times.
+  const std::string unbond = ledger::UnbondAccount(agent_.public_key());
+  MessageBuilder q(1, agent_.public_key());
+  q.body().initLedgerQuery().setBalance(unbond);
+  auto qd = Decode(*q.Encode());
+  MessageBuilder a(1, scheduler_.public_key());
+  bridge_->Answer(qd->body(), unbond, a.body());
+  auto tranches = a.body().getLedgerReply().getBalance().getTranches();
+  ASSERT_EQ(tranches.size(), 2u);
+  EXPECT_EQ(tranches[0].getReleaseAtMs(), earliest);
+  EXPECT_EQ(tranches[1].getReleaseAtMs(), earliest + kUnstakeSkewMs);
+  EXPECT_EQ(tranches[0].getAmountMicroPlume(), 1'000'000);
+}
+
 TEST_F(LedgerSubmitTest, OnlyClientEntriesAndBoundedBytes) {
   const uint64_t size_before = bridge_->ledger().size();
   // An open, a release: entries the scheduler makes itself, whoever signed them.

@@ -1,10 +1,12 @@
 // Stake and transfers over the protocol, end to end: a real plume-scheduler with the ledger on,
 // the real plume CLI with no --ledger-dir (LedgerSubmit, LedgerQuery). A provider's key (an
-// agent key file; no agent needs to run) moves its earnings to a team and stakes; `plume
-// balance` shows free, staked and pending; every bad input is refused before anything is sent
-// (exit 2) and every ledger refusal names its code (exit 1) and changes nothing.
+// agent key file; no agent needs to run) moves its earnings to a team, stakes and unstakes;
+// `plume balance` shows free, staked, unbonding (with release times) and pending; every bad
+// input is refused before anything is sent (exit 2) and every ledger refusal names its code
+// (exit 1) and changes nothing.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,30 @@ TEST_F(StakeNetE2E, ProviderTransfersAndStakesWithItsOwnKey) {
   EXPECT_EQ(broke.exit_code, 1) << broke.out << broke.err;
   EXPECT_NE(broke.err.find("insufficient_balance"), std::string::npos) << broke.err;
   EXPECT_EQ(Wallet(agent_key())["staked_micro_plume"], 2'250'000);
+
+  // Unstake: the tranche is unbonding (still slashable) until its release time, which lies at
+  // least the scheduler's unbonding period ahead; `plume balance` lists it.
+  const auto before = std::chrono::system_clock::now();
+  CommandResult unstaked = As(agent_key(), {"unstake", "0.75", "--json"});
+  ASSERT_EQ(unstaked.exit_code, 0) << unstaked.out << unstaked.err << net_.Logs();
+  const json u = json::parse(unstaked.out);
+  const uint64_t release = u["release_at_ms"].get<uint64_t>();
+  const uint64_t sent_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(before.time_since_epoch()).count());
+  EXPECT_GE(release, sent_ms + u["unbonding_ms"].get<uint64_t>()) << u.dump();
+  const json after = Wallet(agent_key());
+  EXPECT_EQ(after["staked_micro_plume"], 1'500'000) << after.dump();
+  EXPECT_EQ(after["unbonding_micro_plume"], 750'000) << after.dump();
+  ASSERT_EQ(after["tranches"].size(), 1u) << after.dump();
+  EXPECT_EQ(after["tranches"][0]["release_at_ms"], release);
+  EXPECT_EQ(after["tranches"][0]["amount_micro_plume"], 750'000);
+  CommandResult listed = As(agent_key(), {"balance"});
+  EXPECT_NE(listed.out.find("unbonding  0.75 PLUME"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("released at " + std::to_string(release)), std::string::npos)
+      << listed.out;
+  CommandResult too_much = As(agent_key(), {"unstake", "5"});
+  EXPECT_EQ(too_much.exit_code, 1) << too_much.out << too_much.err;
+  EXPECT_NE(too_much.err.find("insufficient_balance"), std::string::npos) << too_much.err;
 }
 
 TEST_F(StakeNetE2E, BadInputIsRefusedBeforeAnythingIsSent) {
