@@ -17,10 +17,17 @@ namespace plume::scheduler {
 
 void Reactor::Impl::AckAccepted(const ResultToVerify& r, const Task& t) {
   if (t.settle != SettleState::kKept) {
-    return ReplyResultAck(
-        r.peer, r.request_id, r.task_wire_id, r.attempt, true,
-        t.settle == SettleState::kUnpaid ? "accepted unpaid: no verified ledger receipt" : "",
-        t.settle == SettleState::kApplied ? t.paid_micro_plume : 0);
+    // Waiting for its audit or challenge window: the pay is reported as 0 now (F11: never pay
+    // that did not happen); `plume balance` shows it as pending verification until then.
+    const std::string why =
+        t.settle == SettleState::kUnpaid ? "accepted unpaid: no verified ledger receipt"
+        : t.settle == SettleState::kNone && t.paid_micro_plume > 0
+            ? "accepted; " + std::to_string(t.paid_micro_plume) +
+                  " micro-PLUME pending verification (paid after the result's audit or "
+                  "challenge window)"
+            : "";
+    return ReplyResultAck(r.peer, r.request_id, r.task_wire_id, r.attempt, true, why,
+                          t.settle == SettleState::kApplied ? t.paid_micro_plume : 0);
   }
   pay_acks["settle:" + t.id] = PendingAck{r.peer, r.request_id, r.task_wire_id, r.attempt};
 }
