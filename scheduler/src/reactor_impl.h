@@ -30,6 +30,17 @@ inline uint64_t FlopsFromPeer(double flops) {
   return flops >= kMax ? static_cast<uint64_t>(kMax) : static_cast<uint64_t>(flops);
 }
 
+inline wire::JobState WireState(JobState s) {
+  switch (s) {
+    case JobState::kQueued: return wire::JobState::QUEUED;
+    case JobState::kRunning: return wire::JobState::RUNNING;
+    case JobState::kSucceeded: return wire::JobState::SUCCEEDED;
+    case JobState::kFailed: return wire::JobState::FAILED;
+    case JobState::kCancelled: return wire::JobState::CANCELLED;
+  }
+  return wire::JobState::QUEUED;
+}
+
 // What the reactor keeps per job beside the core's record: the parsed spec (the runner's
 // hyper-parameters) and the prompts. Rebuilt from the stored spec text after a restart.
 struct JobExtra {
