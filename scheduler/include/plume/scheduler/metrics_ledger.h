@@ -21,6 +21,7 @@ inline std::string CatalogueEntryType(ledger::EntryType type) {
     case ledger::EntryType::kRelease: return "release";
     case ledger::EntryType::kStake: return "stake";
     case ledger::EntryType::kUnstake: return "stake";  // stake moves, both ways
+    case ledger::EntryType::kWithdraw: return "stake";
     case ledger::EntryType::kSlash: return "slash";
     case ledger::EntryType::kTaskReceipt: return "receipt";
   }
