@@ -8,6 +8,10 @@
 // Schema 1 kept the spec in jobs.spec; Load still reads it from there when job_specs has none.
 // Schema 3 added node_verdicts (results refused per node) and task_excluded (the providers a task
 // may not go to again); older databases have neither, which means nothing was refused.
+// Schema 4 (stake, issue 10) added columns at the end of nodes (stake, unbonding, slashes), tasks
+// (price fixed at assignment, final_at_ms of the challenge window) and outbox (a slash's legs
+// and memo), and task_nonretryable; an older database gains them on open (AddColumns), with
+// zeros: nothing staked, no fixed price (PayFor falls back to the node's), no window.
 #include "plume/scheduler/store.h"
 
 #include <nlohmann/json.hpp>
@@ -21,7 +25,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 constexpr int kSchemaVersionReadable = 1;  // oldest version this code loads (and upgrades)
 
 constexpr const char* kSchema = R"sql(
@@ -29,11 +33,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (
   id TEXT PRIMARY KEY, name TEXT, gpus TEXT, host_memory_bytes INTEGER, backend INTEGER,
   selftest_passed INTEGER, flops_per_s INTEGER, price INTEGER, state INTEGER,
-  registered_at_ms INTEGER, lease_expires_ms INTEGER);
+  registered_at_ms INTEGER, lease_expires_ms INTEGER, stake INTEGER NOT NULL DEFAULT 0,
+  unbonding INTEGER NOT NULL DEFAULT 0, slashes INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS node_stats (
   id TEXT PRIMARY KEY, succeeded INTEGER, failed INTEGER, lost INTEGER);
 CREATE TABLE IF NOT EXISTS node_verdicts (id TEXT PRIMARY KEY, refused INTEGER);
 CREATE TABLE IF NOT EXISTS task_excluded (task TEXT, node TEXT, PRIMARY KEY (task, node));
+CREATE TABLE IF NOT EXISTS task_nonretryable (task TEXT, node TEXT, PRIMARY KEY (task, node));
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, owner TEXT, spec TEXT, state INTEGER, reason TEXT, seq INTEGER,
   submitted_at_ms INTEGER, finished_at_ms INTEGER, infeasible_since_ms INTEGER, round INTEGER,
@@ -45,7 +51,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY, wire_id INTEGER UNIQUE, job TEXT, kind INTEGER, round INTEGER, shard INTEGER, attempt INTEGER,
   state INTEGER, node TEXT, not_before_ms INTEGER, assigned_at_ms INTEGER,
   finished_at_ms INTEGER, input_blob TEXT, output_blob TEXT, last_error TEXT, loss REAL,
-  tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER, settle INTEGER);
+  tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER, settle INTEGER,
+  price INTEGER NOT NULL DEFAULT 0, final_at_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rounds (
   job TEXT, round INTEGER, state INTEGER, params_in TEXT, params_out TEXT,
   started_at_ms INTEGER, deadline_ms INTEGER, PRIMARY KEY (job, round));
@@ -53,18 +60,55 @@ CREATE TABLE IF NOT EXISTS blob_uploaders (
   blob TEXT, uploader TEXT, PRIMARY KEY (blob, uploader));
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, seq INTEGER, kind INTEGER, job TEXT, owner TEXT, node TEXT, task TEXT,
-  attempt INTEGER, amount INTEGER, flops INTEGER);
+  attempt INTEGER, amount INTEGER, flops INTEGER, legs TEXT NOT NULL DEFAULT '[]',
+  memo TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS node_classes (id TEXT PRIMARY KEY, kernel_class TEXT NOT NULL);
 )sql";
 
-// Databases written before tasks kept their settle outcome gain the column (kNone).
-Status AddSettleColumn(sql::Db& d) {
-  auto q = d.Prepare("SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'settle'");
+// Adds `column` (declared as `decl`) at the end of `table` unless it is there.
+Status AddColumn(sql::Db& d, const std::string& table, const std::string& column,
+                 const std::string& decl) {
+  auto q = d.Prepare("SELECT COUNT(*) FROM pragma_table_info('" + table + "') WHERE name = '" +
+                     column + "'");
   if (!q) return tl::unexpected(q.error());
   auto row = q->Step();
   if (!row) return tl::unexpected(row.error());
   if (*row && q->Int(0) > 0) return {};
-  return d.Exec("ALTER TABLE tasks ADD COLUMN settle INTEGER NOT NULL DEFAULT 0;");
+  return d.Exec("ALTER TABLE " + table + " ADD COLUMN " + column + " " + decl + ";");
+}
+
+// Columns added after their table, in the order the table has them (the statements below write
+// rows by position): tasks.settle (settle outcomes), then schema 4's stake columns.
+Status AddColumns(sql::Db& d) {
+  static const char* const kAdded[][3] = {
+      {"tasks", "settle", "INTEGER NOT NULL DEFAULT 0"},
+      {"nodes", "stake", "INTEGER NOT NULL DEFAULT 0"},
+      {"nodes", "unbonding", "INTEGER NOT NULL DEFAULT 0"},
+      {"nodes", "slashes", "INTEGER NOT NULL DEFAULT 0"},
+      {"tasks", "price", "INTEGER NOT NULL DEFAULT 0"},
+      {"tasks", "final_at_ms", "INTEGER NOT NULL DEFAULT 0"},
+      {"outbox", "legs", "TEXT NOT NULL DEFAULT '[]'"},
+      {"outbox", "memo", "TEXT NOT NULL DEFAULT ''"},
+  };
+  for (const auto& [table, column, decl] : kAdded) {
+    if (auto st = AddColumn(d, table, column, decl); !st) return st;
+  }
+  return {};
+}
+
+json LegsToJson(const std::vector<SlashLeg>& legs) {
+  json out = json::array();
+  for (const SlashLeg& l : legs) out.push_back({{"kind", l.kind}, {"account", l.account}, {"amount", l.amount}});
+  return out;
+}
+
+std::vector<SlashLeg> LegsFromJson(const json& j) {
+  std::vector<SlashLeg> out;
+  for (const json& l : j) {
+    out.push_back(SlashLeg{l.at("kind").get<uint8_t>(), l.at("account").get<std::string>(),
+                           l.at("amount").get<MicroPlume>()});
+  }
+  return out;
 }
 
 }  // namespace
@@ -72,7 +116,8 @@ Status AddSettleColumn(sql::Db& d) {
 struct Store::Impl {
   sql::Db db;
   sql::Stmt put_meta, put_node, put_node_stats, put_node_verdicts, put_excluded, put_job, put_spec,
-      del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader;
+      del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader,
+      put_nonretryable;
   sql::Stmt put_node_class;
   AuditRows audit;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
@@ -113,7 +158,7 @@ Result<Store> Store::Open(const std::filesystem::path& path, Sync sync) {
                                              : "PRAGMA synchronous=NORMAL;";
   if (auto st = d.Exec(sync_sql); !st) return tl::unexpected(st.error());
   if (auto st = d.Exec(kSchema); !st) return tl::unexpected(st.error());
-  if (auto st = AddSettleColumn(d); !st) return tl::unexpected(st.error());
+  if (auto st = AddColumns(d); !st) return tl::unexpected(st.error());
   if (auto st = d.Exec(kAuditSchema); !st) return tl::unexpected(st.error());
   // A readable older database is upgraded in place: from now on new jobs keep their spec in
   // job_specs, which the older code would not find.
@@ -136,10 +181,12 @@ Status Store::Impl::Prepare() {
   };
   const P all[] = {
       {&put_meta, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)"},
-      {&put_node, "INSERT OR REPLACE INTO nodes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"},
+      {&put_node,
+       "INSERT OR REPLACE INTO nodes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"},
       {&put_node_stats, "INSERT OR REPLACE INTO node_stats VALUES (?1,?2,?3,?4)"},
       {&put_node_verdicts, "INSERT OR REPLACE INTO node_verdicts VALUES (?1,?2)"},
       {&put_excluded, "INSERT OR IGNORE INTO task_excluded VALUES (?1,?2)"},
+      {&put_nonretryable, "INSERT OR IGNORE INTO task_nonretryable VALUES (?1,?2)"},
       // Upsert that leaves the spec column alone (NULL for jobs saved by schema 2).
       {&put_job,
        "INSERT INTO jobs VALUES (?1,?2,NULL,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
@@ -151,9 +198,9 @@ Status Store::Impl::Prepare() {
       {&put_output, "INSERT OR REPLACE INTO job_outputs VALUES (?1, ?2, ?3)"},
       {&put_task,
        "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-       "?15,?16,?17,?18,?19,?20,?21)"},
+       "?15,?16,?17,?18,?19,?20,?21,?22,?23)"},
       {&put_round, "INSERT OR REPLACE INTO rounds VALUES (?1,?2,?3,?4,?5,?6,?7)"},
-      {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
+      {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
       {&put_uploader, "INSERT OR IGNORE INTO blob_uploaders VALUES (?1, ?2)"},
       {&put_node_class, "INSERT OR REPLACE INTO node_classes VALUES (?1, ?2)"},
@@ -179,6 +226,9 @@ Status Store::Impl::SaveNode(const Node& n) {
   put_node.Bind(9, static_cast<int>(n.state));
   put_node.Bind(10, n.registered_at_ms);
   put_node.Bind(11, n.lease_expires_ms);
+  put_node.Bind(12, n.stake_micro_plume);
+  put_node.Bind(13, n.unbonding_micro_plume);
+  put_node.Bind(14, n.slashes);
   if (auto st = put_node.Run(); !st) return st;
   if (!i.kernel_class.empty()) {
     put_node_class.Bind(1, i.id);
@@ -264,13 +314,20 @@ Status Store::Impl::SaveTask(const Task& t) {
   q.Bind(19, t.flops);
   q.Bind(20, t.paid_micro_plume);
   q.Bind(21, static_cast<int>(t.settle));
+  q.Bind(22, t.price_micro_plume_per_pflop);
+  q.Bind(23, t.final_at_ms);
   if (auto st = q.Run(); !st) return st;
   if (auto st = audit.SaveTask(t); !st) return st;
-  // The set only grows, so inserting what is there keeps the rows equal to it.
+  // The sets only grow, so inserting what is there keeps the rows equal to them.
   for (const NodeId& node : t.excluded) {
     put_excluded.Bind(1, t.id);
     put_excluded.Bind(2, node);
     if (auto st = put_excluded.Run(); !st) return st;
+  }
+  for (const NodeId& node : t.nonretryable_from) {
+    put_nonretryable.Bind(1, t.id);
+    put_nonretryable.Bind(2, node);
+    if (auto st = put_nonretryable.Run(); !st) return st;
   }
   return {};
 }
@@ -297,6 +354,8 @@ Status Store::Impl::SaveOp(const LedgerOp& op) {
   put_op.Bind(8, op.attempt);
   put_op.Bind(9, op.amount_micro_plume);
   put_op.Bind(10, op.flops);
+  put_op.Bind(11, LegsToJson(op.legs).dump());
+  put_op.Bind(12, op.memo);
   return put_op.Run();
 }
 
@@ -365,9 +424,11 @@ Status Store::Save(const Dirty& dirty) {
 Status Store::Impl::LoadNodes(State& s) {
   // node_stats is new in schema 2: a node without a row there has no track record yet.
   auto q = db.Prepare(
-      "SELECT n.*, COALESCE(s.succeeded, 0), COALESCE(s.failed, 0), COALESCE(s.lost, 0), "
-      "COALESCE(v.refused, 0) FROM nodes n LEFT JOIN node_stats s ON s.id = n.id "
-      "LEFT JOIN node_verdicts v ON v.id = n.id");
+      "SELECT n.id, n.name, n.gpus, n.host_memory_bytes, n.backend, n.selftest_passed, "
+      "n.flops_per_s, n.price, n.state, n.registered_at_ms, n.lease_expires_ms, "
+      "COALESCE(s.succeeded, 0), COALESCE(s.failed, 0), COALESCE(s.lost, 0), "
+      "COALESCE(v.refused, 0), n.stake, n.unbonding, n.slashes FROM nodes n "
+      "LEFT JOIN node_stats s ON s.id = n.id LEFT JOIN node_verdicts v ON v.id = n.id");
   if (!q) return tl::unexpected(q.error());
   for (auto row = q->Step(); ; row = q->Step()) {
     if (!row) return tl::unexpected(row.error());
@@ -384,6 +445,9 @@ Status Store::Impl::LoadNodes(State& s) {
     n.tasks_failed = static_cast<uint64_t>(q->Int(12));
     n.tasks_lost = static_cast<uint64_t>(q->Int(13));
     n.tasks_refused = static_cast<uint64_t>(q->Int(14));
+    n.stake_micro_plume = q->Int(15);
+    n.unbonding_micro_plume = q->Int(16);
+    n.slashes = static_cast<uint64_t>(q->Int(17));
     s.nodes[n.info.id] = std::move(n);
   }
   // node_classes came after schema 2 without a version of its own: no row means no class, as
@@ -461,14 +525,21 @@ Status Store::Impl::LoadTasks(State& s) {
     t.flops = static_cast<uint64_t>(q->Int(18));
     t.paid_micro_plume = q->Int(19);
     t.settle = static_cast<SettleState>(q->Int(20));
+    t.price_micro_plume_per_pflop = q->Int(21);
+    t.final_at_ms = q->Int(22);
     s.tasks[t.id] = std::move(t);
   }
-  auto x = db.Prepare("SELECT task, node FROM task_excluded");
-  if (!x) return tl::unexpected(x.error());
-  for (auto row = x->Step(); ; row = x->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    if (auto t = s.tasks.find(x->Text(0)); t != s.tasks.end()) t->second.excluded.insert(x->Text(1));
+  for (const bool nonretryable : {false, true}) {
+    auto x = db.Prepare(nonretryable ? "SELECT task, node FROM task_nonretryable"
+                                     : "SELECT task, node FROM task_excluded");
+    if (!x) return tl::unexpected(x.error());
+    for (auto row = x->Step(); ; row = x->Step()) {
+      if (!row) return tl::unexpected(row.error());
+      if (!*row) break;
+      auto t = s.tasks.find(x->Text(0));
+      if (t == s.tasks.end()) continue;
+      (nonretryable ? t->second.nonretryable_from : t->second.excluded).insert(x->Text(1));
+    }
   }
   return {};
 }
@@ -495,7 +566,8 @@ Status Store::Impl::LoadOutbox(State& s) {
     LedgerOp op{q->Text(0), static_cast<uint64_t>(q->Int(1)),
                 static_cast<LedgerOpKind>(q->Int(2)), q->Text(3), q->Text(4), q->Text(5),
                 q->Text(6), static_cast<uint32_t>(q->Int(7)), q->Int(8),
-                static_cast<uint64_t>(q->Int(9))};
+                static_cast<uint64_t>(q->Int(9)), LegsFromJson(json::parse(q->Text(10))),
+                q->Text(11)};
     s.outbox[op.id] = std::move(op);
   }
   return {};
