@@ -226,7 +226,10 @@ void Core::Impl::Referee(Task& orig, Task& audit, Task& referee) {
     v.faulty = faulty->node;
     v.faulty_paid = !faulty->settle_deferred || paid;
     faulty->settle_deferred = false;
-    if (!paid) faulty->paid_micro_plume = 0;
+    if (!paid) {  // never settled: nothing is owed, and nothing is pending any more
+      faulty->paid_micro_plume = 0;
+      faulty->settle = SettleState::kUnpaid;
+    }
     Touch(*faulty);
     Convict(faulty->node, *faulty);
     Slash(v, *faulty, clawback, orig, audit, referee);
@@ -249,6 +252,12 @@ void Core::Impl::Convict(const NodeId& node, const Task& run) {
   if (run.audit_role == AuditRole::kNone)
     n->results_valid = std::max<int64_t>(0, n->results_valid - 1);
   ApplyRecord(*n, verify::Event::kProvenFaulty);
+  // The run was rated a success when its result came in; proven wrong, it is a failure, and
+  // reputation (placement.h) weighs it as one.
+  Unfree(*n);
+  if (n->tasks_succeeded > 0) --n->tasks_succeeded;
+  ++n->tasks_failed;
+  Refree(*n);
   Touch(*n);
 }
 
