@@ -166,6 +166,50 @@ TEST(CoreStake, TheDeadlineComesFromTheSpecAndTheFloorSpeedNotTheAgentsClaim) {
   for (const LedgerOp& op : h.ledger) EXPECT_NE(op.kind, LedgerOpKind::kSlash);
 }
 
+TEST(CoreStake, AnAttemptPastItsDeadlineIsTakenFromAHungNodeThatStillHeartbeats) {
+  Config c = testing::NoAudits();
+  c.task_deadline_factor = 10;
+  c.task_deadline_min_ms = 1'000;
+  c.task_deadline_max_ms = 50'000;
+  const JobSpec spec = InferSpec(4, 1);
+  // The operator's floor speed makes the task's expected time exactly 2 s: deadline 20 s.
+  c.floor_flops_per_s = TaskFlops(spec, 0) / 2;
+  Harness h(c);
+  h.Do(AgentRegistered{Agent("a", 100, TaskFlops(spec, 0) * 1000)});  // claims 1000x the floor
+  ASSERT_EQ(Only<SendTaskAssign>(h.Do(JobSubmitted{"j", "alice", spec})).size(), 1u);
+  for (int i = 0; i < 6; ++i) {  // 18 s of heartbeats that hold the task: still its
+    h.now_ms += 3'000;
+    h.Do(Heartbeat{"a", {TaskProgress{"j/s0", 1, 0, 0}}});
+    h.Do(Tick{});
+  }
+  EXPECT_EQ(h.TaskAt("j/s0").state, TaskState::kAssigned);
+  h.now_ms += 1'999;
+  h.Do(Heartbeat{"a", {TaskProgress{"j/s0", 1, 0, 0}}});
+  EXPECT_TRUE(Only<SendTaskCancel>(h.Do(Tick{})).empty());
+  auto acts = h.Advance(1);  // 20 s after the assignment
+  auto cancels = Only<SendTaskCancel>(acts);
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0].node, "a");
+  EXPECT_EQ(h.TaskAt("j/s0").attempt, 2u);
+  EXPECT_EQ(h.core.state().nodes.at("a").tasks_failed, 1u);
+  // A node that claims no speed at all gets the same 20 s, not the maximum (F4's squat).
+  h.Do(AgentRegistered{Agent("b", 100, 0)});
+  h.Advance(kRetryBackoffBaseMsDefault);
+  ASSERT_EQ(h.TaskAt("j/s0").state, TaskState::kAssigned);
+  ASSERT_EQ(h.TaskAt("j/s0").node, "b");  // "a" failed once: "b" has the better record
+  const int64_t assigned_ms = h.TaskAt("j/s0").assigned_at_ms;
+  for (int64_t t = 3'000; t < 20'000; t += 3'000) {
+    h.now_ms = assigned_ms + t;
+    h.Do(Heartbeat{"b", {TaskProgress{"j/s0", 2, 0, 0}}});
+    h.Do(Heartbeat{"a", {}});
+    h.Do(Tick{});
+  }
+  EXPECT_EQ(h.TaskAt("j/s0").attempt, 2u);
+  h.now_ms = assigned_ms + 20'000;
+  h.Do(Tick{});
+  EXPECT_EQ(h.TaskAt("j/s0").attempt, 3u);
+}
+
 TEST(CoreStake, OneProvidersRetryableFalseRequeuesElsewhereASecondOneFailsTheJob) {
   Harness h;
   h.Do(AgentRegistered{Agent("killer", 10)});

@@ -27,6 +27,17 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   bool ok = true;
+  {
+    EconOptions o;  // what every cell shares
+    const EconFigures probe = plume::scheduler::testing::RunEconomics(
+        EconOptions{1, 1, 0, 0, o.p_min_ppm, 1, o.slash_bps, o.price, o.stake_in_tasks});
+    std::printf(
+        "%d honest + %d cheating providers per world, about %d own results each, %d seeds per "
+        "row; one task's pay = %lld micro-PLUME (price %lld per PFLOP, jobs allow 4x); stake = "
+        "%lld task pays, minimum = half of it; money columns in task pays\n\n",
+        honest, cheaters, tasks, seeds, static_cast<long long>(probe.task_pay),
+        static_cast<long long>(o.price), static_cast<long long>(o.stake_in_tasks));
+  }
   std::printf("%s", plume::scheduler::testing::EconHeader().c_str());
   for (uint32_t slash_bps : {1000u, 0u}) {
     for (uint32_t p_min_ppm : {10'000u, 50'000u, 100'000u}) {
