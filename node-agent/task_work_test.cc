@@ -70,6 +70,19 @@ TrainTask MakeTrain() {
   return t;
 }
 
+// A submitter picks input sizes; an agent refuses what would not fit in its RAM (F22).
+TEST(InputsTooLargeTest, RefusesInputsThatWouldNotFitAndAcceptsThoseThatDo) {
+  const uint64_t ram = 16ull << 30;
+  EXPECT_EQ(InputsTooLarge(true, {1ull << 30, 100}, ram), "");
+  const std::string why = InputsTooLarge(true, {3ull << 30}, ram);  // 18 GiB needed
+  EXPECT_NE(why.find("host memory"), std::string::npos) << why;
+  EXPECT_EQ(InputsTooLarge(false, {5ull << 30}, ram), "");  // infer: 3x, 15 GiB
+  EXPECT_NE(InputsTooLarge(false, {6ull << 30}, ram), "");
+  // Sizes near the integer limit do not wrap around into "fits".
+  EXPECT_NE(InputsTooLarge(true, {UINT64_MAX, UINT64_MAX}, ram), "");
+  EXPECT_EQ(InputsTooLarge(true, {UINT64_MAX}, 0), "");  // unknown memory: no check
+}
+
 TEST(TaskWorkTest, TrainReturnsADeltaFromTheSeedInitialisation) {
   TrainTask t = MakeTrain();
   std::vector<int64_t> steps;

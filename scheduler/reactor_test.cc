@@ -160,6 +160,17 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
     joined += out;
     const Hash256 out_hash = *agent_store->Put(out);
     ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));
+    if (shard == 0) {
+      // Another key's result for this attempt is refused before any signature check is spent
+      // on it (hostile peer: results for tasks it does not hold).
+      auto forged = stranger->NewRequest();
+      FillTaskResult(forged, stranger_id, job, a, ckpt_hash, out_hash);
+      Message no = Call(*stranger, forged);
+      ASSERT_EQ(no.kind(), MessageKind::TASK_RESULT_ACK);
+      EXPECT_FALSE(no.body().getTaskResultAck().getAccepted());
+      EXPECT_NE(std::string(no.body().getTaskResultAck().getMessage()).find("not assigned to you"),
+                std::string::npos);
+    }
     auto res = agent->NewRequest();
     FillTaskResult(res, agent_id, job, a, ckpt_hash, out_hash);
     Message rack = Call(*agent_bulk, res);  // assignments keep coming on `agent`
@@ -187,6 +198,63 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
   const Hash256 joined_hash = *HashFromData(outputs[0].getHash());
   ASSERT_TRUE(PullBlob(*client, *client_store, joined_hash, 5s));
   EXPECT_EQ(*client_store->Get(joined_hash), joined);
+}
+
+// F5: a train submit that cannot run (here: a budget below its cost), or whose model is larger
+// than the scheduler initialises, is refused before the model is initialised and stored.
+TEST_F(ReactorTest, TrainSubmitsThatCannotRunAreRefusedBeforeTheModelIsBuilt) {
+  Identity client_id = Identity::Generate();
+  auto client = Connect(client_id);
+  auto client_store = *BlobStore::Open(dir_ / "client-blobs");
+  const std::string text(4096, 'x');
+  const Hash256 data_hash = *client_store->Put(text);
+  ASSERT_TRUE(PushBlob(*client, *client_store, data_hash, 5s));
+  auto stored_blobs = [&] {
+    size_t n = 0;
+    for (auto& e : std::filesystem::recursive_directory_iterator(dir_ / "sched" / "blobs")) {
+      const std::string parent = e.path().parent_path().filename().string();
+      n += e.is_regular_file() && parent != "partial" && parent != "tmp";
+    }
+    return n;
+  };
+  const size_t before = stored_blobs();
+  auto submit = [&](const std::string& model, int64_t budget, const std::string& key) {
+    const std::string spec = "[job]\nname = \"t\"\nkind = \"train\"\nseed = 1\n[model]\n" + model +
+                             "[data]\npath = \"data.txt\"\n[train]\nsteps = 1\nbatch = 1\nseq_len = 8\nlr = 1e-3\n"
+                             "[network]\nworkers = 1\n"
+                             "rounds = 1\nlocal_steps = 1\n[payment]\n"
+                             "max_price_micro_plume_per_pflop = 1000000000000\nbudget_micro_plume = " +
+                             std::to_string(budget) + "\n";
+    auto m = client->NewRequest();
+    auto s = m.body().initSubmitJob();
+    const Hash256 spec_hash = Blake2b256(spec);
+    s.setSpecToml(spec);
+    s.setSpecHash(AsData(spec_hash));
+    s.setSignature(AsData(client_id.Sign(std::span<const uint8_t>(spec_hash))));
+    s.setClientJobKey(key);
+    auto ref = s.initDataBlobs(1)[0];
+    ref.setName("data");
+    ref.setHash(AsData(data_hash));
+    ref.setSizeBytes(text.size());
+    return Call(*client, m);
+  };
+  const std::string small = "n_layer = 1\nn_head = 2\nn_embd = 32\ncontext = 16\nvocab = 256\n";
+  Message poor = submit(small, 1, "poor");
+  ASSERT_EQ(poor.kind(), MessageKind::ERROR) << KindName(poor.kind());
+  EXPECT_NE(std::string(poor.body().getError().getMessage()).find("budget"), std::string::npos)
+      << poor.body().getError().getMessage().cStr();
+  EXPECT_EQ(stored_blobs(), before);  // no initial parameters were made for it
+  // ~2.4 G parameters: refused at once, nothing allocated.
+  const std::string huge = "n_layer = 48\nn_head = 16\nn_embd = 2048\ncontext = 2048\nvocab = 50257\n";
+  Message big = submit(huge, 1'000'000'000'000'000, "huge");
+  ASSERT_EQ(big.kind(), MessageKind::ERROR);
+  EXPECT_NE(std::string(big.body().getError().getMessage()).find("parameters"), std::string::npos)
+      << big.body().getError().getMessage().cStr();
+  EXPECT_EQ(stored_blobs(), before);
+  // The same small model with a budget that covers it is accepted (and its parameters stored).
+  Message ok = submit(small, 1'000'000'000'000'000, "ok");
+  ASSERT_EQ(ok.kind(), MessageKind::SUBMIT_ACK) << ok.body().getError().getMessage().cStr();
+  EXPECT_EQ(stored_blobs(), before + 1);
 }
 
 class EscrowReactorTest : public ReactorTest {

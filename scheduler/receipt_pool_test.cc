@@ -25,6 +25,7 @@ ResultToVerify Signed(const Identity& agent, uint64_t task, uint32_t attempt, ui
   ResultToVerify r;
   r.agent = agent.public_key();
   r.task_wire_id = task;
+  r.job_id = "j";
   r.attempt = attempt;
   r.output = f.output;
   r.receipt = s->bytes;
@@ -40,11 +41,18 @@ TEST(ReceiptPool, ChecksEveryResultOnceAndOnlyGoodReceiptsVerify) {
   for (uint64_t task = 1; task <= 60; ++task) {
     ResultToVerify r = Signed(agent, task, 1, static_cast<uint8_t>(task));
     bool good = true;
-    switch (task % 5) {
+    switch (task % 7) {
       case 1: r.agent = other.public_key(); good = false; break;  // someone else's result
       case 2: r.attempt = 2; good = false; break;                  // another attempt
       case 3: r.output[0] ^= 1; good = false; break;               // another output
       case 4: r.receipt.pop_back(); good = false; break;           // truncated bytes
+      case 5: r.job_id = "another-job"; good = false; break;       // same task number, other job
+      case 6: {  // signed over the bare bytes: no domain tag, so not a receipt signature
+        const Signature bare = agent.Sign(r.receipt);
+        r.receipt_signature.assign(reinterpret_cast<const char*>(bare.data()), bare.size());
+        good = false;
+        break;
+      }
       default: break;
     }
     want[task] = good;

@@ -96,6 +96,20 @@ json EntryJson(const ledger::LoggedEntry& l) {
                     {"price_micro_plume_per_pflop", r.price_micro_plume_per_pflop},
                     {"fee_bps", r.fee_bps}};
   }
+  // Unstake: the tranche's release time; withdraw: the time it was made at.
+  if (e.type == ledger::EntryType::kUnstake || e.type == ledger::EntryType::kWithdraw) {
+    j["at_ms"] = e.at_ms;
+  }
+  if (e.type == ledger::EntryType::kSlash) {
+    json legs = json::array();
+    for (const ledger::Leg& leg : e.legs) {
+      legs.push_back({{"kind", std::string(ledger::LegKindName(leg.kind))},
+                      {"account", leg.account},
+                      {"amount_micro_plume", leg.amount.value()}});
+    }
+    j["legs"] = legs;
+    j["memo"] = e.memo;  // valid UTF-8: the ledger refuses any other memo
+  }
   return j;
 }
 

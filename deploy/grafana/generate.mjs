@@ -224,6 +224,22 @@ const overview = dashboard({
     series("Verification outcomes", "Results recomputed by a second agent.", [
       target(`sum by (outcome) (rate(plume_verifications_total{${S}}[${RI}]))`, "{{outcome}}"),
     ], { unit: "ops" }),
+    row("Verification"),
+    series("Results screened and refused", "Every result is screened before it is accepted; refusals by reason (never paid).", [
+      target(`sum(rate(plume_verification_screened_total{${S}}[${RI}]))`, "screened"),
+      target(`sum by (reason) (rate(plume_verification_refused_total{${S}}[${RI}]))`, "refused: {{reason}}"),
+    ], { unit: "ops" }),
+    series("Replay audits", "Results re-run by another provider of the same kernel class, and how the comparison came out.", [
+      target(`sum(rate(plume_verification_audited_total{${S}}[${RI}]))`, "audited"),
+      target(`sum(rate(plume_verification_matched_total{${S}}[${RI}]))`, "matched"),
+      target(`sum(rate(plume_verification_mismatched_total{${S}}[${RI}]))`, "mismatched"),
+      target(`sum(rate(plume_verification_disputes_total{${S}}[${RI}]))`, "refereed"),
+    ], { unit: "ops" }),
+    stat("Proven faulty in range", "Runs a referee proved wrong over the dashboard's time range (each one is slashed).",
+      `sum(increase(plume_verification_proven_faulty_total{${S}}[$__range]))`, { w: 6 }),
+    stat("Audit mismatch ratio", "Mismatched over audited, over the dashboard's time range.",
+      `sum(increase(plume_verification_mismatched_total{${S}}[$__range])) / clamp_min(sum(increase(plume_verification_audited_total{${S}}[$__range])), 1)`,
+      { w: 6, unit: "percentunit" }),
     series("Blob transfer", "Bytes moved by the scheduler's blob store.", [
       target(`sum by (direction) (rate(plume_blob_bytes_total{${S}}[${RI}]))`, "{{direction}}"),
     ], { unit: "Bps" }),

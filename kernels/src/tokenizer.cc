@@ -24,6 +24,21 @@ Result<std::string> DecodeBytes(std::span<const int32_t> tokens) {
   return text;
 }
 
+namespace {
+class ByteTokenizer final : public Tokenizer {
+ public:
+  std::string_view name() const override { return "bytes"; }
+  int32_t vocab_size() const override { return kByteVocab; }
+  std::vector<int32_t> Encode(std::string_view text) const override { return EncodeBytes(text); }
+  Result<std::string> Decode(std::span<const int32_t> tokens) const override {
+    return DecodeBytes(tokens);
+  }
+  std::optional<int32_t> end_of_text() const override { return std::nullopt; }
+};
+}  // namespace
+
+std::unique_ptr<Tokenizer> MakeByteTokenizer() { return std::make_unique<ByteTokenizer>(); }
+
 Result<std::vector<int32_t>> LoadTextTokens(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Fail("cannot open data file '" + path + "': check data.path");

@@ -10,11 +10,14 @@
 
 namespace plume::ledger {
 namespace {
-constexpr std::string_view kEntryDomain = "plume-ledger-entry-v2";
+// v3: entries gained at_ms, legs and memo (format version 3), all under the signature.
+constexpr std::string_view kEntryDomain = "plume-ledger-entry-v3";
 constexpr std::string_view kTeamPrefix = "team:";
 constexpr std::string_view kProviderPrefix = "provider:";
 constexpr std::string_view kStakePrefix = "stake:";
+constexpr std::string_view kUnbondPrefix = "unbond:";
 constexpr std::string_view kEscrowPrefix = "escrow:";
+constexpr uint8_t kLegKindLast = static_cast<uint8_t>(LegKind::kFinder);
 
 // Everything but the signatures, in struct order.
 void PutBody(const Entry& e, std::vector<uint8_t>& out) {
@@ -26,6 +29,14 @@ void PutBody(const Entry& e, std::vector<uint8_t>& out) {
   codec::PutString(out, e.job);
   codec::PutU8(out, e.receipt ? 1 : 0);
   if (e.receipt) PutReceipt(*e.receipt, out);
+  codec::PutU64(out, e.at_ms);
+  codec::PutU32(out, static_cast<uint32_t>(e.legs.size()));
+  for (const Leg& leg : e.legs) {
+    codec::PutU8(out, static_cast<uint8_t>(leg.kind));
+    codec::PutString(out, leg.account);
+    codec::PutU64(out, static_cast<uint64_t>(leg.amount.value()));
+  }
+  codec::PutString(out, e.memo);
 }
 
 bool IsLowerHex(std::string_view s) {
@@ -76,6 +87,22 @@ std::string_view EntryTypeName(EntryType type) {
       return "slash";
     case EntryType::kTaskReceipt:
       return "task_receipt";
+    case EntryType::kWithdraw:
+      return "withdraw";
+  }
+  return "unknown";
+}
+
+std::string_view LegKindName(LegKind kind) {
+  switch (kind) {
+    case LegKind::kTreasury:
+      return "treasury";
+    case LegKind::kCompensation:
+      return "compensation";
+    case LegKind::kClawback:
+      return "clawback";
+    case LegKind::kFinder:
+      return "finder";
   }
   return "unknown";
 }
@@ -109,13 +136,28 @@ Entry MakeStake(std::string id, const PublicKey& agent, MicroPlume amount) {
   return Shaped(EntryType::kStake, std::move(id), ProviderAccount(agent), StakeAccount(agent),
                 amount, "");
 }
-Entry MakeUnstake(std::string id, const PublicKey& agent, MicroPlume amount) {
-  return Shaped(EntryType::kUnstake, std::move(id), StakeAccount(agent), ProviderAccount(agent),
-                amount, "");
+Entry MakeUnstake(std::string id, const PublicKey& agent, MicroPlume amount,
+                  uint64_t release_at_ms) {
+  Entry e = Shaped(EntryType::kUnstake, std::move(id), StakeAccount(agent), UnbondAccount(agent),
+                   amount, "");
+  e.at_ms = release_at_ms;
+  return e;
 }
-Entry MakeSlash(std::string id, const PublicKey& agent, MicroPlume amount) {
-  return Shaped(EntryType::kSlash, std::move(id), StakeAccount(agent), std::string(kTreasury),
-                amount, "");
+Entry MakeWithdraw(std::string id, const PublicKey& agent, MicroPlume amount, uint64_t now_ms) {
+  Entry e = Shaped(EntryType::kWithdraw, std::move(id), UnbondAccount(agent),
+                   ProviderAccount(agent), amount, "");
+  e.at_ms = now_ms;
+  return e;
+}
+Entry MakeSlash(std::string id, TaskReceipt faulty, MicroPlume amount, std::vector<Leg> legs,
+                std::string memo) {
+  // No `to`: the legs name every credited account.
+  Entry e = Shaped(EntryType::kSlash, std::move(id), StakeAccount(faulty.agent), "", amount,
+                   faulty.job_id);
+  e.receipt = std::move(faulty);
+  e.legs = std::move(legs);
+  e.memo = std::move(memo);
+  return e;
 }
 Entry MakeTaskReceipt(std::string id, TaskReceipt receipt) {
   Entry e = Shaped(EntryType::kTaskReceipt, std::move(id), "", "", MicroPlume(0), receipt.job_id);
@@ -163,7 +205,9 @@ Result<Entry> Decode(std::span<const uint8_t> bytes) {
   codec::Reader in(bytes);
   Entry e;
   const uint8_t type = in.U8();
-  if (type < 1 || type > 10) return Fail("entry has unknown type " + std::to_string(type));
+  if (type < 1 || type > static_cast<uint8_t>(EntryType::kWithdraw)) {
+    return Fail("entry has unknown type " + std::to_string(type));
+  }
   e.type = static_cast<EntryType>(type);
   e.id = in.String(kEntryIdBytesMax);
   e.from = in.String(kAccountBytesMax);
@@ -173,6 +217,21 @@ Result<Entry> Decode(std::span<const uint8_t> bytes) {
   const uint8_t has_receipt = in.U8();
   if (has_receipt > 1) in.Fail();
   if (has_receipt == 1) e.receipt = ReadReceipt(in);
+  e.at_ms = in.U64();
+  const uint32_t legs = in.U32();
+  if (legs > kSlashLegsMax) in.Fail();
+  for (uint32_t i = 0; in.ok() && i < legs; ++i) {
+    Leg leg;
+    const uint8_t kind = in.U8();
+    if (kind > kLegKindLast) in.Fail();
+    leg.kind = static_cast<LegKind>(kind);
+    leg.account = in.String(kAccountBytesMax);
+    leg.amount = MicroPlume(static_cast<int64_t>(in.U64()));
+    e.legs.push_back(std::move(leg));
+  }
+  e.memo = in.String(kMemoBytesMax);
+  // Refused here rather than only by Authorize: a decoded entry is printed and put in JSON.
+  if (!IsValidUtf8(e.memo)) in.Fail();
   const uint32_t sigs = in.U32();
   if (sigs > kEntrySignaturesMax) in.Fail();
   for (uint32_t i = 0; in.ok() && i < sigs; ++i) {
@@ -194,13 +253,16 @@ std::string ProviderAccount(const PublicKey& agent) {
 std::string StakeAccount(const PublicKey& agent) {
   return std::string(kStakePrefix) + ToHex(agent);
 }
+std::string UnbondAccount(const PublicKey& agent) {
+  return std::string(kUnbondPrefix) + ToHex(agent);
+}
 std::string EscrowAccount(std::string_view job) {
   return std::string(kEscrowPrefix) + std::string(job);
 }
 
 std::optional<PublicKey> AccountKey(std::string_view account) {
   std::string_view hex;
-  for (std::string_view prefix : {kTeamPrefix, kProviderPrefix, kStakePrefix}) {
+  for (std::string_view prefix : {kTeamPrefix, kProviderPrefix, kStakePrefix, kUnbondPrefix}) {
     if (account.starts_with(prefix)) hex = account.substr(prefix.size());
   }
   if (hex.size() != 64 || !IsLowerHex(hex)) return std::nullopt;
@@ -220,8 +282,44 @@ std::string AccountNameProblem(std::string_view account) {
   }
   if (AccountKey(account)) return {};
   return "account '" + std::string(account.substr(0, 100)) +
-         "' is not team:<hex key>, provider:<hex key>, stake:<hex key>, escrow:<job>, treasury "
-         "or operator";
+         "' is not team:<hex key>, provider:<hex key>, stake:<hex key>, unbond:<hex key>, "
+         "escrow:<job>, treasury or operator";
+}
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
+    const unsigned char b = byte(i);
+    size_t extra = 0;
+    uint32_t cp = 0;
+    if (b < 0x80) {
+      ++i;
+      continue;
+    } else if ((b & 0xe0) == 0xc0) {
+      extra = 1;
+      cp = b & 0x1f;
+    } else if ((b & 0xf0) == 0xe0) {
+      extra = 2;
+      cp = b & 0x0f;
+    } else if ((b & 0xf8) == 0xf0) {
+      extra = 3;
+      cp = b & 0x07;
+    } else {
+      return false;  // a continuation byte first, or 0xf8..0xff
+    }
+    if (text.size() - i <= extra) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((byte(i + k) & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (byte(i + k) & 0x3f);
+    }
+    constexpr uint32_t kShortestFor[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kShortestFor[extra]) return false;      // overlong: two spellings of one text
+    if (cp > 0x10ffff) return false;                 // past Unicode
+    if (cp >= 0xd800 && cp <= 0xdfff) return false;  // UTF-16 surrogates
+    i += extra + 1;
+  }
+  return true;
 }
 
 }  // namespace plume::ledger

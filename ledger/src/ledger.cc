@@ -347,6 +347,21 @@ bool Ledger::Settled(std::string_view job, std::string_view task) const {
   return state_.Settled(job, task);
 }
 
+std::vector<Tranche> Ledger::Unbonding(const PublicKey& agent) const {
+  std::lock_guard lock(mu_);
+  return state_.Unbonding(agent);
+}
+
+MicroPlume Ledger::Withdrawable(const PublicKey& agent, uint64_t now_ms) const {
+  std::lock_guard lock(mu_);
+  return state_.Withdrawable(agent, now_ms);
+}
+
+bool Ledger::Slashed(std::string_view job, std::string_view task) const {
+  std::lock_guard lock(mu_);
+  return state_.Slashed(job, task);
+}
+
 std::optional<uint64_t> Ledger::IndexOf(std::string_view id) const {
   std::lock_guard lock(mu_);
   return state_.IndexOf(id);

@@ -16,7 +16,9 @@
 namespace plume::ledger {
 namespace {
 constexpr std::string_view kMagic = "PLUMELOG";
-constexpr uint32_t kLogVersion = 2;
+// 3: entries carry at_ms, legs and memo (unbonding, withdraw, slash with legs); 2: every
+// signature covers the ledger's id; 1: neither.
+constexpr uint32_t kLogVersion = 3;
 constexpr std::string_view kLedgerIdDomain = "plume-ledger-id-v2";
 constexpr size_t kHeaderCrcOffset = kLogHeaderBytes - 4;
 
@@ -102,10 +104,16 @@ Status CheckLogVersion(std::span<const uint8_t> bytes) {
       LoadU32(bytes.data() + 8) == kLogVersion) {
     return {};
   }
-  return Fail("ledger.log has format version " + std::to_string(LoadU32(bytes.data() + 8)) +
-              ", this build reads " + std::to_string(kLogVersion) +
-              " only (version 2 binds every signature to the ledger's id); keep this directory "
-              "for the old build and start a new ledger directory");
+  const uint32_t version = LoadU32(bytes.data() + 8);
+  std::string why;
+  if (version < kLogVersion) {
+    why =
+        " (version 3 entries carry unbonding release times, withdrawals and slash legs under "
+        "their signatures; older entries were signed without them)";
+  }
+  return Fail("ledger.log has format version " + std::to_string(version) + ", this build reads " +
+              std::to_string(kLogVersion) + " only" + why +
+              "; keep this directory for the build that wrote it and start a new ledger directory");
 }
 
 Result<LogHeader> DecodeLogHeader(std::span<const uint8_t> bytes) {

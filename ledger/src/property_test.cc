@@ -1,9 +1,12 @@
 // Property test: a long seeded random sequence of operations (transfers, mints, holds,
-// settles, duplicate receipts, releases, stakes, retries, forged signatures, overflowing
-// amounts) goes through the Ledger in batches. A model State applies the same entries one at a
-// time with the invariants checked after every single one, and the Ledger must answer every
-// entry exactly as the model does. Reopening (midway and at the end) must replay to the same
-// balances and head, and Verify must recompute the same balances from the log alone.
+// settles, duplicate receipts, releases, stakes, unstakes, withdraws right and wrong, slashes
+// with clawback/compensation/finder/treasury legs reaching into tranches, duplicate slashes,
+// retries, forged signatures, overflowing amounts) goes through the Ledger in batches. A model
+// State applies the same entries one at a time with the invariants checked after every single
+// one, and the Ledger must answer every entry exactly as the model does. Reopening (midway and
+// at the end) must replay to the same balances, tranches and head, and Verify must recompute
+// the same balances from the log alone. The generator reads the model (what is withdrawable,
+// what is slashable), so most stake operations are ones that can succeed.
 //
 // Seed: random per run and printed; set PLUME_LEDGER_SEED to replay one.
 #include <gtest/gtest.h>
@@ -32,6 +35,11 @@ struct Job {
   int next_task = 0;
 };
 
+struct Fault {
+  std::string job;
+  std::string task;
+};
+
 struct Planned {
   Entry entry;
   Code forced = Code::kOk;  // kOk: the model decides; else the code the entry must get
@@ -42,7 +50,9 @@ class Generator {
   explicit Generator(uint64_t seed) : rng_(seed), cast_(8, 6) {}
   test::Cast& cast() { return cast_; }
 
-  Planned Next() {
+  // `model` is the state every earlier entry left: what withdraws and slashes are sized by.
+  Planned Next(const State& model) {
+    now_ms_ += static_cast<uint64_t>(Uniform(0, 20));
     const int dice = Uniform(0, 999);
     const std::string id = "op-" + std::to_string(counter_++);
     Planned p;
@@ -76,19 +86,13 @@ class Generator {
       // Mostly the right team; sometimes another (kHoldOwnerMismatch).
       const int team = Uniform(0, 9) == 0 ? Team() : job.team;
       p.entry = Signed(cast_.id, MakeRelease(id, job.id, cast_.team(team)), cast_.ledger);
-    } else if (dice < 900) {
-      const int a = Agent();
-      const PublicKey& k = cast_.agents[a].public_key();
-      const int kind = Uniform(0, 2);
-      if (kind == 0) p.entry = Signed(cast_.id, MakeStake(id, k, Amount()), cast_.agents[a]);
-      if (kind == 1)
-        p.entry = Signed(cast_.id, MakeUnstake(id, k, Amount()), cast_.agents[a], cast_.ledger);
-      if (kind == 2) p.entry = Signed(cast_.id, MakeSlash(id, k, Amount()), cast_.operator_id);
-    } else if (dice < 910) {
+    } else if (dice < 960) {
+      p = StakeOperation(id, model);
+    } else if (dice < 970) {
       p.entry = Signed(cast_.id, MakeOpenAccount(id, cast_.team(Team())), cast_.teams[0]);
       // Only team 0 may open its own account (and it exists); others need their own key.
       p.forced = p.entry.to == cast_.team(0) ? Code::kAccountExists : Code::kBadSignature;
-    } else if (dice < 930) {
+    } else if (dice < 985) {
       const int from = Team();
       p.entry = Signed(
           cast_.id, MakeTransfer(id, cast_.team(from), cast_.team((from + 1) % 8), MicroPlume(0)),
@@ -109,6 +113,95 @@ class Generator {
 
  private:
   int Uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  int64_t Uniform64(int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
+  }
+  int64_t Bal(const State& model, const std::string& account) {
+    return model.Balance(account).value_or(MicroPlume(0)).value();
+  }
+
+  Planned StakeOperation(const std::string& id, const State& model) {
+    const int a = Agent();
+    const PublicKey& k = cast_.agents[a].public_key();
+    const int64_t staked = Bal(model, StakeAccount(k));
+    Planned p;
+    const int kind = Uniform(0, 9);
+    if (kind <= 1) {
+      p.entry = Signed(cast_.id, MakeStake(id, k, Amount()), cast_.agents[a]);
+    } else if (kind <= 3) {
+      // Half the time a part of the stake, so that tranches pile up.
+      const MicroPlume amount =
+          staked > 0 && Uniform(0, 1) == 0 ? MicroPlume(Uniform64(1, staked)) : Amount();
+      const uint64_t release = now_ms_ + static_cast<uint64_t>(Uniform(0, 5000));
+      const Entry e = MakeUnstake(id, k, amount, release);
+      if (Uniform(0, 9) == 0) {
+        p.entry = Signed(cast_.id, e, cast_.agents[a]);  // without the ledger key
+        p.forced = Code::kBadSignature;
+      } else {
+        p.entry = Signed(cast_.id, e, cast_.agents[a], cast_.ledger);
+      }
+    } else if (kind <= 5) {
+      // Mostly exactly what is released; sometimes one off, or at an earlier time.
+      uint64_t at = now_ms_;
+      if (Uniform(0, 9) == 0) at -= std::min<uint64_t>(at, static_cast<uint64_t>(Uniform(1, 3000)));
+      int64_t amount = model.Withdrawable(k, at).value();
+      if (amount == 0 || Uniform(0, 9) == 0) amount += Uniform(0, 1) == 0 ? 1 : -1;
+      p.entry = Signed(cast_.id, MakeWithdraw(id, k, MicroPlume(amount), at), cast_.ledger);
+      if (amount <= 0) p.forced = Code::kInvalid;
+    } else {
+      p = Slash(id, a, staked + Bal(model, UnbondAccount(k)));
+    }
+    return p;
+  }
+
+  // A slash of agent `a` for a new fault (or, one in six, one slashed before), sized within what
+  // is slashable most of the time, its legs filled in the scheduler's order.
+  Planned Slash(const std::string& id, int a, int64_t slashable) {
+    Planned p;
+    Fault fault;
+    if (!faults_.empty() && Uniform(0, 5) == 0) {
+      fault = faults_[Uniform(0, static_cast<int>(faults_.size()) - 1)];
+    } else {
+      fault = Fault{RandomJob().id, "fault-" + std::to_string(counter_)};
+      faults_.push_back(fault);
+    }
+    int team = 0;
+    for (const Job& j : jobs_) {
+      if (j.id == fault.job) team = j.team;
+    }
+    const TaskReceipt r = test::MakeSignedReceipt(cast_.id, fault.job, fault.task, cast_.agents[a],
+                                                  cast_.ledger, 1'000'000'000'000'000ULL, 100, 0);
+    int64_t amount = slashable > 0 ? Uniform64(1, slashable) : Amount().value();
+    if (Uniform(0, 9) == 0) amount = slashable + 1;  // more than there is
+    std::vector<Leg> legs;
+    int64_t rest = amount;
+    const auto fill = [&](LegKind kind, std::string account, int64_t want) {
+      const int64_t take = std::min(rest, want);
+      if (take > 0) legs.push_back(Leg{kind, std::move(account), MicroPlume(take)});
+      rest -= take;
+    };
+    fill(LegKind::kClawback, cast_.team(team), Uniform64(0, 400'000));
+    fill(LegKind::kCompensation, cast_.team(team), Uniform64(0, 400'000));
+    fill(LegKind::kFinder, cast_.provider((a + 1 + Uniform(0, 4)) % 6), Uniform64(0, 200'000));
+    fill(LegKind::kTreasury, std::string(kTreasury), rest);
+    const Entry e = MakeSlash(id, r, MicroPlume(amount), std::move(legs),
+                              "fault " + fault.task + " caf\xc3\xa9");
+    const int signer = Uniform(0, 19);
+    if (signer == 0) {
+      p.entry = Signed(cast_.id, e, cast_.agents[a]);
+      p.forced = Code::kBadSignature;
+    } else if (signer == 1 && e.legs.size() > 0) {
+      Entry wrong = e;  // a finder's fee to a team
+      wrong.legs.back().kind = LegKind::kFinder;
+      wrong.legs.back().account = cast_.team(team);
+      p.entry = Signed(cast_.id, wrong, cast_.ledger);
+      p.forced = Code::kInvalid;
+    } else {
+      p.entry = Signed(cast_.id, e, signer % 2 == 0 ? cast_.ledger : cast_.operator_id);
+    }
+    return p;
+  }
+
   int Team() { return Uniform(0, 7); }
   int Agent() { return Uniform(0, 5); }
   MicroPlume Amount() {
@@ -148,7 +241,9 @@ class Generator {
   test::Cast cast_;
   std::vector<Job> jobs_;
   std::deque<Planned> pool_;
+  std::vector<Fault> faults_;
   uint64_t counter_ = 0;
+  uint64_t now_ms_ = 1'700'000'000'000;
 };
 
 std::map<std::string, MicroPlume> Sorted(const State& s) {
@@ -174,24 +269,41 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   std::unique_ptr<Ledger> ledger = open();
   ASSERT_TRUE(ledger);
   State model;
-  std::vector<Planned> batch;
-  for (const Entry& e : test::Genesis(cast, MicroPlume(1'000'000'000'000))) {
-    batch.push_back(Planned{e, Code::kOk});
-  }
   int done = 0;
   bool reopened = false;
   std::map<Code, int> seen;
+  std::map<std::pair<EntryType, Code>, int> seen_by_type;
+  int slashes_into_tranches = 0;
+  std::vector<Entry> entries;
+  std::vector<ApplyResult> expected;
+  // Plans one entry: the model answers it now (and must keep its invariants), so the next entry
+  // is generated from the state this one left.
+  const auto plan = [&](const Planned& p) {
+    entries.push_back(p.entry);
+    const Entry& e = p.entry;
+    const int64_t staked =
+        e.type == EntryType::kSlash ? model.Balance(e.from).value_or(MicroPlume(0)).value() : 0;
+    ApplyResult want{p.forced, 0};
+    if (p.forced == Code::kOk) want = model.Apply(e, BodyHash(e));
+    expected.push_back(want);
+    if (want.code == Code::kOk && e.type == EntryType::kSlash && e.amount.value() > staked) {
+      ++slashes_into_tranches;
+    }
+    auto inv = model.CheckInvariants();
+    ASSERT_TRUE(inv.has_value()) << "seed " << seed << ": " << inv.error().message;
+  };
+  for (const Entry& e : test::Genesis(cast, MicroPlume(1'000'000'000'000))) {
+    plan(Planned{e, Code::kOk});
+  }
+  const auto same_tranches = [&](const Ledger& l) {
+    for (const Identity& agent : cast.agents) {
+      EXPECT_EQ(l.Unbonding(agent.public_key()), model.Unbonding(agent.public_key()));
+    }
+  };
   while (done < kOperations) {
-    while (batch.size() < kBatchEntries) batch.push_back(gen.Next());
-    std::vector<Entry> entries;
-    std::vector<ApplyResult> expected;
-    for (const Planned& p : batch) {
-      entries.push_back(p.entry);
-      ApplyResult want{p.forced, 0};
-      if (p.forced == Code::kOk) want = model.Apply(p.entry, BodyHash(p.entry));
-      expected.push_back(want);
-      auto inv = model.CheckInvariants();
-      ASSERT_TRUE(inv.has_value()) << "seed " << seed << ": " << inv.error().message;
+    while (entries.size() < kBatchEntries) {
+      plan(gen.Next(model));
+      if (::testing::Test::HasFatalFailure()) return;
     }
     auto got = ledger->Append(entries);
     ASSERT_TRUE(got.has_value()) << got.error().message;
@@ -203,9 +315,11 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
         ASSERT_EQ((*got)[i].index, expected[i].index);
       }
       ++seen[expected[i].code];
+      ++seen_by_type[{entries[i].type, expected[i].code}];
     }
     done += static_cast<int>(entries.size());
-    batch.clear();
+    entries.clear();
+    expected.clear();
     if (!reopened && done >= kOperations / 2) {
       const SignedTreeHead head = ledger->Head();
       ledger.reset();
@@ -214,15 +328,28 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
       EXPECT_TRUE(ledger->opened_from_snapshot());
       EXPECT_EQ(ledger->Head(), head);
       EXPECT_EQ(Sorted(ledger->StateCopy()), Sorted(model));
+      same_tranches(*ledger);
       reopened = true;
     }
   }
   // Every interesting answer actually happened in this run.
-  for (Code c : {Code::kOk, Code::kIdExists, Code::kInvalid, Code::kBadSignature,
-                 Code::kInsufficientBalance, Code::kOverflow, Code::kHoldClosed,
-                 Code::kHoldExceeded, Code::kDuplicateReceipt, Code::kAccountExists}) {
+  for (Code c :
+       {Code::kOk, Code::kIdExists, Code::kInvalid, Code::kBadSignature, Code::kInsufficientBalance,
+        Code::kOverflow, Code::kHoldClosed, Code::kHoldExceeded, Code::kDuplicateReceipt,
+        Code::kAccountExists, Code::kDuplicateSlash, Code::kNotReleased}) {
     EXPECT_GT(seen[c], 0) << CodeName(c);
   }
+  for (EntryType t :
+       {EntryType::kStake, EntryType::kUnstake, EntryType::kWithdraw, EntryType::kSlash}) {
+    EXPECT_GT((seen_by_type[{t, Code::kOk}]), 0) << EntryTypeName(t);
+  }
+  EXPECT_GT((seen_by_type[{EntryType::kSlash, Code::kInsufficientBalance}]), 0);
+  EXPECT_GT(slashes_into_tranches, 0);
+  std::cout << "stake ops ok: stake " << seen_by_type[{EntryType::kStake, Code::kOk}]
+            << ", unstake " << seen_by_type[{EntryType::kUnstake, Code::kOk}] << ", withdraw "
+            << seen_by_type[{EntryType::kWithdraw, Code::kOk}] << ", slash "
+            << seen_by_type[{EntryType::kSlash, Code::kOk}] << " (" << slashes_into_tranches
+            << " reaching tranches)\n";
   const SignedTreeHead head = ledger->Head();
   EXPECT_EQ(Sorted(ledger->StateCopy()), Sorted(model));
   ledger.reset();
@@ -231,6 +358,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   EXPECT_EQ(ledger->Head(), head);
   EXPECT_EQ(Sorted(ledger->StateCopy()), Sorted(model));
   EXPECT_EQ(ledger->StateCopy().minted(), model.minted());
+  same_tranches(*ledger);
   ledger.reset();
   auto report = Verify(dir.path());
   ASSERT_TRUE(report.has_value());

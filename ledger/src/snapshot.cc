@@ -12,8 +12,9 @@
 namespace plume::ledger {
 namespace {
 constexpr std::string_view kMagic = "PLUMESNP";
-constexpr uint32_t kVersion = 2;
-constexpr std::string_view kSnapshotDomain = "plume-ledger-snapshot-v2";
+// 3: the state carries unbonding tranches and slashed tasks.
+constexpr uint32_t kVersion = 3;
+constexpr std::string_view kSnapshotDomain = "plume-ledger-snapshot-v3";
 constexpr size_t kPrefixBytes = 8 + 4 + 8 + 32 + 64;
 
 std::vector<uint8_t> SnapshotSigningBytes(const LedgerId& ledger, const Hash256& digest) {

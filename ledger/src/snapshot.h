@@ -1,12 +1,13 @@
 // Snapshots (private to the ledger): the replayed state at a committed head, so Open reads only
 // the log after it. File <dir>/snapshot, replaced atomically (write temp, fsync, rename, fsync
 // directory):
-//   "PLUMESNP" | version u32 (2) | body bytes u64 | BLAKE2b-256(body) | signature (64) | body
+//   "PLUMESNP" | version u32 (3) | body bytes u64 | BLAKE2b-256(body) | signature (64) | body
 // The signature is the ledger key's over a domain tag, the ledger id and the digest: the state in
 // it (balances, holds) is taken without replaying the entries, so a checksum alone would let
 // anyone who can write the directory change balances the log never produced.
 //   body: head (tree_size, timestamp, root, signature) | head record offset u64 |
 //         committed end u64 | offsets (tree_size x u64) | leaf hashes (tree_size x 32) | State
+//         (state_codec.cc: balances, holds, settled tasks, ids, tranches, slashed tasks)
 // A snapshot is trusted only after it matches the log: its head record must be in the log at
 // the stated offset, byte for byte, and the last entry's record must hash to the last leaf.
 // Anything else (missing, damaged, from another log, ahead of a cut log) means full replay.

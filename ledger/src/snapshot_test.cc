@@ -50,6 +50,9 @@ class SnapshotTest : public ::testing::Test {
     using Sorted = std::map<std::string, MicroPlume>;
     EXPECT_EQ(Sorted(a.balances().begin(), a.balances().end()),
               Sorted(b.balances().begin(), b.balances().end()));
+    for (const Identity& agent : cast_.agents) {
+      EXPECT_EQ(a.Unbonding(agent.public_key()), b.Unbonding(agent.public_key()));
+    }
   }
 
   test::Cast cast_;
@@ -138,6 +141,55 @@ TEST_F(SnapshotTest, TornTailAfterASnapshotIsCut) {
   auto report = Verify(dir_.path());
   ASSERT_TRUE(report.has_value());
   EXPECT_TRUE(report->ok) << report->problem;
+}
+
+TEST_F(SnapshotTest, TranchesAndSlashesSurviveASnapshot) {
+  const PublicKey agent = cast_.agents[0].public_key();
+  const TaskReceipt faulty = test::MakeSignedReceipt(cast_.id, "job-1", "t1", cast_.agents[0],
+                                                     cast_.ledger, 1'000'000'000'000'000ULL, 1, 0);
+  const auto slash = [&](std::string id) {
+    return Signed(cast_.id,
+                  MakeSlash(std::move(id), faulty, MicroPlume(60),
+                            {{LegKind::kClawback, cast_.team(0), MicroPlume(10)},
+                             {LegKind::kTreasury, "treasury", MicroPlume(50)}},
+                            "snapshot"),
+                  cast_.ledger);
+  };
+  {
+    auto l = OpenAt(dir_.path());  // snapshots every 4 entries
+    ASSERT_TRUE(l);
+    test::AppendCodes(*l, test::Genesis(cast_, MicroPlume(1000)));
+    const std::vector<Entry> stake_ops = {
+        Signed(cast_.id, MakeMint("m", cast_.provider(0), MicroPlume(100)), cast_.operator_id),
+        Signed(cast_.id, MakeStake("s", agent, MicroPlume(100)), cast_.agents[0]),
+        Signed(cast_.id, MakeUnstake("u1", agent, MicroPlume(30), 1000), cast_.agents[0],
+               cast_.ledger),
+        Signed(cast_.id, MakeUnstake("u2", agent, MicroPlume(40), 2000), cast_.agents[0],
+               cast_.ledger),
+        slash("x1"),  // 30 staked, then 30 of u2
+    };
+    for (Code c : test::AppendCodes(*l, stake_ops)) EXPECT_EQ(c, Code::kOk);
+    EXPECT_EQ(l->Balance(UnbondAccount(agent)), MicroPlume(40));
+  }
+  auto l = OpenAt(dir_.path());
+  ASSERT_TRUE(l);
+  ASSERT_TRUE(l->opened_from_snapshot());
+  ExpectSameAsFullReplay(*l);
+  const std::vector<Tranche> want = {{"u1", MicroPlume(30), 1000}, {"u2", MicroPlume(10), 2000}};
+  EXPECT_EQ(l->Unbonding(agent), want);
+  EXPECT_TRUE(l->Slashed("job-1", "t1"));
+  EXPECT_EQ(l->Withdrawable(agent, 1500), MicroPlume(30));
+  // The snapshot's state goes on by the rules: the fault stays slashed, tranches withdraw.
+  EXPECT_EQ(test::AppendCodes(*l, {slash("x1-again")}), std::vector<Code>{Code::kDuplicateSlash});
+  EXPECT_EQ(test::AppendCodes(*l, {Signed(cast_.id, MakeWithdraw("w", agent, MicroPlume(30), 1500),
+                                          cast_.ledger)}),
+            std::vector<Code>{Code::kOk});
+  EXPECT_TRUE(l->CheckInvariants().has_value());
+  l.reset();
+  auto report = Verify(dir_.path());
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->balances.at(UnbondAccount(agent)), MicroPlume(10));
 }
 
 }  // namespace

@@ -4,62 +4,53 @@
 #include <cassert>
 
 #include "plume/ledger/limits.h"
+#include "state_rules.h"
 
 namespace plume::ledger {
-namespace {
+using rules::IsProvider;
+using rules::IsSpendable;
+using rules::IsTeam;
+using rules::Signers;
 
-bool IsPersonal(std::string_view account, std::string_view prefix) {
-  return account.starts_with(prefix) && AccountKey(account).has_value();
-}
-bool IsTeam(std::string_view a) { return IsPersonal(a, "team:"); }
-bool IsProvider(std::string_view a) { return IsPersonal(a, "provider:"); }
-bool IsStake(std::string_view a) { return IsPersonal(a, "stake:"); }
-// Accounts that plain transfers and mints may touch.
-bool IsSpendable(std::string_view a) { return IsTeam(a) || IsProvider(a) || a == kTreasury; }
-
-// Signature checks share one SigningBytes computation per entry.
-class Signers {
- public:
-  Signers(const Entry& e, const LedgerId& ledger) : entry_(e), ledger_(ledger) {}
-  bool Has(const PublicKey& key) {
-    for (const Endorsement& s : entry_.signatures) {
-      if (s.signer != key) continue;
-      if (bytes_.empty()) bytes_ = SigningBytes(entry_, ledger_);
-      if (VerifySignature(key, bytes_, s.signature)) return true;
-    }
-    return false;
-  }
-
- private:
-  const Entry& entry_;
-  const LedgerId& ledger_;
-  std::vector<uint8_t> bytes_;
-};
-
+namespace rules {
 Code AuthorizeReceipt(const Entry& e, const Keys& keys) {
   if (!e.receipt || !ReceiptShapeProblem(*e.receipt).empty()) return Code::kInvalid;
-  if (e.job != e.receipt->job_id || e.amount.value() != 0) return Code::kInvalid;
+  if (e.job != e.receipt->job_id) return Code::kInvalid;
   if (!VerifyAgentSignature(*e.receipt, keys.ledger_id) ||
       !VerifyCountersignature(*e.receipt, keys.ledger_id, keys.ledger)) {
     return Code::kBadReceipt;
   }
   return Code::kOk;
 }
+}  // namespace rules
+
+namespace {
 
 // Field shapes for each type; kOk when the entry has exactly the fields its type uses.
 Code CheckShape(const Entry& e) {
   if (e.id.empty() || e.id.size() > kEntryIdBytesMax) return Code::kInvalid;
   if (e.signatures.size() > kEntrySignaturesMax) return Code::kInvalid;
-  const bool moves_amount = e.type == EntryType::kMint || e.type == EntryType::kTransfer ||
-                            e.type == EntryType::kEscrowHold || e.type == EntryType::kStake ||
-                            e.type == EntryType::kUnstake || e.type == EntryType::kSlash;
+  const EntryType t = e.type;
+  const bool moves_amount = t == EntryType::kMint || t == EntryType::kTransfer ||
+                            t == EntryType::kEscrowHold || t == EntryType::kStake ||
+                            t == EntryType::kUnstake || t == EntryType::kSlash ||
+                            t == EntryType::kWithdraw;
   if (moves_amount ? e.amount.value() <= 0 : e.amount.value() != 0) return Code::kInvalid;
-  const bool has_receipt = e.type == EntryType::kSettle || e.type == EntryType::kTaskReceipt;
+  const bool has_receipt =
+      t == EntryType::kSettle || t == EntryType::kTaskReceipt || t == EntryType::kSlash;
   if (has_receipt != e.receipt.has_value()) return Code::kInvalid;
-  const bool has_job = e.type == EntryType::kEscrowHold || e.type == EntryType::kSettle ||
-                       e.type == EntryType::kRelease || e.type == EntryType::kTaskReceipt;
+  const bool has_job = t == EntryType::kEscrowHold || t == EntryType::kSettle ||
+                       t == EntryType::kRelease || t == EntryType::kTaskReceipt ||
+                       t == EntryType::kSlash;
   if (has_job != !e.job.empty()) return Code::kInvalid;
   if (has_job && !AccountNameProblem(EscrowAccount(e.job)).empty()) return Code::kInvalid;
+  // One encoding per meaning: fields a type does not use are empty (the time is 0), so no two
+  // entries that do the same thing differ in bytes that nothing reads.
+  const bool has_time = t == EntryType::kUnstake || t == EntryType::kWithdraw;
+  if (!has_time && e.at_ms != 0) return Code::kInvalid;
+  if (t != EntryType::kSlash) return e.legs.empty() && e.memo.empty() ? Code::kOk : Code::kInvalid;
+  if (e.legs.empty() || e.legs.size() > kSlashLegsMax) return Code::kInvalid;
+  if (e.memo.size() > kMemoBytesMax || !IsValidUtf8(e.memo)) return Code::kInvalid;
   return Code::kOk;
 }
 
@@ -97,6 +88,10 @@ std::string_view CodeName(Code code) {
       return "hold_owner_mismatch";
     case Code::kDuplicateReceipt:
       return "duplicate_receipt";
+    case Code::kDuplicateSlash:
+      return "duplicate_slash";
+    case Code::kNotReleased:
+      return "not_released";
   }
   return "unknown";
 }
@@ -129,7 +124,7 @@ Code Authorize(const Entry& e, const Keys& keys) {
       if (e.from != EscrowAccount(e.job) || e.to != ProviderAccount(e.receipt->agent)) {
         return Code::kInvalid;
       }
-      if (Code c = AuthorizeReceipt(e, keys); c != Code::kOk) return c;
+      if (Code c = rules::AuthorizeReceipt(e, keys); c != Code::kOk) return c;
       return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
     }
     case EntryType::kRelease:
@@ -137,25 +132,12 @@ Code Authorize(const Entry& e, const Keys& keys) {
       return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
     case EntryType::kStake:
     case EntryType::kUnstake:
-    case EntryType::kSlash: {
-      const bool stake = e.type == EntryType::kStake;
-      const std::string_view stake_side = stake ? e.to : e.from;
-      if (!IsStake(stake_side)) return Code::kInvalid;
-      const PublicKey agent = *AccountKey(stake_side);
-      const std::string other =
-          e.type == EntryType::kSlash ? std::string(kTreasury) : ProviderAccount(agent);
-      if ((stake ? e.from : e.to) != other) return Code::kInvalid;
-      if (e.type == EntryType::kSlash) {
-        return signers.Has(keys.operator_key) ? Code::kOk : Code::kBadSignature;
-      }
-      if (!signers.Has(agent)) return Code::kBadSignature;
-      // Unstaking also needs the scheduler: it knows whether the stake still backs open work.
-      if (e.type == EntryType::kUnstake && !signers.Has(keys.ledger)) return Code::kBadSignature;
-      return Code::kOk;
-    }
+    case EntryType::kWithdraw:
+    case EntryType::kSlash:
+      return rules::AuthorizeStake(e, keys, signers);
     case EntryType::kTaskReceipt:
       if (!e.from.empty() || !e.to.empty()) return Code::kInvalid;
-      if (Code c = AuthorizeReceipt(e, keys); c != Code::kOk) return c;
+      if (Code c = rules::AuthorizeReceipt(e, keys); c != Code::kOk) return c;
       return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
   }
   return Code::kInvalid;
@@ -189,8 +171,11 @@ Code State::ApplyRules(const Entry& e) {
       return ApplyRelease(e);
     case EntryType::kStake:
     case EntryType::kUnstake:
-    case EntryType::kSlash:
       return ApplyStakeMove(e);
+    case EntryType::kWithdraw:
+      return ApplyWithdraw(e);
+    case EntryType::kSlash:
+      return ApplySlash(e);
     case EntryType::kTaskReceipt:
       return Code::kOk;
   }
@@ -291,16 +276,6 @@ Code State::ApplyRelease(const Entry& e) {
   return Code::kOk;
 }
 
-Code State::ApplyStakeMove(const Entry& e) {
-  bool created = false;
-  if (e.type == EntryType::kStake && balances_.contains(e.from)) {
-    created = balances_.try_emplace(e.to, MicroPlume(0)).second;  // first stake opens it
-  }
-  const Code code = Move(e.from, e.to, e.amount);
-  if (code != Code::kOk && created) balances_.erase(e.to);  // all or nothing
-  return code;
-}
-
 std::optional<MicroPlume> State::Balance(std::string_view account) const {
   auto it = balances_.find(std::string(account));
   if (it == balances_.end()) return std::nullopt;
@@ -347,7 +322,7 @@ Status State::CheckInvariants() const {
       return Fail("invariant broken: closed hold of job " + job + " still holds money");
     }
   }
-  return {};
+  return CheckStakeInvariants();
 }
 
 }  // namespace plume::ledger

@@ -1,5 +1,7 @@
 // Serialisation of State for snapshots: counts first, then the items; every count is bounded
 // by the bytes left, so a damaged snapshot cannot make us allocate without limit.
+// Order: minted, entry count, balances, holds, settled tasks, ids, tranches (by unbond
+// account), slashed tasks (the last two since snapshot version 3).
 #include "codec.h"
 #include "plume/ledger/limits.h"
 #include "plume/ledger/state.h"
@@ -34,6 +36,18 @@ void State::EncodeTo(std::vector<uint8_t>& out) const {
     codec::PutU64(out, rec.index);
     codec::PutRaw(out, rec.body_hash);
   }
+  codec::PutU64(out, tranches_.size());
+  for (const auto& [account, list] : tranches_) {
+    codec::PutString(out, account);
+    codec::PutU64(out, list.size());
+    for (const Tranche& t : list) {
+      codec::PutString(out, t.entry_id);
+      codec::PutU64(out, static_cast<uint64_t>(t.amount.value()));
+      codec::PutU64(out, t.release_at_ms);
+    }
+  }
+  codec::PutU64(out, slashed_.size());
+  for (const std::string& key : slashed_) codec::PutString(out, key);
 }
 
 Result<State> State::Decode(std::span<const uint8_t> bytes) {
@@ -72,6 +86,19 @@ Result<State> State::Decode(std::span<const uint8_t> bytes) {
     rec.body_hash = in.Raw<32>();
     s.ids_[std::move(id)] = rec;
   }
+  for (uint64_t i = 0, n = count(12); i < n && in.ok(); ++i) {
+    std::string account = in.String(kStringMax);
+    std::vector<Tranche>& list = s.tranches_[std::move(account)];
+    for (uint64_t k = 0, m = count(20); k < m && in.ok(); ++k) {
+      Tranche t;
+      t.entry_id = in.String(kEntryIdBytesMax);
+      t.amount = money();
+      t.release_at_ms = in.U64();
+      list.push_back(std::move(t));
+    }
+  }
+  for (uint64_t i = 0, n = count(4); i < n && in.ok(); ++i)
+    s.slashed_.insert(in.String(kStringMax));
   if (!in.done()) return Fail("snapshot state is malformed");
   if (!s.balances_.contains(std::string(kTreasury)) ||
       !s.balances_.contains(std::string(kOperator))) {

@@ -237,7 +237,8 @@ TEST_F(StateTest, AmountsNearInt64MaxOverflowInsteadOfWrapping) {
   EXPECT_EQ(Bal(EscrowAccount("j")), near_max.value());
 }
 
-TEST_F(StateTest, StakeUnstakeSlash) {
+TEST_F(StateTest, StakeNeedsTheAgentAndTheBalance) {
+  // Unstake, withdraw and slash: state_stake_test.cc.
   Genesis(MicroPlume(0));
   const PublicKey agent = cast_.agents[0].public_key();
   ASSERT_EQ(
@@ -246,20 +247,17 @@ TEST_F(StateTest, StakeUnstakeSlash) {
   EXPECT_EQ(Run(Signed(cast_.id, MakeStake("s0", agent, MicroPlume(51)), cast_.agents[0])),
             Code::kInsufficientBalance);
   EXPECT_FALSE(state_.Balance(StakeAccount(agent)).has_value());
-  ASSERT_EQ(Run(Signed(cast_.id, MakeStake("s1", agent, MicroPlume(30)), cast_.agents[0])),
-            Code::kOk);
-  EXPECT_EQ(Run(Signed(cast_.id, MakeUnstake("u0", agent, MicroPlume(5)), cast_.agents[0])),
-            Code::kBadSignature);  // the scheduler must agree
-  ASSERT_EQ(
-      Run(Signed(cast_.id, MakeUnstake("u1", agent, MicroPlume(5)), cast_.agents[0], cast_.ledger)),
-      Code::kOk);
-  EXPECT_EQ(Run(Signed(cast_.id, MakeSlash("x0", agent, MicroPlume(5)), cast_.ledger)),
+  EXPECT_EQ(Run(Signed(cast_.id, MakeStake("s1", agent, MicroPlume(30)), cast_.ledger)),
             Code::kBadSignature);
-  ASSERT_EQ(Run(Signed(cast_.id, MakeSlash("x1", agent, MicroPlume(5)), cast_.operator_id)),
+  ASSERT_EQ(Run(Signed(cast_.id, MakeStake("s2", agent, MicroPlume(30)), cast_.agents[0])),
             Code::kOk);
-  EXPECT_EQ(Bal(cast_.provider(0)), 25);
-  EXPECT_EQ(Bal(StakeAccount(agent)), 20);
-  EXPECT_EQ(Bal("treasury"), 5);
+  EXPECT_EQ(Bal(cast_.provider(0)), 20);
+  EXPECT_EQ(Bal(StakeAccount(agent)), 30);
+  // Stake is not spendable: no transfer or mint touches it.
+  EXPECT_EQ(
+      Run(Signed(cast_.id, MakeTransfer("t", StakeAccount(agent), cast_.provider(0), MicroPlume(1)),
+                 cast_.agents[0])),
+      Code::kInvalid);
 }
 
 TEST_F(StateTest, SameIdIsAppliedOnce) {

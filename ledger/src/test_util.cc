@@ -7,6 +7,13 @@
 #include <atomic>
 #include <fstream>
 
+namespace plume::ledger {
+void PrintTo(const Tranche& t, std::ostream* os) {
+  *os << "{" << t.entry_id << ", " << t.amount.value() << ", release " << t.release_at_ms << "}";
+}
+void PrintTo(Code code, std::ostream* os) { *os << CodeName(code); }
+}  // namespace plume::ledger
+
 namespace plume::ledger::test {
 
 TempDir::TempDir() {

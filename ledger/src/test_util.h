@@ -3,11 +3,18 @@
 #pragma once
 
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "plume/ledger/entry.h"
 #include "plume/ledger/ledger.h"
+
+namespace plume::ledger {
+// Readable gtest failure messages.
+void PrintTo(const Tranche& t, std::ostream* os);
+void PrintTo(Code code, std::ostream* os);
+}  // namespace plume::ledger
 
 namespace plume::ledger::test {
 

@@ -115,6 +115,7 @@ struct Agent::Impl {
   void Send(const MessageBuilder& b);
 
   // agent_tasks.cc
+  uint64_t HostMemoryBytes() const;
   void OnTaskAssign(Message m, Clock::time_point now);
   void OnTaskCancel(const Message& m);
   void CancelHeld(uint64_t task_id, uint32_t attempt, const std::string& reason);

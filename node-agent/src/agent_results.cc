@@ -31,30 +31,26 @@ double NumOr(const json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
 }
 
-// The receipt: a canonical single-segment Receipt message, signed by the agent (schema:
-// TaskResult.receipt / receiptSignature).
+// The receipt (protocol/receipt.h): TaskResult.receipt / receiptSignature.
 std::pair<std::string, Signature> SignReceipt(const Identity& id, const HeldTask& t,
                                               const Hash256& output, const TaskOutput& out,
                                               int64_t finished_unix_ms) {
-  capnp::MallocMessageBuilder mb;
-  auto r = mb.initRoot<wire::Receipt>();
-  r.setJobId(t.job_id);
-  r.setTaskId(t.task_id);
-  r.setAttempt(t.attempt);
-  r.setAgent(AsData(id.public_key()));
-  auto inputs = r.initInputs(static_cast<unsigned>(t.inputs.size()));
-  for (size_t i = 0; i < t.inputs.size(); ++i) {
-    inputs.set(static_cast<unsigned>(i), AsData(t.inputs[i]));
+  ReceiptFields f;
+  f.job_id = t.job_id;
+  f.task_id = t.task_id;
+  f.attempt = t.attempt;
+  f.inputs = t.inputs;
+  f.output = output;
+  f.tokens = static_cast<uint64_t>(out.tokens_processed);
+  f.flops = out.flops;
+  f.finished_at_ms = static_cast<uint64_t>(finished_unix_ms);
+  if (!out.commitments.empty()) f.commitment = CommitmentRoot(out.commitments);
+  auto signed_receipt = plume::SignReceipt(id, std::move(f));
+  if (!signed_receipt) {  // only a kj encoding failure, which these bounded fields cannot cause
+    spdlog::error("cannot sign the receipt of task {}: {}", t.task_id, signed_receipt.error().message);
+    return {};
   }
-  r.setOutput(AsData(output));
-  r.setTokens(static_cast<uint64_t>(out.tokens_processed));
-  r.setFlops(out.flops);
-  r.setFinishedAtMs(static_cast<uint64_t>(finished_unix_ms));
-  if (!out.commitments.empty()) r.setCommitment(AsData(CommitmentRoot(out.commitments)));
-  auto words = capnp::canonicalize(r.asReader());
-  auto bytes = words.asBytes();
-  std::string encoded(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-  return {encoded, id.Sign(encoded)};
+  return {std::move(signed_receipt->bytes), signed_receipt->signature};
 }
 
 // The ledger receipt (ledger/receipt.h) the scheduler rebuilds and countersigns so the ledger

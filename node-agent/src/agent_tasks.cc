@@ -1,6 +1,7 @@
 // plume-agent: taking a TaskAssign, pulling its input blobs, running it on the worker thread
 // and handling its end (spooled for delivery, or TaskFailed). See agent_impl.h.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -43,6 +44,12 @@ DeviceChoice ChooseDevice(const AgentOptions& options) {
 
 }  // namespace
 
+uint64_t Agent::Impl::HostMemoryBytes() const {
+  if (options.host_memory_bytes != 0) return options.host_memory_bytes;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
 void Agent::Impl::OnTaskAssign(Message m, Clock::time_point now) {
   auto a = m.body().getTaskAssign();
   const uint64_t task_id = a.getTaskId();
@@ -76,6 +83,12 @@ void Agent::Impl::OnTaskAssign(Message m, Clock::time_point now) {
     refs = {p.getRoundParams(), p.getDataShard(), p.getEvalTokens()};
   } else {
     refs = {a.getParams().getInfer().getCheckpoint()};
+  }
+  std::vector<uint64_t> sizes;
+  for (auto ref : refs) sizes.push_back(ref.getSizeBytes());
+  if (const std::string why = InputsTooLarge(t.train, sizes, HostMemoryBytes()); !why.empty()) {
+    SendTaskFailed(job_id, task_id, attempt, "task refused: " + why, true);
+    return;
   }
   spdlog::info("job={} task={} attempt={}: assigned ({})", job_id, task_id, attempt,
                t.train ? "train" : "infer");

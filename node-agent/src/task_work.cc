@@ -240,4 +240,17 @@ WorkFn MakeInferWork(InferTask task, DeviceChoice device) {
   };
 }
 
+std::string InputsTooLarge(bool train, const std::vector<uint64_t>& input_bytes,
+                           uint64_t host_memory_bytes) {
+  if (host_memory_bytes == 0) return {};
+  const uint64_t factor = train ? kTrainInputRamFactor : kInferInputRamFactor;
+  unsigned __int128 need = 0;
+  for (uint64_t b : input_bytes) need += static_cast<unsigned __int128>(b) * factor;
+  if (need <= host_memory_bytes) return {};
+  uint64_t total = 0;
+  for (uint64_t b : input_bytes) total += std::min<uint64_t>(b, UINT64_MAX - total);
+  return "inputs of " + std::to_string(total) + " bytes need about " + std::to_string(factor) +
+         "x that in host memory; this agent has " + std::to_string(host_memory_bytes) + " bytes";
+}
+
 }  // namespace plume::agent

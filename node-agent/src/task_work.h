@@ -57,6 +57,16 @@ struct InferTask {
   uint64_t seed = 0;
 };
 
+// Host memory a task's inputs take once loaded: each input blob is read whole and copied, and
+// text is expanded to int32 tokens, about six bytes of RAM per input byte (training); an infer
+// checkpoint is held about three times (blob, copy, model). A submitter chooses these sizes, so
+// the agent refuses a task whose inputs would not fit rather than be killed by the OOM killer.
+inline constexpr uint64_t kTrainInputRamFactor = 6;
+inline constexpr uint64_t kInferInputRamFactor = 3;
+// Empty when inputs of these sizes fit in `host_memory_bytes` (0: unknown, no check), else why.
+std::string InputsTooLarge(bool train, const std::vector<uint64_t>& input_bytes,
+                           uint64_t host_memory_bytes);
+
 // The contiguous slice [begin, end) of n items that shard `index` of `count` owns (the first
 // n % count shards get one more). Pure; count 0 is treated as 1.
 std::pair<size_t, size_t> ShardRange(size_t n, uint32_t index, uint32_t count);

@@ -42,11 +42,17 @@ struct BlobService::Impl {
   BlobWritePolicy can_write;
   BlobStoredCallback on_stored;
   BlobServiceStats stats;
+  // Keyed by (sender, hash): each sender writes its own partial file, so a stranger who knows
+  // the hash cannot interleave chunks or announce another size into someone else's upload.
   struct Upload {
     std::unique_ptr<BlobReceiver> receiver;
+    uint64_t declared_bytes = 0;
     uint64_t last_use = 0;
+    std::chrono::steady_clock::time_point last_active;
   };
-  std::map<Hash256, Upload> uploads;
+  using UploadKey = std::pair<PublicKey, Hash256>;
+  std::map<UploadKey, Upload> uploads;
+  uint64_t declared_bytes = 0;  // sum over `uploads`
   // A blob the store already has, sent again by a key that may not read it: its bytes are hashed
   // as they come (nothing is written) and the key counts as an uploader only if they match. So
   // knowing a hash never makes a key an uploader (the scheduler's read and submit rules trust it).
@@ -61,14 +67,37 @@ struct BlobService::Impl {
   MessageBuilder OnProofChunk(const PublicKey& principal, const Hash256& hash,
                               wire::BlobPut::Reader put, uint64_t request_id);
 
-  // Bounded: when full, the least recently active upload is closed (its partial file stays on
-  // disk, so that sender resumes where it was when it comes back).
-  void MakeRoom() {
-    if (uploads.size() < limits::kBlobUploadsMax) return;
-    auto oldest = std::min_element(uploads.begin(), uploads.end(), [](auto& a, auto& b) {
-      return a.second.last_use < b.second.last_use;
-    });
-    uploads.erase(oldest);
+  // Closes an upload; `discard` also deletes its partial file (evicted or abandoned: the bytes
+  // must not stay on disk, or closing would not bound it).
+  void Close(std::map<UploadKey, Upload>::iterator it, bool discard) {
+    if (discard) it->second.receiver->Discard();
+    declared_bytes -= it->second.declared_bytes;
+    uploads.erase(it);
+  }
+
+  template <typename Pred>
+  void CloseOldest(Pred pred) {
+    auto oldest = uploads.end();
+    for (auto it = uploads.begin(); it != uploads.end(); ++it) {
+      if (pred(it->first) && (oldest == uploads.end() || it->second.last_use < oldest->second.last_use)) {
+        oldest = it;
+      }
+    }
+    if (oldest != uploads.end()) Close(oldest, true);
+  }
+
+  // Bounds before a new upload of `bytes` by `sender` opens: the sender's own count, the table,
+  // and the declared bytes on disk. Least recently active uploads go first.
+  void MakeRoom(const PublicKey& sender, uint64_t bytes) {
+    size_t own = 0;
+    for (const auto& [key, u] : uploads) own += key.first == sender;
+    if (own >= limits::kBlobUploadsPerSenderMax) {
+      CloseOldest([&](const UploadKey& k) { return k.first == sender; });
+    }
+    while (!uploads.empty() && (uploads.size() >= limits::kBlobUploadsMax ||
+                                declared_bytes + bytes > limits::kBlobPartialBytesMax)) {
+      CloseOldest([](const UploadKey&) { return true; });
+    }
   }
 };
 
@@ -137,6 +166,25 @@ BlobService::BlobService(BlobStore& store, PublicKey self, BlobReadPolicy can_re
 
 BlobService::~BlobService() = default;
 const BlobServiceStats& BlobService::stats() const { return impl_->stats; }
+size_t BlobService::open_uploads() const { return impl_->uploads.size(); }
+uint64_t BlobService::open_upload_bytes() const { return impl_->declared_bytes; }
+
+uint64_t BlobService::CloseIdleUploads(std::chrono::seconds idle) {
+  auto& s = *impl_;
+  const auto cutoff = std::chrono::steady_clock::now() - idle;
+  uint64_t closed = 0;
+  for (auto it = s.uploads.begin(); it != s.uploads.end();) {
+    auto next = std::next(it);
+    if (it->second.last_active < cutoff) {
+      s.Close(it, true);
+      ++closed;
+    }
+    it = next;
+  }
+  // Partial files of uploads this process never opened (an earlier run) are orphans by now.
+  if (auto removed = s.store->RemovePartialsOlderThan(idle); removed) closed += *removed;
+  return closed;
+}
 
 MessageBuilder BlobService::OnBlobGet(const PublicKey& principal, const Message& request) {
   auto& s = *impl_;
@@ -203,22 +251,29 @@ MessageBuilder BlobService::OnBlobPut(const PublicKey& principal, const Message&
     ack.setComplete(true);
     return reply;
   }
-  auto it = s.uploads.find(*hash);
+  const Impl::UploadKey key{principal, *hash};
+  auto it = s.uploads.find(key);
+  if (it != s.uploads.end() && it->second.declared_bytes != total) {
+    s.Close(it, true);  // the sender changed its claim: start over
+    it = s.uploads.end();
+  }
   if (it == s.uploads.end()) {
-    s.MakeRoom();
-    auto receiver = BlobReceiver::Start(*s.store, *hash, total);
+    s.MakeRoom(principal, total);
+    auto receiver = BlobReceiver::Start(*s.store, *hash, total, ToHex(principal));
     if (!receiver) {
       ++s.stats.failed_uploads;
       return ErrorReply(id, s.self, wire::ErrorCode::INTERNAL, receiver.error().message);
     }
-    it = s.uploads.emplace(*hash, Impl::Upload{std::move(*receiver), 0}).first;
+    it = s.uploads.emplace(key, Impl::Upload{std::move(*receiver), total, 0, {}}).first;
+    s.declared_bytes += total;
   }
   it->second.last_use = ++s.use_clock;
+  it->second.last_active = std::chrono::steady_clock::now();
   auto& receiver = *it->second.receiver;
   auto bytes = Bytes(put.getBytes());
   if (auto status = receiver.OnChunk(put.getOffset(), bytes, total); !status) {
     ++s.stats.failed_uploads;
-    s.uploads.erase(it);
+    s.Close(it, false);  // the receiver already deleted what verification found worthless
     return ErrorReply(id, s.self, wire::ErrorCode::BAD_MESSAGE, status.error().message);
   }
   ++s.stats.chunks_received;
@@ -226,7 +281,7 @@ MessageBuilder BlobService::OnBlobPut(const PublicKey& principal, const Message&
   ack.setNextOffset(receiver.next_offset());
   ack.setComplete(receiver.complete());
   if (receiver.complete()) {
-    s.uploads.erase(it);
+    s.Close(it, false);
     ++s.stats.blobs_stored;
     if (s.on_stored) s.on_stored(principal, *hash, total);
   }

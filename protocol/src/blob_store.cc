@@ -270,8 +270,10 @@ Status BlobStore::Remove(const Hash256& hash) {
 }
 
 fs::path BlobStore::PathOf(const Hash256& hash) const { return impl_->PathOf(ToHex(hash)); }
-fs::path BlobStore::PartialPath(const Hash256& hash) const {
-  return impl_->dir / "partial" / (ToHex(hash) + ".part");
+fs::path BlobStore::PartialPath(const Hash256& hash, std::string_view owner) const {
+  std::string name = ToHex(hash);
+  if (!owner.empty()) name += "." + std::string(owner);
+  return impl_->dir / "partial" / (name + ".part");
 }
 
 void BlobStore::Pin(const Hash256& hash) {

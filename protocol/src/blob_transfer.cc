@@ -43,15 +43,20 @@ struct BlobReceiver::Impl {
 };
 
 BlobReceiver::BlobReceiver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void BlobReceiver::Discard() {
+  if (!impl_->complete) impl_->Restart();
+}
 BlobReceiver::~BlobReceiver() = default;
 
 Result<std::unique_ptr<BlobReceiver>> BlobReceiver::Start(BlobStore& store, const Hash256& hash,
-                                                          std::optional<uint64_t> total_size_bytes) {
+                                                          std::optional<uint64_t> total_size_bytes,
+                                                          std::string_view owner) {
   auto impl = std::make_unique<Impl>();
   impl->store = &store;
   impl->hash = hash;
   impl->total = total_size_bytes;
-  impl->partial = store.PartialPath(hash);
+  impl->partial = store.PartialPath(hash, owner);
   if (total_size_bytes && *total_size_bytes > limits::kBlobBytesMax) {
     return Fail("blob of " + std::to_string(*total_size_bytes) + " bytes exceeds the limit of " +
                 std::to_string(limits::kBlobBytesMax));
@@ -68,7 +73,7 @@ Result<std::unique_ptr<BlobReceiver>> BlobReceiver::Start(BlobStore& store, cons
   uint64_t have = static_cast<uint64_t>(st.st_size);
   if (impl->total && have > *impl->total) {
     impl->Restart();
-    return Start(store, hash, total_size_bytes);
+    return Start(store, hash, total_size_bytes, owner);
   }
   // Resume: the bytes already on disk are part of the hash; read them once to catch up.
   for (uint64_t off = 0; off < have; off += limits::kBlobChunkBytes) {

@@ -12,6 +12,13 @@
 
 namespace plume {
 
+std::string ReceiptSigningBytes(std::string_view receipt_bytes) {
+  std::string out(kReceiptDomain);
+  out.push_back('\0');
+  out.append(receipt_bytes);
+  return out;
+}
+
 Result<SignedReceipt> SignReceipt(const Identity& agent, ReceiptFields fields) {
   fields.agent = agent.public_key();
   try {
@@ -32,7 +39,7 @@ Result<SignedReceipt> SignReceipt(const Identity& agent, ReceiptFields fields) {
     auto bytes = words.asBytes();
     SignedReceipt out;
     out.bytes.assign(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-    out.signature = agent.Sign(out.bytes);
+    out.signature = agent.Sign(ReceiptSigningBytes(out.bytes));
     return out;
   } catch (const kj::Exception& e) {
     return Fail(std::string("cannot encode receipt: ") + e.getDescription().cStr());
@@ -83,7 +90,9 @@ Result<ReceiptFields> VerifyReceipt(std::span<const uint8_t> bytes,
   }
   Signature sig;
   std::copy(signature.begin(), signature.end(), sig.begin());
-  if (!VerifySignature(f.agent, bytes, sig)) {
+  const std::string signed_bytes = ReceiptSigningBytes(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  if (!VerifySignature(f.agent, signed_bytes, sig)) {
     return Fail("receipt signature does not match agent " + ToHex(f.agent));
   }
   return f;

@@ -184,6 +184,12 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
     m.Feed(Tick{});
     m.next_tick_ms = m.NowMs() + m.opt.tick.count();
   }
+  if (m.NowMs() >= m.next_upload_sweep_ms) {
+    // Abandoned uploads hold disk until swept; an hour lets an honest sender resume.
+    const uint64_t closed = m.blob_service->CloseIdleUploads(std::chrono::hours(1));
+    if (closed > 0) spdlog::info("closed {} idle uploads and removed their partial files", closed);
+    m.next_upload_sweep_ms = m.NowMs() + 60'000;
+  }
   if (auto st = m.Persist(); !st) return st;
   m.Act();
   return {};
@@ -326,11 +332,24 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
       t->output_blob == output) {
     return ack_with(true, "already recorded");
   }
+  // Only the holder of the current attempt is heard: anything else the core would ignore after
+  // the pool had spent a signature check (and a screen's blob reads) on it.
+  if (t->state != TaskState::kAssigned || t->node != node || t->attempt != r.getAttempt()) {
+    return ack_with(false, "task " + std::to_string(r.getTaskId()) + " attempt " +
+                               std::to_string(r.getAttempt()) + " is not assigned to you");
+  }
+  // Overloaded: no ack, so the agent keeps its spooled result and sends it again after its
+  // stall timeout (a refusal would make it drop the result).
+  if (receipts->Outstanding() >= kResultsVerifyingMax) {
+    spdlog::warn("result of task {} from {} left unanswered: {} results are being checked",
+                 r.getTaskId(), node.substr(0, 16), receipts->Outstanding());
+    return;
+  }
   // The signature check runs on the pool; OnResultVerified (reactor_tasks.cc) carries on.
   auto metrics = r.getMetrics();
   auto receipt = r.getReceipt();
   auto signature = r.getReceiptSignature();
-  receipts->Submit(ResultToVerify{
+  ResultToVerify checked{
       in.peer, in.message.request_id(), in.principal, r.getTaskId(), r.getAttempt(), *out,
       metrics.getFinalLoss(), metrics.getTokens(), metrics.getFlops(),
       std::string(reinterpret_cast<const char*>(receipt.begin()), receipt.size()),
@@ -339,7 +358,9 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
       r.getLedgerEndUnixMs(),
       std::string(reinterpret_cast<const char*>(r.getLedgerSignature().begin()),
                   r.getLedgerSignature().size()),
-      ScreenFor(*t, *out)});
+      ScreenFor(*t, *out)};
+  checked.job_id = t->job;
+  receipts->Submit(std::move(checked));
 }
 
 void Reactor::Impl::OnTaskFailed(Incoming& in) {

@@ -59,6 +59,7 @@ struct Reactor::Impl {
   Core core;
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<BlobService> blob_service;
+  int64_t next_upload_sweep_ms = 0;  // CloseIdleUploads once a minute
   std::unique_ptr<TransportServer> server;
   std::chrono::steady_clock::time_point started;
   int64_t clock_base_ms = 0;

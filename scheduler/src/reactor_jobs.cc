@@ -90,6 +90,11 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   b.setTasksFailed(failed);
 }
 
+// The largest model the scheduler initialises on submit (GPT-2 XL, 1.56 G, fits): the
+// initialisation holds four model-sized buffers on the reactor thread, so without a cap one
+// unfunded submit could take tens of GB and minutes (every agent's lease would expire).
+constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
+
 }  // namespace
 
 void Reactor::Impl::FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex,
@@ -316,6 +321,15 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
   auto prepared = PrepareSpec(owner, toml, s.getDataBlobs());
   if (!prepared) return bad(prepared.error().message);
   auto& [spec, x] = *prepared;
+  // Before any work is done for it (the model initialisation below allocates and stores the
+  // whole model on this thread): a spec that cannot run, or a model larger than the scheduler
+  // initialises, is refused for nothing.
+  if (auto st = ValidateSpec(spec); !st) return bad("bad job spec: " + st.error().message);
+  if (spec.kind == JobKind::kTrain && x.spec.model->NumParams() > kSchedulerInitParamsMax) {
+    return bad("the model has " + std::to_string(x.spec.model->NumParams()) +
+               " parameters; this scheduler trains models of at most " +
+               std::to_string(kSchedulerInitParamsMax));
+  }
   // With a ledger every job holds its maximum cost in escrow, and the ledger refuses a hold of
   // 0: say so now rather than accept a job whose hold must fail.
   if (opt.ledger && ValidateSpec(spec) && MaxJobCostMicroPlume(spec) <= 0) {

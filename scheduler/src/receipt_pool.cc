@@ -15,6 +15,7 @@ Result<ReceiptFields> Checked(const ResultToVerify& r) {
       reinterpret_cast<const uint8_t*>(r.receipt_signature.data()), r.receipt_signature.size());
   auto fields = VerifyReceipt(bytes, sig);
   if (fields && fields->agent == r.agent && fields->task_id == r.task_wire_id &&
+      fields->job_id == r.job_id &&
       fields->attempt == r.attempt && fields->output == r.output) {
     return fields;
   }

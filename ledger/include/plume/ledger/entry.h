@@ -12,6 +12,8 @@
 //   team:<client public key hex>      owned by that client
 //   provider:<agent public key hex>   owned by that agent
 //   stake:<agent public key hex>      the agent's locked stake (stake/unstake/slash)
+//   unbond:<agent public key hex>     stake on its way out: unstaked, not yet withdrawn, still
+//                                     slashable; held as tranches with release times (state.h)
 //   escrow:<job id>                   one per job, created by the first escrow hold
 //   treasury                          network fees and slashes; owned by the operator key
 //   operator                          the mint: the only account that may go negative
@@ -40,11 +42,32 @@ enum class EntryType : uint8_t {
                      // by the ledger key (so every byte of every entry is under a signature)
   kRelease = 6,  // escrow:<job> rest -> to (its team), closes the hold; signed by the ledger key
   kStake = 7,    // provider:<k> -> stake:<k>, amount; signed by k
-  kUnstake = 8,  // stake:<k> -> provider:<k>, amount; signed by k and by the ledger key
-  kSlash = 9,    // stake:<k> -> treasury, amount; signed by the operator key
+  kUnstake = 8,  // stake:<k> -> unbond:<k>, amount, as one tranche released at at_ms; signed by
+                 // k and by the ledger key (it knows whether the stake still backs open work)
+  kSlash = 9,    // stake:<k> (then unbond:<k>, latest release first) -> legs, amount == sum of
+                 // the legs; carries the faulty run's countersigned receipt (agent == k) and a
+                 // memo (the evidence); signed by the ledger key or the operator key
   kTaskReceipt = 10,  // records a countersigned receipt, moves nothing; signed by the ledger key
+  kWithdraw = 11,     // unbond:<k> -> provider:<k>; at_ms is the time; amount is exactly the sum
+                      // of the tranches released at or before at_ms; signed by the ledger key
 };
 std::string_view EntryTypeName(EntryType type);
+
+// Where a slash's money goes, in the order the scheduler fills the legs (docs/ledger.md).
+enum class LegKind : uint8_t {
+  kTreasury = 0,      // to "treasury": the rest
+  kCompensation = 1,  // to team:<client>: the cost of running the task again
+  kClawback = 2,      // to team:<client>: what the faulty run was paid
+  kFinder = 3,        // to provider:<referee or auditor>: the fee for finding the fault
+};
+std::string_view LegKindName(LegKind kind);
+
+struct Leg {
+  LegKind kind = LegKind::kTreasury;
+  std::string account;
+  MicroPlume amount;
+  bool operator==(const Leg&) const = default;
+};
 
 struct Endorsement {
   PublicKey signer{};
@@ -59,7 +82,11 @@ struct Entry {
   std::string to;                      // credited account (empty where the type derives it)
   MicroPlume amount;                   // > 0 where the type moves a chosen amount, else 0
   std::string job;                     // escrow hold, settle, release
-  std::optional<TaskReceipt> receipt;  // settle, task receipt
+  std::optional<TaskReceipt> receipt;  // settle, task receipt, slash (the faulty run's)
+  // Format version 3 fields, encoded after the ones above.
+  uint64_t at_ms = 0;     // unstake: the tranche's release time; withdraw: the time; else 0
+  std::vector<Leg> legs;  // slash only: 1..kSlashLegsMax, each > 0, sum == amount
+  std::string memo;       // slash only: the evidence, <= kMemoBytesMax bytes of valid UTF-8
   std::vector<Endorsement> signatures;
 
   bool operator==(const Entry&) const = default;
@@ -73,8 +100,14 @@ Entry MakeEscrowHold(std::string id, std::string team, std::string job, MicroPlu
 Entry MakeSettle(std::string id, TaskReceipt receipt);  // job and provider come from the receipt
 Entry MakeRelease(std::string id, std::string job, std::string team);
 Entry MakeStake(std::string id, const PublicKey& agent, MicroPlume amount);
-Entry MakeUnstake(std::string id, const PublicKey& agent, MicroPlume amount);
-Entry MakeSlash(std::string id, const PublicKey& agent, MicroPlume amount);
+// The tranche unbonds until release_at_ms (the ledger key's signature vouches for the time).
+Entry MakeUnstake(std::string id, const PublicKey& agent, MicroPlume amount,
+                  uint64_t release_at_ms);
+// `amount` must be exactly State::Withdrawable(agent, now_ms).
+Entry MakeWithdraw(std::string id, const PublicKey& agent, MicroPlume amount, uint64_t now_ms);
+// Slashes faulty.agent; job comes from the receipt. `legs` must sum to `amount`.
+Entry MakeSlash(std::string id, TaskReceipt faulty, MicroPlume amount, std::vector<Leg> legs,
+                std::string memo);
 Entry MakeTaskReceipt(std::string id, TaskReceipt receipt);
 
 // The bytes signatures cover: a versioned domain tag, the id of the ledger the entry is for
@@ -96,10 +129,15 @@ inline constexpr std::string_view kOperator = "operator";
 std::string TeamAccount(const PublicKey& client);
 std::string ProviderAccount(const PublicKey& agent);
 std::string StakeAccount(const PublicKey& agent);
+std::string UnbondAccount(const PublicKey& agent);
 std::string EscrowAccount(std::string_view job);
-// The key that owns a team:/provider:/stake: account; nullopt for any other name.
+// The key that owns a team:/provider:/stake:/unbond: account; nullopt for any other name.
 std::optional<PublicKey> AccountKey(std::string_view account);
 // Empty when `account` is a well-formed name of any kind, else why not.
 std::string AccountNameProblem(std::string_view account);
+
+// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF): memos are printed and put in JSON, which must not meet broken text.
+bool IsValidUtf8(std::string_view text);
 
 }  // namespace plume::ledger

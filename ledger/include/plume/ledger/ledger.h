@@ -84,6 +84,10 @@ class Ledger {
   std::optional<MicroPlume> Balance(std::string_view account) const;
   std::optional<HoldInfo> Hold(std::string_view job) const;
   bool Settled(std::string_view job, std::string_view task) const;
+  // State::Unbonding / Withdrawable / Slashed, without copying the state.
+  std::vector<Tranche> Unbonding(const PublicKey& agent) const;
+  MicroPlume Withdrawable(const PublicKey& agent, uint64_t now_ms) const;
+  bool Slashed(std::string_view job, std::string_view task) const;
   // Index of the entry with this client-chosen id (for `plume ledger prove ID`).
   std::optional<uint64_t> IndexOf(std::string_view id) const;
   uint64_t size() const;

@@ -12,7 +12,10 @@
 
 namespace plume::ledger {
 
-// True when the entry debits or credits `account` (settles touch the treasury too).
+// Every account the entry debits or credits: from and to, the treasury for a settle (its fee),
+// and for a slash the unbond account it may reach and each leg's account. Sorted, no repeats.
+std::vector<std::string> TouchedAccounts(const Entry& entry);
+// True when `account` is one of TouchedAccounts(entry).
 bool Touches(const Entry& entry, std::string_view account);
 
 // Entries touching `account` (all entries when nullopt), oldest first, at most `limit` of the
@@ -21,7 +24,9 @@ Result<std::vector<LoggedEntry>> History(const Ledger& ledger,
                                          const std::optional<std::string>& account,
                                          size_t limit = 1000);
 
-// One line for humans: "#12 transfer id=t1 team:ab.. -> provider:cd.. 5000000 uPLUME".
+// One line for humans: "#12 transfer id=t1 team:ab.. -> provider:cd.. 5.000000 PLUME", naming
+// every entry type; unstakes add their release time, withdraws their time, slashes every leg
+// ("clawback team:.. 0.000100 PLUME") and the memo (quoted, control bytes escaped).
 std::string DescribeEntry(const LoggedEntry& logged);
 // "12.345678 PLUME".
 std::string FormatPlume(MicroPlume amount);

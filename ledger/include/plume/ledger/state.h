@@ -9,9 +9,12 @@
 // Invariants (checked by CheckInvariants(), asserted in tests, run after every append):
 //  - every balance is >= 0 except the operator's; operator balance == -minted, i.e. the sum of
 //    all balances including the operator is exactly 0 and the sum of all other balances equals
-//    what was minted (nothing is burned: slashes go to the treasury);
+//    what was minted (nothing is burned: slashes go to their legs' accounts);
 //  - each hold: held == paid + fees + released + balance(escrow:<job>), balance >= 0, and a
-//    closed hold has balance 0.
+//    closed hold has balance 0;
+//  - each agent: balance(unbond:<k>) == the sum of k's tranches, every tranche amount > 0.
+// Stake, unstake, withdraw and slash also assert (debug builds) that the accounts they touch
+// hold the same total before and after: money only moves.
 // Thread-compatible: one writer, or many readers with no writer.
 #pragma once
 
@@ -46,13 +49,15 @@ enum class Code : uint8_t {
   kHoldExceeded,         // the settle would pay more than the hold has left
   kHoldOwnerMismatch,    // a second hold on a job from a different team
   kDuplicateReceipt,     // this (job, task) was settled already: pays nothing
+  kDuplicateSlash,       // a slash for this receipt's (job, task) was applied already
+  kNotReleased,          // withdraw amount is not exactly the sum of the tranches released by then
 };
 std::string_view CodeName(Code code);
 
 // The keys the rules depend on.
 struct Keys {
   PublicKey ledger{};        // the scheduler's / ledger's key: countersigns, releases, heads
-  PublicKey operator_key{};  // mints and slashes; owns the treasury
+  PublicKey operator_key{};  // mints and (with the ledger key) slashes; owns the treasury
   LedgerId ledger_id{};      // log.h LedgerIdOf(): every signature checked here must cover it
 };
 
@@ -73,6 +78,14 @@ struct HoldInfo {
   bool closed = false;
 };
 
+// Stake on its way out (one per unstake), slashable until withdrawn.
+struct Tranche {
+  std::string entry_id;  // the unstake that made it
+  MicroPlume amount;     // > 0; slashes reduce it
+  uint64_t release_at_ms = 0;
+  bool operator==(const Tranche&) const = default;
+};
+
 struct ApplyResult {
   Code code = Code::kOk;
   uint64_t index = 0;  // kOk: the new entry's index; kIdExists/kIdConflict: the original's
@@ -88,6 +101,13 @@ class State {
   std::optional<MicroPlume> Balance(std::string_view account) const;
   std::optional<HoldInfo> Hold(std::string_view job) const;
   bool Settled(std::string_view job, std::string_view task) const;
+  // The agent's tranches, earliest release first (unstakes with the same release time in the
+  // order they were applied).
+  std::vector<Tranche> Unbonding(const PublicKey& agent) const;
+  // What a withdraw at now_ms must move: the sum of the tranches released at or before it.
+  MicroPlume Withdrawable(const PublicKey& agent, uint64_t now_ms) const;
+  // True once a slash for this (job, task) of a faulty receipt was applied.
+  bool Slashed(std::string_view job, std::string_view task) const;
   // Index of the applied entry with this id.
   std::optional<uint64_t> IndexOf(std::string_view id) const;
   MicroPlume minted() const { return minted_; }
@@ -113,12 +133,19 @@ class State {
   Code ApplyHold(const Entry& e);
   Code ApplySettle(const Entry& e);
   Code ApplyRelease(const Entry& e);
-  Code ApplyStakeMove(const Entry& e);
+  Code ApplyStakeMove(const Entry& e);  // stake and unstake
+  Code ApplyWithdraw(const Entry& e);
+  Code ApplySlash(const Entry& e);
+  Status CheckStakeInvariants() const;
 
   std::unordered_map<std::string, MicroPlume> balances_{{"treasury", MicroPlume(0)},
                                                         {"operator", MicroPlume(0)}};
   std::unordered_map<std::string, HoldInfo> holds_;
   std::unordered_set<std::string> settled_;  // job + '\n' + task
+  // By unbond account; each vector sorted by release time, ties in unstake order, never holding
+  // an empty one (an agent whose tranches are all gone has no key here).
+  std::unordered_map<std::string, std::vector<Tranche>> tranches_;
+  std::unordered_set<std::string> slashed_;  // job + '\n' + task of slashed receipts
   std::unordered_map<std::string, IdRecord> ids_;
   MicroPlume minted_;
   uint64_t entry_count_ = 0;

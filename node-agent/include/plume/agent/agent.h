@@ -51,6 +51,9 @@ struct AgentOptions {
   std::vector<DeviceOffer> devices;  // only devices that passed the selftest are offered
   std::string kernel_build;          // reported in Register and in receipts
   int threads = 0;                   // CPU backend threads (0: library default)
+  // Host RAM the agent's task inputs may take (task_work.h InputsTooLarge); 0: what the machine
+  // has. Tests set it to play a small agent.
+  uint64_t host_memory_bytes = 0;
   std::shared_ptr<AgentMetrics> metrics;  // Prometheus metrics; nullptr: none
   // Tests only (plume-agent never sets it): rewrites each finished task's output before it is
   // signed and uploaded, so a test binary can play a provider that cheats (tests/verification).

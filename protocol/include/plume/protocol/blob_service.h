@@ -56,10 +56,19 @@ class BlobService {
   // The reply to a blobGet message: BlobChunk, or Error (badMessage, unauthorized, notFound).
   MessageBuilder OnBlobGet(const PublicKey& principal, const Message& request);
   // The reply to a blobPut message: BlobAck, or Error (badMessage, unauthorized, retryLater,
-  // tooLarge). Uploads of the same hash from several peers share one partial file.
+  // tooLarge). Each sender has its own partial file per hash (a stranger's chunks never mix
+  // with it); open uploads are bounded per sender, in number and in declared bytes
+  // (limits.h kBlobUploadsPerSenderMax, kBlobUploadsMax, kBlobPartialBytesMax), least recently
+  // active closed first with their partial files deleted.
   MessageBuilder OnBlobPut(const PublicKey& principal, const Message& request);
 
+  // Closes uploads with no chunk for `idle` and deletes their partial files, and any partial
+  // file not written for `idle` (left by an earlier run); returns how many. Call from a timer.
+  uint64_t CloseIdleUploads(std::chrono::seconds idle);
+
   const BlobServiceStats& stats() const;
+  size_t open_uploads() const;
+  uint64_t open_upload_bytes() const;  // declared sizes of the open uploads
 
  private:
   struct Impl;

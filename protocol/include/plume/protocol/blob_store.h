@@ -82,7 +82,9 @@ class BlobStore {
   explicit BlobStore(std::unique_ptr<Impl> impl);
   // Moves a verified file into place (rename + fsync) and indexes it, evicting if needed.
   Status Adopt(const std::filesystem::path& file, const Hash256& hash, uint64_t size_bytes);
-  std::filesystem::path PartialPath(const Hash256& hash) const;
+  // `owner` names whose transfer it is (empty: this process's own pulls), so two senders of the
+  // same hash never write into one file (an interleaved stranger would spoil the victim's bytes).
+  std::filesystem::path PartialPath(const Hash256& hash, std::string_view owner) const;
   std::unique_ptr<Impl> impl_;
 };
 
@@ -90,9 +92,11 @@ class BlobStore {
 class BlobReceiver {
  public:
   // Opens or resumes the partial file for `hash`. `total_size_bytes` may be unknown (nullopt)
-  // until the first chunk says it.
+  // until the first chunk says it. A server receiving from peers passes the sender as `owner`
+  // (hex key): each sender resumes its own partial file and cannot disturb another's.
   static Result<std::unique_ptr<BlobReceiver>> Start(BlobStore& store, const Hash256& hash,
-                                                     std::optional<uint64_t> total_size_bytes);
+                                                     std::optional<uint64_t> total_size_bytes,
+                                                     std::string_view owner = {});
   ~BlobReceiver();
 
   // Accepts the chunk at next_offset(); a chunk at an earlier offset (a duplicate) is ignored, one
@@ -108,6 +112,8 @@ class BlobReceiver {
   // flight. Call after each OnChunk; after a timeout, call Rewind() and ask again.
   std::vector<uint64_t> NextRequests();
   void Rewind();
+  // Deletes the partial file (an abandoned or evicted upload): its bytes are not kept on disk.
+  void Discard();
 
  private:
   struct Impl;

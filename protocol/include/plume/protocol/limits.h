@@ -33,6 +33,12 @@ inline constexpr uint32_t kBlobWindowChunks = 8;
 // Uploads a BlobService keeps open at once (each holds a file descriptor); beyond this the least
 // recently active one is closed and resumes from its partial file later.
 inline constexpr size_t kBlobUploadsMax = 256;
+// One sender's open uploads: a fifth closes its own oldest (keys are free, so this bounds a
+// sender's share of the table, not the table; kBlobPartialBytesMax bounds the disk).
+inline constexpr size_t kBlobUploadsPerSenderMax = 4;
+// Declared sizes of all open uploads together: the disk partial files may take. A new upload
+// that would pass it evicts the least recently active ones (their partial files are deleted).
+inline constexpr uint64_t kBlobPartialBytesMax = 128ull << 30;
 // PullBlob gives up after this many idle timeouts in a row without progress.
 inline constexpr int kBlobTimeoutsMax = 3;
 // Largest single blob (datasets, checkpoints). 64 GiB.

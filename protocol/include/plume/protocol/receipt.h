@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "plume/protocol/error.h"
@@ -36,6 +37,11 @@ struct SignedReceipt {
   std::string bytes;    // canonical encoding
   Signature signature;  // by `agent` over `bytes`
 };
+
+// What the agent's signature covers: a domain tag, then the canonical bytes, so a receipt
+// signature can never be taken for a signature of anything else the agent's key signs.
+inline constexpr std::string_view kReceiptDomain = "plume/task-receipt/v1";
+std::string ReceiptSigningBytes(std::string_view receipt_bytes);
 
 // Sets fields.agent to the signer's key, encodes canonically and signs.
 Result<SignedReceipt> SignReceipt(const Identity& agent, ReceiptFields fields);
