@@ -2,13 +2,39 @@
 #include "sim_money.h"
 
 #include "plume/protocol/hash.h"
+#include "plume/verify/slash.h"
 
 namespace plume::scheduler::testing {
 namespace {
 
 ledger::MicroPlume M(MicroPlume v) { return ledger::MicroPlume(v); }
 
+// The policy's leg kinds are the ledger's (verify/slash.h says so; here both are in sight).
+static_assert(static_cast<int>(verify::SlashLegKind::kTreasury) ==
+                  static_cast<int>(ledger::LegKind::kTreasury) &&
+              static_cast<int>(verify::SlashLegKind::kCompensation) ==
+                  static_cast<int>(ledger::LegKind::kCompensation) &&
+              static_cast<int>(verify::SlashLegKind::kClawback) ==
+                  static_cast<int>(ledger::LegKind::kClawback) &&
+              static_cast<int>(verify::SlashLegKind::kFinder) ==
+                  static_cast<int>(ledger::LegKind::kFinder));
+
 }  // namespace
+
+// The receipt the reactor countersigns for a task (reactor_tasks.cc KeepSettleReceipt): the
+// scheduler's FLOPs, the task's own price fixed at assignment, the job's fee. Unsigned here.
+ledger::TaskReceipt MoneyLedger::ReceiptOf(const LedgerOp& op, const State& core) {
+  const Task& t = core.tasks.at(op.task);
+  ledger::TaskReceipt r;
+  r.job_id = op.job;
+  r.task_id = op.task;
+  r.attempt = op.attempt;
+  r.flops = op.flops;
+  r.agent = KeyOf(op.node);
+  r.price_micro_plume_per_pflop = static_cast<uint64_t>(t.price_micro_plume_per_pflop);
+  r.fee_bps = core.jobs.at(op.job).spec.fee_bps;
+  return r;
+}
 
 PublicKey MoneyLedger::KeyOf(const std::string& name) {
   const Hash256 h = Blake2b256(std::string_view(name));
@@ -68,17 +94,7 @@ bool MoneyLedger::Apply(const LedgerOp& op, const State& core, std::string& refu
     case LedgerOpKind::kRelease:
       return Put(ledger::MakeRelease(op.id, op.job, ledger::TeamAccount(KeyOf(op.owner))), refusal);
     case LedgerOpKind::kSettle: {
-      // The receipt the reactor countersigns: the scheduler's FLOPs and the task's own price,
-      // the job's fee (reactor_tasks.cc KeepSettleReceipt, with the price fixed at assignment).
-      const Task& t = core.tasks.at(op.task);
-      ledger::TaskReceipt r;
-      r.job_id = op.job;
-      r.task_id = op.task;
-      r.attempt = op.attempt;
-      r.flops = op.flops;
-      r.agent = KeyOf(op.node);
-      r.price_micro_plume_per_pflop = static_cast<uint64_t>(t.price_micro_plume_per_pflop);
-      r.fee_bps = core.jobs.at(op.job).spec.fee_bps;
+      const ledger::TaskReceipt r = ReceiptOf(op, core);
       const auto pay = ledger::PayForFlops(r.price_micro_plume_per_pflop, r.flops);
       if (!pay || pay->value() != op.amount_micro_plume) {
         violations.push_back(op.id + ": the core settles " + std::to_string(op.amount_micro_plume) +
@@ -87,23 +103,21 @@ bool MoneyLedger::Apply(const LedgerOp& op, const State& core, std::string& refu
       return Put(ledger::MakeSettle(op.id, r), refusal);
     }
     case LedgerOpKind::kSlash: {
-      MicroPlume sum = 0;
-      for (const SlashLeg& leg : op.legs) sum += leg.amount;
-      if (sum != op.amount_micro_plume) violations.push_back(op.id + ": legs do not sum up");
-      if (!Put(ledger::MakeSlash(op.id, KeyOf(op.node), M(op.amount_micro_plume)), refusal)) {
+      // The bridge's slash: the faulty run's receipt, the core's legs in the core's order.
+      std::vector<ledger::Leg> legs;
+      for (const SlashLeg& leg : op.legs) {
+        legs.push_back(ledger::Leg{static_cast<ledger::LegKind>(leg.kind),
+                                   LedgerAccount(leg.account), M(leg.amount)});
+      }
+      if (!Put(ledger::MakeSlash(op.id, ReceiptOf(op, core), M(op.amount_micro_plume),
+                                 std::move(legs), op.memo),
+               refusal)) {
         return false;
       }
-      for (size_t i = 0; i < op.legs.size(); ++i) {
-        const SlashLeg& leg = op.legs[i];
+      for (const SlashLeg& leg : op.legs) {
         legs_[leg.kind] += leg.amount;
-        if (leg.kind == 3 /* SlashLegKind::kFinder */) finder_fees_[leg.account] += leg.amount;
-        if (leg.account == ledger::kTreasury) continue;
-        std::string why;
-        if (!Put(ledger::MakeTransfer(op.id + "/leg" + std::to_string(i),
-                                      std::string(ledger::kTreasury), LedgerAccount(leg.account),
-                                      M(leg.amount)),
-                 why)) {
-          violations.push_back(op.id + " leg " + leg.account + ": " + why);
+        if (leg.kind == static_cast<uint8_t>(ledger::LegKind::kFinder)) {
+          finder_fees_[leg.account] += leg.amount;
         }
       }
       return true;
@@ -114,7 +128,8 @@ bool MoneyLedger::Apply(const LedgerOp& op, const State& core, std::string& refu
 }
 
 std::pair<MicroPlume, MicroPlume> MoneyLedger::StakeOf(const NodeId& node) const {
-  return {Staked(node), 0};  // nobody unstakes in the simulation
+  const auto unbonding = state_.Balance(ledger::UnbondAccount(KeyOf(node)));
+  return {Staked(node), unbonding.value_or(ledger::MicroPlume(0)).value()};
 }
 
 MicroPlume MoneyLedger::Earned(const NodeId& node) const {

@@ -6,11 +6,8 @@
 // entry the ledger's invariants are checked (money is conserved, holds add up); any break, and
 // any settle whose pay differs from what the core decided, is recorded in `violations`.
 //
-// Slash: the design's ledger slash with legs (entry.h MakeSlash(id, receipt, amount, legs, memo),
-// issue 10's ledger branch) is not on this branch yet. Until it is, a slash is today's entry,
-// stake:<k> -> treasury for the whole amount, followed by one treasury -> account transfer per
-// leg that is not the treasury's: the same balances, one entry more per leg.
-// TODO(issue 10): apply ledger::MakeSlash with the legs once the ledger branch is merged.
+// A slash is the ledger's own (entry.h MakeSlash): the faulty run's receipt, the amount and the
+// core's legs, which the ledger checks and moves (stake first, then unbonding tranches).
 #pragma once
 
 #include <map>
@@ -56,6 +53,7 @@ class MoneyLedger : public SimLedger {
 
  private:
   bool Put(const ledger::Entry& e, std::string& refusal);
+  static ledger::TaskReceipt ReceiptOf(const LedgerOp& op, const State& core);
 
   ledger::State state_;
   std::map<uint8_t, MicroPlume> legs_;
