@@ -243,9 +243,10 @@ struct Task {
   uint32_t audit_rate_ppm = 0;
   AuditStatus audit = AuditStatus::kNone;
   bool settle_deferred = false;
-  // Challenge window: an unaudited committed result becomes final (and its settle is requested)
-  // at finished_at_ms + Config::challenge_window_ms; 0 when not waiting for a window (audited,
-  // settled, or never succeeded).
+  // Challenge window: an unaudited committed result becomes final (and its settle is requested,
+  // on the first tick at or after it) at finished_at_ms + Config::challenge_window_ms. Kept once
+  // settled; "pending verification" is final_at_ms > 0 with settle still kNone. 0 when the result
+  // did not wait for a window (audited: settle_deferred until the verdict; unpaid; no result).
   int64_t final_at_ms = 0;
   // Providers that reported retryable=false for it: never given it again; a second one fails the
   // job (one provider alone cannot kill a job, F4).
