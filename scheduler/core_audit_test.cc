@@ -129,6 +129,8 @@ TEST(CoreAudit, WithoutAPeerOfTheClassNothingIsComparedAndTheResultIsSettled) {
   EXPECT_TRUE(after.empty());
   EXPECT_EQ(h.TaskAt("j/s0").audit, AuditStatus::kNoPeer);
   EXPECT_EQ(h.core.state().nodes.at("a").unaudited_no_peer, 1);
+  EXPECT_TRUE(Settled(h).empty());  // unaudited: final when its challenge window has passed
+  h.Advance(kChallengeWindowMsDefault);
   EXPECT_EQ(Settled(h), (std::vector<std::string>{"j/s0"}));
 }
 

@@ -65,6 +65,7 @@ TEST(CoreRefusal, RefusedDeltaIsNotPaidAndTheRoundCompletesOnAnotherProvider) {
   EXPECT_EQ(std::count(agg[0].deltas.begin(), agg[0].deltas.end(), Blob("zeros")), 0);
   h.Do(RoundAggregated{"j", 0, Blob("params1")});
   EXPECT_EQ(h.JobAt("j").state, JobState::kSucceeded);
+  h.Advance(kChallengeWindowMsDefault);  // unaudited results are paid after the window
   EXPECT_TRUE(Settled(h, w0, honest));
   EXPECT_TRUE(Settled(h, w1, honest));
   for (const LedgerOp& op : h.ledger) EXPECT_NE(op.node, cheat) << op.id;
@@ -91,6 +92,7 @@ TEST(CoreRefusal, RefusedShardWaitsForANewProviderAndRefusalsDoNotUseUpRetries) 
   ASSERT_EQ(AssignedTo(h, s0), "b");
   h.Do(TaskSucceeded{s0, 3, "b", Blob("out"), {}});
   EXPECT_EQ(h.JobAt("g").state, JobState::kSucceeded);
+  h.Advance(kChallengeWindowMsDefault);
   EXPECT_TRUE(Settled(h, s0, "b"));
   EXPECT_FALSE(Settled(h, s0, "a"));
 }

@@ -56,12 +56,18 @@ TEST(Placement, ReputationIsALaplaceSmoothedSuccessRatio) {
   EXPECT_GT(ReputationPpm(n), 999'000u);
 }
 
-TEST(Placement, PrefersLowerPriceThenReputationThenSpeedThenId) {
+TEST(Placement, PrefersLowerPriceOverReputationThenReputationThenSpeedThenId) {
   std::vector<Node> nodes = {MakeNode(Agent("a", 100, 9)), MakeNode(Agent("b", 100, 5)),
                              MakeNode(Agent("c", 90, 1)), MakeNode(Agent("d", 100, 5))};
   nodes[0].tasks_failed = 3;     // fast but unreliable: 1/5
   nodes[1].tasks_succeeded = 4;  // 5/6
-  nodes[2].tasks_lost = 10;      // cheapest wins even with a poor record: price is the promise
+  // Cheaper but with a poor record, 1/12: 90 / (1/12) = 1080 against b's 100 / (5/6) = 120.
+  // Reputation weighs in, not only as a tie-break (F4).
+  nodes[2].tasks_lost = 10;
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "b");
+  nodes[2].tasks_lost = 0;  // the same price cut with a fresh record (1/2: 180) still loses
+  EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "b");
+  nodes[2].info.price_micro_plume_per_pflop = 59;  // 59 / (1/2) = 118 < 120: now it wins
   EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "c");
   nodes[2].tasks.insert("busy");
   EXPECT_EQ(PlaceAmong(kSmall, nodes).node, "b");  // better record beats more speed

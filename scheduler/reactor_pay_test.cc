@@ -74,6 +74,9 @@ class PayReactorTest : public ::testing::Test {
     ReactorOptions o;
     o.state_dir = dir_ / "sched";
     o.core.lease_ms = 60'000;  // the test sends no heartbeats
+    // No challenge window: results are settled at acceptance, so the ack can report the pay this
+    // test is about (core_stake_test.cc tests the window).
+    o.core.challenge_window_ms = 0;
     o.tick = 200ms;
     o.ledger = [this](const LedgerOp& op, std::string& refusal) {
       return ledger_.Apply(op, refusal);

@@ -84,7 +84,7 @@ TEST_F(ReactorTest, RegisteredKernelClassIsListed) {
   auto r = reg.body().initRegister();
   r.setName("classy");
   r.setKernelBuild(kClass);
-  r.setPriceMicroPlumePerPflop(10);
+  r.setPriceMicroPlumePerPflop(1);  // a price <= 0 is refused
   auto gpu = r.initGpus(1)[0];
   gpu.setName("cpu");
   gpu.setBackend(wire::Backend::CPU);

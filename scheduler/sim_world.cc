@@ -40,7 +40,7 @@ World::World(WorldOptions o, Config c, Store* store)
     std::snprintf(id, sizeof id, "agent-%05d", i);
     const bool cuda = i < o_.cuda_agents;
     // A few agents ask more than any job pays: they must never be given work.
-    const MicroPlume price = Chance(0.05) ? 5000 : Rand(50, 500);
+    const MicroPlume price = o_.price > 0 ? o_.price : Chance(0.05) ? 5000 : Rand(50, 500);
     Agent a;
     a.info = testing::Agent(id, price, static_cast<uint64_t>(Rand(1, 100)) * 1'000'000'000,
                             cuda ? Backend::kCuda : Backend::kCpu);
@@ -53,7 +53,7 @@ World::World(WorldOptions o, Config c, Store* store)
     agent_index_[a.info.id] = agents_.size();
     agents_.push_back(std::move(a));
   }
-  for (Agent& a : agents_) Send(&a, AgentRegistered{a.info}, Rand(0, 2000));
+  for (Agent& a : agents_) Register(a, Rand(0, 2000));
   if (o_.open_jobs_max > 0) return;  // Feed() submits them
   for (int j = 0; j < o_.jobs; ++j) {
     const JobId id = "job-" + std::to_string(j);
@@ -70,6 +70,33 @@ void World::Send(Agent* from, Event e, int64_t delay_ms) {
     from->last_delivery_ms = at;
   }
   pending_.emplace(Pending{at, seq_++}, std::move(e));
+}
+
+void World::Register(Agent& a, int64_t delay_ms) {
+  Send(&a, AgentRegistered{a.info}, delay_ms);
+  if (o_.ledger == nullptr) return;
+  const auto [staked, unbonding] = o_.ledger->StakeOf(a.info.id);
+  Send(&a, StakeChanged{a.info.id, staked, unbonding}, 0);  // FIFO: right after the register
+}
+
+void World::ApplyLedger(const LedgerOp& op) {
+  // Once per id, as the ledger does; a re-sent request gets the first answer again.
+  if (ledger_applied_.insert(op.id).second) {
+    std::string refusal;
+    if (!o_.ledger->Apply(op, core_->state(), refusal)) ledger_refused_[op.id] = refusal;
+    if (op.kind == LedgerOpKind::kSlash && !ledger_refused_.contains(op.id)) {
+      auto it = agent_index_.find(op.node);
+      if (it != agent_index_.end()) {  // the reactor reports a slashed node's stake
+        const auto [staked, unbonding] = o_.ledger->StakeOf(op.node);
+        Send(nullptr, StakeChanged{op.node, staked, unbonding}, Rand(0, 50));
+      }
+    }
+  }
+  if (auto refused = ledger_refused_.find(op.id); refused != ledger_refused_.end()) {
+    Send(nullptr, LedgerFailed{op.id, refused->second}, Rand(0, 50));
+  } else {
+    Send(nullptr, LedgerApplied{op.id}, Rand(0, 50));
+  }
 }
 
 void World::Deliver(const Event& e, bool crash_after_save) {
@@ -131,20 +158,27 @@ void World::Act(const std::vector<Action>& actions, bool from_recover) {
       if (op.kind == LedgerOpKind::kSettle && !from_recover && ++settle_decisions_[op.id] > 1) {
         violations.push_back("result accepted twice: " + op.task);
       }
-      if (ledger_applied_.insert(op.id).second) {
+      const bool first = !ledger_applied_.contains(op.id);
+      if (o_.ledger != nullptr) {
+        ApplyLedger(op);
+        if (ledger_refused_.contains(op.id)) continue;
+      } else {
+        ledger_applied_.insert(op.id);
+        Send(nullptr, LedgerApplied{op.id}, Rand(0, 50));
+      }
+      if (first) {
         if (op.kind == LedgerOpKind::kHold) held_[op.job] = op.amount_micro_plume;
         if (op.kind == LedgerOpKind::kSettle) {
           settled[op.job] += op.amount_micro_plume;
           if (settled[op.job] > held_[op.job]) violations.push_back("overspent escrow: " + op.job);
         }
       }
-      Send(nullptr, LedgerApplied{op.id}, Rand(0, 50));
     } else if (std::holds_alternative<JobFinished>(action)) {
       ++finished_;
     } else if (const auto* r = std::get_if<Rejected>(&action)) {
       // An agent the scheduler does not know (or forgot) registers again.
       if (auto it = agent_index_.find(r->to); it != agent_index_.end() && agents_[it->second].up) {
-        Send(&agents_[it->second], AgentRegistered{agents_[it->second].info}, 0);
+        Register(agents_[it->second], 0);
       }
     }
   }
@@ -158,7 +192,7 @@ void World::AgentsStep() {
         a.draining = false;
         a.down_until_ms = 0;
         a.next_heartbeat_ms = now_ms + o_.heartbeat_ms;
-        Send(&a, AgentRegistered{a.info}, Rand(0, 200));
+        Register(a, Rand(0, 200));
       }
       continue;
     }
@@ -267,10 +301,12 @@ BlobHash World::Output(const Agent& a, const TaskId& task, const Held& h) {
 void World::Feed() {
   while (submitted_ < o_.jobs && submitted_ - finished_ < o_.open_jobs_max) {
     const JobId id = "job-" + std::to_string(submitted_);
-    Send(nullptr,
-         JobSubmitted{id, "client-" + std::to_string(submitted_ % 7),
-                      InferSpec(o_.feed_shards, o_.feed_shards)},
-         0);
+    JobSpec spec = InferSpec(o_.feed_shards, o_.feed_shards);
+    if (o_.max_price > 0) {
+      spec.max_price_micro_plume_per_pflop = o_.max_price;
+      spec.budget_micro_plume = MaxJobCostMicroPlume(spec);
+    }
+    Send(nullptr, JobSubmitted{id, "client-" + std::to_string(submitted_ % 7), std::move(spec)}, 0);
     ++submitted_;
   }
 }
@@ -314,8 +350,13 @@ bool World::Run(int64_t max_ms) {
     for (const auto& [id, j] : core_->state().jobs) {
       if (!IsTerminal(j.state)) return false;
     }
-    // Audits outlive their jobs: done when the last verdict is in.
-    return core_->open_audits() == 0;
+    // Audits outlive their jobs: done when the last verdict is in, and every result's pay has
+    // been decided (its challenge window passed) and carried out by the ledger.
+    if (core_->open_audits() != 0 || !core_->state().outbox.empty()) return false;
+    for (const auto& [id, t] : core_->state().tasks) {
+      if (t.state == TaskState::kSucceeded && t.settle == SettleState::kNone) return false;
+    }
+    return true;
   };
   while (now_ms < end_ms && !done()) Step(false);
   CheckState();

@@ -6,6 +6,10 @@
 // actions of the step it was in, reload the state from the store and continue.
 //
 // Invariants are checked while it runs and recorded in `violations` (empty when all held).
+//
+// The ledger is three maps by default; a SimLedger (sim_money.h: the real ledger::State) can
+// stand in for them, and then also reports each agent's stake to the core (StakeChanged, after
+// every registration and every slash), as the reactor does.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,18 @@
 #include "plume/scheduler/store.h"
 
 namespace plume::scheduler::testing {
+
+// The ledger side of a world: applies each ledger request the core makes (once per id; a repeat
+// is answered with the first outcome) and knows each node's stake.
+class SimLedger {
+ public:
+  virtual ~SimLedger() = default;
+  // false: refused, with the reason (the world reports LedgerFailed). `core` is the state that
+  // made the request (the receipt's price and fee come from its task and job, as in the reactor).
+  virtual bool Apply(const LedgerOp& op, const State& core, std::string& refusal) = 0;
+  // (free stake, unbonding) of a node.
+  virtual std::pair<MicroPlume, MicroPlume> StakeOf(const NodeId& node) const = 0;
+};
 
 struct WorldOptions {
   uint64_t seed = 1;
@@ -44,6 +60,11 @@ struct WorldOptions {
   // `feed_shards` shards, submitted as others finish so that this many are open at a time.
   int open_jobs_max = 0;
   uint32_t feed_shards = 16;
+  // Economics: every agent asks `price` (0: a random price, a few above any job's maximum), fed
+  // jobs allow `max_price` (0: the spec's default), and a `ledger` replaces the maps.
+  MicroPlume price = 0;
+  MicroPlume max_price = 0;
+  SimLedger* ledger = nullptr;
 };
 
 class World {
@@ -96,6 +117,8 @@ class World {
 
   void Step(bool crash_after_save);
   void Send(Agent* from, Event e, int64_t delay_ms);
+  void Register(Agent& a, int64_t delay_ms);  // AgentRegistered, then its stake
+  void ApplyLedger(const LedgerOp& op);
   void Deliver(const Event& e, bool crash_after_save);
   void Act(const std::vector<Action>& actions, bool from_recover);
   void AgentsStep();
@@ -118,6 +141,7 @@ class World {
   std::map<Pending, Event> pending_;
   uint64_t seq_ = 0;
   std::set<std::string> ledger_applied_;
+  std::map<std::string, std::string> ledger_refused_;  // op id -> reason (SimLedger only)
   std::map<std::string, int> settle_decisions_;  // settle op id -> times newly decided
   std::map<JobId, MicroPlume> held_;
   bool crashed_this_step_ = false;

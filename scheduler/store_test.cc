@@ -127,7 +127,7 @@ TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedCurrent) {
   auto loaded = store->Load();
   ASSERT_TRUE(loaded) << loaded.error().message;
   EXPECT_TRUE(WithoutProgress(*loaded) == WithoutProgress(core.state()));
-  // Saving on top of it keeps the old row's spec readable, and the version now says 3.
+  // Saving on top of it keeps the old row's spec readable, and the version now says 4.
   Core again(Config{}, std::move(*loaded));
   again.Handle(2000, LedgerApplied{"hold:j"});  // touches the job row and assigns a task
   ASSERT_TRUE(again.state().jobs.at("j").escrow_held);
@@ -142,7 +142,46 @@ TEST_F(StoreTest, SchemaOneDatabaseLoadsTheSameAndIsMarkedCurrent) {
   ASSERT_TRUE(q);
   auto row = q->Step();
   ASSERT_TRUE(row && *row);
-  EXPECT_EQ(q->Int(0), 3);
+  EXPECT_EQ(q->Int(0), 4);
+}
+
+TEST_F(StoreTest, SchemaThreeDatabaseGainsTheStakeColumnsAndKeepsWhatTheyHold) {
+  Core core(testing::NoAudits());
+  core.Handle(1000, AgentRegistered{testing::Agent("a")});
+  core.Handle(1000, JobSubmitted{"j", "alice", testing::InferSpec(6, 3)});
+  core.Handle(1000, LedgerApplied{"hold:j"});  // assigns a task: its price is fixed
+  {
+    auto store = Store::Open(Db("v3.db"), Sync::kNormal);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->Save(core.TakeDirty()));
+  }
+  {
+    // What schema 3 wrote: none of schema 4's columns or its task_nonretryable table.
+    auto db = sql::Db::Open(Db("v3.db"));
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->Exec(
+        "ALTER TABLE nodes DROP COLUMN stake; ALTER TABLE nodes DROP COLUMN unbonding;"
+        "ALTER TABLE nodes DROP COLUMN slashes; ALTER TABLE tasks DROP COLUMN price;"
+        "ALTER TABLE tasks DROP COLUMN final_at_ms; ALTER TABLE outbox DROP COLUMN legs;"
+        "ALTER TABLE outbox DROP COLUMN memo; DROP TABLE task_nonretryable;"
+        "UPDATE meta SET value = 3 WHERE key = 'schema_version';"));
+  }
+  auto store = Store::Open(Db("v3.db"), Sync::kNormal);
+  ASSERT_TRUE(store) << store.error().message;
+  auto loaded = store->Load();
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  // The old rows read as "nothing staked, no fixed price".
+  State want = core.state();
+  for (auto& [id, t] : want.tasks) t.price_micro_plume_per_pflop = 0;
+  Core again(testing::NoAudits(), std::move(*loaded));  // node-task links are derived on load
+  EXPECT_TRUE(WithoutProgress(again.state()) == WithoutProgress(want));
+  // The new columns hold what is saved into them.
+  again.Handle(2000, StakeChanged{"a", 5'000, 700});
+  ASSERT_TRUE(store->Save(again.TakeDirty()));
+  auto reloaded = store->Load();
+  ASSERT_TRUE(reloaded);
+  EXPECT_EQ(reloaded->nodes.at("a").stake_micro_plume, 5'000);
+  EXPECT_EQ(reloaded->nodes.at("a").unbonding_micro_plume, 700);
 }
 
 TEST_F(StoreTest, UnwritablePathIsAClearError) {

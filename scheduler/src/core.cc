@@ -1,5 +1,5 @@
-// Scheduler core: event dispatch, agents (registration, heartbeats, leases, drain), restart
-// recovery and dirty-row bookkeeping. Jobs and rounds are in core_jobs.cc, placement and
+// Scheduler core: event dispatch, agents (registration, stake, heartbeats, leases, drain),
+// restart recovery and dirty-row bookkeeping. Jobs and rounds are in core_jobs.cc, placement and
 // retries in core_schedule.cc.
 #include <algorithm>
 #include <type_traits>
@@ -54,6 +54,7 @@ std::vector<Action> Core::Handle(int64_t now_ms, const Event& event) {
         else if constexpr (std::is_same_v<E, LedgerApplied>) m.OnLedgerApplied(e);
         else if constexpr (std::is_same_v<E, LedgerFailed>) m.OnLedgerFailed(e);
         else if constexpr (std::is_same_v<E, BlobUploaded>) m.OnBlobUploaded(e);
+        else if constexpr (std::is_same_v<E, StakeChanged>) m.OnStakeChanged(e);
         else m.OnTick(e);
       },
       event);
@@ -149,9 +150,18 @@ void Core::Impl::RebuildIndexes() {
   by_wire_id.clear();
   infer_shards_done.clear();
   open_audits.clear();
+  window_due.clear();
+  window_tasks.clear();
   for (const auto& [id, t] : s.tasks) {
     by_wire_id[t.wire_id] = id;
     if (t.audit_role != AuditRole::kNone && !IsTerminal(t.state)) open_audits.insert(id);
+    // Still in its challenge window (or past it while the scheduler was down: due at the next
+    // tick): final_at_ms is persisted, the settle request is not yet made.
+    if (t.state == TaskState::kSucceeded && t.final_at_ms > 0 && t.settle == SettleState::kNone &&
+        !t.settle_deferred) {
+      window_due.insert({t.final_at_ms, id});
+      window_tasks.insert(id);
+    }
     if (t.kind == TaskKind::kInferShard && t.state == TaskState::kSucceeded &&
         t.audit_role == AuditRole::kNone && active_jobs.contains(t.job)) {
       ++infer_shards_done[t.job];
@@ -201,7 +211,9 @@ void Core::Impl::Rate(const NodeId& id, Outcome o) {
 
 void Core::Impl::Refree(const Node& n) {
   const FreeKey key = FreeKey::Of(n);
-  if (n.state == NodeState::kActive && n.info.selftest_passed && n.tasks.size() < kTasksPerNodeMax) {
+  // Only nodes that may be given work now: the placement pass takes the first that fits.
+  if (n.state == NodeState::kActive && n.info.selftest_passed && n.tasks.size() < kTasksPerNodeMax &&
+      Admitted(n, admission())) {
     if (free.insert(key).second) placement_may_change = true;
   } else {
     free.erase(key);
@@ -214,6 +226,15 @@ void Core::Impl::OnAgentRegistered(const AgentRegistered& e) {
     Emit(Rejected{id, "", "registration without a node id"});
     return;
   }
+  if (e.info.price_micro_plume_per_pflop <= 0) {
+    // A free (or paying) bid would win every placement, and the node could then re-register at
+    // the job's maximum (F3). Refused whole: a known node keeps its record and its last price.
+    const std::string why = "price " + std::to_string(e.info.price_micro_plume_per_pflop) +
+                            " refused: a price must be > 0 micro-PLUME per PFLOP";
+    Warn("agent registration " + why, "", "", id);
+    Emit(Rejected{id, "", why});
+    return;
+  }
   Node* n = FindNode(id);
   if (n == nullptr) {
     n = &s.nodes[id];
@@ -222,7 +243,9 @@ void Core::Impl::OnAgentRegistered(const AgentRegistered& e) {
     Unfree(*n);  // the price or speed may change, and with it the index key
   }
   // A node that re-registers keeps its assigned tasks: after a scheduler restart or a short
-  // disconnect the agent is still running them, and its heartbeats will say so.
+  // disconnect the agent is still running them, and its heartbeats will say so. Their prices were
+  // fixed when they were assigned (Task::price_micro_plume_per_pflop): a new price counts for new
+  // assignments only.
   n->info = e.info;
   n->state = NodeState::kActive;
   n->lease_expires_ms = now + config.lease_ms;
@@ -231,6 +254,28 @@ void Core::Impl::OnAgentRegistered(const AgentRegistered& e) {
   Info(std::string("agent registered: ") + Name(e.info.backend) +
            (e.info.selftest_passed ? "" : " (selftest failed: will not be given work)"),
        "", "", id);
+  Schedule(false);
+}
+
+void Core::Impl::OnStakeChanged(const StakeChanged& e) {
+  Node* n = FindNode(e.node);
+  if (n == nullptr) {
+    Info("stake of an unregistered agent ignored", "", "", e.node);
+    return;
+  }
+  if (n->stake_micro_plume == e.staked && n->unbonding_micro_plume == e.unbonding) return;
+  Unfree(*n);  // admission may change with it
+  const bool was_covered = StakeCovers(*n, admission());
+  n->stake_micro_plume = std::max<MicroPlume>(e.staked, 0);
+  n->unbonding_micro_plume = std::max<MicroPlume>(e.unbonding, 0);
+  Refree(*n);
+  Touch(*n);
+  if (was_covered != StakeCovers(*n, admission())) {
+    Info(std::string("stake ") + std::to_string(n->stake_micro_plume) +
+             (was_covered ? ": under the minimum, no new work" : ": covers the minimum"),
+         "", "", e.node);
+  }
+  placement_may_change = true;
   Schedule(false);
 }
 
@@ -315,6 +360,7 @@ void Core::Impl::OnTick(const Tick&) {
   CheckTaskDeadlines();
   CheckRoundDeadlines();
   CheckAuditWaits();
+  CheckSettleWindows();
   Schedule(true);
 }
 

@@ -4,13 +4,13 @@
 // adaptive rate decides whether another provider of the same kernel class re-runs the task. The
 // audit run is an ordinary task to the agent that gets it. Equal output hashes: both runs are
 // settled. Different: a third provider of the class (the referee) runs it, and the odd one out
-// is proven faulty: its run is never settled, and a Verdict with the evidence is kept. An audited
-// result's settle waits for the verdict; an unaudited one is settled at once, as before.
+// is proven faulty: its run is never settled, a Verdict with the evidence is kept, and its
+// provider's stake is slashed (core_settle.cc). An audited result's settle waits for the verdict;
+// an unaudited one for the challenge window (core_settle.cc).
 #include <algorithm>
 
 #include "core_impl.h"
 #include "plume/kernels/kernel_class.h"
-#include "plume/ledger/amount.h"
 
 namespace plume::scheduler {
 verify::ProviderRecord AuditRecordOf(const Node& n) {
@@ -70,53 +70,14 @@ const char* Suffix(AuditRole role) { return role == AuditRole::kAudit ? "/audit"
 
 }  // namespace
 
-MicroPlume Core::Impl::EscrowSpent(const JobId& job) {
-  const uint32_t fee_bps = s.jobs.at(job).spec.fee_bps;
-  MicroPlume spent = 0;
-  for (const Task* t : TasksOf(job)) {
-    spent += t->paid_micro_plume +
-             ledger::FeeFor(ledger::MicroPlume(t->paid_micro_plume), fee_bps).value();
-  }
-  return spent;
-}
-
-MicroPlume Core::Impl::PayFor(const Task& t, const Job& job, const NodeId& node) {
-  const Node* n = FindNode(node);
-  if (n == nullptr) return 0;
-  const MicroPlume price =
-      std::min(n->info.price_micro_plume_per_pflop, job.spec.max_price_micro_plume_per_pflop);
-  return PayMicroPlume(t.flops, price);
-}
-
-void Core::Impl::Settle(Task& t, Job& job) {
-  t.settle_deferred = false;
-  Touch(t);
-  if (t.settle == SettleState::kUnpaid) {  // no verified ledger receipt: nothing is owed
-    t.paid_micro_plume = 0;
-    return;
-  }
-  // Audit runs are paid from what the job's escrow has left (it was sized for the job's own
-  // tasks at its maximum price); who pays for verification is the next issue's business. The
-  // run's own amount is already in EscrowSpent, reserved when it was committed.
-  if (t.audit_role != AuditRole::kNone && EscrowSpent(job.id) > job.spec.escrow_micro_plume) {
-    t.paid_micro_plume = 0;
-    t.settle = SettleState::kUnpaid;
-    Info("audit run not paid: the job's escrow is spent", job.id, t.id, t.node);
-    return;
-  }
-  // The job's spent grows when the ledger applies the settle (OnLedgerApplied).
-  t.settle = SettleState::kKept;
-  AddLedgerOp(LedgerOp{"settle:" + t.id, 0, LedgerOpKind::kSettle, job.id, job.owner, t.node, t.id,
-                       t.attempt, t.paid_micro_plume, t.flops});
-}
-
 bool Core::Impl::HasPeer(const Job& job, const std::string& kernel_class,
                          const std::set<NodeId>& not_these) const {
   const TaskNeeds needs = NeedsOf(job.spec);
+  const Admission rules = admission();
   return std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
     const Node& n = kv.second;
     return n.state == NodeState::kActive && n.info.kernel_class == kernel_class &&
-           !not_these.contains(kv.first) && CanEverRun(needs, n.info);
+           !not_these.contains(kv.first) && Eligible(needs, n, rules);
   });
 }
 
@@ -185,7 +146,7 @@ void Core::Impl::OnAuditRunSucceeded(Task& a, const TaskSucceeded& e) {
   a.output_blob = e.output_blob;
   a.metrics = e.metrics;
   a.finished_at_ms = now;
-  a.paid_micro_plume = PayFor(a, job, e.node);
+  a.paid_micro_plume = PayFor(a, job);
   a.settle_deferred = true;
   open_audits.erase(a.id);
   Touch(a);
@@ -258,12 +219,20 @@ void Core::Impl::Referee(Task& orig, Task& audit, Task& referee) {
     if (run != faulty) Settle(*run, job);
   }
   if (faulty != nullptr) {
+    // An audited run is settled only after this; one that was (a settle kept or applied) is
+    // clawed back by the slash.
+    const bool paid = faulty->settle == SettleState::kKept || faulty->settle == SettleState::kApplied;
+    const MicroPlume clawback = paid ? faulty->paid_micro_plume : 0;
     v.faulty = faulty->node;
-    v.faulty_paid = !faulty->settle_deferred;  // an audited run is settled only after this
+    v.faulty_paid = !faulty->settle_deferred || paid;
     faulty->settle_deferred = false;
-    faulty->paid_micro_plume = 0;
+    if (!paid) {  // never settled: nothing is owed, and nothing is pending any more
+      faulty->paid_micro_plume = 0;
+      faulty->settle = SettleState::kUnpaid;
+    }
     Touch(*faulty);
     Convict(faulty->node, *faulty);
+    Slash(v, *faulty, clawback, orig, audit, referee);
     // An inference job still running takes the output two providers agreed on.
     if (faulty == &orig && job.spec.kind == JobKind::kInfer && !IsTerminal(job.state)) {
       job.outputs.at(orig.shard) = audit.output_blob;
@@ -283,21 +252,18 @@ void Core::Impl::Convict(const NodeId& node, const Task& run) {
   if (run.audit_role == AuditRole::kNone)
     n->results_valid = std::max<int64_t>(0, n->results_valid - 1);
   ApplyRecord(*n, verify::Event::kProvenFaulty);
+  // The run was rated a success when its result came in; proven wrong, it is a failure, and
+  // reputation (placement.h) weighs it as one.
+  Unfree(*n);
+  if (n->tasks_succeeded > 0) --n->tasks_succeeded;
+  ++n->tasks_failed;
+  Refree(*n);
   Touch(*n);
 }
 
 void Core::Impl::CloseAudit(const Task& orig) {
   Job& job = s.jobs.at(orig.job);
   ReleaseIfDone(job);
-}
-
-void Core::Impl::ReleaseIfDone(Job& job) {
-  if (!IsTerminal(job.state) || !job.escrow_held) return;
-  auto it = open_audits.lower_bound(job.id + "/");
-  if (it != open_audits.end() && it->compare(0, job.id.size() + 1, job.id + "/") == 0) return;
-  // The same id as FinishJob's: the ledger applies it once if both ever ask.
-  AddLedgerOp(
-      LedgerOp{"release:" + job.id, 0, LedgerOpKind::kRelease, job.id, job.owner, "", "", 0, 0, 0});
 }
 
 void Core::Impl::RequeueAudit(Task& a, const std::string& why, bool backoff, bool exclude_node) {

@@ -1,6 +1,7 @@
 // Private: the scheduler core's state, indexes and handlers. Split over core.cc (dispatch,
-// nodes, leases, persistence bookkeeping), core_jobs.cc (jobs, results, rounds, cancel) and
-// core_schedule.cc (the placement pass and requeue/retry).
+// nodes, stake, leases, persistence bookkeeping), core_jobs.cc (jobs, results, rounds, cancel),
+// core_schedule.cc (the placement pass and requeue/retry), core_audit.cc (replay audits) and
+// core_settle.cc (settles, the challenge window, slashes, the escrow's release).
 #pragma once
 
 #include <map>
@@ -15,8 +16,9 @@
 
 namespace plume::scheduler {
 
-// Free-slot index key, ordered exactly like Prefer(): price, then reputation (descending), then
-// speed (descending), then id. Anything that changes a field of the key must Unfree the node
+// Free-slot index key, ordered exactly like Prefer() (placement.h PreferKey: price over
+// reputation, then reputation, then speed, then id). Only admitted nodes (stake, reputation) are
+// in the index. Anything that changes a field of the key, or admission, must Unfree the node
 // first and Refree it after.
 struct FreeKey {
   MicroPlume price;
@@ -27,10 +29,8 @@ struct FreeKey {
     return {n.info.price_micro_plume_per_pflop, ReputationPpm(n), n.info.flops_per_s, n.info.id};
   }
   bool operator<(const FreeKey& o) const {
-    if (price != o.price) return price < o.price;
-    if (reputation_ppm != o.reputation_ppm) return reputation_ppm > o.reputation_ppm;
-    if (flops_per_s != o.flops_per_s) return flops_per_s > o.flops_per_s;
-    return id < o.id;
+    return PreferKey(price, reputation_ppm, flops_per_s, id, o.price, o.reputation_ppm,
+                     o.flops_per_s, o.id);
   }
 };
 
@@ -51,6 +51,10 @@ struct Core::Impl {
   std::map<JobId, uint32_t> infer_shards_done;
   // Audit and referee tasks not yet terminal ("<job>/..." ids, so a job's are one range).
   std::set<TaskId> open_audits;
+  // Committed results waiting out the challenge window (Task::final_at_ms, settle kNone): by due
+  // time for the tick, and by id so that a job's are one range (its escrow waits for them).
+  std::set<std::pair<int64_t, TaskId>> window_due;
+  std::set<TaskId> window_tasks;
   // Set when a pass could place more than the last one did (a task queued, a node freed, an
   // escrow held). A cheap pass with nothing new would decide exactly as the last one did.
   bool placement_may_change = true;
@@ -86,6 +90,7 @@ struct Core::Impl {
   // A kept settle's outcome onto its task (and, applied, into its job's spent).
   void RecordSettle(const LedgerOp& op, SettleState outcome);
   void OnBlobUploaded(const BlobUploaded& e);
+  void OnStakeChanged(const StakeChanged& e);
   void OnTick(const Tick& e);
 
   // ---- bookkeeping ----
@@ -101,6 +106,9 @@ struct Core::Impl {
   void AddLedgerOp(LedgerOp op);
 
   // ---- nodes ----
+  Admission admission() const {
+    return Admission{config.min_stake_per_device_micro_plume, config.min_reputation_ppm};
+  }
   Node* FindNode(const NodeId& id);
   void Unfree(const Node& n);
   void Refree(const Node& n);
@@ -132,16 +140,31 @@ struct Core::Impl {
   // A refused result: the task goes back to the queue at once, for any provider but the ones
   // whose results were refused.
   void RequeueElsewhere(Task& t, const std::string& why);
-  int64_t TaskDeadlineMs(const Task& t, const Node& n) const;  // absolute; see limits.h
+  // retryable=false from t.node: a claim. Another provider tries the task; a second provider's
+  // claim (or nobody else who could try) fails the job.
+  void OnNonRetryable(Task& t, const std::string& why);
+  // Whether the task may not go to this node (refused there, or the node called it hopeless).
+  static bool Excludes(const Task& t, const NodeId& node) {
+    return t.excluded.contains(node) || t.nonretryable_from.contains(node);
+  }
+  int64_t TaskDeadlineMs(const Task& t) const;  // absolute; see limits.h
   void CheckTaskDeadlines();
   void Assign(Task& t, Node& n);
   void Schedule(bool full);
   void CheckFeasibility(const std::set<JobId>& waiting);
 
-  // ---- settlement and replay audits (core_audit.cc) ----
-  // What a committed result of `t` on `node` earns (0 for an audit run the escrow cannot cover).
-  MicroPlume PayFor(const Task& t, const Job& job, const NodeId& node);
+  // ---- settlement (core_settle.cc) ----
+  // What a committed result of `t` earns at its fixed price (price x FLOPs).
+  MicroPlume PayFor(const Task& t, const Job& job);
   void Settle(Task& t, Job& job);  // issues "settle:<task>" for t.paid_micro_plume
+  // An unaudited committed result: settled when the challenge window has passed.
+  void AwaitWindow(Task& t, Job& job);
+  void CheckSettleWindows();
+  // The slash of a conviction (verify/slash.h), once per fault: "slash:<faulty run>".
+  void Slash(Verdict& v, const Task& faulty, MicroPlume clawback, const Task& orig,
+             const Task& audit, const Task& referee);
+
+  // ---- replay audits (core_audit.cc) ----
   // Draws the audit of a just-committed original; true when its settle waits for the verdict.
   bool DrawAudit(Task& t, Node& n);
   void OnAuditRunSucceeded(Task& a, const TaskSucceeded& e);

@@ -104,7 +104,7 @@ void Core::Impl::OnJobSubmitted(const JobSubmitted& e) {
   active_jobs.insert(job.id);
   Touch(job);
   AddLedgerOp(LedgerOp{"hold:" + job.id, 0, LedgerOpKind::kHold, job.id, job.owner, "", "", 0,
-                       job.spec.escrow_micro_plume, 0});
+                       job.spec.escrow_micro_plume, 0, {}, {}});
   if (job.spec.kind == JobKind::kTrain) {
     job.params_blob = job.spec.initial_params_blob;
     StartRound(job, 0);
@@ -244,12 +244,13 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   t->output_blob = e.output_blob;
   t->metrics = e.metrics;
   t->finished_at_ms = now;
-  t->paid_micro_plume = e.payable ? PayFor(*t, job, e.node) : 0;
+  t->paid_micro_plume = e.payable ? PayFor(*t, job) : 0;
   Touch(*t);
   Touch(job);
-  // An audited result is settled once its audit agrees (core_audit.cc), never if proven faulty.
-  // The job's spent grows when the ledger applies the settle (OnLedgerApplied), not here.
-  if (!DrawAudit(*t, *FindNode(e.node))) Settle(*t, job);
+  // An audited result is settled once its audit agrees (core_audit.cc), never if proven faulty;
+  // an unaudited one when its challenge window has passed (core_settle.cc). The job's spent
+  // grows when the ledger applies the settle (OnLedgerApplied), not here.
+  if (!DrawAudit(*t, *FindNode(e.node))) AwaitWindow(*t, job);
   Info("task succeeded", job.id, t->id, e.node);
   if (job.spec.kind == JobKind::kInfer) {
     job.outputs.at(t->shard) = e.output_blob;
@@ -287,13 +288,7 @@ void Core::Impl::OnTaskFailed(const TaskFailed& e) {
   }
   Rate(e.node, Outcome::kFailed);
   if (!e.retryable) {
-    Unlink(*t);
-    t->state = TaskState::kFailed;
-    t->finished_at_ms = now;
-    t->last_error = e.reason;
-    Touch(*t);
-    FinishJob(s.jobs.at(t->job), JobState::kFailed,
-              "task " + t->id + " failed and cannot succeed elsewhere: " + e.reason);
+    OnNonRetryable(*t, e.reason);
     Schedule(false);
     return;
   }

@@ -36,9 +36,11 @@ void Core::Impl::Requeue(Task& t, const std::string& why, bool backoff) {
   }
   t.last_error = why;
   Touch(t);
-  // Attempts whose results were refused went to providers now excluded from the task; they are
-  // bounded apart (RequeueElsewhere) and do not use up the retries of honest failures.
-  if (t.attempt - static_cast<uint32_t>(t.excluded.size()) >= config.max_attempts) {
+  // Attempts whose results were refused, or that their provider called hopeless, went to
+  // providers now excluded from the task; they are bounded apart (RequeueElsewhere,
+  // OnNonRetryable) and do not use up the retries of honest failures.
+  const auto set_aside = static_cast<uint32_t>(t.excluded.size() + t.nonretryable_from.size());
+  if (t.attempt - std::min(set_aside, t.attempt) >= config.max_attempts) {
     t.state = TaskState::kFailed;
     t.finished_at_ms = now;
     FinishJob(job, JobState::kFailed,
@@ -86,12 +88,46 @@ void Core::Impl::RequeueElsewhere(Task& t, const std::string& why) {
   CheckRound(job);
 }
 
-int64_t Core::Impl::TaskDeadlineMs(const Task& t, const Node& n) const {
+void Core::Impl::OnNonRetryable(Task& t, const std::string& why) {
+  if (t.audit_role != AuditRole::kNone) return RequeueElsewhere(t, "failed on agent: " + why);
+  Job& job = s.jobs.at(t.job);
+  if (t.state != TaskState::kAssigned || IsTerminal(job.state)) return;
+  const NodeId reporter = t.node;
+  t.nonretryable_from.insert(reporter);
+  Touch(t);
+  // One provider's word is a claim (it may be the one at fault, or lying to kill the job); two
+  // providers saying the same is evidence about the task. With nobody else who could ever try it
+  // the claim is all there is: waiting would hold the escrow for nothing.
+  const TaskNeeds needs = NeedsOf(job.spec);
+  const Admission rules = admission();
+  const bool another = std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
+    return kv.second.state == NodeState::kActive && !Excludes(t, kv.first) &&
+           Eligible(needs, kv.second, rules);
+  });
+  if (t.nonretryable_from.size() >= 2 || !another) {
+    Unlink(t);
+    t.state = TaskState::kFailed;
+    t.finished_at_ms = now;
+    t.last_error = why;
+    Touch(t);
+    FinishJob(job, JobState::kFailed,
+              "task " + t.id + " failed and cannot succeed elsewhere (" +
+                  (another ? std::to_string(t.nonretryable_from.size()) + " providers say so"
+                           : std::string("no other provider could try it")) +
+                  "): " + why);
+    return;
+  }
+  Requeue(t, "provider says it cannot succeed (another provider will try): " + why, false);
+}
+
+int64_t Core::Impl::TaskDeadlineMs(const Task& t) const {
   int64_t allowed_ms = config.task_deadline_max_ms;
-  if (n.info.flops_per_s > 0) {
+  // From the spec's FLOPs and the operator's floor speed, never from the speed the agent claims
+  // (F4): a claim of 0 or of a slow device must not buy a task for the maximum.
+  if (config.floor_flops_per_s > 0) {
     // Integer arithmetic (128-bit against overflow): the same decision on every machine.
     const unsigned __int128 expected_ms =
-        static_cast<unsigned __int128>(t.flops) * 1000 / n.info.flops_per_s;
+        static_cast<unsigned __int128>(t.flops) * 1000 / config.floor_flops_per_s;
     const unsigned __int128 scaled = expected_ms * config.task_deadline_factor;
     if (scaled < static_cast<unsigned __int128>(allowed_ms)) {
       allowed_ms = static_cast<int64_t>(scaled);
@@ -106,7 +142,7 @@ void Core::Impl::CheckTaskDeadlines() {
     const std::vector<TaskId> assigned(n.tasks.begin(), n.tasks.end());  // Requeue edits it
     for (const TaskId& tid : assigned) {
       Task& t = s.tasks.at(tid);
-      const int64_t deadline_ms = TaskDeadlineMs(t, n);
+      const int64_t deadline_ms = TaskDeadlineMs(t);
       if (now < deadline_ms) continue;
       Emit(SendTaskCancel{id, t.id, t.attempt, "task ran past its deadline"});
       Rate(id, Outcome::kFailed);
@@ -123,12 +159,15 @@ void Core::Impl::Assign(Task& t, Node& n) {
   t.state = TaskState::kAssigned;
   t.node = n.info.id;
   t.assigned_at_ms = now;
+  // The price of this attempt, fixed now (F3): what the node asks, within the job's maximum.
+  Job& job = s.jobs.at(t.job);
+  t.price_micro_plume_per_pflop =
+      std::min(n.info.price_micro_plume_per_pflop, job.spec.max_price_micro_plume_per_pflop);
   t.progress_step = 0;
   t.progress_loss = 0;
   n.tasks.insert(t.id);
   Refree(n);
   Touch(t);
-  Job& job = s.jobs.at(t.job);
   const bool terminal = IsTerminal(job.state);  // an audit run of a finished job
   if (!terminal &&
       (job.state == JobState::kQueued || !job.reason.empty() || job.infeasible_since_ms != -1)) {
@@ -171,7 +210,7 @@ void Core::Impl::Schedule(bool full) {
         Node& n = s.nodes.at(k.id);
         if (!CanEverRun(needs, n.info)) continue;
         // An audit or referee run goes only to another provider of the original's class.
-        if (t.excluded.contains(k.id) ||
+        if (Excludes(t, k.id) ||
             (t.audit_role != AuditRole::kNone && n.info.kernel_class != t.kernel_class)) {
           excluded_only = true;
           continue;
@@ -198,6 +237,7 @@ void Core::Impl::Schedule(bool full) {
 void Core::Impl::CheckFeasibility(const std::set<JobId>& waiting) {
   // Jobs mostly share their needs, so each distinct need is checked against the nodes once.
   std::map<std::tuple<uint64_t, int, MicroPlume>, bool> feasible_by_needs;
+  const Admission rules = admission();
   for (const JobId& id : waiting) {
     Job& job = s.jobs.at(id);
     if (IsTerminal(job.state)) continue;
@@ -208,7 +248,7 @@ void Core::Impl::CheckFeasibility(const std::set<JobId>& waiting) {
     auto cached = feasible_by_needs.find(key);
     if (cached == feasible_by_needs.end()) {
       const bool any = std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
-        return kv.second.state == NodeState::kActive && CanEverRun(needs, kv.second.info);
+        return kv.second.state == NodeState::kActive && Eligible(needs, kv.second, rules);
       });
       cached = feasible_by_needs.emplace(key, any).first;
     }
@@ -222,12 +262,27 @@ void Core::Impl::CheckFeasibility(const std::set<JobId>& waiting) {
       continue;
     }
     if (job.infeasible_since_ms == -1) {
+      // Name stake and reputation only when they are what keeps fitting nodes out.
+      bool under_stake = false, under_reputation = false;
+      for (const auto& [nid, n] : s.nodes) {
+        if (n.state != NodeState::kActive || !CanEverRun(needs, n.info)) continue;
+        under_stake |= !StakeCovers(n, rules);
+        under_reputation |= !ReputationAdmits(n, rules);
+      }
       job.infeasible_since_ms = now;
       job.reason = "no active node can run it (needs " + std::to_string(needs.memory_bytes) +
                    " bytes per device" +
                    (needs.backend ? std::string(", backend ") + Name(*needs.backend) : "") +
                    ", price <= " + std::to_string(needs.max_price_micro_plume_per_pflop) +
-                   " per PFLOP, passed selftest)";
+                   " per PFLOP, passed selftest" +
+                   (under_stake ? ", stake >= " +
+                                      std::to_string(rules.min_stake_per_device_micro_plume) +
+                                      " per device"
+                                : "") +
+                   (under_reputation
+                        ? ", reputation >= " + std::to_string(rules.min_reputation_ppm) + " ppm"
+                        : "") +
+                   ")";
       Touch(job);
       Warn("job infeasible for now: " + job.reason, job.id);
     } else if (now - job.infeasible_since_ms >= config.infeasible_grace_ms) {

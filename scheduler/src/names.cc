@@ -56,6 +56,7 @@ const char* Name(LedgerOpKind k) {
     case LedgerOpKind::kHold: return "hold";
     case LedgerOpKind::kSettle: return "settle";
     case LedgerOpKind::kRelease: return "release";
+    case LedgerOpKind::kSlash: return "slash";
   }
   return "?";
 }

@@ -8,32 +8,33 @@
 // Schema 1 kept the spec in jobs.spec; Load still reads it from there when job_specs has none.
 // Schema 3 added node_verdicts (results refused per node) and task_excluded (the providers a task
 // may not go to again); older databases have neither, which means nothing was refused.
+// Schema 4 (stake, issue 10) added columns at the end of nodes (stake, unbonding, slashes), tasks
+// (price fixed at assignment, final_at_ms of the challenge window) and outbox (a slash's legs
+// and memo), and task_nonretryable; an older database gains them on open (AddColumns), with
+// zeros: nothing staked, no fixed price (PayFor falls back to the node's), no window.
 #include "plume/scheduler/store.h"
 
 #include <nlohmann/json.hpp>
 
-#include "sqlite.h"
-#include "store_audit.h"
-#include "store_json.h"
+#include "store_impl.h"
 
 namespace plume::scheduler {
 namespace {
 
 using nlohmann::json;
 
-constexpr int kSchemaVersion = 3;
-constexpr int kSchemaVersionReadable = 1;  // oldest version this code loads (and upgrades)
-
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (
   id TEXT PRIMARY KEY, name TEXT, gpus TEXT, host_memory_bytes INTEGER, backend INTEGER,
   selftest_passed INTEGER, flops_per_s INTEGER, price INTEGER, state INTEGER,
-  registered_at_ms INTEGER, lease_expires_ms INTEGER);
+  registered_at_ms INTEGER, lease_expires_ms INTEGER, stake INTEGER NOT NULL DEFAULT 0,
+  unbonding INTEGER NOT NULL DEFAULT 0, slashes INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS node_stats (
   id TEXT PRIMARY KEY, succeeded INTEGER, failed INTEGER, lost INTEGER);
 CREATE TABLE IF NOT EXISTS node_verdicts (id TEXT PRIMARY KEY, refused INTEGER);
 CREATE TABLE IF NOT EXISTS task_excluded (task TEXT, node TEXT, PRIMARY KEY (task, node));
+CREATE TABLE IF NOT EXISTS task_nonretryable (task TEXT, node TEXT, PRIMARY KEY (task, node));
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, owner TEXT, spec TEXT, state INTEGER, reason TEXT, seq INTEGER,
   submitted_at_ms INTEGER, finished_at_ms INTEGER, infeasible_since_ms INTEGER, round INTEGER,
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY, wire_id INTEGER UNIQUE, job TEXT, kind INTEGER, round INTEGER, shard INTEGER, attempt INTEGER,
   state INTEGER, node TEXT, not_before_ms INTEGER, assigned_at_ms INTEGER,
   finished_at_ms INTEGER, input_blob TEXT, output_blob TEXT, last_error TEXT, loss REAL,
-  tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER, settle INTEGER);
+  tokens INTEGER, reported_flops INTEGER, flops INTEGER, paid INTEGER, settle INTEGER,
+  price INTEGER NOT NULL DEFAULT 0, final_at_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rounds (
   job TEXT, round INTEGER, state INTEGER, params_in TEXT, params_out TEXT,
   started_at_ms INTEGER, deadline_ms INTEGER, PRIMARY KEY (job, round));
@@ -53,48 +55,51 @@ CREATE TABLE IF NOT EXISTS blob_uploaders (
   blob TEXT, uploader TEXT, PRIMARY KEY (blob, uploader));
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, seq INTEGER, kind INTEGER, job TEXT, owner TEXT, node TEXT, task TEXT,
-  attempt INTEGER, amount INTEGER, flops INTEGER);
+  attempt INTEGER, amount INTEGER, flops INTEGER, legs TEXT NOT NULL DEFAULT '[]',
+  memo TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS node_classes (id TEXT PRIMARY KEY, kernel_class TEXT NOT NULL);
 )sql";
 
-// Databases written before tasks kept their settle outcome gain the column (kNone).
-Status AddSettleColumn(sql::Db& d) {
-  auto q = d.Prepare("SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'settle'");
+// Adds `column` (declared as `decl`) at the end of `table` unless it is there.
+Status AddColumn(sql::Db& d, const std::string& table, const std::string& column,
+                 const std::string& decl) {
+  auto q = d.Prepare("SELECT COUNT(*) FROM pragma_table_info('" + table + "') WHERE name = '" +
+                     column + "'");
   if (!q) return tl::unexpected(q.error());
   auto row = q->Step();
   if (!row) return tl::unexpected(row.error());
   if (*row && q->Int(0) > 0) return {};
-  return d.Exec("ALTER TABLE tasks ADD COLUMN settle INTEGER NOT NULL DEFAULT 0;");
+  return d.Exec("ALTER TABLE " + table + " ADD COLUMN " + column + " " + decl + ";");
+}
+
+// Columns added after their table, in the order the table has them (the statements below write
+// rows by position): tasks.settle (settle outcomes), then schema 4's stake columns.
+Status AddColumns(sql::Db& d) {
+  static const char* const kAdded[][3] = {
+      {"tasks", "settle", "INTEGER NOT NULL DEFAULT 0"},
+      {"nodes", "stake", "INTEGER NOT NULL DEFAULT 0"},
+      {"nodes", "unbonding", "INTEGER NOT NULL DEFAULT 0"},
+      {"nodes", "slashes", "INTEGER NOT NULL DEFAULT 0"},
+      {"tasks", "price", "INTEGER NOT NULL DEFAULT 0"},
+      {"tasks", "final_at_ms", "INTEGER NOT NULL DEFAULT 0"},
+      {"outbox", "legs", "TEXT NOT NULL DEFAULT '[]'"},
+      {"outbox", "memo", "TEXT NOT NULL DEFAULT ''"},
+  };
+  for (const auto& [table, column, decl] : kAdded) {
+    if (auto st = AddColumn(d, table, column, decl); !st) return st;
+  }
+  return {};
 }
 
 }  // namespace
 
-struct Store::Impl {
-  sql::Db db;
-  sql::Stmt put_meta, put_node, put_node_stats, put_node_verdicts, put_excluded, put_job, put_spec,
-      del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader;
-  sql::Stmt put_node_class;
-  AuditRows audit;
-  // Output blobs of every job as last committed (present = the job's spec row is written), and
-  // what the open transaction changes; merged on commit, dropped on rollback.
-  std::map<JobId, std::vector<BlobHash>> saved_outputs;
-  std::map<JobId, std::vector<BlobHash>> pending_outputs;
-
-  Status Prepare();
-  Status SaveNode(const Node& n);
-  Status SaveJob(const Job& j);
-  Status SaveTask(const Task& t);
-  Status SaveRound(const Round& r);
-  Status SaveOp(const LedgerOp& op);
-  Status SaveAll(const Dirty& d);
-  Status LoadNodes(State& s);
-  Status LoadJobs(State& s);
-  Status LoadTasks(State& s);
-  Status LoadRounds(State& s);
-  Status LoadOutbox(State& s);
-  Status LoadUploaders(State& s);
-  Status LoadMeta(State& s);
-};
+nlohmann::json LegsToJson(const std::vector<SlashLeg>& legs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const SlashLeg& l : legs) {
+    out.push_back({{"kind", l.kind}, {"account", l.account}, {"amount", l.amount}});
+  }
+  return out;
+}
 
 Store::Store() : impl_(std::make_unique<Impl>()) {}
 Store::~Store() = default;
@@ -113,7 +118,7 @@ Result<Store> Store::Open(const std::filesystem::path& path, Sync sync) {
                                              : "PRAGMA synchronous=NORMAL;";
   if (auto st = d.Exec(sync_sql); !st) return tl::unexpected(st.error());
   if (auto st = d.Exec(kSchema); !st) return tl::unexpected(st.error());
-  if (auto st = AddSettleColumn(d); !st) return tl::unexpected(st.error());
+  if (auto st = AddColumns(d); !st) return tl::unexpected(st.error());
   if (auto st = d.Exec(kAuditSchema); !st) return tl::unexpected(st.error());
   // A readable older database is upgraded in place: from now on new jobs keep their spec in
   // job_specs, which the older code would not find.
@@ -136,10 +141,12 @@ Status Store::Impl::Prepare() {
   };
   const P all[] = {
       {&put_meta, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)"},
-      {&put_node, "INSERT OR REPLACE INTO nodes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"},
+      {&put_node,
+       "INSERT OR REPLACE INTO nodes VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"},
       {&put_node_stats, "INSERT OR REPLACE INTO node_stats VALUES (?1,?2,?3,?4)"},
       {&put_node_verdicts, "INSERT OR REPLACE INTO node_verdicts VALUES (?1,?2)"},
       {&put_excluded, "INSERT OR IGNORE INTO task_excluded VALUES (?1,?2)"},
+      {&put_nonretryable, "INSERT OR IGNORE INTO task_nonretryable VALUES (?1,?2)"},
       // Upsert that leaves the spec column alone (NULL for jobs saved by schema 2).
       {&put_job,
        "INSERT INTO jobs VALUES (?1,?2,NULL,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
@@ -151,9 +158,9 @@ Status Store::Impl::Prepare() {
       {&put_output, "INSERT OR REPLACE INTO job_outputs VALUES (?1, ?2, ?3)"},
       {&put_task,
        "INSERT OR REPLACE INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-       "?15,?16,?17,?18,?19,?20,?21)"},
+       "?15,?16,?17,?18,?19,?20,?21,?22,?23)"},
       {&put_round, "INSERT OR REPLACE INTO rounds VALUES (?1,?2,?3,?4,?5,?6,?7)"},
-      {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"},
+      {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
       {&put_uploader, "INSERT OR IGNORE INTO blob_uploaders VALUES (?1, ?2)"},
       {&put_node_class, "INSERT OR REPLACE INTO node_classes VALUES (?1, ?2)"},
@@ -179,6 +186,9 @@ Status Store::Impl::SaveNode(const Node& n) {
   put_node.Bind(9, static_cast<int>(n.state));
   put_node.Bind(10, n.registered_at_ms);
   put_node.Bind(11, n.lease_expires_ms);
+  put_node.Bind(12, n.stake_micro_plume);
+  put_node.Bind(13, n.unbonding_micro_plume);
+  put_node.Bind(14, n.slashes);
   if (auto st = put_node.Run(); !st) return st;
   if (!i.kernel_class.empty()) {
     put_node_class.Bind(1, i.id);
@@ -264,13 +274,20 @@ Status Store::Impl::SaveTask(const Task& t) {
   q.Bind(19, t.flops);
   q.Bind(20, t.paid_micro_plume);
   q.Bind(21, static_cast<int>(t.settle));
+  q.Bind(22, t.price_micro_plume_per_pflop);
+  q.Bind(23, t.final_at_ms);
   if (auto st = q.Run(); !st) return st;
   if (auto st = audit.SaveTask(t); !st) return st;
-  // The set only grows, so inserting what is there keeps the rows equal to it.
+  // The sets only grow, so inserting what is there keeps the rows equal to them.
   for (const NodeId& node : t.excluded) {
     put_excluded.Bind(1, t.id);
     put_excluded.Bind(2, node);
     if (auto st = put_excluded.Run(); !st) return st;
+  }
+  for (const NodeId& node : t.nonretryable_from) {
+    put_nonretryable.Bind(1, t.id);
+    put_nonretryable.Bind(2, node);
+    if (auto st = put_nonretryable.Run(); !st) return st;
   }
   return {};
 }
@@ -297,6 +314,8 @@ Status Store::Impl::SaveOp(const LedgerOp& op) {
   put_op.Bind(8, op.attempt);
   put_op.Bind(9, op.amount_micro_plume);
   put_op.Bind(10, op.flops);
+  put_op.Bind(11, LegsToJson(op.legs).dump());
+  put_op.Bind(12, op.memo);
   return put_op.Run();
 }
 
@@ -358,213 +377,6 @@ Status Store::Save(const Dirty& dirty) {
   for (auto& [id, outputs] : m.pending_outputs) m.saved_outputs[id] = std::move(outputs);
   m.pending_outputs.clear();
   return {};
-}
-
-// ---- load -----------------------------------------------------------------------------------
-
-Status Store::Impl::LoadNodes(State& s) {
-  // node_stats is new in schema 2: a node without a row there has no track record yet.
-  auto q = db.Prepare(
-      "SELECT n.*, COALESCE(s.succeeded, 0), COALESCE(s.failed, 0), COALESCE(s.lost, 0), "
-      "COALESCE(v.refused, 0) FROM nodes n LEFT JOIN node_stats s ON s.id = n.id "
-      "LEFT JOIN node_verdicts v ON v.id = n.id");
-  if (!q) return tl::unexpected(q.error());
-  for (auto row = q->Step(); ; row = q->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    Node n;
-    n.info = NodeInfo{q->Text(0), q->Text(1), GpusFromJson(json::parse(q->Text(2))),
-                      static_cast<uint64_t>(q->Int(3)), static_cast<Backend>(q->Int(4)),
-                      q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7),
-                      /*kernel_class: node_classes below*/ {}};
-    n.state = static_cast<NodeState>(q->Int(8));
-    n.registered_at_ms = q->Int(9);
-    n.lease_expires_ms = q->Int(10);
-    n.tasks_succeeded = static_cast<uint64_t>(q->Int(11));
-    n.tasks_failed = static_cast<uint64_t>(q->Int(12));
-    n.tasks_lost = static_cast<uint64_t>(q->Int(13));
-    n.tasks_refused = static_cast<uint64_t>(q->Int(14));
-    s.nodes[n.info.id] = std::move(n);
-  }
-  // node_classes came after schema 2 without a version of its own: no row means no class, as
-  // for an agent that sent none.
-  auto c = db.Prepare("SELECT id, kernel_class FROM node_classes");
-  if (!c) return tl::unexpected(c.error());
-  for (auto row = c->Step(); ; row = c->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    if (auto n = s.nodes.find(c->Text(0)); n != s.nodes.end()) n->second.info.kernel_class = c->Text(1);
-  }
-  return {};
-}
-
-Status Store::Impl::LoadJobs(State& s) {
-  auto q = db.Prepare(
-      "SELECT j.id, j.owner, COALESCE(s.spec, j.spec), j.state, j.reason, j.seq, "
-      "j.submitted_at_ms, j.finished_at_ms, j.infeasible_since_ms, j.round, j.params_blob, "
-      "j.paid, j.escrow_held FROM jobs j LEFT JOIN job_specs s ON s.id = j.id");
-  if (!q) return tl::unexpected(q.error());
-  for (auto row = q->Step(); ; row = q->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    Job j;
-    j.id = q->Text(0);
-    j.owner = q->Text(1);
-    j.spec = SpecFromJson(json::parse(q->Text(2)));  // job_specs, or schema 1's column
-    j.state = static_cast<JobState>(q->Int(3));
-    j.reason = q->Text(4);
-    j.seq = static_cast<uint64_t>(q->Int(5));
-    j.submitted_at_ms = q->Int(6);
-    j.finished_at_ms = q->Int(7);
-    j.infeasible_since_ms = q->Int(8);
-    j.round = static_cast<uint32_t>(q->Int(9));
-    j.params_blob = q->Text(10);
-    j.paid_micro_plume = q->Int(11);
-    j.escrow_held = q->Int(12) != 0;
-    s.jobs[j.id] = std::move(j);
-  }
-  auto o = db.Prepare("SELECT job, blob FROM job_outputs ORDER BY job, idx");
-  if (!o) return tl::unexpected(o.error());
-  for (auto row = o->Step(); ; row = o->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    auto it = s.jobs.find(o->Text(0));
-    if (it != s.jobs.end()) it->second.outputs.push_back(o->Text(1));
-  }
-  return {};
-}
-
-Status Store::Impl::LoadTasks(State& s) {
-  auto q = db.Prepare("SELECT * FROM tasks");
-  if (!q) return tl::unexpected(q.error());
-  for (auto row = q->Step(); ; row = q->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    Task t;
-    t.id = q->Text(0);
-    t.wire_id = static_cast<uint64_t>(q->Int(1));
-    t.job = q->Text(2);
-    t.kind = static_cast<TaskKind>(q->Int(3));
-    t.round = static_cast<uint32_t>(q->Int(4));
-    t.shard = static_cast<uint32_t>(q->Int(5));
-    t.attempt = static_cast<uint32_t>(q->Int(6));
-    t.state = static_cast<TaskState>(q->Int(7));
-    t.node = q->Text(8);
-    t.not_before_ms = q->Int(9);
-    t.assigned_at_ms = q->Int(10);
-    t.finished_at_ms = q->Int(11);
-    t.input_params_blob = q->Text(12);
-    t.output_blob = q->Text(13);
-    t.last_error = q->Text(14);
-    t.metrics = TaskMetrics{q->Real(15), static_cast<uint64_t>(q->Int(16)),
-                            static_cast<uint64_t>(q->Int(17))};
-    t.flops = static_cast<uint64_t>(q->Int(18));
-    t.paid_micro_plume = q->Int(19);
-    t.settle = static_cast<SettleState>(q->Int(20));
-    s.tasks[t.id] = std::move(t);
-  }
-  auto x = db.Prepare("SELECT task, node FROM task_excluded");
-  if (!x) return tl::unexpected(x.error());
-  for (auto row = x->Step(); ; row = x->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    if (auto t = s.tasks.find(x->Text(0)); t != s.tasks.end()) t->second.excluded.insert(x->Text(1));
-  }
-  return {};
-}
-
-Status Store::Impl::LoadRounds(State& s) {
-  auto q = db.Prepare("SELECT * FROM rounds");
-  if (!q) return tl::unexpected(q.error());
-  for (auto row = q->Step(); ; row = q->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    Round r{q->Text(0), static_cast<uint32_t>(q->Int(1)), static_cast<RoundState>(q->Int(2)),
-            q->Text(3), q->Text(4), q->Int(5), q->Int(6)};
-    s.rounds[{r.job, r.round}] = std::move(r);
-  }
-  return {};
-}
-
-Status Store::Impl::LoadOutbox(State& s) {
-  auto q = db.Prepare("SELECT * FROM outbox");
-  if (!q) return tl::unexpected(q.error());
-  for (auto row = q->Step(); ; row = q->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    LedgerOp op{q->Text(0), static_cast<uint64_t>(q->Int(1)),
-                static_cast<LedgerOpKind>(q->Int(2)), q->Text(3), q->Text(4), q->Text(5),
-                q->Text(6), static_cast<uint32_t>(q->Int(7)), q->Int(8),
-                static_cast<uint64_t>(q->Int(9))};
-    s.outbox[op.id] = std::move(op);
-  }
-  return {};
-}
-
-Status Store::Impl::LoadUploaders(State& s) {
-  auto q = db.Prepare("SELECT blob, uploader FROM blob_uploaders");
-  if (!q) return tl::unexpected(q.error());
-  for (auto row = q->Step(); ; row = q->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    s.blob_uploaders[q->Text(0)].insert(q->Text(1));
-  }
-  return {};
-}
-
-Status Store::Impl::LoadMeta(State& s) {
-  auto q = db.Prepare("SELECT key, value FROM meta");
-  if (!q) return tl::unexpected(q.error());
-  for (auto row = q->Step(); ; row = q->Step()) {
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) break;
-    const std::string key = q->Text(0);
-    const int64_t v = q->Int(1);
-    if (key == "schema_version" && (v < kSchemaVersionReadable || v > kSchemaVersion)) {
-      return Fail("database schema version " + std::to_string(v) + " is not " +
-                  std::to_string(kSchemaVersionReadable) + ".." +
-                  std::to_string(kSchemaVersion) + ": use the matching plume-scheduler");
-    }
-    if (key == "next_job_seq") s.next_job_seq = static_cast<uint64_t>(v);
-    if (key == "next_op_seq") s.next_op_seq = static_cast<uint64_t>(v);
-    if (key == "next_task_wire_id") s.next_task_wire_id = static_cast<uint64_t>(v);
-    if (key == "now_ms") s.now_ms = v;
-  }
-  return {};
-}
-
-Result<State> Store::Load() {
-  State s;
-  try {
-    // One read transaction: a consistent snapshot even if another process is writing.
-    if (auto st = impl_->db.Exec("BEGIN;"); !st) return tl::unexpected(st.error());
-    Status st = impl_->LoadMeta(s);
-    if (st) st = impl_->LoadNodes(s);
-    if (st) st = impl_->LoadJobs(s);
-    if (st) st = impl_->LoadTasks(s);
-    if (st) st = impl_->LoadRounds(s);
-    if (st) st = impl_->LoadOutbox(s);
-    if (st) st = impl_->LoadUploaders(s);
-    if (st) st = AuditRows::Load(impl_->db, s);
-    (void)impl_->db.Exec("COMMIT;");
-    if (!st) return tl::unexpected(st.error());
-    impl_->saved_outputs.clear();
-    impl_->pending_outputs.clear();
-    for (const auto& [id, j] : s.jobs) impl_->saved_outputs[id] = j.outputs;
-  } catch (const json::exception& e) {
-    (void)impl_->db.Exec("ROLLBACK;");
-    return Fail(std::string("database holds a malformed record: ") + e.what() +
-                " (restore the database from a backup)");
-  }
-  // Referential checks: Core's indexes assume every task's job and node exist.
-  for (const auto& [id, t] : s.tasks) {
-    if (!s.jobs.contains(t.job) ||
-        (t.state == TaskState::kAssigned && !s.nodes.contains(t.node))) {
-      return Fail("database is inconsistent: task " + id +
-                  " refers to a missing job or node (restore from a backup)");
-    }
-  }
-  return s;
 }
 
 }  // namespace plume::scheduler

@@ -23,7 +23,8 @@ json VerdictToJson(const Verdict& v) {
               {"referee_output", v.referee_output},
               {"faulty", v.faulty},
               {"faulty_paid", v.faulty_paid},
-              {"decided_at_ms", v.decided_at_ms}};
+              {"decided_at_ms", v.decided_at_ms},
+              {"slashed", v.slashed_micro_plume}};
 }
 
 Verdict VerdictFromJson(const json& j) {
@@ -43,6 +44,7 @@ Verdict VerdictFromJson(const json& j) {
   v.faulty = j.at("faulty").get<std::string>();
   v.faulty_paid = j.at("faulty_paid").get<bool>();
   v.decided_at_ms = j.at("decided_at_ms").get<int64_t>();
+  v.slashed_micro_plume = j.value("slashed", MicroPlume{0});  // verdicts before slashing: none
   return v;
 }
 

@@ -32,6 +32,7 @@ struct Config {
   uint32_t task_deadline_factor = kTaskDeadlineFactorDefault;  // see limits.h
   int64_t task_deadline_min_ms = kTaskDeadlineMinMsDefault;
   int64_t task_deadline_max_ms = kTaskDeadlineMaxMsDefault;
+  uint64_t floor_flops_per_s = kFloorFlopsPerSDefault;  // deadlines: FLOPs / this x factor
   uint32_t fee_bps = kFeeBpsDefault;  // network fee on each settle; stamped on each new job
   // Replay audits (verify/audit.h): the adaptive rate's parameters, and the secret seed of the
   // audit draws (one per data dir, revealed after the fact: docs/verification.md).
@@ -39,6 +40,14 @@ struct Config {
   verify::AuditParams audit;
   verify::Digest audit_seed{};
   int64_t audit_wait_ms = kAuditWaitMsDefault;
+  // Stake and slashing (docs/payments.md; limits.h for the defaults). Placement needs free stake
+  // >= min_stake_per_device x the node's devices (GPUs; a CPU agent is one device) and
+  // reputation >= min_reputation_ppm. 0 stake: a private network where nobody stakes.
+  MicroPlume min_stake_per_device_micro_plume = 0;
+  uint32_t min_reputation_ppm = kMinReputationPpmDefault;
+  int64_t challenge_window_ms = kChallengeWindowMsDefault;
+  uint32_t slash_bps = kSlashBpsDefault;
+  uint32_t finder_fee_bps = kFinderFeeBpsDefault;
 };
 
 // Rows changed since the last TakeDirty, ready for Store::Save (one transaction).

@@ -16,6 +16,8 @@ namespace plume::scheduler {
 // ---- events -------------------------------------------------------------------------------
 
 // An agent joined (or rejoined after a restart or a lost lease). Starts or renews its lease.
+// A price <= 0 is refused (Rejected; the node is not added or changed): a free bid would win
+// every placement and then be re-priced (F3).
 struct AgentRegistered {
   NodeInfo info;
 };
@@ -75,7 +77,9 @@ struct TaskFailed {
   uint32_t attempt = 0;
   NodeId node;
   std::string reason;
-  bool retryable = true;  // false: the input fails everywhere (bad data): fail the job now
+  // false: the agent claims the input fails everywhere (bad data). A claim, not a fact: the task
+  // goes to another provider, and the job fails only when a second provider says the same.
+  bool retryable = true;
 };
 
 // The shell finished an AggregateRound and wrote the new parameters.
@@ -118,10 +122,19 @@ struct BlobUploaded {
   BlobHash blob;
 };
 
+// The ledger's stake of a node (stake:<node>, unbond:<node>), sent by the shell after the node
+// registers and after every ledger append that touches them (stake, unstake, withdraw, slash).
+// Placement gates on `staked`; a node whose stake rises becomes placeable again.
+struct StakeChanged {
+  NodeId node;
+  MicroPlume staked = 0;
+  MicroPlume unbonding = 0;
+};
+
 using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone, JobSubmitted,
                            TaskSucceeded, TaskRefused, TaskFailed, RoundAggregated,
                            RoundAggregationFailed, CancelJob, LedgerApplied, LedgerFailed,
-                           BlobUploaded, Tick>;
+                           BlobUploaded, StakeChanged, Tick>;
 
 // ---- actions ------------------------------------------------------------------------------
 
@@ -166,7 +179,8 @@ struct JobFinished {
   std::vector<BlobHash> outputs;  // train: final params; infer: shard outputs in prompt order
 };
 
-// Escrow hold, task settlement, release of what is left. Idempotent by op.id.
+// Escrow hold, task settlement, release of what is left, slash of a proven fault. Idempotent
+// by op.id.
 struct LedgerRequest {
   LedgerOp op;
 };

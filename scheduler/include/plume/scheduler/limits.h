@@ -17,12 +17,17 @@ inline constexpr int64_t kRetryBackoffBaseMsDefault = 1'000;
 inline constexpr int64_t kRetryBackoffCapMsDefault = 60'000;
 // Task deadline: an attempt still running this long after it was assigned is taken from its
 // node (which may be hung yet still heartbeating), counted as a failure there and retried.
-// deadline = clamp(factor x expected, min, max), expected = the task's FLOPs / the node's
-// measured FLOP/s; a node without a speed figure gets the max. After a scheduler restart the
-// clock of every running attempt starts again (Core::Recover).
+// deadline = clamp(factor x expected, min, max), expected = the task's FLOPs (from the spec) /
+// the operator's floor speed. Never the agent's own speed figure: an agent that claims to be
+// slow (or reports 0) would hold a task for the maximum (F4, the 24-hour squat). The floor is
+// the slowest sustained speed the operator admits (1 GFLOP/s: any CPU agent is faster, so an
+// honest one is never cut short; raise it for a GPU-only network). 0 means "no floor": every
+// attempt gets the max. After a scheduler restart the clock of every running attempt starts
+// again (Core::Recover).
 inline constexpr uint32_t kTaskDeadlineFactorDefault = 10;
 inline constexpr int64_t kTaskDeadlineMinMsDefault = 30 * 60'000;
 inline constexpr int64_t kTaskDeadlineMaxMsDefault = 24 * 3'600'000;
+inline constexpr uint64_t kFloorFlopsPerSDefault = 1'000'000'000;
 inline constexpr uint32_t kFeeBpsDefault = 500;  // 5 % of each settle to the treasury
 // A task that has been tried this many times without success fails its job.
 inline constexpr uint32_t kMaxAttemptsDefault = 5;
@@ -37,6 +42,20 @@ inline constexpr uint32_t kRefusedResultsPerTaskMax = 8;
 // given up (the result stands unaudited, or the dispute stays undecided) so that a job's escrow
 // is not held for ever by a class that left the network.
 inline constexpr int64_t kAuditWaitMsDefault = 30 * 60'000;  // under PlumeEscrowStuck's hour
+// Payment after verification: an unaudited committed result is settled this long after it
+// finished (an audited one when its audit matches). A result proven faulty before then is never
+// paid. A minute: a provider waits at most this plus one tick for its pay; an operator that runs
+// disputes on unaudited results raises it to the time they take.
+inline constexpr int64_t kChallengeWindowMsDefault = 60'000;
+// Slashing (verify/slash.h): at least this share of a provider's slashable stake per proven
+// fault (Cosmos takes 5% for a double-sign; 10% here because a wrong result costs a team a
+// re-run), and at least pay / p, whichever is more. The finder (the referee's provider, else the
+// auditor's) gets this share of the slash.
+inline constexpr uint32_t kSlashBpsDefault = 1000;
+inline constexpr uint32_t kFinderFeeBpsDefault = 1000;
+// Providers whose reputation (placement.h ReputationPpm) is below this are not placed. A new
+// provider starts at 500,000; one that failed 4 of its first 4 tasks is at 166,666.
+inline constexpr uint32_t kMinReputationPpmDefault = 200'000;
 // One task per agent at a time; an agent uses all of its GPUs for it (NCCL inside the node).
 inline constexpr uint32_t kTasksPerNodeMax = 1;
 

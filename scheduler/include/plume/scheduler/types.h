@@ -70,6 +70,11 @@ struct Node {
   int64_t results_audited = 0;  // of its results, how many another provider re-ran
   int64_t proven_faulty = 0;    // its results (or audit runs) a referee proved wrong
   int64_t unaudited_no_peer = 0;  // drawn for an audit, but no other provider of its class
+  // Stake (the ledger's stake:<k> and unbond:<k>), as the shell last reported it (StakeChanged).
+  // Placement needs min stake per device of free stake; slashes reach both.
+  MicroPlume stake_micro_plume = 0;      // free stake (stake:<k>)
+  MicroPlume unbonding_micro_plume = 0;  // unbond:<k>: leaving, still slashable
+  uint64_t slashes = 0;                  // proven faults a slash was decided for
 
   bool operator==(const Node&) const = default;
 };
@@ -220,6 +225,10 @@ struct Task {
   std::string last_error;
   TaskMetrics metrics;
   uint64_t flops = 0;  // the work it is paid for, from the spec
+  // Fixed when the attempt is assigned: min(the node's price then, the job's maximum). The
+  // settle, the receipt and `paid_micro_plume` use it; a re-registration at another price does
+  // not change it (F3). 0 until first assigned.
+  MicroPlume price_micro_plume_per_pflop = 0;
   MicroPlume paid_micro_plume = 0;  // what its settle pays once applied (see settle)
   SettleState settle = SettleState::kNone;
   // Providers whose result for this task the screens refused: never given the task again. At most
@@ -234,6 +243,14 @@ struct Task {
   uint32_t audit_rate_ppm = 0;
   AuditStatus audit = AuditStatus::kNone;
   bool settle_deferred = false;
+  // Challenge window: an unaudited committed result becomes final (and its settle is requested,
+  // on the first tick at or after it) at finished_at_ms + Config::challenge_window_ms. Kept once
+  // settled; "pending verification" is final_at_ms > 0 with settle still kNone. 0 when the result
+  // did not wait for a window (audited: settle_deferred until the verdict; unpaid; no result).
+  int64_t final_at_ms = 0;
+  // Providers that reported retryable=false for it: never given it again; a second one fails the
+  // job (one provider alone cannot kill a job, F4).
+  std::set<NodeId> nonretryable_from;
   uint64_t progress_step = 0;  // from heartbeats; not persisted
   double progress_loss = 0;
 
@@ -257,18 +274,31 @@ using RoundKey = std::pair<JobId, uint32_t>;
 
 // A ledger request waiting to be applied. Kept (and persisted) until the shell reports it done,
 // so a crash between "decided" and "applied" re-sends it; the ledger applies an id once.
-enum class LedgerOpKind : uint8_t { kHold = 0, kSettle = 1, kRelease = 2 };
+enum class LedgerOpKind : uint8_t { kHold = 0, kSettle = 1, kRelease = 2, kSlash = 3 };
+// One leg of a slash: where part of the slashed stake goes. `kind` is the ledger's LegKind value
+// (0 treasury, 1 compensation, 2 clawback, 3 finder; verify/slash.h SlashLegKind).
+struct SlashLeg {
+  uint8_t kind = 0;
+  std::string account;  // "treasury", "team:<hex>", "provider:<hex>"
+  MicroPlume amount = 0;
+
+  bool operator==(const SlashLeg&) const = default;
+};
 struct LedgerOp {
-  std::string id;  // "hold:<job>", "settle:<task>", "release:<job>"
+  std::string id;  // "hold:<job>", "settle:<task>", "release:<job>", "slash:<faulty task>"
   uint64_t seq = 0;  // decision order; re-sent in this order after a restart
   LedgerOpKind kind = LedgerOpKind::kHold;
   JobId job;
   ClientId owner;
-  NodeId node;  // settle: the provider paid
-  TaskId task;  // settle: the task paid for
+  NodeId node;  // settle: the provider paid; slash: the provider slashed
+  TaskId task;  // settle: the task paid for; slash: the faulty run
   uint32_t attempt = 0;
-  MicroPlume amount_micro_plume = 0;  // hold and settle; release frees what is left
+  MicroPlume amount_micro_plume = 0;  // hold, settle and slash (total); release frees the rest
   uint64_t flops = 0;
+  // kSlash only: the legs (verify/slash.h order; they sum to amount_micro_plume) and the
+  // evidence text for the entry's memo.
+  std::vector<SlashLeg> legs;
+  std::string memo;
 
   bool operator==(const LedgerOp&) const = default;
 };
@@ -312,6 +342,7 @@ struct Verdict {
   NodeId faulty;             // empty: nobody proven faulty (yet)
   bool faulty_paid = false;  // the faulty run had been settled before the verdict
   int64_t decided_at_ms = 0;
+  MicroPlume slashed_micro_plume = 0;  // the slash decided for the fault (0: none, no stake)
 
   bool operator==(const Verdict&) const = default;
 };
