@@ -187,20 +187,43 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0, 1'000'000));
   // Stake and payment after verification (docs/payments.md; defaults in limits.h). The last of
   // each flag counts, so a wrapper or a test harness can override a default it passed.
-  int64_t challenge_window_ms = 60'000, unbonding_ms = kUnbondingMsDefault;
-  app.add_option("--challenge-window-ms", challenge_window_ms,
+  plume::scheduler::Config& core = options.core;
+  int64_t unbonding_ms = kUnbondingMsDefault;
+  const auto take_last = CLI::MultiOptionPolicy::TakeLast;
+  app.add_option("--challenge-window-ms", core.challenge_window_ms,
                  "an unaudited result is paid this long after it finished (0: at once)")
       ->check(CLI::Range(int64_t{0}, kWindowMsMax))
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      ->multi_option_policy(take_last);
   app.add_option("--unbonding-ms", unbonding_ms,
                  "unstaked stake stays slashable this long before it returns to the provider "
                  "(at least --challenge-window-ms)")
       ->check(CLI::Range(int64_t{0}, kWindowMsMax))
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      ->multi_option_policy(take_last);
+  app.add_option("--min-stake-per-device", core.min_stake_per_device_micro_plume,
+                 "free stake (micro-PLUME) a provider needs per device to be placed (0: none, a "
+                 "private network)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000'000'000}))
+      ->multi_option_policy(take_last);
+  app.add_option("--slash-bps", core.slash_bps,
+                 "share of a provider's slashable stake a proven fault takes at least (1000 = 10%)")
+      ->check(CLI::Range(0, 10'000))
+      ->multi_option_policy(take_last);
+  app.add_option("--finder-fee-bps", core.finder_fee_bps,
+                 "share of a slash paid to the referee's (else the auditor's) provider account")
+      ->check(CLI::Range(0, 10'000))
+      ->multi_option_policy(take_last);
+  app.add_option("--min-reputation-ppm", core.min_reputation_ppm,
+                 "providers below this reputation are not placed (new ones start at 500000)")
+      ->check(CLI::Range(0, 1'000'000))
+      ->multi_option_policy(take_last);
+  app.add_option("--floor-flops-per-s", core.floor_flops_per_s,
+                 "the slowest speed admitted: a task's deadline is its FLOPs / this x the "
+                 "deadline factor, whatever the agent claims (0: the maximum deadline)")
+      ->multi_option_policy(take_last);
   CLI11_PARSE(app, argc, argv);
-  if (unbonding_ms < challenge_window_ms) {
+  if (unbonding_ms < core.challenge_window_ms) {
     std::cerr << "plume-scheduler: --unbonding-ms " << unbonding_ms
-              << " is shorter than --challenge-window-ms " << challenge_window_ms
+              << " is shorter than --challenge-window-ms " << core.challenge_window_ms
               << ": stake could leave before a fault in its last results is proven; give at "
                  "least the window\n";
     return 2;
@@ -275,6 +298,22 @@ int Main(int argc, char** argv) {
                            const std::function<bool(const std::string&)>& may_read) {
           b->Answer(request, account, reply, may_read);
         };
+    options.stake_of = [b = bridge.get()](const std::string& node) {
+      plume::scheduler::StakeView v;
+      if (auto key = plume::PublicKeyFromHex(node)) {
+        const auto s = b->StakeOf(*key);
+        v.staked = s.staked;
+        v.unbonding = s.unbonding;
+      }
+      return v;
+    };
+    options.stake_changes = [b = bridge.get()] { return b->TakeStakeChanges(); };
+    options.ledger_tick = [b = bridge.get()] {
+      if (auto w = b->WithdrawMatured(); !w) {
+        spdlog::warn("withdrawing matured unbonding stake: {} (retried next tick)",
+                     w.error().message);
+      }
+    };
     options.ledger = [b = bridge.get()](const plume::scheduler::LedgerOp& op,
                                         std::string& refusal) { return b->Apply(op, refusal); };
     options.escrow_signature = [b = bridge.get()](const std::string& job,

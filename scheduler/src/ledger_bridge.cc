@@ -25,6 +25,7 @@ Result<std::unique_ptr<LedgerBridge>> LedgerBridge::Open(const std::filesystem::
   std::unique_ptr<LedgerBridge> bridge(new LedgerBridge(scheduler));
   bridge->dir_ = dir;
   bridge->ledger_ = std::move(*ledger);
+  bridge->FindUnbonding();
   if (inbox_poll.count() > 0) {
     LedgerBridge* b = bridge.get();
     bridge->poller_ = std::thread([b, inbox_poll] {
@@ -356,6 +357,8 @@ Result<bool> LedgerBridge::Apply(const LedgerOp& op, std::string& refusal) {
       return Settle(op, refusal);
     case LedgerOpKind::kRelease:
       return Release(op, refusal);
+    case LedgerOpKind::kSlash:
+      return Slash(op, refusal);
   }
   refusal = "unknown ledger request";
   return false;

@@ -66,7 +66,7 @@ Result<bool> LedgerBridge::Slash(const LedgerOp& op, std::string& refusal) {
   std::vector<ledger::Leg> legs;
   int64_t left = std::min<int64_t>(slashable, op.amount_micro_plume), total = 0;
   for (const SlashLeg& l : op.legs) {
-    const int64_t take = std::min(left, l.amount_micro_plume);
+    const int64_t take = std::min(left, l.amount);
     if (take <= 0) break;
     legs.push_back(ledger::Leg{static_cast<ledger::LegKind>(l.kind), l.account,
                                ledger::MicroPlume(take)});
@@ -109,8 +109,9 @@ Result<bool> LedgerBridge::Slash(const LedgerOp& op, std::string& refusal) {
 }
 
 void LedgerBridge::FindUnbonding() {
+  const ledger::State state = ledger_->StateCopy();  // once, at open
   std::lock_guard lock(stake_mu_);
-  for (const auto& [account, balance] : ledger_->StateCopy().balances()) {
+  for (const auto& [account, balance] : state.balances()) {
     if (account.starts_with("unbond:") && balance.value() > 0) {
       unbonding_agents_.insert(StakeAgentOf(account));
     }

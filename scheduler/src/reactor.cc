@@ -120,6 +120,10 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   // Re-send what the previous process may have decided without carrying out.
   std::vector<Action> recovered = m.core.Recover(m.NowMs());
   m.actions.insert(m.actions.end(), recovered.begin(), recovered.end());
+  // The ledger is the truth about stake: bring the saved records up to it.
+  std::vector<NodeId> known;
+  for (const auto& [node, n] : m.core.state().nodes) known.push_back(node);
+  for (const NodeId& node : known) m.ReportStake(node);
   if (auto st = m.Persist(); !st) return tl::unexpected(st.error());
   m.Act();
   spdlog::info("plume-scheduler {} listening on {}", identity.Id(), m.server->endpoint());
@@ -174,7 +178,9 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
     if (!in->has_value()) break;
     m.Dispatch(**in);
   }
-  if (m.NowMs() >= m.next_tick_ms) {
+  const bool tick = m.NowMs() >= m.next_tick_ms;
+  m.PollStake(tick);
+  if (tick) {
     // Ahead of this turn's requests: a job's later request (its release) must not overtake the
     // one deferred before it (ApplyLedger keeps each job's requests in order).
     std::vector<Action> retried;
@@ -272,6 +278,7 @@ void Reactor::Impl::OnRegister(Incoming& in) {
   }
   peers[id] = in.peer;
   Feed(AgentRegistered{NodeFromRegister(id, in.message.body().getRegister())});
+  ReportStake(id);  // placement counts the ledger's stake from the first turn
   auto m = NewMessage(in.message.request_id());
   auto ack = m.body().initRegisterAck();
   ack.setNodeId(id);

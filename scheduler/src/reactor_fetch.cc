@@ -56,6 +56,9 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
     b.setResultsAudited(static_cast<uint64_t>(node.results_audited));
     b.setProvenFaulty(static_cast<uint64_t>(node.proven_faulty));
     b.setAuditRatePpm(verify::AuditRatePpm(AuditRecordOf(node), core.config().audit));
+    b.setStakeMicroPlume(node.stake_micro_plume);
+    b.setUnbondingMicroPlume(node.unbonding_micro_plume);
+    b.setSlashes(node.slashes);
   }
   Reply(in.peer, m);
 }

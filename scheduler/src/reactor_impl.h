@@ -157,6 +157,12 @@ struct Reactor::Impl {
   MicroPlume PendingPay(const std::string& account) const;
   bool MayReadHistory(const PublicKey& principal, const std::string& account) const;
 
+  // ---- stake (reactor_stake.cc) ----
+  // Tells the core `node`'s stake as the ledger has it, when it differs from the core's record.
+  void ReportStake(const NodeId& node);
+  // Every turn: the nodes whose stake the ledger changed; on a tick, the ledger's tick first.
+  void PollStake(bool tick);
+
   // ---- DiLoCo outer step (reactor_aggregate.cc) ----
   Result<BlobHash> Aggregate(const AggregateRound& a);
 };

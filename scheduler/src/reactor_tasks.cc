@@ -129,7 +129,7 @@ void Reactor::Impl::OnBlobStored(const PublicKey& principal, const Hash256& hash
   Feed(BlobUploaded{who, ToHex(hash)});
 }
 
-// The scheduler's facts (its FLOPs, the price it pays) and the agent's ledger fields; the
+// The scheduler's facts (its FLOPs, the task's price) and the agent's ledger fields; the
 // ledger side verifies the agent's signature over them, so a receipt the agent signed with other
 // FLOPs is not paid.
 Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
@@ -159,11 +159,9 @@ Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerif
   }
   s.output_hash = bytes(r.output);
   s.flops = t.flops;
-  s.price_micro_plume_per_pflop =
-      n == core.state().nodes.end()
-          ? 0
-          : std::min(n->second.info.price_micro_plume_per_pflop,
-                     job.spec.max_price_micro_plume_per_pflop);
+  // The price fixed when the task was assigned (F3): a node that re-registered at another price
+  // since is paid what it won the task at.
+  s.price_micro_plume_per_pflop = t.price_micro_plume_per_pflop;
   s.fee_bps = job.spec.fee_bps;
   s.device = r.ledger_device;
   s.kernel_build = r.ledger_kernel_build;

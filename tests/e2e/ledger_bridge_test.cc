@@ -121,41 +121,7 @@ TEST_F(LedgerBridgeTest, HoldNeedsTheTeamsSignatureAndBalanceAndAppliesOnce) {
   EXPECT_TRUE(bridge_->ledger().CheckInvariants());
 }
 
-// The agent signs its ledger receipt; the scheduler's SettleReceipt carries its own FLOPs.
-SettleReceipt AgentSigned(const ledger::LedgerId& ledger_id, const Identity& agent,
-                          uint64_t agent_flops, uint64_t scheduler_flops) {
-  ledger::TaskReceipt r;
-  r.job_id = "job-s";
-  r.task_id = "7";
-  r.attempt = 1;
-  r.input_hashes = {Blake2b256(std::string("in"))};
-  r.output_hash = Blake2b256(std::string("out"));
-  r.flops = agent_flops;
-  r.device = "cpu";
-  r.kernel_build = "test";
-  r.start_unix_ms = 1000;
-  r.end_unix_ms = 2000;
-  r.agent = agent.public_key();
-  const Signature sig = ledger::SignAsAgent(r, ledger_id, agent);
-  auto bytes = [](auto const& b) { return std::string(b.begin(), b.end()); };
-  SettleReceipt s;
-  s.task = "job-s/r0/w0";
-  s.job = "job-s";
-  s.task_wire_id = 7;
-  s.attempt = 1;
-  s.agent = bytes(agent.public_key());
-  s.input_hashes = {bytes(r.input_hashes[0])};
-  s.output_hash = bytes(r.output_hash);
-  s.flops = scheduler_flops;
-  s.price_micro_plume_per_pflop = 2'000'000'000'000;
-  s.fee_bps = 500;  // the job's
-  s.device = r.device;
-  s.kernel_build = r.kernel_build;
-  s.start_unix_ms = r.start_unix_ms;
-  s.end_unix_ms = r.end_unix_ms;
-  s.agent_signature = bytes(sig);
-  return s;
-}
+using testing::AgentSigned;
 
 TEST_F(LedgerBridgeTest, SettlePaysAVerifiedReceiptOnceAcrossARestartAndNeverOtherFlops) {
   QueueMint("mint:1", 10'000'000, op_);

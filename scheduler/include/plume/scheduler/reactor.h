@@ -41,6 +41,12 @@ using LedgerServiceHook = std::function<void(
     wire::Envelope::Body::Builder reply,
     const std::function<bool(const std::string& account)>& may_read)>;
 
+// A provider's stake as the ledger holds it (stake:<key>, unbond:<key>), for StakeChanged.
+struct StakeView {
+  MicroPlume staked = 0;
+  MicroPlume unbonding = 0;
+};
+
 struct ReactorOptions {
   std::string endpoint = "tcp://127.0.0.1:0";
   std::filesystem::path state_dir;  // holds scheduler.db, blobs/ and momentum/
@@ -70,6 +76,14 @@ struct ReactorOptions {
   // Blob bytes one key may upload per 24 h (0: no limit). An agent uploading while it holds an
   // assigned task (its results) is not counted.
   uint64_t upload_quota_bytes_per_day = 256ULL << 30;
+  // Stake (reactor_stake.cc; main.cc binds these to the LedgerBridge). stake_of: a node's stake,
+  // told to the core when it registers; stake_changes: the nodes whose stake a ledger append
+  // changed since the last call, polled every turn; ledger_tick: the ledger side's periodic
+  // work (withdrawing matured unbonding stake), on the reactor's tick. nullptr: no ledger, no
+  // stake (every node's stays 0, which only a minimum stake of 0 places).
+  std::function<StakeView(const NodeId& node)> stake_of;
+  std::function<std::vector<NodeId>()> stake_changes;
+  std::function<void()> ledger_tick;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
 };
