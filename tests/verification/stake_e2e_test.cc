@@ -224,7 +224,7 @@ TEST_F(StakeE2E, APriceRaisedAfterAssignmentIsNotPaid) {
   ASSERT_TRUE(done) << net_.Logs();
   ASSERT_EQ((*done)["state"], "succeeded") << done->dump();
   // The switch happened: the scheduler lists the raised price.
-  EXPECT_EQ(NodeOf(net_, "bait").value("price_micro_plume_per_pflop", 0), kMax);
+  EXPECT_EQ(NodeOf(net_, "bait").value("price_micro_plume_per_pflop", uint64_t{0}), kMax);
   const int64_t flops = kernels::TrainFlops(TinyModel(), shape.seq_len, shape.batch,
                                             shape.local_steps);
   const int64_t pay = ledger::PayForFlops(kBait, static_cast<uint64_t>(flops))->value();
