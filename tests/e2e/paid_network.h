@@ -25,9 +25,8 @@ class PaidNetwork {
   // Starts (or restarts) the scheduler with the ledger on (--operator-id), then the flags of
   // SetSchedulerFlags.
   bool StartScheduler(std::string* why, const std::map<std::string, std::string>& env = {});
-  // Flags every later (re)start gets after the ledger's (the last of a flag wins). Default:
-  // "--challenge-window-ms 0", results final at once, as the tests of other things expect; the
-  // stake tests set their own window, unbonding period and minimum stake.
+  // Flags every later (re)start gets after the ledger's (the last of a flag wins): the stake
+  // tests' challenge window, unbonding period and minimum stake. Network's default window is 0.
   void SetSchedulerFlags(std::vector<std::string> flags) { flags_ = std::move(flags); }
   std::filesystem::path operator_key() const { return net_.dir() / "keys" / "operator.key"; }
   const std::string& operator_id() const { return operator_id_; }
@@ -64,7 +63,7 @@ class PaidNetwork {
   Network& net_;
   std::string operator_id_;
   std::string team_;
-  std::vector<std::string> flags_ = {"--challenge-window-ms", "0"};
+  std::vector<std::string> flags_;
 };
 
 }  // namespace plume::itest

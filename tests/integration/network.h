@@ -37,7 +37,8 @@ class Network {
   // Returns false (with the log tail in *why) when it did not come up in time.
   // env: added to the scheduler's environment (e.g. the power-cut shim's). Replay audits are off
   // unless EnableAudits() was called first (--no-audits): they re-run and settle tasks beyond the
-  // job's own, which tests of other things do not expect.
+  // job's own, which tests of other things do not expect. The challenge window is 0 (results
+  // paid at once) unless `extra` gives one.
   bool StartScheduler(std::string* why, const std::vector<std::string>& extra = {},
                       const std::map<std::string, std::string>& env = {});
   void EnableAudits() { audits_ = true; }

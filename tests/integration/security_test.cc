@@ -202,6 +202,7 @@ TEST(SecurityIntegration, AgentCannotReadBlobsOfAnotherAgentsTask) {
   auto reg = c->NewRequest();
   auto r = reg.body().initRegister();
   r.setName("intruder");
+  r.setPriceMicroPlumePerPflop(1);  // a price <= 0 is refused before anything else
   r.initGpus(0);
   auto ack = c->Call(reg, std::chrono::seconds(10));
   ASSERT_TRUE(ack) << ack.error().message;
@@ -223,6 +224,7 @@ std::pair<MessageKind, wire::ErrorCode> RegisterAs(TransportClient& c, const std
   auto req = c.NewRequest();
   auto r = req.body().initRegister();
   r.setName(capnp::Text::Reader(name.data(), name.size()));
+  r.setPriceMicroPlumePerPflop(1);  // only the text is hostile
   auto gpu = r.initGpus(1)[0];
   gpu.setName(capnp::Text::Reader(gpu_name.data(), gpu_name.size()));
   gpu.setBackend(wire::Backend::CPU);
