@@ -143,9 +143,13 @@ int main(int argc, char** argv) {
   app.add_option("--name", options.name, "name shown in `plume nodes`");
   app.add_option("--cache-dir", cache_dir, "blob cache and undelivered results");
   app.add_option("--cache-bytes-max", options.cache_bytes_max, "blob cache size cap in bytes");
+  // The scheduler refuses a price of 0 or less (a free bid would win every placement), so the
+  // default is a price, the same the deployment examples use.
+  options.price_micro_plume_per_pflop = 1000;
   app.add_option("--price", options.price_micro_plume_per_pflop,
-                 "price in micro-PLUME per PFLOP (the last one given counts)")
-      ->check(CLI::NonNegativeNumber)
+                 "price in micro-PLUME per PFLOP, > 0 (the last one given counts)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--threads", options.threads, "CPU backend threads (0: all cores)");
   // The last --metrics-port wins, so a wrapper (or a test harness) can override a default.

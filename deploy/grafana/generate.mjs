@@ -280,6 +280,21 @@ const economics = dashboard({
       target(`sum(rate(plume_fees_micro_plume_total{${S}}[${RI}])) * 3600 / ${PLUME}`, "fees"),
     ], { w: 12, unit: plumeUnit }),
 
+    row("Stake and verification"),
+    stat("Staked", "Providers' stake that backs placement.", `sum(plume_stake_micro_plume{${S}, state="staked"}) / ${PLUME}`, { w: 6, unit: plumeUnit }),
+    stat("Unbonding", "Stake on its way out; still slashable until released.", `sum(plume_stake_micro_plume{${S}, state="unbonding"}) / ${PLUME}`, { w: 6, unit: plumeUnit }),
+    stat("Pending verification", "Pay of accepted results waiting for their audit or challenge window.",
+      `sum(plume_pending_verification_micro_plume{${S}}) / ${PLUME}`, { w: 6, unit: plumeUnit }),
+    stat("Slashed in range", "Stake slashed for proven faults over the dashboard's time range.",
+      `sum(increase(plume_slashed_micro_plume_total{${S}}[$__range])) / ${PLUME}`, { w: 6, unit: plumeUnit }),
+    series("Stake and pending pay", "", [
+      target(`sum by (state) (plume_stake_micro_plume{${S}}) / ${PLUME}`, "{{state}}"),
+      target(`sum(plume_pending_verification_micro_plume{${S}}) / ${PLUME}`, "pending verification"),
+    ], { w: 12, unit: plumeUnit }),
+    series("Slashes by destination per hour", "Clawback and compensation go to the team, the finder's fee to the referee, the rest to the treasury.", [
+      target(`sum by (leg) (rate(plume_slashed_micro_plume_total{${S}}[${RI}])) * 3600 / ${PLUME}`, "{{leg}}"),
+    ], { w: 12, unit: plumeUnit }),
+
     row("Providers"),
     series("Credits per provider per hour (top 10)", "Provider = agent id.", [
       target(`topk(10, sum by (provider) (rate(plume_credits_settled_micro_plume_total{${S}}[${RI}]))) * 3600 / ${PLUME}`, "{{provider}}"),

@@ -123,6 +123,15 @@ struct SchedulerMetrics::Impl {
       .Help("Credits settled to each provider for verified work.").Register(*reg);
   Counter& fees = BuildCounter().Name("plume_fees_micro_plume_total").Help(
       "Network fees taken at settlement.").Register(*reg).Add({});
+  Family<Gauge>& stake = BuildGauge().Name("plume_stake_micro_plume").Help(
+      "Providers' stake as the ledger last reported it: staked (placeable) and unbonding (still "
+      "slashable).").Register(*reg);
+  Gauge& pending = BuildGauge().Name("plume_pending_verification_micro_plume").Help(
+      "Pay of accepted results that wait for their audit or challenge window.").Register(*reg)
+      .Add({});
+  Family<Counter>& slashed = BuildCounter().Name("plume_slashed_micro_plume_total").Help(
+      "Stake slashed for proven faults, by where it went (clawback and compensation to the team, "
+      "finder's fee, treasury).").Register(*reg);
   Histogram& payout = BuildHistogram().Name("plume_payout_delay_seconds").Help(
       "Time from a task's receipt to the ledger entry that settles its payment.").Register(*reg)
       .Add({}, Histogram::BucketBoundaries{0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600});
@@ -181,6 +190,7 @@ SchedulerMetrics::SchedulerMetrics(const SchedulerMetricsInfo& info)
   for (const char* s : {"queued", "running"}) m.tasks.Add({{"state", s}});
   for (const char* d : {"in", "out"}) m.blob_bytes.Add({{"direction", d}});
   for (const char* o : {"match", "mismatch", "error"}) m.verifications.Add({{"outcome", o}});
+  for (const char* leg : {"clawback", "compensation", "finder", "treasury"}) m.slashed.Add({{"leg", leg}});
   // Every refusal reason from the start, so a rate() over it has a series before the first one.
   for (int r = 1; r <= static_cast<int>(verify::kLastReason); ++r) {
     m.refused.Add({{"reason", verify::Name(static_cast<verify::Reason>(r))}});
@@ -246,8 +256,11 @@ void SchedulerMetrics::Observe(const State& s, int64_t now_ms) {
   }
   m.escrow.Set(held);
   if (m.ledger.size && m.ledger.scan && m.ledger.size() > m.ledger_scanned) {
-    m.ledger.scan(m.ledger_scanned, [&](const std::string& type) {
-      m.ledger_entries.Add({{"type", type}}).Increment();
+    m.ledger.scan(m.ledger_scanned, [&](const LedgerEntrySeen& e) {
+      m.ledger_entries.Add({{"type", e.type}}).Increment();
+      for (const auto& [leg, amount] : e.slash_legs) {
+        m.slashed.Add({{"leg", leg}}).Increment(static_cast<double>(amount));
+      }
       ++m.ledger_scanned;
     });
   }
@@ -328,6 +341,17 @@ void SchedulerMetrics::Impl::ObserveGauges(const State& s) {
   }
   tasks.Add({{"state", "queued"}}).Set(queued);
   tasks.Add({{"state", "running"}}).Set(running);
+  double staked = 0, unbonding = 0, waiting = 0;
+  for (const auto& [id, n] : s.nodes) {
+    staked += static_cast<double>(n.stake_micro_plume);
+    unbonding += static_cast<double>(n.unbonding_micro_plume);
+  }
+  for (const auto& [id, t] : s.tasks) {
+    if (PendingVerification(t)) waiting += static_cast<double>(t.paid_micro_plume);
+  }
+  stake.Add({{"state", "staked"}}).Set(staked);
+  stake.Add({{"state", "unbonding"}}).Set(unbonding);
+  pending.Set(waiting);
 }
 
 void SchedulerMetrics::ObserveTransport(const TransportStats& t, uint64_t blob_in,

@@ -51,7 +51,7 @@ struct ResultToVerify {
   ScreenFn screen;  // run by the pool only when the receipt verified
   Result<verify::Verdict> screened = Fail("not screened");
   bool rescreened = false;  // submitted a second time (the blob arrived after the first check)
-  std::string job_id;  // the task's job: the receipt must name it (not just the task number)
+  std::string job_id = {};  // the task's job: the receipt must name it (not just the number)
 };
 
 // Results submitted and not yet taken. Only the holder of a task's current attempt may submit

@@ -141,8 +141,12 @@ TEST(SchedulerExposition, LedgerEntriesComeFromTheLedger) {
   std::vector<std::string> log = {"mint"};  // before the attach: history, not counted
   metrics.AttachLedger(LedgerView{
       [&] { return static_cast<uint64_t>(log.size()); },
-      [&](uint64_t begin, const std::function<void(const std::string&)>& each) {
-        for (uint64_t i = begin; i < log.size(); ++i) each(log[i]);
+      [&](uint64_t begin, const std::function<void(const LedgerEntrySeen&)>& each) {
+        for (uint64_t i = begin; i < log.size(); ++i) {
+          LedgerEntrySeen seen{log[i], {}};
+          if (log[i] == "slash") seen.slash_legs = {{"compensation", 70}, {"treasury", 30}};
+          each(seen);
+        }
       }});
   LedgerHook hook = metrics.Instrument([&](const LedgerOp&, std::string&) -> Result<bool> {
     log.push_back("settle");
@@ -152,13 +156,31 @@ TEST(SchedulerExposition, LedgerEntriesComeFromTheLedger) {
   std::string refusal;
   ASSERT_TRUE(hook(LedgerOp{}, refusal).value());
   log.push_back("mint");  // the operator's inbox, outside the hook
-  metrics.Observe(State{}, 0);
+  log.push_back("slash");
+  // Stake and pending pay come from the core's state.
+  State state;
+  state.nodes["aa01"].stake_micro_plume = 500;
+  state.nodes["aa01"].unbonding_micro_plume = 40;
+  Task waiting;
+  waiting.state = TaskState::kSucceeded;
+  waiting.final_at_ms = 60'000;
+  waiting.paid_micro_plume = 9;
+  state.tasks["t1"] = waiting;
+  Task paid = waiting;
+  paid.settle = SettleState::kApplied;  // settled: no longer pending
+  state.tasks["t2"] = paid;
+  metrics.Observe(state, 0);
   const std::string text = metrics.Serialize();
   EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"settle\"} 1")) << text;
   EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"receipt\"} 1")) << text;
   EXPECT_TRUE(HasLine(text, "plume_ledger_entries_appended_total{type=\"mint\"} 1")) << text;
   EXPECT_TRUE(HasLine(text, "plume_ledger_group_commit_entries_sum 2")) << text;
   EXPECT_TRUE(HasLine(text, "plume_ledger_group_commit_entries_count 1")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_slashed_micro_plume_total{leg=\"compensation\"} 70")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_slashed_micro_plume_total{leg=\"treasury\"} 30")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_stake_micro_plume{state=\"staked\"} 500")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_stake_micro_plume{state=\"unbonding\"} 40")) << text;
+  EXPECT_TRUE(HasLine(text, "plume_pending_verification_micro_plume 9")) << text;
 }
 
 TEST(SchedulerExposition, BusyPortIsAClearError) {

@@ -18,6 +18,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "plume/protocol/error.h"
 #include "plume/protocol/metrics_http.h"
@@ -33,11 +35,16 @@ namespace plume::scheduler {
 
 // What the metrics read from the ledger, as functions so that this library does not link it
 // (metrics_ledger.h builds one from a ledger::Ledger). Both are called on the reactor thread.
+// One ledger entry as the metrics count it.
+struct LedgerEntrySeen {
+  std::string type;  // the catalogue type name ("open", "mint", "hold", ...)
+  // A slash's legs: (leg kind "clawback", "compensation", "finder", "treasury"; micro-PLUME).
+  std::vector<std::pair<std::string, int64_t>> slash_legs;
+};
 struct LedgerView {
   std::function<uint64_t()> size;  // entries in the ledger
-  // Calls `each` with the catalogue type name ("open", "mint", "hold", ...) of every entry with
-  // index in [begin, size()).
-  std::function<void(uint64_t begin, const std::function<void(const std::string&)>& each)> scan;
+  // Calls `each` for every entry with index in [begin, size()).
+  std::function<void(uint64_t begin, const std::function<void(const LedgerEntrySeen&)>& each)> scan;
 };
 
 struct SchedulerMetricsInfo {

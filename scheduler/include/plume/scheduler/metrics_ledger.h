@@ -32,9 +32,13 @@ inline std::string CatalogueEntryType(ledger::EntryType type) {
 inline LedgerView LedgerViewOf(const ledger::Ledger& ledger) {
   LedgerView v;
   v.size = [&ledger] { return ledger.size(); };
-  v.scan = [&ledger](uint64_t begin, const std::function<void(const std::string&)>& each) {
+  v.scan = [&ledger](uint64_t begin, const std::function<void(const LedgerEntrySeen&)>& each) {
     (void)ledger.ForEachEntry(begin, [&](const ledger::LoggedEntry& e) {
-      each(CatalogueEntryType(e.entry.type));
+      LedgerEntrySeen seen{CatalogueEntryType(e.entry.type), {}};
+      for (const ledger::Leg& leg : e.entry.legs) {
+        seen.slash_legs.emplace_back(std::string(ledger::LegKindName(leg.kind)), leg.amount.value());
+      }
+      each(seen);
       return true;
     });
   };

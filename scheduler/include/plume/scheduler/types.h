@@ -380,5 +380,10 @@ const char* Name(AuditStatus s);
 
 inline bool IsTerminal(JobState s) { return s >= JobState::kSucceeded; }
 inline bool IsTerminal(TaskState s) { return s >= TaskState::kSucceeded; }
+// An accepted result whose pay waits for its audit's verdict or its challenge window.
+inline bool PendingVerification(const Task& t) {
+  return t.state == TaskState::kSucceeded && t.settle == SettleState::kNone &&
+         (t.final_at_ms > 0 || t.settle_deferred);
+}
 
 }  // namespace plume::scheduler
