@@ -8,8 +8,8 @@
 //    the fee and the team the rest;
 //  - with a minimum stake per device, a provider without stake is not placed (the job says it
 //    waits for stake), and is placed once it stakes with `plume stake`;
-//  - a register with price 0 (a real agent) or -1 (a raw protocol client) is refused and the
-//    node never listed.
+//  - plume-agent will not start with price 0, and a register with price 0 or -1 from a raw
+//    protocol client is refused and the node never listed.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -157,10 +157,13 @@ TEST_F(StakePayE2E, UnderTheMinimumStakeAJobWaitsUntilTheProviderStakes) {
 TEST_F(StakePayE2E, PriceZeroOrNegativeIsRefused) {
   std::string why;
   ASSERT_TRUE(paid_.StartScheduler(&why)) << why;
-  ASSERT_TRUE(net_.StartAgent("free", &why, {"--price", "0"})) << why;
-  ASSERT_TRUE(WaitUntil([&] { return net_.AgentLogHas("free", "more than 0"); }, seconds(30)))
-      << net_.Logs();
-  // A raw client sends what plume-agent will not: a negative price.
+  // plume-agent itself will not offer a price <= 0.
+  CommandResult agent = RunCommand({AgentBin(), "--scheduler", net_.endpoint(), "--scheduler-id",
+                                    net_.scheduler_id(), "--key",
+                                    (net_.dir() / "keys" / "free.key").string(), "--price", "0"},
+                                   seconds(30));
+  EXPECT_NE(agent.exit_code, 0) << agent.out << agent.err;
+  // A raw client sends what plume-agent will not: the scheduler refuses it with a reason.
   const fs::path key = net_.dir() / "keys" / "raw.key";
   MakeKey(key);
   auto me = Identity::Load(key);
@@ -168,19 +171,21 @@ TEST_F(StakePayE2E, PriceZeroOrNegativeIsRefused) {
   ASSERT_TRUE(me && server);
   auto client = TransportClient::Connect(net_.endpoint(), *server, *me);
   ASSERT_TRUE(client) << client.error().message;
-  auto reg = (*client)->NewRequest();
-  auto r = reg.body().initRegister();
-  r.setName("negative");
-  r.setPriceMicroPlumePerPflop(-1);
-  auto gpu = r.initGpus(1)[0];
-  gpu.setName("cpu");
-  gpu.setBackend(wire::Backend::CPU);
-  gpu.setSelftestPassed(true);
-  auto reply = (*client)->Call(reg, std::chrono::seconds(10));
-  ASSERT_TRUE(reply) << reply.error().message;
-  ASSERT_EQ(reply->kind(), MessageKind::ERROR);
-  EXPECT_NE(std::string(reply->body().getError().getMessage().cStr()).find("more than 0"),
-            std::string::npos);
+  for (int64_t price : {int64_t{0}, int64_t{-1}}) {
+    auto reg = (*client)->NewRequest();
+    auto r = reg.body().initRegister();
+    r.setName("free");
+    r.setPriceMicroPlumePerPflop(price);
+    auto gpu = r.initGpus(1)[0];
+    gpu.setName("cpu");
+    gpu.setBackend(wire::Backend::CPU);
+    gpu.setSelftestPassed(true);
+    auto reply = (*client)->Call(reg, std::chrono::seconds(10));
+    ASSERT_TRUE(reply) << reply.error().message;
+    ASSERT_EQ(reply->kind(), MessageKind::ERROR) << price;
+    EXPECT_NE(std::string(reply->body().getError().getMessage().cStr()).find("more than 0"),
+              std::string::npos);
+  }
   auto nodes = net_.CliJson({"nodes"}, &why);
   ASSERT_TRUE(nodes) << why;
   EXPECT_TRUE(nodes->empty()) << nodes->dump();
