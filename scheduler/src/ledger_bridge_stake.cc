@@ -51,6 +51,8 @@ Result<bool> LedgerBridge::Slash(const LedgerOp& op, std::string& refusal) {
     refusal = "slashed node " + op.node.substr(0, 80) + " is not a key id";
     return false;
   }
+  // Applied before (a re-sent request after a restart): the same slash, once.
+  if (ledger_->IndexOf(op.id)) return true;
   auto receipt = FaultyReceipt(op);
   if (!receipt) return tl::unexpected(receipt.error());
   if (!*receipt || (*receipt)->agent != *agent || (*receipt)->attempt != op.attempt) {
@@ -60,8 +62,6 @@ Result<bool> LedgerBridge::Slash(const LedgerOp& op, std::string& refusal) {
     spdlog::error("job={} task={} entry={}: {}", op.job, op.task, op.id, refusal);
     return false;
   }
-  // Applied before (a re-sent request after a restart): the same slash, once.
-  if (ledger_->IndexOf(op.id)) return true;
   const int64_t slashable = StakeOf(*agent).staked + StakeOf(*agent).unbonding;
   std::vector<ledger::Leg> legs;
   int64_t left = std::min<int64_t>(slashable, op.amount_micro_plume), total = 0;

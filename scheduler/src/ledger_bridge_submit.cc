@@ -93,13 +93,16 @@ Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::
           " entry cannot be submitted: only mint, transfer, stake and unstake travel this way";
     return ledger::ApplyResult{Code::kInvalid};
   }
+  // A retry of an applied id is answered by the ledger (kIdExists, or kIdConflict for other
+  // contents), whatever the time: nothing new is checked, opened or vouched for then.
+  const bool known = ledger_->IndexOf(e.id).has_value();
   if (e.type == ledger::EntryType::kUnstake) {
     // The provider signed the release time; this side only vouches for it (ledger key) when it
     // keeps the stake slashable for the whole unbonding period from now.
     const uint64_t now = NowUnixMs();
     const uint64_t earliest = now + static_cast<uint64_t>(std::max<int64_t>(0, unbonding_ms_));
     const uint64_t latest = earliest + static_cast<uint64_t>(kUnstakeSkewMs);
-    if (e.at_ms < earliest || e.at_ms > latest) {
+    if (!known && (e.at_ms < earliest || e.at_ms > latest)) {
       why = "the unstake's release time " + std::to_string(e.at_ms) + " must lie in [" +
             std::to_string(earliest) + ", " + std::to_string(latest) +
             "] (now + the unbonding period of " + std::to_string(unbonding_ms_) +
@@ -120,8 +123,7 @@ Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::
     why = Hint(e, c);
     return ledger::ApplyResult{c};
   }
-  // A retry of an applied id is answered by the ledger (kIdExists), without opening anything.
-  if (!ledger_->IndexOf(e.id)) {
+  if (!known) {
     const auto have = ledger_->Balance(e.from);
     if (e.type != ledger::EntryType::kMint && (!have || *have < e.amount)) {
       const Code c = have ? Code::kInsufficientBalance : Code::kUnknownAccount;

@@ -161,6 +161,11 @@ TEST_F(LedgerSubmitTest, UnstakeReleaseTimeIsCheckedThenCountersigned) {
     Message ok = unstake("u:" + std::to_string(at), at, agent_);
     ASSERT_EQ(ok.kind(), MessageKind::LEDGER_REPLY) << Refusal(ok);
   }
+  // A retry of an applied unstake, however late, is answered as applied once.
+  now += 10 * kUnbonding;
+  Message retried = unstake("u:" + std::to_string(earliest), earliest, agent_);
+  ASSERT_EQ(retried.kind(), MessageKind::LEDGER_REPLY) << Refusal(retried);
+  EXPECT_TRUE(retried.body().getLedgerReply().getApplied().getRepeated());
   EXPECT_EQ(bridge_->StakeOf(agent_.public_key()).staked, 1'000'000);
   EXPECT_EQ(bridge_->StakeOf(agent_.public_key()).unbonding, 2'000'000);
   EXPECT_EQ(bridge_->TakeStakeChanges(), std::vector<std::string>{agent_.Id()});
