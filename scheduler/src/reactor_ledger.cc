@@ -59,7 +59,7 @@ void Reactor::Impl::OnLedgerQuery(Incoming& in) {
       return ReplyError(in.peer, rid, wire::ErrorCode::UNAUTHORIZED,
                         "the history of " + account.substr(0, 100) +
                             " is not yours to read: you may read " + own_team +
-                            ", provider:/stake:<your key> and escrow:<your job>; any balance "
+                            ", provider:/stake:/unbond:<your key> and escrow:<your job>; any balance "
                             "is public (plume balance ACCOUNT)");
     }
   }
