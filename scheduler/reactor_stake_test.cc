@@ -1,0 +1,132 @@
+// The reactor carries stake from the ledger side to the core (reactor_stake.cc), over real CURVE
+// sockets on loopback with the ledger side stubbed: a node's stake is asked for when it
+// registers, every change the ledger side reports reaches the core (and the node listing)
+// within a turn or two, a change for an agent that is not a node is not invented into one, and
+// the ledger side's tick work runs on the reactor's tick.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "plume/protocol/transport.h"
+#include "plume/scheduler/reactor.h"
+
+namespace plume::scheduler {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ReactorStakeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("plume-rstake-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    ReactorOptions o;
+    o.state_dir = dir_;
+    o.sync = Sync::kNormal;
+    o.core.lease_ms = 60'000;
+    o.tick = 20ms;
+    o.stake_of = [this](const NodeId& node) {
+      std::lock_guard lock(mu_);
+      ++asked_[node];
+      return stakes_[node];
+    };
+    o.stake_changes = [this] {
+      std::lock_guard lock(mu_);
+      std::vector<NodeId> out;
+      out.swap(changed_);
+      return out;
+    };
+    o.ledger_tick = [this] { ++ticks_; };
+    auto r = Reactor::Start(scheduler_, o);
+    ASSERT_TRUE(r) << r.error().message;
+    reactor_ = std::move(*r);
+    loop_ = std::thread([this] { (void)reactor_->Run(stop_); });
+  }
+  void TearDown() override {
+    stop_ = true;
+    if (loop_.joinable()) loop_.join();
+    std::filesystem::remove_all(dir_);
+  }
+  void SetStake(const NodeId& node, MicroPlume staked, MicroPlume unbonding) {
+    std::lock_guard lock(mu_);
+    stakes_[node] = StakeView{staked, unbonding};
+    changed_.push_back(node);
+  }
+  // The node listing's stake columns for `node`; {-1, -1} when it is not listed.
+  std::pair<int64_t, int64_t> Listed(TransportClient& c, const NodeId& node) {
+    auto list = c.NewRequest();
+    list.body().initListNodes();
+    auto reply = c.Call(list, 10s);
+    EXPECT_TRUE(reply);
+    if (!reply) return {-1, -1};
+    for (auto n : reply->body().getListNodesReply().getNodes()) {
+      if (std::string(n.getNodeId().cStr()) == node) {
+        return {n.getStakeMicroPlume(), n.getUnbondingMicroPlume()};
+      }
+    }
+    return {-1, -1};
+  }
+  bool WaitListed(TransportClient& c, const NodeId& node, std::pair<int64_t, int64_t> want) {
+    for (int i = 0; i < 250; ++i) {  // bounded: 5 s of 20 ms turns
+      if (Listed(c, node) == want) return true;
+      std::this_thread::sleep_for(20ms);  // polling a running loop, not synchronising
+    }
+    return false;
+  }
+
+  Identity scheduler_ = Identity::Generate();
+  std::filesystem::path dir_;
+  std::mutex mu_;
+  std::map<NodeId, StakeView> stakes_;
+  std::map<NodeId, int> asked_;
+  std::vector<NodeId> changed_;
+  std::atomic<int> ticks_{0};
+  std::unique_ptr<Reactor> reactor_;
+  std::atomic<bool> stop_{false};
+  std::thread loop_;
+};
+
+TEST_F(ReactorStakeTest, TheLedgersStakeReachesTheCoreAtRegisterAndOnEveryChange) {
+  Identity agent = Identity::Generate();
+  const NodeId id = agent.Id();
+  SetStake(id, 5'000'000, 0);  // staked before the agent ever registered: not a node yet
+  auto c = TransportClient::Connect(reactor_->endpoint(), scheduler_.public_key(), agent);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(WaitListed(**c, "nobody", {-1, -1}));
+  EXPECT_EQ(Listed(**c, id), std::make_pair(int64_t{-1}, int64_t{-1}))
+      << "a stake change made a node of an agent that never registered";
+
+  auto reg = (*c)->NewRequest();
+  auto r = reg.body().initRegister();
+  r.setName("staked");
+  r.setPriceMicroPlumePerPflop(10);
+  auto gpu = r.initGpus(1)[0];
+  gpu.setName("cpu");
+  gpu.setBackend(wire::Backend::CPU);
+  gpu.setSelftestPassed(true);
+  auto ack = (*c)->Call(reg, 10s);
+  ASSERT_TRUE(ack);
+  ASSERT_EQ(ack->kind(), MessageKind::REGISTER_ACK);
+  // Asked at register: listed with the ledger's stake at once.
+  EXPECT_EQ(Listed(**c, id), std::make_pair(int64_t{5'000'000}, int64_t{0}));
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_GE(asked_[id], 1);
+  }
+  // An unstake, then a slash of the unbonding stake: each reaches the core.
+  SetStake(id, 1'000'000, 4'000'000);
+  EXPECT_TRUE(WaitListed(**c, id, {1'000'000, 4'000'000}));
+  SetStake(id, 0, 2'500'000);
+  EXPECT_TRUE(WaitListed(**c, id, {0, 2'500'000}));
+  // The ledger side's tick work runs with the reactor's tick.
+  const int seen = ticks_.load();
+  for (int i = 0; i < 250 && ticks_.load() < seen + 3; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_GE(ticks_.load(), seen + 3);
+}
+
+}  // namespace
+}  // namespace plume::scheduler
