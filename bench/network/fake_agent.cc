@@ -74,7 +74,7 @@ Status FakeAgent::Loop() {
     gpu.setBackend(wire::Backend::CPU);
     gpu.setSelftestPassed(true);
     gpu.setMeasuredFlopsPerSec(1e12);
-    r.setPriceMicroPlumePerPflop(0);
+    r.setPriceMicroPlumePerPflop(1);  // the scheduler refuses 0
     r.setMaxConcurrentTasks(1);
     return c.Send(m);
   };

@@ -134,7 +134,6 @@ void Reactor::Impl::OnBlobStored(const PublicKey& principal, const Hash256& hash
 // FLOPs is not paid.
 Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerify& r) {
   const Job& job = core.state().jobs.at(t.job);
-  const auto n = core.state().nodes.find(ToHex(r.agent));
   auto bytes = [](std::span<const uint8_t> b) {
     return std::string(reinterpret_cast<const char*>(b.data()), b.size());
   };

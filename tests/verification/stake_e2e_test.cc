@@ -67,7 +67,9 @@ class StakeE2E : public ::testing::Test {
     EXPECT_FALSE(job.empty());
     auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(240));
     EXPECT_TRUE(done) << net_.Logs();
-    if (done) EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
+    if (done) {
+      EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
+    }
     return job;
   }
   // The ledger's slash entries of agent `name`.
@@ -156,7 +158,9 @@ TEST_F(StakeE2E, ACheaterIsSlashedOncePerFaultAndTheTeamIsCompensated) {
   auto history = paid_.History(&why);
   ASSERT_TRUE(history) << why;
   for (const json& e : *history) {
-    if (e["type"] == "settle") EXPECT_NE(e["receipt"]["agent"], net_.agent_id("cheat"));
+    if (e["type"] == "settle") {
+      EXPECT_NE(e["receipt"]["agent"], net_.agent_id("cheat"));
+    }
   }
   // The team paid the job's settles and got the slash legs: the escrow is released (above), so
   // its balance is the mint, less what the hold paid out, plus the legs.
