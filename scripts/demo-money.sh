@@ -6,7 +6,9 @@
 # released; each verified task pays its provider price x FLOPs / 1e15 and a 5% fee to the
 # treasury (docs/payments.md). Then: the job's escrow (held, paid, fees, released), each
 # provider's earnings, the treasury, the team's balance, `plume audit` and `plume ledger verify`
-# / `plume ledger prove`. Prices are high so that these tiny tasks earn whole micro-PLUME.
+# / `plume ledger prove`. Providers stake before they are placed, pay waits for verification
+# (a short challenge window here), and a provider unstakes at the end (docs/payments.md).
+# Prices are high so that these tiny tasks earn whole micro-PLUME.
 #
 #   scripts/demo-money.sh [BUILD_DIR]      (default: build)
 set -euo pipefail
@@ -25,7 +27,8 @@ LEDGER="$WORK/scheduler/ledger"
 echo "== money: plume-scheduler with the ledger on (operator ${OPERATOR_ID:0:16}..)"
 "$SCHED" --listen tcp://127.0.0.1:0 --endpoint-file "$WORK/endpoint" --data-dir "$WORK/scheduler" \
   --key "$WORK/keys/scheduler.key" --sync full --metrics-port -1 \
-  --operator-id "$OPERATOR_ID" > "$WORK/scheduler.log" 2>&1 &
+  --operator-id "$OPERATOR_ID" --min-stake-per-device 1000000 \
+  --challenge-window-ms 2000 --unbonding-ms 4000 > "$WORK/scheduler.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 300); do
   [[ -f "$WORK/endpoint" && "$(wc -l < "$WORK/endpoint")" -ge 1 ]] && break
@@ -69,12 +72,27 @@ echo "== the operator mints 100 PLUME to the team"
 "$PLUME" ledger mint --to "team:$TEAM_ID" --amount 100000000 --key "$WORK/keys/operator.key"
 "$PLUME" balance
 
+echo "== providers stake: this network places work only on 1 PLUME of stake per device"
+for name in alpha beta; do
+  provider="provider:$(sed -n 2p "$WORK/keys/$name.key" | cut -c65-128)"
+  "$PLUME" ledger mint --to "$provider" --amount 2000000 --key "$WORK/keys/operator.key"
+  "$PLUME" stake 1 --key "$WORK/keys/$name.key"
+done
+"$PLUME" nodes
+
 echo "== the scheduler's quote: the escrow a submit holds (FLOPs x max price + fee)"
 "$PLUME" quote "$WORK/train.toml"
 
 echo "== the team submits again"
 JOB="$("$PLUME" submit "$WORK/train.toml" --wait)"
 "$PLUME" status "$JOB"
+
+echo "== pay waits for verification: each result settles after its audit or a 2 s challenge window"
+"$PLUME" balance
+for _ in $(seq 1 120); do
+  "$PLUME" balance --json | grep -o '"pending_micro_plume":[0-9]*' | grep -qv ':0$' || break
+  sleep 0.5
+done
 
 echo "== money after the job: the escrow (held = paid + fees + released)"
 "$PLUME" balance "$JOB"
@@ -89,6 +107,9 @@ echo "== the team (minted - paid - fees)"
 "$PLUME" balance
 "$PLUME" ledger history
 "$PLUME" audit "$JOB" --ledger-id "$SCHED_ID" --spec "$WORK/train.toml"
+echo "== alpha unstakes half its stake: unbonding (still slashable) for 4 s, then withdrawn"
+"$PLUME" unstake 0.5 --key "$WORK/keys/alpha.key"
+"$PLUME" balance "provider:$(sed -n 2p "$WORK/keys/alpha.key" | cut -c65-128)" --key "$WORK/keys/alpha.key"
 "$PLUME" ledger prove "hold:$JOB" --ledger-id "$SCHED_ID"
 "$PLUME" ledger verify "$LEDGER"
 echo "== money demo done"
