@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit_ledger.h"
+#include "audit_money.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 
@@ -101,6 +102,14 @@ void PrintAuditJson(const std::string& job, const LedgerAudit& audit, const Prov
          {"entries", entries},
          {"escrow_micro_plume", audit.escrow},
          {"provenance", ProvenanceJson(p)}};
+  json tasks = json::object();
+  for (const auto& [task, m] : MoneyByTask(audit.entries)) {
+    tasks[task] = {{"provider", m.provider},       {"paid", m.paid},
+                   {"fee", m.fee},                 {"slashed", m.slashed},
+                   {"clawback", m.clawback},       {"compensation", m.compensation},
+                   {"finder", m.finder},           {"treasury", m.treasury}};
+  }
+  j["tasks_micro_plume"] = tasks;
   if (audit.hold) {
     const auto& h = *audit.hold;
     j["hold"] = {{"held", h.held.value()},
@@ -128,6 +137,23 @@ void PrintAuditText(const std::string& job, const std::string& dir, const Ledger
                       ? "ok"
                       : "BAD")
               << "\n";
+  }
+  const auto money = MoneyByTask(audit.entries);
+  if (!money.empty()) {
+    std::cout << "  money per task (micro-PLUME; final = settled; slashes from the provider's "
+                 "stake):\n";
+    std::printf("    %-40s %-16s %10s %8s %10s %10s %12s %8s %10s\n", "task", "provider", "final",
+                "fee", "slashed", "clawback", "compensation", "finder", "treasury");
+    for (const auto& [task, m] : money) {
+      std::printf("    %-40s %-16s %10lld %8lld %10lld %10lld %12lld %8lld %10lld\n",
+                  task.substr(0, 40).c_str(), m.provider.substr(0, 16).c_str(),
+                  static_cast<long long>(m.paid), static_cast<long long>(m.fee),
+                  static_cast<long long>(m.slashed), static_cast<long long>(m.clawback),
+                  static_cast<long long>(m.compensation), static_cast<long long>(m.finder),
+                  static_cast<long long>(m.treasury));
+    }
+    std::cout << "    (pay waiting for an audit or the challenge window is not in the ledger "
+                 "yet: `plume balance` shows it)\n";
   }
   if (audit.hold) {
     const auto& h = *audit.hold;
