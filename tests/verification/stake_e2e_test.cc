@@ -173,6 +173,25 @@ TEST_F(StakeE2E, ACheaterIsSlashedOncePerFaultAndTheTeamIsCompensated) {
       << hold.dump();
   CommandResult verify = net_.Cli({"ledger", "verify", paid_.ledger_dir()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+
+  // `plume audit` recomputes the same money per task from the ledger alone.
+  CommandResult audit = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir(), "--json"});
+  const json report = json::parse(audit.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << audit.out << audit.err;
+  int64_t audit_slashed = 0, audit_to_team = 0, audit_finders = 0, audit_paid = 0;
+  for (const auto& [task, m] : report["tasks_micro_plume"].items()) {
+    audit_slashed += m["slashed"].get<int64_t>();
+    audit_to_team += m["clawback"].get<int64_t>() + m["compensation"].get<int64_t>();
+    audit_finders += m["finder"].get<int64_t>();
+    audit_paid += m["paid"].get<int64_t>();
+    if (m["slashed"].get<int64_t>() > 0) {
+      EXPECT_EQ(m["provider"], net_.agent_id("cheat")) << task;
+    }
+  }
+  EXPECT_EQ(audit_slashed, slashed) << report["tasks_micro_plume"].dump();
+  EXPECT_EQ(audit_to_team, to_team);
+  EXPECT_EQ(audit_finders, to_finders);
+  EXPECT_EQ(audit_paid, hold["paid"].get<int64_t>());
 }
 
 TEST_F(StakeE2E, StakeThatIsUnbondingIsStillSlashed) {
