@@ -121,7 +121,7 @@ class PayReactorTest : public ::testing::Test {
     const Hash256 spec_hash = Blake2b256(std::string_view(spec));
     s.setSpecToml(spec);
     s.setSpecHash(AsData(spec_hash));
-    s.setSignature(AsData(client_id_.Sign(std::span<const uint8_t>(spec_hash))));
+    s.setSignature(AsData(client_id_.Sign(SpecSigningBytes(spec_hash))));
     s.setClientJobKey(key);
     auto ref = s.initDataBlobs(1)[0];
     ref.setName("checkpoint");

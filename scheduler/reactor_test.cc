@@ -167,7 +167,7 @@ TEST_F(ReactorTest, InferenceJobEndToEndOverCurve) {
   const Hash256 spec_hash = Blake2b256(std::string_view(kSpec));
   s.setSpecToml(kSpec);
   s.setSpecHash(AsData(spec_hash));
-  s.setSignature(AsData(client_id.Sign(std::span<const uint8_t>(spec_hash))));
+  s.setSignature(AsData(client_id.Sign(SpecSigningBytes(spec_hash))));
   s.setClientJobKey("k1");
   auto ref = s.initDataBlobs(1)[0];
   ref.setName("checkpoint");
@@ -259,7 +259,8 @@ TEST_F(ReactorTest, TrainSubmitsThatCannotRunAreRefusedBeforeTheModelIsBuilt) {
     return n;
   };
   const size_t before = stored_blobs();
-  auto submit = [&](const std::string& model, int64_t budget, const std::string& key) {
+  auto submit = [&](const std::string& model, int64_t budget, const std::string& key,
+                    bool sign_bare_hash = false) {
     const std::string spec = "[job]\nname = \"t\"\nkind = \"train\"\nseed = 1\n[model]\n" + model +
                              "[data]\npath = \"data.txt\"\n[train]\nsteps = 1\nbatch = 1\nseq_len = 8\nlr = 1e-3\n"
                              "[network]\nworkers = 1\n"
@@ -271,7 +272,8 @@ TEST_F(ReactorTest, TrainSubmitsThatCannotRunAreRefusedBeforeTheModelIsBuilt) {
     const Hash256 spec_hash = Blake2b256(spec);
     s.setSpecToml(spec);
     s.setSpecHash(AsData(spec_hash));
-    s.setSignature(AsData(client_id.Sign(std::span<const uint8_t>(spec_hash))));
+    s.setSignature(AsData(sign_bare_hash ? client_id.Sign(std::span<const uint8_t>(spec_hash))
+                                         : client_id.Sign(SpecSigningBytes(spec_hash))));
     s.setClientJobKey(key);
     auto ref = s.initDataBlobs(1)[0];
     ref.setName("data");
@@ -280,6 +282,10 @@ TEST_F(ReactorTest, TrainSubmitsThatCannotRunAreRefusedBeforeTheModelIsBuilt) {
     return Call(*client, m);
   };
   const std::string small = "n_layer = 1\nn_head = 2\nn_embd = 32\ncontext = 16\nvocab = 256\n";
+  // A signature over the bare spec hash (no domain tag) is not a spec signature (F20).
+  Message bare = submit(small, 1'000'000'000'000'000, "bare", true);
+  ASSERT_EQ(bare.kind(), MessageKind::ERROR);
+  EXPECT_EQ(bare.body().getError().getCode(), wire::ErrorCode::UNAUTHORIZED);
   Message poor = submit(small, 1, "poor");
   ASSERT_EQ(poor.kind(), MessageKind::ERROR) << KindName(poor.kind());
   EXPECT_NE(std::string(poor.body().getError().getMessage()).find("budget"), std::string::npos)
@@ -350,7 +356,7 @@ TEST_F(EscrowReactorTest, QuoteIsTheHoldAndAHoldSignedForAnotherAmountIsRefused)
     const Hash256 spec_hash = Blake2b256(spec);
     s.setSpecToml(spec);
     s.setSpecHash(AsData(spec_hash));
-    s.setSignature(AsData(client_id.Sign(std::span<const uint8_t>(spec_hash))));
+    s.setSignature(AsData(client_id.Sign(SpecSigningBytes(spec_hash))));
     s.setClientJobKey("k-" + std::to_string(signed_amount));
     s.setEscrowHoldSignature(AsData(Signature{}));  // the bridge checks it; not this test
     s.setEscrowHoldMicroPlume(signed_amount);

@@ -209,7 +209,7 @@ void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
   auto req = client->NewRequest();
   auto submit = req.body().initSubmitJob();
   const Hash256 spec_hash = Blake2b256(p.toml);
-  const Signature sig = client->identity().Sign(std::span<const uint8_t>(spec_hash));
+  const Signature sig = client->identity().Sign(SpecSigningBytes(spec_hash));
   submit.setSpecToml(p.toml);
   submit.setSpecHash(AsData(spec_hash));
   submit.setSignature(AsData(sig));

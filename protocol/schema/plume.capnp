@@ -314,7 +314,7 @@ struct TaskCancel {              # scheduler -> agent
 struct SubmitJob {               # reply SubmitAck or Error
   specToml @0 :Text;             # the job spec file as written (docs/job-spec.md)
   specHash @1 :Data;             # BLAKE2b-256 of specToml's bytes
-  signature @2 :Data;            # submitter's ed25519 signature over specHash
+  signature @2 :Data;            # submitter's ed25519 signature over SpecSigningBytes(specHash)
   dataBlobs @3 :List(BlobRef);   # uploaded before submit (BlobPut); named "data", "checkpoint", ...
   clientJobKey @4 :Text;         # client-chosen idempotency key: a retried submit gets the same job
   escrowHoldSignature @5 :Data;  # submitter's signature of the job's escrow hold ledger entry

@@ -155,6 +155,13 @@ Result<std::string> MessageBuilder::Encode() const {
   }
 }
 
+std::string SpecSigningBytes(const Hash256& spec_hash) {
+  std::string out(kSpecSignatureDomain);
+  out.push_back('\0');
+  out.append(reinterpret_cast<const char*>(spec_hash.data()), spec_hash.size());
+  return out;
+}
+
 std::string EncodeError(uint64_t request_id, const PublicKey& sender, wire::ErrorCode code,
                         std::string_view message) {
   MessageBuilder b(request_id, sender);

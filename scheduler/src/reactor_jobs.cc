@@ -281,9 +281,11 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
   const std::string toml = s.getSpecToml();
   const Hash256 spec_hash = Blake2b256(toml);
   auto sig = s.getSignature();
+  const std::string signed_bytes = SpecSigningBytes(spec_hash);
   if (sig.size() != crypto_sign_BYTES ||
-      crypto_sign_verify_detached(sig.begin(), spec_hash.data(), spec_hash.size(),
-                                  in.principal.data()) != 0) {
+      crypto_sign_verify_detached(sig.begin(),
+                                  reinterpret_cast<const unsigned char*>(signed_bytes.data()),
+                                  signed_bytes.size(), in.principal.data()) != 0) {
     return ReplyError(in.peer, rid, wire::ErrorCode::UNAUTHORIZED,
                       "the spec signature does not verify with your key: sign the spec hash");
   }

@@ -133,7 +133,7 @@ TEST(ConfidentialityE2E, TheBlobLaunderingAttackFailsAtEveryStepAndTeamsStillWor
   sj.setSpecToml(toml);
   const Hash256 spec_hash = Blake2b256(toml);
   sj.setSpecHash(AsData(spec_hash));
-  const Signature sig = stranger.Sign(std::span<const uint8_t>(spec_hash));
+  const Signature sig = stranger.Sign(SpecSigningBytes(spec_hash));
   sj.setSignature(AsData(std::span<const uint8_t>(sig)));
   sj.setClientJobKey("launder");
   NameBlob(sj.initDataBlobs(1)[0], "data", data_hash);

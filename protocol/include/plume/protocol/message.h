@@ -76,6 +76,11 @@ class MessageBuilder {
 };
 
 // An Error reply in one call (what servers send back to malformed or refused requests).
+// What a SubmitJob's signature covers: a domain tag and the spec's BLAKE2b-256, so a client's
+// spec signature is never a signature of a bare 32-byte value that another protocol could use.
+inline constexpr std::string_view kSpecSignatureDomain = "plume/job-spec/v1";
+std::string SpecSigningBytes(const Hash256& spec_hash);
+
 std::string EncodeError(uint64_t request_id, const PublicKey& sender, wire::ErrorCode code,
                         std::string_view message);
 
