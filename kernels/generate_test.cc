@@ -100,7 +100,7 @@ TEST(GptKvCacheTest, ASequenceDecodesToTheSameBitsAloneAndInABatchOf16) {
     together[i].push_back(*l);
   }
   for (int s = 0; s < kSteps; ++s) {
-    auto l = (*batched)->Decode(slots, std::span(fed).subspan(size_t{s} * kSeqs, kSeqs));
+    auto l = (*batched)->Decode(slots, std::span(fed).subspan(static_cast<size_t>(s) * kSeqs, kSeqs));
     ASSERT_TRUE(l) << l.error().message;
     for (int i = 0; i < kSeqs; ++i) {
       together[i].emplace_back(l->begin() + long{i} * kModel.vocab,
@@ -150,6 +150,27 @@ TEST(GptKvCacheTest, BadSlotsAndLengthsAreErrors) {
   const auto full = gpt.Decode(std::vector<int32_t>{0}, one);
   ASSERT_FALSE(full);
   EXPECT_NE(full.error().message.find("full"), std::string::npos) << full.error().message;
+}
+
+TEST(GptKvCacheTest, AnInferenceModelHoldsParametersOnlyAndRefusesToTrain) {
+  auto ops = MakeCpuOps(1);
+  auto model = Gpt::CreateForInference(kModel, *ops);
+  ASSERT_TRUE(model);
+  Gpt& gpt = **model;
+  ASSERT_TRUE(gpt.SetParams(RandomParams(kModel, 9)));
+  EXPECT_EQ(gpt.grad_data(), nullptr);
+  const auto x = RandomTokens(8, kModel.vocab, 10);
+  ASSERT_TRUE(gpt.Forward(x, {}, 1, 8));
+  ASSERT_TRUE(gpt.Forward(x, x, 1, 8));  // a loss can still be evaluated
+  const auto back = gpt.Backward();
+  ASSERT_FALSE(back);
+  EXPECT_NE(back.error().message.find("created for inference"), std::string::npos);
+  EXPECT_FALSE(gpt.ZeroGrad());
+  EXPECT_FALSE(gpt.Step(AdamWParams{}, 1.0f));
+  EXPECT_FALSE(gpt.GetState());
+  EXPECT_FALSE(gpt.GetGrads());
+  ASSERT_TRUE(gpt.ReserveKvCache(1, 8));
+  EXPECT_TRUE(gpt.Prefill(0, x));
 }
 
 // Prompts shorter and longer than the context, and 50 new tokens in a context of 24: windows

@@ -131,7 +131,7 @@ Result<std::vector<Completion>> Generate(const ModelConfig& config, std::span<co
                                          const GenerateConfig& generate, Ops& ops,
                                          const Tokenizer& tokenizer, const GenerateHooks& hooks) {
   PLUME_ASSIGN_OR_RETURN(auto seqs, StartSequences(config, prompts, generate, tokenizer));
-  PLUME_ASSIGN_OR_RETURN(auto model, Gpt::Create(config, ops));
+  PLUME_ASSIGN_OR_RETURN(auto model, Gpt::CreateForInference(config, ops));
   PLUME_RETURN_IF_ERROR(model->SetParams(params));
   const int slots =
       static_cast<int>(std::min<size_t>(generate.batch, std::max<size_t>(prompts.size(), 1)));

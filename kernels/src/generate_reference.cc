@@ -14,7 +14,7 @@ Result<std::vector<Completion>> GenerateWithoutCache(const ModelConfig& config,
                                                      const GenerateConfig& generate, Ops& ops,
                                                      const Tokenizer& tokenizer) {
   PLUME_ASSIGN_OR_RETURN(auto seqs, StartSequences(config, prompts, generate, tokenizer));
-  PLUME_ASSIGN_OR_RETURN(auto model, Gpt::Create(config, ops));
+  PLUME_ASSIGN_OR_RETURN(auto model, Gpt::CreateForInference(config, ops));
   PLUME_RETURN_IF_ERROR(model->SetParams(params));
   std::vector<Completion> out;
   out.reserve(seqs.size());

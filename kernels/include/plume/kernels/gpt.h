@@ -36,6 +36,9 @@ class Gpt {
  public:
   // Allocates parameters (zero), gradients and moments for `config` (validated here).
   static Result<std::unique_ptr<Gpt>> Create(const ModelConfig& config, Ops& ops);
+  // Parameters only, a quarter of Create's memory: for Forward, LogitsAt and generation.
+  // Backward, ZeroGrad, Step, GetGrads, GetState and SetState return an error.
+  static Result<std::unique_ptr<Gpt>> CreateForInference(const ModelConfig& config, Ops& ops);
   ~Gpt();
   Gpt(const Gpt&) = delete;
   Gpt& operator=(const Gpt&) = delete;
@@ -45,7 +48,7 @@ class Gpt {
   Ops& ops() { return ops_; }
   // The gradient buffer in backend memory (num_params() floats, layout of param_layout.h), so a
   // data-parallel trainer can average it across replicas between Backward() and Step().
-  float* grad_data() { return grads_->f32(); }
+  float* grad_data() { return grads_ ? grads_->f32() : nullptr; }  // null for inference
 
   // GPT-2 initialisation from `seed`: weights N(0, 0.02), the two residual projections
   // (attprojw, fcprojw) N(0, 0.02 / sqrt(2 * n_layer)), biases 0, LayerNorm gains 1, padded
@@ -119,6 +122,8 @@ class Gpt {
   Gpt(PrivateTag, const ModelConfig& config, Ops& ops);
 
  private:
+  static Result<std::unique_ptr<Gpt>> Make(const ModelConfig& config, Ops& ops, bool training);
+  Status NeedsTraining(const char* what) const;
   Status EnsureActivations(int64_t rows);
   Status CheckTokens(std::span<const int32_t> tokens, const char* what, int B, int T) const;
   float* Param(ParamKind kind, int layer = 0);
