@@ -2,12 +2,16 @@
 // end-of-text token and stop sequences ("stop"), the JSONL line, the hooks (progress per
 // completion, cancellation), top-p sampling, and configuration errors.
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "delegating_ops.h"
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/runner.h"
 #include "plume/kernels/sampler.h"
@@ -118,6 +122,56 @@ TEST(GenerateTest, HooksSeeEveryCompletionAndCanCancel) {
   ASSERT_TRUE(none);
   EXPECT_EQ((*none)[0].tokens, 0);
   EXPECT_EQ((*none)[0].completion, "");
+}
+
+// A device that reports little memory, or refuses allocations of some sizes (the key caches of
+// 8 and 4 slots below), gets fewer slots; the texts are the same.
+class SmallDeviceOps final : public DelegatingOps {
+ public:
+  SmallDeviceOps(uint64_t memory, std::vector<size_t> refused)
+      : DelegatingOps(MakeCpuOps(1)), memory_(memory), refused_(std::move(refused)) {}
+  uint64_t MemoryBytes() const override { return memory_; }
+  Result<std::unique_ptr<Buffer>> Alloc(size_t bytes) override {
+    if (std::find(refused_.begin(), refused_.end(), bytes) != refused_.end()) {
+      return Fail("out of device memory (test)");
+    }
+    return DelegatingOps::Alloc(bytes);
+  }
+  Status MatmulForwardRows(float* out, const float* inp, const float* weight, const float* bias,
+                           int N, int C, int OC) override {
+    widest = std::max(widest, N);
+    return DelegatingOps::MatmulForwardRows(out, inp, weight, bias, N, C, OC);
+  }
+  int widest = 0;
+
+ private:
+  uint64_t memory_;
+  std::vector<size_t> refused_;
+};
+
+TEST(GenerateTest, AShortDeviceDecodesFewerAtOnceWithTheSameText) {
+  const auto params = Params();
+  const auto bytes = MakeByteTokenizer();
+  GenerateConfig g = Greedy(10);
+  g.temperature = 0.7f;
+  const std::vector<std::string> prompts = {"a", "b", "c", "d", "e", "f", "g", "h"};
+  auto ops = MakeCpuOps(1);
+  const auto full = Generate(kModel, params, prompts, g, *ops, *bytes);
+  ASSERT_TRUE(full);
+  // One slot's cache: 2 (k, v) x 2 layers x 10 positions (1 + 10 - 1) x 32 floats.
+  const uint64_t slot_bytes = 8ull * 2 * 10 * 32;
+  SmallDeviceOps by_memory(4 * 3 * slot_bytes, {});  // a quarter of it holds 3 slots
+  const auto three = Generate(kModel, params, prompts, g, by_memory, *bytes);
+  ASSERT_TRUE(three);
+  EXPECT_EQ(by_memory.widest, 3);
+  SmallDeviceOps by_alloc(0, {8 * slot_bytes / 2, 4 * slot_bytes / 2});  // 8, 4 slots: no
+  const auto two = Generate(kModel, params, prompts, g, by_alloc, *bytes);
+  ASSERT_TRUE(two) << two.error().message;
+  EXPECT_EQ(by_alloc.widest, 2);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ((*three)[i].completion, (*full)[i].completion);
+    EXPECT_EQ((*two)[i].completion, (*full)[i].completion);
+  }
 }
 
 TEST(GenerateTest, BadConfigurationsAreErrors) {

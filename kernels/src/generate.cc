@@ -1,5 +1,6 @@
 // Generate: batched decoding with a KV cache and continuous batching (runner.h says what is
-// promised). Up to config.batch sequences own a cache slot each. Every step:
+// promised). Up to config.batch sequences own a cache slot each (fewer when the device's
+// memory is short: Generate below). Every step:
 //   1. waiting prompts take the free slots: their window is prefilled and their first token
 //      sampled (a prompt that finishes at once frees its slot again);
 //   2. each active sequence feeds its last token: normally as one row of a shared Decode step;
@@ -9,7 +10,9 @@
 // Bits do not depend on the batch: Decode's rows are independent (gpt.h), prefill runs one
 // sequence at a time, and each sequence samples from its own seeded stream.
 #include <algorithm>
+#include <cstdint>
 #include <deque>
+#include <vector>
 
 #include "generation.h"
 #include "plume/kernels/gpt.h"
@@ -86,10 +89,16 @@ class Engine {
     if (!rows.empty()) {
       PLUME_ASSIGN_OR_RETURN(const auto logits, model_.Decode(slots, tokens));
       const size_t V = logits.size() / rows.size();
-      for (size_t r = 0; r < rows.size(); ++r) {
-        PLUME_RETURN_IF_ERROR(
-            seqs_[rows[r]].Next(std::span<const float>(logits).subspan(r * V, V)));
+      // Sampling a 50k vocabulary (top-k selection, or a full sort for top-p) costs about a
+      // millisecond per row; rows sample in parallel, each from its own generator, so the
+      // threads change no result.
+      std::vector<Status> sampled(rows.size());
+      const int n = static_cast<int>(rows.size());
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+      for (int r = 0; r < n; ++r) {
+        sampled[r] = seqs_[rows[r]].Next(std::span<const float>(logits).subspan(r * V, V));
       }
+      for (const Status& st : sampled) PLUME_RETURN_IF_ERROR(st);
     }
     std::vector<size_t> still;
     for (const size_t i : active_) {
@@ -133,10 +142,21 @@ Result<std::vector<Completion>> Generate(const ModelConfig& config, std::span<co
   PLUME_ASSIGN_OR_RETURN(auto seqs, StartSequences(config, prompts, generate, tokenizer));
   PLUME_ASSIGN_OR_RETURN(auto model, Gpt::CreateForInference(config, ops));
   PLUME_RETURN_IF_ERROR(model->SetParams(params));
-  const int slots =
+  // Slots: the batch, but no more than the prompts, and no cache larger than a quarter of the
+  // device's memory; if the allocation still fails, half as many, down to one. The slot count
+  // changes no bits, so a smaller device gives the same text, only later.
+  const int max_len = CacheLength(config, seqs, generate.max_new_tokens);
+  const uint64_t slot_bytes = 8ull * config.n_layer * max_len * config.n_embd;
+  int slots =
       static_cast<int>(std::min<size_t>(generate.batch, std::max<size_t>(prompts.size(), 1)));
-  PLUME_RETURN_IF_ERROR(
-      model->ReserveKvCache(slots, CacheLength(config, seqs, generate.max_new_tokens)));
+  if (const uint64_t memory = ops.MemoryBytes(); memory > 0) {
+    slots = static_cast<int>(std::clamp<uint64_t>(memory / 4 / slot_bytes, 1, slots));
+  }
+  for (Status st = model->ReserveKvCache(slots, max_len); !st;
+       st = model->ReserveKvCache(slots, max_len)) {
+    if (slots == 1) return tl::unexpected(st.error());
+    slots /= 2;
+  }
   Engine engine(*model, seqs, hooks);
   PLUME_RETURN_IF_ERROR(engine.Run(slots));
   std::vector<Completion> out = std::move(engine.completions());
