@@ -99,11 +99,21 @@ TEST(CpuDecodeOpsTest, EncoderAtPositionsIsTheEncoderRowByRow) {
   EXPECT_FALSE(BitEqual(full, at));
 }
 
+void CheckDecodeAttention(int C);
+
 // A sequence's keys and values written to slot 1 of 3 one row at a time, as decode does; row t
 // of causal attention over the whole sequence equals the decode attention of query t over the
 // first t + 1 cached positions.
 TEST(CpuDecodeOpsTest, DecodeAttentionOverTheCacheIsCausalAttention) {
-  const int T = 70, C = 48, NH = 3, HS = C / NH, S = 3, maxT = 80, slot = 1;
+  // Head sizes 16 (whole AVX2 vectors) and 12 (the scalar path); 70 keys: blocks of 8 and a tail.
+  for (const int C : {48, 36}) {
+    SCOPED_TRACE("C=" + std::to_string(C));
+    CheckDecodeAttention(C);
+  }
+}
+
+void CheckDecodeAttention(int C) {
+  const int T = 70, NH = 3, HS = C / NH, S = 3, maxT = 80, slot = 1;
   const auto qkv = RandomVec(size_t(T) * 3 * C, 9, -2.0f, 2.0f);
   auto ops = MakeCpuOps(2);
   std::vector<float> causal(size_t(T) * C), lse(size_t(NH) * T);

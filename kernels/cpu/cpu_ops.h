@@ -22,6 +22,12 @@
 
 namespace plume::kernels::cpu {
 
+// Below this many elements (or multiply-adds) a forward op runs on the calling thread alone: a
+// decode step's ops are that small, and waking the OpenMP team (which sleeps between parallel
+// regions under OMP_WAIT_POLICY=passive) costs more than the work, tens of microseconds per op.
+// Results cannot change: every op already gives the same bits at any thread count.
+inline constexpr long kParallelMinWork = 1 << 15;
+
 // Elements per chunk for GlobalNormCpu's fixed reduction order.
 inline constexpr size_t kNormChunkElems = size_t{1} << 15;
 
