@@ -176,6 +176,28 @@ TEST(JobSpecTest, NetworkAndPaymentAreCheckedOnlyWhenAsked) {
   EXPECT_NE(payment.error().message.find("payment.budget_micro_plume"), std::string::npos);
 }
 
+// top_p and stop sequences are [infer] options of run-local; the network's task messages do not
+// carry them yet, so a network submission that sets them is refused rather than run without.
+TEST(JobSpecTest, TopPAndStopSequencesParseAndAreRefusedForTheNetwork) {
+  const std::string infer =
+      "[job]\nkind = \"infer\"\n[infer]\ncheckpoint = \"m.safetensors\"\nprompts = [\"a\"]\n"
+      "top_p = 0.9\nstop = [\"\\n\\n\", \"END\"]\n[network]\nworkers = 1\n";
+  const auto spec = ParseJobSpec(infer, "");
+  ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_FLOAT_EQ(spec->infer.generate.top_p, 0.9f);
+  EXPECT_EQ(spec->infer.generate.stop, (std::vector<std::string>{"\n\n", "END"}));
+  const auto network = ValidateNetwork(*spec);
+  ASSERT_FALSE(network);
+  EXPECT_NE(network.error().message.find("infer.top_p and infer.stop"), std::string::npos);
+  const auto plain = ParseJobSpec(
+      Replace(Replace(infer, "top_p = 0.9\n", ""), "stop = [\"\\n\\n\", \"END\"]\n", ""), "");
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_TRUE(ValidateNetwork(*plain));
+  ExpectError(Replace(infer, "top_p = 0.9", "top_p = 0"), "infer.top_p");
+  ExpectError(Replace(infer, "\"END\"", "\"\""), "infer.stop");
+  ExpectError(Replace(infer, "\"END\"", "3"), "infer.stop");
+}
+
 TEST(JobSpecTest, LearningRateScheduleWarmsUpThenDecays) {
   TrainConfig t;
   t.steps = 110;

@@ -187,11 +187,16 @@ TEST(FlopsTest, Gpt2SmallNumbersAreExact) {
   EXPECT_EQ(TrainFlops(gpt2, 1024, 8, 10), 797870592LL * 1024 * 8 * 10);
   EXPECT_EQ(gpt2.NumRealParams(), 124439808);  // GPT-2 small as Hugging Face counts it
   EXPECT_EQ(gpt2.padded_vocab(), 50304);
-  // Generation: a 3-token prompt and 2 new tokens feed positions 1..4.
+  // Generation with a KV cache, context 3: a 3-token prompt fills the window (positions with
+  // 1, 2, 3 keys); the first new token is fed back into a full window, which slides to its last
+  // SlideKeep(3) = 2 tokens, prefilled again (1, 2 keys). Five positions through the 12 C^2
+  // weight matmuls (2 * 192 FLOPs each), nine keys (4 * L * C = 16 FLOPs each), and one
+  // lm-head row per new token (2 * V * C = 80 FLOPs).
   const ModelConfig tiny{1, 1, 4, 3, 10};
   const int64_t m = MatmulMacsPerToken(tiny);  // 12 * 16 + 40 = 232
   EXPECT_EQ(m, 232);
-  EXPECT_EQ(GenerationFlops(tiny, 3, 2), 4 * 2 * m + 4 * 1 * 4 * (1 + 2 + 3 + 3));
+  EXPECT_EQ(SlideKeep(3), 2);
+  EXPECT_EQ(GenerationFlops(tiny, 3, 2), 5 * 2 * 192 + 16 * (1 + 2 + 3 + 1 + 2) + 2 * 80);
   EXPECT_EQ(GenerationFlops(tiny, 1, 0), 0);
   // A whole sequence costs what training's forward pass counts for it.
   EXPECT_EQ(GenerationFlops(gpt2, 1, 1024), InferenceFlopsPerToken(gpt2, 1024) * 1024);

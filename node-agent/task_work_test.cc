@@ -175,6 +175,48 @@ TEST(TaskWorkTest, InferenceDoesNotDependOnSharding) {
   EXPECT_EQ(la[0]["tokens"], 8);
 }
 
+// A shard decodes in one batched call: progress counts finished prompts, the FLOPs reported are
+// those of the tokens generated (flops.h), and each line has exactly the four keys the
+// scheduler's screen accepts (verify/src/screen_infer.cc).
+TEST(TaskWorkTest, InferenceReportsProgressFlopsAndScreenableLines) {
+  auto ops = kernels::MakeCpuOps(1);
+  auto params = kernels::InitialParams(Tiny(), 4);
+  ASSERT_TRUE(params);
+  auto ckpt = kernels::SaveCheckpointBytes(Tiny(), *params);
+  ASSERT_TRUE(ckpt);
+  InferTask t;
+  t.model = Tiny();
+  t.checkpoint = *ckpt;
+  for (int i = 0; i < 20; ++i) t.prompts.push_back(std::string(size_t(i % 7), 'a' + i));
+  t.max_new_tokens = 6;
+  t.temperature = 0.7;
+  t.top_k = 10;
+  t.seed = 5;
+  std::atomic<bool> stop{false};
+  std::vector<int64_t> steps;
+  auto out = MakeInferWork(t, kOneThread)(
+      [&](int64_t step, int64_t total, double) {
+        EXPECT_EQ(total, 20);
+        steps.push_back(step);
+      },
+      stop);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(steps.size(), 20u);
+  EXPECT_EQ(steps.back(), 20);
+  const auto lines = Lines(out->result);
+  ASSERT_EQ(lines.size(), 20u);
+  double flops = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].size(), 4u);
+    EXPECT_EQ(lines[i]["index"], i);
+    EXPECT_EQ(lines[i]["tokens"], 6);
+    flops += static_cast<double>(
+        kernels::GenerationFlops(Tiny(), kernels::PromptTokens(t.prompts[i]), 6));
+  }
+  EXPECT_EQ(out->flops, flops);
+  EXPECT_EQ(out->tokens_processed, 120);
+}
+
 TEST(TaskWorkTest, StopFlagCancels) {
   TrainTask t = MakeTrain();
   t.local_steps = 1000;

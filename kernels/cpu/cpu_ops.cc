@@ -70,6 +70,18 @@ Status TokensInRange(const char* op, const char* name, const int32_t* tokens, lo
   return {};
 }
 
+// The index arrays of the KV-cache ops (slots, positions): a bad one would write outside the
+// cache, so it is an error here.
+Status IndicesInRange(const char* op, const char* name, const int32_t* idx, long n, long limit) {
+  for (long i = 0; i < n; ++i) {
+    if (idx[i] < 0 || idx[i] >= limit) {
+      return Fail(std::string(op) + ": " + name + "[" + std::to_string(i) + "] = " +
+                  std::to_string(idx[i]) + " is outside [0, " + std::to_string(limit) + ")");
+    }
+  }
+  return {};
+}
+
 class CpuOps final : public Ops {
  public:
   // threads <= 0 means the OpenMP default as it was when the first CpuOps was made. It is
@@ -301,6 +313,76 @@ class CpuOps final : public Ops {
     }
     UseThreads();
     cpu::SoftmaxCpu(probs, logits, N, V, Vp, temperature);
+    return {};
+  }
+
+  Status EncoderForwardAt(float* out, const int32_t* tokens, const int32_t* positions,
+                          const float* wte, const float* wpe, int N, int C) override {
+    constexpr const char* op = "EncoderForwardAt";
+    if (auto s = All(Positive(op, "N", N), Positive(op, "C", C), NotNull(op, "out", out),
+                     NotNull(op, "tokens", tokens), NotNull(op, "positions", positions),
+                     NotNull(op, "wte", wte), NotNull(op, "wpe", wpe));
+        !s)
+      return s;
+    if (auto s = All(TokensInRange(op, "tokens", tokens, N, INT32_MAX),
+                     IndicesInRange(op, "positions", positions, N, INT32_MAX));
+        !s)
+      return s;
+    UseThreads();
+    cpu::EncoderForwardAtCpu(out, tokens, positions, wte, wpe, N, C);
+    return {};
+  }
+  Status KvCacheWrite(float* k_cache, float* v_cache, const float* qkv, const int32_t* slots,
+                      const int32_t* positions, int N, int C, int NH, int S, int maxT) override {
+    constexpr const char* op = "KvCacheWrite";
+    if (auto s = All(Positive(op, "N", N), Positive(op, "C", C), Positive(op, "NH", NH),
+                     HeadsDivide(op, C, NH), Positive(op, "S", S), Positive(op, "maxT", maxT),
+                     NotNull(op, "k_cache", k_cache), NotNull(op, "v_cache", v_cache),
+                     NotNull(op, "qkv", qkv), NotNull(op, "slots", slots),
+                     NotNull(op, "positions", positions));
+        !s)
+      return s;
+    if (auto s = All(IndicesInRange(op, "slots", slots, N, S),
+                     IndicesInRange(op, "positions", positions, N, maxT));
+        !s)
+      return s;
+    UseThreads();
+    cpu::KvCacheWriteCpu(k_cache, v_cache, qkv, slots, positions, N, C, NH, maxT);
+    return {};
+  }
+  Status AttentionDecode(float* out, const float* qkv, const float* k_cache, const float* v_cache,
+                         const int32_t* slots, const int32_t* lengths, int N, int C, int NH, int S,
+                         int maxT) override {
+    constexpr const char* op = "AttentionDecode";
+    if (auto s = All(Positive(op, "N", N), Positive(op, "C", C), Positive(op, "NH", NH),
+                     HeadsDivide(op, C, NH), Positive(op, "S", S), Positive(op, "maxT", maxT),
+                     NotNull(op, "out", out), NotNull(op, "qkv", qkv),
+                     NotNull(op, "k_cache", k_cache), NotNull(op, "v_cache", v_cache),
+                     NotNull(op, "slots", slots), NotNull(op, "lengths", lengths));
+        !s)
+      return s;
+    if (auto s = IndicesInRange(op, "slots", slots, N, S); !s) return s;
+    for (int i = 0; i < N; ++i) {
+      if (lengths[i] < 1 || lengths[i] > maxT) {
+        return Fail(std::string(op) + ": lengths[" + std::to_string(i) +
+                    "] = " + std::to_string(lengths[i]) +
+                    " is outside [1, maxT = " + std::to_string(maxT) + "]");
+      }
+    }
+    UseThreads();
+    cpu::AttentionDecodeCpu(out, qkv, k_cache, v_cache, slots, lengths, N, C, NH, maxT);
+    return {};
+  }
+  Status MatmulForwardRows(float* out, const float* inp, const float* weight, const float* bias,
+                           int N, int C, int OC) override {
+    constexpr const char* op = "MatmulForwardRows";
+    if (auto s =
+            All(Positive(op, "N", N), Positive(op, "C", C), Positive(op, "OC", OC),
+                NotNull(op, "out", out), NotNull(op, "inp", inp), NotNull(op, "weight", weight));
+        !s)
+      return s;
+    UseThreads();
+    cpu::MatmulForwardRowsCpu(out, inp, weight, bias, N, C, OC);
     return {};
   }
 

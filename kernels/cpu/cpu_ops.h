@@ -22,6 +22,12 @@
 
 namespace plume::kernels::cpu {
 
+// Below this many elements (or multiply-adds) a forward op runs on the calling thread alone: a
+// decode step's ops are that small, and waking the OpenMP team (which sleeps between parallel
+// regions under OMP_WAIT_POLICY=passive) costs more than the work, tens of microseconds per op.
+// Results cannot change: every op already gives the same bits at any thread count.
+inline constexpr long kParallelMinWork = 1 << 15;
+
 // Elements per chunk for GlobalNormCpu's fixed reduction order.
 inline constexpr size_t kNormChunkElems = size_t{1} << 15;
 
@@ -69,6 +75,23 @@ void SoftmaxCrossEntropyCpu(float* logits, float* losses, float* probs_out, cons
                             int N, int V, int Vp, float loss_scale, bool write_dlogits);
 // probs (N,Vp) = softmax(logits[:, :V] / temperature), padding columns 0. temperature > 0.
 void SoftmaxCpu(float* probs, const float* logits, int N, int V, int Vp, float temperature);
+
+// Inference with a KV cache (ops.h; decode.cc, matmul_rows.cc). Each row's bits depend on that
+// row's inputs only. Index arrays are in range (checked by CpuOps).
+void EncoderForwardAtCpu(float* out, const int32_t* tokens, const int32_t* positions,
+                         const float* wte, const float* wpe, int N, int C);
+void KvCacheWriteCpu(float* k_cache, float* v_cache, const float* qkv, const int32_t* slots,
+                     const int32_t* positions, int N, int C, int NH, int maxT);
+void AttentionDecodeCpu(float* out, const float* qkv, const float* k_cache, const float* v_cache,
+                        const int32_t* slots, const int32_t* lengths, int N, int C, int NH,
+                        int maxT);
+// AVX2 where the build has it (the kernels are built for x86-64-v3), else the portable code.
+void MatmulForwardRowsCpu(float* out, const float* inp, const float* weight, const float* bias,
+                          int N, int C, int OC);
+// The same arithmetic one element at a time, without intrinsics: bit-identical to the above
+// (lanes.h), the reference its test compares with.
+void MatmulForwardRowsPortableCpu(float* out, const float* inp, const float* weight,
+                                  const float* bias, int N, int C, int OC);
 
 // One AdamW step with bias correction for step t = step (>= 1).
 void AdamWCpu(float* params, const float* grads, float* m, float* v, size_t n, float lr,

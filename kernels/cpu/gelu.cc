@@ -20,7 +20,7 @@ constexpr float kCubic = 0.044715f;
 }  // namespace
 
 void GeluForwardCpu(float* out, const float* inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= size_t{kParallelMinWork})
   for (size_t i = 0; i < n; ++i) {
     const float x = inp[i];
     const float u = kSqrt2OverPi * (x + kCubic * x * x * x);

@@ -21,7 +21,7 @@ constexpr int kChannelBlock = 16;  // one cache line of floats per thread and ro
 
 void LayerNormForwardCpu(float* out, float* mean, float* rstd, const float* inp,
                          const float* weight, const float* bias, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (long{N} * C >= kParallelMinWork)
   for (int i = 0; i < N; ++i) {
     const float* x = inp + static_cast<long>(i) * C;
     // Two passes (mean, then squared deviations) rather than E[x^2]-E[x]^2, which cancels

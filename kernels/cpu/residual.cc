@@ -8,7 +8,7 @@
 namespace plume::kernels::cpu {
 
 void ResidualForwardCpu(float* out, const float* a, const float* b, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= size_t{kParallelMinWork})
   for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 

@@ -220,6 +220,35 @@ class CudaOps final : public Ops {
     if (auto st = NonNull("Softmax", probs, logits); !st) return st;
     return cuda::LaunchSoftmax(Ctx(), probs, logits, N, V, Vp, temperature);
   }
+  Status EncoderForwardAt(float* out, const int32_t* tokens, const int32_t* positions,
+                          const float* wte, const float* wpe, int N, int C) override {
+    CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("EncoderForwardAt", out, tokens, positions, wte, wpe); !st) return st;
+    return cuda::LaunchEncoderForwardAt(Ctx(), out, tokens, positions, wte, wpe, N, C);
+  }
+  Status KvCacheWrite(float* k_cache, float* v_cache, const float* qkv, const int32_t* slots,
+                      const int32_t* positions, int N, int C, int NH, int S, int maxT) override {
+    CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("KvCacheWrite", k_cache, v_cache, qkv, slots, positions); !st) return st;
+    return cuda::LaunchKvCacheWrite(Ctx(), k_cache, v_cache, qkv, slots, positions, N, C, NH, S,
+                                    maxT);
+  }
+  Status AttentionDecode(float* out, const float* qkv, const float* k_cache, const float* v_cache,
+                         const int32_t* slots, const int32_t* lengths, int N, int C, int NH, int S,
+                         int maxT) override {
+    CUDA_CHECK(cudaSetDevice(device_));
+    if (auto st = NonNull("AttentionDecode", out, qkv, k_cache, v_cache, slots, lengths); !st)
+      return st;
+    return cuda::LaunchAttentionDecode(Ctx(), out, qkv, k_cache, v_cache, slots, lengths, N, C, NH,
+                                       S, maxT);
+  }
+  // The tensor-core matmul already computes each output element from its own row of inp and
+  // column of weight only (one warp, fixed k order; rows past N are zero padding that never mixes
+  // into a real row), so its rows do not depend on N: it serves as the decode matmul as is.
+  Status MatmulForwardRows(float* out, const float* inp, const float* weight, const float* bias,
+                           int N, int C, int OC) override {
+    return MatmulForward(out, inp, weight, bias, N, C, OC);
+  }
   Status AdamW(float* params, const float* grads, float* m, float* v, size_t n,
                const AdamWParams& p) override {
     CUDA_CHECK(cudaSetDevice(device_));
@@ -259,6 +288,10 @@ class CudaOps final : public Ops {
     if (bits & cuda::kBadTargetFlag) {
       what += what.empty() ? "" : " and ";
       what += "a target outside the vocabulary (softmax cross-entropy)";
+    }
+    if (bits & cuda::kBadIndexFlag) {
+      what += what.empty() ? "" : " and ";
+      what += "a slot, position or length outside the KV cache (decode ops)";
     }
     return Fail("the GPU met " + what + "; those rows were skipped, not computed");
   }

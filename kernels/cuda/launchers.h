@@ -39,6 +39,7 @@ class DeviceScratch {
 // error at its next synchronisation.
 constexpr int kBadTokenFlag = 1;   // encoder: a token id below 0
 constexpr int kBadTargetFlag = 2;  // softmax cross-entropy: a target outside [0, V)
+constexpr int kBadIndexFlag = 4;   // KV-cache ops: a slot, position or length out of range
 
 struct LaunchContext {
   cudaStream_t stream;
@@ -94,6 +95,17 @@ Status LaunchSoftmaxCrossEntropy(const LaunchContext& ctx, float* logits, float*
                                  float loss_scale, bool write_dlogits);
 Status LaunchSoftmax(const LaunchContext& ctx, float* probs, const float* logits, int N, int V,
                      int Vp, float temperature);
+
+// decode.cu (the KV-cache ops). MatmulForwardRows is LaunchMatmulForward (cuda_ops.cc says why).
+Status LaunchEncoderForwardAt(const LaunchContext& ctx, float* out, const int32_t* tokens,
+                              const int32_t* positions, const float* wte, const float* wpe, int N,
+                              int C);
+Status LaunchKvCacheWrite(const LaunchContext& ctx, float* k_cache, float* v_cache,
+                          const float* qkv, const int32_t* slots, const int32_t* positions, int N,
+                          int C, int NH, int S, int maxT);
+Status LaunchAttentionDecode(const LaunchContext& ctx, float* out, const float* qkv,
+                             const float* k_cache, const float* v_cache, const int32_t* slots,
+                             const int32_t* lengths, int N, int C, int NH, int S, int maxT);
 
 // adamw.cu
 Status LaunchAdamW(const LaunchContext& ctx, float* params, const float* grads, float* m, float* v,

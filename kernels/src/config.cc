@@ -93,6 +93,18 @@ Status GenerateConfig::Validate() const {
     return Fail("infer.temperature: must be a number >= 0 (0 = greedy)");
   }
   if (top_k < 0) return Fail("infer.top_k: must not be negative (0 = no cut)");
+  if (!(top_p > 0.0f && top_p <= 1.0f)) return Fail("infer.top_p: must be in (0, 1] (1 = no cut)");
+  if (stop.size() > static_cast<size_t>(kMaxStopSequences)) {
+    return Fail("infer.stop: at most " + std::to_string(kMaxStopSequences) + " stop sequences");
+  }
+  for (const std::string& s : stop) {
+    if (s.empty() || s.size() > static_cast<size_t>(kMaxStopSequenceBytes)) {
+      return Fail("infer.stop: each stop sequence must have 1.." +
+                  std::to_string(kMaxStopSequenceBytes) + " bytes");
+    }
+  }
+  if (batch < 1 || batch > 4096)
+    return Fail("batch: sequences decoded together must be in 1..4096");
   if (first_index < 0) return Fail("first_index: must not be negative");
   return {};
 }

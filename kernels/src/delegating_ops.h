@@ -81,6 +81,23 @@ class DelegatingOps : public Ops {
                  float temperature) override {
     return inner_->Softmax(probs, logits, N, V, Vp, temperature);
   }
+  Status EncoderForwardAt(float* out, const int32_t* tokens, const int32_t* positions,
+                          const float* wte, const float* wpe, int N, int C) override {
+    return inner_->EncoderForwardAt(out, tokens, positions, wte, wpe, N, C);
+  }
+  Status KvCacheWrite(float* k_cache, float* v_cache, const float* qkv, const int32_t* slots,
+                      const int32_t* positions, int N, int C, int NH, int S, int maxT) override {
+    return inner_->KvCacheWrite(k_cache, v_cache, qkv, slots, positions, N, C, NH, S, maxT);
+  }
+  Status AttentionDecode(float* out, const float* qkv, const float* k_cache, const float* v_cache,
+                         const int32_t* slots, const int32_t* lengths, int N, int C, int NH, int S,
+                         int maxT) override {
+    return inner_->AttentionDecode(out, qkv, k_cache, v_cache, slots, lengths, N, C, NH, S, maxT);
+  }
+  Status MatmulForwardRows(float* out, const float* inp, const float* weight, const float* bias,
+                           int N, int C, int OC) override {
+    return inner_->MatmulForwardRows(out, inp, weight, bias, N, C, OC);
+  }
   Status AdamW(float* params, const float* grads, float* m, float* v, size_t n,
                const AdamWParams& p) override {
     return inner_->AdamW(params, grads, m, v, n, p);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "gpt_activations.h"
 #include "plume/kernels/ops.h"
@@ -19,10 +20,26 @@ Gpt::Gpt(PrivateTag, const ModelConfig& config, Ops& ops)
 Gpt::~Gpt() = default;
 
 Result<std::unique_ptr<Gpt>> Gpt::Create(const ModelConfig& config, Ops& ops) {
+  return Make(config, ops, /*training=*/true);
+}
+
+Result<std::unique_ptr<Gpt>> Gpt::CreateForInference(const ModelConfig& config, Ops& ops) {
+  return Make(config, ops, /*training=*/false);
+}
+
+Status Gpt::NeedsTraining(const char* what) const {
+  if (grads_) return {};
+  return Fail(std::string(what) + ": this model was created for inference (no gradients or "
+              "optimizer state); use Gpt::Create to train");
+}
+
+Result<std::unique_ptr<Gpt>> Gpt::Make(const ModelConfig& config, Ops& ops, bool training) {
   PLUME_RETURN_IF_ERROR(config.Validate());
   auto model = std::make_unique<Gpt>(PrivateTag{}, config, ops);
   const size_t bytes = static_cast<size_t>(model->num_params_) * sizeof(float);
-  for (auto* slot : {&model->params_, &model->grads_, &model->m_, &model->v_}) {
+  std::vector<std::unique_ptr<Buffer>*> slots = {&model->params_};
+  if (training) slots.insert(slots.end(), {&model->grads_, &model->m_, &model->v_});
+  for (auto* slot : slots) {
     auto buffer = ops.Alloc(bytes);
     if (!buffer) {
       return Fail("cannot allocate " + std::to_string(bytes >> 20) + " MiB for the model on " +
@@ -70,8 +87,10 @@ Status Gpt::InitRandom(uint64_t seed) {
     PLUME_RETURN_IF_ERROR(
         ops_.CopyToDevice(params_->f32() + t.offset, host.data(), host.size() * sizeof(float)));
   }
-  PLUME_RETURN_IF_ERROR(ops_.Fill(m_->f32(), 0.0f, num_params_));
-  PLUME_RETURN_IF_ERROR(ops_.Fill(v_->f32(), 0.0f, num_params_));
+  if (m_) {
+    PLUME_RETURN_IF_ERROR(ops_.Fill(m_->f32(), 0.0f, num_params_));
+    PLUME_RETURN_IF_ERROR(ops_.Fill(v_->f32(), 0.0f, num_params_));
+  }
   return ops_.Synchronize();
 }
 
@@ -81,8 +100,10 @@ Status Gpt::SetParams(std::span<const float> params) {
                 " floats; this model config needs " + std::to_string(num_params_));
   }
   PLUME_RETURN_IF_ERROR(ops_.CopyToDevice(params_->data(), params.data(), params.size_bytes()));
-  PLUME_RETURN_IF_ERROR(ops_.Fill(m_->f32(), 0.0f, num_params_));
-  PLUME_RETURN_IF_ERROR(ops_.Fill(v_->f32(), 0.0f, num_params_));
+  if (m_) {
+    PLUME_RETURN_IF_ERROR(ops_.Fill(m_->f32(), 0.0f, num_params_));
+    PLUME_RETURN_IF_ERROR(ops_.Fill(v_->f32(), 0.0f, num_params_));
+  }
   return ops_.Synchronize();
 }
 
@@ -93,6 +114,7 @@ Result<std::vector<float>> Gpt::GetParams() {
 }
 
 Result<TrainState> Gpt::GetState() {
+  PLUME_RETURN_IF_ERROR(NeedsTraining("GetState"));
   TrainState s;
   for (auto [dst, src] :
        {std::pair{&s.params, params_.get()}, {&s.m, m_.get()}, {&s.v, v_.get()}}) {
@@ -103,6 +125,7 @@ Result<TrainState> Gpt::GetState() {
 }
 
 Status Gpt::SetState(const TrainState& state) {
+  PLUME_RETURN_IF_ERROR(NeedsTraining("SetState"));
   for (const auto* part : {&state.params, &state.m, &state.v}) {
     if (static_cast<int64_t>(part->size()) != num_params_) {
       return Fail("training state has a vector of " + std::to_string(part->size()) +
@@ -119,14 +142,19 @@ Status Gpt::SetState(const TrainState& state) {
 }
 
 Result<std::vector<float>> Gpt::GetGrads() {
+  PLUME_RETURN_IF_ERROR(NeedsTraining("GetGrads"));
   std::vector<float> host(static_cast<size_t>(num_params_));
   PLUME_RETURN_IF_ERROR(ops_.CopyToHost(host.data(), grads_->data(), host.size() * sizeof(float)));
   return host;
 }
 
-Status Gpt::ZeroGrad() { return ops_.Fill(grads_->f32(), 0.0f, num_params_); }
+Status Gpt::ZeroGrad() {
+  PLUME_RETURN_IF_ERROR(NeedsTraining("ZeroGrad"));
+  return ops_.Fill(grads_->f32(), 0.0f, num_params_);
+}
 
 Result<float> Gpt::Step(const AdamWParams& adamw, float grad_clip) {
+  PLUME_RETURN_IF_ERROR(NeedsTraining("Step"));
   PLUME_ASSIGN_OR_RETURN(const float norm, ops_.GlobalNorm(grads_->f32(), num_params_));
   if (!std::isfinite(norm)) {
     return Fail("gradient norm is not finite (the loss diverged); lower train.lr or set "
@@ -161,7 +189,7 @@ Result<std::vector<float>> Gpt::LogitsAt(int b, int t) {
 
 Result<std::vector<float>> InitialParams(const ModelConfig& config, uint64_t seed) {
   auto ops = MakeCpuOps(1);
-  PLUME_ASSIGN_OR_RETURN(auto gpt, Gpt::Create(config, *ops));
+  PLUME_ASSIGN_OR_RETURN(auto gpt, Gpt::CreateForInference(config, *ops));
   PLUME_RETURN_IF_ERROR(gpt->InitRandom(seed));
   return gpt->GetParams();
 }

@@ -56,4 +56,32 @@ struct Gpt::Activations {
   void Point(const ModelConfig& c, int64_t rows);
 };
 
+// The KV cache and the activations of inference (gpt_decode.cc). Keys and values of layer l are
+// (slots, NH, max_len, HS) at k/v + l * slots * max_len * C. Inference needs no activation past
+// the op that consumes it, so one set of buffers serves every layer.
+struct Gpt::KvCache {
+  int slots = 0;
+  int max_len = 0;
+  int64_t rows = 0;  // activation rows: max(max_len, slots)
+  std::unique_ptr<Buffer> k, v;
+  std::unique_ptr<Buffer> floats;
+  std::unique_ptr<Buffer> index;  // int32: tokens | slots | positions | lengths, `rows` each
+  std::vector<int> length;        // positions each slot holds (host)
+
+  float* x = nullptr;       // (rows, C) residual stream
+  float* x2 = nullptr;      // (rows, C) residual stream after attention
+  float* ln = nullptr;      // (rows, C)
+  float* mean = nullptr;    // (rows)
+  float* rstd = nullptr;    // (rows)
+  float* qkv = nullptr;     // (rows, 3C)
+  float* atty = nullptr;    // (rows, C)
+  float* lse = nullptr;     // (NH, rows)
+  float* proj = nullptr;    // (rows, C)
+  float* fch = nullptr;     // (rows, 4C)
+  float* gelu = nullptr;    // (rows, 4C)
+  float* logits = nullptr;  // (slots, V): real vocabulary only, no padding
+
+  static int64_t FloatsPerRow(const ModelConfig& c);
+};
+
 }  // namespace plume::kernels

@@ -170,6 +170,7 @@ Result<float> Gpt::Forward(std::span<const int32_t> tokens, std::span<const int3
 }
 
 Status Gpt::Backward() {
+  PLUME_RETURN_IF_ERROR(NeedsTraining("Backward"));
   if (!have_dlogits_) return Fail("Backward needs a preceding Forward with targets");
   const int B = last_B_, T = last_T_, N = B * T, C = config_.n_embd, NH = config_.n_head;
   const int Vp = config_.padded_vocab();

@@ -161,7 +161,7 @@ Result<TrainConfig> ParseTrain(const Section& s) {
 
 Result<InferSpec> ParseInfer(const Section& s, const std::string& base_dir) {
   PLUME_RETURN_IF_ERROR(s.OnlyKeys({"checkpoint", "prompts", "prompts_file", "max_new_tokens",
-                                    "temperature", "top_k"}));
+                                    "temperature", "top_k", "top_p", "stop"}));
   InferSpec in;
   PLUME_REQUIRE(in.checkpoint, s, "checkpoint", s.String("checkpoint"));
   in.checkpoint = Resolve(base_dir, in.checkpoint);
@@ -176,6 +176,8 @@ Result<InferSpec> ParseInfer(const Section& s, const std::string& base_dir) {
   PLUME_SET(in.generate.max_new_tokens, s.Int("max_new_tokens", 0, 1 << 20));
   PLUME_SET(in.generate.temperature, s.Number("temperature"));
   PLUME_SET(in.generate.top_k, s.Int("top_k", 0, kIntMax));
+  PLUME_SET(in.generate.top_p, s.Number("top_p"));
+  PLUME_SET(in.generate.stop, s.Strings("stop"));
   PLUME_RETURN_IF_ERROR(in.generate.Validate());
   return in;
 }
@@ -313,6 +315,14 @@ Status ValidateNetwork(const JobSpec& spec) {
   // Bounded so that milliseconds, deadlines and a task's 4x deadline stay far inside int64.
   if (n.round_timeout_s < 1 || n.round_timeout_s > 7 * 24 * 3600) {
     return Fail("network.round_timeout_s: must be between 1 and 604800 (7 days)");
+  }
+  // The network's task messages carry temperature and top_k but not yet these: a job that set
+  // them would run differently on the network than with run-local, so it is refused.
+  if (spec.kind == JobKind::kInfer &&
+      (spec.infer.generate.top_p != 1.0f || !spec.infer.generate.stop.empty())) {
+    return Fail(
+        "infer.top_p and infer.stop: not yet carried to the network's agents; run the "
+        "job with plume run-local, or leave them out to submit it");
   }
   return {};
 }

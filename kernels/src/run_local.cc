@@ -5,8 +5,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include <nlohmann/json.hpp>
-
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/flops.h"
 #include "plume/kernels/tokenizer.h"
@@ -48,12 +46,7 @@ Status WriteJsonl(const std::string& path, const std::vector<Completion>& comple
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return Fail("cannot create '" + tmp + "'");
-    for (const Completion& c : completions) {
-      const nlohmann::json line = {{"index", c.index}, {"prompt", c.prompt},
-                                   {"completion", c.completion}, {"tokens", c.tokens}};
-      // Bytes that are not UTF-8 (a byte model can emit them) become U+FFFD, not an exception.
-      out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    }
+    for (const Completion& c : completions) out << CompletionJson(c) << '\n';
     out.flush();
     if (!out) return Fail("cannot write '" + tmp + "' (disk full?)");
   }
@@ -68,8 +61,10 @@ Result<RunLocalSummary> RunInfer(const JobSpec& spec, Ops& ops) {
   options.expect = spec.model;
   PLUME_ASSIGN_OR_RETURN(const auto checkpoint, LoadCheckpoint(spec.infer.checkpoint, options));
   PLUME_ASSIGN_OR_RETURN(const auto prompts, LoadPrompts(spec));
-  PLUME_ASSIGN_OR_RETURN(const auto completions, Generate(checkpoint.config, checkpoint.params,
-                                                          prompts, spec.infer.generate, ops));
+  const auto tokenizer = MakeByteTokenizer();
+  PLUME_ASSIGN_OR_RETURN(const auto completions,
+                         Generate(checkpoint.config, checkpoint.params, prompts,
+                                  spec.infer.generate, ops, *tokenizer));
   PLUME_RETURN_IF_ERROR(MakeOutputDir(spec.output_dir));
   RunLocalSummary summary;
   summary.kind = JobKind::kInfer;
@@ -78,8 +73,8 @@ Result<RunLocalSummary> RunInfer(const JobSpec& spec, Ops& ops) {
   summary.completions = static_cast<int64_t>(completions.size());
   for (const Completion& c : completions) {
     summary.tokens += c.tokens;
-    const int64_t prompt_tokens = c.prompt.empty() ? 1 : static_cast<int64_t>(c.prompt.size());
-    summary.flops += GenerationFlops(checkpoint.config, prompt_tokens, c.tokens);
+    // The work done: the tokens actually generated (flops.h).
+    summary.flops += GenerationFlops(checkpoint.config, c.prompt_tokens, c.tokens);
   }
   return summary;
 }

@@ -30,6 +30,16 @@ int32_t SampleToken(std::span<const float> logits, const SampleParams& params, S
     weights[i] = std::exp((logits[ids[i]] - max_logit) / params.temperature);
     total += weights[i];
   }
+  if (params.top_p < 1.0f) {
+    // Nucleus: the shortest prefix (most likely first) holding top_p of the mass, summed in
+    // that order, at least one token.
+    const double target = static_cast<double>(std::max(params.top_p, 0.0f)) * total;
+    double mass = weights[0];
+    int keep = 1;
+    while (keep < k && mass < target) mass += weights[keep++];
+    k = keep;
+    total = mass;
+  }
   const double u = rng.Uniform() * total;
   double cumulative = 0.0;
   for (int i = 0; i < k; ++i) {

@@ -150,39 +150,49 @@ Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
   gen.max_new_tokens = static_cast<int>(t.max_new_tokens);
   gen.temperature = static_cast<float>(t.temperature);
   gen.top_k = static_cast<int>(t.top_k);
+  gen.top_p = static_cast<float>(t.top_p);
+  gen.stop = t.stop;
   gen.seed = t.seed;
+  gen.first_index = static_cast<int64_t>(t.first_prompt_index);
   if (auto s = gen.Validate(); !s) return Fail(s.error().message);
+  // The whole shard in one call, decoded in batches; progress counts finished prompts and the
+  // stop flag is polled between decode steps. Each prompt's text depends only on its global
+  // index and the job (never on the batch it decoded in), so sharding changes no text.
+  const int64_t n = static_cast<int64_t>(t.prompts.size());
+  int64_t finished = 0;
+  kernels::GenerateHooks hooks;
+  hooks.on_completion = [&](const kernels::Completion&) { progress(++finished, n, std::nan("")); };
+  hooks.cancel = [&] { return stop.load(); };
+  const auto tokenizer = kernels::MakeByteTokenizer();
+  auto out = kernels::Generate(ck->config, ck->params, t.prompts, gen, **ops, *tokenizer, hooks);
+  if (!out) return tl::unexpected(FromKernels(out.error()));
   TaskOutput result;
   std::string jsonl;
-  // One prompt per Generate call so progress and cancellation work between prompts; the
-  // per-prompt seed depends only on the global index, so the text is the same either way.
-  for (size_t i = 0; i < t.prompts.size(); ++i) {
-    if (stop.load()) return Fail("cancelled");
-    gen.first_index = static_cast<int64_t>(t.first_prompt_index + i);
-    auto out = kernels::Generate(ck->config, ck->params, {t.prompts[i]}, gen, **ops);
-    if (!out) return tl::unexpected(FromKernels(out.error()));
-    for (const auto& c : *out) {
-      nlohmann::json line = {{"index", c.index}, {"prompt", c.prompt},
-                             {"completion", c.completion}, {"tokens", c.tokens}};
-      const std::string text =
-          line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      jsonl += text + "\n";
-      result.tokens_processed += c.tokens;
-      // The commitment is to the completion as the output line carries it (invalid UTF-8
-      // replaced), so that anyone holding the result blob can check the list against it.
-      const auto written = nlohmann::json::parse(text, nullptr, false);
-      result.commitments.push_back(verify::CompletionHash(
-          c.index, written.is_discarded() ? c.completion : written["completion"].get<std::string>()));
-      result.flops += static_cast<double>(c.tokens) *
-                      static_cast<double>(kernels::InferenceFlopsPerToken(ck->config, ck->config.context));
-    }
-    progress(static_cast<int64_t>(i + 1), static_cast<int64_t>(t.prompts.size()), std::nan(""));
+  for (const auto& c : *out) {
+    // The four keys the scheduler's screen (verify/src/screen_infer.cc) accepts; run-local's
+    // outputs.jsonl also carries prompt_tokens and finish_reason (kernels CompletionJson).
+    nlohmann::json line = {{"index", c.index},
+                           {"prompt", c.prompt},
+                           {"completion", c.completion},
+                           {"tokens", c.tokens}};
+    const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    jsonl += text + "\n";
+    result.tokens_processed += c.tokens;
+    // The commitment is to the completion as the output line carries it (invalid UTF-8
+    // replaced), so that anyone holding the result blob can check the list against it.
+    const auto written = nlohmann::json::parse(text, nullptr, false);
+    result.commitments.push_back(verify::CompletionHash(
+        c.index, written.is_discarded() ? c.completion : written["completion"].get<std::string>()));
+    // The work done, for the agent's report: the tokens actually generated (the receipt bills
+    // max_new_tokens, BilledFlops).
+    result.flops +=
+        static_cast<double>(kernels::GenerationFlops(ck->config, c.prompt_tokens, c.tokens));
   }
   result.result.assign(jsonl.begin(), jsonl.end());
   // A shard too large to commit to per completion is sent without commitments; its audits
   // compare whole outputs.
   if (result.commitments.size() > limits::kResultCommitmentsMax) result.commitments.clear();
-  result.steps_done = static_cast<int64_t>(t.prompts.size());
+  result.steps_done = n;
   return result;
 }
 

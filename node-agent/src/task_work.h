@@ -6,9 +6,12 @@
 // initialisation in round 0), run H AdamW steps on this worker's shard, and return the
 // parameter DELTA (new - start) as a safetensors blob with the checkpoint's tensor names; the
 // scheduler averages the deltas and applies the outer Nesterov step.
-// Inference: generate for each prompt of the shard and return JSONL, one line per prompt:
-// {"index": global prompt index, "prompt", "completion", "tokens"}. Each prompt is sampled with
-// seed + index, so the output does not depend on how prompts were split across agents.
+// Inference: generate for the shard's prompts (batched, with a KV cache: kernels Generate) and
+// return JSONL, one line per prompt in prompt order: {"index": global prompt index, "prompt",
+// "completion", "tokens"}. Each prompt is sampled with DeriveSeed(seed, index) and decodes to
+// the same bits in any batch, so the output does not depend on how prompts were split across
+// agents. The FLOPs reported are those of the tokens generated; the receipt bills
+// max_new_tokens (BilledFlops).
 #pragma once
 
 #include <cstdint>
@@ -54,6 +57,10 @@ struct InferTask {
   uint32_t max_new_tokens = 0;
   double temperature = 0;
   uint32_t top_k = 0;
+  // Not on the wire yet (the job spec refuses them for network jobs, kernels ValidateNetwork);
+  // the defaults are "off".
+  double top_p = 1.0;
+  std::vector<std::string> stop;
   uint64_t seed = 0;
 };
 

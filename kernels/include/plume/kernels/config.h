@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "plume/kernels/error.h"
 
@@ -76,15 +77,26 @@ struct TrainConfig {
   float LearningRate(int64_t step) const;
 };
 
+inline constexpr int kMaxStopSequences = 16;
+inline constexpr int kMaxStopSequenceBytes = 256;
+
 // Sampling settings of generation (the [infer] table).
 struct GenerateConfig {
   int max_new_tokens = 200;
   float temperature = 0.8f;  // 0 = greedy
   int top_k = 40;            // 0 = no cut
+  float top_p = 1.0f;        // nucleus sampling; 1 = no cut (sampler.h)
+  // Generation of a prompt stops when its text contains one of these (the completion ends before
+  // it; finish reason "stop"), as it does at the tokenizer's end-of-text token. At most
+  // kMaxStopSequences, each 1..kMaxStopSequenceBytes bytes.
+  std::vector<std::string> stop;
   uint64_t seed = 0;
   // Global index of prompts[0]: each prompt's sampler is seeded from (seed, its global index), so
   // splitting the prompts over several agents yields the same text as one run.
   int64_t first_index = 0;
+  // Sequences decoded together (continuous batching, runner.h Generate). Speed and memory only:
+  // the text of a prompt does not depend on it.
+  int batch = 16;
   Status Validate() const;
 };
 

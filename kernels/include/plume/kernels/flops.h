@@ -17,10 +17,20 @@
 //                            = 6 * M + 3 * A(T)
 // These match the usual "6N + attention" rule with N = M.
 //
-// Generation is billed as an implementation with a KV cache would cost, whatever the agent
-// actually runs: every position fed to the model (the prompt and every generated token except
-// the last, P + N - 1 positions) costs 2 * M + 4 * L * C * p FLOPs, where p is the number of
-// keys it attends to (its 1-based position, at most context).
+// Generation is billed as the KV-cache implementation (gpt_decode.cc, generate.cc) runs it, so a
+// provider is paid for the work a cache needs and no more (docs/inference.md):
+//   - the prompt's window (its last min(P, context) tokens) is prefilled: each of those positions
+//     p = 1..l0 costs 2 * L * 12 * C^2 (the weight matmuls without the lm head) + 4 * L * C * p
+//     (q.k and p.v over its p keys);
+//   - every generated token but the last is fed back: one position whose keys are its 1-based
+//     place in the window, or, when the window is full (it holds `context` positions), a slide:
+//     the window restarts from its last SlideKeep(context) tokens, the new one included, and
+//     those are prefilled again (positions 1..keep, as above) -- GenerationWindow below;
+//   - every generated token costs one lm-head row over the real vocabulary: 2 * V * C.
+// Sampling happens on the host and is not counted. A completion that stops early (end of text,
+// stop sequence) is still billed for max_new_tokens: the price is fixed when the task is
+// assigned, before anyone knows where it will stop. FLOPs done (the agent's report, metrics)
+// use the tokens actually generated.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +50,23 @@ int64_t TrainFlopsPerToken(const ModelConfig& config, int seq_len);
 // Training FLOPs of `steps` steps of `batch` sequences of seq_len tokens.
 int64_t TrainFlops(const ModelConfig& config, int seq_len, int64_t batch, int64_t steps);
 
-// Generation FLOPs of one prompt of prompt_tokens (>= 1) followed by new_tokens samples.
+// The sliding context window of generation. When a sequence outgrows the model's context, the
+// window does not move one token per step (that would re-run the whole window for every token,
+// since GPT-2's position embeddings are absolute and every cached key would change); it jumps:
+// when a new token finds the window full (`context` tokens), the window restarts from the last
+// SlideKeep(context) tokens (half the context, rounded up, the new token included), which are
+// prefilled at positions 0..keep-1; the cache then grows again until full. So the model always
+// sees between keep and context tokens once the text is longer than the context, and the
+// re-prefill costs about one extra position per generated token on average.
+inline constexpr int SlideKeep(int context) { return context - context / 2; }
+// How many tokens the model sees (the window, which ends at the last token) when it predicts the
+// token after the first `length` tokens of a sequence whose prompt has prompt_tokens tokens
+// (length >= prompt_tokens >= 1, context >= 1). At length = prompt_tokens it is
+// min(prompt_tokens, context); each further token adds one, until a slide (above).
+int64_t GenerationWindow(int context, int64_t prompt_tokens, int64_t length);
+
+// Generation FLOPs of one prompt of prompt_tokens (>= 1) followed by new_tokens samples, as
+// described above; 0 when new_tokens <= 0 (nothing runs).
 int64_t GenerationFlops(const ModelConfig& config, int64_t prompt_tokens, int64_t new_tokens);
 
 // What one task is billed for. The scheduler (escrow, settle) and the agent (the FLOPs it

@@ -36,6 +36,9 @@ class Gpt {
  public:
   // Allocates parameters (zero), gradients and moments for `config` (validated here).
   static Result<std::unique_ptr<Gpt>> Create(const ModelConfig& config, Ops& ops);
+  // Parameters only, a quarter of Create's memory: for Forward, LogitsAt and generation.
+  // Backward, ZeroGrad, Step, GetGrads, GetState and SetState return an error.
+  static Result<std::unique_ptr<Gpt>> CreateForInference(const ModelConfig& config, Ops& ops);
   ~Gpt();
   Gpt(const Gpt&) = delete;
   Gpt& operator=(const Gpt&) = delete;
@@ -45,7 +48,7 @@ class Gpt {
   Ops& ops() { return ops_; }
   // The gradient buffer in backend memory (num_params() floats, layout of param_layout.h), so a
   // data-parallel trainer can average it across replicas between Backward() and Step().
-  float* grad_data() { return grads_->f32(); }
+  float* grad_data() { return grads_ ? grads_->f32() : nullptr; }  // null for inference
 
   // GPT-2 initialisation from `seed`: weights N(0, 0.02), the two residual projections
   // (attprojw, fcprojw) N(0, 0.02 / sqrt(2 * n_layer)), biases 0, LayerNorm gains 1, padded
@@ -79,8 +82,37 @@ class Gpt {
   // The real-vocabulary logits (vocab floats) of row (b, t) of the last Forward without targets.
   Result<std::vector<float>> LogitsAt(int b, int t);
 
+  // ---- generation with a KV cache (gpt_decode.cc) --------------------------------------------
+  // The cache holds, for each of `slots` sequences, the keys and values of up to `max_len`
+  // positions in every layer, so that a new token costs one row through the model instead of
+  // its whole window. A sequence starts with Prefill (its window through the full-T graph, which
+  // fills its slot) and grows by Decode, one token per step, many sequences per step.
+  //
+  // Decode's arithmetic for a sequence depends only on that sequence (its slot, its tokens),
+  // never on which other sequences share the step or how many there are (ops.h
+  // MatmulForwardRows, AttentionDecode): a sequence gets the same logits, bit for bit, alone or
+  // in any batch. Prefill and Decode agree with Forward on the same window up to float rounding
+  // (different kernels, same math); they are not bit-identical to it.
+  //
+  // (Re)allocates the cache and the inference activations: 1 <= slots, 1 <= max_len <= context.
+  // Every slot starts empty. Memory: 2 * n_layer * slots * max_len * n_embd floats.
+  Status ReserveKvCache(int slots, int max_len);
+  int kv_slots() const;
+  int kv_max_len() const;
+  // Positions slot `slot` holds (0 when empty or out of range).
+  int SlotLength(int slot) const;
+  // Runs tokens (1 <= size <= kv_max_len) as positions 0..size-1 of sequence `slot`, replacing
+  // whatever the slot held, and returns the real-vocabulary logits of the last position.
+  Result<std::vector<float>> Prefill(int slot, std::span<const int32_t> tokens);
+  // One step for N = slots.size() distinct slots: row i appends tokens[i] at position
+  // SlotLength(slots[i]) (which must be below kv_max_len, and the slot not empty) and attends
+  // to everything the slot holds. Returns N rows of real-vocabulary logits, row-major.
+  Result<std::vector<float>> Decode(std::span<const int32_t> slots,
+                                    std::span<const int32_t> tokens);
+
  private:
   struct Activations;
+  struct KvCache;
   // Passkey: only Create() can construct, yet std::make_unique works.
   struct PrivateTag {
     explicit PrivateTag() = default;
@@ -90,6 +122,8 @@ class Gpt {
   Gpt(PrivateTag, const ModelConfig& config, Ops& ops);
 
  private:
+  static Result<std::unique_ptr<Gpt>> Make(const ModelConfig& config, Ops& ops, bool training);
+  Status NeedsTraining(const char* what) const;
   Status EnsureActivations(int64_t rows);
   Status CheckTokens(std::span<const int32_t> tokens, const char* what, int B, int T) const;
   float* Param(ParamKind kind, int layer = 0);
@@ -101,6 +135,7 @@ class Gpt {
   std::array<ParamTensorInfo, kNumParamTensors> tensors_;
   std::unique_ptr<Buffer> params_, grads_, m_, v_;
   std::unique_ptr<Activations> acts_;
+  std::unique_ptr<KvCache> kv_;       // null until ReserveKvCache
   std::vector<int32_t> tokens_host_;  // of the last Forward, for EncoderBackward
   int last_B_ = 0, last_T_ = 0;
   bool have_dlogits_ = false;

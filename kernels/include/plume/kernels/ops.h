@@ -123,6 +123,39 @@ class Ops {
   virtual Status Softmax(float* probs, const float* logits, int N, int V, int Vp,
                          float temperature) = 0;
 
+  // ---- inference with a KV cache ----------------------------------------------------------
+  // Generation (gpt.h Prefill/Decode) keeps every sequence's keys and values in a cache, one
+  // slot per sequence: k_cache and v_cache are (S, NH, maxT, HS) each (slot, head, position,
+  // channel), so one head of one sequence is a contiguous (maxT, HS) block. A decode step feeds
+  // N rows, row i being one new token of sequence slots[i] at position positions[i]. Every op
+  // below computes row i from row i's inputs only, in a fixed order, so a sequence's bits never
+  // depend on which other sequences share its batch, nor on N. Index arrays are int32 in backend
+  // memory; the CPU backend checks their ranges (an error, not a write out of bounds).
+  //
+  // out (N,C) = wte[tokens[i]] + wpe[positions[i]]; tokens in [0, rows of wte), positions in
+  // [0, rows of wpe) (the row counts are not passed: backends catch negative ids, the model
+  // checks the upper bounds against its config, as for EncoderForward).
+  virtual Status EncoderForwardAt(float* out, const int32_t* tokens, const int32_t* positions,
+                                  const float* wte, const float* wpe, int N, int C) = 0;
+  // Copies the k and v parts of qkv (N,3C) (row i: position positions[i] of slot slots[i]) into
+  // the caches (S slots). slots in [0, S), positions in [0, maxT).
+  virtual Status KvCacheWrite(float* k_cache, float* v_cache, const float* qkv,
+                              const int32_t* slots, const int32_t* positions, int N, int C, int NH,
+                              int S, int maxT) = 0;
+  // One query row per sequence against its cached keys: out (N,C) row i = softmax(scale q_i .
+  // k[0..lengths[i])) v[0..lengths[i]) per head, q_i from qkv row i (its k and v parts are not
+  // read: KvCacheWrite has put them in the cache at position lengths[i] - 1). 1 <= lengths[i] <=
+  // maxT. The same numbers as row lengths[i]-1 of AttentionForward up to float rounding.
+  virtual Status AttentionDecode(float* out, const float* qkv, const float* k_cache,
+                                 const float* v_cache, const int32_t* slots, const int32_t* lengths,
+                                 int N, int C, int NH, int S, int maxT) = 0;
+  // MatmulForward for decode rows: out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (bias may be
+  // null), where each output row's bits depend on its own input row only, never on N or the
+  // other rows (MatmulForward's tiles give no such promise on the CPU: OpenBLAS picks kernels by
+  // shape). Meant for small N, where reading the weight once for all rows is what matters.
+  virtual Status MatmulForwardRows(float* out, const float* inp, const float* weight,
+                                   const float* bias, int N, int C, int OC) = 0;
+
   // ---- optimizer ----------------------------------------------------------------------------
   // AdamW on n parameters; m and v are the moment buffers.
   virtual Status AdamW(float* params, const float* grads, float* m, float* v, size_t n,

@@ -23,6 +23,7 @@
 #include "plume/kernels/gradient_reducer.h"
 #include "plume/kernels/job_spec.h"
 #include "plume/kernels/ops.h"
+#include "plume/kernels/tokenizer.h"
 
 namespace plume::kernels {
 
@@ -117,18 +118,61 @@ struct EvalConfig {
 Result<float> Evaluate(const ModelConfig& model, std::span<const float> params,
                        std::span<const int32_t> tokens, const EvalConfig& eval, Ops& ops);
 
+// Why a completion ended: it reached max_new_tokens, or it met the tokenizer's end-of-text
+// token or one of the stop sequences.
+enum class FinishReason { kLength, kStop };
+const char* FinishReasonName(FinishReason reason);  // "length", "stop"
+
 struct Completion {
   int64_t index = 0;       // global prompt index (GenerateConfig::first_index + i)
   std::string prompt;
-  std::string completion;  // generated text only (bytes; may be invalid UTF-8)
-  int tokens = 0;          // generated tokens
+  // Generated text only: the generated tokens' bytes (may be invalid UTF-8), without an
+  // end-of-text token and cut before a stop sequence.
+  std::string completion;
+  int tokens = 0;         // tokens generated, an end-of-text token or a stop sequence included
+  int prompt_tokens = 0;  // the prompt as encoded (an empty prompt is one start token)
+  FinishReason finish = FinishReason::kLength;
 };
-// Generates from each prompt (byte tokenizer; an empty prompt starts from "\n"). When the text
-// outgrows the model's context only the last `context` tokens are fed. Prompt i samples with
-// seed DeriveSeed(config.seed, first_index + i), so sharding prompts changes no text.
+
+// Optional hooks of a Generate call, both invoked on the calling thread between decode steps.
+struct GenerateHooks {
+  // Each completion as soon as it is finished (finishing order, not prompt order).
+  std::function<void(const Completion&)> on_completion;
+  CancelFn cancel;  // returning true stops the call with an error "cancelled"
+};
+
+// Generates from each prompt with a KV cache (gpt.h), decoding up to config.batch prompts
+// together: a prompt joins the batch when a slot is free (its window is prefilled), leaves it as
+// soon as it finishes, and the next waiting prompt takes its slot (continuous batching). An
+// empty prompt starts from the tokenizer's end-of-text token, or "\n" when it has none. When the
+// text outgrows the model's context the window slides (flops.h GenerationWindow). Prompt i
+// samples with seed DeriveSeed(config.seed, first_index + i), and a sequence's arithmetic does
+// not depend on the others in its batch, so neither sharding the prompts nor the batch size
+// changes any text: within a kernel class the output is bit for bit a function of (model,
+// prompt, global index, config without batch). Completions are returned in prompt order.
+// The model's vocabulary must not exceed the tokenizer's.
+Result<std::vector<Completion>> Generate(const ModelConfig& model, std::span<const float> params,
+                                         const std::vector<std::string>& prompts,
+                                         const GenerateConfig& config, Ops& ops,
+                                         const Tokenizer& tokenizer,
+                                         const GenerateHooks& hooks = {});
+// The same with the byte tokenizer.
 Result<std::vector<Completion>> Generate(const ModelConfig& model, std::span<const float> params,
                                          const std::vector<std::string>& prompts,
                                          const GenerateConfig& config, Ops& ops);
+// The reference without a cache: one prompt at a time, every token recomputes its whole window
+// with Gpt::Forward (the training graph), O(window) work per token. Same windows, sampling,
+// stops and seeds as Generate, so the same tokens whenever the logits agree (up to float
+// rounding they do; greedy completions match). For tests and benchmarks, not for tasks.
+Result<std::vector<Completion>> GenerateWithoutCache(const ModelConfig& model,
+                                                     std::span<const float> params,
+                                                     const std::vector<std::string>& prompts,
+                                                     const GenerateConfig& config, Ops& ops,
+                                                     const Tokenizer& tokenizer);
+
+// One line of outputs.jsonl, without the newline: {"index", "prompt", "completion", "tokens",
+// "prompt_tokens", "finish_reason"}. Bytes that are not UTF-8 are written as U+FFFD.
+std::string CompletionJson(const Completion& c);
 
 struct RunLocalSummary {
   JobKind kind = JobKind::kTrain;
@@ -141,7 +185,7 @@ struct RunLocalSummary {
   std::chrono::duration<double> elapsed{};
 };
 // `plume run-local`: train -> output_dir/model.safetensors; infer -> output_dir/outputs.jsonl
-// (one {"index", "prompt", "completion", "tokens"} object per line, in prompt order).
+// (one CompletionJson object per line, in prompt order).
 Result<RunLocalSummary> RunLocal(const JobSpec& spec, Ops& ops, const ProgressFn& progress = {});
 
 }  // namespace plume::kernels

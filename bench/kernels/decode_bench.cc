@@ -1,0 +1,243 @@
+// Inference benchmark on the CPU backend, GPT-2 124M shape (12 layers, 12 heads, width 768,
+// vocabulary 50257, context 1024, random weights), a plain main printing the figures of issue
+// 13's "done when", all measured in one run on the same threads:
+//   - memory bandwidth: a parallel memcpy of 1 GiB (STREAM's convention counts the bytes read
+//     and the bytes written, 2x the bytes copied) and a parallel read-only sum;
+//   - batch-1 decode tokens/s against the bandwidth limit: the weight bytes one decode step
+//     reads (every matrix, bias and gain, and the lm head over the real vocabulary; one wpe
+//     row), divided by the copy bandwidth, is the most tokens/s a memory-bound decode can reach;
+//   - batch-16 decode throughput against batch 1 (16 sequences, one Decode step each);
+//   - prefill of 64 and 512 tokens in FLOP/s (flops.h GenerationFlops of one new token)
+//     against a 2048^3 OpenBLAS sgemm on the same threads;
+//   - 256 new tokens from a 64-token prompt, Generate (KV cache) against GenerateWithoutCache
+//     (every token recomputes its window: the path before the cache), greedy, same tokens.
+//
+// Usage: decode_bench [--threads N] [--decode-steps N] [--no-reference]
+// Run with OMP_WAIT_POLICY=passive on a shared machine (see kernels/cpu/cpu_ops.cc).
+#include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "plume/kernels/flops.h"
+#include "plume/kernels/gpt.h"
+#include "plume/kernels/rng.h"
+#include "plume/kernels/runner.h"
+
+namespace k = plume::kernels;
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void Check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "decode_bench: %s failed\n", what);
+    std::exit(1);
+  }
+}
+
+// Best of `reps`: the figure least disturbed by the machine's other work.
+template <class F>
+double BestSeconds(int reps, F&& run) {
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    best = std::min(best, Seconds(t0));
+  }
+  return best;
+}
+
+struct Bandwidth {
+  double copy_stream = 0;  // (read + written) bytes/s of a memcpy
+  double read = 0;         // bytes/s of a read-only pass
+};
+
+Bandwidth MeasureBandwidth(int threads) {
+  const size_t n = size_t{1} << 28;  // 1 GiB of floats
+  std::vector<float> src(n, 1.0f), dst(n, 0.0f);
+  const int chunks = 256;
+  const size_t per = n / chunks;
+  const double copy = BestSeconds(5, [&] {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int c = 0; c < chunks; ++c) {
+      std::memcpy(dst.data() + c * per, src.data() + c * per, per * sizeof(float));
+    }
+  });
+  float sink = 0;
+  const double read = BestSeconds(5, [&] {
+    float total = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
+    for (int c = 0; c < chunks; ++c) {
+      __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+      const float* p = src.data() + c * per;
+      for (size_t i = 0; i < per; i += 16) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(p + i));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(p + i + 8));
+      }
+      float lanes[8];
+      _mm256_storeu_ps(lanes, _mm256_add_ps(a, b));
+      for (float x : lanes) total += x;
+    }
+    sink += total;
+  });
+  if (sink < 0) std::printf("%f\n", sink);  // keeps the sum alive
+  const double bytes = double(n) * sizeof(float);
+  return Bandwidth{2 * bytes / copy, bytes / read};
+}
+
+double SgemmFlops(int n, int threads) {
+  openblas_set_num_threads(threads);
+  std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
+  const auto run = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+  };
+  run();
+  const double sec = BestSeconds(3, run);
+  openblas_set_num_threads(1);
+  return 2.0 * n * n * double(n) / sec;
+}
+
+// Token ids as they are: bytes encode to 0..255, any id decodes to one byte. Stands in for the
+// GPT-2 BPE (not in this build) so a 50257-token model can run through Generate.
+class IdTokenizer final : public k::Tokenizer {
+ public:
+  explicit IdTokenizer(int vocab) : vocab_(vocab) {}
+  std::string_view name() const override { return "ids"; }
+  int32_t vocab_size() const override { return vocab_; }
+  std::vector<int32_t> Encode(std::string_view text) const override { return k::EncodeBytes(text); }
+  k::Result<std::string> Decode(std::span<const int32_t> tokens) const override {
+    std::string s;
+    for (int32_t t : tokens) s += static_cast<char>(t & 0x7f);
+    return s;
+  }
+  std::optional<int32_t> end_of_text() const override { return std::nullopt; }
+
+ private:
+  int vocab_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = omp_get_max_threads(), decode_steps = 32;
+  bool reference = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (flag == "--decode-steps" && i + 1 < argc) decode_steps = std::atoi(argv[++i]);
+    else if (flag == "--no-reference") reference = false;
+  }
+  const k::ModelConfig gpt2{12, 12, 768, 1024, 50257};
+  std::printf("GPT-2 124M shape, random weights, CPU backend, %d threads\n", threads);
+
+  const Bandwidth bw = MeasureBandwidth(threads);
+  const double sgemm = SgemmFlops(2048, threads);
+  // Bytes one decode step reads: all real parameters but the position table, plus its one row.
+  const double weight_bytes =
+      4.0 * double(gpt2.NumRealParams() - int64_t{gpt2.context} * gpt2.n_embd + gpt2.n_embd);
+  std::printf("memcpy bandwidth (read + write)  %8.2f GB/s\n", bw.copy_stream / 1e9);
+  std::printf("read-only bandwidth              %8.2f GB/s\n", bw.read / 1e9);
+  std::printf("OpenBLAS sgemm 2048^3            %8.1f GFLOP/s\n", sgemm / 1e9);
+  std::printf("weight bytes read per decode step %7.1f MB\n", weight_bytes / 1e6);
+
+  auto init = k::InitialParams(gpt2, 1);
+  Check(bool(init), "InitialParams");
+  auto ops = k::MakeCpuOps(threads);
+  auto model = k::Gpt::CreateForInference(gpt2, *ops);
+  Check(bool(model) && (*model)->SetParams(*init), "model");
+  k::Gpt& gpt = **model;
+  k::SplitMix64 rng(7);
+  const auto random_tokens = [&](int n) {
+    std::vector<int32_t> t(n);
+    for (auto& x : t) x = static_cast<int32_t>(rng.Below(gpt2.vocab));
+    return t;
+  };
+
+  // Prefill rates.
+  Check(bool(gpt.ReserveKvCache(16, 512 + decode_steps)), "ReserveKvCache");
+  double prefill_rate[2] = {0, 0};
+  const int prefill_len[2] = {64, 512};
+  for (int i = 0; i < 2; ++i) {
+    const auto prompt = random_tokens(prefill_len[i]);
+    Check(bool(gpt.Prefill(0, prompt)), "warm-up prefill");
+    const double sec = BestSeconds(3, [&] { Check(bool(gpt.Prefill(0, prompt)), "prefill"); });
+    prefill_rate[i] = double(k::GenerationFlops(gpt2, prefill_len[i], 1)) / sec;
+  }
+
+  // Decode at batch 1 and 16: 16 prompts of 64 tokens, then steps of one token per sequence;
+  // the best of 3 runs of decode_steps steps (as the bandwidth is the best of 5), with the
+  // bandwidth measured again right after batch 1 so that the ratio compares neighbours.
+  std::vector<int32_t> slots(16);
+  std::iota(slots.begin(), slots.end(), 0);
+  double tokens_per_s[2] = {0, 0};
+  const int batch[2] = {1, 16};
+  Bandwidth after{};
+  for (int b = 0; b < 2; ++b) {
+    const std::span<const int32_t> rows(slots.data(), batch[b]);
+    for (int run = 0; run < 3; ++run) {
+      for (int s = 0; s < batch[b]; ++s) Check(bool(gpt.Prefill(s, random_tokens(64))), "prefill");
+      Check(bool(gpt.Decode(rows, random_tokens(batch[b]))), "warm-up decode");
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int step = 0; step < decode_steps; ++step) {
+        Check(bool(gpt.Decode(rows, random_tokens(batch[b]))), "decode");
+      }
+      tokens_per_s[b] = std::max(tokens_per_s[b], double(batch[b]) * decode_steps / Seconds(t0));
+    }
+    if (b == 0) after = MeasureBandwidth(threads);
+  }
+  std::printf("memcpy bandwidth after batch 1   %8.2f GB/s (read-only %.2f GB/s)\n",
+              after.copy_stream / 1e9, after.read / 1e9);
+  const double copy_bw = (bw.copy_stream + after.copy_stream) / 2;
+  const double read_bw = (bw.read + after.read) / 2;
+  const double limit = copy_bw / weight_bytes;
+  std::printf("\n%-44s %10s %10s\n", "measure", "value", "ratio");
+  std::printf("%-44s %10.2f\n", "limit, tokens/s (weights / mean memcpy bw)", limit);
+  std::printf("%-44s %10.2f %10.2f  (of the limit)\n", "batch-1 decode, tokens/s", tokens_per_s[0],
+              tokens_per_s[0] / limit);
+  std::printf("%-44s %10.2f %10.2f  (of the read-only limit)\n", "read-only limit, tokens/s",
+              read_bw / weight_bytes, tokens_per_s[0] / (read_bw / weight_bytes));
+  std::printf("%-44s %10.2f %10.2f  (x batch 1)\n", "batch-16 decode, tokens/s", tokens_per_s[1],
+              tokens_per_s[1] / tokens_per_s[0]);
+  std::printf("%-44s %10.1f %10.2f  (of sgemm)\n", "prefill 64 tokens, GFLOP/s",
+              prefill_rate[0] / 1e9, prefill_rate[0] / sgemm);
+  std::printf("%-44s %10.1f %10.2f  (of sgemm)\n", "prefill 512 tokens, GFLOP/s",
+              prefill_rate[1] / 1e9, prefill_rate[1] / sgemm);
+  model->reset();
+
+  // 256 new tokens from a 64-token prompt, end to end (sampling and all), greedy.
+  const IdTokenizer ids(gpt2.vocab);
+  std::string prompt;
+  for (int i = 0; i < 64; ++i) prompt += static_cast<char>('a' + rng.Below(26));
+  k::GenerateConfig g;
+  g.temperature = 0.0f;
+  g.max_new_tokens = 256;
+  auto t0 = std::chrono::steady_clock::now();
+  const auto cached = k::Generate(gpt2, *init, {prompt}, g, *ops, ids);
+  const double cached_s = Seconds(t0);
+  Check(bool(cached), "Generate");
+  std::printf("%-44s %10.2f\n", "256 from 64, KV cache, seconds", cached_s);
+  if (reference) {
+    t0 = std::chrono::steady_clock::now();
+    const auto plain = k::GenerateWithoutCache(gpt2, *init, {prompt}, g, *ops, ids);
+    const double plain_s = Seconds(t0);
+    Check(bool(plain), "GenerateWithoutCache");
+    std::printf("%-44s %10.2f %10.2f  (speed-up)\n", "256 from 64, no cache, seconds", plain_s,
+                plain_s / cached_s);
+    std::printf("same tokens: %s\n",
+                (*plain)[0].completion == (*cached)[0].completion ? "yes" : "NO");
+  }
+  return 0;
+}
