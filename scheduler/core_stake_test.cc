@@ -5,6 +5,7 @@
 // the operator's floor speed (the 24-hour squat ends at the computed deadline); one provider's
 // retryable=false does not fail a job, a second provider's does. The core's indexed placement
 // picks what the pure Place() picks, with stake and reputation in play.
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -143,20 +144,25 @@ TEST(CoreStake, PricesOfZeroOrLessAreRefused) {
 TEST(CoreStake, TheDeadlineComesFromTheSpecAndTheFloorSpeedNotTheAgentsClaim) {
   const JobSpec spec = InferSpec(4, 1);
   Config c = NoAudits();
-  c.floor_flops_per_s = TaskFlops(spec, 0) / 100;  // 100 s at the floor: deadline 1,000 s
+  // About 100 s at the floor, so a deadline of about 1,000 s (factor 10), computed the core's way
+  // (integers) from whatever the spec's FLOPs are.
+  c.floor_flops_per_s = std::max<uint64_t>(1, TaskFlops(spec, 0) / 100);
   c.task_deadline_min_ms = 1'000;
+  const int64_t deadline = static_cast<int64_t>(TaskFlops(spec, 0) * 1000 / c.floor_flops_per_s) *
+                           c.task_deadline_factor;
+  ASSERT_LT(deadline, c.task_deadline_max_ms);
   Harness h(c);
   // The squatter claims no speed: before, that bought it the 24-hour maximum.
   h.Do(AgentRegistered{Agent("squat", 1, 0)});
   ASSERT_EQ(Only<SendTaskAssign>(h.Do(JobSubmitted{"j", "alice", spec})).size(), 1u);
   const int64_t assigned_ms = h.TaskAt("j/s0").assigned_at_ms;
-  for (int64_t t = 3'000; t < 1'000'000; t += 3'000) {
+  for (int64_t t = 3'000; t < deadline; t += 3'000) {
     h.now_ms = assigned_ms + t;
     h.Do(Heartbeat{"squat", {TaskProgress{"j/s0", 1, 0, 0}}});  // "still running"
     h.Do(Tick{});
   }
   ASSERT_EQ(h.TaskAt("j/s0").attempt, 1u);
-  h.now_ms = assigned_ms + 1'000'000;
+  h.now_ms = assigned_ms + deadline;
   h.Do(Heartbeat{"squat", {TaskProgress{"j/s0", 1, 0, 0}}});
   auto cancels = Only<SendTaskCancel>(h.Do(Tick{}));
   ASSERT_EQ(cancels.size(), 1u);
