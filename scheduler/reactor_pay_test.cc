@@ -66,11 +66,10 @@ struct ScriptedLedger {
   }
 };
 
-class PayReactorTest : public ::testing::Test {
+class PayReactorTest : public ReactorFixture {
  protected:
   void Start() {
-    dir_ = std::filesystem::temp_directory_path() / ("plume-pay-" + std::to_string(getpid()));
-    std::filesystem::remove_all(dir_);
+    MakeDir("plume-pay-");
     ReactorOptions o;
     o.state_dir = dir_ / "sched";
     o.core.lease_ms = 60'000;  // the test sends no heartbeats
@@ -88,30 +87,13 @@ class PayReactorTest : public ::testing::Test {
       }
       return true;
     };
-    auto r = Reactor::Start(scheduler_, o);
-    ASSERT_TRUE(r) << r.error().message;
-    reactor_ = std::move(*r);
-    loop_ = std::thread([this] { (void)reactor_->Run(stop_); });
+    StartReactor(o);
+    if (HasFatalFailure()) return;
     agent_ = Connect(agent_id_);
     agent_bulk_ = Connect(agent_id_);
     client_ = Connect(client_id_);
     agent_store_ = std::move(*BlobStore::Open(dir_ / "agent-blobs"));
     client_store_ = std::move(*BlobStore::Open(dir_ / "client-blobs"));
-  }
-  void TearDown() override {
-    stop_ = true;
-    if (loop_.joinable()) loop_.join();
-    std::filesystem::remove_all(dir_);
-  }
-  std::unique_ptr<TransportClient> Connect(const Identity& who) {
-    auto c = TransportClient::Connect(reactor_->endpoint(), scheduler_.public_key(), who);
-    EXPECT_TRUE(c);
-    return std::move(*c);
-  }
-  Message Call(TransportClient& c, const MessageBuilder& m) {
-    auto reply = c.Call(m, 20s);
-    EXPECT_TRUE(reply) << reply.error().message;
-    return std::move(*reply);
   }
   // The team's signed submit of `spec` naming the uploaded checkpoint; the scheduler's answer.
   Message Submit(const std::string& spec, const std::string& key, const Hash256& ckpt_hash,
@@ -172,14 +154,9 @@ class PayReactorTest : public ::testing::Test {
     return {job.getTasksDone(), job.getSpentMicroPlume()};
   }
 
-  Identity scheduler_ = Identity::Generate();
   Identity agent_id_ = Identity::Generate(), client_id_ = Identity::Generate();
   ScriptedLedger ledger_;
   std::atomic<int> keep_failures_{0};
-  std::filesystem::path dir_;
-  std::unique_ptr<Reactor> reactor_;
-  std::atomic<bool> stop_{false};
-  std::thread loop_;
   std::unique_ptr<TransportClient> agent_, agent_bulk_, client_;
   std::unique_ptr<BlobStore> agent_store_, client_store_;
   std::string job_;

@@ -13,17 +13,17 @@
 
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/reactor.h"
+#include "reactor_test_util.h"
 
 namespace plume::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
 
-class ReactorStakeTest : public ::testing::Test {
+class ReactorStakeTest : public ReactorFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("plume-rstake-" + std::to_string(getpid()));
-    std::filesystem::remove_all(dir_);
+    MakeDir("plume-rstake-");
     ReactorOptions o;
     o.state_dir = dir_;
     o.sync = Sync::kNormal;
@@ -41,15 +41,8 @@ class ReactorStakeTest : public ::testing::Test {
       return out;
     };
     o.ledger_tick = [this] { ++ticks_; };
-    auto r = Reactor::Start(scheduler_, o);
-    ASSERT_TRUE(r) << r.error().message;
-    reactor_ = std::move(*r);
-    loop_ = std::thread([this] { (void)reactor_->Run(stop_); });
-  }
-  void TearDown() override {
-    stop_ = true;
-    if (loop_.joinable()) loop_.join();
-    std::filesystem::remove_all(dir_);
+    StartReactor(o);
+    if (HasFatalFailure()) return;
   }
   void SetStake(const NodeId& node, MicroPlume staked, MicroPlume unbonding) {
     std::lock_guard lock(mu_);
@@ -78,16 +71,11 @@ class ReactorStakeTest : public ::testing::Test {
     return false;
   }
 
-  Identity scheduler_ = Identity::Generate();
-  std::filesystem::path dir_;
   std::mutex mu_;
   std::map<NodeId, StakeView> stakes_;
   std::map<NodeId, int> asked_;
   std::vector<NodeId> changed_;
   std::atomic<int> ticks_{0};
-  std::unique_ptr<Reactor> reactor_;
-  std::atomic<bool> stop_{false};
-  std::thread loop_;
 };
 
 TEST_F(ReactorStakeTest, TheLedgersStakeReachesTheCoreAtRegisterAndOnEveryChange) {

@@ -25,11 +25,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ReactorTest : public ::testing::Test {
+class ReactorTest : public ReactorFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("plume-reactor-" + std::to_string(getpid()));
-    std::filesystem::remove_all(dir_);
+    MakeDir("plume-reactor-");
     ReactorOptions o;
     o.state_dir = dir_ / "sched";
     o.sync = Sync::kNormal;
@@ -42,36 +41,14 @@ class ReactorTest : public ::testing::Test {
         return Status{};
       };
     }
-    auto r = Reactor::Start(scheduler_, o);
-    ASSERT_TRUE(r) << r.error().message;
-    reactor_ = std::move(*r);
-    loop_ = std::thread([this] { (void)reactor_->Run(stop_); });
-  }
-  void TearDown() override {
-    stop_ = true;
-    if (loop_.joinable()) loop_.join();
-    std::filesystem::remove_all(dir_);
-  }
-  std::unique_ptr<TransportClient> Connect(const Identity& who) {
-    auto c = TransportClient::Connect(reactor_->endpoint(), scheduler_.public_key(), who);
-    EXPECT_TRUE(c);
-    return std::move(*c);
-  }
-  Message Call(TransportClient& c, const MessageBuilder& m) {
-    auto reply = c.Call(m, 10s);
-    EXPECT_TRUE(reply) << reply.error().message;
-    return std::move(*reply);
+    StartReactor(o);
+    if (HasFatalFailure()) return;
   }
 
-  Identity scheduler_ = Identity::Generate();
   bool with_escrow_ = false;  // as with a ledger: submits carry a signed escrow hold
   uint64_t upload_quota_ = ReactorOptions{}.upload_quota_bytes_per_day;
   std::mutex kept_mu_;
   std::vector<std::string> kept_holds_;
-  std::filesystem::path dir_;
-  std::unique_ptr<Reactor> reactor_;
-  std::atomic<bool> stop_{false};
-  std::thread loop_;
 };
 
 // The kernel class an agent registers with (Register.kernelBuild) is kept per node and listed

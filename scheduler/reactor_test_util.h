@@ -1,21 +1,68 @@
-// Shared by the reactor tests: a small inference job spec, a checkpoint it can name, and a
-// well-formed shard output for it.
+// Shared by the reactor tests: a fixture that runs a real reactor on loopback, a small inference
+// job spec, a checkpoint it can name, and a well-formed shard output for it.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/ops.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/transport.h"
+#include "plume/scheduler/reactor.h"
 #include "plume/protocol/message.h"
 #include "plume/protocol/receipt.h"
 
 namespace plume::scheduler {
+
+// A reactor running on its own thread in a fresh temporary directory, with CURVE clients.
+class ReactorFixture : public ::testing::Test {
+ protected:
+  void MakeDir(const std::string& prefix) {
+    dir_ = std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+  }
+  // Check HasFatalFailure() after it: a reactor that did not start ends the test.
+  void StartReactor(const ReactorOptions& o) {
+    auto r = Reactor::Start(scheduler_, o);
+    ASSERT_TRUE(r) << r.error().message;
+    reactor_ = std::move(*r);
+    loop_ = std::thread([this] { (void)reactor_->Run(stop_); });
+  }
+  void TearDown() override {
+    stop_ = true;
+    if (loop_.joinable()) loop_.join();
+    reactor_.reset();  // before the hooks' owners (the derived fixture) go
+    std::filesystem::remove_all(dir_);
+  }
+  std::unique_ptr<TransportClient> Connect(const Identity& who) {
+    auto c = TransportClient::Connect(reactor_->endpoint(), scheduler_.public_key(), who);
+    EXPECT_TRUE(c);
+    return std::move(*c);
+  }
+  Message Call(TransportClient& c, const MessageBuilder& m) {
+    auto reply = c.Call(m, std::chrono::seconds(20));
+    EXPECT_TRUE(reply) << reply.error().message;
+    return std::move(*reply);
+  }
+
+  Identity scheduler_ = Identity::Generate();
+  std::filesystem::path dir_;
+  std::unique_ptr<Reactor> reactor_;
+  std::atomic<bool> stop_{false};
+  std::thread loop_;
+};
 
 inline constexpr const char* kSpec = R"toml(
 [job]
