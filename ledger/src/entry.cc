@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "codec.h"
+#include "plume/ledger/gov.h"
 #include "plume/ledger/limits.h"
 #include "plume/protocol/hash.h"
 #include "receipt_codec.h"
@@ -90,8 +91,22 @@ std::string_view EntryTypeName(EntryType type) {
       return "task_receipt";
     case EntryType::kWithdraw:
       return "withdraw";
+    case EntryType::kGovProposal:
+      return "gov_proposal";
+    case EntryType::kGovVote:
+      return "gov_vote";
+    case EntryType::kGovOutcome:
+      return "gov_outcome";
+    case EntryType::kGovExecution:
+      return "gov_execution";
   }
   return "unknown";
+}
+
+bool IsKnownEntryType(uint8_t type) {
+  return (type >= 1 && type <= static_cast<uint8_t>(EntryType::kWithdraw)) ||
+         (type >= static_cast<uint8_t>(EntryType::kGovProposal) &&
+          type <= static_cast<uint8_t>(EntryType::kGovExecution));
 }
 
 std::string_view LegKindName(LegKind kind) {
@@ -206,7 +221,7 @@ Result<Entry> Decode(std::span<const uint8_t> bytes) {
   codec::Reader in(bytes);
   Entry e;
   const uint8_t type = in.U8();
-  if (type < 1 || type > static_cast<uint8_t>(kEntryTypeLast)) {
+  if (!IsKnownEntryType(type)) {
     return Fail("entry has unknown type " + std::to_string(type));
   }
   e.type = static_cast<EntryType>(type);
@@ -274,7 +289,13 @@ std::optional<PublicKey> AccountKey(std::string_view account) {
 }
 
 std::string AccountNameProblem(std::string_view account) {
-  if (account == kTreasury || account == kOperator) return {};
+  if (account == kTreasury || account == kOperator || account == kBurned) return {};
+  if (account.starts_with("deposit:")) {
+    if (!ProposalIdProblem(account.substr(8)).empty()) {
+      return "deposit account needs a proposal id (1..40 bytes of a-z, 0-9, '.', '_', '-')";
+    }
+    return {};
+  }
   if (account.starts_with(kEscrowPrefix)) {
     const std::string_view job = account.substr(kEscrowPrefix.size());
     if (job.empty() || job.size() > kJobIdBytesMax || !IsPrintableId(job)) {
@@ -285,7 +306,7 @@ std::string AccountNameProblem(std::string_view account) {
   if (AccountKey(account)) return {};
   return "account '" + std::string(account.substr(0, 100)) +
          "' is not team:<hex key>, provider:<hex key>, stake:<hex key>, unbond:<hex key>, "
-         "escrow:<job>, treasury or operator";
+         "escrow:<job>, deposit:<proposal>, treasury, burned or operator";
 }
 
 bool IsValidUtf8(std::string_view text) {

@@ -31,6 +31,7 @@ Code CheckShape(const Entry& e) {
   if (e.id.empty() || e.id.size() > kEntryIdBytesMax) return Code::kInvalid;
   if (e.signatures.size() > kEntrySignaturesMax) return Code::kInvalid;
   const EntryType t = e.type;
+  if (rules::IsGov(t)) return rules::GovShape(e);
   const bool moves_amount = t == EntryType::kMint || t == EntryType::kTransfer ||
                             t == EntryType::kEscrowHold || t == EntryType::kStake ||
                             t == EntryType::kUnstake || t == EntryType::kSlash ||
@@ -93,6 +94,16 @@ std::string_view CodeName(Code code) {
       return "duplicate_slash";
     case Code::kNotReleased:
       return "not_released";
+    case Code::kUnknownProposal:
+      return "unknown_proposal";
+    case Code::kVotingClosed:
+      return "voting_closed";
+    case Code::kVotingOpen:
+      return "voting_open";
+    case Code::kNotAdopted:
+      return "not_adopted";
+    case Code::kTimelocked:
+      return "timelocked";
   }
   return "unknown";
 }
@@ -140,6 +151,11 @@ Code Authorize(const Entry& e, const Keys& keys) {
       if (!e.from.empty() || !e.to.empty()) return Code::kInvalid;
       if (Code c = rules::AuthorizeReceipt(e, keys); c != Code::kOk) return c;
       return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
+    case EntryType::kGovProposal:
+    case EntryType::kGovVote:
+    case EntryType::kGovOutcome:
+    case EntryType::kGovExecution:
+      return rules::AuthorizeGov(e, keys, signers);
   }
   return Code::kInvalid;
 }
@@ -179,6 +195,11 @@ Code State::ApplyRules(const Entry& e) {
       return ApplySlash(e);
     case EntryType::kTaskReceipt:
       return Code::kOk;
+    case EntryType::kGovProposal:
+    case EntryType::kGovVote:
+    case EntryType::kGovOutcome:
+    case EntryType::kGovExecution:
+      return ApplyGov(e);
   }
   return Code::kInvalid;
 }
@@ -323,7 +344,8 @@ Status State::CheckInvariants() const {
       return Fail("invariant broken: closed hold of job " + job + " still holds money");
     }
   }
-  return CheckStakeInvariants();
+  if (Status st = CheckStakeInvariants(); !st) return st;
+  return CheckGovInvariants();
 }
 
 }  // namespace plume::ledger

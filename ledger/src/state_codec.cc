@@ -1,7 +1,8 @@
 // Serialisation of State for snapshots: counts first, then the items; every count is bounded
 // by the bytes left, so a damaged snapshot cannot make us allocate without limit.
 // Order: minted, entry count, balances, holds, settled tasks, ids, tranches (by unbond
-// account), slashed tasks (the last two since snapshot version 3).
+// account), slashed tasks (the last two since snapshot version 3), governance proposals (since
+// version 4).
 #include "codec.h"
 #include "plume/ledger/limits.h"
 #include "plume/ledger/state.h"
@@ -48,6 +49,20 @@ void State::EncodeTo(std::vector<uint8_t>& out) const {
   }
   codec::PutU64(out, slashed_.size());
   for (const std::string& key : slashed_) codec::PutString(out, key);
+  codec::PutU64(out, proposals_.size());
+  for (const auto& [id, p] : proposals_) {
+    codec::PutString(out, id);
+    codec::PutString(out, p.proposer);
+    codec::PutU64(out, static_cast<uint64_t>(p.deposit.value()));
+    for (uint64_t v : {p.index, p.opened_at_ms, p.voting_end_ms, p.timelock_ms}) {
+      codec::PutU64(out, v);
+    }
+    codec::PutU8(out, static_cast<uint8_t>(p.kind));
+    codec::PutString(out, p.grant_to);
+    codec::PutU64(out, static_cast<uint64_t>(p.grant_amount.value()));
+    codec::PutU8(out, p.outcome ? static_cast<uint8_t>(*p.outcome) : 0);
+    codec::PutU8(out, p.executed ? 1 : 0);
+  }
 }
 
 Result<State> State::Decode(std::span<const uint8_t> bytes) {
@@ -99,6 +114,26 @@ Result<State> State::Decode(std::span<const uint8_t> bytes) {
   }
   for (uint64_t i = 0, n = count(4); i < n && in.ok(); ++i)
     s.slashed_.insert(in.String(kStringMax));
+  for (uint64_t i = 0, n = count(60); i < n && in.ok(); ++i) {
+    std::string id = in.String(kProposalIdBytesMax);
+    ProposalInfo p;
+    p.proposer = in.String(kStringMax);
+    p.deposit = money();
+    p.index = in.U64();
+    p.opened_at_ms = in.U64();
+    p.voting_end_ms = in.U64();
+    p.timelock_ms = in.U64();
+    const uint8_t kind = in.U8();
+    if (kind < 1 || kind > 2) in.Fail();
+    p.kind = static_cast<ProposalKind>(kind);
+    p.grant_to = in.String(kStringMax);
+    p.grant_amount = money();
+    const uint8_t outcome = in.U8();
+    if (outcome > static_cast<uint8_t>(OutcomeResult::kVetoed)) in.Fail();
+    if (outcome != 0) p.outcome = static_cast<OutcomeResult>(outcome);
+    p.executed = in.U8() == 1;
+    s.proposals_[std::move(id)] = std::move(p);
+  }
   if (!in.done()) return Fail("snapshot state is malformed");
   if (!s.balances_.contains(std::string(kTreasury)) ||
       !s.balances_.contains(std::string(kOperator))) {

@@ -45,4 +45,12 @@ Code AuthorizeReceipt(const Entry& e, const Keys& keys);
 // Stake, unstake, withdraw and slash (state_stake.cc); CheckShape has passed.
 Code AuthorizeStake(const Entry& e, const Keys& keys, Signers& signers);
 
+// Governance (state_gov.cc): the types, their field shapes (instead of CheckShape's) and who
+// signs them.
+inline bool IsGov(EntryType t) {
+  return t >= EntryType::kGovProposal && t <= EntryType::kGovExecution;
+}
+Code GovShape(const Entry& e);
+Code AuthorizeGov(const Entry& e, const Keys& keys, Signers& signers);
+
 }  // namespace plume::ledger::rules

@@ -17,6 +17,8 @@
 //   escrow:<job id>                   one per job, created by the first escrow hold
 //   treasury                          network fees and slashes; owned by the operator key
 //   operator                          the mint: the only account that may go negative
+//   deposit:<proposal id>             a governance proposal's deposit until its outcome
+//   burned                            vetoed deposits; nothing debits it (gov.h)
 #pragma once
 
 #include <cstdint>
@@ -51,10 +53,17 @@ enum class EntryType : uint8_t {
   kWithdraw = 11,     // unbond:<k> -> provider:<k>; at_ms is the time; amount is exactly the sum
                       // of the tranches released at or before at_ms; signed by the ledger key
   // Types 12..19 are kept for data owners (datasets, data access, royalties) and 20..29 for
-  // governance (proposals, votes, outcomes, grants); each carries its own typed `body`.
+  // governance; each carries its own typed `body`.
+  // Governance (gov.h has the bodies and what each field means):
+  kGovProposal = 20,   // proposer -> deposit:<id>, the deposit; signed by the proposer + ledger
+  kGovVote = 21,       // stake:<k> votes; moves nothing; signed by k + the ledger key
+  kGovOutcome = 22,    // deposit:<p> -> proposer (refund) or burned (veto); ledger key
+  kGovExecution = 23,  // adopted: a parameter change, or treasury -> grantee; ledger key
 };
-// The highest type this build decodes; Decode refuses anything above it by number.
-inline constexpr EntryType kEntryTypeLast = EntryType::kWithdraw;
+// The highest type this build decodes; Decode refuses anything above it, and every number
+// below it that names no type (IsKnownEntryType).
+inline constexpr EntryType kEntryTypeLast = EntryType::kGovExecution;
+bool IsKnownEntryType(uint8_t type);
 std::string_view EntryTypeName(EntryType type);
 
 // Where a slash's money goes, in the order the scheduler fills the legs (docs/ledger.md).

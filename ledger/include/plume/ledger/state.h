@@ -13,12 +13,16 @@
 //  - each hold: held == paid + fees + released + balance(escrow:<job>), balance >= 0, and a
 //    closed hold has balance 0;
 //  - each agent: balance(unbond:<k>) == the sum of k's tranches, every tranche amount > 0.
+//  - each proposal: deposit:<p> holds the deposit until the outcome and 0 after it; at most one
+//    outcome and one execution, the execution only of a passed proposal; balance(burned) is the
+//    sum of the vetoed deposits (so burned money is still counted: the sum rule above holds).
 // Stake, unstake, withdraw and slash also assert (debug builds) that the accounts they touch
 // hold the same total before and after: money only moves.
 // Thread-compatible: one writer, or many readers with no writer.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,6 +32,7 @@
 #include <vector>
 
 #include "plume/ledger/entry.h"
+#include "plume/ledger/gov.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/hash.h"
 
@@ -51,6 +56,12 @@ enum class Code : uint8_t {
   kDuplicateReceipt,     // this (job, task) was settled already: pays nothing
   kDuplicateSlash,       // a slash for this receipt's (job, task) was applied already
   kNotReleased,          // withdraw amount is not exactly the sum of the tranches released by then
+  // Governance (gov.h):
+  kUnknownProposal,  // a vote, outcome or execution for a proposal the ledger does not have
+  kVotingClosed,     // a vote at or after the voting end, or after the outcome
+  kVotingOpen,       // an outcome before the voting end
+  kNotAdopted,       // an execution of a proposal without a kPassed outcome, or executed already
+  kTimelocked,       // an execution before voting end + timelock
 };
 std::string_view CodeName(Code code);
 
@@ -86,6 +97,23 @@ struct Tranche {
   bool operator==(const Tranche&) const = default;
 };
 
+// A governance proposal as the rules track it (gov.h). Its tally is not the ledger's business:
+// gov/ recounts it from the votes, and `plume ledger verify` compares it with the outcome.
+struct ProposalInfo {
+  std::string proposer;  // the account the deposit came from and is refunded to
+  MicroPlume deposit;
+  uint64_t index = 0;  // the proposal entry's index: voting power is stake at this point
+  uint64_t opened_at_ms = 0;
+  uint64_t voting_end_ms = 0;
+  uint64_t timelock_ms = 0;
+  ProposalKind kind = ProposalKind::kParamChange;
+  std::string grant_to;  // kGrant
+  MicroPlume grant_amount;
+  std::optional<OutcomeResult> outcome;
+  bool executed = false;
+  bool operator==(const ProposalInfo&) const = default;
+};
+
 struct ApplyResult {
   Code code = Code::kOk;
   uint64_t index = 0;  // kOk: the new entry's index; kIdExists/kIdConflict: the original's
@@ -108,6 +136,8 @@ class State {
   MicroPlume Withdrawable(const PublicKey& agent, uint64_t now_ms) const;
   // True once a slash for this (job, task) of a faulty receipt was applied.
   bool Slashed(std::string_view job, std::string_view task) const;
+  std::optional<ProposalInfo> Proposal(std::string_view id) const;
+  const std::map<std::string, ProposalInfo>& proposals() const { return proposals_; }
   // Index of the applied entry with this id.
   std::optional<uint64_t> IndexOf(std::string_view id) const;
   MicroPlume minted() const { return minted_; }
@@ -137,6 +167,12 @@ class State {
   Code ApplyWithdraw(const Entry& e);
   Code ApplySlash(const Entry& e);
   Status CheckStakeInvariants() const;
+  Code ApplyGov(const Entry& e);  // state_gov.cc
+  Code ApplyProposal(const Entry& e);
+  Code ApplyVote(const Entry& e);
+  Code ApplyOutcome(const Entry& e);
+  Code ApplyExecution(const Entry& e);
+  Status CheckGovInvariants() const;
 
   std::unordered_map<std::string, MicroPlume> balances_{{"treasury", MicroPlume(0)},
                                                         {"operator", MicroPlume(0)}};
@@ -146,6 +182,7 @@ class State {
   // an empty one (an agent whose tranches are all gone has no key here).
   std::unordered_map<std::string, std::vector<Tranche>> tranches_;
   std::unordered_set<std::string> slashed_;  // job + '\n' + task of slashed receipts
+  std::map<std::string, ProposalInfo> proposals_;  // by proposal id (= its entry id)
   std::unordered_map<std::string, IdRecord> ids_;
   MicroPlume minted_;
   uint64_t entry_count_ = 0;
