@@ -6,7 +6,11 @@
 // one, and the Ledger must answer every entry exactly as the model does. Reopening (midway and
 // at the end) must replay to the same balances, tranches and head, and Verify must recompute
 // the same balances from the log alone. The generator reads the model (what is withdrawable,
-// what is slashable), so most stake operations are ones that can succeed.
+// what is slashable), so most stake operations are ones that can succeed. Governance entries
+// (property_gov.h: proposals with deposits, votes, outcomes refunding or burning, executions
+// and grants, early and late ones) go through the same path; a governance book is fed every
+// applied entry, its outcomes are the ones appended, and at the end gov::Recount over the log
+// alone must agree with every outcome.
 //
 // Seed: random per run and printed; set PLUME_LEDGER_SEED to replay one.
 #include <gtest/gtest.h>
@@ -16,7 +20,9 @@
 #include <iostream>
 #include <random>
 
+#include "plume/gov/book.h"
 #include "plume/ledger/verify.h"
+#include "property_gov.h"
 #include "test_util.h"
 
 namespace plume::ledger {
@@ -47,11 +53,11 @@ struct Planned {
 
 class Generator {
  public:
-  explicit Generator(uint64_t seed) : rng_(seed), cast_(8, 6) {}
+  explicit Generator(uint64_t seed) : rng_(seed), cast_(8, 6), gov_(rng_, cast_) {}
   test::Cast& cast() { return cast_; }
 
   // `model` is the state every earlier entry left: what withdraws and slashes are sized by.
-  Planned Next(const State& model) {
+  Planned Next(const State& model, const gov::Book& book) {
     now_ms_ += static_cast<uint64_t>(Uniform(0, 20));
     const int dice = Uniform(0, 999);
     const std::string id = "op-" + std::to_string(counter_++);
@@ -86,8 +92,12 @@ class Generator {
       // Mostly the right team; sometimes another (kHoldOwnerMismatch).
       const int team = Uniform(0, 9) == 0 ? Team() : job.team;
       p.entry = Signed(cast_.id, MakeRelease(id, job.id, cast_.team(team)), cast_.ledger);
-    } else if (dice < 960) {
+    } else if (dice < 920) {
       p = StakeOperation(id, model);
+    } else if (dice < 960) {
+      test::GovPlanned g = gov_.Next(id, model, book, now_ms_);
+      p.entry = std::move(g.entry);
+      p.forced = g.forced;
     } else if (dice < 970) {
       p.entry = Signed(cast_.id, MakeOpenAccount(id, cast_.team(Team())), cast_.teams[0]);
       // Only team 0 may open its own account (and it exists); others need their own key.
@@ -239,6 +249,7 @@ class Generator {
 
   std::mt19937_64 rng_;
   test::Cast cast_;
+  test::GovGenerator gov_;
   std::vector<Job> jobs_;
   std::deque<Planned> pool_;
   std::vector<Fault> faults_;
@@ -269,6 +280,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   std::unique_ptr<Ledger> ledger = open();
   ASSERT_TRUE(ledger);
   State model;
+  gov::Book book;
   int done = 0;
   bool reopened = false;
   std::map<Code, int> seen;
@@ -286,6 +298,10 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
     ApplyResult want{p.forced, 0};
     if (p.forced == Code::kOk) want = model.Apply(e, BodyHash(e));
     expected.push_back(want);
+    if (want.code == Code::kOk) {
+      auto s = book.Apply(want.index, e);
+      ASSERT_TRUE(s.has_value()) << "seed " << seed << ": " << s.error().message;
+    }
     if (want.code == Code::kOk && e.type == EntryType::kSlash && e.amount.value() > staked) {
       ++slashes_into_tranches;
     }
@@ -302,7 +318,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   };
   while (done < kOperations) {
     while (entries.size() < kBatchEntries) {
-      plan(gen.Next(model));
+      plan(gen.Next(model, book));
       if (::testing::Test::HasFatalFailure()) return;
     }
     auto got = ledger->Append(entries);
@@ -328,6 +344,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
       EXPECT_TRUE(ledger->opened_from_snapshot());
       EXPECT_EQ(ledger->Head(), head);
       EXPECT_EQ(Sorted(ledger->StateCopy()), Sorted(model));
+      EXPECT_EQ(ledger->StateCopy().proposals(), model.proposals());
       same_tranches(*ledger);
       reopened = true;
     }
@@ -344,6 +361,25 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
     EXPECT_GT((seen_by_type[{t, Code::kOk}]), 0) << EntryTypeName(t);
   }
   EXPECT_GT((seen_by_type[{EntryType::kSlash, Code::kInsufficientBalance}]), 0);
+  for (EntryType t : {EntryType::kGovProposal, EntryType::kGovVote, EntryType::kGovOutcome,
+                      EntryType::kGovExecution}) {
+    EXPECT_GT((seen_by_type[{t, Code::kOk}]), 0) << EntryTypeName(t);
+  }
+  for (Code c : {Code::kUnknownProposal, Code::kVotingClosed, Code::kVotingOpen,
+                 Code::kNotAdopted, Code::kTimelocked}) {
+    EXPECT_GT(seen[c], 0) << CodeName(c);
+  }
+  // Deposits burned by vetoes, grants paid from the treasury.
+  EXPECT_GT(book.outcomes(OutcomeResult::kVetoed), 0u);
+  EXPECT_GT(model.Balance(kBurned).value_or(MicroPlume(0)).value(), 0);
+  int grants = 0;
+  for (const auto& [pid, p] : model.proposals()) grants += p.executed && p.kind == ProposalKind::kGrant;
+  EXPECT_GT(grants, 0);
+  std::cout << "gov: " << model.proposals().size() << " proposals, passed "
+            << book.outcomes(OutcomeResult::kPassed) << ", vetoed "
+            << book.outcomes(OutcomeResult::kVetoed) << ", no quorum "
+            << book.outcomes(OutcomeResult::kNoQuorum) << ", rejected "
+            << book.outcomes(OutcomeResult::kRejected) << ", grants " << grants << "\n";
   EXPECT_GT(slashes_into_tranches, 0);
   std::cout << "stake ops ok: stake " << seen_by_type[{EntryType::kStake, Code::kOk}]
             << ", unstake " << seen_by_type[{EntryType::kUnstake, Code::kOk}] << ", withdraw "
@@ -365,6 +401,20 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   ASSERT_TRUE(report->ok) << report->problem;
   EXPECT_EQ(report->balances, Sorted(model));
   EXPECT_EQ(report->entries, model.entry_count());
+  // Every tally recounted from the log alone matches its outcome.
+  ledger = open();
+  ASSERT_TRUE(ledger);
+  std::vector<Entry> logged;
+  ASSERT_TRUE(ledger->ForEachEntry(0, [&](const LoggedEntry& l) {
+    logged.push_back(l.entry);
+    return true;
+  }));
+  const gov::RecountReport recount = gov::Recount(logged);
+  EXPECT_TRUE(recount.ok) << recount.problem;
+  EXPECT_EQ(recount.outcomes, book.outcomes(OutcomeResult::kPassed) +
+                                  book.outcomes(OutcomeResult::kVetoed) +
+                                  book.outcomes(OutcomeResult::kNoQuorum) +
+                                  book.outcomes(OutcomeResult::kRejected));
 }
 
 }  // namespace
