@@ -26,6 +26,7 @@
 #include "plume/ledger/ledger.h"
 #include "plume/ledger/limits.h"
 #include "plume/ledger/query.h"
+#include "plume/gov/book.h"
 #include "plume/ledger/verify.h"
 #include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
@@ -38,9 +39,33 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 using namespace plume::ledger;
 
+// Every governance tally recounted from the verified log's entries alone (gov/book.h).
+gov::RecountReport RecountGovernance(const std::string& dir) {
+  gov::Recounter recounter;
+  auto ledger = OpenOrFail(dir);
+  auto s = ledger->ForEachEntry(0, [&](const LoggedEntry& l) { return recounter.Add(l.entry); });
+  gov::RecountReport report = recounter.Finish();
+  if (!s && report.ok) {
+    report.ok = false;
+    report.problem = "cannot read the entries: " + s.error().message;
+  }
+  return report;
+}
+
 void RunVerify(const std::string& dir, bool as_json) {
   auto report = Verify(dir);
   if (!report) Fail(kExitBadInput, "cannot read ledger in " + dir + ": " + report.error().message);
+  if (report->ok) {
+    const gov::RecountReport gov = RecountGovernance(dir);
+    if (!gov.ok) {
+      report->ok = false;
+      report->problem = "governance recount: " + gov.problem;
+    }
+    if (!as_json) {
+      std::cout << "governance: " << gov.proposals << " proposals, " << gov.votes << " votes, "
+                << gov.outcomes << " outcomes recounted" << (gov.ok ? "" : " (MISMATCH)") << "\n";
+    }
+  }
   if (as_json) {
     json j{{"ok", report->ok},
            {"entries", report->entries},

@@ -203,21 +203,31 @@ uint64_t Book::outcomes(ledger::OutcomeResult r) const {
   return outcomes_[static_cast<size_t>(r)];
 }
 
-RecountReport Recount(std::span<const ledger::Entry> entries) {
-  RecountReport report;
-  Book book;
-  for (uint64_t i = 0; i < entries.size(); ++i) {
-    const ledger::Entry& e = entries[i];
-    if (Status s = book.Apply(i, e); !s) {
-      report.problem = "entry " + std::to_string(i) + ": " + s.error().message;
-      return report;
-    }
-    report.proposals += e.type == EntryType::kGovProposal;
-    report.outcomes += e.type == EntryType::kGovOutcome;
-    report.votes += e.type == EntryType::kGovVote;
+bool Recounter::Add(const ledger::Entry& e) {
+  if (!report_.problem.empty()) return false;
+  if (Status s = book_.Apply(index_, e); !s) {
+    report_.problem = "entry " + std::to_string(index_) + ": " + s.error().message;
+    return false;
   }
-  report.ok = true;
-  return report;
+  ++index_;
+  report_.proposals += e.type == EntryType::kGovProposal;
+  report_.outcomes += e.type == EntryType::kGovOutcome;
+  report_.votes += e.type == EntryType::kGovVote;
+  return true;
+}
+
+RecountReport Recounter::Finish() const {
+  RecountReport r = report_;
+  r.ok = r.problem.empty();
+  return r;
+}
+
+RecountReport Recount(std::span<const ledger::Entry> entries) {
+  Recounter recounter;
+  for (const ledger::Entry& e : entries) {
+    if (!recounter.Add(e)) break;
+  }
+  return recounter.Finish();
 }
 
 }  // namespace plume::gov

@@ -55,6 +55,7 @@ std::vector<Action> Core::Handle(int64_t now_ms, const Event& event) {
         else if constexpr (std::is_same_v<E, LedgerFailed>) m.OnLedgerFailed(e);
         else if constexpr (std::is_same_v<E, BlobUploaded>) m.OnBlobUploaded(e);
         else if constexpr (std::is_same_v<E, StakeChanged>) m.OnStakeChanged(e);
+        else if constexpr (std::is_same_v<E, ParamsChanged>) m.OnParamsChanged(e);
         else m.OnTick(e);
       },
       event);
@@ -255,6 +256,20 @@ void Core::Impl::OnAgentRegistered(const AgentRegistered& e) {
            (e.info.selftest_passed ? "" : " (selftest failed: will not be given work)"),
        "", "", id);
   Schedule(false);
+}
+
+void Core::Impl::OnParamsChanged(const ParamsChanged& e) {
+  // The minimum stake is part of admission, which the free-node index is keyed on.
+  for (const auto& [id, n] : s.nodes) Unfree(n);
+  config.fee_bps = e.fee_bps;
+  config.audit.p_min_ppm = e.audit_p_min_ppm;
+  config.min_stake_per_device_micro_plume = std::max<MicroPlume>(e.min_stake_per_device, 0);
+  config.slash_bps = e.slash_bps;
+  config.finder_fee_bps = e.finder_fee_bps;
+  config.challenge_window_ms = e.challenge_window_ms;
+  for (const auto& [id, n] : s.nodes) Refree(n);
+  Info("network parameters changed by governance: fee " + std::to_string(e.fee_bps) +
+       " bps, audit floor " + std::to_string(e.audit_p_min_ppm) + " ppm");
 }
 
 void Core::Impl::OnStakeChanged(const StakeChanged& e) {

@@ -91,6 +91,7 @@ struct Core::Impl {
   void RecordSettle(const LedgerOp& op, SettleState outcome);
   void OnBlobUploaded(const BlobUploaded& e);
   void OnStakeChanged(const StakeChanged& e);
+  void OnParamsChanged(const ParamsChanged& e);
   void OnTick(const Tick& e);
 
   // ---- bookkeeping ----

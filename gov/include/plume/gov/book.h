@@ -104,4 +104,17 @@ struct RecountReport {
 };
 RecountReport Recount(std::span<const ledger::Entry> entries);
 
+// The same, one entry at a time (a log too large to hold at once).
+class Recounter {
+ public:
+  // Feeds the next entry; false once a problem was found (later entries are ignored).
+  bool Add(const ledger::Entry& e);
+  RecountReport Finish() const;
+
+ private:
+  Book book_;
+  uint64_t index_ = 0;
+  RecountReport report_;
+};
+
 }  // namespace plume::gov

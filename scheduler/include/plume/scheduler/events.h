@@ -131,10 +131,24 @@ struct StakeChanged {
   MicroPlume unbonding = 0;
 };
 
+// Governance executed a parameter change (docs/governance.md): the network's values from now
+// on. A job keeps the fee it was accepted under (its spec); new jobs take the new fee. The
+// others are the network's protection and apply to what happens from now on: the audit floor
+// to the next draw, the minimum stake to the next placement, the slash and finder shares to the
+// next proven fault, the challenge window to results that finish afterwards.
+struct ParamsChanged {
+  uint32_t fee_bps = 0;
+  uint32_t audit_p_min_ppm = 0;
+  MicroPlume min_stake_per_device = 0;
+  uint32_t slash_bps = 0;
+  uint32_t finder_fee_bps = 0;
+  int64_t challenge_window_ms = 0;
+};
+
 using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone, JobSubmitted,
                            TaskSucceeded, TaskRefused, TaskFailed, RoundAggregated,
                            RoundAggregationFailed, CancelJob, LedgerApplied, LedgerFailed,
-                           BlobUploaded, StakeChanged, Tick>;
+                           BlobUploaded, StakeChanged, ParamsChanged, Tick>;
 
 // ---- actions ------------------------------------------------------------------------------
 
