@@ -20,6 +20,7 @@
 #include "plume/scheduler/metrics_ledger.h"
 #include "plume/scheduler/ledger_bridge.h"
 #include "plume/scheduler/reactor.h"
+#include "gov_main.h"
 
 namespace {
 
@@ -220,7 +221,15 @@ int Main(int argc, char** argv) {
                  "the slowest speed admitted: a task's deadline is its FLOPs / this x the "
                  "deadline factor, whatever the agent claims (0: the maximum deadline)")
       ->multi_option_policy(take_last);
+  plume::scheduler::GovFlags gov_flags;
+  plume::scheduler::AddGovFlags(app, gov_flags);
   CLI11_PARSE(app, argc, argv);
+  plume::gov::Params gov_initial;
+  if (auto why = plume::scheduler::InitialGovParams(core, gov_flags, unbonding_ms, gov_initial);
+      !why.empty()) {
+    std::cerr << "plume-scheduler: " << why << "\n";
+    return 2;
+  }
   if (unbonding_ms < core.challenge_window_ms) {
     std::cerr << "plume-scheduler: --unbonding-ms " << unbonding_ms
               << " is shorter than --challenge-window-ms " << core.challenge_window_ms
@@ -264,6 +273,7 @@ int Main(int argc, char** argv) {
   }
   options.state_dir = data_dir;
   std::unique_ptr<plume::scheduler::LedgerBridge> bridge;
+  std::unique_ptr<plume::scheduler::GovDriver> gov;  // outlives the reactor (declared before)
   if (!operator_id.empty()) {
     auto op_key = plume::PublicKeyFromHex(operator_id);
     if (!op_key) {
@@ -287,6 +297,12 @@ int Main(int argc, char** argv) {
     }
     bridge = std::move(*opened);
     bridge->set_unbonding_ms(unbonding_ms);
+    auto wired = plume::scheduler::WireGovernance(*bridge, *ledger_key, gov_initial, options);
+    if (!wired) {
+      std::cerr << "plume-scheduler: governance: " << wired.error().message << "\n";
+      return 1;
+    }
+    gov = std::move(*wired);
     options.settle_receipt = [b = bridge.get()](const plume::scheduler::SettleReceipt& r) {
       return b->KeepSettle(r);
     };

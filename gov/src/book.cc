@@ -102,6 +102,7 @@ Status Book::ApplyVote(const ledger::Entry& e) {
     return Fail(Named(e) + ": a vote after voting ended");
   }
   r.votes[e.from] = body->option;
+  ++r.cast[e.from];
   r.view.tally = Count(it->first);
   return {};
 }
@@ -197,6 +198,13 @@ Due Book::DueAt(uint64_t now_ms) const {
     }
   }
   return due;
+}
+
+uint32_t Book::VotesCast(const std::string& id, const std::string& account) const {
+  auto p = proposals_.find(id);
+  if (p == proposals_.end()) return 0;
+  auto c = p->second.cast.find(account);
+  return c == p->second.cast.end() ? 0 : c->second;
 }
 
 uint64_t Book::outcomes(ledger::OutcomeResult r) const {

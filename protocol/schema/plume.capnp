@@ -630,10 +630,74 @@ struct DataReply {
   reserved @0 :Void;
 }
 
-# Governance (proposals, votes, tallies, network parameters): filled in by that component.
+# Governance (docs/governance.md): proposals, stake-weighted votes, tallies and the network
+# parameters they change. Reads are open to every key; a proposal or vote is a ledger entry the
+# client signed (ledger/gov.h), which the scheduler checks, co-signs with the ledger key and
+# appends. Errors come back as Error bodies (BAD_REQUEST: refused, with the reason).
 struct GovRequest {
-  reserved @0 :Void;
+  union {
+    params @0 :Void;             # reply params
+    list @1 :Void;               # reply proposals: every proposal (at most govListMax, newest)
+    show @2 :Text;               # reply proposals: the one with this id
+    propose @3 :Data;            # a gov_proposal entry signed by the proposer; reply applied
+    vote @4 :Data;               # a gov_vote entry signed by the staker (its agent key); reply applied
+  }
 }
+
+struct GovParam {
+  name @0 :Text;
+  value @1 :Int64;
+  min @2 :Int64;                 # bounds no proposal may leave (gov/params.h)
+  max @3 :Int64;
+  unit @4 :Text;
+  setBy @5 :Text;                # the proposal whose execution set it; "" = the operator's flag
+}
+
+struct GovProposal {
+  id @0 :Text;
+  kind @1 :Text;                 # "param" or "grant"
+  title @2 :Text;
+  param @3 :Text;
+  value @4 :Int64;
+  grantTo @5 :Text;
+  grantMicroPlume @6 :Int64;
+  purpose @7 :Text;
+  proposer @8 :Text;             # account
+  depositMicroPlume @9 :Int64;
+  index @10 :UInt64;             # ledger entry: the voting-power snapshot
+  openedAtMs @11 :UInt64;
+  votingEndMs @12 :UInt64;
+  executableAtMs @13 :UInt64;    # voting end + timelock
+  yesMicroPlume @14 :Int64;      # stake-weighted, so far (or final)
+  noMicroPlume @15 :Int64;
+  abstainMicroPlume @16 :Int64;
+  vetoMicroPlume @17 :Int64;
+  stakedMicroPlume @18 :Int64;   # all staked power at the snapshot
+  voters @19 :UInt32;
+  quorumPpm @20 :UInt32;
+  thresholdPpm @21 :UInt32;
+  vetoPpm @22 :UInt32;
+  outcome @23 :Text;             # "" while open; passed, no_quorum, rejected or vetoed
+  executed @24 :Bool;
+  executedAtMs @25 :UInt64;
+}
+
 struct GovReply {
-  reserved @0 :Void;
+  union {
+    params :group {
+      values @0 :List(GovParam);
+      nowUnixMs @1 :UInt64;      # the scheduler's clock: a proposal's openedAtMs and a vote's
+                                 # atMs must lie within clockSkewMs of it
+      clockSkewMs @2 :UInt64;
+      unbondingMs @3 :UInt64;    # a timelock is never shorter
+      openProposals @4 :UInt32;
+      treasuryMicroPlume @5 :Int64;
+    }
+    proposals @6 :List(GovProposal);
+    applied :group {
+      entryId @7 :Text;
+      index @8 :UInt64;
+      repeated @9 :Bool;         # this id was applied before (a retry is applied once)
+    }
+  }
 }

@@ -180,6 +180,7 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
   }
   const bool tick = m.NowMs() >= m.next_tick_ms;
   m.PollStake(tick);
+  if (tick) m.PollGov();
   if (tick) {
     // Ahead of this turn's requests: a job's later request (its release) must not overtake the
     // one deferred before it (ApplyLedger keeps each job's requests in order).
@@ -241,6 +242,7 @@ void Reactor::Impl::Dispatch(Incoming& in) {
     case MessageKind::LEDGER_QUERY: return OnLedgerQuery(in);
     case MessageKind::LEDGER_MINT: return OnLedgerSubmit(in);
     case MessageKind::LEDGER_SUBMIT: return OnLedgerSubmit(in);
+    case MessageKind::GOV_REQUEST: return OnGovRequest(in);
     case MessageKind::BLOB_GET:
       return Reply(in.peer, blob_service->OnBlobGet(in.principal, in.message));
     case MessageKind::BLOB_PUT:

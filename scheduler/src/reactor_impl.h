@@ -164,6 +164,8 @@ struct Reactor::Impl {
   void ReportStake(const NodeId& node);
   // Every turn: the nodes whose stake the ledger changed; on a tick, the ledger's tick first.
   void PollStake(bool tick);
+  void OnGovRequest(Incoming& in);  // reactor_gov.cc
+  void PollGov();
 
   // ---- DiLoCo outer step (reactor_aggregate.cc) ----
   Result<BlobHash> Aggregate(const AggregateRound& a);

@@ -74,8 +74,8 @@ void Reactor::Impl::OnLedgerQuery(Incoming& in) {
     }
     if (r.which() == wire::LedgerReply::STAKE_TERMS) {
       auto t = r.getStakeTerms();
-      t.setMinStakePerDeviceMicroPlume(opt.core.min_stake_per_device_micro_plume);
-      t.setChallengeWindowMs(static_cast<uint64_t>(std::max<int64_t>(0, opt.core.challenge_window_ms)));
+      t.setMinStakePerDeviceMicroPlume(core.config().min_stake_per_device_micro_plume);
+      t.setChallengeWindowMs(static_cast<uint64_t>(std::max<int64_t>(0, core.config().challenge_window_ms)));
     }
   }
   Reply(in.peer, m);

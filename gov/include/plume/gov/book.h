@@ -69,6 +69,8 @@ class Book {
   ledger::MicroPlume StakeOf(const std::string& stake_account) const;
   // The voting power of `stake_account` on the open proposal `id` (its stake at the snapshot).
   ledger::MicroPlume PowerOf(const std::string& id, const std::string& stake_account) const;
+  // Votes `stake_account` cast on `id` (replaced ones included).
+  uint32_t VotesCast(const std::string& id, const std::string& stake_account) const;
   uint64_t outcomes(ledger::OutcomeResult r) const;  // decided proposals by result
 
  private:
@@ -82,6 +84,7 @@ class Book {
   struct Record {
     ProposalView view;
     std::map<std::string, ledger::VoteOption> votes;     // by stake account; the last one
+    std::map<std::string, uint32_t> cast;                // by stake account: votes cast
     std::map<std::string, ledger::MicroPlume> before;    // snapshot: balances changed since
   };
   Params params_;

@@ -84,6 +84,12 @@ struct ReactorOptions {
   std::function<StakeView(const NodeId& node)> stake_of;
   std::function<std::vector<NodeId>()> stake_changes;
   std::function<void()> ledger_tick;
+  // Governance (gov_driver.h; main.cc binds these). gov_service answers GovRequest; gov_tick
+  // runs on the tick and returns the network's parameters when an adopted change was executed
+  // (fed to the core as ParamsChanged). nullptr: no governance (GovRequest is refused).
+  std::function<void(wire::Envelope::Body::Reader request, wire::Envelope::Body::Builder reply)>
+      gov_service;
+  std::function<std::optional<ParamsChanged>()> gov_tick;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
 };
