@@ -28,5 +28,7 @@ void RegisterLedgerCommands(CLI::App& app);
 
 // stake, unstake, transfer (cmd_stake.cc).
 void RegisterStakeCommands(CLI::App& app);
+// `plume gov`: governance by stake (cmd_gov.cc).
+void RegisterGovCommands(CLI::App& app);
 
 }  // namespace plume::cli
