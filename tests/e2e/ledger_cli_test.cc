@@ -16,6 +16,7 @@
 
 #include "plume/ledger/amount.h"
 #include "plume/ledger/entry.h"
+#include "plume/ledger/gov.h"
 #include "plume/ledger/ledger.h"
 #include "plume/ledger/receipt.h"
 
@@ -190,6 +191,60 @@ TEST_F(LedgerCliTest, VerifyFailsOnATamperedCopy) {
   EXPECT_NE(verify.out.find("FAILED"), std::string::npos) << verify.out;
   CliRun missing = Cli("ledger verify " + (dir_ / "nowhere").string());
   EXPECT_EQ(missing.code, 2) << missing.out;
+}
+
+// `plume ledger verify` recounts every governance tally from the entries: a truthful outcome
+// verifies; an outcome the ledger key signed but the votes do not support (a scheduler that
+// lied) fails verify, naming the entry, although the ledger's own rules accepted it.
+TEST_F(LedgerCliTest, VerifyRecountsGovernanceTallies) {
+  WriteFlow();
+  auto opened = Ledger::Open(dir_ / "ledger", scheduler_, op_.public_key());
+  ASSERT_TRUE(opened) << opened.error().message;
+  const std::string team = TeamAccount(team_.public_key());
+  ProposalBody body;
+  body.param = "fee_bps";
+  body.value = 300;
+  body.voting_end_ms = 2000;
+  body.timelock_ms = 1000;
+  body.quorum_ppm = 334'000;
+  body.threshold_ppm = 500'000;
+  body.veto_ppm = 334'000;
+  const auto signed_by = [&](Entry e, std::vector<const Identity*> keys) {
+    for (const Identity* k : keys) e.signatures.push_back(SignEntry(e, ledger_id_, *k));
+    return e;
+  };
+  const auto outcome = [&](const std::string& p, OutcomeResult r, int64_t yes) {
+    OutcomeBody o{p, MicroPlume(yes), {}, {}, {}, MicroPlume(1'000'000), 1, r};
+    return signed_by(MakeOutcome(MicroPlume(1'000'000), team, 2000, o), {&scheduler_});
+  };
+  std::vector<Entry> batch;
+  batch.push_back(signed_by(MakeStake("stake:a", agent_a_.public_key(), MicroPlume(1'000'000)),
+                            {&agent_a_}));
+  for (const std::string p : {"p1", "p2"}) {
+    batch.push_back(signed_by(MakeProposal(p, team, MicroPlume(1'000'000), 1000, body),
+                              {&team_, &scheduler_}));
+    batch.push_back(signed_by(MakeVote("vote:" + p, agent_a_.public_key(), 1500,
+                                       VoteBody{p, VoteOption::kYes}),
+                              {&agent_a_, &scheduler_}));
+  }
+  batch.push_back(outcome("p1", OutcomeResult::kPassed, 1'000'000));
+  auto answers = (*opened)->Append(batch);
+  ASSERT_TRUE(answers);
+  for (const ApplyResult& a : *answers) ASSERT_EQ(a.code, Code::kOk) << CodeName(a.code);
+  const std::string ledger = (dir_ / "ledger").string();
+  CliRun ok = Cli("ledger verify " + ledger);
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("2 proposals, 2 votes, 1 outcomes recounted"), std::string::npos) << ok.out;
+  // The ledger takes a rejected outcome of p2 (its rules do not tally); the recount does not.
+  const Entry lie = outcome("p2", OutcomeResult::kRejected, 0);
+  auto appended = (*opened)->Append(std::span<const Entry>(&lie, 1));
+  ASSERT_TRUE(appended);
+  ASSERT_EQ(appended->at(0).code, Code::kOk);
+  opened->reset();
+  CliRun bad = Cli("ledger verify " + ledger);
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("gov-outcome-p2"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("FAILED"), std::string::npos) << bad.out;
 }
 
 TEST_F(LedgerCliTest, NoLedgerDirIsABadInputWithAHint) {
