@@ -13,6 +13,7 @@
 
 #include "plume/gov/params.h"
 #include "plume/scheduler/gov_driver.h"
+#include "plume/scheduler/metrics_gov.h"
 #include "plume/scheduler/reactor.h"
 
 namespace plume::scheduler {
@@ -80,6 +81,12 @@ inline Result<std::unique_ptr<GovDriver>> WireGovernance(LedgerBridge& bridge,
                             wire::Envelope::Body::Builder reply) { d->Answer(request, reply); };
   options.gov_tick = [d] { return d->Tick(); };
   return driver;
+}
+
+inline GovSample GovSampleOf(const GovDriver& d) {
+  const GovStats s = d.stats();
+  return GovSample{s.open, s.passed, s.no_quorum, s.rejected, s.vetoed, s.executed,
+                   s.last_turnout_ratio};
 }
 
 }  // namespace plume::scheduler

@@ -114,7 +114,8 @@ std::unique_ptr<plume::scheduler::MetricsServer> ServeMetrics(
 // Reactor::Run, with the metrics brought up to date between turns on the reactor's thread
 // (the core is not thread-safe; the metrics are). Every 250 ms: Observe walks all tasks.
 plume::Status RunWithMetrics(plume::scheduler::Reactor& reactor,
-                             plume::scheduler::SchedulerMetrics& metrics) {
+                             plume::scheduler::SchedulerMetrics& metrics,
+                             const std::function<void()>& also) {
   using Clock = std::chrono::steady_clock;
   auto next = Clock::now();
   while (!g_stop.load()) {
@@ -128,6 +129,7 @@ plume::Status RunWithMetrics(plume::scheduler::Reactor& reactor,
     const auto stats = reactor.stats();
     metrics.ObserveTransport(stats.transport, stats.blob_bytes_in, stats.blob_bytes_out);
     metrics.ObserveScreens(stats.results_screened, stats.results_refused);
+    also();
   }
   return {};
 }
@@ -362,7 +364,11 @@ int Main(int argc, char** argv) {
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   auto server = ServeMetrics(metrics, metrics_address, metrics_port, metrics_port_file);
-  if (auto st = RunWithMetrics(**reactor, metrics); !st) {
+  plume::scheduler::GovMetrics gov_metrics(*metrics.registry());
+  const auto observe_gov = [&] {
+    if (gov) gov_metrics.Observe(plume::scheduler::GovSampleOf(*gov));
+  };
+  if (auto st = RunWithMetrics(**reactor, metrics, observe_gov); !st) {
     std::cerr << "plume-scheduler: " << st.error().message << "\n";
     return 1;
   }

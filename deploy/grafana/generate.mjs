@@ -295,6 +295,19 @@ const economics = dashboard({
       target(`sum by (leg) (rate(plume_slashed_micro_plume_total{${S}}[${RI}])) * 3600 / ${PLUME}`, "{{leg}}"),
     ], { w: 12, unit: plumeUnit }),
 
+    row("Governance"),
+    stat("Open proposals", "Proposals whose voting has not ended (docs/governance.md).",
+      `sum(plume_gov_open_proposals{${S}})`, { w: 6 }),
+    stat("Turnout", "Votes cast / staked power at the snapshot, of the latest decided proposal (quorum: 33.4 % by default).",
+      `max(plume_gov_turnout_ratio{${S}})`, { w: 6, unit: "percentunit" }),
+    stat("Executed in range", "Adopted proposals executed after their timelock (parameter changes and grants).",
+      `sum(increase(plume_gov_executions_total{${S}}[$__range]))`, { w: 6 }),
+    stat("Vetoed in range", "Proposals vetoed over the range; their deposits were burned.",
+      `sum(increase(plume_gov_outcomes_total{${S}, result="vetoed"}[$__range]))`, { w: 6 }),
+    series("Outcomes per day", "Decided proposals by result: passed, no_quorum, rejected, vetoed.", [
+      target(`sum by (result) (increase(plume_gov_outcomes_total{${S}}[1d]))`, "{{result}}"),
+    ], { w: 24 }),
+
     row("Providers"),
     series("Credits per provider per hour (top 10)", "Provider = agent id.", [
       target(`topk(10, sum by (provider) (rate(plume_credits_settled_micro_plume_total{${S}}[${RI}]))) * 3600 / ${PLUME}`, "{{provider}}"),
