@@ -285,6 +285,15 @@ void AddFlags(CLI::App* cmd, GovFlags& f) {
 
 }  // namespace
 
+void RunNetworkParams(const NetFlags& flags) {
+  GovFlags f;
+  f.ledger.scheduler = flags.scheduler;
+  f.ledger.scheduler_id = flags.scheduler_id;
+  f.ledger.key = flags.key;
+  f.ledger.json = flags.json;
+  RunParams(f);
+}
+
 void RegisterGovCommands(CLI::App& app) {
   static GovFlags f;
   auto* gov = app.add_subcommand("gov", "governance by stake: parameters, proposals, votes");

@@ -317,8 +317,14 @@ void RegisterNetCommands(CLI::App& app) {
   auto status_job = std::make_shared<std::string>();
   auto* status = app.add_subcommand("status", "show one job, or the network and your jobs");
   status->add_option("job", *status_job, "job id");
+  auto status_network = std::make_shared<bool>(false);
+  status->add_flag("--network", *status_network,
+                   "the network's parameters in force and the proposal that set each");
   AddNetFlags(status, *status_flags);
-  status->callback([=] { RunStatus(*status_flags, *status_job); });
+  status->callback([=] {
+    if (*status_network) return RunNetworkParams(*status_flags);
+    RunStatus(*status_flags, *status_job);
+  });
 
   auto jobs_flags = std::make_shared<NetFlags>();
   auto* jobs = app.add_subcommand("jobs", "list your jobs");

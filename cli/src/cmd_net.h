@@ -21,6 +21,10 @@ void AddNetFlags(CLI::App* cmd, NetFlags& flags);
 // Resolves the flags and connects, or fails the command with a message naming the flag to fix.
 std::unique_ptr<NetClient> ConnectOrFail(const NetFlags& flags);
 
+// `plume status --network` (cmd_gov.cc): the network parameters in force, their bounds and the
+// proposal that set each (the same as `plume gov params`).
+void RunNetworkParams(const NetFlags& flags);
+
 std::string JobStateName(wire::JobState s);
 std::string JobKindName(wire::JobKind k);
 std::string NodeStateName(wire::NodeState s);

@@ -83,7 +83,8 @@ class GovE2E : public ::testing::Test {
   }
   int64_t Param(const std::string& name, std::string* set_by = nullptr) {
     std::string why;
-    auto p = net_.CliJson({"gov", "params", "--json"}, &why);
+    // `plume status --network`: the parameters in force and the proposal that set each.
+    auto p = net_.CliJson({"status", "--network", "--json"}, &why);
     EXPECT_TRUE(p) << why;
     const json all = p.value_or(json::object());
     for (const json& v : all["params"]) {
