@@ -113,7 +113,9 @@ Code State::ApplyGov(const Entry& e) {
 
 Code State::ApplyProposal(const Entry& e) {
   if (proposals_.contains(e.id) || balances_.contains(e.to)) return Code::kInvalid;
-  const ProposalBody body = *DecodeProposal(e.body);  // GovShape decoded it
+  const auto decoded = DecodeProposal(e.body);  // GovShape decoded it; Apply stays total anyway
+  if (!decoded) return Code::kInvalid;
+  const ProposalBody& body = *decoded;
   balances_.emplace(e.to, MicroPlume(0));
   if (Code c = Move(e.from, e.to, e.amount); c != Code::kOk) {
     balances_.erase(e.to);  // all or nothing
@@ -134,7 +136,9 @@ Code State::ApplyProposal(const Entry& e) {
 }
 
 Code State::ApplyVote(const Entry& e) {
-  const VoteBody body = *DecodeVote(e.body);
+  const auto decoded = DecodeVote(e.body);
+  if (!decoded) return Code::kInvalid;
+  const VoteBody& body = *decoded;
   auto it = proposals_.find(body.proposal);
   if (it == proposals_.end()) return Code::kUnknownProposal;
   const ProposalInfo& p = it->second;
@@ -146,7 +150,9 @@ Code State::ApplyVote(const Entry& e) {
 }
 
 Code State::ApplyOutcome(const Entry& e) {
-  const OutcomeBody body = *DecodeOutcome(e.body);
+  const auto decoded = DecodeOutcome(e.body);
+  if (!decoded) return Code::kInvalid;
+  const OutcomeBody& body = *decoded;
   auto it = proposals_.find(body.proposal);
   if (it == proposals_.end()) return Code::kUnknownProposal;
   ProposalInfo& p = it->second;
@@ -164,7 +170,9 @@ Code State::ApplyOutcome(const Entry& e) {
 }
 
 Code State::ApplyExecution(const Entry& e) {
-  const ExecutionBody body = *DecodeExecution(e.body);
+  const auto decoded = DecodeExecution(e.body);
+  if (!decoded) return Code::kInvalid;
+  const ExecutionBody& body = *decoded;
   auto it = proposals_.find(body.proposal);
   if (it == proposals_.end()) return Code::kUnknownProposal;
   ProposalInfo& p = it->second;

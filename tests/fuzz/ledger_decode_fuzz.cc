@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "plume/ledger/entry.h"
+#include "plume/ledger/gov.h"
 #include "plume/ledger/state.h"
 #include "plume/protocol/identity.h"
 
@@ -61,9 +62,26 @@ std::string Bytes(Entry e, const Identity& signer) {
   return std::string(out.begin(), out.end());
 }
 
+std::string Bytes(Entry e, const Identity& a, const Identity& b) {
+  e.signatures.push_back(SignEntry(e, Cast().id, a));
+  return Bytes(std::move(e), b);
+}
+
+ProposalBody FeeChange() {
+  ProposalBody b;
+  b.param = "fee_bps";
+  b.value = 300;
+  b.voting_end_ms = 10;
+  b.timelock_ms = 5;
+  b.quorum_ppm = 334'000;
+  b.threshold_ppm = 500'000;
+  b.veto_ppm = 334'000;
+  return b;
+}
+
 }  // namespace
 
-// The seed corpus for fuzz_driver.cc: one signed entry of every type up to kEntryTypeLast.
+// The seed corpus for fuzz_driver.cc: one signed entry of every type.
 std::vector<std::string> FuzzSeeds() {
   const Principals& c = Cast();
   const std::string team = TeamAccount(c.team.public_key());
@@ -84,6 +102,14 @@ std::vector<std::string> FuzzSeeds() {
             c.ledger),
       Bytes(MakeTaskReceipt("q", Receipt()), c.ledger),
       Bytes(MakeWithdraw("w", agent, MicroPlume(5), 10), c.ledger),
+      // Governance (gov.h): each with a typed body.
+      Bytes(MakeProposal("p1", team, MicroPlume(5), 1, FeeChange()), c.team, c.ledger),
+      Bytes(MakeVote("v", agent, 2, VoteBody{"p1", VoteOption::kVeto}), c.agent, c.ledger),
+      Bytes(MakeOutcome(MicroPlume(5), team, 10,
+                        OutcomeBody{"p1", MicroPlume(1), {}, {}, {}, MicroPlume(2), 1,
+                                    OutcomeResult::kPassed}),
+            c.ledger),
+      Bytes(MakeExecution("p1", "", MicroPlume(0), 15), c.ledger),
   };
   return seeds;
 }
