@@ -69,6 +69,7 @@ class BpeTokenizer final : public Tokenizer {
   std::string_view name() const override { return "gpt2-bpe"; }
   int32_t vocab_size() const override { return static_cast<int32_t>(id_to_bytes_.size()); }
   std::optional<int32_t> end_of_text() const override { return end_of_text_; }
+  size_t token_bytes_max() const override { return token_bytes_max_; }
 
   std::vector<int32_t> Encode(std::string_view text) const override {
     std::vector<int32_t> ids;
@@ -156,6 +157,15 @@ class BpeTokenizer final : public Tokenizer {
         return Fail("tokenizer: the vocabulary has no token for byte " + std::to_string(b));
       }
     }
+    // Every id in [0, vocab) names a token: a model samples any id below its vocabulary, and one
+    // the tokenizer could not decode would fail the task halfway.
+    for (size_t id = 0; id < t->known_.size(); ++id) {
+      if (!t->known_[id]) {
+        return Fail("tokenizer: id " + std::to_string(id) + " names no token (ids must run 0.." +
+                    std::to_string(t->known_.size() - 1) + " without gaps)");
+      }
+      t->token_bytes_max_ = std::max(t->token_bytes_max_, t->id_to_bytes_[id].size());
+    }
     for (size_t rank = 0; rank < merges.size(); ++rank) {
       auto l = SpelledToBytes(merges[rank].first), r = SpelledToBytes(merges[rank].second);
       if (!l || !r || !t->bytes_to_id_.contains(*l) || !t->bytes_to_id_.contains(*r) ||
@@ -205,6 +215,7 @@ class BpeTokenizer final : public Tokenizer {
   std::unordered_map<std::string, uint32_t> ranks_;
   std::vector<std::pair<std::string, int32_t>> specials_;
   std::optional<int32_t> end_of_text_;
+  size_t token_bytes_max_ = 1;
 };
 
 Result<std::vector<std::pair<std::string, int64_t>>> VocabOf(const json& v) {
