@@ -337,8 +337,30 @@ TEST(BilledFlopsTest, ComputedFromTheAssignmentNotTakenFromIt) {
   const std::vector<int64_t> tokens = {1, 3};
   EXPECT_EQ(BilledFlops(a.asReader()),
             static_cast<uint64_t>(kernels::InferTaskFlops(model, tokens, 5)));
+  // With another tokenizer the prompts' bytes are not their tokens: BilledFlops leaves the
+  // count to the work (InferBilledFlops, which has built the tokenizer).
+  infer.setTokenizer("gpt2-bpe");
+  EXPECT_EQ(BilledFlops(a.asReader()), 0u);
+  infer.setTokenizer("bytes");
+  EXPECT_EQ(BilledFlops(a.asReader()),
+            static_cast<uint64_t>(kernels::InferTaskFlops(model, tokens, 5)));
   m.setNHead(3);  // 32 is not a multiple of 3
   EXPECT_EQ(BilledFlops(a.asReader()), 0u);
+}
+
+// A scheduler (or a forger of assignments) decides how many tokenizer files an agent fetches
+// and how large they claim to be: both are bounded before anything is fetched.
+TEST(TokenizerInputsTest, TooManyOrTooLargeFilesAreRefused) {
+  capnp::MallocMessageBuilder message;
+  auto infer = message.initRoot<wire::InferParams>();
+  EXPECT_EQ(TokenizerInputsProblem(infer.asReader()), "");
+  auto files = infer.initTokenizerFiles(2);
+  files[1].setSizeBytes(kernels::kBpeFileBytesMax);
+  EXPECT_EQ(TokenizerInputsProblem(infer.asReader()), "");
+  files[1].setSizeBytes(kernels::kBpeFileBytesMax + 1);
+  EXPECT_NE(TokenizerInputsProblem(infer.asReader()).find("tokenizer file of"), std::string::npos);
+  infer.initTokenizerFiles(3);
+  EXPECT_NE(TokenizerInputsProblem(infer.asReader()).find("more than 2"), std::string::npos);
 }
 
 }  // namespace

@@ -8,8 +8,6 @@
 
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
-#include "plume/kernels/bpe.h"
-#include "plume/kernels/tokenizer.h"
 #include "task_work.h"
 
 namespace plume::agent {
@@ -87,20 +85,11 @@ void Agent::Impl::OnTaskAssign(Message m, Clock::time_point now) {
     auto p = a.getParams().getInfer();
     refs = {p.getCheckpoint()};
     // The tokenizer's files are inputs like the checkpoint (fetched, pinned, in the receipt).
-    if (p.getTokenizerFiles().size() > kernels::kTokenizerFilesMax) {
-      SendTaskFailed(job_id, task_id, attempt, "task refused: more than " +
-                     std::to_string(kernels::kTokenizerFilesMax) + " tokenizer files", false);
+    if (const std::string why = TokenizerInputsProblem(p); !why.empty()) {
+      SendTaskFailed(job_id, task_id, attempt, "task refused: " + why, false);
       return;
     }
-    for (auto ref : p.getTokenizerFiles()) {
-      if (ref.getSizeBytes() > kernels::kBpeFileBytesMax) {
-        SendTaskFailed(job_id, task_id, attempt, "task refused: a tokenizer file of " +
-                       std::to_string(ref.getSizeBytes()) + " bytes (at most " +
-                       std::to_string(kernels::kBpeFileBytesMax) + ")", false);
-        return;
-      }
-      refs.push_back(ref);
-    }
+    for (auto ref : p.getTokenizerFiles()) refs.push_back(ref);
   }
   std::vector<uint64_t> sizes;
   for (auto ref : refs) sizes.push_back(ref.getSizeBytes());

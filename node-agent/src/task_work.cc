@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 
+#include "plume/kernels/bpe.h"
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/flops.h"
 #include "plume/kernels/gpt.h"
@@ -252,6 +253,19 @@ uint64_t InferBilledFlops(const kernels::ModelConfig& model,
   for (const std::string& p : prompts) tokens.push_back(kernels::PromptTokens(tokenizer, p));
   const int64_t flops = kernels::InferTaskFlops(model, tokens, max_new_tokens);
   return flops > 0 ? static_cast<uint64_t>(flops) : 0;
+}
+
+std::string TokenizerInputsProblem(wire::InferParams::Reader infer) {
+  if (infer.getTokenizerFiles().size() > kernels::kTokenizerFilesMax) {
+    return "more than " + std::to_string(kernels::kTokenizerFilesMax) + " tokenizer files";
+  }
+  for (auto ref : infer.getTokenizerFiles()) {
+    if (ref.getSizeBytes() > kernels::kBpeFileBytesMax) {
+      return "a tokenizer file of " + std::to_string(ref.getSizeBytes()) + " bytes (at most " +
+             std::to_string(kernels::kBpeFileBytesMax) + ")";
+    }
+  }
+  return {};
 }
 
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device) {

@@ -104,6 +104,10 @@ uint64_t InferBilledFlops(const kernels::ModelConfig& model,
                           const std::vector<std::string>& prompts, uint32_t max_new_tokens,
                           const kernels::Tokenizer& tokenizer);
 
+// Why an inference assignment's tokenizer inputs are refused before anything is fetched (more
+// than kernels kTokenizerFilesMax files, a file over kernels kBpeFileBytesMax); empty: fine.
+std::string TokenizerInputsProblem(wire::InferParams::Reader infer);
+
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device);
 WorkFn MakeInferWork(InferTask task, DeviceChoice device);
 
