@@ -209,7 +209,8 @@ TEST(JobSpecTest, LearningRateScheduleWarmsUpThenDecays) {
 
 TEST(JobSpecTest, TheExamplesParse) {
   const std::string examples = std::string(PLUME_DATA_DIR) + "/../examples/";
-  for (const char* name : {"train-local.toml", "infer-local.toml", "train-network.toml"}) {
+  for (const char* name : {"train-local.toml", "infer-local.toml", "train-network.toml",
+                           "net-infer-gpt2.toml"}) {
     const auto spec = LoadJobSpec(examples + name);
     EXPECT_TRUE(spec) << name << ": " << (spec ? "" : spec.error().message);
   }
@@ -217,6 +218,10 @@ TEST(JobSpecTest, TheExamplesParse) {
   ASSERT_TRUE(network);
   EXPECT_TRUE(ValidateNetwork(*network));
   EXPECT_TRUE(ValidatePayment(*network));
+  const auto gpt2 = LoadJobSpec(examples + "net-infer-gpt2.toml");
+  ASSERT_TRUE(gpt2);
+  EXPECT_EQ(gpt2->infer.tokenizer, "gpt2-bpe");
+  EXPECT_TRUE(ValidateNetwork(*gpt2));
 }
 
 }  // namespace

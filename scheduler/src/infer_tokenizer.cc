@@ -1,7 +1,11 @@
 // The tokenizer of an infer job from its blobs (infer_tokenizer.h).
 #include "infer_tokenizer.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "plume/kernels/bpe.h"
+#include "plume/kernels/flops.h"
 
 namespace plume::scheduler {
 
@@ -47,6 +51,24 @@ Result<std::unique_ptr<kernels::Tokenizer>> LoadTokenizer(BlobStore& store, cons
   auto t = kernels::MakeTokenizer(name, views);
   if (!t) return Fail(t.error().message);
   return std::move(*t);
+}
+
+Result<std::vector<uint32_t>> CountPromptTokens(BlobStore& store, const std::string& name,
+                                                const std::vector<BlobHash>& blobs,
+                                                int64_t model_vocab,
+                                                const std::vector<std::string>& prompts) {
+  auto tokenizer = LoadTokenizer(store, name, blobs);
+  if (!tokenizer) return Fail("infer.tokenizer_files: " + tokenizer.error().message);
+  if (auto st = kernels::CheckTokenizerFitsModel(**tokenizer, model_vocab); !st) {
+    return Fail(st.error().message);
+  }
+  std::vector<uint32_t> tokens;
+  tokens.reserve(prompts.size());
+  for (const std::string& p : prompts) {
+    tokens.push_back(static_cast<uint32_t>(std::min<int64_t>(
+        kernels::PromptTokens(**tokenizer, p), std::numeric_limits<uint32_t>::max())));
+  }
+  return tokens;
 }
 
 }  // namespace plume::scheduler

@@ -33,4 +33,12 @@ std::vector<BlobHash> StoredTokenizerBlobs(const kernels::JobSpec& spec,
 Result<std::unique_ptr<kernels::Tokenizer>> LoadTokenizer(BlobStore& store, const std::string& name,
                                                           const std::vector<BlobHash>& blobs);
 
+// Each prompt's token count under the job's tokenizer (kernels/flops.h PromptTokens, saturated
+// to 32 bits), after checking that the tokenizer builds and fits a model of `model_vocab`
+// tokens. Errors are the submitter's to fix.
+Result<std::vector<uint32_t>> CountPromptTokens(BlobStore& store, const std::string& name,
+                                                const std::vector<BlobHash>& blobs,
+                                                int64_t model_vocab,
+                                                const std::vector<std::string>& prompts);
+
 }  // namespace plume::scheduler

@@ -158,22 +158,13 @@ Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobEx
     // Prompts are billed by the job's tokenizer's counts, as the agents count them.
     auto tokenizer_blobs = NamedTokenizerBlobs(k, named);
     if (!tokenizer_blobs) return tl::unexpected(tokenizer_blobs.error());
-    auto tokenizer = LoadTokenizer(*blobs, k.infer.tokenizer, *tokenizer_blobs);
-    if (!tokenizer) return Fail("infer.tokenizer_files: " + tokenizer.error().message);
-    if (auto st = kernels::CheckTokenizerFitsModel(**tokenizer, m.vocab); !st) {
-      return Fail(st.error().message);
-    }
-    uint32_t longest = 0;
-    std::vector<uint32_t> tokens;
-    for (const auto& p : x.prompts) {
-      tokens.push_back(static_cast<uint32_t>(std::min<int64_t>(
-          kernels::PromptTokens(**tokenizer, p), std::numeric_limits<uint32_t>::max())));
-      longest = std::max(longest, tokens.back());
-    }
+    auto tokens = CountPromptTokens(*blobs, k.infer.tokenizer, *tokenizer_blobs, m.vocab, x.prompts);
+    if (!tokens) return tl::unexpected(tokens.error());
+    const uint32_t longest = tokens->empty() ? 0 : *std::max_element(tokens->begin(), tokens->end());
     const auto count = static_cast<uint32_t>(x.prompts.size());
     s.infer = InferParams{count, std::clamp<uint32_t>(net.workers, 1, std::max(1u, count)),
                           static_cast<uint32_t>(k.infer.generate.max_new_tokens), longest, *ck,
-                          std::move(tokens)};
+                          std::move(*tokens)};
     s.data_blobs = {*ck};
     if (named.count("prompts")) s.data_blobs.push_back(named.at("prompts"));
     s.data_blobs.insert(s.data_blobs.end(), tokenizer_blobs->begin(), tokenizer_blobs->end());
