@@ -6,6 +6,8 @@
 // assigned agent only), top_p and the stop sequences.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "bpe_test_util.h"
 #include "plume/kernels/bpe.h"
 #include "plume/kernels/flops.h"
@@ -23,11 +25,10 @@ class ReactorTokenizerTest : public ReactorFixture {
  protected:
   void SetUp() override {
     MakeDir("plume-reactor-tok-");
-    ReactorOptions o;
-    o.state_dir = dir_ / "sched";
-    o.sync = Sync::kNormal;
-    o.core.lease_ms = 60'000;
-    StartReactor(o);
+    options_.state_dir = dir_ / "sched";
+    options_.sync = Sync::kNormal;
+    options_.core.lease_ms = 60'000;
+    StartReactor(options_);
     if (HasFatalFailure()) return;
     client_ = Connect(client_id_);
     client_store_ = *BlobStore::Open(dir_ / "client-blobs");
@@ -106,6 +107,40 @@ budget_micro_plume = 1000000000
     }
   }
 
+  // Stops the reactor and starts a new one on the same state directory (a scheduler restart).
+  void Restart() {
+    stop_ = true;
+    loop_.join();
+    reactor_.reset();
+    stop_ = false;
+    StartReactor(options_);
+    client_ = Connect(client_id_);
+  }
+
+  // Registers an agent; with `wait_ack` false the register is only sent (an assignment may then
+  // arrive before its ack, which a Call would skip over).
+  std::unique_ptr<TransportClient> RegisteredAgent(const Identity& id, bool wait_ack = true) {
+    auto agent = Connect(id);
+    auto reg = agent->NewRequest();
+    auto r = reg.body().initRegister();
+    r.setName("agent");
+    r.setPriceMicroPlumePerPflop(10);
+    auto gpu = r.initGpus(1)[0];
+    gpu.setName("cpu");
+    gpu.setMemoryBytes(8ULL << 30);
+    gpu.setCount(1);
+    gpu.setBackend(wire::Backend::CPU);
+    gpu.setSelftestPassed(true);
+    gpu.setMeasuredFlopsPerSec(1e9);
+    if (wait_ack) {
+      EXPECT_EQ(Call(*agent, reg).kind(), MessageKind::REGISTER_ACK);
+    } else {
+      EXPECT_TRUE(agent->Send(reg));
+    }
+    return agent;
+  }
+
+  ReactorOptions options_;
   Identity client_id_ = Identity::Generate();
   std::unique_ptr<TransportClient> client_;
   std::unique_ptr<BlobStore> client_store_;
@@ -158,20 +193,8 @@ TEST_F(ReactorTokenizerTest, AGoodTokenizerIsBilledInItsTokensAndSentWithTheTask
             static_cast<uint64_t>(kernels::InferTaskFlops(model, counts, 4)));
 
   Identity agent_id = Identity::Generate();
-  auto agent = Connect(agent_id), agent_bulk = Connect(agent_id);
+  auto agent = RegisteredAgent(agent_id), agent_bulk = Connect(agent_id);
   auto agent_store = *BlobStore::Open(dir_ / "agent-blobs");
-  auto reg = agent->NewRequest();
-  auto r = reg.body().initRegister();
-  r.setName("agent");
-  r.setPriceMicroPlumePerPflop(10);
-  auto gpu = r.initGpus(1)[0];
-  gpu.setName("cpu");
-  gpu.setMemoryBytes(8ULL << 30);
-  gpu.setCount(1);
-  gpu.setBackend(wire::Backend::CPU);
-  gpu.setSelftestPassed(true);
-  gpu.setMeasuredFlopsPerSec(1e9);
-  ASSERT_EQ(Call(*agent, reg).kind(), MessageKind::REGISTER_ACK);
   // Before any assignment the agent may not read the tokenizer.
   auto early = agent_bulk->NewRequest();
   early.body().initBlobGet().setHash(AsData(vocab));
@@ -192,6 +215,39 @@ TEST_F(ReactorTokenizerTest, AGoodTokenizerIsBilledInItsTokensAndSentWithTheTask
   ASSERT_EQ(p.getStop().size(), 2u);
   EXPECT_EQ(std::string(p.getStop()[1].cStr()), "\n");
   EXPECT_TRUE(PullBlob(*agent_bulk, *agent_store, merges, 5s));  // assigned: allowed
+}
+
+// The job's tokenizer blobs are found again from the stored job after a restart (they are its
+// last data blobs): the first assignment after the restart carries them. The file is a
+// tokenizer.json this time.
+TEST_F(ReactorTokenizerTest, AfterARestartAssignmentsStillCarryTheTokenizer) {
+  const auto files = kernels::testing::SyntheticBpeFiles(kVocab);
+  const Hash256 tok = Upload(R"({"model": {"type": "BPE", "vocab": )" +
+                             nlohmann::json::parse(files.vocab_json).dump() + R"(, "merges": )" +
+                             [&] {
+                               nlohmann::json merges = nlohmann::json::array();
+                               std::istringstream in(files.merges_txt);
+                               std::string line;
+                               std::getline(in, line);  // "#version"
+                               while (std::getline(in, line)) merges.push_back(line);
+                               return merges.dump();
+                             }() + "}}");
+  std::string toml = Spec("tokenizer = \"gpt2-bpe\"\ntokenizer_files = [\"tokenizer.json\"]\n");
+  Message ack = Send(toml, {tok}, false, "restart");
+  ASSERT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << ack.body().getError().getMessage().cStr();
+  Restart();
+  if (HasFatalFailure()) return;
+  auto agent = RegisteredAgent(Identity::Generate(), /*wait_ack=*/false);
+  auto m = agent->Recv(10s);
+  if (m && m->has_value() && (*m)->kind() == MessageKind::REGISTER_ACK) m = agent->Recv(10s);
+  ASSERT_TRUE(m && m->has_value());
+  ASSERT_EQ((*m)->kind(), MessageKind::TASK_ASSIGN);
+  auto p = (*m)->body().getTaskAssign().getParams().getInfer();
+  EXPECT_EQ(std::string(p.getTokenizer().cStr()), "gpt2-bpe");
+  ASSERT_EQ(p.getTokenizerFiles().size(), 1u);
+  EXPECT_EQ(*HashFromData(p.getTokenizerFiles()[0].getHash()), tok);
+  EXPECT_EQ(std::string(p.getTokenizerFiles()[0].getName().cStr()), "tokenizer.0");
+  EXPECT_EQ(p.getPrompts().size(), 2u);  // the first of two shards of three prompts
 }
 
 }  // namespace
