@@ -12,6 +12,7 @@
 #include "../integration/harness.h"
 #include "plume/agent/metrics.h"
 #include "plume/scheduler/metrics.h"
+#include "plume/scheduler/metrics_gov.h"
 #include "plume/scheduler/work.h"
 #include "scrape_util.h"
 
@@ -103,6 +104,9 @@ TEST(SchedulerExposition, CatalogueCompleteAndPromtoolClean) {
   TransportStats transport;
   transport.messages_malformed = 3;
   metrics.ObserveTransport(transport, 4096, 100);
+  // The governance families plume-scheduler registers on the same registry (main.cc).
+  GovMetrics gov(*metrics.registry());
+  gov.Observe(GovSample{1, 2, 1, 0, 1, 2, 0.5});
 
   auto server = MetricsServer::Start("127.0.0.1", 0, metrics.registry());
   ASSERT_TRUE(server) << server.error().message;
