@@ -26,6 +26,11 @@ Result<std::unique_ptr<LedgerBridge>> LedgerBridge::Open(const std::filesystem::
   bridge->dir_ = dir;
   bridge->ledger_ = std::move(*ledger);
   bridge->FindUnbonding();
+  // The history index, here rather than at the first history query: that query would read the
+  // whole log on the reactor thread, and any key may ask.
+  if (auto st = bridge->IndexHistory(); !st) {
+    return Fail("ledger " + dir.string() + ": indexing its history: " + st.error().message);
+  }
   if (inbox_poll.count() > 0) {
     LedgerBridge* b = bridge.get();
     bridge->poller_ = std::thread([b, inbox_poll] {

@@ -95,6 +95,7 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   auto impl = std::make_unique<Impl>(identity, std::move(options), std::move(*store),
                                      std::move(core));
   Impl& m = *impl;
+  m.blob_index.AddAll(m.core.state());
   auto blobs = BlobStore::Open(m.opt.state_dir / "blobs");
   if (!blobs) return tl::unexpected(blobs.error());
   m.blobs = std::move(*blobs);
@@ -212,6 +213,8 @@ Status Reactor::Run(const std::atomic<bool>& stop) {
 Status Reactor::Impl::Persist() {
   Dirty d = core.TakeDirty();
   if (d.Empty()) return {};
+  // Before anything of this turn is sent: a hash a client learns from a reply is indexed.
+  blob_index.Note(core.state(), d);
   const auto t0 = std::chrono::steady_clock::now();
   const auto st = store.Save(d);
   if (opt.on_commit) opt.on_commit(std::chrono::steady_clock::now() - t0);

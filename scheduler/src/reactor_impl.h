@@ -18,6 +18,7 @@
 #include "plume/protocol/blob_store.h"
 #include "plume/protocol/message.h"
 #include "plume/protocol/transport.h"
+#include "plume/scheduler/blob_access.h"
 #include "plume/scheduler/reactor.h"
 #include "receipt_pool.h"
 #include "upload_quota.h"
@@ -81,6 +82,7 @@ struct Reactor::Impl {
   std::map<NodeId, PeerId> peers;             // latest connection of each agent
   std::map<JobId, JobExtra> extras;           // cache; see JobExtra
   std::map<BlobHash, JobId> joined_outputs;   // infer outputs.jsonl blobs served to owners
+  BlobJobIndex blob_index;                    // blob -> owner -> uses (blob_access.h)
   std::vector<Action> actions;                // decided this turn, acted on after the save
   std::vector<std::pair<PeerId, std::string>> replies;  // sent after the save
   std::deque<Event> internal;                 // results of acting, fed in the next turn

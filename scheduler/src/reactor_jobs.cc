@@ -224,7 +224,7 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
     if (!h) return Fail("data blob '" + name + "': " + h.error().message);
     // Only what this key uploaded or its own granted jobs made (blob_access.h); the same answer
     // whether or not the blob exists, so a submit is no oracle for other teams' hashes.
-    if (!MayUseBlob(core.state(), owner, ToHex(*h)) || !blobs->Has(*h)) {
+    if (!MayUseBlob(core.state(), blob_index, owner, ToHex(*h)) || !blobs->Has(*h)) {
       return Fail("blob '" + name + "' was not uploaded with your key: upload it (plume submit "
                   "does) before submitting");
     }

@@ -99,7 +99,7 @@ void Reactor::Impl::SendCancel(const SendTaskCancel& c) {
 
 // The rule is blob_access.h's; the joined infer outputs are the reactor's own (not in State).
 bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
-  return MayReadBlob(core.state(), joined_outputs, ToHex(principal), ToHex(hash));
+  return MayReadBlob(core.state(), blob_index, joined_outputs, ToHex(principal), ToHex(hash));
 }
 
 // An agent holding an assigned task uploads its results: not counted against any quota.
