@@ -161,10 +161,12 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
   // Work decided already (internal events fed, actions or replies waiting) must not wait for a
   // message: a lone job's TaskAssign would otherwise sit out the whole receive timeout.
   bool decided = !m.internal.empty() || !m.actions.empty() || !m.replies.empty();
-  // Results checked since the last turn. While checks are outstanding the wait is short: the
-  // pool cannot wake the socket wait, and a verified result should not sit for 50 ms.
+  // Results checked and offloaded work finished since the last turn. While either is outstanding
+  // the wait is short: the workers cannot wake the socket wait, and their results should not
+  // sit for 50 ms.
   for (const ResultToVerify& r : m.receipts->TakeDone()) m.OnResultVerified(r);
-  const bool checking = m.receipts->Outstanding() > 0;
+  for (const Offload::Continuation& then : m.offload->TakeDone()) then();
+  const bool checking = m.receipts->Outstanding() > 0 || m.offload->Outstanding() > 0;
   while (!m.internal.empty()) {
     m.Feed(m.internal.front());
     m.internal.pop_front();
@@ -407,12 +409,7 @@ void Reactor::Impl::Act() {
     } else if (const auto* c = std::get_if<SendTaskCancel>(&action)) {
       SendCancel(*c);
     } else if (const auto* g = std::get_if<AggregateRound>(&action)) {
-      auto blob = Aggregate(*g);
-      if (blob) {
-        internal.push_back(RoundAggregated{g->job, g->round, *blob});
-      } else {
-        internal.push_back(RoundAggregationFailed{g->job, g->round, blob.error().message});
-      }
+      StartAggregate(*g);
     } else if (const auto* l = std::get_if<LedgerRequest>(&action)) {
       ApplyLedger(l->op);
     } else if (const auto* f = std::get_if<JobFinished>(&action)) {

@@ -1,6 +1,6 @@
-// Reactor: client messages (submit, quote, status, list, cancel) and the translation of a job
-// spec into the core's JobSpec. Nodes and fetch: reactor_fetch.cc. Task messages and the blob
-// policy: reactor_tasks.cc.
+// Reactor: client messages (quote, status, list, cancel) and the translation of a job spec into
+// the core's JobSpec. Submit: reactor_submit.cc. Nodes and fetch: reactor_fetch.cc. Task
+// messages and the blob policy: reactor_tasks.cc.
 //
 // Blob roles in JobSpec::data_blobs: train [data, val?]; infer [checkpoint, prompts?] (the
 // names the CLI gives its uploads: "data", "val", "checkpoint", "prompts").
@@ -81,10 +81,6 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   b.setTasksFailed(failed);
 }
 
-// The largest model the scheduler initialises on submit (GPT-2 XL, 1.56 G, fits): the
-// initialisation holds four model-sized buffers on the reactor thread, so without a cap one
-// unfunded submit could take tens of GB and minutes (every agent's lease would expire).
-constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
 
 }  // namespace
 
@@ -96,18 +92,6 @@ void Reactor::Impl::FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex,
   if (!h) return;
   ref.setHash(AsData(*h));
   if (auto size = blobs->SizeOf(*h)) ref.setSizeBytes(*size);
-}
-
-Result<BlobHash> Reactor::Impl::InitialParams(const kernels::ModelConfig& model, uint64_t seed) {
-  // The GPT-2 initialisation agents would derive from the seed, made once here so that every
-  // worker and the outer step start from the same, stored parameters.
-  auto params = kernels::InitialParams(model, seed);
-  if (!params) return Fail("model: " + params.error().message);
-  auto bytes = kernels::SaveCheckpointBytes(model, *params);
-  if (!bytes) return Fail(bytes.error().message);
-  auto hash = blobs->Put(std::span<const uint8_t>(*bytes));
-  if (!hash) return tl::unexpected(hash.error());
-  return ToHex(*hash);
 }
 
 Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobExtra& x,
@@ -272,105 +256,6 @@ void Reactor::Impl::OnQuoteJob(Incoming& in) {
   reply.setFeeBps(spec.fee_bps);
   if (opt.ledger_id) reply.setLedgerId(AsData(*opt.ledger_id));
   Reply(in.peer, m);
-}
-
-void Reactor::Impl::OnSubmitJob(Incoming& in) {
-  auto s = in.message.body().getSubmitJob();
-  const uint64_t rid = in.message.request_id();
-  const ClientId owner = ToHex(in.principal);
-  const std::string toml = s.getSpecToml();
-  const Hash256 spec_hash = Blake2b256(toml);
-  auto sig = s.getSignature();
-  const std::string signed_bytes = SpecSigningBytes(spec_hash);
-  if (sig.size() != crypto_sign_BYTES ||
-      crypto_sign_verify_detached(sig.begin(),
-                                  reinterpret_cast<const unsigned char*>(signed_bytes.data()),
-                                  signed_bytes.size(), in.principal.data()) != 0) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::UNAUTHORIZED,
-                      "the spec signature does not verify with your key: sign the spec hash");
-  }
-  if (auto st = CheckPeerText("clientJobKey", TextOf(s.getClientJobKey()), kClientJobKeyBytesMax);
-      !st) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, st.error().message);
-  }
-  const std::string key = owner + "/" + std::string(s.getClientJobKey().cStr());
-  const JobId job_id = "job-" + ToHex(Blake2b256(key)).substr(0, 16);
-  auto reply_ack = [&](MicroPlume escrow) {
-    auto m = NewMessage(rid);
-    auto ack = m.body().initSubmitAck();
-    ack.setJobId(job_id);
-    ack.setEscrowMicroPlume(escrow);
-    Reply(in.peer, m);
-  };
-  if (auto it = core.state().jobs.find(job_id); it != core.state().jobs.end()) {
-    if (it->second.owner != owner) {
-      return ReplyError(in.peer, rid, wire::ErrorCode::CONFLICT, "job key already used");
-    }
-    return reply_ack(it->second.spec.escrow_micro_plume);  // a retried submit: same job
-  }
-  auto bad = [&](const std::string& why) {
-    ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, why);
-  };
-  auto prepared = PrepareSpec(owner, toml, s.getDataBlobs());
-  if (!prepared) return bad(prepared.error().message);
-  auto& [spec, x] = *prepared;
-  // Before any work is done for it (the model initialisation below allocates and stores the
-  // whole model on this thread): a spec that cannot run, or a model larger than the scheduler
-  // initialises, is refused for nothing.
-  if (auto st = ValidateSpec(spec); !st) return bad("bad job spec: " + st.error().message);
-  if (spec.kind == JobKind::kTrain && x.spec.model->NumParams() > kSchedulerInitParamsMax) {
-    return bad("the model has " + std::to_string(x.spec.model->NumParams()) +
-               " parameters; this scheduler trains models of at most " +
-               std::to_string(kSchedulerInitParamsMax));
-  }
-  // With a ledger every job holds its maximum cost in escrow, and the ledger refuses a hold of
-  // 0: say so now rather than accept a job whose hold must fail.
-  if (opt.ledger && ValidateSpec(spec) && MaxJobCostMicroPlume(spec) <= 0) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC,
-                      "this job's maximum cost rounds to 0 micro-PLUME (" +
-                          std::to_string(JobFlops(spec)) + " FLOPs at " +
-                          std::to_string(spec.max_price_micro_plume_per_pflop) +
-                          " micro-PLUME per PFLOP), and the ledger cannot hold 0: raise "
-                          "payment.max_price_micro_plume_per_pflop or grow the job");
-  }
-  if (opt.escrow_signature) {  // the ledger bridge keeps it for the hold (ledger_bridge.h)
-    // The team signed a hold of a definite amount; it must be what this job holds, or the
-    // ledger would refuse the hold later (or the team would have signed for something else).
-    const MicroPlume hold = MaxJobCostMicroPlume(spec);
-    if (ValidateSpec(spec) && s.getEscrowHoldMicroPlume() != hold) {
-      return ReplyError(
-          in.peer, rid, wire::ErrorCode::INVALID_SPEC,
-          "the escrow hold you signed is " + std::to_string(s.getEscrowHoldMicroPlume()) +
-              " micro-PLUME but this job holds " + std::to_string(hold) + " (" +
-              std::to_string(JobFlops(spec)) + " FLOPs at the maximum price plus the " +
-              std::to_string(spec.fee_bps) + " bps fee): quote it first (`plume quote`); "
-              "`plume submit` does so itself");
-    }
-    auto hold_sig = s.getEscrowHoldSignature();
-    // The submit is acked after this turn's save; the signature must be kept by then.
-    if (auto st = opt.escrow_signature(
-            job_id, std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
-        !st) {
-      spdlog::error("job={}: escrow signature not kept: {}", job_id, st.error().message);
-      return ReplyError(in.peer, rid, wire::ErrorCode::RETRY_LATER,
-                        "the scheduler could not keep the escrow hold signature (" +
-                            st.error().message + "); submit again later");
-    }
-  }
-  if (spec.kind == JobKind::kTrain) {
-    auto init = InitialParams(*x.spec.model, x.spec.seed);
-    if (!init) return bad("cannot initialise the model: " + init.error().message);
-    spec.initial_params_blob = *init;
-  }
-  x.spec_hash = spec_hash;
-  extras[job_id] = std::move(x);
-  for (const Action& a : Feed(JobSubmitted{job_id, owner, spec})) {
-    if (const auto* r = std::get_if<Rejected>(&a)) {
-      extras.erase(job_id);
-      return bad(r->reason);
-    }
-  }
-  reply_ack(core.state().jobs.at(job_id).spec.escrow_micro_plume);
 }
 
 void Reactor::Impl::OnJobStatus(Incoming& in) {

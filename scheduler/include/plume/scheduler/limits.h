@@ -70,6 +70,11 @@ inline constexpr uint64_t kGenerationPositionsMax = 1 << 20;
 inline constexpr uint32_t kJobIdBytesMax = 128;
 inline constexpr uint32_t kDataBlobsMax = 64;
 
+// The largest model the scheduler initialises on submit (GPT-2 XL, 1.56 G, fits): the
+// initialisation holds four model-sized buffers (on the offload worker, one job at a time), so
+// without a cap one unfunded submit could take tens of GB and minutes.
+inline constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
+
 // Text a peer sends. Every such field is checked (peer_text.h: UTF-8, no control characters in
 // names, at most these bytes) before anything keeps it; a message that fails is refused with an
 // error naming the field. The bounds are far above what an honest peer sends and small enough

@@ -86,6 +86,10 @@ struct ReactorOptions {
   std::function<void()> ledger_tick;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
+  // Called on the worker thread before each piece of heavy work (initial parameters, joining
+  // outputs, the outer step) runs off the reactor thread; tests hold it to show the reactor
+  // keeps answering meanwhile. Optional.
+  std::function<void()> before_offloaded_work;
 };
 
 struct ReactorStats {
