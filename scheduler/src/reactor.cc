@@ -197,6 +197,7 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
     // Abandoned uploads hold disk until swept; an hour lets an honest sender resume.
     const uint64_t closed = m.blob_service->CloseIdleUploads(std::chrono::hours(1));
     if (closed > 0) spdlog::info("closed {} idle uploads and removed their partial files", closed);
+    m.DropSpentAllowances();
     m.next_upload_sweep_ms = m.NowMs() + 60'000;
   }
   if (auto st = m.Persist(); !st) return st;

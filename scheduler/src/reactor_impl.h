@@ -62,6 +62,13 @@ struct PendingAck {
   uint32_t attempt = 0;
 };
 
+// What an agent may still upload outside its quota for one assigned (task, attempt).
+struct ResultAllowance {
+  NodeId node;
+  uint64_t bound_bytes = 0;  // the most the task can produce (the screens' bound)
+  uint64_t used_bytes = 0;   // completed uploads charged to it
+};
+
 // A client waiting for offloaded work: its reply is sent when the work is done.
 struct Waiter {
   PeerId peer;
@@ -105,6 +112,9 @@ struct Reactor::Impl {
   // At most one per task; a resent result replaces its entry.
   std::map<std::string, PendingAck> pay_acks;
   UploadQuota upload_quota;                   // blob bytes per key per day (CanWrite)
+  // Result uploads outside the quota, per assigned (task, attempt); dropped once a minute for
+  // attempts that ended, so bounded by the tasks assigned in that time.
+  std::map<std::pair<TaskId, uint32_t>, ResultAllowance> result_allowances;
   // Heavy work off this thread (reactor_offload.h); then receipt checks (hardware threads - 1
   // workers, at least 1). Declared last: destroyed first, so no worker outlives what it uses.
   std::unique_ptr<Offload> offload;
@@ -171,7 +181,9 @@ struct Reactor::Impl {
   bool CanRead(const PublicKey& principal, const Hash256& hash);
   bool CanWrite(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
   void OnBlobStored(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
-  bool UploadsResults(const std::string& principal_hex) const;
+  ResultAllowance* ResultAllowanceFor(const std::string& principal_hex, uint64_t size_bytes);
+  void DropSpentAllowances();
+  uint64_t ResultBytesMax(const Task& t);  // reactor_screen.cc
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
 
   // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----

@@ -51,7 +51,31 @@ kernels::TrainConfig AgentTrainConfig(const JobSpec& spec, const kernels::JobSpe
   return c;
 }
 
+// What an inference task's output is judged against: its shard's prompts as SendAssign sent them.
+verify::InferScreen InferScreenFor(const Job& job, const JobExtra& x, const Task& t) {
+  verify::InferScreen s;
+  const uint32_t shards = job.spec.infer.shards;
+  for (uint32_t i = 0; i < t.shard; ++i) {
+    s.first_index += PromptsInShard(job.spec.infer.prompt_count, shards, i);
+  }
+  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shards, t.shard);
+  s.prompts.assign(x.prompts.begin() + static_cast<long>(s.first_index),
+                   x.prompts.begin() + static_cast<long>(s.first_index + n));
+  // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
+  for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
+  s.max_new_tokens = static_cast<uint32_t>(x.spec.infer.generate.max_new_tokens);
+  return s;
+}
+
 }  // namespace
+
+// The screens' size bounds, also what the task's agent may upload outside its quota (CanWrite).
+uint64_t Reactor::Impl::ResultBytesMax(const Task& t) {
+  const Job& job = core.state().jobs.at(t.job);
+  if (t.kind == TaskKind::kTrainWorker) return verify::MaxTrainDeltaBytes(KernelsConfig(job.spec.model));
+  auto x = Extra(job);
+  return x ? verify::MaxInferShardBytes(InferScreenFor(job, **x, t)) : 0;
+}
 
 ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
   const Job& job = core.state().jobs.at(t.job);
@@ -85,18 +109,7 @@ ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
       return verify::ScreenTrainDelta(AsBytes(*delta), s);
     };
   }
-  verify::InferScreen s;
-  const uint32_t shards = job.spec.infer.shards;
-  for (uint32_t i = 0; i < t.shard; ++i) {
-    s.first_index += PromptsInShard(job.spec.infer.prompt_count, shards, i);
-  }
-  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shards, t.shard);
-  const auto& prompts = (*x)->prompts;
-  s.prompts.assign(prompts.begin() + static_cast<long>(s.first_index),
-                   prompts.begin() + static_cast<long>(s.first_index + n));
-  // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
-  for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
-  s.max_new_tokens = static_cast<uint32_t>((*x)->spec.infer.generate.max_new_tokens);
+  verify::InferScreen s = InferScreenFor(job, **x, t);
   return [store, output, s = std::move(s)]() -> Result<verify::Verdict> {
     std::optional<verify::Verdict> oversized;
     auto text = Read(*store, output, verify::MaxInferShardBytes(s), oversized);
