@@ -23,8 +23,10 @@ MicroPlume Core::Impl::EscrowSpent(const JobId& job) {
   const uint32_t fee_bps = s.jobs.at(job).spec.fee_bps;
   MicroPlume spent = 0;
   for (const Task* t : TasksOf(job)) {
-    spent += t->paid_micro_plume +
-             ledger::FeeFor(ledger::MicroPlume(t->paid_micro_plume), fee_bps).value();
+    spent = AddMicroPlume(
+        spent, AddMicroPlume(t->paid_micro_plume,
+                             ledger::FeeFor(ledger::MicroPlume(t->paid_micro_plume), fee_bps)
+                                 .value()));
   }
   return spent;
 }

@@ -82,6 +82,21 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
 }
 
 
+// The spec's 64-bit integers that the core and the wire keep in 32 bits: refused when out of
+// range rather than truncated (2^32 + 1 local steps would otherwise run, and be billed, as 1).
+Status CheckNarrowedFields(const kernels::JobSpec& k) {
+  if (k.network && k.network->local_steps > int64_t{kLocalStepsMax}) {
+    return Fail("network.local_steps: " + std::to_string(k.network->local_steps) +
+                " is more than the " + std::to_string(kLocalStepsMax) + " a round may run");
+  }
+  if (k.train.warmup_steps > int64_t{std::numeric_limits<uint32_t>::max()}) {
+    return Fail("train.warmup_steps: " + std::to_string(k.train.warmup_steps) +
+                " is out of range (at most " +
+                std::to_string(std::numeric_limits<uint32_t>::max()) + ")");
+  }
+  return {};
+}
+
 }  // namespace
 
 void Reactor::Impl::FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex,
@@ -197,6 +212,7 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (!k) return Fail(k.error().message);
   if (auto st = kernels::ValidateNetwork(*k); !st) return Fail(st.error().message);
   if (auto st = kernels::ValidatePayment(*k); !st) return Fail(st.error().message);
+  if (auto st = CheckNarrowedFields(*k); !st) return tl::unexpected(st.error());
   std::map<std::string, BlobHash> named;
   for (auto ref : refs) {
     auto h = HashFromData(ref.getHash());

@@ -60,7 +60,9 @@ Status CheckTrain(const JobSpec& spec) {
   if (t.batch == 0 || t.seq_len == 0 || t.seq_len > spec.model.context) {
     return Fail("train.batch must be > 0 and train.seq_len in 1..model.context");
   }
-  if (t.round_timeout_ms <= 0) return Fail("network.round_timeout_s must be > 0");
+  if (t.round_timeout_ms <= 0 || t.round_timeout_ms > kRoundTimeoutMsMax) {
+    return Fail("network.round_timeout_s must be in 1.." + std::to_string(kRoundTimeoutMsMax / 1000));
+  }
   if (!(t.outer_lr > 0) || !(t.outer_momentum >= 0 && t.outer_momentum < 1)) {
     return Fail("network.outer_lr must be > 0 and network.outer_momentum in [0, 1)");
   }
@@ -172,6 +174,14 @@ void ForEachTaskFlops(const JobSpec& spec, F f) {
 
 }  // namespace
 
+MicroPlume AddMicroPlume(MicroPlume a, MicroPlume b) {
+  MicroPlume sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    return b > 0 ? std::numeric_limits<MicroPlume>::max() : std::numeric_limits<MicroPlume>::min();
+  }
+  return sum;
+}
+
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec) {
   constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
   u128 total = 0;
@@ -229,6 +239,10 @@ Status ValidateSpec(const JobSpec& spec) {
     }
   }
   const MicroPlume need = MaxJobCostMicroPlume(spec);
+  if (need == std::numeric_limits<MicroPlume>::max()) {  // saturated: not a real amount
+    return Fail("this job's maximum cost does not fit in 64 bits of micro-PLUME: lower "
+                "payment.max_price_micro_plume_per_pflop or shrink the job");
+  }
   if (spec.budget_micro_plume < need) {
     return Fail("payment.budget_micro_plume is " + std::to_string(spec.budget_micro_plume) +
                 " but the job may cost up to " + std::to_string(need) + " micro-PLUME (" +

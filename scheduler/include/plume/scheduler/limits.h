@@ -63,6 +63,9 @@ inline constexpr uint32_t kTasksPerNodeMax = 1;
 inline constexpr uint32_t kWorkersMax = 1024;
 inline constexpr uint32_t kRoundsMax = 100'000;
 inline constexpr uint32_t kLocalStepsMax = 1'000'000;
+// A round's timeout (network.round_timeout_s, as the spec parser bounds it): keeps now + timeout
+// and a task's 4x deadline far inside int64.
+inline constexpr int64_t kRoundTimeoutMsMax = int64_t{7} * 24 * 3'600'000;
 inline constexpr uint32_t kInferShardsMax = 4096;
 inline constexpr uint32_t kPromptsMax = 10'000'000;
 // Prompt plus generated tokens of one prompt; keeps one prompt's billed FLOPs in an int64.

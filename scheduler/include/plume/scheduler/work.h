@@ -26,6 +26,10 @@ uint64_t TrainWorkerTokens(const JobSpec& spec);
 // (ledger/amount.h PayForFlops, rounded down), saturated.
 MicroPlume PayMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop);
 
+// a + b for the amounts the core sums (a job's paid total, its escrow spent): saturates rather
+// than overflow. Nothing bounds these sums by a ledger hold when no ledger is configured.
+MicroPlume AddMicroPlume(MicroPlume a, MicroPlume b);
+
 // The job's escrow: every task paid once at the job's maximum price, plus spec.fee_bps of
 // each payment (ledger/amount.h CostWithFee per task, the same rounding the settles use), so
 // the hold always covers every settle. Saturates.
