@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "plume/protocol/blob_service.h"
+#include "plume/scheduler/limits.h"
 #include "reactor_test_util.h"
 
 namespace plume::scheduler {
@@ -56,6 +57,50 @@ TEST_F(SpecRangeTest, OutOfRangeIntegersAreRefusedNotTruncated) {
     EXPECT_NE(std::string(refused.body().getError().getMessage()).find(field), std::string::npos)
         << refused.body().getError().getMessage().cStr();
   }
+}
+
+// F6: a quote reads a prompts blob only up to one message's worth (what inline prompts may be),
+// and an inference checkpoint only as far as its header: a quote costs the reactor no more than
+// a message does.
+TEST_F(SpecRangeTest, AQuoteReadsNoMoreThanAMessageOfItsBlobs) {
+  if (HasFatalFailure()) return;
+  Identity client_id = Identity::Generate();
+  auto client = Connect(client_id);
+  auto store = *BlobStore::Open(dir_ / "client-blobs");
+  const std::vector<uint8_t> ckpt = TinyCheckpoint();
+  const Hash256 ckpt_hash = *store->Put(std::span<const uint8_t>(ckpt));
+  ASSERT_TRUE(PushBlob(*client, *store, ckpt_hash, 5s));
+  std::string big = "[";
+  while (big.size() <= kPromptsBlobBytesMax) big += "\"aaaaaaaaaaaaaaaa\",";
+  big += "\"a\"]";
+  const std::string small = R"(["alpha", "beta"])";
+  auto quote = [&](const std::string& prompts) {
+    const Hash256 h = *store->Put(prompts);
+    EXPECT_TRUE(PushBlob(*client, *store, h, 20s));
+    const std::string spec =
+        "[job]\nname = \"q\"\nkind = \"infer\"\nseed = 5\n[infer]\ncheckpoint = "
+        "\"model.safetensors\"\nprompts_file = \"p.json\"\nmax_new_tokens = 4\n"
+        "temperature = 0.0\ntop_k = 0\n[network]\nworkers = 1\nrounds = 1\n[payment]\n"
+        "max_price_micro_plume_per_pflop = 1000\nbudget_micro_plume = 1000000\n";
+    auto m = client->NewRequest();
+    auto q = m.body().initQuoteJob();
+    q.setSpecToml(spec);
+    auto refs = q.initDataBlobs(2);
+    refs[0].setName("checkpoint");
+    refs[0].setHash(AsData(ckpt_hash));
+    refs[0].setSizeBytes(ckpt.size());
+    refs[1].setName("prompts");
+    refs[1].setHash(AsData(h));
+    refs[1].setSizeBytes(prompts.size());
+    return Call(*client, m);
+  };
+  Message ok = quote(small);  // no [model]: the checkpoint's header says what it is
+  ASSERT_EQ(ok.kind(), MessageKind::QUOTE_REPLY) << ok.body().getError().getMessage().cStr();
+  Message refused = quote(big);
+  ASSERT_EQ(refused.kind(), MessageKind::ERROR);
+  EXPECT_NE(std::string(refused.body().getError().getMessage()).find("split the job"),
+            std::string::npos)
+      << refused.body().getError().getMessage().cStr();
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "plume/scheduler/limits.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
+#include "spec_blobs.h"
 
 namespace plume::scheduler {
 namespace {
@@ -121,12 +122,9 @@ Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobEx
   } else {  // infer without [model]: the checkpoint says what it is
     auto ck_hash = HashFromHex(named.count("checkpoint") ? named.at("checkpoint") : "");
     if (!ck_hash) return Fail("infer: no \"checkpoint\" blob uploaded");
-    auto bytes = blobs->Get(*ck_hash);
-    if (!bytes) return tl::unexpected(bytes.error());
-    auto ck = kernels::LoadCheckpointBytes(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
-    if (!ck) return Fail("checkpoint: " + ck.error().message);
-    m = ck->config;
+    auto config = ReadCheckpointConfig(*blobs, *ck_hash);  // its header, not its weights
+    if (!config) return tl::unexpected(config.error());
+    m = *config;
   }
   s.model = ModelConfig{static_cast<uint32_t>(m.n_layer), static_cast<uint32_t>(m.n_head),
                         static_cast<uint32_t>(m.n_embd), static_cast<uint32_t>(m.context),
@@ -184,13 +182,10 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
     x.prompts = k->infer.prompts;
   } else if (job.spec.data_blobs.size() > 1) {
     auto h = HashFromHex(job.spec.data_blobs[1]);
-    auto bytes = h ? blobs->Get(*h) : Result<std::string>(tl::unexpected(h.error()));
-    if (!bytes) return Fail("prompts blob: " + bytes.error().message);
-    try {
-      x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
-    } catch (const std::exception& e) {
-      return Fail(std::string("prompts blob is not a JSON array of strings: ") + e.what());
-    }
+    auto prompts = h ? ReadPromptsBlob(*blobs, *h)
+                     : Result<std::vector<std::string>>(tl::unexpected(h.error()));
+    if (!prompts) return Fail("prompts blob: " + prompts.error().message);
+    x.prompts = std::move(*prompts);
   }
   return &extras.emplace(job.id, std::move(x)).first->second;
 }
@@ -236,12 +231,9 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (k->kind == kernels::JobKind::kInfer) {
     x.prompts = k->infer.prompts;
     if (x.prompts.empty() && named.count("prompts")) {
-      auto bytes = blobs->Get(*HashFromHex(named["prompts"]));
-      try {
-        if (bytes) x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
-      } catch (const std::exception&) {
-        return Fail("the \"prompts\" blob must be a JSON array of strings");
-      }
+      auto prompts = ReadPromptsBlob(*blobs, *HashFromHex(named["prompts"]));
+      if (!prompts) return tl::unexpected(prompts.error());
+      x.prompts = std::move(*prompts);
     }
     if (x.prompts.empty()) return Fail("infer: no prompts (give prompts or prompts_file)");
   }

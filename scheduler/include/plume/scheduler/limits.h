@@ -78,6 +78,12 @@ inline constexpr uint32_t kDataBlobsMax = 64;
 // without a cap one unfunded submit could take tens of GB and minutes.
 inline constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
 
+// What a quote or submit reads from blobs (scheduler/src/spec_blobs.h): the prompts blob at most
+// one message's worth (inline prompts are bounded by the message), an inference checkpoint's
+// safetensors header only (a 256-layer model's is about half a MiB).
+inline constexpr uint64_t kPromptsBlobBytesMax = 8ull << 20;
+inline constexpr uint64_t kCheckpointHeaderBytesMax = 1ull << 20;
+
 // Text a peer sends. Every such field is checked (peer_text.h: UTF-8, no control characters in
 // names, at most these bytes) before anything keeps it; a message that fails is refused with an
 // error naming the field. The bounds are far above what an honest peer sends and small enough
