@@ -130,8 +130,8 @@ TEST_F(BindingTest, VersionOneLogsAreRefusedByName) {
   EXPECT_NE(rw.error().message.find("version 1"), std::string::npos) << rw.error().message;
 }
 
-TEST_F(BindingTest, VersionTwoLogsAreRefusedByName) {
-  // A whole version 2 log: a good header (same length as version 3, right checksum) and a
+TEST_F(BindingTest, VersionThreeLogsAreRefusedByName) {
+  // A whole version 3 log: a good header (same length as version 4, right checksum) and a
   // committed batch after it, as the previous build wrote them.
   {
     auto a = OpenAt(dir_a_.path(), cast_.options());
@@ -140,26 +140,26 @@ TEST_F(BindingTest, VersionTwoLogsAreRefusedByName) {
   }
   const auto log = dir_a_.path() / "ledger.log";
   std::vector<uint8_t> bytes = test::ReadFile(log);
-  ASSERT_EQ(bytes[8], 3);  // this build writes version 3
-  bytes[8] = 2;
+  ASSERT_EQ(bytes[8], 4);  // this build writes version 4
+  bytes[8] = 3;
   const uint32_t crc = Crc32c(std::span(bytes).first(kLogHeaderBytes - 4));
   for (int k = 0; k < 4; ++k) bytes[kLogHeaderBytes - 4 + k] = static_cast<uint8_t>(crc >> (8 * k));
   test::WriteFile(log, bytes);
-  const std::vector<uint8_t> v2 = bytes;
+  const std::vector<uint8_t> v3 = bytes;
   auto ro = Ledger::OpenReadOnly(dir_a_.path());
   ASSERT_FALSE(ro.has_value());
-  EXPECT_NE(ro.error().message.find("format version 2, this build reads 3"), std::string::npos)
+  EXPECT_NE(ro.error().message.find("format version 3, this build reads 4"), std::string::npos)
       << ro.error().message;
   auto rw = Ledger::Open(dir_a_.path(), cast_.ledger, cast_.operator_id.public_key());
   ASSERT_FALSE(rw.has_value());
-  EXPECT_NE(rw.error().message.find("version 2"), std::string::npos) << rw.error().message;
+  EXPECT_NE(rw.error().message.find("version 3"), std::string::npos) << rw.error().message;
   auto report = Verify(dir_a_.path());
   ASSERT_TRUE(report.has_value());
   EXPECT_FALSE(report->ok);
-  EXPECT_NE(report->problem.find("version 2"), std::string::npos) << report->problem;
-  EXPECT_EQ(test::ReadFile(log), v2);  // refused, never rewritten
+  EXPECT_NE(report->problem.find("version 3"), std::string::npos) << report->problem;
+  EXPECT_EQ(test::ReadFile(log), v3);  // refused, never rewritten
   // Control: the same bytes with the version put back open fine.
-  bytes[8] = 3;
+  bytes[8] = 4;
   const uint32_t back = Crc32c(std::span(bytes).first(kLogHeaderBytes - 4));
   for (int k = 0; k < 4; ++k)
     bytes[kLogHeaderBytes - 4 + k] = static_cast<uint8_t>(back >> (8 * k));

@@ -28,6 +28,11 @@ inline void PutString(std::vector<uint8_t>& out, std::string_view s) {
   out.insert(out.end(), s.begin(), s.end());
 }
 
+inline void PutBytes(std::vector<uint8_t>& out, std::span<const uint8_t> bytes) {
+  PutU32(out, static_cast<uint32_t>(bytes.size()));
+  PutRaw(out, bytes);
+}
+
 class Reader {
  public:
   explicit Reader(std::span<const uint8_t> bytes) : bytes_(bytes) {}
@@ -53,6 +58,15 @@ class Reader {
     if (n > max_bytes) ok_ = false;
     if (!ok_ || !Need(n)) return {};
     std::string out(reinterpret_cast<const char*>(bytes_.data() + pos_), n);
+    pos_ += n;
+    return out;
+  }
+  // A length-prefixed byte string of at most max_bytes.
+  std::vector<uint8_t> Bytes(size_t max_bytes) {
+    const uint32_t n = U32();
+    if (n > max_bytes) ok_ = false;
+    if (!ok_ || !Need(n)) return {};
+    std::vector<uint8_t> out(bytes_.begin() + pos_, bytes_.begin() + pos_ + n);
     pos_ += n;
     return out;
   }

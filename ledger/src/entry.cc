@@ -10,8 +10,8 @@
 
 namespace plume::ledger {
 namespace {
-// v3: entries gained at_ms, legs and memo (format version 3), all under the signature.
-constexpr std::string_view kEntryDomain = "plume-ledger-entry-v3";
+// v3: entries gained at_ms, legs and memo; v4: a typed body. All under the signature.
+constexpr std::string_view kEntryDomain = "plume-ledger-entry-v4";
 constexpr std::string_view kTeamPrefix = "team:";
 constexpr std::string_view kProviderPrefix = "provider:";
 constexpr std::string_view kStakePrefix = "stake:";
@@ -37,6 +37,7 @@ void PutBody(const Entry& e, std::vector<uint8_t>& out) {
     codec::PutU64(out, static_cast<uint64_t>(leg.amount.value()));
   }
   codec::PutString(out, e.memo);
+  codec::PutBytes(out, e.body);
 }
 
 bool IsLowerHex(std::string_view s) {
@@ -205,7 +206,7 @@ Result<Entry> Decode(std::span<const uint8_t> bytes) {
   codec::Reader in(bytes);
   Entry e;
   const uint8_t type = in.U8();
-  if (type < 1 || type > static_cast<uint8_t>(EntryType::kWithdraw)) {
+  if (type < 1 || type > static_cast<uint8_t>(kEntryTypeLast)) {
     return Fail("entry has unknown type " + std::to_string(type));
   }
   e.type = static_cast<EntryType>(type);
@@ -232,6 +233,7 @@ Result<Entry> Decode(std::span<const uint8_t> bytes) {
   e.memo = in.String(kMemoBytesMax);
   // Refused here rather than only by Authorize: a decoded entry is printed and put in JSON.
   if (!IsValidUtf8(e.memo)) in.Fail();
+  e.body = in.Bytes(kBodyBytesMax);
   const uint32_t sigs = in.U32();
   if (sigs > kEntrySignaturesMax) in.Fail();
   for (uint32_t i = 0; in.ok() && i < sigs; ++i) {

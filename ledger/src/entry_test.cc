@@ -133,6 +133,26 @@ TEST(Entry, FieldsATypeDoesNotUseMustBeEmpty) {
               e.legs = {{LegKind::kTreasury, "treasury", MicroPlume(5)}};
             }),
             Code::kInvalid);
+  EXPECT_EQ(transfer([](Entry& e) { e.body = {1}; }), Code::kInvalid);
+}
+
+// The version 4 body: signed like every other field, bounded by the decoder.
+TEST(Entry, TheBodyIsSignedAndBounded) {
+  Cast c;
+  Entry e = MakeTransfer("t", c.team(0), c.team(1), MicroPlume(5));
+  e.body = {1, 2, 3};
+  const Entry signed_e = test::Signed(c.id, e, c.teams[0]);
+  auto back = Decode(Encode(signed_e));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->body, e.body);
+  Entry changed = signed_e;
+  changed.body[0] = 9;
+  EXPECT_NE(SigningBytes(changed, c.id), SigningBytes(signed_e, c.id));
+  Entry longest = signed_e;
+  longest.body.assign(kBodyBytesMax, 7);
+  EXPECT_TRUE(Decode(Encode(longest)).has_value());
+  longest.body.push_back(7);
+  EXPECT_FALSE(Decode(Encode(longest)).has_value());
 }
 
 // The decoder's bounds on the new fields; each case starts from a good encoding, so the one
@@ -163,7 +183,7 @@ TEST(Entry, DecodeRefusesOverLimitLegsKindsAndMemos) {
   // A leg kind past kFinder, written over the first leg's kind byte.
   std::vector<uint8_t> bytes = Encode(slash);
   const std::vector<uint8_t> body = BodyBytes(slash);  // bytes without the signatures
-  size_t legs_bytes = 4 + 4 + slash.memo.size();
+  size_t legs_bytes = 4 + 4 + slash.memo.size() + 4 /* empty body */;
   for (const Leg& leg : slash.legs) legs_bytes += 1 + 4 + leg.account.size() + 8;
   const size_t first_kind = body.size() - legs_bytes + 4;
   ASSERT_EQ(bytes[first_kind], static_cast<uint8_t>(LegKind::kClawback));
@@ -195,6 +215,7 @@ TEST(Entry, TheLongestEntryIsWhatLimitsSays) {
   e.to.assign(kAccountBytesMax, 't');
   e.legs.assign(kSlashLegsMax,
                 Leg{LegKind::kTreasury, std::string(kAccountBytesMax, 'a'), MicroPlume(1)});
+  e.body.assign(kBodyBytesMax, 0xbb);
   e.signatures.assign(kEntrySignaturesMax, Endorsement{});
   const std::vector<uint8_t> bytes = Encode(e);
   EXPECT_EQ(bytes.size(), kEntryBytesMax);

@@ -1,4 +1,4 @@
-// Stake entries through the whole Ledger: written to and replayed from a version 3 log,
+// Stake entries through the whole Ledger: written to and replayed from a version 4 log,
 // verified offline, caught by Verify when a memo or leg is changed on disk (even with the
 // record's checksum recomputed), and named with their legs and times in the history text.
 #include <gtest/gtest.h>
@@ -84,7 +84,7 @@ class LedgerStakeTest : public ::testing::Test {
   PublicKey agent_ = cast_.agents[0].public_key();
 };
 
-TEST_F(LedgerStakeTest, AVersionThreeLogReplaysAndVerifies) {
+TEST_F(LedgerStakeTest, AVersionFourLogReplaysAndVerifies) {
   // 300 staked; u1 (100) withdrawn; the slash of 180 took the 150 staked and 30 of u2.
   EXPECT_EQ(ledger_->Balance(StakeAccount(agent_)), MicroPlume(0));
   EXPECT_EQ(ledger_->Balance(UnbondAccount(agent_)), MicroPlume(20));
@@ -93,7 +93,7 @@ TEST_F(LedgerStakeTest, AVersionThreeLogReplaysAndVerifies) {
   EXPECT_EQ(ledger_->Unbonding(agent_), (std::vector<Tranche>{{"u2", MicroPlume(20), 9000}}));
   EXPECT_TRUE(ledger_->Slashed("job-9", "job-9/s0"));
   const std::vector<uint8_t> log = test::ReadFile(dir_.path() / "ledger.log");
-  EXPECT_EQ(log[8], 3);
+  EXPECT_EQ(log[8], 4);
   ledger_.reset();
   auto reopened = Ledger::OpenReadOnly(dir_.path());
   ASSERT_TRUE(reopened.has_value());

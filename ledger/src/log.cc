@@ -18,7 +18,7 @@ namespace {
 constexpr std::string_view kMagic = "PLUMELOG";
 // 3: entries carry at_ms, legs and memo (unbonding, withdraw, slash with legs); 2: every
 // signature covers the ledger's id; 1: neither.
-constexpr uint32_t kLogVersion = 3;
+constexpr uint32_t kLogVersion = 4;
 constexpr std::string_view kLedgerIdDomain = "plume-ledger-id-v2";
 constexpr size_t kHeaderCrcOffset = kLogHeaderBytes - 4;
 
@@ -108,8 +108,9 @@ Status CheckLogVersion(std::span<const uint8_t> bytes) {
   std::string why;
   if (version < kLogVersion) {
     why =
-        " (version 3 entries carry unbonding release times, withdrawals and slash legs under "
-        "their signatures; older entries were signed without them)";
+        " (version 4 entries carry a typed body under their signatures, and version 3 added "
+        "unbonding release times, withdrawals and slash legs; older entries were signed without "
+        "them)";
   }
   return Fail("ledger.log has format version " + std::to_string(version) + ", this build reads " +
               std::to_string(kLogVersion) + " only" + why +

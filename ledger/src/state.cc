@@ -48,6 +48,7 @@ Code CheckShape(const Entry& e) {
   // entries that do the same thing differ in bytes that nothing reads.
   const bool has_time = t == EntryType::kUnstake || t == EntryType::kWithdraw;
   if (!has_time && e.at_ms != 0) return Code::kInvalid;
+  if (!e.body.empty()) return Code::kInvalid;  // no type up to kWithdraw has a body
   if (t != EntryType::kSlash) return e.legs.empty() && e.memo.empty() ? Code::kOk : Code::kInvalid;
   if (e.legs.empty() || e.legs.size() > kSlashLegsMax) return Code::kInvalid;
   if (e.memo.size() > kMemoBytesMax || !IsValidUtf8(e.memo)) return Code::kInvalid;

@@ -492,6 +492,11 @@ struct Envelope {
     ledgerReply @38 :LedgerReply;
     ledgerMint @39 :LedgerMint;      # kept for older clients; ledgerSubmit carries mints too
     ledgerSubmit @40 :LedgerSubmit;
+
+    dataRequest @41 :DataRequest;    # data owners: datasets, terms, grants, key release
+    dataReply @42 :DataReply;
+    govRequest @43 :GovRequest;      # governance: proposals, votes, tallies, parameters
+    govReply @44 :GovReply;
   }
 }
 
@@ -615,4 +620,20 @@ struct LedgerReply {
       challengeWindowMs @26 :UInt64;  # an unaudited result is paid this long after it finished
     }
   }
+}
+
+# Data owners (datasets, terms, grants and key release): filled in by that component.
+struct DataRequest {
+  reserved @0 :Void;
+}
+struct DataReply {
+  reserved @0 :Void;
+}
+
+# Governance (proposals, votes, tallies, network parameters): filled in by that component.
+struct GovRequest {
+  reserved @0 :Void;
+}
+struct GovReply {
+  reserved @0 :Void;
 }

@@ -50,7 +50,11 @@ enum class EntryType : uint8_t {
   kTaskReceipt = 10,  // records a countersigned receipt, moves nothing; signed by the ledger key
   kWithdraw = 11,     // unbond:<k> -> provider:<k>; at_ms is the time; amount is exactly the sum
                       // of the tranches released at or before at_ms; signed by the ledger key
+  // Types 12..19 are kept for data owners (datasets, data access, royalties) and 20..29 for
+  // governance (proposals, votes, outcomes, grants); each carries its own typed `body`.
 };
+// The highest type this build decodes; Decode refuses anything above it by number.
+inline constexpr EntryType kEntryTypeLast = EntryType::kWithdraw;
 std::string_view EntryTypeName(EntryType type);
 
 // Where a slash's money goes, in the order the scheduler fills the legs (docs/ledger.md).
@@ -87,6 +91,10 @@ struct Entry {
   uint64_t at_ms = 0;     // unstake: the tranche's release time; withdraw: the time; else 0
   std::vector<Leg> legs;  // slash only: 1..kSlashLegsMax, each > 0, sum == amount
   std::string memo;       // slash only: the evidence, <= kMemoBytesMax bytes of valid UTF-8
+  // Format version 4: a typed payload for the types that need more than the fields above. Its
+  // own canonical encoding is owned by the component that defines the type (one encoding per
+  // meaning there too); empty for types 1..11. At most kBodyBytesMax bytes.
+  std::vector<uint8_t> body;
   std::vector<Endorsement> signatures;
 
   bool operator==(const Entry&) const = default;

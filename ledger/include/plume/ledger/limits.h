@@ -22,6 +22,9 @@ inline constexpr size_t kAppendBatchMax = 1 << 16;    // entries per Append call
 // than one team without letting a slash grow without bound.
 inline constexpr size_t kSlashLegsMax = 8;
 inline constexpr size_t kMemoBytesMax = 1024;  // a slash's evidence text (UTF-8)
+// A typed entry body (entry.h, format version 4): dataset terms, proposals and the like. Bounded
+// so that it fits one record beside every other field at its largest.
+inline constexpr size_t kBodyBytesMax = 16 * 1024;
 
 // The longest canonical entry (entry.h), field by field, so that the bounds above can be checked
 // against the record size below at compile time: a slash carrying a receipt with every input
@@ -40,7 +43,7 @@ inline constexpr size_t kEntryBytesMax =
     2 * EncodedStringBytes(kAccountBytesMax) /* from, to */ + 8 /* amount */ +
     EncodedStringBytes(kJobIdBytesMax) + 1 /* receipt flag */ + kReceiptBytesMax + 8 /* at_ms */ +
     4 /* leg count */ + kSlashLegsMax * kLegBytesMax + EncodedStringBytes(kMemoBytesMax) +
-    4 /* signature count */ + kEntrySignaturesMax * (32 + 64);
+    EncodedStringBytes(kBodyBytesMax) + 4 /* signature count */ + kEntrySignaturesMax * (32 + 64);
 // An entry record is kind u8 | index u64 | prev hash (32) | entry (record.h).
 static_assert(1 + 8 + 32 + kEntryBytesMax <= kRecordBytesMax,
               "the largest entry must fit one log record");

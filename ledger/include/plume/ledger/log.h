@@ -1,12 +1,12 @@
 // The ledger's record file (ledger.log). Layout:
-//   header: "PLUMELOG" | version u32 (3) | ledger public key (32) | operator public key (32) |
+//   header: "PLUMELOG" | version u32 (4) | ledger public key (32) | operator public key (32) |
 //           genesis nonce (32) | crc32c of the preceding 108 bytes (u32)        = 112 bytes
 //   records: length u32 | crc32c(payload) u32 | payload (1..kRecordBytesMax bytes)
 // The nonce is random at creation, so two ledgers created with the same keys still differ: every
 // signature made for a ledger covers its LedgerIdOf() (a hash of the header), which is what keeps
 // an entry or receipt signed for one ledger from being appended to another. Version 1 logs (80-byte
-// headers, signatures without a ledger id) and version 2 logs (entries without at_ms, legs and
-// memo) are refused by version, never rewritten.
+// headers, signatures without a ledger id) version 2 logs (entries without at_ms, legs and
+// memo) and version 3 logs (entries without a body) are refused by version, never rewritten.
 // All integers little-endian. A batch of records is written with one write() and made durable
 // with one fdatasync() (group commit); the record framing knows nothing of what payloads mean.
 //
