@@ -73,8 +73,9 @@ TEST(BlobAccess, AssignedAgentReadsItsTaskInputsOnly) {
   EXPECT_TRUE(MayReadBlob(s, Index(s), {}, kAgent, Blob("data")));
   EXPECT_TRUE(MayReadBlob(s, Index(s), {}, kAgent, Blob("init")));
   EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kAgent, Blob("final")));  // not an input
-  EXPECT_FALSE(MayUseBlob(s, Index(s), kAgent, Blob("data")));        // reading a task's input is not owning it
-  s.nodes[kAgent].tasks.clear();                            // the task went elsewhere
+  EXPECT_FALSE(
+      MayUseBlob(s, Index(s), kAgent, Blob("data")));  // reading a task's input is not owning it
+  s.nodes[kAgent].tasks.clear();                       // the task went elsewhere
   EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kAgent, Blob("data")));
 }
 

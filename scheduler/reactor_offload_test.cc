@@ -192,8 +192,7 @@ TEST_F(OffloadReactorTest, FetchJoinsOutputsOnceOffTheReactorThread) {
   again.body().initFetchJob().setJobId(job);
   Message second = Call(*client, again);
   ASSERT_EQ(second.kind(), MessageKind::FETCH_JOB_REPLY);
-  EXPECT_EQ(*HashFromData(second.body().getFetchJobReply().getOutputs()[0].getHash()),
-            joined_hash);
+  EXPECT_EQ(*HashFromData(second.body().getFetchJobReply().getOutputs()[0].getHash()), joined_hash);
   EXPECT_EQ(gate_.passed(), 1);
 }
 

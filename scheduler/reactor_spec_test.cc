@@ -34,8 +34,8 @@ TEST_F(SpecRangeTest, OutOfRangeIntegersAreRefusedNotTruncated) {
     const std::string spec =
         "[job]\nname = \"t\"\nkind = \"train\"\nseed = 1\n[model]\nn_layer = 1\nn_head = 2\n"
         "n_embd = 32\ncontext = 16\nvocab = 256\n[data]\npath = \"data.txt\"\n[train]\n"
-        "steps = 1\nbatch = 1\nseq_len = 8\nlr = 1e-3\nwarmup_steps = " + warmup +
-        "\n[network]\nworkers = 1\nrounds = 1\nlocal_steps = " + local_steps +
+        "steps = 1\nbatch = 1\nseq_len = 8\nlr = 1e-3\nwarmup_steps = " +
+        warmup + "\n[network]\nworkers = 1\nrounds = 1\nlocal_steps = " + local_steps +
         "\n[payment]\nmax_price_micro_plume_per_pflop = 1000000000000\n"
         "budget_micro_plume = 1000000000000000\n";
     auto m = client->NewRequest();
@@ -49,8 +49,8 @@ TEST_F(SpecRangeTest, OutOfRangeIntegersAreRefusedNotTruncated) {
   };
   Message ok = quote("1", "0");
   ASSERT_EQ(ok.kind(), MessageKind::QUOTE_REPLY) << ok.body().getError().getMessage().cStr();
-  for (const auto& [steps, warmup, field] :
-       {std::tuple{"4294967297", "0", "local_steps"}, std::tuple{"1", "4294967296", "warmup_steps"}}) {
+  for (const auto& [steps, warmup, field] : {std::tuple{"4294967297", "0", "local_steps"},
+                                             std::tuple{"1", "4294967296", "warmup_steps"}}) {
     Message refused = quote(steps, warmup);
     ASSERT_EQ(refused.kind(), MessageKind::ERROR) << field;
     EXPECT_EQ(refused.body().getError().getCode(), wire::ErrorCode::INVALID_SPEC);

@@ -63,7 +63,8 @@ TEST_F(SpecBlobsTest, OversizedOrMalformedHeadersAreRefusedUnread) {
     EXPECT_NE(st.error().message.find("header"), std::string::npos) << st.error().message;
   }
   EXPECT_FALSE(ReadCheckpointConfig(*store_, Put("abc")));
-  const std::string no_meta = R"({"wte.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})";
+  const std::string no_meta =
+      R"({"wte.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})";
   auto st = ReadCheckpointConfig(*store_, with_length(no_meta.size(), no_meta + "xxxx"));
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("[model]"), std::string::npos) << st.error().message;

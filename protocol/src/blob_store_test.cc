@@ -188,10 +188,10 @@ TEST_F(BlobStoreTest, ResumeFromSavedStateStillVerifies) {
   {
     auto r = BlobReceiver::Start(*sink, hash, data.size());
     ASSERT_TRUE(r);
-    for (uint64_t off = 0; off < limits::kBlobResumeStateEveryBytes; off += limits::kBlobChunkBytes) {
-      ASSERT_TRUE((*r)->OnChunk(
-          off, std::span(reinterpret_cast<const uint8_t*>(data.data() + off), limits::kBlobChunkBytes),
-          data.size()));
+    const uint64_t chunk = limits::kBlobChunkBytes;
+    for (uint64_t off = 0; off < limits::kBlobResumeStateEveryBytes; off += chunk) {
+      auto bytes = std::span(reinterpret_cast<const uint8_t*>(data.data() + off), chunk);
+      ASSERT_TRUE((*r)->OnChunk(off, bytes, data.size()));
     }
   }
   fs::resize_file(partial, 1000);  // the partial lost bytes the state vouches for
@@ -199,9 +199,10 @@ TEST_F(BlobStoreTest, ResumeFromSavedStateStillVerifies) {
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)->next_offset(), 1000u);  // the state is ignored; the 1000 bytes are hashed
   for (uint64_t off = 1000; off < data.size();) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(limits::kBlobChunkBytes, data.size() - off));
-    ASSERT_TRUE((*r)->OnChunk(off, std::span(reinterpret_cast<const uint8_t*>(data.data() + off), n),
-                              data.size()));
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(limits::kBlobChunkBytes, data.size() - off));
+    auto bytes = std::span(reinterpret_cast<const uint8_t*>(data.data() + off), n);
+    ASSERT_TRUE((*r)->OnChunk(off, bytes, data.size()));
     off += n;
   }
   EXPECT_TRUE((*r)->complete());

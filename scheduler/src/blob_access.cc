@@ -86,7 +86,8 @@ const std::set<BlobUse>& BlobJobIndex::UsesOf(const BlobHash& blob, const Client
 bool MayUseBlob(const State& s, const BlobJobIndex& index, const ClientId& who,
                 const BlobHash& blob) {
   if (blob.empty() || who.empty()) return false;
-  if (auto u = s.blob_uploaders.find(blob); u != s.blob_uploaders.end() && u->second.contains(who)) {
+  if (auto u = s.blob_uploaders.find(blob);
+      u != s.blob_uploaders.end() && u->second.contains(who)) {
     return true;
   }
   for (const BlobUse& use : index.UsesOf(blob, who)) {

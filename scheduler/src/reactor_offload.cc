@@ -54,8 +54,10 @@ void Offload::Run() {
     Continuation next = piece.work();
     std::lock_guard lock(mu_);
     client_pieces_ -= piece.from_client ? 1 : 0;
-    if (next) done_.push_back(std::move(next));
-    else --outstanding_;
+    if (next)
+      done_.push_back(std::move(next));
+    else
+      --outstanding_;
   }
 }
 

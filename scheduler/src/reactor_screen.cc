@@ -72,7 +72,9 @@ verify::InferScreen InferScreenFor(const Job& job, const JobExtra& x, const Task
 // The screens' size bounds, also what the task's agent may upload outside its quota (CanWrite).
 uint64_t Reactor::Impl::ResultBytesMax(const Task& t) {
   const Job& job = core.state().jobs.at(t.job);
-  if (t.kind == TaskKind::kTrainWorker) return verify::MaxTrainDeltaBytes(KernelsConfig(job.spec.model));
+  if (t.kind == TaskKind::kTrainWorker) {
+    return verify::MaxTrainDeltaBytes(KernelsConfig(job.spec.model));
+  }
   auto x = Extra(job);
   return x ? verify::MaxInferShardBytes(InferScreenFor(job, **x, t)) : 0;
 }

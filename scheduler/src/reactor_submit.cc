@@ -99,18 +99,19 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
     // ledger would refuse the hold later (or the team would have signed for something else).
     const MicroPlume hold = MaxJobCostMicroPlume(spec);
     if (ValidateSpec(spec) && s.getEscrowHoldMicroPlume() != hold) {
-      return ReplyError(
-          in.peer, rid, wire::ErrorCode::INVALID_SPEC,
-          "the escrow hold you signed is " + std::to_string(s.getEscrowHoldMicroPlume()) +
-              " micro-PLUME but this job holds " + std::to_string(hold) + " (" +
-              std::to_string(JobFlops(spec)) + " FLOPs at the maximum price plus the " +
-              std::to_string(spec.fee_bps) + " bps fee): quote it first (`plume quote`); "
-              "`plume submit` does so itself");
+      return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC,
+                        "the escrow hold you signed is " +
+                            std::to_string(s.getEscrowHoldMicroPlume()) +
+                            " micro-PLUME but this job holds " + std::to_string(hold) + " (" +
+                            std::to_string(JobFlops(spec)) +
+                            " FLOPs at the maximum price plus the " + std::to_string(spec.fee_bps) +
+                            " bps fee): quote it first (`plume quote`); "
+                            "`plume submit` does so itself");
     }
     auto hold_sig = s.getEscrowHoldSignature();
     // The submit is acked after this turn's save; the signature must be kept by then.
-    if (auto st = opt.escrow_signature(
-            job_id, std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
+    if (auto st = opt.escrow_signature(job_id,
+                                       std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
         !st) {
       spdlog::error("job={}: escrow signature not kept: {}", job_id, st.error().message);
       return ReplyError(in.peer, rid, wire::ErrorCode::RETRY_LATER,
@@ -176,6 +177,5 @@ void Reactor::Impl::ReplySubmitAck(const Waiter& w, const JobId& id, MicroPlume 
   ack.setEscrowMicroPlume(escrow);
   Reply(w.peer, m);
 }
-
 
 }  // namespace plume::scheduler

@@ -30,13 +30,16 @@ Result<kernels::ModelConfig> ConfigFromSafetensorsHeader(std::string_view header
   if (!header.is_object()) return Fail("checkpoint: the safetensors header is not a JSON object");
   const auto meta = header.find("__metadata__");
   if (meta == header.end() || !meta->is_object()) {
-    return Fail("checkpoint: no plume metadata in its header; give the model in the spec "
-                "([model] n_layer, n_head, n_embd, context, vocab)");
+    return Fail(
+        "checkpoint: no plume metadata in its header; give the model in the spec "
+        "([model] n_layer, n_head, n_embd, context, vocab)");
   }
   kernels::ModelConfig c;
   const std::pair<const char*, int kernels::ModelConfig::*> fields[] = {
-      {"n_layer", &kernels::ModelConfig::n_layer}, {"n_head", &kernels::ModelConfig::n_head},
-      {"n_embd", &kernels::ModelConfig::n_embd},   {"context", &kernels::ModelConfig::context},
+      {"n_layer", &kernels::ModelConfig::n_layer},
+      {"n_head", &kernels::ModelConfig::n_head},
+      {"n_embd", &kernels::ModelConfig::n_embd},
+      {"context", &kernels::ModelConfig::context},
       {"vocab", &kernels::ModelConfig::vocab}};
   for (const auto& [field, member] : fields) {
     const auto it = meta->find(std::string("plume.") + field);

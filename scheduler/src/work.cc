@@ -61,7 +61,8 @@ Status CheckTrain(const JobSpec& spec) {
     return Fail("train.batch must be > 0 and train.seq_len in 1..model.context");
   }
   if (t.round_timeout_ms <= 0 || t.round_timeout_ms > kRoundTimeoutMsMax) {
-    return Fail("network.round_timeout_s must be in 1.." + std::to_string(kRoundTimeoutMsMax / 1000));
+    return Fail("network.round_timeout_s must be in 1.." +
+                std::to_string(kRoundTimeoutMsMax / 1000));
   }
   if (!(t.outer_lr > 0) || !(t.outer_momentum >= 0 && t.outer_momentum < 1)) {
     return Fail("network.outer_lr must be > 0 and network.outer_momentum in [0, 1)");
