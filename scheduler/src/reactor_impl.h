@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +53,8 @@ struct JobExtra {
   std::vector<std::string> prompts;
   Hash256 spec_hash{};
   BlobHash val_blob;
+  std::vector<BlobHash> tokenizer_blobs;  // infer: infer_tokenizer.h, in spec order
+  std::optional<uint64_t> token_bytes_max;  // infer: the tokenizer's, once built (CanWrite)
 };
 
 // A TaskResultAck waiting for its settle: the ack reports pay only once the ledger applied it.

@@ -6,6 +6,8 @@
 
 #include "plume/kernels/checkpoint.h"
 #include "plume/scheduler/work.h"
+#include "infer_tokenizer.h"
+#include "plume/kernels/flops.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
@@ -76,7 +78,17 @@ uint64_t Reactor::Impl::ResultBytesMax(const Task& t) {
     return verify::MaxTrainDeltaBytes(KernelsConfig(job.spec.model));
   }
   auto x = Extra(job);
-  return x ? verify::MaxInferShardBytes(InferScreenFor(job, **x, t)) : 0;
+  if (!x) return 0;
+  // The tokenizer's longest token bounds a completion: built once per job (a submit with this
+  // tokenizer already paid that on this thread), then kept with the job.
+  if (!(*x)->token_bytes_max) {
+    auto tok = LoadTokenizer(*blobs, (*x)->spec.infer.tokenizer, (*x)->tokenizer_blobs);
+    if (!tok) return 0;  // the screen refuses the result for the same reason
+    (*x)->token_bytes_max = (*tok)->token_bytes_max();
+  }
+  verify::InferScreen s = InferScreenFor(job, **x, t);
+  s.token_bytes_max = *(*x)->token_bytes_max;
+  return verify::MaxInferShardBytes(s);
 }
 
 ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
@@ -112,7 +124,16 @@ ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
     };
   }
   verify::InferScreen s = InferScreenFor(job, **x, t);
-  return [store, output, s = std::move(s)]() -> Result<verify::Verdict> {
+  // The job's tokenizer bounds a completion's length and counts the prompts' tokens; it is
+  // built here, off the reactor thread, from the job's tokenizer blobs.
+  return [store, output, s = std::move(s), tokenizer = (*x)->spec.infer.tokenizer,
+          files = (*x)->tokenizer_blobs]() mutable -> Result<verify::Verdict> {
+    auto t = LoadTokenizer(*store, tokenizer, files);
+    if (!t) return Fail("the job's tokenizer: " + t.error().message);
+    s.token_bytes_max = (*t)->token_bytes_max();
+    for (const std::string& p : s.prompts) {
+      s.prompt_tokens.push_back(static_cast<uint64_t>(kernels::PromptTokens(**t, p)));
+    }
     std::optional<verify::Verdict> oversized;
     auto text = Read(*store, output, verify::MaxInferShardBytes(s), oversized);
     if (oversized) return *oversized;
