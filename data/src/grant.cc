@@ -82,6 +82,38 @@ std::string_view GrantCheckName(GrantCheck check) {
   return "unknown";
 }
 
+std::vector<uint8_t> EncodeAccessRecord(const AccessRecord& r) {
+  std::vector<uint8_t> out;
+  wire::PutRaw(out, r.owner);
+  const std::vector<uint8_t> grant = EncodeGrant(r.grant);
+  wire::PutU32(out, static_cast<uint32_t>(grant.size()));
+  wire::PutRaw(out, grant);
+  wire::PutU64(out, r.released_unix_ms);
+  return out;
+}
+
+Result<AccessRecord> DecodeAccessRecord(std::span<const uint8_t> bytes) {
+  wire::Reader in(bytes);
+  AccessRecord r;
+  r.owner = in.Raw<32>();
+  const uint32_t n = in.U32();
+  if (!in.ok() || n > kGrantBytesMax || bytes.size() < 36 + size_t{n}) {
+    return Fail("data access record is malformed");
+  }
+  auto grant = DecodeGrant(bytes.subspan(36, n));
+  if (!grant) return tl::unexpected(grant.error());
+  r.grant = std::move(*grant);
+  wire::Reader rest(bytes.subspan(36 + n));
+  r.released_unix_ms = rest.U64();
+  if (!rest.done()) return Fail("data access record is malformed");
+  return r;
+}
+
+std::string GrantKey(const Grant& grant) {
+  const Hash256 h = Blake2b256(EncodeGrant(grant));
+  return ToHex(std::span<const uint8_t>(h.data(), 16));
+}
+
 GrantCheck CheckGrantSignature(const Grant& grant, const Hash256& ledger_id,
                                const PublicKey& scheduler) {
   if (!Shaped(grant)) return GrantCheck::kMalformed;

@@ -101,3 +101,24 @@ TEST(Grant, OutOfShapeGrantsAreMalformedEvenWhenSigned) {
 
 }  // namespace
 }  // namespace plume::data
+
+namespace plume::data {
+namespace {
+TEST(Grant, AccessRecordRoundTripsAndRefusesDamage) {
+  Fixture f;
+  AccessRecord r{Identity::Generate().public_key(), f.grant, 1'000'200};
+  const std::vector<uint8_t> bytes = EncodeAccessRecord(r);
+  EXPECT_EQ(DecodeAccessRecord(bytes).value(), r);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeAccessRecord(std::span(bytes.data(), n)).has_value()) << n;
+  }
+  std::vector<uint8_t> longer = bytes;
+  longer.push_back(1);
+  EXPECT_FALSE(DecodeAccessRecord(longer).has_value());
+  EXPECT_EQ(GrantKey(f.grant).size(), 32u);
+  Grant other = f.grant;
+  other.attempt += 1;
+  EXPECT_NE(GrantKey(other), GrantKey(f.grant));
+}
+}  // namespace
+}  // namespace plume::data

@@ -109,6 +109,22 @@ bool IsDatasetId(std::string_view text) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+std::vector<uint8_t> EncodeRevocation(const Revocation& r) {
+  std::vector<uint8_t> out;
+  wire::PutString(out, r.dataset);
+  wire::PutRaw(out, r.owner);
+  return out;
+}
+
+Result<Revocation> DecodeRevocation(std::span<const uint8_t> bytes) {
+  wire::Reader in(bytes);
+  Revocation r;
+  r.dataset = in.String(kDatasetIdChars);
+  r.owner = in.Raw<32>();
+  if (!in.done() || !IsDatasetId(r.dataset)) return Fail("dataset revocation is malformed");
+  return r;
+}
+
 std::string_view RefusalName(Refusal refusal) {
   switch (refusal) {
     case Refusal::kNone:

@@ -65,4 +65,17 @@ GrantCheck CheckGrant(const Grant& grant, const Hash256& ledger_id, const Public
 GrantCheck CheckGrantSignature(const Grant& grant, const Hash256& ledger_id,
                                const PublicKey& scheduler);
 
+// One key release, as the owner's key service records it in the ledger (the body of a
+// data-access entry, signed there by `owner`): the grant it honoured and when.
+struct AccessRecord {
+  PublicKey owner{};  // the dataset's owner (the ledger checks it against the terms)
+  Grant grant;
+  uint64_t released_unix_ms = 0;  // within the grant's life (issued - skew .. expires)
+  bool operator==(const AccessRecord&) const = default;
+};
+std::vector<uint8_t> EncodeAccessRecord(const AccessRecord& record);
+Result<AccessRecord> DecodeAccessRecord(std::span<const uint8_t> bytes);
+// 32 hex digits naming the grant (BLAKE2b-256 of its encoding): one access record per grant.
+std::string GrantKey(const Grant& grant);
+
 }  // namespace plume::data

@@ -52,6 +52,16 @@ std::string TermsProblem(const Terms& terms);
 std::string DatasetId(const Terms& terms);
 bool IsDatasetId(std::string_view text);
 
+// What an owner signs to revoke a dataset (the body of a ledger dataset-revoke entry): new jobs
+// are refused from then on; jobs that started before finish under the terms they started with.
+struct Revocation {
+  std::string dataset;  // DatasetId
+  PublicKey owner{};    // must be the terms' owner (the ledger checks)
+  bool operator==(const Revocation&) const = default;
+};
+std::vector<uint8_t> EncodeRevocation(const Revocation& revocation);
+Result<Revocation> DecodeRevocation(std::span<const uint8_t> bytes);
+
 enum class Refusal : uint8_t { kNone = 0, kTeamNotAllowed, kKindNotAllowed, kRevoked };
 std::string_view RefusalName(Refusal refusal);
 // Whether `team` may run a job of `kind` on a dataset with these terms (revocation is the
