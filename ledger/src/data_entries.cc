@@ -64,6 +64,26 @@ std::string DescribeDataEntry(const Entry& e) {
 
 std::string RoyaltyAccount(const PublicKey& owner) { return TeamAccount(owner); }
 
+std::string DataOwnerAccount(const Entry& e) {
+  switch (e.type) {
+    case EntryType::kDatasetPublish:
+      if (auto t = data::DecodeTerms(e.body)) return RoyaltyAccount(t->owner);
+      return {};
+    case EntryType::kDatasetRevoke:
+      if (auto r = data::DecodeRevocation(e.body)) return RoyaltyAccount(r->owner);
+      return {};
+    case EntryType::kDataAccess:
+      if (auto r = data::DecodeAccessRecord(e.body)) return RoyaltyAccount(r->owner);
+      return {};
+    default:
+      return {};
+  }
+}
+
+bool IsPublicEntry(const Entry& e) {
+  return e.type == EntryType::kDatasetPublish || e.type == EntryType::kDatasetRevoke;
+}
+
 std::optional<RoyaltyPart> MakeRoyaltyPart(const data::Terms& terms, uint64_t tokens) {
   const auto royalty = data::RoyaltyFor(tokens, terms.royalty_micro_plume_per_mtoken);
   if (!royalty || *royalty <= 0) return std::nullopt;

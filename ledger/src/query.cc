@@ -17,6 +17,7 @@ std::vector<std::string> TouchedAccounts(const Entry& e) {
     out.emplace_back(kTreasury);
     for (const Leg& leg : e.legs) out.push_back(leg.account);  // royalties
   }
+  if (std::string owner = DataOwnerAccount(e); !owner.empty()) out.push_back(std::move(owner));
   if (e.type == EntryType::kSlash) {
     if (auto agent = AccountKey(e.from)) out.push_back(UnbondAccount(*agent));
     for (const Leg& leg : e.legs) out.push_back(leg.account);

@@ -214,6 +214,7 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (auto st = kernels::ValidateNetwork(*k); !st) return Fail(st.error().message);
   if (auto st = kernels::ValidatePayment(*k); !st) return Fail(st.error().message);
   std::map<std::string, BlobHash> named;
+  bool dataset_named = false;
   for (auto ref : refs) {
     auto h = HashFromData(ref.getHash());
     if (auto st = CheckPeerText("dataBlobs.name", TextOf(ref.getName()), kBlobRefNameBytesMax);
@@ -222,11 +223,24 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
     }
     const std::string name = ref.getName();
     if (!h) return Fail("data blob '" + name + "': " + h.error().message);
+    if (name.starts_with(kDatasetRefPrefix)) {  // a published dataset, used under its terms
+      if (dataset_named || named.count("data")) {
+        return Fail("a job trains on one dataset or one uploaded \"data\" blob, not both");
+      }
+      dataset_named = true;
+      auto blob = ResolveDataset(owner, name, *h, k->kind == kernels::JobKind::kTrain);
+      if (!blob) return tl::unexpected(blob.error());
+      named["data"] = *blob;
+      continue;
+    }
     // Only what this key uploaded or its own granted jobs made (blob_access.h); the same answer
     // whether or not the blob exists, so a submit is no oracle for other teams' hashes.
     if (!MayUseBlob(core.state(), owner, ToHex(*h)) || !blobs->Has(*h)) {
       return Fail("blob '" + name + "' was not uploaded with your key: upload it (plume submit "
                   "does) before submitting");
+    }
+    if (name == "data" && dataset_named) {
+      return Fail("a job trains on one dataset or one uploaded \"data\" blob, not both");
     }
     named[name] = ToHex(*h);
   }

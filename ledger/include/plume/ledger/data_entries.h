@@ -46,6 +46,13 @@ Entry MakeRoyaltySettle(std::string id, TaskReceipt receipt, const std::vector<R
 // empty for any other entry (or a body that does not decode).
 std::string DescribeDataEntry(const Entry& e);
 
+// The owner's team account a publish, revoke or access entry belongs to (so that the owner's
+// history lists them); empty for other entries.
+std::string DataOwnerAccount(const Entry& e);
+// Publish and revoke entries are public (anyone may read the terms a dataset is offered under
+// and whether it was revoked); access records are the owner's.
+bool IsPublicEntry(const Entry& e);
+
 // Royalty accounts are the owner's team account.
 std::string RoyaltyAccount(const PublicKey& owner);
 
