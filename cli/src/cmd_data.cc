@@ -184,11 +184,13 @@ std::optional<ledger::Entry> ProvenEntry(NetClient& client, const PublicKey& tru
   auto req = client.NewRequest();
   req.body().initLedgerQuery().initInclusion().setEntryId(entry_id);
   auto reply = client.Call(req);
-  if (!reply) FailWith(reply.error());
-  if (reply->kind() == MessageKind::ERROR &&
-      reply->body().getError().getCode() == wire::ErrorCode::NOT_FOUND) {
+  // NetClient turns an Error reply into a CliError; notFound reads as bad input (exit 2) with
+  // the scheduler's "no entry '<id>'" (ledger_bridge_wire.cc AnswerInclusion).
+  if (!reply && reply.error().exit_code == kExitBadInput &&
+      reply.error().message.find("no entry '") != std::string::npos) {
     return std::nullopt;
   }
+  if (!reply) FailWith(reply.error());
   if (reply->kind() != MessageKind::LEDGER_REPLY ||
       reply->body().getLedgerReply().which() != wire::LedgerReply::INCLUSION) {
     Fail(kExitFailure, "the scheduler did not prove " + entry_id);
