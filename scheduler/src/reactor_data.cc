@@ -8,7 +8,7 @@
 
 namespace plume::scheduler {
 
-Result<BlobHash> Reactor::Impl::ResolveDataset(const ClientId& owner, const std::string& ref_name,
+Result<Reactor::Impl::UsedDataset> Reactor::Impl::ResolveDataset(const ClientId& owner, const std::string& ref_name,
                                                const Hash256& ref_hash, bool train) {
   const std::string id = ref_name.substr(kDatasetRefPrefix.size());
   if (!data::IsDatasetId(id)) {
@@ -45,7 +45,7 @@ Result<BlobHash> Reactor::Impl::ResolveDataset(const ClientId& owner, const std:
     return Fail("dataset " + id + " is encrypted, and this scheduler does not issue data-key "
                 "grants yet: an encrypted dataset can be published, not trained on");
   }
-  return ToHex(d->terms.blob_hash);
+  return UsedDataset{ToHex(d->terms.blob_hash), id, d->terms.royalty_micro_plume_per_mtoken};
 }
 
 }  // namespace plume::scheduler

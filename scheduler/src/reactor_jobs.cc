@@ -215,6 +215,7 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (auto st = kernels::ValidatePayment(*k); !st) return Fail(st.error().message);
   std::map<std::string, BlobHash> named;
   bool dataset_named = false;
+  std::optional<UsedDataset> used;
   for (auto ref : refs) {
     auto h = HashFromData(ref.getHash());
     if (auto st = CheckPeerText("dataBlobs.name", TextOf(ref.getName()), kBlobRefNameBytesMax);
@@ -228,9 +229,10 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
         return Fail("a job trains on one dataset or one uploaded \"data\" blob, not both");
       }
       dataset_named = true;
-      auto blob = ResolveDataset(owner, name, *h, k->kind == kernels::JobKind::kTrain);
-      if (!blob) return tl::unexpected(blob.error());
-      named["data"] = *blob;
+      auto resolved = ResolveDataset(owner, name, *h, k->kind == kernels::JobKind::kTrain);
+      if (!resolved) return tl::unexpected(resolved.error());
+      named["data"] = resolved->blob;
+      used = std::move(*resolved);
       continue;
     }
     // Only what this key uploaded or its own granted jobs made (blob_access.h); the same answer
@@ -263,6 +265,10 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (!spec) return tl::unexpected(spec.error());
   spec->runner_config = toml;
   spec->fee_bps = core.config().fee_bps;
+  if (used) {  // before any cost is computed: the escrow and the quote include the royalties
+    spec->dataset = used->id;
+    spec->royalty_micro_plume_per_mtoken = used->royalty_micro_plume_per_mtoken;
+  }
   if (named.count("val")) x.val_blob = named["val"];
   return std::pair{std::move(*spec), std::move(x)};
 }

@@ -239,3 +239,72 @@ TEST_F(DataOwnersE2E, TheSchedulerNeverHoldsAnEncryptedDatasetsPlaintext) {
 
 }  // namespace
 }  // namespace plume::itest
+
+namespace plume::itest {
+namespace {
+
+// Royalties end to end: an agent trains a paid job on a clear dataset; every settle of the job's
+// own tasks carries one royalty leg to the owner, equal to the figure this test computes from the
+// spec (local_steps x batch x seq_len tokens per task, x the rate / 1e6, rounded down); the
+// owner's balance and `plume data earnings` add up to exactly those legs, and the ledger verifies
+// offline (which recomputes every leg from the published terms).
+TEST_F(DataOwnersE2E, RoyaltiesInTheLedgerAreTheFiguresTheSpecGives) {
+  constexpr uint64_t kRate = 1'000'000'000;  // micro-PLUME per million tokens
+  const fs::path text = WriteMarkedText(net_.dir().path(), "paid.txt", 400);
+  const json published = Publish({text.string(), "--royalty", std::to_string(kRate)});
+  const std::string id = published.value("dataset", "");
+  ASSERT_EQ(id.size(), 32u) << published.dump();
+  const int64_t owner_before = paid_.Balance("team:" + owner_id_);
+
+  std::string why;
+  ASSERT_TRUE(net_.StartAgent("a", &why, {"--price", "1000000000000"})) << why;
+  ASSERT_TRUE(net_.WaitActiveNodes(1, std::chrono::seconds(30))) << net_.Logs();
+  TrainShape shape;
+  shape.workers = 1;
+  shape.rounds = 2;
+  shape.local_steps = 3;
+  const fs::path spec = paid_.WriteSpec("royalty", WriteTrainingText(net_.dir().path(), 4096),
+                                        shape, 1'000'000'000'000);
+  auto ack = net_.CliJson({"submit", spec.string(), "--dataset", id}, &why);
+  ASSERT_TRUE(ack) << why << net_.Logs();
+  const std::string job = ack->value("job_id", "");
+  auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"},
+                                std::chrono::seconds(150));
+  ASSERT_TRUE(done) << net_.Logs();
+  ASSERT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
+
+  // From the spec alone.
+  const uint64_t tokens = uint64_t{3} * static_cast<uint64_t>(shape.batch) *
+                          static_cast<uint64_t>(shape.seq_len);
+  const int64_t per_task = static_cast<int64_t>(tokens * kRate / 1'000'000);
+  ASSERT_GT(per_task, 0);
+
+  auto history = paid_.History(&why);
+  ASSERT_TRUE(history) << why;
+  int settles = 0;
+  int64_t royalties = 0;
+  for (const json& e : *history) {
+    if (e["type"] != "settle" || e["job"] != job) continue;
+    ++settles;
+    ASSERT_TRUE(e.contains("legs")) << e.dump();
+    ASSERT_EQ(e["legs"].size(), 1u) << e.dump();
+    EXPECT_EQ(e["legs"][0]["kind"], "royalty");
+    EXPECT_EQ(e["legs"][0]["account"], "team:" + owner_id_);
+    EXPECT_EQ(e["legs"][0]["amount_micro_plume"], per_task) << e.dump();
+    EXPECT_EQ(e["royalty_claims"][0]["dataset"], id);
+    EXPECT_EQ(e["royalty_claims"][0]["tokens"], tokens);
+    royalties += e["legs"][0]["amount_micro_plume"].get<int64_t>();
+  }
+  EXPECT_EQ(settles, shape.workers * shape.rounds);
+  EXPECT_EQ(royalties, per_task * settles);
+  EXPECT_EQ(paid_.Balance("team:" + owner_id_) - owner_before, royalties);
+  auto earned = net_.CliJson({"data", "earnings", "--key", owner_key().string()}, &why);
+  ASSERT_TRUE(earned) << why;
+  EXPECT_EQ((*earned)["total_micro_plume"], royalties);
+  EXPECT_EQ((*earned)["datasets"][id]["tokens"], tokens * static_cast<uint64_t>(settles));
+  CommandResult verify = net_.Cli({"ledger", "verify", paid_.ledger_dir()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
+}  // namespace
+}  // namespace plume::itest
