@@ -244,6 +244,23 @@ TEST(CoreStake, OneProvidersRetryableFalseRequeuesElsewhereASecondOneFailsTheJob
   EXPECT_EQ(h.ledger.back().kind, LedgerOpKind::kRelease);
 }
 
+// The claimant is the only provider: its claim does not fail the job (whoever grabs a task first
+// on a quiet network could kill any job so); the task waits, never going back to the claimant,
+// and the next provider to come runs it.
+TEST(CoreStake, ALoneProvidersRetryableFalseLeavesTheTaskWaitingForAnother) {
+  Harness h;
+  h.Do(AgentRegistered{Agent("killer", 10)});
+  auto a = Only<SendTaskAssign>(h.Do(JobSubmitted{"j", "alice", InferSpec(4, 1)}));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_TRUE(Only<SendTaskAssign>(h.Do(TaskFailed{a[0].task, 1, "killer", "bad data", false}))
+                  .empty());
+  EXPECT_EQ(h.JobAt("j").state, JobState::kRunning);
+  EXPECT_TRUE(Only<SendTaskAssign>(h.Advance(10 * kRetryBackoffBaseMsDefault)).empty());
+  auto next = Only<SendTaskAssign>(h.Do(AgentRegistered{Agent("b", 20)}));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].node, "b");
+}
+
 // The core's free-node index and the pure Place() pick the same node, with prices, records and
 // stakes all in play (the index key is Prefer's order; admission decides index membership).
 TEST(CoreStake, IndexedPlacementPicksWhatPlacePicks) {

@@ -220,6 +220,11 @@ int Main(int argc, char** argv) {
                  "the slowest speed admitted: a task's deadline is its FLOPs / this x the "
                  "deadline factor, whatever the agent claims (0: the maximum deadline)")
       ->multi_option_policy(take_last);
+  app.add_option("--task-deadline-min-ms", core.task_deadline_min_ms,
+                 "no task's deadline is shorter than this, however few its FLOPs (default 30 "
+                 "minutes: a slow fetch of the inputs counts against the deadline too)")
+      ->check(CLI::Range(int64_t{1'000}, core.task_deadline_max_ms))
+      ->multi_option_policy(take_last);
   CLI11_PARSE(app, argc, argv);
   if (unbonding_ms < core.challenge_window_ms) {
     std::cerr << "plume-scheduler: --unbonding-ms " << unbonding_ms

@@ -44,6 +44,9 @@ struct HeldTask {
   Clock::time_point last_fetch_activity;
   bool running = false;
   bool cancelled = false;  // the scheduler dropped it: discard whatever it produces
+  // Set by a test's output filter (AgentOptions) on the task's thread: report the failure as not
+  // retryable.
+  std::shared_ptr<std::atomic<bool>> permanent_failure = std::make_shared<std::atomic<bool>>(false);
   int64_t started_unix_ms = 0;
   Clock::time_point started;
   ProgressEvent progress;

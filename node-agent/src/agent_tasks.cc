@@ -236,11 +236,14 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
   }
   if (work && options.output_filter) {
     work = [inner = std::move(work), filter = options.output_filter,
-            train = a.getParams().isTrain()](const ProgressFn& progress,
-                                              const std::atomic<bool>& stop) {
+            train = a.getParams().isTrain(), permanent = held->permanent_failure](
+               const ProgressFn& progress, const std::atomic<bool>& stop) -> Result<TaskOutput> {
       auto out = inner(progress, stop);
-      if (out) filter(train, *out);
-      return out;
+      if (!out) return out;
+      const AgentOptions::FilterVerdict v = filter(train, *out, stop);
+      if (!v.fail) return out;
+      permanent->store(!v.retryable);
+      return Fail(v.reason);
     };
   }
   if (!work) {
@@ -305,7 +308,8 @@ void Agent::Impl::OnExecutorEvents(Clock::time_point now) {
                                                           : done.output.error().message;
       spdlog::warn("job={} task={} attempt={}: failed: {}", held->job_id, held->task_id,
                    held->attempt, reason);
-      SendTaskFailed(held->job_id, held->task_id, held->attempt, reason, true);
+      SendTaskFailed(held->job_id, held->task_id, held->attempt, reason,
+                     !held->permanent_failure->load());
     }
     ReleaseHeld();
     if (registered && !delivery) StartNextDelivery(now);

@@ -96,15 +96,11 @@ void Core::Impl::OnNonRetryable(Task& t, const std::string& why) {
   t.nonretryable_from.insert(reporter);
   Touch(t);
   // One provider's word is a claim (it may be the one at fault, or lying to kill the job); two
-  // providers saying the same is evidence about the task. With nobody else who could ever try it
-  // the claim is all there is: waiting would hold the escrow for nothing.
-  const TaskNeeds needs = NeedsOf(job.spec);
-  const Admission rules = admission();
-  const bool another = std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
-    return kv.second.state == NodeState::kActive && !Excludes(t, kv.first) &&
-           Eligible(needs, kv.second, rules);
-  });
-  if (t.nonretryable_from.size() >= 2 || !another) {
+  // providers saying the same is evidence about the task. With nobody else who could try it right
+  // now, the task waits for one, as any task without an eligible provider does: failing the job
+  // on the claim would let whoever grabs a task first on a quiet network kill any job. A
+  // training round's timeout still bounds the wait, and the team can cancel.
+  if (t.nonretryable_from.size() >= 2) {
     Unlink(t);
     t.state = TaskState::kFailed;
     t.finished_at_ms = now;
@@ -112,12 +108,19 @@ void Core::Impl::OnNonRetryable(Task& t, const std::string& why) {
     Touch(t);
     FinishJob(job, JobState::kFailed,
               "task " + t.id + " failed and cannot succeed elsewhere (" +
-                  (another ? std::to_string(t.nonretryable_from.size()) + " providers say so"
-                           : std::string("no other provider could try it")) +
-                  "): " + why);
+                  std::to_string(t.nonretryable_from.size()) + " providers say so): " + why);
     return;
   }
-  Requeue(t, "provider says it cannot succeed (another provider will try): " + why, false);
+  const TaskNeeds needs = NeedsOf(job.spec);
+  const Admission rules = admission();
+  const bool another = std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
+    return kv.second.state == NodeState::kActive && !Excludes(t, kv.first) &&
+           Eligible(needs, kv.second, rules);
+  });
+  Requeue(t,
+          std::string("provider says it cannot succeed (") +
+              (another ? "another provider will try" : "waiting for another provider") + "): " + why,
+          false);
 }
 
 int64_t Core::Impl::TaskDeadlineMs(const Task& t) const {

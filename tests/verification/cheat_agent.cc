@@ -5,6 +5,10 @@
 //   nan   train: one parameter NaN                    infer: the JSONL with one line dropped
 //   scale train: the delta times 1000                 infer: the lines in reverse order
 //   halve train: the delta times 0.5 (within every screen's bound: only a replay audit sees it)
+//   squat holds every task, heartbeating "still running", until the scheduler cancels it: the
+//         24-hour squat of security review F4
+//   kill  reports the task failed with retryable=false ("bad data"): one provider's claim that
+//         would fail the whole job (F4)
 //   none  an honest result (with --reprice-to: only the price trick below)
 // --cheat-q Q cheats on a fraction Q of the tasks (seeded by the task, so a rerun agrees).
 // --reprice-to P: when a task's work is done and before its result is sent, registers again
@@ -18,6 +22,7 @@
 #include <cmath>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "plume/agent/agent.h"
 #include "plume/agent/devices.h"
@@ -111,7 +116,7 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-port", metrics_port)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // accepted, not served
   app.add_option("--cheat", cheat)
-      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve"}));
+      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve", "squat", "kill"}));
   int64_t reprice_to = 0;
   app.add_option("--reprice-to", reprice_to);
   double cheat_q = 1.0;
@@ -128,15 +133,23 @@ int main(int argc, char** argv) {
   options.devices = plume::agent::PassedDevices(plume::agent::CheckDevices(options.threads));
   options.kernel_build = plume::agent::KernelBuild(options.devices);
   const plume::agent::AgentOptions copy = options;
-  options.output_filter = [cheat, cheat_q, n = uint64_t{0}, reprice_to, copy,
-                           id = *identity](bool train, TaskOutput& out) mutable {
+  using Verdict = plume::agent::AgentOptions::FilterVerdict;
+  options.output_filter = [cheat, cheat_q, n = uint64_t{0}, reprice_to, copy, id = *identity](
+                              bool train, TaskOutput& out,
+                              const std::atomic<bool>& stop) mutable -> Verdict {
     if (reprice_to != 0) Reprice(copy, id, reprice_to);
     // A fixed sequence: the k-th result is cheated on when (k * golden ratio) mod 1 < q, so a
     // fraction q of the results, spread evenly, the same in every run of the test.
     const double u = std::fmod(static_cast<double>(++n) * 0.6180339887498949, 1.0);
-    if (u >= cheat_q || cheat == "none") return;
+    if (u >= cheat_q || cheat == "none") return {};
     spdlog::warn("cheating on this result: {}", cheat);
+    if (cheat == "squat") {
+      while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      return {true, true, "squatted until cancelled"};
+    }
+    if (cheat == "kill") return {true, false, "bad data (a claim: the input is fine)"};
     train ? CheatTrain(cheat, out) : CheatInfer(cheat, out);
+    return {};
   };
   auto agent = plume::agent::Agent::Create(std::move(options), std::move(*identity));
   if (!agent) {

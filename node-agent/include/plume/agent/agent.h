@@ -57,7 +57,15 @@ struct AgentOptions {
   std::shared_ptr<AgentMetrics> metrics;  // Prometheus metrics; nullptr: none
   // Tests only (plume-agent never sets it): rewrites each finished task's output before it is
   // signed and uploaded, so a test binary can play a provider that cheats (tests/verification).
-  std::function<void(bool train, TaskOutput& output)> output_filter;
+  // It runs on the task's thread and may hold the task until `stop` (a cancel) or turn it into
+  // a failure, reported with the retryable flag it chooses: what a hostile provider can send.
+  struct FilterVerdict {
+    bool fail = false;       // report the task failed instead of delivering a result
+    bool retryable = true;   // the flag of that failure report
+    std::string reason;
+  };
+  std::function<FilterVerdict(bool train, TaskOutput& output, const std::atomic<bool>& stop)>
+      output_filter;
 };
 
 struct AgentStats {
