@@ -62,14 +62,22 @@ Code AuthorizeData(const Entry& e, const Keys& keys, Signers& signers) {
   // (the body is at most 16 KiB).
   PublicKey signer{};
   switch (e.type) {
-    case EntryType::kDatasetPublish:
-      signer = data::DecodeTerms(e.body)->owner;
+    case EntryType::kDatasetPublish: {
+      auto t = data::DecodeTerms(e.body);
+      if (!t) return Code::kInvalid;
+      signer = t->owner;
       break;
-    case EntryType::kDatasetRevoke:
-      signer = data::DecodeRevocation(e.body)->owner;
+    }
+    case EntryType::kDatasetRevoke: {
+      auto r = data::DecodeRevocation(e.body);
+      if (!r) return Code::kInvalid;
+      signer = r->owner;
       break;
+    }
     case EntryType::kDataAccess: {
-      const data::AccessRecord r = *data::DecodeAccessRecord(e.body);
+      auto decoded = data::DecodeAccessRecord(e.body);
+      if (!decoded) return Code::kInvalid;
+      const data::AccessRecord& r = *decoded;
       // The grant is the scheduler's (the ledger key's) word that this agent was assigned the
       // task: without it the owner could record accesses that never happened, with it a key
       // service cannot release for a task nobody assigned and still keep its books straight.
@@ -97,7 +105,9 @@ std::optional<DatasetRecord> State::Dataset(std::string_view id) const {
 Code State::ApplyData(const Entry& e) {
   switch (e.type) {
     case EntryType::kDatasetPublish: {
-      data::Terms terms = *data::DecodeTerms(e.body);
+      auto decoded = data::DecodeTerms(e.body);  // Authorize decoded it: this is a backstop
+      if (!decoded) return Code::kInvalid;
+      data::Terms terms = std::move(*decoded);
       std::string id = data::DatasetId(terms);
       // The id is "dataset:" + this, so a second publish of the same terms is kIdExists before
       // it gets here.
@@ -109,7 +119,9 @@ Code State::ApplyData(const Entry& e) {
       return Code::kOk;
     }
     case EntryType::kDatasetRevoke: {
-      const data::Revocation r = *data::DecodeRevocation(e.body);
+      const auto decoded = data::DecodeRevocation(e.body);
+      if (!decoded) return Code::kInvalid;
+      const data::Revocation& r = *decoded;
       auto it = datasets_.find(r.dataset);
       if (it == datasets_.end()) return Code::kUnknownDataset;
       if (it->second.terms.owner != r.owner) return Code::kBadSignature;  // not the owner's
@@ -117,7 +129,9 @@ Code State::ApplyData(const Entry& e) {
       return Code::kOk;
     }
     case EntryType::kDataAccess: {
-      const data::AccessRecord r = *data::DecodeAccessRecord(e.body);
+      const auto decoded = data::DecodeAccessRecord(e.body);
+      if (!decoded) return Code::kInvalid;
+      const data::AccessRecord& r = *decoded;
       auto it = datasets_.find(r.grant.dataset);
       if (it == datasets_.end()) return Code::kUnknownDataset;
       if (it->second.terms.owner != r.owner) return Code::kBadSignature;
@@ -135,17 +149,19 @@ Code State::ApplyData(const Entry& e) {
 State::Royalties State::CheckRoyalties(const Entry& e) const {
   Royalties out;
   if (e.legs.empty()) return out;
-  const std::vector<data::RoyaltyClaim> claims = *data::DecodeClaims(e.body);
+  const auto claims = data::DecodeClaims(e.body);
+  if (!claims || claims->size() != e.legs.size() || !e.receipt) return {Code::kInvalid, {}};
   const std::vector<Hash256>& inputs = e.receipt->input_hashes;
-  for (size_t i = 0; i < claims.size(); ++i) {
-    auto it = datasets_.find(claims[i].dataset);
+  for (size_t i = 0; i < claims->size(); ++i) {
+    auto it = datasets_.find((*claims)[i].dataset);
     if (it == datasets_.end()) return {Code::kUnknownDataset, {}};
     const data::Terms& terms = it->second.terms;
     // Royalties follow the data the provider signed that it read, not only the scheduler's word.
     if (std::find(inputs.begin(), inputs.end(), terms.blob_hash) == inputs.end()) {
       return {Code::kBadRoyalty, {}};
     }
-    const auto royalty = data::RoyaltyFor(claims[i].tokens, terms.royalty_micro_plume_per_mtoken);
+    const auto royalty =
+        data::RoyaltyFor((*claims)[i].tokens, terms.royalty_micro_plume_per_mtoken);
     const Leg& leg = e.legs[i];
     if (!royalty || leg.account != RoyaltyAccount(terms.owner) || leg.amount.value() != *royalty) {
       return {Code::kBadRoyalty, {}};
