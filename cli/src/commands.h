@@ -29,4 +29,7 @@ void RegisterLedgerCommands(CLI::App& app);
 // stake, unstake, transfer (cmd_stake.cc).
 void RegisterStakeCommands(CLI::App& app);
 
+// data publish/revoke/show/terms/list/access/earnings (cmd_data.cc).
+void RegisterDataCommands(CLI::App& app);
+
 }  // namespace plume::cli

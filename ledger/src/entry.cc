@@ -17,7 +17,7 @@ constexpr std::string_view kProviderPrefix = "provider:";
 constexpr std::string_view kStakePrefix = "stake:";
 constexpr std::string_view kUnbondPrefix = "unbond:";
 constexpr std::string_view kEscrowPrefix = "escrow:";
-constexpr uint8_t kLegKindLast = static_cast<uint8_t>(LegKind::kFinder);
+constexpr uint8_t kLegKindLast = static_cast<uint8_t>(LegKind::kRoyalty);
 
 // Everything but the signatures, in struct order.
 void PutBody(const Entry& e, std::vector<uint8_t>& out) {
@@ -90,6 +90,12 @@ std::string_view EntryTypeName(EntryType type) {
       return "task_receipt";
     case EntryType::kWithdraw:
       return "withdraw";
+    case EntryType::kDatasetPublish:
+      return "dataset_publish";
+    case EntryType::kDatasetRevoke:
+      return "dataset_revoke";
+    case EntryType::kDataAccess:
+      return "data_access";
   }
   return "unknown";
 }
@@ -104,6 +110,8 @@ std::string_view LegKindName(LegKind kind) {
       return "clawback";
     case LegKind::kFinder:
       return "finder";
+    case LegKind::kRoyalty:
+      return "royalty";
   }
   return "unknown";
 }

@@ -13,7 +13,7 @@ namespace plume::ledger {
 namespace {
 constexpr std::string_view kMagic = "PLUMESNP";
 // 3: the state carries unbonding tranches and slashed tasks.
-constexpr uint32_t kVersion = 3;
+constexpr uint32_t kVersion = 4;  // 4: datasets and hold royalties
 constexpr std::string_view kSnapshotDomain = "plume-ledger-snapshot-v3";
 constexpr size_t kPrefixBytes = 8 + 4 + 8 + 32 + 64;
 

@@ -14,6 +14,7 @@
 #include <functional>
 #include <span>
 
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/query.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/ledger_bridge.h"
@@ -127,7 +128,8 @@ void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Read
   // Entries of other teams and providers (their receipts name their blobs) stay theirs.
   const ledger::Entry& e = bundle->logged.entry;
   const std::vector<std::string> touched = ledger::TouchedAccounts(e);
-  if (may_read && std::none_of(touched.begin(), touched.end(), may_read)) {
+  if (may_read && !ledger::IsPublicEntry(e) &&
+      std::none_of(touched.begin(), touched.end(), may_read)) {
     SetError(reply, wire::ErrorCode::UNAUTHORIZED,
              "entry #" + std::to_string(*index) +
                  " does not touch an account whose history you may read: proofs are answered "

@@ -159,6 +159,16 @@ struct Reactor::Impl {
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);
   void OnQuoteJob(Incoming& in);
+  static constexpr std::string_view kDatasetRefPrefix = "dataset:";
+  // A blob ref naming a published dataset ("dataset:<id>"; reactor_data.cc): the dataset's
+  // blob and rate when the terms let `owner` train on it, else why not (for the client).
+  struct UsedDataset {
+    BlobHash blob;
+    std::string id;
+    uint64_t royalty_micro_plume_per_mtoken = 0;
+  };
+  Result<UsedDataset> ResolveDataset(const ClientId& owner, const std::string& ref_name,
+                                     const Hash256& ref_hash, bool train);
   Result<std::pair<JobSpec, JobExtra>> PrepareSpec(const ClientId& owner, const std::string& toml,
                                                    capnp::List<wire::BlobRef>::Reader refs);
   void OnJobStatus(Incoming& in);

@@ -216,6 +216,8 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (auto st = kernels::ValidatePayment(*k); !st) return Fail(st.error().message);
   if (auto st = CheckNarrowedFields(*k); !st) return tl::unexpected(st.error());
   std::map<std::string, BlobHash> named;
+  bool dataset_named = false;
+  std::optional<UsedDataset> used;
   for (auto ref : refs) {
     auto h = HashFromData(ref.getHash());
     if (auto st = CheckPeerText("dataBlobs.name", TextOf(ref.getName()), kBlobRefNameBytesMax);
@@ -224,11 +226,25 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
     }
     const std::string name = ref.getName();
     if (!h) return Fail("data blob '" + name + "': " + h.error().message);
+    if (name.starts_with(kDatasetRefPrefix)) {  // a published dataset, used under its terms
+      if (dataset_named || named.count("data")) {
+        return Fail("a job trains on one dataset or one uploaded \"data\" blob, not both");
+      }
+      dataset_named = true;
+      auto resolved = ResolveDataset(owner, name, *h, k->kind == kernels::JobKind::kTrain);
+      if (!resolved) return tl::unexpected(resolved.error());
+      named["data"] = resolved->blob;
+      used = std::move(*resolved);
+      continue;
+    }
     // Only what this key uploaded or its own granted jobs made (blob_access.h); the same answer
     // whether or not the blob exists, so a submit is no oracle for other teams' hashes.
     if (!MayUseBlob(core.state(), blob_index, owner, ToHex(*h)) || !blobs->Has(*h)) {
       return Fail("blob '" + name + "' was not uploaded with your key: upload it (plume submit "
                   "does) before submitting");
+    }
+    if (name == "data" && dataset_named) {
+      return Fail("a job trains on one dataset or one uploaded \"data\" blob, not both");
     }
     named[name] = ToHex(*h);
   }
@@ -248,6 +264,10 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (!spec) return tl::unexpected(spec.error());
   spec->runner_config = toml;
   spec->fee_bps = core.config().fee_bps;
+  if (used) {  // before any cost is computed: the escrow and the quote include the royalties
+    spec->dataset = used->id;
+    spec->royalty_micro_plume_per_mtoken = used->royalty_micro_plume_per_mtoken;
+  }
   if (named.count("val")) x.val_blob = named["val"];
   if (spec->kind == JobKind::kInfer) x.tokenizer_blobs = StoredTokenizerBlobs(*k, spec->data_blobs);
   return std::pair{std::move(*spec), std::move(x)};

@@ -209,6 +209,13 @@ Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerif
   s.start_unix_ms = r.ledger_start_unix_ms;
   s.end_unix_ms = r.ledger_end_unix_ms;
   s.agent_signature = r.ledger_signature;
+  // The job's own training tasks owe the dataset's owner a royalty for the tokens they read;
+  // audit and referee runs verify and train nothing, so they owe none.
+  if (t.kind == TaskKind::kTrainWorker && t.audit_role == AuditRole::kNone &&
+      RoyaltyPerTaskMicroPlume(job.spec) > 0) {
+    s.royalty_dataset = job.spec.dataset;
+    s.royalty_tokens = RoyaltyTokensPerTask(job.spec);
+  }
   return opt.settle_receipt(s);
 }
 

@@ -183,14 +183,28 @@ MicroPlume AddMicroPlume(MicroPlume a, MicroPlume b) {
   return sum;
 }
 
+uint64_t RoyaltyTokensPerTask(const JobSpec& spec) {
+  if (spec.kind != JobKind::kTrain || spec.dataset.empty()) return 0;
+  return Saturate(u128{spec.train.local_steps} * spec.train.batch * spec.train.seq_len);
+}
+
+MicroPlume RoyaltyPerTaskMicroPlume(const JobSpec& spec) {
+  constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
+  // The data component's rate unit: micro-PLUME per million tokens (data/limits.h).
+  const u128 royalty =
+      u128{RoyaltyTokensPerTask(spec)} * spec.royalty_micro_plume_per_mtoken / 1'000'000;
+  return static_cast<MicroPlume>(royalty > kMax ? kMax : royalty);
+}
+
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec) {
   constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
   u128 total = 0;
+  const u128 royalty = static_cast<u128>(RoyaltyPerTaskMicroPlume(spec));
   ForEachTaskFlops(spec, [&](uint64_t flops, u128 count) {
     const auto cost = ledger::CostWithFee(
         static_cast<uint64_t>(std::max<MicroPlume>(0, spec.max_price_micro_plume_per_pflop)),
         flops, spec.fee_bps);
-    total += cost ? static_cast<u128>(cost->value()) * count : kMax;
+    total += cost ? (static_cast<u128>(cost->value()) + royalty) * count : kMax;
   });
   return static_cast<MicroPlume>(total > kMax ? kMax : total);
 }

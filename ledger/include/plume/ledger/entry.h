@@ -50,11 +50,14 @@ enum class EntryType : uint8_t {
   kTaskReceipt = 10,  // records a countersigned receipt, moves nothing; signed by the ledger key
   kWithdraw = 11,     // unbond:<k> -> provider:<k>; at_ms is the time; amount is exactly the sum
                       // of the tranches released at or before at_ms; signed by the ledger key
-  // Types 12..19 are kept for data owners (datasets, data access, royalties) and 20..29 for
-  // governance (proposals, votes, outcomes, grants); each carries its own typed `body`.
+  // Types 12..19 are kept for data owners and 20..29 for governance (proposals, votes,
+  // outcomes, grants); each carries its own typed `body` (data_entries.h for 12..14).
+  kDatasetPublish = 12,  // body: the dataset's terms (data/terms.h); signed by the terms' owner
+  kDatasetRevoke = 13,   // body: a revocation (data/terms.h); signed by the dataset's owner
+  kDataAccess = 14,      // body: one key release (data/grant.h AccessRecord); signed by the owner
 };
 // The highest type this build decodes; Decode refuses anything above it by number.
-inline constexpr EntryType kEntryTypeLast = EntryType::kWithdraw;
+inline constexpr EntryType kEntryTypeLast = EntryType::kDataAccess;
 std::string_view EntryTypeName(EntryType type);
 
 // Where a slash's money goes, in the order the scheduler fills the legs (docs/ledger.md).
@@ -63,6 +66,9 @@ enum class LegKind : uint8_t {
   kCompensation = 1,  // to team:<client>: the cost of running the task again
   kClawback = 2,      // to team:<client>: what the faulty run was paid
   kFinder = 3,        // to provider:<referee or auditor>: the fee for finding the fault
+  // Settle legs (data_entries.h): a dataset owner's royalty, to team:<owner>. 4..7 are kept
+  // for data owners.
+  kRoyalty = 4,
 };
 std::string_view LegKindName(LegKind kind);
 
@@ -89,7 +95,7 @@ struct Entry {
   std::optional<TaskReceipt> receipt;  // settle, task receipt, slash (the faulty run's)
   // Format version 3 fields, encoded after the ones above.
   uint64_t at_ms = 0;     // unstake: the tranche's release time; withdraw: the time; else 0
-  std::vector<Leg> legs;  // slash only: 1..kSlashLegsMax, each > 0, sum == amount
+  std::vector<Leg> legs;  // slash: 1..kSlashLegsMax, each > 0, sum == amount; settle: royalties
   std::string memo;       // slash only: the evidence, <= kMemoBytesMax bytes of valid UTF-8
   // Format version 4: a typed payload for the types that need more than the fields above. Its
   // own canonical encoding is owned by the component that defines the type (one encoding per

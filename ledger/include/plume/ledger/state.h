@@ -10,8 +10,8 @@
 //  - every balance is >= 0 except the operator's; operator balance == -minted, i.e. the sum of
 //    all balances including the operator is exactly 0 and the sum of all other balances equals
 //    what was minted (nothing is burned: slashes go to their legs' accounts);
-//  - each hold: held == paid + fees + released + balance(escrow:<job>), balance >= 0, and a
-//    closed hold has balance 0;
+//  - each hold: held == paid + fees + royalties + released + balance(escrow:<job>), balance >= 0,
+//    and a closed hold has balance 0;
 //  - each agent: balance(unbond:<k>) == the sum of k's tranches, every tranche amount > 0.
 // Stake, unstake, withdraw and slash also assert (debug builds) that the accounts they touch
 // hold the same total before and after: money only moves.
@@ -27,6 +27,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "plume/data/terms.h"
 #include "plume/ledger/entry.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/hash.h"
@@ -51,6 +52,8 @@ enum class Code : uint8_t {
   kDuplicateReceipt,     // this (job, task) was settled already: pays nothing
   kDuplicateSlash,       // a slash for this receipt's (job, task) was applied already
   kNotReleased,          // withdraw amount is not exactly the sum of the tranches released by then
+  kUnknownDataset,       // a revoke, data access or royalty names a dataset never published
+  kBadRoyalty,           // a royalty leg is not what the dataset's terms make of its claim
 };
 std::string_view CodeName(Code code);
 
@@ -74,6 +77,7 @@ struct HoldInfo {
   MicroPlume held;      // total ever held
   MicroPlume paid;      // to providers
   MicroPlume fees;      // to the treasury
+  MicroPlume royalties;  // to dataset owners (data_entries.h)
   MicroPlume released;  // back to the team
   bool closed = false;
 };
@@ -84,6 +88,15 @@ struct Tranche {
   MicroPlume amount;     // > 0; slashes reduce it
   uint64_t release_at_ms = 0;
   bool operator==(const Tranche&) const = default;
+};
+
+// A published dataset (data_entries.h). Terms never change; revoking only marks it.
+struct DatasetRecord {
+  data::Terms terms;
+  bool revoked = false;
+  uint64_t published_index = 0;  // the publish entry's index
+  uint64_t accesses = 0;         // data-access records so far
+  bool operator==(const DatasetRecord&) const = default;
 };
 
 struct ApplyResult {
@@ -108,6 +121,8 @@ class State {
   MicroPlume Withdrawable(const PublicKey& agent, uint64_t now_ms) const;
   // True once a slash for this (job, task) of a faulty receipt was applied.
   bool Slashed(std::string_view job, std::string_view task) const;
+  std::optional<DatasetRecord> Dataset(std::string_view id) const;
+  const std::unordered_map<std::string, DatasetRecord>& datasets() const { return datasets_; }
   // Index of the applied entry with this id.
   std::optional<uint64_t> IndexOf(std::string_view id) const;
   MicroPlume minted() const { return minted_; }
@@ -137,6 +152,13 @@ class State {
   Code ApplyWithdraw(const Entry& e);
   Code ApplySlash(const Entry& e);
   Status CheckStakeInvariants() const;
+  Code ApplyData(const Entry& e);  // publish, revoke, access (state_data.cc)
+  struct Royalties {
+    Code code = Code::kOk;
+    MicroPlume total;
+  };
+  // A settle's royalty legs checked against the datasets' terms (state_data.cc).
+  Royalties CheckRoyalties(const Entry& e) const;
 
   std::unordered_map<std::string, MicroPlume> balances_{{"treasury", MicroPlume(0)},
                                                         {"operator", MicroPlume(0)}};
@@ -147,6 +169,7 @@ class State {
   std::unordered_map<std::string, std::vector<Tranche>> tranches_;
   std::unordered_set<std::string> slashed_;  // job + '\n' + task of slashed receipts
   std::unordered_map<std::string, IdRecord> ids_;
+  std::unordered_map<std::string, DatasetRecord> datasets_;  // by dataset id
   MicroPlume minted_;
   uint64_t entry_count_ = 0;
 };
