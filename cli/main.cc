@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   plume::cli::RegisterLedgerCommands(app);
   plume::cli::RegisterStakeCommands(app);
   plume::cli::RegisterGovCommands(app);
+  plume::cli::RegisterDataCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {  // a command failed; it has printed why

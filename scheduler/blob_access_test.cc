@@ -12,6 +12,13 @@ namespace {
 // Distinct hashes per tag (core_test_util.h's Blob() has only 16 distinct values).
 BlobHash Blob(const std::string& tag) { return ToHex(Blake2b256(tag)); }
 
+// The index as the reactor has it after every turn was saved.
+BlobJobIndex Index(const State& s) {
+  BlobJobIndex index;
+  index.AddAll(s);
+  return index;
+}
+
 const ClientId kTeam = "team-a";
 const ClientId kOther = "team-b";
 const NodeId kAgent = "agent-1";
@@ -44,39 +51,40 @@ State OneGrantedJob() {
 TEST(BlobAccess, UploaderUsesAndReadsWhatItSent) {
   State s;
   s.blob_uploaders[Blob("data")] = {kTeam};
-  EXPECT_TRUE(MayUseBlob(s, kTeam, Blob("data")));
-  EXPECT_TRUE(MayReadBlob(s, {}, kTeam, Blob("data")));
-  EXPECT_FALSE(MayUseBlob(s, kOther, Blob("data")));
-  EXPECT_FALSE(MayReadBlob(s, {}, kOther, Blob("data")));
-  EXPECT_FALSE(MayUseBlob(s, kTeam, Blob("never-uploaded")));
-  EXPECT_FALSE(MayUseBlob(s, kTeam, ""));
-  EXPECT_FALSE(MayUseBlob(s, "", Blob("data")));
+  EXPECT_TRUE(MayUseBlob(s, Index(s), kTeam, Blob("data")));
+  EXPECT_TRUE(MayReadBlob(s, Index(s), {}, kTeam, Blob("data")));
+  EXPECT_FALSE(MayUseBlob(s, Index(s), kOther, Blob("data")));
+  EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kOther, Blob("data")));
+  EXPECT_FALSE(MayUseBlob(s, Index(s), kTeam, Blob("never-uploaded")));
+  EXPECT_FALSE(MayUseBlob(s, Index(s), kTeam, ""));
+  EXPECT_FALSE(MayUseBlob(s, Index(s), "", Blob("data")));
 }
 
 TEST(BlobAccess, OwnerOfAGrantedJobReadsAndReusesWhatItMade) {
   const State s = OneGrantedJob();
   for (const char* b : {"data", "init", "round0", "final", "delta"}) {
-    EXPECT_TRUE(MayUseBlob(s, kTeam, Blob(b))) << b;
-    EXPECT_FALSE(MayReadBlob(s, {}, kOther, Blob(b))) << b;
+    EXPECT_TRUE(MayUseBlob(s, Index(s), kTeam, Blob(b))) << b;
+    EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kOther, Blob(b))) << b;
   }
 }
 
 TEST(BlobAccess, AssignedAgentReadsItsTaskInputsOnly) {
   State s = OneGrantedJob();
-  EXPECT_TRUE(MayReadBlob(s, {}, kAgent, Blob("data")));
-  EXPECT_TRUE(MayReadBlob(s, {}, kAgent, Blob("init")));
-  EXPECT_FALSE(MayReadBlob(s, {}, kAgent, Blob("final")));  // not an input
-  EXPECT_FALSE(MayUseBlob(s, kAgent, Blob("data")));        // reading a task's input is not owning it
-  s.nodes[kAgent].tasks.clear();                            // the task went elsewhere
-  EXPECT_FALSE(MayReadBlob(s, {}, kAgent, Blob("data")));
+  EXPECT_TRUE(MayReadBlob(s, Index(s), {}, kAgent, Blob("data")));
+  EXPECT_TRUE(MayReadBlob(s, Index(s), {}, kAgent, Blob("init")));
+  EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kAgent, Blob("final")));  // not an input
+  EXPECT_FALSE(
+      MayUseBlob(s, Index(s), kAgent, Blob("data")));  // reading a task's input is not owning it
+  s.nodes[kAgent].tasks.clear();                       // the task went elsewhere
+  EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kAgent, Blob("data")));
 }
 
 TEST(BlobAccess, DerivedOutputsGoToTheirJobsOwner) {
   const State s = OneGrantedJob();
   const std::map<BlobHash, JobId> derived = {{Blob("joined"), "job-a"}};
-  EXPECT_TRUE(MayReadBlob(s, derived, kTeam, Blob("joined")));
-  EXPECT_FALSE(MayReadBlob(s, derived, kOther, Blob("joined")));
-  EXPECT_FALSE(MayReadBlob(s, {}, kTeam, Blob("joined")));
+  EXPECT_TRUE(MayReadBlob(s, Index(s), derived, kTeam, Blob("joined")));
+  EXPECT_FALSE(MayReadBlob(s, Index(s), derived, kOther, Blob("joined")));
+  EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kTeam, Blob("joined")));
 }
 
 // F2: team B names team A's blobs in its own job; the hold is refused (no funds). Before, owning
@@ -92,14 +100,60 @@ TEST(BlobAccess, AJobWhoseHoldWasRefusedGrantsNothing) {
   launder.spec.infer.checkpoint_blob = Blob("final");
   launder.escrow_held = false;
   for (const char* b : {"data", "round0", "final"}) {
-    EXPECT_FALSE(MayReadBlob(s, {}, kOther, Blob(b))) << b;
-    EXPECT_FALSE(MayUseBlob(s, kOther, Blob(b))) << b;
+    EXPECT_FALSE(MayReadBlob(s, Index(s), {}, kOther, Blob(b))) << b;
+    EXPECT_FALSE(MayUseBlob(s, Index(s), kOther, Blob(b))) << b;
   }
   launder.escrow_held = true;
-  EXPECT_TRUE(MayReadBlob(s, {}, kOther, Blob("data")));
+  EXPECT_TRUE(MayReadBlob(s, Index(s), {}, kOther, Blob("data")));
   const std::map<BlobHash, JobId> derived = {{Blob("joined"), "job-b"}};
   launder.escrow_held = false;
-  EXPECT_FALSE(MayReadBlob(s, derived, kOther, Blob("joined")));
+  EXPECT_FALSE(MayReadBlob(s, Index(s), derived, kOther, Blob("joined")));
+}
+
+// F14: a check looks up the asker's uses of the blob in the index instead of scanning every job.
+// A granted job the index has not been told about grants nothing; once its saved rows are noted
+// (what the reactor does after each turn) it does.
+TEST(BlobAccess, AChecksCostIsTheIndexNotEveryJob) {
+  const State s = OneGrantedJob();
+  const BlobJobIndex empty;
+  for (const char* b : {"init", "round0", "final", "delta"}) {
+    EXPECT_FALSE(MayUseBlob(s, empty, kTeam, Blob(b))) << b;
+  }
+  EXPECT_TRUE(MayUseBlob(s, empty, kTeam, Blob("data")));  // the upload record is its own
+  BlobJobIndex noted;
+  Dirty d;
+  d.jobs = {s.jobs.at("job-a")};
+  d.rounds = {s.rounds.at({"job-a", 0})};
+  d.tasks = {s.tasks.at("job-a/r0/w0")};
+  noted.Note(s, d);
+  for (const char* b : {"init", "round0", "final", "delta"}) {
+    EXPECT_TRUE(MayUseBlob(s, noted, kTeam, Blob(b))) << b;
+    EXPECT_FALSE(MayUseBlob(s, noted, kOther, Blob(b))) << b;
+  }
+  // Thousands of other teams' jobs add nothing to the asker's lookup.
+  State many = s;
+  for (int i = 0; i < 2000; ++i) {
+    Job& j = many.jobs["job-x" + std::to_string(i)];
+    j.id = "job-x" + std::to_string(i);
+    j.owner = "team-x" + std::to_string(i);
+    j.spec.data_blobs = {Blob("x" + std::to_string(i))};
+    j.escrow_held = true;
+  }
+  const BlobJobIndex big = Index(many);
+  EXPECT_EQ(big.UsesOf(Blob("delta"), kTeam).size(), 1u);
+  EXPECT_TRUE(big.UsesOf(Blob("delta"), "team-x7").empty());
+}
+
+// The index only adds; the state decides. A task whose output was replaced (a new attempt) no
+// longer grants the old output, though the index still lists it.
+TEST(BlobAccess, AStaleIndexEntryGrantsNothing) {
+  State s = OneGrantedJob();
+  const BlobJobIndex index = Index(s);
+  ASSERT_TRUE(MayUseBlob(s, index, kTeam, Blob("delta")));
+  s.tasks.at("job-a/r0/w0").output_blob = Blob("delta-2");
+  EXPECT_FALSE(MayUseBlob(s, index, kTeam, Blob("delta")));
+  s.jobs.at("job-a").escrow_held = false;
+  EXPECT_FALSE(MayUseBlob(s, index, kTeam, Blob("init")));
 }
 
 }  // namespace

@@ -331,6 +331,11 @@ int Main(int argc, char** argv) {
       return v;
     };
     options.stake_changes = [b = bridge.get()] { return b->TakeStakeChanges(); };
+    options.dataset_of = [b = bridge.get()](const std::string& id) {
+      std::optional<plume::scheduler::DatasetView> v;
+      if (auto d = b->ledger().Dataset(id)) v = plume::scheduler::DatasetView{d->terms, d->revoked};
+      return v;
+    };
     options.ledger_tick = [b = bridge.get()] {
       if (auto w = b->WithdrawMatured(); !w) {
         spdlog::warn("withdrawing matured unbonding stake: {} (retried next tick)",

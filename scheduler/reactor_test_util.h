@@ -92,6 +92,39 @@ inline std::vector<uint8_t> TinyCheckpoint() {
   return *kernels::SaveCheckpointBytes(model, *(*gpt)->GetParams());
 }
 
+// Registers `agent` as a CPU node at price 10 that passed its selftest.
+inline void RegisterCpuAgent(TransportClient& agent) {
+  auto reg = agent.NewRequest();
+  auto r = reg.body().initRegister();
+  r.setName("test-agent");
+  r.setPriceMicroPlumePerPflop(10);
+  auto gpu = r.initGpus(1)[0];
+  gpu.setName("cpu");
+  gpu.setMemoryBytes(8ULL << 30);
+  gpu.setCount(1);
+  gpu.setBackend(wire::Backend::CPU);
+  gpu.setSelftestPassed(true);
+  gpu.setMeasuredFlopsPerSec(1e9);
+  auto ack = agent.Call(reg, std::chrono::seconds(20));
+  ASSERT_TRUE(ack) << ack.error().message;
+  ASSERT_EQ(ack->kind(), MessageKind::REGISTER_ACK);
+}
+
+// A signed SubmitJob of `spec` naming the uploaded checkpoint `ckpt_hash` (`size` bytes).
+inline void FillInferSubmit(MessageBuilder& m, const Identity& client, const std::string& spec,
+                            const std::string& key, const Hash256& ckpt_hash, uint64_t size) {
+  auto s = m.body().initSubmitJob();
+  const Hash256 spec_hash = Blake2b256(spec);
+  s.setSpecToml(spec);
+  s.setSpecHash(AsData(spec_hash));
+  s.setSignature(AsData(client.Sign(SpecSigningBytes(spec_hash))));
+  s.setClientJobKey(key);
+  auto ref = s.initDataBlobs(1)[0];
+  ref.setName("checkpoint");
+  ref.setHash(AsData(ckpt_hash));
+  ref.setSizeBytes(size);
+}
+
 // A well-formed inference shard output (what the screens accept) for an assignment's plain-ASCII
 // prompts: four tokens of "abcd" each, indices from the shard's first prompt.
 inline std::string ShardOutput(wire::TaskAssign::Reader a) {

@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "cmd_net.h"
+#include "data_net.h"
+#include "ledger_cli.h"
+#include "plume/data/terms.h"
 #include "plume/kernels/job_spec.h"
 #include "plume/ledger/entry.h"
 #include "plume/scheduler/ledger_bridge.h"
@@ -42,9 +45,11 @@ std::vector<uint8_t> ReadBytesOrFail(const std::string& path, const std::string&
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-std::vector<Upload> BlobsFor(const kernels::JobSpec& spec) {
+std::vector<Upload> BlobsFor(const kernels::JobSpec& spec, bool on_dataset) {
   std::vector<Upload> out;
-  if (spec.kind == kernels::JobKind::kTrain) {
+  if (spec.kind == kernels::JobKind::kTrain && on_dataset) {
+    // The published dataset is the data (and there is no held-out part): nothing to upload.
+  } else if (spec.kind == kernels::JobKind::kTrain) {
     std::vector<uint8_t> data = ReadBytesOrFail(spec.data.path, "[data].path");
     const size_t val = static_cast<size_t>(std::floor(double(data.size()) * spec.data.val_fraction));
     std::vector<uint8_t> tail(data.end() - static_cast<std::ptrdiff_t>(val), data.end());
@@ -131,9 +136,11 @@ struct Prepared {
   std::string toml;
   std::vector<Upload> uploads;
   std::vector<Hash256> hashes;  // of uploads, in order
+  std::optional<PublishedDataset> dataset;  // --dataset: trained on under its terms
 };
 
-Prepared PrepareOrFail(NetClient& client, const NetFlags& flags, const std::string& spec_path) {
+Prepared PrepareOrFail(NetClient& client, const NetFlags& flags, const std::string& spec_path,
+                       const std::string& dataset = "") {
   Prepared p;
   auto spec = kernels::LoadJobSpec(spec_path);
   if (!spec) FailWith({kExitBadInput, spec_path + ": " + spec.error().message});
@@ -142,7 +149,19 @@ Prepared PrepareOrFail(NetClient& client, const NetFlags& flags, const std::stri
   p.spec = *spec;
   const std::vector<uint8_t> toml = ReadBytesOrFail(spec_path, "job spec");
   p.toml.assign(toml.begin(), toml.end());
-  p.uploads = BlobsFor(*spec);
+  if (!dataset.empty()) {
+    if (spec->kind != kernels::JobKind::kTrain) {
+      FailWith({kExitBadInput, "--dataset is for training jobs"});
+    }
+    auto resolved = ResolveNetFlags(flags);
+    if (!resolved) FailWith(resolved.error());
+    p.dataset =
+        PublishedOrFail(client, ParseKeyOrFail(resolved->scheduler_id, "--scheduler-id"), dataset);
+    if (p.dataset->revoked) {
+      FailWith({kExitBadInput, "dataset " + dataset + " was revoked by its owner"});
+    }
+  }
+  p.uploads = BlobsFor(*spec, p.dataset.has_value());
   for (const Upload& u : p.uploads) {
     auto hash = client.Upload(u.bytes);
     if (!hash) FailWith(hash.error());
@@ -152,12 +171,22 @@ Prepared PrepareOrFail(NetClient& client, const NetFlags& flags, const std::stri
   return p;
 }
 
+unsigned RefCount(const Prepared& p) {
+  return static_cast<unsigned>(p.uploads.size() + (p.dataset ? 1 : 0));
+}
+
 void FillRefs(capnp::List<wire::BlobRef>::Builder refs, const Prepared& p) {
   for (size_t i = 0; i < p.uploads.size(); ++i) {
     auto ref = refs[static_cast<unsigned>(i)];
     ref.setHash(AsData(p.hashes[i]));
     ref.setSizeBytes(p.uploads[i].bytes.size());
     ref.setName(p.uploads[i].name);
+  }
+  if (p.dataset) {  // the scheduler checks the terms (reactor_data.cc)
+    auto ref = refs[static_cast<unsigned>(p.uploads.size())];
+    ref.setHash(AsData(p.dataset->terms.blob_hash));
+    ref.setSizeBytes(p.dataset->terms.bytes);
+    ref.setName("dataset:" + data::DatasetId(p.dataset->terms));
   }
 }
 
@@ -175,7 +204,7 @@ Quote QuoteOrFail(NetClient& client, const Prepared& p) {
   auto req = client.NewRequest();
   auto q = req.body().initQuoteJob();
   q.setSpecToml(p.toml);
-  FillRefs(q.initDataBlobs(static_cast<unsigned>(p.uploads.size())), p);
+  FillRefs(q.initDataBlobs(RefCount(p)), p);
   auto reply = client.Call(req, std::chrono::seconds(30));
   if (!reply) FailWith(reply.error());
   if (reply->kind() != MessageKind::QUOTE_REPLY) FailWith({kExitFailure, "unexpected reply to quote"});
@@ -187,9 +216,9 @@ Quote QuoteOrFail(NetClient& client, const Prepared& p) {
   return quote;
 }
 
-void RunQuote(const NetFlags& flags, const std::string& spec_path) {
+void RunQuote(const NetFlags& flags, const std::string& spec_path, const std::string& dataset) {
   auto client = ConnectOrFail(flags);
-  const Prepared p = PrepareOrFail(*client, flags, spec_path);
+  const Prepared p = PrepareOrFail(*client, flags, spec_path, dataset);
   const Quote q = QuoteOrFail(*client, p);
   const int64_t budget = p.spec.payment->budget_micro_plume;
   if (flags.json) {
@@ -204,9 +233,10 @@ void RunQuote(const NetFlags& flags, const std::string& spec_path) {
             << budget << ")\n";
 }
 
-void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
+void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait,
+               const std::string& dataset) {
   auto client = ConnectOrFail(flags);
-  const Prepared p = PrepareOrFail(*client, flags, spec_path);
+  const Prepared p = PrepareOrFail(*client, flags, spec_path, dataset);
   const Quote quote = QuoteOrFail(*client, p);
   if (quote.max_cost_micro_plume > p.spec.payment->budget_micro_plume) {
     FailWith({kExitBadInput, spec_path + ": the job may cost up to " +
@@ -233,7 +263,7 @@ void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait) {
   submit.setEscrowHoldSignature(
       AsData(ledger::SignEntry(hold, quote.ledger_id, client->identity()).signature));
   submit.setEscrowHoldMicroPlume(quote.max_cost_micro_plume);
-  FillRefs(submit.initDataBlobs(static_cast<unsigned>(p.uploads.size())), p);
+  FillRefs(submit.initDataBlobs(RefCount(p)), p);
   auto reply = client->Call(req, std::chrono::seconds(30));
   if (!reply) FailWith(reply.error());
   if (reply->kind() != MessageKind::SUBMIT_ACK) FailWith({kExitFailure, "unexpected reply to submit"});
@@ -320,16 +350,21 @@ void RegisterNetSubmitCommands(CLI::App& app) {
   auto* submit = app.add_subcommand("submit", "submit a job spec to the network");
   submit->add_option("spec", *spec, "job spec (TOML, see docs/job-spec.md)")->required();
   submit->add_flag("--wait", *wait, "wait for the job to end, showing its progress");
+  auto dataset = std::make_shared<std::string>();
+  submit->add_option("--dataset", *dataset,
+                     "train on this published dataset (plume data show ID) instead of [data].path");
   AddNetFlags(submit, *flags);
-  submit->callback([=] { RunSubmit(*flags, *spec, *wait); });
+  submit->callback([=] { RunSubmit(*flags, *spec, *wait, *dataset); });
 
   auto qflags = std::make_shared<NetFlags>();
   auto qspec = std::make_shared<std::string>();
   auto* quote = app.add_subcommand(
       "quote", "what a submit of this spec would hold in escrow (FLOPs, max price, fee)");
   quote->add_option("spec", *qspec, "job spec (TOML, see docs/job-spec.md)")->required();
+  auto qdataset = std::make_shared<std::string>();
+  quote->add_option("--dataset", *qdataset, "as submit's --dataset");
   AddNetFlags(quote, *qflags);
-  quote->callback([=] { RunQuote(*qflags, *qspec); });
+  quote->callback([=] { RunQuote(*qflags, *qspec, *qdataset); });
 
   auto fflags = std::make_shared<NetFlags>();
   auto job = std::make_shared<std::string>();

@@ -31,4 +31,7 @@ void RegisterStakeCommands(CLI::App& app);
 // `plume gov`: governance by stake (cmd_gov.cc).
 void RegisterGovCommands(CLI::App& app);
 
+// data publish/revoke/show/terms/list/access/earnings (cmd_data.cc).
+void RegisterDataCommands(CLI::App& app);
+
 }  // namespace plume::cli

@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "plume/data/royalty.h"
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/query.h"
 #include "plume/protocol/hash.h"
 
@@ -100,7 +102,7 @@ json EntryJson(const ledger::LoggedEntry& l) {
   if (e.type == ledger::EntryType::kUnstake || e.type == ledger::EntryType::kWithdraw) {
     j["at_ms"] = e.at_ms;
   }
-  if (e.type == ledger::EntryType::kSlash) {
+  if (!e.legs.empty()) {  // a slash's, or a settle's royalties
     json legs = json::array();
     for (const ledger::Leg& leg : e.legs) {
       legs.push_back({{"kind", std::string(ledger::LegKindName(leg.kind))},
@@ -108,7 +110,22 @@ json EntryJson(const ledger::LoggedEntry& l) {
                       {"amount_micro_plume", leg.amount.value()}});
     }
     j["legs"] = legs;
+  }
+  if (e.type == ledger::EntryType::kSlash) {
     j["memo"] = e.memo;  // valid UTF-8: the ledger refuses any other memo
+  }
+  if (e.type == ledger::EntryType::kSettle && !e.body.empty()) {
+    if (auto claims = data::DecodeClaims(e.body)) {
+      json list = json::array();
+      for (const data::RoyaltyClaim& c : *claims) {
+        list.push_back({{"dataset", c.dataset}, {"tokens", c.tokens}});
+      }
+      j["royalty_claims"] = list;
+    }
+  }
+  if (std::string more = ledger::DescribeDataEntry(e);
+      !more.empty() && e.type != ledger::EntryType::kSettle) {
+    j["data"] = more.substr(1);
   }
   return j;
 }

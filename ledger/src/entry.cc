@@ -18,7 +18,7 @@ constexpr std::string_view kProviderPrefix = "provider:";
 constexpr std::string_view kStakePrefix = "stake:";
 constexpr std::string_view kUnbondPrefix = "unbond:";
 constexpr std::string_view kEscrowPrefix = "escrow:";
-constexpr uint8_t kLegKindLast = static_cast<uint8_t>(LegKind::kFinder);
+constexpr uint8_t kLegKindLast = static_cast<uint8_t>(LegKind::kRoyalty);
 
 // Everything but the signatures, in struct order.
 void PutBody(const Entry& e, std::vector<uint8_t>& out) {
@@ -99,12 +99,20 @@ std::string_view EntryTypeName(EntryType type) {
       return "gov_outcome";
     case EntryType::kGovExecution:
       return "gov_execution";
+    case EntryType::kDatasetPublish:
+      return "dataset_publish";
+    case EntryType::kDatasetRevoke:
+      return "dataset_revoke";
+    case EntryType::kDataAccess:
+      return "data_access";
   }
   return "unknown";
 }
 
 bool IsKnownEntryType(uint8_t type) {
   return (type >= 1 && type <= static_cast<uint8_t>(EntryType::kWithdraw)) ||
+         (type >= static_cast<uint8_t>(EntryType::kDatasetPublish) &&
+          type <= static_cast<uint8_t>(EntryType::kDataAccess)) ||
          (type >= static_cast<uint8_t>(EntryType::kGovProposal) &&
           type <= static_cast<uint8_t>(EntryType::kGovExecution));
 }
@@ -119,6 +127,8 @@ std::string_view LegKindName(LegKind kind) {
       return "clawback";
     case LegKind::kFinder:
       return "finder";
+    case LegKind::kRoyalty:
+      return "royalty";
   }
   return "unknown";
 }

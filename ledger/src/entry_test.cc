@@ -180,7 +180,7 @@ TEST(Entry, DecodeRefusesOverLimitLegsKindsAndMemos) {
     EXPECT_FALSE(decodes(broken)) << broken.memo;
     EXPECT_EQ(Authorize(broken, c.keys()), Code::kInvalid) << broken.memo;
   }
-  // A leg kind past kFinder, written over the first leg's kind byte.
+  // A leg kind past kRoyalty, written over the first leg's kind byte.
   std::vector<uint8_t> bytes = Encode(slash);
   const std::vector<uint8_t> body = BodyBytes(slash);  // bytes without the signatures
   size_t legs_bytes = 4 + 4 + slash.memo.size() + 4 /* empty body */;
@@ -189,11 +189,13 @@ TEST(Entry, DecodeRefusesOverLimitLegsKindsAndMemos) {
   ASSERT_EQ(bytes[first_kind], static_cast<uint8_t>(LegKind::kClawback));
   bytes[first_kind] = 3;
   EXPECT_TRUE(Decode(bytes).has_value());
-  bytes[first_kind] = 4;
+  bytes[first_kind] = 4;  // decodes; Authorize refuses a royalty leg on a slash
+  EXPECT_TRUE(Decode(bytes).has_value());
+  bytes[first_kind] = 5;
   EXPECT_FALSE(Decode(bytes).has_value());
-  // Types: 11 (withdraw) is the last.
+  // Types past kEntryTypeLast do not decode.
   std::vector<uint8_t> typed = Encode(slash);
-  typed[0] = 12;
+  typed[0] = static_cast<uint8_t>(kEntryTypeLast) + 1;
   EXPECT_FALSE(Decode(typed).has_value());
   typed[0] = 0;
   EXPECT_FALSE(Decode(typed).has_value());

@@ -362,6 +362,11 @@ bool Ledger::Slashed(std::string_view job, std::string_view task) const {
   return state_.Slashed(job, task);
 }
 
+std::optional<DatasetRecord> Ledger::Dataset(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  return state_.Dataset(id);
+}
+
 std::optional<uint64_t> Ledger::IndexOf(std::string_view id) const {
   std::lock_guard lock(mu_);
   return state_.IndexOf(id);

@@ -1,7 +1,9 @@
 // Property test: a long seeded random sequence of operations (transfers, mints, holds,
 // settles, duplicate receipts, releases, stakes, unstakes, withdraws right and wrong, slashes
 // with clawback/compensation/finder/treasury legs reaching into tranches, duplicate slashes,
-// retries, forged signatures, overflowing amounts) goes through the Ledger in batches. A model
+// dataset publishes, revokes (by the owner or not), data-access records (with grants right,
+// forged, for unknown datasets), settles paying royalties right and wrong, retries, forged
+// signatures, overflowing amounts) goes through the Ledger in batches. A model
 // State applies the same entries one at a time with the invariants checked after every single
 // one, and the Ledger must answer every entry exactly as the model does. Reopening (midway and
 // at the end) must replay to the same balances, tranches and head, and Verify must recompute
@@ -19,8 +21,10 @@
 #include <deque>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "plume/gov/book.h"
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/verify.h"
 #include "property_gov.h"
 #include "test_util.h"
@@ -63,7 +67,9 @@ class Generator {
     const std::string id = "op-" + std::to_string(counter_++);
     Planned p;
     if (dice < 50 && !pool_.empty()) return pool_[Uniform(0, static_cast<int>(pool_.size()) - 1)];
-    if (dice < 400) {
+    if (dice < 120) {
+      p = DataOperation(id);
+    } else if (dice < 400) {
       const int from = Team();
       const bool to_provider = Uniform(0, 9) == 0;
       p.entry =
@@ -212,6 +218,78 @@ class Generator {
     return p;
   }
 
+  // Publish, revoke, access or a settle with royalties. Datasets are owned by teams; the
+  // generator remembers every terms it published (applied or not), so later entries name
+  // datasets that exist, were never published, or were revoked.
+  Planned DataOperation(const std::string& id) {
+    Planned p;
+    const int kind = Uniform(0, 9);
+    if (kind <= 1 || datasets_.empty()) {
+      data::Terms t;
+      const int owner = Team();
+      t.owner = cast_.teams[owner].public_key();
+      t.name = "set " + id;
+      // Mostly data the test receipts name as inputs; sometimes data no receipt reads.
+      t.blob_hash = Blake2b256(Uniform(0, 9) == 0 ? "unread" : (Uniform(0, 1) ? "input-a" : "input-b"));
+      t.tokens = t.bytes = static_cast<uint64_t>(Uniform64(1, 1'000'000'000));
+      t.encrypted = Uniform(0, 2) != 0;
+      if (t.encrypted) t.key_service = "tcp://owner:7700";
+      t.any_team = true;
+      t.royalty_micro_plume_per_mtoken = static_cast<uint64_t>(Uniform64(0, 20'000));
+      datasets_.push_back(Published{t, owner});
+      // One in eight is never published: later entries that name it meet kUnknownDataset.
+      if (Uniform(0, 7) == 0) {
+        p.entry = Signed(cast_.id, MakeDatasetPublish(t), cast_.teams[(owner + 1) % 8]);
+        p.forced = Code::kBadSignature;
+        return p;
+      }
+      p.entry = Signed(cast_.id, MakeDatasetPublish(t), cast_.teams[owner]);
+      return p;
+    }
+    const Published& d = datasets_[Uniform(0, static_cast<int>(datasets_.size()) - 1)];
+    if (kind <= 2) {
+      // Mostly the owner; sometimes another team naming itself (kBadSignature from the rules).
+      const int signer = Uniform(0, 4) == 0 ? Team() : d.owner;
+      p.entry = Signed(
+          cast_.id, MakeDatasetRevoke({data::DatasetId(d.terms), cast_.teams[signer].public_key()}),
+          cast_.teams[signer]);
+      return p;
+    }
+    if (kind <= 5) {
+      data::Grant g;
+      g.dataset = data::DatasetId(d.terms);
+      g.job = RandomJob().id;
+      g.task = "task-" + std::to_string(counter_);
+      g.attempt = 1;
+      g.agent = cast_.agents[Agent()].public_key();
+      g.issued_unix_ms = now_ms_;
+      g.expires_unix_ms = now_ms_ + 60'000;
+      const bool forged = Uniform(0, 9) == 0;
+      g.scheduler_signature =
+          data::SignGrant(g, cast_.id, forged ? cast_.agents[0] : cast_.ledger);
+      p.entry = Signed(cast_.id,
+                       MakeDataAccess(data::AccessRecord{d.terms.owner, g, now_ms_ + 10}),
+                       cast_.teams[d.owner]);
+      if (forged) p.forced = Code::kBadSignature;
+      return p;
+    }
+    // A settle paying one to three datasets' royalties (distinct), now and then one wrong leg.
+    Entry e = Settle(id);
+    std::vector<RoyaltyPart> parts;
+    std::set<std::string> named;
+    for (int n = Uniform(0, 3) == 0 ? 3 : 1; n > 0; --n) {
+      const Published& pick = datasets_[Uniform(0, static_cast<int>(datasets_.size()) - 1)];
+      const uint64_t tokens = static_cast<uint64_t>(Uniform64(1, 10'000'000));
+      auto part = MakeRoyaltyPart(pick.terms, tokens);
+      if (part && named.insert(part->claim.dataset).second) parts.push_back(*part);
+    }
+    if (!parts.empty() && Uniform(0, 9) == 0) {
+      parts.back().leg.amount = MicroPlume(parts.back().leg.amount.value() + 1);
+    }
+    p.entry = Signed(cast_.id, MakeRoyaltySettle(id, *e.receipt, parts), cast_.ledger);
+    return p;
+  }
+
   int Team() { return Uniform(0, 7); }
   int Agent() { return Uniform(0, 5); }
   MicroPlume Amount() {
@@ -253,6 +331,11 @@ class Generator {
   std::vector<Job> jobs_;
   std::deque<Planned> pool_;
   std::vector<Fault> faults_;
+  struct Published {
+    data::Terms terms;
+    int owner;
+  };
+  std::vector<Published> datasets_;
   uint64_t counter_ = 0;
   uint64_t now_ms_ = 1'700'000'000'000;
 };
@@ -286,6 +369,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   std::map<Code, int> seen;
   std::map<std::pair<EntryType, Code>, int> seen_by_type;
   int slashes_into_tranches = 0;
+  int royalty_settles = 0;
   std::vector<Entry> entries;
   std::vector<ApplyResult> expected;
   // Plans one entry: the model answers it now (and must keep its invariants), so the next entry
@@ -304,6 +388,9 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
     }
     if (want.code == Code::kOk && e.type == EntryType::kSlash && e.amount.value() > staked) {
       ++slashes_into_tranches;
+    }
+    if (want.code == Code::kOk && e.type == EntryType::kSettle && !e.legs.empty()) {
+      ++royalty_settles;
     }
     auto inv = model.CheckInvariants();
     ASSERT_TRUE(inv.has_value()) << "seed " << seed << ": " << inv.error().message;
@@ -353,11 +440,13 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   for (Code c :
        {Code::kOk, Code::kIdExists, Code::kInvalid, Code::kBadSignature, Code::kInsufficientBalance,
         Code::kOverflow, Code::kHoldClosed, Code::kHoldExceeded, Code::kDuplicateReceipt,
-        Code::kAccountExists, Code::kDuplicateSlash, Code::kNotReleased}) {
+        Code::kAccountExists, Code::kDuplicateSlash, Code::kNotReleased, Code::kUnknownDataset,
+        Code::kBadRoyalty}) {
     EXPECT_GT(seen[c], 0) << CodeName(c);
   }
-  for (EntryType t :
-       {EntryType::kStake, EntryType::kUnstake, EntryType::kWithdraw, EntryType::kSlash}) {
+  for (EntryType t : {EntryType::kStake, EntryType::kUnstake, EntryType::kWithdraw,
+                      EntryType::kSlash, EntryType::kDatasetPublish, EntryType::kDatasetRevoke,
+                      EntryType::kDataAccess}) {
     EXPECT_GT((seen_by_type[{t, Code::kOk}]), 0) << EntryTypeName(t);
   }
   EXPECT_GT((seen_by_type[{EntryType::kSlash, Code::kInsufficientBalance}]), 0);
@@ -381,6 +470,11 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
             << book.outcomes(OutcomeResult::kNoQuorum) << ", rejected "
             << book.outcomes(OutcomeResult::kRejected) << ", grants " << grants << "\n";
   EXPECT_GT(slashes_into_tranches, 0);
+  EXPECT_GT(royalty_settles, 0);
+  std::cout << "data ops ok: publish " << seen_by_type[{EntryType::kDatasetPublish, Code::kOk}]
+            << ", revoke " << seen_by_type[{EntryType::kDatasetRevoke, Code::kOk}] << ", access "
+            << seen_by_type[{EntryType::kDataAccess, Code::kOk}] << ", royalty settles "
+            << royalty_settles << "\n";
   std::cout << "stake ops ok: stake " << seen_by_type[{EntryType::kStake, Code::kOk}]
             << ", unstake " << seen_by_type[{EntryType::kUnstake, Code::kOk}] << ", withdraw "
             << seen_by_type[{EntryType::kWithdraw, Code::kOk}] << ", slash "

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <deque>
 
+#include "plume/ledger/data_entries.h"
+
 namespace plume::ledger {
 
 std::vector<std::string> TouchedAccounts(const Entry& e) {
@@ -11,7 +13,11 @@ std::vector<std::string> TouchedAccounts(const Entry& e) {
   for (const std::string* a : {&e.from, &e.to}) {
     if (!a->empty()) out.push_back(*a);
   }
-  if (e.type == EntryType::kSettle) out.emplace_back(kTreasury);
+  if (e.type == EntryType::kSettle) {
+    out.emplace_back(kTreasury);
+    for (const Leg& leg : e.legs) out.push_back(leg.account);  // royalties
+  }
+  if (std::string owner = DataOwnerAccount(e); !owner.empty()) out.push_back(std::move(owner));
   if (e.type == EntryType::kSlash) {
     if (auto agent = AccountKey(e.from)) out.push_back(UnbondAccount(*agent));
     for (const Leg& leg : e.legs) out.push_back(leg.account);
@@ -108,6 +114,7 @@ std::string DescribeEntry(const LoggedEntry& l) {
     }
   }
   if (e.type == EntryType::kSlash) out += " memo=" + Quoted(e.memo);
+  out += DescribeDataEntry(e);
   return out;
 }
 

@@ -12,7 +12,8 @@
 namespace plume::ledger {
 namespace {
 constexpr std::string_view kMagic = "PLUMESNP";
-// 3: the state carries unbonding tranches and slashed tasks; 4: governance proposals.
+// 3: the state carries unbonding tranches and slashed tasks; 4: datasets, hold royalties and
+// governance proposals.
 constexpr uint32_t kVersion = 4;
 constexpr std::string_view kSnapshotDomain = "plume-ledger-snapshot-v3";
 constexpr size_t kPrefixBytes = 8 + 4 + 8 + 32 + 64;

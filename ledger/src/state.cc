@@ -2,6 +2,7 @@
 #include "plume/ledger/state.h"
 
 #include <cassert>
+#include <map>
 
 #include "plume/ledger/limits.h"
 #include "state_rules.h"
@@ -49,7 +50,10 @@ Code CheckShape(const Entry& e) {
   // entries that do the same thing differ in bytes that nothing reads.
   const bool has_time = t == EntryType::kUnstake || t == EntryType::kWithdraw;
   if (!has_time && e.at_ms != 0) return Code::kInvalid;
-  if (!e.body.empty()) return Code::kInvalid;  // no type up to kWithdraw has a body
+  if (rules::IsDataType(t) || (t == EntryType::kSettle && !(e.body.empty() && e.legs.empty()))) {
+    return rules::CheckDataShape(e);
+  }
+  if (!e.body.empty()) return Code::kInvalid;  // no other type up to here has a body
   if (t != EntryType::kSlash) return e.legs.empty() && e.memo.empty() ? Code::kOk : Code::kInvalid;
   if (e.legs.empty() || e.legs.size() > kSlashLegsMax) return Code::kInvalid;
   if (e.memo.size() > kMemoBytesMax || !IsValidUtf8(e.memo)) return Code::kInvalid;
@@ -104,6 +108,10 @@ std::string_view CodeName(Code code) {
       return "not_adopted";
     case Code::kTimelocked:
       return "timelocked";
+    case Code::kUnknownDataset:
+      return "unknown_dataset";
+    case Code::kBadRoyalty:
+      return "bad_royalty";
   }
   return "unknown";
 }
@@ -156,6 +164,10 @@ Code Authorize(const Entry& e, const Keys& keys) {
     case EntryType::kGovOutcome:
     case EntryType::kGovExecution:
       return rules::AuthorizeGov(e, keys, signers);
+    case EntryType::kDatasetPublish:
+    case EntryType::kDatasetRevoke:
+    case EntryType::kDataAccess:
+      return rules::AuthorizeData(e, keys, signers);
   }
   return Code::kInvalid;
 }
@@ -200,6 +212,10 @@ Code State::ApplyRules(const Entry& e) {
     case EntryType::kGovOutcome:
     case EntryType::kGovExecution:
       return ApplyGov(e);
+    case EntryType::kDatasetPublish:
+    case EntryType::kDatasetRevoke:
+    case EntryType::kDataAccess:
+      return ApplyData(e);
   }
   return Code::kInvalid;
 }
@@ -271,17 +287,33 @@ Code State::ApplySettle(const Entry& e) {
   const auto pay = PayForFlops(r.price_micro_plume_per_pflop, r.flops);
   if (!pay) return Code::kOverflow;
   const MicroPlume fee = FeeFor(*pay, r.fee_bps);
-  const auto total = CheckedAdd(*pay, fee);
+  const Royalties royalties = CheckRoyalties(e);
+  if (royalties.code != Code::kOk) return royalties.code;
+  const auto pay_and_fee = CheckedAdd(*pay, fee);
+  const auto total = pay_and_fee ? CheckedAdd(*pay_and_fee, royalties.total) : std::nullopt;
   if (!total) return Code::kOverflow;
   const std::string treasury(kTreasury);
   if (balances_.at(e.from) < *total) return Code::kHoldExceeded;
-  if (!CheckedAdd(balances_.at(e.to), *pay) || !CheckedAdd(balances_.at(treasury), fee)) {
-    return Code::kOverflow;
+  // Credits per account: the provider, the treasury and owners may coincide (an owner who is
+  // also the team), so each account's sum is checked once.
+  std::map<std::string, MicroPlume> credits{{e.to, *pay}};
+  const auto credit = [&](const std::string& account, MicroPlume amount) {
+    auto sum = CheckedAdd(credits[account], amount);
+    if (sum) credits[account] = *sum;
+    return sum.has_value();
+  };
+  bool fits = credit(treasury, fee);
+  for (const Leg& leg : e.legs) fits = fits && credit(leg.account, leg.amount);
+  for (const auto& [account, amount] : credits) {
+    fits = fits && CheckedAdd(balances_.at(account), amount).has_value();
   }
+  if (!fits) return Code::kOverflow;
   Move(e.from, e.to, *pay);
   Move(e.from, treasury, fee);
+  for (const Leg& leg : e.legs) Move(e.from, leg.account, leg.amount);
   hold->second.paid = *CheckedAdd(hold->second.paid, *pay);  // <= held, so no overflow
   hold->second.fees = *CheckedAdd(hold->second.fees, fee);
+  hold->second.royalties = *CheckedAdd(hold->second.royalties, royalties.total);
   settled_.insert(std::move(key));
   return Code::kOk;
 }
@@ -336,7 +368,7 @@ Status State::CheckInvariants() const {
   for (const auto& [job, hold] : holds_) {
     const int64_t balance = balances_.at(EscrowAccount(job)).value();
     const __int128 accounted = static_cast<__int128>(hold.paid.value()) + hold.fees.value() +
-                               hold.released.value() + balance;
+                               hold.royalties.value() + hold.released.value() + balance;
     if (accounted != hold.held.value()) {
       return Fail("invariant broken: hold of job " + job + " does not add up");
     }

@@ -1,8 +1,8 @@
 // Serialisation of State for snapshots: counts first, then the items; every count is bounded
 // by the bytes left, so a damaged snapshot cannot make us allocate without limit.
 // Order: minted, entry count, balances, holds, settled tasks, ids, tranches (by unbond
-// account), slashed tasks (the last two since snapshot version 3), governance proposals (since
-// version 4).
+// account), slashed tasks (the last two since snapshot version 3), datasets and governance
+// proposals (version 4, which also gave holds their royalties).
 #include "codec.h"
 #include "plume/ledger/limits.h"
 #include "plume/ledger/state.h"
@@ -24,7 +24,7 @@ void State::EncodeTo(std::vector<uint8_t>& out) const {
   for (const auto& [job, h] : holds_) {
     codec::PutString(out, job);
     codec::PutString(out, h.team);
-    for (MicroPlume m : {h.held, h.paid, h.fees, h.released}) {
+    for (MicroPlume m : {h.held, h.paid, h.fees, h.royalties, h.released}) {
       codec::PutU64(out, static_cast<uint64_t>(m.value()));
     }
     codec::PutU8(out, h.closed ? 1 : 0);
@@ -63,6 +63,14 @@ void State::EncodeTo(std::vector<uint8_t>& out) const {
     codec::PutU8(out, p.outcome ? static_cast<uint8_t>(*p.outcome) : 0);
     codec::PutU8(out, p.executed ? 1 : 0);
   }
+  codec::PutU64(out, datasets_.size());
+  for (const auto& [id, d] : datasets_) {
+    codec::PutString(out, id);
+    codec::PutBytes(out, data::EncodeTerms(d.terms));
+    codec::PutU8(out, d.revoked ? 1 : 0);
+    codec::PutU64(out, d.published_index);
+    codec::PutU64(out, d.accesses);
+  }
 }
 
 Result<State> State::Decode(std::span<const uint8_t> bytes) {
@@ -81,13 +89,14 @@ Result<State> State::Decode(std::span<const uint8_t> bytes) {
     std::string account = in.String(kStringMax);
     s.balances_[std::move(account)] = money();
   }
-  for (uint64_t i = 0, n = count(41); i < n && in.ok(); ++i) {
+  for (uint64_t i = 0, n = count(49); i < n && in.ok(); ++i) {
     std::string job = in.String(kStringMax);
     HoldInfo h;
     h.team = in.String(kStringMax);
     h.held = money();
     h.paid = money();
     h.fees = money();
+    h.royalties = money();
     h.released = money();
     h.closed = in.U8() == 1;
     s.holds_[std::move(job)] = std::move(h);
@@ -133,6 +142,13 @@ Result<State> State::Decode(std::span<const uint8_t> bytes) {
     if (outcome != 0) p.outcome = static_cast<OutcomeResult>(outcome);
     p.executed = in.U8() == 1;
     s.proposals_[std::move(id)] = std::move(p);
+  }
+  for (uint64_t i = 0, n = count(25); i < n && in.ok(); ++i) {
+    std::string id = in.String(kStringMax);
+    auto terms = data::DecodeTerms(in.Bytes(kBodyBytesMax));
+    if (!terms) in.Fail();
+    DatasetRecord d{terms ? std::move(*terms) : data::Terms{}, in.U8() == 1, in.U64(), in.U64()};
+    s.datasets_.emplace(std::move(id), std::move(d));
   }
   if (!in.done()) return Fail("snapshot state is malformed");
   if (!s.balances_.contains(std::string(kTreasury)) ||

@@ -45,6 +45,15 @@ Code AuthorizeReceipt(const Entry& e, const Keys& keys);
 // Stake, unstake, withdraw and slash (state_stake.cc); CheckShape has passed.
 Code AuthorizeStake(const Entry& e, const Keys& keys, Signers& signers);
 
+inline bool IsDataType(EntryType t) {
+  return t == EntryType::kDatasetPublish || t == EntryType::kDatasetRevoke ||
+         t == EntryType::kDataAccess;
+}
+// Field shapes of data-owner entries and of a settle with royalties (state_data.cc); called by
+// CheckShape after the fields every type shares.
+Code CheckDataShape(const Entry& e);
+// Publish, revoke and access: the signer named in the body, and the grant's signature.
+Code AuthorizeData(const Entry& e, const Keys& keys, Signers& signers);
 // Governance (state_gov.cc): the types, their field shapes (instead of CheckShape's) and who
 // signs them.
 inline bool IsGov(EntryType t) {

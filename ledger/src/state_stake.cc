@@ -26,6 +26,8 @@ bool LegAccountFits(const Leg& leg) {
       return IsTeam(leg.account);
     case LegKind::kFinder:
       return IsProvider(leg.account);
+    case LegKind::kRoyalty:
+      return false;  // royalties are paid by settles, never out of a slash
   }
   return false;
 }

@@ -127,6 +127,88 @@ TEST_F(BlobStoreTest, PullTransferResumesFromPartial) {
   EXPECT_FALSE(fs::exists(dir_ / "dst" / "partial" / (ToHex(hash) + ".part")));
 }
 
+// F6: resuming a partial must not hash gigabytes on the thread that serves everyone. The
+// receiver keeps its running hash beside the partial; a resume hashes only the tail past it, and
+// a tail longer than the bound is cut and sent again. Shown: a 16 MiB upload "crashes", 20 MiB
+// more land in the partial without a newer saved state, and the resume continues at 36 MiB
+// (16 from the saved hash + 20 hashed); with the saved state spoilt, the same partial is cut to
+// 0 rather than hashed whole; either way the finished blob verifies.
+TEST_F(BlobStoreTest, ResumeHashesOnlyTheTailPastTheSavedState) {
+  auto sink = Open("dst");
+  const uint64_t saved_at = limits::kBlobResumeStateEveryBytes;
+  const uint64_t tail = limits::kBlobResumeRehashBytesMax - (8u << 20);
+  const std::string data = RandomBytes(saved_at + tail + (4u << 20) + 123, 9);
+  const Hash256 hash = Blake2b256(data);
+  const fs::path partial = dir_ / "dst" / "partial" / (ToHex(hash) + ".part");
+  auto feed = [&](BlobReceiver& r, uint64_t upto) {
+    while (r.next_offset() < upto) {
+      const uint64_t off = r.next_offset();
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(limits::kBlobChunkBytes, upto - off));
+      ASSERT_TRUE(r.OnChunk(off, std::span(reinterpret_cast<const uint8_t*>(data.data() + off), n),
+                            data.size()));
+    }
+  };
+  {
+    auto r = BlobReceiver::Start(*sink, hash, data.size());
+    ASSERT_TRUE(r);
+    feed(**r, saved_at);
+  }  // crash: the saved state covers 16 MiB
+  ASSERT_TRUE(fs::exists(fs::path(partial.string() + ".hash")));
+  {
+    std::ofstream f(partial, std::ios::binary | std::ios::app);
+    f.write(data.data() + saved_at, static_cast<std::streamsize>(tail));
+  }
+  {
+    auto r = BlobReceiver::Start(*sink, hash, data.size());
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ((*r)->next_offset(), saved_at + tail);  // 20 MiB hashed, not 36
+  }
+  {  // the saved state spoilt: 36 MiB unvouched for is more than the bound, so it is cut
+    std::fstream f(partial.string() + ".hash", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(20);
+    f.put('\x5a');
+  }
+  auto r = BlobReceiver::Start(*sink, hash, data.size());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)->next_offset(), 0u);
+  EXPECT_EQ(fs::file_size(partial), 0u);
+  feed(**r, data.size());
+  EXPECT_TRUE((*r)->complete());
+  EXPECT_EQ(*sink->Get(hash), data);
+  EXPECT_FALSE(fs::exists(fs::path(partial.string() + ".hash")));
+}
+
+// A saved state is only a shortcut: one that vouches for bytes the partial lost or holds
+// differently never lets a blob be stored under a hash its bytes do not have.
+TEST_F(BlobStoreTest, ResumeFromSavedStateStillVerifies) {
+  auto sink = Open("dst");
+  const std::string data = RandomBytes(limits::kBlobResumeStateEveryBytes + (2u << 20), 10);
+  const Hash256 hash = Blake2b256(data);
+  const fs::path partial = dir_ / "dst" / "partial" / (ToHex(hash) + ".part");
+  {
+    auto r = BlobReceiver::Start(*sink, hash, data.size());
+    ASSERT_TRUE(r);
+    const uint64_t chunk = limits::kBlobChunkBytes;
+    for (uint64_t off = 0; off < limits::kBlobResumeStateEveryBytes; off += chunk) {
+      auto bytes = std::span(reinterpret_cast<const uint8_t*>(data.data() + off), chunk);
+      ASSERT_TRUE((*r)->OnChunk(off, bytes, data.size()));
+    }
+  }
+  fs::resize_file(partial, 1000);  // the partial lost bytes the state vouches for
+  auto r = BlobReceiver::Start(*sink, hash, data.size());
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)->next_offset(), 1000u);  // the state is ignored; the 1000 bytes are hashed
+  for (uint64_t off = 1000; off < data.size();) {
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(limits::kBlobChunkBytes, data.size() - off));
+    auto bytes = std::span(reinterpret_cast<const uint8_t*>(data.data() + off), n);
+    ASSERT_TRUE((*r)->OnChunk(off, bytes, data.size()));
+    off += n;
+  }
+  EXPECT_TRUE((*r)->complete());
+  EXPECT_EQ(*sink->Get(hash), data);
+}
+
 // Push (BlobPut/BlobAck) with the window, a lost chunk in the middle, and a receiver that resumes.
 TEST_F(BlobStoreTest, PushTransferKeepsWindowAndRecoversFromLoss) {
   auto source = Open("src");

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 
 #include <spdlog/spdlog.h>
 
@@ -15,6 +17,62 @@
 
 namespace plume {
 namespace fs = std::filesystem;
+namespace {
+
+// The resume state beside a partial file: the running hash after the first `offset` bytes, so a
+// resumed upload need not read and hash them again. Layout: magic, offset (u64), the hasher's
+// bytes, then BLAKE2b-256 of all that (a torn or foreign file is ignored, never trusted). The
+// hasher's bytes are libsodium's state: a state saved by another libsodium build could hash
+// wrongly, and then the final verification fails and the upload starts over; nothing is
+// stored on its word.
+static_assert(std::is_trivially_copyable_v<Hasher>, "the hash state is saved as bytes");
+constexpr char kResumeMagic[8] = {'p', 'l', 'u', 'm', 'e', 'h', 's', '1'};
+
+fs::path ResumePath(const fs::path& partial) { return fs::path(partial.string() + ".hash"); }
+
+void SaveResumeState(const fs::path& partial, uint64_t offset, const Hasher& hasher) {
+  std::string bytes(kResumeMagic, sizeof kResumeMagic);
+  bytes.append(reinterpret_cast<const char*>(&offset), sizeof offset);
+  bytes.append(reinterpret_cast<const char*>(&hasher), sizeof hasher);
+  const Hash256 check = Blake2b256(bytes);
+  bytes.append(reinterpret_cast<const char*>(check.data()), check.size());
+  const fs::path path = ResumePath(partial);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // only a shortcut: without it a resume re-sends more
+  (void)detail::WriteAll(fd, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), 0,
+                         path);
+  ::close(fd);
+}
+
+struct ResumeState {
+  uint64_t offset = 0;
+  Hasher hasher;
+};
+
+std::optional<ResumeState> LoadResumeState(const fs::path& partial, uint64_t have) {
+  const fs::path path = ResumePath(partial);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  constexpr size_t kBody = sizeof kResumeMagic + sizeof(uint64_t) + sizeof(Hasher);
+  struct stat st {};
+  const bool right_size = ::fstat(fd, &st) == 0 && st.st_size == kBody + sizeof(Hash256);
+  auto bytes = right_size ? detail::ReadAt(fd, 0, kBody + sizeof(Hash256), path)
+                          : Result<std::string>(Fail("resume state of another size"));
+  ::close(fd);
+  if (!bytes ||
+      std::memcmp(bytes->data(), kResumeMagic, sizeof kResumeMagic) != 0) {
+    return std::nullopt;
+  }
+  const Hash256 check = Blake2b256(std::string_view(bytes->data(), kBody));
+  if (std::memcmp(check.data(), bytes->data() + kBody, check.size()) != 0) return std::nullopt;
+  ResumeState r;
+  std::memcpy(&r.offset, bytes->data() + sizeof kResumeMagic, sizeof r.offset);
+  std::memcpy(&r.hasher, bytes->data() + sizeof kResumeMagic + sizeof r.offset, sizeof r.hasher);
+  if (r.offset > have) return std::nullopt;  // the partial lost bytes (power cut): not this one
+  return r;
+}
+
+}  // namespace
 
 struct BlobReceiver::Impl {
   BlobStore* store = nullptr;
@@ -25,6 +83,7 @@ struct BlobReceiver::Impl {
   uint64_t next_offset = 0;
   uint64_t requested_upto = 0;
   Hasher hasher;
+  uint64_t state_saved_at = 0;  // next_offset when the resume state was last saved
   bool complete = false;
 
   ~Impl() {
@@ -36,7 +95,8 @@ struct BlobReceiver::Impl {
     fd = -1;
     std::error_code ec;
     fs::remove(partial, ec);
-    next_offset = requested_upto = 0;
+    fs::remove(ResumePath(partial), ec);
+    next_offset = requested_upto = state_saved_at = 0;
     hasher = Hasher();
   }
   Status Finish();
@@ -75,13 +135,28 @@ Result<std::unique_ptr<BlobReceiver>> BlobReceiver::Start(BlobStore& store, cons
     impl->Restart();
     return Start(store, hash, total_size_bytes, owner);
   }
-  // Resume: the bytes already on disk are part of the hash; read them once to catch up.
-  for (uint64_t off = 0; off < have; off += limits::kBlobChunkBytes) {
+  // Resume: the bytes on disk are part of the hash. Start from the saved state, if any, and hash
+  // only the tail past it, within a bound (limits.h); a longer tail is cut and sent again.
+  uint64_t from = 0;
+  if (auto saved = LoadResumeState(impl->partial, have)) {
+    from = saved->offset;
+    impl->hasher = saved->hasher;
+  }
+  if (have - from > limits::kBlobResumeRehashBytesMax) {
+    if (::ftruncate(impl->fd, static_cast<off_t>(from)) != 0) {
+      return Fail(detail::Errno("cannot cut partial blob", impl->partial));
+    }
+    spdlog::info("blob {}: {} unhashed bytes of the partial copy dropped; they are sent again",
+                 ToHex(hash), have - from);
+    have = from;
+  }
+  for (uint64_t off = from; off < have; off += limits::kBlobChunkBytes) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(limits::kBlobChunkBytes, have - off));
     auto bytes = detail::ReadAt(impl->fd, off, len, impl->partial);
     if (!bytes) return tl::unexpected(bytes.error());
     impl->hasher.Update(*bytes);
   }
+  impl->state_saved_at = from;
   impl->next_offset = impl->requested_upto = have;
   if (have > 0) spdlog::info("blob {}: resuming at byte {}", ToHex(hash), have);
   auto receiver = std::unique_ptr<BlobReceiver>(new BlobReceiver(std::move(impl)));
@@ -102,6 +177,8 @@ Status BlobReceiver::Impl::Finish() {
   ::close(fd);
   fd = -1;
   if (auto s = store->Adopt(partial, hash, *total); !s) return s;
+  std::error_code ec;
+  fs::remove(ResumePath(partial), ec);
   complete = true;
   return {};
 }
@@ -137,6 +214,12 @@ Status BlobReceiver::OnChunk(uint64_t offset, std::span<const uint8_t> bytes,
     if (auto w = detail::WriteAll(s.fd, bytes.data(), bytes.size(), offset, s.partial); !w) return w;
     s.hasher.Update(bytes);
     s.next_offset += bytes.size();
+    if (s.next_offset - s.state_saved_at >= limits::kBlobResumeStateEveryBytes) {
+      // The saved hash vouches for the bytes before next_offset: they must be on disk first.
+      if (::fdatasync(s.fd) != 0) return Fail(detail::Errno("cannot sync", s.partial));
+      SaveResumeState(s.partial, s.next_offset, s.hasher);
+      s.state_saved_at = s.next_offset;
+    }
   }
   if (s.next_offset == *s.total) return s.Finish();
   return {};

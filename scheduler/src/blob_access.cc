@@ -1,4 +1,5 @@
-// The blob access rule of blob_access.h.
+// The blob access rule of blob_access.h, and the index that keeps its cost per check independent
+// of the number of jobs.
 #include "plume/scheduler/blob_access.h"
 
 #include <algorithm>
@@ -15,38 +16,92 @@ bool IsInputOf(const Job& job, const BlobHash& blob) {
   return Contains(job.spec.data_blobs, blob) || blob == job.spec.infer.checkpoint_blob;
 }
 
-// Everything a granted job of the key is made of or made: what `plume fetch` and `plume audit`
-// download.
-bool IsOfGrantedJob(const State& s, const Job& j, const BlobHash& blob) {
-  if (!j.escrow_held) return false;
-  if (IsInputOf(j, blob) || blob == j.spec.initial_params_blob || Contains(j.outputs, blob)) {
-    return true;
-  }
-  for (auto r = s.rounds.lower_bound({j.id, 0}); r != s.rounds.end() && r->first.first == j.id;
-       ++r) {
-    if (blob == r->second.params_in || blob == r->second.params_out) return true;
-  }
-  for (auto t = s.tasks.lower_bound(j.id + "/"); t != s.tasks.end() && t->second.job == j.id;
-       ++t) {
-    if (blob == t->second.output_blob) return true;
+// Whether `use` still holds in `s`: the index only ever adds, the state decides.
+bool StillUsed(const State& s, const Job& j, const BlobUse& use, const BlobHash& blob) {
+  switch (use.where) {
+    case BlobUse::Where::kJob:
+      return IsInputOf(j, blob) || blob == j.spec.initial_params_blob || Contains(j.outputs, blob);
+    case BlobUse::Where::kRound: {
+      auto r = s.rounds.find({j.id, use.round});
+      return r != s.rounds.end() && (blob == r->second.params_in || blob == r->second.params_out);
+    }
+    case BlobUse::Where::kTask: {
+      auto t = s.tasks.find(use.task);
+      return t != s.tasks.end() && t->second.job == j.id && blob == t->second.output_blob;
+    }
   }
   return false;
 }
+
+const std::set<BlobUse> kNoUses;
 
 }  // namespace
 
-bool MayUseBlob(const State& s, const ClientId& who, const BlobHash& blob) {
+void BlobJobIndex::Put(const BlobHash& blob, const ClientId& owner, BlobUse use) {
+  if (blob.empty() || owner.empty()) return;
+  entries_ += uses_[blob][owner].insert(std::move(use)).second ? 1 : 0;
+}
+
+void BlobJobIndex::Add(const Job& j) {
+  const BlobUse use{BlobUse::Where::kJob, j.id, 0, {}};
+  for (const BlobHash& b : j.spec.data_blobs) Put(b, j.owner, use);
+  Put(j.spec.infer.checkpoint_blob, j.owner, use);
+  Put(j.spec.initial_params_blob, j.owner, use);
+  for (const BlobHash& b : j.outputs) Put(b, j.owner, use);
+}
+
+void BlobJobIndex::Add(const State& s, const Round& r) {
+  auto j = s.jobs.find(r.job);
+  if (j == s.jobs.end()) return;
+  const BlobUse use{BlobUse::Where::kRound, r.job, r.round, {}};
+  Put(r.params_in, j->second.owner, use);
+  Put(r.params_out, j->second.owner, use);
+}
+
+void BlobJobIndex::Add(const State& s, const Task& t) {
+  auto j = s.jobs.find(t.job);
+  if (j == s.jobs.end()) return;
+  Put(t.output_blob, j->second.owner, BlobUse{BlobUse::Where::kTask, t.job, 0, t.id});
+}
+
+void BlobJobIndex::AddAll(const State& s) {
+  for (const auto& [id, j] : s.jobs) Add(j);
+  for (const auto& [key, r] : s.rounds) Add(s, r);
+  for (const auto& [id, t] : s.tasks) Add(s, t);
+}
+
+void BlobJobIndex::Note(const State& s, const Dirty& d) {
+  for (const Job& j : d.jobs) Add(j);
+  for (const Round& r : d.rounds) Add(s, r);
+  for (const Task& t : d.tasks) Add(s, t);
+}
+
+const std::set<BlobUse>& BlobJobIndex::UsesOf(const BlobHash& blob, const ClientId& owner) const {
+  auto b = uses_.find(blob);
+  if (b == uses_.end()) return kNoUses;
+  auto o = b->second.find(owner);
+  return o == b->second.end() ? kNoUses : o->second;
+}
+
+bool MayUseBlob(const State& s, const BlobJobIndex& index, const ClientId& who,
+                const BlobHash& blob) {
   if (blob.empty() || who.empty()) return false;
-  if (auto u = s.blob_uploaders.find(blob); u != s.blob_uploaders.end() && u->second.contains(who)) {
+  if (auto u = s.blob_uploaders.find(blob);
+      u != s.blob_uploaders.end() && u->second.contains(who)) {
     return true;
   }
-  for (const auto& [id, j] : s.jobs) {
-    if (j.owner == who && IsOfGrantedJob(s, j, blob)) return true;
+  for (const BlobUse& use : index.UsesOf(blob, who)) {
+    auto j = s.jobs.find(use.job);
+    if (j != s.jobs.end() && j->second.owner == who && j->second.escrow_held &&
+        StillUsed(s, j->second, use, blob)) {
+      return true;
+    }
   }
   return false;
 }
 
-bool MayReadBlob(const State& s, const std::map<BlobHash, JobId>& derived, const ClientId& who,
+bool MayReadBlob(const State& s, const BlobJobIndex& index,
+                 const std::map<BlobHash, JobId>& derived, const ClientId& who,
                  const BlobHash& blob) {
   if (blob.empty() || who.empty()) return false;
   if (auto n = s.nodes.find(who); n != s.nodes.end()) {
@@ -59,7 +114,7 @@ bool MayReadBlob(const State& s, const std::map<BlobHash, JobId>& derived, const
     auto j = s.jobs.find(d->second);
     if (j != s.jobs.end() && j->second.owner == who && j->second.escrow_held) return true;
   }
-  return MayUseBlob(s, who, blob);
+  return MayUseBlob(s, index, who, blob);
 }
 
 }  // namespace plume::scheduler

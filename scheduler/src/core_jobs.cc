@@ -365,7 +365,7 @@ void Core::Impl::RecordSettle(const LedgerOp& op, SettleState outcome) {
   Touch(*t);
   if (outcome != SettleState::kApplied) return;
   if (Job* job = FindJob(op.job)) {
-    job->paid_micro_plume += op.amount_micro_plume;
+    job->paid_micro_plume = AddMicroPlume(job->paid_micro_plume, op.amount_micro_plume);
     Touch(*job);
   }
 }

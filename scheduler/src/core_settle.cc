@@ -22,9 +22,16 @@ namespace plume::scheduler {
 MicroPlume Core::Impl::EscrowSpent(const JobId& job) {
   const uint32_t fee_bps = s.jobs.at(job).spec.fee_bps;
   MicroPlume spent = 0;
+  const JobSpec& spec = s.jobs.at(job).spec;
   for (const Task* t : TasksOf(job)) {
-    spent += t->paid_micro_plume +
-             ledger::FeeFor(ledger::MicroPlume(t->paid_micro_plume), fee_bps).value();
+    spent = AddMicroPlume(
+        spent, AddMicroPlume(t->paid_micro_plume,
+                             ledger::FeeFor(ledger::MicroPlume(t->paid_micro_plume), fee_bps)
+                                 .value()));
+    // A settled task of the job's own also paid its royalty (reactor_tasks.cc).
+    if (t->paid_micro_plume > 0 && t->audit_role == AuditRole::kNone) {
+      spent = AddMicroPlume(spent, RoyaltyPerTaskMicroPlume(spec));
+    }
   }
   return spent;
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/entry.h"
 #include "plume/ledger/query.h"
 #include "plume/protocol/file_util.h"
@@ -26,6 +27,11 @@ Result<std::unique_ptr<LedgerBridge>> LedgerBridge::Open(const std::filesystem::
   bridge->dir_ = dir;
   bridge->ledger_ = std::move(*ledger);
   bridge->FindUnbonding();
+  // The history index, here rather than at the first history query: that query would read the
+  // whole log on the reactor thread, and any key may ask.
+  if (auto st = bridge->IndexHistory(); !st) {
+    return Fail("ledger " + dir.string() + ": indexing its history: " + st.error().message);
+  }
   if (inbox_poll.count() > 0) {
     LedgerBridge* b = bridge.get();
     bridge->poller_ = std::thread([b, inbox_poll] {
@@ -269,7 +275,20 @@ Result<bool> LedgerBridge::KeepSettle(const SettleReceipt& s) {
     return false;
   }
   r.scheduler_signature = ledger::Countersign(r, ledger_->keys().ledger_id, identity_);
-  ledger::Entry settle = ledger::MakeSettle("settle:" + s.task, r);
+  std::vector<ledger::RoyaltyPart> royalties;
+  if (!s.royalty_dataset.empty()) {
+    // The terms as the ledger has them (they never change): the ledger recomputes the same leg.
+    const auto dataset = ledger_->Dataset(s.royalty_dataset);
+    auto part = dataset ? ledger::MakeRoyaltyPart(dataset->terms, s.royalty_tokens) : std::nullopt;
+    if (part) {
+      royalties.push_back(std::move(*part));
+    } else {
+      spdlog::warn("job={} task={}: no royalty for dataset {} ({} tokens): {}", s.job, s.task,
+                   s.royalty_dataset, s.royalty_tokens,
+                   dataset ? "it rounds to 0" : "not in the ledger");
+    }
+  }
+  ledger::Entry settle = ledger::MakeRoyaltySettle("settle:" + s.task, r, royalties);
   settle.signatures.push_back(ledger::SignEntry(settle, ledger_->keys().ledger_id, identity_));
   const std::vector<uint8_t> bytes = ledger::Encode(settle);
   // The result is acknowledged (and the agent forgets it) once the turn commits, so the only

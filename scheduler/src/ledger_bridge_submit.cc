@@ -23,6 +23,13 @@ namespace {
 
 using Body = wire::Envelope::Body;
 
+// Data owners' entries (ledger/data_entries.h): signed by the owner, they move no money, so
+// there is no debited balance to check or credited account to open here.
+bool MovesNothing(ledger::EntryType t) {
+  return t == ledger::EntryType::kDatasetPublish || t == ledger::EntryType::kDatasetRevoke ||
+         t == ledger::EntryType::kDataAccess;
+}
+
 void SetError(Body::Builder reply, wire::ErrorCode code, const std::string& why) {
   auto e = reply.initError();
   e.setCode(code);
@@ -49,7 +56,7 @@ wire::ErrorCode ErrorFor(ledger::Code code) {
 
 bool Submittable(ledger::EntryType t) {
   return t == ledger::EntryType::kMint || t == ledger::EntryType::kTransfer ||
-         t == ledger::EntryType::kStake || t == ledger::EntryType::kUnstake;
+         t == ledger::EntryType::kStake || t == ledger::EntryType::kUnstake || MovesNothing(t);
 }
 
 // What the client can do about a refusal, beyond the ledger's code.
@@ -90,7 +97,8 @@ Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::
   using ledger::Code;
   if (!Submittable(e.type)) {
     why = "a " + std::string(ledger::EntryTypeName(e.type)) +
-          " entry cannot be submitted: only mint, transfer, stake and unstake travel this way";
+          " entry cannot be submitted: only mint, transfer, stake, unstake and data owners' "
+          "dataset_publish, dataset_revoke and data_access travel this way";
     return ledger::ApplyResult{Code::kInvalid};
   }
   // A retry of an applied id is answered by the ledger (kIdExists, or kIdConflict for other
@@ -123,7 +131,7 @@ Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::
     why = Hint(e, c);
     return ledger::ApplyResult{c};
   }
-  if (!known) {
+  if (!known && !MovesNothing(e.type)) {
     const auto have = ledger_->Balance(e.from);
     if (e.type != ledger::EntryType::kMint && (!have || *have < e.amount)) {
       const Code c = have ? Code::kInsufficientBalance : Code::kUnknownAccount;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <span>
 
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/query.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/ledger_bridge.h"
@@ -127,7 +128,8 @@ void AnswerInclusion(const ledger::Ledger& l, wire::LedgerQuery::Inclusion::Read
   // Entries of other teams and providers (their receipts name their blobs) stay theirs.
   const ledger::Entry& e = bundle->logged.entry;
   const std::vector<std::string> touched = ledger::TouchedAccounts(e);
-  if (may_read && std::none_of(touched.begin(), touched.end(), may_read)) {
+  if (may_read && !ledger::IsPublicEntry(e) &&
+      std::none_of(touched.begin(), touched.end(), may_read)) {
     SetError(reply, wire::ErrorCode::UNAUTHORIZED,
              "entry #" + std::to_string(*index) +
                  " does not touch an account whose history you may read: proofs are answered "
@@ -195,25 +197,32 @@ void AnswerQuery(const ledger::Ledger& l, const HistoryFn& history, wire::Ledger
 
 }  // namespace
 
-Result<std::vector<ledger::LoggedEntry>> LedgerBridge::HistoryOf(
-    const std::optional<std::string>& account, size_t limit) {
-  // Catch up with whatever was appended since the last query, by any path (inbox, holds,
-  // settles, releases, submits, slashes, withdrawals); the accounts of ledger::Touches.
-  auto caught_up = ledger_->ForEachEntry(history_indexed_, [this](const ledger::LoggedEntry& e) {
+Status LedgerBridge::IndexHistory() {
+  // The accounts of ledger::Touches. Only the newest kLedgerHistoryRowsMax indexes of an account
+  // are kept: a history reply never returns more, so older ones would only cost memory.
+  return ledger_->ForEachEntry(history_indexed_, [this](const ledger::LoggedEntry& e) {
     for (const std::string& a : ledger::TouchedAccounts(e.entry)) {
-      std::vector<uint64_t>& at = history_index_[a];
-      if (at.empty() || at.back() != e.index) at.push_back(e.index);
+      std::deque<uint64_t>& at = history_index_[a];
+      if (!at.empty() && at.back() == e.index) continue;
+      at.push_back(e.index);
+      if (at.size() > limits::kLedgerHistoryRowsMax) at.pop_front();
     }
     history_indexed_ = e.index + 1;
     return true;
   });
-  if (!caught_up) return tl::unexpected(caught_up.error());
+}
+
+Result<std::vector<ledger::LoggedEntry>> LedgerBridge::HistoryOf(
+    const std::optional<std::string>& account, size_t limit) {
+  // Open indexed the log; catch up with whatever was appended since, by any path (inbox, holds,
+  // settles, releases, submits, slashes, withdrawals): each entry is read here once.
+  if (auto st = IndexHistory(); !st) return tl::unexpected(st.error());
   std::vector<uint64_t> picks;
   if (!account) {
     const uint64_t n = history_indexed_;
     for (uint64_t i = n - std::min<uint64_t>(limit, n); i < n; ++i) picks.push_back(i);
   } else if (auto it = history_index_.find(*account); it != history_index_.end()) {
-    const std::vector<uint64_t>& all = it->second;
+    const std::deque<uint64_t>& all = it->second;
     picks.assign(all.end() - static_cast<std::ptrdiff_t>(std::min(limit, all.size())), all.end());
   }
   std::vector<ledger::LoggedEntry> out;
@@ -224,6 +233,15 @@ Result<std::vector<ledger::LoggedEntry>> LedgerBridge::HistoryOf(
     out.push_back(std::move(*e));
   }
   return out;
+}
+
+LedgerBridge::HistoryIndexSize LedgerBridge::history_index_size() const {
+  HistoryIndexSize size{history_indexed_, history_index_.size(), 0, 0};
+  for (const auto& [account, at] : history_index_) {
+    size.indexes += at.size();
+    size.longest = std::max<uint64_t>(size.longest, at.size());
+  }
+  return size;
 }
 
 void LedgerBridge::Answer(wire::Envelope::Body::Reader request, const std::string& account,

@@ -95,6 +95,7 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   auto impl = std::make_unique<Impl>(identity, std::move(options), std::move(*store),
                                      std::move(core));
   Impl& m = *impl;
+  m.blob_index.AddAll(m.core.state());
   auto blobs = BlobStore::Open(m.opt.state_dir / "blobs");
   if (!blobs) return tl::unexpected(blobs.error());
   m.blobs = std::move(*blobs);
@@ -160,10 +161,12 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
   // Work decided already (internal events fed, actions or replies waiting) must not wait for a
   // message: a lone job's TaskAssign would otherwise sit out the whole receive timeout.
   bool decided = !m.internal.empty() || !m.actions.empty() || !m.replies.empty();
-  // Results checked since the last turn. While checks are outstanding the wait is short: the
-  // pool cannot wake the socket wait, and a verified result should not sit for 50 ms.
+  // Results checked and offloaded work finished since the last turn. While either is outstanding
+  // the wait is short: the workers cannot wake the socket wait, and their results should not
+  // sit for 50 ms.
   for (const ResultToVerify& r : m.receipts->TakeDone()) m.OnResultVerified(r);
-  const bool checking = m.receipts->Outstanding() > 0;
+  for (const Offload::Continuation& then : m.offload->TakeDone()) then();
+  const bool checking = m.receipts->Outstanding() > 0 || m.offload->Outstanding() > 0;
   while (!m.internal.empty()) {
     m.Feed(m.internal.front());
     m.internal.pop_front();
@@ -195,6 +198,7 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
     // Abandoned uploads hold disk until swept; an hour lets an honest sender resume.
     const uint64_t closed = m.blob_service->CloseIdleUploads(std::chrono::hours(1));
     if (closed > 0) spdlog::info("closed {} idle uploads and removed their partial files", closed);
+    m.DropSpentAllowances();
     m.next_upload_sweep_ms = m.NowMs() + 60'000;
   }
   if (auto st = m.Persist(); !st) return st;
@@ -213,6 +217,8 @@ Status Reactor::Run(const std::atomic<bool>& stop) {
 Status Reactor::Impl::Persist() {
   Dirty d = core.TakeDirty();
   if (d.Empty()) return {};
+  // Before anything of this turn is sent: a hash a client learns from a reply is indexed.
+  blob_index.Note(core.state(), d);
   const auto t0 = std::chrono::steady_clock::now();
   const auto st = store.Save(d);
   if (opt.on_commit) opt.on_commit(std::chrono::steady_clock::now() - t0);
@@ -406,12 +412,7 @@ void Reactor::Impl::Act() {
     } else if (const auto* c = std::get_if<SendTaskCancel>(&action)) {
       SendCancel(*c);
     } else if (const auto* g = std::get_if<AggregateRound>(&action)) {
-      auto blob = Aggregate(*g);
-      if (blob) {
-        internal.push_back(RoundAggregated{g->job, g->round, *blob});
-      } else {
-        internal.push_back(RoundAggregationFailed{g->job, g->round, blob.error().message});
-      }
+      StartAggregate(*g);
     } else if (const auto* l = std::get_if<LedgerRequest>(&action)) {
       ApplyLedger(l->op);
     } else if (const auto* f = std::get_if<JobFinished>(&action)) {

@@ -2,6 +2,8 @@
 // (plume/scheduler/outer_step.h), shared with `plume audit`'s replay; this file loads the
 // round's parameters and worker deltas from the blob store and keeps the momentum.
 //
+// The step runs on the offload worker (reactor_offload.h), never on the reactor thread.
+//
 // The momentum of round r is written to momentum/<job>.r<r> before the new parameters are
 // reported, and round r reads only m_{r-1}: aggregating the same round twice (after a crash)
 // gives the same blob instead of applying the momentum twice.
@@ -54,36 +56,59 @@ Status WriteMomentum(const std::filesystem::path& path, const std::vector<float>
                                                          m.size() * sizeof(float)));
 }
 
-}  // namespace
-
-Result<BlobHash> Reactor::Impl::Aggregate(const AggregateRound& a) {
-  const Job& job = core.state().jobs.at(a.job);
-  const kernels::ModelConfig model = KernelsConfig(job.spec.model);
-  auto theta = LoadParams(*blobs, a.input_params_blob, model);
+// Off the reactor thread: touches only the blob store (thread-safe) and the job's own momentum
+// files, from what was captured by value.
+Result<BlobHash> AggregateOffThread(BlobStore& blobs, const std::filesystem::path& state_dir,
+                                    const kernels::ModelConfig& model, const AggregateRound& a) {
+  auto theta = LoadParams(blobs, a.input_params_blob, model);
   if (!theta) return tl::unexpected(theta.error());
   const size_t n = theta->size();
   OuterStep step(n);
   for (size_t w = 0; w < a.deltas.size(); ++w) {
-    auto delta = LoadParams(*blobs, a.deltas[w], model);
+    auto delta = LoadParams(blobs, a.deltas[w], model);
     if (!delta) return Fail("worker delta: " + delta.error().message);
     if (auto st = step.AddDelta(*delta, a.weights.at(w)); !st) return tl::unexpected(st.error());
   }
   std::vector<float> momentum;  // empty: m_{-1} = 0
   if (a.round > 0) {
-    auto prev = ReadMomentum(MomentumPath(opt.state_dir, a.job, a.round - 1), n);
+    auto prev = ReadMomentum(MomentumPath(state_dir, a.job, a.round - 1), n);
     if (!prev) return tl::unexpected(prev.error());
     momentum = std::move(*prev);
   }
   auto next = step.Finish(*theta, momentum, a.outer_lr, a.outer_momentum);
   if (!next) return tl::unexpected(next.error());
-  if (auto st = WriteMomentum(MomentumPath(opt.state_dir, a.job, a.round), next->momentum); !st) {
+  if (auto st = WriteMomentum(MomentumPath(state_dir, a.job, a.round), next->momentum); !st) {
     return tl::unexpected(st.error());
   }
   auto bytes = kernels::SaveCheckpointBytes(model, next->params);
   if (!bytes) return Fail(bytes.error().message);
-  auto hash = blobs->Put(std::span<const uint8_t>(*bytes));
+  auto hash = blobs.Put(std::span<const uint8_t>(*bytes));
   if (!hash) return tl::unexpected(hash.error());
   return ToHex(*hash);
+}
+
+}  // namespace
+
+// Loading every delta and the outer step take seconds for large models: on the worker, so the
+// reactor keeps serving leases meanwhile. The core ignores a report for a round that is no
+// longer aggregating (its job was cancelled meanwhile), and one worker runs the rounds of a job
+// in order, so round r reads the momentum round r-1 wrote.
+void Reactor::Impl::StartAggregate(const AggregateRound& a) {
+  const kernels::ModelConfig model = KernelsConfig(core.state().jobs.at(a.job).spec.model);
+  BlobStore* store = blobs.get();
+  const std::filesystem::path dir = opt.state_dir;
+  offload->Submit(
+      [this, a, model, store, dir]() -> Offload::Continuation {
+        auto blob = AggregateOffThread(*store, dir, model, a);
+        return [this, job = a.job, round = a.round, blob = std::move(blob)] {
+          if (blob) {
+            internal.push_back(RoundAggregated{job, round, *blob});
+          } else {
+            internal.push_back(RoundAggregationFailed{job, round, blob.error().message});
+          }
+        };
+      },
+      /*from_client=*/false);
 }
 
 }  // namespace plume::scheduler

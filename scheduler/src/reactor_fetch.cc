@@ -64,43 +64,96 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
   Reply(in.peer, m);
 }
 
+namespace {
+
+// Off the reactor thread: shards hold consecutive prompts, so their JSONL in shard order is
+// prompt order. Each shard is bounded by what its task can produce (CanWrite), so the join is too.
+Result<BlobHash> JoinOutputs(BlobStore& blobs, const std::vector<BlobHash>& shards) {
+  std::string joined;
+  for (const BlobHash& b : shards) {
+    auto h = HashFromHex(b);
+    if (!h) return Fail("output shard " + b + ": " + h.error().message);
+    auto bytes = blobs.Get(*h);
+    if (!bytes) return Fail("output shard missing: " + bytes.error().message);
+    joined += *bytes;
+    if (!joined.empty() && joined.back() != '\n') joined += '\n';
+  }
+  auto hash = blobs.Put(joined);
+  if (!hash) return tl::unexpected(hash.error());
+  return ToHex(*hash);
+}
+
+}  // namespace
+
+// An inference job's outputs are joined once, on the offload worker, and the joined blob is
+// kept for later fetches: a fetch costs the reactor a lookup, not a read and hash of every shard.
 void Reactor::Impl::OnFetchJob(Incoming& in) {
   const JobId id = in.message.body().getFetchJob().getJobId();
+  const Waiter me{in.peer, in.message.request_id()};
   auto it = core.state().jobs.find(id);
   if (it == core.state().jobs.end() || it->second.owner != ToHex(in.principal)) {
-    return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::NOT_FOUND,
+    return ReplyError(in.peer, me.request_id, wire::ErrorCode::NOT_FOUND,
                       "no job " + id + " of yours");
   }
   const Job& j = it->second;
-  auto m = NewMessage(in.message.request_id());
+  const bool join = j.state == JobState::kSucceeded && j.spec.kind == JobKind::kInfer;
+  if (!join) return ReplyFetch(me, id, "");
+  if (auto done = joined_by_job.find(id);
+      done != joined_by_job.end() && blobs->Has(*HashFromHex(done->second))) {
+    return ReplyFetch(me, id, done->second);
+  }
+  if (auto w = fetch_waiters.find(id); w != fetch_waiters.end()) {  // a join is under way
+    if (w->second.size() >= kWaitersPerJobMax) {
+      return ReplyError(in.peer, me.request_id, wire::ErrorCode::RETRY_LATER,
+                        "the outputs of " + id + " are being joined: fetch again shortly");
+    }
+    w->second.push_back(me);
+    return;
+  }
+  BlobStore* store = blobs.get();
+  const bool queued = offload->Submit(
+      [this, id, store, shards = j.outputs]() -> Offload::Continuation {
+        auto joined = JoinOutputs(*store, shards);
+        return [this, id, joined = std::move(joined)] {
+          std::vector<Waiter> waiters = std::move(fetch_waiters[id]);
+          fetch_waiters.erase(id);
+          for (const Waiter& w : waiters) {
+            if (!joined) {
+              ReplyError(w.peer, w.request_id, wire::ErrorCode::INTERNAL, joined.error().message);
+              continue;
+            }
+            joined_outputs[*joined] = id;
+            joined_by_job[id] = *joined;
+            ReplyFetch(w, id, *joined);
+          }
+        };
+      },
+      /*from_client=*/true);
+  if (!queued) {
+    return ReplyError(in.peer, me.request_id, wire::ErrorCode::RETRY_LATER,
+                      "the scheduler is busy with other jobs' outputs: fetch again shortly");
+  }
+  fetch_waiters[id].push_back(me);
+}
+
+void Reactor::Impl::ReplyFetch(const Waiter& w, const JobId& id, const BlobHash& joined) {
+  auto it = core.state().jobs.find(id);
+  if (it == core.state().jobs.end()) {
+    return ReplyError(w.peer, w.request_id, wire::ErrorCode::NOT_FOUND, "no job " + id);
+  }
+  const Job& j = it->second;
+  auto m = NewMessage(w.request_id);
   auto reply = m.body().initFetchJobReply();
   reply.setJobId(id);
   reply.setKind(j.spec.kind == JobKind::kTrain ? wire::JobKind::TRAIN : wire::JobKind::INFER);
   reply.setState(WireState(j.state));
   if (j.state == JobState::kSucceeded && j.spec.kind == JobKind::kTrain && !j.outputs.empty()) {
     FillBlobRef(reply.initOutputs(1)[0], j.outputs[0], "model.safetensors");
-  } else if (j.state == JobState::kSucceeded) {
-    // Shards hold consecutive prompts, so their JSONL in shard order is prompt order.
-    std::string joined;
-    for (const BlobHash& b : j.outputs) {
-      auto bytes = blobs->Get(*HashFromHex(b));
-      if (!bytes) {
-        return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::INTERNAL,
-                          "output shard missing: " + bytes.error().message);
-      }
-      joined += *bytes;
-      if (!joined.empty() && joined.back() != '\n') joined += '\n';
-    }
-    auto hash = blobs->Put(joined);
-    if (!hash) {
-      return ReplyError(in.peer, in.message.request_id(), wire::ErrorCode::INTERNAL,
-                        hash.error().message);
-    }
-    joined_outputs[ToHex(*hash)] = id;
-    FillBlobRef(reply.initOutputs(1)[0], ToHex(*hash), "outputs.jsonl");
+  } else if (!joined.empty()) {
+    FillBlobRef(reply.initOutputs(1)[0], joined, "outputs.jsonl");
   }
   FillProvenance(j, reply);
-  Reply(in.peer, m);
+  Reply(w.peer, m);
 }
 
 // What `plume audit` checks the job's receipts against: the spec and data the job was

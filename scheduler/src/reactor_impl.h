@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,7 +19,9 @@
 #include "plume/protocol/blob_store.h"
 #include "plume/protocol/message.h"
 #include "plume/protocol/transport.h"
+#include "plume/scheduler/blob_access.h"
 #include "plume/scheduler/reactor.h"
+#include "reactor_offload.h"
 #include "receipt_pool.h"
 #include "upload_quota.h"
 
@@ -51,6 +54,7 @@ struct JobExtra {
   Hash256 spec_hash{};
   BlobHash val_blob;
   std::vector<BlobHash> tokenizer_blobs;  // infer: infer_tokenizer.h, in spec order
+  std::optional<uint64_t> token_bytes_max;  // infer: the tokenizer's, once built (CanWrite)
 };
 
 // A TaskResultAck waiting for its settle: the ack reports pay only once the ledger applied it.
@@ -61,10 +65,26 @@ struct PendingAck {
   uint32_t attempt = 0;
 };
 
+// What an agent may still upload outside its quota for one assigned (task, attempt).
+struct ResultAllowance {
+  NodeId node;
+  uint64_t bound_bytes = 0;  // the most the task can produce (the screens' bound)
+  uint64_t used_bytes = 0;   // completed uploads charged to it
+};
+
+// A client waiting for offloaded work: its reply is sent when the work is done.
+struct Waiter {
+  PeerId peer;
+  uint64_t request_id = 0;
+};
+// Clients that may wait on one job's submit or fetch; past this they are told to retry.
+inline constexpr size_t kWaitersPerJobMax = 16;
+
 struct Reactor::Impl {
   Impl(Identity id, ReactorOptions o, Store s, Core c)
       : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)),
         upload_quota(opt.upload_quota_bytes_per_day, 24 * 3'600'000),
+        offload(std::make_unique<Offload>(opt.before_offloaded_work)),
         receipts(std::make_unique<ReceiptPool>(DefaultVerifierThreads())) {}
 
   Identity identity;
@@ -82,6 +102,10 @@ struct Reactor::Impl {
   std::map<NodeId, PeerId> peers;             // latest connection of each agent
   std::map<JobId, JobExtra> extras;           // cache; see JobExtra
   std::map<BlobHash, JobId> joined_outputs;   // infer outputs.jsonl blobs served to owners
+  std::map<JobId, BlobHash> joined_by_job;    // the same, by job: joined once per job
+  std::map<JobId, std::vector<Waiter>> fetch_waiters;   // joins under way (reactor_fetch.cc)
+  std::map<JobId, std::vector<Waiter>> submit_waiters;  // initial parameters under way
+  BlobJobIndex blob_index;                    // blob -> owner -> uses (blob_access.h)
   std::vector<Action> actions;                // decided this turn, acted on after the save
   std::vector<std::pair<PeerId, std::string>> replies;  // sent after the save
   std::deque<Event> internal;                 // results of acting, fed in the next turn
@@ -91,8 +115,12 @@ struct Reactor::Impl {
   // At most one per task; a resent result replaces its entry.
   std::map<std::string, PendingAck> pay_acks;
   UploadQuota upload_quota;                   // blob bytes per key per day (CanWrite)
-  // Receipt checks off this thread (hardware threads - 1 workers, at least 1). Declared last:
-  // destroyed first, so no worker outlives what it reports to.
+  // Result uploads outside the quota, per assigned (task, attempt); dropped once a minute for
+  // attempts that ended, so bounded by the tasks assigned in that time.
+  std::map<std::pair<TaskId, uint32_t>, ResultAllowance> result_allowances;
+  // Heavy work off this thread (reactor_offload.h); then receipt checks (hardware threads - 1
+  // workers, at least 1). Declared last: destroyed first, so no worker outlives what it uses.
+  std::unique_ptr<Offload> offload;
   std::unique_ptr<ReceiptPool> receipts;
 
   int64_t NowMs() const;
@@ -131,6 +159,16 @@ struct Reactor::Impl {
   // ---- client messages (reactor_jobs.cc) ----
   void OnSubmitJob(Incoming& in);
   void OnQuoteJob(Incoming& in);
+  static constexpr std::string_view kDatasetRefPrefix = "dataset:";
+  // A blob ref naming a published dataset ("dataset:<id>"; reactor_data.cc): the dataset's
+  // blob and rate when the terms let `owner` train on it, else why not (for the client).
+  struct UsedDataset {
+    BlobHash blob;
+    std::string id;
+    uint64_t royalty_micro_plume_per_mtoken = 0;
+  };
+  Result<UsedDataset> ResolveDataset(const ClientId& owner, const std::string& ref_name,
+                                     const Hash256& ref_hash, bool train);
   Result<std::pair<JobSpec, JobExtra>> PrepareSpec(const ClientId& owner, const std::string& toml,
                                                    capnp::List<wire::BlobRef>::Reader refs);
   void OnJobStatus(Incoming& in);
@@ -138,19 +176,27 @@ struct Reactor::Impl {
   void OnCancelJob(Incoming& in);
   void OnListNodes(Incoming& in);
   void OnFetchJob(Incoming& in);
+  // The FetchJobReply of a job; `joined`: the infer outputs.jsonl blob (empty for train).
+  void ReplyFetch(const Waiter& w, const JobId& id, const BlobHash& joined);
   void FillProvenance(const Job& job, wire::FetchJobReply::Builder reply);
 
   // ---- jobs, tasks, blobs ----
   Result<JobExtra*> Extra(const Job& job);
   Result<JobSpec> ToCoreSpec(const kernels::JobSpec& k, const JobExtra& x,
                              const std::map<std::string, BlobHash>& named);
-  Result<BlobHash> InitialParams(const kernels::ModelConfig& model, uint64_t seed);
+  // The second half of a submit, once its initial parameters (train) are stored: the core
+  // takes the job, and every client waiting on it is answered (reactor_submit.cc).
+  void FinishSubmit(const JobId& id, const ClientId& owner, const JobSpec& spec, JobExtra x,
+                    const std::vector<Waiter>& waiters);
+  void ReplySubmitAck(const Waiter& w, const JobId& id, MicroPlume escrow);
   void SendAssign(const SendTaskAssign& a);
   void SendCancel(const SendTaskCancel& c);
   bool CanRead(const PublicKey& principal, const Hash256& hash);
   bool CanWrite(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
   void OnBlobStored(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
-  bool UploadsResults(const std::string& principal_hex) const;
+  ResultAllowance* ResultAllowanceFor(const std::string& principal_hex, uint64_t size_bytes);
+  void DropSpentAllowances();
+  uint64_t ResultBytesMax(const Task& t);  // reactor_screen.cc
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
 
   // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----
@@ -169,7 +215,8 @@ struct Reactor::Impl {
   void PollGov();
 
   // ---- DiLoCo outer step (reactor_aggregate.cc) ----
-  Result<BlobHash> Aggregate(const AggregateRound& a);
+  // Runs the outer step on the offload worker; RoundAggregated (or ...Failed) follows.
+  void StartAggregate(const AggregateRound& a);
 };
 
 }  // namespace plume::scheduler

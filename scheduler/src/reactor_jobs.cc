@@ -1,6 +1,6 @@
-// Reactor: client messages (submit, quote, status, list, cancel) and the translation of a job
-// spec into the core's JobSpec. Nodes and fetch: reactor_fetch.cc. Task messages and the blob
-// policy: reactor_tasks.cc.
+// Reactor: client messages (quote, status, list, cancel) and the translation of a job spec into
+// the core's JobSpec. Submit: reactor_submit.cc. Nodes and fetch: reactor_fetch.cc. Task
+// messages and the blob policy: reactor_tasks.cc.
 //
 // Blob roles in JobSpec::data_blobs: train [data, val?]; infer [checkpoint, prompts?,
 // tokenizer files...] (the names the CLI gives its uploads: "data", "val", "checkpoint",
@@ -23,6 +23,7 @@
 #include "plume/scheduler/limits.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
+#include "spec_blobs.h"
 
 namespace plume::scheduler {
 namespace {
@@ -85,10 +86,21 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   b.setTasksFailed(failed);
 }
 
-// The largest model the scheduler initialises on submit (GPT-2 XL, 1.56 G, fits): the
-// initialisation holds four model-sized buffers on the reactor thread, so without a cap one
-// unfunded submit could take tens of GB and minutes (every agent's lease would expire).
-constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
+
+// The spec's 64-bit integers that the core and the wire keep in 32 bits: refused when out of
+// range rather than truncated (2^32 + 1 local steps would otherwise run, and be billed, as 1).
+Status CheckNarrowedFields(const kernels::JobSpec& k) {
+  if (k.network && k.network->local_steps > int64_t{kLocalStepsMax}) {
+    return Fail("network.local_steps: " + std::to_string(k.network->local_steps) +
+                " is more than the " + std::to_string(kLocalStepsMax) + " a round may run");
+  }
+  if (k.train.warmup_steps > int64_t{std::numeric_limits<uint32_t>::max()}) {
+    return Fail("train.warmup_steps: " + std::to_string(k.train.warmup_steps) +
+                " is out of range (at most " +
+                std::to_string(std::numeric_limits<uint32_t>::max()) + ")");
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -100,18 +112,6 @@ void Reactor::Impl::FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex,
   if (!h) return;
   ref.setHash(AsData(*h));
   if (auto size = blobs->SizeOf(*h)) ref.setSizeBytes(*size);
-}
-
-Result<BlobHash> Reactor::Impl::InitialParams(const kernels::ModelConfig& model, uint64_t seed) {
-  // The GPT-2 initialisation agents would derive from the seed, made once here so that every
-  // worker and the outer step start from the same, stored parameters.
-  auto params = kernels::InitialParams(model, seed);
-  if (!params) return Fail("model: " + params.error().message);
-  auto bytes = kernels::SaveCheckpointBytes(model, *params);
-  if (!bytes) return Fail(bytes.error().message);
-  auto hash = blobs->Put(std::span<const uint8_t>(*bytes));
-  if (!hash) return tl::unexpected(hash.error());
-  return ToHex(*hash);
 }
 
 Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobExtra& x,
@@ -126,12 +126,9 @@ Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobEx
   } else {  // infer without [model]: the checkpoint says what it is
     auto ck_hash = HashFromHex(named.count("checkpoint") ? named.at("checkpoint") : "");
     if (!ck_hash) return Fail("infer: no \"checkpoint\" blob uploaded");
-    auto bytes = blobs->Get(*ck_hash);
-    if (!bytes) return tl::unexpected(bytes.error());
-    auto ck = kernels::LoadCheckpointBytes(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
-    if (!ck) return Fail("checkpoint: " + ck.error().message);
-    m = ck->config;
+    auto config = ReadCheckpointConfig(*blobs, *ck_hash);  // its header, not its weights
+    if (!config) return tl::unexpected(config.error());
+    m = *config;
   }
   s.model = ModelConfig{static_cast<uint32_t>(m.n_layer), static_cast<uint32_t>(m.n_head),
                         static_cast<uint32_t>(m.n_embd), static_cast<uint32_t>(m.context),
@@ -189,13 +186,10 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
     x.prompts = k->infer.prompts;
   } else if (job.spec.data_blobs.size() > 1 + k->infer.tokenizer_files.size()) {
     auto h = HashFromHex(job.spec.data_blobs[1]);
-    auto bytes = h ? blobs->Get(*h) : Result<std::string>(tl::unexpected(h.error()));
-    if (!bytes) return Fail("prompts blob: " + bytes.error().message);
-    try {
-      x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
-    } catch (const std::exception& e) {
-      return Fail(std::string("prompts blob is not a JSON array of strings: ") + e.what());
-    }
+    auto prompts = h ? ReadPromptsBlob(*blobs, *h)
+                     : Result<std::vector<std::string>>(tl::unexpected(h.error()));
+    if (!prompts) return Fail("prompts blob: " + prompts.error().message);
+    x.prompts = std::move(*prompts);
   }
   if (job.spec.kind == JobKind::kInfer) {
     x.tokenizer_blobs = StoredTokenizerBlobs(*k, job.spec.data_blobs);
@@ -220,7 +214,10 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (!k) return Fail(k.error().message);
   if (auto st = kernels::ValidateNetwork(*k); !st) return Fail(st.error().message);
   if (auto st = kernels::ValidatePayment(*k); !st) return Fail(st.error().message);
+  if (auto st = CheckNarrowedFields(*k); !st) return tl::unexpected(st.error());
   std::map<std::string, BlobHash> named;
+  bool dataset_named = false;
+  std::optional<UsedDataset> used;
   for (auto ref : refs) {
     auto h = HashFromData(ref.getHash());
     if (auto st = CheckPeerText("dataBlobs.name", TextOf(ref.getName()), kBlobRefNameBytesMax);
@@ -229,11 +226,25 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
     }
     const std::string name = ref.getName();
     if (!h) return Fail("data blob '" + name + "': " + h.error().message);
+    if (name.starts_with(kDatasetRefPrefix)) {  // a published dataset, used under its terms
+      if (dataset_named || named.count("data")) {
+        return Fail("a job trains on one dataset or one uploaded \"data\" blob, not both");
+      }
+      dataset_named = true;
+      auto resolved = ResolveDataset(owner, name, *h, k->kind == kernels::JobKind::kTrain);
+      if (!resolved) return tl::unexpected(resolved.error());
+      named["data"] = resolved->blob;
+      used = std::move(*resolved);
+      continue;
+    }
     // Only what this key uploaded or its own granted jobs made (blob_access.h); the same answer
     // whether or not the blob exists, so a submit is no oracle for other teams' hashes.
-    if (!MayUseBlob(core.state(), owner, ToHex(*h)) || !blobs->Has(*h)) {
+    if (!MayUseBlob(core.state(), blob_index, owner, ToHex(*h)) || !blobs->Has(*h)) {
       return Fail("blob '" + name + "' was not uploaded with your key: upload it (plume submit "
                   "does) before submitting");
+    }
+    if (name == "data" && dataset_named) {
+      return Fail("a job trains on one dataset or one uploaded \"data\" blob, not both");
     }
     named[name] = ToHex(*h);
   }
@@ -243,12 +254,9 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (k->kind == kernels::JobKind::kInfer) {
     x.prompts = k->infer.prompts;
     if (x.prompts.empty() && named.count("prompts")) {
-      auto bytes = blobs->Get(*HashFromHex(named["prompts"]));
-      try {
-        if (bytes) x.prompts = nlohmann::json::parse(*bytes).get<std::vector<std::string>>();
-      } catch (const std::exception&) {
-        return Fail("the \"prompts\" blob must be a JSON array of strings");
-      }
+      auto prompts = ReadPromptsBlob(*blobs, *HashFromHex(named["prompts"]));
+      if (!prompts) return tl::unexpected(prompts.error());
+      x.prompts = std::move(*prompts);
     }
     if (x.prompts.empty()) return Fail("infer: no prompts (give prompts or prompts_file)");
   }
@@ -256,6 +264,10 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (!spec) return tl::unexpected(spec.error());
   spec->runner_config = toml;
   spec->fee_bps = core.config().fee_bps;
+  if (used) {  // before any cost is computed: the escrow and the quote include the royalties
+    spec->dataset = used->id;
+    spec->royalty_micro_plume_per_mtoken = used->royalty_micro_plume_per_mtoken;
+  }
   if (named.count("val")) x.val_blob = named["val"];
   if (spec->kind == JobKind::kInfer) x.tokenizer_blobs = StoredTokenizerBlobs(*k, spec->data_blobs);
   return std::pair{std::move(*spec), std::move(x)};
@@ -280,105 +292,6 @@ void Reactor::Impl::OnQuoteJob(Incoming& in) {
   reply.setFeeBps(spec.fee_bps);
   if (opt.ledger_id) reply.setLedgerId(AsData(*opt.ledger_id));
   Reply(in.peer, m);
-}
-
-void Reactor::Impl::OnSubmitJob(Incoming& in) {
-  auto s = in.message.body().getSubmitJob();
-  const uint64_t rid = in.message.request_id();
-  const ClientId owner = ToHex(in.principal);
-  const std::string toml = s.getSpecToml();
-  const Hash256 spec_hash = Blake2b256(toml);
-  auto sig = s.getSignature();
-  const std::string signed_bytes = SpecSigningBytes(spec_hash);
-  if (sig.size() != crypto_sign_BYTES ||
-      crypto_sign_verify_detached(sig.begin(),
-                                  reinterpret_cast<const unsigned char*>(signed_bytes.data()),
-                                  signed_bytes.size(), in.principal.data()) != 0) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::UNAUTHORIZED,
-                      "the spec signature does not verify with your key: sign the spec hash");
-  }
-  if (auto st = CheckPeerText("clientJobKey", TextOf(s.getClientJobKey()), kClientJobKeyBytesMax);
-      !st) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, st.error().message);
-  }
-  const std::string key = owner + "/" + std::string(s.getClientJobKey().cStr());
-  const JobId job_id = "job-" + ToHex(Blake2b256(key)).substr(0, 16);
-  auto reply_ack = [&](MicroPlume escrow) {
-    auto m = NewMessage(rid);
-    auto ack = m.body().initSubmitAck();
-    ack.setJobId(job_id);
-    ack.setEscrowMicroPlume(escrow);
-    Reply(in.peer, m);
-  };
-  if (auto it = core.state().jobs.find(job_id); it != core.state().jobs.end()) {
-    if (it->second.owner != owner) {
-      return ReplyError(in.peer, rid, wire::ErrorCode::CONFLICT, "job key already used");
-    }
-    return reply_ack(it->second.spec.escrow_micro_plume);  // a retried submit: same job
-  }
-  auto bad = [&](const std::string& why) {
-    ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, why);
-  };
-  auto prepared = PrepareSpec(owner, toml, s.getDataBlobs());
-  if (!prepared) return bad(prepared.error().message);
-  auto& [spec, x] = *prepared;
-  // Before any work is done for it (the model initialisation below allocates and stores the
-  // whole model on this thread): a spec that cannot run, or a model larger than the scheduler
-  // initialises, is refused for nothing.
-  if (auto st = ValidateSpec(spec); !st) return bad("bad job spec: " + st.error().message);
-  if (spec.kind == JobKind::kTrain && x.spec.model->NumParams() > kSchedulerInitParamsMax) {
-    return bad("the model has " + std::to_string(x.spec.model->NumParams()) +
-               " parameters; this scheduler trains models of at most " +
-               std::to_string(kSchedulerInitParamsMax));
-  }
-  // With a ledger every job holds its maximum cost in escrow, and the ledger refuses a hold of
-  // 0: say so now rather than accept a job whose hold must fail.
-  if (opt.ledger && ValidateSpec(spec) && MaxJobCostMicroPlume(spec) <= 0) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC,
-                      "this job's maximum cost rounds to 0 micro-PLUME (" +
-                          std::to_string(JobFlops(spec)) + " FLOPs at " +
-                          std::to_string(spec.max_price_micro_plume_per_pflop) +
-                          " micro-PLUME per PFLOP), and the ledger cannot hold 0: raise "
-                          "payment.max_price_micro_plume_per_pflop or grow the job");
-  }
-  if (opt.escrow_signature) {  // the ledger bridge keeps it for the hold (ledger_bridge.h)
-    // The team signed a hold of a definite amount; it must be what this job holds, or the
-    // ledger would refuse the hold later (or the team would have signed for something else).
-    const MicroPlume hold = MaxJobCostMicroPlume(spec);
-    if (ValidateSpec(spec) && s.getEscrowHoldMicroPlume() != hold) {
-      return ReplyError(
-          in.peer, rid, wire::ErrorCode::INVALID_SPEC,
-          "the escrow hold you signed is " + std::to_string(s.getEscrowHoldMicroPlume()) +
-              " micro-PLUME but this job holds " + std::to_string(hold) + " (" +
-              std::to_string(JobFlops(spec)) + " FLOPs at the maximum price plus the " +
-              std::to_string(spec.fee_bps) + " bps fee): quote it first (`plume quote`); "
-              "`plume submit` does so itself");
-    }
-    auto hold_sig = s.getEscrowHoldSignature();
-    // The submit is acked after this turn's save; the signature must be kept by then.
-    if (auto st = opt.escrow_signature(
-            job_id, std::span<const uint8_t>(hold_sig.begin(), hold_sig.size()));
-        !st) {
-      spdlog::error("job={}: escrow signature not kept: {}", job_id, st.error().message);
-      return ReplyError(in.peer, rid, wire::ErrorCode::RETRY_LATER,
-                        "the scheduler could not keep the escrow hold signature (" +
-                            st.error().message + "); submit again later");
-    }
-  }
-  if (spec.kind == JobKind::kTrain) {
-    auto init = InitialParams(*x.spec.model, x.spec.seed);
-    if (!init) return bad("cannot initialise the model: " + init.error().message);
-    spec.initial_params_blob = *init;
-  }
-  x.spec_hash = spec_hash;
-  extras[job_id] = std::move(x);
-  for (const Action& a : Feed(JobSubmitted{job_id, owner, spec})) {
-    if (const auto* r = std::get_if<Rejected>(&a)) {
-      extras.erase(job_id);
-      return bad(r->reason);
-    }
-  }
-  reply_ack(core.state().jobs.at(job_id).spec.escrow_micro_plume);
 }
 
 void Reactor::Impl::OnJobStatus(Incoming& in) {

@@ -53,7 +53,43 @@ kernels::TrainConfig AgentTrainConfig(const JobSpec& spec, const kernels::JobSpe
   return c;
 }
 
+// What an inference task's output is judged against: its shard's prompts as SendAssign sent them.
+verify::InferScreen InferScreenFor(const Job& job, const JobExtra& x, const Task& t) {
+  verify::InferScreen s;
+  const uint32_t shards = job.spec.infer.shards;
+  for (uint32_t i = 0; i < t.shard; ++i) {
+    s.first_index += PromptsInShard(job.spec.infer.prompt_count, shards, i);
+  }
+  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shards, t.shard);
+  s.prompts.assign(x.prompts.begin() + static_cast<long>(s.first_index),
+                   x.prompts.begin() + static_cast<long>(s.first_index + n));
+  // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
+  for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
+  s.max_new_tokens = static_cast<uint32_t>(x.spec.infer.generate.max_new_tokens);
+  return s;
+}
+
 }  // namespace
+
+// The screens' size bounds, also what the task's agent may upload outside its quota (CanWrite).
+uint64_t Reactor::Impl::ResultBytesMax(const Task& t) {
+  const Job& job = core.state().jobs.at(t.job);
+  if (t.kind == TaskKind::kTrainWorker) {
+    return verify::MaxTrainDeltaBytes(KernelsConfig(job.spec.model));
+  }
+  auto x = Extra(job);
+  if (!x) return 0;
+  // The tokenizer's longest token bounds a completion: built once per job (a submit with this
+  // tokenizer already paid that on this thread), then kept with the job.
+  if (!(*x)->token_bytes_max) {
+    auto tok = LoadTokenizer(*blobs, (*x)->spec.infer.tokenizer, (*x)->tokenizer_blobs);
+    if (!tok) return 0;  // the screen refuses the result for the same reason
+    (*x)->token_bytes_max = (*tok)->token_bytes_max();
+  }
+  verify::InferScreen s = InferScreenFor(job, **x, t);
+  s.token_bytes_max = *(*x)->token_bytes_max;
+  return verify::MaxInferShardBytes(s);
+}
 
 ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
   const Job& job = core.state().jobs.at(t.job);
@@ -87,18 +123,7 @@ ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
       return verify::ScreenTrainDelta(AsBytes(*delta), s);
     };
   }
-  verify::InferScreen s;
-  const uint32_t shards = job.spec.infer.shards;
-  for (uint32_t i = 0; i < t.shard; ++i) {
-    s.first_index += PromptsInShard(job.spec.infer.prompt_count, shards, i);
-  }
-  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shards, t.shard);
-  const auto& prompts = (*x)->prompts;
-  s.prompts.assign(prompts.begin() + static_cast<long>(s.first_index),
-                   prompts.begin() + static_cast<long>(s.first_index + n));
-  // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
-  for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
-  s.max_new_tokens = static_cast<uint32_t>((*x)->spec.infer.generate.max_new_tokens);
+  verify::InferScreen s = InferScreenFor(job, **x, t);
   // The job's tokenizer bounds a completion's length and counts the prompts' tokens; it is
   // built here, off the reactor thread, from the job's tokenizer blobs.
   return [store, output, s = std::move(s), tokenizer = (*x)->spec.infer.tokenizer,

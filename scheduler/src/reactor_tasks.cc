@@ -111,24 +111,47 @@ void Reactor::Impl::SendCancel(const SendTaskCancel& c) {
 
 // The rule is blob_access.h's; the joined infer outputs are the reactor's own (not in State).
 bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
-  return MayReadBlob(core.state(), joined_outputs, ToHex(principal), ToHex(hash));
+  return MayReadBlob(core.state(), blob_index, joined_outputs, ToHex(principal), ToHex(hash));
 }
 
-// An agent holding an assigned task uploads its results: not counted against any quota.
-bool Reactor::Impl::UploadsResults(const std::string& principal_hex) const {
+// An agent uploads each assigned task's result outside its daily quota, up to what that task can
+// produce (the screens' size bound): a delta the size of the model, a shard's JSONL from its
+// prompts and max_new_tokens. Anything more, or from a key holding no task, counts against the
+// quota like any upload. The allowance is per (task, attempt) and spent as uploads complete.
+ResultAllowance* Reactor::Impl::ResultAllowanceFor(const std::string& principal_hex,
+                                                   uint64_t size_bytes) {
   auto n = core.state().nodes.find(principal_hex);
-  return n != core.state().nodes.end() && !n->second.tasks.empty();
+  if (n == core.state().nodes.end()) return nullptr;
+  for (const TaskId& id : n->second.tasks) {
+    const Task& t = core.state().tasks.at(id);
+    if (t.state != TaskState::kAssigned || t.node != principal_hex) continue;
+    auto [it, fresh] = result_allowances.try_emplace({id, t.attempt});
+    if (fresh) it->second = ResultAllowance{principal_hex, ResultBytesMax(t), 0};
+    if (it->second.used_bytes + size_bytes <= it->second.bound_bytes) return &it->second;
+  }
+  return nullptr;
 }
 
-// Everyone else (clients uploading job data, agents between tasks) within the daily quota.
+// Allowances of attempts no longer assigned to their agent (finished, lost, given elsewhere).
+void Reactor::Impl::DropSpentAllowances() {
+  std::erase_if(result_allowances, [&](const auto& a) {
+    auto t = core.state().tasks.find(a.first.first);
+    return t == core.state().tasks.end() || t->second.state != TaskState::kAssigned ||
+           t->second.attempt != a.first.second || t->second.node != a.second.node;
+  });
+}
+
+// Everyone else (clients uploading job data, agents past their tasks' allowance) within the
+// daily quota.
 bool Reactor::Impl::CanWrite(const PublicKey& principal, const Hash256& hash,
                              uint64_t size_bytes) {
   const std::string who = ToHex(principal);
-  if (UploadsResults(who) || blobs->Has(hash)) return true;  // a stored blob costs nothing more
+  if (blobs->Has(hash)) return true;  // a stored blob costs nothing more
+  if (ResultAllowanceFor(who, size_bytes) != nullptr) return true;
   if (upload_quota.Allows(who, size_bytes, NowMs())) return true;
   spdlog::warn("blob: refused upload of {} bytes by {}: over its quota of {} bytes per day "
-               "(plume-scheduler --upload-quota-bytes)", size_bytes, who,
-               opt.upload_quota_bytes_per_day);
+               "(plume-scheduler --upload-quota-bytes) and over what its tasks can produce",
+               size_bytes, who, opt.upload_quota_bytes_per_day);
   return false;
 }
 
@@ -137,7 +160,11 @@ bool Reactor::Impl::CanWrite(const PublicKey& principal, const Hash256& hash,
 void Reactor::Impl::OnBlobStored(const PublicKey& principal, const Hash256& hash,
                                  uint64_t size_bytes) {
   const std::string who = ToHex(principal);
-  if (!UploadsResults(who)) upload_quota.Record(who, size_bytes, NowMs());
+  if (ResultAllowance* a = ResultAllowanceFor(who, size_bytes)) {
+    a->used_bytes += size_bytes;
+  } else {
+    upload_quota.Record(who, size_bytes, NowMs());
+  }
   Feed(BlobUploaded{who, ToHex(hash)});
 }
 
@@ -182,6 +209,13 @@ Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerif
   s.start_unix_ms = r.ledger_start_unix_ms;
   s.end_unix_ms = r.ledger_end_unix_ms;
   s.agent_signature = r.ledger_signature;
+  // The job's own training tasks owe the dataset's owner a royalty for the tokens they read;
+  // audit and referee runs verify and train nothing, so they owe none.
+  if (t.kind == TaskKind::kTrainWorker && t.audit_role == AuditRole::kNone &&
+      RoyaltyPerTaskMicroPlume(job.spec) > 0) {
+    s.royalty_dataset = job.spec.dataset;
+    s.royalty_tokens = RoyaltyTokensPerTask(job.spec);
+  }
   return opt.settle_receipt(s);
 }
 

@@ -27,7 +27,8 @@ json SpecToJson(const JobSpec& s) {
       {"backend", s.backend ? static_cast<int>(*s.backend) : -1},
       {"budget", s.budget_micro_plume}, {"max_price", s.max_price_micro_plume_per_pflop},
       {"fee_bps", s.fee_bps}, {"escrow", s.escrow_micro_plume},
-      {"runner_config", s.runner_config}};
+      {"runner_config", s.runner_config}, {"dataset", s.dataset},
+      {"royalty", s.royalty_micro_plume_per_mtoken}};
 }
 
 JobSpec SpecFromJson(const json& j) {
@@ -55,6 +56,8 @@ JobSpec SpecFromJson(const json& j) {
   s.escrow_micro_plume = j.contains("escrow") ? j.at("escrow").get<MicroPlume>()
                                               : MaxJobCostMicroPlume(s);
   s.runner_config = j.at("runner_config");
+  s.dataset = j.value("dataset", "");
+  s.royalty_micro_plume_per_mtoken = j.value("royalty", uint64_t{0});
   return s;
 }
 

@@ -60,7 +60,10 @@ Status CheckTrain(const JobSpec& spec) {
   if (t.batch == 0 || t.seq_len == 0 || t.seq_len > spec.model.context) {
     return Fail("train.batch must be > 0 and train.seq_len in 1..model.context");
   }
-  if (t.round_timeout_ms <= 0) return Fail("network.round_timeout_s must be > 0");
+  if (t.round_timeout_ms <= 0 || t.round_timeout_ms > kRoundTimeoutMsMax) {
+    return Fail("network.round_timeout_s must be in 1.." +
+                std::to_string(kRoundTimeoutMsMax / 1000));
+  }
   if (!(t.outer_lr > 0) || !(t.outer_momentum >= 0 && t.outer_momentum < 1)) {
     return Fail("network.outer_lr must be > 0 and network.outer_momentum in [0, 1)");
   }
@@ -172,14 +175,36 @@ void ForEachTaskFlops(const JobSpec& spec, F f) {
 
 }  // namespace
 
+MicroPlume AddMicroPlume(MicroPlume a, MicroPlume b) {
+  MicroPlume sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    return b > 0 ? std::numeric_limits<MicroPlume>::max() : std::numeric_limits<MicroPlume>::min();
+  }
+  return sum;
+}
+
+uint64_t RoyaltyTokensPerTask(const JobSpec& spec) {
+  if (spec.kind != JobKind::kTrain || spec.dataset.empty()) return 0;
+  return Saturate(u128{spec.train.local_steps} * spec.train.batch * spec.train.seq_len);
+}
+
+MicroPlume RoyaltyPerTaskMicroPlume(const JobSpec& spec) {
+  constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
+  // The data component's rate unit: micro-PLUME per million tokens (data/limits.h).
+  const u128 royalty =
+      u128{RoyaltyTokensPerTask(spec)} * spec.royalty_micro_plume_per_mtoken / 1'000'000;
+  return static_cast<MicroPlume>(royalty > kMax ? kMax : royalty);
+}
+
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec) {
   constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
   u128 total = 0;
+  const u128 royalty = static_cast<u128>(RoyaltyPerTaskMicroPlume(spec));
   ForEachTaskFlops(spec, [&](uint64_t flops, u128 count) {
     const auto cost = ledger::CostWithFee(
         static_cast<uint64_t>(std::max<MicroPlume>(0, spec.max_price_micro_plume_per_pflop)),
         flops, spec.fee_bps);
-    total += cost ? static_cast<u128>(cost->value()) * count : kMax;
+    total += cost ? (static_cast<u128>(cost->value()) + royalty) * count : kMax;
   });
   return static_cast<MicroPlume>(total > kMax ? kMax : total);
 }
@@ -229,6 +254,10 @@ Status ValidateSpec(const JobSpec& spec) {
     }
   }
   const MicroPlume need = MaxJobCostMicroPlume(spec);
+  if (need == std::numeric_limits<MicroPlume>::max()) {  // saturated: not a real amount
+    return Fail("this job's maximum cost does not fit in 64 bits of micro-PLUME: lower "
+                "payment.max_price_micro_plume_per_pflop or shrink the job");
+  }
   if (spec.budget_micro_plume < need) {
     return Fail("payment.budget_micro_plume is " + std::to_string(spec.budget_micro_plume) +
                 " but the job may cost up to " + std::to_string(need) + " micro-PLUME (" +

@@ -213,6 +213,57 @@ TEST_F(LedgerWireTest, IndexedHistoryMatchesAFullScan) {
   }
 }
 
+// F14: the history index is built when the bridge opens, not by the first history query (any
+// key may ask, and that query would read the whole log on the reactor thread); it keeps at most
+// kLedgerHistoryRowsMax entry numbers per account, the most a reply returns, and still answers
+// exactly what a full scan does.
+TEST_F(LedgerWireTest, HistoryIsIndexedAtOpenAndBoundedPerAccount) {
+  const std::string team = ledger::TeamAccount(team_.public_key());
+  auto first = bridge_->AppendMint(Mint("mint:0", team, op_));  // opens the account
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->code, ledger::Code::kOk);
+  const size_t n = limits::kLedgerHistoryRowsMax + 300;
+  std::vector<ledger::Entry> batch;
+  for (size_t i = 1; i < n; ++i) batch.push_back(Mint("mint:" + std::to_string(i), team, op_));
+  auto answers = bridge_->ledger().Append(batch);
+  ASSERT_TRUE(answers);
+  for (const auto& a : *answers) ASSERT_EQ(a.code, ledger::Code::kOk) << ledger::CodeName(a.code);
+  const uint64_t size = bridge_->ledger().size();
+
+  bridge_.reset();  // a restart over the same log
+  auto reopened = LedgerBridge::Open(dir_, scheduler_, op_.public_key(), std::chrono::milliseconds(0));
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  bridge_ = std::move(*reopened);
+  const auto indexed = bridge_->history_index_size();  // before any query
+  EXPECT_EQ(indexed.entries_indexed, size);
+  EXPECT_EQ(indexed.longest, limits::kLedgerHistoryRowsMax);
+  EXPECT_LE(indexed.indexes, indexed.accounts * limits::kLedgerHistoryRowsMax);
+
+  Message reply = Ask(
+      [&](auto b) {
+        auto h = b.initLedgerQuery().initHistory();
+        h.setAccount(team);
+        h.setLimit(limits::kLedgerHistoryRowsMax);
+      },
+      team);
+  auto want = ledger::History(bridge_->ledger(), team, limits::kLedgerHistoryRowsMax);
+  ASSERT_TRUE(want);
+  std::vector<uint64_t> want_idx, got_idx;
+  for (const auto& e : *want) want_idx.push_back(e.index);
+  for (auto e : reply.body().getLedgerReply().getHistory().getEntries()) {
+    got_idx.push_back(e.getIndex());
+  }
+  EXPECT_EQ(got_idx, want_idx);
+  EXPECT_EQ(got_idx.size(), limits::kLedgerHistoryRowsMax);
+  // An append after the open is indexed by the next query, and the bound still holds.
+  ASSERT_TRUE(bridge_->AppendMint(Mint("mint:late", team, op_)));
+  reply = Ask([&](auto b) { b.initLedgerQuery().initHistory().setAccount(team); }, team);
+  auto entries = reply.body().getLedgerReply().getHistory().getEntries();
+  ASSERT_GT(entries.size(), 0u);
+  EXPECT_EQ(entries[entries.size() - 1].getIndex(), size);
+  EXPECT_EQ(bridge_->history_index_size().longest, limits::kLedgerHistoryRowsMax);
+}
+
 TEST_F(LedgerWireTest, MintsNeedTheOperatorAndApplyOnce) {
   const std::string team = ledger::TeamAccount(team_.public_key());
   auto forged = bridge_->AppendMint(Mint("mint:f", team, team_));

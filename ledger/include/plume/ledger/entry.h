@@ -52,8 +52,11 @@ enum class EntryType : uint8_t {
   kTaskReceipt = 10,  // records a countersigned receipt, moves nothing; signed by the ledger key
   kWithdraw = 11,     // unbond:<k> -> provider:<k>; at_ms is the time; amount is exactly the sum
                       // of the tranches released at or before at_ms; signed by the ledger key
-  // Types 12..19 are kept for data owners (datasets, data access, royalties) and 20..29 for
-  // governance; each carries its own typed `body`.
+  // Types 12..19 are kept for data owners and 20..29 for governance; each carries its own typed
+  // `body` (data_entries.h for 12..14, gov.h for 20..23).
+  kDatasetPublish = 12,  // body: the dataset's terms (data/terms.h); signed by the terms' owner
+  kDatasetRevoke = 13,   // body: a revocation (data/terms.h); signed by the dataset's owner
+  kDataAccess = 14,      // body: one key release (data/grant.h AccessRecord); signed by the owner
   // Governance (gov.h has the bodies and what each field means):
   kGovProposal = 20,   // proposer -> deposit:<id>, the deposit; signed by the proposer + ledger
   kGovVote = 21,       // stake:<k> votes; moves nothing; signed by k + the ledger key
@@ -72,6 +75,9 @@ enum class LegKind : uint8_t {
   kCompensation = 1,  // to team:<client>: the cost of running the task again
   kClawback = 2,      // to team:<client>: what the faulty run was paid
   kFinder = 3,        // to provider:<referee or auditor>: the fee for finding the fault
+  // Settle legs (data_entries.h): a dataset owner's royalty, to team:<owner>. 4..7 are kept
+  // for data owners.
+  kRoyalty = 4,
 };
 std::string_view LegKindName(LegKind kind);
 
@@ -98,7 +104,7 @@ struct Entry {
   std::optional<TaskReceipt> receipt;  // settle, task receipt, slash (the faulty run's)
   // Format version 3 fields, encoded after the ones above.
   uint64_t at_ms = 0;     // unstake: the tranche's release time; withdraw: the time; else 0
-  std::vector<Leg> legs;  // slash only: 1..kSlashLegsMax, each > 0, sum == amount
+  std::vector<Leg> legs;  // slash: 1..kSlashLegsMax, each > 0, sum == amount; settle: royalties
   std::string memo;       // slash only: the evidence, <= kMemoBytesMax bytes of valid UTF-8
   // Format version 4: a typed payload for the types that need more than the fields above. Its
   // own canonical encoding is owned by the component that defines the type (one encoding per

@@ -88,6 +88,8 @@ class Ledger {
   std::vector<Tranche> Unbonding(const PublicKey& agent) const;
   MicroPlume Withdrawable(const PublicKey& agent, uint64_t now_ms) const;
   bool Slashed(std::string_view job, std::string_view task) const;
+  // A published dataset's record (data_entries.h), without copying the state.
+  std::optional<DatasetRecord> Dataset(std::string_view id) const;
   // Index of the entry with this client-chosen id (for `plume ledger prove ID`).
   std::optional<uint64_t> IndexOf(std::string_view id) const;
   uint64_t size() const;

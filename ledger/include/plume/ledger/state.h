@@ -10,8 +10,8 @@
 //  - every balance is >= 0 except the operator's; operator balance == -minted, i.e. the sum of
 //    all balances including the operator is exactly 0 and the sum of all other balances equals
 //    what was minted (nothing is burned: slashes go to their legs' accounts);
-//  - each hold: held == paid + fees + released + balance(escrow:<job>), balance >= 0, and a
-//    closed hold has balance 0;
+//  - each hold: held == paid + fees + royalties + released + balance(escrow:<job>), balance >= 0,
+//    and a closed hold has balance 0;
 //  - each agent: balance(unbond:<k>) == the sum of k's tranches, every tranche amount > 0.
 //  - each proposal: deposit:<p> holds the deposit until the outcome and 0 after it; at most one
 //    outcome and one execution, the execution only of a passed proposal; balance(burned) is the
@@ -31,6 +31,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "plume/data/terms.h"
 #include "plume/ledger/entry.h"
 #include "plume/ledger/gov.h"
 #include "plume/protocol/error.h"
@@ -62,6 +63,8 @@ enum class Code : uint8_t {
   kVotingOpen,       // an outcome before the voting end
   kNotAdopted,       // an execution of a proposal without a kPassed outcome, or executed already
   kTimelocked,       // an execution before voting end + timelock
+  kUnknownDataset,       // a revoke, data access or royalty names a dataset never published
+  kBadRoyalty,           // a royalty leg is not what the dataset's terms make of its claim
 };
 std::string_view CodeName(Code code);
 
@@ -85,6 +88,7 @@ struct HoldInfo {
   MicroPlume held;      // total ever held
   MicroPlume paid;      // to providers
   MicroPlume fees;      // to the treasury
+  MicroPlume royalties;  // to dataset owners (data_entries.h)
   MicroPlume released;  // back to the team
   bool closed = false;
 };
@@ -114,6 +118,15 @@ struct ProposalInfo {
   bool operator==(const ProposalInfo&) const = default;
 };
 
+// A published dataset (data_entries.h). Terms never change; revoking only marks it.
+struct DatasetRecord {
+  data::Terms terms;
+  bool revoked = false;
+  uint64_t published_index = 0;  // the publish entry's index
+  uint64_t accesses = 0;         // data-access records so far
+  bool operator==(const DatasetRecord&) const = default;
+};
+
 struct ApplyResult {
   Code code = Code::kOk;
   uint64_t index = 0;  // kOk: the new entry's index; kIdExists/kIdConflict: the original's
@@ -138,6 +151,8 @@ class State {
   bool Slashed(std::string_view job, std::string_view task) const;
   std::optional<ProposalInfo> Proposal(std::string_view id) const;
   const std::map<std::string, ProposalInfo>& proposals() const { return proposals_; }
+  std::optional<DatasetRecord> Dataset(std::string_view id) const;
+  const std::unordered_map<std::string, DatasetRecord>& datasets() const { return datasets_; }
   // Index of the applied entry with this id.
   std::optional<uint64_t> IndexOf(std::string_view id) const;
   MicroPlume minted() const { return minted_; }
@@ -173,6 +188,13 @@ class State {
   Code ApplyOutcome(const Entry& e);
   Code ApplyExecution(const Entry& e);
   Status CheckGovInvariants() const;
+  Code ApplyData(const Entry& e);  // publish, revoke, access (state_data.cc)
+  struct Royalties {
+    Code code = Code::kOk;
+    MicroPlume total;
+  };
+  // A settle's royalty legs checked against the datasets' terms (state_data.cc).
+  Royalties CheckRoyalties(const Entry& e) const;
 
   std::unordered_map<std::string, MicroPlume> balances_{{"treasury", MicroPlume(0)},
                                                         {"operator", MicroPlume(0)}};
@@ -184,6 +206,7 @@ class State {
   std::unordered_set<std::string> slashed_;  // job + '\n' + task of slashed receipts
   std::map<std::string, ProposalInfo> proposals_;  // by proposal id (= its entry id)
   std::unordered_map<std::string, IdRecord> ids_;
+  std::unordered_map<std::string, DatasetRecord> datasets_;  // by dataset id
   MicroPlume minted_;
   uint64_t entry_count_ = 0;
 };

@@ -43,6 +43,14 @@ inline constexpr uint64_t kBlobPartialBytesMax = 128ull << 30;
 inline constexpr int kBlobTimeoutsMax = 3;
 // Largest single blob (datasets, checkpoints). 64 GiB.
 inline constexpr uint64_t kBlobBytesMax = 64ull << 30;
+// Resuming a partial upload (after a restart) must not hash gigabytes on the thread that
+// serves everyone: the receiver keeps its running hash beside the partial every
+// kBlobResumeStateEveryBytes, and on resume hashes at most kBlobResumeRehashBytesMax past that
+// point; a longer unhashed tail is cut off and sent again.
+inline constexpr uint64_t kBlobResumeStateEveryBytes = 16ull << 20;
+inline constexpr uint64_t kBlobResumeRehashBytesMax = 32ull << 20;
+static_assert(kBlobResumeStateEveryBytes + kBlobChunkBytes <= kBlobResumeRehashBytesMax,
+              "an honest resume (the tail since the last saved state) is never cut");
 
 // Transport.
 inline constexpr int kSendHighWaterMarkMessages = 10000;  // per peer, queued by libzmq

@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -123,6 +124,15 @@ class LedgerBridge {
   Result<size_t> WithdrawMatured();
 
   ledger::Ledger& ledger() { return *ledger_; }
+  // The history index's extent (tests, and what an operator's memory estimate rests on): entries
+  // indexed, accounts, entry numbers kept, the most kept for one account. Reactor thread only.
+  struct HistoryIndexSize {
+    uint64_t entries_indexed = 0;
+    uint64_t accounts = 0;
+    uint64_t indexes = 0;
+    uint64_t longest = 0;
+  };
+  HistoryIndexSize history_index_size() const;
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
@@ -139,8 +149,11 @@ class LedgerBridge {
   Result<bool> SettleWithoutFile(const LedgerOp& op, std::string& refusal);
   // For a hold the ledger already has: OK only when it is open, the team's, of op's amount.
   Status CheckHeldBefore(const LedgerOp& op, const std::string& team) const;
-  // Entries touching `account` (every entry when nullopt), oldest first, the newest `limit`,
-  // from history_index_ (ledger_bridge_wire.cc). Reactor thread only.
+  // Extends history_index_ with the entries appended since it was last extended.
+  Status IndexHistory();
+  // Entries touching `account` (every entry when nullopt), oldest first, the newest `limit`
+  // (at most kLedgerHistoryRowsMax), from history_index_ (ledger_bridge_wire.cc). Reactor thread
+  // only.
   Result<std::vector<ledger::LoggedEntry>> HistoryOf(const std::optional<std::string>& account,
                                                      size_t limit);
   // Records the agent of every stake:/unbond: account `entry` moved money on (an applied entry).
@@ -155,10 +168,11 @@ class LedgerBridge {
   std::unique_ptr<ledger::Ledger> ledger_;
   std::atomic<bool> stop_{false};
   std::thread poller_;
-  // Account -> indexes of the entries touching it (as ledger::Touches), for entries below
-  // history_indexed_; extended from the log at each history query, so a query reads only the
-  // entries it answers with rather than the whole log. Touched by the reactor thread only.
-  std::unordered_map<std::string, std::vector<uint64_t>> history_index_;
+  // Account -> indexes of the newest kLedgerHistoryRowsMax entries touching it (as
+  // ledger::Touches), for entries below history_indexed_. Built once by Open, before the reactor
+  // runs, and extended at each history query by the entries appended since, so a query reads
+  // only what it answers with and what is new. Touched by the reactor thread only after Open.
+  std::unordered_map<std::string, std::deque<uint64_t>> history_index_;
   uint64_t history_indexed_ = 0;
   int64_t unbonding_ms_ = 0;
   std::function<uint64_t()> now_unix_ms_;

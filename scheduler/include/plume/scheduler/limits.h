@@ -63,12 +63,26 @@ inline constexpr uint32_t kTasksPerNodeMax = 1;
 inline constexpr uint32_t kWorkersMax = 1024;
 inline constexpr uint32_t kRoundsMax = 100'000;
 inline constexpr uint32_t kLocalStepsMax = 1'000'000;
+// A round's timeout (network.round_timeout_s, as the spec parser bounds it): keeps now + timeout
+// and a task's 4x deadline far inside int64.
+inline constexpr int64_t kRoundTimeoutMsMax = int64_t{7} * 24 * 3'600'000;
 inline constexpr uint32_t kInferShardsMax = 4096;
 inline constexpr uint32_t kPromptsMax = 10'000'000;
 // Prompt plus generated tokens of one prompt; keeps one prompt's billed FLOPs in an int64.
 inline constexpr uint64_t kGenerationPositionsMax = 1 << 20;
 inline constexpr uint32_t kJobIdBytesMax = 128;
 inline constexpr uint32_t kDataBlobsMax = 64;
+
+// The largest model the scheduler initialises on submit (GPT-2 XL, 1.56 G, fits): the
+// initialisation holds four model-sized buffers (on the offload worker, one job at a time), so
+// without a cap one unfunded submit could take tens of GB and minutes.
+inline constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
+
+// What a quote or submit reads from blobs (scheduler/src/spec_blobs.h): the prompts blob at most
+// one message's worth (inline prompts are bounded by the message), an inference checkpoint's
+// safetensors header only (a 256-layer model's is about half a MiB).
+inline constexpr uint64_t kPromptsBlobBytesMax = 8ull << 20;
+inline constexpr uint64_t kCheckpointHeaderBytesMax = 1ull << 20;
 
 // Text a peer sends. Every such field is checked (peer_text.h: UTF-8, no control characters in
 // names, at most these bytes) before anything keeps it; a message that fails is refused with an

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "plume/data/terms.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
 #include "plume/protocol/transport.h"
@@ -45,6 +46,13 @@ using LedgerServiceHook = std::function<void(
 struct StakeView {
   MicroPlume staked = 0;
   MicroPlume unbonding = 0;
+};
+
+// A published dataset as the ledger has it (ledger/data_entries.h), for the submit check
+// (reactor_data.cc).
+struct DatasetView {
+  data::Terms terms;
+  bool revoked = false;
 };
 
 struct ReactorOptions {
@@ -90,8 +98,15 @@ struct ReactorOptions {
   std::function<void(wire::Envelope::Body::Reader request, wire::Envelope::Body::Builder reply)>
       gov_service;
   std::function<std::optional<ParamsChanged>()> gov_tick;
+  // The ledger's record of a dataset a job names ("dataset:<id>" blob refs); nullptr or nullopt:
+  // no such dataset, and a job naming it is refused.
+  std::function<std::optional<DatasetView>(const std::string& dataset)> dataset_of;
   // Told the latency of each state commit (SQLite transaction), for the metrics; optional.
   std::function<void(std::chrono::duration<double> seconds)> on_commit;
+  // Called on the worker thread before each piece of heavy work (initial parameters, joining
+  // outputs, the outer step) runs off the reactor thread; tests hold it to show the reactor
+  // keeps answering meanwhile. Optional.
+  std::function<void()> before_offloaded_work;
 };
 
 struct ReactorStats {

@@ -141,6 +141,11 @@ struct JobSpec {
   // status, metrics and the hold request read it instead of recomputing it.
   MicroPlume escrow_micro_plume = 0;
   std::string runner_config;  // forwarded to agents as is (the spec's TOML)
+  // A published dataset the job trains on (docs/data-owners.md), with the royalty rate of its
+  // terms (terms never change, so this is the rate every settle of the job pays); "" and 0 when
+  // the team brought its own data.
+  std::string dataset;
+  uint64_t royalty_micro_plume_per_mtoken = 0;
 
   bool operator==(const JobSpec&) const = default;
 };
@@ -323,6 +328,9 @@ struct SettleReceipt {
   uint64_t start_unix_ms = 0;
   uint64_t end_unix_ms = 0;
   std::string agent_signature;  // 64 bytes; empty: the agent signed no ledger receipt
+  // Royalties this task owes (ledger/data_entries.h): the dataset and the tokens it read.
+  std::string royalty_dataset;
+  uint64_t royalty_tokens = 0;
 };
 
 // The outcome of one audit that found a mismatch, with its evidence: who ran the task, what each

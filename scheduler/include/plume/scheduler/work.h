@@ -27,10 +27,21 @@ uint64_t TrainWorkerTokens(const JobSpec& spec);
 // (ledger/amount.h PayForFlops, rounded down), saturated.
 MicroPlume PayMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop);
 
+// a + b for the amounts the core sums (a job's paid total, its escrow spent): saturates rather
+// than overflow. Nothing bounds these sums by a ledger hold when no ledger is configured.
+MicroPlume AddMicroPlume(MicroPlume a, MicroPlume b);
+
 // The job's escrow: every task paid once at the job's maximum price, plus spec.fee_bps of
-// each payment (ledger/amount.h CostWithFee per task, the same rounding the settles use), so
-// the hold always covers every settle. Saturates.
+// each payment (ledger/amount.h CostWithFee per task, the same rounding the settles use), plus
+// each task's royalty (RoyaltyPerTaskMicroPlume), so the hold always covers every settle.
+// Saturates.
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec);
+// A dataset's royalty for one training task of the job (docs/data-owners.md): the tokens a
+// worker reads (local_steps x batch x seq_len, all from the one dataset) x the terms' rate /
+// 1e6, rounded down; data/royalty.h's TaskTokens and RoyaltyFor, which the ledger recomputes.
+// Audit and referee runs owe none (they verify, they train nothing). 0 without a dataset.
+uint64_t RoyaltyTokensPerTask(const JobSpec& spec);
+MicroPlume RoyaltyPerTaskMicroPlume(const JobSpec& spec);
 // The sum of TaskFlops over every task of the job. Saturates.
 uint64_t JobFlops(const JobSpec& spec);
 

@@ -1,0 +1,200 @@
+// Heavy work runs off the reactor thread (security review F5, F14): a train submit's initial
+// parameters and the join of an inference job's outputs are made on the offload worker while the
+// reactor keeps answering. Each test holds the worker at a gate (ReactorOptions::
+// before_offloaded_work), shows a ping answered meanwhile, then opens the gate and checks the
+// held request is answered as before; a retried submit waits for the first one's work, and a
+// second fetch is answered from the joined blob without any new work.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "plume/protocol/blob_service.h"
+#include "reactor_test_util.h"
+
+namespace plume::scheduler {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Closed until Open(); each passage is counted with the thread it ran on. A gate left closed
+// lets work through after 30 s, so a reactor that ran the work inline fails the test's ping
+// instead of hanging it.
+class Gate {
+ public:
+  void Pass() {
+    std::unique_lock lock(mu_);
+    ++passed_;
+    threads_.push_back(std::this_thread::get_id());
+    cv_.wait_for(lock, 30s, [this] { return open_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  int passed() {
+    std::lock_guard lock(mu_);
+    return passed_;
+  }
+  std::vector<std::thread::id> threads() {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int passed_ = 0;
+  std::vector<std::thread::id> threads_;
+};
+
+class OffloadReactorTest : public ReactorFixture {
+ protected:
+  void SetUp() override {
+    MakeDir("plume-offload-");
+    ReactorOptions o;
+    o.state_dir = dir_ / "sched";
+    o.sync = Sync::kNormal;
+    o.core.lease_ms = 60'000;
+    o.before_offloaded_work = [this] { gate_.Pass(); };
+    StartReactor(o);
+  }
+  void TearDown() override {
+    gate_.Open();
+    ReactorFixture::TearDown();
+  }
+  // The reactor answers a ping while the worker is held.
+  void ExpectPingAnswered() {
+    auto c = Connect(Identity::Generate());
+    auto ping = c->NewRequest();
+    ping.body().setPing();
+    auto pong = c->Call(ping, 10s);
+    ASSERT_TRUE(pong) << "the reactor did not answer while the offloaded work was held";
+    EXPECT_EQ(pong->kind(), MessageKind::PONG);
+  }
+  // Waits for the reply to request `rid` on `c`.
+  Message ReplyTo(TransportClient& c, uint64_t rid) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < until) {
+      auto m = c.Recv(1s);
+      if (m && m->has_value() && (*m)->request_id() == rid) return std::move(**m);
+    }
+    ADD_FAILURE() << "no reply to request " << rid;
+    return *Decode(EncodeError(rid, scheduler_.public_key(), wire::ErrorCode::INTERNAL, "none"));
+  }
+  void WaitForGate(int passed) {
+    for (int i = 0; i < 300 && gate_.passed() < passed; ++i) std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(gate_.passed(), passed) << "the offloaded work never started";
+  }
+
+  Gate gate_;
+};
+
+TEST_F(OffloadReactorTest, TrainSubmitBuildsItsModelOffTheReactorThread) {
+  if (HasFatalFailure()) return;
+  Identity client_id = Identity::Generate();
+  auto client = Connect(client_id);
+  auto client_store = *BlobStore::Open(dir_ / "client-blobs");
+  const Hash256 data_hash = *client_store->Put(std::string(4096, 'x'));
+  ASSERT_TRUE(PushBlob(*client, *client_store, data_hash, 5s));
+  const std::string spec =
+      "[job]\nname = \"t\"\nkind = \"train\"\nseed = 1\n[model]\nn_layer = 1\nn_head = 2\n"
+      "n_embd = 32\ncontext = 16\nvocab = 256\n[data]\npath = \"data.txt\"\n[train]\nsteps = 1\n"
+      "batch = 1\nseq_len = 8\nlr = 1e-3\n[network]\nworkers = 1\nrounds = 1\nlocal_steps = 1\n"
+      "[payment]\nmax_price_micro_plume_per_pflop = 1000000000000\n"
+      "budget_micro_plume = 1000000000000000\n";
+  auto submit = [&] {
+    auto m = client->NewRequest();
+    auto s = m.body().initSubmitJob();
+    const Hash256 spec_hash = Blake2b256(spec);
+    s.setSpecToml(spec);
+    s.setSpecHash(AsData(spec_hash));
+    s.setSignature(AsData(client_id.Sign(SpecSigningBytes(spec_hash))));
+    s.setClientJobKey("gated");
+    auto ref = s.initDataBlobs(1)[0];
+    ref.setName("data");
+    ref.setHash(AsData(data_hash));
+    ref.setSizeBytes(4096);
+    EXPECT_TRUE(client->Send(m));
+    return m.request_id();
+  };
+  const uint64_t first = submit();
+  WaitForGate(1);
+  ExpectPingAnswered();
+  EXPECT_NE(gate_.threads().at(0), loop_.get_id());
+  EXPECT_TRUE(reactor_->core().state().jobs.empty());  // not taken before its model exists
+  const uint64_t retry = submit();  // a retry while the model is built waits for the same work
+  // One connection's messages are handled in order: once this ping is answered, so was the retry.
+  auto ping = client->NewRequest();
+  ping.body().setPing();
+  ASSERT_TRUE(client->Send(ping));
+  EXPECT_EQ(ReplyTo(*client, ping.request_id()).kind(), MessageKind::PONG);
+  gate_.Open();
+  Message a = ReplyTo(*client, first);
+  Message b = ReplyTo(*client, retry);
+  ASSERT_EQ(a.kind(), MessageKind::SUBMIT_ACK) << KindName(a.kind());
+  ASSERT_EQ(b.kind(), MessageKind::SUBMIT_ACK) << KindName(b.kind());
+  EXPECT_EQ(std::string(a.body().getSubmitAck().getJobId()),
+            std::string(b.body().getSubmitAck().getJobId()));
+  EXPECT_EQ(gate_.passed(), 1);  // one initialisation for both
+}
+
+TEST_F(OffloadReactorTest, FetchJoinsOutputsOnceOffTheReactorThread) {
+  if (HasFatalFailure()) return;
+  Identity agent_id = Identity::Generate(), client_id = Identity::Generate();
+  auto agent = Connect(agent_id), agent_bulk = Connect(agent_id), client = Connect(client_id);
+  auto agent_store = *BlobStore::Open(dir_ / "agent-blobs");
+  auto client_store = *BlobStore::Open(dir_ / "client-blobs");
+  RegisterCpuAgent(*agent);
+  if (HasFatalFailure()) return;
+  const std::vector<uint8_t> ckpt = TinyCheckpoint();
+  const Hash256 ckpt_hash = *client_store->Put(std::span<const uint8_t>(ckpt));
+  ASSERT_TRUE(PushBlob(*client, *client_store, ckpt_hash, 5s));
+  auto sub = client->NewRequest();
+  FillInferSubmit(sub, client_id, kSpec, "k1", ckpt_hash, ckpt.size());
+  Message ack = Call(*client, sub);
+  ASSERT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << KindName(ack.kind());
+  const std::string job = ack.body().getSubmitAck().getJobId();
+  std::string joined;
+  for (int shard = 0; shard < 2; ++shard) {
+    auto m = agent->Recv(10s);
+    ASSERT_TRUE(m && m->has_value()) << "no task assignment for shard " << shard;
+    auto a = (*m)->body().getTaskAssign();
+    const std::string out = ShardOutput(a);
+    joined += out;
+    const Hash256 out_hash = *agent_store->Put(out);
+    ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));
+    auto res = agent->NewRequest();
+    FillTaskResult(res, agent_id, job, a, ckpt_hash, out_hash);
+    ASSERT_TRUE(Call(*agent_bulk, res).body().getTaskResultAck().getAccepted());
+  }
+  ASSERT_EQ(gate_.passed(), 0);  // an inference submit initialises nothing
+
+  auto fetch = client->NewRequest();
+  fetch.body().initFetchJob().setJobId(job);
+  ASSERT_TRUE(client->Send(fetch));
+  WaitForGate(1);
+  ExpectPingAnswered();
+  EXPECT_NE(gate_.threads().at(0), loop_.get_id());
+  gate_.Open();
+  Message fetched = ReplyTo(*client, fetch.request_id());
+  ASSERT_EQ(fetched.kind(), MessageKind::FETCH_JOB_REPLY) << KindName(fetched.kind());
+  auto outputs = fetched.body().getFetchJobReply().getOutputs();
+  ASSERT_EQ(outputs.size(), 1u);
+  const Hash256 joined_hash = *HashFromData(outputs[0].getHash());
+  ASSERT_TRUE(PullBlob(*client, *client_store, joined_hash, 5s));
+  EXPECT_EQ(*client_store->Get(joined_hash), joined);
+  // Again: the same blob, answered without joining again.
+  auto again = client->NewRequest();
+  again.body().initFetchJob().setJobId(job);
+  Message second = Call(*client, again);
+  ASSERT_EQ(second.kind(), MessageKind::FETCH_JOB_REPLY);
+  EXPECT_EQ(*HashFromData(second.body().getFetchJobReply().getOutputs()[0].getHash()), joined_hash);
+  EXPECT_EQ(gate_.passed(), 1);
+}
+
+}  // namespace
+}  // namespace plume::scheduler
