@@ -151,6 +151,8 @@ struct Reactor::Impl {
   void OnBlobStored(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
   bool UploadsResults(const std::string& principal_hex) const;
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
+  // The export or segment members of a dispute's run (reactor_dispute.cc); false: not one.
+  bool FillDisputeAssign(wire::TaskAssign::Builder t, const Task& task);
 
   // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----
   void OnLedgerQuery(Incoming& in);
