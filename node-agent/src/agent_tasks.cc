@@ -8,6 +8,8 @@
 
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
+#include "dispute_work.h"
+#include "plume/verify/audit.h"
 #include "task_work.h"
 
 namespace plume::agent {
@@ -40,6 +42,34 @@ DeviceChoice ChooseDevice(const AgentOptions& options) {
   }
   if (!d.cuda_devices.empty()) d.cuda_device = d.cuda_devices.front();
   return d;
+}
+
+// A segment replay's task from the assignment: the chains and the start state are the
+// scheduler's word, bounded and shaped here before the worker thread sees them.
+template <class BlobFn>
+Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train, BlobFn& blob) {
+  SegmentTask t;
+  t.train = std::move(train);
+  t.link = seg.getLink();
+  for (auto [list, out] : {std::pair{seg.getChainA(), &t.chain_a},
+                           std::pair{seg.getChainB(), &t.chain_b}}) {
+    if (list.size() > static_cast<unsigned>(verify::kMaxCommitmentLinks)) {
+      return Fail("segment replay: a chain of " + std::to_string(list.size()) + " links");
+    }
+    for (auto link : list) {
+      auto h = HashFromData(link);
+      if (!h) return Fail("segment replay: a chain link is not 32 bytes");
+      out->push_back(*h);
+    }
+  }
+  if (t.link > 0) {
+    auto start = blob(seg.getStartState());
+    if (!start) return Fail("segment start state unreadable: " + start.error().message);
+    if (start->empty()) return Fail("segment replay of link " + std::to_string(t.link) +
+                                    " without a start state");
+    t.start_state = std::move(*start);
+  }
+  return t;
 }
 
 }  // namespace
@@ -78,9 +108,12 @@ void Agent::Impl::OnTaskAssign(Message m, Clock::time_point now) {
   t.attempt = attempt;
   t.train = a.getParams().which() == wire::TaskAssign::Params::TRAIN;
   std::vector<wire::BlobRef::Reader> refs;
-  if (t.train) {
+  if (a.getParams().isExportState()) {
+    // Nothing to fetch: the state is on this agent's disk (dispute_work.h).
+  } else if (t.train) {
     auto p = a.getParams().getTrain();
     refs = {p.getRoundParams(), p.getDataShard(), p.getEvalTokens()};
+    if (a.hasSegment()) refs.push_back(a.getSegment().getStartState());
   } else {
     refs = {a.getParams().getInfer().getCheckpoint()};
   }
@@ -178,7 +211,11 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
   };
   WorkFn work;
   std::string problem;
-  if (held->train) {
+  if (a.getParams().isExportState()) {
+    const auto x = a.getParams().getExportState();
+    work = MakeExportWork(dispute_states, SpoolKey(x.getSourceTaskId(), x.getSourceAttempt()),
+                          x.getLink());
+  } else if (held->train) {
     auto p = a.getParams().getTrain();
     TrainTask t;
     t.model = ToModel(a.getModel());
@@ -207,14 +244,24 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
       t.round_params = std::move(*params);
       t.data = std::move(*data);
       t.eval = std::move(*eval);
-      // Old states go before new ones are written, so the bound holds while this task runs.
-      if (auto pruned = dispute_states->Prune(kDisputeRetention, kDisputeTasksMax - 1); !pruned) {
-        spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
-                     held->task_id, pruned.error().message);
+      if (a.hasSegment()) {
+        auto seg = SegmentOf(a.getSegment(), std::move(t), blob);
+        if (seg) {
+          work = MakeSegmentWork(std::move(*seg), ChooseDevice(options));
+        } else {
+          problem = seg.error().message;
+        }
+      } else {
+        // Old states go before new ones are written, so the bound holds while this task runs.
+        if (auto pruned = dispute_states->Prune(kDisputeRetention, kDisputeTasksMax - 1);
+            !pruned) {
+          spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
+                       held->task_id, pruned.error().message);
+        }
+        t.states = dispute_states;
+        t.state_key = SpoolKey(held->task_id, held->attempt);
+        work = MakeTrainWork(std::move(t), ChooseDevice(options));
       }
-      t.states = dispute_states;
-      t.state_key = SpoolKey(held->task_id, held->attempt);
-      work = MakeTrainWork(std::move(t), ChooseDevice(options));
     }
   } else {
     auto p = a.getParams().getInfer();
