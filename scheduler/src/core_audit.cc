@@ -30,6 +30,12 @@ AuditTotals CountAudits(const State& s) {
   for (const auto& [id, t] : s.tasks) {
     a.matched += t.audit == AuditStatus::kMatched;
     a.disputes += t.audit_role == AuditRole::kReferee;
+    if (t.audit_role == AuditRole::kReferee && t.state == TaskState::kSucceeded) {
+      a.recomputed_flops += t.flops;
+    }
+  }
+  for (const auto& [id, v] : s.verdicts) {
+    a.segment_disputes += v.policy == verify::kDisputePolicy && v.decided_at_ms > 0;
   }
   a.mismatched = s.verdicts.size();
   return a;
@@ -265,9 +271,14 @@ void Core::Impl::Conclude(Task& orig, Task& audit, Task* referee, verify::Outcom
       Touch(job);
     }
   }
-  Warn(std::string(v.policy == verify::kDisputePolicy ? "dispute: " : "referee: ") +
-           verify::Name(o) +
-           (faulty ? "; proven faulty: " + faulty->node + ", not paid" : std::string()),
+  // The share of the task recomputed to decide, per dispute (docs/verification.md).
+  const std::string how =
+      v.policy != verify::kDisputePolicy
+          ? std::string("referee: ") + verify::Name(o)
+          : std::string("dispute: ") + verify::Name(o) + " at link " +
+                std::to_string(v.dispute_link) + ", recomputed " +
+                std::to_string(v.recomputed_fraction) + " of the task";
+  Warn(how + (faulty ? "; proven faulty: " + faulty->node + ", not paid" : std::string()),
        job.id, orig.id, faulty ? faulty->node : NodeId{});
   CloseAudit(orig);
 }
