@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <capnp/message.h>
+
 #include <filesystem>
 
 #include "dispute_states.h"
@@ -86,6 +88,28 @@ TEST(DisputeWork, AMadeUpStateOrAnotherLinkFailsTheReplay) {
   EXPECT_FALSE(Work(MakeSegmentWork(d.Segment(1, exported->result), kCpu)));  // chains agree there
   EXPECT_FALSE(Work(MakeExportWork(d.states, "7-1", 30)));                     // never kept
   EXPECT_FALSE(Work(MakeExportWork(d.states, "../7-1", 1)));
+}
+
+// A hostile scheduler's segment: an over-long chain, a link of the wrong size, a later link with
+// no start state are refused before any work; a well-formed one is taken as sent.
+TEST(DisputeWork, ASegmentAssignmentIsBoundedBeforeAnythingRuns) {
+  auto make = [](unsigned links, unsigned bytes, uint32_t link) {
+    capnp::MallocMessageBuilder m;
+    auto seg = m.initRoot<wire::SegmentReplay>();
+    seg.setLink(link);
+    auto a = seg.initChainA(links);
+    std::vector<uint8_t> digest(bytes, 7);
+    for (unsigned i = 0; i < links; ++i) a.set(i, capnp::Data::Reader(digest.data(), bytes));
+    return SegmentOf(seg.asReader(), TrainTask{}, std::vector<uint8_t>(link > 0 ? 1 : 0, 1));
+  };
+  EXPECT_TRUE(make(32, 32, 0));
+  EXPECT_EQ(make(32, 32, 0)->chain_a.size(), 32u);
+  EXPECT_FALSE(make(33, 32, 0));
+  EXPECT_FALSE(make(4, 31, 0));
+  capnp::MallocMessageBuilder m;
+  auto seg = m.initRoot<wire::SegmentReplay>();
+  seg.setLink(3);
+  EXPECT_FALSE(SegmentOf(seg.asReader(), TrainTask{}, {}));
 }
 
 TEST(DisputeWork, ASegmentIsBilledItsShareOfTheTask) {

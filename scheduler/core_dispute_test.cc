@@ -94,6 +94,9 @@ TEST(CoreDispute, ChainsPartingAtLinkZeroAreDecidedByOneSegmentFromTheRoundsPara
             d.h.TaskAt("j/r0/w0/audit").paid_micro_plume / kSteps);
   EXPECT_EQ(d.h.core.state().nodes.at("cheat").proven_faulty, 1);
   EXPECT_EQ(d.h.core.state().nodes.at("b").proven_faulty, 0);
+  const AuditTotals totals = CountAudits(d.h.core.state());
+  EXPECT_EQ(totals.segment_disputes, 1u);
+  EXPECT_EQ(totals.recomputed_flops, d.h.TaskAt("j/r0/w0").flops / kSteps);
 }
 
 TEST(CoreDispute, ALaterLinkIsReplayedFromTheStateAnExportFetchedFromTheOriginal) {
@@ -157,7 +160,8 @@ TEST(CoreDispute, AFailedExportGoesToTheOtherDisputantThenToTheFullReferee) {
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].node, "b");  // the auditor kept the same state
   EXPECT_EQ(d.h.TaskAt("j/r0/w0/export").dispute_source, "j/r0/w0/audit");
-  auto full = Only<SendTaskAssign>(d.h.Do(TaskFailed{again[0].task, again[0].attempt, "b", "gone"}));
+  auto full =
+      Only<SendTaskAssign>(d.h.Do(TaskFailed{again[0].task, again[0].attempt, "b", "gone"}));
   ASSERT_EQ(full.size(), 1u);
   EXPECT_EQ(full[0].node, "c");
   const Task& r = d.h.TaskAt("j/r0/w0/referee");

@@ -9,7 +9,6 @@
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
 #include "dispute_work.h"
-#include "plume/verify/audit.h"
 #include "task_work.h"
 
 namespace plume::agent {
@@ -42,34 +41,6 @@ DeviceChoice ChooseDevice(const AgentOptions& options) {
   }
   if (!d.cuda_devices.empty()) d.cuda_device = d.cuda_devices.front();
   return d;
-}
-
-// A segment replay's task from the assignment: the chains and the start state are the
-// scheduler's word, bounded and shaped here before the worker thread sees them.
-template <class BlobFn>
-Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train, BlobFn& blob) {
-  SegmentTask t;
-  t.train = std::move(train);
-  t.link = seg.getLink();
-  for (auto [list, out] : {std::pair{seg.getChainA(), &t.chain_a},
-                           std::pair{seg.getChainB(), &t.chain_b}}) {
-    if (list.size() > static_cast<unsigned>(verify::kMaxCommitmentLinks)) {
-      return Fail("segment replay: a chain of " + std::to_string(list.size()) + " links");
-    }
-    for (auto link : list) {
-      auto h = HashFromData(link);
-      if (!h) return Fail("segment replay: a chain link is not 32 bytes");
-      out->push_back(*h);
-    }
-  }
-  if (t.link > 0) {
-    auto start = blob(seg.getStartState());
-    if (!start) return Fail("segment start state unreadable: " + start.error().message);
-    if (start->empty()) return Fail("segment replay of link " + std::to_string(t.link) +
-                                    " without a start state");
-    t.start_state = std::move(*start);
-  }
-  return t;
 }
 
 }  // namespace
@@ -245,7 +216,9 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
       t.data = std::move(*data);
       t.eval = std::move(*eval);
       if (a.hasSegment()) {
-        auto seg = SegmentOf(a.getSegment(), std::move(t), blob);
+        auto start = blob(a.getSegment().getStartState());
+        auto seg = start ? SegmentOf(a.getSegment(), std::move(t), std::move(*start))
+                         : Fail("segment start state unreadable: " + start.error().message);
         if (seg) {
           work = MakeSegmentWork(std::move(*seg), ChooseDevice(options));
         } else {

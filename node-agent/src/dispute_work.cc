@@ -51,6 +51,29 @@ WorkFn MakeExportWork(std::shared_ptr<DisputeStates> states, std::string key, ui
   };
 }
 
+Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train,
+                              std::vector<uint8_t> start_state) {
+  SegmentTask t;
+  t.train = std::move(train);
+  t.link = seg.getLink();
+  for (auto [list, out] : {std::pair{seg.getChainA(), &t.chain_a},
+                           std::pair{seg.getChainB(), &t.chain_b}}) {
+    if (list.size() > static_cast<unsigned>(verify::kMaxCommitmentLinks)) {
+      return Fail("segment replay: a chain of " + std::to_string(list.size()) + " links");
+    }
+    for (auto link : list) {
+      auto h = HashFromData(link);
+      if (!h) return Fail("segment replay: a chain link is not 32 bytes");
+      out->push_back(*h);
+    }
+  }
+  if (t.link > 0 && start_state.empty()) {
+    return Fail("segment replay of link " + std::to_string(t.link) + " without a start state");
+  }
+  if (t.link > 0) t.start_state = std::move(start_state);
+  return t;
+}
+
 WorkFn MakeSegmentWork(SegmentTask task, DeviceChoice device) {
   auto shared = std::make_shared<SegmentTask>(std::move(task));
   return [shared, device](const ProgressFn&, const std::atomic<bool>&) {

@@ -28,6 +28,11 @@ struct SegmentTask {
   std::vector<uint8_t> start_state;  // empty for link 0
   std::vector<Hash256> chain_a, chain_b;
 };
+// The replay an assignment asks for (TaskAssign.segment with its train params as `train`, the
+// start state's bytes as fetched, empty for link 0). The chains are the scheduler's word:
+// bounded and shaped here before the worker thread sees them.
+Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train,
+                              std::vector<uint8_t> start_state);
 WorkFn MakeSegmentWork(SegmentTask task, DeviceChoice device);
 
 // The FLOPs a segment replay of link `link` is billed: the task's, times the segment's share of

@@ -35,7 +35,8 @@ AuditTotals CountAudits(const State& s) {
     }
   }
   for (const auto& [id, v] : s.verdicts) {
-    a.segment_disputes += v.policy == verify::kDisputePolicy && v.decided_at_ms > 0;
+    a.segment_disputes +=
+        v.policy == verify::kDisputePolicy && v.outcome != AuditStatus::kDisputed;
   }
   a.mismatched = s.verdicts.size();
   return a;
@@ -253,7 +254,8 @@ void Core::Impl::Conclude(Task& orig, Task& audit, Task* referee, verify::Outcom
   if (faulty != nullptr) {
     // An audited run is settled only after this; one that was (a settle kept or applied) is
     // clawed back by the slash.
-    const bool paid = faulty->settle == SettleState::kKept || faulty->settle == SettleState::kApplied;
+    const bool paid =
+        faulty->settle == SettleState::kKept || faulty->settle == SettleState::kApplied;
     const MicroPlume clawback = paid ? faulty->paid_micro_plume : 0;
     v.faulty = faulty->node;
     v.faulty_paid = !faulty->settle_deferred || paid;
