@@ -1,6 +1,7 @@
 // Export and segment-replay work of a dispute (dispute_work.h).
 #include "dispute_work.h"
 
+#include "plume/protocol/message.h"
 #include "plume/verify/dispute.h"
 #include "plume/verify/state_codec.h"
 
