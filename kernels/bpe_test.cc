@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+
+#include "bpe_test_util.h"
 #include <nlohmann/json.hpp>
 
 namespace plume::kernels {
@@ -109,6 +111,22 @@ TEST(BpeTokenizerTest, MalformedFilesAreRefusedWithAReason) {
   auto json_model = LoadBpeTokenizerJson(R"({"model": {"type": "WordPiece"}})");
   ASSERT_FALSE(json_model);
   EXPECT_NE(json_model.error().message.find("BPE"), std::string::npos);
+}
+
+// The made-up file set other tests use (bpe_test_util.h) loads, has GPT-2's shape at 50257
+// tokens, merges common text and round-trips.
+TEST(BpeTokenizerTest, TheSyntheticFileSetHasGpt2sShape) {
+  const auto files = testing::SyntheticBpeFiles(50257);
+  auto t = LoadBpeTokenizer(files.vocab_json, files.merges_txt);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ((*t)->vocab_size(), 50257);
+  EXPECT_EQ((*t)->end_of_text(), 50256);
+  const std::string text = "the rain in spain stays mainly in the plain<|endoftext|>";
+  const auto ids = (*t)->Encode(text);
+  EXPECT_LT(ids.size(), text.size() / 2);
+  EXPECT_EQ(ids.back(), 50256);
+  EXPECT_EQ(*(*t)->Decode(ids), text);
+  EXPECT_GT((*t)->token_bytes_max(), 4u);
 }
 
 // Agreement with js-tiktoken's GPT-2 encoding. The ctest entry tokenizer.agreement makes the

@@ -40,6 +40,7 @@ class BytesWithEndOfText final : public Tokenizer {
     return DecodeBytes(tokens);
   }
   std::optional<int32_t> end_of_text() const override { return eot_; }
+  size_t token_bytes_max() const override { return 1; }
 
  private:
   int32_t eot_;

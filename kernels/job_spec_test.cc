@@ -176,9 +176,9 @@ TEST(JobSpecTest, NetworkAndPaymentAreCheckedOnlyWhenAsked) {
   EXPECT_NE(payment.error().message.find("payment.budget_micro_plume"), std::string::npos);
 }
 
-// top_p and stop sequences are [infer] options of run-local; the network's task messages do not
-// carry them yet, so a network submission that sets them is refused rather than run without.
-TEST(JobSpecTest, TopPAndStopSequencesParseAndAreRefusedForTheNetwork) {
+// top_p and stop sequences travel to the network's agents (TaskAssign), so a network
+// submission may set them; bad values are refused at parse time.
+TEST(JobSpecTest, TopPAndStopSequencesParseAndAreAcceptedForTheNetwork) {
   const std::string infer =
       "[job]\nkind = \"infer\"\n[infer]\ncheckpoint = \"m.safetensors\"\nprompts = [\"a\"]\n"
       "top_p = 0.9\nstop = [\"\\n\\n\", \"END\"]\n[network]\nworkers = 1\n";
@@ -186,13 +186,7 @@ TEST(JobSpecTest, TopPAndStopSequencesParseAndAreRefusedForTheNetwork) {
   ASSERT_TRUE(spec) << spec.error().message;
   EXPECT_FLOAT_EQ(spec->infer.generate.top_p, 0.9f);
   EXPECT_EQ(spec->infer.generate.stop, (std::vector<std::string>{"\n\n", "END"}));
-  const auto network = ValidateNetwork(*spec);
-  ASSERT_FALSE(network);
-  EXPECT_NE(network.error().message.find("infer.top_p and infer.stop"), std::string::npos);
-  const auto plain = ParseJobSpec(
-      Replace(Replace(infer, "top_p = 0.9\n", ""), "stop = [\"\\n\\n\", \"END\"]\n", ""), "");
-  ASSERT_TRUE(plain) << plain.error().message;
-  EXPECT_TRUE(ValidateNetwork(*plain));
+  EXPECT_TRUE(ValidateNetwork(*spec));
   ExpectError(Replace(infer, "top_p = 0.9", "top_p = 0"), "infer.top_p");
   ExpectError(Replace(infer, "\"END\"", "\"\""), "infer.stop");
   ExpectError(Replace(infer, "\"END\"", "3"), "infer.stop");
@@ -215,7 +209,8 @@ TEST(JobSpecTest, LearningRateScheduleWarmsUpThenDecays) {
 
 TEST(JobSpecTest, TheExamplesParse) {
   const std::string examples = std::string(PLUME_DATA_DIR) + "/../examples/";
-  for (const char* name : {"train-local.toml", "infer-local.toml", "train-network.toml"}) {
+  for (const char* name : {"train-local.toml", "infer-local.toml", "train-network.toml",
+                           "net-infer-gpt2.toml"}) {
     const auto spec = LoadJobSpec(examples + name);
     EXPECT_TRUE(spec) << name << ": " << (spec ? "" : spec.error().message);
   }
@@ -223,6 +218,63 @@ TEST(JobSpecTest, TheExamplesParse) {
   ASSERT_TRUE(network);
   EXPECT_TRUE(ValidateNetwork(*network));
   EXPECT_TRUE(ValidatePayment(*network));
+  const auto gpt2 = LoadJobSpec(examples + "net-infer-gpt2.toml");
+  ASSERT_TRUE(gpt2);
+  EXPECT_EQ(gpt2->infer.tokenizer, "gpt2-bpe");
+  EXPECT_TRUE(ValidateNetwork(*gpt2));
+}
+
+}  // namespace
+}  // namespace plume::kernels
+
+namespace plume::kernels {
+namespace {
+
+// infer.tokenizer names the tokenizer (default "bytes"); "gpt2-bpe" takes one tokenizer.json or
+// vocab.json and merges.txt, resolved against the spec's directory. Unknown names, wrong file
+// counts and unreadable or malformed files are refused with the field named.
+TEST(JobSpecTest, TheTokenizerIsNamedWithItsFiles) {
+  const std::string base =
+      "[job]\nkind = \"infer\"\n[infer]\ncheckpoint = \"m.safetensors\"\nprompts = [\"a\"]\n";
+  const auto bytes = ParseJobSpec(base, "/specs");
+  ASSERT_TRUE(bytes) << bytes.error().message;
+  EXPECT_EQ(bytes->infer.tokenizer, "bytes");
+  EXPECT_TRUE(bytes->infer.tokenizer_files.empty());
+  auto byte_tokenizer = LoadSpecTokenizer(*bytes);
+  ASSERT_TRUE(byte_tokenizer) << byte_tokenizer.error().message;
+  EXPECT_EQ((*byte_tokenizer)->name(), "bytes");
+
+  const auto bpe = ParseJobSpec(
+      base + "tokenizer = \"gpt2-bpe\"\ntokenizer_files = [\"tok/vocab.json\", \"tok/merges.txt\"]\n",
+      "/specs");
+  ASSERT_TRUE(bpe) << bpe.error().message;
+  EXPECT_EQ(bpe->infer.tokenizer, "gpt2-bpe");
+  EXPECT_EQ(bpe->infer.tokenizer_files,
+            (std::vector<std::string>{"/specs/tok/vocab.json", "/specs/tok/merges.txt"}));
+  const auto missing = LoadSpecTokenizer(*bpe);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("/specs/tok/vocab.json"), std::string::npos);
+
+  ExpectError(base + "tokenizer = \"sentencepiece\"\n", "unknown tokenizer");
+  ExpectError(base + "tokenizer = \"gpt2-bpe\"\n", "infer.tokenizer_files");
+  ExpectError(base + "tokenizer_files = [\"v.json\"]\n", "takes no files");
+  ExpectError(base + "tokenizer = \"gpt2-bpe\"\ntokenizer_files = [\"a\", \"b\", \"c\"]\n",
+              "infer.tokenizer_files");
+  ExpectError(base + "tokenizer = 3\n", "infer.tokenizer");
+
+  // A file that is there but is no tokenizer: refused, naming the file.
+  const auto dir = std::filesystem::temp_directory_path() / "plume_spec_tokenizer_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << "{\"model\": {\"type\": \"Unigram\"}}";
+  const auto bad = ParseJobSpec(base + "tokenizer = \"gpt2-bpe\"\ntokenizer_files = "
+                                       "[\"tokenizer.json\"]\n",
+                                dir.string());
+  ASSERT_TRUE(bad) << bad.error().message;
+  const auto refused = LoadSpecTokenizer(*bad);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("BPE"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("tokenizer.json"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

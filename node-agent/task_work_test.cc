@@ -3,6 +3,9 @@
 // on how prompts are split; cancellation stops the work.
 #include "task_work.h"
 
+#include "bpe_test_util.h"
+#include "plume/kernels/bpe.h"
+
 #include <capnp/message.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -176,8 +179,8 @@ TEST(TaskWorkTest, InferenceDoesNotDependOnSharding) {
 }
 
 // A shard decodes in one batched call: progress counts finished prompts, the FLOPs reported are
-// those of the tokens generated (flops.h), and each line has exactly the four keys the
-// scheduler's screen accepts (verify/src/screen_infer.cc).
+// those of the tokens generated (flops.h), and each line has the six keys run-local writes,
+// which the scheduler's screen checks (verify/src/screen_infer.cc).
 TEST(TaskWorkTest, InferenceReportsProgressFlopsAndScreenableLines) {
   auto ops = kernels::MakeCpuOps(1);
   auto params = kernels::InitialParams(Tiny(), 4);
@@ -207,14 +210,92 @@ TEST(TaskWorkTest, InferenceReportsProgressFlopsAndScreenableLines) {
   ASSERT_EQ(lines.size(), 20u);
   double flops = 0;
   for (size_t i = 0; i < lines.size(); ++i) {
-    EXPECT_EQ(lines[i].size(), 4u);
+    EXPECT_EQ(lines[i].size(), 6u);
     EXPECT_EQ(lines[i]["index"], i);
     EXPECT_EQ(lines[i]["tokens"], 6);
+    EXPECT_EQ(lines[i]["finish_reason"], "length");
+    EXPECT_EQ(lines[i]["prompt_tokens"], kernels::PromptTokens(t.prompts[i]));
     flops += static_cast<double>(
         kernels::GenerationFlops(Tiny(), kernels::PromptTokens(t.prompts[i]), 6));
   }
   EXPECT_EQ(out->flops, flops);
   EXPECT_EQ(out->tokens_processed, 120);
+  // Every prompt ran to max_new_tokens: the work done is what is billed.
+  EXPECT_EQ(static_cast<double>(out->billed_flops), flops);
+}
+
+// A task that names the GPT-2 BPE tokenizer gets its files as blobs: prompts are tokenized and
+// billed by BPE token counts (fewer than their bytes), top_p and stop sequences reach
+// generation, and a malformed tokenizer file or one that does not fit the model fails the task
+// with the reason.
+TEST(TaskWorkTest, InferenceWithTheBpeTokenizerTopPAndStop) {
+  kernels::ModelConfig m = Tiny();
+  const auto files = kernels::testing::SyntheticBpeFiles(400);
+  m.vocab = 400;
+  auto params = kernels::InitialParams(m, 4);
+  ASSERT_TRUE(params);
+  auto ckpt = kernels::SaveCheckpointBytes(m, *params);
+  ASSERT_TRUE(ckpt);
+  InferTask t;
+  t.model = m;
+  t.checkpoint = *ckpt;
+  t.prompts = {"the rain in the east", "", "sea shore"};
+  t.max_new_tokens = 12;
+  t.temperature = 0.9;
+  t.top_p = 0.8;
+  t.seed = 3;
+  t.tokenizer = "gpt2-bpe";
+  t.tokenizer_files = {files.vocab_json, files.merges_txt};
+  std::atomic<bool> stop{false};
+  const auto run = [&](const InferTask& task) {
+    return MakeInferWork(task, kOneThread)([](int64_t, int64_t, double) {}, stop);
+  };
+  auto out = run(t);
+  ASSERT_TRUE(out) << out.error().message;
+  const auto lines = Lines(out->result);
+  ASSERT_EQ(lines.size(), 3u);
+  auto tokenizer = kernels::LoadBpeTokenizer(files.vocab_json, files.merges_txt);
+  ASSERT_TRUE(tokenizer);
+  std::vector<int64_t> counts;
+  for (size_t i = 0; i < 3; ++i) {
+    counts.push_back(kernels::PromptTokens(**tokenizer, t.prompts[i]));
+    EXPECT_EQ(lines[i]["prompt_tokens"], counts.back());
+  }
+  EXPECT_LT(counts[0], static_cast<int64_t>(t.prompts[0].size()));  // merges happened
+  EXPECT_EQ(out->billed_flops,
+            static_cast<uint64_t>(kernels::InferTaskFlops(m, counts, t.max_new_tokens)));
+  EXPECT_NE(out->billed_flops, static_cast<uint64_t>(kernels::InferTaskFlops(
+                                   m, std::vector<int64_t>{20, 1, 9}, t.max_new_tokens)));
+
+  // A stop sequence taken from the first completion's text (an ASCII character after its
+  // first byte) ends it there, with "stop".
+  const std::string first = lines[0]["completion"];
+  size_t at = 1;
+  while (at < first.size() && static_cast<unsigned char>(first[at]) >= 0x80) ++at;
+  ASSERT_LT(at, first.size()) << "no ASCII character to stop at in " << first;
+  InferTask stopped = t;
+  stopped.stop = {first.substr(at, 1)};
+  auto cut = run(stopped);
+  ASSERT_TRUE(cut);
+  const auto cut_lines = Lines(cut->result);
+  EXPECT_EQ(cut_lines[0]["finish_reason"], "stop");
+  EXPECT_EQ(cut_lines[0]["completion"], first.substr(0, first.find(first[at])));
+  EXPECT_LT(cut_lines[0]["tokens"].get<int>(), 12);
+
+  InferTask bad = t;
+  bad.tokenizer_files = {"{not json", files.merges_txt};
+  auto refused = run(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("tokenizer"), std::string::npos);
+  InferTask unknown = t;
+  unknown.tokenizer = "wordpiece";
+  ASSERT_FALSE(run(unknown));
+  InferTask mismatch = t;  // 300 tokens for a model of 400
+  const auto small = kernels::testing::SyntheticBpeFiles(300);
+  mismatch.tokenizer_files = {small.vocab_json, small.merges_txt};
+  auto mis = run(mismatch);
+  ASSERT_FALSE(mis);
+  EXPECT_NE(mis.error().message.find("vocabulary"), std::string::npos) << mis.error().message;
 }
 
 TEST(TaskWorkTest, StopFlagCancels) {
@@ -256,8 +337,30 @@ TEST(BilledFlopsTest, ComputedFromTheAssignmentNotTakenFromIt) {
   const std::vector<int64_t> tokens = {1, 3};
   EXPECT_EQ(BilledFlops(a.asReader()),
             static_cast<uint64_t>(kernels::InferTaskFlops(model, tokens, 5)));
+  // With another tokenizer the prompts' bytes are not their tokens: BilledFlops leaves the
+  // count to the work (InferBilledFlops, which has built the tokenizer).
+  infer.setTokenizer("gpt2-bpe");
+  EXPECT_EQ(BilledFlops(a.asReader()), 0u);
+  infer.setTokenizer("bytes");
+  EXPECT_EQ(BilledFlops(a.asReader()),
+            static_cast<uint64_t>(kernels::InferTaskFlops(model, tokens, 5)));
   m.setNHead(3);  // 32 is not a multiple of 3
   EXPECT_EQ(BilledFlops(a.asReader()), 0u);
+}
+
+// A scheduler (or a forger of assignments) decides how many tokenizer files an agent fetches
+// and how large they claim to be: both are bounded before anything is fetched.
+TEST(TokenizerInputsTest, TooManyOrTooLargeFilesAreRefused) {
+  capnp::MallocMessageBuilder message;
+  auto infer = message.initRoot<wire::InferParams>();
+  EXPECT_EQ(TokenizerInputsProblem(infer.asReader()), "");
+  auto files = infer.initTokenizerFiles(2);
+  files[1].setSizeBytes(kernels::kBpeFileBytesMax);
+  EXPECT_EQ(TokenizerInputsProblem(infer.asReader()), "");
+  files[1].setSizeBytes(kernels::kBpeFileBytesMax + 1);
+  EXPECT_NE(TokenizerInputsProblem(infer.asReader()).find("tokenizer file of"), std::string::npos);
+  infer.initTokenizerFiles(3);
+  EXPECT_NE(TokenizerInputsProblem(infer.asReader()).find("more than 2"), std::string::npos);
 }
 
 }  // namespace

@@ -209,5 +209,23 @@ TEST(Work, PromptShardsCoverEveryPromptOnce) {
   EXPECT_EQ(PromptsInShard(10, 4, 3), 2u);
 }
 
+// Tokens/s of an infer job: succeeded shards' tokens over the span from the first assignment to
+// the last result (two shards overlapping in time count once), others ignored.
+TEST(Work, InferTokensPerSecIsMeasuredOverTheSucceededShards) {
+  Task a, b, running;
+  a.state = b.state = TaskState::kSucceeded;
+  a.assigned_at_ms = 1'000, a.finished_at_ms = 3'000, a.metrics.tokens = 300;
+  b.assigned_at_ms = 2'000, b.finished_at_ms = 5'000, b.metrics.tokens = 500;
+  running.state = TaskState::kAssigned, running.assigned_at_ms = 0, running.metrics.tokens = 9;
+  const std::vector<const Task*> all = {&a, &b, &running};
+  EXPECT_DOUBLE_EQ(InferTokensPerSec(all), 800.0 / 4.0);
+  const std::vector<const Task*> one = {&a};
+  EXPECT_DOUBLE_EQ(InferTokensPerSec(one), 150.0);
+  const std::vector<const Task*> none = {&running};
+  EXPECT_EQ(InferTokensPerSec(none), 0.0);
+  a.finished_at_ms = a.assigned_at_ms;  // no time passed: no rate rather than infinity
+  EXPECT_EQ(InferTokensPerSec(one), 0.0);
+}
+
 }  // namespace
 }  // namespace plume::scheduler

@@ -37,10 +37,8 @@ class InferScreenTest : public ::testing::Test {
     auto out = kernels::Generate(model, *params, screen_.prompts, gen, *ops);
     ASSERT_TRUE(out.has_value()) << out.error().message;
     for (const auto& c : *out) {
-      lines_.push_back({{"index", c.index},
-                        {"prompt", c.prompt},
-                        {"completion", c.completion},
-                        {"tokens", c.tokens}});
+      lines_.push_back(json::parse(kernels::CompletionJson(c)));  // as the agent writes it
+      screen_.prompt_tokens.push_back(static_cast<uint64_t>(c.prompt_tokens));
     }
   }
   static std::string Join(const std::vector<json>& lines) {
@@ -63,6 +61,64 @@ TEST_F(InferScreenTest, HonestShardPasses) {
 
 TEST_F(InferScreenTest, EmptyShardOfNoPromptsPasses) {
   EXPECT_TRUE(ScreenInferShard({}, InferScreen{0, {}, 5}).ok());
+}
+
+// An agent from before prompt_tokens and finish_reason wrote the first four keys only.
+TEST_F(InferScreenTest, LinesWithoutTheTokenCountsAndFinishReasonPass) {
+  auto old = lines_;
+  for (json& j : old) {
+    j.erase("prompt_tokens");
+    j.erase("finish_reason");
+  }
+  EXPECT_TRUE(ScreenInferShard(Bytes(Join(old)), screen_).ok());
+  auto half = lines_;
+  half[1].erase("finish_reason");  // one without the other
+  EXPECT_EQ(Screen(Join(half)), Reason::kMalformed);
+}
+
+// Each line's finish reason and prompt token count must be what the job could give: "length"
+// at max_new_tokens, "stop" after at least one token, nothing else, and the prompt's own count.
+TEST_F(InferScreenTest, BadFinishReasonsAndPromptTokenCountsAreRefused) {
+  ASSERT_EQ(lines_[0]["finish_reason"], "length");
+  auto refused = [&](const char* key, const json& value, const char* why) {
+    auto bad = lines_;
+    bad[2][key] = value;
+    bad[2]["completion"] = "";  // no character count to trip over
+    const Verdict v = ScreenInferShard(Bytes(Join(bad)), screen_);
+    EXPECT_EQ(v.reason, Reason::kMalformed) << key << " = " << value.dump();
+    EXPECT_NE(v.message.find(why), std::string::npos) << v.message;
+  };
+  refused("finish_reason", "eos", "expected \"length\" or \"stop\"");
+  refused("finish_reason", "", "expected");
+  refused("finish_reason", 1, "must have exactly");
+  refused("prompt_tokens", -1, "must have exactly");
+  refused("prompt_tokens", screen_.prompt_tokens[2] + 1, "prompt tokens; the prompt has");
+  refused("tokens", 5, "finished by length after 5 tokens");  // "length" before max_new_tokens
+  auto stopped = lines_;
+  stopped[2]["finish_reason"] = "stop";
+  stopped[2]["tokens"] = 5;
+  stopped[2]["completion"] = "abc";
+  EXPECT_TRUE(ScreenInferShard(Bytes(Join(stopped)), screen_).ok());
+  stopped[2]["tokens"] = 0;
+  stopped[2]["completion"] = "";
+  EXPECT_EQ(Screen(Join(stopped)), Reason::kMalformed);
+}
+
+// With a tokenizer whose tokens are longer than a byte (GPT-2's BPE), a completion may have
+// up to token_bytes_max characters per token, and the size bound grows with it.
+TEST_F(InferScreenTest, TheTokenizersLongestTokenBoundsACompletion) {
+  InferScreen bpe = screen_;
+  bpe.token_bytes_max = 4;
+  auto longer = lines_;
+  longer[0]["completion"] = std::string(48, 'a');  // 12 tokens of 4 bytes
+  EXPECT_TRUE(ScreenInferShard(Bytes(Join(longer)), bpe).ok());
+  EXPECT_EQ(Screen(Join(longer)), Reason::kTooManyTokens);  // bytes: one per token
+  longer[0]["completion"] = std::string(49, 'a');
+  EXPECT_EQ(ScreenInferShard(Bytes(Join(longer)), bpe).reason, Reason::kTooManyTokens);
+  EXPECT_GT(MaxInferShardBytes(bpe), MaxInferShardBytes(screen_));
+  bpe.token_bytes_max = uint64_t{1} << 40;  // saturates rather than wraps
+  bpe.max_new_tokens = UINT32_MAX;
+  EXPECT_EQ(MaxInferShardBytes(bpe), UINT64_MAX);
 }
 
 TEST_F(InferScreenTest, InvalidJsonAndSchemaAreMalformed) {

@@ -124,6 +124,7 @@ class IdTokenizer final : public k::Tokenizer {
     return s;
   }
   std::optional<int32_t> end_of_text() const override { return std::nullopt; }
+  size_t token_bytes_max() const override { return 1; }
 
  private:
   int vocab_;

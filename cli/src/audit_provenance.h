@@ -9,7 +9,7 @@
 //
 // What an agent lists in a receipt's input_hashes (node-agent/src/agent_tasks.cc OnTaskAssign,
 // agent_results.cc): train: [round params, data shard, validation tokens if any]; infer:
-// [checkpoint]. The spec hash is not among them, so the spec is checked only against a file
+// [checkpoint, tokenizer files...]. The spec hash is not among them, so the spec is checked only against a file
 // the user names (--spec).
 #pragma once
 

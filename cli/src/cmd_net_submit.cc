@@ -5,7 +5,8 @@
 //          bytes) and "val" = the held-out tail (omitted when empty). Agents split "data" into
 //          contiguous shards by shard index and evaluate on "val".
 //   infer: "checkpoint" = the [infer].checkpoint file, and "prompts" = a JSON array of the
-//          prompts when they come from prompts_file (the scheduler cannot read client files).
+//          prompts when they come from prompts_file (the scheduler cannot read client files),
+//          and "tokenizer.0", "tokenizer.1" = the files of [infer].tokenizer_files, in order.
 // The spec text itself travels in SubmitJob with its hash, signed by the client's key.
 #include <sodium.h>
 
@@ -57,6 +58,14 @@ std::vector<Upload> BlobsFor(const kernels::JobSpec& spec) {
       if (!prompts) FailWith({kExitBadInput, prompts.error().message});
       const std::string text = json(*prompts).dump();
       out.push_back({"prompts", std::vector<uint8_t>(text.begin(), text.end())});
+    }
+    // Checked here, so a bad tokenizer file is refused before anything is uploaded.
+    if (auto tokenizer = kernels::LoadSpecTokenizer(spec); !tokenizer) {
+      FailWith({kExitBadInput, tokenizer.error().message});
+    }
+    for (size_t i = 0; i < spec.infer.tokenizer_files.size(); ++i) {
+      out.push_back({"tokenizer." + std::to_string(i),
+                     ReadBytesOrFail(spec.infer.tokenizer_files[i], "[infer].tokenizer_files")});
     }
   }
   return out;

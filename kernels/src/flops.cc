@@ -1,6 +1,10 @@
 // FLOP accounting; the convention is documented in flops.h.
 #include "plume/kernels/flops.h"
 
+#include <algorithm>
+
+#include "plume/kernels/tokenizer.h"
+
 namespace plume::kernels {
 
 int64_t MatmulMacsPerToken(const ModelConfig& config) {
@@ -69,6 +73,11 @@ int64_t GenerationFlops(const ModelConfig& config, int64_t prompt_tokens, int64_
 
 int64_t PromptTokens(std::string_view prompt) {
   return prompt.empty() ? 1 : static_cast<int64_t>(prompt.size());
+}
+
+int64_t PromptTokens(const Tokenizer& tokenizer, std::string_view prompt) {
+  if (prompt.empty()) return 1;
+  return std::max<int64_t>(1, static_cast<int64_t>(tokenizer.Encode(prompt).size()));
 }
 
 int64_t InferTaskFlops(const ModelConfig& config, std::span<const int64_t> prompt_tokens,

@@ -10,6 +10,7 @@
 
 #include <toml++/toml.h>
 
+#include "plume/kernels/bpe.h"
 #include "status_macros.h"
 
 namespace plume::kernels {
@@ -161,7 +162,8 @@ Result<TrainConfig> ParseTrain(const Section& s) {
 
 Result<InferSpec> ParseInfer(const Section& s, const std::string& base_dir) {
   PLUME_RETURN_IF_ERROR(s.OnlyKeys({"checkpoint", "prompts", "prompts_file", "max_new_tokens",
-                                    "temperature", "top_k", "top_p", "stop"}));
+                                    "temperature", "top_k", "top_p", "stop", "tokenizer",
+                                    "tokenizer_files"}));
   InferSpec in;
   PLUME_REQUIRE(in.checkpoint, s, "checkpoint", s.String("checkpoint"));
   in.checkpoint = Resolve(base_dir, in.checkpoint);
@@ -179,6 +181,13 @@ Result<InferSpec> ParseInfer(const Section& s, const std::string& base_dir) {
   PLUME_SET(in.generate.top_p, s.Number("top_p"));
   PLUME_SET(in.generate.stop, s.Strings("stop"));
   PLUME_RETURN_IF_ERROR(in.generate.Validate());
+  PLUME_SET(in.tokenizer, s.String("tokenizer"));
+  PLUME_SET(in.tokenizer_files, s.Strings("tokenizer_files"));
+  PLUME_RETURN_IF_ERROR(CheckTokenizerFiles(in.tokenizer, in.tokenizer_files.size()));
+  for (std::string& f : in.tokenizer_files) {
+    if (f.empty()) return Fail("infer.tokenizer_files: an empty path");
+    f = Resolve(base_dir, f);
+  }
   return in;
 }
 
@@ -304,6 +313,32 @@ Result<std::vector<std::string>> LoadPrompts(const JobSpec& spec) {
   return prompts;
 }
 
+Result<std::unique_ptr<Tokenizer>> LoadSpecTokenizer(const JobSpec& spec) {
+  std::vector<std::string> contents;
+  for (const std::string& path : spec.infer.tokenizer_files) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) return Fail("infer.tokenizer_files: cannot read '" + path + "': " + ec.message());
+    if (size > kBpeFileBytesMax) {
+      return Fail("infer.tokenizer_files: '" + path + "' is over " +
+                  std::to_string(kBpeFileBytesMax) + " bytes");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) return Fail("infer.tokenizer_files: cannot read '" + path + "'");
+    contents.push_back(text.str());
+  }
+  const std::vector<std::string_view> views(contents.begin(), contents.end());
+  auto t = MakeTokenizer(spec.infer.tokenizer, views);
+  if (!t) {
+    std::string files;
+    for (const auto& f : spec.infer.tokenizer_files) files += (files.empty() ? "" : ", ") + f;
+    return Fail(t.error().message + " (infer.tokenizer_files: " + files + ")");
+  }
+  return t;
+}
+
 Status ValidateNetwork(const JobSpec& spec) {
   if (!spec.network) return Fail("network: missing table [network] (required by plume submit)");
   const NetworkSpec& n = *spec.network;
@@ -315,14 +350,6 @@ Status ValidateNetwork(const JobSpec& spec) {
   // Bounded so that milliseconds, deadlines and a task's 4x deadline stay far inside int64.
   if (n.round_timeout_s < 1 || n.round_timeout_s > 7 * 24 * 3600) {
     return Fail("network.round_timeout_s: must be between 1 and 604800 (7 days)");
-  }
-  // The network's task messages carry temperature and top_k but not yet these: a job that set
-  // them would run differently on the network than with run-local, so it is refused.
-  if (spec.kind == JobKind::kInfer &&
-      (spec.infer.generate.top_p != 1.0f || !spec.infer.generate.stop.empty())) {
-    return Fail(
-        "infer.top_p and infer.stop: not yet carried to the network's agents; run the "
-        "job with plume run-local, or leave them out to submit it");
   }
   return {};
 }

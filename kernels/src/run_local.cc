@@ -61,7 +61,8 @@ Result<RunLocalSummary> RunInfer(const JobSpec& spec, Ops& ops) {
   options.expect = spec.model;
   PLUME_ASSIGN_OR_RETURN(const auto checkpoint, LoadCheckpoint(spec.infer.checkpoint, options));
   PLUME_ASSIGN_OR_RETURN(const auto prompts, LoadPrompts(spec));
-  const auto tokenizer = MakeByteTokenizer();
+  PLUME_ASSIGN_OR_RETURN(const auto tokenizer, LoadSpecTokenizer(spec));
+  PLUME_RETURN_IF_ERROR(CheckTokenizerFitsModel(*tokenizer, checkpoint.config.vocab));
   PLUME_ASSIGN_OR_RETURN(const auto completions,
                          Generate(checkpoint.config, checkpoint.params, prompts,
                                   spec.infer.generate, ops, *tokenizer));

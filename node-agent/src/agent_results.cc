@@ -57,7 +57,8 @@ std::pair<std::string, Signature> SignReceipt(const Identity& id, const HeldTask
 // pays for the task. The task id is the wire id in decimal, which both sides know.
 ledger::TaskReceipt LedgerReceipt(const Identity& id, const Hash256& ledger_id, const HeldTask& t,
                                   const Hash256& output, const std::string& device,
-                                  const std::string& kernel_build, int64_t finished_unix_ms) {
+                                  const std::string& kernel_build, int64_t finished_unix_ms,
+                                  uint64_t work_billed_flops) {
   ledger::TaskReceipt r;
   r.job_id = t.job_id;
   r.task_id = std::to_string(t.task_id);
@@ -66,7 +67,7 @@ ledger::TaskReceipt LedgerReceipt(const Identity& id, const Hash256& ledger_id, 
   r.output_hash = output;
   if (t.assign) {
     const auto assign = t.assign->body().getTaskAssign();
-    r.flops = BilledFlops(assign);
+    r.flops = work_billed_flops > 0 ? work_billed_flops : BilledFlops(assign);
     if (r.flops != assign.getFlops()) {
       spdlog::warn("job={} task={}: the scheduler bills {} FLOPs but the task's work is {}; the "
                    "receipt is signed for {}", t.job_id, t.task_id, assign.getFlops(), r.flops,
@@ -96,7 +97,7 @@ Status Agent::Impl::SpoolResult(const HeldTask& t, const TaskOutput& out) {
   auto [receipt, signature] = SignReceipt(identity, t, output, out, finished);
   const ledger::TaskReceipt lr = LedgerReceipt(
       identity, ledger_id, t, output, options.devices.empty() ? "cpu" : options.devices[0].name,
-      options.kernel_build, finished);
+      options.kernel_build, finished, out.billed_flops);
   json meta = {
       {"job_id", t.job_id},
       {"task_id", t.task_id},

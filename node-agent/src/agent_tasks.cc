@@ -86,7 +86,14 @@ void Agent::Impl::OnTaskAssign(Message m, Clock::time_point now) {
     refs = {p.getRoundParams(), p.getDataShard(), p.getEvalTokens()};
     if (a.hasSegment()) refs.push_back(a.getSegment().getStartState());
   } else {
-    refs = {a.getParams().getInfer().getCheckpoint()};
+    auto p = a.getParams().getInfer();
+    refs = {p.getCheckpoint()};
+    // The tokenizer's files are inputs like the checkpoint (fetched, pinned, in the receipt).
+    if (const std::string why = TokenizerInputsProblem(p); !why.empty()) {
+      SendTaskFailed(job_id, task_id, attempt, "task refused: " + why, false);
+      return;
+    }
+    for (auto ref : p.getTokenizerFiles()) refs.push_back(ref);
   }
   std::vector<uint64_t> sizes;
   for (auto ref : refs) sizes.push_back(ref.getSizeBytes());
@@ -241,13 +248,26 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
     InferTask t;
     t.model = ToModel(a.getModel());
     t.first_prompt_index = p.getFirstPromptIndex();
-    for (auto prompt : p.getPrompts()) t.prompts.emplace_back(prompt.cStr());
+    for (auto prompt : p.getPrompts()) t.prompts.emplace_back(prompt.cStr(), prompt.size());
     t.max_new_tokens = p.getMaxNewTokens();
     t.temperature = p.getTemperature();
     t.top_k = p.getTopK();
+    t.top_p = p.getTopP();
+    for (auto s : p.getStop()) t.stop.emplace_back(s.cStr(), s.size());
     t.seed = p.getSeed();
+    if (p.getTokenizer().size() > 0) t.tokenizer = p.getTokenizer().cStr();
+    for (auto ref : p.getTokenizerFiles()) {
+      auto file = blob(ref);
+      if (!file) {
+        problem = "tokenizer blob unreadable: " + file.error().message;
+        break;
+      }
+      t.tokenizer_files.emplace_back(file->begin(), file->end());
+    }
     auto ckpt = blob(p.getCheckpoint());
-    if (!ckpt) {
+    if (!problem.empty()) {
+      // a tokenizer file could not be read: the task fails below
+    } else if (!ckpt) {
       problem = "checkpoint blob unreadable: " + ckpt.error().message;
     } else {
       t.checkpoint = std::move(*ckpt);

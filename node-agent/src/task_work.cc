@@ -9,6 +9,7 @@
 #include <cmath>
 #include <memory>
 
+#include "plume/kernels/bpe.h"
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/flops.h"
 #include "plume/kernels/gpt.h"
@@ -131,19 +132,23 @@ Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
   kernels::GenerateHooks hooks;
   hooks.on_completion = [&](const kernels::Completion&) { progress(++finished, n, std::nan("")); };
   hooks.cancel = [&] { return stop.load(); };
-  const auto tokenizer = kernels::MakeByteTokenizer();
-  auto out = kernels::Generate(ck->config, ck->params, t.prompts, gen, **ops, *tokenizer, hooks);
+  const std::vector<std::string_view> files(t.tokenizer_files.begin(), t.tokenizer_files.end());
+  auto tokenizer = kernels::MakeTokenizer(t.tokenizer, files);
+  if (!tokenizer) return Fail("tokenizer: " + tokenizer.error().message);
+  if (auto st = kernels::CheckTokenizerFitsModel(**tokenizer, ck->config.vocab); !st) {
+    return Fail(st.error().message);
+  }
+  // The prompts as sent bill the task (the scheduler counts them whole); generation reads each
+  // up to a NUL, as a C string, which is what the output line echoes.
+  std::vector<std::string> prompts;
+  for (const std::string& p : t.prompts) prompts.emplace_back(p.c_str());
+  auto out = kernels::Generate(ck->config, ck->params, prompts, gen, **ops, **tokenizer, hooks);
   if (!out) return tl::unexpected(FromKernels(out.error()));
   TaskOutput result;
   std::string jsonl;
   for (const auto& c : *out) {
-    // The four keys the scheduler's screen (verify/src/screen_infer.cc) accepts; run-local's
-    // outputs.jsonl also carries prompt_tokens and finish_reason (kernels CompletionJson).
-    nlohmann::json line = {{"index", c.index},
-                           {"prompt", c.prompt},
-                           {"completion", c.completion},
-                           {"tokens", c.tokens}};
-    const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // The line run-local writes (the scheduler's screen, verify/src/screen_infer.cc, checks it).
+    const std::string text = kernels::CompletionJson(c);
     jsonl += text + "\n";
     result.tokens_processed += c.tokens;
     // The commitment is to the completion as the output line carries it (invalid UTF-8
@@ -161,6 +166,7 @@ Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
   // compare whole outputs.
   if (result.commitments.size() > limits::kResultCommitmentsMax) result.commitments.clear();
   result.steps_done = n;
+  result.billed_flops = InferBilledFlops(t.model, t.prompts, t.max_new_tokens, **tokenizer);
   return result;
 }
 
@@ -243,6 +249,8 @@ uint64_t BilledFlops(wire::TaskAssign::Reader a) {
     }
   } else {
     const auto p = a.getParams().getInfer();
+    const std::string_view name(p.getTokenizer().cStr(), p.getTokenizer().size());
+    if (!name.empty() && name != kernels::kBytesTokenizer) return 0;
     std::vector<int64_t> tokens;
     for (auto prompt : p.getPrompts()) {
       tokens.push_back(kernels::PromptTokens(std::string_view(prompt.cStr(), prompt.size())));
@@ -250,6 +258,30 @@ uint64_t BilledFlops(wire::TaskAssign::Reader a) {
     flops = kernels::InferTaskFlops(model, tokens, p.getMaxNewTokens());
   }
   return flops > 0 ? static_cast<uint64_t>(flops) : 0;
+}
+
+uint64_t InferBilledFlops(const kernels::ModelConfig& model,
+                          const std::vector<std::string>& prompts, uint32_t max_new_tokens,
+                          const kernels::Tokenizer& tokenizer) {
+  if (!model.Validate()) return 0;
+  std::vector<int64_t> tokens;
+  tokens.reserve(prompts.size());
+  for (const std::string& p : prompts) tokens.push_back(kernels::PromptTokens(tokenizer, p));
+  const int64_t flops = kernels::InferTaskFlops(model, tokens, max_new_tokens);
+  return flops > 0 ? static_cast<uint64_t>(flops) : 0;
+}
+
+std::string TokenizerInputsProblem(wire::InferParams::Reader infer) {
+  if (infer.getTokenizerFiles().size() > kernels::kTokenizerFilesMax) {
+    return "more than " + std::to_string(kernels::kTokenizerFilesMax) + " tokenizer files";
+  }
+  for (auto ref : infer.getTokenizerFiles()) {
+    if (ref.getSizeBytes() > kernels::kBpeFileBytesMax) {
+      return "a tokenizer file of " + std::to_string(ref.getSizeBytes()) + " bytes (at most " +
+             std::to_string(kernels::kBpeFileBytesMax) + ")";
+    }
+  }
+  return {};
 }
 
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device) {

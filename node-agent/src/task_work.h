@@ -8,7 +8,9 @@
 // scheduler averages the deltas and applies the outer Nesterov step.
 // Inference: generate for the shard's prompts (batched, with a KV cache: kernels Generate) and
 // return JSONL, one line per prompt in prompt order: {"index": global prompt index, "prompt",
-// "completion", "tokens"}. Each prompt is sampled with DeriveSeed(seed, index) and decodes to
+// "completion", "tokens", "prompt_tokens", "finish_reason"} (as run-local writes them, kernels
+// CompletionJson). The prompts are tokenized with the job's tokenizer (built from the task's
+// tokenizer blobs). Each prompt is sampled with DeriveSeed(seed, index) and decodes to
 // the same bits in any batch, so the output does not depend on how prompts were split across
 // agents. The FLOPs reported are those of the tokens generated; the receipt bills
 // max_new_tokens (BilledFlops).
@@ -25,6 +27,7 @@
 #include "plume/kernels/config.h"
 #include "plume/kernels/ops.h"
 #include "plume/kernels/runner.h"
+#include "plume/kernels/tokenizer.h"
 #include "plume/protocol/plume.capnp.h"
 
 namespace plume::agent {
@@ -60,11 +63,11 @@ struct InferTask {
   uint32_t max_new_tokens = 0;
   double temperature = 0;
   uint32_t top_k = 0;
-  // Not on the wire yet (the job spec refuses them for network jobs, kernels ValidateNetwork);
-  // the defaults are "off".
   double top_p = 1.0;
   std::vector<std::string> stop;
   uint64_t seed = 0;
+  std::string tokenizer = "bytes";            // kernels/tokenizer.h MakeTokenizer
+  std::vector<std::string> tokenizer_files;  // the tokenizer blobs' contents, in wire order
 };
 
 // Host memory a task's inputs take once loaded: each input blob is read whole and copied, and
@@ -99,7 +102,17 @@ kernels::ModelConfig ToModel(wire::ModelConfig::Reader m);
 // bills with (kernels/flops.h); 0 for an assignment that does not describe a valid task. The
 // agent signs this number in its ledger receipt, never the scheduler's TaskAssign.flops: a
 // scheduler that bills other work than the task gets no receipt that verifies.
+// An inference task's prompts are counted with the job's tokenizer: BilledFlops counts them
+// with the byte tokenizer and gives 0 when the task names another one; for those the work
+// itself computes InferBilledFlops once it has built the tokenizer (TaskOutput.billed_flops).
 uint64_t BilledFlops(wire::TaskAssign::Reader assign);
+uint64_t InferBilledFlops(const kernels::ModelConfig& model,
+                          const std::vector<std::string>& prompts, uint32_t max_new_tokens,
+                          const kernels::Tokenizer& tokenizer);
+
+// Why an inference assignment's tokenizer inputs are refused before anything is fetched (more
+// than kernels kTokenizerFilesMax files, a file over kernels kBpeFileBytesMax); empty: fine.
+std::string TokenizerInputsProblem(wire::InferParams::Reader infer);
 
 // What a train task runs with, as RunTrain prepares it: the kernels' config, the parameters the
 // round starts from, and the job's tokens with this worker's shard [begin, end). A segment replay

@@ -111,6 +111,12 @@ struct InferParams {
   temperature @4 :Float64;
   topK @5 :UInt32;
   seed @6 :UInt64;
+  # The job's tokenizer (kernels/tokenizer.h): "" or "bytes", or "gpt2-bpe" built from
+  # tokenizerFiles in order ([tokenizer.json] or [vocab.json, merges.txt]); at most 2 files.
+  tokenizer @7 :Text;
+  tokenizerFiles @8 :List(BlobRef);
+  topP @9 :Float64 = 1.0;        # nucleus sampling; 1 = no cut
+  stop @10 :List(Text);          # stop sequences: at most 16, each 1..256 bytes (kernels/config.h)
 }
 
 struct TaskRef {

@@ -75,6 +75,12 @@ inline std::vector<std::string> SampleFrames() {
     prompts.set(0, "ROMEO:");
     prompts.set(1, "JULIET:");
     prompts.set(2, "");
+    infer.setTokenizer("gpt2-bpe");
+    auto files = infer.initTokenizerFiles(2);
+    files[0].setName("vocab.json");
+    files[1].setName("merges.txt");
+    infer.setTopP(0.9);
+    infer.initStop(1).set(0, "\n\n");
     out.push_back(*b.Encode());
   }
   return out;

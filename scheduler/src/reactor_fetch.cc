@@ -3,6 +3,7 @@
 #include <map>
 #include <vector>
 
+#include "infer_tokenizer.h"
 #include "peer_text.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/limits.h"
@@ -105,12 +106,18 @@ void Reactor::Impl::OnFetchJob(Incoming& in) {
 // What `plume audit` checks the job's receipts against: the spec and data the job was
 // submitted with, the parameters each round started from and produced, and the outputs.
 void Reactor::Impl::FillProvenance(const Job& j, wire::FetchJobReply::Builder reply) {
-  if (auto x = Extra(j)) reply.setSpecHash(AsData((*x)->spec_hash));
+  auto x = Extra(j);
+  if (x) reply.setSpecHash(AsData((*x)->spec_hash));
   const bool train = j.spec.kind == JobKind::kTrain;
   const char* names[2] = {train ? "data" : "checkpoint", train ? "val" : "prompts"};
   auto data = reply.initDataBlobs(static_cast<unsigned>(j.spec.data_blobs.size()));
+  const size_t tokenizer_files = x && !train ? (*x)->tokenizer_blobs.size() : 0;
   for (size_t i = 0; i < j.spec.data_blobs.size(); ++i) {
-    FillBlobRef(data[static_cast<unsigned>(i)], j.spec.data_blobs[i], i < 2 ? names[i] : "data");
+    const size_t first_tokenizer = j.spec.data_blobs.size() - tokenizer_files;
+    const std::string name = i >= first_tokenizer ? TokenizerBlobName(i - first_tokenizer)
+                             : i < 2              ? names[i]
+                                                  : "data";
+    FillBlobRef(data[static_cast<unsigned>(i)], j.spec.data_blobs[i], name);
   }
   std::vector<const Round*> done;
   for (auto r = core.state().rounds.lower_bound({j.id, 0});

@@ -50,6 +50,7 @@ struct JobExtra {
   std::vector<std::string> prompts;
   Hash256 spec_hash{};
   BlobHash val_blob;
+  std::vector<BlobHash> tokenizer_blobs;  // infer: infer_tokenizer.h, in spec order
 };
 
 // A TaskResultAck waiting for its settle: the ack reports pay only once the ledger applied it.

@@ -2,8 +2,9 @@
 // spec into the core's JobSpec. Nodes and fetch: reactor_fetch.cc. Task messages and the blob
 // policy: reactor_tasks.cc.
 //
-// Blob roles in JobSpec::data_blobs: train [data, val?]; infer [checkpoint, prompts?] (the
-// names the CLI gives its uploads: "data", "val", "checkpoint", "prompts").
+// Blob roles in JobSpec::data_blobs: train [data, val?]; infer [checkpoint, prompts?,
+// tokenizer files...] (the names the CLI gives its uploads: "data", "val", "checkpoint",
+// "prompts", "tokenizer.0", ...; infer_tokenizer.h).
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/ops.h"
 #include "plume/protocol/limits.h"
+#include "infer_tokenizer.h"
 #include "peer_text.h"
 #include "plume/scheduler/blob_access.h"
 #include "plume/scheduler/limits.h"
@@ -38,12 +40,14 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   b.setRoundsTotal(train ? j.spec.train.rounds : 1);
   uint32_t queued = 0, running = 0, done = 0, failed = 0;
   uint64_t step = 0, prompts_done = 0;
+  std::vector<const Task*> shards;
   double loss = std::nan("");
   const std::string prefix = j.id + "/";
   for (auto it = s.tasks.lower_bound(prefix);
        it != s.tasks.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
     const Task& t = it->second;
     if (t.audit_role != AuditRole::kNone) continue;  // verification, not the job's progress
+    shards.push_back(&t);
     queued += t.state == TaskState::kQueued;
     running += t.state == TaskState::kAssigned;
     done += t.state == TaskState::kSucceeded;
@@ -69,7 +73,7 @@ void FillJobInfo(wire::JobInfo::Builder b, const Job& j, const State& s) {
   b.setStepsTotal(train ? uint64_t{j.spec.train.rounds} * h : j.spec.infer.prompt_count);
   b.setLoss(loss);
   b.setValLoss(std::nan(""));
-  b.setTokensPerSec(0);
+  b.setTokensPerSec(train ? 0 : InferTokensPerSec(shards));
   if (!j.reason.empty()) b.initReasons(1).set(0, j.reason);
   b.setCreatedAtMs(static_cast<uint64_t>(j.submitted_at_ms));
   b.setUpdatedAtMs(static_cast<uint64_t>(std::max(j.finished_at_ms, j.submitted_at_ms)));
@@ -151,19 +155,19 @@ Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobEx
   } else {
     auto ck = need("checkpoint");
     if (!ck) return tl::unexpected(ck.error());
-    uint32_t longest = 0;
-    std::vector<uint32_t> tokens;
-    for (const auto& p : x.prompts) {
-      tokens.push_back(static_cast<uint32_t>(std::min<int64_t>(
-          kernels::PromptTokens(p), std::numeric_limits<uint32_t>::max())));
-      longest = std::max(longest, tokens.back());
-    }
+    // Prompts are billed by the job's tokenizer's counts, as the agents count them.
+    auto tokenizer_blobs = NamedTokenizerBlobs(k, named);
+    if (!tokenizer_blobs) return tl::unexpected(tokenizer_blobs.error());
+    auto tokens = CountPromptTokens(*blobs, k.infer.tokenizer, *tokenizer_blobs, m.vocab, x.prompts);
+    if (!tokens) return tl::unexpected(tokens.error());
+    const uint32_t longest = tokens->empty() ? 0 : *std::max_element(tokens->begin(), tokens->end());
     const auto count = static_cast<uint32_t>(x.prompts.size());
     s.infer = InferParams{count, std::clamp<uint32_t>(net.workers, 1, std::max(1u, count)),
                           static_cast<uint32_t>(k.infer.generate.max_new_tokens), longest, *ck,
-                          std::move(tokens)};
+                          std::move(*tokens)};
     s.data_blobs = {*ck};
     if (named.count("prompts")) s.data_blobs.push_back(named.at("prompts"));
+    s.data_blobs.insert(s.data_blobs.end(), tokenizer_blobs->begin(), tokenizer_blobs->end());
   }
   if (k.payment) {
     s.budget_micro_plume = k.payment->budget_micro_plume;
@@ -183,7 +187,7 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
     if (job.spec.data_blobs.size() > 1) x.val_blob = job.spec.data_blobs[1];
   } else if (!k->infer.prompts.empty()) {
     x.prompts = k->infer.prompts;
-  } else if (job.spec.data_blobs.size() > 1) {
+  } else if (job.spec.data_blobs.size() > 1 + k->infer.tokenizer_files.size()) {
     auto h = HashFromHex(job.spec.data_blobs[1]);
     auto bytes = h ? blobs->Get(*h) : Result<std::string>(tl::unexpected(h.error()));
     if (!bytes) return Fail("prompts blob: " + bytes.error().message);
@@ -192,6 +196,9 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
     } catch (const std::exception& e) {
       return Fail(std::string("prompts blob is not a JSON array of strings: ") + e.what());
     }
+  }
+  if (job.spec.kind == JobKind::kInfer) {
+    x.tokenizer_blobs = StoredTokenizerBlobs(*k, job.spec.data_blobs);
   }
   return &extras.emplace(job.id, std::move(x)).first->second;
 }
@@ -250,6 +257,7 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   spec->runner_config = toml;
   spec->fee_bps = core.config().fee_bps;
   if (named.count("val")) x.val_blob = named["val"];
+  if (spec->kind == JobKind::kInfer) x.tokenizer_blobs = StoredTokenizerBlobs(*k, spec->data_blobs);
   return std::pair{std::move(*spec), std::move(x)};
 }
 

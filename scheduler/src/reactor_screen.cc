@@ -6,6 +6,8 @@
 
 #include "plume/kernels/checkpoint.h"
 #include "plume/scheduler/work.h"
+#include "infer_tokenizer.h"
+#include "plume/kernels/flops.h"
 #include "plume/verify/state_codec.h"
 #include "reactor_impl.h"
 
@@ -115,7 +117,16 @@ ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
   // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
   for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
   s.max_new_tokens = static_cast<uint32_t>((*x)->spec.infer.generate.max_new_tokens);
-  return [store, output, s = std::move(s)]() -> Result<verify::Verdict> {
+  // The job's tokenizer bounds a completion's length and counts the prompts' tokens; it is
+  // built here, off the reactor thread, from the job's tokenizer blobs.
+  return [store, output, s = std::move(s), tokenizer = (*x)->spec.infer.tokenizer,
+          files = (*x)->tokenizer_blobs]() mutable -> Result<verify::Verdict> {
+    auto t = LoadTokenizer(*store, tokenizer, files);
+    if (!t) return Fail("the job's tokenizer: " + t.error().message);
+    s.token_bytes_max = (*t)->token_bytes_max();
+    for (const std::string& p : s.prompts) {
+      s.prompt_tokens.push_back(static_cast<uint64_t>(kernels::PromptTokens(**t, p)));
+    }
     std::optional<verify::Verdict> oversized;
     auto text = Read(*store, output, verify::MaxInferShardBytes(s), oversized);
     if (oversized) return *oversized;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "infer_tokenizer.h"
 #include "plume/scheduler/blob_access.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
@@ -76,6 +77,17 @@ void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
     p.setMaxNewTokens(static_cast<uint32_t>(k.infer.generate.max_new_tokens));
     p.setTemperature(k.infer.generate.temperature);
     p.setTopK(static_cast<uint32_t>(k.infer.generate.top_k));
+    p.setTopP(k.infer.generate.top_p);
+    auto stop = p.initStop(static_cast<unsigned>(k.infer.generate.stop.size()));
+    for (size_t i = 0; i < k.infer.generate.stop.size(); ++i) {
+      stop.set(static_cast<unsigned>(i), k.infer.generate.stop[i]);
+    }
+    p.setTokenizer(k.infer.tokenizer);
+    const auto& files = (*x)->tokenizer_blobs;
+    auto refs = p.initTokenizerFiles(static_cast<unsigned>(files.size()));
+    for (size_t i = 0; i < files.size(); ++i) {
+      FillBlobRef(refs[static_cast<unsigned>(i)], files[i], TokenizerBlobName(i));
+    }
     p.setSeed(job.spec.seed);
     t.setDeadlineMs(3'600'000);
   }
@@ -148,7 +160,7 @@ Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerif
   s.attempt = r.attempt;
   s.agent = bytes(r.agent);
   // The inputs the scheduler gave the task, in TaskAssign order (train: round parameters,
-  // data, val when there is one; infer: the checkpoint), never the agent's list: a receipt
+  // data, val when there is one; infer: the checkpoint, then the tokenizer files), never the agent's list: a receipt
   // that names other inputs does not verify and is not paid.
   std::vector<BlobHash> inputs;
   if (t.kind == TaskKind::kTrainWorker) {
@@ -156,6 +168,9 @@ Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerif
     if (auto x = Extra(job); x && !(*x)->val_blob.empty()) inputs.push_back((*x)->val_blob);
   } else {
     inputs = {job.spec.infer.checkpoint_blob};
+    if (auto x = Extra(job)) {
+      inputs.insert(inputs.end(), (*x)->tokenizer_blobs.begin(), (*x)->tokenizer_blobs.end());
+    }
   }
   if (!t.start_state_blob.empty()) inputs.push_back(t.start_state_blob);  // a segment's start
   for (const BlobHash& hex : inputs) {

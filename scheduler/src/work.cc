@@ -239,4 +239,17 @@ Status ValidateSpec(const JobSpec& spec) {
   return {};
 }
 
+double InferTokensPerSec(std::span<const Task* const> shards) {
+  uint64_t tokens = 0;
+  int64_t first_ms = INT64_MAX, last_ms = INT64_MIN;
+  for (const Task* t : shards) {
+    if (t->state != TaskState::kSucceeded) continue;
+    tokens += t->metrics.tokens;
+    first_ms = std::min(first_ms, t->assigned_at_ms);
+    last_ms = std::max(last_ms, t->finished_at_ms);
+  }
+  if (tokens == 0 || last_ms <= first_ms) return 0;
+  return static_cast<double>(tokens) * 1000.0 / static_cast<double>(last_ms - first_ms);
+}
+
 }  // namespace plume::scheduler

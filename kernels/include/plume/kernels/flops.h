@@ -41,6 +41,8 @@
 
 namespace plume::kernels {
 
+class Tokenizer;
+
 // Multiply-accumulates per token of the weight matmuls (M above). Requires a valid config.
 int64_t MatmulMacsPerToken(const ModelConfig& config);
 // Forward (inference) FLOPs per token for sequences of length seq_len (1 <= seq_len).
@@ -73,9 +75,11 @@ int64_t GenerationFlops(const ModelConfig& config, int64_t prompt_tokens, int64_
 // signs in its ledger receipt) both call these on the task's own numbers, so a receipt is
 // paid only when the two sides computed the same work independently.
 //
-// Tokens a prompt is billed for: its bytes (the byte tokenizer), at least one because
-// Generate feeds "\n" for an empty prompt.
+// Tokens a prompt is billed for: its encoding by the job's tokenizer, at least one because
+// Generate feeds one token ("\n" or the end-of-text token) for an empty prompt. The first form
+// is the byte tokenizer's (the prompt's bytes).
 int64_t PromptTokens(std::string_view prompt);
+int64_t PromptTokens(const Tokenizer& tokenizer, std::string_view prompt);
 // An inference task: GenerationFlops of each prompt (given by its token count), new_tokens
 // each.
 int64_t InferTaskFlops(const ModelConfig& config, std::span<const int64_t> prompt_tokens,

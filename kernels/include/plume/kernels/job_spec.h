@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 
 #include "plume/kernels/config.h"
 #include "plume/kernels/error.h"
+#include "plume/kernels/tokenizer.h"
 
 namespace plume::kernels {
 
@@ -31,6 +33,8 @@ struct InferSpec {
   std::vector<std::string> prompts;  // from `prompts`, or read from `prompts_file` by LoadPrompts
   std::string prompts_file;    // resolved; empty when `prompts` is given
   GenerateConfig generate;     // max_new_tokens, temperature, top_k; seed = job.seed
+  std::string tokenizer = "bytes";          // tokenizer.h: "bytes" or "gpt2-bpe"
+  std::vector<std::string> tokenizer_files;  // resolved; the files `tokenizer` is built from
 };
 
 struct NetworkSpec {
@@ -67,6 +71,10 @@ Result<JobSpec> LoadJobSpec(const std::string& path);
 
 // Prompts of an infer job: the inline list, or the lines of prompts_file (empty lines skipped).
 Result<std::vector<std::string>> LoadPrompts(const JobSpec& spec);
+
+// The job's tokenizer, built from infer.tokenizer and the files infer.tokenizer_files names
+// (read here, each at most bpe.h kBpeFileBytesMax). Errors name the field or the file.
+Result<std::unique_ptr<Tokenizer>> LoadSpecTokenizer(const JobSpec& spec);
 
 // Checks [network] (present, workers >= 1, rounds >= 1, local_steps >= 1, ...) for submission.
 Status ValidateNetwork(const JobSpec& spec);

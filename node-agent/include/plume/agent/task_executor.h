@@ -36,6 +36,10 @@ struct TaskOutput {
   // What the receipt commits to (verify/dispute.h): training, the chain of state links;
   // inference, one hash per completion. Empty: nothing committed.
   std::vector<Hash256> commitments;
+  // The FLOPs the ledger receipt bills when the work had to compute them (an inference task
+  // with a BPE tokenizer counts its prompts' tokens; task_work.h BilledFlops); 0: from the
+  // assignment alone.
+  uint64_t billed_flops = 0;
 };
 
 struct ProgressEvent {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "plume/kernels/config.h"
 #include "plume/protocol/error.h"
@@ -32,6 +33,12 @@ MicroPlume PayMicroPlume(uint64_t flops, MicroPlume price_micro_plume_per_pflop)
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec);
 // The sum of TaskFlops over every task of the job. Saturates.
 uint64_t JobFlops(const JobSpec& spec);
+
+// An infer job's generation speed for `plume status`, measured on the scheduler's clock: the
+// tokens its succeeded shards generated (their results' counts) over the wall time from the
+// first of them being assigned to the last result; 0 before a shard succeeded or when no time
+// has passed. Tasks in other states are ignored.
+double InferTokensPerSec(std::span<const Task* const> shards);
 
 // Number of tasks per round (train) or in total (infer).
 uint32_t ShardCount(const JobSpec& spec);

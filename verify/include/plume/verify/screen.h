@@ -80,13 +80,22 @@ Verdict ScreenTrainDelta(std::span<const uint8_t> blob, const TrainScreen& s);
 
 // ---- inference: a shard's outputs.jsonl ----
 // One line per prompt, in order: {"index": first_index + i, "prompt": the prompt (invalid UTF-8
-// replaced by U+FFFD, as the agent's JSON writer does), "completion": text, "tokens": n}, with
-// n <= max_new_tokens and at most n characters in the completion (one byte per token).
+// replaced by U+FFFD, as the agent's JSON writer does), "completion": text, "tokens": n,
+// "prompt_tokens": p, "finish_reason": "length" | "stop"}, with n <= max_new_tokens and at most
+// n x token_bytes_max characters in the completion. p is the prompt's token count (checked
+// against prompt_tokens when given); "length" means n = max_new_tokens, "stop" (end-of-text
+// token or stop sequence) at least one token. Lines of agents from before prompt_tokens and
+// finish_reason existed (the first four keys only) are accepted; one of the two without the
+// other is not.
 
 struct InferScreen {
   uint64_t first_index = 0;
   std::vector<std::string> prompts;  // the shard's prompts, as sent in its TaskAssign
   uint32_t max_new_tokens = 0;
+  // Each prompt's token count with the job's tokenizer (kernels/flops.h PromptTokens, of the
+  // prompt as the agent reads it); empty: not checked.
+  std::vector<uint64_t> prompt_tokens;
+  uint64_t token_bytes_max = 1;  // the job's tokenizer's longest token, in bytes
 };
 
 uint64_t MaxInferShardBytes(const InferScreen& s);
