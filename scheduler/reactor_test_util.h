@@ -140,15 +140,17 @@ inline std::string ShardOutput(wire::TaskAssign::Reader a) {
 
 // Fills `result` (a new request) with the TaskResult of assignment `a` of `job`: output blob
 // `output` made from `input`, and the receipt `agent` signs over them.
+// `commitments`: sent in the result, and their root signed in the receipt.
 inline void FillTaskResult(MessageBuilder& result, const Identity& agent, const std::string& job,
-                           wire::TaskAssign::Reader a, const Hash256& input,
-                           const Hash256& output) {
+                           wire::TaskAssign::Reader a, const Hash256& input, const Hash256& output,
+                           const std::vector<Hash256>& commitments = {}) {
   ReceiptFields f;
   f.job_id = job;
   f.task_id = a.getTaskId();
   f.attempt = a.getAttempt();
   f.inputs = {input};
   f.output = output;
+  if (!commitments.empty()) f.commitment = CommitmentRoot(commitments);
   auto receipt = *SignReceipt(agent, f);
   auto tr = result.body().initTaskResult();
   tr.setTaskId(a.getTaskId());
@@ -157,6 +159,8 @@ inline void FillTaskResult(MessageBuilder& result, const Identity& agent, const 
   tr.setReceipt(AsData(std::span<const uint8_t>(
       reinterpret_cast<const uint8_t*>(receipt.bytes.data()), receipt.bytes.size())));
   tr.setReceiptSignature(AsData(receipt.signature));
+  auto list = tr.initCommitments(static_cast<unsigned>(commitments.size()));
+  for (unsigned i = 0; i < list.size(); ++i) list.set(i, AsData(commitments[i]));
 }
 
 }  // namespace plume::scheduler

@@ -234,6 +234,7 @@ const overview = dashboard({
       target(`sum(rate(plume_verification_matched_total{${S}}[${RI}]))`, "matched"),
       target(`sum(rate(plume_verification_mismatched_total{${S}}[${RI}]))`, "mismatched"),
       target(`sum(rate(plume_verification_disputes_total{${S}}[${RI}]))`, "refereed"),
+      target(`sum(rate(plume_verification_segment_disputes_total{${S}}[${RI}]))`, "decided on one segment"),
     ], { unit: "ops" }),
     stat("Proven faulty in range", "Runs a referee proved wrong over the dashboard's time range (each one is slashed).",
       `sum(increase(plume_verification_proven_faulty_total{${S}}[$__range]))`, { w: 6 }),

@@ -8,6 +8,7 @@
 
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
+#include "dispute_work.h"
 #include "task_work.h"
 
 namespace plume::agent {
@@ -78,9 +79,12 @@ void Agent::Impl::OnTaskAssign(Message m, Clock::time_point now) {
   t.attempt = attempt;
   t.train = a.getParams().which() == wire::TaskAssign::Params::TRAIN;
   std::vector<wire::BlobRef::Reader> refs;
-  if (t.train) {
+  if (a.getParams().isExportState()) {
+    // Nothing to fetch: the state is on this agent's disk (dispute_work.h).
+  } else if (t.train) {
     auto p = a.getParams().getTrain();
     refs = {p.getRoundParams(), p.getDataShard(), p.getEvalTokens()};
+    if (a.hasSegment()) refs.push_back(a.getSegment().getStartState());
   } else {
     auto p = a.getParams().getInfer();
     refs = {p.getCheckpoint()};
@@ -185,7 +189,11 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
   };
   WorkFn work;
   std::string problem;
-  if (held->train) {
+  if (a.getParams().isExportState()) {
+    const auto x = a.getParams().getExportState();
+    work = MakeExportWork(dispute_states, SpoolKey(x.getSourceTaskId(), x.getSourceAttempt()),
+                          x.getLink());
+  } else if (held->train) {
     auto p = a.getParams().getTrain();
     TrainTask t;
     t.model = ToModel(a.getModel());
@@ -214,14 +222,26 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
       t.round_params = std::move(*params);
       t.data = std::move(*data);
       t.eval = std::move(*eval);
-      // Old states go before new ones are written, so the bound holds while this task runs.
-      if (auto pruned = dispute_states->Prune(kDisputeRetention, kDisputeTasksMax - 1); !pruned) {
-        spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
-                     held->task_id, pruned.error().message);
+      if (a.hasSegment()) {
+        auto start = blob(a.getSegment().getStartState());
+        auto seg = start ? SegmentOf(a.getSegment(), std::move(t), std::move(*start))
+                         : Fail("segment start state unreadable: " + start.error().message);
+        if (seg) {
+          work = MakeSegmentWork(std::move(*seg), ChooseDevice(options));
+        } else {
+          problem = seg.error().message;
+        }
+      } else {
+        // Old states go before new ones are written, so the bound holds while this task runs.
+        if (auto pruned = dispute_states->Prune(kDisputeRetention, kDisputeTasksMax - 1);
+            !pruned) {
+          spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
+                       held->task_id, pruned.error().message);
+        }
+        t.states = dispute_states;
+        t.state_key = SpoolKey(held->task_id, held->attempt);
+        work = MakeTrainWork(std::move(t), ChooseDevice(options));
       }
-      t.states = dispute_states;
-      t.state_key = SpoolKey(held->task_id, held->attempt);
-      work = MakeTrainWork(std::move(t), ChooseDevice(options));
     }
   } else {
     auto p = a.getParams().getInfer();

@@ -7,11 +7,10 @@
 #include "plume/agent/limits.h"
 #include "plume/protocol/file_util.h"
 #include "plume/verify/audit.h"
+#include "plume/verify/state_codec.h"
 
 namespace plume::agent {
 namespace {
-
-constexpr char kMagic[4] = {'P', 'L', 'S', 'T'};
 
 std::filesystem::path LinkPath(const std::filesystem::path& dir, size_t link) {
   return dir / ("link-" + std::to_string(link) + ".state");
@@ -48,41 +47,30 @@ Status DisputeStates::Put(const std::string& key, size_t link, const kernels::Tr
     return Fail("dispute state: link " + std::to_string(link) + " is beyond the chain's " +
                 std::to_string(verify::kMaxCommitmentLinks) + " links");
   }
-  const uint64_t n = s.params.size();
-  if (s.m.size() != n || s.v.size() != n) return Fail("dispute state: params and moments differ");
-  std::vector<uint8_t> bytes(sizeof(kMagic) + sizeof(n) + 3 * n * sizeof(float));
-  uint8_t* p = bytes.data();
-  std::memcpy(p, kMagic, sizeof(kMagic)), p += sizeof(kMagic);
-  std::memcpy(p, &n, sizeof(n)), p += sizeof(n);
-  for (const auto* part : {&s.params, &s.m, &s.v}) {
-    std::memcpy(p, part->data(), n * sizeof(float)), p += n * sizeof(float);
-  }
+  auto bytes = verify::EncodeState(s);
+  if (!bytes) return Fail("dispute state: " + bytes.error().message);
   const auto dir = root_ / key;
   if (auto st = CreateDirsDurably(dir); !st) return st;
-  return WriteFileDurably(LinkPath(dir, link), bytes);
+  return WriteFileDurably(LinkPath(dir, link), *bytes);
+}
+
+Result<std::vector<uint8_t>> DisputeStates::GetBytes(const std::string& key, size_t link) const {
+  if (!SafeKey(key)) return Fail("dispute state: bad task key '" + key + "'");
+  if (link >= static_cast<size_t>(verify::kMaxCommitmentLinks)) {
+    return Fail("dispute state: no link " + std::to_string(link));
+  }
+  return ReadFileBytes(LinkPath(root_ / key, link));
 }
 
 Result<kernels::TrainState> DisputeStates::Get(const std::string& key, size_t link) const {
-  if (!SafeKey(key)) return Fail("dispute state: bad task key '" + key + "'");
-  auto bytes = ReadFileBytes(LinkPath(root_ / key, link));
+  auto bytes = GetBytes(key, link);
   if (!bytes) return tl::unexpected(bytes.error());
-  uint64_t n = 0;
-  const size_t head = sizeof(kMagic) + sizeof(n);
-  if (bytes->size() < head || std::memcmp(bytes->data(), kMagic, sizeof(kMagic)) != 0) {
-    return Fail("dispute state of " + key + " link " + std::to_string(link) + " is not a state");
+  auto s = verify::DecodeState(*bytes);
+  if (!s) {
+    return Fail("dispute state of " + key + " link " + std::to_string(link) + ": " +
+                s.error().message);
   }
-  std::memcpy(&n, bytes->data() + sizeof(kMagic), sizeof(n));
-  if (n > (bytes->size() - head) / (3 * sizeof(float)) ||
-      bytes->size() != head + 3 * n * sizeof(float)) {
-    return Fail("dispute state of " + key + " link " + std::to_string(link) + " is truncated");
-  }
-  kernels::TrainState s;
-  const uint8_t* p = bytes->data() + head;
-  for (auto* part : {&s.params, &s.m, &s.v}) {
-    part->resize(n);
-    std::memcpy(part->data(), p, n * sizeof(float)), p += n * sizeof(float);
-  }
-  return s;
+  return std::move(*s);
 }
 
 Status DisputeStates::Forget(const std::string& key) {

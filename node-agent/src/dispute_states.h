@@ -1,7 +1,7 @@
 // The training states behind a task's commitment links, kept on disk until the task's result is
 // final, so that the agent can hand a referee the state a disputed segment starts from
 // (verify/dispute.h). One directory per task, one file per link:
-//   <root>/<task key>/link-<i>.state = "PLST" magic, u64 n, then n floats each of params, m, v.
+//   <root>/<task key>/link-<i>.state, in verify/state_codec.h's format (what an export sends).
 // Bounded (limits.h): at most kMaxCommitmentLinks states per task, kDisputeTasksMax tasks, and
 // kDisputeRetention of age; Prune() enforces the last two, oldest first.
 //
@@ -36,6 +36,8 @@ class DisputeStates {
   // a crash leaves the old file or the new one, never half of one).
   Status Put(const std::string& key, size_t link, const kernels::TrainState& state);
   Result<kernels::TrainState> Get(const std::string& key, size_t link) const;
+  // The file's bytes as kept (an export run's result blob), not decoded.
+  Result<std::vector<uint8_t>> GetBytes(const std::string& key, size_t link) const;
   // Deletes a task's states: its result is final, nothing can dispute it any more.
   Status Forget(const std::string& key);
   // Applies TasksToPrune to what is on disk (age from each directory's last write); returns the

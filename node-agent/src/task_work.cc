@@ -1,6 +1,8 @@
 // Task bodies on the kernels runner (see task_work.h for the contract with the scheduler).
 #include "task_work.h"
 
+#include "dispute_work.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -24,14 +26,6 @@ namespace {
 
 Error FromKernels(const kernels::Error& e) { return Error{e.message}; }
 
-Result<std::unique_ptr<kernels::Ops>> MakeOps(const DeviceChoice& d) {
-  if (d.cuda_device >= 0) {
-    auto ops = kernels::MakeCudaOps(d.cuda_device);
-    if (!ops) return Fail("CUDA device " + std::to_string(d.cuda_device) + ": " + ops.error().message);
-    return std::move(*ops);
-  }
-  return kernels::MakeCpuOps(d.threads);
-}
 
 // The parameters a round starts from: the round's blob, or the seed's GPT-2 initialisation in
 // round 0 (the scheduler derives the same initialisation from the same seed).
@@ -58,39 +52,13 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
                             const std::atomic<bool>& stop) {
   auto ops = MakeOps(device);
   if (!ops) return tl::unexpected(ops.error());
-  auto start = StartParams(t);
-  if (!start) return tl::unexpected(start.error());
-  auto schedule = ParseSchedule(t.schedule);
-  if (!schedule) return tl::unexpected(schedule.error());
-
-  const std::string_view text(reinterpret_cast<const char*>(t.data.data()), t.data.size());
-  const std::vector<int32_t> all = kernels::EncodeBytes(text);
-  const auto [begin, end] = ShardRange(all.size(), t.shard_index, t.shard_count);
-  const std::span<const int32_t> shard(all.data() + begin, end - begin);
+  auto prepared = PrepareTrain(t);
+  if (!prepared) return tl::unexpected(prepared.error());
+  const kernels::TrainConfig& cfg = prepared->cfg;
+  const std::vector<float>* start = &prepared->start;
+  const std::span<const int32_t> shard = prepared->shard();
   const std::string_view eval_text(reinterpret_cast<const char*>(t.eval.data()), t.eval.size());
   const std::vector<int32_t> val = kernels::EncodeBytes(eval_text);
-
-  kernels::TrainConfig cfg;
-  cfg.steps = t.local_steps;
-  cfg.batch = static_cast<int>(t.batch);
-  cfg.seq_len = static_cast<int>(t.seq_len);
-  cfg.lr = static_cast<float>(t.lr);
-  cfg.min_lr = static_cast<float>(t.min_lr);
-  cfg.warmup_steps = t.warmup_steps;
-  cfg.schedule = *schedule;
-  cfg.weight_decay = static_cast<float>(t.weight_decay);
-  cfg.grad_clip = static_cast<float>(t.grad_clip);
-  // Each round and each worker draws its own batch windows.
-  cfg.seed = kernels::DeriveSeed(kernels::DeriveSeed(t.seed, t.round + 1), t.shard_index + 1);
-  cfg.first_step = static_cast<int64_t>(t.step_offset);
-  cfg.schedule_steps = static_cast<int64_t>(t.total_steps);
-  if (auto s = cfg.Validate(t.model); !s) return Fail(s.error().message);
-  if (shard.size() < static_cast<size_t>(cfg.seq_len) + 1) {
-    return Fail("training shard " + std::to_string(t.shard_index) + " of " +
-                std::to_string(t.shard_count) + " has " + std::to_string(shard.size()) +
-                " tokens, fewer than seq_len + 1 = " + std::to_string(cfg.seq_len + 1) +
-                "; use more data or fewer workers");
-  }
   kernels::ProgressFn on_step = [&](const kernels::StepProgress& p) {
     progress(p.step, p.steps, p.loss);
   };
@@ -204,6 +172,49 @@ Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
 
 }  // namespace
 
+Result<PreparedTrain> PrepareTrain(const TrainTask& t) {
+  PreparedTrain p;
+  auto start = StartParams(t);
+  if (!start) return tl::unexpected(start.error());
+  p.start = std::move(*start);
+  auto schedule = ParseSchedule(t.schedule);
+  if (!schedule) return tl::unexpected(schedule.error());
+  const std::string_view text(reinterpret_cast<const char*>(t.data.data()), t.data.size());
+  p.tokens = kernels::EncodeBytes(text);
+  std::tie(p.begin, p.end) = ShardRange(p.tokens.size(), t.shard_index, t.shard_count);
+  kernels::TrainConfig& cfg = p.cfg;
+  cfg.steps = t.local_steps;
+  cfg.batch = static_cast<int>(t.batch);
+  cfg.seq_len = static_cast<int>(t.seq_len);
+  cfg.lr = static_cast<float>(t.lr);
+  cfg.min_lr = static_cast<float>(t.min_lr);
+  cfg.warmup_steps = t.warmup_steps;
+  cfg.schedule = *schedule;
+  cfg.weight_decay = static_cast<float>(t.weight_decay);
+  cfg.grad_clip = static_cast<float>(t.grad_clip);
+  // Each round and each worker draws its own batch windows.
+  cfg.seed = kernels::DeriveSeed(kernels::DeriveSeed(t.seed, t.round + 1), t.shard_index + 1);
+  cfg.first_step = static_cast<int64_t>(t.step_offset);
+  cfg.schedule_steps = static_cast<int64_t>(t.total_steps);
+  if (auto s = cfg.Validate(t.model); !s) return Fail(s.error().message);
+  if (p.end - p.begin < static_cast<size_t>(cfg.seq_len) + 1) {
+    return Fail("training shard " + std::to_string(t.shard_index) + " of " +
+                std::to_string(t.shard_count) + " has " + std::to_string(p.end - p.begin) +
+                " tokens, fewer than seq_len + 1 = " + std::to_string(cfg.seq_len + 1) +
+                "; use more data or fewer workers");
+  }
+  return p;
+}
+
+Result<std::unique_ptr<kernels::Ops>> MakeOps(const DeviceChoice& d) {
+  if (d.cuda_device >= 0) {
+    auto ops = kernels::MakeCudaOps(d.cuda_device);
+    if (!ops) return Fail("CUDA device " + std::to_string(d.cuda_device) + ": " + ops.error().message);
+    return std::move(*ops);
+  }
+  return kernels::MakeCpuOps(d.threads);
+}
+
 std::pair<size_t, size_t> ShardRange(size_t n, uint32_t index, uint32_t count) {
   if (count == 0) count = 1;
   if (index >= count) return {n, n};
@@ -226,11 +237,16 @@ uint64_t BilledFlops(wire::TaskAssign::Reader a) {
   const kernels::ModelConfig model = ToModel(a.getModel());
   if (!model.Validate()) return 0;
   int64_t flops = 0;
+  if (a.getParams().isExportState()) return 0;  // evidence for a dispute, not work
   if (a.getParams().isTrain()) {
     const auto t = a.getParams().getTrain();
     if (t.getSeqLen() == 0 || t.getSeqLen() > static_cast<uint32_t>(model.context)) return 0;
     flops = kernels::TrainFlops(model, static_cast<int>(t.getSeqLen()), t.getBatch(),
                                 t.getLocalSteps());
+    if (flops > 0 && a.hasSegment()) {
+      return SegmentFlops(static_cast<uint64_t>(flops), t.getLocalSteps(),
+                          a.getSegment().getLink());
+    }
   } else {
     const auto p = a.getParams().getInfer();
     const std::string_view name(p.getTokenizer().cStr(), p.getTokenizer().size());

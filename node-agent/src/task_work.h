@@ -18,12 +18,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "dispute_states.h"
 #include "plume/agent/task_executor.h"
 #include "plume/kernels/config.h"
+#include "plume/kernels/ops.h"
+#include "plume/kernels/runner.h"
 #include "plume/kernels/tokenizer.h"
 #include "plume/protocol/plume.capnp.h"
 
@@ -89,6 +92,9 @@ struct DeviceChoice {
   int threads = 0;
 };
 
+// The kernels' backend for `d` (CUDA device or CPU threads).
+Result<std::unique_ptr<kernels::Ops>> MakeOps(const DeviceChoice& d);
+
 // The model of an assignment, as the kernels take it.
 kernels::ModelConfig ToModel(wire::ModelConfig::Reader m);
 
@@ -107,6 +113,18 @@ uint64_t InferBilledFlops(const kernels::ModelConfig& model,
 // Why an inference assignment's tokenizer inputs are refused before anything is fetched (more
 // than kernels kTokenizerFilesMax files, a file over kernels kBpeFileBytesMax); empty: fine.
 std::string TokenizerInputsProblem(wire::InferParams::Reader infer);
+
+// What a train task runs with, as RunTrain prepares it: the kernels' config, the parameters the
+// round starts from, and the job's tokens with this worker's shard [begin, end). A segment replay
+// (dispute_work.h) prepares the same way, so it trains on exactly what the task did.
+struct PreparedTrain {
+  kernels::TrainConfig cfg;
+  std::vector<float> start;
+  std::vector<int32_t> tokens;
+  size_t begin = 0, end = 0;
+  std::span<const int32_t> shard() const { return {tokens.data() + begin, end - begin}; }
+};
+Result<PreparedTrain> PrepareTrain(const TrainTask& t);
 
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device);
 WorkFn MakeInferWork(InferTask task, DeviceChoice device);

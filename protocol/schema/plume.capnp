@@ -262,12 +262,35 @@ struct TaskAssign {              # scheduler -> agent; the agent answers with pr
   params :union {
     train @5 :TrainParams;
     infer @6 :InferParams;
+    exportState @10 :ExportState;  # a dispute: send back a state this agent kept
   }
   deadlineMs @7 :UInt64;         # relative: give up and report failure after this long
   specHash @8 :Data;             # hash of the job spec, for the receipt and logs
   flops @9 :UInt64;              # the FLOPs the scheduler bills this task for (work.h TaskFlops);
                                  # the agent computes its own by the same rule (kernels/flops.h),
                                  # signs that, and logs a difference (docs/payments.md)
+  segment @11 :SegmentReplay;    # with train: replay one segment of it (a dispute's referee)
+}
+
+# A dispute on commitment chains (docs/verification.md, "Commitments and disputes"): the agent
+# that ran task sourceTaskId (attempt sourceAttempt) sends back, as the result blob, the training
+# state it kept behind commitment link `link` (verify/state_codec.h). Not billed (flops 0).
+struct ExportState {
+  sourceTaskId @0 :UInt64;
+  sourceAttempt @1 :UInt32;
+  link @2 :UInt32;
+}
+
+# A dispute's referee: replay only the steps of link `link` of the train task in `params`, from
+# startState (the state behind link - 1, checked against chainA before anything runs; an empty
+# hash for link 0: the round's parameters with zero moments), and return the recomputed link as
+# TaskResult.commitments[0] (the result blob: its 32 bytes). chainA and chainB are the two
+# disputed chains, 32 bytes a link, at most 32 links each.
+struct SegmentReplay {
+  link @0 :UInt32;
+  startState @1 :BlobRef;
+  chainA @2 :List(Data);
+  chainB @3 :List(Data);
 }
 
 struct TaskProgress {            # agent -> scheduler, while a task runs (also via Heartbeat)

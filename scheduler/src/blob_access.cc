@@ -107,7 +107,10 @@ bool MayReadBlob(const State& s, const BlobJobIndex& index,
   if (auto n = s.nodes.find(who); n != s.nodes.end()) {
     for (const TaskId& id : n->second.tasks) {
       const Task& t = s.tasks.at(id);
-      if (blob == t.input_params_blob || IsInputOf(s.jobs.at(t.job), blob)) return true;
+      if (blob == t.input_params_blob || blob == t.start_state_blob ||
+          IsInputOf(s.jobs.at(t.job), blob)) {
+        return true;
+      }
     }
   }
   if (auto d = derived.find(blob); d != derived.end()) {

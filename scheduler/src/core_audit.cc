@@ -11,6 +11,7 @@
 
 #include "core_impl.h"
 #include "plume/kernels/kernel_class.h"
+#include "plume/verify/dispute.h"
 
 namespace plume::scheduler {
 verify::ProviderRecord AuditRecordOf(const Node& n) {
@@ -29,6 +30,13 @@ AuditTotals CountAudits(const State& s) {
   for (const auto& [id, t] : s.tasks) {
     a.matched += t.audit == AuditStatus::kMatched;
     a.disputes += t.audit_role == AuditRole::kReferee;
+    if (t.audit_role == AuditRole::kReferee && t.state == TaskState::kSucceeded) {
+      a.recomputed_flops += t.flops;
+    }
+  }
+  for (const auto& [id, v] : s.verdicts) {
+    a.segment_disputes +=
+        v.policy == verify::kDisputePolicy && v.outcome != AuditStatus::kDisputed;
   }
   a.mismatched = s.verdicts.size();
   return a;
@@ -52,6 +60,8 @@ bool IsExactClass(const std::string& kernel_class) {
   return c.has_value() && kernels::IsBitExactClass(*c);
 }
 
+}  // namespace
+
 verify::Digest DigestOfHex(const BlobHash& hex) {
   verify::Digest d{};
   auto nibble = [](char c) -> uint8_t {
@@ -66,9 +76,9 @@ verify::Digest DigestOfHex(const BlobHash& hex) {
   return d;
 }
 
-const char* Suffix(AuditRole role) { return role == AuditRole::kAudit ? "/audit" : "/referee"; }
-
-}  // namespace
+const char* Suffix(AuditRole role) {
+  return role == AuditRole::kAudit ? "/audit" : role == AuditRole::kExport ? "/export" : "/referee";
+}
 
 bool Core::Impl::HasPeer(const Job& job, const std::string& kernel_class,
                          const std::set<NodeId>& not_these) const {
@@ -114,6 +124,8 @@ bool Core::Impl::DrawAudit(Task& t, Node& n) {
 Task& Core::Impl::AddAuditTask(const Task& orig, AuditRole role, const std::set<NodeId>& excluded) {
   const TaskId id = orig.id + Suffix(role);
   Task& a = s.tasks[id];
+  // A segment referee that could not decide gives its id to the full referee after it.
+  if (a.wire_id != 0) by_wire_id.erase(a.wire_id);
   a = Task{};
   a.id = id;
   a.wire_id = s.next_task_wire_id++;
@@ -142,17 +154,20 @@ Verdict& Core::Impl::VerdictOf(const Task& orig) {
 
 void Core::Impl::OnAuditRunSucceeded(Task& a, const TaskSucceeded& e) {
   Job& job = s.jobs.at(a.job);
+  Task& orig = s.tasks.at(a.audit_of);
   a.state = TaskState::kSucceeded;
   a.output_blob = e.output_blob;
   a.metrics = e.metrics;
   a.finished_at_ms = now;
-  a.paid_micro_plume = PayFor(a, job);
-  a.settle_deferred = true;
   open_audits.erase(a.id);
   Touch(a);
-  Task& orig = s.tasks.at(a.audit_of);
+  if (a.audit_role == AuditRole::kExport) return OnExportSucceeded(orig, a);
+  a.commitments = KeptCommitments(job, e.commitments, a.dispute_link >= 0);
+  a.paid_micro_plume = PayFor(a, job);
+  a.settle_deferred = true;
+  Task& audit = s.tasks.at(orig.id + Suffix(AuditRole::kAudit));
   if (a.audit_role == AuditRole::kReferee) {
-    Referee(orig, s.tasks.at(orig.id + Suffix(AuditRole::kAudit)), a);
+    a.dispute_link >= 0 ? JudgeSegment(orig, audit, a) : Referee(orig, audit, a);
     return;
   }
   if (a.output_blob == orig.output_blob) {
@@ -185,27 +200,45 @@ void Core::Impl::OnAuditRunSucceeded(Task& a, const TaskSucceeded& e) {
        job.id, orig.id, orig.node);
   orig.audit = AuditStatus::kDisputed;
   Touch(orig);
-  const std::set<NodeId> both{orig.node, a.node};
-  if (HasPeer(job, a.kernel_class, both)) {
+  // Commitment chains narrow the referee's work to one segment, or decide on their own.
+  if (StartDispute(orig, a)) return;
+  RefereeInFull(orig, a);
+}
+
+void Core::Impl::RefereeInFull(Task& orig, Task& audit) {
+  Job& job = s.jobs.at(orig.job);
+  // Also where a dispute on chains could not go on: the verdict is then the full re-run's.
+  Verdict& v = VerdictOf(orig);
+  v.policy = verify::kAuditPolicy;
+  v.dispute_link = -1;
+  v.recomputed_fraction = 1;
+  const std::set<NodeId> both{orig.node, audit.node};
+  if (HasPeer(job, audit.kernel_class, both)) {
     AddAuditTask(orig, AuditRole::kReferee, both);
     return;
   }
   orig.audit = AuditStatus::kUndecided;
   v.outcome = AuditStatus::kUndecided;
+  Touch(orig);
   Warn("no third provider of the class to referee: undecided, nobody convicted", job.id, orig.id);
   Settle(orig, job);
-  Settle(a, job);
+  Settle(audit, job);
   CloseAudit(orig);
 }
 
 void Core::Impl::Referee(Task& orig, Task& audit, Task& referee) {
-  Job& job = s.jobs.at(orig.job);
   const verify::Outcome o =
       verify::Decide(DigestOfHex(orig.output_blob), DigestOfHex(audit.output_blob),
                      DigestOfHex(referee.output_blob));
   Verdict& v = VerdictOf(orig);
   v.referee_node = referee.node;
   v.referee_output = referee.output_blob;
+  Conclude(orig, audit, &referee, o);
+}
+
+void Core::Impl::Conclude(Task& orig, Task& audit, Task* referee, verify::Outcome o) {
+  Job& job = s.jobs.at(orig.job);
+  Verdict& v = VerdictOf(orig);
   v.decided_at_ms = now;
   Task* faulty = o == verify::Outcome::kOriginalFaulty  ? &orig
                  : o == verify::Outcome::kAuditorFaulty ? &audit
@@ -215,13 +248,14 @@ void Core::Impl::Referee(Task& orig, Task& audit, Task& referee) {
                                  : AuditStatus::kUndecided;
   orig.audit = v.outcome;
   Touch(orig);
-  for (Task* run : {&orig, &audit, &referee}) {
-    if (run != faulty) Settle(*run, job);
+  for (Task* run : {&orig, &audit, referee}) {
+    if (run != nullptr && run != faulty) Settle(*run, job);
   }
   if (faulty != nullptr) {
     // An audited run is settled only after this; one that was (a settle kept or applied) is
     // clawed back by the slash.
-    const bool paid = faulty->settle == SettleState::kKept || faulty->settle == SettleState::kApplied;
+    const bool paid =
+        faulty->settle == SettleState::kKept || faulty->settle == SettleState::kApplied;
     const MicroPlume clawback = paid ? faulty->paid_micro_plume : 0;
     v.faulty = faulty->node;
     v.faulty_paid = !faulty->settle_deferred || paid;
@@ -239,8 +273,14 @@ void Core::Impl::Referee(Task& orig, Task& audit, Task& referee) {
       Touch(job);
     }
   }
-  Warn(std::string("referee: ") + verify::Name(o) +
-           (faulty ? "; proven faulty: " + faulty->node + ", not paid" : std::string()),
+  // The share of the task recomputed to decide, per dispute (docs/verification.md).
+  const std::string how =
+      v.policy != verify::kDisputePolicy
+          ? std::string("referee: ") + verify::Name(o)
+          : std::string("dispute: ") + verify::Name(o) + " at link " +
+                std::to_string(v.dispute_link) + ", recomputed " +
+                std::to_string(v.recomputed_fraction) + " of the task";
+  Warn(how + (faulty ? "; proven faulty: " + faulty->node + ", not paid" : std::string()),
        job.id, orig.id, faulty ? faulty->node : NodeId{});
   CloseAudit(orig);
 }
@@ -267,6 +307,8 @@ void Core::Impl::CloseAudit(const Task& orig) {
 }
 
 void Core::Impl::RequeueAudit(Task& a, const std::string& why, bool backoff, bool exclude_node) {
+  // An export can run only where the state is kept: it moves to the other disputant, not along.
+  if (a.audit_role == AuditRole::kExport) return ExportFailed(a, why);
   if (a.state == TaskState::kAssigned) {
     Unlink(a);
     if (exclude_node) a.excluded.insert(a.node);
@@ -295,6 +337,7 @@ void Core::Impl::RequeueAudit(Task& a, const std::string& why, bool backoff, boo
 }
 
 void Core::Impl::DropAudit(Task& a, const std::string& why) {
+  if (a.audit_role == AuditRole::kExport) return ExportFailed(a, why);
   if (a.state == TaskState::kQueued) Dequeue(a);
   if (a.state == TaskState::kAssigned) Unlink(a);
   a.state = TaskState::kDropped;

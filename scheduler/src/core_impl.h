@@ -13,6 +13,7 @@
 #include "plume/scheduler/core.h"
 #include "plume/scheduler/placement.h"
 #include "plume/scheduler/work.h"
+#include "plume/verify/audit.h"
 
 namespace plume::scheduler {
 
@@ -36,6 +37,10 @@ struct FreeKey {
 
 // The aggregation request for a round whose workers are all done or dropped.
 AggregateRound MakeAggregate(const State& s, const Job& job, const Round& round);
+
+// Hex digests and audit task suffixes (core_audit.cc).
+verify::Digest DigestOfHex(const BlobHash& hex);
+const char* Suffix(AuditRole role);
 
 struct Core::Impl {
   Config config;
@@ -163,13 +168,19 @@ struct Core::Impl {
   void CheckSettleWindows();
   // The slash of a conviction (verify/slash.h), once per fault: "slash:<faulty run>".
   void Slash(Verdict& v, const Task& faulty, MicroPlume clawback, const Task& orig,
-             const Task& audit, const Task& referee);
+             const Task& audit, const Task* referee);
 
   // ---- replay audits (core_audit.cc) ----
   // Draws the audit of a just-committed original; true when its settle waits for the verdict.
   bool DrawAudit(Task& t, Node& n);
   void OnAuditRunSucceeded(Task& a, const TaskSucceeded& e);
   void Referee(Task& orig, Task& audit, Task& referee);
+  // A third provider re-runs the whole task (or, with none, the dispute is undecided).
+  void RefereeInFull(Task& orig, Task& audit);
+  // The one conviction path of a decided dispute: the odd run out (none: undecided) is not
+  // settled, convicted and slashed; the others are settled. `referee` is null when a malformed
+  // chain decided without one.
+  void Conclude(Task& orig, Task& audit, Task* referee, verify::Outcome o);
   // Whether an active provider of the class, none of `not_these`, could ever run the job's tasks.
   bool HasPeer(const Job& job, const std::string& kernel_class,
                const std::set<NodeId>& not_these) const;
@@ -179,6 +190,24 @@ struct Core::Impl {
   void CloseAudit(const Task& orig);
   void Convict(const NodeId& node, const Task& run);
   void CheckAuditWaits();
+
+  // ---- cheap disputes on commitment chains (core_dispute.cc) ----
+  // What of a result's commitments a task keeps: training chains only, bounded.
+  std::vector<std::string> KeptCommitments(const Job& job, const std::vector<std::string>& c,
+                                           bool segment_referee) const;
+  // On a training audit mismatch: true when the chains decided it or a segment is being
+  // recomputed; false: the full referee decides (no chains, equal chains, no third provider).
+  bool StartDispute(Task& orig, Task& audit);
+  // Queues the export of the state behind link `link` - 1 from the first disputant still here.
+  void AskExport(Task& orig, Task& audit, uint32_t link);
+  void OnExportSucceeded(Task& orig, Task& x);
+  // The export (or the segment replayed from its state) failed: the other disputant's export,
+  // then the full referee.
+  void ExportFailed(Task& x, const std::string& why);
+  void AddSegmentReferee(Task& orig, Task& audit, uint32_t link, const BlobHash& start);
+  void JudgeSegment(Task& orig, Task& audit, Task& referee);
+  // A segment referee reported that it could not replay from the exported state.
+  void SegmentStartFailed(Task& referee, const std::string& why);
   MicroPlume EscrowSpent(const JobId& job);
   Verdict& VerdictOf(const Task& orig);
   void ReleaseIfDone(Job& job);  // the escrow's release, once the job and its audits are over

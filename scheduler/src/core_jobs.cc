@@ -250,7 +250,12 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   // An audited result is settled once its audit agrees (core_audit.cc), never if proven faulty;
   // an unaudited one when its challenge window has passed (core_settle.cc). The job's spent
   // grows when the ledger applies the settle (OnLedgerApplied), not here.
-  if (!DrawAudit(*t, *FindNode(e.node))) AwaitWindow(*t, job);
+  // The chain is kept while an audit may need it (core_dispute.cc), and only then.
+  t->commitments = KeptCommitments(job, e.commitments, false);
+  if (!DrawAudit(*t, *FindNode(e.node))) {
+    t->commitments.clear();
+    AwaitWindow(*t, job);
+  }
   Info("task succeeded", job.id, t->id, e.node);
   if (job.spec.kind == JobKind::kInfer) {
     job.outputs.at(t->shard) = e.output_blob;
@@ -287,6 +292,12 @@ void Core::Impl::OnTaskFailed(const TaskFailed& e) {
     return;
   }
   Rate(e.node, Outcome::kFailed);
+  // A segment referee that cannot replay blames the exported state it was given, not the task.
+  if (t->audit_role == AuditRole::kReferee && t->dispute_link > 0) {
+    SegmentStartFailed(*t, e.reason);
+    Schedule(false);
+    return;
+  }
   if (!e.retryable) {
     OnNonRetryable(*t, e.reason);
     Schedule(false);

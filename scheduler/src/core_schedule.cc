@@ -213,7 +213,7 @@ void Core::Impl::Schedule(bool full) {
         Node& n = s.nodes.at(k.id);
         if (!CanEverRun(needs, n.info)) continue;
         // An audit or referee run goes only to another provider of the original's class.
-        if (Excludes(t, k.id) ||
+        if (Excludes(t, k.id) || (!t.pinned_node.empty() && k.id != t.pinned_node) ||
             (t.audit_role != AuditRole::kNone && n.info.kernel_class != t.kernel_class)) {
           excluded_only = true;
           continue;

@@ -109,7 +109,7 @@ void Core::Impl::ReleaseIfDone(Job& job) {
 }
 
 void Core::Impl::Slash(Verdict& v, const Task& faulty, MicroPlume clawback, const Task& orig,
-                       const Task& audit, const Task& referee) {
+                       const Task& audit, const Task* referee) {
   const std::string id = "slash:" + faulty.id;
   // One slash per fault: a verdict is decided once, and a decided slash is kept on the verdict
   // and in the outbox until applied (the ledger also refuses a second slash of the same run).
@@ -124,10 +124,12 @@ void Core::Impl::Slash(Verdict& v, const Task& faulty, MicroPlume clawback, cons
   // The team's cost of the fault: the faulty run's pay (its work is done again, or replaced), and
   // the verification runs it paid for.
   MicroPlume rerun = pay;
-  for (const Task* run : {&audit, &referee}) {
-    if (run != &faulty) rerun += run->paid_micro_plume;
+  for (const Task* run : {&audit, referee}) {
+    if (run != nullptr && run != &faulty) rerun += run->paid_micro_plume;
   }
-  const NodeId& finder = !referee.node.empty() ? referee.node
+  // No referee: a malformed commitment chain convicted on its own (core_dispute.cc), and the
+  // other run found it.
+  const NodeId& finder = referee != nullptr && !referee->node.empty() ? referee->node
                          : &faulty == &orig    ? audit.node
                                                : NodeId{};
   verify::SlashInputs in;

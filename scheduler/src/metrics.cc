@@ -105,6 +105,11 @@ struct SchedulerMetrics::Impl {
   Counter& mismatched = AuditCounter("mismatched", "Audits whose output hash differed.");
   Counter& disputes = AuditCounter("disputes", "Mismatches sent to a referee run.");
   Counter& proven_faulty = AuditCounter("proven_faulty", "Runs a referee proved wrong.");
+  Counter& recomputed_flops = AuditCounter(
+      "recomputed_flops", "FLOPs referees recomputed to decide disputes (one segment each when "
+                          "commitment chains narrowed it, the whole task otherwise).");
+  Counter& segment_disputes = AuditCounter(
+      "segment_disputes", "Disputes decided on commitment chains: one segment or none recomputed.");
   AuditTotals last_audits;
   Counter& AuditCounter(const std::string& what, const std::string& help) {
     return BuildCounter().Name("plume_verification_" + what + "_total").Help(help)
@@ -228,6 +233,8 @@ void SchedulerMetrics::Observe(const State& s, int64_t now_ms) {
   advance(m.mismatched, a.mismatched, m.last_audits.mismatched);
   advance(m.disputes, a.disputes, m.last_audits.disputes);
   advance(m.proven_faulty, a.proven_faulty, m.last_audits.proven_faulty);
+  advance(m.recomputed_flops, a.recomputed_flops, m.last_audits.recomputed_flops);
+  advance(m.segment_disputes, a.segment_disputes, m.last_audits.segment_disputes);
   for (const auto& [id, n] : s.nodes) {
     auto [it, fresh] = m.nodes_seen.emplace(id, n.state);
     if (!fresh && it->second != NodeState::kLost && n.state == NodeState::kLost) {

@@ -77,6 +77,7 @@ const char* Name(AuditRole r) {
     case AuditRole::kNone: return "task";
     case AuditRole::kAudit: return "audit";
     case AuditRole::kReferee: return "referee";
+    case AuditRole::kExport: return "export";
   }
   return "?";
 }

@@ -8,6 +8,7 @@
 
 #include "peer_text.h"
 #include "plume/protocol/file_util.h"
+#include "plume/protocol/limits.h"
 #include "plume/protocol/receipt.h"
 #include "plume/scheduler/limits.h"
 #include "reactor_impl.h"
@@ -386,6 +387,17 @@ void Reactor::Impl::OnTaskResult(Incoming& in) {
                   r.getLedgerSignature().size()),
       ScreenFor(*t, *out)};
   checked.job_id = t->job;
+  // Bounded before anything is copied: the list is the agent's, and the pool hashes all of it.
+  auto commitments = r.getCommitments();
+  if (commitments.size() > limits::kResultCommitmentsMax) {
+    return ack_with(false, "result refused: more than " +
+                               std::to_string(limits::kResultCommitmentsMax) + " commitments");
+  }
+  for (auto c : commitments) {
+    auto h = HashFromData(c);
+    if (!h) return ack_with(false, "result refused: a commitment is not 32 bytes");
+    checked.commitments.push_back(*h);
+  }
   receipts->Submit(std::move(checked));
 }
 

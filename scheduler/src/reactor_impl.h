@@ -198,6 +198,8 @@ struct Reactor::Impl {
   void DropSpentAllowances();
   uint64_t ResultBytesMax(const Task& t);  // reactor_screen.cc
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
+  // The export or segment members of a dispute's run (reactor_dispute.cc); false: not one.
+  bool FillDisputeAssign(wire::TaskAssign::Builder t, const Task& task);
 
   // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----
   void OnLedgerQuery(Incoming& in);

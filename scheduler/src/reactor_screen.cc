@@ -8,6 +8,7 @@
 #include "plume/scheduler/work.h"
 #include "infer_tokenizer.h"
 #include "plume/kernels/flops.h"
+#include "plume/verify/state_codec.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
@@ -99,6 +100,23 @@ ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
     return [why]() -> Result<verify::Verdict> { return Fail("job spec unreadable: " + why); };
   }
   BlobStore* store = blobs.get();
+  // A dispute's runs are no deltas: an export's state and a segment's one link are checked by
+  // size here and against the chains by the referee and the core (core_dispute.cc).
+  if (t.audit_role == AuditRole::kExport || t.dispute_link >= 0) {
+    const uint64_t want =
+        t.audit_role == AuditRole::kExport
+            ? verify::EncodedStateBytes(
+                  static_cast<uint64_t>(KernelsConfig(job.spec.model).NumParams()))
+            : verify::Digest{}.size();
+    return [store, output, want]() -> Result<verify::Verdict> {
+      auto size = store->SizeOf(output);
+      if (!size) return Fail("result blob not stored yet");
+      if (*size == want) return verify::Verdict{};
+      return verify::Verdict{verify::Reason::kMalformed, std::to_string(*size) + " bytes; a " +
+                                                             "dispute's result here has " +
+                                                             std::to_string(want)};
+    };
+  }
   if (t.kind == TaskKind::kTrainWorker) {
     verify::TrainScreen s;
     s.model = KernelsConfig(job.spec.model);

@@ -35,10 +35,13 @@ void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
   model.setContext(job.spec.model.context);
   model.setVocab(job.spec.model.vocab);
   t.setSpecHash(AsData((*x)->spec_hash));
-  if (const auto it = core.state().tasks.find(a.task); it != core.state().tasks.end()) {
-    t.setFlops(it->second.flops);  // what the agent signs in its ledger receipt
+  const auto task = core.state().tasks.find(a.task);
+  if (task != core.state().tasks.end()) {
+    t.setFlops(task->second.flops);  // what the agent signs in its ledger receipt
   }
-  if (a.kind == TaskKind::kTrainWorker) {
+  if (task != core.state().tasks.end() && task->second.audit_role == AuditRole::kExport) {
+    FillDisputeAssign(t, task->second);
+  } else if (a.kind == TaskKind::kTrainWorker) {
     const TrainParams& tp = job.spec.train;
     auto p = t.getParams().initTrain();
     p.setRound(a.round);
@@ -60,6 +63,7 @@ void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
     FillBlobRef(p.initDataShard(), job.spec.data_blobs.at(0), "data");
     FillBlobRef(p.initEvalTokens(), (*x)->val_blob, "val");
     t.setDeadlineMs(static_cast<uint64_t>(tp.round_timeout_ms) * 4);
+    if (task != core.state().tasks.end()) FillDisputeAssign(t, task->second);
   } else {
     auto p = t.getParams().initInfer();
     FillBlobRef(p.initCheckpoint(), job.spec.infer.checkpoint_blob, "checkpoint");
@@ -195,6 +199,7 @@ Result<bool> Reactor::Impl::KeepSettleReceipt(const Task& t, const ResultToVerif
       inputs.insert(inputs.end(), (*x)->tokenizer_blobs.begin(), (*x)->tokenizer_blobs.end());
     }
   }
+  if (!t.start_state_blob.empty()) inputs.push_back(t.start_state_blob);  // a segment's start
   for (const BlobHash& hex : inputs) {
     if (auto h = HashFromHex(hex)) s.input_hashes.push_back(bytes(*h));
   }
@@ -232,6 +237,25 @@ void Reactor::Impl::ReplyResultAck(const PeerId& peer, uint64_t rid, uint64_t ta
   Reply(peer, m);  // sent after the save: an accepted result is durable before its ack
 }
 
+// Empty when the result's commitments are acceptable for task t: the receipt's root, and at most
+// a training chain's links (exactly one link from a segment referee, none from an export).
+static std::string CommitmentsProblem(const Task& t, const ResultToVerify& r) {
+  if (!r.commitments_match) {
+    return "its " + std::to_string(r.commitments.size()) +
+           " commitments are not what the receipt's commitment root signs";
+  }
+  const size_t n = r.commitments.size();
+  if (t.audit_role == AuditRole::kExport && n != 0) return "an export commits to nothing";
+  if (t.dispute_link >= 0 && t.audit_role == AuditRole::kReferee && n != 1) {
+    return "a segment referee returns exactly one link, not " + std::to_string(n);
+  }
+  if (t.kind == TaskKind::kTrainWorker && n > static_cast<size_t>(verify::kMaxCommitmentLinks)) {
+    return std::to_string(n) + " chain links; a training chain has at most " +
+           std::to_string(verify::kMaxCommitmentLinks);
+  }
+  return {};
+}
+
 void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   const NodeId node = ToHex(r.agent);
   auto ack_with = [&](bool accepted, const std::string& why, MicroPlume paid = 0) {
@@ -266,6 +290,13 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
                                  r.screened.error().message + "): it is not accepted");
     }
     ++results_screened;
+    // The chain must be the one the receipt signs, and of a shape the task can have; otherwise
+    // the result is refused like one that failed a screen (docs/verification.md).
+    if (const std::string why = CommitmentsProblem(*t, r); !why.empty()) {
+      ++results_refused["bad_commitments"];
+      Feed(TaskRefused{task, r.attempt, node, output, "bad_commitments", why});
+      return ack_with(false, "result refused (bad_commitments): " + why + "; not paid");
+    }
     if (!r.screened->ok()) {
       const std::string reason = verify::Name(r.screened->reason);
       ++results_refused[reason];
@@ -274,8 +305,9 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
                                  "): " + r.screened->message + "; not paid");
     }
   }
-  bool payable = true;
-  if (opt.settle_receipt && t->state == TaskState::kAssigned && t->node == node &&
+  // An export is evidence for a dispute, never paid: no settle to keep.
+  bool payable = t->audit_role != AuditRole::kExport;
+  if (payable && opt.settle_receipt && t->state == TaskState::kAssigned && t->node == node &&
       t->attempt == r.attempt) {
     // Accepting a result whose settle is not on disk would pay nobody once the agent forgets it.
     auto kept = KeepSettleReceipt(*t, r);
@@ -288,10 +320,13 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
     }
     payable = *kept;
   }
+  std::vector<std::string> commitments;
+  if (r.commitments_match && t->kind == TaskKind::kTrainWorker) {
+    for (const Hash256& c : r.commitments) commitments.push_back(ToHex(c));
+  }
   Feed(TaskSucceeded{task, r.attempt, node, output,
-                     TaskMetrics{r.final_loss, r.tokens,
-                                 FlopsFromPeer(r.flops)},
-                     payable});
+                     TaskMetrics{r.final_loss, r.tokens, FlopsFromPeer(r.flops)}, payable,
+                     std::move(commitments)});
   const Task& after = core.state().tasks.at(task);
   const bool accepted = after.state == TaskState::kSucceeded && after.attempt == r.attempt &&
                         after.node == node && after.output_blob == output;

@@ -73,7 +73,13 @@ void ReceiptPool::Work() {
     }
     auto fields = Checked(r);
     r.verified = fields.has_value();
-    if (fields) r.inputs = std::move(fields->inputs);
+    if (fields) {
+      r.inputs = std::move(fields->inputs);
+      // Hashing up to 65,536 links is heavy enough to keep here, off the reactor thread.
+      const std::optional<Hash256> root =
+          r.commitments.empty() ? std::nullopt : std::optional(CommitmentRoot(r.commitments));
+      r.commitments_match = root == fields->commitment;
+    }
     // Only a signed result is worth reading: junk from an unsigned one costs no disk reads.
     if (r.verified && r.screen) r.screened = r.screen();
     std::lock_guard lock(mu_);

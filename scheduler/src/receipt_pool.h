@@ -52,6 +52,10 @@ struct ResultToVerify {
   Result<verify::Verdict> screened = Fail("not screened");
   bool rescreened = false;  // submitted a second time (the blob arrived after the first check)
   std::string job_id = {};  // the task's job: the receipt must name it (not just the number)
+  // TaskResult.commitments (at most limits::kResultCommitmentsMax, 32 bytes each), and whether
+  // their CommitmentRoot is the receipt's commitment (none for none); set by the pool.
+  std::vector<Hash256> commitments = {};
+  bool commitments_match = false;
 };
 
 // Results submitted and not yet taken. Only the holder of a task's current attempt may submit

@@ -24,7 +24,9 @@ json VerdictToJson(const Verdict& v) {
               {"faulty", v.faulty},
               {"faulty_paid", v.faulty_paid},
               {"decided_at_ms", v.decided_at_ms},
-              {"slashed", v.slashed_micro_plume}};
+              {"slashed", v.slashed_micro_plume},
+              {"dispute_link", v.dispute_link},
+              {"recomputed_fraction", v.recomputed_fraction}};
 }
 
 Verdict VerdictFromJson(const json& j) {
@@ -45,7 +47,30 @@ Verdict VerdictFromJson(const json& j) {
   v.faulty_paid = j.at("faulty_paid").get<bool>();
   v.decided_at_ms = j.at("decided_at_ms").get<int64_t>();
   v.slashed_micro_plume = j.value("slashed", MicroPlume{0});  // verdicts before slashing: none
+  v.dispute_link = j.value("dispute_link", int32_t{-1});     // before disputes: a full re-run
+  v.recomputed_fraction = j.value("recomputed_fraction", 1.0);
   return v;
+}
+
+bool InDispute(const Task& t) {
+  return !t.commitments.empty() || !t.pinned_node.empty() || t.dispute_link >= 0 ||
+         !t.dispute_source.empty() || !t.start_state_blob.empty();
+}
+
+json DisputeToJson(const Task& t) {
+  return json{{"commitments", t.commitments},
+              {"pinned_node", t.pinned_node},
+              {"link", t.dispute_link},
+              {"source", t.dispute_source},
+              {"start_state", t.start_state_blob}};
+}
+
+void DisputeFromJson(const json& j, Task& t) {
+  t.commitments = j.at("commitments").get<std::vector<std::string>>();
+  t.pinned_node = j.at("pinned_node").get<std::string>();
+  t.dispute_link = j.at("link").get<int32_t>();
+  t.dispute_source = j.at("source").get<std::string>();
+  t.start_state_blob = j.at("start_state").get<std::string>();
 }
 
 template <class F>
@@ -71,6 +96,9 @@ Status AuditRows::Prepare(sql::Db& db) {
   put_node_ = std::move(*n);
   put_task_ = std::move(*t);
   put_verdict_ = std::move(*v);
+  auto d = db.Prepare("INSERT OR REPLACE INTO task_dispute VALUES (?1,?2)");
+  if (!d) return tl::unexpected(d.error());
+  put_dispute_ = std::move(*d);
   return {};
 }
 
@@ -100,7 +128,12 @@ Status AuditRows::SaveTask(const Task& t) {
   put_task_.Bind(5, t.audit_rate_ppm);
   put_task_.Bind(6, static_cast<int>(t.audit));
   put_task_.Bind(7, t.settle_deferred);
-  return put_task_.Run();
+  if (auto st = put_task_.Run(); !st) return st;
+  // Dispute fields are only ever set or replaced, never cleared once saved: no row, no dispute.
+  if (!InDispute(t)) return {};
+  put_dispute_.Bind(1, t.id);
+  put_dispute_.Bind(2, DisputeToJson(t).dump());
+  return put_dispute_.Run();
 }
 
 Status AuditRows::SaveVerdict(const Verdict& v) {
@@ -133,9 +166,14 @@ Status AuditRows::Load(sql::Db& db, State& s) {
     t.settle_deferred = q.Int(6) != 0;
   });
   if (!st) return st;
-  return EachRow(db, "SELECT record FROM verdicts", [&](sql::Stmt& q) {
+  st = EachRow(db, "SELECT record FROM verdicts", [&](sql::Stmt& q) {
     Verdict v = VerdictFromJson(json::parse(q.Text(0)));
     s.verdicts[v.task] = std::move(v);
+  });
+  if (!st) return st;
+  return EachRow(db, "SELECT task, record FROM task_dispute", [&](sql::Stmt& q) {
+    auto it = s.tasks.find(q.Text(0));
+    if (it != s.tasks.end()) DisputeFromJson(json::parse(q.Text(1)), it->second);
   });
 }
 

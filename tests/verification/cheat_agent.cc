@@ -5,6 +5,9 @@
 //   nan   train: one parameter NaN                    infer: the JSONL with one line dropped
 //   scale train: the delta times 1000                 infer: the lines in reverse order
 //   halve train: the delta times 0.5 (within every screen's bound: only a replay audit sees it)
+//   chain train: the delta halved AND the commitment chain changed from link --cheat-link on, as
+//         a provider whose training went wrong at that step would commit (signed as sent); its
+//         exports and any segment it replays stay honest
 //   squat holds every task, heartbeating "still running", until the scheduler cancels it: the
 //         24-hour squat of security review F4
 //   kill  reports the task failed with retryable=false ("bad data"): one provider's claim that
@@ -116,7 +119,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-port", metrics_port)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // accepted, not served
   app.add_option("--cheat", cheat)
-      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve", "squat", "kill"}));
+      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve", "chain", "squat", "kill"}));
+  size_t cheat_link = 1;
+  app.add_option("--cheat-link", cheat_link, "chain: the first commitment link changed");
   int64_t reprice_to = 0;
   app.add_option("--reprice-to", reprice_to);
   double cheat_q = 1.0;
@@ -134,7 +139,8 @@ int main(int argc, char** argv) {
   options.kernel_build = plume::agent::KernelBuild(options.devices);
   const plume::agent::AgentOptions copy = options;
   using Verdict = plume::agent::AgentOptions::FilterVerdict;
-  options.output_filter = [cheat, cheat_q, n = uint64_t{0}, reprice_to, copy, id = *identity](
+  options.output_filter = [cheat, cheat_q, cheat_link, n = uint64_t{0}, reprice_to, copy,
+                            id = *identity](
                               bool train, TaskOutput& out,
                               const std::atomic<bool>& stop) mutable -> Verdict {
     if (reprice_to != 0) Reprice(copy, id, reprice_to);
@@ -148,6 +154,13 @@ int main(int argc, char** argv) {
       return {true, true, "squatted until cancelled"};
     }
     if (cheat == "kill") return {true, false, "bad data (a claim: the input is fine)"};
+    if (cheat == "chain") {
+      // Only a training result's chain (an export commits to nothing, a segment to one link).
+      if (!train || out.commitments.size() <= 1) return {};
+      CheatTrain("halve", out);
+      for (size_t i = cheat_link; i < out.commitments.size(); ++i) out.commitments[i][0] ^= 0x5a;
+      return {};
+    }
     train ? CheatTrain(cheat, out) : CheatInfer(cheat, out);
     return {};
   };

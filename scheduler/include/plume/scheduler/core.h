@@ -82,6 +82,8 @@ struct AuditTotals {
   uint64_t disputes = 0;       // mismatches a referee run was queued for
   uint64_t proven_faulty = 0;  // runs a referee proved wrong
   uint64_t no_peer = 0;        // drawn, but no other provider of the class
+  uint64_t recomputed_flops = 0;  // FLOPs of the referee runs that decided (segments or whole)
+  uint64_t segment_disputes = 0;  // verdicts decided on commitment chains (core_dispute.cc)
 };
 AuditTotals CountAudits(const State& s);
 

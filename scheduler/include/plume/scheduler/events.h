@@ -59,6 +59,10 @@ struct TaskSucceeded {
   // false: the ledger cannot pay it (no verified ledger receipt was kept); the result is used
   // and nothing is owed.
   bool payable = true;
+  // TaskResult.commitments as hex, already checked against the signed receipt's commitment root
+  // by the reactor (verify/dispute.h): training, the chain links; a segment referee, the link
+  // it recomputed. Empty: none (an older agent, or an inference shard).
+  std::vector<std::string> commitments = {};
 };
 
 // The result of a current attempt failed a screen (plume/verify/screen.h): it is not accepted or

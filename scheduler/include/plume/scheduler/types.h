@@ -177,8 +177,11 @@ enum class TaskKind : uint8_t { kTrainWorker = 0, kInferShard = 1 };
 
 // Replay audits (verify/audit.h). An audit run and a referee run are tasks of their own
 // ("<task>/audit", "<task>/referee") that the agent cannot tell from any other assignment: same
-// job, kind, round, shard and input. They never count towards a job's progress.
-enum class AuditRole : uint8_t { kNone = 0, kAudit = 1, kReferee = 2 };
+// job, kind, round, shard and input. They never count towards a job's progress. A training
+// dispute with commitment chains (verify/dispute.h) narrows the referee to one segment: an export
+// run ("<task>/export", pinned to one of the two disputants) first fetches the state the segment
+// starts from, then the referee ("<task>/referee") replays that segment only.
+enum class AuditRole : uint8_t { kNone = 0, kAudit = 1, kReferee = 2, kExport = 3 };
 // Where the audit of a committed result stands (on the original task).
 enum class AuditStatus : uint8_t {
   kNone = 0,            // not drawn (or a task of an older scheduler)
@@ -256,6 +259,17 @@ struct Task {
   // Providers that reported retryable=false for it: never given it again; a second one fails the
   // job (one provider alone cannot kill a job, F4).
   std::set<NodeId> nonretryable_from;
+  // Cheap disputes (verify/dispute.h; saved in task_dispute). `commitments`: the chain links of a
+  // training result (hex, at most verify::kMaxCommitmentLinks), kept on audited originals and on
+  // audit runs; a segment referee's holds the one link it recomputed. An export run runs only on
+  // `pinned_node` and asks for the state behind link `dispute_link` of run `dispute_source`; a
+  // segment referee recomputes link `dispute_link` from `start_state_blob` (an export's result;
+  // empty for link 0: the round's parameters). dispute_link is -1 on every other task.
+  std::vector<std::string> commitments;
+  NodeId pinned_node;
+  int32_t dispute_link = -1;
+  TaskId dispute_source;
+  BlobHash start_state_blob;
   uint64_t progress_step = 0;  // from heartbeats; not persisted
   double progress_loss = 0;
 
@@ -351,6 +365,11 @@ struct Verdict {
   bool faulty_paid = false;  // the faulty run had been settled before the verdict
   int64_t decided_at_ms = 0;
   MicroPlume slashed_micro_plume = 0;  // the slash decided for the fault (0: none, no stake)
+  // A dispute decided on commitment chains (verify::kDisputePolicy): the link that differed,
+  // and the share of the task the referee recomputed (0: decided on a malformed chain without
+  // recomputing; 1: a full re-run, as without chains). -1: not decided on chains.
+  int32_t dispute_link = -1;
+  double recomputed_fraction = 1;
 
   bool operator==(const Verdict&) const = default;
 };

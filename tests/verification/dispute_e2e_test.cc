@@ -1,0 +1,116 @@
+// Issue 9 item 4, cheap disputes, end to end with real processes on loopback: plume-scheduler
+// with the ledger and audits on, two honest plume-agents and a plume-cheat-agent of the same
+// kernel class that halves its training deltas AND commits to a chain that parts from the honest
+// one at link 2 (`--cheat chain --cheat-link 2`), as a provider whose training went wrong at that
+// step would. Every mismatch of its runs is decided by a referee that recomputed ONE segment of
+// the task (1/8 of its 8 inner steps), from the state behind link 1 that an export fetched from a
+// disputant: the cheater is convicted and never paid, no honest provider is ever found faulty,
+// and the job succeeds. The fraction recomputed per dispute is read from the scheduler's verdict
+// log line and printed.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "node_record.h"
+#include "network.h"
+#include "paid_network.h"
+#include "spec_util.h"
+
+namespace plume::itest {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class DisputeE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    net_.EnableAudits();
+    ASSERT_TRUE(paid_.StartScheduler(&why)) << why;
+    ASSERT_TRUE(net_.StartAgent("honest-a", &why)) << why;
+    ASSERT_TRUE(net_.StartAgent("honest-b", &why)) << why;
+    ASSERT_TRUE(net_.StartAgent("cheat", &why,
+                                {"--cheat", "chain", "--cheat-link", "2", "--cheat-q", "1"}, "",
+                                PLUME_CHEAT_AGENT_BIN))
+        << why;
+    ASSERT_TRUE(net_.WaitActiveNodes(3, seconds(90))) << net_.Logs();
+    ASSERT_EQ(paid_.Mint("mint:1", 500'000'000, paid_.operator_key()).exit_code, 0) << net_.Logs();
+  }
+
+  Network net_{"disputes"};
+  PaidNetwork paid_{net_};
+};
+
+TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) {
+  TrainShape shape;
+  shape.workers = 3;
+  shape.rounds = 1;
+  shape.local_steps = 8;  // CommitmentInterval(8) = 1: eight links of one step each
+  const fs::path data = WriteTrainingText(net_.dir().path(), 20'000);
+  const std::string job = paid_.Submit(paid_.WriteSpec("disputed", data, shape, 2'500'000'000'000));
+  ASSERT_FALSE(job.empty());
+  auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(240));
+  ASSERT_TRUE(done) << net_.Logs();
+  EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
+
+  // Audits outlive the job: poll until the cheater has been convicted (bounded).
+  json cheat;
+  for (int i = 0; i < 240; ++i) {
+    cheat = NodeOf(net_, "cheat");
+    if (cheat.value("proven_faulty", 0) >= 1) break;
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // polling a process, not syncing
+  }
+  EXPECT_GE(cheat.value("proven_faulty", 0), 1) << cheat.dump() << net_.Logs();
+  for (const char* honest : {"honest-a", "honest-b"}) {
+    const json h = NodeOf(net_, honest);
+    EXPECT_EQ(h.value("proven_faulty", -1), 0) << h.dump() << net_.Logs();
+  }
+
+  // Every verdict was decided on the chains at link 2, recomputing one segment of eight steps,
+  // and named the cheater; no dispute needed the whole task re-run.
+  const std::string log = ReadAll(net_.scheduler_log());
+  const std::regex verdict(
+      R"(dispute: (\w+) at link (-?\d+), recomputed ([0-9.]+) of the task; proven faulty: (\w+))");
+  int disputes = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), verdict);
+       it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    ++disputes;
+    std::cout << "dispute " << disputes << ": " << m[1] << " at link " << m[2] << ", recomputed "
+              << m[3] << " of the task\n";
+    EXPECT_EQ(m[2], "2");
+    EXPECT_DOUBLE_EQ(std::stod(m[3]), 1.0 / 8);
+    EXPECT_EQ(m[4], net_.agent_id("cheat"));
+  }
+  EXPECT_GE(disputes, 1) << net_.Logs();
+  // A full referee's verdict line (core_audit.cc Conclude) would read "referee: <outcome>".
+  std::smatch full;
+  EXPECT_FALSE(std::regex_search(log, full, std::regex(R"(referee: (\w+_faulty|undecided))")))
+      << "a dispute fell back to a full re-run: " << full.str();
+  EXPECT_NE(log.find("exported"), std::string::npos) << "link 2 starts from an exported state";
+  EXPECT_EQ(NodeOf(net_, "cheat").value("tasks_refused", -1), 0) << "no screen sees this cheat";
+
+  // No settle ever names the cheater: each of its runs was disputed and proven wrong first.
+  std::string why;
+  auto history =
+      net_.CliJson({"ledger", "history", "--json", "--ledger-dir", paid_.ledger_dir()}, &why);
+  ASSERT_TRUE(history) << why;
+  for (const json& e : *history) {
+    if (e["type"] != "settle") continue;
+    EXPECT_NE(e["receipt"]["agent"], net_.agent_id("cheat")) << e.dump();
+  }
+}
+
+}  // namespace
+}  // namespace plume::itest
