@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "plume/ledger/entry.h"
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/gov.h"
 #include "plume/ledger/state.h"
 #include "plume/protocol/identity.h"
@@ -111,6 +112,21 @@ std::vector<std::string> FuzzSeeds() {
             c.ledger),
       Bytes(MakeExecution("p1", "", MicroPlume(0), 15), c.ledger),
   };
+  // Data owners (data_entries.h): a publish, its revoke and a settle paying its royalty.
+  data::Terms terms;
+  terms.owner = c.team.public_key();
+  terms.name = "corpus";
+  terms.blob_hash = Hash256{1};
+  terms.bytes = terms.tokens = 1'000'000;
+  terms.any_team = true;
+  terms.royalty_micro_plume_per_mtoken = 100;
+  seeds.push_back(Bytes(MakeDatasetPublish(terms), c.team));
+  seeds.push_back(
+      Bytes(MakeDatasetRevoke(data::Revocation{data::DatasetId(terms), c.team.public_key()}),
+            c.team));
+  if (auto part = MakeRoyaltyPart(terms, 2'000'000)) {
+    seeds.push_back(Bytes(MakeRoyaltySettle("rs", Receipt(), {*part}), c.ledger));
+  }
   return seeds;
 }
 
