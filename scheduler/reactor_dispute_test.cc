@@ -30,16 +30,7 @@ class ReactorCommitmentsTest : public ReactorFixture {
   // before the RegisterAck (Call would skip it).
   void Register(TransportClient& agent, std::optional<Message>* assign = nullptr) {
     auto reg = agent.NewRequest();
-    auto r = reg.body().initRegister();
-    r.setName("agent");
-    r.setPriceMicroPlumePerPflop(10);
-    auto gpu = r.initGpus(1)[0];
-    gpu.setName("cpu");
-    gpu.setMemoryBytes(8ULL << 30);
-    gpu.setCount(1);
-    gpu.setBackend(wire::Backend::CPU);
-    gpu.setSelftestPassed(true);
-    gpu.setMeasuredFlopsPerSec(1e9);
+    FillCpuRegister(reg.body().initRegister(), "agent");
     if (assign == nullptr) {
       ASSERT_EQ(Call(agent, reg).kind(), MessageKind::REGISTER_ACK);
       return;

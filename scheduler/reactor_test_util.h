@@ -92,11 +92,9 @@ inline std::vector<uint8_t> TinyCheckpoint() {
   return *kernels::SaveCheckpointBytes(model, *(*gpt)->GetParams());
 }
 
-// Registers `agent` as a CPU node at price 10 that passed its selftest.
-inline void RegisterCpuAgent(TransportClient& agent) {
-  auto reg = agent.NewRequest();
-  auto r = reg.body().initRegister();
-  r.setName("test-agent");
+// A registration as a CPU node at price 10 that passed its selftest.
+inline void FillCpuRegister(wire::Register::Builder r, const char* name) {
+  r.setName(name);
   r.setPriceMicroPlumePerPflop(10);
   auto gpu = r.initGpus(1)[0];
   gpu.setName("cpu");
@@ -105,6 +103,12 @@ inline void RegisterCpuAgent(TransportClient& agent) {
   gpu.setBackend(wire::Backend::CPU);
   gpu.setSelftestPassed(true);
   gpu.setMeasuredFlopsPerSec(1e9);
+}
+
+// Registers `agent` as a CPU node at price 10 that passed its selftest.
+inline void RegisterCpuAgent(TransportClient& agent) {
+  auto reg = agent.NewRequest();
+  FillCpuRegister(reg.body().initRegister(), "test-agent");
   auto ack = agent.Call(reg, std::chrono::seconds(20));
   ASSERT_TRUE(ack) << ack.error().message;
   ASSERT_EQ(ack->kind(), MessageKind::REGISTER_ACK);
