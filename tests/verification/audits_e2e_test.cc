@@ -51,13 +51,8 @@ TEST_F(AuditsE2E, AHalvedDeltaPassesTheScreensButAnAuditAndARefereeProveItFaulty
   ASSERT_TRUE(done) << net_.Logs();
   EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
 
-  // Audits outlive the job: poll until the cheater has been convicted (bounded).
-  json cheat;
-  for (int i = 0; i < 240; ++i) {
-    cheat = NodeOf(net_, "cheat");
-    if (cheat.value("proven_faulty", 0) >= 1) break;
-    std::this_thread::sleep_for(std::chrono::seconds(1));  // polling a process, not syncing
-  }
+  // Audits outlive the job.
+  const json cheat = AwaitProvenFaulty(net_, "cheat");
   EXPECT_GE(cheat.value("proven_faulty", 0), 1) << cheat.dump() << net_.Logs();
   EXPECT_EQ(cheat.value("tasks_refused", -1), 0) << "the screens must not see this cheat";
   for (const char* honest : {"honest-a", "honest-b"}) {

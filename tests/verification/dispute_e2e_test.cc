@@ -64,13 +64,8 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
   ASSERT_TRUE(done) << net_.Logs();
   EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
 
-  // Audits outlive the job: poll until the cheater has been convicted (bounded).
-  json cheat;
-  for (int i = 0; i < 240; ++i) {
-    cheat = NodeOf(net_, "cheat");
-    if (cheat.value("proven_faulty", 0) >= 1) break;
-    std::this_thread::sleep_for(std::chrono::seconds(1));  // polling a process, not syncing
-  }
+  // Audits outlive the job.
+  const json cheat = AwaitProvenFaulty(net_, "cheat");
   EXPECT_GE(cheat.value("proven_faulty", 0), 1) << cheat.dump() << net_.Logs();
   for (const char* honest : {"honest-a", "honest-b"}) {
     const json h = NodeOf(net_, honest);

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "network.h"
 
@@ -21,6 +22,18 @@ inline nlohmann::json NodeOf(const Network& net, const std::string& name) {
   }
   ADD_FAILURE() << "no node " << name;
   return nlohmann::json::object();
+}
+
+// Polls (bounded, 240 s) until agent `name` has been proven faulty at least once; its record
+// then, or the last one read.
+inline nlohmann::json AwaitProvenFaulty(const Network& net, const std::string& name) {
+  nlohmann::json node;
+  for (int i = 0; i < 240; ++i) {
+    node = NodeOf(net, name);
+    if (node.value("proven_faulty", 0) >= 1) break;
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // polling a process, not syncing
+  }
+  return node;
 }
 
 }  // namespace plume::itest
