@@ -152,7 +152,8 @@ int Main(int argc, char** argv) {
                  "a power cut could lose acknowledged, ledger-paid results)")
       ->check(CLI::IsMember({"full", "normal"}))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds");
+  app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--upload-quota-bytes", options.upload_quota_bytes_per_day,
                  "blob bytes one key may upload per 24 h (0: no limit); agents' task results "
                  "are not counted");
@@ -230,9 +231,14 @@ int Main(int argc, char** argv) {
       ->multi_option_policy(take_last);
   plume::scheduler::GovFlags gov_flags;
   plume::scheduler::AddGovFlags(app, gov_flags);
+  bool test_network = false;
+  app.add_flag("--test-network", test_network,
+               "a private test network: with --operator-id, allows flag values outside the "
+               "governance bounds (a challenge window of 0, say), which otherwise refuse to start");
   CLI11_PARSE(app, argc, argv);
   plume::gov::Params gov_initial;
-  if (auto why = plume::scheduler::InitialGovParams(core, gov_flags, unbonding_ms, gov_initial);
+  if (auto why = plume::scheduler::InitialGovParams(core, gov_flags, unbonding_ms,
+                                                    !operator_id.empty(), test_network, gov_initial);
       !why.empty()) {
     std::cerr << "plume-scheduler: " << why << "\n";
     return 2;

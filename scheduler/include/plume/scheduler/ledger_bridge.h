@@ -102,6 +102,9 @@ class LedgerBridge {
   // AppendSubmitted for a mint only (LedgerMint; tests).
   Result<ledger::ApplyResult> AppendMint(const ledger::Entry& mint);
 
+  // Opens the team:/provider: account `account` (ledger key) unless it is open or not ownable:
+  // what a credit to a key the ledger has not seen yet (a grantee, a provider) needs first.
+  Status OpenIfNeeded(const std::string& account);
   // The unbonding period (--unbonding-ms) an unstake's release time must respect.
   void set_unbonding_ms(int64_t ms) { unbonding_ms_ = ms; }
   int64_t unbonding_ms() const { return unbonding_ms_; }
@@ -158,8 +161,6 @@ class LedgerBridge {
                                                      size_t limit);
   // Records the agent of every stake:/unbond: account `entry` moved money on (an applied entry).
   void NoteStakeChange(const ledger::Entry& entry);
-  // Opens the team:/provider: account `account` (ledger key) unless it is open or not ownable.
-  Status OpenIfNeeded(const std::string& account);
   // LedgerSubmit/LedgerMint bodies (ledger_bridge_submit.cc); `mint_only` for LedgerMint.
   void AnswerSubmit(capnp::Data::Reader bytes, bool mint_only, wire::Envelope::Body::Builder reply);
   explicit LedgerBridge(Identity identity);
