@@ -148,6 +148,7 @@ Result<State> State::Decode(std::span<const uint8_t> bytes) {
     auto terms = data::DecodeTerms(in.Bytes(kBodyBytesMax));
     if (!terms) in.Fail();
     DatasetRecord d{terms ? std::move(*terms) : data::Terms{}, in.U8() == 1, in.U64(), in.U64()};
+    ++s.published_by_[ToHex(d.terms.owner)];
     s.datasets_.emplace(std::move(id), std::move(d));
   }
   if (!in.done()) return Fail("snapshot state is malformed");

@@ -96,6 +96,11 @@ Code AuthorizeData(const Entry& e, const Keys& keys, Signers& signers) {
 
 }  // namespace rules
 
+uint64_t State::DatasetsPublishedBy(const PublicKey& owner) const {
+  auto it = published_by_.find(ToHex(owner));
+  return it == published_by_.end() ? 0 : it->second;
+}
+
 std::optional<DatasetRecord> State::Dataset(std::string_view id) const {
   auto it = datasets_.find(std::string(id));
   if (it == datasets_.end()) return std::nullopt;
@@ -115,6 +120,7 @@ Code State::ApplyData(const Entry& e) {
       // Royalties are paid to the owner's team account; opening it here means a settle never
       // fails for want of it.
       balances_.try_emplace(RoyaltyAccount(terms.owner), MicroPlume(0));
+      ++published_by_[ToHex(terms.owner)];
       datasets_.emplace(std::move(id), DatasetRecord{std::move(terms), false, entry_count_, 0});
       return Code::kOk;
     }
