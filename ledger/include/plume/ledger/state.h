@@ -191,6 +191,7 @@ class State {
   Code ApplyExecution(const Entry& e);
   Status CheckGovInvariants() const;
   Code ApplyData(const Entry& e);  // publish, revoke, access (state_data.cc)
+  Status CheckDataInvariants() const;
   struct Royalties {
     Code code = Code::kOk;
     MicroPlume total;
