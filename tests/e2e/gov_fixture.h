@@ -26,12 +26,13 @@ inline constexpr uint64_t kMaxPrice = 2'500'000'000'000;
 class GovE2E : public ::testing::Test {
  protected:
   using json = nlohmann::json;
-  // Voting 4 s, timelock 10 s (>= unbonding 10 s), deposit 5 PLUME; stakers a 600, b 300, c 100.
+  // Voting 8 s (the CLI calls that vote must land inside it on a loaded two-core machine too),
+  // timelock 10 s (>= unbonding 10 s), deposit 5 PLUME; stakers a 600, b 300, c 100.
   void SetUp() override { StartStaked({}); }
   // The scheduler with those rules, then `extra` flags (the last of a flag counts), and the three
   // stakers funded and staked.
   void StartStaked(const std::vector<std::string>& extra) {
-    std::vector<std::string> flags = {"--unbonding-ms", "10000", "--gov-voting-period-ms", "4000",
+    std::vector<std::string> flags = {"--unbonding-ms", "10000", "--gov-voting-period-ms", "8000",
                                       "--gov-timelock-ms", "10000",
                                       "--gov-deposit-min-micro-plume", "5000000"};
     flags.insert(flags.end(), extra.begin(), extra.end());
