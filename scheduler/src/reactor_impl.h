@@ -171,6 +171,20 @@ struct Reactor::Impl {
                                      const Hash256& ref_hash, bool train);
   Result<std::pair<JobSpec, JobExtra>> PrepareSpec(const ClientId& owner, const std::string& toml,
                                                    capnp::List<wire::BlobRef>::Reader refs);
+  // An infer spec's BPE prompt count (infer_tokenizer.h CountsOnWorker) on the offload worker,
+  // then `next` on this thread with the counted spec or the submitter's error; other specs go to
+  // `next` at once. False (nothing queued) when the worker holds too much client work.
+  using Counted = std::function<void(Result<std::pair<JobSpec, JobExtra>>)>;
+  bool CountThen(JobSpec spec, JobExtra x, Counted next);
+  void ReplyQuote(const Waiter& w, const JobSpec& spec);
+  // The checks of a submit that need its counted spec, then its model's initialisation (train)
+  // or FinishSubmit; every waiter is answered (reactor_submit.cc).
+  struct HeldEscrow {
+    uint64_t micro_plume = 0;
+    std::vector<uint8_t> signature;
+  };
+  void AdmitSubmit(const JobId& id, const ClientId& owner, JobSpec spec, JobExtra x,
+                   const HeldEscrow& hold, std::vector<Waiter> waiters);
   void OnJobStatus(Incoming& in);
   void OnListJobs(Incoming& in);
   void OnCancelJob(Incoming& in);
