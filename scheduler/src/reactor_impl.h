@@ -20,6 +20,7 @@
 #include "plume/protocol/message.h"
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/blob_access.h"
+#include "plume/scheduler/limits.h"
 #include "plume/scheduler/reactor.h"
 #include "reactor_offload.h"
 #include "receipt_pool.h"
@@ -70,6 +71,7 @@ struct ResultAllowance {
   NodeId node;
   uint64_t bound_bytes = 0;  // the most the task can produce (the screens' bound)
   uint64_t used_bytes = 0;   // completed uploads charged to it
+  uint32_t blobs = 0;        // of kResultBlobsPerAttemptMax
 };
 
 // A client waiting for offloaded work: its reply is sent when the work is done.
@@ -83,7 +85,7 @@ inline constexpr size_t kWaitersPerJobMax = 16;
 struct Reactor::Impl {
   Impl(Identity id, ReactorOptions o, Store s, Core c)
       : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)),
-        upload_quota(opt.upload_quota_bytes_per_day, 24 * 3'600'000),
+        upload_quota(opt.upload_quota_bytes_per_day, 24 * 3'600'000, kUploadChargeBytesMin),
         offload(std::make_unique<Offload>(opt.before_offloaded_work)),
         receipts(std::make_unique<ReceiptPool>(DefaultVerifierThreads())) {}
 

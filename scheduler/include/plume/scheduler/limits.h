@@ -78,6 +78,14 @@ inline constexpr uint32_t kDataBlobsMax = 64;
 // without a cap one unfunded submit could take tens of GB and minutes.
 inline constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
 
+// Blob uploads. An upload is charged (to its key's daily quota) at least a filesystem block,
+// what even a 1-byte blob costs on disk beside its inode and its uploader row: a quota in bytes
+// then also bounds how many blobs a key can make (256 GiB a day: at most 64 M). An assigned
+// task's result allowance (reactor_tasks.cc) covers one blob, the task's one output: a result
+// is one delta, shard or dispute blob, and bytes alone would let one attempt make a blob per byte.
+inline constexpr uint64_t kUploadChargeBytesMin = 4096;
+inline constexpr uint32_t kResultBlobsPerAttemptMax = 1;
+
 // What a quote or submit reads from blobs (scheduler/src/spec_blobs.h): the prompts blob at most
 // one message's worth (inline prompts are bounded by the message), an inference checkpoint's
 // safetensors header only (a 256-layer model's is about half a MiB).
