@@ -74,8 +74,8 @@ inline constexpr uint32_t kJobIdBytesMax = 128;
 inline constexpr uint32_t kDataBlobsMax = 64;
 
 // The largest model the scheduler initialises on submit (GPT-2 XL, 1.56 G, fits): the
-// initialisation holds four model-sized buffers (on the offload worker, one job at a time), so
-// without a cap one unfunded submit could take tens of GB and minutes.
+// initialisation holds the parameters once (6.4 GB at the cap; checkpoint_blob.h streams their
+// encoding into the store) on the offload worker, one job at a time, and takes minutes of CPU.
 inline constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
 
 // Blob uploads. An upload is charged (to its key's daily quota) at least a filesystem block,
