@@ -16,6 +16,7 @@
 #include "plume/kernels/flops.h"
 #include "plume/kernels/gpt.h"
 #include "plume/protocol/blob_service.h"
+#include "reactor_offload.h"
 #include "reactor_test_util.h"
 
 namespace plume::scheduler {
@@ -201,6 +202,40 @@ TEST_F(OffloadReactorTest, FetchJoinsOutputsOnceOffTheReactorThread) {
   EXPECT_EQ(gate_.passed(), 1);
 }
 
+
+// The core's work (a round's outer step) runs before client work queued ahead of it: while the
+// worker is held on a client's piece, two more client pieces and then a core piece are queued;
+// the core piece runs next. Without the priority a flood of quotes would hold a round back.
+TEST(OffloadTest, CoreWorkRunsBeforeQueuedClientWork) {
+  Gate gate;
+  std::mutex mu;
+  std::vector<std::string> order;
+  Offload offload([&] {
+    if (gate.passed() == 0) gate.Pass();  // only the first piece is held
+  });
+  auto piece = [&](std::string name) {
+    return [&, name]() -> Offload::Continuation {
+      std::lock_guard lock(mu);
+      order.push_back(name);
+      return [] {};
+    };
+  };
+  ASSERT_TRUE(offload.Submit(piece("client-1"), /*from_client=*/true));
+  for (int i = 0; i < 300 && gate.passed() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(gate.passed(), 1);
+  ASSERT_TRUE(offload.Submit(piece("client-2"), true));
+  ASSERT_TRUE(offload.Submit(piece("client-3"), true));
+  ASSERT_TRUE(offload.Submit(piece("core-1"), /*from_client=*/false));
+  gate.Open();
+  size_t done = 0;
+  for (int i = 0; i < 3000 && done < 4; ++i) {
+    done += offload.TakeDone().size();
+    if (done < 4) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(done, 4u);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"client-1", "core-1", "client-2", "client-3"}));
+}
 
 // A quote and a submit of an infer job with a BPE tokenizer: both are counted on the worker (the
 // quote holds it at the gate while another peer's ping is answered and the submit waits behind

@@ -43,7 +43,8 @@ void Reactor::Impl::OnSubmitJob(Incoming& in) {
     }
     return ReplySubmitAck(me, job_id, it->second.spec.escrow_micro_plume);  // a retried submit
   }
-  // A retried submit while its model is being initialised: answered with the first.
+  // A retried submit while the first is prepared (prompts counted, model initialised): answered
+  // with the first.
   if (auto w = submit_waiters.find(job_id); w != submit_waiters.end()) {
     if (w->second.size() >= kWaitersPerJobMax) {
       return ReplyError(in.peer, rid, wire::ErrorCode::RETRY_LATER,
