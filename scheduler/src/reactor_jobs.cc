@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "plume/kernels/checkpoint.h"
@@ -192,7 +193,7 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
   if (job.spec.kind == JobKind::kTrain) {
     if (job.spec.data_blobs.size() > 1) x.val_blob = job.spec.data_blobs[1];
   } else if (!k->infer.prompts.empty()) {
-    x.prompts = k->infer.prompts;
+    x.prompts = std::exchange(x.spec.infer.prompts, {});  // kept once, in x.prompts
   } else if (job.spec.data_blobs.size() > 1 + k->infer.tokenizer_files.size()) {
     auto h = HashFromHex(job.spec.data_blobs[1]);
     auto prompts = h ? ReadPromptsBlob(*blobs, *h)
@@ -261,7 +262,8 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   x.spec = *k;
   x.spec_hash = Blake2b256(toml);
   if (k->kind == kernels::JobKind::kInfer) {
-    x.prompts = k->infer.prompts;
+    // Kept once, in x.prompts: a quote waiting for its count holds them (and the TOML) only.
+    x.prompts = std::exchange(x.spec.infer.prompts, {});
     if (x.prompts.empty() && named.count("prompts")) {
       auto prompts = ReadPromptsBlob(*blobs, *HashFromHex(named["prompts"]));
       if (!prompts) return tl::unexpected(prompts.error());
