@@ -58,7 +58,8 @@ fs::path DemoSpec(const fs::path& dir, const fs::path& data) {
       << "warmup_steps = 20\nweight_decay = 0.1\ngrad_clip = 1.0\n"
       << "[network]\nworkers = 2\nrounds = 5\nlocal_steps = 100\nouter_lr = 0.7\n"
       << "outer_momentum = 0.9\nround_timeout_s = 300\n"
-      << "[payment]\nmax_price_micro_plume_per_pflop = 1000000000000\n";
+      << "[payment]\nmax_price_micro_plume_per_pflop = 1000000000000\n"
+      << "budget_micro_plume = 500000000000\n";
   return path;
 }
 
@@ -104,10 +105,16 @@ int main() {
   const auto run = [&](const std::string& dataset) -> double {
     const auto t0 = std::chrono::steady_clock::now();
     auto ack = net.CliJson({"submit", spec.string(), "--dataset", dataset}, &why);
-    if (!ack) return -1;
+    if (!ack) {
+      std::fprintf(stderr, "submit: %s\n", why.c_str());
+      return -1;
+    }
     auto done = net.WaitJobState(ack->value("job_id", ""), {"succeeded", "failed", "cancelled"},
                                  std::chrono::seconds(1200));
-    if (!done || (*done)["state"] != "succeeded") return -1;
+    if (!done || (*done)["state"] != "succeeded") {
+      std::fprintf(stderr, "job: %s\n", done ? done->dump().c_str() : "no state");
+      return -1;
+    }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   const double clear_s = run(clear);
