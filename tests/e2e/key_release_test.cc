@@ -8,7 +8,9 @@
 //    reason and leaves no ledger record; a valid grant for that client is released (the checks
 //    can pass) and is the only record.
 //  - kill -9 of the key service mid-job: the agent's task fails retryable, and once the service
-//    is back the job finishes.
+//    is back the job finishes; a service killed between the ledger and its reply releases the
+//    grant it recorded after a restart, with no second record.
+//  - With replay audits on, the auditing agent gets its own grant and its own ledger record.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -25,6 +27,8 @@
 #include "paid_network.h"
 #include "plume/data/crypt.h"
 #include "plume/data/grant.h"
+#include "plume/ledger/data_entries.h"
+#include "plume/ledger/entry.h"
 #include "plume/protocol/message.h"
 #include "plume/protocol/transport.h"
 #include "spec_util.h"
@@ -60,9 +64,12 @@ uint64_t UnixMs() {
 
 class KeyReleaseE2E : public ::testing::Test {
  protected:
+  // Replay audits on: each new provider's results are re-run by another agent.
+  virtual bool Audits() const { return false; }
   void SetUp() override {
     owner_id_ = MakeKey(owner_key());
     std::string why;
+    if (Audits()) net_.EnableAudits();
     ASSERT_TRUE(paid_.StartScheduler(&why)) << why;
     CommandResult mint = paid_.Mint("mint:team", 50'000'000'000, paid_.operator_key());
     ASSERT_EQ(mint.exit_code, 0) << mint.out << mint.err << net_.Logs();
@@ -147,6 +154,54 @@ class KeyReleaseE2E : public ::testing::Test {
     return hits;
   }
 
+  // Asks the key service with `g` as `who`; "" when a key came back that `who` can open, else
+  // the refusal's text.
+  std::string Ask(TransportClient& c, const Identity& who, const data::Grant& g,
+                  const std::string& task) {
+    auto req = c.NewRequest();
+    auto q = req.body().initDataRequest();
+    q.setDataset(dataset_);
+    q.setJob(g.job);
+    q.setTask(task);
+    q.setGrant(AsData(data::EncodeGrant(g)));
+    auto reply = c.Call(req, 15s);
+    if (!reply) return "no answer";
+    if (reply->kind() == MessageKind::ERROR) return reply->body().getError().getMessage().cStr();
+    last_index_ = reply->body().getDataReply().getAccessIndex();
+    auto sealed = reply->body().getDataReply().getSealedKey();
+    auto key = data::OpenDataKey(std::vector<uint8_t>(sealed.begin(), sealed.end()), who);
+    return key ? "" : "a key that does not open";
+  }
+  // The scheduler's identity (the test made its key) and its ledger's id, as a hostile client
+  // could not have them: to make grants only the scheduler could make.
+  Hash256 LedgerId(const Identity& asker) {
+    Hash256 id{};
+    auto server = PublicKeyFromHex(net_.scheduler_id());
+    auto c = TransportClient::Connect(net_.endpoint(), *server, asker);
+    if (!c) return id;
+    auto req = (*c)->NewRequest();
+    req.body().initLedgerQuery().setHead();
+    auto reply = (*c)->Call(req, 10s);
+    if (!reply || reply->kind() != MessageKind::LEDGER_REPLY) return id;
+    auto bytes = reply->body().getLedgerReply().getHead().getLedgerId();
+    if (bytes.size() == id.size()) std::copy(bytes.begin(), bytes.end(), id.begin());
+    return id;
+  }
+  data::Grant GrantFor(const Identity& scheduler, const Hash256& ledger_id, const PublicKey& agent,
+                       const std::string& task) const {
+    data::Grant g;
+    g.dataset = dataset_;
+    g.job = "job-hostile";
+    g.task = task;
+    g.attempt = 1;
+    g.agent = agent;
+    g.issued_unix_ms = UnixMs();
+    g.expires_unix_ms = g.issued_unix_ms + 600'000;
+    g.scheduler_signature = data::SignGrant(g, ledger_id, scheduler);
+    return g;
+  }
+
+  uint64_t last_index_ = 0;
   Network net_{"keyrelease"};
   PaidNetwork paid_{net_};
   std::string owner_id_;
@@ -218,48 +273,14 @@ TEST_F(KeyReleaseE2E, NoReleaseWithoutAValidGrant) {
   ASSERT_TRUE(scheduler);
   const Identity hostile = Identity::Generate();
   const Identity bystander = Identity::Generate();
+  const Hash256 ledger_id = LedgerId(hostile);
+  ASSERT_NE(ledger_id, Hash256{});
   auto owner = PublicKeyFromHex(owner_id_);
   ASSERT_TRUE(owner);
-  Hash256 ledger_id{};
-  {
-    auto c = TransportClient::Connect(net_.endpoint(), scheduler->public_key(), hostile);
-    ASSERT_TRUE(c);
-    auto req = (*c)->NewRequest();
-    req.body().initLedgerQuery().setHead();
-    auto reply = (*c)->Call(req, 10s);
-    ASSERT_TRUE(reply && reply->kind() == MessageKind::LEDGER_REPLY);
-    auto id = reply->body().getLedgerReply().getHead().getLedgerId();
-    ASSERT_EQ(id.size(), 32u);
-    std::copy(id.begin(), id.end(), ledger_id.begin());
-  }
-  const auto grant_for = [&](const PublicKey& agent, const std::string& task) {
-    data::Grant g;
-    g.dataset = dataset_;
-    g.job = "job-hostile";
-    g.task = task;
-    g.attempt = 1;
-    g.agent = agent;
-    g.issued_unix_ms = UnixMs();
-    g.expires_unix_ms = g.issued_unix_ms + 600'000;
-    g.scheduler_signature = data::SignGrant(g, ledger_id, *scheduler);
-    return g;
-  };
   auto client = TransportClient::Connect(endpoint_, *owner, hostile);
   ASSERT_TRUE(client);
-  // The service's answer: "" for a released key (opened and checked here), else the refusal.
-  const auto ask = [&](const data::Grant& g, const std::string& task) -> std::string {
-    auto req = (*client)->NewRequest();
-    auto q = req.body().initDataRequest();
-    q.setDataset(dataset_);
-    q.setJob(g.job);
-    q.setTask(task);
-    q.setGrant(AsData(data::EncodeGrant(g)));
-    auto reply = (*client)->Call(req, 15s);
-    if (!reply) return "no answer";
-    if (reply->kind() == MessageKind::ERROR) return reply->body().getError().getMessage().cStr();
-    auto sealed = reply->body().getDataReply().getSealedKey();
-    auto key = data::OpenDataKey(std::vector<uint8_t>(sealed.begin(), sealed.end()), hostile);
-    return key ? "" : "a key that does not open";
+  const auto grant_for = [&](const PublicKey& agent, const std::string& task) {
+    return GrantFor(*scheduler, ledger_id, agent, task);
   };
 
   data::Grant forged = grant_for(hostile.public_key(), "1");
@@ -274,11 +295,33 @@ TEST_F(KeyReleaseE2E, NoReleaseWithoutAValidGrant) {
   other_ledger.scheduler_signature =
       data::SignGrant(other_ledger, Blake2b256(std::string_view("another network")), *scheduler);
 
-  EXPECT_NE(ask(forged, "1").find("bad_signature"), std::string::npos);
-  EXPECT_NE(ask(expired, "2").find("expired"), std::string::npos);
-  EXPECT_NE(ask(other_task, "33").find("wrong_task"), std::string::npos);
-  EXPECT_NE(ask(other_agent, "4").find("wrong_agent"), std::string::npos);
-  EXPECT_NE(ask(other_ledger, "5").find("bad_signature"), std::string::npos);
+  EXPECT_NE(Ask(**client, hostile, forged, "1").find("bad_signature"), std::string::npos);
+  EXPECT_NE(Ask(**client, hostile, expired, "2").find("expired"), std::string::npos);
+  EXPECT_NE(Ask(**client, hostile, other_task, "33").find("wrong_task"), std::string::npos);
+  EXPECT_NE(Ask(**client, hostile, other_agent, "4").find("wrong_agent"), std::string::npos);
+  EXPECT_NE(Ask(**client, hostile, other_ledger, "5").find("bad_signature"), std::string::npos);
+  // Malformed input: an undecodable grant, an oversized request, a message of another kind.
+  {
+    auto req = (*client)->NewRequest();
+    auto q = req.body().initDataRequest();
+    q.setDataset(dataset_);
+    q.setGrant(AsData(std::vector<uint8_t>(40, 7)));
+    auto reply = (*client)->Call(req, 15s);
+    ASSERT_TRUE(reply && reply->kind() == MessageKind::ERROR);
+    EXPECT_EQ(reply->body().getError().getCode(), wire::ErrorCode::BAD_MESSAGE);
+    auto big = (*client)->NewRequest();
+    auto g = big.body().initDataRequest();
+    g.setDataset(dataset_);
+    g.setGrant(AsData(std::vector<uint8_t>(8192, 1)));
+    reply = (*client)->Call(big, 15s);
+    ASSERT_TRUE(reply && reply->kind() == MessageKind::ERROR);
+    EXPECT_EQ(reply->body().getError().getCode(), wire::ErrorCode::TOO_LARGE);
+    auto ping = (*client)->NewRequest();
+    ping.body().setPing();
+    reply = (*client)->Call(ping, 15s);
+    ASSERT_TRUE(reply && reply->kind() == MessageKind::ERROR);
+    EXPECT_EQ(reply->body().getError().getCode(), wire::ErrorCode::UNEXPECTED);
+  }
   EXPECT_TRUE(LogLines("release").empty()) << ReadAll(release_log());
   EXPECT_TRUE(LogLines("intent").empty()) << ReadAll(release_log());
   EXPECT_EQ(Access().size(), 0u);
@@ -286,8 +329,8 @@ TEST_F(KeyReleaseE2E, NoReleaseWithoutAValidGrant) {
   // The control: a grant the scheduler made for this very key and task is released, recorded
   // once, and asked again gives the same key with no second record.
   const data::Grant valid = grant_for(hostile.public_key(), "6");
-  EXPECT_EQ(ask(valid, "6"), "");
-  EXPECT_EQ(ask(valid, "6"), "");
+  EXPECT_EQ(Ask(**client, hostile, valid, "6"), "");
+  EXPECT_EQ(Ask(**client, hostile, valid, "6"), "");
   const json access = Access();
   ASSERT_EQ(access.size(), 1u) << access.dump();
   EXPECT_EQ(access[0]["task"], "6");
@@ -297,8 +340,64 @@ TEST_F(KeyReleaseE2E, NoReleaseWithoutAValidGrant) {
   EXPECT_FALSE(releases[0]["repeat"].get<bool>());
   EXPECT_TRUE(releases[1]["repeat"].get<bool>());
   EXPECT_EQ(releases[0]["index"], access[0]["index"]);
-  // The service kept running through all of it.
+
+  // One key asking without pause is throttled (20 a minute), with a reason, and nothing more is
+  // recorded; the service keeps running through all of it.
+  std::string throttled;
+  for (int i = 0; i < 40 && throttled.empty(); ++i) {
+    const std::string r = Ask(**client, hostile, forged, "1");
+    if (r.find("too many") != std::string::npos) throttled = r;
+  }
+  EXPECT_FALSE(throttled.empty());
+  EXPECT_EQ(Access().size(), 1u);
   EXPECT_TRUE(service_->Running());
+  // SIGTERM: a clean stop.
+  service_->Signal(SIGTERM);
+  EXPECT_EQ(service_->Wait(10'000ms), std::optional<int>(0)) << ReadAll(service_log());
+}
+
+// The crash window between the ledger and the reply: the service had written its record ahead
+// and the ledger had applied it when it died. After a restart the agent's retry is answered with
+// the key and the ledger's one record, not refused as a conflicting second record.
+TEST_F(KeyReleaseE2E, ARestartedServiceReleasesAGrantItRecordedBeforeItDied) {
+  auto scheduler = Identity::Load(net_.dir() / "keys" / "scheduler.key");
+  auto owner = Identity::Load(owner_key());
+  ASSERT_TRUE(scheduler && owner);
+  const Identity agent = Identity::Generate();
+  const Hash256 ledger_id = LedgerId(agent);
+  const data::Grant g = GrantFor(*scheduler, ledger_id, agent.public_key(), "9");
+  // What the dead service did: the intent line, then the entry applied by the ledger.
+  const data::AccessRecord record{owner->public_key(), g, UnixMs()};
+  service_->Signal(SIGKILL);
+  (void)service_->Wait(5000ms);
+  {
+    std::ofstream log(release_log(), std::ios::app);
+    log << json{{"event", "intent"},
+                {"grant_key", data::GrantKey(g)},
+                {"record", ToHex(data::EncodeAccessRecord(record))}}
+               .dump()
+        << "\n";
+  }
+  ledger::Entry e = ledger::MakeDataAccess(record);
+  e.signatures.push_back(ledger::SignEntry(e, ledger_id, *owner));
+  {
+    auto c = TransportClient::Connect(net_.endpoint(), scheduler->public_key(), *owner);
+    ASSERT_TRUE(c);
+    auto req = (*c)->NewRequest();
+    req.body().initLedgerSubmit().setEntry(AsData(ledger::Encode(e)));
+    auto reply = (*c)->Call(req, 15s);
+    ASSERT_TRUE(reply && reply->kind() == MessageKind::LEDGER_REPLY) << net_.Logs();
+  }
+  ASSERT_EQ(Access().size(), 1u);
+  const uint64_t index = Access()[0]["index"].get<uint64_t>();
+  ASSERT_TRUE(StartService()) << ReadAll(service_log());
+  auto c = TransportClient::Connect(endpoint_, owner->public_key(), agent);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(Ask(**c, agent, g, "9"), "") << ReadAll(service_log());
+  EXPECT_EQ(last_index_, index);
+  EXPECT_EQ(Access().size(), 1u);
+  ASSERT_EQ(LogLines("release").size(), 1u);
+  EXPECT_EQ(LogLines("release")[0]["index"], index);
 }
 
 TEST_F(KeyReleaseE2E, KeyServiceKilledMidJobTheJobFinishesOnceItIsBack) {
@@ -327,6 +426,45 @@ TEST_F(KeyReleaseE2E, KeyServiceKilledMidJobTheJobFinishesOnceItIsBack) {
   for (const json& r : LogLines("release")) logged.insert(r["grant_key"].get<std::string>());
   EXPECT_EQ(Access().size(), logged.size());
   EXPECT_EQ(PlaintextOutsideTheOwner({"a"}), std::vector<std::string>{});
+}
+
+// Replay audits read the data too: a new provider's result is re-run by the other agent, which
+// gets a grant of its own for the audit run, and that release is in the ledger like the first.
+class KeyReleaseAuditE2E : public KeyReleaseE2E {
+ protected:
+  bool Audits() const override { return true; }
+};
+
+TEST_F(KeyReleaseAuditE2E, AReplayAuditOfAnEncryptedTaskGetsItsOwnGrant) {
+  std::string why;
+  ASSERT_TRUE(net_.StartAgent("a", &why, {"--price", "1000000000000"})) << why;
+  ASSERT_TRUE(net_.StartAgent("b", &why, {"--price", "1000000000000"})) << why;
+  ASSERT_TRUE(net_.WaitActiveNodes(2, 30s)) << net_.Logs();
+  const std::string job = Submit(1);
+  ASSERT_FALSE(job.empty());
+  const auto agents_released = [&] {
+    std::set<std::string> agents;
+    for (const json& r : LogLines("release")) agents.insert(r["agent"].get<std::string>());
+    return agents;
+  };
+  for (int i = 0; i < 1200 && agents_released().size() < 2; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(agents_released(),
+            (std::set<std::string>{net_.agent_id("a"), net_.agent_id("b")}))
+      << net_.Logs() << ReadAll(service_log());
+  auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, 180s);
+  ASSERT_TRUE(done) << net_.Logs();
+  EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
+  EXPECT_TRUE(net_.AgentLogHas("a", "decrypted in memory"));
+  EXPECT_TRUE(net_.AgentLogHas("b", "decrypted in memory"));
+  std::set<std::string> logged, recorded;
+  for (const json& r : LogLines("release")) {
+    logged.insert(r["task"].get<std::string>() + "/" + r["agent"].get<std::string>());
+  }
+  for (const json& a : Access()) {
+    recorded.insert(a["task"].get<std::string>() + "/" + a["agent"].get<std::string>());
+  }
+  EXPECT_EQ(logged, recorded);
+  EXPECT_EQ(PlaintextOutsideTheOwner({"a", "b"}), std::vector<std::string>{});
 }
 
 }  // namespace
