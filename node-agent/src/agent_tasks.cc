@@ -216,18 +216,8 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
     auto params = blob(p.getRoundParams());
     auto data = blob(p.getDataShard());
     auto eval = blob(p.getEvalTokens());
-    auto key_access = DataKeyOf(a);
-    if (!key_access) {
-      problem = key_access.error().message;
-    } else if (*key_access) {
-      // An encrypted dataset: the key is asked for on the worker thread (data_key.h).
-      t.unseal = [access = std::move(**key_access), me = identity](
-                     std::vector<uint8_t>& bytes, const std::atomic<bool>& stop) {
-        return UnsealData(access, me, bytes, stop);
-      };
-    }
-    if (!problem.empty()) {
-      // the grant is unusable: the task fails below
+    if (auto st = AttachDataKey(a, identity, t); !st) {
+      problem = st.error().message;  // an unusable grant: the task fails below
     } else if (!params || !data || !eval) {
       problem = "input blob unreadable: " +
                 (!params ? params.error() : !data ? data.error() : eval.error()).message;

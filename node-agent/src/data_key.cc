@@ -31,6 +31,17 @@ Result<std::optional<DataKeyAccess>> DataKeyOf(wire::TaskAssign::Reader a) {
   return std::optional<DataKeyAccess>(std::move(x));
 }
 
+Status AttachDataKey(wire::TaskAssign::Reader assign, const Identity& agent, TrainTask& t) {
+  auto access = DataKeyOf(assign);
+  if (!access) return tl::unexpected(access.error());
+  if (!*access) return {};
+  t.unseal = [x = std::move(**access), agent](std::vector<uint8_t>& bytes,
+                                              const std::atomic<bool>& stop) {
+    return UnsealData(x, agent, bytes, stop);
+  };
+  return {};
+}
+
 namespace {
 
 // One call to the key service: the sealed key, or why not and whether trying again may help.

@@ -21,6 +21,7 @@
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
 #include "plume/protocol/plume.capnp.h"
+#include "task_work.h"
 
 namespace plume::agent {
 
@@ -38,6 +39,10 @@ struct DataKeyAccess {
 // nullopt: the assignment carries no grant (its data is in the clear). An error: it carries one
 // that is not usable (no endpoint, a malformed owner key).
 Result<std::optional<DataKeyAccess>> DataKeyOf(wire::TaskAssign::Reader assign);
+
+// Sets t.unseal when the assignment carries a grant (its data is the ciphertext): on the worker
+// thread it asks for the key as `agent` and decrypts in memory. An error: an unusable grant.
+Status AttachDataKey(wire::TaskAssign::Reader assign, const Identity& agent, TrainTask& t);
 
 // Replaces `data` (the dataset's ciphertext) with its plaintext, or says why not.
 Status UnsealData(const DataKeyAccess& access, const Identity& agent, std::vector<uint8_t>& data,
