@@ -63,7 +63,7 @@ class ReleaseLog {
   void Load(std::map<std::string, data::AccessRecord>& intents, std::set<std::string>& released) {
     std::ifstream in(path_);
     std::string line;
-    while (std::getline(in, line) && released.size() < data::kKeyServiceGrantsMax) {
+    while (std::getline(in, line)) {
       auto j = json::parse(line, nullptr, false);
       if (!j.is_object()) continue;  // a line cut by a crash: its release never left
       const std::string key = j.value("grant_key", "");
@@ -99,6 +99,7 @@ class KeyService {
              std::map<std::string, data::DataKey> keys, ReleaseLog& log)
       : client_(client), policy_(std::move(policy)), keys_(std::move(keys)), log_(log) {
     log_.Load(intents_, released_);
+    Prune(UnixMs());
   }
   ~KeyService() {
     for (auto& [id, key] : keys_) data::Wipe(key);
@@ -152,6 +153,7 @@ class KeyService {
       return;
     }
     released_.insert(d.grant_key);
+    if (++since_prune_ >= kPruneEvery) Prune(UnixMs());
     MessageBuilder reply(rid, server.identity().public_key());
     auto r = reply.body().initDataReply();
     r.setSealedKey(AsData(*sealed));
@@ -212,6 +214,22 @@ class KeyService {
 
   PublicKey me() const { return client_.identity().public_key(); }
 
+  // A grant past its expiry is refused before the repeat check, so what is remembered of it can
+  // go: the memory is bounded by the grants still alive, not by every grant ever served.
+  static constexpr size_t kPruneEvery = 256;
+  void Prune(uint64_t now_ms) {
+    since_prune_ = 0;
+    for (auto it = intents_.begin(); it != intents_.end();) {
+      if (it->second.grant.expires_unix_ms <= now_ms) {
+        released_.erase(it->first);
+        it = intents_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::erase_if(released_, [&](const std::string& key) { return !intents_.count(key); });
+  }
+
   NetClient& client_;
   data::KeyServicePolicy policy_;
   std::map<std::string, data::DataKey> keys_;
@@ -219,6 +237,7 @@ class KeyService {
   data::PeerRate rate_{data::kKeyRequestsPerPeerPerMinute, data::kKeyServicePeersMax};
   std::set<std::string> released_;
   std::map<std::string, data::AccessRecord> intents_;
+  size_t since_prune_ = 0;
 };
 
 fs::path KeysDirOf(const std::string& flag) {

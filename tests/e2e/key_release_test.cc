@@ -71,7 +71,7 @@ TEST_F(KeyReleaseE2E, KeyServiceKilledMidJobTheJobFinishesOnceItIsBack) {
   std::string why;
   ASSERT_TRUE(net_.StartAgent("a", &why, {"--price", "1000000000000"})) << why;
   ASSERT_TRUE(net_.WaitActiveNodes(1, 30s)) << net_.Logs();
-  const std::string job = Submit(3);
+  const std::string job = Submit(4);  // rounds enough that some start after the kill
   ASSERT_FALSE(job.empty());
   // Round 0's key is released; then the service dies without a word.
   for (int i = 0; i < 600 && LogLines("release").empty(); ++i) std::this_thread::sleep_for(100ms);

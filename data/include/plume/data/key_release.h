@@ -27,7 +27,6 @@ namespace plume::data {
 inline constexpr size_t kKeyRequestBytesMax = 4096;
 inline constexpr uint32_t kKeyRequestsPerPeerPerMinute = 20;
 inline constexpr size_t kKeyServicePeersMax = 4096;  // rate records kept; past it, new peers wait
-inline constexpr size_t kKeyServiceGrantsMax = 1'000'000;  // released grants remembered
 
 // Requests per peer: a token bucket of `per_minute` tokens refilled evenly. At most
 // `peers_max` peers are tracked; a full table forgets peers whose bucket is full again (they
