@@ -89,9 +89,9 @@ struct LineageCheck {
   size_t proofs = 0;                  // inclusion proofs that verified
   bool ok() const { return problems.empty(); }
 };
-// Every gap is a problem; every link must follow from the entry it cites; every cited entry
-// must be proven included under a head signed by `trusted`.
-LineageCheck CheckLineage(const Lineage& lineage, const EntryIndex& entries,
-                          const ProofSource& proofs, const PublicKey& trusted);
+// Every gap is a problem; every cited entry must be proven included under a head signed by
+// `trusted`, and every link must follow from the entry as proven (not as the chain claims it).
+LineageCheck CheckLineage(const Lineage& lineage, const ProofSource& proofs,
+                          const PublicKey& trusted);
 
 }  // namespace plume::cli
