@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "plume/ledger/lineage.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 
@@ -32,6 +33,29 @@ void CheckReceipt(const LoggedEntry& l, std::set<std::string>& paid, LedgerAudit
   audit.settled_fees += FeeFor(*pay, r.fee_bps).value();
 }
 
+// The same chain `plume lineage JOB` prints. A training job is traced from its final checkpoint
+// entry; one without (running, failed, cancelled) made no model to trace.
+void CheckJobLineage(const Ledger& ledger, const std::string& job, LedgerAudit& audit) {
+  bool rounds = false, final = false;
+  for (const LoggedEntry& l : audit.entries) {
+    if (l.entry.type != EntryType::kCheckpoint) continue;
+    rounds = true;
+    auto f = DecodeCheckpoint(l.entry.body);
+    final = final || (f && f->final);
+  }
+  if (rounds && !final) {
+    audit.lineage_not_applicable = "the training job has no final checkpoint entry (no model)";
+    return;
+  }
+  auto report = TraceLineage(ledger, job, audit.trusted);
+  if (!report) {
+    audit.Problem("lineage: cannot read the ledger: " + report.error().message);
+    return;
+  }
+  for (const std::string& p : report->check.problems) audit.Problem("lineage: " + p);
+  audit.lineage = std::move(*report);
+}
+
 }  // namespace
 
 LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
@@ -58,6 +82,7 @@ LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
     return true;
   });
   if (!st) Fail(kExitFailure, "reading " + flags.dir + ": " + st.error().message);
+  CheckJobLineage(*ledger, job, audit);
   audit.hold = ledger->Hold(job);
   audit.escrow = ledger->Balance(EscrowAccount(job)).value_or(MicroPlume(0)).value();
   if (!audit.hold) {

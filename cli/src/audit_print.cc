@@ -110,6 +110,14 @@ void PrintAuditJson(const std::string& job, const LedgerAudit& audit, const Prov
                    {"finder", m.finder},           {"treasury", m.treasury}};
   }
   j["tasks_micro_plume"] = tasks;
+  if (audit.lineage) {
+    j["lineage"] = {{"verified", audit.lineage->check.ok()},
+                    {"summary", LineageSummary(*audit.lineage)},
+                    {"problems", audit.lineage->check.problems},
+                    {"entries", audit.lineage->lineage.CitedEntries()}};
+  } else {
+    j["lineage"] = {{"verified", false}, {"not_applicable", audit.lineage_not_applicable}};
+  }
   if (audit.hold) {
     const auto& h = *audit.hold;
     j["hold"] = {{"held", h.held.value()},
@@ -160,6 +168,13 @@ void PrintAuditText(const std::string& job, const std::string& dir, const Ledger
     std::cout << "  held " << h.held.value() << " = paid " << h.paid.value() << " + fees "
               << h.fees.value() << " + released " << h.released.value() << " + in escrow "
               << audit.escrow << " micro-PLUME\n";
+  }
+  if (audit.lineage) {
+    std::cout << "  lineage (`plume lineage " << job
+              << "` for every link): " << (audit.lineage->check.ok() ? "ok, " : "PROBLEM, ")
+              << LineageSummary(*audit.lineage) << "\n";
+  } else if (!audit.lineage_not_applicable.empty()) {
+    std::cout << "  lineage: n/a, " << audit.lineage_not_applicable << "\n";
   }
   for (const std::string& problem : audit.problems) std::cout << "  PROBLEM: " << problem << "\n";
   std::cout << "  ledger: " << (audit.problems.empty() ? "ok" : "PROBLEM") << "\n";
