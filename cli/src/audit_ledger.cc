@@ -90,8 +90,10 @@ LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
     return audit;
   }
   const auto& h = *audit.hold;
-  if (h.held.value() != h.paid.value() + h.fees.value() + h.released.value() + audit.escrow) {
-    audit.Problem("hold does not add up: held != paid + fees + released + escrow");
+  // Royalties to dataset owners leave the escrow in the same settles as the providers' pay.
+  if (h.held.value() !=
+      h.paid.value() + h.fees.value() + h.royalties.value() + h.released.value() + audit.escrow) {
+    audit.Problem("hold does not add up: held != paid + fees + royalties + released + escrow");
   }
   if (h.paid.value() != audit.settled_pay || h.fees.value() != audit.settled_fees) {
     audit.Problem("hold's paid/fees differ from the sum of its settled receipts");

@@ -123,6 +123,7 @@ void PrintAuditJson(const std::string& job, const LedgerAudit& audit, const Prov
     j["hold"] = {{"held", h.held.value()},
                  {"paid", h.paid.value()},
                  {"fees", h.fees.value()},
+                 {"royalties", h.royalties.value()},
                  {"released", h.released.value()},
                  {"closed", h.closed}};
   }
@@ -166,7 +167,7 @@ void PrintAuditText(const std::string& job, const std::string& dir, const Ledger
   if (audit.hold) {
     const auto& h = *audit.hold;
     std::cout << "  held " << h.held.value() << " = paid " << h.paid.value() << " + fees "
-              << h.fees.value() << " + released " << h.released.value() << " + in escrow "
+              << h.fees.value() << " + royalties " << h.royalties.value() << " + released " << h.released.value() << " + in escrow "
               << audit.escrow << " micro-PLUME\n";
   }
   if (audit.lineage) {
