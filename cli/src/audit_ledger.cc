@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "audit_verdicts.h"
+
 #include "plume/ledger/lineage.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
@@ -82,6 +84,10 @@ LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
     return true;
   });
   if (!st) Fail(kExitFailure, "reading " + flags.dir + ": " + st.error().message);
+  // A verdict the ledger contradicts (a slash of the run the receipts agree with) is a problem.
+  for (const TaskVerdict& v : VerdictsOf(audit.entries)) {
+    for (const std::string& p : v.problems) audit.Problem("task " + v.task + ": " + p);
+  }
   CheckJobLineage(*ledger, job, audit);
   audit.hold = ledger->Hold(job);
   audit.escrow = ledger->Balance(EscrowAccount(job)).value_or(MicroPlume(0)).value();
