@@ -112,10 +112,11 @@ void Decide(TaskVerdict& v) {
   if (slashed) {
     v.verdict = "disputed: proven faulty";
     v.faulty = slashed->provider;
-    v.how = referee ? "the scheduler's word: " + std::to_string(v.runs.size()) +
-                          " of the three runs are in the ledger"
-                    : "no referee run in the ledger: convicted on its commitment chain alone "
-                      "(the scheduler's word)";
+    // The other runs are paid after the verdict (their challenge window, if the escrow still
+    // covers them), and a malformed commitment chain is convicted without a referee.
+    v.how = "the scheduler's word: " + std::to_string(v.runs.size()) +
+            " of the three runs are in the ledger (the others not paid yet, or never: no "
+            "escrow left, or no referee needed for a malformed commitment chain)";
     return;
   }
   if (referee && (orig || audit)) {

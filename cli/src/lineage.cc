@@ -15,7 +15,8 @@ using ledger::EntryType;
 using ledger::LoggedEntry;
 
 bool IsStepEntry(const ledger::Entry& e) {
-  return (e.type == EntryType::kSettle || e.type == EntryType::kTaskReceipt) &&
+  return (e.type == EntryType::kSettle || e.type == EntryType::kTaskReceipt ||
+          e.type == EntryType::kSlash) &&
          e.receipt.has_value();
 }
 
@@ -68,7 +69,7 @@ class Finder {
     const ledger::Entry& e = At(index).entry;
     const ledger::TaskReceipt& r = *e.receipt;
     StepLink s{e.job, r.task_id, r.agent, r.input_hashes, r.output_hash,
-               e.type == EntryType::kSettle, index, {}, {}};
+               e.type == EntryType::kSettle, e.type == EntryType::kSlash, index, {}, {}};
     std::map<std::string, uint64_t> claimed;
     if (e.type == EntryType::kSettle && !e.body.empty()) {
       if (auto claims = data::DecodeClaims(e.body)) {
@@ -93,17 +94,21 @@ class Finder {
   }
 
   // The step of `job` that started from `params` and returned `delta`: its settle if there is
-  // one (an audit's re-run of the same task has its own settle; the first is the worker's).
+  // one (an audit's re-run of the same task has its own settle; the first is the worker's),
+  // else the slash of a run proven faulty after its round used it.
   std::optional<uint64_t> WorkerStep(const std::string& job, const Hash256& params,
                                      const Hash256& delta) const {
+    std::optional<uint64_t> slashed;
     for (uint64_t i : Producers(delta)) {
       const ledger::Entry& e = At(i).entry;
-      if (e.job == job && e.type == EntryType::kSettle && !e.receipt->input_hashes.empty() &&
-          e.receipt->input_hashes[0] == params) {
-        return i;
+      if (e.job != job || e.receipt->input_hashes.empty() ||
+          e.receipt->input_hashes[0] != params) {
+        continue;
       }
+      if (e.type == EntryType::kSettle) return i;
+      if (e.type == EntryType::kSlash && !slashed) slashed = i;
     }
-    return std::nullopt;
+    return slashed;
   }
 
  private:
@@ -137,7 +142,8 @@ ModelLink BuildModel(const Finder& find, uint64_t at, std::vector<std::string>& 
       auto step = find.WorkerStep(m.job, fact->params_in, delta);
       if (!step) {
         gaps.push_back("job " + m.job + " round " + std::to_string(round) + ": delta " +
-                       Short(delta) + " has no settled receipt of the job (not settled yet?)");
+                       Short(delta) + " has no settled or slashed receipt of the job (not "
+                       "settled yet, or a run proven faulty without stake to slash)");
         continue;
       }
       r.workers.push_back(find.Step(*step));
@@ -219,7 +225,9 @@ Lineage BuildLineage(const std::string& target, const EntryIndex& entries) {
     out.model = BuildModel(find, *at, out.gaps);
     return out;
   }
-  for (uint64_t i : find.Producers(*hash)) out.outputs.push_back(find.Step(i));
+  for (uint64_t i : find.Producers(*hash)) {
+    if (find.At(i).entry.type != EntryType::kSlash) out.outputs.push_back(find.Step(i));
+  }
   if (out.outputs.empty()) {
     out.gaps.push_back("no entry of this ledger produced blob " + target +
                        " (no receipt names it as its output, no checkpoint entry as its model)");

@@ -40,6 +40,9 @@ struct StepLink {
   std::vector<Hash256> inputs;
   Hash256 output{};
   bool settled = false;
+  // A training run proven faulty after its round averaged its delta: the slash entry carries
+  // its receipt, and the model keeps the delta (docs/verification.md).
+  bool slashed = false;
   uint64_t entry = 0;
   std::vector<DatasetLink> datasets;  // inputs that are published datasets
   std::vector<Hash256> other_data;    // data inputs no dataset_publish names (plain uploads)

@@ -44,7 +44,8 @@ class Checker {
     const ledger::Entry* e = Proven(s.entry);
     if (e == nullptr) return;
     ++out_.links;
-    const bool step_type = e->type == EntryType::kSettle || e->type == EntryType::kTaskReceipt;
+    const bool step_type = e->type == EntryType::kSettle || e->type == EntryType::kTaskReceipt ||
+                           e->type == EntryType::kSlash;
     if (!step_type || !e->receipt) {
       Problem(what + ": " + At(s.entry) + " is not a receipt");
       return;
@@ -52,7 +53,8 @@ class Checker {
     const ledger::TaskReceipt& r = *e->receipt;
     if (e->job != s.job || r.task_id != s.task || r.agent != s.agent ||
         r.input_hashes != s.inputs || r.output_hash != s.output ||
-        (e->type == EntryType::kSettle) != s.settled) {
+        (e->type == EntryType::kSettle) != s.settled ||
+        (e->type == EntryType::kSlash) != s.slashed) {
       Problem(what + ": the chain's step differs from the receipt in " + At(s.entry));
       return;
     }
@@ -140,7 +142,8 @@ class Checker {
     for (size_t k = 0; k < r.workers.size(); ++k) {
       const StepLink& w = r.workers[k];
       const std::string who = what + " worker " + std::to_string(k);
-      if (w.job != job || w.inputs.empty() || w.inputs[0] != r.params_in || !w.settled ||
+      if (w.job != job || w.inputs.empty() || w.inputs[0] != r.params_in ||
+          !(w.settled || w.slashed) ||
           k >= f->deltas.size() || w.output != f->deltas[k]) {
         Problem(who + ": its settled receipt is not a delta of this round");
       }
@@ -177,6 +180,7 @@ LineageCheck CheckLineage(const Lineage& lineage, const ProofSource& proofs,
     if (lineage.model && (s.inputs.empty() || s.inputs[0] != lineage.model->checkpoint)) {
       check.Problem(what + ": did not read the model " + ToHex(lineage.model->checkpoint));
     }
+    if (s.slashed) check.Problem(what + ": a slashed run is not an output");
     check.Step(s, what);
   }
   if (lineage.model) check.Model(*lineage.model);

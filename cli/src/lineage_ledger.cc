@@ -29,6 +29,7 @@ json StepJson(const StepLink& s) {
   return {{"job", s.job},           {"task", s.task},
           {"provider", ToHex(s.agent)}, {"inputs", Hexes(s.inputs)},
           {"output", ToHex(s.output)},  {"settled", s.settled},
+          {"slashed", s.slashed},
           {"entry", s.entry},           {"datasets", datasets},
           {"other_data", Hexes(s.other_data)}};
 }
@@ -37,7 +38,9 @@ std::string Short(const Hash256& h) { return ToHex(h).substr(0, 16) + ".."; }
 
 void PrintStep(const StepLink& s, const std::string& indent) {
   std::cout << indent << "task " << s.task << " of " << s.job << " by provider "
-            << Short(s.agent) << (s.settled ? " (settled" : " (recorded") << ", entry #"
+            << Short(s.agent)
+            << (s.slashed ? " (PROVEN FAULTY, slashed" : s.settled ? " (settled" : " (recorded")
+            << ", entry #"
             << s.entry << "): output " << Short(s.output) << "\n";
   for (const DatasetLink& d : s.datasets) {
     std::cout << indent << "  read dataset " << d.dataset << " \"" << d.name << "\" of owner "
@@ -81,10 +84,15 @@ std::string LineageSummary(const LineageReport& r) {
                     " entries proven";
   if (l.model) {
     std::set<std::string> datasets;
+    size_t faulty = 0;
     for (const RoundLink& round : l.model->rounds) {
       for (const StepLink& w : round.workers) {
+        faulty += w.slashed;
         for (const DatasetLink& d : w.datasets) datasets.insert(d.dataset);
       }
+    }
+    if (faulty > 0) {
+      out += "; " + std::to_string(faulty) + " delta(s) of runs proven faulty are in the model";
     }
     out += "; model " + Short(l.model->checkpoint) + " from job " + l.model->job + " (" +
            std::to_string(l.model->rounds.size()) + " rounds, " +

@@ -83,6 +83,15 @@ class LineageChecks : public ::testing::Test {
   // A settle of a task by `agent`; with tokens > 0 it pays the dataset's royalty for them.
   void Settle(const std::string& job, const std::string& task, const Identity& agent,
               std::vector<Hash256> inputs, const Hash256& output, uint64_t tokens) {
+    const TaskReceipt r = Receipt(job, task, agent, std::move(inputs), output);
+    std::vector<RoyaltyPart> parts;
+    if (tokens > 0) parts.push_back(*MakeRoyaltyPart(terms_, tokens));
+    Entry e = parts.empty() ? MakeSettle("settle:" + job + "/" + task, r)
+                            : MakeRoyaltySettle("settle:" + job + "/" + task, r, parts);
+    Append({Signed(std::move(e), scheduler_)});
+  }
+  TaskReceipt Receipt(const std::string& job, const std::string& task, const Identity& agent,
+                      std::vector<Hash256> inputs, const Hash256& output) {
     TaskReceipt r;
     r.job_id = job;
     r.task_id = task;
@@ -96,11 +105,7 @@ class LineageChecks : public ::testing::Test {
     r.agent_signature = SignAsAgent(r, id_, agent);
     r.price_micro_plume_per_pflop = 1;
     r.scheduler_signature = Countersign(r, id_, scheduler_);
-    std::vector<RoyaltyPart> parts;
-    if (tokens > 0) parts.push_back(*MakeRoyaltyPart(terms_, tokens));
-    Entry e = parts.empty() ? MakeSettle("settle:" + job + "/" + task, r)
-                            : MakeRoyaltySettle("settle:" + job + "/" + task, r, parts);
-    Append({Signed(std::move(e), scheduler_)});
+    return r;
   }
   EntryIndex Entries() const {
     EntryIndex out;
@@ -246,6 +251,41 @@ TEST_F(LineageChecks, ABlobNoEntryProducedAndAnUnfinishedChainFail) {
   EXPECT_TRUE(external.model_external);
   EXPECT_FALSE(external.model.has_value());
   EXPECT_TRUE(Check(external).ok()) << Problems(Check(external));
+}
+
+TEST_F(LineageChecks, ADeltaProvenFaultyAfterItsRoundStaysInTheChainAsSlashed) {
+  // Worker 0 stakes; its round-0 delta of job-t2 is averaged, then proven faulty and slashed.
+  const std::string provider = ProviderAccount(workers_[0].public_key());
+  Append({Signed(MakeMint("mint-w0", provider, MicroPlume(1000)), operator_),
+          Signed(MakeStake("stake-w0", workers_[0].public_key(), MicroPlume(500)), workers_[0]),
+          Signed(MakeEscrowHold("hold-t2", TeamAccount(team_.public_key()), "job-t2",
+                                MicroPlume(1000)),
+                 team_)});
+  const Hash256 bad = Blake2b256("halved delta");
+  const TaskReceipt faulty = Receipt("job-t2", "1", workers_[0], {Params(0)}, bad);
+  Append({Signed(MakeSlash("slash:job-t2/r0/w0", faulty, MicroPlume(100),
+                           {Leg{LegKind::kTreasury, "treasury", MicroPlume(100)}}, "proven"),
+                 scheduler_)});
+  CheckpointFact f;
+  f.final = true;
+  f.params_in = Params(0);
+  f.params_out = Blake2b256("t2 model");
+  f.deltas = {bad};
+  f.weights = {100};
+  Append({Signed(MakeCheckpoint("job-t2", f), scheduler_)});
+
+  const Lineage l = BuildLineage("job-t2", Entries());
+  ASSERT_TRUE(l.model.has_value());
+  ASSERT_EQ(l.model->rounds.size(), 1u);
+  ASSERT_EQ(l.model->rounds[0].workers.size(), 1u);
+  EXPECT_TRUE(l.model->rounds[0].workers[0].slashed);
+  EXPECT_FALSE(l.model->rounds[0].workers[0].settled);
+  EXPECT_TRUE(Check(l).ok()) << Problems(Check(l));
+  // Claiming the run was paid instead contradicts the entry.
+  Lineage paid = l;
+  paid.model->rounds[0].workers[0].slashed = false;
+  paid.model->rounds[0].workers[0].settled = true;
+  EXPECT_FALSE(Check(paid).ok());
 }
 
 }  // namespace
