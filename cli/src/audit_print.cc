@@ -89,6 +89,7 @@ json VerdictsJson(const std::vector<TaskVerdict>& verdicts) {
                    {"verdict", v.verdict},
                    {"faulty", v.faulty},
                    {"recomputed_from_ledger", v.recomputed},
+                   {"segment_share", v.segment_share ? json(*v.segment_share) : json(nullptr)},
                    {"how", v.how},
                    {"runs", runs},
                    {"schedulers_word", word},

@@ -74,6 +74,29 @@ const RunFact* OddOneOut(const RunFact& a, const RunFact& b, const RunFact& c) {
   return nullptr;
 }
 
+// A referee that recomputed one segment: the memo says so, or it billed fewer FLOPs than the
+// run it judged.
+bool DecideSegment(TaskVerdict& v, const RunFact* orig, const RunFact* audit,
+                   const RunFact* referee, const RunFact* slashed) {
+  const RunFact* whole = orig ? orig : audit;
+  const bool fewer = referee && whole && whole->flops > 0 && referee->flops < whole->flops;
+  if (!v.dispute_link && !fewer) return false;
+  if (fewer) {
+    v.segment_share = static_cast<double>(referee->flops) / static_cast<double>(whole->flops);
+  }
+  v.verdict = "disputed: proven faulty";
+  if (slashed) v.faulty = slashed->provider;
+  v.how = "decided on one segment of the task";
+  if (v.segment_share) {
+    v.how += " (the referee billed " + std::to_string(*v.segment_share) +
+             " of the task's FLOPs, from the receipts)";
+  }
+  v.how += "; the commitment chains that placed it are not in the ledger: which run was faulty "
+           "is the scheduler's word";
+  if (!slashed) v.how += " (the faulty run was neither paid nor slashed: nothing staked)";
+  return true;
+}
+
 void Decide(TaskVerdict& v) {
   const RunFact* orig = Find(v, "original");
   const RunFact* audit = Find(v, "audit");
@@ -82,6 +105,7 @@ void Decide(TaskVerdict& v) {
   for (const RunFact& r : v.runs) {
     if (r.slashed) slashed = &r;
   }
+  if (DecideSegment(v, orig, audit, referee, slashed)) return;
   if (orig && audit && referee) {
     const RunFact* odd = OddOneOut(*orig, *audit, *referee);
     v.recomputed = true;
@@ -167,8 +191,8 @@ std::vector<TaskVerdict> VerdictsOf(const std::vector<LoggedEntry>& job_entries)
       if (r.role == role) run = &r;
     }
     if (run == nullptr) {
-      v.runs.push_back(RunFact{role, ToHex(e.receipt->agent), e.receipt->output_hash, false,
-                               false, l.index});
+      v.runs.push_back(RunFact{role, ToHex(e.receipt->agent), e.receipt->output_hash,
+                               e.receipt->flops, false, false, l.index});
       run = &v.runs.back();
     }
     if (e.type == EntryType::kSettle) {

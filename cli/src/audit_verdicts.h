@@ -6,7 +6,10 @@
 // its audit are a match; of three outputs, two equal and one different make the odd one out
 // faulty, and a slash must name that one. What only the scheduler knows is said to be its word:
 // the audit rate and pay in a slash memo, the link and the share of the task a segment dispute
-// recomputed, and a run that was neither paid nor slashed (a conviction without stake).
+// recomputed, and a run that was neither paid nor slashed (a conviction without stake). A
+// segment referee's output is the state after its segment, not a final output, so a segment
+// dispute is not decided by comparing outputs: its share is recomputed from the receipts' FLOPs,
+// and which run was faulty is the scheduler's word (the chains are not in the ledger).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@ struct RunFact {
   std::string role;      // "original", "audit", "referee", "export"
   std::string provider;  // the agent key (hex)
   Hash256 output{};
+  uint64_t flops = 0;    // as the scheduler countersigned them
   bool settled = false;  // paid by a settle entry
   bool slashed = false;  // the run a slash entry carries
   uint64_t entry = 0;
@@ -40,6 +44,9 @@ struct TaskVerdict {
   std::optional<int64_t> pay_micro_plume;
   std::optional<int32_t> dispute_link;
   std::optional<double> recomputed_fraction;
+  // A segment dispute's share of the task from the ledger alone: the referee's receipt bills the
+  // segment's FLOPs, so its FLOPs over the other run's are the share it recomputed.
+  std::optional<double> segment_share;
   int64_t slashed = 0, clawback = 0, compensation = 0, finder = 0, treasury = 0;
   std::vector<std::string> problems;  // the ledger contradicts itself (e.g. slashed the majority)
 };

@@ -30,8 +30,11 @@ LoggedEntry Run(EntryType type, const std::string& id, const Identity& agent,
   l.entry.receipt = r;
   return l;
 }
-LoggedEntry Settle(const std::string& run, const Identity& agent, const std::string& output) {
-  return Run(EntryType::kSettle, "settle:" + run, agent, output);
+LoggedEntry Settle(const std::string& run, const Identity& agent, const std::string& output,
+                   uint64_t flops = 0) {
+  LoggedEntry l = Run(EntryType::kSettle, "settle:" + run, agent, output);
+  l.entry.receipt->flops = flops;
+  return l;
 }
 LoggedEntry Slash(const std::string& run, const Identity& agent, const std::string& output,
                   const std::string& memo) {
@@ -52,8 +55,7 @@ TEST(AuditVerdicts, EachVerdictFollowsFromTheRunsTheLedgerHolds) {
       Settle("job-1/r0/w2/audit", kHonestA, "good2"),              // cheat convicted, slashed
       Settle("job-1/r0/w2/referee", kHonestB, "good2"),
       Slash("job-1/r0/w2", kCheat, "bad2",
-            "audit/1 slash/1 task job-1/r0/w2 attempt 1 outputs a b c p_ppm 1000000 pay 42 "
-            "dispute_link 2 recomputed 0.125"),
+            "audit/1 slash/1 task job-1/r0/w2 attempt 1 outputs a b c p_ppm 1000000 pay 42"),
       Settle("job-1/r0/w3/audit", kHonestA, "good3"),              // convicted, nothing staked
       Settle("job-1/r0/w3/referee", kHonestB, "good3"),
       Settle("job-1/r0/w4", kHonestA, "x"),                        // three different outputs
@@ -75,8 +77,7 @@ TEST(AuditVerdicts, EachVerdictFollowsFromTheRunsTheLedgerHolds) {
   EXPECT_EQ(v[2].treasury, 30);
   EXPECT_EQ(v[2].audit_rate_ppm, 1'000'000u);
   EXPECT_EQ(v[2].pay_micro_plume, 42);
-  EXPECT_EQ(v[2].dispute_link, 2);
-  EXPECT_DOUBLE_EQ(v[2].recomputed_fraction.value_or(0), 0.125);
+  EXPECT_FALSE(v[2].dispute_link.has_value()) << "a full referee: no segment";
   ASSERT_EQ(v[2].runs.size(), 3u);
   EXPECT_EQ(v[2].runs[0].role, "original");
   EXPECT_TRUE(v[2].runs[0].slashed);
@@ -101,6 +102,36 @@ TEST(AuditVerdicts, ASlashOfTheRunTheOthersAgreeWithIsAProblem) {
   EXPECT_NE(v[0].problems[0].find("odd one out"), std::string::npos) << v[0].problems[0];
   EXPECT_FALSE(v[0].audit_rate_ppm.has_value()) << "a malformed figure is left out";
   EXPECT_EQ(v[0].pay_micro_plume, 7);
+}
+
+TEST(AuditVerdicts, ASegmentDisputeIsNotDecidedByComparingOutputs) {
+  // The referee recomputed one segment of eight: its output is the state after it, unlike the
+  // other two, and its receipt bills an eighth of the FLOPs.
+  LoggedEntry cheat = Slash("job-1/r0/w0", kCheat, "bad", "p_ppm 1000000 pay 9 dispute_link 2 "
+                            "recomputed 0.125");
+  cheat.entry.receipt->flops = 800;
+  const std::vector<TaskVerdict> staked = VerdictsOf({
+      cheat,
+      Settle("job-1/r0/w0/audit", kHonestA, "good", 800),
+      Settle("job-1/r0/w0/referee", kHonestB, "segment end", 100),
+  });
+  ASSERT_EQ(staked.size(), 1u);
+  EXPECT_EQ(staked[0].verdict, "disputed: proven faulty");
+  EXPECT_EQ(staked[0].faulty, ToHex(kCheat.public_key()));
+  EXPECT_FALSE(staked[0].recomputed);
+  EXPECT_TRUE(staked[0].problems.empty()) << staked[0].problems[0];
+  EXPECT_DOUBLE_EQ(staked[0].segment_share.value_or(0), 0.125);
+  EXPECT_EQ(staked[0].dispute_link, 2);
+  // Nothing staked: no slash, no memo; the FLOPs alone show a segment was recomputed.
+  const std::vector<TaskVerdict> unstaked = VerdictsOf({
+      Settle("job-1/r0/w1/audit", kHonestA, "good", 800),
+      Settle("job-1/r0/w1/referee", kHonestB, "segment end", 100),
+  });
+  ASSERT_EQ(unstaked.size(), 1u);
+  EXPECT_EQ(unstaked[0].verdict, "disputed: proven faulty");
+  EXPECT_TRUE(unstaked[0].faulty.empty());
+  EXPECT_DOUBLE_EQ(unstaked[0].segment_share.value_or(0), 0.125);
+  EXPECT_NE(unstaked[0].how.find("nothing staked"), std::string::npos) << unstaked[0].how;
 }
 
 }  // namespace
