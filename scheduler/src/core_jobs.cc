@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include "core_impl.h"
-#include "plume/ledger/lineage.h"
+#include "checkpoint_memo.h"
+#include "plume/ledger/limits.h"
 
 namespace plume::scheduler {
 namespace {
@@ -44,29 +45,30 @@ void Core::Impl::RecordCheckpoint(const Job& job, const Round& r) {
   ledger::CheckpointFact fact;
   fact.round = r.round;
   fact.final = r.round + 1 >= job.spec.train.rounds;
-  auto in = HashFromHex(r.params_in);
-  auto out = HashFromHex(r.params_out);
+  auto in = MemoHash(r.params_in);
+  auto out = MemoHash(r.params_out);
   bool ok = in.has_value() && out.has_value();
   if (ok) {
     fact.params_in = *in;
     fact.params_out = *out;
   }
   for (const BlobHash& d : a.deltas) {
-    auto h = HashFromHex(d);
+    auto h = MemoHash(d);
     ok = ok && h.has_value();
     if (h) fact.deltas.push_back(*h);
   }
   fact.weights = a.weights;
   fact.outer_lr = a.outer_lr;
   fact.outer_momentum = a.outer_momentum;
-  const std::vector<uint8_t> body = ledger::EncodeCheckpoint(fact);
-  if (!ok || !ledger::DecodeCheckpoint(body)) {
+  const bool fits = !fact.deltas.empty() && fact.deltas.size() <= ledger::kCheckpointDeltasMax;
+  if (!ok || !fits) {
     Warn("round " + std::to_string(r.round) + ": no checkpoint entry (a blob id is not a hash, "
          "or the round has no deltas); the model's lineage stops here", job.id);
     return;
   }
-  LedgerOp op{ledger::CheckpointEntryId(job.id, r.round), 0, LedgerOpKind::kCheckpoint, job.id,
-              job.owner, "", "", r.round, 0, 0, {}, ToHex(body)};
+  LedgerOp op{"checkpoint:" + job.id + "/r" + std::to_string(r.round), 0,
+              LedgerOpKind::kCheckpoint, job.id, job.owner, "", "", r.round, 0, 0, {},
+              CheckpointMemo(fact)};
   AddLedgerOp(std::move(op));
 }
 

@@ -1,21 +1,19 @@
 // The ledger bridge's checkpoint requests (ledger_bridge.h): what a training round produced,
 // appended as a checkpoint entry (ledger/lineage.h) signed by the ledger key. The core fixed the
-// body when the round closed (LedgerOp::memo, hex), so a request re-sent after a restart appends
-// the same entry and the ledger answers kIdExists.
+// fact when the round closed (LedgerOp::memo, checkpoint_memo.h), so a request re-sent after a
+// restart appends the same entry and the ledger answers kIdExists.
 #include <spdlog/spdlog.h>
 
+#include "checkpoint_memo.h"
 #include "plume/ledger/lineage.h"
 #include "plume/scheduler/ledger_bridge.h"
 
 namespace plume::scheduler {
 
 Result<bool> LedgerBridge::Checkpoint(const LedgerOp& op, std::string& refusal) {
-  auto body = FromHex(op.memo);
-  auto fact = body ? ledger::DecodeCheckpoint(std::span(
-                         reinterpret_cast<const uint8_t*>(body->data()), body->size()))
-                   : Result<ledger::CheckpointFact>(Fail("the body is not hex"));
+  auto fact = ParseCheckpointMemo(op.memo);
   if (!fact) {
-    refusal = "checkpoint request " + op.id + ": " + fact.error().message;
+    refusal = "checkpoint request " + op.id + ": the fact is malformed: " + op.memo.substr(0, 80);
     return false;
   }
   ledger::Entry e = ledger::MakeCheckpoint(op.job, *fact);

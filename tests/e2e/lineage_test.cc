@@ -100,7 +100,11 @@ TEST_F(LineageE2E, AnInferenceOutputReachesTheDatasetItsOwnerAndTheProvidersAndV
   int checkpoints = 0;
   for (const json& e : *history) {
     if (e["type"] == "settle" && e["job"] == infer) output = e["receipt"]["output"];
-    if (e["type"] == "checkpoint" && e["job"] == train) ++checkpoints;
+    if (e["type"] == "checkpoint" && e["job"] == train) {
+      ++checkpoints;
+      EXPECT_EQ(e["checkpoint"]["final"], e["checkpoint"]["round"] == shape.rounds - 1) << e.dump();
+      if (e["checkpoint"]["final"]) EXPECT_EQ(e["checkpoint"]["params_out"], model_hash);
+    }
   }
   ASSERT_FALSE(output.empty()) << history->dump();
   EXPECT_EQ(checkpoints, shape.rounds);

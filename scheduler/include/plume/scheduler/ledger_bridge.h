@@ -18,7 +18,7 @@
 //    refused loudly (the provider is not paid), never taken as paid.
 //  - release: appends the release (ledger key) of what the hold has left to the team.
 //  - checkpoint: appends what a training round produced (ledger/lineage.h), signed by the
-//    ledger key; the body comes encoded in the request (ledger_bridge_lineage.cc).
+//    ledger key; the fact comes as text in the request (checkpoint_memo.h).
 // It also answers the ledger messages of the protocol (LedgerQuery, LedgerSubmit, LedgerMint;
 // Answer below, in ledger_bridge_wire.cc and ledger_bridge_submit.cc) for the reactor's
 // ledger_service hook, and tells the reactor whose stake an append changed (TakeStakeChanges).

@@ -317,8 +317,8 @@ struct LedgerOp {
   MicroPlume amount_micro_plume = 0;  // hold, settle and slash (total); release frees the rest
   uint64_t flops = 0;
   // kSlash only: the legs (verify/slash.h order; they sum to amount_micro_plume) and the
-  // evidence text for the entry's memo. kCheckpoint: memo is the entry's body in hex
-  // (ledger::EncodeCheckpoint), fixed when the round closed so a re-sent request is the same.
+  // evidence text for the entry's memo. kCheckpoint: memo is the round's fact as text
+  // (src/checkpoint_memo.h), fixed when the round closed so a re-sent request is the same.
   std::vector<SlashLeg> legs;
   std::string memo;
 
