@@ -3,6 +3,7 @@
 // of malformed file, each rejected with an error naming the tensor or field.
 #include "plume/kernels/checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -68,6 +69,37 @@ TEST(CheckpointTest, RoundTripIsBitIdentical) {
   EXPECT_EQ(loaded->config, kConfig);
   ASSERT_EQ(loaded->params.size(), params.size());
   EXPECT_EQ(0, std::memcmp(loaded->params.data(), params.data(), params.size() * 4));
+}
+
+// A model whose Conv1D weights span several encoder pieces (c_attn is 512 x 1536 floats, three
+// pieces): the streamed pieces are bounded, join to SaveCheckpointBytes' bytes, and load back
+// bit for bit through the loader's own transpose.
+TEST(CheckpointTest, WriteCheckpointStreamsBoundedPiecesOfTheSameBytes) {
+  const ModelConfig big{1, 8, 512, 8, 64};
+  const auto params = RandomParams(big);
+  std::vector<uint8_t> joined;
+  size_t pieces = 0, largest_data_piece = 0;
+  auto st = WriteCheckpoint(big, params, [&](std::span<const uint8_t> piece) -> Status {
+    if (pieces++ > 0) largest_data_piece = std::max(largest_data_piece, piece.size());
+    joined.insert(joined.end(), piece.begin(), piece.end());
+    return {};
+  });
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_GT(pieces, 3u * big.n_layer + 16);  // the large tensors came in several pieces
+  EXPECT_LE(largest_data_piece, static_cast<size_t>(kCheckpointPieceFloats) * sizeof(float));
+  EXPECT_EQ(joined, *SaveCheckpointBytes(big, params));
+  const auto loaded = LoadCheckpointBytes(joined);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(0, std::memcmp(loaded->params.data(), params.data(), params.size() * 4));
+
+  // A sink that fails stops the writer, which returns the sink's error.
+  size_t calls = 0;
+  st = WriteCheckpoint(big, params, [&](std::span<const uint8_t>) -> Status {
+    return ++calls == 2 ? Fail("disk full") : Status{};
+  });
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "disk full");
+  EXPECT_EQ(calls, 2u);
 }
 
 TEST(CheckpointTest, FileRoundTrip) {

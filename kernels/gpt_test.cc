@@ -81,6 +81,21 @@ TEST(GptTest, GradientsMatchFiniteDifferences) {
   EXPECT_EQ(checked, 48);
 }
 
+// InitialParams fills a flat vector without a model; it must be the model's own initialisation.
+TEST(GptTest, InitialParamsAreTheModelsInitialisation) {
+  const ModelConfig c{2, 2, 16, 8, 100};  // padded vocab: padding rows stay zero
+  auto ops = MakeCpuOps(1);
+  auto gpt = Gpt::CreateForInference(c, *ops);
+  ASSERT_TRUE(gpt);
+  ASSERT_TRUE((*gpt)->InitRandom(42));
+  const auto from_model = (*gpt)->GetParams();
+  const auto flat = InitialParams(c, 42);
+  ASSERT_TRUE(from_model && flat);
+  ASSERT_EQ(flat->size(), from_model->size());
+  EXPECT_EQ(0, std::memcmp(flat->data(), from_model->data(), flat->size() * sizeof(float)));
+  EXPECT_NE(*flat, *InitialParams(c, 43));
+}
+
 TEST(GptTest, LossAtInitIsLogVocab) {
   // Shown: with GPT-2 init (std 0.02) the logits are near zero, so the loss is close to the
   // uniform distribution's ln(256) = 5.545.

@@ -1,6 +1,6 @@
-// Heavy work runs off the reactor thread (security review F5, F14): a train submit's initial
-// parameters and the join of an inference job's outputs are made on the offload worker while the
-// reactor keeps answering. Each test holds the worker at a gate (ReactorOptions::
+// Heavy work runs off the reactor thread: a train submit's initial parameters, an infer quote's
+// or submit's BPE prompt count and the join of an inference job's outputs are made on the
+// offload worker while the reactor keeps answering. Each test holds the worker at a gate (ReactorOptions::
 // before_offloaded_work), shows a ping answered meanwhile, then opens the gate and checks the
 // held request is answered as before; a retried submit waits for the first one's work, and a
 // second fetch is answered from the joined blob without any new work.
@@ -10,7 +10,13 @@
 #include <mutex>
 #include <thread>
 
+#include "bpe_test_util.h"
+#include "plume/kernels/bpe.h"
+#include "plume/kernels/checkpoint.h"
+#include "plume/kernels/flops.h"
+#include "plume/kernels/gpt.h"
 #include "plume/protocol/blob_service.h"
+#include "reactor_offload.h"
 #include "reactor_test_util.h"
 
 namespace plume::scheduler {
@@ -194,6 +200,122 @@ TEST_F(OffloadReactorTest, FetchJoinsOutputsOnceOffTheReactorThread) {
   ASSERT_EQ(second.kind(), MessageKind::FETCH_JOB_REPLY);
   EXPECT_EQ(*HashFromData(second.body().getFetchJobReply().getOutputs()[0].getHash()), joined_hash);
   EXPECT_EQ(gate_.passed(), 1);
+}
+
+
+// The core's work (a round's outer step) runs before client work queued ahead of it: while the
+// worker is held on a client's piece, two more client pieces and then a core piece are queued;
+// the core piece runs next. Without the priority a flood of quotes would hold a round back.
+TEST(OffloadTest, CoreWorkRunsBeforeQueuedClientWork) {
+  Gate gate;
+  std::mutex mu;
+  std::vector<std::string> order;
+  Offload offload([&] {
+    if (gate.passed() == 0) gate.Pass();  // only the first piece is held
+  });
+  auto piece = [&](std::string name) {
+    return [&, name]() -> Offload::Continuation {
+      std::lock_guard lock(mu);
+      order.push_back(name);
+      return [] {};
+    };
+  };
+  ASSERT_TRUE(offload.Submit(piece("client-1"), /*from_client=*/true));
+  for (int i = 0; i < 300 && gate.passed() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(gate.passed(), 1);
+  ASSERT_TRUE(offload.Submit(piece("client-2"), true));
+  ASSERT_TRUE(offload.Submit(piece("client-3"), true));
+  ASSERT_TRUE(offload.Submit(piece("core-1"), /*from_client=*/false));
+  gate.Open();
+  size_t done = 0;
+  for (int i = 0; i < 3000 && done < 4; ++i) {
+    done += offload.TakeDone().size();
+    if (done < 4) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(done, 4u);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"client-1", "core-1", "client-2", "client-3"}));
+}
+
+// A quote and a submit of an infer job with a BPE tokenizer: both are counted on the worker (the
+// quote holds it at the gate while another peer's ping is answered and the submit waits behind
+// it), and both answers are the counts of the same tokenizer built here.
+TEST_F(OffloadReactorTest, BpePromptsAreCountedOffTheReactorThread) {
+  if (HasFatalFailure()) return;
+  Identity client_id = Identity::Generate();
+  auto client = Connect(client_id);
+  auto client_store = *BlobStore::Open(dir_ / "client-blobs");
+  auto upload = [&](std::string_view bytes) {
+    const Hash256 h = *client_store->Put(bytes);
+    EXPECT_TRUE(PushBlob(*client, *client_store, h, 5s));
+    return h;
+  };
+  const kernels::ModelConfig model{1, 2, 32, 16, 300};
+  const auto ckpt = *kernels::SaveCheckpointBytes(model, *kernels::InitialParams(model, 1));
+  const auto files = kernels::testing::SyntheticBpeFiles(model.vocab);
+  const Hash256 ckpt_hash = upload(std::string_view(reinterpret_cast<const char*>(ckpt.data()),
+                                                    ckpt.size()));
+  const Hash256 vocab = upload(files.vocab_json), merges = upload(files.merges_txt);
+  // One long word (BPE's costly case) and two short prompts.
+  std::string word;
+  for (int i = 0; i < 4096; ++i) word += "thesea"[i % 6];
+  const std::vector<std::string> prompts = {word, "the rain in spain", ""};
+  std::string toml =
+      "[job]\nkind = \"infer\"\nseed = 5\n[infer]\ncheckpoint = \"m.safetensors\"\nprompts = [";
+  for (const std::string& p : prompts) toml += "\"" + p + "\", ";
+  toml += "]\nmax_new_tokens = 4\ntokenizer = \"gpt2-bpe\"\n"
+          "tokenizer_files = [\"v.json\", \"m.txt\"]\n[network]\nworkers = 2\n[payment]\n"
+          "max_price_micro_plume_per_pflop = 1000\nbudget_micro_plume = 1000000000\n";
+  auto send = [&](bool quote) {
+    auto m = client->NewRequest();
+    auto fill = [&](auto refs) {
+      const std::pair<const char*, Hash256> named[] = {
+          {"checkpoint", ckpt_hash}, {"tokenizer.0", vocab}, {"tokenizer.1", merges}};
+      for (unsigned i = 0; i < 3; ++i) {
+        refs[i].setName(named[i].first);
+        refs[i].setHash(AsData(named[i].second));
+      }
+    };
+    if (quote) {
+      auto q = m.body().initQuoteJob();
+      q.setSpecToml(toml);
+      fill(q.initDataBlobs(3));
+    } else {
+      auto s = m.body().initSubmitJob();
+      const Hash256 spec_hash = Blake2b256(std::string_view(toml));
+      s.setSpecToml(toml);
+      s.setSpecHash(AsData(spec_hash));
+      s.setSignature(AsData(client_id.Sign(SpecSigningBytes(spec_hash))));
+      s.setClientJobKey("bpe");
+      fill(s.initDataBlobs(3));
+    }
+    EXPECT_TRUE(client->Send(m));
+    return m.request_id();
+  };
+  const uint64_t quote = send(true), submit = send(false);
+  WaitForGate(1);
+  ExpectPingAnswered();
+  EXPECT_NE(gate_.threads().at(0), loop_.get_id());
+  EXPECT_TRUE(reactor_->core().state().jobs.empty());  // not taken before its prompts are counted
+  gate_.Open();
+  Message q = ReplyTo(*client, quote);
+  Message a = ReplyTo(*client, submit);
+  ASSERT_EQ(q.kind(), MessageKind::QUOTE_REPLY) << q.body().getError().getMessage().cStr();
+  ASSERT_EQ(a.kind(), MessageKind::SUBMIT_ACK) << a.body().getError().getMessage().cStr();
+  EXPECT_EQ(gate_.passed(), 2);  // the quote's count and the submit's
+
+  auto tokenizer = kernels::LoadBpeTokenizer(files.vocab_json, files.merges_txt);
+  ASSERT_TRUE(tokenizer);
+  std::vector<int64_t> counts;
+  for (const std::string& p : prompts) counts.push_back(kernels::PromptTokens(**tokenizer, p));
+  ASSERT_LT(counts[0], static_cast<int64_t>(word.size()));  // merged: fewer tokens than bytes
+  EXPECT_EQ(q.body().getQuoteReply().getFlops(),
+            static_cast<uint64_t>(kernels::InferTaskFlops(model, counts, 4)));
+  const Job& job = reactor_->core().state().jobs.at(a.body().getSubmitAck().getJobId());
+  EXPECT_EQ(std::vector<int64_t>(job.spec.infer.prompt_tokens.begin(),
+                                 job.spec.infer.prompt_tokens.end()),
+            counts);
+  EXPECT_EQ(job.spec.infer.prompt_tokens_max, static_cast<uint32_t>(counts[0]));
 }
 
 }  // namespace

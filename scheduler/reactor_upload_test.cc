@@ -1,9 +1,10 @@
 // Result uploads are bounded by what the task can produce (security review F6): an agent holding
-// an assigned task uploads outside its daily quota only up to that task's result bound (the
-// screens' size bound; here an inference shard's, from its prompts and max_new_tokens), spent as
-// uploads complete. The agent's own quota is used up first, so whatever passes does so on the
-// task's allowance alone: a blob larger than the bound is refused, the real output is taken,
-// and a second blob past what is left of the allowance is refused.
+// an assigned task uploads outside its daily quota only its task's one result blob, up to that
+// task's result bound (the screens' size bound; here an inference shard's, from its prompts and
+// max_new_tokens). The agent's own quota is used up first, so whatever passes does so on the
+// task's allowance alone: a blob larger than the bound is refused, the real output is taken, and
+// a second blob is refused even when bytes of the bound are left (a hostile agent would
+// otherwise make one blob, one file and one uploader row, per byte of the bound).
 #include <gtest/gtest.h>
 
 #include "plume/protocol/blob_service.h"
@@ -67,9 +68,11 @@ TEST_F(ResultUploadTest, AnAgentUploadsOnlyWhatItsTaskCanProduce) {
   EXPECT_NE(too_big.error().message.find("refused"), std::string::npos) << too_big.error().message;
   const Hash256 out_hash = *agent_store->Put(out);
   ASSERT_TRUE(PushBlob(*agent_bulk, *agent_store, out_hash, 5s));
-  EXPECT_FALSE(push_junk(bound - out.size() + 1));  // past what is left
-  EXPECT_TRUE(push_junk(bound - out.size()));       // exactly what is left
-  EXPECT_FALSE(push_junk(1));
+  ASSERT_GT(bound - out.size(), 16u);  // bytes are left in the allowance...
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_FALSE(push_junk(1)) << "tiny blob " << i << " was taken";  // ...but no second blob
+  }
+  EXPECT_FALSE(push_junk(bound - out.size()));
   // The result itself is still accepted.
   auto res = agent->NewRequest();
   FillTaskResult(res, agent_id, reactor_->core().state().jobs.begin()->first, a, ckpt_hash,

@@ -25,6 +25,23 @@ TEST(UploadQuota, EachKeyHasItsOwnSlidingWindow) {
   EXPECT_EQ(q.Used("a", 2 * kDayMs), 0u);
 }
 
+// Every upload costs at least the minimum charge, so a quota in bytes bounds the number of
+// uploads too (1-byte blobs would otherwise make a file and a row per byte of quota).
+TEST(UploadQuota, EachUploadIsChargedAtLeastTheMinimum) {
+  UploadQuota q(10 * 4096, kDayMs, 4096);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(q.Allows("a", 1, i)) << i;
+    q.Record("a", 1, i);
+  }
+  EXPECT_FALSE(q.Allows("a", 1, 10));
+  EXPECT_EQ(q.Used("a", 10), 10u * 4096);
+  UploadQuota large(100'000, kDayMs, 4096);  // uploads above the minimum pay their size
+  large.Record("b", 60'000, 0);
+  EXPECT_EQ(large.Used("b", 1), 60'000u);
+  EXPECT_TRUE(large.Allows("b", 40'000, 1));
+  EXPECT_FALSE(large.Allows("b", 40'001, 1));
+}
+
 TEST(UploadQuota, ZeroMeansNoLimit) {
   UploadQuota q(0, kDayMs);
   q.Record("a", 1ULL << 40, 0);

@@ -1,6 +1,7 @@
 // BPE encoding speed on the worst text for merging: one long word of random lowercase letters
 // (one pre-tokenizer piece, so every merge acts inside it). The scheduler counts every prompt's
-// tokens when a job is quoted or submitted, so this bounds what one prompt can cost it.
+// tokens when a job is quoted or submitted (on its offload worker), so this bounds what one
+// prompt can cost it; 8 MiB is the most prompt text a quote may carry.
 // Tokenizer: GPT-2's own files when PLUME_BPE_REFERENCE_DIR names them (ctest -R tokenizer
 // makes them), else the made-up GPT-2-shaped set (bpe_test_util.h).
 #include <benchmark/benchmark.h>
@@ -41,7 +42,7 @@ void BM_EncodeOneLongWord(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * state.range(0));
   state.counters["tokens"] = static_cast<double>(tokens);
 }
-BENCHMARK(BM_EncodeOneLongWord)->Arg(1000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EncodeOneLongWord)->Arg(1000)->Arg(100'000)->Arg(1'000'000)->Arg(8 << 20)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // (names, shapes and the Conv1D transpose are listed in checkpoint.h).
 #include "plume/kernels/checkpoint.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "plume/kernels/param_layout.h"
 #include "safetensors.h"
+#include "status_macros.h"
 
 namespace plume::kernels {
 namespace {
@@ -144,31 +146,64 @@ Result<std::map<std::string, TensorView>> Normalize(std::map<std::string, Tensor
 
 }  // namespace
 
-Result<std::vector<uint8_t>> SaveCheckpointBytes(const ModelConfig& config,
-                                                 std::span<const float> params) {
+Status WriteCheckpoint(const ModelConfig& config, std::span<const float> params,
+                       const CheckpointSink& sink) {
   if (auto s = config.Validate(); !s) return tl::unexpected(s.error());
   if (static_cast<int64_t>(params.size()) != config.NumParams()) {
     return Fail("parameter vector has " + std::to_string(params.size()) +
                 " floats; the config needs " + std::to_string(config.NumParams()));
   }
-  const auto layout = ParamTensors(config);
-  std::vector<TensorToWrite> tensors;
-  for (const HfTensor& t : HfTensors(config)) {
-    const auto& info = layout[static_cast<int>(t.kind)];
-    const float* src = params.data() + info.offset + t.layer * info.per_layer_size;
-    TensorToWrite out{t.name, t.shape, std::vector<float>(static_cast<size_t>(Numel(t.shape)))};
-    if (t.transpose) {
-      CopyMatrix(src, out.values.data(), t.shape[1], t.shape[0], true);
-    } else {  // wte: only the first vocab rows are copied, dropping the padding
-      std::copy(src, src + out.values.size(), out.values.begin());
-    }
-    tensors.push_back(std::move(out));
-  }
+  const auto hf = HfTensors(config);
   std::map<std::string, std::string> metadata = {{"format", "pt"}};
   for (const auto& [field, member] : kConfigFields) {
     metadata[std::string("plume.") + field] = std::to_string(config.*member);
   }
-  return WriteSafetensors(metadata, tensors);
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const HfTensor& t : hf) shapes.emplace_back(t.name, t.shape);
+  const std::string prefix = SafetensorsPrefix(metadata, shapes);
+  PLUME_RETURN_IF_ERROR(sink(std::span(reinterpret_cast<const uint8_t*>(prefix.data()),
+                                       prefix.size())));
+  auto bytes_of = [](const float* p, size_t n) {
+    return std::span(reinterpret_cast<const uint8_t*>(p), n * sizeof(float));
+  };
+  const auto layout = ParamTensors(config);
+  std::vector<float> piece;  // one bounded piece of a transposed tensor, allocated once
+  piece.reserve(static_cast<size_t>(kCheckpointPieceFloats));
+  for (const HfTensor& t : hf) {
+    const auto& info = layout[static_cast<int>(t.kind)];
+    const float* src = params.data() + info.offset + t.layer * info.per_layer_size;
+    const int64_t numel = Numel(t.shape);
+    if (!t.transpose) {  // wte: only the first vocab rows, dropping the padding
+      for (int64_t at = 0; at < numel; at += kCheckpointPieceFloats) {
+        const int64_t n = std::min(kCheckpointPieceFloats, numel - at);
+        PLUME_RETURN_IF_ERROR(sink(bytes_of(src + at, static_cast<size_t>(n))));
+      }
+      continue;
+    }
+    // HF (rows, cols) is our (cols, rows) transposed: each HF row is one of our columns.
+    const int64_t rows = t.shape[0], cols = t.shape[1];
+    const int64_t rows_per_piece = std::max<int64_t>(1, kCheckpointPieceFloats / cols);
+    for (int64_t r0 = 0; r0 < rows; r0 += rows_per_piece) {
+      const int64_t n = std::min(rows_per_piece, rows - r0);
+      piece.resize(static_cast<size_t>(n * cols));
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t c = 0; c < cols; ++c) piece[r * cols + c] = src[c * rows + r0 + r];
+      PLUME_RETURN_IF_ERROR(sink(bytes_of(piece.data(), piece.size())));
+    }
+  }
+  return {};
+}
+
+Result<std::vector<uint8_t>> SaveCheckpointBytes(const ModelConfig& config,
+                                                 std::span<const float> params) {
+  std::vector<uint8_t> out;
+  out.reserve(params.size() * sizeof(float) + (64u << 10));  // the data and most headers
+  auto written = WriteCheckpoint(config, params, [&](std::span<const uint8_t> bytes) -> Status {
+    out.insert(out.end(), bytes.begin(), bytes.end());
+    return {};
+  });
+  if (!written) return tl::unexpected(written.error());
+  return out;
 }
 
 Result<Checkpoint> LoadCheckpointBytes(std::span<const uint8_t> bytes, const LoadOptions& options) {

@@ -3,11 +3,13 @@
 #include "plume/kernels/gpt.h"
 
 #include <cmath>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "gpt_activations.h"
 #include "plume/kernels/ops.h"
+#include "plume/kernels/param_layout.h"
 #include "plume/kernels/rng.h"
 #include "status_macros.h"
 
@@ -60,30 +62,41 @@ float* Gpt::Grad(ParamKind kind, int layer) {
   return grads_->f32() + t.offset + layer * t.per_layer_size;
 }
 
+namespace {
+
+// One tensor's GPT-2 initialisation into `out` (t.size floats, zero on entry), drawing from `rng`
+// in tensor order: Gpt::InitRandom and InitialParams share it, so they agree bit for bit.
+void InitTensor(const ParamTensorInfo& t, const ModelConfig& config, SplitMix64& rng,
+                std::span<float> out) {
+  const double std_default = 0.02;
+  const double std_residual = 0.02 / std::sqrt(2.0 * config.n_layer);
+  const int64_t real_wte = int64_t{config.vocab} * config.n_embd;
+  switch (t.kind) {
+    case ParamKind::kLn1w: case ParamKind::kLn2w: case ParamKind::kLnfw:
+      std::fill(out.begin(), out.end(), 1.0f);
+      break;
+    case ParamKind::kWte:
+      for (int64_t i = 0; i < real_wte; ++i) out[i] = static_cast<float>(std_default * rng.Normal());
+      break;
+    case ParamKind::kAttprojw: case ParamKind::kFcprojw:
+      for (float& x : out) x = static_cast<float>(std_residual * rng.Normal());
+      break;
+    case ParamKind::kWpe: case ParamKind::kQkvw: case ParamKind::kFcw:
+      for (float& x : out) x = static_cast<float>(std_default * rng.Normal());
+      break;
+    default:  // biases
+      break;
+  }
+}
+
+}  // namespace
+
 Status Gpt::InitRandom(uint64_t seed) {
   SplitMix64 rng(seed);
-  const double std_default = 0.02;
-  const double std_residual = 0.02 / std::sqrt(2.0 * config_.n_layer);
-  const int64_t real_wte = int64_t{config_.vocab} * config_.n_embd;
   // One tensor at a time, so the host never holds more than the largest tensor.
   for (const auto& t : tensors_) {
     std::vector<float> host(static_cast<size_t>(t.size), 0.0f);
-    switch (t.kind) {
-      case ParamKind::kLn1w: case ParamKind::kLn2w: case ParamKind::kLnfw:
-        std::fill(host.begin(), host.end(), 1.0f);
-        break;
-      case ParamKind::kWte:
-        for (int64_t i = 0; i < real_wte; ++i) host[i] = static_cast<float>(std_default * rng.Normal());
-        break;
-      case ParamKind::kAttprojw: case ParamKind::kFcprojw:
-        for (float& x : host) x = static_cast<float>(std_residual * rng.Normal());
-        break;
-      case ParamKind::kWpe: case ParamKind::kQkvw: case ParamKind::kFcw:
-        for (float& x : host) x = static_cast<float>(std_default * rng.Normal());
-        break;
-      default:  // biases
-        break;
-    }
+    InitTensor(t, config_, rng, host);
     PLUME_RETURN_IF_ERROR(
         ops_.CopyToDevice(params_->f32() + t.offset, host.data(), host.size() * sizeof(float)));
   }
@@ -188,10 +201,15 @@ Result<std::vector<float>> Gpt::LogitsAt(int b, int t) {
 }
 
 Result<std::vector<float>> InitialParams(const ModelConfig& config, uint64_t seed) {
-  auto ops = MakeCpuOps(1);
-  PLUME_ASSIGN_OR_RETURN(auto gpt, Gpt::CreateForInference(config, *ops));
-  PLUME_RETURN_IF_ERROR(gpt->InitRandom(seed));
-  return gpt->GetParams();
+  PLUME_RETURN_IF_ERROR(config.Validate());
+  // Straight into the result: one model-sized buffer (no model, no copy out of one).
+  std::vector<float> params(static_cast<size_t>(config.NumParams()), 0.0f);
+  SplitMix64 rng(seed);
+  for (const auto& t : ParamTensors(config)) {
+    InitTensor(t, config, rng, std::span<float>(params).subspan(static_cast<size_t>(t.offset),
+                                                               static_cast<size_t>(t.size)));
+  }
+  return params;
 }
 
 }  // namespace plume::kernels

@@ -177,29 +177,25 @@ std::vector<float> ToFloat(const TensorView& tensor) {
   return out;
 }
 
-std::vector<uint8_t> WriteSafetensors(const std::map<std::string, std::string>& metadata,
-                                      const std::vector<TensorToWrite>& tensors) {
+std::string SafetensorsPrefix(
+    const std::map<std::string, std::string>& metadata,
+    const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
-  for (const auto& t : tensors) {
-    const uint64_t bytes = t.values.size() * sizeof(float);
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+  for (const auto& [name, shape] : tensors) {
+    uint64_t bytes = sizeof(float);
+    for (int64_t d : shape) bytes *= static_cast<uint64_t>(d);
+    header[name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
   // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
   text.append((8 - text.size() % 8) % 8, ' ');
-  std::vector<uint8_t> out(8 + text.size() + offset);
   const uint64_t header_len = text.size();
+  std::string out(8, '\0');
   std::memcpy(out.data(), &header_len, 8);
-  std::memcpy(out.data() + 8, text.data(), text.size());
-  uint8_t* p = out.data() + 8 + text.size();
-  for (const auto& t : tensors) {
-    std::memcpy(p, t.values.data(), t.values.size() * sizeof(float));
-    p += t.values.size() * sizeof(float);
-  }
-  return out;
+  return out + text;
 }
 
 }  // namespace plume::kernels

@@ -32,12 +32,11 @@ Result<SafetensorsFile> ParseSafetensors(std::span<const uint8_t> bytes);
 // Converts a tensor to float (F32 copied, F16/BF16 widened exactly).
 std::vector<float> ToFloat(const TensorView& tensor);
 
-struct TensorToWrite {
-  std::string name;
-  std::vector<int64_t> shape;
-  std::vector<float> values;  // F32
-};
-std::vector<uint8_t> WriteSafetensors(const std::map<std::string, std::string>& metadata,
-                                      const std::vector<TensorToWrite>& tensors);
+// The file's first bytes for F32 tensors of these names and shapes stored in this order: the
+// 8-byte length, the JSON header (data offsets in the given order) padded to 8 bytes. The data
+// follows: checkpoint.cc WriteCheckpoint streams it.
+std::string SafetensorsPrefix(
+    const std::map<std::string, std::string>& metadata,
+    const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors);
 
 }  // namespace plume::kernels

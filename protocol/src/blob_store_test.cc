@@ -71,6 +71,35 @@ TEST_F(BlobStoreTest, PutGetRoundTripIsContentAddressed) {
   EXPECT_EQ(*again->Get(*empty), "");
 }
 
+// A blob written in pieces is the blob Put stores for the same bytes; a writer dropped before
+// Commit leaves nothing behind.
+TEST_F(BlobStoreTest, WriterStoresPiecesAsOneBlob) {
+  auto store = Open("blobs");
+  const std::string bytes = RandomBytes(300'000, 5);
+  auto writer = BlobWriter::Start(*store);
+  ASSERT_TRUE(writer);
+  for (size_t at = 0; at < bytes.size(); at += 70'000) {
+    const std::string_view piece = std::string_view(bytes).substr(at, 70'000);
+    ASSERT_TRUE((*writer)->Append(
+        std::span(reinterpret_cast<const uint8_t*>(piece.data()), piece.size())));
+  }
+  auto hash = (*writer)->Commit();
+  ASSERT_TRUE(hash) << hash.error().message;
+  EXPECT_EQ(*hash, Blake2b256(bytes));
+  EXPECT_EQ(*store->Get(*hash), bytes);
+  EXPECT_FALSE((*writer)->Commit());  // once
+
+  {
+    auto dropped = BlobWriter::Start(*store);
+    ASSERT_TRUE(dropped);
+    const std::string_view text = "never committed";
+    ASSERT_TRUE((*dropped)->Append(
+        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  }
+  EXPECT_FALSE(store->Has(Blake2b256(std::string_view("never committed"))));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "blobs" / "tmp"));
+}
+
 TEST_F(BlobStoreTest, TamperedFileFailsGet) {
   auto store = Open("a");
   std::string data = RandomBytes(5000, 2);

@@ -53,22 +53,26 @@ Result<std::unique_ptr<kernels::Tokenizer>> LoadTokenizer(BlobStore& store, cons
   return std::move(*t);
 }
 
-Result<std::vector<uint32_t>> CountPromptTokens(BlobStore& store, const std::string& name,
-                                                const std::vector<BlobHash>& blobs,
-                                                int64_t model_vocab,
-                                                const std::vector<std::string>& prompts) {
+Result<PromptCount> CountPromptTokens(BlobStore& store, const std::string& name,
+                                      const std::vector<BlobHash>& blobs, int64_t model_vocab,
+                                      const std::vector<std::string>& prompts) {
   auto tokenizer = LoadTokenizer(store, name, blobs);
   if (!tokenizer) return Fail("infer.tokenizer_files: " + tokenizer.error().message);
   if (auto st = kernels::CheckTokenizerFitsModel(**tokenizer, model_vocab); !st) {
     return Fail(st.error().message);
   }
-  std::vector<uint32_t> tokens;
-  tokens.reserve(prompts.size());
+  PromptCount out;
+  out.token_bytes_max = (*tokenizer)->token_bytes_max();
+  out.tokens.reserve(prompts.size());
   for (const std::string& p : prompts) {
-    tokens.push_back(static_cast<uint32_t>(std::min<int64_t>(
+    out.tokens.push_back(static_cast<uint32_t>(std::min<int64_t>(
         kernels::PromptTokens(**tokenizer, p), std::numeric_limits<uint32_t>::max())));
   }
-  return tokens;
+  return out;
+}
+
+bool CountsOnWorker(const kernels::JobSpec& spec) {
+  return spec.kind == kernels::JobKind::kInfer && spec.infer.tokenizer != kernels::kBytesTokenizer;
 }
 
 }  // namespace plume::scheduler

@@ -35,10 +35,20 @@ Result<std::unique_ptr<kernels::Tokenizer>> LoadTokenizer(BlobStore& store, cons
 
 // Each prompt's token count under the job's tokenizer (kernels/flops.h PromptTokens, saturated
 // to 32 bits), after checking that the tokenizer builds and fits a model of `model_vocab`
-// tokens. Errors are the submitter's to fix.
-Result<std::vector<uint32_t>> CountPromptTokens(BlobStore& store, const std::string& name,
-                                                const std::vector<BlobHash>& blobs,
-                                                int64_t model_vocab,
-                                                const std::vector<std::string>& prompts);
+// tokens, and the tokenizer's longest token (what bounds a completion, verify/screen.h). Errors
+// are the submitter's to fix. The work is bounded by what a quote or submit may carry (prompts:
+// one message or a kPromptsBlobBytesMax blob; each tokenizer file kBpeFileBytesMax) but a BPE
+// count of megabytes of prompts takes seconds: off the reactor thread (CountsOnWorker).
+struct PromptCount {
+  std::vector<uint32_t> tokens;
+  uint64_t token_bytes_max = 0;
+};
+Result<PromptCount> CountPromptTokens(BlobStore& store, const std::string& name,
+                                      const std::vector<BlobHash>& blobs, int64_t model_vocab,
+                                      const std::vector<std::string>& prompts);
+
+// Whether counting `spec`'s prompts is work for the offload worker: any tokenizer but the byte
+// one, whose count is each prompt's length.
+bool CountsOnWorker(const kernels::JobSpec& spec);
 
 }  // namespace plume::scheduler

@@ -13,6 +13,7 @@
 #include "plume/protocol/file_util.h"
 #include "plume/scheduler/outer_step.h"
 #include "plume/scheduler/work.h"
+#include "checkpoint_blob.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
@@ -80,11 +81,7 @@ Result<BlobHash> AggregateOffThread(BlobStore& blobs, const std::filesystem::pat
   if (auto st = WriteMomentum(MomentumPath(state_dir, a.job, a.round), next->momentum); !st) {
     return tl::unexpected(st.error());
   }
-  auto bytes = kernels::SaveCheckpointBytes(model, next->params);
-  if (!bytes) return Fail(bytes.error().message);
-  auto hash = blobs.Put(std::span<const uint8_t>(*bytes));
-  if (!hash) return tl::unexpected(hash.error());
-  return ToHex(*hash);
+  return StoreCheckpoint(blobs, model, next->params);  // streamed: no encoded copy held
 }
 
 }  // namespace

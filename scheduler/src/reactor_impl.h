@@ -20,6 +20,7 @@
 #include "plume/protocol/message.h"
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/blob_access.h"
+#include "plume/scheduler/limits.h"
 #include "plume/scheduler/reactor.h"
 #include "reactor_offload.h"
 #include "receipt_pool.h"
@@ -70,6 +71,7 @@ struct ResultAllowance {
   NodeId node;
   uint64_t bound_bytes = 0;  // the most the task can produce (the screens' bound)
   uint64_t used_bytes = 0;   // completed uploads charged to it
+  uint32_t blobs = 0;        // of kResultBlobsPerAttemptMax
 };
 
 // A client waiting for offloaded work: its reply is sent when the work is done.
@@ -83,7 +85,7 @@ inline constexpr size_t kWaitersPerJobMax = 16;
 struct Reactor::Impl {
   Impl(Identity id, ReactorOptions o, Store s, Core c)
       : identity(std::move(id)), opt(std::move(o)), store(std::move(s)), core(std::move(c)),
-        upload_quota(opt.upload_quota_bytes_per_day, 24 * 3'600'000),
+        upload_quota(opt.upload_quota_bytes_per_day, 24 * 3'600'000, kUploadChargeBytesMin),
         offload(std::make_unique<Offload>(opt.before_offloaded_work)),
         receipts(std::make_unique<ReceiptPool>(DefaultVerifierThreads())) {}
 
@@ -171,6 +173,20 @@ struct Reactor::Impl {
                                      const Hash256& ref_hash, bool train);
   Result<std::pair<JobSpec, JobExtra>> PrepareSpec(const ClientId& owner, const std::string& toml,
                                                    capnp::List<wire::BlobRef>::Reader refs);
+  // An infer spec's BPE prompt count (infer_tokenizer.h CountsOnWorker) on the offload worker,
+  // then `next` on this thread with the counted spec or the submitter's error; other specs go to
+  // `next` at once. False (nothing queued) when the worker holds too much client work.
+  using Counted = std::function<void(Result<std::pair<JobSpec, JobExtra>>)>;
+  bool CountThen(JobSpec spec, JobExtra x, Counted next);
+  void ReplyQuote(const Waiter& w, const JobSpec& spec);
+  // The checks of a submit that need its counted spec, then its model's initialisation (train)
+  // or FinishSubmit; every waiter is answered (reactor_submit.cc).
+  struct HeldEscrow {
+    uint64_t micro_plume = 0;
+    std::vector<uint8_t> signature;
+  };
+  void AdmitSubmit(const JobId& id, const ClientId& owner, JobSpec spec, JobExtra x,
+                   const HeldEscrow& hold, std::vector<Waiter> waiters);
   void OnJobStatus(Incoming& in);
   void OnListJobs(Incoming& in);
   void OnCancelJob(Incoming& in);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "plume/kernels/checkpoint.h"
@@ -102,6 +103,12 @@ Status CheckNarrowedFields(const kernels::JobSpec& k) {
   return {};
 }
 
+void ApplyPromptCount(InferParams& infer, PromptCount counted) {
+  infer.prompt_tokens = std::move(counted.tokens);
+  infer.prompt_tokens_max = infer.prompt_tokens.empty() ? 0 : *std::max_element(
+      infer.prompt_tokens.begin(), infer.prompt_tokens.end());
+}
+
 }  // namespace
 
 void Reactor::Impl::FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex,
@@ -152,16 +159,19 @@ Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobEx
   } else {
     auto ck = need("checkpoint");
     if (!ck) return tl::unexpected(ck.error());
-    // Prompts are billed by the job's tokenizer's counts, as the agents count them.
     auto tokenizer_blobs = NamedTokenizerBlobs(k, named);
     if (!tokenizer_blobs) return tl::unexpected(tokenizer_blobs.error());
-    auto tokens = CountPromptTokens(*blobs, k.infer.tokenizer, *tokenizer_blobs, m.vocab, x.prompts);
-    if (!tokens) return tl::unexpected(tokens.error());
-    const uint32_t longest = tokens->empty() ? 0 : *std::max_element(tokens->begin(), tokens->end());
     const auto count = static_cast<uint32_t>(x.prompts.size());
     s.infer = InferParams{count, std::clamp<uint32_t>(net.workers, 1, std::max(1u, count)),
-                          static_cast<uint32_t>(k.infer.generate.max_new_tokens), longest, *ck,
-                          std::move(*tokens)};
+                          static_cast<uint32_t>(k.infer.generate.max_new_tokens), 0, *ck, {}};
+    // Prompts are billed by the job's tokenizer's counts, as the agents count them: a byte
+    // count here, a BPE count on the offload worker (CountThen) before the spec is used.
+    if (!CountsOnWorker(k)) {
+      auto counted = CountPromptTokens(*blobs, k.infer.tokenizer, *tokenizer_blobs, m.vocab,
+                                       x.prompts);
+      if (!counted) return tl::unexpected(counted.error());
+      ApplyPromptCount(s.infer, std::move(*counted));
+    }
     s.data_blobs = {*ck};
     if (named.count("prompts")) s.data_blobs.push_back(named.at("prompts"));
     s.data_blobs.insert(s.data_blobs.end(), tokenizer_blobs->begin(), tokenizer_blobs->end());
@@ -183,7 +193,7 @@ Result<JobExtra*> Reactor::Impl::Extra(const Job& job) {
   if (job.spec.kind == JobKind::kTrain) {
     if (job.spec.data_blobs.size() > 1) x.val_blob = job.spec.data_blobs[1];
   } else if (!k->infer.prompts.empty()) {
-    x.prompts = k->infer.prompts;
+    x.prompts = std::exchange(x.spec.infer.prompts, {});  // kept once, in x.prompts
   } else if (job.spec.data_blobs.size() > 1 + k->infer.tokenizer_files.size()) {
     auto h = HashFromHex(job.spec.data_blobs[1]);
     auto prompts = h ? ReadPromptsBlob(*blobs, *h)
@@ -252,7 +262,8 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   x.spec = *k;
   x.spec_hash = Blake2b256(toml);
   if (k->kind == kernels::JobKind::kInfer) {
-    x.prompts = k->infer.prompts;
+    // Kept once, in x.prompts: a quote waiting for its count holds them (and the TOML) only.
+    x.prompts = std::exchange(x.spec.infer.prompts, {});
     if (x.prompts.empty() && named.count("prompts")) {
       auto prompts = ReadPromptsBlob(*blobs, *HashFromHex(named["prompts"]));
       if (!prompts) return tl::unexpected(prompts.error());
@@ -273,25 +284,63 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   return std::pair{std::move(*spec), std::move(x)};
 }
 
+bool Reactor::Impl::CountThen(JobSpec spec, JobExtra x, Counted next) {
+  if (!CountsOnWorker(x.spec)) {
+    next(std::pair{std::move(spec), std::move(x)});
+    return true;
+  }
+  BlobStore* store = blobs.get();
+  return offload->Submit(
+      [store, spec = std::move(spec), x = std::move(x),
+       next = std::move(next)]() mutable -> Offload::Continuation {
+        auto counted = CountPromptTokens(*store, x.spec.infer.tokenizer, x.tokenizer_blobs,
+                                         spec.model.vocab, x.prompts);
+        return [spec = std::move(spec), x = std::move(x), next = std::move(next),
+                counted = std::move(counted)]() mutable {
+          if (!counted) return next(tl::unexpected(counted.error()));
+          x.token_bytes_max = counted->token_bytes_max;  // ResultBytesMax needs no rebuild
+          ApplyPromptCount(spec.infer, std::move(*counted));
+          next(std::pair{std::move(spec), std::move(x)});
+        };
+      },
+      /*from_client=*/true);
+}
+
 void Reactor::Impl::OnQuoteJob(Incoming& in) {
   auto q = in.message.body().getQuoteJob();
-  const uint64_t rid = in.message.request_id();
+  const Waiter me{in.peer, in.message.request_id()};
   auto prepared = PrepareSpec(ToHex(in.principal), q.getSpecToml(), q.getDataBlobs());
   if (!prepared) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC, prepared.error().message);
+    return ReplyError(me.peer, me.request_id, wire::ErrorCode::INVALID_SPEC,
+                      prepared.error().message);
   }
-  const JobSpec& spec = prepared->first;
+  const bool queued = CountThen(std::move(prepared->first), std::move(prepared->second),
+                                [this, me](Result<std::pair<JobSpec, JobExtra>> counted) {
+                                  if (!counted) {
+                                    return ReplyError(me.peer, me.request_id,
+                                                      wire::ErrorCode::INVALID_SPEC,
+                                                      counted.error().message);
+                                  }
+                                  ReplyQuote(me, counted->first);
+                                });
+  if (!queued) {
+    ReplyError(me.peer, me.request_id, wire::ErrorCode::RETRY_LATER,
+               "the scheduler is counting other jobs' prompts: quote again shortly");
+  }
+}
+
+void Reactor::Impl::ReplyQuote(const Waiter& w, const JobSpec& spec) {
   if (auto st = ValidateSpec(spec); !st) {
-    return ReplyError(in.peer, rid, wire::ErrorCode::INVALID_SPEC,
+    return ReplyError(w.peer, w.request_id, wire::ErrorCode::INVALID_SPEC,
                       "bad job spec: " + st.error().message);
   }
-  auto m = NewMessage(rid);
+  auto m = NewMessage(w.request_id);
   auto reply = m.body().initQuoteReply();
   reply.setFlops(JobFlops(spec));
   reply.setMaxCostMicroPlume(MaxJobCostMicroPlume(spec));
   reply.setFeeBps(spec.fee_bps);
   if (opt.ledger_id) reply.setLedgerId(AsData(*opt.ledger_id));
-  Reply(in.peer, m);
+  Reply(w.peer, m);
 }
 
 void Reactor::Impl::OnJobStatus(Incoming& in) {

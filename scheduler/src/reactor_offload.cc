@@ -19,7 +19,7 @@ bool Offload::Submit(Work work, bool from_client) {
   {
     std::lock_guard lock(mu_);
     if (from_client && client_pieces_ >= kOffloadClientWorkMax) return false;
-    todo_.push_back(Piece{std::move(work), from_client});
+    (from_client ? client_todo_ : core_todo_).push_back(Piece{std::move(work), from_client});
     ++outstanding_;
     client_pieces_ += from_client ? 1 : 0;
   }
@@ -45,10 +45,11 @@ void Offload::Run() {
     Piece piece;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !todo_.empty(); });
+      cv_.wait(lock, [this] { return stop_ || !core_todo_.empty() || !client_todo_.empty(); });
       if (stop_) return;
-      piece = std::move(todo_.front());
-      todo_.pop_front();
+      auto& todo = core_todo_.empty() ? client_todo_ : core_todo_;
+      piece = std::move(todo.front());
+      todo.pop_front();
     }
     if (before_each_) before_each_();
     Continuation next = piece.work();

@@ -1,15 +1,18 @@
 // Private: heavy work off the reactor thread (security review F5/F14): building a job's initial
-// parameters, joining inference outputs for `plume fetch`, and the DiLoCo outer step. Each piece
-// of work runs on one worker thread, in submission order, and returns a continuation that the
-// reactor runs on its own thread in a later turn (TakeDone), where it may touch the core, send
-// replies and feed events. The worker touches only what is thread-safe (the BlobStore, files of
+// parameters, counting an infer job's prompts under a BPE tokenizer, joining inference outputs
+// for `plume fetch`, and the DiLoCo outer step. Each piece of work runs on one worker thread, in
+// submission order within its kind (the core's first, then clients'), and returns a
+// continuation that the reactor runs on its own thread in a later turn (TakeDone), where it may
+// touch the core, send replies and feed events. The worker touches only what is thread-safe (the BlobStore, files of
 // its own) and what the work captured by value.
 //
 // One worker, not a pool: each of these holds up to a few model-sized buffers, so running them
 // one at a time keeps the scheduler's peak memory that of one, as it was on the reactor thread.
-// Work the core decides (aggregations: one per running round) is always queued; work a client
-// asks for (submits, fetches) is refused past kOffloadClientWorkMax so that a client cannot
-// queue unbounded memory.
+// Work the core decides (aggregations: one per running round) is always queued and runs before
+// any queued client work, so clients (keys are free) cannot hold back a round's outer step
+// behind their quotes; work a client asks for (quotes and submits that count BPE prompts,
+// submits that build a model, fetches) is refused past kOffloadClientWorkMax so that a client
+// cannot queue unbounded memory.
 #pragma once
 
 #include <condition_variable>
@@ -52,7 +55,8 @@ class Offload {
   std::function<void()> before_each_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Piece> todo_;
+  std::deque<Piece> core_todo_;  // run before any client work
+  std::deque<Piece> client_todo_;
   std::vector<Continuation> done_;
   size_t outstanding_ = 0;
   size_t client_pieces_ = 0;

@@ -80,8 +80,8 @@ uint64_t Reactor::Impl::ResultBytesMax(const Task& t) {
   }
   auto x = Extra(job);
   if (!x) return 0;
-  // The tokenizer's longest token bounds a completion: built once per job (a submit with this
-  // tokenizer already paid that on this thread), then kept with the job.
+  // The tokenizer's longest token bounds a completion: known from the submit's prompt count
+  // (CountThen, on the offload worker); after a restart built here once per job, then kept.
   if (!(*x)->token_bytes_max) {
     auto tok = LoadTokenizer(*blobs, (*x)->spec.infer.tokenizer, (*x)->tokenizer_blobs);
     if (!tok) return 0;  // the screen refuses the result for the same reason

@@ -118,10 +118,13 @@ bool Reactor::Impl::CanRead(const PublicKey& principal, const Hash256& hash) {
   return MayReadBlob(core.state(), blob_index, joined_outputs, ToHex(principal), ToHex(hash));
 }
 
-// An agent uploads each assigned task's result outside its daily quota, up to what that task can
-// produce (the screens' size bound): a delta the size of the model, a shard's JSONL from its
-// prompts and max_new_tokens. Anything more, or from a key holding no task, counts against the
-// quota like any upload. The allowance is per (task, attempt) and spent as uploads complete.
+// An agent uploads each assigned task's result outside its daily quota: one blob (a task has
+// one output), up to what that task can produce (the screens' size bound): a delta the size of
+// the model, a shard's JSONL from its prompts and max_new_tokens. Anything more, or from a key
+// holding no task, counts against the quota like any upload. The allowance is per (task,
+// attempt) and spent when an upload completes. It is not tied to the hash the TaskResult will
+// name (that comes after the upload, and the agent chooses its output's bytes either way): what
+// it bounds is the bytes and the blobs one attempt can make (docs/protocol.md "Blob transfer").
 ResultAllowance* Reactor::Impl::ResultAllowanceFor(const std::string& principal_hex,
                                                    uint64_t size_bytes) {
   auto n = core.state().nodes.find(principal_hex);
@@ -131,7 +134,10 @@ ResultAllowance* Reactor::Impl::ResultAllowanceFor(const std::string& principal_
     if (t.state != TaskState::kAssigned || t.node != principal_hex) continue;
     auto [it, fresh] = result_allowances.try_emplace({id, t.attempt});
     if (fresh) it->second = ResultAllowance{principal_hex, ResultBytesMax(t), 0};
-    if (it->second.used_bytes + size_bytes <= it->second.bound_bytes) return &it->second;
+    if (it->second.blobs < kResultBlobsPerAttemptMax &&
+        it->second.used_bytes + size_bytes <= it->second.bound_bytes) {
+      return &it->second;
+    }
   }
   return nullptr;
 }
@@ -166,6 +172,7 @@ void Reactor::Impl::OnBlobStored(const PublicKey& principal, const Hash256& hash
   const std::string who = ToHex(principal);
   if (ResultAllowance* a = ResultAllowanceFor(who, size_bytes)) {
     a->used_bytes += size_bytes;
+    ++a->blobs;
   } else {
     upload_quota.Record(who, size_bytes, NowMs());
   }

@@ -21,15 +21,16 @@ uint64_t UploadQuota::Used(const std::string& who, int64_t now_ms) {
 bool UploadQuota::Allows(const std::string& who, uint64_t size_bytes, int64_t now_ms) {
   if (limit_ == 0) return true;
   const uint64_t used = Used(who, now_ms);
-  return size_bytes <= limit_ && used <= limit_ - size_bytes;
+  const uint64_t charge = Charge(size_bytes);
+  return charge <= limit_ && used <= limit_ - charge;
 }
 
 void UploadQuota::Record(const std::string& who, uint64_t size_bytes, int64_t now_ms) {
   if (limit_ == 0) return;
   Window& w = by_key_[who];
   Expire(w, now_ms);
-  w.uploads.emplace_back(now_ms, size_bytes);
-  w.bytes += size_bytes;
+  w.uploads.emplace_back(now_ms, Charge(size_bytes));
+  w.bytes += Charge(size_bytes);
 }
 
 }  // namespace plume::scheduler

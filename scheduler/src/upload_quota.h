@@ -3,6 +3,7 @@
 // Pure and single-threaded: the reactor's thread asks and records.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -13,9 +14,10 @@ namespace plume::scheduler {
 
 class UploadQuota {
  public:
-  // bytes_per_window 0: no limit.
-  UploadQuota(uint64_t bytes_per_window, int64_t window_ms)
-      : limit_(bytes_per_window), window_ms_(window_ms) {}
+  // bytes_per_window 0: no limit. Each upload is charged at least charge_bytes_min (limits.h
+  // kUploadChargeBytesMin), so the window also bounds the number of uploads it holds.
+  UploadQuota(uint64_t bytes_per_window, int64_t window_ms, uint64_t charge_bytes_min = 1)
+      : limit_(bytes_per_window), window_ms_(window_ms), charge_min_(charge_bytes_min) {}
 
   // Whether `who` may start an upload of size_bytes now, given what it stored in the window.
   bool Allows(const std::string& who, uint64_t size_bytes, int64_t now_ms);
@@ -31,8 +33,11 @@ class UploadQuota {
   };
   void Expire(Window& w, int64_t now_ms) const;
 
+  uint64_t Charge(uint64_t size_bytes) const { return std::max(size_bytes, charge_min_); }
+
   uint64_t limit_;
   int64_t window_ms_;
+  uint64_t charge_min_;
   std::map<std::string, Window> by_key_;
 };
 

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -48,6 +49,13 @@ struct LoadOptions {
 // params: num_params() floats of `config` in the layout of param_layout.h.
 Result<std::vector<uint8_t>> SaveCheckpointBytes(const ModelConfig& config,
                                                  std::span<const float> params);
+// The same bytes, handed to `sink` in order, in pieces of at most kCheckpointPieceFloats floats
+// (the header is one piece), so that a caller can hash and store a checkpoint without holding
+// it: the writer's own memory is one piece. Stops at, and returns, the sink's first error.
+inline constexpr int64_t kCheckpointPieceFloats = int64_t{1} << 18;  // 1 MiB
+using CheckpointSink = std::function<Status(std::span<const uint8_t>)>;
+Status WriteCheckpoint(const ModelConfig& config, std::span<const float> params,
+                       const CheckpointSink& sink);
 Result<Checkpoint> LoadCheckpointBytes(std::span<const uint8_t> bytes,
                                        const LoadOptions& options = {});
 

@@ -78,6 +78,7 @@ class BlobStore {
 
  private:
   friend class BlobReceiver;
+  friend class BlobWriter;
   struct Impl;
   explicit BlobStore(std::unique_ptr<Impl> impl);
   // Moves a verified file into place (rename + fsync) and indexes it, evicting if needed.
@@ -85,6 +86,24 @@ class BlobStore {
   // `owner` names whose transfer it is (empty: this process's own pulls), so two senders of the
   // same hash never write into one file (an interleaved stranger would spoil the victim's bytes).
   std::filesystem::path PartialPath(const Hash256& hash, std::string_view owner) const;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One blob written in pieces by this process (a model checkpoint too large to hold twice): the
+// bytes go to a temporary file, hashed as they come, and the blob appears whole at Commit, as
+// with Put (fsync, rename, fsync of the directory). Dropped before Commit, or after a failed
+// Append, the temporary file is removed and nothing is stored. One thread.
+class BlobWriter {
+ public:
+  static Result<std::unique_ptr<BlobWriter>> Start(BlobStore& store);
+  ~BlobWriter();
+  Status Append(std::span<const uint8_t> bytes);
+  Result<Hash256> Commit();  // once
+  uint64_t size_bytes() const;
+
+ private:
+  struct Impl;
+  explicit BlobWriter(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -76,9 +76,17 @@ inline constexpr uint32_t kJobIdBytesMax = 128;
 inline constexpr uint32_t kDataBlobsMax = 64;
 
 // The largest model the scheduler initialises on submit (GPT-2 XL, 1.56 G, fits): the
-// initialisation holds four model-sized buffers (on the offload worker, one job at a time), so
-// without a cap one unfunded submit could take tens of GB and minutes.
+// initialisation holds the parameters once (6.4 GB at the cap; checkpoint_blob.h streams their
+// encoding into the store) on the offload worker, one job at a time, and takes minutes of CPU.
 inline constexpr int64_t kSchedulerInitParamsMax = 1'600'000'000;
+
+// Blob uploads. An upload is charged (to its key's daily quota) at least a filesystem block,
+// what even a 1-byte blob costs on disk beside its inode and its uploader row: a quota in bytes
+// then also bounds how many blobs a key can make (256 GiB a day: at most 64 M). An assigned
+// task's result allowance (reactor_tasks.cc) covers one blob, the task's one output: a result
+// is one delta, shard or dispute blob, and bytes alone would let one attempt make a blob per byte.
+inline constexpr uint64_t kUploadChargeBytesMin = 4096;
+inline constexpr uint32_t kResultBlobsPerAttemptMax = 1;
 
 // What a quote or submit reads from blobs (scheduler/src/spec_blobs.h): the prompts blob at most
 // one message's worth (inline prompts are bounded by the message), an inference checkpoint's
