@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "plume/gov/params.h"
 #include "plume/scheduler/gov_driver.h"
@@ -41,11 +42,52 @@ inline void AddGovFlags(CLI::App& app, GovFlags& flags) {
   }
 }
 
+// The scheduler flag that sets each parameter, for messages an operator can act on.
+inline std::string FlagOf(gov::Param p) {
+  switch (p) {
+    case gov::Param::kFeeBps:
+      return "--fee-bps";
+    case gov::Param::kAuditRateMinPpm:
+      return "--audit-p-min-ppm";
+    case gov::Param::kMinStakePerDevice:
+      return "--min-stake-per-device";
+    case gov::Param::kSlashBps:
+      return "--slash-bps";
+    case gov::Param::kFinderFeeBps:
+      return "--finder-fee-bps";
+    case gov::Param::kChallengeWindowMs:
+      return "--challenge-window-ms";
+    default: {
+      std::string name = "--gov-" + std::string(gov::SpecOf(p).name);
+      for (char& c : name) c = c == '_' ? '-' : c;
+      return name;
+    }
+  }
+}
+
+// One line per parameter whose starting value is outside the governance bounds, naming its flag,
+// the value, the bounds and why they exist; empty when all are within.
+inline std::vector<std::string> OutOfBoundsFlags(const gov::Params& params) {
+  std::vector<std::string> out;
+  for (const gov::ParamSpec& s : gov::ParamTable()) {
+    const int64_t v = params.Get(s.param);
+    if (gov::BoundsProblem(s.param, v).empty()) continue;
+    out.push_back(FlagOf(s.param) + " " + std::to_string(v) + " is outside the governance bounds [" +
+                  std::to_string(s.min) + ", " + std::to_string(s.max) + "] " +
+                  std::string(s.unit) + " (" + std::string(s.why_bounded) + ")");
+  }
+  return out;
+}
+
 // The initial parameters: the core's flags and the voting-rule flags. Without --gov-timelock-ms
 // the timelock is at least the unbonding period (stakers who disagree can leave first); one
-// given shorter is refused (empty: fine, else why).
+// given shorter is refused (empty: fine, else why). With the ledger on (`governed`), a flag
+// outside the governance bounds is refused too: no proposal could ever set such a value, so a
+// network must not start with one; only a private test network (--test-network) may, with a
+// warning.
 inline std::string InitialGovParams(const Config& core, const GovFlags& flags,
-                                    int64_t unbonding_ms, gov::Params& out) {
+                                    int64_t unbonding_ms, bool governed, bool test_network,
+                                    gov::Params& out) {
   out = ParamsOfConfig(core, gov::Params());
   for (const auto& [p, v] : flags.values) out.Set(p, v);
   if (!flags.values.contains(gov::Param::kTimelockMs)) {
@@ -57,12 +99,15 @@ inline std::string InitialGovParams(const Config& core, const GovFlags& flags,
     return "--gov-timelock-ms is shorter than --unbonding-ms: stakers who disagree with an "
            "adopted change could not leave before it takes effect";
   }
-  for (const gov::ParamSpec& s : gov::ParamTable()) {
-    if (std::string why = gov::BoundsProblem(s.param, out.Get(s.param)); !why.empty()) {
-      // The operator's own flag (a test network's window of 0, say) is its call; no proposal
-      // may set such a value.
-      spdlog::warn("flag value outside the governance bounds: {}", why);
-    }
+  const std::vector<std::string> outside = OutOfBoundsFlags(out);
+  if (governed && !test_network && !outside.empty()) {
+    std::string why;
+    for (const std::string& line : outside) why += (why.empty() ? "" : "; ") + line;
+    return why + ". Give a value within the bounds (docs/governance.md), or --test-network on a "
+                 "private test network";
+  }
+  for (const std::string& line : outside) {
+    spdlog::warn("{}{}", line, governed ? " (allowed by --test-network)" : " (no ledger)");
   }
   return {};
 }

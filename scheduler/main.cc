@@ -152,7 +152,8 @@ int Main(int argc, char** argv) {
                  "a power cut could lose acknowledged, ledger-paid results)")
       ->check(CLI::IsMember({"full", "normal"}))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds");
+  app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--upload-quota-bytes", options.upload_quota_bytes_per_day,
                  "blob bytes one key may upload per 24 h (0: no limit); agents' task results "
                  "are not counted");
@@ -228,11 +229,25 @@ int Main(int argc, char** argv) {
                  "minutes: a slow fetch of the inputs counts against the deadline too)")
       ->check(CLI::Range(int64_t{1'000}, core.task_deadline_max_ms))
       ->multi_option_policy(take_last);
+  plume::data::PublishLimits publish_limits;
+  app.add_option("--data-publishes-per-key-max", publish_limits.datasets_per_key_max,
+                 "datasets one key may publish on the ledger, revoked ones included (0: no "
+                 "limit); docs/data-owners.md")
+      ->multi_option_policy(take_last);
+  app.add_option("--data-publish-min-balance-micro-plume", publish_limits.min_balance_micro_plume,
+                 "what a data owner's team account must hold to publish (0: nothing)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000'000'000}))
+      ->multi_option_policy(take_last);
   plume::scheduler::GovFlags gov_flags;
   plume::scheduler::AddGovFlags(app, gov_flags);
+  bool test_network = false;
+  app.add_flag("--test-network", test_network,
+               "a private test network: with --operator-id, allows flag values outside the "
+               "governance bounds (a challenge window of 0, say), which otherwise refuse to start");
   CLI11_PARSE(app, argc, argv);
   plume::gov::Params gov_initial;
-  if (auto why = plume::scheduler::InitialGovParams(core, gov_flags, unbonding_ms, gov_initial);
+  if (auto why = plume::scheduler::InitialGovParams(core, gov_flags, unbonding_ms,
+                                                    !operator_id.empty(), test_network, gov_initial);
       !why.empty()) {
     std::cerr << "plume-scheduler: " << why << "\n";
     return 2;
@@ -304,6 +319,7 @@ int Main(int argc, char** argv) {
     }
     bridge = std::move(*opened);
     bridge->set_unbonding_ms(unbonding_ms);
+    bridge->set_publish_limits(publish_limits);
     auto wired = plume::scheduler::WireGovernance(*bridge, *ledger_key, gov_initial, options);
     if (!wired) {
       std::cerr << "plume-scheduler: governance: " << wired.error().message << "\n";

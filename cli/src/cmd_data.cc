@@ -8,6 +8,7 @@
 //   plume data show|terms DATASET the published terms, proven against the signed ledger head
 //   plume data list               your datasets; access DATASET: every recorded key release;
 //   plume data earnings           royalties paid to you, per dataset (from your history)
+//   plume data serve DATASET...   your key service (cmd_data_serve.cc)
 //
 // Bad input is refused here (exit 2) before anything is sent; a ledger refusal names its code.
 #include <algorithm>
@@ -392,6 +393,7 @@ void RegisterDataCommands(CLI::App& app) {
   auto* earnings = data->add_subcommand("earnings", "royalties paid to you, per dataset");
   AddFlags(earnings, f);
   earnings->callback([] { RunEarnings(f); });
+  RegisterDataServe(data);
 }
 
 }  // namespace plume::cli

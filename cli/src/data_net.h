@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "net_client.h"
 #include "plume/data/terms.h"
 
@@ -17,5 +19,8 @@ struct PublishedDataset {
 // whether a revoke is in the ledger; fails the command (exit 1) when it is not published.
 PublishedDataset PublishedOrFail(NetClient& client, const PublicKey& trusted,
                                  const std::string& dataset);
+
+// `plume data serve` (cmd_data_serve.cc), registered under `plume data`.
+void RegisterDataServe(CLI::App* data);
 
 }  // namespace plume::cli

@@ -3,20 +3,20 @@
 
 #include "plume/data/limits.h"
 #include "plume/data/terms.h"
-#include "wire.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::data {
 namespace {
 constexpr std::string_view kGrantDomain = "plume-data-grant-v1";
 
 void PutFields(const Grant& g, std::vector<uint8_t>& out) {
-  wire::PutString(out, g.dataset);
-  wire::PutString(out, g.job);
-  wire::PutString(out, g.task);
-  wire::PutU32(out, g.attempt);
-  wire::PutRaw(out, g.agent);
-  wire::PutU64(out, g.issued_unix_ms);
-  wire::PutU64(out, g.expires_unix_ms);
+  protocol::codec::PutString(out, g.dataset);
+  protocol::codec::PutString(out, g.job);
+  protocol::codec::PutString(out, g.task);
+  protocol::codec::PutU32(out, g.attempt);
+  protocol::codec::PutRaw(out, g.agent);
+  protocol::codec::PutU64(out, g.issued_unix_ms);
+  protocol::codec::PutU64(out, g.expires_unix_ms);
 }
 
 bool Shaped(const Grant& g) {
@@ -29,8 +29,8 @@ bool Shaped(const Grant& g) {
 
 std::vector<uint8_t> GrantSigningBytes(const Grant& grant, const Hash256& ledger_id) {
   std::vector<uint8_t> out;
-  wire::PutString(out, kGrantDomain);
-  wire::PutRaw(out, ledger_id);
+  protocol::codec::PutString(out, kGrantDomain);
+  protocol::codec::PutRaw(out, ledger_id);
   PutFields(grant, out);
   return out;
 }
@@ -42,13 +42,13 @@ Signature SignGrant(const Grant& grant, const Hash256& ledger_id, const Identity
 std::vector<uint8_t> EncodeGrant(const Grant& grant) {
   std::vector<uint8_t> out;
   PutFields(grant, out);
-  wire::PutRaw(out, grant.scheduler_signature);
+  protocol::codec::PutRaw(out, grant.scheduler_signature);
   return out;
 }
 
 Result<Grant> DecodeGrant(std::span<const uint8_t> bytes) {
   if (bytes.size() > kGrantBytesMax) return Fail("grant is too long");
-  wire::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   Grant g;
   g.dataset = in.String(kDatasetIdChars);
   g.job = in.String(kGrantIdBytesMax);
@@ -84,16 +84,16 @@ std::string_view GrantCheckName(GrantCheck check) {
 
 std::vector<uint8_t> EncodeAccessRecord(const AccessRecord& r) {
   std::vector<uint8_t> out;
-  wire::PutRaw(out, r.owner);
+  protocol::codec::PutRaw(out, r.owner);
   const std::vector<uint8_t> grant = EncodeGrant(r.grant);
-  wire::PutU32(out, static_cast<uint32_t>(grant.size()));
-  wire::PutRaw(out, grant);
-  wire::PutU64(out, r.released_unix_ms);
+  protocol::codec::PutU32(out, static_cast<uint32_t>(grant.size()));
+  protocol::codec::PutRaw(out, grant);
+  protocol::codec::PutU64(out, r.released_unix_ms);
   return out;
 }
 
 Result<AccessRecord> DecodeAccessRecord(std::span<const uint8_t> bytes) {
-  wire::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   AccessRecord r;
   r.owner = in.Raw<32>();
   const uint32_t n = in.U32();
@@ -103,7 +103,7 @@ Result<AccessRecord> DecodeAccessRecord(std::span<const uint8_t> bytes) {
   auto grant = DecodeGrant(bytes.subspan(36, n));
   if (!grant) return tl::unexpected(grant.error());
   r.grant = std::move(*grant);
-  wire::Reader rest(bytes.subspan(36 + n));
+  protocol::codec::Reader rest(bytes.subspan(36 + n));
   r.released_unix_ms = rest.U64();
   if (!rest.done()) return Fail("data access record is malformed");
   return r;

@@ -6,7 +6,7 @@
 
 #include "plume/data/limits.h"
 #include "plume/data/terms.h"
-#include "wire.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::data {
 
@@ -33,16 +33,16 @@ std::optional<int64_t> RoyaltyFor(uint64_t tokens, uint64_t rate_micro_plume_per
 
 std::vector<uint8_t> EncodeClaims(const std::vector<RoyaltyClaim>& claims) {
   std::vector<uint8_t> out;
-  wire::PutU32(out, static_cast<uint32_t>(claims.size()));
+  protocol::codec::PutU32(out, static_cast<uint32_t>(claims.size()));
   for (const RoyaltyClaim& c : claims) {
-    wire::PutString(out, c.dataset);
-    wire::PutU64(out, c.tokens);
+    protocol::codec::PutString(out, c.dataset);
+    protocol::codec::PutU64(out, c.tokens);
   }
   return out;
 }
 
 Result<std::vector<RoyaltyClaim>> DecodeClaims(std::span<const uint8_t> bytes) {
-  wire::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   const uint32_t n = in.U32();
   if (n == 0 || n > kJobDatasetsMax) return Fail("a settle claims royalties for 1..8 datasets");
   std::vector<RoyaltyClaim> claims;

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "plume/data/limits.h"
-#include "wire.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::data {
 namespace {
@@ -27,24 +27,24 @@ std::string_view JobKindName(JobKind kind) {
 
 std::vector<uint8_t> EncodeTerms(const Terms& t) {
   std::vector<uint8_t> out;
-  wire::PutRaw(out, t.owner);
-  wire::PutString(out, t.name);
-  wire::PutRaw(out, t.blob_hash);
-  wire::PutU64(out, t.bytes);
-  wire::PutU64(out, t.tokens);
-  wire::PutU8(out, t.encrypted ? 1 : 0);
-  wire::PutString(out, t.key_service);
-  wire::PutU8(out, t.kinds);
-  wire::PutU8(out, t.any_team ? 1 : 0);
-  wire::PutU32(out, static_cast<uint32_t>(t.teams.size()));
-  for (const PublicKey& k : t.teams) wire::PutRaw(out, k);
-  wire::PutU64(out, t.royalty_micro_plume_per_mtoken);
+  protocol::codec::PutRaw(out, t.owner);
+  protocol::codec::PutString(out, t.name);
+  protocol::codec::PutRaw(out, t.blob_hash);
+  protocol::codec::PutU64(out, t.bytes);
+  protocol::codec::PutU64(out, t.tokens);
+  protocol::codec::PutU8(out, t.encrypted ? 1 : 0);
+  protocol::codec::PutString(out, t.key_service);
+  protocol::codec::PutU8(out, t.kinds);
+  protocol::codec::PutU8(out, t.any_team ? 1 : 0);
+  protocol::codec::PutU32(out, static_cast<uint32_t>(t.teams.size()));
+  for (const PublicKey& k : t.teams) protocol::codec::PutRaw(out, k);
+  protocol::codec::PutU64(out, t.royalty_micro_plume_per_mtoken);
   return out;
 }
 
 Result<Terms> DecodeTerms(std::span<const uint8_t> bytes) {
   if (bytes.size() > kTermsBytesMax) return Fail("dataset terms are too long");
-  wire::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   Terms t;
   t.owner = in.Raw<32>();
   t.name = in.String(kDatasetNameBytesMax);
@@ -111,13 +111,13 @@ bool IsDatasetId(std::string_view text) {
 
 std::vector<uint8_t> EncodeRevocation(const Revocation& r) {
   std::vector<uint8_t> out;
-  wire::PutString(out, r.dataset);
-  wire::PutRaw(out, r.owner);
+  protocol::codec::PutString(out, r.dataset);
+  protocol::codec::PutRaw(out, r.owner);
   return out;
 }
 
 Result<Revocation> DecodeRevocation(std::span<const uint8_t> bytes) {
-  wire::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   Revocation r;
   r.dataset = in.String(kDatasetIdChars);
   r.owner = in.Raw<32>();

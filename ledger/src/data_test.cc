@@ -125,6 +125,28 @@ TEST_F(DataTest, RevokeOnlyByTheOwnerOfAPublishedDataset) {
   EXPECT_TRUE(state_.Dataset(id_)->revoked);
 }
 
+// The count a scheduler's publish bound reads: per owner, refused and repeated publishes not
+// counted, revoked ones still counted, and the same after the state goes through a snapshot.
+TEST_F(DataTest, DatasetsPublishedByCountsPerOwnerAcrossASnapshot) {
+  const PublicKey me = owner().public_key();
+  EXPECT_EQ(state_.DatasetsPublishedBy(me), 0u);
+  Refused(Signed(cast_.id, MakeDatasetPublish(terms_), cast_.teams[0]), Code::kBadSignature);
+  ASSERT_EQ(Run(Publish()), Code::kOk);
+  EXPECT_EQ(state_.Apply(Publish(), BodyHash(Publish())).code, Code::kIdExists);
+  data::Terms other = terms_;
+  other.name = "corpus 2";
+  ASSERT_EQ(Run(Signed(cast_.id, MakeDatasetPublish(other), owner())), Code::kOk);
+  ASSERT_EQ(Run(Signed(cast_.id, MakeDatasetRevoke({id_, me}), owner())), Code::kOk);
+  EXPECT_EQ(state_.DatasetsPublishedBy(me), 2u);
+  EXPECT_EQ(state_.DatasetsPublishedBy(cast_.teams[0].public_key()), 0u);
+  std::vector<uint8_t> bytes;
+  state_.EncodeTo(bytes);
+  auto copy = State::Decode(bytes);
+  ASSERT_TRUE(copy) << copy.error().message;
+  EXPECT_EQ(copy->DatasetsPublishedBy(me), 2u);
+  EXPECT_EQ(copy->DatasetsPublishedBy(cast_.teams[0].public_key()), 0u);
+}
+
 TEST_F(DataTest, AccessRecordsNeedTheOwnerAndAGrantFromTheLedgerKey) {
   Refused(Access(Grant("t0", cast_.ledger), owner()), Code::kUnknownDataset);
   ASSERT_EQ(Run(Publish()), Code::kOk);

@@ -3,9 +3,9 @@
 
 #include <cctype>
 
-#include "codec.h"
 #include "plume/ledger/gov.h"
 #include "plume/ledger/limits.h"
+#include "plume/protocol/codec.h"
 #include "plume/protocol/hash.h"
 #include "receipt_codec.h"
 
@@ -22,23 +22,23 @@ constexpr uint8_t kLegKindLast = static_cast<uint8_t>(LegKind::kRoyalty);
 
 // Everything but the signatures, in struct order.
 void PutBody(const Entry& e, std::vector<uint8_t>& out) {
-  codec::PutU8(out, static_cast<uint8_t>(e.type));
-  codec::PutString(out, e.id);
-  codec::PutString(out, e.from);
-  codec::PutString(out, e.to);
-  codec::PutU64(out, static_cast<uint64_t>(e.amount.value()));
-  codec::PutString(out, e.job);
-  codec::PutU8(out, e.receipt ? 1 : 0);
+  protocol::codec::PutU8(out, static_cast<uint8_t>(e.type));
+  protocol::codec::PutString(out, e.id);
+  protocol::codec::PutString(out, e.from);
+  protocol::codec::PutString(out, e.to);
+  protocol::codec::PutU64(out, static_cast<uint64_t>(e.amount.value()));
+  protocol::codec::PutString(out, e.job);
+  protocol::codec::PutU8(out, e.receipt ? 1 : 0);
   if (e.receipt) PutReceipt(*e.receipt, out);
-  codec::PutU64(out, e.at_ms);
-  codec::PutU32(out, static_cast<uint32_t>(e.legs.size()));
+  protocol::codec::PutU64(out, e.at_ms);
+  protocol::codec::PutU32(out, static_cast<uint32_t>(e.legs.size()));
   for (const Leg& leg : e.legs) {
-    codec::PutU8(out, static_cast<uint8_t>(leg.kind));
-    codec::PutString(out, leg.account);
-    codec::PutU64(out, static_cast<uint64_t>(leg.amount.value()));
+    protocol::codec::PutU8(out, static_cast<uint8_t>(leg.kind));
+    protocol::codec::PutString(out, leg.account);
+    protocol::codec::PutU64(out, static_cast<uint64_t>(leg.amount.value()));
   }
-  codec::PutString(out, e.memo);
-  codec::PutBytes(out, e.body);
+  protocol::codec::PutString(out, e.memo);
+  protocol::codec::PutBytes(out, e.body);
 }
 
 bool IsLowerHex(std::string_view s) {
@@ -196,8 +196,8 @@ Entry MakeTaskReceipt(std::string id, TaskReceipt receipt) {
 std::vector<uint8_t> SigningBytes(const Entry& e, const LedgerId& ledger) {
   std::vector<uint8_t> out;
   out.reserve(224);
-  codec::PutString(out, kEntryDomain);
-  codec::PutRaw(out, ledger);
+  protocol::codec::PutString(out, kEntryDomain);
+  protocol::codec::PutRaw(out, ledger);
   PutBody(e, out);
   return out;
 }
@@ -215,10 +215,10 @@ Endorsement SignEntry(const Entry& e, const LedgerId& ledger, const Identity& si
 
 void AppendEncoded(const Entry& e, std::vector<uint8_t>& out) {
   PutBody(e, out);
-  codec::PutU32(out, static_cast<uint32_t>(e.signatures.size()));
+  protocol::codec::PutU32(out, static_cast<uint32_t>(e.signatures.size()));
   for (const Endorsement& s : e.signatures) {
-    codec::PutRaw(out, s.signer);
-    codec::PutRaw(out, s.signature);
+    protocol::codec::PutRaw(out, s.signer);
+    protocol::codec::PutRaw(out, s.signature);
   }
 }
 
@@ -230,7 +230,7 @@ std::vector<uint8_t> Encode(const Entry& e) {
 }
 
 Result<Entry> Decode(std::span<const uint8_t> bytes) {
-  codec::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   Entry e;
   const uint8_t type = in.U8();
   if (!IsKnownEntryType(type)) {

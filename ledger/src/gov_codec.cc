@@ -1,7 +1,7 @@
 // Canonical encodings of the governance bodies and their entry constructors (see gov.h).
-#include "codec.h"
 #include "plume/ledger/gov.h"
 #include "plume/ledger/limits.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::ledger {
 namespace {
@@ -11,29 +11,29 @@ constexpr uint8_t kVoteOptionLast = static_cast<uint8_t>(VoteOption::kVeto);
 constexpr uint8_t kOutcomeResultLast = static_cast<uint8_t>(OutcomeResult::kVetoed);
 
 void PutMoney(std::vector<uint8_t>& out, MicroPlume m) {
-  codec::PutU64(out, static_cast<uint64_t>(m.value()));
+  protocol::codec::PutU64(out, static_cast<uint64_t>(m.value()));
 }
-MicroPlume ReadMoney(codec::Reader& in) {
+MicroPlume ReadMoney(protocol::codec::Reader& in) {
   const int64_t v = static_cast<int64_t>(in.U64());
   if (v < 0) in.Fail();  // no body amount is negative: one encoding per meaning
   return MicroPlume(v);
 }
-uint8_t ReadEnum(codec::Reader& in, uint8_t last) {
+uint8_t ReadEnum(protocol::codec::Reader& in, uint8_t last) {
   const uint8_t v = in.U8();
   if (v < 1 || v > last) in.Fail();
   return v;
 }
-std::string ReadText(codec::Reader& in, size_t max_bytes) {
+std::string ReadText(protocol::codec::Reader& in, size_t max_bytes) {
   std::string s = in.String(max_bytes);
   if (!IsValidUtf8(s)) in.Fail();
   return s;
 }
 template <typename T>
-Result<T> Done(codec::Reader& in, T body, std::string_view what) {
+Result<T> Done(protocol::codec::Reader& in, T body, std::string_view what) {
   if (!in.done()) return Fail(std::string(what) + " body is malformed or has trailing bytes");
   return body;
 }
-std::string ReadProposalId(codec::Reader& in) {
+std::string ReadProposalId(protocol::codec::Reader& in) {
   std::string id = in.String(kProposalIdBytesMax);
   if (!ProposalIdProblem(id).empty()) in.Fail();
   return id;
@@ -87,23 +87,23 @@ std::string_view OutcomeResultName(OutcomeResult r) {
 
 std::vector<uint8_t> EncodeBody(const ProposalBody& b) {
   std::vector<uint8_t> out;
-  codec::PutU8(out, static_cast<uint8_t>(b.kind));
-  codec::PutString(out, b.title);
-  codec::PutString(out, b.param);
-  codec::PutU64(out, static_cast<uint64_t>(b.value));
-  codec::PutString(out, b.grant_to);
+  protocol::codec::PutU8(out, static_cast<uint8_t>(b.kind));
+  protocol::codec::PutString(out, b.title);
+  protocol::codec::PutString(out, b.param);
+  protocol::codec::PutU64(out, static_cast<uint64_t>(b.value));
+  protocol::codec::PutString(out, b.grant_to);
   PutMoney(out, b.grant_amount);
-  codec::PutString(out, b.purpose);
-  codec::PutU64(out, b.voting_end_ms);
-  codec::PutU64(out, b.timelock_ms);
-  codec::PutU32(out, b.quorum_ppm);
-  codec::PutU32(out, b.threshold_ppm);
-  codec::PutU32(out, b.veto_ppm);
+  protocol::codec::PutString(out, b.purpose);
+  protocol::codec::PutU64(out, b.voting_end_ms);
+  protocol::codec::PutU64(out, b.timelock_ms);
+  protocol::codec::PutU32(out, b.quorum_ppm);
+  protocol::codec::PutU32(out, b.threshold_ppm);
+  protocol::codec::PutU32(out, b.veto_ppm);
   return out;
 }
 
 Result<ProposalBody> DecodeProposal(std::span<const uint8_t> bytes) {
-  codec::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   ProposalBody b;
   b.kind = static_cast<ProposalKind>(ReadEnum(in, kProposalKindLast));
   b.title = ReadText(in, kProposalTitleBytesMax);
@@ -122,13 +122,13 @@ Result<ProposalBody> DecodeProposal(std::span<const uint8_t> bytes) {
 
 std::vector<uint8_t> EncodeBody(const VoteBody& b) {
   std::vector<uint8_t> out;
-  codec::PutString(out, b.proposal);
-  codec::PutU8(out, static_cast<uint8_t>(b.option));
+  protocol::codec::PutString(out, b.proposal);
+  protocol::codec::PutU8(out, static_cast<uint8_t>(b.option));
   return out;
 }
 
 Result<VoteBody> DecodeVote(std::span<const uint8_t> bytes) {
-  codec::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   VoteBody b;
   b.proposal = ReadProposalId(in);
   b.option = static_cast<VoteOption>(ReadEnum(in, kVoteOptionLast));
@@ -137,15 +137,15 @@ Result<VoteBody> DecodeVote(std::span<const uint8_t> bytes) {
 
 std::vector<uint8_t> EncodeBody(const OutcomeBody& b) {
   std::vector<uint8_t> out;
-  codec::PutString(out, b.proposal);
+  protocol::codec::PutString(out, b.proposal);
   for (MicroPlume m : {b.yes, b.no, b.abstain, b.veto, b.staked}) PutMoney(out, m);
-  codec::PutU32(out, b.voters);
-  codec::PutU8(out, static_cast<uint8_t>(b.result));
+  protocol::codec::PutU32(out, b.voters);
+  protocol::codec::PutU8(out, static_cast<uint8_t>(b.result));
   return out;
 }
 
 Result<OutcomeBody> DecodeOutcome(std::span<const uint8_t> bytes) {
-  codec::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   OutcomeBody b;
   b.proposal = ReadProposalId(in);
   b.yes = ReadMoney(in);
@@ -160,12 +160,12 @@ Result<OutcomeBody> DecodeOutcome(std::span<const uint8_t> bytes) {
 
 std::vector<uint8_t> EncodeBody(const ExecutionBody& b) {
   std::vector<uint8_t> out;
-  codec::PutString(out, b.proposal);
+  protocol::codec::PutString(out, b.proposal);
   return out;
 }
 
 Result<ExecutionBody> DecodeExecution(std::span<const uint8_t> bytes) {
-  codec::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   ExecutionBody b;
   b.proposal = ReadProposalId(in);
   return Done(in, std::move(b), "execution");

@@ -367,6 +367,11 @@ std::optional<DatasetRecord> Ledger::Dataset(std::string_view id) const {
   return state_.Dataset(id);
 }
 
+uint64_t Ledger::DatasetsPublishedBy(const PublicKey& owner) const {
+  std::lock_guard lock(mu_);
+  return state_.DatasetsPublishedBy(owner);
+}
+
 std::optional<uint64_t> Ledger::IndexOf(std::string_view id) const {
   std::lock_guard lock(mu_);
   return state_.IndexOf(id);

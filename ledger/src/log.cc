@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "codec.h"
 #include "plume/ledger/limits.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::ledger {
 namespace {
@@ -76,20 +76,20 @@ uint32_t Crc32c(std::span<const uint8_t> bytes) {
 
 std::vector<uint8_t> EncodeLogHeader(const LogHeader& header) {
   std::vector<uint8_t> out(kMagic.begin(), kMagic.end());
-  codec::PutU32(out, kLogVersion);
-  codec::PutRaw(out, header.ledger);
-  codec::PutRaw(out, header.operator_key);
-  codec::PutRaw(out, header.nonce);
-  codec::PutU32(out, Crc32c(out));
+  protocol::codec::PutU32(out, kLogVersion);
+  protocol::codec::PutRaw(out, header.ledger);
+  protocol::codec::PutRaw(out, header.operator_key);
+  protocol::codec::PutRaw(out, header.nonce);
+  protocol::codec::PutU32(out, Crc32c(out));
   return out;
 }
 
 LedgerId LedgerIdOf(const LogHeader& header) {
   std::vector<uint8_t> bytes;
-  codec::PutString(bytes, kLedgerIdDomain);
-  codec::PutRaw(bytes, header.ledger);
-  codec::PutRaw(bytes, header.operator_key);
-  codec::PutRaw(bytes, header.nonce);
+  protocol::codec::PutString(bytes, kLedgerIdDomain);
+  protocol::codec::PutRaw(bytes, header.ledger);
+  protocol::codec::PutRaw(bytes, header.operator_key);
+  protocol::codec::PutRaw(bytes, header.nonce);
   return Blake2b256(bytes);
 }
 
@@ -127,7 +127,7 @@ Result<LogHeader> DecodeLogHeader(std::span<const uint8_t> bytes) {
   if (LoadU32(bytes.data() + kHeaderCrcOffset) != Crc32c(bytes.first(kHeaderCrcOffset))) {
     return Fail("ledger.log header checksum mismatch: the header is corrupt");
   }
-  codec::Reader in(bytes.subspan(12, kHeaderCrcOffset - 12));
+  protocol::codec::Reader in(bytes.subspan(12, kHeaderCrcOffset - 12));
   LogHeader h;
   h.ledger = in.Raw<32>();
   h.operator_key = in.Raw<32>();
@@ -136,9 +136,9 @@ Result<LogHeader> DecodeLogHeader(std::span<const uint8_t> bytes) {
 }
 
 void AppendRecord(std::span<const uint8_t> payload, std::vector<uint8_t>& out) {
-  codec::PutU32(out, static_cast<uint32_t>(payload.size()));
-  codec::PutU32(out, Crc32c(payload));
-  codec::PutRaw(out, payload);
+  protocol::codec::PutU32(out, static_cast<uint32_t>(payload.size()));
+  protocol::codec::PutU32(out, Crc32c(payload));
+  protocol::codec::PutRaw(out, payload);
 }
 
 Result<std::unique_ptr<LogReader>> LogReader::Open(const std::filesystem::path& path) {

@@ -10,26 +10,26 @@ constexpr std::string_view kAgentDomain = "plume-receipt-agent-v2";
 constexpr std::string_view kSchedulerDomain = "plume-receipt-scheduler-v2";
 
 void PutAgentFields(const TaskReceipt& r, std::vector<uint8_t>& out) {
-  codec::PutString(out, r.job_id);
-  codec::PutString(out, r.task_id);
-  codec::PutU32(out, r.attempt);
-  codec::PutU32(out, static_cast<uint32_t>(r.input_hashes.size()));
-  for (const Hash256& h : r.input_hashes) codec::PutRaw(out, h);
-  codec::PutRaw(out, r.output_hash);
-  codec::PutU64(out, r.flops);
-  codec::PutString(out, r.device);
-  codec::PutString(out, r.kernel_build);
-  codec::PutU64(out, r.start_unix_ms);
-  codec::PutU64(out, r.end_unix_ms);
-  codec::PutRaw(out, r.agent);
+  protocol::codec::PutString(out, r.job_id);
+  protocol::codec::PutString(out, r.task_id);
+  protocol::codec::PutU32(out, r.attempt);
+  protocol::codec::PutU32(out, static_cast<uint32_t>(r.input_hashes.size()));
+  for (const Hash256& h : r.input_hashes) protocol::codec::PutRaw(out, h);
+  protocol::codec::PutRaw(out, r.output_hash);
+  protocol::codec::PutU64(out, r.flops);
+  protocol::codec::PutString(out, r.device);
+  protocol::codec::PutString(out, r.kernel_build);
+  protocol::codec::PutU64(out, r.start_unix_ms);
+  protocol::codec::PutU64(out, r.end_unix_ms);
+  protocol::codec::PutRaw(out, r.agent);
 }
 }  // namespace
 
 std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& r, const LedgerId& ledger) {
   std::vector<uint8_t> out;
   out.reserve(288 + 32 * r.input_hashes.size());
-  codec::PutString(out, kAgentDomain);
-  codec::PutRaw(out, ledger);
+  protocol::codec::PutString(out, kAgentDomain);
+  protocol::codec::PutRaw(out, ledger);
   PutAgentFields(r, out);
   return out;
 }
@@ -37,12 +37,12 @@ std::vector<uint8_t> AgentSigningBytes(const TaskReceipt& r, const LedgerId& led
 std::vector<uint8_t> SchedulerSigningBytes(const TaskReceipt& r, const LedgerId& ledger) {
   std::vector<uint8_t> out;
   out.reserve(352 + 32 * r.input_hashes.size());
-  codec::PutString(out, kSchedulerDomain);
-  codec::PutRaw(out, ledger);
+  protocol::codec::PutString(out, kSchedulerDomain);
+  protocol::codec::PutRaw(out, ledger);
   PutAgentFields(r, out);
-  codec::PutRaw(out, r.agent_signature);
-  codec::PutU64(out, r.price_micro_plume_per_pflop);
-  codec::PutU32(out, r.fee_bps);
+  protocol::codec::PutRaw(out, r.agent_signature);
+  protocol::codec::PutU64(out, r.price_micro_plume_per_pflop);
+  protocol::codec::PutU32(out, r.fee_bps);
   return out;
 }
 
@@ -71,13 +71,13 @@ bool VerifyCountersignature(const TaskReceipt& r, const LedgerId& ledger,
 
 void PutReceipt(const TaskReceipt& r, std::vector<uint8_t>& out) {
   PutAgentFields(r, out);
-  codec::PutRaw(out, r.agent_signature);
-  codec::PutU64(out, r.price_micro_plume_per_pflop);
-  codec::PutU32(out, r.fee_bps);
-  codec::PutRaw(out, r.scheduler_signature);
+  protocol::codec::PutRaw(out, r.agent_signature);
+  protocol::codec::PutU64(out, r.price_micro_plume_per_pflop);
+  protocol::codec::PutU32(out, r.fee_bps);
+  protocol::codec::PutRaw(out, r.scheduler_signature);
 }
 
-TaskReceipt ReadReceipt(codec::Reader& in) {
+TaskReceipt ReadReceipt(protocol::codec::Reader& in) {
   TaskReceipt r;
   r.job_id = in.String(kJobIdBytesMax);
   r.task_id = in.String(kTaskIdBytesMax);

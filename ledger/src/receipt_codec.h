@@ -3,11 +3,11 @@
 
 #include <vector>
 
-#include "codec.h"
 #include "plume/ledger/receipt.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::ledger {
 void PutReceipt(const TaskReceipt& receipt, std::vector<uint8_t>& out);
 // Reads one receipt; on malformed input reader.ok() turns false.
-TaskReceipt ReadReceipt(codec::Reader& reader);
+TaskReceipt ReadReceipt(protocol::codec::Reader& reader);
 }  // namespace plume::ledger

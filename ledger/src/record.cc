@@ -1,7 +1,7 @@
 // Log record payloads and signed tree heads (see record.h and head.h).
 #include "record.h"
 
-#include "codec.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::ledger {
 namespace {
@@ -11,10 +11,10 @@ constexpr size_t kHeadRecordBytes = 1 + 8 + 8 + 32 + 64;
 
 std::vector<uint8_t> HeadSigningBytes(const SignedTreeHead& head) {
   std::vector<uint8_t> out;
-  codec::PutString(out, kHeadDomain);
-  codec::PutU64(out, head.tree_size);
-  codec::PutU64(out, head.timestamp_unix_ms);
-  codec::PutRaw(out, head.root);
+  protocol::codec::PutString(out, kHeadDomain);
+  protocol::codec::PutU64(out, head.tree_size);
+  protocol::codec::PutU64(out, head.timestamp_unix_ms);
+  protocol::codec::PutRaw(out, head.root);
   return out;
 }
 
@@ -31,20 +31,20 @@ bool VerifyHead(const SignedTreeHead& head, const PublicKey& ledger) {
 
 void EncodeEntryRecord(uint64_t index, const Hash256& prev_hash, const Entry& entry,
                        std::vector<uint8_t>& out) {
-  codec::PutU8(out, static_cast<uint8_t>(RecordKind::kEntry));
-  codec::PutU64(out, index);
-  codec::PutRaw(out, prev_hash);
+  protocol::codec::PutU8(out, static_cast<uint8_t>(RecordKind::kEntry));
+  protocol::codec::PutU64(out, index);
+  protocol::codec::PutRaw(out, prev_hash);
   AppendEncoded(entry, out);
 }
 
 std::vector<uint8_t> EncodeHeadRecord(const SignedTreeHead& head) {
   std::vector<uint8_t> out;
   out.reserve(kHeadRecordBytes);
-  codec::PutU8(out, static_cast<uint8_t>(RecordKind::kHead));
-  codec::PutU64(out, head.tree_size);
-  codec::PutU64(out, head.timestamp_unix_ms);
-  codec::PutRaw(out, head.root);
-  codec::PutRaw(out, head.signature);
+  protocol::codec::PutU8(out, static_cast<uint8_t>(RecordKind::kHead));
+  protocol::codec::PutU64(out, head.tree_size);
+  protocol::codec::PutU64(out, head.timestamp_unix_ms);
+  protocol::codec::PutRaw(out, head.root);
+  protocol::codec::PutRaw(out, head.signature);
   return out;
 }
 
@@ -54,7 +54,7 @@ bool IsHeadRecord(std::span<const uint8_t> payload) {
 }
 
 Result<std::variant<EntryRecord, SignedTreeHead>> DecodeRecord(std::span<const uint8_t> payload) {
-  codec::Reader in(payload);
+  protocol::codec::Reader in(payload);
   const uint8_t kind = in.U8();
   if (kind == static_cast<uint8_t>(RecordKind::kHead)) {
     SignedTreeHead head;

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "codec.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::ledger {
 namespace {
@@ -20,9 +20,9 @@ constexpr size_t kPrefixBytes = 8 + 4 + 8 + 32 + 64;
 
 std::vector<uint8_t> SnapshotSigningBytes(const LedgerId& ledger, const Hash256& digest) {
   std::vector<uint8_t> out;
-  codec::PutString(out, kSnapshotDomain);
-  codec::PutRaw(out, ledger);
-  codec::PutRaw(out, digest);
+  protocol::codec::PutString(out, kSnapshotDomain);
+  protocol::codec::PutRaw(out, ledger);
+  protocol::codec::PutRaw(out, digest);
   return out;
 }
 
@@ -40,21 +40,21 @@ Status WriteSnapshot(const std::filesystem::path& dir, const Snapshot& s,
                      const Identity& ledger_key, const LedgerId& ledger) {
   std::vector<uint8_t> body;
   body.reserve(128 + s.offsets.size() * 40);
-  codec::PutU64(body, s.head.tree_size);
-  codec::PutU64(body, s.head.timestamp_unix_ms);
-  codec::PutRaw(body, s.head.root);
-  codec::PutRaw(body, s.head.signature);
-  codec::PutU64(body, s.head_offset);
-  codec::PutU64(body, s.committed_end);
-  for (uint64_t o : s.offsets) codec::PutU64(body, o);
-  for (const Hash256& h : s.leaves) codec::PutRaw(body, h);
+  protocol::codec::PutU64(body, s.head.tree_size);
+  protocol::codec::PutU64(body, s.head.timestamp_unix_ms);
+  protocol::codec::PutRaw(body, s.head.root);
+  protocol::codec::PutRaw(body, s.head.signature);
+  protocol::codec::PutU64(body, s.head_offset);
+  protocol::codec::PutU64(body, s.committed_end);
+  for (uint64_t o : s.offsets) protocol::codec::PutU64(body, o);
+  for (const Hash256& h : s.leaves) protocol::codec::PutRaw(body, h);
   s.state.EncodeTo(body);
   std::vector<uint8_t> file(kMagic.begin(), kMagic.end());
-  codec::PutU32(file, kVersion);
-  codec::PutU64(file, body.size());
+  protocol::codec::PutU32(file, kVersion);
+  protocol::codec::PutU64(file, body.size());
   const Hash256 digest = Blake2b256(body);
-  codec::PutRaw(file, digest);
-  codec::PutRaw(file, ledger_key.Sign(SnapshotSigningBytes(ledger, digest)));
+  protocol::codec::PutRaw(file, digest);
+  protocol::codec::PutRaw(file, ledger_key.Sign(SnapshotSigningBytes(ledger, digest)));
   file.insert(file.end(), body.begin(), body.end());
 
   const std::filesystem::path tmp = dir / "snapshot.tmp";
@@ -79,7 +79,7 @@ Result<Snapshot> ReadSnapshot(const std::filesystem::path& dir, const Keys& keys
     return Fail("snapshot has no PLUMESNP header");
   }
   const std::span<const uint8_t> all(file);
-  codec::Reader prefix(all.first(kPrefixBytes).subspan(8));
+  protocol::codec::Reader prefix(all.first(kPrefixBytes).subspan(8));
   const uint32_t version = prefix.U32();
   const uint64_t body_bytes = prefix.U64();
   const Hash256 digest = prefix.Raw<32>();
@@ -92,7 +92,7 @@ Result<Snapshot> ReadSnapshot(const std::filesystem::path& dir, const Keys& keys
   if (!VerifySignature(keys.ledger, SnapshotSigningBytes(keys.ledger_id, digest), signature)) {
     return Fail("snapshot is not signed by this ledger's key");
   }
-  codec::Reader r(body);
+  protocol::codec::Reader r(body);
   Snapshot s;
   s.head.tree_size = r.U64();
   s.head.timestamp_unix_ms = r.U64();

@@ -391,6 +391,7 @@ Status State::CheckInvariants() const {
     }
   }
   if (Status st = CheckStakeInvariants(); !st) return st;
+  if (Status st = CheckDataInvariants(); !st) return st;
   return CheckGovInvariants();
 }
 

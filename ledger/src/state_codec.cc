@@ -3,9 +3,9 @@
 // Order: minted, entry count, balances, holds, settled tasks, ids, tranches (by unbond
 // account), slashed tasks (the last two since snapshot version 3), datasets and governance
 // proposals (version 4, which also gave holds their royalties).
-#include "codec.h"
 #include "plume/ledger/limits.h"
 #include "plume/ledger/state.h"
+#include "plume/protocol/codec.h"
 
 namespace plume::ledger {
 namespace {
@@ -13,68 +13,68 @@ constexpr size_t kStringMax = 256;
 }
 
 void State::EncodeTo(std::vector<uint8_t>& out) const {
-  codec::PutU64(out, static_cast<uint64_t>(minted_.value()));
-  codec::PutU64(out, entry_count_);
-  codec::PutU64(out, balances_.size());
+  protocol::codec::PutU64(out, static_cast<uint64_t>(minted_.value()));
+  protocol::codec::PutU64(out, entry_count_);
+  protocol::codec::PutU64(out, balances_.size());
   for (const auto& [account, balance] : balances_) {
-    codec::PutString(out, account);
-    codec::PutU64(out, static_cast<uint64_t>(balance.value()));
+    protocol::codec::PutString(out, account);
+    protocol::codec::PutU64(out, static_cast<uint64_t>(balance.value()));
   }
-  codec::PutU64(out, holds_.size());
+  protocol::codec::PutU64(out, holds_.size());
   for (const auto& [job, h] : holds_) {
-    codec::PutString(out, job);
-    codec::PutString(out, h.team);
+    protocol::codec::PutString(out, job);
+    protocol::codec::PutString(out, h.team);
     for (MicroPlume m : {h.held, h.paid, h.fees, h.royalties, h.released}) {
-      codec::PutU64(out, static_cast<uint64_t>(m.value()));
+      protocol::codec::PutU64(out, static_cast<uint64_t>(m.value()));
     }
-    codec::PutU8(out, h.closed ? 1 : 0);
+    protocol::codec::PutU8(out, h.closed ? 1 : 0);
   }
-  codec::PutU64(out, settled_.size());
-  for (const std::string& key : settled_) codec::PutString(out, key);
-  codec::PutU64(out, ids_.size());
+  protocol::codec::PutU64(out, settled_.size());
+  for (const std::string& key : settled_) protocol::codec::PutString(out, key);
+  protocol::codec::PutU64(out, ids_.size());
   for (const auto& [id, rec] : ids_) {
-    codec::PutString(out, id);
-    codec::PutU64(out, rec.index);
-    codec::PutRaw(out, rec.body_hash);
+    protocol::codec::PutString(out, id);
+    protocol::codec::PutU64(out, rec.index);
+    protocol::codec::PutRaw(out, rec.body_hash);
   }
-  codec::PutU64(out, tranches_.size());
+  protocol::codec::PutU64(out, tranches_.size());
   for (const auto& [account, list] : tranches_) {
-    codec::PutString(out, account);
-    codec::PutU64(out, list.size());
+    protocol::codec::PutString(out, account);
+    protocol::codec::PutU64(out, list.size());
     for (const Tranche& t : list) {
-      codec::PutString(out, t.entry_id);
-      codec::PutU64(out, static_cast<uint64_t>(t.amount.value()));
-      codec::PutU64(out, t.release_at_ms);
+      protocol::codec::PutString(out, t.entry_id);
+      protocol::codec::PutU64(out, static_cast<uint64_t>(t.amount.value()));
+      protocol::codec::PutU64(out, t.release_at_ms);
     }
   }
-  codec::PutU64(out, slashed_.size());
-  for (const std::string& key : slashed_) codec::PutString(out, key);
-  codec::PutU64(out, proposals_.size());
+  protocol::codec::PutU64(out, slashed_.size());
+  for (const std::string& key : slashed_) protocol::codec::PutString(out, key);
+  protocol::codec::PutU64(out, proposals_.size());
   for (const auto& [id, p] : proposals_) {
-    codec::PutString(out, id);
-    codec::PutString(out, p.proposer);
-    codec::PutU64(out, static_cast<uint64_t>(p.deposit.value()));
+    protocol::codec::PutString(out, id);
+    protocol::codec::PutString(out, p.proposer);
+    protocol::codec::PutU64(out, static_cast<uint64_t>(p.deposit.value()));
     for (uint64_t v : {p.index, p.opened_at_ms, p.voting_end_ms, p.timelock_ms}) {
-      codec::PutU64(out, v);
+      protocol::codec::PutU64(out, v);
     }
-    codec::PutU8(out, static_cast<uint8_t>(p.kind));
-    codec::PutString(out, p.grant_to);
-    codec::PutU64(out, static_cast<uint64_t>(p.grant_amount.value()));
-    codec::PutU8(out, p.outcome ? static_cast<uint8_t>(*p.outcome) : 0);
-    codec::PutU8(out, p.executed ? 1 : 0);
+    protocol::codec::PutU8(out, static_cast<uint8_t>(p.kind));
+    protocol::codec::PutString(out, p.grant_to);
+    protocol::codec::PutU64(out, static_cast<uint64_t>(p.grant_amount.value()));
+    protocol::codec::PutU8(out, p.outcome ? static_cast<uint8_t>(*p.outcome) : 0);
+    protocol::codec::PutU8(out, p.executed ? 1 : 0);
   }
-  codec::PutU64(out, datasets_.size());
+  protocol::codec::PutU64(out, datasets_.size());
   for (const auto& [id, d] : datasets_) {
-    codec::PutString(out, id);
-    codec::PutBytes(out, data::EncodeTerms(d.terms));
-    codec::PutU8(out, d.revoked ? 1 : 0);
-    codec::PutU64(out, d.published_index);
-    codec::PutU64(out, d.accesses);
+    protocol::codec::PutString(out, id);
+    protocol::codec::PutBytes(out, data::EncodeTerms(d.terms));
+    protocol::codec::PutU8(out, d.revoked ? 1 : 0);
+    protocol::codec::PutU64(out, d.published_index);
+    protocol::codec::PutU64(out, d.accesses);
   }
 }
 
 Result<State> State::Decode(std::span<const uint8_t> bytes) {
-  codec::Reader in(bytes);
+  protocol::codec::Reader in(bytes);
   State s;
   s.balances_.clear();
   const auto count = [&](size_t item_bytes_min) {
@@ -148,6 +148,7 @@ Result<State> State::Decode(std::span<const uint8_t> bytes) {
     auto terms = data::DecodeTerms(in.Bytes(kBodyBytesMax));
     if (!terms) in.Fail();
     DatasetRecord d{terms ? std::move(*terms) : data::Terms{}, in.U8() == 1, in.U64(), in.U64()};
+    ++s.published_by_[ToHex(d.terms.owner)];
     s.datasets_.emplace(std::move(id), std::move(d));
   }
   if (!in.done()) return Fail("snapshot state is malformed");

@@ -96,6 +96,22 @@ Code AuthorizeData(const Entry& e, const Keys& keys, Signers& signers) {
 
 }  // namespace rules
 
+// The per-owner publish counts (what a scheduler's publish bound reads) are exactly a recount of
+// the datasets: none lost, none counted twice, none made up.
+Status State::CheckDataInvariants() const {
+  std::unordered_map<std::string, uint64_t> recount;
+  for (const auto& [id, d] : datasets_) ++recount[ToHex(d.terms.owner)];
+  if (recount != published_by_) {
+    return Fail("invariant broken: the publish count per owner differs from the datasets");
+  }
+  return {};
+}
+
+uint64_t State::DatasetsPublishedBy(const PublicKey& owner) const {
+  auto it = published_by_.find(ToHex(owner));
+  return it == published_by_.end() ? 0 : it->second;
+}
+
 std::optional<DatasetRecord> State::Dataset(std::string_view id) const {
   auto it = datasets_.find(std::string(id));
   if (it == datasets_.end()) return std::nullopt;
@@ -115,6 +131,7 @@ Code State::ApplyData(const Entry& e) {
       // Royalties are paid to the owner's team account; opening it here means a settle never
       // fails for want of it.
       balances_.try_emplace(RoyaltyAccount(terms.owner), MicroPlume(0));
+      ++published_by_[ToHex(terms.owner)];
       datasets_.emplace(std::move(id), DatasetRecord{std::move(terms), false, entry_count_, 0});
       return Code::kOk;
     }

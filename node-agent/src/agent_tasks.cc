@@ -8,6 +8,7 @@
 
 #include "agent_impl.h"
 #include "plume/agent/metrics.h"
+#include "data_key.h"
 #include "dispute_work.h"
 #include "task_work.h"
 
@@ -215,7 +216,9 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
     auto params = blob(p.getRoundParams());
     auto data = blob(p.getDataShard());
     auto eval = blob(p.getEvalTokens());
-    if (!params || !data || !eval) {
+    if (auto st = AttachDataKey(a, identity, t); !st) {
+      problem = st.error().message;  // an unusable grant: the task fails below
+    } else if (!params || !data || !eval) {
       problem = "input blob unreadable: " +
                 (!params ? params.error() : !data ? data.error() : eval.error()).message;
     } else {

@@ -13,6 +13,11 @@ Result<TaskOutput> RunSegment(const SegmentTask& t, const DeviceChoice& device) 
   if (!ops) return tl::unexpected(ops.error());
   auto prepared = PrepareTrain(t.train);
   if (!prepared) return tl::unexpected(prepared.error());
+  struct Wiper {
+    const TrainTask& t;
+    std::vector<int32_t>& tokens;
+    ~Wiper() { WipeTokens(t, tokens); }
+  } wiper{t.train, prepared->tokens};
   kernels::TrainState start;
   if (t.link == 0) {
     start = verify::StartState(prepared->start);
@@ -77,8 +82,8 @@ Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train,
 
 WorkFn MakeSegmentWork(SegmentTask task, DeviceChoice device) {
   auto shared = std::make_shared<SegmentTask>(std::move(task));
-  return [shared, device](const ProgressFn&, const std::atomic<bool>&) {
-    return RunSegment(*shared, device);
+  return [shared, device](const ProgressFn&, const std::atomic<bool>& stop) {
+    return RunOnPlaintext(shared->train, stop, [&] { return RunSegment(*shared, device); });
   };
 }
 

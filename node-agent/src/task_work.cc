@@ -9,6 +9,7 @@
 #include <cmath>
 #include <memory>
 
+#include "plume/data/crypt.h"
 #include "plume/kernels/bpe.h"
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/flops.h"
@@ -54,6 +55,11 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
   if (!ops) return tl::unexpected(ops.error());
   auto prepared = PrepareTrain(t);
   if (!prepared) return tl::unexpected(prepared.error());
+  struct Wiper {
+    const TrainTask& t;
+    std::vector<int32_t>& tokens;
+    ~Wiper() { WipeTokens(t, tokens); }
+  } wiper{t, prepared->tokens};
   const kernels::TrainConfig& cfg = prepared->cfg;
   const std::vector<float>* start = &prepared->start;
   const std::span<const int32_t> shard = prepared->shard();
@@ -284,10 +290,28 @@ std::string TokenizerInputsProblem(wire::InferParams::Reader infer) {
   return {};
 }
 
+Result<TaskOutput> RunOnPlaintext(TrainTask& t, const std::atomic<bool>& stop,
+                                  const std::function<Result<TaskOutput>()>& run) {
+  if (!t.unseal) return run();
+  if (auto st = t.unseal(t.data, stop); !st) {
+    data::Wipe(t.data);
+    return tl::unexpected(st.error());
+  }
+  auto out = run();
+  data::Wipe(t.data);
+  t.data.clear();
+  return out;
+}
+
+void WipeTokens(const TrainTask& t, std::vector<int32_t>& tokens) {
+  if (!t.unseal) return;
+  data::Wipe(std::span(reinterpret_cast<uint8_t*>(tokens.data()), tokens.size() * sizeof(int32_t)));
+}
+
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device) {
   auto shared = std::make_shared<TrainTask>(std::move(task));
   return [shared, device](const ProgressFn& progress, const std::atomic<bool>& stop) {
-    return RunTrain(*shared, device, progress, stop);
+    return RunOnPlaintext(*shared, stop, [&] { return RunTrain(*shared, device, progress, stop); });
   };
 }
 

@@ -16,7 +16,9 @@
 // max_new_tokens (BilledFlops).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -53,7 +55,18 @@ struct TrainTask {
   // null: not kept (tests, or a model too large for limits.h's kDisputeStateBytesMax).
   std::shared_ptr<DisputeStates> states;
   std::string state_key;
+  // An encrypted dataset: `data` holds the ciphertext, and this turns it into the plaintext in
+  // memory on the worker thread, before anything reads it (data_key.h). The plaintext and the
+  // tokens made from it are wiped when the work ends. Empty: `data` is the plaintext.
+  std::function<Status(std::vector<uint8_t>& data, const std::atomic<bool>& stop)> unseal;
 };
+
+// Runs `run` on `t`'s plaintext: unsealed first when encrypted, wiped after (both no-ops for
+// data in the clear).
+Result<TaskOutput> RunOnPlaintext(TrainTask& t, const std::atomic<bool>& stop,
+                                  const std::function<Result<TaskOutput>()>& run);
+// Zeroes the tokens made from an encrypted dataset's plaintext (a no-op for data in the clear).
+void WipeTokens(const TrainTask& t, std::vector<int32_t>& tokens);
 
 struct InferTask {
   kernels::ModelConfig model;

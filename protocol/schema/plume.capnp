@@ -270,6 +270,15 @@ struct TaskAssign {              # scheduler -> agent; the agent answers with pr
                                  # the agent computes its own by the same rule (kernels/flops.h),
                                  # signs that, and logs a difference (docs/payments.md)
   segment @11 :SegmentReplay;    # with train: replay one segment of it (a dispute's referee)
+  dataKey @12 :DataKeyGrant;     # with train on an encrypted dataset: how this agent, and only
+                                 # it, gets the data key (docs/data-owners.md "Key release")
+}
+
+# The scheduler's grant for one assigned task on an encrypted dataset, sent to that agent only.
+struct DataKeyGrant {
+  grant @0 :Data;                # data/grant.h EncodeGrant: signed by the scheduler for its ledger
+  keyService @1 :Text;           # the owner's key service (the terms' key_service), tcp://HOST:PORT
+  owner @2 :Data;                # the owner's ed25519 key: the key service's CURVE server identity
 }
 
 # A dispute on commitment chains (docs/verification.md, "Commitments and disputes"): the agent
@@ -651,12 +660,23 @@ struct LedgerReply {
   }
 }
 
-# Data owners (datasets, terms, grants and key release): filled in by that component.
+# Data owners' key release (docs/data-owners.md "Key release"): an agent -> the owner's key
+# service (`plume data serve`, its own CURVE socket; never the scheduler). The asking agent is
+# the key its CURVE handshake proved, never anything in these bytes. Reply DataReply, or Error
+# (unauthorized: the grant does not hold for this peer, named in the text; retryLater: the
+# ledger did not record the release yet, or this peer asks too often).
 struct DataRequest {
   reserved @0 :Void;
+  dataset @1 :Text;              # the dataset id the grant names
+  job @2 :Text;
+  task @3 :Text;                 # the task's wire id in decimal, as in the ledger receipt
+  grant @4 :Data;                # DataKeyGrant.grant, as received
 }
 struct DataReply {
   reserved @0 :Void;
+  sealedKey @1 :Data;            # crypto_box_seal of the 32-byte data key to the asking agent
+  accessEntry @2 :Text;          # the ledger entry recording the release ("access:<grant key>")
+  accessIndex @3 :UInt64;        # its index in the ledger
 }
 
 # Governance (docs/governance.md): proposals, stake-weighted votes, tallies and the network

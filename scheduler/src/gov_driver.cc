@@ -95,6 +95,13 @@ std::optional<ParamsChanged> GovDriver::Tick() {
   for (const std::string& id : due.executions) {
     const gov::ProposalView p = *book_.Find(id);
     const bool grant = p.body.kind == ledger::ProposalKind::kGrant;
+    // A grantee may be a key the ledger has never seen: its account is opened first, else the
+    // ledger would refuse the credit (unknown_account) on every tick for ever.
+    if (Status opened = grant ? bridge_.OpenIfNeeded(p.body.grant_to) : Status{}; !opened) {
+      spdlog::warn("proposal={} grantee {}: {} (retried)", id, p.body.grant_to,
+                   opened.error().message);
+      continue;
+    }
     auto r = AppendSigned(ledger::MakeExecution(id, grant ? p.body.grant_to : "",
                                                 grant ? p.body.grant_amount : ledger::MicroPlume(0),
                                                 now));

@@ -6,13 +6,16 @@
 // here exactly as it would be from the inbox.
 //
 // Order of checks, so that a refusal changes nothing: size and decoding, the type, the unstake's
-// release time, ledger::Authorize (shape and signatures), the debited balance; only then the
-// credited account is opened (when new) and the entry appended.
+// release time, ledger::Authorize (shape and signatures), a publish's limit (the operator's, not
+// the ledger's: data/publish_limit.h), the debited balance; only then the credited account is
+// opened (when new) and the entry appended.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <span>
 
+#include "plume/data/terms.h"
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/limits.h"
 #include "plume/protocol/identity.h"
 #include "plume/scheduler/ledger_bridge.h"
@@ -131,6 +134,12 @@ Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::
     why = Hint(e, c);
     return ledger::ApplyResult{c};
   }
+  if (!known && e.type == ledger::EntryType::kDatasetPublish) {
+    if (std::string refusal = PublishRefusal(e); !refusal.empty()) {
+      why = ": refused by this scheduler's publish limit: " + refusal;
+      return ledger::ApplyResult{Code::kInvalid};
+    }
+  }
   if (!known && !MovesNothing(e.type)) {
     const auto have = ledger_->Balance(e.from);
     if (e.type != ledger::EntryType::kMint && (!have || *have < e.amount)) {
@@ -146,6 +155,17 @@ Result<ledger::ApplyResult> LedgerBridge::AppendSubmitted(ledger::Entry e, std::
   if (answer.code == Code::kOk) NoteStakeChange(e);
   if (answer.code != Code::kOk && answer.code != Code::kIdExists) why = Hint(e, answer.code);
   return answer;
+}
+
+// Read from the ledger as it stands before the entry, so a third party with the operator's two
+// flag values recounts the same decision (data/publish_limit.h).
+std::string LedgerBridge::PublishRefusal(const ledger::Entry& publish) const {
+  auto terms = data::DecodeTerms(publish.body);  // Authorize decoded it: this is a backstop
+  if (!terms) return "the terms do not decode";
+  const data::Publisher publisher{
+      ledger_->DatasetsPublishedBy(terms->owner),
+      ledger_->Balance(ledger::RoyaltyAccount(terms->owner)).value_or(ledger::MicroPlume(0)).value()};
+  return data::PublishRefusal(publish_limits_, publisher);
 }
 
 Result<ledger::ApplyResult> LedgerBridge::AppendMint(const ledger::Entry& mint) {

@@ -2,7 +2,8 @@
 // blob ref "dataset:<id>" with the dataset's blob hash; the dataset's terms, as the ledger has
 // them (ReactorOptions::dataset_of), decide whether this team may run this kind of job on it.
 // The check reads the terms only, never the blob, so an encrypted dataset's bytes are never
-// read here; a revoked dataset takes no new job, while jobs accepted before keep running.
+// read here; a revoked dataset takes no new job, while jobs accepted before keep running. An
+// encrypted dataset's tasks carry data-key grants to their agents (reactor_grant.cc).
 #include "plume/data/terms.h"
 #include "reactor_impl.h"
 
@@ -39,11 +40,9 @@ Result<Reactor::Impl::UsedDataset> Reactor::Impl::ResolveDataset(const ClientId&
   if (!blobs->Has(d->terms.blob_hash)) {
     return Fail("dataset " + id + "'s blob is not on this scheduler: its owner has not uploaded it");
   }
-  if (d->terms.encrypted) {
-    // An agent would be handed ciphertext it cannot decrypt (and a byte-level model trains on
-    // any bytes): refuse rather than train on noise until grants and key release are wired.
-    return Fail("dataset " + id + " is encrypted, and this scheduler does not issue data-key "
-                "grants yet: an encrypted dataset can be published, not trained on");
+  if (d->terms.encrypted && !opt.ledger_id) {
+    return Fail("dataset " + id + " is encrypted and this scheduler has no ledger id to sign "
+                "data-key grants for");
   }
   return UsedDataset{ToHex(d->terms.blob_hash), id, d->terms.royalty_micro_plume_per_mtoken};
 }

@@ -216,6 +216,10 @@ struct Reactor::Impl {
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
   // The export or segment members of a dispute's run (reactor_dispute.cc); false: not one.
   bool FillDisputeAssign(wire::TaskAssign::Builder t, const Task& task);
+  // The data-key grant of a train task on an encrypted dataset (reactor_grant.cc); false: the
+  // task must not be sent (no grant can be made, and its agent could not read the data).
+  bool FillDataGrant(wire::TaskAssign::Builder t, const Job& job, const SendTaskAssign& a,
+                     uint64_t deadline_ms);
 
   // ---- ledger messages (reactor_ledger.cc): access rules, then the ledger_service hook ----
   void OnLedgerQuery(Incoming& in);

@@ -64,6 +64,7 @@ void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
     FillBlobRef(p.initEvalTokens(), (*x)->val_blob, "val");
     t.setDeadlineMs(static_cast<uint64_t>(tp.round_timeout_ms) * 4);
     if (task != core.state().tasks.end()) FillDisputeAssign(t, task->second);
+    if (!FillDataGrant(t, job, a, t.getDeadlineMs())) return;  // requeued when its lease lapses
   } else {
     auto p = t.getParams().initInfer();
     FillBlobRef(p.initCheckpoint(), job.spec.infer.checkpoint_blob, "checkpoint");

@@ -7,13 +7,15 @@
 //    its escrow. Nobody but the owner can revoke; once revoked, new jobs are refused while the
 //    job accepted before is still there.
 //  - Nothing the scheduler wrote holds the encrypted dataset's plaintext (every file under its
-//    data directory is scanned for a marker the plaintext repeats).
+//    data directory is scanned for a marker the plaintext repeats), before and after a job on it
+//    is accepted (key_release_test.cc trains on one).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <string>
 
+#include "marked_text.h"
 #include "network.h"
 #include "paid_network.h"
 #include "plume/protocol/hash.h"
@@ -26,35 +28,6 @@ namespace plume::itest {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr std::string_view kMarker = "OWNERS-SECRET-PLAINTEXT-7f3a";
-
-// A training text with the marker on every line, so any copy of a piece of it shows.
-fs::path WriteMarkedText(const fs::path& dir, const std::string& name, size_t lines) {
-  const fs::path path = dir / name;
-  std::ofstream out(path);
-  for (size_t i = 0; i < lines; ++i) out << kMarker << " line " << i << " of the owner's data\n";
-  return path;
-}
-
-// Files under `dir` (recursively) whose bytes contain the marker.
-std::vector<std::string> FilesWithMarker(const fs::path& where) {
-  std::vector<fs::path> files;
-  if (fs::is_regular_file(where)) {
-    files.push_back(where);
-  } else {
-    for (const auto& f : fs::recursive_directory_iterator(where)) {
-      if (f.is_regular_file()) files.push_back(f.path());
-    }
-  }
-  std::vector<std::string> hits;
-  for (const fs::path& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (bytes.find(kMarker) != std::string::npos) hits.push_back(f.string());
-  }
-  return hits;
-}
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path);
@@ -124,6 +97,7 @@ class DataOwnersE2E : public ::testing::Test {
   PaidNetwork paid_{net_};
   std::string owner_id_;
   std::string stranger_id_;
+  std::string why_;
 };
 
 TEST_F(DataOwnersE2E, TermsDecideWhoTrainsAndRevokingStopsNewJobs) {
@@ -230,11 +204,11 @@ TEST_F(DataOwnersE2E, TheSchedulerNeverHoldsAnEncryptedDatasetsPlaintext) {
   EXPECT_EQ(FilesWithMarker(scheduler_dir), std::vector<std::string>{});
   EXPECT_EQ(FilesWithMarker(net_.scheduler_log()), std::vector<std::string>{});
 
-  // Training on it is refused until grants and key release reach the agents, rather than a
-  // provider training on ciphertext.
-  CommandResult submit = net_.Cli({"submit", Spec("on-secret").string(), "--dataset", id});
-  EXPECT_NE(submit.exit_code, 0) << submit.out << submit.err;
-  EXPECT_NE(submit.err.find("encrypted"), std::string::npos) << submit.err;
+  // A team may submit a job on it: its tasks carry data-key grants (key_release_test.cc trains
+  // one end to end); the scheduler still never holds the plaintext.
+  auto ack = net_.CliJson({"submit", Spec("on-secret").string(), "--dataset", id}, &why_);
+  ASSERT_TRUE(ack) << why_ << net_.Logs();
+  EXPECT_EQ(FilesWithMarker(scheduler_dir), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -112,6 +112,37 @@ TEST_F(GovDriverTest, AdoptedChangeIsExecutedAfterTheTimelockOnceAcrossARestart)
   EXPECT_EQ(bridge_->ledger().size(), size);
 }
 
+// A grantee whose key the ledger has never seen: its account is opened, then credited once.
+TEST_F(GovDriverTest, GrantToAKeyNeverSeenIsPaidOnce) {
+  ledger::Entry fund = ledger::MakeMint("mint:treasury", std::string(ledger::kTreasury),
+                                        MicroPlume(300'000'000));
+  fund.signatures.push_back(ledger::SignEntry(fund, ledger_id(), op_));
+  ASSERT_EQ(bridge_->AppendMint(fund)->code, ledger::Code::kOk);
+  const std::string grantee = ledger::ProviderAccount(Identity::Generate().public_key());
+  ASSERT_FALSE(bridge_->ledger().Balance(grantee));
+  ledger::ProposalBody b;
+  b.kind = ledger::ProposalKind::kGrant;
+  b.grant_to = grantee;
+  b.grant_amount = MicroPlume(250'000'000);
+  b.purpose = "port a kernel";
+  ledger::Entry e = ledger::MakeProposal("grant", team(), MicroPlume(100'000'000), now_,
+                                         gov::WithTerms(b, driver_->params(), now_));
+  e.signatures.push_back(ledger::SignEntry(e, ledger_id(), team_));
+  ASSERT_EQ(Submit(e), ledger::Code::kOk);
+  ASSERT_EQ(Submit(Vote("v1", "grant", agent_)), ledger::Code::kOk);
+  now_ += 5000 + 2000;  // past the voting end and the timelock
+  driver_->Tick();      // the outcome
+  driver_->Tick();      // the execution
+  EXPECT_TRUE(driver_->book().Find("grant")->executed);
+  EXPECT_EQ(bridge_->ledger().Balance(grantee), MicroPlume(250'000'000));
+  EXPECT_EQ(bridge_->ledger().Balance(std::string(ledger::kTreasury)), MicroPlume(50'000'000));
+  const uint64_t size = bridge_->ledger().size();
+  now_ += 60'000;
+  driver_->Tick();
+  EXPECT_EQ(bridge_->ledger().size(), size);
+  EXPECT_EQ(bridge_->ledger().Balance(grantee), MicroPlume(250'000'000));
+}
+
 TEST_F(GovDriverTest, HostileRequestsAreRefusedAndNothingIsWritten) {
   const uint64_t size = bridge_->ledger().size();
   std::string why;

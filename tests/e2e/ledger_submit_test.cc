@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "bridge_fixture.h"
+#include "plume/data/publish_limit.h"
+#include "plume/data/terms.h"
+#include "plume/ledger/data_entries.h"
 #include "plume/ledger/entry.h"
 #include "plume/ledger/limits.h"
 #include "plume/protocol/message.h"
@@ -207,6 +210,56 @@ TEST_F(LedgerSubmitTest, OnlyClientEntriesAndBoundedBytes) {
   bridge_->Answer(decoded->body(), "", reply.body());
   EXPECT_EQ(reply.body().getError().getCode(), wire::ErrorCode::BAD_MESSAGE);
   EXPECT_EQ(bridge_->ledger().size(), size_before);
+}
+
+// The operator's publish bound against a hostile key that publishes past it: refused with the
+// reason and the flag named, nothing appended, other keys unaffected, a retry of an applied
+// publish still answered; and a minimum balance that an unfunded key does not meet.
+TEST_F(LedgerSubmitTest, PublishesPastTheOperatorsBoundAreRefused) {
+  bridge_->set_publish_limits(data::PublishLimits{2, 0});
+  const Identity spammer = Identity::Generate();
+  const auto publish = [&](const Identity& owner, int n) {
+    data::Terms t;
+    t.owner = owner.public_key();
+    t.name = "set " + std::to_string(n);
+    t.blob_hash = Blake2b256(t.name);
+    t.bytes = t.tokens = 1000;
+    t.any_team = true;
+    return Signed(ledger::MakeDatasetPublish(t), owner);
+  };
+  for (int n = 0; n < 2; ++n) {
+    Message ok = Submit(publish(spammer, n));
+    ASSERT_EQ(ok.kind(), MessageKind::LEDGER_REPLY) << Refusal(ok);
+  }
+  const uint64_t size = bridge_->ledger().size();
+  for (int n = 2; n < 5; ++n) {
+    const ledger::Entry e = publish(spammer, n);
+    Message refused = Submit(e);
+    const std::string why = Refusal(refused);
+    EXPECT_NE(why.find("publish limit"), std::string::npos) << why;
+    EXPECT_NE(why.find("published 2 datasets"), std::string::npos) << why;
+    EXPECT_NE(why.find("--data-publishes-per-key-max 2"), std::string::npos) << why;
+    EXPECT_FALSE(bridge_->ledger().IndexOf(e.id)) << e.id;
+  }
+  EXPECT_EQ(bridge_->ledger().size(), size);
+  // A retry of an applied publish is answered as applied, not counted again.
+  EXPECT_EQ(Submit(publish(spammer, 1)).kind(), MessageKind::LEDGER_REPLY);
+  EXPECT_EQ(bridge_->ledger().DatasetsPublishedBy(spammer.public_key()), 2u);
+  // Another key has its own count.
+  EXPECT_EQ(Submit(publish(agent_, 0)).kind(), MessageKind::LEDGER_REPLY);
+
+  // A minimum balance: an unfunded key is refused, the same key funded is not.
+  bridge_->set_publish_limits(data::PublishLimits{0, 1'000'000});
+  const Identity fresh = Identity::Generate();
+  const std::string why = Refusal(Submit(publish(fresh, 0)));
+  EXPECT_NE(why.find("at least 1000000 micro-PLUME"), std::string::npos) << why;
+  ledger::Entry mint = Signed(
+      ledger::MakeMint("mint:fresh", ledger::TeamAccount(fresh.public_key()), MicroPlume(1'000'000)),
+      op_);
+  ASSERT_EQ(bridge_->AppendMint(mint)->code, ledger::Code::kOk);
+  EXPECT_EQ(Submit(publish(fresh, 0)).kind(), MessageKind::LEDGER_REPLY);
+  // The count is off now, but the unfunded spammer is under the balance.
+  EXPECT_NE(Refusal(Submit(publish(spammer, 5))).find("holds 0"), std::string::npos);
 }
 
 }  // namespace

@@ -60,8 +60,9 @@ bool Network::StartScheduler(std::string* why, const std::vector<std::string>& e
                                    "--metrics-port", "0"};
   if (!audits_) argv.push_back("--no-audits");
   // Results final (and paid) at once, as the tests of other things expect; the stake tests give
-  // their own challenge window after this (the last one counts).
-  argv.insert(argv.end(), {"--challenge-window-ms", "0"});
+  // their own challenge window after this (the last one counts). A window of 0 is outside the
+  // governance bounds, which a scheduler with the ledger on allows only on a test network.
+  argv.insert(argv.end(), {"--challenge-window-ms", "0", "--test-network"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   std::map<std::string, std::string> all_env = env;
   all_env["OMP_NUM_THREADS"] = "1";

@@ -27,5 +27,8 @@ inline constexpr uint64_t kClockSkewMsMax = 60'000;
 inline constexpr size_t kCryptChunkBytes = 64 * 1024;
 // Royalty rates are micro-PLUME per this many tokens.
 inline constexpr uint64_t kTokensPerRoyaltyUnit = 1'000'000;
+// Datasets one key may publish on a ledger, revoked ones included (publish_limit.h): every
+// publish is a ledger entry kept forever, and keys cost nothing. The operator's flag sets it.
+inline constexpr uint64_t kDatasetsPerKeyMaxDefault = 100;
 
 }  // namespace plume::data

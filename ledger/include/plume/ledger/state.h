@@ -153,6 +153,8 @@ class State {
   const std::map<std::string, ProposalInfo>& proposals() const { return proposals_; }
   std::optional<DatasetRecord> Dataset(std::string_view id) const;
   const std::unordered_map<std::string, DatasetRecord>& datasets() const { return datasets_; }
+  // dataset_publish entries applied for this owner, revoked datasets included (O(1)).
+  uint64_t DatasetsPublishedBy(const PublicKey& owner) const;
   // Index of the applied entry with this id.
   std::optional<uint64_t> IndexOf(std::string_view id) const;
   MicroPlume minted() const { return minted_; }
@@ -189,6 +191,7 @@ class State {
   Code ApplyExecution(const Entry& e);
   Status CheckGovInvariants() const;
   Code ApplyData(const Entry& e);  // publish, revoke, access (state_data.cc)
+  Status CheckDataInvariants() const;
   struct Royalties {
     Code code = Code::kOk;
     MicroPlume total;
@@ -207,6 +210,8 @@ class State {
   std::map<std::string, ProposalInfo> proposals_;  // by proposal id (= its entry id)
   std::unordered_map<std::string, IdRecord> ids_;
   std::unordered_map<std::string, DatasetRecord> datasets_;  // by dataset id
+  // Datasets per owner (hex key), derived from datasets_ (rebuilt when a snapshot is read).
+  std::unordered_map<std::string, uint64_t> published_by_;
   MicroPlume minted_;
   uint64_t entry_count_ = 0;
 };

@@ -41,6 +41,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "plume/data/publish_limit.h"
 #include "plume/ledger/ledger.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
@@ -104,6 +105,12 @@ class LedgerBridge {
   // AppendSubmitted for a mint only (LedgerMint; tests).
   Result<ledger::ApplyResult> AppendMint(const ledger::Entry& mint);
 
+  // Opens the team:/provider: account `account` (ledger key) unless it is open or not ownable:
+  // what a credit to a key the ledger has not seen yet (a grantee, a provider) needs first.
+  Status OpenIfNeeded(const std::string& account);
+  // The operator's bound on dataset publishes (--data-publishes-per-key-max,
+  // --data-publish-min-balance-micro-plume): AppendSubmitted refuses a new publish past it.
+  void set_publish_limits(const data::PublishLimits& limits) { publish_limits_ = limits; }
   // The unbonding period (--unbonding-ms) an unstake's release time must respect.
   void set_unbonding_ms(int64_t ms) { unbonding_ms_ = ms; }
   int64_t unbonding_ms() const { return unbonding_ms_; }
@@ -161,8 +168,8 @@ class LedgerBridge {
                                                      size_t limit);
   // Records the agent of every stake:/unbond: account `entry` moved money on (an applied entry).
   void NoteStakeChange(const ledger::Entry& entry);
-  // Opens the team:/provider: account `account` (ledger key) unless it is open or not ownable.
-  Status OpenIfNeeded(const std::string& account);
+  // Why a new dataset_publish is past publish_limits_; empty when it is within them.
+  std::string PublishRefusal(const ledger::Entry& publish) const;
   // LedgerSubmit/LedgerMint bodies (ledger_bridge_submit.cc); `mint_only` for LedgerMint.
   void AnswerSubmit(capnp::Data::Reader bytes, bool mint_only, wire::Envelope::Body::Builder reply);
   explicit LedgerBridge(Identity identity);
@@ -178,6 +185,7 @@ class LedgerBridge {
   std::unordered_map<std::string, std::deque<uint64_t>> history_index_;
   uint64_t history_indexed_ = 0;
   int64_t unbonding_ms_ = 0;
+  data::PublishLimits publish_limits_;
   std::function<uint64_t()> now_unix_ms_;
   std::mutex stake_mu_;
   std::set<std::string> stake_changed_;  // agent hex keys; guarded by stake_mu_
