@@ -4,28 +4,28 @@
 #include <bit>
 #include <cmath>
 
-#include "codec.h"
+#include "plume/protocol/codec.h"
 #include "plume/ledger/limits.h"
 
 namespace plume::ledger {
 
 std::vector<uint8_t> EncodeCheckpoint(const CheckpointFact& f) {
   std::vector<uint8_t> out;
-  codec::PutU32(out, f.round);
-  codec::PutU8(out, f.final ? 1 : 0);
-  codec::PutRaw(out, f.params_in);
-  codec::PutRaw(out, f.params_out);
-  codec::PutU32(out, static_cast<uint32_t>(f.deltas.size()));
-  for (const Hash256& d : f.deltas) codec::PutRaw(out, d);
-  codec::PutU32(out, static_cast<uint32_t>(f.weights.size()));
-  for (uint64_t w : f.weights) codec::PutU64(out, w);
-  codec::PutU64(out, std::bit_cast<uint64_t>(f.outer_lr));
-  codec::PutU64(out, std::bit_cast<uint64_t>(f.outer_momentum));
+  protocol::codec::PutU32(out, f.round);
+  protocol::codec::PutU8(out, f.final ? 1 : 0);
+  protocol::codec::PutRaw(out, f.params_in);
+  protocol::codec::PutRaw(out, f.params_out);
+  protocol::codec::PutU32(out, static_cast<uint32_t>(f.deltas.size()));
+  for (const Hash256& d : f.deltas) protocol::codec::PutRaw(out, d);
+  protocol::codec::PutU32(out, static_cast<uint32_t>(f.weights.size()));
+  for (uint64_t w : f.weights) protocol::codec::PutU64(out, w);
+  protocol::codec::PutU64(out, std::bit_cast<uint64_t>(f.outer_lr));
+  protocol::codec::PutU64(out, std::bit_cast<uint64_t>(f.outer_momentum));
   return out;
 }
 
 Result<CheckpointFact> DecodeCheckpoint(std::span<const uint8_t> body) {
-  codec::Reader in(body);
+  protocol::codec::Reader in(body);
   CheckpointFact f;
   f.round = in.U32();
   const uint8_t final = in.U8();
