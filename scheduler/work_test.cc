@@ -27,7 +27,7 @@ TEST(WorkEdges, RoundTimeoutIsBoundedSoDeadlinesFitInt64) {
 }
 
 TEST(WorkEdges, AJobWhoseCostSaturatesIsRefusedEvenWithTheLargestBudget) {
-  JobSpec s = TrainSpec(1024, 100'000);
+  JobSpec s = TrainSpec(kWorkersMax, kRoundsMax);
   s.max_price_micro_plume_per_pflop = kMax;
   s.budget_micro_plume = kMax;
   ASSERT_EQ(MaxJobCostMicroPlume(s), kMax);

@@ -4,6 +4,9 @@
 
 #include <set>
 
+#include "audit_verdicts.h"
+
+#include "plume/ledger/lineage.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 
@@ -32,6 +35,29 @@ void CheckReceipt(const LoggedEntry& l, std::set<std::string>& paid, LedgerAudit
   audit.settled_fees += FeeFor(*pay, r.fee_bps).value();
 }
 
+// The same chain `plume lineage JOB` prints. A training job is traced from its final checkpoint
+// entry; one without (running, failed, cancelled) made no model to trace.
+void CheckJobLineage(const Ledger& ledger, const std::string& job, LedgerAudit& audit) {
+  bool rounds = false, final = false;
+  for (const LoggedEntry& l : audit.entries) {
+    if (l.entry.type != EntryType::kCheckpoint) continue;
+    rounds = true;
+    auto f = DecodeCheckpoint(l.entry.body);
+    final = final || (f && f->final);
+  }
+  if (rounds && !final) {
+    audit.lineage_not_applicable = "the training job has no final checkpoint entry (no model)";
+    return;
+  }
+  auto report = TraceLineage(ledger, job, audit.trusted);
+  if (!report) {
+    audit.Problem("lineage: cannot read the ledger: " + report.error().message);
+    return;
+  }
+  for (const std::string& p : report->check.problems) audit.Problem("lineage: " + p);
+  audit.lineage = std::move(*report);
+}
+
 }  // namespace
 
 LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
@@ -58,6 +84,11 @@ LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
     return true;
   });
   if (!st) Fail(kExitFailure, "reading " + flags.dir + ": " + st.error().message);
+  // A verdict the ledger contradicts (a slash of the run the receipts agree with) is a problem.
+  for (const TaskVerdict& v : VerdictsOf(audit.entries)) {
+    for (const std::string& p : v.problems) audit.Problem("task " + v.task + ": " + p);
+  }
+  CheckJobLineage(*ledger, job, audit);
   audit.hold = ledger->Hold(job);
   audit.escrow = ledger->Balance(EscrowAccount(job)).value_or(MicroPlume(0)).value();
   if (!audit.hold) {
@@ -65,8 +96,10 @@ LedgerAudit CheckLedger(const LedgerFlags& flags, const std::string& job,
     return audit;
   }
   const auto& h = *audit.hold;
-  if (h.held.value() != h.paid.value() + h.fees.value() + h.released.value() + audit.escrow) {
-    audit.Problem("hold does not add up: held != paid + fees + released + escrow");
+  // Royalties to dataset owners leave the escrow in the same settles as the providers' pay.
+  if (h.held.value() !=
+      h.paid.value() + h.fees.value() + h.royalties.value() + h.released.value() + audit.escrow) {
+    audit.Problem("hold does not add up: held != paid + fees + royalties + released + escrow");
   }
   if (h.paid.value() != audit.settled_pay || h.fees.value() != audit.settled_fees) {
     audit.Problem("hold's paid/fees differ from the sum of its settled receipts");

@@ -9,6 +9,7 @@
 
 #include "audit_fetch.h"
 #include "ledger_cli.h"
+#include "lineage_ledger.h"
 #include "plume/ledger/ledger.h"
 
 namespace plume::cli {
@@ -22,6 +23,11 @@ struct LedgerAudit {
   int64_t settled_fees = 0;
   std::optional<ledger::HoldInfo> hold;
   int64_t escrow = 0;
+  // The lineage of what the job produced (lineage_ledger.h): an inference job's outputs back to
+  // the datasets, a training job's final model back to its rounds. nullopt with a reason when
+  // there is nothing to trace (a training job that made no final model).
+  std::optional<LineageReport> lineage;
+  std::string lineage_not_applicable;
   void Problem(std::string p) { problems.push_back(std::move(p)); }
 };
 

@@ -6,6 +6,7 @@
 
 #include "audit_ledger.h"
 #include "audit_money.h"
+#include "audit_verdicts.h"
 #include "plume/ledger/query.h"
 #include "plume/ledger/verify.h"
 
@@ -66,6 +67,74 @@ json ProvenanceJson(const ProvenanceReport& p) {
   return j;
 }
 
+json VerdictsJson(const std::vector<TaskVerdict>& verdicts) {
+  json out = json::array();
+  for (const TaskVerdict& v : verdicts) {
+    json runs = json::array();
+    for (const RunFact& r : v.runs) {
+      runs.push_back({{"role", r.role},
+                      {"provider", r.provider},
+                      {"output", ToHex(r.output)},
+                      {"settled", r.settled},
+                      {"slashed", r.slashed},
+                      {"entry", r.entry}});
+    }
+    // What the ledger holds only as the scheduler's word (the slash memo).
+    json word = json::object();
+    if (v.audit_rate_ppm) word["audit_rate_ppm"] = *v.audit_rate_ppm;
+    if (v.pay_micro_plume) word["pay_micro_plume"] = *v.pay_micro_plume;
+    if (v.dispute_link) word["dispute_link"] = *v.dispute_link;
+    if (v.recomputed_fraction) word["recomputed_fraction"] = *v.recomputed_fraction;
+    out.push_back({{"task", v.task},
+                   {"verdict", v.verdict},
+                   {"faulty", v.faulty},
+                   {"recomputed_from_ledger", v.recomputed},
+                   {"segment_share", v.segment_share ? json(*v.segment_share) : json(nullptr)},
+                   {"how", v.how},
+                   {"runs", runs},
+                   {"schedulers_word", word},
+                   {"slashed", v.slashed},
+                   {"clawback", v.clawback},
+                   {"compensation", v.compensation},
+                   {"finder", v.finder},
+                   {"treasury", v.treasury},
+                   {"problems", v.problems}});
+  }
+  return out;
+}
+
+void PrintVerdictsText(const std::vector<TaskVerdict>& verdicts) {
+  if (verdicts.empty()) return;
+  std::cout << "  verification verdicts per task (from the ledger's settles and slashes):\n";
+  for (const TaskVerdict& v : verdicts) {
+    std::cout << "    " << v.task << ": " << v.verdict
+              << (v.faulty.empty() ? "" : ", proven faulty: " + v.faulty.substr(0, 16) + "..")
+              << (v.recomputed ? " (recomputed from the ledger)" : "") << "\n      " << v.how
+              << "\n";
+    for (const RunFact& r : v.runs) {
+      std::cout << "      " << r.role << " run by " << r.provider.substr(0, 16) << ".. output "
+                << ToHex(r.output).substr(0, 16) << ".." << (r.settled ? " paid" : "")
+                << (r.slashed ? " SLASHED" : "") << " (entry #" << r.entry << ")\n";
+    }
+    if (v.slashed > 0) {
+      std::cout << "      slashed " << v.slashed << " micro-PLUME: clawback " << v.clawback
+                << ", compensation " << v.compensation << ", finder " << v.finder
+                << ", treasury " << v.treasury << "\n";
+    }
+    if (v.audit_rate_ppm || v.dispute_link) {
+      std::cout << "      the scheduler's word (slash memo):";
+      if (v.audit_rate_ppm) std::cout << " drawn at " << *v.audit_rate_ppm << " ppm";
+      if (v.pay_micro_plume) std::cout << ", pay " << *v.pay_micro_plume << " micro-PLUME";
+      if (v.dispute_link) {
+        std::cout << ", decided at link " << *v.dispute_link << " recomputing "
+                  << v.recomputed_fraction.value_or(1) << " of the task";
+      }
+      std::cout << "\n";
+    }
+    for (const std::string& p : v.problems) std::cout << "      PROBLEM: " << p << "\n";
+  }
+}
+
 }  // namespace
 
 // One word for the outcome, so neither a script nor a reader takes a money-only audit for a
@@ -110,11 +179,21 @@ void PrintAuditJson(const std::string& job, const LedgerAudit& audit, const Prov
                    {"finder", m.finder},           {"treasury", m.treasury}};
   }
   j["tasks_micro_plume"] = tasks;
+  j["verdicts"] = VerdictsJson(VerdictsOf(audit.entries));
+  if (audit.lineage) {
+    j["lineage"] = {{"verified", audit.lineage->check.ok()},
+                    {"summary", LineageSummary(*audit.lineage)},
+                    {"problems", audit.lineage->check.problems},
+                    {"entries", audit.lineage->lineage.CitedEntries()}};
+  } else {
+    j["lineage"] = {{"verified", false}, {"not_applicable", audit.lineage_not_applicable}};
+  }
   if (audit.hold) {
     const auto& h = *audit.hold;
     j["hold"] = {{"held", h.held.value()},
                  {"paid", h.paid.value()},
                  {"fees", h.fees.value()},
+                 {"royalties", h.royalties.value()},
                  {"released", h.released.value()},
                  {"closed", h.closed}};
   }
@@ -155,11 +234,19 @@ void PrintAuditText(const std::string& job, const std::string& dir, const Ledger
     std::cout << "    (pay waiting for an audit or the challenge window is not in the ledger "
                  "yet: `plume balance` shows it)\n";
   }
+  PrintVerdictsText(VerdictsOf(audit.entries));
   if (audit.hold) {
     const auto& h = *audit.hold;
     std::cout << "  held " << h.held.value() << " = paid " << h.paid.value() << " + fees "
-              << h.fees.value() << " + released " << h.released.value() << " + in escrow "
+              << h.fees.value() << " + royalties " << h.royalties.value() << " + released " << h.released.value() << " + in escrow "
               << audit.escrow << " micro-PLUME\n";
+  }
+  if (audit.lineage) {
+    std::cout << "  lineage (`plume lineage " << job
+              << "` for every link): " << (audit.lineage->check.ok() ? "ok, " : "PROBLEM, ")
+              << LineageSummary(*audit.lineage) << "\n";
+  } else if (!audit.lineage_not_applicable.empty()) {
+    std::cout << "  lineage: n/a, " << audit.lineage_not_applicable << "\n";
   }
   for (const std::string& problem : audit.problems) std::cout << "  PROBLEM: " << problem << "\n";
   std::cout << "  ledger: " << (audit.problems.empty() ? "ok" : "PROBLEM") << "\n";

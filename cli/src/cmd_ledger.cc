@@ -288,6 +288,7 @@ void RegisterLedgerCommands(CLI::App& app) {
   });
 
   RegisterAuditCommand(app);
+  RegisterLineageCommand(app);
 }
 
 }  // namespace plume::cli

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "plume/data/royalty.h"
 #include "plume/ledger/data_entries.h"
+#include "plume/ledger/lineage.h"
 #include "plume/ledger/query.h"
 #include "plume/protocol/hash.h"
 
@@ -121,6 +122,16 @@ json EntryJson(const ledger::LoggedEntry& l) {
         list.push_back({{"dataset", c.dataset}, {"tokens", c.tokens}});
       }
       j["royalty_claims"] = list;
+    }
+  }
+  if (e.type == ledger::EntryType::kCheckpoint) {  // a training round's output (lineage.h)
+    if (auto f = ledger::DecodeCheckpoint(e.body)) {
+      json deltas = json::array();
+      for (const Hash256& d : f->deltas) deltas.push_back(ToHex(d));
+      j["checkpoint"] = {{"round", f->round},           {"final", f->final},
+                         {"params_in", ToHex(f->params_in)}, {"params_out", ToHex(f->params_out)},
+                         {"deltas", deltas},            {"weights", f->weights},
+                         {"outer_lr", f->outer_lr},     {"outer_momentum", f->outer_momentum}};
     }
   }
   if (std::string more = ledger::DescribeDataEntry(e);

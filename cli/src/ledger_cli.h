@@ -70,6 +70,8 @@ void HeadOverNet(const LedgerFlags& flags, const std::string& ledger_id, const s
 
 // plume audit JOB (cmd_audit.cc).
 void RegisterAuditCommand(CLI::App& app);
+// plume lineage JOB|BLOB (cmd_lineage.cc).
+void RegisterLineageCommand(CLI::App& app);
 // balance, ledger ... (cmd_ledger.cc).
 void RegisterLedgerCommands(CLI::App& app);
 

@@ -105,6 +105,8 @@ std::string_view EntryTypeName(EntryType type) {
       return "dataset_revoke";
     case EntryType::kDataAccess:
       return "data_access";
+    case EntryType::kCheckpoint:
+      return "checkpoint";
   }
   return "unknown";
 }
@@ -112,7 +114,7 @@ std::string_view EntryTypeName(EntryType type) {
 bool IsKnownEntryType(uint8_t type) {
   return (type >= 1 && type <= static_cast<uint8_t>(EntryType::kWithdraw)) ||
          (type >= static_cast<uint8_t>(EntryType::kDatasetPublish) &&
-          type <= static_cast<uint8_t>(EntryType::kDataAccess)) ||
+          type <= static_cast<uint8_t>(EntryType::kCheckpoint)) ||
          (type >= static_cast<uint8_t>(EntryType::kGovProposal) &&
           type <= static_cast<uint8_t>(EntryType::kGovExecution));
 }

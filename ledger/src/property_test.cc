@@ -25,6 +25,7 @@
 
 #include "plume/gov/book.h"
 #include "plume/ledger/data_entries.h"
+#include "plume/ledger/lineage.h"
 #include "plume/ledger/verify.h"
 #include "property_gov.h"
 #include "test_util.h"
@@ -67,8 +68,10 @@ class Generator {
     const std::string id = "op-" + std::to_string(counter_++);
     Planned p;
     if (dice < 50 && !pool_.empty()) return pool_[Uniform(0, static_cast<int>(pool_.size()) - 1)];
-    if (dice < 120) {
+    if (dice < 108) {
       p = DataOperation(id);
+    } else if (dice < 120) {
+      p = CheckpointOperation();
     } else if (dice < 400) {
       const int from = Team();
       const bool to_provider = Uniform(0, 9) == 0;
@@ -290,6 +293,35 @@ class Generator {
     return p;
   }
 
+  // A round's checkpoint (lineage.h): mostly well formed and signed by the ledger key, so the
+  // same round again is kIdExists (same fact) or kIdConflict (another); sometimes signed by a
+  // team (kBadSignature) or under an id that names another round (kInvalid).
+  Planned CheckpointOperation() {
+    Planned p;
+    CheckpointFact f;
+    f.round = static_cast<uint32_t>(Uniform(0, 3));
+    f.final = Uniform(0, 1) == 1;
+    f.params_in = Blake2b256("params-" + std::to_string(f.round));
+    f.params_out = Blake2b256("params-" + std::to_string(f.round + Uniform(1, 2)));
+    for (int w = Uniform(1, 3); w > 0; --w) {
+      f.deltas.push_back(Blake2b256("delta-" + std::to_string(Uniform(0, 5))));
+      f.weights.push_back(static_cast<uint64_t>(Uniform(1, 4096)));
+    }
+    f.outer_lr = 0.7;
+    f.outer_momentum = 0.9;
+    const int kind = Uniform(0, 9);
+    // The refused ones get ids no entry has, so that the answer is the refusal, not kIdExists.
+    const std::string fresh = "job-x" + std::to_string(counter_++);
+    Entry e = MakeCheckpoint(kind <= 1 ? fresh : RandomJob().id, f);
+    if (kind == 0) {
+      e.id = CheckpointEntryId(e.job, f.round + 1);
+      p.forced = Code::kInvalid;
+    }
+    p.entry = Signed(cast_.id, std::move(e), kind == 1 ? cast_.teams[Team()] : cast_.ledger);
+    if (kind == 1) p.forced = Code::kBadSignature;
+    return p;
+  }
+
   int Team() { return Uniform(0, 7); }
   int Agent() { return Uniform(0, 5); }
   MicroPlume Amount() {
@@ -446,7 +478,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   }
   for (EntryType t : {EntryType::kStake, EntryType::kUnstake, EntryType::kWithdraw,
                       EntryType::kSlash, EntryType::kDatasetPublish, EntryType::kDatasetRevoke,
-                      EntryType::kDataAccess}) {
+                      EntryType::kDataAccess, EntryType::kCheckpoint}) {
     EXPECT_GT((seen_by_type[{t, Code::kOk}]), 0) << EntryTypeName(t);
   }
   EXPECT_GT((seen_by_type[{EntryType::kSlash, Code::kInsufficientBalance}]), 0);

@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "plume/ledger/data_entries.h"
+#include "plume/ledger/lineage.h"
 
 namespace plume::ledger {
 
@@ -115,6 +116,7 @@ std::string DescribeEntry(const LoggedEntry& l) {
   }
   if (e.type == EntryType::kSlash) out += " memo=" + Quoted(e.memo);
   out += DescribeDataEntry(e);
+  out += DescribeCheckpoint(e);
   return out;
 }
 

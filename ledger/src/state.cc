@@ -5,6 +5,7 @@
 #include <map>
 
 #include "plume/ledger/limits.h"
+#include "plume/ledger/lineage.h"
 #include "state_rules.h"
 
 namespace plume::ledger {
@@ -27,6 +28,15 @@ Code AuthorizeReceipt(const Entry& e, const Keys& keys) {
 
 namespace {
 
+// A checkpoint (lineage.h): a body that decodes, the id it implies, and nothing else.
+Code CheckCheckpointShape(const Entry& e) {
+  if (!e.from.empty() || !e.to.empty() || !e.legs.empty() || !e.memo.empty()) {
+    return Code::kInvalid;
+  }
+  auto fact = DecodeCheckpoint(e.body);
+  return fact && e.id == CheckpointEntryId(e.job, fact->round) ? Code::kOk : Code::kInvalid;
+}
+
 // Field shapes for each type; kOk when the entry has exactly the fields its type uses.
 Code CheckShape(const Entry& e) {
   if (e.id.empty() || e.id.size() > kEntryIdBytesMax) return Code::kInvalid;
@@ -43,7 +53,7 @@ Code CheckShape(const Entry& e) {
   if (has_receipt != e.receipt.has_value()) return Code::kInvalid;
   const bool has_job = t == EntryType::kEscrowHold || t == EntryType::kSettle ||
                        t == EntryType::kRelease || t == EntryType::kTaskReceipt ||
-                       t == EntryType::kSlash;
+                       t == EntryType::kSlash || t == EntryType::kCheckpoint;
   if (has_job != !e.job.empty()) return Code::kInvalid;
   if (has_job && !AccountNameProblem(EscrowAccount(e.job)).empty()) return Code::kInvalid;
   // One encoding per meaning: fields a type does not use are empty (the time is 0), so no two
@@ -53,6 +63,7 @@ Code CheckShape(const Entry& e) {
   if (rules::IsDataType(t) || (t == EntryType::kSettle && !(e.body.empty() && e.legs.empty()))) {
     return rules::CheckDataShape(e);
   }
+  if (t == EntryType::kCheckpoint) return CheckCheckpointShape(e);
   if (!e.body.empty()) return Code::kInvalid;  // no other type up to here has a body
   if (t != EntryType::kSlash) return e.legs.empty() && e.memo.empty() ? Code::kOk : Code::kInvalid;
   if (e.legs.empty() || e.legs.size() > kSlashLegsMax) return Code::kInvalid;
@@ -155,6 +166,8 @@ Code Authorize(const Entry& e, const Keys& keys) {
     case EntryType::kWithdraw:
     case EntryType::kSlash:
       return rules::AuthorizeStake(e, keys, signers);
+    case EntryType::kCheckpoint:  // the scheduler's word on its own outer step
+      return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
     case EntryType::kTaskReceipt:
       if (!e.from.empty() || !e.to.empty()) return Code::kInvalid;
       if (Code c = rules::AuthorizeReceipt(e, keys); c != Code::kOk) return c;
@@ -206,6 +219,7 @@ Code State::ApplyRules(const Entry& e) {
     case EntryType::kSlash:
       return ApplySlash(e);
     case EntryType::kTaskReceipt:
+    case EntryType::kCheckpoint:  // moves nothing; its id makes it one per (job, round)
       return Code::kOk;
     case EntryType::kGovProposal:
     case EntryType::kGovVote:

@@ -210,6 +210,8 @@ struct Core::Impl {
   void SegmentStartFailed(Task& referee, const std::string& why);
   MicroPlume EscrowSpent(const JobId& job);
   Verdict& VerdictOf(const Task& orig);
+  // A finished round's checkpoint entry (ledger/lineage.h), queued in the outbox.
+  void RecordCheckpoint(const Job& job, const Round& r);
   void ReleaseIfDone(Job& job);  // the escrow's release, once the job and its audits are over
 };
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core_impl.h"
+#include "checkpoint_memo.h"
+#include "plume/ledger/limits.h"
 
 namespace plume::scheduler {
 namespace {
@@ -32,6 +34,42 @@ AggregateRound MakeAggregate(const State& s, const Job& job, const Round& round)
     a.weights.push_back(TrainWorkerTokens(job.spec));
   }
   return a;
+}
+
+// What the round produced goes into the ledger (ledger/lineage.h), so that a model's lineage
+// does not rest on this database: the deltas the outer step averaged (MakeAggregate: the same
+// workers, in worker order) and the parameters it made. Encoded now, so a re-sent request after a
+// restart is byte for byte the same entry.
+void Core::Impl::RecordCheckpoint(const Job& job, const Round& r) {
+  const AggregateRound a = MakeAggregate(s, job, r);
+  ledger::CheckpointFact fact;
+  fact.round = r.round;
+  fact.final = r.round + 1 >= job.spec.train.rounds;
+  auto in = MemoHash(r.params_in);
+  auto out = MemoHash(r.params_out);
+  bool ok = in.has_value() && out.has_value();
+  if (ok) {
+    fact.params_in = *in;
+    fact.params_out = *out;
+  }
+  for (const BlobHash& d : a.deltas) {
+    auto h = MemoHash(d);
+    ok = ok && h.has_value();
+    if (h) fact.deltas.push_back(*h);
+  }
+  fact.weights = a.weights;
+  fact.outer_lr = a.outer_lr;
+  fact.outer_momentum = a.outer_momentum;
+  const bool fits = !fact.deltas.empty() && fact.deltas.size() <= ledger::kCheckpointDeltasMax;
+  if (!ok || !fits) {
+    Warn("round " + std::to_string(r.round) + ": no checkpoint entry (a blob id is not a hash, "
+         "or the round has no deltas); the model's lineage stops here", job.id);
+    return;
+  }
+  LedgerOp op{"checkpoint:" + job.id + "/r" + std::to_string(r.round), 0,
+              LedgerOpKind::kCheckpoint, job.id, job.owner, "", "", r.round, 0, 0, {},
+              CheckpointMemo(fact)};
+  AddLedgerOp(std::move(op));
 }
 
 Job* Core::Impl::FindJob(const JobId& id) {
@@ -315,6 +353,7 @@ void Core::Impl::OnRoundAggregated(const RoundAggregated& e) {
   r.state = RoundState::kDone;
   r.params_out = e.params_blob;
   Touch(r);
+  RecordCheckpoint(*job, r);
   job->params_blob = e.params_blob;
   Touch(*job);
   if (e.round + 1 >= job->spec.train.rounds) {

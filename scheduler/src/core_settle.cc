@@ -158,6 +158,12 @@ void Core::Impl::Slash(Verdict& v, const Task& faulty, MicroPlume clawback, cons
             " attempt " + std::to_string(faulty.attempt) + " outputs " + v.original_output +
             " " + v.audit_output + " " + v.referee_output + " p_ppm " + std::to_string(p_ppm) +
             " pay " + std::to_string(pay);
+  // A dispute decided on commitment chains: the link and the share of the task the referee
+  // recomputed (`plume audit` prints them as the scheduler's word: the ledger has no chains).
+  if (v.dispute_link >= 0) {
+    op.memo += " dispute_link " + std::to_string(v.dispute_link) + " recomputed " +
+               std::to_string(v.recomputed_fraction);
+  }
   op.memo.resize(std::min<size_t>(op.memo.size(), 1024));  // ASCII: any cut is valid UTF-8
   AddLedgerOp(std::move(op));
   // Until the shell reports the ledger's stake (StakeChanged), take the slash off the record

@@ -378,6 +378,8 @@ Result<bool> LedgerBridge::Apply(const LedgerOp& op, std::string& refusal) {
       return Release(op, refusal);
     case LedgerOpKind::kSlash:
       return Slash(op, refusal);
+    case LedgerOpKind::kCheckpoint:
+      return Checkpoint(op, refusal);
   }
   refusal = "unknown ledger request";
   return false;

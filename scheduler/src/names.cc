@@ -57,6 +57,7 @@ const char* Name(LedgerOpKind k) {
     case LedgerOpKind::kSettle: return "settle";
     case LedgerOpKind::kRelease: return "release";
     case LedgerOpKind::kSlash: return "slash";
+    case LedgerOpKind::kCheckpoint: return "checkpoint";
   }
   return "?";
 }

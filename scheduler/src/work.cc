@@ -46,6 +46,9 @@ Status CheckModel(const ModelConfig& m) {
   return {};
 }
 
+static_assert(kWorkersMax <= ledger::kCheckpointDeltasMax,
+              "a round's checkpoint entry must be able to list every worker's delta");
+
 Status CheckTrain(const JobSpec& spec) {
   const TrainParams& t = spec.train;
   if (t.workers == 0 || t.workers > kWorkersMax) {

@@ -179,9 +179,9 @@ TEST_F(PaymentsE2E, BrokeTeamRefusedMintedTeamRunsLedgerSurvivesKill) {
   EXPECT_EQ((*ledger)->Balance(ledger::EscrowAccount(job)).value_or(ledger::MicroPlume(0)).value(),
             0);
   // The team account (opened by the scheduler), one mint, one hold, two provider accounts, four
-  // settles, one release: the forged mint, the re-queued mint and whatever the restart re-sent
-  // added nothing.
-  EXPECT_EQ((*ledger)->size(), 10u);
+  // settles, two round checkpoints, one release: the forged mint, the re-queued mint and whatever
+  // the restart re-sent added nothing.
+  EXPECT_EQ((*ledger)->size(), 12u);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "plume/ledger/entry.h"
 #include "plume/ledger/data_entries.h"
 #include "plume/ledger/gov.h"
+#include "plume/ledger/lineage.h"
 #include "plume/ledger/state.h"
 #include "plume/protocol/identity.h"
 
@@ -127,6 +128,17 @@ std::vector<std::string> FuzzSeeds() {
   if (auto part = MakeRoyaltyPart(terms, 2'000'000)) {
     seeds.push_back(Bytes(MakeRoyaltySettle("rs", Receipt(), {*part}), c.ledger));
   }
+  // Lineage (lineage.h): a round's checkpoint.
+  CheckpointFact fact;
+  fact.round = 2;
+  fact.final = true;
+  fact.params_in = Hash256{2};
+  fact.params_out = Hash256{3};
+  fact.deltas = {Hash256{4}, Hash256{5}};
+  fact.weights = {4096, 4096};
+  fact.outer_lr = 0.7;
+  fact.outer_momentum = 0.9;
+  seeds.push_back(Bytes(MakeCheckpoint("job-1", fact), c.ledger));
   return seeds;
 }
 

@@ -46,6 +46,8 @@ class DisputeE2E : public ::testing::Test {
         << why;
     ASSERT_TRUE(net_.WaitActiveNodes(3, seconds(90))) << net_.Logs();
     ASSERT_EQ(paid_.Mint("mint:1", 500'000'000, paid_.operator_key()).exit_code, 0) << net_.Logs();
+    // The cheater has stake, so each conviction is a slash whose memo the audit reads.
+    ASSERT_TRUE(paid_.FundAndStake("cheat", 20'000'000, "10", &why)) << why;
   }
 
   Network net_{"disputes"};
@@ -105,6 +107,25 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
     if (e["type"] != "settle") continue;
     EXPECT_NE(e["receipt"]["agent"], net_.agent_id("cheat")) << e.dump();
   }
+
+  // `plume audit` prints each slashed run's verdict with the segment it was decided on, as the
+  // scheduler's word (the ledger holds no chains). Slashes follow convictions: poll the audit.
+  json slashed;
+  for (int i = 0; i < 60 && slashed.is_null(); ++i) {
+    CommandResult audit = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir(), "--json"});
+    const json report = json::parse(audit.out, nullptr, false);
+    ASSERT_FALSE(report.is_discarded()) << audit.out << audit.err;
+    for (const json& v : report["verdicts"]) {
+      if (v["slashed"].get<int64_t>() > 0) slashed = v;
+    }
+    if (slashed.is_null()) std::this_thread::sleep_for(seconds(1));  // polling a process
+  }
+  ASSERT_FALSE(slashed.is_null()) << "no slash in the audit" << net_.Logs();
+  EXPECT_EQ(slashed["verdict"], "disputed: proven faulty") << slashed.dump();
+  EXPECT_EQ(slashed["faulty"], net_.agent_id("cheat")) << slashed.dump();
+  EXPECT_EQ(slashed["schedulers_word"]["dispute_link"], 2) << slashed.dump();
+  EXPECT_DOUBLE_EQ(slashed["schedulers_word"]["recomputed_fraction"].get<double>(), 1.0 / 8);
+  std::cout << "audit verdict: " << slashed.dump() << "\n";
 }
 
 }  // namespace

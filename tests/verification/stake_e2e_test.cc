@@ -192,6 +192,29 @@ TEST_F(StakeE2E, ACheaterIsSlashedOncePerFaultAndTheTeamIsCompensated) {
   EXPECT_EQ(audit_to_team, to_team);
   EXPECT_EQ(audit_finders, to_finders);
   EXPECT_EQ(audit_paid, hold["paid"].get<int64_t>());
+
+  // And the verdict behind each slash: the cheater proven faulty, recomputed from the receipts
+  // of the three runs where the ledger has them; no honest provider is ever named.
+  size_t convicted = 0;
+  for (const json& v : report["verdicts"]) {
+    EXPECT_TRUE(v["problems"].empty()) << v.dump();
+    if (v["slashed"].get<int64_t>() == 0) {
+      EXPECT_NE(v["faulty"], net_.agent_id("honest-a")) << v.dump();
+      EXPECT_NE(v["faulty"], net_.agent_id("honest-b")) << v.dump();
+      continue;
+    }
+    ++convicted;
+    EXPECT_EQ(v["verdict"], "disputed: proven faulty") << v.dump();
+    EXPECT_EQ(v["faulty"], net_.agent_id("cheat")) << v.dump();
+    EXPECT_GT(v["schedulers_word"].value("pay_micro_plume", int64_t{0}), 0) << v.dump();
+    std::cout << "verdict " << v["task"] << ": " << v["verdict"] << ", " << v["how"]
+              << (v["recomputed_from_ledger"].get<bool>() ? " (recomputed)" : "") << "\n";
+  }
+  EXPECT_EQ(convicted, slashes.size()) << report["verdicts"].dump();
+  CommandResult text = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir()});
+  EXPECT_NE(text.out.find("proven faulty: " + net_.agent_id("cheat").substr(0, 16)),
+            std::string::npos)
+      << text.out;
 }
 
 TEST_F(StakeE2E, StakeThatIsUnbondingIsStillSlashed) {

@@ -57,6 +57,7 @@ enum class EntryType : uint8_t {
   kDatasetPublish = 12,  // body: the dataset's terms (data/terms.h); signed by the terms' owner
   kDatasetRevoke = 13,   // body: a revocation (data/terms.h); signed by the dataset's owner
   kDataAccess = 14,      // body: one key release (data/grant.h AccessRecord); signed by the owner
+  kCheckpoint = 15,  // job: a training job; body: what one round produced (lineage.h); ledger key
   // Governance (gov.h has the bodies and what each field means):
   kGovProposal = 20,   // proposer -> deposit:<id>, the deposit; signed by the proposer + ledger
   kGovVote = 21,       // stake:<k> votes; moves nothing; signed by k + the ledger key

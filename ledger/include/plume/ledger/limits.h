@@ -25,6 +25,9 @@ inline constexpr size_t kMemoBytesMax = 1024;  // a slash's evidence text (UTF-8
 // A typed entry body (entry.h, format version 4): dataset terms, proposals and the like. Bounded
 // so that it fits one record beside every other field at its largest.
 inline constexpr size_t kBodyBytesMax = 16 * 1024;
+// Worker deltas one checkpoint entry (lineage.h) lists: 40 bytes each (hash, weight), so 256 of
+// them fit a body with room to spare. The scheduler bounds a training job's workers by it.
+inline constexpr size_t kCheckpointDeltasMax = 256;
 
 // The longest canonical entry (entry.h), field by field, so that the bounds above can be checked
 // against the record size below at compile time: a slash carrying a receipt with every input
@@ -47,6 +50,8 @@ inline constexpr size_t kEntryBytesMax =
 // An entry record is kind u8 | index u64 | prev hash (32) | entry (record.h).
 static_assert(1 + 8 + 32 + kEntryBytesMax <= kRecordBytesMax,
               "the largest entry must fit one log record");
+static_assert(4 + 1 + 2 * 32 + 2 * 4 + kCheckpointDeltasMax * 40 + 16 <= kBodyBytesMax,
+              "a checkpoint body with every delta must fit a body");
 static_assert(kSlashLegsMax >= 4, "a slash needs room for one leg of each kind");
 
 }  // namespace plume::ledger

@@ -17,6 +17,8 @@
 //    A request whose file is gone is applied only if the ledger has the entry; otherwise it is
 //    refused loudly (the provider is not paid), never taken as paid.
 //  - release: appends the release (ledger key) of what the hold has left to the team.
+//  - checkpoint: appends what a training round produced (ledger/lineage.h), signed by the
+//    ledger key; the fact comes as text in the request (checkpoint_memo.h).
 // It also answers the ledger messages of the protocol (LedgerQuery, LedgerSubmit, LedgerMint;
 // Answer below, in ledger_bridge_wire.cc and ledger_bridge_submit.cc) for the reactor's
 // ledger_service hook, and tells the reactor whose stake an append changed (TakeStakeChanges).
@@ -145,6 +147,7 @@ class LedgerBridge {
  private:
   Result<bool> Hold(const LedgerOp& op, std::string& refusal);
   Result<bool> Release(const LedgerOp& op, std::string& refusal);
+  Result<bool> Checkpoint(const LedgerOp& op, std::string& refusal);  // ledger_bridge_lineage.cc
   // A proven fault's slash (ledger_bridge_stake.cc), and the faulty run's countersigned receipt
   // it carries (the kept settle, else the ledger's settle entry; nullopt: none).
   Result<bool> Slash(const LedgerOp& op, std::string& refusal);

@@ -60,7 +60,9 @@ inline constexpr uint32_t kMinReputationPpmDefault = 200'000;
 inline constexpr uint32_t kTasksPerNodeMax = 1;
 
 // Spec bounds: a spec outside them is refused with a message naming the field.
-inline constexpr uint32_t kWorkersMax = 1024;
+// Workers of a training round: each round's checkpoint entry lists every delta it averaged, and
+// one entry holds at most ledger::kCheckpointDeltasMax of them (work.cc checks the two agree).
+inline constexpr uint32_t kWorkersMax = 256;
 inline constexpr uint32_t kRoundsMax = 100'000;
 inline constexpr uint32_t kLocalStepsMax = 1'000'000;
 // A round's timeout (network.round_timeout_s, as the spec parser bounds it): keeps now + timeout

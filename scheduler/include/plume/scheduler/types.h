@@ -293,7 +293,8 @@ using RoundKey = std::pair<JobId, uint32_t>;
 
 // A ledger request waiting to be applied. Kept (and persisted) until the shell reports it done,
 // so a crash between "decided" and "applied" re-sends it; the ledger applies an id once.
-enum class LedgerOpKind : uint8_t { kHold = 0, kSettle = 1, kRelease = 2, kSlash = 3 };
+// kCheckpoint: a training round's output, for lineage (ledger/lineage.h).
+enum class LedgerOpKind : uint8_t { kHold = 0, kSettle = 1, kRelease = 2, kSlash = 3, kCheckpoint = 4 };
 // One leg of a slash: where part of the slashed stake goes. `kind` is the ledger's LegKind value
 // (0 treasury, 1 compensation, 2 clawback, 3 finder; verify/slash.h SlashLegKind).
 struct SlashLeg {
@@ -304,7 +305,8 @@ struct SlashLeg {
   bool operator==(const SlashLeg&) const = default;
 };
 struct LedgerOp {
-  std::string id;  // "hold:<job>", "settle:<task>", "release:<job>", "slash:<faulty task>"
+  std::string id;  // "hold:<job>", "settle:<task>", "release:<job>", "slash:<faulty task>",
+                   // "checkpoint:<job>/r<round>"
   uint64_t seq = 0;  // decision order; re-sent in this order after a restart
   LedgerOpKind kind = LedgerOpKind::kHold;
   JobId job;
@@ -315,7 +317,8 @@ struct LedgerOp {
   MicroPlume amount_micro_plume = 0;  // hold, settle and slash (total); release frees the rest
   uint64_t flops = 0;
   // kSlash only: the legs (verify/slash.h order; they sum to amount_micro_plume) and the
-  // evidence text for the entry's memo.
+  // evidence text for the entry's memo. kCheckpoint: memo is the round's fact as text
+  // (src/checkpoint_memo.h), fixed when the round closed so a re-sent request is the same.
   std::vector<SlashLeg> legs;
   std::string memo;
 

@@ -1,0 +1,57 @@
+// `plume audit JOB`'s verification verdicts per task, from the job's ledger entries alone
+// (docs/verification.md). The ledger records the runs that were paid (settle entries
+// "settle:<task>", "settle:<task>/audit", "settle:<task>/referee", each with its countersigned
+// receipt) and the runs that were slashed ("slash:<run>", with the faulty run's receipt, its legs
+// and a memo). From those the verdict is recomputed where it can be: equal outputs of a run and
+// its audit are a match; of three outputs, two equal and one different make the odd one out
+// faulty, and a slash must name that one. What only the scheduler knows is said to be its word:
+// the audit rate and pay in a slash memo, the link and the share of the task a segment dispute
+// recomputed, and a run that was neither paid nor slashed (a conviction without stake). A
+// segment referee's output is the state after its segment, not a final output, so a segment
+// dispute is not decided by comparing outputs: its share is recomputed from the receipts' FLOPs,
+// and which run was faulty is the scheduler's word (the chains are not in the ledger).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plume/ledger/ledger.h"
+
+namespace plume::cli {
+
+struct RunFact {
+  std::string role;      // "original", "audit", "referee", "export"
+  std::string provider;  // the agent key (hex)
+  Hash256 output{};
+  uint64_t flops = 0;    // as the scheduler countersigned them
+  bool settled = false;  // paid by a settle entry
+  bool slashed = false;  // the run a slash entry carries
+  uint64_t entry = 0;
+};
+
+struct TaskVerdict {
+  std::string task;     // the scheduler's task id (from the entry ids)
+  std::string verdict;  // "accepted", "audited: matched", "disputed: proven faulty",
+                        // "disputed: undecided", "disputed: open", "pending"
+  std::vector<RunFact> runs;
+  std::string faulty;   // the provider proven faulty, when the ledger names one
+  bool recomputed = false;  // the verdict follows from the receipts' outputs in the ledger
+  std::string how;          // one line: what was compared, or why it could not be
+  // Figures the ledger holds only as the scheduler's word (the slash memo).
+  std::optional<uint32_t> audit_rate_ppm;
+  std::optional<int64_t> pay_micro_plume;
+  std::optional<int32_t> dispute_link;
+  std::optional<double> recomputed_fraction;
+  // A segment dispute's share of the task from the ledger alone: the referee's receipt bills the
+  // segment's FLOPs, so its FLOPs over the other run's are the share it recomputed.
+  std::optional<double> segment_share;
+  int64_t slashed = 0, clawback = 0, compensation = 0, finder = 0, treasury = 0;
+  std::vector<std::string> problems;  // the ledger contradicts itself (e.g. slashed the majority)
+};
+
+// Tasks in order of their ids; runs of each in role order.
+std::vector<TaskVerdict> VerdictsOf(const std::vector<ledger::LoggedEntry>& job_entries);
+
+}  // namespace plume::cli
