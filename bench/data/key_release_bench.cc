@@ -6,8 +6,6 @@
 // encrypted task spent getting its key (round trip to the key service, which records the release
 // in the ledger first) and decrypting in memory.
 // Usage: plume_data_key_release_bench   (needs the built plume, plume-scheduler, plume-agent)
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,22 +23,7 @@ using nlohmann::json;
 
 namespace {
 
-uint16_t FreePort() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 int Die(const std::string& why) {
   std::fprintf(stderr, "key_release_bench: %s\n", why.c_str());
@@ -76,7 +59,7 @@ int main() {
   const fs::path owner = net.dir() / "keys" / "owner.key";
   MakeKey(owner);
   const fs::path keys = net.dir() / "owner-keys";
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
   const fs::path data = fs::path(DataDir()) / "tinyshakespeare.txt";
   const auto publish = [&](std::vector<std::string> extra) -> std::string {
     std::vector<std::string> args{"data", "publish", data.string(), "--keys-dir", keys.string(),
@@ -94,7 +77,7 @@ int main() {
                                keys.string(), "--key", owner.string(), "--scheduler",
                                net.endpoint(), "--scheduler-id", net.scheduler_id()},
                               serve_log);
-  for (int i = 0; i < 200 && ReadAll(serve_log).find(" on " + endpoint) == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && ReadFile(serve_log).find(" on " + endpoint) == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (const char* a : {"a", "b"}) {
@@ -124,7 +107,7 @@ int main() {
   int tasks = 0;
   double key_ms = 0, decrypt_ms = 0, worst_ms = 0;
   for (const char* a : {"a", "b"}) {
-    const std::string log = ReadAll(net.agent_log(a));
+    const std::string log = ReadFile(net.agent_log(a));
     for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
       const double k = std::stod((*it)[1]), d = std::stod((*it)[2]);
       ++tasks;

@@ -4,9 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -30,22 +28,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-inline uint16_t FreePort() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
 
-inline std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 inline uint64_t UnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -64,7 +47,7 @@ class KeyReleaseE2E : public ::testing::Test {
     ASSERT_TRUE(paid_.StartScheduler(&why)) << why;
     CommandResult mint = paid_.Mint("mint:team", 50'000'000'000, paid_.operator_key());
     ASSERT_EQ(mint.exit_code, 0) << mint.out << mint.err << net_.Logs();
-    endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
+    endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
     const fs::path text = WriteMarkedText(net_.dir().path(), "secret.txt", 600);
     CommandResult r = net_.Cli({"data", "publish", text.string(), "--encrypt", "--key-service",
                                 endpoint_, "--royalty", std::to_string(kRate), "--keys-dir",
@@ -72,7 +55,7 @@ class KeyReleaseE2E : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err << net_.Logs();
     dataset_ = json::parse(r.out).value("dataset", "");
     ASSERT_EQ(dataset_.size(), 32u) << r.out;
-    ASSERT_TRUE(StartService()) << ReadAll(service_log());
+    ASSERT_TRUE(StartService()) << ReadFile(service_log());
   }
   void TearDown() override {
     if (service_) service_->Kill();
@@ -86,7 +69,7 @@ class KeyReleaseE2E : public ::testing::Test {
 
   // Starts `plume data serve` and waits until it listens (its log says so).
   bool StartService() {
-    const size_t before = ReadAll(service_log()).size();
+    const size_t before = ReadFile(service_log()).size();
     service_ = Process::Spawn({PLUME_CLI_BIN, "data", "serve", dataset_, "--keys-dir",
                                keys_dir().string(), "--log", release_log().string(), "--key",
                                owner_key().string(), "--scheduler", net_.endpoint(),
@@ -94,7 +77,7 @@ class KeyReleaseE2E : public ::testing::Test {
                               service_log());
     if (!service_) return false;
     for (int i = 0; i < 300; ++i) {
-      const std::string log = ReadAll(service_log());
+      const std::string log = ReadFile(service_log());
       if (log.find(" on " + endpoint_, before) != std::string::npos) return true;
       if (!service_->Running()) return false;
       std::this_thread::sleep_for(50ms);

@@ -70,8 +70,8 @@ TEST_F(KeyReleaseE2E, NoReleaseWithoutAValidGrant) {
     ASSERT_TRUE(reply && reply->kind() == MessageKind::ERROR);
     EXPECT_EQ(reply->body().getError().getCode(), wire::ErrorCode::UNEXPECTED);
   }
-  EXPECT_TRUE(LogLines("release").empty()) << ReadAll(release_log());
-  EXPECT_TRUE(LogLines("intent").empty()) << ReadAll(release_log());
+  EXPECT_TRUE(LogLines("release").empty()) << ReadFile(release_log());
+  EXPECT_TRUE(LogLines("intent").empty()) << ReadFile(release_log());
   EXPECT_EQ(Access().size(), 0u);
 
   // The control: a grant the scheduler made for this very key and task is released, recorded
@@ -84,7 +84,7 @@ TEST_F(KeyReleaseE2E, NoReleaseWithoutAValidGrant) {
   EXPECT_EQ(access[0]["task"], "6");
   EXPECT_EQ(access[0]["agent"], hostile.Id());
   const auto releases = LogLines("release");
-  ASSERT_EQ(releases.size(), 2u) << ReadAll(release_log());
+  ASSERT_EQ(releases.size(), 2u) << ReadFile(release_log());
   EXPECT_FALSE(releases[0]["repeat"].get<bool>());
   EXPECT_TRUE(releases[1]["repeat"].get<bool>());
   EXPECT_EQ(releases[0]["index"], access[0]["index"]);
@@ -101,7 +101,7 @@ TEST_F(KeyReleaseE2E, NoReleaseWithoutAValidGrant) {
   EXPECT_TRUE(service_->Running());
   // SIGTERM: a clean stop.
   service_->Signal(SIGTERM);
-  EXPECT_EQ(service_->Wait(10'000ms), std::optional<int>(0)) << ReadAll(service_log());
+  EXPECT_EQ(service_->Wait(10'000ms), std::optional<int>(0)) << ReadFile(service_log());
 }
 
 // The crash window between the ledger and the reply: the service had written its record ahead
@@ -138,10 +138,10 @@ TEST_F(KeyReleaseE2E, ARestartedServiceReleasesAGrantItRecordedBeforeItDied) {
   }
   ASSERT_EQ(Access().size(), 1u);
   const uint64_t index = Access()[0]["index"].get<uint64_t>();
-  ASSERT_TRUE(StartService()) << ReadAll(service_log());
+  ASSERT_TRUE(StartService()) << ReadFile(service_log());
   auto c = TransportClient::Connect(endpoint_, owner->public_key(), agent);
   ASSERT_TRUE(c);
-  EXPECT_EQ(Ask(**c, agent, g, "9"), "") << ReadAll(service_log());
+  EXPECT_EQ(Ask(**c, agent, g, "9"), "") << ReadFile(service_log());
   EXPECT_EQ(last_index_, index);
   EXPECT_EQ(Access().size(), 1u);
   ASSERT_EQ(LogLines("release").size(), 1u);

@@ -21,7 +21,7 @@ TEST_F(KeyReleaseE2E, EncryptedDatasetTrainsPaysAndEveryReleaseIsInTheLedger) {
   ASSERT_FALSE(job.empty());
   auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, 180s);
   ASSERT_TRUE(done) << net_.Logs();
-  ASSERT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs() << ReadAll(service_log());
+  ASSERT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs() << ReadFile(service_log());
 
   // Royalties: one leg per settle of the job, the figure the spec gives.
   const uint64_t tokens = uint64_t{3} * 8 * 32;
@@ -41,7 +41,7 @@ TEST_F(KeyReleaseE2E, EncryptedDatasetTrainsPaysAndEveryReleaseIsInTheLedger) {
   // Every release has its ledger record and every record its release: the same grants, the same
   // (job, task, attempt, agent); each went to one of the network's agents.
   const std::vector<json> releases = LogLines("release");
-  ASSERT_GE(releases.size(), static_cast<size_t>(rounds)) << ReadAll(release_log());
+  ASSERT_GE(releases.size(), static_cast<size_t>(rounds)) << ReadFile(release_log());
   const json access = Access();
   std::set<std::string> from_log, from_ledger;
   const std::set<std::string> agents{net_.agent_id("a"), net_.agent_id("b")};
@@ -56,7 +56,7 @@ TEST_F(KeyReleaseE2E, EncryptedDatasetTrainsPaysAndEveryReleaseIsInTheLedger) {
                        std::to_string(a["attempt"].get<int>()) + "/" +
                        a["agent"].get<std::string>());
   }
-  EXPECT_EQ(from_log, from_ledger) << ReadAll(release_log()) << access.dump();
+  EXPECT_EQ(from_log, from_ledger) << ReadFile(release_log()) << access.dump();
   EXPECT_EQ(access.size(), from_ledger.size());
 
   // No plaintext in anything the scheduler or either agent wrote (the scan finds it in the
@@ -75,7 +75,7 @@ TEST_F(KeyReleaseE2E, KeyServiceKilledMidJobTheJobFinishesOnceItIsBack) {
   ASSERT_FALSE(job.empty());
   // Round 0's key is released; then the service dies without a word.
   for (int i = 0; i < 600 && LogLines("release").empty(); ++i) std::this_thread::sleep_for(100ms);
-  ASSERT_FALSE(LogLines("release").empty()) << net_.Logs() << ReadAll(service_log());
+  ASSERT_FALSE(LogLines("release").empty()) << net_.Logs() << ReadFile(service_log());
   service_->Signal(SIGKILL);
   (void)service_->Wait(5000ms);
   // A later round's task cannot get its key: the agent reports a retryable failure, not a crash.
@@ -84,10 +84,10 @@ TEST_F(KeyReleaseE2E, KeyServiceKilledMidJobTheJobFinishesOnceItIsBack) {
   }
   ASSERT_TRUE(net_.AgentLogHas("a", "no data key for dataset")) << net_.Logs();
   EXPECT_TRUE(net_.agent("a").Running());
-  ASSERT_TRUE(StartService()) << ReadAll(service_log());
+  ASSERT_TRUE(StartService()) << ReadFile(service_log());
   auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, 240s);
   ASSERT_TRUE(done) << net_.Logs();
-  EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs() << ReadAll(service_log());
+  EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs() << ReadFile(service_log());
   // Still one record per released grant, across the restart.
   std::set<std::string> logged;
   for (const json& r : LogLines("release")) logged.insert(r["grant_key"].get<std::string>());
@@ -117,7 +117,7 @@ TEST_F(KeyReleaseAuditE2E, AReplayAuditOfAnEncryptedTaskGetsItsOwnGrant) {
   for (int i = 0; i < 1200 && agents_released().size() < 2; ++i) std::this_thread::sleep_for(100ms);
   EXPECT_EQ(agents_released(),
             (std::set<std::string>{net_.agent_id("a"), net_.agent_id("b")}))
-      << net_.Logs() << ReadAll(service_log());
+      << net_.Logs() << ReadFile(service_log());
   auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, 180s);
   ASSERT_TRUE(done) << net_.Logs();
   EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();

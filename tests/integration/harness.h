@@ -6,6 +6,8 @@
 // binary is not built (a component not landed yet) is skipped, not failed.
 #pragma once
 
+#include <cstdint>
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -79,6 +81,9 @@ bool WaitUntil(const std::function<bool()>& cond, milliseconds timeout,
                milliseconds poll = milliseconds(50));
 
 std::string ReadFile(const std::filesystem::path& path);
+// A loopback TCP port free at the time of the call, for a process that cannot report the port it
+// bound (another process may take it before it is used; tests that can, use --port-file).
+uint16_t FreeLoopbackPort();
 // The last `max_bytes` of a log file, for failure messages.
 std::string Tail(const std::filesystem::path& path, size_t max_bytes = 3000);
 

@@ -25,12 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class DisputeE2E : public ::testing::Test {
  protected:
@@ -76,7 +70,7 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
 
   // Every verdict was decided on the chains at link 2, recomputing one segment of eight steps,
   // and named the cheater; no dispute needed the whole task re-run.
-  const std::string log = ReadAll(net_.scheduler_log());
+  const std::string log = ReadFile(net_.scheduler_log());
   const std::regex verdict(
       R"(dispute: (\w+) at link (-?\d+), recomputed ([0-9.]+) of the task; proven faulty: (\w+))");
   int disputes = 0;
