@@ -55,16 +55,7 @@ class ReactorGrantTest : public ReactorFixture {
         "round_timeout_s = 60\n[payment]\nmax_price_micro_plume_per_pflop = 1000000000000\n"
         "budget_micro_plume = 1000000000000000\n";
     auto m = client.NewRequest();
-    auto s = m.body().initSubmitJob();
-    const Hash256 spec_hash = Blake2b256(spec);
-    s.setSpecToml(spec);
-    s.setSpecHash(AsData(spec_hash));
-    s.setSignature(AsData(id.Sign(SpecSigningBytes(spec_hash))));
-    s.setClientJobKey(dataset);
-    auto ref = s.initDataBlobs(1)[0];
-    ref.setName("dataset:" + dataset);
-    ref.setHash(AsData(data_hash_));
-    ref.setSizeBytes(4096);
+    FillSignedSubmit(m, id, spec, dataset, "dataset:" + dataset, data_hash_, 4096);
     return Call(client, m);
   }
   // The next TaskAssign `agent` receives within `wait`, if any.

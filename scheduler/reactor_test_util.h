@@ -114,9 +114,10 @@ inline void RegisterCpuAgent(TransportClient& agent) {
   ASSERT_EQ(ack->kind(), MessageKind::REGISTER_ACK);
 }
 
-// A signed SubmitJob of `spec` naming the uploaded checkpoint `ckpt_hash` (`size` bytes).
-inline void FillInferSubmit(MessageBuilder& m, const Identity& client, const std::string& spec,
-                            const std::string& key, const Hash256& ckpt_hash, uint64_t size) {
+// A signed SubmitJob of `spec` naming one uploaded blob `blob_name` (`size` bytes).
+inline void FillSignedSubmit(MessageBuilder& m, const Identity& client, const std::string& spec,
+                             const std::string& key, const std::string& blob_name,
+                             const Hash256& blob_hash, uint64_t size) {
   auto s = m.body().initSubmitJob();
   const Hash256 spec_hash = Blake2b256(spec);
   s.setSpecToml(spec);
@@ -124,9 +125,15 @@ inline void FillInferSubmit(MessageBuilder& m, const Identity& client, const std
   s.setSignature(AsData(client.Sign(SpecSigningBytes(spec_hash))));
   s.setClientJobKey(key);
   auto ref = s.initDataBlobs(1)[0];
-  ref.setName("checkpoint");
-  ref.setHash(AsData(ckpt_hash));
+  ref.setName(blob_name);
+  ref.setHash(AsData(blob_hash));
   ref.setSizeBytes(size);
+}
+
+// A signed SubmitJob of `spec` naming the uploaded checkpoint `ckpt_hash` (`size` bytes).
+inline void FillInferSubmit(MessageBuilder& m, const Identity& client, const std::string& spec,
+                            const std::string& key, const Hash256& ckpt_hash, uint64_t size) {
+  FillSignedSubmit(m, client, spec, key, "checkpoint", ckpt_hash, size);
 }
 
 // A well-formed inference shard output (what the screens accept) for an assignment's plain-ASCII
