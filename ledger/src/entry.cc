@@ -107,6 +107,8 @@ std::string_view EntryTypeName(EntryType type) {
       return "data_access";
     case EntryType::kCheckpoint:
       return "checkpoint";
+    case EntryType::kVerdict:
+      return "verdict";
   }
   return "unknown";
 }
@@ -116,7 +118,8 @@ bool IsKnownEntryType(uint8_t type) {
          (type >= static_cast<uint8_t>(EntryType::kDatasetPublish) &&
           type <= static_cast<uint8_t>(EntryType::kCheckpoint)) ||
          (type >= static_cast<uint8_t>(EntryType::kGovProposal) &&
-          type <= static_cast<uint8_t>(EntryType::kGovExecution));
+          type <= static_cast<uint8_t>(EntryType::kGovExecution)) ||
+         type == static_cast<uint8_t>(EntryType::kVerdict);
 }
 
 std::string_view LegKindName(LegKind kind) {

@@ -26,6 +26,7 @@
 #include "plume/gov/book.h"
 #include "plume/ledger/data_entries.h"
 #include "plume/ledger/lineage.h"
+#include "plume/ledger/verdict.h"
 #include "plume/ledger/verify.h"
 #include "property_gov.h"
 #include "test_util.h"
@@ -72,6 +73,8 @@ class Generator {
       p = DataOperation(id);
     } else if (dice < 120) {
       p = CheckpointOperation();
+    } else if (dice < 128) {
+      p = VerdictOperation();
     } else if (dice < 400) {
       const int from = Team();
       const bool to_provider = Uniform(0, 9) == 0;
@@ -322,6 +325,36 @@ class Generator {
     return p;
   }
 
+  // An audit's verdict (verdict.h): moves nothing, so the invariants must hold around it; mostly
+  // well formed and signed by the ledger key (the same task again is kIdExists or kIdConflict);
+  // sometimes signed by a team (kBadSignature), carrying money (kInvalid) or a body that does
+  // not decode (kInvalid).
+  Planned VerdictOperation() {
+    Planned p;
+    VerdictFact f;
+    f.task = "t" + std::to_string(Uniform(0, 5));
+    f.policy = "audit/1";
+    f.outcome = static_cast<VerdictOutcome>(Uniform(1, 4));
+    for (int r = Uniform(2, 3); r > 0; --r) {
+      f.runs.push_back(VerdictRun{std::to_string(Uniform(1, 99)),
+                                  Blake2b256("out-" + std::to_string(Uniform(0, 2)))});
+    }
+    const int kind = Uniform(0, 9);
+    const std::string fresh = "v" + std::to_string(counter_++);
+    if (kind <= 2) f.task = fresh;  // refused below: an id no entry has
+    Entry e = MakeVerdict(RandomJob().id, f);
+    if (kind == 0) {
+      e.amount = MicroPlume(1);
+      p.forced = Code::kInvalid;
+    } else if (kind == 1) {
+      e.body.push_back(0);
+      p.forced = Code::kInvalid;
+    }
+    p.entry = Signed(cast_.id, std::move(e), kind == 2 ? cast_.teams[Team()] : cast_.ledger);
+    if (kind == 2) p.forced = Code::kBadSignature;
+    return p;
+  }
+
   int Team() { return Uniform(0, 7); }
   int Agent() { return Uniform(0, 5); }
   MicroPlume Amount() {
@@ -478,7 +511,7 @@ TEST(LedgerProperty, RandomOperationsKeepInvariantsAndReplay) {
   }
   for (EntryType t : {EntryType::kStake, EntryType::kUnstake, EntryType::kWithdraw,
                       EntryType::kSlash, EntryType::kDatasetPublish, EntryType::kDatasetRevoke,
-                      EntryType::kDataAccess, EntryType::kCheckpoint}) {
+                      EntryType::kDataAccess, EntryType::kCheckpoint, EntryType::kVerdict}) {
     EXPECT_GT((seen_by_type[{t, Code::kOk}]), 0) << EntryTypeName(t);
   }
   EXPECT_GT((seen_by_type[{EntryType::kSlash, Code::kInsufficientBalance}]), 0);

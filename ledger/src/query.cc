@@ -6,6 +6,7 @@
 
 #include "plume/ledger/data_entries.h"
 #include "plume/ledger/lineage.h"
+#include "plume/ledger/verdict.h"
 
 namespace plume::ledger {
 
@@ -117,6 +118,7 @@ std::string DescribeEntry(const LoggedEntry& l) {
   if (e.type == EntryType::kSlash) out += " memo=" + Quoted(e.memo);
   out += DescribeDataEntry(e);
   out += DescribeCheckpoint(e);
+  out += DescribeVerdict(e);
   return out;
 }
 

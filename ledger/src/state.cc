@@ -6,6 +6,7 @@
 
 #include "plume/ledger/limits.h"
 #include "plume/ledger/lineage.h"
+#include "plume/ledger/verdict.h"
 #include "state_rules.h"
 
 namespace plume::ledger {
@@ -37,6 +38,16 @@ Code CheckCheckpointShape(const Entry& e) {
   return fact && e.id == CheckpointEntryId(e.job, fact->round) ? Code::kOk : Code::kInvalid;
 }
 
+// A verdict (verdict.h): a body that decodes, the id it implies, and nothing else. Whether it
+// agrees with its runs' receipts is for whoever reads the ledger (VerdictProblem).
+Code CheckVerdictShape(const Entry& e) {
+  if (!e.from.empty() || !e.to.empty() || !e.legs.empty() || !e.memo.empty()) {
+    return Code::kInvalid;
+  }
+  auto fact = DecodeVerdict(e.body);
+  return fact && e.id == VerdictEntryId(fact->task) ? Code::kOk : Code::kInvalid;
+}
+
 // Field shapes for each type; kOk when the entry has exactly the fields its type uses.
 Code CheckShape(const Entry& e) {
   if (e.id.empty() || e.id.size() > kEntryIdBytesMax) return Code::kInvalid;
@@ -53,7 +64,8 @@ Code CheckShape(const Entry& e) {
   if (has_receipt != e.receipt.has_value()) return Code::kInvalid;
   const bool has_job = t == EntryType::kEscrowHold || t == EntryType::kSettle ||
                        t == EntryType::kRelease || t == EntryType::kTaskReceipt ||
-                       t == EntryType::kSlash || t == EntryType::kCheckpoint;
+                       t == EntryType::kSlash || t == EntryType::kCheckpoint ||
+                       t == EntryType::kVerdict;
   if (has_job != !e.job.empty()) return Code::kInvalid;
   if (has_job && !AccountNameProblem(EscrowAccount(e.job)).empty()) return Code::kInvalid;
   // One encoding per meaning: fields a type does not use are empty (the time is 0), so no two
@@ -64,6 +76,7 @@ Code CheckShape(const Entry& e) {
     return rules::CheckDataShape(e);
   }
   if (t == EntryType::kCheckpoint) return CheckCheckpointShape(e);
+  if (t == EntryType::kVerdict) return CheckVerdictShape(e);
   if (!e.body.empty()) return Code::kInvalid;  // no other type up to here has a body
   if (t != EntryType::kSlash) return e.legs.empty() && e.memo.empty() ? Code::kOk : Code::kInvalid;
   if (e.legs.empty() || e.legs.size() > kSlashLegsMax) return Code::kInvalid;
@@ -167,6 +180,7 @@ Code Authorize(const Entry& e, const Keys& keys) {
     case EntryType::kSlash:
       return rules::AuthorizeStake(e, keys, signers);
     case EntryType::kCheckpoint:  // the scheduler's word on its own outer step
+    case EntryType::kVerdict:     // and on its audits, checked against the receipts by readers
       return signers.Has(keys.ledger) ? Code::kOk : Code::kBadSignature;
     case EntryType::kTaskReceipt:
       if (!e.from.empty() || !e.to.empty()) return Code::kInvalid;
@@ -220,6 +234,7 @@ Code State::ApplyRules(const Entry& e) {
       return ApplySlash(e);
     case EntryType::kTaskReceipt:
     case EntryType::kCheckpoint:  // moves nothing; its id makes it one per (job, round)
+    case EntryType::kVerdict:     // moves nothing; its id makes it one per audited task
       return Code::kOk;
     case EntryType::kGovProposal:
     case EntryType::kGovVote:

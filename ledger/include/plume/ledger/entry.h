@@ -63,10 +63,13 @@ enum class EntryType : uint8_t {
   kGovVote = 21,       // stake:<k> votes; moves nothing; signed by k + the ledger key
   kGovOutcome = 22,    // deposit:<p> -> proposer (refund) or burned (veto); ledger key
   kGovExecution = 23,  // adopted: a parameter change, or treasury -> grantee; ledger key
+  // Verification (30..39 kept for it):
+  kVerdict = 30,  // job; body: what a replay audit concluded, naming its runs' receipts
+                  // (verdict.h); moves nothing; signed by the ledger key
 };
 // The highest type this build decodes; Decode refuses anything above it, and every number
 // below it that names no type (IsKnownEntryType).
-inline constexpr EntryType kEntryTypeLast = EntryType::kGovExecution;
+inline constexpr EntryType kEntryTypeLast = EntryType::kVerdict;
 bool IsKnownEntryType(uint8_t type);
 std::string_view EntryTypeName(EntryType type);
 

@@ -24,6 +24,7 @@ inline std::string CatalogueEntryType(ledger::EntryType type) {
     case ledger::EntryType::kWithdraw: return "stake";
     case ledger::EntryType::kSlash: return "slash";
     case ledger::EntryType::kTaskReceipt: return "receipt";
+    case ledger::EntryType::kVerdict: return "verdict";
     case ledger::EntryType::kGovProposal:
     case ledger::EntryType::kGovVote:
     case ledger::EntryType::kGovOutcome:
