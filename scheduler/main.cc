@@ -216,6 +216,11 @@ int Main(int argc, char** argv) {
                  "share of a slash paid to the referee's (else the auditor's) provider account")
       ->check(CLI::Range(0, 10'000))
       ->multi_option_policy(take_last);
+  app.add_option("--verification-reserve-bps", core.verification_reserve_bps,
+                 "each job also holds this share of its maximum cost to pay its audit and "
+                 "referee runs (20000: all of them, always; less caps its audits)")
+      ->check(CLI::Range(0u, plume::scheduler::kVerificationReserveBpsMax))
+      ->multi_option_policy(take_last);
   app.add_option("--min-reputation-ppm", core.min_reputation_ppm,
                  "providers below this reputation are not placed (new ones start at 500000)")
       ->check(CLI::Range(0, 1'000'000))

@@ -377,10 +377,14 @@ struct QuoteJob {                # reply QuoteReply or Error: what a submit of t
 
 struct QuoteReply {
   flops @0 :UInt64;              # billed FLOPs of all tasks (kernels/flops.h)
-  maxCostMicroPlume @1 :Int64;   # flops x the spec's max price, plus the fee, summed per task
+  maxCostMicroPlume @1 :Int64;   # what a submit holds: flops x the spec's max price, plus the
+                                 # fee, summed per task, plus verificationReserveMicroPlume
   feeBps @2 :UInt32;             # the network fee in basis points of each settle
   ledgerId @3 :Data;             # 32 bytes: the ledger the escrow hold signature is for (as
                                  # RegisterAck.ledgerId); empty when the scheduler keeps no ledger
+  verificationReserveMicroPlume @4 :Int64;  # the part of maxCostMicroPlume held for the job's
+                                 # audit and referee runs (docs/payments.md); the rest is the
+                                 # job's own tasks at the max price plus the fee (and royalties)
 }
 
 struct SubmitAck {

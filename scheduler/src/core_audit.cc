@@ -114,6 +114,14 @@ bool Core::Impl::DrawAudit(Task& t, Node& n) {
         t.job, t.id, n.info.id);
     return false;
   }
+  if (!ReserveCovers(s.jobs.at(t.job), t)) {
+    // Drawn, but the job's verification reserve could not pay the audit and a referee: an
+    // audit run is never started that might work for nothing (core_verdict.cc).
+    t.audit = AuditStatus::kNoReserve;
+    Info("drawn for an audit, but the job's verification reserve is promised: unaudited", t.job,
+         t.id, n.info.id);
+    return false;
+  }
   ApplyRecord(n, verify::Event::kAudited);
   t.audit = AuditStatus::kPending;
   t.settle_deferred = true;
@@ -257,6 +265,9 @@ void Core::Impl::Conclude(Task& orig, Task& audit, Task* referee, verify::Outcom
     const bool paid =
         faulty->settle == SettleState::kKept || faulty->settle == SettleState::kApplied;
     const MicroPlume clawback = paid ? faulty->paid_micro_plume : 0;
+    // Unpaid, its receipt would reach the ledger only in a slash (none without stake): recorded
+    // for the verdict (core_verdict.cc).
+    if (!paid && faulty->settle != SettleState::kUnpaid) RecordFaultyReceipt(*faulty, job);
     v.faulty = faulty->node;
     v.faulty_paid = !faulty->settle_deferred || paid;
     faulty->settle_deferred = false;
@@ -303,6 +314,7 @@ void Core::Impl::Convict(const NodeId& node, const Task& run) {
 
 void Core::Impl::CloseAudit(const Task& orig) {
   Job& job = s.jobs.at(orig.job);
+  RecordVerdict(orig);  // before the release, in the outbox's order
   ReleaseIfDone(job);
 }
 

@@ -209,6 +209,14 @@ struct Core::Impl {
   // A segment referee reported that it could not replay from the exported state.
   void SegmentStartFailed(Task& referee, const std::string& why);
   MicroPlume EscrowSpent(const JobId& job);
+  // ---- the verification reserve and verdicts in the ledger (core_verdict.cc) ----
+  // What the job's drawn audits promised of its reserve (each: its run and a referee).
+  MicroPlume VerificationPromised(const JobId& job);
+  // Whether the job's reserve still covers an audit of `t` and its referee.
+  bool ReserveCovers(const Job& job, const Task& t);
+  // "verdict:<orig>" for a concluded audit; "receipt:<run>" for a faulty run nobody paid.
+  void RecordVerdict(const Task& orig);
+  void RecordFaultyReceipt(const Task& faulty, const Job& job);
   Verdict& VerdictOf(const Task& orig);
   // A finished round's checkpoint entry (ledger/lineage.h), queued in the outbox.
   void RecordCheckpoint(const Job& job, const Round& r);

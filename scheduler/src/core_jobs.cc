@@ -127,11 +127,12 @@ void Core::Impl::OnJobSubmitted(const JobSubmitted& e) {
   }
   JobSpec spec = e.spec;
   spec.fee_bps = config.fee_bps;  // the terms are the network's, not the submitter's
+  spec.verification_reserve_bps = config.audits ? config.verification_reserve_bps : 0;
   if (Status st = ValidateSpec(spec); !st) {
     Emit(Rejected{e.owner, e.job, "bad job spec: " + st.error().message});
     return;
   }
-  spec.escrow_micro_plume = MaxJobCostMicroPlume(spec);
+  spec.escrow_micro_plume = JobHoldMicroPlume(spec);
   Job& job = s.jobs[e.job];
   job.id = e.job;
   job.owner = e.owner;

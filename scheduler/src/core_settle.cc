@@ -55,10 +55,12 @@ void Core::Impl::Settle(Task& t, Job& job) {
     t.paid_micro_plume = 0;
     return;
   }
-  // Audit runs are paid from what the job's escrow has left (it was sized for the job's own
-  // tasks at its maximum price). The run's own amount is already in EscrowSpent, reserved when it
-  // was committed.
-  if (t.audit_role != AuditRole::kNone && EscrowSpent(job.id) > job.spec.escrow_micro_plume) {
+  // Audit and referee runs are paid from the job's verification reserve, which covered them
+  // before the audit was drawn (core_verdict.cc ReserveCovers): always. Only a job stored before
+  // reserves existed pays them from what its escrow has left, and not when that is spent (the
+  // run's own amount is already in EscrowSpent, reserved when it was committed).
+  if (t.audit_role != AuditRole::kNone && job.spec.verification_reserve_bps == 0 &&
+      EscrowSpent(job.id) > job.spec.escrow_micro_plume) {
     t.paid_micro_plume = 0;
     t.settle = SettleState::kUnpaid;
     Info("audit run not paid: the job's escrow is spent", job.id, t.id, t.node);

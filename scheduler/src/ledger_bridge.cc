@@ -380,6 +380,10 @@ Result<bool> LedgerBridge::Apply(const LedgerOp& op, std::string& refusal) {
       return Slash(op, refusal);
     case LedgerOpKind::kCheckpoint:
       return Checkpoint(op, refusal);
+    case LedgerOpKind::kVerdict:
+      return Verdict(op, refusal);
+    case LedgerOpKind::kReceipt:
+      return Receipt(op, refusal);
   }
   refusal = "unknown ledger request";
   return false;

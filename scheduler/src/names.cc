@@ -58,6 +58,8 @@ const char* Name(LedgerOpKind k) {
     case LedgerOpKind::kRelease: return "release";
     case LedgerOpKind::kSlash: return "slash";
     case LedgerOpKind::kCheckpoint: return "checkpoint";
+    case LedgerOpKind::kVerdict: return "verdict";
+    case LedgerOpKind::kReceipt: return "receipt";
   }
   return "?";
 }
@@ -93,6 +95,7 @@ const char* Name(AuditStatus s) {
     case AuditStatus::kAuditorFaulty: return "auditor proven faulty";
     case AuditStatus::kUndecided: return "undecided";
     case AuditStatus::kNoPeer: return "unaudited: no peer";
+    case AuditStatus::kNoReserve: return "unaudited: verification reserve spent";
   }
   return "?";
 }

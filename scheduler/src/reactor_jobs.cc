@@ -275,6 +275,8 @@ Result<std::pair<JobSpec, JobExtra>> Reactor::Impl::PrepareSpec(
   if (!spec) return tl::unexpected(spec.error());
   spec->runner_config = toml;
   spec->fee_bps = core.config().fee_bps;
+  spec->verification_reserve_bps =
+      core.config().audits ? core.config().verification_reserve_bps : 0;
   if (used) {  // before any cost is computed: the escrow and the quote include the royalties
     spec->dataset = used->id;
     spec->royalty_micro_plume_per_mtoken = used->royalty_micro_plume_per_mtoken;
@@ -337,7 +339,8 @@ void Reactor::Impl::ReplyQuote(const Waiter& w, const JobSpec& spec) {
   auto m = NewMessage(w.request_id);
   auto reply = m.body().initQuoteReply();
   reply.setFlops(JobFlops(spec));
-  reply.setMaxCostMicroPlume(MaxJobCostMicroPlume(spec));
+  reply.setMaxCostMicroPlume(JobHoldMicroPlume(spec));  // what a submit holds
+  reply.setVerificationReserveMicroPlume(VerificationReserveMicroPlume(spec));
   reply.setFeeBps(spec.fee_bps);
   if (opt.ledger_id) reply.setLedgerId(AsData(*opt.ledger_id));
   Reply(w.peer, m);

@@ -103,7 +103,7 @@ void Reactor::Impl::AdmitSubmit(const JobId& job_id, const ClientId& owner, JobS
   }
   // With a ledger every job holds its maximum cost in escrow, and the ledger refuses a hold of
   // 0: say so now rather than accept a job whose hold must fail.
-  if (opt.ledger && MaxJobCostMicroPlume(spec) <= 0) {
+  if (opt.ledger && JobHoldMicroPlume(spec) <= 0) {
     return bad(invalid, "this job's maximum cost rounds to 0 micro-PLUME (" +
                             std::to_string(JobFlops(spec)) + " FLOPs at " +
                             std::to_string(spec.max_price_micro_plume_per_pflop) +
@@ -113,14 +113,16 @@ void Reactor::Impl::AdmitSubmit(const JobId& job_id, const ClientId& owner, JobS
   if (opt.escrow_signature) {  // the ledger bridge keeps it for the hold (ledger_bridge.h)
     // The team signed a hold of a definite amount; it must be what this job holds, or the
     // ledger would refuse the hold later (or the team would have signed for something else).
-    const MicroPlume amount = MaxJobCostMicroPlume(spec);
+    const MicroPlume amount = JobHoldMicroPlume(spec);
     if (hold.micro_plume != amount) {
       return bad(invalid, "the escrow hold you signed is " + std::to_string(hold.micro_plume) +
                               " micro-PLUME but this job holds " + std::to_string(amount) + " (" +
                               std::to_string(JobFlops(spec)) +
                               " FLOPs at the maximum price plus the " +
                               std::to_string(spec.fee_bps) +
-                              " bps fee): quote it first (`plume quote`); "
+                              " bps fee, and the verification reserve of " +
+                              std::to_string(VerificationReserveMicroPlume(spec)) +
+                              "): quote it first (`plume quote`); "
                               "`plume submit` does so itself");
     }
     // The submit is acked after this turn's save; the signature must be kept by then.

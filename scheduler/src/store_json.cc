@@ -27,6 +27,7 @@ json SpecToJson(const JobSpec& s) {
       {"backend", s.backend ? static_cast<int>(*s.backend) : -1},
       {"budget", s.budget_micro_plume}, {"max_price", s.max_price_micro_plume_per_pflop},
       {"fee_bps", s.fee_bps}, {"escrow", s.escrow_micro_plume},
+      {"verification_reserve_bps", s.verification_reserve_bps},
       {"runner_config", s.runner_config}, {"dataset", s.dataset},
       {"royalty", s.royalty_micro_plume_per_mtoken}};
 }
@@ -53,6 +54,9 @@ JobSpec SpecFromJson(const json& j) {
   s.max_price_micro_plume_per_pflop = j.at("max_price");
   // Jobs stored before the fee was stamped were held under the scheduler's default.
   s.fee_bps = j.value("fee_bps", kFeeBpsDefault);
+  // Jobs stored before the reserve held none: their audits are drawn only while what their
+  // escrow has left covers them (core_verdict.cc).
+  s.verification_reserve_bps = j.value("verification_reserve_bps", uint32_t{0});
   s.escrow_micro_plume = j.contains("escrow") ? j.at("escrow").get<MicroPlume>()
                                               : MaxJobCostMicroPlume(s);
   s.runner_config = j.at("runner_config");

@@ -212,6 +212,28 @@ MicroPlume MaxJobCostMicroPlume(const JobSpec& spec) {
   return static_cast<MicroPlume>(total > kMax ? kMax : total);
 }
 
+MicroPlume VerificationRunCostMicroPlume(const JobSpec& spec, uint64_t flops) {
+  const auto cost = ledger::CostWithFee(
+      static_cast<uint64_t>(std::max<MicroPlume>(0, spec.max_price_micro_plume_per_pflop)), flops,
+      spec.fee_bps);
+  return cost ? cost->value() : std::numeric_limits<MicroPlume>::max();
+}
+
+MicroPlume VerificationReserveMicroPlume(const JobSpec& spec) {
+  constexpr u128 kMax = std::numeric_limits<MicroPlume>::max();
+  u128 runs = 0;
+  ForEachTaskFlops(spec, [&](uint64_t flops, u128 count) {
+    runs += static_cast<u128>(VerificationRunCostMicroPlume(spec, flops)) * count;
+  });
+  if (runs > kMax) return static_cast<MicroPlume>(kMax);
+  const u128 reserve = runs * spec.verification_reserve_bps / 10'000;
+  return static_cast<MicroPlume>(reserve > kMax ? kMax : reserve);
+}
+
+MicroPlume JobHoldMicroPlume(const JobSpec& spec) {
+  return AddMicroPlume(MaxJobCostMicroPlume(spec), VerificationReserveMicroPlume(spec));
+}
+
 uint64_t JobFlops(const JobSpec& spec) {
   u128 total = 0;
   ForEachTaskFlops(spec, [&](uint64_t flops, u128 count) { total += u128{flops} * count; });
@@ -257,7 +279,8 @@ Status ValidateSpec(const JobSpec& spec) {
     }
   }
   const MicroPlume need = MaxJobCostMicroPlume(spec);
-  if (need == std::numeric_limits<MicroPlume>::max()) {  // saturated: not a real amount
+  if (need == std::numeric_limits<MicroPlume>::max() ||
+      JobHoldMicroPlume(spec) == std::numeric_limits<MicroPlume>::max()) {  // not a real amount
     return Fail("this job's maximum cost does not fit in 64 bits of micro-PLUME: lower "
                 "payment.max_price_micro_plume_per_pflop or shrink the job");
   }

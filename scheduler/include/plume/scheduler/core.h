@@ -48,6 +48,8 @@ struct Config {
   int64_t challenge_window_ms = kChallengeWindowMsDefault;
   uint32_t slash_bps = kSlashBpsDefault;
   uint32_t finder_fee_bps = kFinderFeeBpsDefault;
+  // Each new job's verification reserve in bps of its maximum cost (limits.h); audits off: 0.
+  uint32_t verification_reserve_bps = kVerificationReserveBpsDefault;
 };
 
 // Rows changed since the last TakeDirty, ready for Store::Save (one transaction).

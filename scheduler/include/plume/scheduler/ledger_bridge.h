@@ -148,6 +148,9 @@ class LedgerBridge {
   Result<bool> Hold(const LedgerOp& op, std::string& refusal);
   Result<bool> Release(const LedgerOp& op, std::string& refusal);
   Result<bool> Checkpoint(const LedgerOp& op, std::string& refusal);  // ledger_bridge_lineage.cc
+  // An audit's verdict and an unpaid faulty run's receipt (ledger_bridge_verdict.cc).
+  Result<bool> Verdict(const LedgerOp& op, std::string& refusal);
+  Result<bool> Receipt(const LedgerOp& op, std::string& refusal);
   // A proven fault's slash (ledger_bridge_stake.cc), and the faulty run's countersigned receipt
   // it carries (the kept settle, else the ledger's settle entry; nullopt: none).
   Result<bool> Slash(const LedgerOp& op, std::string& refusal);

@@ -53,6 +53,13 @@ inline constexpr int64_t kChallengeWindowMsDefault = 60'000;
 // auditor's) gets this share of the slash.
 inline constexpr uint32_t kSlashBpsDefault = 1000;
 inline constexpr uint32_t kFinderFeeBpsDefault = 1000;
+// A job's verification reserve, in basis points of its own maximum cost (docs/payments.md): the
+// audit and referee runs of its results are paid from it. 20000 (twice the cost) is the bound:
+// each result is audited at most once and refereed at most once, each run billed at most the
+// task's FLOPs at the job's maximum price, so no audit of the job can ever find it spent. Less
+// caps the job's audits: one is drawn only while the reserve still covers it and its referee.
+inline constexpr uint32_t kVerificationReserveBpsDefault = 20'000;
+inline constexpr uint32_t kVerificationReserveBpsMax = 20'000;
 // Providers whose reputation (placement.h ReputationPpm) is below this are not placed. A new
 // provider starts at 500,000; one that failed 4 of its first 4 tasks is at 166,666.
 inline constexpr uint32_t kMinReputationPpmDefault = 200'000;

@@ -140,6 +140,10 @@ struct JobSpec {
   // The job's escrow hold, MaxJobCostMicroPlume under fee_bps, stamped with it at submit so
   // status, metrics and the hold request read it instead of recomputing it.
   MicroPlume escrow_micro_plume = 0;
+  // The verification reserve the job was accepted under (Config::verification_reserve_bps, 0
+  // with audits off), stamped at submit like fee_bps: part of escrow_micro_plume
+  // (VerificationReserveMicroPlume), what pays the job's audit and referee runs.
+  uint32_t verification_reserve_bps = 0;
   std::string runner_config;  // forwarded to agents as is (the spec's TOML)
   // A published dataset the job trains on (docs/data-owners.md), with the royalty rate of its
   // terms (terms never change, so this is the rate every settle of the job pays); "" and 0 when
@@ -192,6 +196,7 @@ enum class AuditStatus : uint8_t {
   kAuditorFaulty = 5,   // the referee agreed with the original: the auditor is faulty
   kUndecided = 6,       // all differ, or no referee could be found: nobody is convicted
   kNoPeer = 7,          // drawn, but no other provider of the class could run it: unaudited
+  kNoReserve = 8,       // drawn, but the job's verification reserve could not pay for it
 };
 enum class TaskState : uint8_t {
   kQueued = 0, kAssigned = 1, kSucceeded = 2, kFailed = 3, kCancelled = 4, kDropped = 5
@@ -294,7 +299,11 @@ using RoundKey = std::pair<JobId, uint32_t>;
 // A ledger request waiting to be applied. Kept (and persisted) until the shell reports it done,
 // so a crash between "decided" and "applied" re-sends it; the ledger applies an id once.
 // kCheckpoint: a training round's output, for lineage (ledger/lineage.h).
-enum class LedgerOpKind : uint8_t { kHold = 0, kSettle = 1, kRelease = 2, kSlash = 3, kCheckpoint = 4 };
+enum class LedgerOpKind : uint8_t {
+  kHold = 0, kSettle = 1, kRelease = 2, kSlash = 3, kCheckpoint = 4,
+  kVerdict = 5,  // "verdict:<original>": memo is the verdict as text (verdict_memo.h)
+  kReceipt = 6,  // "receipt:<run>": an unpaid run's kept receipt, recorded for its verdict
+};
 // One leg of a slash: where part of the slashed stake goes. `kind` is the ledger's LegKind value
 // (0 treasury, 1 compensation, 2 clawback, 3 finder; verify/slash.h SlashLegKind).
 struct SlashLeg {
@@ -306,7 +315,7 @@ struct SlashLeg {
 };
 struct LedgerOp {
   std::string id;  // "hold:<job>", "settle:<task>", "release:<job>", "slash:<faulty task>",
-                   // "checkpoint:<job>/r<round>"
+                   // "checkpoint:<job>/r<round>", "verdict:<task>", "receipt:<run>"
   uint64_t seq = 0;  // decision order; re-sent in this order after a restart
   LedgerOpKind kind = LedgerOpKind::kHold;
   JobId job;

@@ -36,6 +36,15 @@ MicroPlume AddMicroPlume(MicroPlume a, MicroPlume b);
 // each task's royalty (RoyaltyPerTaskMicroPlume), so the hold always covers every settle.
 // Saturates.
 MicroPlume MaxJobCostMicroPlume(const JobSpec& spec);
+// What one audit or referee run of a task of `flops` may cost the job: the FLOPs at the job's
+// maximum price plus the fee (no royalty). Saturates.
+MicroPlume VerificationRunCostMicroPlume(const JobSpec& spec, uint64_t flops);
+// The job's verification reserve: spec.verification_reserve_bps of the sum over its tasks of
+// VerificationRunCostMicroPlume, rounded down (at 20000, exactly one audit and one referee of
+// every task). Saturates.
+MicroPlume VerificationReserveMicroPlume(const JobSpec& spec);
+// What a submit holds in escrow: MaxJobCostMicroPlume + VerificationReserveMicroPlume. Saturates.
+MicroPlume JobHoldMicroPlume(const JobSpec& spec);
 // A dataset's royalty for one training task of the job (docs/data-owners.md): the tokens a
 // worker reads (local_steps x batch x seq_len, all from the one dataset) x the terms' rate /
 // 1e6, rounded down; data/royalty.h's TaskTokens and RoyaltyFor, which the ledger recomputes.
