@@ -76,8 +76,9 @@ TEST(SimEcon, ThePayOverPDeterrentAloneMakesCheatingLose) {
 }
 
 // The checks above can fail: with slashing off (no stake to slash) a cheater at q = 0.01 is paid
-// for its unaudited wrong results like anyone else, and then is not below an honest provider by
-// a margin the test demands of the real policy (at least one task's pay per cheater).
+// for its unaudited wrong results like anyone else, and earns per run within 5% of an honest
+// provider (per run: honest providers also run, and are paid for, the referees the cheaters'
+// mismatches bring, so they do more runs); with stake it falls well below.
 TEST(SimEcon, WithoutStakeCheatersAreNotPunished) {
   EconOptions o;
   o.seed = 9;
@@ -90,9 +91,10 @@ TEST(SimEcon, WithoutStakeCheatersAreNotPunished) {
   const EconFigures f = testing::RunEconomics(o);
   std::printf("%s%s", testing::EconHeader().c_str(), testing::EconRow(f).c_str());
   EXPECT_EQ(f.slashed_total, 0);
-  EXPECT_GT(f.cheater.Net(), f.honest.Net() - static_cast<double>(f.task_pay));
+  EXPECT_GT(f.cheater.NetPerRun(), 0.95 * f.honest.NetPerRun());
   o.stake_in_tasks = 1000;
   const EconFigures staked = testing::RunEconomics(o);
+  EXPECT_LT(staked.cheater.NetPerRun(), 0.95 * staked.honest.NetPerRun());
   EXPECT_LT(staked.cheater.Net(), staked.honest.Net() - static_cast<double>(staked.task_pay));
 }
 

@@ -1,7 +1,9 @@
 // The simulated world's ledger through ledger::State; see sim_money.h.
 #include "sim_money.h"
 
+#include "plume/ledger/verdict.h"
 #include "plume/protocol/hash.h"
+#include "verdict_memo.h"
 #include "plume/verify/slash.h"
 
 namespace plume::scheduler::testing {
@@ -122,6 +124,32 @@ bool MoneyLedger::Apply(const LedgerOp& op, const State& core, std::string& refu
       }
       return true;
     }
+    case LedgerOpKind::kReceipt:  // an unpaid faulty run's receipt, for its verdict
+      return Put(ledger::MakeTaskReceipt(op.id, ReceiptOf(op, core)), refusal);
+    case LedgerOpKind::kVerdict: {
+      // The bridge's verdict entry; and what a third party would check: the outcome is what the
+      // runs' outputs give (the core's own record of them here).
+      auto fact = ParseVerdictMemo(op.memo);
+      if (!fact) {
+        violations.push_back(op.id + ": malformed verdict " + op.memo);
+        refusal = "malformed verdict";
+        return false;
+      }
+      std::vector<std::optional<Hash256>> outputs;
+      for (const char* suffix : {"", "/audit", "/referee"}) {
+        auto t = core.tasks.find(op.task + suffix);
+        if (outputs.size() < fact->runs.size() && t != core.tasks.end()) {
+          outputs.push_back(MemoHash(t->second.output_blob));
+        }
+      }
+      if (std::string p = ledger::VerdictProblem(*fact, outputs); !p.empty()) {
+        violations.push_back(op.id + ": " + p);
+      }
+      ++verdicts_;
+      return Put(ledger::MakeVerdict(op.job, *fact), refusal);
+    }
+    case LedgerOpKind::kCheckpoint:
+      break;
   }
   refusal = "unknown request";
   return false;

@@ -39,6 +39,8 @@ class MoneyLedger : public SimLedger {
   MicroPlume Treasury() const;
   // Slash legs by kind (verify/slash.h SlashLegKind values), summed over all slashes applied.
   const std::map<uint8_t, MicroPlume>& legs() const { return legs_; }
+  // Verdict entries appended (each checked against the runs' outputs: violations otherwise).
+  uint64_t verdicts() const { return verdicts_; }
   // Finder legs credited to a provider (part of its provider:<k> balance besides its pay).
   MicroPlume FinderFees(const NodeId& node) const;
   const ledger::State& state() const { return state_; }
@@ -57,6 +59,7 @@ class MoneyLedger : public SimLedger {
 
   ledger::State state_;
   std::map<uint8_t, MicroPlume> legs_;
+  uint64_t verdicts_ = 0;
   std::map<std::string, MicroPlume> finder_fees_;  // by core account name
   uint64_t setup_ = 0;  // ids of setup entries
 };

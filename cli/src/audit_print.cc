@@ -77,6 +77,8 @@ json VerdictsJson(const std::vector<TaskVerdict>& verdicts) {
                       {"output", ToHex(r.output)},
                       {"settled", r.settled},
                       {"slashed", r.slashed},
+                      {"recorded", r.recorded},
+                      {"receipt_task", r.receipt_task},
                       {"entry", r.entry}});
     }
     // What the ledger holds only as the scheduler's word (the slash memo).
@@ -89,6 +91,7 @@ json VerdictsJson(const std::vector<TaskVerdict>& verdicts) {
                    {"verdict", v.verdict},
                    {"faulty", v.faulty},
                    {"recomputed_from_ledger", v.recomputed},
+                   {"verdict_entry", v.verdict_entry ? json(*v.verdict_entry) : json(nullptr)},
                    {"segment_share", v.segment_share ? json(*v.segment_share) : json(nullptr)},
                    {"how", v.how},
                    {"runs", runs},
@@ -105,16 +108,19 @@ json VerdictsJson(const std::vector<TaskVerdict>& verdicts) {
 
 void PrintVerdictsText(const std::vector<TaskVerdict>& verdicts) {
   if (verdicts.empty()) return;
-  std::cout << "  verification verdicts per task (from the ledger's settles and slashes):\n";
+  std::cout << "  verification verdicts per task (from the ledger's verdicts and receipts):\n";
   for (const TaskVerdict& v : verdicts) {
     std::cout << "    " << v.task << ": " << v.verdict
+              << (v.verdict_entry ? " [verdict entry #" + std::to_string(*v.verdict_entry) + "]"
+                                  : std::string())
               << (v.faulty.empty() ? "" : ", proven faulty: " + v.faulty.substr(0, 16) + "..")
               << (v.recomputed ? " (recomputed from the ledger)" : "") << "\n      " << v.how
               << "\n";
     for (const RunFact& r : v.runs) {
       std::cout << "      " << r.role << " run by " << r.provider.substr(0, 16) << ".. output "
                 << ToHex(r.output).substr(0, 16) << ".." << (r.settled ? " paid" : "")
-                << (r.slashed ? " SLASHED" : "") << " (entry #" << r.entry << ")\n";
+                << (r.slashed ? " SLASHED" : "") << (r.recorded ? " unpaid (receipt recorded)" : "")
+                << " (entry #" << r.entry << ")\n";
     }
     if (v.slashed > 0) {
       std::cout << "      slashed " << v.slashed << " micro-PLUME: clawback " << v.clawback

@@ -1,8 +1,11 @@
 // Verification verdicts per task from the ledger (audit_verdicts.h).
 #include "audit_verdicts.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
+
+#include "plume/ledger/verdict.h"
 
 namespace plume::cli {
 namespace {
@@ -174,14 +177,83 @@ void Decide(TaskVerdict& v) {
   v.how = "no run of this task is paid or slashed yet";
 }
 
+// The verdict entry's word, checked against the receipts the ledger holds for its runs.
+void FromVerdictEntry(TaskVerdict& v, const ledger::VerdictFact& f, uint64_t index) {
+  v.verdict_entry = index;
+  const std::string at = "verdict entry #" + std::to_string(index) + ": ";
+  std::vector<std::optional<Hash256>> outputs;
+  std::vector<std::string> missing;
+  for (size_t i = 0; i < f.runs.size(); ++i) {
+    const RunFact* r = Find(v, kRoles[i]);
+    if (r == nullptr) {
+      outputs.push_back(std::nullopt);
+      missing.push_back(kRoles[i]);
+      continue;
+    }
+    if (r->receipt_task != f.runs[i].task) {
+      v.problems.push_back(at + "names task " + f.runs[i].task + " as the " + kRoles[i] +
+                           " run, but the ledger's " + kRoles[i] + " receipt is task " +
+                           r->receipt_task);
+    }
+    outputs.push_back(r->output);
+  }
+  if (std::string p = ledger::VerdictProblem(f, outputs); !p.empty()) v.problems.push_back(at + p);
+  const char* faulty_role = f.outcome == ledger::VerdictOutcome::kOriginalFaulty ? "original"
+                            : f.outcome == ledger::VerdictOutcome::kAuditorFaulty ? "audit"
+                                                                                  : nullptr;
+  v.verdict = f.outcome == ledger::VerdictOutcome::kMatched ? "audited: matched"
+              : faulty_role != nullptr                     ? "disputed: proven faulty"
+                                                           : "disputed: undecided";
+  v.faulty.clear();
+  for (const RunFact& r : v.runs) {
+    const bool convicted = faulty_role != nullptr && r.role == faulty_role;
+    if (convicted) v.faulty = r.provider;
+    if (r.slashed && !convicted) {
+      v.problems.push_back(at + "the " + r.role + " run was slashed, but the verdict convicts " +
+                           (faulty_role ? std::string("the ") + faulty_role + " run" : "nobody"));
+    }
+    if (convicted && r.settled && !r.slashed) {
+      v.problems.push_back(at + "the " + r.role + " run it convicts was paid and not clawed back");
+    }
+  }
+  v.recomputed = missing.empty() && f.policy == "audit/1";
+  if (f.policy != "audit/1") {
+    v.dispute_link = f.dispute_link;
+    v.recomputed_fraction = f.recomputed_ppm / 1e6;
+  }
+  v.how = "the verdict entry (" + f.policy + ") and the receipts of its " +
+          std::to_string(f.runs.size()) + " runs";
+  if (!missing.empty()) {
+    v.how += "; no receipt in the ledger for the ";
+    for (size_t i = 0; i < missing.size(); ++i) v.how += (i ? ", " : "") + missing[i];
+    v.how += " run (the scheduler's word for it)";
+  } else if (f.policy == "audit/1") {
+    v.how += (v.problems.empty() ? " agree: recomputed from the ledger"
+                                 : " DO NOT agree (see the problems)");
+  } else {
+    v.how += "; decided on commitment chains at link " + std::to_string(f.dispute_link) +
+             ", which the ledger does not hold: the outcome is the scheduler's word";
+  }
+}
+
 }  // namespace
 
 std::vector<TaskVerdict> VerdictsOf(const std::vector<LoggedEntry>& job_entries) {
   std::map<std::string, TaskVerdict> by_task;
+  std::map<std::string, std::pair<ledger::VerdictFact, uint64_t>> entries;
   for (const LoggedEntry& l : job_entries) {
     const ledger::Entry& e = l.entry;
-    if (!e.receipt || (e.type != EntryType::kSettle && e.type != EntryType::kSlash)) continue;
-    const std::string prefix = e.type == EntryType::kSettle ? "settle:" : "slash:";
+    if (e.type == EntryType::kVerdict) {
+      if (auto f = ledger::DecodeVerdict(e.body)) entries[f->task] = {std::move(*f), l.index};
+      continue;
+    }
+    if (!e.receipt || (e.type != EntryType::kSettle && e.type != EntryType::kSlash &&
+                       e.type != EntryType::kTaskReceipt)) {
+      continue;
+    }
+    const std::string prefix = e.type == EntryType::kSettle  ? "settle:"
+                               : e.type == EntryType::kSlash ? "slash:"
+                                                             : "receipt:";
     if (!e.id.starts_with(prefix)) continue;
     const auto [task, role] = SplitRun(e.id.substr(prefix.size()));
     TaskVerdict& v = by_task[task];
@@ -192,11 +264,14 @@ std::vector<TaskVerdict> VerdictsOf(const std::vector<LoggedEntry>& job_entries)
     }
     if (run == nullptr) {
       v.runs.push_back(RunFact{role, ToHex(e.receipt->agent), e.receipt->output_hash,
-                               e.receipt->flops, false, false, l.index});
+                               e.receipt->flops, false, false, false, e.receipt->task_id,
+                               l.index});
       run = &v.runs.back();
     }
     if (e.type == EntryType::kSettle) {
       run->settled = true;
+    } else if (e.type == EntryType::kTaskReceipt) {
+      run->recorded = true;
     } else {
       run->slashed = true;
       AddSlash(e, v);
@@ -211,6 +286,21 @@ std::vector<TaskVerdict> VerdictsOf(const std::vector<LoggedEntry>& job_entries)
     v.runs = std::move(ordered);
     Decide(v);
     out.push_back(std::move(v));
+  }
+  // Verdict entries decide where there are some (a task may have one before any run is paid).
+  for (auto& [task, fact_index] : entries) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const TaskVerdict& v) { return v.task == task; });
+    if (it == out.end()) {
+      TaskVerdict v;
+      v.task = task;
+      it = out.insert(std::upper_bound(out.begin(), out.end(), v,
+                                       [](const TaskVerdict& a, const TaskVerdict& b) {
+                                         return a.task < b.task;
+                                       }),
+                      std::move(v));
+    }
+    it->problems.clear();  // the entry's check replaces the guesses made without it
+    FromVerdictEntry(*it, fact_index.first, fact_index.second);
   }
   return out;
 }

@@ -10,6 +10,14 @@
 // segment referee's output is the state after its segment, not a final output, so a segment
 // dispute is not decided by comparing outputs: its share is recomputed from the receipts' FLOPs,
 // and which run was faulty is the scheduler's word (the chains are not in the ledger).
+//
+// A scheduler that records verdicts (ledger/verdict.h) also appends "verdict:<task>", naming
+// the runs compared by their receipts' task ids and output hashes and the outcome, and records
+// the receipt of a faulty run nobody paid as "receipt:<run>" (task_receipt). Then the verdict is
+// the entry's, checked against the receipts: each run it names must be the receipt the ledger
+// holds for that role, the outcome must be what their outputs give (VerdictProblem), the slash
+// must name the run it convicts and no other, and a convicted run's pay must be clawed back; any
+// contradiction is a problem, and `plume audit` fails.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +36,8 @@ struct RunFact {
   uint64_t flops = 0;    // as the scheduler countersigned them
   bool settled = false;  // paid by a settle entry
   bool slashed = false;  // the run a slash entry carries
+  bool recorded = false;  // a task_receipt entry ("receipt:<run>") records it, unpaid
+  std::string receipt_task;  // the receipt's task id (the scheduler's wire id)
   uint64_t entry = 0;
 };
 
@@ -49,6 +59,7 @@ struct TaskVerdict {
   std::optional<double> segment_share;
   int64_t slashed = 0, clawback = 0, compensation = 0, finder = 0, treasury = 0;
   std::vector<std::string> problems;  // the ledger contradicts itself (e.g. slashed the majority)
+  std::optional<uint64_t> verdict_entry;  // the index of "verdict:<task>", when there is one
 };
 
 // Tasks in order of their ids; runs of each in role order.

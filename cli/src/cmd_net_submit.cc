@@ -192,8 +192,9 @@ void FillRefs(capnp::List<wire::BlobRef>::Builder refs, const Prepared& p) {
 
 struct Quote {
   uint64_t flops = 0;
-  int64_t max_cost_micro_plume = 0;
+  int64_t max_cost_micro_plume = 0;  // the hold: the job's own cost plus the reserve
   uint32_t fee_bps = 0;
+  int64_t reserve_micro_plume = 0;   // the part held for audit and referee runs
   ledger::LedgerId ledger_id{};  // zeros when the scheduler keeps no ledger
 };
 
@@ -209,7 +210,11 @@ Quote QuoteOrFail(NetClient& client, const Prepared& p) {
   if (!reply) FailWith(reply.error());
   if (reply->kind() != MessageKind::QUOTE_REPLY) FailWith({kExitFailure, "unexpected reply to quote"});
   auto r = reply->body().getQuoteReply();
-  Quote quote{r.getFlops(), r.getMaxCostMicroPlume(), r.getFeeBps(), {}};
+  Quote quote{r.getFlops(), r.getMaxCostMicroPlume(), r.getFeeBps(),
+              r.getVerificationReserveMicroPlume(), {}};
+  if (quote.reserve_micro_plume < 0 || quote.reserve_micro_plume > quote.max_cost_micro_plume) {
+    FailWith({kExitFailure, "the scheduler quoted a verification reserve larger than the hold"});
+  }
   if (auto id = r.getLedgerId(); id.size() == quote.ledger_id.size()) {
     std::copy(id.begin(), id.end(), quote.ledger_id.begin());
   }
@@ -223,14 +228,19 @@ void RunQuote(const NetFlags& flags, const std::string& spec_path, const std::st
   const int64_t budget = p.spec.payment->budget_micro_plume;
   if (flags.json) {
     std::cout << json{{"flops", q.flops}, {"max_cost_micro_plume", q.max_cost_micro_plume},
+                      {"job_cost_micro_plume", q.max_cost_micro_plume - q.reserve_micro_plume},
+                      {"verification_reserve_micro_plume", q.reserve_micro_plume},
                       {"fee_bps", q.fee_bps}, {"budget_micro_plume", budget}}.dump() << "\n";
     return;
   }
   std::cout << "work:      " << q.flops << " FLOPs\n"
             << "max price: " << p.spec.payment->max_price_micro_plume_per_pflop
             << " micro-PLUME per PFLOP, network fee " << q.fee_bps << " bps\n"
-            << "escrow:    " << q.max_cost_micro_plume << " micro-PLUME held at submit (budget "
-            << budget << ")\n";
+            << "job cost:  " << q.max_cost_micro_plume - q.reserve_micro_plume
+            << " micro-PLUME at most (budget " << budget << ")\n"
+            << "reserve:   " << q.reserve_micro_plume
+            << " micro-PLUME for audit and referee runs; what they do not use is released\n"
+            << "escrow:    " << q.max_cost_micro_plume << " micro-PLUME held at submit\n";
 }
 
 void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait,
@@ -238,9 +248,12 @@ void RunSubmit(const NetFlags& flags, const std::string& spec_path, bool wait,
   auto client = ConnectOrFail(flags);
   const Prepared p = PrepareOrFail(*client, flags, spec_path, dataset);
   const Quote quote = QuoteOrFail(*client, p);
-  if (quote.max_cost_micro_plume > p.spec.payment->budget_micro_plume) {
+  // The budget caps the job's own cost; the reserve is held besides it and released unused.
+  if (quote.max_cost_micro_plume - quote.reserve_micro_plume >
+      p.spec.payment->budget_micro_plume) {
     FailWith({kExitBadInput, spec_path + ": the job may cost up to " +
-                                 std::to_string(quote.max_cost_micro_plume) +
+                                 std::to_string(quote.max_cost_micro_plume -
+                                                quote.reserve_micro_plume) +
                                  " micro-PLUME with the network fee, over payment.budget_micro_plume = " +
                                  std::to_string(p.spec.payment->budget_micro_plume) +
                                  ": raise the budget or shrink the job"});

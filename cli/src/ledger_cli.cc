@@ -8,6 +8,7 @@
 #include "plume/data/royalty.h"
 #include "plume/ledger/data_entries.h"
 #include "plume/ledger/lineage.h"
+#include "plume/ledger/verdict.h"
 #include "plume/ledger/query.h"
 #include "plume/protocol/hash.h"
 
@@ -132,6 +133,20 @@ json EntryJson(const ledger::LoggedEntry& l) {
                          {"params_in", ToHex(f->params_in)}, {"params_out", ToHex(f->params_out)},
                          {"deltas", deltas},            {"weights", f->weights},
                          {"outer_lr", f->outer_lr},     {"outer_momentum", f->outer_momentum}};
+    }
+  }
+  if (e.type == ledger::EntryType::kVerdict) {  // an audit's conclusion (verdict.h)
+    if (auto f = ledger::DecodeVerdict(e.body)) {
+      json runs = json::array();
+      for (const ledger::VerdictRun& r : f->runs) {
+        runs.push_back({{"task", r.task}, {"output", ToHex(r.output)}});
+      }
+      j["verdict"] = {{"task", f->task},
+                      {"policy", f->policy},
+                      {"outcome", std::string(ledger::VerdictOutcomeName(f->outcome))},
+                      {"runs", runs},
+                      {"dispute_link", f->dispute_link},
+                      {"recomputed_ppm", f->recomputed_ppm}};
     }
   }
   if (std::string more = ledger::DescribeDataEntry(e);

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "plume/ledger/verdict.h"
+
 namespace plume::cli {
 namespace {
 
@@ -34,6 +36,29 @@ LoggedEntry Settle(const std::string& run, const Identity& agent, const std::str
                    uint64_t flops = 0) {
   LoggedEntry l = Run(EntryType::kSettle, "settle:" + run, agent, output);
   l.entry.receipt->flops = flops;
+  l.entry.receipt->task_id = "wire-" + run;
+  return l;
+}
+// A faulty run nobody paid, recorded for its verdict ("receipt:<run>", moves nothing).
+LoggedEntry Recorded(const std::string& run, const Identity& agent, const std::string& output) {
+  LoggedEntry l = Run(EntryType::kTaskReceipt, "receipt:" + run, agent, output);
+  l.entry.receipt->task_id = "wire-" + run;
+  return l;
+}
+// The scheduler's verdict on `task`: outcome, and the runs (role suffix, output) it names.
+LoggedEntry VerdictEntry(const std::string& task, VerdictOutcome outcome,
+                         const std::vector<std::pair<std::string, std::string>>& runs) {
+  VerdictFact f;
+  f.task = task;
+  f.policy = "audit/1";
+  f.outcome = outcome;
+  for (const auto& [suffix, output] : runs) {
+    f.runs.push_back({"wire-" + task + suffix, Blake2b256(output)});
+  }
+  LoggedEntry l;
+  static uint64_t index = 1000;
+  l.index = index++;
+  l.entry = MakeVerdict("job-1", f);
   return l;
 }
 LoggedEntry Slash(const std::string& run, const Identity& agent, const std::string& output,
@@ -132,6 +157,81 @@ TEST(AuditVerdicts, ASegmentDisputeIsNotDecidedByComparingOutputs) {
   EXPECT_TRUE(unstaked[0].faulty.empty());
   EXPECT_DOUBLE_EQ(unstaked[0].segment_share.value_or(0), 0.125);
   EXPECT_NE(unstaked[0].how.find("nothing staked"), std::string::npos) << unstaked[0].how;
+}
+
+TEST(AuditVerdicts, VerdictEntriesAreRecomputedFromTheirRunsReceipts) {
+  using O = VerdictOutcome;
+  const std::vector<LoggedEntry> entries = {
+      // Matched: both runs paid.
+      Settle("job-1/r0/w0", kHonestA, "good0"), Settle("job-1/r0/w0/audit", kHonestB, "good0"),
+      VerdictEntry("job-1/r0/w0", O::kMatched, {{"", "good0"}, {"/audit", "good0"}}),
+      // Convicted with nothing staked: the unpaid run's receipt is recorded, so all three are.
+      Recorded("job-1/r0/w1", kCheat, "bad1"), Settle("job-1/r0/w1/audit", kHonestA, "good1"),
+      Settle("job-1/r0/w1/referee", kHonestB, "good1"),
+      VerdictEntry("job-1/r0/w1", O::kOriginalFaulty,
+                   {{"", "bad1"}, {"/audit", "good1"}, {"/referee", "good1"}}),
+      // No referee could be found: undecided, both paid.
+      Settle("job-1/r0/w2", kHonestA, "x"), Settle("job-1/r0/w2/audit", kHonestB, "y"),
+      VerdictEntry("job-1/r0/w2", O::kUndecided, {{"", "x"}, {"/audit", "y"}}),
+  };
+  const std::vector<TaskVerdict> v = VerdictsOf(entries);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0].verdict, "audited: matched");
+  EXPECT_EQ(v[1].verdict, "disputed: proven faulty");
+  EXPECT_EQ(v[1].faulty, ToHex(kCheat.public_key())) << "the recorded receipt names it";
+  ASSERT_EQ(v[1].runs.size(), 3u);
+  EXPECT_TRUE(v[1].runs[0].recorded);
+  EXPECT_FALSE(v[1].runs[0].settled);
+  EXPECT_EQ(v[2].verdict, "disputed: undecided");
+  for (const TaskVerdict& t : v) {
+    EXPECT_TRUE(t.recomputed) << t.task << ": " << t.how;
+    EXPECT_TRUE(t.verdict_entry.has_value()) << t.task;
+    EXPECT_TRUE(t.problems.empty()) << t.task << ": " << t.problems.front();
+  }
+}
+
+TEST(AuditVerdicts, AVerdictEntryTheReceiptsContradictIsAProblem) {
+  using O = VerdictOutcome;
+  const auto problems = [](const std::vector<LoggedEntry>& entries) {
+    const std::vector<TaskVerdict> v = VerdictsOf(entries);
+    EXPECT_EQ(v.size(), 1u);
+    return v.empty() ? std::vector<std::string>{} : v[0].problems;
+  };
+  const auto has = [](const std::vector<std::string>& p, const std::string& what) {
+    for (const std::string& s : p) {
+      if (s.find(what) != std::string::npos) return true;
+    }
+    return false;
+  };
+  // "Matched", but the receipts differ.
+  auto p = problems({Settle("job-1/r0/w0", kHonestA, "a"), Settle("job-1/r0/w0/audit", kHonestB, "b"),
+                     VerdictEntry("job-1/r0/w0", O::kMatched, {{"", "a"}, {"/audit", "a"}})});
+  EXPECT_TRUE(has(p, "audit run's output in the verdict")) << (p.empty() ? "" : p[0]);
+  // The verdict's hashes are the receipts', but the outcome is not what they give.
+  p = problems({Settle("job-1/r0/w0/audit", kHonestA, "good"),
+                Settle("job-1/r0/w0/referee", kHonestB, "good"), Recorded("job-1/r0/w0", kCheat, "bad"),
+                VerdictEntry("job-1/r0/w0", O::kAuditorFaulty,
+                             {{"", "bad"}, {"/audit", "good"}, {"/referee", "good"}})});
+  EXPECT_TRUE(has(p, "give original_faulty")) << (p.empty() ? "" : p[0]);
+  // The convicted run was paid and nothing clawed it back.
+  p = problems({Settle("job-1/r0/w0", kCheat, "bad"), Settle("job-1/r0/w0/audit", kHonestA, "good"),
+                Settle("job-1/r0/w0/referee", kHonestB, "good"),
+                VerdictEntry("job-1/r0/w0", O::kOriginalFaulty,
+                             {{"", "bad"}, {"/audit", "good"}, {"/referee", "good"}})});
+  EXPECT_TRUE(has(p, "paid and not clawed back")) << (p.empty() ? "" : p[0]);
+  // A slash of a run the verdict does not convict.
+  p = problems({Settle("job-1/r0/w0", kHonestA, "good"), Settle("job-1/r0/w0/audit", kHonestB, "good"),
+                Slash("job-1/r0/w0/audit", kHonestB, "good", "pay 1"),
+                VerdictEntry("job-1/r0/w0", O::kMatched, {{"", "good"}, {"/audit", "good"}})});
+  EXPECT_TRUE(has(p, "was slashed, but the verdict convicts nobody")) << (p.empty() ? "" : p[0]);
+  // A verdict naming a run that is not the receipt the ledger holds for that role.
+  LoggedEntry other = VerdictEntry("job-1/r0/w0", O::kMatched, {{"", "good"}, {"/audit", "good"}});
+  auto f = DecodeVerdict(other.entry.body);
+  f->runs[1].task = "someone-else";
+  other.entry.body = EncodeVerdict(*f);
+  p = problems({Settle("job-1/r0/w0", kHonestA, "good"), Settle("job-1/r0/w0/audit", kHonestB, "good"),
+                other});
+  EXPECT_TRUE(has(p, "names task someone-else")) << (p.empty() ? "" : p[0]);
 }
 
 }  // namespace
