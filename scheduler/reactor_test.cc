@@ -290,7 +290,8 @@ class EscrowReactorTest : public ReactorTest {
 };
 
 // The quote is the hold: FLOPs by the kernels' rule for each shard's own prompts, at the job's
-// maximum price, plus the network's fee; a submit whose team signed another amount is refused
+// maximum price, plus the network's fee, plus the verification reserve (by default an audit and
+// a referee of every task at that price, docs/payments.md); a submit whose team signed another amount is refused
 // before anything is kept, and the right amount is held and acknowledged.
 TEST_F(EscrowReactorTest, QuoteIsTheHoldAndAHoldSignedForAnotherAmountIsRefused) {
   Identity client_id = Identity::Generate();
@@ -325,7 +326,10 @@ TEST_F(EscrowReactorTest, QuoteIsTheHoldAndAHoldSignedForAnotherAmountIsRefused)
   ASSERT_GT(expected, 0);
   EXPECT_EQ(q.body().getQuoteReply().getFlops(), shard0 + shard1);
   EXPECT_EQ(q.body().getQuoteReply().getFeeBps(), kFeeBpsDefault);
-  EXPECT_EQ(q.body().getQuoteReply().getMaxCostMicroPlume(), expected);
+  const int64_t reserve = 2 * expected;  // kVerificationReserveBpsDefault = 20000
+  EXPECT_EQ(q.body().getQuoteReply().getVerificationReserveMicroPlume(), reserve);
+  EXPECT_EQ(q.body().getQuoteReply().getMaxCostMicroPlume(), expected + reserve);
+  const int64_t hold = expected + reserve;
 
   auto submit = [&](int64_t signed_amount) {
     auto m = client->NewRequest();
@@ -340,7 +344,7 @@ TEST_F(EscrowReactorTest, QuoteIsTheHoldAndAHoldSignedForAnotherAmountIsRefused)
     fill_ref(s.initDataBlobs(1)[0]);
     return Call(*client, m);
   };
-  Message refused = submit(expected - 1);
+  Message refused = submit(expected);  // without the reserve
   ASSERT_EQ(refused.kind(), MessageKind::ERROR);
   EXPECT_NE(std::string(refused.body().getError().getMessage()).find("escrow hold you signed"),
             std::string::npos)
@@ -350,9 +354,9 @@ TEST_F(EscrowReactorTest, QuoteIsTheHoldAndAHoldSignedForAnotherAmountIsRefused)
     EXPECT_TRUE(kept_holds_.empty());
   }
 
-  Message ack = submit(expected);
+  Message ack = submit(hold);
   ASSERT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << KindName(ack.kind());
-  EXPECT_EQ(ack.body().getSubmitAck().getEscrowMicroPlume(), expected);
+  EXPECT_EQ(ack.body().getSubmitAck().getEscrowMicroPlume(), hold);
   std::lock_guard lock(kept_mu_);
   ASSERT_EQ(kept_holds_.size(), 1u);
   EXPECT_EQ(kept_holds_[0], std::string(ack.body().getSubmitAck().getJobId()));

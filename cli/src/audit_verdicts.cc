@@ -244,7 +244,10 @@ std::vector<TaskVerdict> VerdictsOf(const std::vector<LoggedEntry>& job_entries)
   for (const LoggedEntry& l : job_entries) {
     const ledger::Entry& e = l.entry;
     if (e.type == EntryType::kVerdict) {
-      if (auto f = ledger::DecodeVerdict(e.body)) entries[f->task] = {std::move(*f), l.index};
+      if (auto f = ledger::DecodeVerdict(e.body)) {
+        const std::string task = f->task;  // the right side is evaluated (moved) first
+        entries[task] = {std::move(*f), l.index};
+      }
       continue;
     }
     if (!e.receipt || (e.type != EntryType::kSettle && e.type != EntryType::kSlash &&
