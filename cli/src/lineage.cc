@@ -95,10 +95,11 @@ class Finder {
 
   // The step of `job` that started from `params` and returned `delta`: its settle if there is
   // one (an audit's re-run of the same task has its own settle; the first is the worker's),
-  // else the slash of a run proven faulty after its round used it.
+  // else the slash of a run proven faulty after its round used it, else the receipt the
+  // scheduler recorded for such a run when nothing was staked to slash ("receipt:<run>").
   std::optional<uint64_t> WorkerStep(const std::string& job, const Hash256& params,
                                      const Hash256& delta) const {
-    std::optional<uint64_t> slashed;
+    std::optional<uint64_t> slashed, recorded;
     for (uint64_t i : Producers(delta)) {
       const ledger::Entry& e = At(i).entry;
       if (e.job != job || e.receipt->input_hashes.empty() ||
@@ -107,8 +108,11 @@ class Finder {
       }
       if (e.type == EntryType::kSettle) return i;
       if (e.type == EntryType::kSlash && !slashed) slashed = i;
+      if (e.type == EntryType::kTaskReceipt && e.id.starts_with("receipt:") && !recorded) {
+        recorded = i;
+      }
     }
-    return slashed;
+    return slashed ? slashed : recorded;
   }
 
  private:
@@ -142,8 +146,8 @@ ModelLink BuildModel(const Finder& find, uint64_t at, std::vector<std::string>& 
       auto step = find.WorkerStep(m.job, fact->params_in, delta);
       if (!step) {
         gaps.push_back("job " + m.job + " round " + std::to_string(round) + ": delta " +
-                       Short(delta) + " has no settled or slashed receipt of the job (not "
-                       "settled yet, or a run proven faulty without stake to slash)");
+                       Short(delta) + " has no settled, slashed or recorded receipt of the job "
+                       "(not settled yet)");
         continue;
       }
       r.workers.push_back(find.Step(*step));
