@@ -334,11 +334,17 @@ class Generator {
     VerdictFact f;
     f.task = "t" + std::to_string(Uniform(0, 5));
     f.policy = "audit/1";
-    f.outcome = static_cast<VerdictOutcome>(Uniform(1, 4));
     for (int r = Uniform(2, 3); r > 0; --r) {
-      f.runs.push_back(VerdictRun{std::to_string(Uniform(1, 99)),
+      f.runs.push_back(VerdictRun{"v-run-" + std::to_string(Uniform(1, 99)),
                                   Blake2b256("out-" + std::to_string(Uniform(0, 2)))});
     }
+    // The outcome its runs' outputs give (verdict.h): Verify fails any other.
+    const Hash256 &o = f.runs[0].output, &a = f.runs[1].output;
+    f.outcome = o == a                  ? VerdictOutcome::kMatched
+                : f.runs.size() < 3     ? VerdictOutcome::kUndecided
+                : f.runs[2].output == a ? VerdictOutcome::kOriginalFaulty
+                : f.runs[2].output == o ? VerdictOutcome::kAuditorFaulty
+                                        : VerdictOutcome::kUndecided;
     const int kind = Uniform(0, 9);
     const std::string fresh = "v" + std::to_string(counter_++);
     if (kind <= 2) f.task = fresh;  // refused below: an id no entry has

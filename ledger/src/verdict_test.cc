@@ -150,5 +150,47 @@ TEST(VerdictEntry, OnlyTheLedgerKeyStatesAVerdictOnceNothingMovesAndVerifyAgrees
   EXPECT_TRUE(report->ok) << report->problem;
 }
 
+// A verdict well signed by the ledger key that its runs' receipts contradict: the ledger takes
+// it (it does not judge), but Verify, like any reader, recomputes it and fails it.
+TEST(VerdictEntry, VerifyFailsAVerdictItsRunsReceiptsContradict) {
+  test::Cast cast;
+  test::TempDir dir;
+  auto ledger = Ledger::Open(dir.path(), cast.ledger, cast.operator_id.public_key(),
+                             cast.options());
+  ASSERT_TRUE(ledger.has_value()) << ledger.error().message;
+  test::AppendCodes(**ledger, test::Genesis(cast, MicroPlume(1'000'000)));
+  // Two runs that gave the same output (the helper signs every receipt over one output).
+  const TaskReceipt original = test::MakeSignedReceipt(cast.id, "job-1", "10", cast.agents[0],
+                                                       cast.ledger, 1'000'000'000, 1000, 0);
+  const TaskReceipt audit = test::MakeSignedReceipt(cast.id, "job-1", "11", cast.agents[1],
+                                                    cast.ledger, 1'000'000'000, 1000, 0);
+  ASSERT_EQ(original.output_hash, audit.output_hash);
+  VerdictFact truth = Fact(VerdictOutcome::kMatched, {original.output_hash, audit.output_hash});
+  truth.task = "job-1/r0/w1";
+  truth.runs[0].task = "10";
+  truth.runs[1].task = "11";
+  VerdictFact lie = truth;  // "no referee could decide": the hashes say they matched
+  lie.task = "job-1/r0/w0";
+  lie.outcome = VerdictOutcome::kUndecided;
+  const std::vector<Code> codes = test::AppendCodes(
+      **ledger, {Signed(cast.id, MakeTaskReceipt("receipt:10", original), cast.ledger),
+                 Signed(cast.id, MakeTaskReceipt("receipt:11", audit), cast.ledger),
+                 Signed(cast.id, MakeVerdict("job-1", truth), cast.ledger)});
+  EXPECT_EQ(codes, (std::vector<Code>{Code::kOk, Code::kOk, Code::kOk}));
+  {
+    auto report = Verify(dir.path());
+    ASSERT_TRUE(report.has_value());
+    EXPECT_TRUE(report->ok) << report->problem;
+  }
+  EXPECT_EQ(test::AppendCodes(**ledger, {Signed(cast.id, MakeVerdict("job-1", lie), cast.ledger)}),
+            std::vector<Code>{Code::kOk});
+  ledger->reset();
+  auto report = Verify(dir.path());
+  ASSERT_TRUE(report.has_value());
+  EXPECT_FALSE(report->ok);
+  EXPECT_NE(report->problem.find("verdict 'verdict:job-1/r0/w0' contradicts"), std::string::npos)
+      << report->problem;
+}
+
 }  // namespace
 }  // namespace plume::ledger

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 #include "plume/ledger/log.h"
 #include "plume/ledger/merkle.h"
 #include "plume/ledger/state.h"
+#include "plume/ledger/verdict.h"
 #include "record.h"
 
 namespace plume::ledger {
@@ -128,6 +130,35 @@ class Verifier {
     }
     chain_ = item.leaf;
     tree_.AddLeafHash(item.leaf);
+    // Verdicts are checked at the end against every receipt of the log (one may come after the
+    // verdict that names it); the receipts' outputs by (job, task) until then.
+    if (e.entry.receipt) {
+      outputs_[e.entry.job + '\n' + e.entry.receipt->task_id] = e.entry.receipt->output_hash;
+    }
+    if (e.entry.type == EntryType::kVerdict) {
+      verdicts_.push_back(PendingVerdict{e.index, item.offset, e.entry.job, e.entry.id,
+                                         *DecodeVerdict(e.entry.body)});  // Authorize decoded it
+    }
+    return true;
+  }
+
+  // The first verdict whose runs' receipts contradict it, as a bad entry; true when none does.
+  bool CheckVerdicts() {
+    for (const PendingVerdict& v : verdicts_) {
+      std::vector<std::optional<Hash256>> outputs;
+      for (const VerdictRun& r : v.fact.runs) {
+        auto it = outputs_.find(v.job + '\n' + r.task);
+        outputs.push_back(it == outputs_.end() ? std::nullopt : std::optional(it->second));
+      }
+      if (std::string p = VerdictProblem(v.fact, outputs); !p.empty()) {
+        report_.first_bad_entry = v.index;
+        report_.bad_offset = v.offset;
+        report_.problem = "entry " + std::to_string(v.index) + " (offset " +
+                          std::to_string(v.offset) + "): verdict '" + v.id +
+                          "' contradicts its runs' receipts: " + p;
+        return false;
+      }
+    }
     return true;
   }
 
@@ -154,6 +185,7 @@ class Verifier {
       report_.problem = s.error().message;
       return report_;
     }
+    if (!CheckVerdicts()) return report_;
     for (const auto& [account, balance] : state_.balances()) report_.balances[account] = balance;
     report_.minted = state_.minted();
     report_.ok = true;
@@ -170,6 +202,13 @@ class Verifier {
   MerkleTree tree_;
   Hash256 chain_{};
   VerifyReport report_;
+  struct PendingVerdict {
+    uint64_t index = 0, offset = 0;
+    std::string job, id;
+    VerdictFact fact;
+  };
+  std::unordered_map<std::string, Hash256> outputs_;  // job '\n' receipt task -> output
+  std::vector<PendingVerdict> verdicts_;
 };
 
 }  // namespace

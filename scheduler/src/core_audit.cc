@@ -114,7 +114,7 @@ bool Core::Impl::DrawAudit(Task& t, Node& n) {
         t.job, t.id, n.info.id);
     return false;
   }
-  if (!ReserveCovers(s.jobs.at(t.job), t)) {
+  if (!PromiseReserve(s.jobs.at(t.job), t)) {
     // Drawn, but the job's verification reserve could not pay the audit and a referee: an
     // audit run is never started that might work for nothing (core_verdict.cc).
     t.audit = AuditStatus::kNoReserve;

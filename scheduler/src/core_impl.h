@@ -212,8 +212,10 @@ struct Core::Impl {
   // ---- the verification reserve and verdicts in the ledger (core_verdict.cc) ----
   // What the job's drawn audits promised of its reserve (each: its run and a referee).
   MicroPlume VerificationPromised(const JobId& job);
-  // Whether the job's reserve still covers an audit of `t` and its referee.
-  bool ReserveCovers(const Job& job, const Task& t);
+  // Whether the job's reserve still covers an audit of `t` and its referee; if so, promises it
+  // (the caller then draws the audit).
+  bool PromiseReserve(const Job& job, const Task& t);
+  std::map<JobId, MicroPlume> reserve_promised;  // by job; derived, rebuilt after a start
   // "verdict:<orig>" for a concluded audit; "receipt:<run>" for a faulty run nobody paid.
   void RecordVerdict(const Task& orig);
   void RecordFaultyReceipt(const Task& faulty, const Job& job);

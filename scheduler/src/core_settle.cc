@@ -56,7 +56,7 @@ void Core::Impl::Settle(Task& t, Job& job) {
     return;
   }
   // Audit and referee runs are paid from the job's verification reserve, which covered them
-  // before the audit was drawn (core_verdict.cc ReserveCovers): always. Only a job stored before
+  // before the audit was drawn (core_verdict.cc PromiseReserve): always. Only a job stored before
   // reserves existed pays them from what its escrow has left, and not when that is spent (the
   // run's own amount is already in EscrowSpent, reserved when it was committed).
   if (t.audit_role != AuditRole::kNone && job.spec.verification_reserve_bps == 0 &&

@@ -58,13 +58,24 @@ MicroPlume Core::Impl::VerificationPromised(const JobId& job) {
   return promised;
 }
 
-bool Core::Impl::ReserveCovers(const Job& job, const Task& t) {
+bool Core::Impl::PromiseReserve(const Job& job, const Task& t) {
   // A job stored before reserves existed: drawn as then (its audit runs are paid from what its
-  // escrow has left; Settle).
-  if (job.spec.verification_reserve_bps == 0) return true;
+  // escrow has left; Settle). At the full bound every result's audit and referee fit.
+  if (job.spec.verification_reserve_bps == 0 ||
+      job.spec.verification_reserve_bps >= kVerificationReserveBpsMax) {
+    return true;
+  }
+  // What the job's audits promised so far: counted once per job after a start (a scan of its
+  // tasks), then kept up to date here, so a draw costs O(1) however large the job.
+  auto it = reserve_promised.find(job.id);
+  if (it == reserve_promised.end()) {
+    it = reserve_promised.emplace(job.id, VerificationPromised(job.id)).first;
+  }
   const MicroPlume run = VerificationRunCostMicroPlume(job.spec, t.flops);
-  const MicroPlume need = AddMicroPlume(VerificationPromised(job.id), AddMicroPlume(run, run));
-  return need <= VerificationReserveMicroPlume(job.spec);
+  const MicroPlume need = AddMicroPlume(it->second, AddMicroPlume(run, run));
+  if (need > VerificationReserveMicroPlume(job.spec)) return false;
+  it->second = need;  // the caller draws the audit now
+  return true;
 }
 
 void Core::Impl::RecordFaultyReceipt(const Task& faulty, const Job& job) {

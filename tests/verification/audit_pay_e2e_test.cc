@@ -11,8 +11,8 @@
 //  - every audit's verdict is in the ledger with a receipt for each of its runs (the cheater's
 //    unpaid runs as task_receipt entries: nothing staked, nothing slashed), and `plume audit`
 //    recomputes each one from the ledger alone;
-//  - the same ledger with one verdict replaced by a lie, well signed with the ledger key, still
-//    verifies as a ledger, but `plume audit` fails naming the verdict.
+//  - the same ledger with one verdict replaced by a lie, well signed with the ledger key, fails
+//    `plume ledger verify` and `plume audit`, both naming the verdict.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -213,11 +213,13 @@ TEST_F(AuditPayE2E, EveryHonestVerificationRunIsPaidAndEveryVerdictIsInTheLedger
   CommandResult verify = net_.Cli({"ledger", "verify", paid_.ledger_dir()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 
-  // A lie, well signed: the ledger is still a valid ledger, but the audit fails on the verdict.
+  // A lie, well signed by the ledger key: the ledger took it, but `plume ledger verify` and
+  // `plume audit` both recompute the verdict from its runs' receipts and fail it.
   const fs::path forged = net_.dir() / "forged-ledger";
   ForgeVerdict(paid_.ledger_dir(), forged, verdicts.front()["id"]);
   CommandResult still = net_.Cli({"ledger", "verify", forged.string()});
-  EXPECT_EQ(still.exit_code, 0) << still.out << still.err;
+  EXPECT_EQ(still.exit_code, 1) << still.out << still.err;
+  EXPECT_NE(still.out.find("contradicts its runs' receipts"), std::string::npos) << still.out;
   CommandResult caught = net_.Cli({"audit", job, "--ledger-dir", forged.string(), "--json"});
   EXPECT_EQ(caught.exit_code, 1) << caught.out << caught.err;
   const json lie = json::parse(caught.out, nullptr, false);

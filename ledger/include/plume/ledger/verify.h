@@ -1,7 +1,9 @@
 // Offline verification of a ledger directory (`plume ledger verify DIR`), from the log alone:
 // every record's checksum, the entry indexes and hash chain, every entry's signatures and
 // rules (balances recomputed from nothing), every signed tree head's size, root and signature,
-// and the invariants at the end. Reads only; never changes the directory. Stops at the first
+// the invariants at the end, and every verdict entry against the receipts of the runs it names
+// (verdict.h VerdictProblem: a verdict the receipts' output hashes contradict is a bad entry,
+// however well signed). Reads only; never changes the directory. Stops at the first
 // problem and names it.
 #pragma once
 
