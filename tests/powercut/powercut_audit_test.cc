@@ -3,9 +3,10 @@
 // are new, so every result is audited and each mismatch refereed. The scheduler is restarted
 // again and again, each time told to cut its own power after n syncs for n = 3, 6, 9, ... (then
 // its data directory is rolled back to what a power cut keeps), until the job's escrow is
-// released: the cuts fall on every write of the run in turn, among them those between an audit's
-// conclusion (saved in the scheduler's state with its ledger requests) and its entries in the
-// ledger. Then: every audit and referee run that returned a result is paid exactly once, each
+// released: the cuts fall on the run's writes in turn, while results, audits and referees come
+// in and conclude (the window between a conclusion saved with its ledger requests and their
+// entries in the ledger is hit deterministically by the core's restart test,
+// CoreVerification.AConclusionNotYetInTheLedgerIsSentAgainAfterARestartOnce). Then: every audit and referee run that returned a result is paid exactly once, each
 // honest provider holds exactly price x FLOPs of its settled runs (from the spec), one verdict
 // per original with a receipt for each of its runs, nothing for the cheater, and the ledger and
 // `plume audit` check.
