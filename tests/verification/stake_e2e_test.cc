@@ -28,8 +28,12 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr int64_t kFunded = 20'000'000;  // minted to each provider
-constexpr int64_t kStaked = 10'000'000;  // of which staked ("10" PLUME)
+// Minted to each provider, and staked of it ("30" PLUME): 10% of the stake (3 PLUME) is more than
+// the team's cost of a fault (the faulty run, its audit and its referee, about 0.43 PLUME each,
+// all paid from the job's verification reserve), so the compensation leg leaves a finder's fee.
+constexpr int64_t kFunded = 40'000'000;
+constexpr int64_t kStaked = 30'000'000;
+constexpr const char* kStakedText = "30";
 
 class StakeE2E : public ::testing::Test {
  protected:
@@ -115,7 +119,7 @@ TEST_F(StakeE2E, ACheaterIsSlashedOncePerFaultAndTheTeamIsCompensated) {
                {"--cheat", "halve", "--cheat-q", "1"});
   std::string why;
   for (const char* name : {"honest-a", "honest-b", "cheat"}) {
-    ASSERT_TRUE(paid_.FundAndStake(name, kFunded, "10", &why)) << why;
+    ASSERT_TRUE(paid_.FundAndStake(name, kFunded, kStakedText, &why)) << why;
     ASSERT_TRUE(WaitStake(name, kStaked, 0)) << name << " " << NodeOf(net_, name).dump();
   }
   const std::string job = RunJob("slashed");
@@ -222,9 +226,9 @@ TEST_F(StakeE2E, StakeThatIsUnbondingIsStillSlashed) {
   StartNetwork({"--challenge-window-ms", "3000", "--unbonding-ms", "600000"},
                {"--cheat", "halve", "--cheat-q", "1"});
   std::string why;
-  ASSERT_TRUE(paid_.FundAndStake("cheat", kFunded, "10", &why)) << why;
+  ASSERT_TRUE(paid_.FundAndStake("cheat", kFunded, kStakedText, &why)) << why;
   CommandResult unstake =
-      net_.Cli({"unstake", "10", "--key", paid_.AgentKey("cheat").string(), "--json"});
+      net_.Cli({"unstake", kStakedText, "--key", paid_.AgentKey("cheat").string(), "--json"});
   ASSERT_EQ(unstake.exit_code, 0) << unstake.out << unstake.err << net_.Logs();
   ASSERT_TRUE(WaitStake("cheat", 0, kStaked)) << NodeOf(net_, "cheat").dump();
 
