@@ -3,7 +3,10 @@
 //
 // - Matmul: matmul_bf16.cu rounds both operands to BF16 and accumulates exactly-representable
 //   products in fp32, which is MakeEmulatedOps(Rounding::kBf16) (emulated_ops.h) up to the
-//   order of the fp32 sums.
+//   order of the fp32 sums. EmulateBf16Gemm below replays the kernel itself: its k chunks and
+//   BF16 copies, every block's stage ring (stages start as NaN, so a fragment that reads what
+//   no copy wrote poisons the result), every warp's fragments, and the epilogue, with the index
+//   arithmetic the kernel uses (cuda/matmul_bf16_tiling.h).
 // - Attention: EmulateAttentionForwardBf16 below follows attention_bf16.cu step by step: q, k,
 //   v and P rounded to BF16 where the kernel rounds them, keys in tiles of 64 in increasing
 //   order, the online-softmax update per tile (m, l, rescale of O), out = O / l. Planted bugs
@@ -11,10 +14,12 @@
 //   each of them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "cuda/matmul_bf16_tiling.h"
 #include "emulated_ops.h"
 
 namespace plume::kernels::testing {
@@ -52,14 +57,100 @@ inline const std::vector<AttentionShape> kBf16AttentionShapes = {
     {2, 37, 64, 4}, {1, 128, 128, 2}, {1, 257, 96, 3}, {2, 50, 256, 2},
     {1, 1, 32, 1},  {3, 65, 48, 2},   {1, 200, 60, 2}, {2, 130, 768, 12}};
 
+inline float Bf16(float x) { return RoundTo(Rounding::kBf16, x); }
+
+// C (M,Ng) (+)= A (M,K) B (K,Ng) as Bf16GemmKernel computes it (matmul.cu's Gemm arguments:
+// A(m,k) = kTransA ? a[k*lda+m] : a[m*lda+k], B(k,n) = kTransB ? b[n*ldb+k] : b[k*ldb+n]).
+template <bool kTransA, bool kTransB>
+void EmulateBf16Gemm(float* c_out, const float* a, const float* b, const float* bias, int M,
+                     int Ng, int K, int lda, int ldb, int ldc, bool accumulate) {
+  using namespace cuda::bf16mm;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto copy = [](const float* src, int lds, OperandCopy c) {
+    std::vector<float> out(size_t(c.rows) * c.ld);
+    for (int r = 0; r < c.rows; ++r)
+      for (int k = 0; k < c.ld; ++k)
+        out[size_t(r) * c.ld + k] = k < c.cols ? Bf16(src[size_t(c.r0 + r) * lds + c.c0 + k])
+                                                 : 0.0f;
+    return out;
+  };
+  // One operand's tile into a stage, chunk by chunk as the threads copy it.
+  const auto load = [](std::vector<float>& stage, const std::vector<float>& g, int ld, int rows,
+                       TileOrigin o, int R, int Cn) {
+    for (int chunk = 0; chunk < R * Cn / 8; ++chunk) {
+      const TileChunk t = ChunkAt(chunk, Cn);
+      const bool valid = ChunkValid(o, t, rows, ld);
+      for (int e = 0; e < 8; ++e) {
+        stage[size_t(t.r) * (Cn + kSkew) + t.c + e] =
+            valid ? g[size_t(o.r0 + t.r) * ld + o.c0 + t.c + e] : 0.0f;
+      }
+    }
+  };
+  // A 16x16 fragment as load_matrix_sync reads it: element (r, c) at p[r*ld+c] (row-major) or
+  // p[c*ld+r] (column-major).
+  const auto frag = [](const float* p, int ld, bool col_major, int r, int c) {
+    return col_major ? p[size_t(c) * ld + r] : p[size_t(r) * ld + c];
+  };
+  constexpr int kAR = kTransA ? kBK : kBM, kBR = kTransB ? kBN : kBK;
+  for (int k0 = 0; k0 < K; k0 += kChunkK) {
+    const int kc = std::min(kChunkK, K - k0);
+    const OperandCopy ca = ChunkCopy(kTransA, M, k0, kc), cb = ChunkCopy(!kTransB, Ng, k0, kc);
+    const auto a16 = copy(a, lda, ca), b16 = copy(b, ldb, cb);
+    const bool first = k0 == 0;
+    const int slices = (kc + kBK - 1) / kBK;
+    for (int m0 = 0; m0 < M; m0 += kBM) {
+      for (int n0 = 0; n0 < Ng; n0 += kBN) {
+        std::vector<std::vector<float>> sa(kStages, std::vector<float>(kTileElems, nan));
+        std::vector<std::vector<float>> sb = sa;
+        const auto load_stage = [&](int s, int slice) {
+          load(sa[s], a16, ca.ld, ca.rows, ATileOrigin(kTransA, m0, slice * kBK), kAR,
+               ATileCols(kTransA));
+          load(sb[s], b16, cb.ld, cb.rows, BTileOrigin(kTransB, n0, slice * kBK), kBR,
+               BTileCols(kTransB));
+        };
+        std::vector<float> acc(size_t(kThreads / 32) * 8 * 256, 0.0f);  // [warp][i*2+j][e]
+        for (int s = 0; s < kStages - 1 && s < slices; ++s) load_stage(s, s);
+        for (int t = 0; t < slices; ++t) {
+          if (t + kStages - 1 < slices) load_stage((t + kStages - 1) % kStages, t + kStages - 1);
+          const float* as = sa[t % kStages].data();
+          const float* bs = sb[t % kStages].data();
+          for (int w = 0; w < kThreads / 32; ++w) {
+            const int wm = w / kWarpsN, wn = w % kWarpsN;
+            for (int kk = 0; kk < kBK; kk += 16)
+              for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 2; ++j) {
+                  const float* pa = as + AFragOffset(kTransA, wm, i, kk);
+                  const float* pb = bs + BFragOffset(kTransB, wn, j, kk);
+                  float* out = &acc[(size_t(w) * 8 + i * 2 + j) * 256];
+                  for (int e = 0; e < 256; ++e)
+                    for (int q = 0; q < 16; ++q)
+                      out[e] += frag(pa, ALd(kTransA), kTransA, e / 16, q) *
+                                frag(pb, BLd(kTransB), kTransB, q, e % 16);
+                }
+          }
+        }
+        for (int w = 0; w < kThreads / 32; ++w)
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 2; ++j)
+              for (int e = 0; e < 256; ++e) {
+                const OutIndex o = OutAt(m0, n0, w / kWarpsN, w % kWarpsN, i, j, e);
+                if (o.m >= M || o.n >= Ng) continue;
+                float v = acc[(size_t(w) * 8 + i * 2 + j) * 256 + e];
+                if (first && bias != nullptr) v += bias[o.n];
+                float& dst = c_out[size_t(o.m) * ldc + o.n];
+                dst = (first ? accumulate : true) ? dst + v : v;
+              }
+      }
+    }
+  }
+}
+
 enum class AttentionBug {
   kNone,
   kNoRescale,       // O is not multiplied by exp(m_old - m_new) when the max grows
   kCausalOffByOne,  // query t also sees key t+1
   kDiagonalTileDropped,  // the key tile holding the query's own position is skipped (t >= 64)
 };
-
-inline float Bf16(float x) { return RoundTo(Rounding::kBf16, x); }
 
 // out (B,T,C), lse (B,NH,T) from qkv (B,T,3C), as attention_bf16.cu computes them.
 inline void EmulateAttentionForwardBf16(std::vector<float>& out, std::vector<float>& lse,

@@ -106,6 +106,37 @@ TEST(Bf16Tolerance, AMatmulOnCoarserOperandsFails) {
             1.0);
 }
 
+TEST(Bf16Emulation, MatmulTilesStagesAndFragmentsMatchTheReference) {
+  // The kernel replayed on the CPU (bf16_emulation.h) for the three products of matmul.cu,
+  // against the BF16-emulating device: only the fp32 summation order may differ.
+  auto emu = MakeEmulatedOps(Rounding::kBf16, Fault::kNone, 2);
+  for (const auto& s : testing::kBf16MatmulShapes) {
+    if (size_t(s.N) * s.C * s.OC > 50'000'000) continue;  // the replay is a scalar loop
+    SCOPED_TRACE("N=" + std::to_string(s.N) + " C=" + std::to_string(s.C) +
+                 " OC=" + std::to_string(s.OC));
+    const size_t NC = size_t(s.N) * s.C, NO = size_t(s.N) * s.OC, OCC = size_t(s.OC) * s.C;
+    const auto inp = Random(NC, 31), w = Random(OCC, 32), bias = Random(s.OC, 33);
+    const auto dout = Random(NO, 34);
+    std::vector<float> out_ref(NO), out(NO, std::numeric_limits<float>::quiet_NaN());
+    ASSERT_TRUE(emu->MatmulForward(out_ref.data(), inp.data(), w.data(), bias.data(), s.N, s.C,
+                                   s.OC));
+    testing::EmulateBf16Gemm<false, true>(out.data(), inp.data(), w.data(), bias.data(), s.N,
+                                          s.OC, s.C, s.C, s.C, s.OC, false);
+    testing::ExpectClose("forward", out_ref, out, testing::kTolBf16MatmulVsEmulation);
+
+    std::vector<float> dinp_ref = Random(NC, 35), dw_ref = Random(OCC, 36);
+    std::vector<float> dinp = dinp_ref, dw = dw_ref;
+    ASSERT_TRUE(emu->MatmulBackward(dinp_ref.data(), dw_ref.data(), nullptr, dout.data(),
+                                    inp.data(), w.data(), s.N, s.C, s.OC));
+    testing::EmulateBf16Gemm<false, false>(dinp.data(), dout.data(), w.data(), nullptr, s.N, s.C,
+                                           s.OC, s.OC, s.C, s.C, true);
+    testing::EmulateBf16Gemm<true, false>(dw.data(), dout.data(), inp.data(), nullptr, s.OC, s.C,
+                                          s.N, s.OC, s.C, s.C, true);
+    testing::ExpectClose("dinp", dinp_ref, dinp, testing::kTolBf16MatmulVsEmulation);
+    testing::ExpectClose("dweight", dw_ref, dw, testing::kTolBf16MatmulVsEmulation);
+  }
+}
+
 struct AttentionRun {
   std::vector<float> out, lse;
 };

@@ -31,23 +31,17 @@
 
 #include "common.cuh"
 #include "launchers.h"
+#include "matmul_bf16_tiling.h"
 
 namespace plume::kernels::cuda {
 namespace {
 
 using namespace nvcuda;
+using namespace bf16mm;  // tile sizes and index arithmetic (matmul_bf16_tiling.h)
 using bf16 = __nv_bfloat16;
 
-constexpr int kBM = 128, kBN = 128, kBK = 32;
-constexpr int kStages = 4;
-constexpr int kThreads = 256;  // 8 warps: 2 (M) x 4 (N), each 64 x 32
-constexpr int kSkew = 8;       // bf16 of padding per smem row: 16 bytes, fewer bank conflicts
-constexpr int kTileElems = kBM * (kBK + kSkew);  // max(128 x 40, 32 x 136): one operand slice
 constexpr int kSmemBytes = kStages * 2 * kTileElems * static_cast<int>(sizeof(bf16));
-constexpr int kChunkK = 4096;
 static_assert(8 * 256 * sizeof(float) <= kSmemBytes, "the epilogue reuses the pipeline's smem");
-
-constexpr int RoundUp8(int x) { return (x + 7) / 8 * 8; }
 
 // dst (rows, ldd) = BF16 of rows [r0, r0+rows) x columns [c0, c0+cols) of the row-major fp32
 // matrix src (leading dimension lds); columns [cols, ldd) are zero. grid (x: columns, y: rows),
@@ -63,40 +57,30 @@ __global__ void ToBf16Kernel(bf16* dst, int ldd, const float* src, int lds, int 
   }
 }
 
-// Copies rows [r0, r0+R) x columns [c0, c0+Cn) of a BF16 matrix (leading dimension ld, a
-// multiple of 8, zeros past its real columns; `rows` rows) into smem with row length Cn+kSkew.
-// Chunks past the matrix are zero-filled.
+// Copies the R x Cn tile at `o` of a BF16 copy (`rows` rows of ld elements) into smem, 16 bytes
+// per cp.async; chunks outside the copy are zero-filled.
 template <int R, int Cn>
-__device__ __forceinline__ void LoadTile(bf16* smem, const bf16* g, int ld, int r0, int c0,
+__device__ __forceinline__ void LoadTile(bf16* smem, const bf16* g, int ld, TileOrigin o,
                                          int rows) {
   constexpr int kChunks = R * Cn / 8;
   static_assert(kChunks % kThreads == 0, "every thread copies the same number of chunks");
 #pragma unroll
   for (int i = 0; i < kChunks / kThreads; ++i) {
-    const int chunk = threadIdx.x + i * kThreads;
-    const int r = chunk / (Cn / 8), c = (chunk % (Cn / 8)) * 8;
-    const bool valid = r0 + r < rows && c0 + c < ld;
-    const bf16* src = valid ? g + static_cast<size_t>(r0 + r) * ld + (c0 + c) : g;
-    CpAsync16(smem + r * (Cn + kSkew) + c, src, valid);
+    const TileChunk t = ChunkAt(threadIdx.x + i * kThreads, Cn);
+    const bool valid = ChunkValid(o, t, rows, ld);
+    const bf16* src = valid ? g + static_cast<size_t>(o.r0 + t.r) * ld + (o.c0 + t.c) : g;
+    CpAsync16(smem + t.r * (Cn + kSkew) + t.c, src, valid);
   }
 }
 
-// A is stored [m][k] (rows M) or, when kTransA, [k][m] (rows K); B is [k][n] (rows K) or, when
-// kTransB, [n][k] (rows Ng).
+// A's copy has rows M (K when transposed), B's has rows K (Ng when transposed).
 template <bool kTransA, bool kTransB>
 __device__ __forceinline__ void LoadStage(bf16* as, bf16* bs, const bf16* a, const bf16* b,
                                           int M, int Ng, int K, int lda, int ldb, int m0, int n0,
                                           int k0) {
-  if constexpr (kTransA) {
-    LoadTile<kBK, kBM>(as, a, lda, k0, m0, K);
-  } else {
-    LoadTile<kBM, kBK>(as, a, lda, m0, k0, M);
-  }
-  if constexpr (kTransB) {
-    LoadTile<kBN, kBK>(bs, b, ldb, n0, k0, Ng);
-  } else {
-    LoadTile<kBK, kBN>(bs, b, ldb, k0, n0, K);
-  }
+  constexpr int kAR = kTransA ? kBK : kBM, kBR = kTransB ? kBN : kBK;
+  LoadTile<kAR, ATileCols(kTransA)>(as, a, lda, ATileOrigin(kTransA, m0, k0), kTransA ? K : M);
+  LoadTile<kBR, BTileCols(kTransB)>(bs, b, ldb, BTileOrigin(kTransB, n0, k0), kTransB ? Ng : K);
 }
 
 // grid (ceil(Ng/128), ceil(M/128)), block 256, dynamic smem kSmemBytes. bias (Ng) may be null.
@@ -109,12 +93,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   bf16* smem = reinterpret_cast<bf16*>(smem_raw);
   using LayoutA = std::conditional_t<kTransA, wmma::col_major, wmma::row_major>;
   using LayoutB = std::conditional_t<kTransB, wmma::col_major, wmma::row_major>;
-  constexpr int ldsA = kTransA ? kBM + kSkew : kBK + kSkew;
-  constexpr int ldsB = kTransB ? kBK + kSkew : kBN + kSkew;
+  constexpr int ldsA = ALd(kTransA), ldsB = BLd(kTransB);
 
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int wm = warp / 4, wn = warp % 4;  // warp tile rows wm*64, columns wn*32
+  const int wm = warp / kWarpsN, wn = warp % kWarpsN;
   const auto stage_a = [&](int s) { return smem + s * 2 * kTileElems; };
   const auto stage_b = [&](int s) { return smem + s * 2 * kTileElems + kTileElems; };
 
@@ -150,13 +133,11 @@ __global__ void __launch_bounds__(kThreads, 2)
       wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, LayoutB> fb[2];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int m = wm * 64 + i * 16;
-        wmma::load_matrix_sync(fa[i], kTransA ? as + kk * ldsA + m : as + m * ldsA + kk, ldsA);
+        wmma::load_matrix_sync(fa[i], as + AFragOffset(kTransA, wm, i, kk), ldsA);
       }
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        const int n = wn * 32 + j * 16;
-        wmma::load_matrix_sync(fb[j], kTransB ? bs + n * ldsB + kk : bs + kk * ldsB + n, ldsB);
+        wmma::load_matrix_sync(fb[j], bs + BFragOffset(kTransB, wn, j, kk), ldsB);
       }
 #pragma unroll
       for (int i = 0; i < 4; ++i)
@@ -176,12 +157,11 @@ __global__ void __launch_bounds__(kThreads, 2)
       wmma::store_matrix_sync(st, acc[i][j], 16, wmma::mem_row_major);
       __syncwarp();
       for (int e = lane; e < 256; e += 32) {
-        const int gm = m0 + wm * 64 + i * 16 + e / 16;
-        const int gn = n0 + wn * 32 + j * 16 + e % 16;
-        if (gm < M && gn < Ng) {
+        const OutIndex o = OutAt(m0, n0, wm, wn, i, j, e);
+        if (o.m < M && o.n < Ng) {
           float v = st[e];
-          if (bias != nullptr) v += bias[gn];
-          float* dst = c_out + static_cast<size_t>(gm) * ldc + gn;
+          if (bias != nullptr) v += bias[o.n];
+          float* dst = c_out + static_cast<size_t>(o.m) * ldc + o.n;
           *dst = accumulate ? *dst + v : v;
         }
       }
@@ -191,10 +171,10 @@ __global__ void __launch_bounds__(kThreads, 2)
 #endif
 }
 
-Status Convert(const LaunchContext& ctx, bf16* dst, int ldd, const float* src, int lds, int r0,
-               int c0, int rows, int cols) {
-  const dim3 grid(std::min(CeilDiv(ldd, 256), 16), std::min(rows, 65535));
-  ToBf16Kernel<<<grid, 256, 0, ctx.stream>>>(dst, ldd, src, lds, r0, c0, rows, cols);
+// The BF16 copy `c` of the fp32 matrix src (leading dimension lds) into dst.
+Status Convert(const LaunchContext& ctx, bf16* dst, const float* src, int lds, OperandCopy c) {
+  const dim3 grid(std::min(CeilDiv(c.ld, 256), 16), std::min(c.rows, 65535));
+  ToBf16Kernel<<<grid, 256, 0, ctx.stream>>>(dst, c.ld, src, lds, c.r0, c.c0, c.rows, c.cols);
   CUDA_CHECK_LAUNCH("ToBf16Kernel");
   return {};
 }
@@ -209,14 +189,12 @@ Status Bf16Gemm(const LaunchContext& ctx, float* c_out, const float* a, const fl
   if (grid.y > 65535u) {
     return Fail("bf16 matmul: " + std::to_string(M) + " rows exceed the grid limit");
   }
-  // Leading dimensions of the BF16 copies of one chunk (kc <= kChunkK of K).
+  // The largest copies are those of the first chunk.
   const int kc_max = std::min(K, kChunkK);
-  const int lda16 = kTransA ? RoundUp8(M) : RoundUp8(kc_max);
-  const int ldb16 = kTransB ? RoundUp8(kc_max) : RoundUp8(Ng);
-  const size_t a_elems = static_cast<size_t>(kTransA ? kc_max : M) * lda16;
-  const size_t b_elems = static_cast<size_t>(kTransB ? Ng : kc_max) * ldb16;
-  const size_t a_bytes = (a_elems * sizeof(bf16) + 255) / 256 * 256;  // B starts 256-aligned
-  auto scratch = ctx.scratch->Get(a_bytes + b_elems * sizeof(bf16));
+  const OperandCopy a_max = ChunkCopy(kTransA, M, 0, kc_max);
+  const OperandCopy b_max = ChunkCopy(!kTransB, Ng, 0, kc_max);
+  const size_t a_bytes = (size_t(a_max.rows) * a_max.ld * sizeof(bf16) + 255) / 256 * 256;
+  auto scratch = ctx.scratch->Get(a_bytes + size_t(b_max.rows) * b_max.ld * sizeof(bf16));
   if (!scratch) return tl::unexpected(scratch.error());
   bf16* a16 = static_cast<bf16*>(*scratch);
   bf16* b16 = reinterpret_cast<bf16*>(static_cast<unsigned char*>(*scratch) + a_bytes);
@@ -226,18 +204,15 @@ Status Bf16Gemm(const LaunchContext& ctx, float* c_out, const float* a, const fl
                                   kSmemBytes));
   for (int k0 = 0; k0 < K; k0 += kChunkK) {
     const int kc = std::min(kChunkK, K - k0);
-    // Same stream: this chunk's conversion waits for the previous chunk's product to finish
-    // reading the scratch.
-    const Status sa = kTransA ? Convert(ctx, a16, lda16, a, lda, k0, 0, kc, M)
-                              : Convert(ctx, a16, RoundUp8(kc), a, lda, 0, k0, M, kc);
-    if (!sa) return sa;
-    const Status sb = kTransB ? Convert(ctx, b16, RoundUp8(kc), b, ldb, 0, k0, Ng, kc)
-                              : Convert(ctx, b16, ldb16, b, ldb, k0, 0, kc, Ng);
-    if (!sb) return sb;
+    const OperandCopy ca = ChunkCopy(kTransA, M, k0, kc), cb = ChunkCopy(!kTransB, Ng, k0, kc);
+    // Same stream: this chunk's copies wait for the previous chunk's product to have read the
+    // scratch.
+    if (auto st = Convert(ctx, a16, a, lda, ca); !st) return st;
+    if (auto st = Convert(ctx, b16, b, ldb, cb); !st) return st;
     const bool first = k0 == 0;
-    kernel<<<grid, kThreads, kSmemBytes, ctx.stream>>>(
-        c_out, a16, b16, first ? bias : nullptr, M, Ng, kc, kTransA ? lda16 : RoundUp8(kc),
-        kTransB ? RoundUp8(kc) : ldb16, ldc, first ? accumulate : true);
+    kernel<<<grid, kThreads, kSmemBytes, ctx.stream>>>(c_out, a16, b16, first ? bias : nullptr,
+                                                       M, Ng, kc, ca.ld, cb.ld, ldc,
+                                                       first ? accumulate : true);
     CUDA_CHECK_LAUNCH("Bf16GemmKernel");
   }
   return {};
