@@ -5,6 +5,7 @@
 // kernel's tiles and online softmax, so these tests also check its algorithm.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
