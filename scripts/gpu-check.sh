@@ -136,14 +136,11 @@ run() {
       --gtest_filter='CudaOpsTest.*:SelftestGpu*:CudaTraining.FollowsTheCpuLossCurve' 2>&1 | grep -v '^  ok ' || echo "gpu-check: PIPELINED MATMUL FAILED (exit $?)"
     # The BF16 kernels (matmul_bf16.cu, attention_bf16.cu): CudaBf16Test above chose them
     # explicitly; here the environment selects them for whole-model runs. The op tests' TF32
-    # tolerances do not apply to BF16, so CudaOpsTest is not rerun; the learning test and the
-    # selftest must pass, the CPU loss-curve comparison is reported for information.
-    echo "== the learning test and the selftest with PLUME_CUDA_MATMUL=bf16 PLUME_CUDA_ATTENTION=bf16"
-    PLUME_CUDA_MATMUL=bf16 PLUME_CUDA_ATTENTION=bf16 timeout 90 "$bundle/plume_kernels_test" \
-      --gtest_brief=1 --gtest_filter='SelftestGpu*:CudaTraining.LearnsTinyShakespeare*' 2>&1 | grep -v '^  ok ' || echo "gpu-check: BF16 KERNELS FAILED (exit $?)"
-    echo "== (information) the CPU loss curve with the BF16 kernels"
-    PLUME_CUDA_MATMUL=bf16 PLUME_CUDA_ATTENTION=bf16 timeout 60 "$bundle/plume_kernels_test" \
-      --gtest_brief=1 --gtest_filter='CudaTraining.FollowsTheCpuLossCurve' 2>&1 | grep -v '^  ok ' | sed 's/FAILED/failed (BF16, information only)/g' || true
+    # tolerances do not apply to BF16, so CudaOpsTest is not rerun. The loss-curve bounds hold for
+    # the BF16 arithmetic emulated on the CPU (Bf16Emulation.TrainingFollowsTheFp32LossCurve).
+    echo "== the learning test, the loss curve and the selftest with PLUME_CUDA_MATMUL=bf16 PLUME_CUDA_ATTENTION=bf16"
+    PLUME_CUDA_MATMUL=bf16 PLUME_CUDA_ATTENTION=bf16 timeout 120 "$bundle/plume_kernels_test" \
+      --gtest_brief=1 --gtest_filter='SelftestGpu*:CudaTraining.*' 2>&1 | grep -v '^  ok ' || echo "gpu-check: BF16 KERNELS FAILED (exit $?)"
     echo "== kernel benchmarks (our TF32, pipelined and BF16 matmuls and our attention against cuBLAS)"
     timeout 120 "$bundle/cuda_kernels_bench" --benchmark_min_time=0.5 2>&1 || echo "gpu-check: kernel benchmark failed (exit $?)"
     echo "== register, spill and shared-memory use of the BF16 kernels (ptxas, at build time)"
