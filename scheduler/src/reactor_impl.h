@@ -1,9 +1,9 @@
-// Private: the reactor's state and handlers. reactor.cc has the loop, agent messages and the
-// acting on core actions; reactor_jobs.cc client messages and job specs; reactor_fetch.cc the
-// node listing and fetch; reactor_tasks.cc task assignment messages, results and the blob
-// access policy; reactor_aggregate.cc the DiLoCo outer step; reactor_pay.cc the ledger requests
-// in per-job order and the result acks that wait for their settle; reactor_ledger.cc the ledger
-// messages; reactor_stake.cc stake between the ledger and the core.
+// Private: the reactor's state and handlers. reactor.cc has the loop, dispatch and the acting on
+// core actions; reactor_agents.cc agent messages; reactor_jobs.cc client messages and job specs;
+// reactor_fetch.cc the node listing and fetch; reactor_tasks.cc task assignment messages, results
+// and the blob access policy; reactor_aggregate.cc the DiLoCo outer step; reactor_pay.cc the
+// ledger requests in per-job order and the result acks that wait for their settle;
+// reactor_ledger.cc the ledger messages; reactor_stake.cc stake between the ledger and the core.
 #pragma once
 
 #include <deque>
@@ -137,7 +137,7 @@ struct Reactor::Impl {
   Status Persist();
   void Act();
 
-  // ---- agent messages (reactor.cc) ----
+  // ---- agent messages (reactor_agents.cc) ----
   void OnRegister(Incoming& in);
   void OnHeartbeat(Incoming& in);
   void OnDrain(Incoming& in);
