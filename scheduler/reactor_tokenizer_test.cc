@@ -169,6 +169,8 @@ budget_micro_plume = 1000000000
     return a;
   }
 
+  std::pair<Hash256, Hash256> SubmitBpeJobAndQuota(const std::string& key);
+
   ReactorOptions options_;
   Gate gate_;
   Identity client_id_ = Identity::Generate();
@@ -280,6 +282,17 @@ TEST_F(ReactorTokenizerTest, AfterARestartAssignmentsStillCarryTheTokenizer) {
   EXPECT_EQ(p.getPrompts().size(), 2u);  // the first of two shards of three prompts
 }
 
+// A BPE infer job submitted, and a quota of 1 byte a day for the scheduler's next start (so that
+// only a task's result allowance lets an upload in); the tokenizer files' hashes.
+std::pair<Hash256, Hash256> ReactorTokenizerTest::SubmitBpeJobAndQuota(const std::string& key) {
+  const auto files = kernels::testing::SyntheticBpeFiles(kVocab);
+  const Hash256 vocab = Upload(files.vocab_json), merges = Upload(files.merges_txt);
+  Message ack = Send(Spec(kBpeFiles), {vocab, merges}, false, key);
+  EXPECT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << ack.body().getError().getMessage().cStr();
+  options_.upload_quota_bytes_per_day = 1;
+  return {vocab, merges};
+}
+
 // After a restart, what an agent may upload for an infer task is bounded without building the
 // job's tokenizer again (a BPE build takes seconds, and the bound is asked for on the reactor
 // thread when an upload starts): the tokenizer's longest token was kept with the job when its
@@ -288,11 +301,7 @@ TEST_F(ReactorTokenizerTest, AfterARestartAssignmentsStillCarryTheTokenizer) {
 // quota (1 byte a day) that refuses anything else. The code before rebuilt the tokenizer here,
 // failed, and refused the upload.
 TEST_F(ReactorTokenizerTest, AfterARestartTheResultBoundIsKeptNotRebuilt) {
-  const auto files = kernels::testing::SyntheticBpeFiles(kVocab);
-  const Hash256 vocab = Upload(files.vocab_json), merges = Upload(files.merges_txt);
-  Message ack = Send(Spec(kBpeFiles), {vocab, merges}, false, "kept");
-  ASSERT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << ack.body().getError().getMessage().cStr();
-  options_.upload_quota_bytes_per_day = 1;
+  const auto [vocab, merges] = SubmitBpeJobAndQuota("kept");
   Restart([&] {
     auto store = BlobStore::Open(options_.state_dir / "blobs");
     ASSERT_TRUE(store);
@@ -318,11 +327,7 @@ TEST_F(ReactorTokenizerTest, AfterARestartTheResultBoundIsKeptNotRebuilt) {
 // known yet and the 1-byte quota refuses the rest), the tokenizer build is waiting at the
 // worker, and once it has run the same upload is let in.
 TEST_F(ReactorTokenizerTest, AJobStoredWithoutTheBoundHasItFoundOffTheReactorThread) {
-  const auto files = kernels::testing::SyntheticBpeFiles(kVocab);
-  const Hash256 vocab = Upload(files.vocab_json), merges = Upload(files.merges_txt);
-  Message ack = Send(Spec(kBpeFiles), {vocab, merges}, false, "legacy");
-  ASSERT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << ack.body().getError().getMessage().cStr();
-  options_.upload_quota_bytes_per_day = 1;
+  SubmitBpeJobAndQuota("legacy");
   const int passed_before = gate_.passed();
   gate_.Close();
   Restart([&] {
