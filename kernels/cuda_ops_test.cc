@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cpu_test_util.h"
+#include "cuda_test_util.h"
 #include "plume/kernels/allreduce.h"
 #include "plume/kernels/ops.h"
 
@@ -39,68 +40,10 @@ std::vector<float> Random(size_t n, uint64_t seed, float scale = 1.0f) {
 }
 using testing::RandomTokens;
 
-// Host contents of the tensors of one op call; outputs hold NaN (poison).
-struct HostTensors {
-  std::map<std::string, std::vector<float>> f32;
-  std::map<std::string, std::vector<int32_t>> i32;
-};
-
-// The same tensors uploaded to one backend.
-class Tensors {
- public:
-  Tensors(Ops& ops, const HostTensors& host) : ops_(ops) {
-    for (const auto& [name, v] : host.f32) Upload(name, v.data(), v.size() * sizeof(float));
-    for (const auto& [name, v] : host.i32) Upload(name, v.data(), v.size() * sizeof(int32_t));
-  }
-  float* f(const std::string& name) { return bufs_.at(name)->f32(); }
-  int32_t* i(const std::string& name) { return bufs_.at(name)->i32(); }
-  std::vector<float> Download(const std::string& name) {
-    Buffer& b = *bufs_.at(name);
-    std::vector<float> v(b.bytes() / sizeof(float));
-    auto st = ops_.CopyToHost(v.data(), b.data(), b.bytes());
-    EXPECT_TRUE(st) << name << ": " << st.error().message;
-    return v;
-  }
-
- private:
-  void Upload(const std::string& name, const void* src, size_t bytes) {
-    auto buf = ops_.Alloc(bytes);
-    ASSERT_TRUE(buf) << buf.error().message;
-    auto st = ops_.CopyToDevice((*buf)->data(), src, bytes);
-    ASSERT_TRUE(st) << st.error().message;
-    bufs_[name] = std::move(*buf);
-  }
-  Ops& ops_;
-  std::map<std::string, std::unique_ptr<Buffer>> bufs_;
-};
-
-using OpFn = std::function<Status(Ops&, Tensors&)>;
-
-// Every element within tol * (|ref| + rms(ref)); NaN anywhere fails.
-void ExpectClose(const std::string& what, const std::vector<float>& ref,
-                 const std::vector<float>& got, double tol) {
-  ASSERT_EQ(ref.size(), got.size()) << what;
-  double sumsq = 0.0;
-  for (float r : ref) sumsq += static_cast<double>(r) * r;
-  const double rms = std::sqrt(sumsq / std::max<size_t>(ref.size(), 1)) + 1e-30;
-  size_t bad = 0;
-  size_t worst = 0;
-  double worst_ratio = 0.0;
-  for (size_t k = 0; k < ref.size(); ++k) {
-    const double err = std::fabs(static_cast<double>(got[k]) - ref[k]);
-    const double bound = tol * (std::fabs(ref[k]) + rms);
-    double ratio = err == 0.0 ? 0.0 : (bound == 0.0 ? 1e30 : err / bound);
-    if (std::isnan(got[k]) || std::isnan(ref[k])) ratio = 1e30;
-    if (ratio > 1.0) ++bad;
-    if (ratio > worst_ratio) {
-      worst_ratio = ratio;
-      worst = k;
-    }
-  }
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << ref.size()
-                     << " elements off; worst at " << worst << ": cuda " << got[worst]
-                     << " vs cpu " << ref[worst] << " (error/bound " << worst_ratio << ")";
-}
+using testing::ExpectClose;
+using testing::HostTensors;
+using testing::OpFn;
+using testing::Tensors;
 
 class CudaOpsTest : public ::testing::Test {
  protected:
@@ -117,25 +60,7 @@ class CudaOpsTest : public ::testing::Test {
   // and requires bit-identical outputs.
   void Check(const std::string& what, const HostTensors& init,
              const std::vector<std::string>& outputs, const OpFn& fn, double tol) {
-    SCOPED_TRACE(what);
-    Tensors c(*cpu_, init);
-    Tensors g1(*gpu_, init);
-    Tensors g2(*gpu_, init);
-    auto sc = fn(*cpu_, c);
-    ASSERT_TRUE(sc) << "cpu: " << sc.error().message;
-    auto s1 = fn(*gpu_, g1);
-    ASSERT_TRUE(s1) << "cuda: " << s1.error().message;
-    auto s2 = fn(*gpu_, g2);
-    ASSERT_TRUE(s2) << "cuda rerun: " << s2.error().message;
-    ASSERT_TRUE(gpu_->Synchronize());
-    for (const std::string& name : outputs) {
-      std::vector<float> ref = c.Download(name);
-      std::vector<float> got = g1.Download(name);
-      std::vector<float> again = g2.Download(name);
-      ExpectClose(what + "/" + name, ref, got, tol);
-      EXPECT_EQ(std::memcmp(got.data(), again.data(), got.size() * sizeof(float)), 0)
-          << what << "/" << name << ": two CUDA runs differ (non-deterministic)";
-    }
+    testing::CompareBackends(*cpu_, *gpu_, what, init, outputs, fn, tol);
   }
 
   // Runs fn on the CPU and returns the named outputs (inputs for a backward check).

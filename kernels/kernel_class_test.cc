@@ -60,14 +60,20 @@ TEST(KernelClassTest, EveryIngredientChangesTheDevice) {
   const std::set<std::string> cuda = {
       CudaDeviceModel("NVIDIA H200", 9, 0, 1, 0), CudaDeviceModel("NVIDIA H100", 9, 0, 1, 0),
       CudaDeviceModel("NVIDIA H200", 8, 9, 1, 0), CudaDeviceModel("NVIDIA H200", 9, 0, 2, 0),
-      CudaDeviceModel("NVIDIA H200", 9, 0, 1, 13000)};
-  EXPECT_EQ(cuda.size(), 5u);
+      CudaDeviceModel("NVIDIA H200", 9, 0, 1, 13000),
+      CudaDeviceModel("NVIDIA H200", 9, 0, 1, 0, "mm-bf16"),
+      CudaDeviceModel("NVIDIA H200", 9, 0, 1, 0, "attn-bf16")};
+  EXPECT_EQ(cuda.size(), 7u);
+  // A bit-changing kernel choice goes before ".nccl", which marks the inexact classes.
+  EXPECT_EQ(CudaDeviceModel("NVIDIA H200", 9, 0, 2, 0, "mm-bf16.attn-bf16"),
+            "NVIDIA-H200.sm_90.x2.mm-bf16.attn-bf16.nccl");
   EXPECT_EQ(CudaDeviceModel("NVIDIA H200", 9, 0, 1, 0), "NVIDIA-H200.sm_90.x1");
   // The longest ingredients still fit the ledger's 128-byte field.
   const std::string long_cpu = CpuDeviceModel(std::string(200, 'c'), std::string(200, 'm'),
                                               std::string(200, 'v'), std::string(200, 'g'));
   EXPECT_TRUE(ParseKernelClass(FormatKernelClass({"cpu", long_cpu, "0123456789abcdef"})));
-  const std::string long_cuda = CudaDeviceModel(std::string(200, 'n'), 12, 10, 16, 1300000);
+  const std::string long_cuda = CudaDeviceModel(std::string(200, 'n'), 12, 10, 16, 1300000,
+                                                std::string(200, 'k'));
   EXPECT_TRUE(ParseKernelClass(FormatKernelClass({"cuda", long_cuda, "0123456789abcdef"})));
 }
 

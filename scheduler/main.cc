@@ -21,6 +21,7 @@
 #include "plume/scheduler/ledger_bridge.h"
 #include "plume/scheduler/reactor.h"
 #include "gov_main.h"
+#include "ledger_main.h"
 
 namespace {
 
@@ -326,47 +327,7 @@ int Main(int argc, char** argv) {
       return 1;
     }
     gov = std::move(*wired);
-    options.settle_receipt = [b = bridge.get()](const plume::scheduler::SettleReceipt& r) {
-      return b->KeepSettle(r);
-    };
-    options.ledger_operator = *op_key;
-    options.ledger_id = bridge->ledger().keys().ledger_id;
-    options.ledger_service =
-        [b = bridge.get()](plume::wire::Envelope::Body::Reader request,
-                           const std::string& account, plume::wire::Envelope::Body::Builder reply,
-                           const std::function<bool(const std::string&)>& may_read) {
-          b->Answer(request, account, reply, may_read);
-        };
-    options.stake_of = [b = bridge.get()](const std::string& node) {
-      plume::scheduler::StakeView v;
-      if (auto key = plume::PublicKeyFromHex(node)) {
-        const auto s = b->StakeOf(*key);
-        v.staked = s.staked;
-        v.unbonding = s.unbonding;
-      }
-      return v;
-    };
-    options.stake_changes = [b = bridge.get()] { return b->TakeStakeChanges(); };
-    options.dataset_of = [b = bridge.get()](const std::string& id) {
-      std::optional<plume::scheduler::DatasetView> v;
-      if (auto d = b->ledger().Dataset(id)) v = plume::scheduler::DatasetView{d->terms, d->revoked};
-      return v;
-    };
-    options.ledger_tick = [b = bridge.get()] {
-      if (auto w = b->WithdrawMatured(); !w) {
-        spdlog::warn("withdrawing matured unbonding stake: {} (retried next tick)",
-                     w.error().message);
-      }
-    };
-    options.ledger = [b = bridge.get()](const plume::scheduler::LedgerOp& op,
-                                        std::string& refusal) { return b->Apply(op, refusal); };
-    options.escrow_signature = [b = bridge.get()](const std::string& job,
-                                                  std::span<const uint8_t> sig) {
-      plume::Signature s{};
-      if (sig.size() != s.size()) return plume::Status{};  // the hold is refused as unsigned
-      std::copy(sig.begin(), sig.end(), s.begin());
-      return b->RememberHoldSignature(job, s);
-    };
+    plume::scheduler::BindLedgerHooks(*bridge, *op_key, options);
   }
   options.sync = sync == "full" ? plume::scheduler::Sync::kFull : plume::scheduler::Sync::kNormal;
   options.core.lease_ms = lease_ms;

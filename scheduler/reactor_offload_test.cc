@@ -24,39 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Closed until Open(); each passage is counted with the thread it ran on. A gate left closed
-// lets work through after 30 s, so a reactor that ran the work inline fails the test's ping
-// instead of hanging it.
-class Gate {
- public:
-  void Pass() {
-    std::unique_lock lock(mu_);
-    ++passed_;
-    threads_.push_back(std::this_thread::get_id());
-    cv_.wait_for(lock, 30s, [this] { return open_; });
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  int passed() {
-    std::lock_guard lock(mu_);
-    return passed_;
-  }
-  std::vector<std::thread::id> threads() {
-    std::lock_guard lock(mu_);
-    return threads_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-  int passed_ = 0;
-  std::vector<std::thread::id> threads_;
-};
-
 class OffloadReactorTest : public ReactorFixture {
  protected:
   void SetUp() override {

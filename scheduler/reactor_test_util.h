@@ -8,9 +8,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,6 +140,44 @@ inline void FillInferSubmit(MessageBuilder& m, const Identity& client, const std
 
 // A well-formed inference shard output (what the screens accept) for an assignment's plain-ASCII
 // prompts: four tokens of "abcd" each, indices from the shard's first prompt.
+// For ReactorOptions::before_offloaded_work: holds the offload worker until a test opens it.
+// Closed until Open(); each passage is counted with the thread it ran on. A gate left closed
+// lets work through after 30 s, so a reactor that ran the work inline fails the test's ping
+// instead of hanging it.
+class Gate {
+ public:
+  void Pass() {
+    std::unique_lock lock(mu_);
+    ++passed_;
+    threads_.push_back(std::this_thread::get_id());
+    cv_.wait_for(lock, std::chrono::seconds(30), [this] { return open_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+  int passed() {
+    std::lock_guard lock(mu_);
+    return passed_;
+  }
+  std::vector<std::thread::id> threads() {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int passed_ = 0;
+  std::vector<std::thread::id> threads_;
+};
+
 inline std::string ShardOutput(wire::TaskAssign::Reader a) {
   const auto p = a.getParams().getInfer();
   std::string out;

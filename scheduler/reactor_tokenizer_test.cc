@@ -13,6 +13,7 @@
 #include "plume/kernels/flops.h"
 #include "plume/protocol/blob_service.h"
 #include "reactor_test_util.h"
+#include "sqlite.h"
 
 namespace plume::scheduler {
 namespace {
@@ -28,6 +29,8 @@ class ReactorTokenizerTest : public ReactorFixture {
     options_.state_dir = dir_ / "sched";
     options_.sync = Sync::kNormal;
     options_.core.lease_ms = 60'000;
+    options_.before_offloaded_work = [this] { gate_.Pass(); };
+    gate_.Open();  // held only where a test closes it
     StartReactor(options_);
     if (HasFatalFailure()) return;
     client_ = Connect(client_id_);
@@ -64,6 +67,11 @@ workers = 2
 max_price_micro_plume_per_pflop = 1000
 budget_micro_plume = 1000000000
 )toml";
+  }
+
+  void TearDown() override {
+    gate_.Open();
+    ReactorFixture::TearDown();
   }
 
   // Submits (or quotes) `toml` with the checkpoint and `files` as tokenizer.0, tokenizer.1, ...
@@ -107,11 +115,13 @@ budget_micro_plume = 1000000000
     }
   }
 
-  // Stops the reactor and starts a new one on the same state directory (a scheduler restart).
-  void Restart() {
+  // Stops the reactor and starts a new one on the same state directory (a scheduler restart);
+  // `while_stopped` runs in between (a change to the stored state).
+  void Restart(const std::function<void()>& while_stopped = {}) {
     stop_ = true;
     loop_.join();
     reactor_.reset();
+    if (while_stopped) while_stopped();
     stop_ = false;
     StartReactor(options_);
     client_ = Connect(client_id_);
@@ -140,7 +150,29 @@ budget_micro_plume = 1000000000
     return agent;
   }
 
+  // The first assignment to a new agent after a restart, and that agent's bulk connection.
+  struct Assigned {
+    Identity id = Identity::Generate();
+    std::unique_ptr<TransportClient> agent, bulk;
+    std::unique_ptr<BlobStore> store;
+    std::optional<Message> assign;
+  };
+  std::unique_ptr<Assigned> AssignAfterRestart() {
+    auto a = std::make_unique<Assigned>();
+    a->agent = RegisteredAgent(a->id, /*wait_ack=*/false);
+    auto m = a->agent->Recv(10s);
+    if (m && m->has_value() && (*m)->kind() == MessageKind::REGISTER_ACK) m = a->agent->Recv(10s);
+    EXPECT_TRUE(m && m->has_value());
+    if (m && m->has_value() && (*m)->kind() == MessageKind::TASK_ASSIGN) a->assign = std::move(**m);
+    a->bulk = Connect(a->id);
+    a->store = *BlobStore::Open(dir_ / "agent-blobs");
+    return a;
+  }
+
+  std::pair<Hash256, Hash256> SubmitBpeJobAndQuota(const std::string& key);
+
   ReactorOptions options_;
+  Gate gate_;
   Identity client_id_ = Identity::Generate();
   std::unique_ptr<TransportClient> client_;
   std::unique_ptr<BlobStore> client_store_;
@@ -248,6 +280,76 @@ TEST_F(ReactorTokenizerTest, AfterARestartAssignmentsStillCarryTheTokenizer) {
   EXPECT_EQ(*HashFromData(p.getTokenizerFiles()[0].getHash()), tok);
   EXPECT_EQ(std::string(p.getTokenizerFiles()[0].getName().cStr()), "tokenizer.0");
   EXPECT_EQ(p.getPrompts().size(), 2u);  // the first of two shards of three prompts
+}
+
+// A BPE infer job submitted, and a quota of 1 byte a day for the scheduler's next start (so that
+// only a task's result allowance lets an upload in); the tokenizer files' hashes.
+std::pair<Hash256, Hash256> ReactorTokenizerTest::SubmitBpeJobAndQuota(const std::string& key) {
+  const auto files = kernels::testing::SyntheticBpeFiles(kVocab);
+  const Hash256 vocab = Upload(files.vocab_json), merges = Upload(files.merges_txt);
+  Message ack = Send(Spec(kBpeFiles), {vocab, merges}, false, key);
+  EXPECT_EQ(ack.kind(), MessageKind::SUBMIT_ACK) << ack.body().getError().getMessage().cStr();
+  options_.upload_quota_bytes_per_day = 1;
+  return {vocab, merges};
+}
+
+// After a restart, what an agent may upload for an infer task is bounded without building the
+// job's tokenizer again (a BPE build takes seconds, and the bound is asked for on the reactor
+// thread when an upload starts): the tokenizer's longest token was kept with the job when its
+// prompts were counted. Shown by removing the tokenizer's blobs while the scheduler is down, so
+// that no tokenizer can be built: the assigned agent's result upload is still let in outside a
+// quota (1 byte a day) that refuses anything else. The code before rebuilt the tokenizer here,
+// failed, and refused the upload.
+TEST_F(ReactorTokenizerTest, AfterARestartTheResultBoundIsKeptNotRebuilt) {
+  const auto [vocab, merges] = SubmitBpeJobAndQuota("kept");
+  Restart([&] {
+    auto store = BlobStore::Open(options_.state_dir / "blobs");
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->Remove(vocab));
+    ASSERT_TRUE((*store)->Remove(merges));
+  });
+  if (HasFatalFailure()) return;
+  auto a = AssignAfterRestart();
+  ASSERT_TRUE(a->assign);
+  ASSERT_EQ(a->assign->kind(), MessageKind::TASK_ASSIGN);
+  const Hash256 out = *a->store->Put(ShardOutput(a->assign->body().getTaskAssign()));
+  auto pushed = PushBlob(*a->bulk, *a->store, out, 5s);
+  EXPECT_TRUE(pushed) << pushed.error().message;
+  // A second blob for the same attempt is past the allowance and over the quota: the allowance,
+  // not a lax quota, let the first one in.
+  const Hash256 more = *a->store->Put(std::string_view("not this task's output"));
+  EXPECT_FALSE(PushBlob(*a->bulk, *a->store, more, 5s));
+}
+
+// A job stored before the bound was kept with it (its stored spec has no token_bytes_max) has
+// the bound found once on the offload worker after a restart, never on the reactor thread: with
+// the worker held, the reactor answers the agent's upload at once (refused: the bound is not
+// known yet and the 1-byte quota refuses the rest), the tokenizer build is waiting at the
+// worker, and once it has run the same upload is let in.
+TEST_F(ReactorTokenizerTest, AJobStoredWithoutTheBoundHasItFoundOffTheReactorThread) {
+  SubmitBpeJobAndQuota("legacy");
+  const int passed_before = gate_.passed();
+  gate_.Close();
+  Restart([&] {
+    auto db = sql::Db::Open(options_.state_dir / "scheduler.db");
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->Exec("UPDATE job_specs SET spec = json_remove(spec, '$.infer.token_bytes_max')"));
+  });
+  if (HasFatalFailure()) return;
+  auto a = AssignAfterRestart();
+  ASSERT_TRUE(a->assign);
+  ASSERT_EQ(a->assign->kind(), MessageKind::TASK_ASSIGN);
+  const Hash256 out = *a->store->Put(ShardOutput(a->assign->body().getTaskAssign()));
+  EXPECT_FALSE(PushBlob(*a->bulk, *a->store, out, 5s));  // answered while the worker is held
+  for (int i = 0; i < 300 && gate_.passed() == passed_before; ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(gate_.passed(), passed_before + 1) << "the tokenizer was not built on the worker";
+  gate_.Open();
+  Status pushed = Fail("not tried");
+  for (int i = 0; i < 100 && !pushed; ++i) {
+    pushed = PushBlob(*a->bulk, *a->store, out, 5s);
+    if (!pushed) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(pushed) << pushed.error().message;
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
-// One GPT-2 124M training step (forward, backward, AdamW) on the CUDA backend, twice in the same
-// run: with the project's own matmuls, and with every matmul (forward and both backward
-// products) replaced by cuBLAS TF32 GEMMs on the same stream, everything else unchanged. The
-// ratio of the two step times is the cost of our matmul inside real training.
+// One GPT-2 124M training step (forward, backward, AdamW) on the CUDA backend, three times in
+// the same run: with the project's own matmuls (the kernels PLUME_CUDA_MATMUL and
+// PLUME_CUDA_ATTENTION select, cuda_kernel_choice.h), and with every matmul (forward and both
+// backward products) replaced by cuBLAS GEMMs on the same stream, TF32 and then FAST_16BF (fp32
+// in and out, operands rounded to BF16: the contract of PLUME_CUDA_MATMUL=bf16), everything
+// else unchanged. The ratio of the step times is the cost of our matmul inside real training.
 //
 //   gpt2_step_bench [B] [T] [steps]          defaults 4 1024 5
 //
@@ -18,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_kernel_choice.h"
 #include "delegating_ops.h"
 #include "launchers.h"
 #include "plume/kernels/flops.h"
@@ -53,11 +56,11 @@ Status Cublas(cublasStatus_t s, const char* what) {
 // row-major buffers are read as their transposes, so no data moves.
 class CublasMatmulOps final : public DelegatingOps {
  public:
-  explicit CublasMatmulOps(std::unique_ptr<Ops> cuda) : DelegatingOps(std::move(cuda)) {
+  CublasMatmulOps(std::unique_ptr<Ops> cuda, cublasComputeType_t compute)
+      : DelegatingOps(std::move(cuda)), compute_(compute) {
     stream_ = plume::kernels::cuda::StreamOf(inner());
     cublasCreate(&handle_);
     cublasSetStream(handle_, stream_);
-    cublasSetMathMode(handle_, CUBLAS_TF32_TENSOR_OP_MATH);
   }
   ~CublasMatmulOps() override { cublasDestroy(handle_); }
 
@@ -66,7 +69,7 @@ class CublasMatmulOps final : public DelegatingOps {
     const float one = 1.0f, zero = 0.0f;
     auto s = Cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, weight,
                                  CUDA_R_32F, C, inp, CUDA_R_32F, C, &zero, out, CUDA_R_32F, OC,
-                                 CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                                 compute_, CUBLAS_GEMM_DEFAULT),
                     "forward gemm");
     if (!s || bias == nullptr) return s;
     const size_t total = size_t(N) * OC;
@@ -79,13 +82,13 @@ class CublasMatmulOps final : public DelegatingOps {
     if (dinp != nullptr) {
       auto s = Cublas(cublasGemmEx(handle_, CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, weight,
                                    CUDA_R_32F, C, dout, CUDA_R_32F, OC, &one, dinp, CUDA_R_32F, C,
-                                   CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                                   compute_, CUBLAS_GEMM_DEFAULT),
                       "dinp gemm");
       if (!s) return s;
     }
     auto s = Cublas(cublasGemmEx(handle_, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp,
                                  CUDA_R_32F, C, dout, CUDA_R_32F, OC, &one, dweight, CUDA_R_32F,
-                                 C, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                                 C, compute_, CUBLAS_GEMM_DEFAULT),
                     "dweight gemm");
     if (!s || dbias == nullptr) return s;
     ColumnSumKernel<<<(OC + 255) / 256, 256, 0, stream_>>>(dbias, dout, N, OC);
@@ -93,6 +96,7 @@ class CublasMatmulOps final : public DelegatingOps {
   }
 
  private:
+  cublasComputeType_t compute_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t handle_ = nullptr;
 };
@@ -136,27 +140,38 @@ int main(int argc, char** argv) {
   }
   const plume::kernels::ModelConfig c{12, 12, 768, 1024, 50257};
   const double flops = double(plume::kernels::TrainFlops(c, T, B, 1));
-  double seconds[2] = {0, 0};
-  float loss[2] = {0, 0};
-  for (int variant = 0; variant < 2; ++variant) {
+  auto choice = plume::kernels::CudaKernelChoiceFromEnv();
+  if (!choice) {
+    std::printf("gpt2 124M step: %s\n", choice.error().message.c_str());
+    return 1;
+  }
+  std::string kernels = plume::kernels::CudaKernelChoiceToken(*choice);
+  if (kernels.empty()) kernels = "default";
+  const char* names[3] = {"plume", "cuBLAS TF32", "cuBLAS FAST_16BF"};
+  double seconds[3] = {0, 0, 0};
+  float loss[3] = {0, 0, 0};
+  for (int variant = 0; variant < 3; ++variant) {
     auto cuda = plume::kernels::MakeCudaOps(0);
     if (!cuda) {
       std::printf("gpt2 124M step: %s\n", cuda.error().message.c_str());
       return 1;
     }
     std::unique_ptr<Ops> ops = std::move(*cuda);
-    if (variant == 1) ops = std::make_unique<CublasMatmulOps>(std::move(ops));
+    if (variant > 0) {
+      ops = std::make_unique<CublasMatmulOps>(
+          std::move(ops), variant == 1 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF);
+    }
     seconds[variant] = TimeSteps(*ops, c, B, T, steps, &loss[variant]);
     if (seconds[variant] <= 0) {
-      std::printf("gpt2 124M step: the %s run failed\n", variant == 0 ? "plume" : "cuBLAS");
+      std::printf("gpt2 124M step: the %s run failed\n", names[variant]);
       return 1;
     }
-    std::printf("gpt2 124M step B=%d T=%d, %s matmuls: %.1f ms/step, %.1f TFLOP/s (model FLOPs), "
-                "loss after %d steps %.4f\n",
-                B, T, variant == 0 ? "plume" : "cuBLAS TF32", seconds[variant] * 1e3,
+    std::printf("gpt2 124M step B=%d T=%d, %s matmuls (kernels: %s): %.1f ms/step, %.1f TFLOP/s "
+                "(model FLOPs), loss after %d steps %.4f\n",
+                B, T, names[variant], kernels.c_str(), seconds[variant] * 1e3,
                 flops / seconds[variant] * 1e-12, steps + 1, loss[variant]);
   }
-  std::printf("gpt2 124M step: plume / cuBLAS-matmul time ratio %.2f (goal <= 1.5)\n",
-              seconds[0] / seconds[1]);
+  std::printf("gpt2 124M step: plume / cuBLAS-matmul time ratio %.2f vs TF32, %.2f vs FAST_16BF "
+              "(goal <= 1.5)\n", seconds[0] / seconds[1], seconds[0] / seconds[2]);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <string>
 
+#include "bench_model.h"
 #include "checkpoint_blob.h"
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/gpt.h"
@@ -66,18 +67,9 @@ void Measure(const char* name, bool (*path)(plume::BlobStore&, const k::ModelCon
 }  // namespace
 
 int main(int argc, char** argv) {
-  k::ModelConfig model{24, 16, 1024, 1024, 50257};  // GPT-2 medium, 355 M parameters
-  if (argc == 5) {
-    model.n_layer = std::atoi(argv[1]);
-    model.n_embd = std::atoi(argv[2]);
-    model.vocab = std::atoi(argv[3]);
-    model.context = std::atoi(argv[4]);
-    model.n_head = model.n_embd % 64 == 0 ? model.n_embd / 64 : 1;
-  }
-  if (auto st = model.Validate(); !st) {
-    std::fprintf(stderr, "%s\n", st.error().message.c_str());
-    return 2;
-  }
+  const auto parsed = BenchModel(argc, argv);
+  if (!parsed) return 2;
+  const k::ModelConfig model = *parsed;
   std::printf("model: %d layers, %d wide, vocab %d, context %d: %lld parameters\n", model.n_layer,
               model.n_embd, model.vocab, model.context,
               static_cast<long long>(model.NumParams()));

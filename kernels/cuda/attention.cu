@@ -14,6 +14,8 @@
 // Backward: P is recomputed from q, k and lse. Two kernels avoid atomics: one per query tile
 // computes dq (loop over key tiles), one per key tile computes dk and dv (loop over query
 // tiles). Every gradient element is summed by one warp in a fixed order: deterministic.
+// PLUME_CUDA_ATTENTION=bf16 (cuda_kernel_choice.h) runs the forward on tensor cores instead
+// (attention_bf16.cu); the backward is this file's in either case.
 #include <string>
 
 #include "common.cuh"
@@ -322,6 +324,9 @@ Status AllowSmem(Kernel kernel, size_t bytes) {
 Status LaunchAttentionForward(const LaunchContext& ctx, float* out, float* lse, const float* qkv,
                               int B, int T, int C, int NH) {
   if (auto st = CheckShape("AttentionForward", B, T, C, NH); !st) return st;
+  if (ctx.kernels.attention == CudaAttentionKernel::kBf16) {
+    return LaunchAttentionForwardBf16(ctx, out, lse, qkv, B, T, C, NH);
+  }
   const int HS = C / NH;
   const size_t smem = sizeof(float) * (kRowTile * HS + kTile * (HS + 1) + kTile * HS);
   if (auto st = AllowSmem(AttentionForwardKernel, smem); !st) return st;

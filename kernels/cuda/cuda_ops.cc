@@ -82,9 +82,10 @@ Status NonNull(const char* op, Ptrs... ptrs) {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(int device, std::string name, uint64_t memory_bytes, cudaStream_t stream, float* sumsq)
+  CudaOps(int device, std::string name, uint64_t memory_bytes, cudaStream_t stream, float* sumsq,
+          const CudaKernelChoice& kernels)
       : device_(device), name_(std::move(name)), memory_bytes_(memory_bytes), stream_(stream),
-        sumsq_(sumsq), scratch_(stream) {}
+        sumsq_(sumsq), scratch_(stream), kernels_(kernels) {}
   // Members are destroyed after this body: scratch_ then frees its block with device_ current
   // and the stream already drained.
   ~CudaOps() override {
@@ -274,7 +275,7 @@ class CudaOps final : public Ops {
  cudaStream_t stream() const { return stream_; }
 
  private:
-  cuda::LaunchContext Ctx() { return cuda::LaunchContext{stream_, &scratch_, flags()}; }
+  cuda::LaunchContext Ctx() { return cuda::LaunchContext{stream_, &scratch_, flags(), kernels_}; }
   int* flags() { return reinterpret_cast<int*>(sumsq_ + 1); }
   // After a synchronisation: the bad-input bits kernels set since the last check, as an error
   // (and cleared, so the backend stays usable for the next, valid, input).
@@ -302,6 +303,7 @@ class CudaOps final : public Ops {
   cudaStream_t stream_;
   float* sumsq_;  // two words of device memory: GlobalNorm's result, then the error flags
   cuda::DeviceScratch scratch_;
+  CudaKernelChoice kernels_;
 };
 
 }  // namespace
@@ -324,6 +326,12 @@ int CudaDeviceCount() {
 }
 
 Result<std::unique_ptr<Ops>> MakeCudaOps(int device) {
+  auto kernels = CudaKernelChoiceFromEnv();
+  if (!kernels) return tl::unexpected(kernels.error());
+  return MakeCudaOpsWith(device, *kernels);
+}
+
+Result<std::unique_ptr<Ops>> MakeCudaOpsWith(int device, const CudaKernelChoice& kernels) {
   int count = CudaDeviceCount();
   if (count == 0) {
     return Fail("no CUDA device found (no GPU, or no NVIDIA driver loaded); use the CPU backend");
@@ -352,7 +360,7 @@ Result<std::unique_ptr<Ops>> MakeCudaOps(int device) {
   }
   return std::unique_ptr<Ops>(
       new cuda::CudaOps(device, prop.name, uint64_t{prop.totalGlobalMem}, stream,
-                        static_cast<float*>(sumsq)));
+                        static_cast<float*>(sumsq), kernels));
 }
 
 bool BuiltWithCuda() { return true; }

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cuda_kernel_choice.h"
 #include "plume/kernels/error.h"
 #include "plume/kernels/ops.h"
 
@@ -45,6 +46,7 @@ struct LaunchContext {
   cudaStream_t stream;
   DeviceScratch* scratch;
   int* error_flags;  // one device int, 0 while no kernel has seen bad input
+  CudaKernelChoice kernels;  // which variant runs where an op has several
 };
 
 // norm.cu (with Scale): dst[0..n) = value
@@ -118,10 +120,23 @@ Status LaunchScale(const LaunchContext& ctx, float* x, float factor, size_t n);
 // matmul_pipelined.cu: the fast path of matmul.cu's product C (M,Ng) (+)= A (M,K) B (K,Ng)
 // (A read as [k][m] when kTransA, B as [n][k] when kTransB). Returns false, launching nothing,
 // when the operands do not meet its alignment needs (the caller then uses the simple kernel).
+// Called only when ctx.kernels.matmul is kPipelinedTf32.
 template <bool kTransA, bool kTransB>
 Result<bool> TryPipelinedGemm(const LaunchContext& ctx, float* c_out, const float* a,
                               const float* b, const float* bias, int M, int Ng, int K, int lda,
                               int ldb, int ldc, bool accumulate);
+
+// matmul_bf16.cu: the same product with both operands rounded to BF16 (fp32 accumulate, fp32
+// C), any sizes and alignments; used when ctx.kernels.matmul is kBf16.
+template <bool kTransA, bool kTransB>
+Status Bf16Gemm(const LaunchContext& ctx, float* c_out, const float* a, const float* b,
+                const float* bias, int M, int Ng, int K, int lda, int ldb, int ldc,
+                bool accumulate);
+
+// attention_bf16.cu: LaunchAttentionForward on BF16 tensor cores (ctx.kernels.attention is
+// kBf16); shapes already checked by the caller (HS <= 128).
+Status LaunchAttentionForwardBf16(const LaunchContext& ctx, float* out, float* lse,
+                                  const float* qkv, int B, int T, int C, int NH);
 
 // The stream a CUDA backend (MakeCudaOps) queues its work on, so that a caller's own kernels or
 // library calls (a benchmark's cuBLAS baseline) order with it; null for any other Ops.

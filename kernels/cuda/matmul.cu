@@ -1,6 +1,7 @@
 // Matmul with bias on tensor cores (WMMA, TF32 inputs, FP32 accumulate), forward and backward.
-// Operands with 16-byte aligned rows take the pipelined kernel of matmul_pipelined.cu; the
-// kernel below is the fallback for any other size, and the reference that one is checked with.
+// The kernel below is the default. PLUME_CUDA_MATMUL (cuda_kernel_choice.h) selects instead the
+// pipelined TF32 kernel of matmul_pipelined.cu (same bits; operands with 16-byte aligned rows,
+// else this kernel) or the BF16 kernel of matmul_bf16.cu (other bits).
 //
 //   forward:  out (N,OC)   = inp (N,C) @ weight (OC,C)^T + bias (OC)
 //   backward: dinp (N,C)   += dout (N,OC) @ weight (OC,C)
@@ -150,10 +151,15 @@ template <bool kTransA, bool kTransB>
 Status Gemm(const LaunchContext& ctx, const char* name, float* c_out, const float* a,
             const float* b, const float* bias, int M, int Ng, int K, int lda, int ldb, int ldc,
             bool accumulate) {
-  auto fast = TryPipelinedGemm<kTransA, kTransB>(ctx, c_out, a, b, bias, M, Ng, K, lda, ldb, ldc,
-                                                 accumulate);
-  if (!fast) return tl::unexpected(fast.error());
-  if (*fast) return {};
+  if (ctx.kernels.matmul == CudaMatmulKernel::kBf16) {
+    return Bf16Gemm<kTransA, kTransB>(ctx, c_out, a, b, bias, M, Ng, K, lda, ldb, ldc, accumulate);
+  }
+  if (ctx.kernels.matmul == CudaMatmulKernel::kPipelinedTf32) {
+    auto fast = TryPipelinedGemm<kTransA, kTransB>(ctx, c_out, a, b, bias, M, Ng, K, lda, ldb,
+                                                   ldc, accumulate);
+    if (!fast) return tl::unexpected(fast.error());
+    if (*fast) return {};
+  }
   dim3 grid(CeilDiv(Ng, kBN), CeilDiv(M, kBM));
   if (grid.y > 65535u) {
     return Fail(std::string(name) + ": " + std::to_string(M) + " rows exceed the grid limit");

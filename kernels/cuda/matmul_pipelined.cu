@@ -3,7 +3,10 @@
 // base pointers are 16-byte aligned (every GPT shape; matmul.cu falls back to its simple kernel
 // otherwise).
 //
-// Status: compiled, never run on a GPU; off by default (PipelinedEnabled below says why).
+// Status: compiled, never run on a GPU; off unless PLUME_CUDA_MATMUL=pipelined
+// (cuda_kernel_choice.h): the simple kernel passed every check on an H200 and this one has not
+// run yet. scripts/gpu-check.sh runs the op tests and benchmarks both ways; make it the default
+// once they pass there.
 //
 // Why it should be faster than the simple kernel (measured on an H200 at 4096^3: 29 TFLOP/s):
 // - tiles are copied global -> shared with cp.async in 16-byte chunks, in their natural layout
@@ -19,7 +22,6 @@
 #include <mma.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
 #include "common.cuh"
@@ -35,18 +37,6 @@ constexpr int kStages = 3;
 constexpr int kThreads = 256;     // 8 warps: 2 (M) x 4 (N), each 64 x 32
 constexpr int kTileFloats = 4608;  // max(128 x 36, 32 x 132): one operand's slice, padded
 constexpr int kSmemBytes = (2 * kStages * kTileFloats + 8 * 256) * 4;
-
-__device__ __forceinline__ void CpAsync16(float* smem, const float* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;  // 0: the 16 bytes are zero-filled, nothing is read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem),
-               "r"(bytes));
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 // Copies rows [r0, r0+R) x columns [c0, c0+Cn) of a row-major matrix (leading dimension ld,
 // bounds rows x cols, cols a multiple of 4) into smem with leading dimension lds; out-of-range
@@ -181,25 +171,12 @@ __global__ void __launch_bounds__(kThreads)
 
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// Off unless PLUME_CUDA_MATMUL=pipelined: this kernel has not yet run on a GPU (the lease that
-// was to run it was withdrawn), while the simple kernel passed every check on an H200. A GPU
-// machine's scripts/gpu-check.sh runs the op tests and benchmarks both ways; turn it on by
-// default once they pass there.
-bool PipelinedEnabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PLUME_CUDA_MATMUL");
-    return v != nullptr && std::string(v) == "pipelined";
-  }();
-  return enabled;
-}
-
 }  // namespace
 
 template <bool kTransA, bool kTransB>
 Result<bool> TryPipelinedGemm(const LaunchContext& ctx, float* c_out, const float* a,
                               const float* b, const float* bias, int M, int Ng, int K, int lda,
                               int ldb, int ldc, bool accumulate) {
-  if (!PipelinedEnabled()) return false;
   const int contiguous_a = kTransA ? M : K, contiguous_b = kTransB ? K : Ng;
   if (lda % 4 != 0 || ldb % 4 != 0 || contiguous_a % 4 != 0 || contiguous_b % 4 != 0 ||
       !Aligned16(a) || !Aligned16(b)) {

@@ -146,6 +146,16 @@ Result<std::map<std::string, TensorView>> Normalize(std::map<std::string, Tensor
 
 }  // namespace
 
+std::string CheckpointPrefix(const ModelConfig& config) {
+  std::map<std::string, std::string> metadata = {{"format", "pt"}};
+  for (const auto& [field, member] : kConfigFields) {
+    metadata[std::string("plume.") + field] = std::to_string(config.*member);
+  }
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const HfTensor& t : HfTensors(config)) shapes.emplace_back(t.name, t.shape);
+  return SafetensorsPrefix(metadata, shapes);
+}
+
 Status WriteCheckpoint(const ModelConfig& config, std::span<const float> params,
                        const CheckpointSink& sink) {
   if (auto s = config.Validate(); !s) return tl::unexpected(s.error());
@@ -154,13 +164,7 @@ Status WriteCheckpoint(const ModelConfig& config, std::span<const float> params,
                 " floats; the config needs " + std::to_string(config.NumParams()));
   }
   const auto hf = HfTensors(config);
-  std::map<std::string, std::string> metadata = {{"format", "pt"}};
-  for (const auto& [field, member] : kConfigFields) {
-    metadata[std::string("plume.") + field] = std::to_string(config.*member);
-  }
-  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
-  for (const HfTensor& t : hf) shapes.emplace_back(t.name, t.shape);
-  const std::string prefix = SafetensorsPrefix(metadata, shapes);
+  const std::string prefix = CheckpointPrefix(config);
   PLUME_RETURN_IF_ERROR(sink(std::span(reinterpret_cast<const uint8_t*>(prefix.data()),
                                        prefix.size())));
   auto bytes_of = [](const float* p, size_t n) {

@@ -50,10 +50,11 @@ std::string CpuDeviceModel(std::string_view blas_core, std::string_view march,
 }
 
 std::string CudaDeviceModel(std::string_view name, int cc_major, int cc_minor, int device_count,
-                            int jit_driver_version) {
+                            int jit_driver_version, std::string_view kernels) {
   std::string out = DeviceToken(name, 48) + ".sm_" + std::to_string(cc_major) +
                     std::to_string(cc_minor) + ".x" + std::to_string(device_count);
   if (jit_driver_version > 0) out += ".jit" + std::to_string(jit_driver_version);
+  if (!kernels.empty()) out += "." + DeviceToken(kernels, 24);
   if (device_count > 1) out += ".nccl";
   return out;
 }

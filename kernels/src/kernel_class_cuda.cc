@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "cuda_kernel_choice.h"
 #include "plume/kernels/kernel_class.h"
 #include "plume_kernel_build_id.h"  // generated: kPlumeCudaArchitectures (comma-separated)
 
@@ -38,6 +39,9 @@ namespace {
 Result<KernelClass> ProbeCudaKernelClass(const std::vector<int>& devices) {
   if (devices.empty()) return Fail("a CUDA kernel class needs at least one device");
 #ifdef PLUME_WITH_CUDA
+  // The same environment MakeCudaOps reads: the class names the kernels the backend will run.
+  auto choice = CudaKernelChoiceFromEnv();
+  if (!choice) return tl::unexpected(choice.error());
   std::set<std::string> models;
   std::string device;
   for (int d : devices) {
@@ -51,7 +55,8 @@ Result<KernelClass> ProbeCudaKernelClass(const std::vector<int>& devices) {
       if (cudaDriverGetVersion(&jit_driver) != cudaSuccess) jit_driver = 1;
     }
     device = CudaDeviceModel(prop.name, prop.major, prop.minor,
-                             static_cast<int>(devices.size()), jit_driver);
+                             static_cast<int>(devices.size()), jit_driver,
+                             CudaKernelChoiceToken(*choice));
     models.insert(device);
   }
   if (models.size() != 1) {

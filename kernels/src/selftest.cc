@@ -26,11 +26,12 @@ void Finish(DeviceReport& d, Ops& ops, bool measure, bool large) {
 
 }  // namespace
 
-DeviceReport CompareDevice(Ops& reference, Ops& device, uint64_t seed) {
+DeviceReport CompareDevice(Ops& reference, Ops& device, uint64_t seed,
+                           const CudaKernelChoice& kernels) {
   DeviceReport d;
   d.name = device.DeviceName();
   d.memory_bytes = static_cast<int64_t>(device.MemoryBytes());
-  d.checks = CompareOps(reference, device, seed);
+  d.checks = CompareOps(reference, device, seed, kernels);
   for (auto& c : CompareModel(reference, device, seed)) d.checks.push_back(std::move(c));
   Finish(d, device, false, false);
   return d;
@@ -60,7 +61,9 @@ SelftestReport RunSelftest(const SelftestOptions& options) {
       report.devices.push_back(d);
       continue;
     }
-    DeviceReport checked = CompareDevice(*cpu, **device, options.seed);
+    // MakeCudaOps chose the kernels from the environment (an invalid choice failed it above).
+    const CudaKernelChoice kernels = CudaKernelChoiceFromEnv().value_or(CudaKernelChoice{});
+    DeviceReport checked = CompareDevice(*cpu, **device, options.seed, kernels);
     checked.backend = d.backend;
     checked.index = i;
     Finish(checked, **device, options.measure_speed, true);

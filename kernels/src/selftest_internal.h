@@ -3,16 +3,21 @@
 
 #include <vector>
 
+#include "cuda_kernel_choice.h"
 #include "plume/kernels/ops.h"
 #include "plume/kernels/selftest.h"
 
 namespace plume::kernels {
 
 // Every op and the model checks of `device` against `reference`; backend and index unset.
-DeviceReport CompareDevice(Ops& reference, Ops& device, uint64_t seed);
+// `kernels`: the CUDA kernel variants the device runs, whose rounding sets some tolerances (the
+// BF16 attention's); the defaults for any other device.
+DeviceReport CompareDevice(Ops& reference, Ops& device, uint64_t seed,
+                           const CudaKernelChoice& kernels = {});
 // Every op of `device` against `reference` (the CPU backend) on seeded random inputs at a few
 // sizes, including sizes that are not multiples of typical tile widths.
-std::vector<OpCheck> CompareOps(Ops& reference, Ops& device, uint64_t seed);
+std::vector<OpCheck> CompareOps(Ops& reference, Ops& device, uint64_t seed,
+                                const CudaKernelChoice& kernels);
 // A small model on both backends from identical parameters: "model_gradients" compares the
 // gradients of one forward/backward before any optimiser step (one AdamW step from zero moments
 // moves every weight by +-lr whatever the gradient, so it would hide a wrong magnitude and

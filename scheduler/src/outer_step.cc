@@ -5,13 +5,30 @@
 
 namespace plume::scheduler {
 
+void AccumulateDelta(std::span<double> sum, std::span<const float> delta, double weight) {
+  for (size_t i = 0; i < sum.size(); ++i) sum[i] += weight * delta[i];
+}
+
+void ApplyOuterStep(std::span<const double> sum, double total_weight,
+                    std::span<const float> theta, std::span<const float> momentum_prev,
+                    double outer_lr, double outer_momentum, std::span<float> params,
+                    std::span<float> momentum) {
+  const double lr = outer_lr, mu = outer_momentum;
+  for (size_t i = 0; i < sum.size(); ++i) {
+    const double g = -sum[i] / total_weight;
+    const double m = mu * (momentum_prev.empty() ? 0.0f : momentum_prev[i]) + g;
+    momentum[i] = static_cast<float>(m);
+    params[i] = static_cast<float>(theta[i] - lr * (g + mu * m));
+  }
+}
+
 Status OuterStep::AddDelta(std::span<const float> delta, uint64_t weight) {
   if (delta.size() != sum_.size()) {
     return Fail("a worker delta has " + std::to_string(delta.size()) + " parameters, the model " +
                 std::to_string(sum_.size()));
   }
   const double w = static_cast<double>(weight);
-  for (size_t i = 0; i < sum_.size(); ++i) sum_[i] += w * delta[i];
+  AccumulateDelta(sum_, delta, w);
   total_weight_ += w;
   ++deltas_;
   return {};
@@ -29,13 +46,8 @@ Result<OuterStepResult> OuterStep::Finish(std::span<const float> theta,
   OuterStepResult out;
   out.params.resize(n);
   out.momentum.resize(n);
-  const double lr = outer_lr, mu = outer_momentum;
-  for (size_t i = 0; i < n; ++i) {
-    const double g = -sum_[i] / total_weight_;
-    const double m = mu * (momentum_prev.empty() ? 0.0f : momentum_prev[i]) + g;
-    out.momentum[i] = static_cast<float>(m);
-    out.params[i] = static_cast<float>(theta[i] - lr * (g + mu * m));
-  }
+  ApplyOuterStep(sum_, total_weight_, theta, momentum_prev, outer_lr, outer_momentum, out.params,
+                 out.momentum);
   return out;
 }
 

@@ -1,87 +1,73 @@
 // Reactor: the DiLoCo outer step for a finished round. The math is OuterStep
-// (plume/scheduler/outer_step.h), shared with `plume audit`'s replay; this file loads the
-// round's parameters and worker deltas from the blob store and keeps the momentum.
+// (plume/scheduler/outer_step.h), shared with `plume audit`'s replay; it runs streamed over the
+// round's parameter and delta blobs (outer_step_stream.h), so a round holds no model-sized
+// buffer; this file names the momentum files and hands the work to the offload worker
+// (reactor_offload.h), never the reactor thread.
 //
-// The step runs on the offload worker (reactor_offload.h), never on the reactor thread.
-//
-// The momentum of round r is written to momentum/<job>.r<r> before the new parameters are
-// reported, and round r reads only m_{r-1}: aggregating the same round twice (after a crash)
-// gives the same blob instead of applying the momentum twice.
+// The momentum of round r is written to momentum/<job>.r<r>.hf before the new parameters are
+// stored and reported, and round r reads only m_{r-1}: aggregating the same round twice (after a
+// crash) gives the same blob instead of applying the momentum twice.
 #include <fstream>
 
 #include "plume/kernels/checkpoint.h"
-#include "plume/protocol/file_util.h"
-#include "plume/scheduler/outer_step.h"
 #include "plume/scheduler/work.h"
-#include "checkpoint_blob.h"
+#include "outer_step_stream.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
 namespace {
 
-Result<std::vector<float>> LoadParams(BlobStore& blobs, const BlobHash& hex,
-                                      const kernels::ModelConfig& model) {
-  auto hash = HashFromHex(hex);
-  if (!hash) return Fail("blob id " + hex + ": " + hash.error().message);
-  auto bytes = blobs.Get(*hash);
-  if (!bytes) return Fail("blob " + hex + ": " + bytes.error().message);
-  kernels::LoadOptions opts;
-  opts.expect = model;
-  auto ck = kernels::LoadCheckpointBytes(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()),
-      opts);
-  if (!ck) return Fail("blob " + hex + ": " + ck.error().message);
-  return std::move(ck->params);
-}
-
+// m_r in checkpoint order (outer_step_stream.h).
 std::filesystem::path MomentumPath(const std::filesystem::path& dir, const JobId& job,
                                    uint32_t round) {
+  return dir / "momentum" / (job + ".r" + std::to_string(round) + ".hf");
+}
+
+// Where rounds aggregated before the step was streamed kept m_r: the kernels' parameter layout.
+std::filesystem::path LayoutMomentumPath(const std::filesystem::path& dir, const JobId& job,
+                                         uint32_t round) {
   return dir / "momentum" / (job + ".r" + std::to_string(round));
 }
 
-Result<std::vector<float>> ReadMomentum(const std::filesystem::path& path, size_t n) {
+// A job whose round r-1 was aggregated by an older scheduler has m_{r-1} only in the parameter
+// layout: rewritten once in checkpoint order (the one step that holds the momentum whole; it
+// happens at most once per job, after an upgrade).
+Status ConvertLayoutMomentum(const std::filesystem::path& dir, const JobId& job, uint32_t round,
+                             const kernels::ModelConfig& model) {
+  const std::filesystem::path old = LayoutMomentumPath(dir, job, round);
+  const size_t n = static_cast<size_t>(model.NumParams());
   std::vector<float> m(n, 0.0f);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail("momentum file " + path.string() + " missing");
+  std::ifstream in(old, std::ios::binary);
+  if (!in) return Fail("momentum file " + MomentumPath(dir, job, round).string() + " missing");
   in.read(reinterpret_cast<char*>(m.data()), static_cast<std::streamsize>(n * sizeof(float)));
   if (in.gcount() != static_cast<std::streamsize>(n * sizeof(float))) {
-    return Fail("momentum file " + path.string() + " is truncated");
+    return Fail("momentum file " + old.string() + " is truncated");
   }
-  return m;
-}
-
-// Durable before the round's new parameters are reported: once RoundAggregated is saved the
-// next round reads this file, and a power cut must not leave it missing or empty.
-Status WriteMomentum(const std::filesystem::path& path, const std::vector<float>& m) {
-  return WriteFileDurably(path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.data()),
-                                                         m.size() * sizeof(float)));
+  return WriteMomentumInCheckpointOrder(model, m, MomentumPath(dir, job, round));
 }
 
 // Off the reactor thread: touches only the blob store (thread-safe) and the job's own momentum
 // files, from what was captured by value.
 Result<BlobHash> AggregateOffThread(BlobStore& blobs, const std::filesystem::path& state_dir,
                                     const kernels::ModelConfig& model, const AggregateRound& a) {
-  auto theta = LoadParams(blobs, a.input_params_blob, model);
-  if (!theta) return tl::unexpected(theta.error());
-  const size_t n = theta->size();
-  OuterStep step(n);
-  for (size_t w = 0; w < a.deltas.size(); ++w) {
-    auto delta = LoadParams(blobs, a.deltas[w], model);
-    if (!delta) return Fail("worker delta: " + delta.error().message);
-    if (auto st = step.AddDelta(*delta, a.weights.at(w)); !st) return tl::unexpected(st.error());
-  }
-  std::vector<float> momentum;  // empty: m_{-1} = 0
+  StreamedRound r;
+  r.model = model;
+  r.params = a.input_params_blob;
+  r.deltas = a.deltas;
+  r.weights = a.weights;
+  r.outer_lr = a.outer_lr;
+  r.outer_momentum = a.outer_momentum;
+  r.momentum_out = MomentumPath(state_dir, a.job, a.round);
   if (a.round > 0) {
-    auto prev = ReadMomentum(MomentumPath(state_dir, a.job, a.round - 1), n);
-    if (!prev) return tl::unexpected(prev.error());
-    momentum = std::move(*prev);
+    r.momentum_prev = MomentumPath(state_dir, a.job, a.round - 1);
+    std::error_code ec;
+    if (!std::filesystem::exists(r.momentum_prev, ec)) {
+      if (auto st = ConvertLayoutMomentum(state_dir, a.job, a.round - 1, model); !st) {
+        return tl::unexpected(st.error());
+      }
+    }
   }
-  auto next = step.Finish(*theta, momentum, a.outer_lr, a.outer_momentum);
-  if (!next) return tl::unexpected(next.error());
-  if (auto st = WriteMomentum(MomentumPath(state_dir, a.job, a.round), next->momentum); !st) {
-    return tl::unexpected(st.error());
-  }
-  return StoreCheckpoint(blobs, model, next->params);  // streamed: no encoded copy held
+  return StreamOuterStep(blobs, r);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "infer_tokenizer.h"
+#include "output_join.h"
 #include "peer_text.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/limits.h"
@@ -63,27 +64,6 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
   }
   Reply(in.peer, m);
 }
-
-namespace {
-
-// Off the reactor thread: shards hold consecutive prompts, so their JSONL in shard order is
-// prompt order. Each shard is bounded by what its task can produce (CanWrite), so the join is too.
-Result<BlobHash> JoinOutputs(BlobStore& blobs, const std::vector<BlobHash>& shards) {
-  std::string joined;
-  for (const BlobHash& b : shards) {
-    auto h = HashFromHex(b);
-    if (!h) return Fail("output shard " + b + ": " + h.error().message);
-    auto bytes = blobs.Get(*h);
-    if (!bytes) return Fail("output shard missing: " + bytes.error().message);
-    joined += *bytes;
-    if (!joined.empty() && joined.back() != '\n') joined += '\n';
-  }
-  auto hash = blobs.Put(joined);
-  if (!hash) return tl::unexpected(hash.error());
-  return ToHex(*hash);
-}
-
-}  // namespace
 
 // An inference job's outputs are joined once, on the offload worker, and the joined blob is
 // kept for later fetches: a fetch costs the reactor a lookup, not a read and hash of every shard.

@@ -1,9 +1,9 @@
-// Private: the reactor's state and handlers. reactor.cc has the loop, agent messages and the
-// acting on core actions; reactor_jobs.cc client messages and job specs; reactor_fetch.cc the
-// node listing and fetch; reactor_tasks.cc task assignment messages, results and the blob
-// access policy; reactor_aggregate.cc the DiLoCo outer step; reactor_pay.cc the ledger requests
-// in per-job order and the result acks that wait for their settle; reactor_ledger.cc the ledger
-// messages; reactor_stake.cc stake between the ledger and the core.
+// Private: the reactor's state and handlers. reactor.cc has the loop, dispatch and the acting on
+// core actions; reactor_agents.cc agent messages; reactor_jobs.cc client messages and job specs;
+// reactor_fetch.cc the node listing and fetch; reactor_tasks.cc task assignment messages, results
+// and the blob access policy; reactor_aggregate.cc the DiLoCo outer step; reactor_pay.cc the
+// ledger requests in per-job order and the result acks that wait for their settle;
+// reactor_ledger.cc the ledger messages; reactor_stake.cc stake between the ledger and the core.
 #pragma once
 
 #include <deque>
@@ -55,7 +55,10 @@ struct JobExtra {
   Hash256 spec_hash{};
   BlobHash val_blob;
   std::vector<BlobHash> tokenizer_blobs;  // infer: infer_tokenizer.h, in spec order
-  std::optional<uint64_t> token_bytes_max;  // infer: the tokenizer's, once built (CanWrite)
+  // infer jobs stored before InferParams::token_bytes_max was kept: found on the offload worker
+  // after a restart (reactor_screen.cc LearnTokenBytesMax).
+  std::optional<uint64_t> token_bytes_max;
+  bool token_bytes_pending = false;
 };
 
 // A TaskResultAck waiting for its settle: the ack reports pay only once the ledger applied it.
@@ -134,7 +137,7 @@ struct Reactor::Impl {
   Status Persist();
   void Act();
 
-  // ---- agent messages (reactor.cc) ----
+  // ---- agent messages (reactor_agents.cc) ----
   void OnRegister(Incoming& in);
   void OnHeartbeat(Incoming& in);
   void OnDrain(Incoming& in);
@@ -212,7 +215,9 @@ struct Reactor::Impl {
   void OnBlobStored(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
   ResultAllowance* ResultAllowanceFor(const std::string& principal_hex, uint64_t size_bytes);
   void DropSpentAllowances();
-  uint64_t ResultBytesMax(const Task& t);  // reactor_screen.cc
+  // reactor_screen.cc; nullopt while a stored job's tokenizer bound is still being found.
+  std::optional<uint64_t> ResultBytesMax(const Task& t);
+  void LearnTokenBytesMax(const JobId& id, JobExtra& x);
   void FillBlobRef(wire::BlobRef::Builder ref, const BlobHash& hex, const std::string& name);
   // The export or segment members of a dispute's run (reactor_dispute.cc); false: not one.
   bool FillDisputeAssign(wire::TaskAssign::Builder t, const Task& task);

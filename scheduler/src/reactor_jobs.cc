@@ -104,6 +104,7 @@ Status CheckNarrowedFields(const kernels::JobSpec& k) {
 }
 
 void ApplyPromptCount(InferParams& infer, PromptCount counted) {
+  infer.token_bytes_max = counted.token_bytes_max;
   infer.prompt_tokens = std::move(counted.tokens);
   infer.prompt_tokens_max = infer.prompt_tokens.empty() ? 0 : *std::max_element(
       infer.prompt_tokens.begin(), infer.prompt_tokens.end());
@@ -298,7 +299,6 @@ bool Reactor::Impl::CountThen(JobSpec spec, JobExtra x, Counted next) {
         return [spec = std::move(spec), x = std::move(x), next = std::move(next),
                 counted = std::move(counted)]() mutable {
           if (!counted) return next(tl::unexpected(counted.error()));
-          x.token_bytes_max = counted->token_bytes_max;  // ResultBytesMax needs no rebuild
           ApplyPromptCount(spec.infer, std::move(*counted));
           next(std::pair{std::move(spec), std::move(x)});
         };

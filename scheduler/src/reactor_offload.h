@@ -6,8 +6,10 @@
 // touch the core, send replies and feed events. The worker touches only what is thread-safe (the BlobStore, files of
 // its own) and what the work captured by value.
 //
-// One worker, not a pool: each of these holds up to a few model-sized buffers, so running them
-// one at a time keeps the scheduler's peak memory that of one, as it was on the reactor thread.
+// One worker, not a pool: a train submit's initial parameters are one model-sized buffer (the
+// outer step and the output join are streamed in 1 MiB pieces, outer_step_stream.h and
+// output_join.h), so running the pieces one at a time keeps the scheduler's peak memory that of
+// one model.
 // Work the core decides (aggregations: one per running round) is always queued and runs before
 // any queued client work, so clients (keys are free) cannot hold back a round's outer step
 // behind their quotes; work a client asks for (quotes and submits that count BPE prompts,

@@ -80,23 +80,48 @@ verify::InferScreen InferScreenFor(const Job& job, const JobExtra& x, const Task
 }  // namespace
 
 // The screens' size bounds, also what the task's agent may upload outside its quota (CanWrite).
-uint64_t Reactor::Impl::ResultBytesMax(const Task& t) {
+// Nothing here builds a tokenizer: a BPE build takes seconds and this runs on the reactor thread
+// for an agent's upload. The tokenizer's longest token is kept with the job when its prompts are
+// counted (InferParams::token_bytes_max, on the offload worker for BPE). A job stored before it
+// was kept has it found once on the worker (LearnTokenBytesMax); until then nullopt: no
+// allowance, the upload counts against the agent's quota.
+std::optional<uint64_t> Reactor::Impl::ResultBytesMax(const Task& t) {
   const Job& job = core.state().jobs.at(t.job);
   if (t.kind == TaskKind::kTrainWorker) {
     return verify::MaxTrainDeltaBytes(KernelsConfig(job.spec.model));
   }
   auto x = Extra(job);
   if (!x) return 0;
-  // The tokenizer's longest token bounds a completion: known from the submit's prompt count
-  // (CountThen, on the offload worker); after a restart built here once per job, then kept.
-  if (!(*x)->token_bytes_max) {
-    auto tok = LoadTokenizer(*blobs, (*x)->spec.infer.tokenizer, (*x)->tokenizer_blobs);
-    if (!tok) return 0;  // the screen refuses the result for the same reason
-    (*x)->token_bytes_max = (*tok)->token_bytes_max();
+  uint64_t token_bytes_max = job.spec.infer.token_bytes_max;
+  if (token_bytes_max == 0) {
+    if (!(*x)->token_bytes_max) {
+      LearnTokenBytesMax(job.id, **x);
+      return std::nullopt;
+    }
+    token_bytes_max = *(*x)->token_bytes_max;
   }
   verify::InferScreen s = InferScreenFor(job, **x, t);
-  s.token_bytes_max = *(*x)->token_bytes_max;
+  s.token_bytes_max = token_bytes_max;
   return verify::MaxInferShardBytes(s);
+}
+
+// Once per job (token_bytes_pending), as core work: it is bounded by the jobs stored, not by
+// what a client sends. A tokenizer that no longer builds leaves the bound at 0, as the screen
+// refuses the result for the same reason.
+void Reactor::Impl::LearnTokenBytesMax(const JobId& id, JobExtra& x) {
+  if (x.token_bytes_pending) return;
+  x.token_bytes_pending = true;
+  BlobStore* store = blobs.get();
+  offload->Submit(
+      [this, id, store, name = x.spec.infer.tokenizer,
+       files = x.tokenizer_blobs]() -> Offload::Continuation {
+        auto tok = LoadTokenizer(*store, name, files);
+        const uint64_t bytes = tok ? (*tok)->token_bytes_max() : 0;
+        return [this, id, bytes] {
+          if (auto it = extras.find(id); it != extras.end()) it->second.token_bytes_max = bytes;
+        };
+      },
+      /*from_client=*/false);
 }
 
 ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {

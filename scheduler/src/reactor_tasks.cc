@@ -151,8 +151,13 @@ ResultAllowance* Reactor::Impl::ResultAllowanceFor(const std::string& principal_
   for (const TaskId& id : n->second.tasks) {
     const Task& t = core.state().tasks.at(id);
     if (t.state != TaskState::kAssigned || t.node != principal_hex) continue;
-    auto [it, fresh] = result_allowances.try_emplace({id, t.attempt});
-    if (fresh) it->second = ResultAllowance{principal_hex, ResultBytesMax(t), 0};
+    auto it = result_allowances.find({id, t.attempt});
+    if (it == result_allowances.end()) {
+      const std::optional<uint64_t> bound = ResultBytesMax(t);
+      if (!bound) continue;  // not known yet: nothing is kept, asked again on the next upload
+      it = result_allowances.emplace(std::pair{id, t.attempt},
+                                     ResultAllowance{principal_hex, *bound, 0}).first;
+    }
     if (it->second.blobs < kResultBlobsPerAttemptMax &&
         it->second.used_bytes + size_bytes <= it->second.bound_bytes) {
       return &it->second;

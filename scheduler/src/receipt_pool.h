@@ -59,7 +59,7 @@ struct ResultToVerify {
 };
 
 // Results submitted and not yet taken. Only the holder of a task's current attempt may submit
-// (reactor.cc), so honest load stays near the number of assigned tasks; past this the reactor
+// (reactor_agents.cc), so honest load stays near the number of assigned tasks; past this the reactor
 // answers "retry later" and the agent resends with its result retry.
 inline constexpr size_t kResultsVerifyingMax = 4096;
 

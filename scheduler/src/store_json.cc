@@ -22,7 +22,8 @@ json SpecToJson(const JobSpec& s) {
                  {"max_new_tokens", s.infer.max_new_tokens},
                  {"prompt_tokens_max", s.infer.prompt_tokens_max},
                  {"checkpoint_blob", s.infer.checkpoint_blob},
-                 {"prompt_tokens", s.infer.prompt_tokens}}},
+                 {"prompt_tokens", s.infer.prompt_tokens},
+                 {"token_bytes_max", s.infer.token_bytes_max}}},
       {"data_blobs", s.data_blobs}, {"initial_params_blob", s.initial_params_blob},
       {"backend", s.backend ? static_cast<int>(*s.backend) : -1},
       {"budget", s.budget_micro_plume}, {"max_price", s.max_price_micro_plume_per_pflop},
@@ -45,7 +46,8 @@ JobSpec SpecFromJson(const json& j) {
   const json& i = j.at("infer");
   s.infer = InferParams{i.at("prompt_count"), i.at("shards"), i.at("max_new_tokens"),
                         i.at("prompt_tokens_max"), i.at("checkpoint_blob"),
-                        i.value("prompt_tokens", std::vector<uint32_t>{})};
+                        i.value("prompt_tokens", std::vector<uint32_t>{}),
+                        i.value("token_bytes_max", uint64_t{0})};
   s.data_blobs = j.at("data_blobs").get<std::vector<BlobHash>>();
   s.initial_params_blob = j.at("initial_params_blob");
   if (const int b = j.at("backend"); b >= 0) s.backend = static_cast<Backend>(b);

@@ -11,6 +11,7 @@
 
 #include "../integration/harness.h"
 #include "plume/agent/metrics.h"
+#include "plume/scheduler/limits.h"
 #include "plume/scheduler/metrics.h"
 #include "plume/scheduler/metrics_gov.h"
 #include "plume/scheduler/work.h"
@@ -185,6 +186,45 @@ TEST(SchedulerExposition, LedgerEntriesComeFromTheLedger) {
   EXPECT_TRUE(HasLine(text, "plume_stake_micro_plume{state=\"staked\"} 500")) << text;
   EXPECT_TRUE(HasLine(text, "plume_stake_micro_plume{state=\"unbonding\"} 40")) << text;
   EXPECT_TRUE(HasLine(text, "plume_pending_verification_micro_plume 9")) << text;
+}
+
+// Device names are what agents say and keys are free: 200 agents each naming a new device model
+// make at most kGpuModelSeriesMax series plus "other" (the models with most devices keep theirs,
+// every device is still counted), and a model no live agent reports any more loses its series.
+// Before, every name ever registered kept a series for ever.
+TEST(SchedulerExposition, GpuModelSeriesAreBoundedAndFollowLiveAgents) {
+  SchedulerMetrics metrics({"0.1.0", "x"});
+  auto series = [&] {
+    const std::string text = metrics.Serialize();
+    size_t n = 0;
+    for (size_t at = text.find("\nplume_gpus{"); at != std::string::npos;
+         at = text.find("\nplume_gpus{", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  State state = SomeState(TaskState::kAssigned);  // 2 x H100 on a live agent
+  for (int i = 0; i < 200; ++i) {
+    Node n;
+    n.info.id = "fake" + std::to_string(i);
+    n.info.gpus = {GpuInfo{"made-up model " + std::to_string(i), 1ull << 30, 1}};
+    n.state = NodeState::kActive;
+    state.nodes[n.info.id] = n;
+  }
+  metrics.Observe(state, 0);
+  std::string text = metrics.Serialize();
+  EXPECT_EQ(series(), kGpuModelSeriesMax + 1) << text;
+  EXPECT_TRUE(HasLine(text, "plume_gpus{modelName=\"NVIDIA H100 80GB HBM3\"} 2")) << text;
+  // 200 made-up models with one device each; 63 of them keep a series beside the H100.
+  const size_t folded = 200 - (kGpuModelSeriesMax - 1);
+  EXPECT_TRUE(HasLine(text, "plume_gpus{modelName=\"other\"} " + std::to_string(folded))) << text;
+
+  // The made-up agents lose their leases: only the H100 is left.
+  for (int i = 0; i < 200; ++i) state.nodes["fake" + std::to_string(i)].state = NodeState::kLost;
+  metrics.Observe(state, 1'000);
+  text = metrics.Serialize();
+  EXPECT_EQ(series(), 1u) << text;
+  EXPECT_TRUE(HasLine(text, "plume_gpus{modelName=\"NVIDIA H100 80GB HBM3\"} 2")) << text;
 }
 
 TEST(SchedulerExposition, BusyPortIsAClearError) {

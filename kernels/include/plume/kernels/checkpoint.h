@@ -56,6 +56,11 @@ inline constexpr int64_t kCheckpointPieceFloats = int64_t{1} << 18;  // 1 MiB
 using CheckpointSink = std::function<Status(std::span<const uint8_t>)>;
 Status WriteCheckpoint(const ModelConfig& config, std::span<const float> params,
                        const CheckpointSink& sink);
+// The bytes WriteCheckpoint hands first (the 8-byte length and the JSON header, padded); the
+// tensors' data follows in CheckpointTensors(config)'s order, F32, Hugging Face shapes. For a
+// caller that produces that data itself in pieces (the scheduler's streamed outer step).
+// Requires a valid config.
+std::string CheckpointPrefix(const ModelConfig& config);
 Result<Checkpoint> LoadCheckpointBytes(std::span<const uint8_t> bytes,
                                        const LoadOptions& options = {});
 

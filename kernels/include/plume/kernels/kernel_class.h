@@ -12,7 +12,7 @@
 //            log). CUDA: the device name, its compute capability, how many devices one task
 //            uses (the NCCL reduction over several GPUs is its own class), and the driver
 //            version when the build has no code for this architecture and the driver compiles
-//            PTX for it.
+//            PTX for it, and a kernel choice that changes bits (BF16 matmul or attention).
 //   build    the first 16 hex digits of a SHA-256 over the kernels library's sources, the
 //            agent's task code (node-agent/src/task_work.*, which turns kernel results into
 //            output bytes), and the toolchain and flags that compiled them; computed by CMake at
@@ -58,10 +58,11 @@ std::string DeviceToken(std::string_view text, size_t bytes_max);
 std::string CpuDeviceModel(std::string_view blas_core, std::string_view march,
                            std::string_view blas_version, std::string_view libc_version);
 // The CUDA device part. `jit_driver_version` is 0 when the build carries code for this
-// architecture, else the driver that compiles the PTX. Several devices add ".nccl".
-// Example: "NVIDIA-H200.sm_90.x1".
+// architecture, else the driver that compiles the PTX. `kernels` names a non-default kernel
+// choice that changes bits (PLUME_CUDA_MATMUL=bf16 gives "mm-bf16"; empty for the defaults).
+// Several devices add ".nccl", always last. Example: "NVIDIA-H200.sm_90.x1".
 std::string CudaDeviceModel(std::string_view name, int cc_major, int cc_minor, int device_count,
-                            int jit_driver_version);
+                            int jit_driver_version, std::string_view kernels = {});
 
 // Whether the contract holds across machines for this class. False for a task spread over
 // several GPUs: NCCL orders its reduction by the topology it detects (NVLink, PCIe, rings and

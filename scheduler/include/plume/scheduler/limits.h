@@ -123,4 +123,9 @@ inline constexpr size_t kClientJobKeyBytesMax = 256;
 // The spec TOML is kept whole in the store (its prompts inline), so it is bounded only by the
 // message it arrives in; it is still checked for UTF-8 before it is parsed and kept.
 
+// plume_gpus{modelName}: device names are whatever agents say and keys are free, so the series
+// are those of live agents' devices, at most this many names (most devices first), the rest
+// summed under modelName="other". A fleet has a handful of GPU models.
+inline constexpr size_t kGpuModelSeriesMax = 64;
+
 }  // namespace plume::scheduler

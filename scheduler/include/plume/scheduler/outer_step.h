@@ -21,6 +21,19 @@
 
 namespace plume::scheduler {
 
+// The step on a range of parameters, in two halves. OuterStep runs them on the whole model; the
+// scheduler's streamed step (reactor_aggregate.cc) on 1 MiB pieces of it, so that it never holds
+// the model. Both call these out-of-line functions, so the compiled arithmetic, and the bits, are
+// the same.
+// sum[i] += weight * delta[i]; sizes equal.
+void AccumulateDelta(std::span<double> sum, std::span<const float> delta, double weight);
+// params and momentum (theta_{r+1}, m_r) from the weighted sum, the total weight, theta_r and
+// m_{r-1} (empty: zeros); every non-empty span has sum.size() elements.
+void ApplyOuterStep(std::span<const double> sum, double total_weight,
+                    std::span<const float> theta, std::span<const float> momentum_prev,
+                    double outer_lr, double outer_momentum, std::span<float> params,
+                    std::span<float> momentum);
+
 struct OuterStepResult {
   std::vector<float> params;    // theta_{r+1}
   std::vector<float> momentum;  // m_r, which the next round's step reads

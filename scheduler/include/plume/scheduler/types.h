@@ -115,6 +115,10 @@ struct InferParams {
   // the agent computes from the prompts it gets. Empty (jobs stored before it existed): every
   // prompt is billed at prompt_tokens_max.
   std::vector<uint32_t> prompt_tokens;
+  // The job's tokenizer's longest token in bytes (what bounds a completion, verify/screen.h),
+  // found when the prompts are counted and kept with the job, so that the bound on a result
+  // upload never has to build the tokenizer again after a restart. 0: stored before it was kept.
+  uint64_t token_bytes_max = 0;
 
   bool operator==(const InferParams&) const = default;
 };
