@@ -178,6 +178,48 @@ TEST(TaskWorkTest, InferenceDoesNotDependOnSharding) {
   EXPECT_EQ(la[0]["tokens"], 8);
 }
 
+// A dispute's referee gets some prompts of a shard with their global indices (promptIndices): its
+// lines and completion hashes are the shard's for those prompts, runs of consecutive indices or
+// not; indices that are not one ascending, distinct index per prompt are refused.
+TEST(TaskWorkTest, ARefereeOfChosenPromptsWritesWhatTheShardWroteForThem) {
+  auto ops = kernels::MakeCpuOps(1);
+  auto gpt = kernels::Gpt::Create(Tiny(), *ops);
+  ASSERT_TRUE(gpt);
+  ASSERT_TRUE((*gpt)->InitRandom(4));
+  auto ckpt = kernels::SaveCheckpointBytes(Tiny(), *(*gpt)->GetParams());
+  ASSERT_TRUE(ckpt);
+  InferTask shard;
+  shard.model = Tiny();
+  shard.checkpoint = *ckpt;
+  shard.prompts = {"a", "bb", "ccc", "dddd", "eeeee"};
+  shard.first_prompt_index = 20;
+  shard.max_new_tokens = 6;
+  shard.temperature = 0.9;
+  shard.seed = 5;
+  InferTask referee = shard;
+  referee.prompts = {"bb", "dddd", "eeeee"};
+  referee.prompt_indices = {21, 23, 24};
+  std::atomic<bool> stop{false};
+  auto noop = [](int64_t, int64_t, double) {};
+  auto all = MakeInferWork(shard, kOneThread)(noop, stop);
+  auto some = MakeInferWork(referee, kOneThread)(noop, stop);
+  ASSERT_TRUE(all && some);
+  auto la = Lines(all->result), ls = Lines(some->result);
+  ASSERT_EQ(ls.size(), 3u);
+  EXPECT_EQ(ls[0], la[1]);
+  EXPECT_EQ(ls[1], la[3]);
+  EXPECT_EQ(ls[2], la[4]);
+  ASSERT_EQ(some->commitments.size(), 3u);
+  EXPECT_EQ(some->commitments[0], all->commitments[1]);
+  EXPECT_EQ(some->commitments[2], all->commitments[4]);
+  for (const std::vector<uint64_t>& bad :
+       {std::vector<uint64_t>{21, 23}, {23, 21, 24}, {21, 21, 24}}) {
+    InferTask b = referee;
+    b.prompt_indices = bad;
+    EXPECT_FALSE(MakeInferWork(b, kOneThread)(noop, stop));
+  }
+}
+
 // A shard decodes in one batched call: progress counts finished prompts, the FLOPs reported are
 // those of the tokens generated (flops.h), and each line has the six keys run-local writes,
 // which the scheduler's screen checks (verify/src/screen_infer.cc).

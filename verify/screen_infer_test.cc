@@ -63,6 +63,23 @@ TEST_F(InferScreenTest, EmptyShardOfNoPromptsPasses) {
   EXPECT_TRUE(ScreenInferShard({}, InferScreen{0, {}, 5}).ok());
 }
 
+// A dispute's referee regenerates some prompts of a shard only (dispute.h): lines 0 and 2 of
+// the shard, at their global indices 10 and 12, pass a screen that names those; the same lines
+// under the shard's contiguous indices, or in the other order, do not.
+TEST_F(InferScreenTest, ASubShardOfChosenPromptsPassesWithItsIndices) {
+  InferScreen sub = screen_;
+  sub.prompts = {screen_.prompts[0], screen_.prompts[2]};
+  sub.prompt_tokens = {screen_.prompt_tokens[0], screen_.prompt_tokens[2]};
+  sub.indices = {10, 12};
+  const std::string text = Line(lines_[0]) + Line(lines_[2]);
+  Verdict v = ScreenInferShard(Bytes(text), sub);
+  EXPECT_TRUE(v.ok()) << Name(v.reason) << ": " << v.message;
+  EXPECT_EQ(ScreenInferShard(Bytes(Line(lines_[2]) + Line(lines_[0])), sub).reason,
+            Reason::kOutOfOrder);
+  sub.indices.clear();  // then the lines must be 10 and 11: 12 is outside
+  EXPECT_EQ(ScreenInferShard(Bytes(text), sub).reason, Reason::kWrongIndex);
+}
+
 // An agent from before prompt_tokens and finish_reason wrote the first four keys only.
 TEST_F(InferScreenTest, LinesWithoutTheTokenCountsAndFinishReasonPass) {
   auto old = lines_;

@@ -89,12 +89,13 @@ bool DecideSegment(TaskVerdict& v, const RunFact* orig, const RunFact* audit,
   }
   v.verdict = "disputed: proven faulty";
   if (slashed) v.faulty = slashed->provider;
-  v.how = "decided on one segment of the task";
+  v.how = "decided on part of the task (one segment of a training task, the differing prompts of "
+          "an inference shard)";
   if (v.segment_share) {
     v.how += " (the referee billed " + std::to_string(*v.segment_share) +
              " of the task's FLOPs, from the receipts)";
   }
-  v.how += "; the commitment chains that placed it are not in the ledger: which run was faulty "
+  v.how += "; the commitments that placed it are not in the ledger: which run was faulty "
            "is the scheduler's word";
   if (!slashed) v.how += " (the faulty run was neither paid nor slashed: nothing staked)";
   return true;

@@ -98,7 +98,9 @@ json EntryJson(const ledger::LoggedEntry& l) {
                     {"agent", ToHex(r.agent)},
                     {"output", ToHex(r.output_hash)},
                     {"price_micro_plume_per_pflop", r.price_micro_plume_per_pflop},
-                    {"fee_bps", r.fee_bps}};
+                    {"fee_bps", r.fee_bps},
+                    {"start_unix_ms", r.start_unix_ms},
+                    {"end_unix_ms", r.end_unix_ms}};
   }
   // Unstake: the tranche's release time; withdraw: the time it was made at.
   if (e.type == ledger::EntryType::kUnstake || e.type == ledger::EntryType::kWithdraw) {

@@ -252,6 +252,7 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
     t.model = ToModel(a.getModel());
     t.first_prompt_index = p.getFirstPromptIndex();
     for (auto prompt : p.getPrompts()) t.prompts.emplace_back(prompt.cStr(), prompt.size());
+    for (uint64_t i : p.getPromptIndices()) t.prompt_indices.push_back(i);
     t.max_new_tokens = p.getMaxNewTokens();
     t.temperature = p.getTemperature();
     t.top_k = p.getTopK();

@@ -113,6 +113,38 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
   return result;
 }
 
+// Generate over prompts at the given global indices (empty: gen.first_index + i), one call per
+// run of consecutive indices: a completion depends on its index, not on its batch, so a
+// dispute's referee of some prompts of a shard writes what the shard's run wrote for them.
+Result<std::vector<kernels::Completion>> GenerateRuns(
+    const kernels::ModelConfig& model, std::span<const float> params,
+    const std::vector<std::string>& prompts, const std::vector<uint64_t>& indices,
+    kernels::GenerateConfig gen, kernels::Ops& ops, const kernels::Tokenizer& tokenizer,
+    const kernels::GenerateHooks& hooks) {
+  auto run = [&](std::vector<std::string> some) -> Result<std::vector<kernels::Completion>> {
+    auto out = kernels::Generate(model, params, some, gen, ops, tokenizer, hooks);
+    if (!out) return tl::unexpected(FromKernels(out.error()));
+    return std::move(*out);
+  };
+  if (indices.empty()) return run(prompts);
+  if (indices.size() != prompts.size() || !std::is_sorted(indices.begin(), indices.end()) ||
+      std::adjacent_find(indices.begin(), indices.end()) != indices.end()) {
+    return Fail("promptIndices must give one ascending, distinct index per prompt");
+  }
+  std::vector<kernels::Completion> all;
+  for (size_t begin = 0; begin < prompts.size();) {
+    size_t end = begin + 1;
+    while (end < prompts.size() && indices[end] == indices[end - 1] + 1) ++end;
+    gen.first_index = static_cast<int64_t>(indices[begin]);
+    auto out = run({prompts.begin() + static_cast<long>(begin),
+                    prompts.begin() + static_cast<long>(end)});
+    if (!out) return out;
+    for (auto& c : *out) all.push_back(std::move(c));
+    begin = end;
+  }
+  return all;
+}
+
 Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
                             const ProgressFn& progress, const std::atomic<bool>& stop) {
   auto ops = MakeOps(device);
@@ -148,8 +180,9 @@ Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
   // up to a NUL, as a C string, which is what the output line echoes.
   std::vector<std::string> prompts;
   for (const std::string& p : t.prompts) prompts.emplace_back(p.c_str());
-  auto out = kernels::Generate(ck->config, ck->params, prompts, gen, **ops, **tokenizer, hooks);
-  if (!out) return tl::unexpected(FromKernels(out.error()));
+  auto out = GenerateRuns(ck->config, ck->params, prompts, t.prompt_indices, gen, **ops,
+                          **tokenizer, hooks);
+  if (!out) return tl::unexpected(out.error());
   TaskOutput result;
   std::string jsonl;
   for (const auto& c : *out) {

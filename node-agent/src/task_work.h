@@ -73,6 +73,8 @@ struct InferTask {
   std::vector<uint8_t> checkpoint;  // safetensors
   uint64_t first_prompt_index = 0;
   std::vector<std::string> prompts;
+  // Set (one per prompt, ascending) for a dispute's referee: each prompt's global index.
+  std::vector<uint64_t> prompt_indices;
   uint32_t max_new_tokens = 0;
   double temperature = 0;
   uint32_t top_k = 0;

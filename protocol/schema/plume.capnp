@@ -127,6 +127,9 @@ struct InferParams {
   tokenizerFiles @8 :List(BlobRef);
   topP @9 :Float64 = 1.0;        # nucleus sampling; 1 = no cut
   stop @10 :List(Text);          # stop sequences: at most 16, each 1..256 bytes (kernels/config.h)
+  # A dispute's referee (docs/verification.md): the global index of each prompt, ascending, when
+  # they are not firstPromptIndex, firstPromptIndex + 1, ... Empty, or one per prompt.
+  promptIndices @11 :List(UInt64);
 }
 
 struct TaskRef {

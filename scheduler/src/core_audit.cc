@@ -170,7 +170,7 @@ void Core::Impl::OnAuditRunSucceeded(Task& a, const TaskSucceeded& e) {
   open_audits.erase(a.id);
   Touch(a);
   if (a.audit_role == AuditRole::kExport) return OnExportSucceeded(orig, a);
-  a.commitments = KeptCommitments(job, e.commitments, a.dispute_link >= 0);
+  a.commitments = KeptCommitments(job, a, e.commitments);
   a.paid_micro_plume = PayFor(a, job);
   a.settle_deferred = true;
   Task& audit = s.tasks.at(orig.id + Suffix(AuditRole::kAudit));
@@ -288,7 +288,8 @@ void Core::Impl::Conclude(Task& orig, Task& audit, Task* referee, verify::Outcom
   const std::string how =
       v.policy != verify::kDisputePolicy
           ? std::string("referee: ") + verify::Name(o)
-          : std::string("dispute: ") + verify::Name(o) + " at link " +
+          : std::string("dispute: ") + verify::Name(o) +
+                (job.spec.kind == JobKind::kInfer ? " at prompt " : " at link ") +
                 std::to_string(v.dispute_link) + ", recomputed " +
                 std::to_string(v.recomputed_fraction) + " of the task";
   Warn(how + (faulty ? "; proven faulty: " + faulty->node + ", not paid" : std::string()),

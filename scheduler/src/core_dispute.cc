@@ -8,6 +8,8 @@
 // referee (Conclude). A chain of the wrong length convicts its sender with no recomputation.
 // Anything that cannot proceed (no chains, equal chains, no export, a bad exported state) falls
 // back to the full referee of core_audit.cc, so a dispute is never left open for want of a state.
+// Inference is simpler (below): each completion is committed to on its own and depends on no
+// other, so the prompts whose hashes differ are regenerated alone, with no state to fetch.
 #include "core_impl.h"
 #include "plume/verify/dispute.h"
 
@@ -34,18 +36,24 @@ verify::Outcome OutcomeOf(verify::DisputeVerdict d) {
 
 }  // namespace
 
-std::vector<std::string> Core::Impl::KeptCommitments(const Job& job,
-                                                     const std::vector<std::string>& c,
-                                                     bool segment_referee) const {
-  if (job.spec.kind != JobKind::kTrain) return {};
-  // One entry past the most a valid chain has keeps an over-long chain malformed, and bounded.
-  const size_t max = (segment_referee ? 1 : verify::kMaxCommitmentLinks) + 1;
-  return {c.begin(), c.begin() + static_cast<long>(std::min(c.size(), max))};
+std::vector<std::string> Core::Impl::KeptCommitments(const Job& job, const Task& t,
+                                                     const std::vector<std::string>& c) const {
+  // One entry past the most a valid list has keeps an over-long list malformed, and bounded.
+  size_t max = 0;
+  if (job.spec.kind == JobKind::kTrain) {
+    max = t.dispute_link >= 0 ? 1 : static_cast<size_t>(verify::kMaxCommitmentLinks);
+  } else {
+    max = t.dispute_prompts.empty()
+              ? PromptsInShard(job.spec.infer.prompt_count, job.spec.infer.shards, t.shard)
+              : t.dispute_prompts.size();
+  }
+  return {c.begin(), c.begin() + static_cast<long>(std::min(c.size(), max + 1))};
 }
 
 bool Core::Impl::StartDispute(Task& orig, Task& audit) {
   const Job& job = s.jobs.at(orig.job);
-  if (job.spec.kind != JobKind::kTrain || orig.commitments.empty() || audit.commitments.empty()) {
+  if (job.spec.kind == JobKind::kInfer) return StartInferDispute(orig, audit);
+  if (orig.commitments.empty() || audit.commitments.empty()) {
     return false;
   }
   const int64_t H = job.spec.train.local_steps;
@@ -161,6 +169,7 @@ void Core::Impl::AddSegmentReferee(Task& orig, Task& audit, uint32_t link,
 
 void Core::Impl::JudgeSegment(Task& orig, Task& audit, Task& referee) {
   const Job& job = s.jobs.at(orig.job);
+  if (job.spec.kind == JobKind::kInfer) return JudgeCompletions(orig, audit, referee);
   const int64_t H = job.spec.train.local_steps;
   const auto link = static_cast<size_t>(referee.dispute_link);
   const auto a = Chain(orig.commitments), b = Chain(audit.commitments);
@@ -191,6 +200,74 @@ void Core::Impl::SegmentStartFailed(Task& referee, const std::string& why) {
   if (x == nullptr) return RefereeInFull(orig, s.tasks.at(orig.id + Suffix(AuditRole::kAudit)));
   // The state came from x's provider: ask the other disputant (or re-run the whole task).
   ExportFailed(*x, "the referee could not replay from it: " + why);
+}
+
+// ---- inference ----------------------------------------------------------------------------
+// A shard's two runs committed to one hash per completion. Where the lists differ names the
+// prompts to regenerate; every other prompt both runs agree on. The referee regenerates only
+// those (InferParams.promptIndices), and its hashes convict the run they do not match.
+
+bool Core::Impl::StartInferDispute(Task& orig, Task& audit) {
+  const Job& job = s.jobs.at(orig.job);
+  // A shard too large to commit to per completion, or a run that sent no list: the whole shard
+  // is re-run (a run that leaves its list out only makes its own dispute dearer).
+  if (orig.commitments.empty() || audit.commitments.empty()) return false;
+  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, job.spec.infer.shards, orig.shard);
+  const verify::InferDisputePlan plan =
+      verify::PlanInferDispute(n, Chain(orig.commitments), Chain(audit.commitments));
+  Verdict& v = VerdictOf(orig);
+  if (plan.settled) {
+    if (*plan.settled != verify::DisputeVerdict::kAFaulty &&
+        *plan.settled != verify::DisputeVerdict::kBFaulty) {
+      return false;  // equal lists (the outputs differ elsewhere) or two malformed ones
+    }
+    v.policy = verify::kDisputePolicy;
+    v.recomputed_fraction = 0;
+    Warn("a completion list of the wrong length (" + std::to_string(orig.commitments.size()) +
+             " and " + std::to_string(audit.commitments.size()) + " hashes for a shard of " +
+             std::to_string(n) + " prompts): decided without recomputing",
+         job.id, orig.id);
+    Conclude(orig, audit, nullptr, OutcomeOf(*plan.settled));
+    return true;
+  }
+  // Every completion differs: narrowing saves nothing; the full referee decides on the outputs.
+  if (plan.prompts.size() >= n) return false;
+  const std::set<NodeId> both{orig.node, audit.node};
+  if (!HasPeer(job, audit.kernel_class, both)) return false;
+  v.policy = verify::kDisputePolicy;
+  v.dispute_link = static_cast<int32_t>(plan.prompts.front());
+  v.recomputed_fraction = plan.fraction;
+  Info("completion hashes differ at " + std::to_string(plan.prompts.size()) + " of " +
+           std::to_string(n) + " prompts (first: position " +
+           std::to_string(plan.prompts.front()) + "): only those are regenerated",
+       job.id, orig.id);
+  Task& r = AddAuditTask(orig, AuditRole::kReferee, both);
+  r.dispute_link = static_cast<int32_t>(plan.prompts.front());
+  r.dispute_prompts = plan.prompts;
+  // Paid for what it regenerates (the agent bills the prompts it is sent the same way).
+  const uint64_t first = ShardFirstPrompt(job.spec.infer, orig.shard);
+  std::vector<uint64_t> global;
+  for (uint32_t p : plan.prompts) global.push_back(first + p);
+  r.flops = InferPromptsFlops(job.spec, global);
+  Touch(r);
+  return true;
+}
+
+void Core::Impl::JudgeCompletions(Task& orig, Task& audit, Task& referee) {
+  const Job& job = s.jobs.at(orig.job);
+  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, job.spec.infer.shards, orig.shard);
+  Verdict& v = VerdictOf(orig);
+  v.referee_node = referee.node;
+  v.referee_output = referee.output_blob;
+  v.dispute_link = referee.dispute_link;
+  v.recomputed_fraction = n == 0 ? 1
+                                 : static_cast<double>(referee.dispute_prompts.size()) /
+                                       static_cast<double>(n);
+  // A referee whose list is not one hash per regenerated prompt convicts nobody.
+  const verify::DisputeVerdict d =
+      verify::JudgeCompletions(referee.dispute_prompts, Chain(referee.commitments),
+                               Chain(orig.commitments), Chain(audit.commitments));
+  Conclude(orig, audit, &referee, OutcomeOf(d));
 }
 
 }  // namespace plume::scheduler

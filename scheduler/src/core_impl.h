@@ -192,9 +192,10 @@ struct Core::Impl {
   void CheckAuditWaits();
 
   // ---- cheap disputes on commitment chains (core_dispute.cc) ----
-  // What of a result's commitments a task keeps: training chains only, bounded.
-  std::vector<std::string> KeptCommitments(const Job& job, const std::vector<std::string>& c,
-                                           bool segment_referee) const;
+  // What of a result's commitments a task keeps, bounded: a training chain, or an inference
+  // shard's completion hashes (a referee's: one per prompt it regenerated).
+  std::vector<std::string> KeptCommitments(const Job& job, const Task& t,
+                                           const std::vector<std::string>& c) const;
   // On a training audit mismatch: true when the chains decided it or a segment is being
   // recomputed; false: the full referee decides (no chains, equal chains, no third provider).
   bool StartDispute(Task& orig, Task& audit);
@@ -208,6 +209,10 @@ struct Core::Impl {
   void JudgeSegment(Task& orig, Task& audit, Task& referee);
   // A segment referee reported that it could not replay from the exported state.
   void SegmentStartFailed(Task& referee, const std::string& why);
+  // ---- inference disputes on completion hashes (core_dispute.cc) ----
+  // Like StartDispute: the referee regenerates only the prompts whose hashes differ.
+  bool StartInferDispute(Task& orig, Task& audit);
+  void JudgeCompletions(Task& orig, Task& audit, Task& referee);
   MicroPlume EscrowSpent(const JobId& job);
   // ---- the verification reserve and verdicts in the ledger (core_verdict.cc) ----
   // What the job's drawn audits promised of its reserve (each: its run and a referee).

@@ -290,7 +290,7 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   // an unaudited one when its challenge window has passed (core_settle.cc). The job's spent
   // grows when the ledger applies the settle (OnLedgerApplied), not here.
   // The chain is kept while an audit may need it (core_dispute.cc), and only then.
-  t->commitments = KeptCommitments(job, e.commitments, false);
+  t->commitments = KeptCommitments(job, *t, e.commitments);
   if (!DrawAudit(*t, *FindNode(e.node))) {
     t->commitments.clear();
     AwaitWindow(*t, job);
@@ -332,7 +332,8 @@ void Core::Impl::OnTaskFailed(const TaskFailed& e) {
   }
   Rate(e.node, Outcome::kFailed);
   // A segment referee that cannot replay blames the exported state it was given, not the task.
-  if (t->audit_role == AuditRole::kReferee && t->dispute_link > 0) {
+  if (t->kind == TaskKind::kTrainWorker && t->audit_role == AuditRole::kReferee &&
+      t->dispute_link > 0) {
     SegmentStartFailed(*t, e.reason);
     Schedule(false);
     return;

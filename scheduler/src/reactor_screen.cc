@@ -62,8 +62,15 @@ verify::InferScreen InferScreenFor(const Job& job, const JobExtra& x, const Task
     s.first_index += PromptsInShard(job.spec.infer.prompt_count, shards, i);
   }
   const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shards, t.shard);
-  s.prompts.assign(x.prompts.begin() + static_cast<long>(s.first_index),
-                   x.prompts.begin() + static_cast<long>(s.first_index + n));
+  if (t.dispute_prompts.empty()) {
+    s.prompts.assign(x.prompts.begin() + static_cast<long>(s.first_index),
+                     x.prompts.begin() + static_cast<long>(s.first_index + n));
+  } else {  // a dispute's referee: only the prompts it regenerates
+    for (uint32_t i : t.dispute_prompts) {
+      s.indices.push_back(s.first_index + i);
+      s.prompts.push_back(x.prompts.at(s.first_index + i));
+    }
+  }
   // The agent reads each prompt as a C string (Cap'n Proto Text): it echoes what precedes a NUL.
   for (std::string& p : s.prompts) p.resize(std::min(p.size(), p.find('\0')));
   s.max_new_tokens = static_cast<uint32_t>(x.spec.infer.generate.max_new_tokens);
@@ -127,7 +134,8 @@ ScreenFn Reactor::Impl::ScreenFor(const Task& t, const Hash256& output) {
   BlobStore* store = blobs.get();
   // A dispute's runs are no deltas: an export's state and a segment's one link are checked by
   // size here and against the chains by the referee and the core (core_dispute.cc).
-  if (t.audit_role == AuditRole::kExport || t.dispute_link >= 0) {
+  if (t.audit_role == AuditRole::kExport ||
+      (t.kind == TaskKind::kTrainWorker && t.dispute_link >= 0)) {
     const uint64_t want =
         t.audit_role == AuditRole::kExport
             ? verify::EncodedStateBytes(

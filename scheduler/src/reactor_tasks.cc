@@ -11,6 +11,29 @@
 
 namespace plume::scheduler {
 
+// The prompts of an infer task: its shard's, or, for a dispute's referee, only the positions in
+// the shard it regenerates, each with its global index (promptIndices).
+static void FillInferPrompts(wire::InferParams::Builder p, const Job& job, const JobExtra& x,
+                             const Task* task, uint32_t shard, uint32_t shard_count) {
+  uint64_t first = 0;
+  for (uint32_t s = 0; s < shard; ++s) first += PromptsInShard(job.spec.infer.prompt_count,
+                                                               shard_count, s);
+  p.setFirstPromptIndex(first);
+  if (task == nullptr || task->dispute_prompts.empty()) {
+    const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shard_count, shard);
+    auto prompts = p.initPrompts(n);
+    for (uint32_t i = 0; i < n; ++i) prompts.set(i, x.prompts.at(first + i));
+    return;
+  }
+  const auto& some = task->dispute_prompts;
+  auto prompts = p.initPrompts(static_cast<unsigned>(some.size()));
+  auto indices = p.initPromptIndices(static_cast<unsigned>(some.size()));
+  for (size_t i = 0; i < some.size(); ++i) {
+    prompts.set(static_cast<unsigned>(i), x.prompts.at(first + some[i]));
+    indices.set(static_cast<unsigned>(i), first + some[i]);
+  }
+}
+
 void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
   auto peer = peers.find(a.node);
   const Job& job = core.state().jobs.at(a.job);
@@ -68,13 +91,8 @@ void Reactor::Impl::SendAssign(const SendTaskAssign& a) {
   } else {
     auto p = t.getParams().initInfer();
     FillBlobRef(p.initCheckpoint(), job.spec.infer.checkpoint_blob, "checkpoint");
-    uint64_t first = 0;
-    for (uint32_t s = 0; s < a.shard; ++s) first += PromptsInShard(job.spec.infer.prompt_count,
-                                                                   a.shard_count, s);
-    const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, a.shard_count, a.shard);
-    p.setFirstPromptIndex(first);
-    auto prompts = p.initPrompts(n);
-    for (uint32_t i = 0; i < n; ++i) prompts.set(i, (*x)->prompts.at(first + i));
+    FillInferPrompts(p, job, **x, task != core.state().tasks.end() ? &task->second : nullptr,
+                     a.shard, a.shard_count);
     p.setMaxNewTokens(static_cast<uint32_t>(k.infer.generate.max_new_tokens));
     p.setTemperature(k.infer.generate.temperature);
     p.setTopK(static_cast<uint32_t>(k.infer.generate.top_k));
@@ -259,8 +277,13 @@ static std::string CommitmentsProblem(const Task& t, const ResultToVerify& r) {
   }
   const size_t n = r.commitments.size();
   if (t.audit_role == AuditRole::kExport && n != 0) return "an export commits to nothing";
-  if (t.dispute_link >= 0 && t.audit_role == AuditRole::kReferee && n != 1) {
+  if (t.kind == TaskKind::kTrainWorker && t.dispute_link >= 0 &&
+      t.audit_role == AuditRole::kReferee && n != 1) {
     return "a segment referee returns exactly one link, not " + std::to_string(n);
+  }
+  if (!t.dispute_prompts.empty() && n != t.dispute_prompts.size()) {
+    return "a referee of " + std::to_string(t.dispute_prompts.size()) +
+           " prompts returns one hash each, not " + std::to_string(n);
   }
   if (t.kind == TaskKind::kTrainWorker && n > static_cast<size_t>(verify::kMaxCommitmentLinks)) {
     return std::to_string(n) + " chain links; a training chain has at most " +
@@ -334,7 +357,7 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
     payable = *kept;
   }
   std::vector<std::string> commitments;
-  if (r.commitments_match && t->kind == TaskKind::kTrainWorker) {
+  if (r.commitments_match) {
     for (const Hash256& c : r.commitments) commitments.push_back(ToHex(c));
   }
   Feed(TaskSucceeded{task, r.attempt, node, output,

@@ -53,8 +53,8 @@ Verdict VerdictFromJson(const json& j) {
 }
 
 bool InDispute(const Task& t) {
-  return !t.commitments.empty() || !t.pinned_node.empty() || t.dispute_link >= 0 ||
-         !t.dispute_source.empty() || !t.start_state_blob.empty();
+  return !t.commitments.empty() || !t.dispute_prompts.empty() || !t.pinned_node.empty() ||
+         t.dispute_link >= 0 || !t.dispute_source.empty() || !t.start_state_blob.empty();
 }
 
 json DisputeToJson(const Task& t) {
@@ -62,7 +62,8 @@ json DisputeToJson(const Task& t) {
               {"pinned_node", t.pinned_node},
               {"link", t.dispute_link},
               {"source", t.dispute_source},
-              {"start_state", t.start_state_blob}};
+              {"start_state", t.start_state_blob},
+              {"prompts", t.dispute_prompts}};
 }
 
 void DisputeFromJson(const json& j, Task& t) {
@@ -71,6 +72,8 @@ void DisputeFromJson(const json& j, Task& t) {
   t.dispute_link = j.at("link").get<int32_t>();
   t.dispute_source = j.at("source").get<std::string>();
   t.start_state_blob = j.at("start_state").get<std::string>();
+  // Rows of a scheduler from before inference disputes have none.
+  t.dispute_prompts = j.value("prompts", std::vector<uint32_t>{});
 }
 
 template <class F>

@@ -142,14 +142,25 @@ uint64_t TaskFlops(const JobSpec& spec, uint32_t shard) {
     return Saturate(per_token * t.seq_len * t.batch * t.local_steps);
   }
   const InferParams& i = spec.infer;
-  const uint32_t n = PromptsInShard(i.prompt_count, i.shards, shard);
+  const uint64_t first = ShardFirstPrompt(i, shard);
+  std::vector<uint64_t> prompts(PromptsInShard(i.prompt_count, i.shards, shard));
+  for (size_t k = 0; k < prompts.size(); ++k) prompts[k] = first + k;
+  return InferPromptsFlops(spec, prompts);
+}
+
+uint64_t ShardFirstPrompt(const InferParams& i, uint32_t shard) {
   // Shards before this one hold prompt_count / shards each, plus one for each of the first
   // prompt_count % shards of them.
-  const uint64_t first = i.shards == 0 ? 0
-                                       : uint64_t{shard} * (i.prompt_count / i.shards) +
-                                             std::min(shard, i.prompt_count % i.shards);
+  return i.shards == 0 ? 0
+                       : uint64_t{shard} * (i.prompt_count / i.shards) +
+                             std::min(shard, i.prompt_count % i.shards);
+}
+
+uint64_t InferPromptsFlops(const JobSpec& spec, std::span<const uint64_t> prompts) {
+  const kernels::ModelConfig model = KernelsConfig(spec.model);
+  const InferParams& i = spec.infer;
   u128 total = 0;
-  for (uint64_t p = first; p < first + n; ++p) {
+  for (uint64_t p : prompts) {
     const uint32_t tokens = p < i.prompt_tokens.size() ? i.prompt_tokens[p]
                                                         : std::max(1u, i.prompt_tokens_max);
     // One prompt fits an int64: CheckInfer bounds prompt + new tokens.

@@ -8,6 +8,10 @@
 //   chain train: the delta halved AND the commitment chain changed from link --cheat-link on, as
 //         a provider whose training went wrong at that step would commit (signed as sent); its
 //         exports and any segment it replays stay honest
+//   junk  infer: the completion of line --cheat-prompt of the shard (0-based) replaced by other
+//         text of no more characters, under the same token count, with its hash in the
+//         commitment list made to match (a consistent liar: it signs what it sends); the
+//         screens cannot see it, only a replay can
 //   squat holds every task, heartbeating "still running", until the scheduler cancels it: the
 //         24-hour squat of security review F4
 //   kill  reports the task failed with retryable=false ("bad data"): one provider's claim that
@@ -21,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -33,6 +38,7 @@
 #include "plume/kernels/omp_env.h"
 #include "plume/protocol/identity.h"
 #include "plume/protocol/transport.h"
+#include "plume/verify/dispute.h"
 
 namespace {
 
@@ -51,6 +57,32 @@ void CheatTrain(const std::string& mode, TaskOutput& out) {
     for (float& x : p) x *= 0.5f;
   }
   if (auto bytes = plume::kernels::SaveCheckpointBytes(ck->config, p)) out.result = *bytes;
+}
+
+// "junk" on line `at`: see the file comment. Nothing to change when the shard has no such line.
+void JunkOneCompletion(size_t at, TaskOutput& out) {
+  std::vector<std::string> lines;
+  std::string text(out.result.begin(), out.result.end());
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = text.find('\n', begin);
+    lines.push_back(text.substr(begin, end - begin));
+    begin = end == std::string::npos ? text.size() : end + 1;
+  }
+  if (at >= lines.size()) return;
+  auto j = nlohmann::json::parse(lines[at], nullptr, false);
+  if (j.is_discarded()) return;
+  const std::string old = j["completion"].get<std::string>();
+  const size_t n = std::min<size_t>(std::max<size_t>(old.size(), 1), j["tokens"].get<size_t>());
+  std::string junk(n, 'j');
+  if (junk == old) junk.assign(n, 'k');
+  j["completion"] = junk;
+  lines[at] = j.dump();
+  std::string joined;
+  for (const std::string& l : lines) joined += l + "\n";
+  out.result.assign(joined.begin(), joined.end());
+  if (at < out.commitments.size()) {
+    out.commitments[at] = plume::verify::CompletionHash(j["index"].get<int64_t>(), junk);
+  }
 }
 
 void CheatInfer(const std::string& mode, TaskOutput& out) {
@@ -119,9 +151,11 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-port", metrics_port)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // accepted, not served
   app.add_option("--cheat", cheat)
-      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve", "chain", "squat", "kill"}));
+      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve", "chain", "junk", "squat", "kill"}));
   size_t cheat_link = 1;
   app.add_option("--cheat-link", cheat_link, "chain: the first commitment link changed");
+  size_t cheat_prompt = 0;
+  app.add_option("--cheat-prompt", cheat_prompt, "junk: the line of the shard changed");
   int64_t reprice_to = 0;
   app.add_option("--reprice-to", reprice_to);
   double cheat_q = 1.0;
@@ -139,7 +173,8 @@ int main(int argc, char** argv) {
   options.kernel_build = plume::agent::KernelBuild(options.devices);
   const plume::agent::AgentOptions copy = options;
   using Verdict = plume::agent::AgentOptions::FilterVerdict;
-  options.output_filter = [cheat, cheat_q, cheat_link, n = uint64_t{0}, reprice_to, copy,
+  options.output_filter = [cheat, cheat_q, cheat_link, cheat_prompt, n = uint64_t{0}, reprice_to,
+                            copy,
                             id = *identity](
                               bool train, TaskOutput& out,
                               const std::atomic<bool>& stop) mutable -> Verdict {
@@ -159,6 +194,10 @@ int main(int argc, char** argv) {
       if (!train || out.commitments.size() <= 1) return {};
       CheatTrain("halve", out);
       for (size_t i = cheat_link; i < out.commitments.size(); ++i) out.commitments[i][0] ^= 0x5a;
+      return {};
+    }
+    if (cheat == "junk") {
+      if (!train) JunkOneCompletion(cheat_prompt, out);
       return {};
     }
     train ? CheatTrain(cheat, out) : CheatInfer(cheat, out);

@@ -170,4 +170,43 @@ Digest CompletionHash(int64_t index, std::string_view completion) {
   return h.Final();
 }
 
+InferDisputePlan PlanInferDispute(size_t prompts, std::span<const Digest> a,
+                                  std::span<const Digest> b) {
+  InferDisputePlan plan;
+  const bool a_ok = a.size() == prompts, b_ok = b.size() == prompts;
+  if (!a_ok || !b_ok) {
+    plan.settled = !a_ok && !b_ok ? DisputeVerdict::kBothFaulty
+                   : !a_ok        ? DisputeVerdict::kAFaulty
+                                  : DisputeVerdict::kBFaulty;
+    return plan;
+  }
+  for (size_t i = 0; i < prompts; ++i) {
+    if (a[i] != b[i]) plan.prompts.push_back(static_cast<uint32_t>(i));
+  }
+  if (plan.prompts.empty()) {
+    plan.settled = DisputeVerdict::kNoDispute;
+    return plan;
+  }
+  plan.fraction = static_cast<double>(plan.prompts.size()) / static_cast<double>(prompts);
+  return plan;
+}
+
+DisputeVerdict JudgeCompletions(std::span<const uint32_t> prompts,
+                                std::span<const Digest> recomputed, std::span<const Digest> a,
+                                std::span<const Digest> b) {
+  if (prompts.empty() || recomputed.size() != prompts.size()) return DisputeVerdict::kBothFaulty;
+  bool all_a = true, all_b = true;
+  for (size_t j = 0; j < prompts.size(); ++j) {
+    const size_t i = prompts[j];
+    if (i >= a.size() || i >= b.size()) return DisputeVerdict::kBothFaulty;
+    all_a = all_a && recomputed[j] == a[i];
+    all_b = all_b && recomputed[j] == b[i];
+  }
+  // Both only when the lists agree at every planned position: nothing was disputed there.
+  if (all_a && all_b) return DisputeVerdict::kNoDispute;
+  if (all_a) return DisputeVerdict::kBFaulty;
+  if (all_b) return DisputeVerdict::kAFaulty;
+  return DisputeVerdict::kBothFaulty;
+}
+
 }  // namespace plume::verify

@@ -2,6 +2,8 @@
 // order, with their global indices, the prompts echoed as sent, no more tokens than asked, and
 // token counts and finish reasons that agree with the job.
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <string_view>
 
 #include "plume/verify/screen.h"
@@ -79,9 +81,13 @@ Verdict ScreenLine(std::string_view text, uint64_t line, const InferScreen& s) {
                           "\"completion\", unsigned \"tokens\" and \"prompt_tokens\", string "
                           "\"finish_reason\" (the last two may be left out together)");
   }
-  const uint64_t want = s.first_index + line, got = index->get<uint64_t>();
+  const uint64_t want = s.indices.empty() ? s.first_index + line : s.indices[line];
+  const uint64_t got = index->get<uint64_t>();
   if (got != want) {
-    const bool in_shard = got >= s.first_index && got - s.first_index < s.prompts.size();
+    const bool in_shard =
+        s.indices.empty()
+            ? got >= s.first_index && got - s.first_index < s.prompts.size()
+            : std::find(s.indices.begin(), s.indices.end(), got) != s.indices.end();
     return Refuse(in_shard ? Reason::kOutOfOrder : Reason::kWrongIndex,
                   where + " has index " + std::to_string(got) + ", expected " +
                       std::to_string(want) + (in_shard ? " (lines out of order)" : ""));

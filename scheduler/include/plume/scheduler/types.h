@@ -274,7 +274,12 @@ struct Task {
   // `pinned_node` and asks for the state behind link `dispute_link` of run `dispute_source`; a
   // segment referee recomputes link `dispute_link` from `start_state_blob` (an export's result;
   // empty for link 0: the round's parameters). dispute_link is -1 on every other task.
+  // Inference: `commitments` holds the completion hashes of an audited original and its audit
+  // run; a dispute's referee regenerates only `dispute_prompts` (positions in the shard,
+  // ascending, where the two lists differ) and its `commitments` are their hashes; its
+  // dispute_link is the first of them.
   std::vector<std::string> commitments;
+  std::vector<uint32_t> dispute_prompts;
   NodeId pinned_node;
   int32_t dispute_link = -1;
   TaskId dispute_source;

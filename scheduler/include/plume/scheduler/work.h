@@ -21,6 +21,11 @@ kernels::ModelConfig KernelsConfig(const ModelConfig& m);
 // with: a train worker runs local_steps x batch sequences of seq_len; an infer shard generates
 // max_new_tokens after each of its prompts. Saturates (ValidateSpec refuses such a spec).
 uint64_t TaskFlops(const JobSpec& spec, uint32_t shard);
+// The global index of an infer shard's first prompt.
+uint64_t ShardFirstPrompt(const InferParams& infer, uint32_t shard);
+// The FLOPs of generating after the given prompts (global indices) of an infer job: a shard's,
+// or the few a dispute's referee regenerates.
+uint64_t InferPromptsFlops(const JobSpec& spec, std::span<const uint64_t> prompts);
 uint64_t TrainWorkerTokens(const JobSpec& spec);
 
 // What a provider is paid for `flops` at `price` per PFLOP: the ledger's own rule

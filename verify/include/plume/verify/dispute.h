@@ -12,8 +12,12 @@
 // other is proven faulty. An honest run is never accused: its link is what the replay computes, bit
 // for bit (docs/determinism.md).
 //
-// Inference: one hash per completion (CompletionHash); a differing entry names the one prompt a
-// referee regenerates.
+// Inference: one hash per completion (CompletionHash). When two runs of a shard differ, the
+// entries where their lists differ name the prompts a referee regenerates (PlanInferDispute):
+// each completion depends only on the job, its prompt and its global index, never on the batch
+// or the shard it ran in (per-prompt seeds, kernels/runner.h), so regenerating a few prompts
+// alone gives their completions bit for bit. JudgeCompletions compares the referee's hashes
+// with both lists.
 //
 // Pure apart from RecomputeSegment, which runs the kernels on the given Ops. No I/O, no clock.
 #pragma once
@@ -131,5 +135,27 @@ kernels::Result<DisputeReport> RecomputeSegment(const DisputeTask& task, std::sp
 // replaced as the JSON writer does), so the list checks against the result blob as well as
 // against a regeneration. An inference receipt commits to one of these per prompt, in order.
 Digest CompletionHash(int64_t index, std::string_view completion);
+
+// Where a dispute between the completion lists a and b of a shard of `prompts` prompts must be
+// decided. A list of the wrong length is malformed by its own signature (an honest agent sends
+// one hash per prompt, or none for a shard too large to commit to): that settles it with no
+// recomputation. Equal lists (the outputs differ elsewhere, or no lists): kNoDispute, and the
+// caller falls back to a full re-run. Otherwise `prompts` lists the positions in the shard
+// (0-based, ascending) whose hashes differ: the referee regenerates those and no others.
+struct InferDisputePlan {
+  std::optional<DisputeVerdict> settled;
+  std::vector<uint32_t> prompts;
+  double fraction = 0;  // prompts.size() / the shard's prompts: the share a referee recomputes
+};
+InferDisputePlan PlanInferDispute(size_t prompts, std::span<const Digest> a,
+                                  std::span<const Digest> b);
+
+// The verdict from the referee's hashes of the planned prompts (recomputed[j] for position
+// prompts[j]) and the two lists. Every recomputed hash equal to a's: b is faulty; every one equal
+// to b's: a is; anything else (a hash matching neither, a mix, a count that is not the plan's,
+// a position outside the lists) is kBothFaulty, which convicts nobody on its own.
+DisputeVerdict JudgeCompletions(std::span<const uint32_t> prompts,
+                                std::span<const Digest> recomputed, std::span<const Digest> a,
+                                std::span<const Digest> b);
 
 }  // namespace plume::verify

@@ -96,6 +96,9 @@ struct InferScreen {
   // prompt as the agent reads it); empty: not checked.
   std::vector<uint64_t> prompt_tokens;
   uint64_t token_bytes_max = 1;  // the job's tokenizer's longest token, in bytes
+  // Each prompt's global index when they are not first_index, first_index + 1, ...: a dispute's
+  // referee regenerates only some prompts of a shard (dispute.h). Empty, or one per prompt.
+  std::vector<uint64_t> indices;
 };
 
 uint64_t MaxInferShardBytes(const InferScreen& s);
