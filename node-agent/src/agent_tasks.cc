@@ -268,14 +268,25 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
       }
       t.tokenizer_files.emplace_back(file->begin(), file->end());
     }
-    auto ckpt = blob(p.getCheckpoint());
+    const auto ckpt = RefHash(p.getCheckpoint());
     if (!problem.empty()) {
       // a tokenizer file could not be read: the task fails below
     } else if (!ckpt) {
-      problem = "checkpoint blob unreadable: " + ckpt.error().message;
+      problem = "the task names no checkpoint blob";
     } else {
-      t.checkpoint = std::move(*ckpt);
-      work = MakeInferWork(std::move(t), ChooseDevice(options));
+      // Read and hashed on the task's thread: a GPT-2 124M checkpoint is 475 MiB, seconds of
+      // reading, hashing and copying that on this loop would outlast the lease and lose the task.
+      // `store` outlives the executor (declared before it), and its Get is thread-safe.
+      work = [store = store.get(), hash = *ckpt, task = std::make_shared<InferTask>(std::move(t)),
+              device = ChooseDevice(options)](const ProgressFn& progress,
+                                              const std::atomic<bool>& stop) -> Result<TaskOutput> {
+        auto bytes = store->Get(hash);
+        if (!bytes) return Fail("checkpoint blob unreadable: " + bytes.error().message);
+        InferTask loaded = *task;
+        loaded.checkpoint.assign(bytes->begin(), bytes->end());
+        std::string().swap(*bytes);
+        return MakeInferWork(std::move(loaded), device)(progress, stop);
+      };
     }
   }
   if (work && options.output_filter) {
