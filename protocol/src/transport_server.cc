@@ -13,6 +13,7 @@
 
 #include "plume/protocol/limits.h"
 #include "plume/protocol/transport.h"
+#include "send_budget.h"
 #include "socket_options.h"
 #include "zap.h"
 
@@ -67,6 +68,7 @@ struct TransportServer::Impl {
   std::unordered_map<std::string, CurveKey> curve_of_sender;  // raw ed25519 bytes -> CURVE key
   uint64_t handshake_failures_reported = 0;
   detail::LogLimiter log_limiter;
+  std::unique_ptr<detail::SendBudget> budget;
   // Order matters for destruction: the ZAP thread and sockets go before the context.
   zmq::context_t context{1};
   zmq::socket_t router;
@@ -129,6 +131,9 @@ Result<std::unique_ptr<TransportServer>> TransportServer::Bind(const Identity& i
       impl->allowed_agents.insert(pk);
     }
   }
+  impl->budget = std::make_unique<detail::SendBudget>(detail::SendLimits{
+      impl->options.peer_send_queue_bytes_max, impl->options.send_queue_bytes_total_max,
+      impl->options.peer_send_queue_floor_bytes});
   try {
     impl->router = zmq::socket_t(impl->context, zmq::socket_type::router);
     auto& s = impl->router;
@@ -138,15 +143,22 @@ Result<std::unique_ptr<TransportServer>> TransportServer::Bind(const Identity& i
     s.set(zmq::sockopt::zap_domain, "plume");
     s.set(zmq::sockopt::router_mandatory, 1);
     ApplyTransportLimits(s);
+    // The server's own queue bounds (limits.h): small, because the byte budget below and these
+    // are what one connection can make the scheduler hold.
+    s.set(zmq::sockopt::sndhwm, limits::kServerSendHighWaterMarkMessages);
+    s.set(zmq::sockopt::rcvhwm, limits::kServerRecvHighWaterMarkMessages);
     // The monitor endpoint must be unique per server within the process.
     std::string monitor = "inproc://plume-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(impl.get()));
     if (zmq_socket_monitor(s.handle(), monitor.c_str(),
-                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
       return Fail(std::string("cannot monitor the server socket: ") + zmq_strerror(zmq_errno()));
     }
-    auto zap = detail::ZapHandler::Start(impl->context, monitor, &impl->counters);
+    const detail::ConnectionCaps caps{impl->options.connections_max,
+                                      impl->options.connections_per_address_max};
+    auto zap = detail::ZapHandler::Start(impl->context, monitor, &impl->counters, caps);
     if (!zap) return tl::unexpected(zap.error());
     impl->zap = std::move(*zap);
     s.bind(impl->options.endpoint);
@@ -252,10 +264,21 @@ Result<std::optional<Incoming>> TransportServer::Recv(std::chrono::milliseconds 
 }
 
 Status TransportServer::Impl::SendRaw(const PeerId& peer, std::string_view frame) {
+  auto payload = budget->Frame(peer, frame);
+  if (!payload) {
+    counters.replies_dropped.fetch_add(1, std::memory_order_relaxed);
+    counters.send_failures.fetch_add(1, std::memory_order_relaxed);
+    if (log_limiter.Allow()) {
+      spdlog::warn("transport: dropped a {} byte message to a peer that has {} bytes queued (it "
+                   "is not reading its replies; {} queued to all peers)", frame.size(),
+                   budget->peer_queued_bytes(peer), budget->queued_bytes());
+    }
+    return Fail("peer's send queue is full (it is not reading); try again later");
+  }
   try {
-    std::array<zmq::const_buffer, 2> parts{zmq::buffer(peer), zmq::buffer(frame)};
-    auto sent = zmq::send_multipart(router, parts, zmq::send_flags::dontwait);
-    if (!sent) {
+    zmq::message_t id(peer.data(), peer.size());
+    if (!router.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+        !router.send(*payload, zmq::send_flags::dontwait)) {
       counters.send_failures.fetch_add(1, std::memory_order_relaxed);
       return Fail("peer's send queue is full (it is not reading); try again later");
     }
@@ -298,6 +321,11 @@ TransportStats TransportServer::stats() const {
   s.send_failures = get(c.send_failures);
   s.bytes_received = get(c.bytes_received);
   s.bytes_sent = get(c.bytes_sent);
+  s.connections_live = get(c.connections_live);
+  s.refused_connections_total = get(c.refused_connections_total);
+  s.refused_connections_address = get(c.refused_connections_address);
+  s.replies_dropped = get(c.replies_dropped);
+  s.send_queue_bytes = impl_->budget->queued_bytes();
   return s;
 }
 

@@ -4,6 +4,10 @@
 // (Envelope.sender must convert to this key), so the handler itself needs no key list.
 #include "zap.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstring>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -17,19 +21,55 @@ namespace {
 
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 
+// The peer address of an accepted socket, formatted as libzmq formats the ZAP request's address
+// (getnameinfo, numeric host), so the two meet in one table. Empty when the socket is already
+// gone; it is then counted under "" until its DISCONNECTED arrives.
+std::string PeerAddressOf(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  char host[NI_MAXHOST] = {};
+  if (::getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, nullptr, 0,
+                    NI_NUMERICHOST) != 0) {
+    return {};
+  }
+  return host;
+}
+
+// ZAP status for a refused connection: 300 is RFC 27's "temporary error" (libzmq on the client
+// retries after its reconnect interval), and it tells our monitor this was a cap, not a bad key.
+constexpr const char* kStatusBusy = "300";
+
+}  // namespace
+
 // Answers one ZAP request. Frames: version, request id, domain, address, identity, mechanism,
 // credentials... A request we cannot parse is refused (status 400) rather than ignored, because
 // libzmq would otherwise wait for the handshake timeout.
-void Answer(zmq::socket_t& zap, std::vector<zmq::message_t>& request, TransportCounters* c) {
+void ZapHandler::Answer(zmq::socket_t& zap, std::vector<zmq::message_t>& request) {
   std::string request_id = request.size() > 1 ? request[1].to_string() : std::string();
   std::string status = "400", text = "malformed ZAP request", user_id;
   if (request.size() >= 7 && request[0].to_string_view() == "1.0" &&
       request[5].to_string_view() == "CURVE" && request[6].size() == 32) {
-    auto key = std::span(static_cast<const uint8_t*>(request[6].data()), 32);
-    status = "200";
-    text = "OK";
-    user_id = ToHex(key);
-    c->handshakes_accepted.fetch_add(1, std::memory_order_relaxed);
+    const std::string address = request[3].to_string();
+    const Admission admit = connections_.Admit(address, caps_);
+    if (admit == Admission::kAdmit) {
+      auto key = std::span(static_cast<const uint8_t*>(request[6].data()), 32);
+      status = "200";
+      text = "OK";
+      user_id = ToHex(key);
+      counters_->handshakes_accepted.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      const bool total = admit == Admission::kTotalFull;
+      (total ? counters_->refused_connections_total : counters_->refused_connections_address)
+          .fetch_add(1, std::memory_order_relaxed);
+      status = kStatusBusy;
+      text = total ? "too many connections" : "too many connections from this address";
+      if (log_limiter_.Allow()) {
+        spdlog::warn("transport: refused a connection from {}: {} ({} live, {} from it; caps {} "
+                     "and {} per address)", address, text, connections_.live(),
+                     connections_.live_from(address), caps_.total_max, caps_.per_address_max);
+      }
+    }
   } else {
     spdlog::warn("transport: refused a connection with an unexpected security mechanism "
                  "(only CURVE is accepted)");
@@ -47,22 +87,34 @@ void Answer(zmq::socket_t& zap, std::vector<zmq::message_t>& request, TransportC
 }
 
 // Socket monitor events (libzmq 4.3 format): frame 1 = uint16 event + uint32 value, frame 2 =
-// endpoint. We count failed handshakes: a peer with a wrong server key ends here.
-void OnMonitorEvent(std::vector<zmq::message_t>& event, TransportCounters* c,
-                    LogLimiter& log_limiter) {
+// endpoint. ACCEPTED and DISCONNECTED carry the connection's fd (the connection table); a failed
+// handshake is counted, except our own refusals (status 300), which Answer counted already.
+void ZapHandler::OnMonitorEvent(std::vector<zmq::message_t>& event) {
   if (event.empty() || event[0].size() < 6) return;
   uint16_t id = 0;
+  uint32_t value = 0;
   std::memcpy(&id, event[0].data(), sizeof(id));
+  std::memcpy(&value, static_cast<const char*>(event[0].data()) + sizeof(id), sizeof(value));
+  if (id == ZMQ_EVENT_ACCEPTED || id == ZMQ_EVENT_DISCONNECTED) {
+    const int fd = static_cast<int>(value);
+    if (id == ZMQ_EVENT_ACCEPTED) {
+      connections_.Accepted(fd, PeerAddressOf(fd));
+    } else {
+      connections_.Closed(fd);
+    }
+    counters_->connections_live.store(connections_.live(), std::memory_order_relaxed);
+    return;
+  }
+  if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 300) return;
   if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
       id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-    c->handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+    counters_->handshakes_failed.fetch_add(1, std::memory_order_relaxed);
     std::string peer = event.size() > 1 ? event[1].to_string() : std::string("?");
-    if (log_limiter.Allow()) spdlog::warn("transport: refused a connection on {}: CURVE handshake failed (the client "
+    if (log_limiter_.Allow()) spdlog::warn("transport: refused a connection on {}: CURVE handshake failed (the client "
                  "may be using a wrong scheduler id)", peer);
   }
 }
 
-}  // namespace
 
 bool LogLimiter::Allow() {
   auto now = std::chrono::steady_clock::now();
@@ -85,9 +137,11 @@ bool LogLimiter::Allow() {
 
 Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& context,
                                                       std::string monitor_endpoint,
-                                                      TransportCounters* counters) {
+                                                      TransportCounters* counters,
+                                                      ConnectionCaps caps) {
   std::unique_ptr<ZapHandler> handler(new ZapHandler());
   handler->counters_ = counters;
+  handler->caps_ = caps;
   try {
     zmq::socket_t zap(context, zmq::socket_type::rep);
     zap.set(zmq::sockopt::linger, 0);
@@ -119,16 +173,19 @@ void ZapHandler::Run(zmq::socket_t zap, zmq::socket_t monitor) {
                                {monitor.handle(), 0, ZMQ_POLLIN, 0}};
     while (!stop_.load()) {
       zmq::poll(items, 2, std::chrono::milliseconds(limits::kZapPollMs));
+      // Monitor events first, all of them: a connection's ACCEPTED is sent before its handshake
+      // starts, so the table counts it by the time its ZAP request is answered.
+      for (;;) {
+        std::vector<zmq::message_t> event;
+        if (!zmq::recv_multipart(monitor, std::back_inserter(event), zmq::recv_flags::dontwait)) {
+          break;
+        }
+        OnMonitorEvent(event);
+      }
       if (items[0].revents & ZMQ_POLLIN) {
         std::vector<zmq::message_t> request;
         if (zmq::recv_multipart(zap, std::back_inserter(request), zmq::recv_flags::dontwait)) {
-          Answer(zap, request, counters_);
-        }
-      }
-      if (items[1].revents & ZMQ_POLLIN) {
-        std::vector<zmq::message_t> event;
-        if (zmq::recv_multipart(monitor, std::back_inserter(event), zmq::recv_flags::dontwait)) {
-          OnMonitorEvent(event, counters_, log_limiter_);
+          Answer(zap, request);
         }
       }
     }

@@ -1,6 +1,7 @@
 // Private to the transport: the ZAP handler thread of a TransportServer. It answers ZeroMQ's
 // authentication requests (inproc://zeromq.zap.01) for CURVE handshakes and watches the ROUTER's
-// socket monitor for failed handshakes, updating the server's counters.
+// socket monitor for accepted and closed connections (the connection caps, conn_table.h) and
+// failed handshakes, updating the server's counters.
 #pragma once
 
 #include <atomic>
@@ -9,9 +10,11 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <zmq.hpp>
 
+#include "conn_table.h"
 #include "plume/protocol/error.h"
 
 namespace plume::detail {
@@ -27,6 +30,10 @@ struct TransportCounters {
   std::atomic<uint64_t> send_failures{0};
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> connections_live{0};
+  std::atomic<uint64_t> refused_connections_total{0};    // over the total cap
+  std::atomic<uint64_t> refused_connections_address{0};  // over the per-address cap
+  std::atomic<uint64_t> replies_dropped{0};              // over the send byte budget
 };
 
 // Caps warning lines per second so that a hostile or misconfigured peer cannot flood the log;
@@ -49,13 +56,18 @@ class ZapHandler {
   // only after the ZAP socket is bound, so a ROUTER bound afterwards is always covered.
   static Result<std::unique_ptr<ZapHandler>> Start(zmq::context_t& context,
                                                    std::string monitor_endpoint,
-                                                   TransportCounters* counters);
+                                                   TransportCounters* counters,
+                                                   ConnectionCaps caps);
   ~ZapHandler();
 
  private:
   ZapHandler() = default;
   void Run(zmq::socket_t zap, zmq::socket_t monitor);
+  void Answer(zmq::socket_t& zap, std::vector<zmq::message_t>& request);
+  void OnMonitorEvent(std::vector<zmq::message_t>& event);
   std::atomic<bool> stop_{false};
+  ConnectionCaps caps_{};
+  ConnectionTable connections_;
   LogLimiter log_limiter_;
   TransportCounters* counters_ = nullptr;
   std::thread thread_;

@@ -55,6 +55,47 @@ static_assert(kBlobResumeStateEveryBytes + kBlobChunkBytes <= kBlobResumeRehashB
 // Transport.
 inline constexpr int kSendHighWaterMarkMessages = 10000;  // per peer, queued by libzmq
 inline constexpr int kRecvHighWaterMarkMessages = 10000;
+// The scheduler's ROUTER counts what it queues to each connection in bytes as well as messages
+// (send_budget.h): libzmq's SNDHWM counts messages, and 10000 of them at 1 MiB (blob chunks) to
+// 8 MiB held ~19 GiB for one peer that asked and never read. A reply that does not fit is
+// dropped and counted (TransportStats::replies_dropped); an honest client asks again after its
+// timeout (PullBlob re-requests its window). Figures:
+//  - per connection 32 MiB: about four times an honest blob pull's window (kBlobWindowChunks = 8
+//    chunks of 1 MiB in flight on one connection), so a pull that re-asks after a timeout while
+//    its first answers are still queued is never cut;
+//  - all connections together 1 GiB;
+//  - past the total, a connection may still queue up to the floor (one blob chunk and its
+//    envelope), so a client that reads its replies is answered while others hold the total.
+// The message-count bound on the server is 256 (an honest peer is never more than a window and
+// a few pushes behind), which also bounds libzmq's per-message overhead for tiny replies.
+// What a non-reading connection can make the scheduler hold: at most its budget in the queue,
+// plus the one message libzmq's encoder has taken off the queue (the encrypted copy it is
+// writing; up to kMessageBytesMax), plus the kernel's socket buffer (outside the process). All
+// connections: kSendQueueBytesTotalMax + connections x (floor + kMessageBytesMax).
+inline constexpr uint64_t kPeerSendQueueBytesMax = 32ull << 20;
+inline constexpr uint64_t kSendQueueBytesTotalMax = 1ull << 30;
+inline constexpr uint64_t kPeerSendQueueFloorBytes = kBlobChunkBytes + (64u << 10);
+inline constexpr int kServerSendHighWaterMarkMessages = 256;
+// Inbound, libzmq stops reading a connection whose queue is full (back-pressure, nothing is
+// lost), so the server's bound is small: 64 messages, at most 512 MiB for one connection while
+// the reactor is busy, and an honest blob push keeps only kBlobWindowChunks in flight.
+inline constexpr int kServerRecvHighWaterMarkMessages = 64;
+static_assert(uint64_t{kBlobWindowChunks} * (kBlobChunkBytes + 4096) * 3 <= kPeerSendQueueBytesMax,
+              "an honest pull's window (and a re-asked one) fits one connection's budget");
+// Live connections (TCP accepted, handshaking or authenticated) a server admits, in total and
+// from one peer address (keys are free, addresses are not); a handshake beyond either is refused
+// with ZAP status 300 (the client's libzmq retries by itself), logged at most
+// kRefusalLogLinesPerSecond and counted (plume_connections_rejected_total). Both are options
+// (ServerOptions, plume-scheduler --connections-max, --connections-per-address-max). 2048
+// connections is about 1000 agents (each holds a control and a transfer connection); 64 per
+// address lets a lab behind one NAT join. Each connection is a file descriptor: the scheduler
+// raises its open-file limit to kConnectionsMaxDefault + kFileDescriptorsReserve at start, and
+// lowers its cap to what the limit allows when the hard limit is smaller (operators.md).
+inline constexpr size_t kConnectionsMaxDefault = 2048;
+inline constexpr size_t kConnectionsPerAddressMaxDefault = 64;
+// Descriptors the scheduler needs besides connections: open blob uploads (kBlobUploadsMax),
+// SQLite, the ledger, the metrics endpoint's connections, libzmq's own, logs.
+inline constexpr size_t kFileDescriptorsReserve = kBlobUploadsMax + 256;
 inline constexpr int kLingerMs = 200;                     // on close: flush briefly, then drop
 inline constexpr int kZapPollMs = 100;                    // ZAP thread checks for shutdown this often
 inline constexpr size_t kPeerKeyCacheEntries = 65536;     // curve key -> verified ed25519 id

@@ -25,6 +25,14 @@
 // libzmq drop the connection; the peer reconnects by itself. Nothing a peer sends can stop the
 // server.
 //
+// Bounds (limits.h has the figures and why). What the server queues to one connection is
+// bounded in bytes (kPeerSendQueueBytesMax, all connections kSendQueueBytesTotalMax) as well as
+// in messages: a frame past the budget is not sent, Send fails and stats().replies_dropped counts
+// it; a client that reads its replies is still answered (each connection may queue
+// kPeerSendQueueFloorBytes whatever the total). Live connections are capped in total and per
+// peer address (ServerOptions); a handshake past a cap is refused (ZAP 300, libzmq retries),
+// logged at a bounded rate and counted.
+//
 // Threads. A TransportServer or TransportClient is confined to the thread that uses it: Recv and
 // Send must come from one thread (the scheduler's or agent's reactor). Only stats() may be called
 // from any thread (atomic counters, for the metrics layer). Reactor loops live in the scheduler
@@ -42,6 +50,7 @@
 
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/limits.h"
 #include "plume/protocol/message.h"
 
 namespace plume {
@@ -68,6 +77,11 @@ struct TransportStats {
   uint64_t send_failures = 0;            // peer gone or its queue full
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
+  uint64_t connections_live = 0;              // accepted and not yet closed (a gauge)
+  uint64_t refused_connections_total = 0;     // handshakes refused: total cap reached
+  uint64_t refused_connections_address = 0;   // handshakes refused: the address's cap reached
+  uint64_t replies_dropped = 0;               // frames past a connection's send byte budget
+  uint64_t send_queue_bytes = 0;              // bytes queued to all peers now (a gauge)
 };
 
 enum class RefusalReason { kHandshakeFailed, kMalformed, kSenderMismatch, kUnlistedAgent };
@@ -80,6 +94,13 @@ struct ServerOptions {
   // Called for each refusal, on the thread that calls Recv (handshake failures: on the next
   // Recv after they happen). Optional; stats() counts refusals either way.
   std::function<void(RefusalReason reason, std::string_view detail)> on_refusal;
+  // Connection caps (limits.h kConnectionsMaxDefault, kConnectionsPerAddressMaxDefault).
+  size_t connections_max = limits::kConnectionsMaxDefault;
+  size_t connections_per_address_max = limits::kConnectionsPerAddressMaxDefault;
+  // Send byte budget (limits.h kPeerSendQueueBytesMax and beside it); tests lower them.
+  uint64_t peer_send_queue_bytes_max = limits::kPeerSendQueueBytesMax;
+  uint64_t send_queue_bytes_total_max = limits::kSendQueueBytesTotalMax;
+  uint64_t peer_send_queue_floor_bytes = limits::kPeerSendQueueFloorBytes;
 };
 
 class TransportServer {

@@ -1,0 +1,230 @@
+// What hostile connections can cost a TransportServer: the send byte budget (send_budget.h) and
+// the connection caps (conn_table.h), first as pure decisions, then with real CURVE sockets on
+// loopback: a peer that asks for 1 MiB replies and never reads leaves the server holding at most
+// its budget (the queue counter and this process's VmRSS say so) while another client is still
+// served; handshakes past the per-address and total caps are refused and counted, and the
+// refused client gets in once an idle connection closes. Loopback is all of 127.0.0.0/8 on
+// Linux, so clients bind 127.0.0.2, .3, ... as their source to be "other addresses".
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <zmq.hpp>
+
+#include "conn_table.h"
+#include "plume/protocol/limits.h"
+#include "plume/protocol/transport.h"
+#include "send_budget.h"
+
+namespace plume {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+TEST(SendBudgetTest, PeerCapTotalCapAndFloor) {
+  const detail::SendLimits l{100, 250, 20};
+  EXPECT_TRUE(detail::MayQueue(0, 0, 100, l));
+  EXPECT_FALSE(detail::MayQueue(1, 1, 100, l));     // past the connection's budget
+  EXPECT_TRUE(detail::MayQueue(50, 200, 50, l));    // total exactly full
+  EXPECT_FALSE(detail::MayQueue(50, 201, 50, l));   // past the total, past the floor
+  EXPECT_TRUE(detail::MayQueue(0, 1000, 20, l));    // past the total, within the floor
+  EXPECT_FALSE(detail::MayQueue(10, 1000, 11, l));  // the floor counts what is queued
+}
+
+TEST(SendBudgetTest, BytesComeBackWhenLibzmqFreesTheMessage) {
+  detail::SendBudget budget({100, 1000, 0});
+  auto a = budget.Frame("p", std::string(60, 'x'));
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(budget.peer_queued_bytes("p"), 60u);
+  EXPECT_FALSE(budget.Frame("p", std::string(60, 'y')).has_value());  // 120 > 100
+  EXPECT_EQ(std::string(static_cast<const char*>(a->data()), 3), "xxx");
+  a.reset();  // libzmq closing the message
+  EXPECT_EQ(budget.peer_queued_bytes("p"), 0u);
+  EXPECT_EQ(budget.queued_bytes(), 0u);
+  EXPECT_TRUE(budget.Frame("p", std::string(60, 'y')).has_value());
+}
+
+TEST(ConnectionTableTest, CountsByAddressAndHealsReusedDescriptors) {
+  detail::ConnectionTable t;
+  const detail::ConnectionCaps caps{3, 2};
+  t.Accepted(7, "10.0.0.1");
+  t.Accepted(8, "10.0.0.1");
+  EXPECT_EQ(t.Admit("10.0.0.1", caps), detail::Admission::kAdmit);  // 2 of 2, this one counted
+  t.Accepted(9, "10.0.0.1");
+  EXPECT_EQ(t.Admit("10.0.0.1", caps), detail::Admission::kAddressFull);
+  t.Accepted(10, "10.0.0.2");
+  EXPECT_EQ(t.Admit("10.0.0.2", caps), detail::Admission::kTotalFull);
+  t.Closed(9);
+  t.Closed(9);  // twice: no harm
+  EXPECT_EQ(t.live_from("10.0.0.1"), 2u);
+  EXPECT_EQ(t.Admit("10.0.0.2", caps), detail::Admission::kAdmit);
+  // fd 8 closed without an event, then reused by another address: counted once, there.
+  t.Accepted(8, "10.0.0.2");
+  EXPECT_EQ(t.live(), 3u);
+  EXPECT_EQ(t.live_from("10.0.0.1"), 1u);
+  EXPECT_EQ(t.live_from("10.0.0.2"), 2u);
+}
+
+std::unique_ptr<TransportServer> StartServer(const Identity& id, ServerOptions options = {}) {
+  auto server = TransportServer::Bind(id, std::move(options));
+  EXPECT_TRUE(server) << server.error().message;
+  return server ? std::move(*server) : nullptr;
+}
+
+// A client whose connection starts from `source` (a loopback address) rather than 127.0.0.1.
+std::unique_ptr<TransportClient> ConnectFrom(const TransportServer& server, const Identity& id,
+                                             const std::string& source) {
+  const std::string endpoint =
+      "tcp://" + source + ":0;127.0.0.1:" + std::to_string(server.port());
+  auto client = TransportClient::Connect(endpoint, server.identity().public_key(), id);
+  EXPECT_TRUE(client) << client.error().message;
+  return client ? std::move(*client) : nullptr;
+}
+
+// Serves the server side until the client's ping is answered; false when no pong came within
+// `tries` seconds (a ping sent before the connection was admitted is lost, so it asks again).
+bool PingPong(TransportServer& server, TransportClient& client, int tries = 10) {
+  for (int attempt = 0; attempt < tries; ++attempt) {
+    auto ping = client.NewRequest();
+    ping.body().setPing();
+    if (!client.Send(ping)) return false;
+    const auto deadline = Clock::now() + 1s;
+    while (Clock::now() < deadline) {
+      auto in = server.Recv(50ms);
+      if (in && *in && (*in)->message.kind() == MessageKind::PING) {
+        MessageBuilder pong((*in)->message.request_id(), server.identity().public_key());
+        pong.body().setPong();
+        (void)server.Send((*in)->peer, pong);
+      }
+      auto reply = client.Recv(10ms);
+      if (reply && *reply && (*reply)->kind() == MessageKind::PONG &&
+          (*reply)->request_id() == ping.request_id()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+uint64_t VmRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// A CURVE DEALER that never reads: libzmq's receive queue holds one message and the kernel's
+// receive buffer is 4 KiB, so everything the server sends it stays on the server's side.
+struct NonReader {
+  zmq::context_t context{1};
+  zmq::socket_t socket{context, zmq::socket_type::dealer};
+  Identity id = Identity::Generate();
+  NonReader(const TransportServer& server) {
+    socket.set(zmq::sockopt::rcvhwm, 1);
+    socket.set(zmq::sockopt::rcvbuf, 4096);
+    socket.set(zmq::sockopt::linger, 0);
+    auto server_curve = CurvePublicFromEd25519(server.identity().public_key());
+    socket.set(zmq::sockopt::curve_serverkey, Z85Key(*server_curve));
+    socket.set(zmq::sockopt::curve_publickey, Z85Key(id.CurvePublic()));
+    socket.set(zmq::sockopt::curve_secretkey, Z85Key(id.CurveSecret()));
+    socket.connect(server.endpoint());
+  }
+  void Ask() {
+    MessageBuilder ping(1, id.public_key());
+    ping.body().setPing();
+    auto frame = ping.Encode();
+    (void)socket.send(zmq::buffer(*frame), zmq::send_flags::dontwait);
+  }
+};
+
+TEST(TransportBoundsTest, PeerThatNeverReadsHoldsAtMostItsByteBudget) {
+  Identity sched = Identity::Generate();
+  auto server = StartServer(sched);
+  ASSERT_TRUE(server);
+  NonReader reader(*server);
+  const uint64_t rss_before = VmRssBytes();
+  // 300 replies of 1 MiB (a blob chunk's size): without a byte bound the server would hold
+  // nearly all of them (300 MiB; libzmq's message bound alone allows 256 x 8 MiB).
+  const std::string chunk(limits::kBlobChunkBytes, 'c');
+  int answered = 0;
+  for (const auto deadline = Clock::now() + 60s; answered < 300 && Clock::now() < deadline;) {
+    reader.Ask();
+    auto in = server->Recv(200ms);
+    if (!in || !*in) continue;
+    (void)server->Send((*in)->peer, chunk);
+    ++answered;
+  }
+  ASSERT_EQ(answered, 300);
+  const TransportStats s = server->stats();
+  EXPECT_LE(s.send_queue_bytes, limits::kPeerSendQueueBytesMax);
+  EXPECT_GE(s.replies_dropped, 300u - limits::kPeerSendQueueBytesMax / chunk.size() - 16)
+      << "most replies past the budget are dropped, not queued";
+  const uint64_t rss_after = VmRssBytes();
+  // The budget, the encoder's copy of one message, slack for the allocator.
+  EXPECT_LT(rss_after, rss_before + limits::kPeerSendQueueBytesMax + (64ull << 20))
+      << "VmRSS grew by " << (rss_after - rss_before) / (1 << 20) << " MiB";
+  // Someone who reads is still served, the small pong and a full chunk.
+  Identity agent = Identity::Generate();
+  auto client = ConnectFrom(*server, agent, "127.0.0.1");
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(PingPong(*server, *client));
+  // The non-reader goes away: what was queued to it is given back.
+  reader.socket.close();
+  const auto deadline = Clock::now() + 10s;
+  while (server->stats().send_queue_bytes > 0 && Clock::now() < deadline) (void)server->Recv(50ms);
+  EXPECT_EQ(server->stats().send_queue_bytes, 0u);
+}
+
+// Waits (serving the server) until `done` holds or 10 s pass.
+template <typename F>
+bool AwaitServing(TransportServer& server, F done) {
+  for (const auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
+    if (done()) return true;
+    (void)server.Recv(50ms);
+  }
+  return done();
+}
+
+TEST(TransportBoundsTest, ConnectionsPastTheCapsAreRefusedAndCounted) {
+  Identity sched = Identity::Generate();
+  ServerOptions options;
+  options.connections_max = 4;
+  options.connections_per_address_max = 2;
+  auto server = StartServer(sched, options);
+  ASSERT_TRUE(server);
+  std::vector<std::unique_ptr<TransportClient>> idle;
+  for (int i = 0; i < 2; ++i) {
+    idle.push_back(ConnectFrom(*server, Identity::Generate(), "127.0.0.1"));
+    ASSERT_TRUE(PingPong(*server, *idle.back())) << "connection " << i << " within the caps";
+  }
+  // A third from the same address: refused, again and again as libzmq retries.
+  auto third = ConnectFrom(*server, Identity::Generate(), "127.0.0.1");
+  ASSERT_TRUE(AwaitServing(*server, [&] { return server->stats().refused_connections_address > 0; }));
+  EXPECT_FALSE(PingPong(*server, *third, 2));
+  // Another address still gets in (3 live of 4, the refused one closed).
+  auto other = ConnectFrom(*server, Identity::Generate(), "127.0.0.2");
+  ASSERT_TRUE(PingPong(*server, *other));
+  EXPECT_EQ(server->stats().refused_connections_total, 0u);
+  // One idle connection closes: the retrying third is admitted.
+  idle.pop_back();
+  ASSERT_TRUE(PingPong(*server, *third)) << "refused client admitted after an idle one left";
+  // Now 4 live (1 + third from .1, .2, and .3 below): a fifth from a fresh address is refused by
+  // the total cap.
+  auto fourth = ConnectFrom(*server, Identity::Generate(), "127.0.0.3");
+  ASSERT_TRUE(PingPong(*server, *fourth));
+  auto fifth = ConnectFrom(*server, Identity::Generate(), "127.0.0.4");
+  ASSERT_TRUE(AwaitServing(*server, [&] { return server->stats().refused_connections_total > 0; }));
+  EXPECT_FALSE(PingPong(*server, *fifth, 2));
+  // The fifth is counted while it handshakes, not between its retries.
+  EXPECT_GE(server->stats().connections_live, 4u);
+  EXPECT_LE(server->stats().connections_live, 5u);
+}
+
+}  // namespace
+}  // namespace plume
