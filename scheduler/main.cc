@@ -155,6 +155,13 @@ int Main(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--lease-ms", lease_ms, "agent lease in milliseconds")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  int64_t node_forget_s = options.core.node_forget_ms / 1000;
+  app.add_option("--node-forget-s", node_forget_s,
+                 "forget a node not heard from for this long and holding nothing (its record "
+                 "stays); see docs/operators.md");
+  app.add_option("--connections-max", options.connections_max, "live connections admitted");
+  app.add_option("--connections-per-address-max", options.connections_per_address_max,
+                 "live connections admitted from one peer address");
   app.add_option("--upload-quota-bytes", options.upload_quota_bytes_per_day,
                  "blob bytes one key may upload per 24 h (0: no limit); agents' task results "
                  "are not counted");
@@ -336,6 +343,8 @@ int Main(int argc, char** argv) {
   }
   options.sync = sync == "full" ? plume::scheduler::Sync::kFull : plume::scheduler::Sync::kNormal;
   options.core.lease_ms = lease_ms;
+  options.core.node_forget_ms = node_forget_s * 1000;
+  options.connections_max = plume::scheduler::RaiseOpenFileLimit(options.connections_max);
   plume::scheduler::SchedulerMetrics metrics({kVersion, identity->Id()});
   if (bridge) metrics.AttachLedger(plume::scheduler::LedgerViewOf(bridge->ledger()));
   options.on_commit = [&metrics](std::chrono::duration<double> d) { metrics.ObserveCommit(d); };

@@ -110,6 +110,12 @@ Dirty Core::TakeDirty() {
   Impl& m = *impl_;
   Dirty d;
   for (const NodeId& id : m.dirty_nodes) d.nodes.push_back(m.s.nodes.at(id));
+  d.forgotten_nodes.assign(m.dirty_forgotten.begin(), m.dirty_forgotten.end());
+  for (const NodeId& id : m.dirty_records) {
+    auto it = m.s.records.find(id);
+    d.records.emplace_back(id, it == m.s.records.end() ? std::nullopt
+                                                       : std::optional<NodeRecord>(it->second));
+  }
   for (const JobId& id : m.dirty_jobs) d.jobs.push_back(m.s.jobs.at(id));
   for (const TaskId& id : m.dirty_tasks) d.tasks.push_back(m.s.tasks.at(id));
   for (const RoundKey& k : m.dirty_rounds) d.rounds.push_back(m.s.rounds.at(k));
@@ -127,6 +133,8 @@ Dirty Core::TakeDirty() {
   d.next_task_wire_id = m.s.next_task_wire_id;
   d.now_ms = m.s.now_ms;
   m.dirty_nodes.clear();
+  m.dirty_forgotten.clear();
+  m.dirty_records.clear();
   m.dirty_jobs.clear();
   m.dirty_tasks.clear();
   m.dirty_rounds.clear();
@@ -238,8 +246,18 @@ void Core::Impl::OnAgentRegistered(const AgentRegistered& e) {
   }
   Node* n = FindNode(id);
   if (n == nullptr) {
+    if (s.nodes.size() >= config.nodes_max && !MakeRoomForNode()) {
+      const std::string why = "the scheduler's registry is full (" +
+                              std::to_string(s.nodes.size()) +
+                              " nodes, none silent long enough to forget): try again later";
+      Warn("agent registration refused: " + why, "", "", id);
+      Emit(Rejected{id, "", why});
+      return;
+    }
     n = &s.nodes[id];
+    n->info.id = id;
     n->registered_at_ms = now;
+    RestoreRecord(*n);  // a key that was forgotten keeps its record
   } else {
     Unfree(*n);  // the price or speed may change, and with it the index key
   }
@@ -372,6 +390,7 @@ void Core::Impl::CheckLeases() {
 
 void Core::Impl::OnTick(const Tick&) {
   CheckLeases();
+  ForgetSilentNodes();
   CheckTaskDeadlines();
   CheckRoundDeadlines();
   CheckAuditWaits();

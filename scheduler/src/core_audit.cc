@@ -146,7 +146,10 @@ Task& Core::Impl::AddAuditTask(const Task& orig, AuditRole role, const std::set<
   a.flops = orig.flops;
   a.audit_role = role;
   a.audit_of = orig.id;
-  a.kernel_class = s.nodes.at(orig.node).info.kernel_class;
+  // The original's provider is registered: a node with a result under audit is never forgotten
+  // (core_forget.cc HasPendingWork); the task's own class is the fallback all the same.
+  const Node* provider = FindNode(orig.node);
+  a.kernel_class = provider != nullptr ? provider->info.kernel_class : orig.kernel_class;
   a.excluded = excluded;
   open_audits.insert(id);
   Enqueue(a, now);

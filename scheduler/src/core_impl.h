@@ -71,6 +71,8 @@ struct Core::Impl {
   std::set<RoundKey> dirty_rounds;
   std::set<std::string> dirty_ops;
   std::set<TaskId> dirty_verdicts;
+  std::set<NodeId> dirty_forgotten;  // registry rows to delete
+  std::set<NodeId> dirty_records;    // NodeRecords written or dropped
   std::vector<std::pair<BlobHash, ClientId>> dirty_uploaders;
 
   std::vector<Action>* out = nullptr;  // actions of the event being handled
@@ -123,6 +125,14 @@ struct Core::Impl {
   void Rate(const NodeId& id, Outcome o);  // counts a finished attempt in the node's record
   void CheckLeases();
   void ReconcileHeld(Node& n, const Heartbeat& e);
+  // Forgetting (core_forget.cc). HeardAt: the last register or heartbeat.
+  int64_t HeardAt(const Node& n) const;
+  bool HasPendingWork(const NodeId& id) const;
+  bool Forgettable(const Node& n) const;
+  bool Forget(const NodeId& id, const std::string& why);  // false: no room for its record
+  void ForgetSilentNodes();
+  bool MakeRoomForNode();  // forgets the forgettable node silent for longest
+  void RestoreRecord(Node& n);  // a forgotten key registering again
 
   // ---- jobs, rounds ----
   Job* FindJob(const JobId& id);

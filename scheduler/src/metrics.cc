@@ -56,7 +56,10 @@ SchedulerMetrics::SchedulerMetrics(const SchedulerMetricsInfo& info)
   // Every label value of a state gauge or a closed-set counter exists from the start, so that
   // sum() and alert expressions never see a missing series (docs/metrics.md, conventions).
   for (const char* s : {"idle", "busy", "draining", "lost"}) m.agents.Add({{"state", s}});
-  for (const char* r : {"not_allowed", "bad_key", "bad_version"}) m.rejected.Add({{"reason", r}});
+  for (const char* r : {"not_allowed", "bad_key", "bad_version", "connections_max",
+                        "per_address_max"}) {
+    m.rejected.Add({{"reason", r}});
+  }
   for (const char* r : {"decode", "oversized", "unexpected", "bad_signature"}) {
     m.malformed.Add({{"reason", r}});
   }
@@ -119,6 +122,10 @@ void SchedulerMetrics::Observe(const State& s, int64_t now_ms) {
       m.leases_expired.Increment();
     }
     it->second = n.state;
+  }
+  // Forgotten nodes (core_forget.cc) leave the registry; their last state goes with them.
+  if (m.nodes_seen.size() > s.nodes.size()) {
+    std::erase_if(m.nodes_seen, [&](const auto& kv) { return !s.nodes.contains(kv.first); });
   }
   for (const auto& [key, r] : s.rounds) {
     auto [it, fresh] = m.rounds_seen.emplace(key, r.state);

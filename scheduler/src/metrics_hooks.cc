@@ -21,6 +21,13 @@ void SchedulerMetrics::ObserveTransport(const TransportStats& t, uint64_t blob_i
   advance(m.rejected.Add({{"reason", "not_allowed"}}), t.refused_unlisted_agent,
           p.refused_unlisted_agent);
   advance(m.rejected.Add({{"reason", "bad_key"}}), t.handshakes_failed, p.handshakes_failed);
+  advance(m.rejected.Add({{"reason", "connections_max"}}), t.refused_connections_total,
+          p.refused_connections_total);
+  advance(m.rejected.Add({{"reason", "per_address_max"}}), t.refused_connections_address,
+          p.refused_connections_address);
+  advance(m.replies_dropped, t.replies_dropped, p.replies_dropped);
+  m.connections.Set(static_cast<double>(t.connections_live));
+  m.send_queue.Set(static_cast<double>(t.send_queue_bytes));
   // The transport counts wrong-version frames among the undecodable ones (transport.h).
   advance(m.malformed.Add({{"reason", "decode"}}), t.messages_malformed, p.messages_malformed);
   advance(m.malformed.Add({{"reason", "bad_signature"}}), t.refused_sender_mismatch,

@@ -45,6 +45,14 @@ struct SchedulerMetrics::Impl {
       "Agent leases that expired because heartbeats stopped.").Register(*reg).Add({});
   Family<Counter>& rejected = BuildCounter().Name("plume_connections_rejected_total").Help(
       "Connections refused by the ZAP handler or the version check, by reason.").Register(*reg);
+  Gauge& connections = BuildGauge().Name("plume_connections").Help(
+      "Live protocol connections (accepted, handshaking or authenticated).").Register(*reg).Add({});
+  Gauge& send_queue = BuildGauge().Name("plume_send_queue_bytes").Help(
+      "Bytes queued to peers and not yet taken by the network (bounded per connection and in "
+      "total).").Register(*reg).Add({});
+  Counter& replies_dropped = BuildCounter().Name("plume_replies_dropped_total").Help(
+      "Messages to peers dropped because the peer's send queue was at its byte bound (it does "
+      "not read its replies).").Register(*reg).Add({});
   Family<Counter>& malformed = BuildCounter().Name("plume_messages_malformed_total").Help(
       "Messages dropped because they could not be decoded or were not valid in this state, by "
       "reason.").Register(*reg);

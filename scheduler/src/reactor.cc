@@ -61,6 +61,8 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   ServerOptions so;
   so.endpoint = m.opt.endpoint;
   so.agent_allow_list = m.opt.agent_allow_list;
+  so.connections_max = m.opt.connections_max;
+  so.connections_per_address_max = m.opt.connections_per_address_max;
   so.on_refusal = [](RefusalReason, std::string_view detail) {
     spdlog::warn("refused peer: {}", detail);
   };

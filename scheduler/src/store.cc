@@ -170,6 +170,7 @@ Status Store::Impl::Prepare() {
     if (!s) return tl::unexpected(s.error());
     *p.stmt = std::move(*s);
   }
+  if (auto st = records.Prepare(db); !st) return st;
   return audit.Prepare(db);
 }
 
@@ -320,6 +321,7 @@ Status Store::Impl::SaveOp(const LedgerOp& op) {
 }
 
 Status Store::Impl::SaveAll(const Dirty& d) {
+  if (auto st = records.Save(d); !st) return st;  // first: a forgotten node may be back
   for (const Node& n : d.nodes) {
     if (auto st = SaveNode(n); !st) return st;
   }

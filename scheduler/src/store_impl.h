@@ -12,6 +12,7 @@
 #include "sqlite.h"
 #include "store_audit.h"
 #include "store_json.h"
+#include "store_records.h"
 
 namespace plume::scheduler {
 
@@ -29,6 +30,7 @@ struct Store::Impl {
       put_nonretryable;
   sql::Stmt put_node_class;
   AuditRows audit;
+  RecordRows records;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
   // what the open transaction changes; merged on commit, dropped on rollback.
   std::map<JobId, std::vector<BlobHash>> saved_outputs;

@@ -211,6 +211,7 @@ Result<State> Store::Load() {
     if (st) st = impl_->LoadOutbox(s);
     if (st) st = impl_->LoadUploaders(s);
     if (st) st = AuditRows::Load(impl_->db, s);
+    if (st) st = RecordRows::Load(impl_->db, s);
     (void)impl_->db.Exec("COMMIT;");
     if (!st) return tl::unexpected(st.error());
     impl_->saved_outputs.clear();

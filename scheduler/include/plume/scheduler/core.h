@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ namespace plume::scheduler {
 
 struct Config {
   int64_t lease_ms = kLeaseMsDefault;
+  // Forgetting silent nodes and the registry's bounds (limits.h kNodeForgetMsDefault, kNodesMax,
+  // kNodeRecordsMax); tests lower them.
+  int64_t node_forget_ms = kNodeForgetMsDefault;
+  size_t nodes_max = kNodesMax;
+  size_t node_records_max = kNodeRecordsMax;
   int64_t assign_ack_grace_ms = kAssignAckGraceMsDefault;
   int64_t retry_backoff_base_ms = kRetryBackoffBaseMsDefault;
   int64_t retry_backoff_cap_ms = kRetryBackoffCapMsDefault;
@@ -62,13 +68,18 @@ struct Dirty {
   std::vector<std::string> outbox_deletes;
   std::vector<std::pair<BlobHash, ClientId>> blob_uploaders;  // new (blob, uploader) pairs
   std::vector<Verdict> verdicts;
+  // Nodes forgotten (their registry rows go; saved before `nodes`, so a node forgotten and
+  // registered again in one turn is written back), and records kept (set) or dropped (nullopt).
+  std::vector<NodeId> forgotten_nodes;
+  std::vector<std::pair<NodeId, std::optional<NodeRecord>>> records;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
   uint64_t next_task_wire_id = 1;
   int64_t now_ms = 0;
   bool Empty() const {
     return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
-           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty() && verdicts.empty();
+           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty() &&
+           verdicts.empty() && forgotten_nodes.empty() && records.empty();
   }
 };
 

@@ -63,6 +63,21 @@ inline constexpr uint32_t kVerificationReserveBpsMax = 20'000;
 // Providers whose reputation (placement.h ReputationPpm) is below this are not placed. A new
 // provider starts at 500,000; one that failed 4 of its first 4 tasks is at 166,666.
 inline constexpr uint32_t kMinReputationPpmDefault = 200'000;
+// Registered nodes. A node not heard from (no register, no heartbeat) for the forget period and
+// holding no task, and with no result of its still open (its job running, its challenge window,
+// an audit of it), is removed from the registry and the store: keys are free, so 200 fake
+// registrations must not be listed for ever. Its track record stays, keyed by its agent key
+// (types.h NodeRecord), and comes back when the key registers again: a cheater does not wash
+// its record by going away. At most kNodeRecordsMax records are kept; past it a record with a
+// clean history (no failure, loss, refusal, proven fault or slash) is dropped, oldest first, and
+// a record with a bad history is never dropped: if only those remain, the node is not forgotten
+// (it stays listed, lost) until room is made.
+// At most kNodesMax nodes are registered; a new key's registration beyond it first forgets the
+// forgettable node silent for longest (whatever the forget period), and is refused with an
+// error when there is none.
+inline constexpr int64_t kNodeForgetMsDefault = 24 * 3'600'000;
+inline constexpr size_t kNodesMax = 100'000;
+inline constexpr size_t kNodeRecordsMax = 1'000'000;  // ~100 bytes each in memory, a row on disk
 // One task per agent at a time; an agent uses all of its GPUs for it (NCCL inside the node).
 inline constexpr uint32_t kTasksPerNodeMax = 1;
 

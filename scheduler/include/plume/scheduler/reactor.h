@@ -21,6 +21,7 @@
 #include "plume/data/terms.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/limits.h"
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/core.h"
 #include "plume/scheduler/store.h"
@@ -60,6 +61,10 @@ struct ReactorOptions {
   std::filesystem::path state_dir;  // holds scheduler.db, blobs/ and momentum/
   Sync sync = Sync::kFull;
   std::optional<std::vector<PublicKey>> agent_allow_list;
+  // Live connections admitted in total and from one peer address (protocol/limits.h); main
+  // lowers connections_max to what the open-file limit allows (RaiseOpenFileLimit).
+  size_t connections_max = limits::kConnectionsMaxDefault;
+  size_t connections_per_address_max = limits::kConnectionsPerAddressMaxDefault;
   Config core;
   std::chrono::milliseconds tick{100};
   uint32_t events_per_turn_max = 512;
@@ -116,6 +121,14 @@ struct ReactorStats {
   uint64_t results_screened = 0;  // results of current attempts screened (verify/screen.h)
   std::map<std::string, uint64_t> results_refused;  // of those, refused, by reason code
 };
+
+// The process's open-file limit must hold the connection cap plus the scheduler's own files
+// (limits.h kFileDescriptorsReserve). Raises the soft RLIMIT_NOFILE up to the hard one (never
+// beyond what is needed when the hard one is unlimited) and returns the connection cap that
+// fits: `connections_max`, or less (logged) when even the hard limit is too small.
+size_t RaiseOpenFileLimit(size_t connections_max);
+// The arithmetic of it: the cap that fits `open_files` descriptors.
+size_t ConnectionsThatFit(size_t connections_max, uint64_t open_files);
 
 class Reactor {
  public:

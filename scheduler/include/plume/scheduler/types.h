@@ -79,6 +79,26 @@ struct Node {
   bool operator==(const Node&) const = default;
 };
 
+// What is kept of a node the registry forgot (Core: silent for Config::node_forget_ms, holding
+// nothing): its track record, keyed by its agent key, so that going away and registering again
+// never washes a record (docs/operators.md "Forgotten nodes"). The registry entry (name, GPUs,
+// price, state) is what goes; an all-zero record is not kept, since re-registering gives the same.
+struct NodeRecord {
+  int64_t forgotten_at_ms = 0;
+  uint64_t tasks_succeeded = 0;
+  uint64_t tasks_failed = 0;
+  uint64_t tasks_lost = 0;
+  uint64_t tasks_refused = 0;
+  int64_t consecutive_valid = 0;
+  int64_t results_valid = 0;
+  int64_t results_audited = 0;
+  int64_t proven_faulty = 0;
+  int64_t unaudited_no_peer = 0;
+  uint64_t slashes = 0;
+
+  bool operator==(const NodeRecord&) const = default;
+};
+
 enum class JobKind : uint8_t { kTrain = 0, kInfer = 1 };
 
 struct ModelConfig {
@@ -398,6 +418,7 @@ struct Verdict {
 // Everything the core knows. The store saves and loads exactly this.
 struct State {
   std::map<NodeId, Node> nodes;
+  std::map<NodeId, NodeRecord> records;  // forgotten nodes' records (NodeRecord)
   std::map<JobId, Job> jobs;
   std::map<TaskId, Task> tasks;
   std::map<RoundKey, Round> rounds;
