@@ -62,6 +62,10 @@ std::optional<zmq::message_t> SendBudget::Frame(const std::string& peer, std::st
   return zmq::message_t(data, frame.size(), &SendBudget::Free, ticket.release());
 }
 
+bool SendBudget::Fits(const std::string& peer, uint64_t bytes) const {
+  return MayQueue(peer_queued_bytes(peer), queued_bytes(), bytes, limits_);
+}
+
 uint64_t SendBudget::queued_bytes() const { return total_->bytes.load(std::memory_order_relaxed); }
 
 uint64_t SendBudget::peer_queued_bytes(const std::string& peer) const {

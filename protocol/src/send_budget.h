@@ -43,6 +43,9 @@ class SendBudget {
   // frees it; nullopt when the budget says no (the caller drops the frame and counts it).
   std::optional<zmq::message_t> Frame(const std::string& peer, std::string_view frame);
 
+  // Whether `bytes` more would fit `peer`'s budget now (nothing is reserved).
+  bool Fits(const std::string& peer, uint64_t bytes) const;
+
   uint64_t queued_bytes() const;  // any thread
   uint64_t peer_queued_bytes(const std::string& peer) const;
 

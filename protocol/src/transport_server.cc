@@ -292,6 +292,16 @@ Status TransportServer::Impl::SendRaw(const PeerId& peer, std::string_view frame
   return {};
 }
 
+bool TransportServer::AdmitReply(const PeerId& peer, uint64_t bytes) {
+  if (impl_->budget->Fits(peer, bytes)) return true;
+  impl_->counters.replies_dropped.fetch_add(1, std::memory_order_relaxed);
+  if (impl_->log_limiter.Allow()) {
+    spdlog::warn("transport: dropped a {} byte reply to a peer that has {} bytes queued (it is "
+                 "not reading its replies)", bytes, impl_->budget->peer_queued_bytes(peer));
+  }
+  return false;
+}
+
 Status TransportServer::Send(const PeerId& peer, std::string_view frame) {
   return impl_->SendRaw(peer, frame);
 }

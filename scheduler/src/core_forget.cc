@@ -9,6 +9,9 @@
 namespace plume::scheduler {
 namespace {
 
+constexpr int64_t kForgetCheckMsMax = 60'000;
+constexpr size_t kRoomCandidatesMax = 16;
+
 NodeRecord RecordOf(const Node& n, int64_t now_ms) {
   return NodeRecord{now_ms,           n.tasks_succeeded,  n.tasks_failed,    n.tasks_lost,
                     n.tasks_refused,  n.consecutive_valid, n.results_valid,  n.results_audited,
@@ -81,6 +84,11 @@ bool Core::Impl::Forget(const NodeId& id, const std::string& why) {
 }
 
 void Core::Impl::ForgetSilentNodes() {
+  // HasPendingWork walks the tasks, so the walk over the nodes runs every tenth of the forget
+  // period (at most a minute apart), not on every tick.
+  if (now < next_forget_check_ms) return;
+  next_forget_check_ms =
+      now + std::clamp<int64_t>(config.node_forget_ms / 10, 1'000, kForgetCheckMsMax);
   std::vector<NodeId> silent;
   for (const auto& [id, n] : s.nodes) {
     if (now - HeardAt(n) >= config.node_forget_ms && Forgettable(n)) silent.push_back(id);
@@ -91,11 +99,22 @@ void Core::Impl::ForgetSilentNodes() {
 }
 
 bool Core::Impl::MakeRoomForNode() {
-  const Node* oldest = nullptr;
+  // The lost nodes silent for longest first; only a few are checked for pending work, so a
+  // flood of registrations at a full registry costs one pass over the nodes each.
+  std::vector<std::pair<int64_t, NodeId>> lost;
   for (const auto& [id, n] : s.nodes) {
-    if (Forgettable(n) && (oldest == nullptr || HeardAt(n) < HeardAt(*oldest))) oldest = &n;
+    if ((n.state == NodeState::kLost || n.state == NodeState::kGone) && n.tasks.empty()) {
+      lost.emplace_back(HeardAt(n), id);
+    }
   }
-  return oldest != nullptr && Forget(oldest->info.id, "the registry is full");
+  const size_t checked = std::min<size_t>(lost.size(), kRoomCandidatesMax);
+  std::partial_sort(lost.begin(), lost.begin() + static_cast<ptrdiff_t>(checked), lost.end());
+  for (size_t i = 0; i < checked; ++i) {
+    if (!HasPendingWork(lost[i].second) && Forget(lost[i].second, "the registry is full")) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void Core::Impl::RestoreRecord(Node& n) {

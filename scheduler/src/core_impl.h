@@ -73,6 +73,7 @@ struct Core::Impl {
   std::set<TaskId> dirty_verdicts;
   std::set<NodeId> dirty_forgotten;  // registry rows to delete
   std::set<NodeId> dirty_records;    // NodeRecords written or dropped
+  int64_t next_forget_check_ms = 0;  // ForgetSilentNodes runs from then on
   std::vector<std::pair<BlobHash, ClientId>> dirty_uploaders;
 
   std::vector<Action>* out = nullptr;  // actions of the event being handled

@@ -101,12 +101,17 @@ void Reactor::Impl::Reply(const PeerId& peer, const MessageBuilder& m) {
     spdlog::error("reply not encodable: {}", frame.error().message);
     return;
   }
+  pending_reply_bytes[peer] += frame->size();
+  pending_reply_total += frame->size();
   replies.emplace_back(peer, std::move(*frame));
 }
 
 void Reactor::Impl::ReplyError(const PeerId& peer, uint64_t rid, wire::ErrorCode code,
                                const std::string& why) {
-  replies.emplace_back(peer, EncodeError(rid, identity.public_key(), code, why));
+  std::string frame = EncodeError(rid, identity.public_key(), code, why);
+  pending_reply_bytes[peer] += frame.size();
+  pending_reply_total += frame.size();
+  replies.emplace_back(peer, std::move(frame));
 }
 
 Status Reactor::RunOnce(std::chrono::milliseconds wait) {
@@ -128,7 +133,10 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
   const int64_t until_tick = std::max<int64_t>(0, m.next_tick_ms - m.NowMs());
   auto timeout = std::chrono::milliseconds(
       decided ? 0 : std::min<int64_t>({wait.count(), until_tick, checking ? 1 : INT64_MAX}));
-  for (uint32_t n = 0; n < m.opt.events_per_turn_max; ++n) {
+  // Replies wait for the turn's save: a turn that has built kTurnReplyBytesMax of them ends, so
+  // what a burst of requests makes the scheduler hold at once is bounded in bytes too.
+  for (uint32_t n = 0; n < m.opt.events_per_turn_max && m.pending_reply_total < kTurnReplyBytesMax;
+       ++n) {
     auto in = m.server->Recv(n == 0 ? timeout : std::chrono::milliseconds(0));
     if (!in) return tl::unexpected(in.error());
     if (!in->has_value()) break;
@@ -203,6 +211,11 @@ void Reactor::Impl::Dispatch(Incoming& in) {
     case MessageKind::LEDGER_SUBMIT: return OnLedgerSubmit(in);
     case MessageKind::GOV_REQUEST: return OnGovRequest(in);
     case MessageKind::BLOB_GET:
+      // A chunk for a peer whose send budget is spent is not even read: the client asks again
+      // after its timeout (protocol/limits.h kPeerSendQueueBytesMax).
+      if (!server->AdmitReply(in.peer, pending_reply_bytes[in.peer] + kBlobGetReplyBytesMax)) {
+        return;
+      }
       return Reply(in.peer, blob_service->OnBlobGet(in.principal, in.message));
     case MessageKind::BLOB_PUT:
       return Reply(in.peer, blob_service->OnBlobPut(in.principal, in.message));
@@ -245,6 +258,8 @@ void Reactor::Impl::Act() {
   }
   for (auto& [peer, frame] : replies) (void)server->Send(peer, frame);
   replies.clear();
+  pending_reply_bytes.clear();
+  pending_reply_total = 0;
 }
 
 }  // namespace plume::scheduler

@@ -113,6 +113,8 @@ struct Reactor::Impl {
   BlobJobIndex blob_index;                    // blob -> owner -> uses (blob_access.h)
   std::vector<Action> actions;                // decided this turn, acted on after the save
   std::vector<std::pair<PeerId, std::string>> replies;  // sent after the save
+  std::map<PeerId, uint64_t> pending_reply_bytes;        // of `replies`, per peer
+  uint64_t pending_reply_total = 0;
   std::deque<Event> internal;                 // results of acting, fed in the next turn
   std::set<NodeId> reregister;                // agents the core did not know this turn
   std::vector<LedgerOp> ledger_retry;         // the ledger hook failed: tried again next tick

@@ -127,6 +127,11 @@ class TransportServer {
   // never known) or its queue is full; the caller decides whether that matters.
   Status Send(const PeerId& peer, std::string_view frame);
   Status Send(const PeerId& peer, const MessageBuilder& message);
+  // Whether a reply of `bytes` (counting what the caller already holds for this peer and has not
+  // sent) would fit the peer's send budget now. When it would not, the reply is counted as
+  // dropped (stats().replies_dropped) and the caller should not build it: a blob chunk is then
+  // never read from disk for a peer that does not read.
+  bool AdmitReply(const PeerId& peer, uint64_t bytes);
   // Error reply helper: Error{code, text} with the request's id.
   Status SendError(const PeerId& peer, uint64_t request_id, wire::ErrorCode code,
                    std::string_view text);

@@ -78,6 +78,12 @@ inline constexpr uint32_t kMinReputationPpmDefault = 200'000;
 inline constexpr int64_t kNodeForgetMsDefault = 24 * 3'600'000;
 inline constexpr size_t kNodesMax = 100'000;
 inline constexpr size_t kNodeRecordsMax = 1'000'000;  // ~100 bytes each in memory, a row on disk
+// Replies wait in the reactor until its turn is saved. A turn stops reading requests once its
+// replies reach kTurnReplyBytesMax (512 blobGets in one turn were 512 MiB held at once), and a
+// blobGet is served only when its chunk (kBlobGetReplyBytesMax: a chunk and its envelope) fits
+// the peer's send budget with what the turn already holds for it (protocol/limits.h).
+inline constexpr uint64_t kTurnReplyBytesMax = 64ull << 20;
+inline constexpr uint64_t kBlobGetReplyBytesMax = (1ull << 20) + 4096;
 // One task per agent at a time; an agent uses all of its GPUs for it (NCCL inside the node).
 inline constexpr uint32_t kTasksPerNodeMax = 1;
 
