@@ -246,14 +246,7 @@ void Core::Impl::OnAgentRegistered(const AgentRegistered& e) {
   }
   Node* n = FindNode(id);
   if (n == nullptr) {
-    if (s.nodes.size() >= config.nodes_max && !MakeRoomForNode()) {
-      const std::string why = "the scheduler's registry is full (" +
-                              std::to_string(s.nodes.size()) +
-                              " nodes, none silent long enough to forget): try again later";
-      Warn("agent registration refused: " + why, "", "", id);
-      Emit(Rejected{id, "", why});
-      return;
-    }
+    if (!RoomForNode(id)) return;
     n = &s.nodes[id];
     n->info.id = id;
     n->registered_at_ms = now;

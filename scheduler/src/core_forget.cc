@@ -117,6 +117,15 @@ bool Core::Impl::MakeRoomForNode() {
   return false;
 }
 
+bool Core::Impl::RoomForNode(const NodeId& id) {
+  if (s.nodes.size() < config.nodes_max || MakeRoomForNode()) return true;
+  const std::string why = "the scheduler's registry is full (" + std::to_string(s.nodes.size()) +
+                          " nodes, none silent long enough to forget): try again later";
+  Warn("agent registration refused: " + why, "", "", id);
+  Emit(Rejected{id, "", why});
+  return false;
+}
+
 void Core::Impl::RestoreRecord(Node& n) {
   auto it = s.records.find(n.info.id);
   if (it == s.records.end()) return;

@@ -133,6 +133,7 @@ struct Core::Impl {
   bool Forget(const NodeId& id, const std::string& why);  // false: no room for its record
   void ForgetSilentNodes();
   bool MakeRoomForNode();  // forgets the forgettable node silent for longest
+  bool RoomForNode(const NodeId& id);  // false: refused (Rejected emitted), the registry is full
   void RestoreRecord(Node& n);  // a forgotten key registering again
 
   // ---- jobs, rounds ----
