@@ -72,6 +72,7 @@ struct Core::Impl {
   std::set<std::string> dirty_ops;
   std::set<TaskId> dirty_verdicts;
   std::vector<std::pair<BlobHash, ClientId>> dirty_uploaders;
+  std::vector<BlobHash> dirty_uploader_deletes;
 
   std::vector<Action>* out = nullptr;  // actions of the event being handled
   int64_t now = 0;
@@ -95,6 +96,7 @@ struct Core::Impl {
   // A kept settle's outcome onto its task (and, applied, into its job's spent).
   void RecordSettle(const LedgerOp& op, SettleState outcome);
   void OnBlobUploaded(const BlobUploaded& e);
+  void OnBlobsDeleted(const BlobsDeleted& e);
   void OnStakeChanged(const StakeChanged& e);
   void OnParamsChanged(const ParamsChanged& e);
   void OnTick(const Tick& e);

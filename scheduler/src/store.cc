@@ -163,6 +163,7 @@ Status Store::Impl::Prepare() {
       {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
       {&put_uploader, "INSERT OR IGNORE INTO blob_uploaders VALUES (?1, ?2)"},
+      {&del_uploaders, "DELETE FROM blob_uploaders WHERE blob = ?1"},
       {&put_node_class, "INSERT OR REPLACE INTO node_classes VALUES (?1, ?2)"},
   };
   for (const P& p : all) {
@@ -341,6 +342,10 @@ Status Store::Impl::SaveAll(const Dirty& d) {
   }
   for (const Verdict& v : d.verdicts) {
     if (auto st = audit.SaveVerdict(v); !st) return st;
+  }
+  for (const BlobHash& blob : d.blob_uploader_deletes) {
+    del_uploaders.Bind(1, blob);
+    if (auto st = del_uploaders.Run(); !st) return st;
   }
   for (const auto& [blob, uploader] : d.blob_uploaders) {
     put_uploader.Bind(1, blob);

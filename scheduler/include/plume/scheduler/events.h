@@ -126,6 +126,12 @@ struct BlobUploaded {
   BlobHash blob;
 };
 
+// A retention sweep (retention.h) deleted these blobs from the store: whoever uploaded them may
+// name them no more (an upload of the same bytes records its uploader again).
+struct BlobsDeleted {
+  std::vector<BlobHash> blobs;
+};
+
 // The ledger's stake of a node (stake:<node>, unbond:<node>), sent by the shell after the node
 // registers and after every ledger append that touches them (stake, unstake, withdraw, slash).
 // Placement gates on `staked`; a node whose stake rises becomes placeable again.
@@ -152,7 +158,7 @@ struct ParamsChanged {
 using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone, JobSubmitted,
                            TaskSucceeded, TaskRefused, TaskFailed, RoundAggregated,
                            RoundAggregationFailed, CancelJob, LedgerApplied, LedgerFailed,
-                           BlobUploaded, StakeChanged, ParamsChanged, Tick>;
+                           BlobUploaded, BlobsDeleted, StakeChanged, ParamsChanged, Tick>;
 
 // ---- actions ------------------------------------------------------------------------------
 
