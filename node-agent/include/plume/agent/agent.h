@@ -66,6 +66,11 @@ struct AgentOptions {
   };
   std::function<FilterVerdict(bool train, TaskOutput& output, const std::atomic<bool>& stop)>
       output_filter;
+  // Tests only, like output_filter: may change a training task's inner steps and a task's seed
+  // before it runs, so a test provider can do less work than asked, or sample with another seed,
+  // and still sign what it ran. Called on the agent's loop, once per task (not for dispute
+  // segments or state exports).
+  std::function<void(bool train, uint32_t& local_steps, uint64_t& seed)> task_filter;
 };
 
 struct AgentStats {
