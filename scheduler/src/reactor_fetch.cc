@@ -8,6 +8,7 @@
 #include "peer_text.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/limits.h"
+#include "plume/scheduler/owners.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
 
@@ -61,6 +62,7 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
     b.setStakeMicroPlume(node.stake_micro_plume);
     b.setUnbondingMicroPlume(node.unbonding_micro_plume);
     b.setSlashes(node.slashes);
+    b.setOwner(OwnerOf(node.info));
   }
   Reply(in.peer, m);
 }

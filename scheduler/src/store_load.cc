@@ -52,6 +52,14 @@ Status Store::Impl::LoadNodes(State& s) {
     if (!*row) break;
     if (auto n = s.nodes.find(c->Text(0)); n != s.nodes.end()) n->second.info.kernel_class = c->Text(1);
   }
+  // node_owners came with owner attestations, also without a version: no row, its own owner.
+  auto o = db.Prepare("SELECT id, owner FROM node_owners");
+  if (!o) return tl::unexpected(o.error());
+  for (auto row = o->Step(); ; row = o->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    if (auto n = s.nodes.find(o->Text(0)); n != s.nodes.end()) n->second.info.owner = o->Text(1);
+  }
   return {};
 }
 
