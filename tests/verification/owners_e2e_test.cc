@@ -54,6 +54,9 @@ TEST_F(OwnersE2E, TwoMachinesOfOneOwnerClaimingRetryableFalseDoNotFailTheJob) {
   ASSERT_TRUE(net_.WaitActiveNodes(2, seconds(90))) << net_.Logs();
   EXPECT_EQ(NodeOf(net_, "kill1").value("owner", ""), owner_);
   EXPECT_EQ(NodeOf(net_, "kill2").value("owner", ""), owner_);
+  const CommandResult table = net_.Cli({"nodes"});
+  EXPECT_NE(table.out.find("OWNER"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(owner_.substr(0, 16)), std::string::npos) << table.out;
   ASSERT_EQ(paid_.Mint("mint:team", 500'000'000, paid_.operator_key()).exit_code, 0)
       << net_.Logs();
   TrainShape shape;
