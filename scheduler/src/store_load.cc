@@ -30,7 +30,8 @@ Status Store::Impl::LoadNodes(State& s) {
     n.info = NodeInfo{q->Text(0), q->Text(1), GpusFromJson(json::parse(q->Text(2))),
                       static_cast<uint64_t>(q->Int(3)), static_cast<Backend>(q->Int(4)),
                       q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7),
-                      /*kernel_class: node_classes below*/ {}};
+                      /*kernel_class: node_classes below*/ {},
+                      /*owner: node_owners below*/ {}};
     n.state = static_cast<NodeState>(q->Int(8));
     n.registered_at_ms = q->Int(9);
     n.lease_expires_ms = q->Int(10);
