@@ -108,6 +108,8 @@ void Reactor::Impl::OnRegister(Incoming& in) {
                           "; it must be more than 0 (plume-agent --price N, micro-PLUME per "
                           "PFLOP)");
   }
+  // One ed25519 check (about 50 us), as for a submit's spec signature: cheap enough for the
+  // reactor thread, and only a Register that carries an attestation pays it.
   auto owner =
       OwnerFromRegister(in.message.body().getRegister(), in.principal, identity.public_key());
   if (!owner) {
