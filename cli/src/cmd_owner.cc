@@ -48,8 +48,7 @@ void RunAttest(AttestFlags f) {
   }
   auto owner = Identity::Load(f.key);
   if (!owner) {
-    Refuse(kExitBadInput, owner.error().message +
-                              " (the owner's key: create one with `plume keygen -o PATH`)");
+    Refuse(kExitBadInput, "--key is the owner's key: " + owner.error().message);
   }
   const std::string text = FormatOwnerAttestation(AttestOwner(*owner, *agent, *scheduler));
   if (f.out.empty()) {
