@@ -200,6 +200,8 @@ int main(int argc, char** argv) {
   app.add_option("--reprice-to", reprice_to);
   double cheat_q = 1.0;
   app.add_option("--cheat-q", cheat_q)->check(CLI::Range(0.0, 1.0));
+  std::string owner_attestation;
+  app.add_option("--owner-attestation", owner_attestation);  // as plume-agent's
   CLI11_PARSE(app, argc, argv);
   auto server = plume::PublicKeyFromHex(scheduler_id);
   auto identity = plume::Identity::LoadOrCreate(key_path);
@@ -209,6 +211,14 @@ int main(int argc, char** argv) {
   }
   options.scheduler_id = *server;
   options.cache_dir = cache_dir;
+  if (!owner_attestation.empty()) {
+    auto a = plume::ReadOwnerAttestationFor(owner_attestation, identity->public_key(), *server);
+    if (!a) {
+      std::cerr << "plume-cheat-agent: --owner-attestation: " << a.error().message << "\n";
+      return 2;
+    }
+    options.owner_attestation = *a;
+  }
   options.devices = plume::agent::PassedDevices(plume::agent::CheckDevices(options.threads));
   options.kernel_build = plume::agent::KernelBuild(options.devices);
   const plume::agent::AgentOptions copy = options;

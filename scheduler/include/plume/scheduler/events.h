@@ -82,7 +82,8 @@ struct TaskFailed {
   NodeId node;
   std::string reason;
   // false: the agent claims the input fails everywhere (bad data). A claim, not a fact: the task
-  // goes to another provider, and the job fails only when a second provider says the same.
+  // goes to another provider, and the job fails only when a provider of another owner says the
+  // same (owners.h).
   bool retryable = true;
 };
 
