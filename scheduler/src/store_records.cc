@@ -11,8 +11,8 @@ CREATE TABLE IF NOT EXISTS node_records (
   proven_faulty INTEGER, no_peer INTEGER, slashes INTEGER);
 )sql";
 
-constexpr const char* kNodeTables[] = {"nodes", "node_classes", "node_stats", "node_verdicts",
-                                       "node_audit"};
+constexpr const char* kNodeTables[] = {"nodes",         "node_classes", "node_owners",
+                                       "node_stats",    "node_verdicts", "node_audit"};
 
 }  // namespace
 

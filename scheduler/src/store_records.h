@@ -1,5 +1,5 @@
 // Private: the store's rows for forgotten nodes (core_forget.cc). Forgetting deletes a node's
-// registry rows (nodes, node_classes) and its record rows (node_stats, node_verdicts,
+// registry rows (nodes, node_classes, node_owners) and its record rows (node_stats, node_verdicts,
 // node_audit); a record worth keeping moves whole into node_records, keyed by the agent key, and
 // back out when the key registers again. A table of its own: an older database has none, which
 // means nothing was forgotten.

@@ -67,6 +67,7 @@ struct Dirty {
   std::vector<LedgerOp> outbox_upserts;
   std::vector<std::string> outbox_deletes;
   std::vector<std::pair<BlobHash, ClientId>> blob_uploaders;  // new (blob, uploader) pairs
+  std::vector<BlobHash> blob_uploader_deletes;                // every uploader of these goes
   std::vector<Verdict> verdicts;
   // Nodes forgotten (their registry rows go; saved before `nodes`, so a node forgotten and
   // registered again in one turn is written back), and records kept (set) or dropped (nullopt).
@@ -79,7 +80,8 @@ struct Dirty {
   bool Empty() const {
     return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
            outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty() &&
-           verdicts.empty() && forgotten_nodes.empty() && records.empty();
+           blob_uploader_deletes.empty() && verdicts.empty() && forgotten_nodes.empty() &&
+           records.empty();
   }
 };
 
