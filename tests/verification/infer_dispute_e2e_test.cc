@@ -117,18 +117,34 @@ TEST_F(InferDisputeE2E, AJunkCompletionIsConvictedByRegeneratingThatPromptAlone)
   // `plume audit`: each slashed run's verdict with the prompt and fraction (the scheduler's
   // word: the ledger holds no completion lists); where the referee's run is paid too (the escrow
   // pays audit runs while it lasts), the share its receipt bills, from the ledger alone.
-  json slashed = json::array();
+  // Through the scheduler, each verdict is also recomputed from the evidence blob it names:
+  // both completion lists, the referee's regenerated hashes and the receipts that sign them.
+  json slashed = json::array(), evidence_check;
   for (int i = 0; i < 60 && slashed.empty(); ++i) {
     CommandResult audit = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir(), "--json"});
     const json report = json::parse(audit.out, nullptr, false);
     ASSERT_FALSE(report.is_discarded()) << audit.out << audit.err;
     for (const json& v : report["verdicts"]) {
-      if (v["slashed"].get<int64_t>() > 0) slashed.push_back(v);
+      if (v["slashed"].get<int64_t>() > 0 && !v["verdict_entry"].is_null()) slashed.push_back(v);
+    }
+    for (const json& c : report["provenance"]["checks"]) {
+      if (c["name"] == "evidence") evidence_check = c;
     }
     if (slashed.empty()) std::this_thread::sleep_for(seconds(1));  // polling a process
   }
   ASSERT_FALSE(slashed.empty()) << "no slash in the audit" << net_.Logs();
+  EXPECT_EQ(evidence_check["status"], "ok") << evidence_check.dump();
   for (const json& v : slashed) {
+    EXPECT_TRUE(v["evidence"].is_string()) << v.dump();
+    EXPECT_TRUE(v["recomputed_from_evidence"].get<bool>()) << v.dump();
+    EXPECT_NE(v["how"].get<std::string>().find(
+                  "dispute recomputed from the ledger and the evidence blob"),
+              std::string::npos)
+        << v.dump();
+    EXPECT_NE(v["how"].get<std::string>().find("they first differ at prompt 1"),
+              std::string::npos)
+        << v.dump();
+    EXPECT_TRUE(v["problems"].empty()) << v.dump();
     EXPECT_EQ(v["verdict"], "disputed: proven faulty") << v.dump();
     EXPECT_EQ(v["faulty"], net_.agent_id("cheat")) << v.dump();
     EXPECT_EQ(v["schedulers_word"]["dispute_link"], 1) << v.dump();
