@@ -26,7 +26,7 @@ std::vector<Hash256> Chain(const std::string& seed, size_t n) {
 }
 
 // A run's receipt, signed by `agent`, committing to `list`.
-EvidenceRun Run(const Identity& agent, uint64_t task, const Hash256& output,
+EvidenceRun SignedRun(const Identity& agent, uint64_t task, const Hash256& output,
                 std::vector<Hash256> list) {
   ReceiptFields f;
   f.job_id = kJob;
@@ -56,8 +56,8 @@ Case Train() {
   for (size_t i = 5; i < links; ++i) orig[i] = H("faulty" + std::to_string(i));
   Case c_;
   c_.evidence = {"job-1/r0/w0", EvidenceKind::kTrain, kSteps,
-                 {Run(a, 10, H("out A"), orig), Run(b, 11, H("out B"), audit),
-                  Run(c, 12, H("state 5"), {audit[5]})}};
+                 {SignedRun(a, 10, H("out A"), orig), SignedRun(b, 11, H("out B"), audit),
+                  SignedRun(c, 12, H("state 5"), {audit[5]})}};
   c_.fact.task = "job-1/r0/w0";
   c_.fact.policy = kDisputePolicy;
   c_.fact.outcome = VerdictOutcome::kOriginalFaulty;
@@ -80,8 +80,8 @@ Case Infer() {
   audit[7] = H("bad 7");
   Case c_;
   c_.evidence = {"job-1/s3", EvidenceKind::kInfer, 10,
-                 {Run(a, 20, H("jsonl A"), orig), Run(b, 21, H("jsonl B"), audit),
-                  Run(c, 22, H("jsonl R"), {orig[2], orig[7]})}};
+                 {SignedRun(a, 20, H("jsonl A"), orig), SignedRun(b, 21, H("jsonl B"), audit),
+                  SignedRun(c, 22, H("jsonl R"), {orig[2], orig[7]})}};
   c_.fact.task = "job-1/s3";
   c_.fact.policy = kDisputePolicy;
   c_.fact.outcome = VerdictOutcome::kAuditorFaulty;
@@ -126,7 +126,7 @@ TEST(DisputeEvidence, HonestEvidenceRecomputesTheVerdict) {
   // A chain of the wrong length convicts its sender with no referee and nothing recomputed.
   Case c = Train();
   c.evidence.runs[1].commitments.pop_back();
-  c.evidence.runs[1] = Run(Identity::Generate(), 11, H("out B"), c.evidence.runs[1].commitments);
+  c.evidence.runs[1] = SignedRun(Identity::Generate(), 11, H("out B"), c.evidence.runs[1].commitments);
   c.evidence.runs.pop_back();
   c.fact.runs.pop_back();
   c.agents = {c.agents[0], std::nullopt};
@@ -172,7 +172,7 @@ TEST(DisputeEvidence, EachTamperedPieceFailsWithItsReason) {
       auto& ref = c.evidence.runs[2];
       std::vector<Hash256> other(ref.commitments.size(), H("neither"));
       const Identity r = Identity::Generate();
-      ref = Run(r, c.evidence.kind == EvidenceKind::kTrain ? 12 : 22, c.fact.runs[2].output, other);
+      ref = SignedRun(r, c.evidence.kind == EvidenceKind::kTrain ? 12 : 22, c.fact.runs[2].output, other);
       c.agents[2] = r.public_key();
       expect(c, "give undecided");
       c.fact.outcome = VerdictOutcome::kUndecided;
@@ -213,7 +213,7 @@ TEST(DisputeEvidence, EachTamperedPieceFailsWithItsReason) {
   }
   {  // equal lists never give a dispute/1 verdict
     Case c = Infer();
-    c.evidence.runs[1] = Run(Identity::Generate(), 21, H("jsonl B"), c.evidence.runs[0].commitments);
+    c.evidence.runs[1] = SignedRun(Identity::Generate(), 21, H("jsonl B"), c.evidence.runs[0].commitments);
     c.agents[1] = std::nullopt;
     expect(c, "the two lists give no dispute");
   }

@@ -6,7 +6,8 @@
 // referee that regenerated ONLY that prompt (1 of the shard's 4: fraction 0.25 < 1), at its global
 // index, and the cheater is convicted and never paid; no honest provider is ever found faulty;
 // the job succeeds. The fraction per dispute is read from the scheduler's verdict line, and
-// `plume audit` shows it as the scheduler's word next to the share the receipts' FLOPs give.
+// `plume audit` shows it next to the share the receipts' FLOPs give, and recomputes the verdict
+// from the evidence blob it names (both completion lists, the referee's hashes, the receipts).
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -114,8 +115,8 @@ TEST_F(InferDisputeE2E, AJunkCompletionIsConvictedByRegeneratingThatPromptAlone)
   }
   EXPECT_EQ(lines, kShards * kPromptsPerShard);
 
-  // `plume audit`: each slashed run's verdict with the prompt and fraction (the scheduler's
-  // word: the ledger holds no completion lists); where the referee's run is paid too (the escrow
+  // `plume audit`: each slashed run's verdict with the prompt and fraction (the ledger holds no
+  // completion lists, the evidence blob does); where the referee's run is paid too (the escrow
   // pays audit runs while it lasts), the share its receipt bills, from the ledger alone.
   // Through the scheduler, each verdict is also recomputed from the evidence blob it names:
   // both completion lists, the referee's regenerated hashes and the receipts that sign them.
