@@ -4,6 +4,7 @@
 #include "plume/scheduler/dispute_evidence.h"
 
 #include "core_impl.h"
+#include "plume/verify/dispute.h"
 
 namespace plume::scheduler {
 namespace {

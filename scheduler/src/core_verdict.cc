@@ -23,6 +23,7 @@
 #include "core_impl.h"
 #include "plume/ledger/verdict.h"
 #include "plume/scheduler/dispute_evidence.h"
+#include "plume/verify/dispute.h"
 #include "verdict_memo.h"
 
 namespace plume::scheduler {
