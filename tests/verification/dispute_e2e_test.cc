@@ -131,6 +131,11 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
       << slashed.dump();
   EXPECT_TRUE(slashed["problems"].empty()) << slashed.dump();
   EXPECT_EQ(evidence_check["status"], "ok") << evidence_check.dump();
+  // Offline, the ledger alone checks the verdicts' receipts and says who checks the evidence.
+  CommandResult verify = net_.Cli({"ledger", "verify", paid_.ledger_dir()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("dispute verdicts name an evidence blob"), std::string::npos)
+      << verify.out;
   EXPECT_EQ(slashed["verdict"], "disputed: proven faulty") << slashed.dump();
   EXPECT_EQ(slashed["faulty"], net_.agent_id("cheat")) << slashed.dump();
   EXPECT_EQ(slashed["schedulers_word"]["dispute_link"], 2) << slashed.dump();
