@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   plume::cli::RegisterStakeCommands(app);
   plume::cli::RegisterGovCommands(app);
   plume::cli::RegisterDataCommands(app);
+  plume::cli::RegisterOwnerCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {  // a command failed; it has printed why

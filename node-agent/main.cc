@@ -2,6 +2,7 @@
 // agent (finish or hand back the running task, deliver results) and exit 0.
 //   plume-agent --scheduler tcp://HOST:PORT --scheduler-id HEX [--key PATH] [--name NAME]
 //               [--cache-dir DIR] [--cache-bytes-max N] [--price N] [--threads N]
+//               [--owner-attestation FILE]
 //   plume-agent selftest
 #include <signal.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@
 #include "plume/agent/agent.h"
 #include "plume/agent/devices.h"
 #include "plume/agent/metrics.h"
+#include "plume/protocol/hash.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/owner.h"
 #include "plume/kernels/omp_env.h"
 
 namespace {
@@ -76,7 +79,8 @@ std::unique_ptr<plume::agent::AgentMetricsServer> ServeMetrics(
 }
 
 int RunAgent(plume::agent::AgentOptions options, const std::string& key_path,
-             const std::string& scheduler_id_hex, const MetricsFlags& metrics_flags) {
+             const std::string& scheduler_id_hex, const std::string& attestation_path,
+             const MetricsFlags& metrics_flags) {
   auto server = plume::PublicKeyFromHex(scheduler_id_hex);
   if (!server) {
     spdlog::error("--scheduler-id: {} (pass the scheduler's 64-hex-character id)",
@@ -90,6 +94,15 @@ int RunAgent(plume::agent::AgentOptions options, const std::string& key_path,
     return 2;
   }
   spdlog::info("agent id {} (key {})", identity->Id(), key_path);
+  if (!attestation_path.empty()) {
+    auto a = plume::ReadOwnerAttestationFor(attestation_path, identity->public_key(), *server);
+    if (!a) {
+      spdlog::error("--owner-attestation: {}", a.error().message);
+      return 2;
+    }
+    spdlog::info("operated by owner {}", plume::ToHex(a->owner));
+    options.owner_attestation = *a;
+  }
   const auto checks = plume::agent::CheckDevices(options.threads);
   for (const auto& c : checks) {
     if (c.offer.selftest_passed) {
@@ -134,6 +147,7 @@ int main(int argc, char** argv) {
   plume::agent::AgentOptions options;
   std::string key_path = HomeDir() + "/.config/plume/agent.key";
   std::string scheduler_id;
+  std::string attestation_path;
   std::string cache_dir = HomeDir() + "/.cache/plume-agent";
   MetricsFlags metrics;
   options.name = HostName();
@@ -141,6 +155,9 @@ int main(int argc, char** argv) {
   app.add_option("--scheduler-id", scheduler_id, "the scheduler's id (hex ed25519 public key)");
   app.add_option("--key", key_path, "this agent's key file (created with mode 0600 if missing)");
   app.add_option("--name", options.name, "name shown in `plume nodes`");
+  app.add_option("--owner-attestation", attestation_path,
+                 "the owner's signed word that it operates this agent (`plume owner attest`); "
+                 "without it the agent is its own owner");
   app.add_option("--cache-dir", cache_dir, "blob cache and undelivered results");
   app.add_option("--cache-bytes-max", options.cache_bytes_max, "blob cache size cap in bytes");
   // The scheduler refuses a price of 0 or less (a free bid would win every placement), so the
@@ -172,7 +189,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     options.cache_dir = cache_dir;
-    return RunAgent(std::move(options), key_path, scheduler_id, metrics);
+    return RunAgent(std::move(options), key_path, scheduler_id, attestation_path, metrics);
   } catch (const std::exception& e) {
     // Last resort: library code returns errors as values; this only catches bugs.
     spdlog::critical("unexpected error: {}", e.what());

@@ -240,7 +240,7 @@ TEST(CoreStake, OneProvidersRetryableFalseRequeuesElsewhereASecondOneFailsTheJob
   // A second, different provider says the same: now the task is the problem.
   h.Do(TaskFailed{third[0].task, third[0].attempt, third[0].node, "bad data", false});
   EXPECT_EQ(h.JobAt("j").state, JobState::kFailed);
-  EXPECT_NE(h.JobAt("j").reason.find("2 providers say so"), std::string::npos) << h.JobAt("j").reason;
+  EXPECT_NE(h.JobAt("j").reason.find("2 providers of 2 owners say so"), std::string::npos) << h.JobAt("j").reason;
   EXPECT_EQ(h.ledger.back().kind, LedgerOpKind::kRelease);
 }
 

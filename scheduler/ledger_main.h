@@ -46,6 +46,11 @@ inline void BindLedgerHooks(LedgerBridge& bridge, const PublicKey& op_key,
     if (auto d = b->ledger().Dataset(id)) v = DatasetView{d->terms, d->revoked};
     return v;
   };
+  options.ledger_kept_blobs = [b = &bridge] {
+    std::vector<BlobHash> out;
+    for (const Hash256& h : b->ledger().LiveDatasetBlobs()) out.push_back(ToHex(h));
+    return out;
+  };
   options.ledger_tick = [b = &bridge] {
     if (auto w = b->WithdrawMatured(); !w) {
       spdlog::warn("withdrawing matured unbonding stake: {} (retried next tick)",

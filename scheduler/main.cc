@@ -158,6 +158,18 @@ int Main(int argc, char** argv) {
   app.add_option("--upload-quota-bytes", options.upload_quota_bytes_per_day,
                  "blob bytes one key may upload per 24 h (0: no limit); agents' task results "
                  "are not counted");
+  int64_t retention_s = options.retention.finished_job_ms / 1000;
+  int64_t unused_retention_s = options.retention.unused_blob_ms / 1000;
+  int64_t retention_sweep_s = options.retention_sweep_ms / 1000;
+  app.add_option("--blob-retention-s", retention_s,
+                 "keep a finished job's blobs this long (default 30 days)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100} * 365 * 86'400));
+  app.add_option("--unused-blob-retention-s", unused_retention_s,
+                 "keep a blob no job uses this long after it was stored (default 7 days)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100} * 365 * 86'400));
+  app.add_option("--retention-sweep-s", retention_sweep_s,
+                 "how often retention deletes blobs (0: never; default 600)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86'400}));
   app.add_option("--endpoint-file", endpoint_file, "write the bound endpoint here (port 0)");
   std::string metrics_address = "0.0.0.0", metrics_port_file;
   // The last --metrics-port wins, so a wrapper (or a test harness) can override a default.
@@ -251,6 +263,9 @@ int Main(int argc, char** argv) {
                "a private test network: with --operator-id, allows flag values outside the "
                "governance bounds (a challenge window of 0, say), which otherwise refuse to start");
   CLI11_PARSE(app, argc, argv);
+  options.retention.finished_job_ms = retention_s * 1000;
+  options.retention.unused_blob_ms = unused_retention_s * 1000;
+  options.retention_sweep_ms = retention_sweep_s * 1000;
   plume::gov::Params gov_initial;
   if (auto why = plume::scheduler::InitialGovParams(core, gov_flags, unbonding_ms,
                                                     !operator_id.empty(), test_network, gov_initial);

@@ -24,6 +24,11 @@ std::string Printable(const json& j) {
 
 json Num(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
+// The node's owner (hex); a scheduler from before owner attestations sends none: its own id.
+std::string OwnerText(wire::NodeInfo::Reader n) {
+  return n.getOwner().size() == 0 ? std::string(n.getNodeId().cStr()) : n.getOwner().cStr();
+}
+
 std::string Hex(capnp::Data::Reader d) { return ToHex(std::span<const uint8_t>(d.begin(), d.size())); }
 
 void PrintJobHuman(wire::JobInfo::Reader j) {
@@ -144,9 +149,9 @@ void RunNodes(const NetFlags& flags) {
     std::cout << Printable(out) << "\n";
     return;
   }
-  std::printf("%-18s %-16s %-9s %-28s %14s %5s %9s %7s %7s %7s %6s %7s %14s %7s\n", "NODE",
-              "NAME", "STATE", "DEVICES", "PRICE/PFLOP", "TASKS", "SUCCEEDED", "VALID", "REFUSED",
-              "AUDITED", "FAULTY", "AUDIT%", "STAKE", "SLASHED");
+  std::printf("%-18s %-16s %-16s %-9s %-28s %14s %5s %9s %7s %7s %7s %6s %7s %14s %7s\n",
+              "NODE", "NAME", "OWNER", "STATE", "DEVICES", "PRICE/PFLOP", "TASKS", "SUCCEEDED",
+              "VALID", "REFUSED", "AUDITED", "FAULTY", "AUDIT%", "STAKE", "SLASHED");
   for (auto n : nodes) {
     std::string devices;
     for (auto g : n.getGpus()) {
@@ -155,16 +160,22 @@ void RunNodes(const NetFlags& flags) {
     }
     // FAULTY: results (or audit runs) a referee proved wrong (docs/verification.md).
     // STAKE: free stake in PLUME (what placement counts); SLASHED: proven faults slashed.
-    std::printf("%-18s %-16s %-9s %-28s %14lld %5u %9llu %7llu %7llu %7llu %6llu %6.1f%% %14s %7llu\n",
-                n.getNodeId().cStr(), n.getName().cStr(), NodeStateName(n.getState()).c_str(),
-                devices.c_str(), static_cast<long long>(n.getPriceMicroPlumePerPflop()),
-                n.getRunningTasks(), static_cast<unsigned long long>(n.getTasksSucceeded()),
-                static_cast<unsigned long long>(n.getResultsValid()),
-                static_cast<unsigned long long>(n.getTasksRefused()),
-                static_cast<unsigned long long>(n.getResultsAudited()),
-                static_cast<unsigned long long>(n.getProvenFaulty()), n.getAuditRatePpm() / 1e4,
-                PlumeText(n.getStakeMicroPlume()).c_str(),
-                static_cast<unsigned long long>(n.getSlashes()));
+    // OWNER: "self" for a node that declared no owner, else the owner key's first 16 hex digits
+    // (--json has it whole).
+    const std::string owner = OwnerText(n);
+    const std::string owner_text = owner == n.getNodeId().cStr() ? "self" : owner.substr(0, 16);
+    std::printf(
+        "%-18s %-16s %-16s %-9s %-28s %14lld %5u %9llu %7llu %7llu %7llu %6llu %6.1f%% %14s "
+        "%7llu\n",
+        n.getNodeId().cStr(), n.getName().cStr(), owner_text.c_str(),
+        NodeStateName(n.getState()).c_str(), devices.c_str(),
+        static_cast<long long>(n.getPriceMicroPlumePerPflop()), n.getRunningTasks(),
+        static_cast<unsigned long long>(n.getTasksSucceeded()),
+        static_cast<unsigned long long>(n.getResultsValid()),
+        static_cast<unsigned long long>(n.getTasksRefused()),
+        static_cast<unsigned long long>(n.getResultsAudited()),
+        static_cast<unsigned long long>(n.getProvenFaulty()), n.getAuditRatePpm() / 1e4,
+        PlumeText(n.getStakeMicroPlume()).c_str(), static_cast<unsigned long long>(n.getSlashes()));
   }
 }
 
@@ -275,7 +286,8 @@ json NodeToJson(wire::NodeInfo::Reader n) {
           {"audit_rate_ppm", n.getAuditRatePpm()},
           {"stake_micro_plume", n.getStakeMicroPlume()},
           {"unbonding_micro_plume", n.getUnbondingMicroPlume()},
-          {"slashes", n.getSlashes()}};
+          {"slashes", n.getSlashes()},
+          {"owner", OwnerText(n)}};
 }
 
 std::string ProgressText(wire::JobInfo::Reader j) {

@@ -34,4 +34,7 @@ void RegisterGovCommands(CLI::App& app);
 // data publish/revoke/show/terms/list/access/earnings (cmd_data.cc).
 void RegisterDataCommands(CLI::App& app);
 
+// owner attest (cmd_owner.cc).
+void RegisterOwnerCommands(CLI::App& app);
+
 }  // namespace plume::cli

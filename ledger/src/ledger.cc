@@ -367,6 +367,15 @@ std::optional<DatasetRecord> Ledger::Dataset(std::string_view id) const {
   return state_.Dataset(id);
 }
 
+std::vector<Hash256> Ledger::LiveDatasetBlobs() const {
+  std::lock_guard lock(mu_);
+  std::vector<Hash256> out;
+  for (const auto& [id, d] : state_.datasets()) {
+    if (!d.revoked) out.push_back(d.terms.blob_hash);
+  }
+  return out;
+}
+
 uint64_t Ledger::DatasetsPublishedBy(const PublicKey& owner) const {
   std::lock_guard lock(mu_);
   return state_.DatasetsPublishedBy(owner);

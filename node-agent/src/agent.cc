@@ -121,6 +121,9 @@ void Agent::Impl::SendRegister(Clock::time_point now) {
   reg.setKernelBuild(options.kernel_build);
   reg.setAgentVersion("plume-agent 0.1");
   reg.setMaxConcurrentTasks(1);
+  if (options.owner_attestation) {
+    OwnerAttestationToWire(*options.owner_attestation, reg.initOwnerAttestation());
+  }
   // Results finished while the scheduler was away: it must not requeue these tasks.
   std::vector<std::pair<uint64_t, uint32_t>> refs;
   for (const auto& key : spool->Keys()) {

@@ -241,6 +241,7 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
           spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
                        held->task_id, pruned.error().message);
         }
+        if (options.task_filter) options.task_filter(true, t.local_steps, t.seed);
         t.states = dispute_states;
         t.state_key = SpoolKey(held->task_id, held->attempt);
         work = MakeTrainWork(std::move(t), ChooseDevice(options));
@@ -259,6 +260,10 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
     t.top_p = p.getTopP();
     for (auto s : p.getStop()) t.stop.emplace_back(s.cStr(), s.size());
     t.seed = p.getSeed();
+    if (options.task_filter) {
+      uint32_t unused_steps = 0;
+      options.task_filter(false, unused_steps, t.seed);
+    }
     if (p.getTokenizer().size() > 0) t.tokenizer = p.getTokenizer().cStr();
     for (auto ref : p.getTokenizerFiles()) {
       auto file = blob(ref);

@@ -224,6 +224,9 @@ struct NodeInfo {                # one row of `plume nodes`
   stakeMicroPlume @17 :Int64;
   unbondingMicroPlume @18 :Int64;
   slashes @19 :UInt64;
+  # Who operates the node (Register.ownerAttestation, docs/providers.md): hex ed25519 key; the
+  # node's own id when it declared no owner.
+  owner @20 :Text;
 }
 
 # ---------------------------------------------------------------- agent <-> scheduler
@@ -236,6 +239,18 @@ struct Register {                # agent -> scheduler; reply RegisterAck or Erro
   agentVersion @4 :Text;
   maxConcurrentTasks @5 :UInt32;
   heldResults @6 :List(TaskRef); # finished results not yet acknowledged (after a reconnect)
+  ownerAttestation @7 :OwnerAttestation;  # optional; absent: the agent is its own owner
+}
+
+# "Agent key `agent` is operated by owner `owner`" on the network of `scheduler`, signed by the
+# owner (protocol/owner.h; docs/protocol.md "Owners"). Every field has an exact length; a
+# Register whose attestation is malformed, for another agent or scheduler, or badly signed is
+# refused whole (ErrorCode badMessage or unauthorized).
+struct OwnerAttestation {
+  owner @0 :Data;                # 32 bytes: the owner's ed25519 public key
+  agent @1 :Data;                # 32 bytes: the registering agent's key
+  scheduler @2 :Data;            # 32 bytes: this scheduler's id
+  signature @3 :Data;            # 64 bytes: the owner's, over the domain tag and the three keys
 }
 
 struct RegisterAck {

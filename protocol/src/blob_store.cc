@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <list>
@@ -69,6 +70,14 @@ Status FsyncDir(const fs::path& dir) {
 
 }  // namespace detail
 
+namespace {
+int64_t UnixMsNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 struct BlobStore::Impl {
   fs::path dir;
   BlobStoreOptions options;
@@ -76,6 +85,7 @@ struct BlobStore::Impl {
   struct Entry {
     uint64_t size_bytes;
     std::list<std::string>::iterator lru;  // position in `lru`, front = most recently used
+    int64_t stored_unix_ms;                // StoredBlobInfo: not moved by reads, unlike `lru`
   };
   std::unordered_map<std::string, Entry> index;  // hex -> entry
   std::list<std::string> lru;
@@ -89,9 +99,9 @@ struct BlobStore::Impl {
     lru.push_front(hex);
     e.lru = lru.begin();
   }
-  void InsertLocked(const std::string& hex, uint64_t size) {
+  void InsertLocked(const std::string& hex, uint64_t size, int64_t stored_unix_ms) {
     lru.push_front(hex);
-    index[hex] = Entry{size, lru.begin()};
+    index[hex] = Entry{size, lru.begin(), stored_unix_ms};
     used_bytes += size;
   }
   void EraseLocked(const std::string& hex) {
@@ -100,6 +110,12 @@ struct BlobStore::Impl {
     used_bytes -= it->second.size_bytes;
     lru.erase(it->second.lru);
     index.erase(it);
+  }
+  // The same bytes stored again count as new for retention, here and (through the file's mtime)
+  // after a restart.
+  void RestoredLocked(Entry& e, const std::string& hex) {
+    e.stored_unix_ms = UnixMsNow();
+    ::utimensat(AT_FDCWD, PathOf(hex).c_str(), nullptr, 0);  // best effort: only a restart needs it
   }
   // Drops least recently used, unpinned blobs (never `keep`) until the cap holds.
   void EvictLocked(const std::string& keep) {
@@ -155,7 +171,12 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& dir, BlobStor
   }
   if (ec) return Fail("cannot index blob directory " + dir.string() + ": " + ec.message());
   std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.mtime < b.mtime; });
-  for (const auto& f : found) impl->InsertLocked(f.hex, f.size);
+  for (const auto& f : found) {
+    const auto sys = std::chrono::file_clock::to_sys(f.mtime);
+    impl->InsertLocked(
+        f.hex, f.size,
+        std::chrono::duration_cast<std::chrono::milliseconds>(sys.time_since_epoch()).count());
+  }
   impl->EvictLocked("");
   return std::unique_ptr<BlobStore>(new BlobStore(std::move(impl)));
 }
@@ -167,6 +188,7 @@ Result<Hash256> BlobStore::Put(std::span<const uint8_t> bytes) {
     std::lock_guard lock(impl_->mu);
     if (auto it = impl_->index.find(hex); it != impl_->index.end()) {
       impl_->TouchLocked(it->second, hex);
+      impl_->RestoredLocked(it->second, hex);
       return hash;
     }
   }
@@ -203,9 +225,10 @@ Status BlobStore::Adopt(const fs::path& file, const Hash256& hash, uint64_t size
   if (auto s = detail::FsyncDir(final_path.parent_path()); !s) return s;
   std::lock_guard lock(impl_->mu);
   if (auto it = impl_->index.find(hex); it != impl_->index.end()) {
-    impl_->TouchLocked(it->second, hex);  // two writers raced; same bytes, nothing to do
+    impl_->TouchLocked(it->second, hex);  // stored again (or two writers raced): same bytes
+    impl_->RestoredLocked(it->second, hex);
   } else {
-    impl_->InsertLocked(hex, size_bytes);
+    impl_->InsertLocked(hex, size_bytes, UnixMsNow());
   }
   impl_->EvictLocked(hex);
   return {};
@@ -267,6 +290,16 @@ Status BlobStore::Remove(const Hash256& hash) {
   impl_->EraseLocked(hex);
   if (ec) return Fail("cannot remove blob " + hex + ": " + ec.message());
   return {};
+}
+
+std::vector<StoredBlobInfo> BlobStore::List() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<StoredBlobInfo> out;
+  out.reserve(impl_->index.size());
+  for (const auto& [hex, e] : impl_->index) {
+    if (auto h = HashFromHex(hex)) out.push_back({*h, e.size_bytes, e.stored_unix_ms});
+  }
+  return out;
 }
 
 fs::path BlobStore::PathOf(const Hash256& hash) const { return impl_->PathOf(ToHex(hash)); }

@@ -71,6 +71,47 @@ TEST_F(BlobStoreTest, PutGetRoundTripIsContentAddressed) {
   EXPECT_EQ(*again->Get(*empty), "");
 }
 
+// List is what a retention sweep reads: every blob with the time its bytes were last stored,
+// which a second store of the same bytes moves forward (a reread does not), kept across a reopen
+// through the file's mtime.
+TEST_F(BlobStoreTest, ListGivesEachBlobAndWhenItWasLastStored) {
+  auto store = Open("a");
+  const auto a = store->Put(RandomBytes(1000, 1)), b = store->Put(RandomBytes(10, 2));
+  ASSERT_TRUE(a && b);
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  auto find = [](const std::vector<StoredBlobInfo>& l, const Hash256& h) {
+    for (const StoredBlobInfo& i : l) {
+      if (i.hash == h) return i;
+    }
+    return StoredBlobInfo{};
+  };
+  std::vector<StoredBlobInfo> list = store->List();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(find(list, *a).size_bytes, 1000u);
+  EXPECT_GT(find(list, *a).stored_unix_ms, now_ms() - 60'000);
+  // Made old on disk (as after a week), reopened: the mtime is the stored time.
+  const std::string hex = ToHex(*a);
+  const fs::path path = dir_ / "a" / hex.substr(0, 2) / hex.substr(2);
+  fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::hours(24 * 7));
+  store.reset();
+  store = Open("a");
+  const int64_t old_ms = find(store->List(), *a).stored_unix_ms;
+  EXPECT_LT(old_ms, now_ms() - 6 * 24 * 3'600'000LL);
+  ASSERT_TRUE(store->Get(*a));  // a read is no store
+  EXPECT_EQ(find(store->List(), *a).stored_unix_ms, old_ms);
+  ASSERT_TRUE(store->Put(RandomBytes(1000, 1)));  // the same bytes stored again
+  EXPECT_GT(find(store->List(), *a).stored_unix_ms, now_ms() - 60'000);
+  store.reset();
+  store = Open("a");
+  EXPECT_GT(find(store->List(), *a).stored_unix_ms, now_ms() - 60'000) << "kept on disk";
+  ASSERT_TRUE(store->Remove(*a));
+  EXPECT_EQ(store->List().size(), 1u);
+}
+
 // A blob written in pieces is the blob Put stores for the same bytes; a writer dropped before
 // Commit leaves nothing behind.
 TEST_F(BlobStoreTest, WriterStoresPiecesAsOneBlob) {

@@ -54,6 +54,7 @@ std::vector<Action> Core::Handle(int64_t now_ms, const Event& event) {
         else if constexpr (std::is_same_v<E, LedgerApplied>) m.OnLedgerApplied(e);
         else if constexpr (std::is_same_v<E, LedgerFailed>) m.OnLedgerFailed(e);
         else if constexpr (std::is_same_v<E, BlobUploaded>) m.OnBlobUploaded(e);
+        else if constexpr (std::is_same_v<E, BlobsDeleted>) m.OnBlobsDeleted(e);
         else if constexpr (std::is_same_v<E, StakeChanged>) m.OnStakeChanged(e);
         else if constexpr (std::is_same_v<E, ParamsChanged>) m.OnParamsChanged(e);
         else m.OnTick(e);
@@ -122,6 +123,8 @@ Dirty Core::TakeDirty() {
   m.dirty_verdicts.clear();
   d.blob_uploaders = std::move(m.dirty_uploaders);
   m.dirty_uploaders.clear();
+  d.blob_uploader_deletes = std::move(m.dirty_uploader_deletes);
+  m.dirty_uploader_deletes.clear();
   d.next_job_seq = m.s.next_job_seq;
   d.next_op_seq = m.s.next_op_seq;
   d.next_task_wire_id = m.s.next_task_wire_id;
@@ -137,6 +140,15 @@ Dirty Core::TakeDirty() {
 void Core::Impl::OnBlobUploaded(const BlobUploaded& e) {
   if (s.blob_uploaders[e.blob].insert(e.uploader).second) {
     dirty_uploaders.emplace_back(e.blob, e.uploader);
+  }
+}
+
+void Core::Impl::OnBlobsDeleted(const BlobsDeleted& e) {
+  for (const BlobHash& b : e.blobs) {
+    if (s.blob_uploaders.erase(b) == 0) continue;
+    // The store applies deletes before inserts: an insert of this turn must not outlive them.
+    std::erase_if(dirty_uploaders, [&b](const auto& row) { return row.first == b; });
+    dirty_uploader_deletes.push_back(b);
   }
 }
 

@@ -80,17 +80,6 @@ const char* Suffix(AuditRole role) {
   return role == AuditRole::kAudit ? "/audit" : role == AuditRole::kExport ? "/export" : "/referee";
 }
 
-bool Core::Impl::HasPeer(const Job& job, const std::string& kernel_class,
-                         const std::set<NodeId>& not_these) const {
-  const TaskNeeds needs = NeedsOf(job.spec);
-  const Admission rules = admission();
-  return std::any_of(s.nodes.begin(), s.nodes.end(), [&](const auto& kv) {
-    const Node& n = kv.second;
-    return n.state == NodeState::kActive && n.info.kernel_class == kernel_class &&
-           !not_these.contains(kv.first) && Eligible(needs, n, rules);
-  });
-}
-
 bool Core::Impl::DrawAudit(Task& t, Node& n) {
   if (!config.audits) return false;
   const uint32_t rate = verify::AuditRatePpm(RecordOf(n), config.audit);
@@ -106,12 +95,13 @@ bool Core::Impl::DrawAudit(Task& t, Node& n) {
   }
   if (!IsExactClass(n.info.kernel_class) ||
       !HasPeer(s.jobs.at(t.job), n.info.kernel_class, {n.info.id})) {
-    // Never compared across classes: an unaudited result is counted, not guessed at.
+    // Never compared across classes, nor judged by the same owner: an unaudited result is
+    // counted, not guessed at.
     t.audit = AuditStatus::kNoPeer;
     ++n.unaudited_no_peer;
-    Info(
-        "drawn for an audit, but no other provider of class " + n.info.kernel_class + ": unaudited",
-        t.job, t.id, n.info.id);
+    Info("drawn for an audit, but no provider of class " + n.info.kernel_class +
+             " of another owner: unaudited",
+         t.job, t.id, n.info.id);
     return false;
   }
   if (!PromiseReserve(s.jobs.at(t.job), t)) {
@@ -339,7 +329,7 @@ void Core::Impl::RequeueAudit(Task& a, const std::string& why, bool backoff, boo
   }
   // The one peer of the class had its run refused: waiting for another would hold the result's
   // settle for nothing, so it stands unaudited as if none had been there.
-  if (exclude_node && !HasPeer(s.jobs.at(a.job), a.kernel_class, a.excluded)) {
+  if (exclude_node && !HasPeer(s.jobs.at(a.job), a.kernel_class, JudgedNodes(a), a.excluded)) {
     DropAudit(a, "no other provider of the class after a refused run; last: " + why);
     return;
   }

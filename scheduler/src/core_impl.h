@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "plume/scheduler/core.h"
+#include "plume/scheduler/owners.h"
 #include "plume/scheduler/placement.h"
 #include "plume/scheduler/work.h"
 #include "plume/verify/audit.h"
@@ -72,6 +73,7 @@ struct Core::Impl {
   std::set<std::string> dirty_ops;
   std::set<TaskId> dirty_verdicts;
   std::vector<std::pair<BlobHash, ClientId>> dirty_uploaders;
+  std::vector<BlobHash> dirty_uploader_deletes;
 
   std::vector<Action>* out = nullptr;  // actions of the event being handled
   int64_t now = 0;
@@ -95,6 +97,7 @@ struct Core::Impl {
   // A kept settle's outcome onto its task (and, applied, into its job's spent).
   void RecordSettle(const LedgerOp& op, SettleState outcome);
   void OnBlobUploaded(const BlobUploaded& e);
+  void OnBlobsDeleted(const BlobsDeleted& e);
   void OnStakeChanged(const StakeChanged& e);
   void OnParamsChanged(const ParamsChanged& e);
   void OnTick(const Tick& e);
@@ -146,8 +149,8 @@ struct Core::Impl {
   // A refused result: the task goes back to the queue at once, for any provider but the ones
   // whose results were refused.
   void RequeueElsewhere(Task& t, const std::string& why);
-  // retryable=false from t.node: a claim. Another provider tries the task; a second provider's
-  // claim (or nobody else who could try) fails the job.
+  // retryable=false from t.node: a claim. Another provider tries the task; the job fails once
+  // providers of two owners have made the claim (owners.h NonRetryableFailsJob).
   void OnNonRetryable(Task& t, const std::string& why);
   // Whether the task may not go to this node (refused there, or the node called it hopeless).
   static bool Excludes(const Task& t, const NodeId& node) {
@@ -181,9 +184,13 @@ struct Core::Impl {
   // settled, convicted and slashed; the others are settled. `referee` is null when a malformed
   // chain decided without one.
   void Conclude(Task& orig, Task& audit, Task* referee, verify::Outcome o);
-  // Whether an active provider of the class, none of `not_these`, could ever run the job's tasks.
-  bool HasPeer(const Job& job, const std::string& kernel_class,
-               const std::set<NodeId>& not_these) const;
+  // Whether an active provider of the class could ever run the job's tasks as a judge of the
+  // runs of `judged`: of another owner than all of them (owners.h), and none of `also_not`.
+  bool HasPeer(const Job& job, const std::string& kernel_class, const std::set<NodeId>& judged,
+               const std::set<NodeId>& also_not = {}) const;
+  // The nodes whose runs audit task `a` judges: the original's (an audit), the original's and
+  // the audit's (a referee); none for an export, which goes to a disputant by design.
+  std::set<NodeId> JudgedNodes(const Task& a) const;
   Task& AddAuditTask(const Task& orig, AuditRole role, const std::set<NodeId>& excluded);
   void RequeueAudit(Task& a, const std::string& why, bool backoff, bool exclude_node);
   void DropAudit(Task& a, const std::string& why);

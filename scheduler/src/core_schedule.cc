@@ -96,11 +96,14 @@ void Core::Impl::OnNonRetryable(Task& t, const std::string& why) {
   t.nonretryable_from.insert(reporter);
   Touch(t);
   // One provider's word is a claim (it may be the one at fault, or lying to kill the job); two
-  // providers saying the same is evidence about the task. With nobody else who could try it right
-  // now, the task waits for one, as any task without an eligible provider does: failing the job
-  // on the claim would let whoever grabs a task first on a quiet network kill any job. A
-  // training round's timeout still bounds the wait, and the team can cancel.
-  if (t.nonretryable_from.size() >= 2) {
+  // independent providers saying the same is evidence about the task. Machines of one owner are
+  // one voice (owners.h): they share the owner's set-up, and the owner's interest. With nobody
+  // else who could try it right now, the task waits for one, as any task without an eligible
+  // provider does: failing the job on the claim would let whoever grabs a task first on a quiet
+  // network kill any job. A training round's timeout still bounds the wait, and the team can
+  // cancel.
+  const std::set<OwnerId> owners = OwnersOf(t.nonretryable_from, s.nodes);
+  if (NonRetryableFailsJob(owners)) {
     Unlink(t);
     t.state = TaskState::kFailed;
     t.finished_at_ms = now;
@@ -108,7 +111,8 @@ void Core::Impl::OnNonRetryable(Task& t, const std::string& why) {
     Touch(t);
     FinishJob(job, JobState::kFailed,
               "task " + t.id + " failed and cannot succeed elsewhere (" +
-                  std::to_string(t.nonretryable_from.size()) + " providers say so): " + why);
+                  std::to_string(t.nonretryable_from.size()) + " providers of " +
+                  std::to_string(owners.size()) + " owners say so): " + why);
     return;
   }
   const TaskNeeds needs = NeedsOf(job.spec);
@@ -119,6 +123,7 @@ void Core::Impl::OnNonRetryable(Task& t, const std::string& why) {
   });
   Requeue(t,
           std::string("provider says it cannot succeed (") +
+              (t.nonretryable_from.size() > 1 ? "its owner's other provider said so too; " : "") +
               (another ? "another provider will try" : "waiting for another provider") + "): " + why,
           false);
 }
@@ -209,12 +214,15 @@ void Core::Impl::Schedule(bool full) {
         needs.memory_bytes, needs.backend ? static_cast<int>(*needs.backend) : -1,
         needs.max_price_micro_plume_per_pflop);
     if (job.escrow_held && !no_fit.contains(needs_key)) {
+      // An audit or referee run goes only to a provider of the original's class, and of an owner
+      // none of the runs it judges has (owners.h).
+      const std::set<OwnerId> judged = OwnersOf(JudgedNodes(t), s.nodes);
       for (const FreeKey& k : free) {
         Node& n = s.nodes.at(k.id);
         if (!CanEverRun(needs, n.info)) continue;
-        // An audit or referee run goes only to another provider of the original's class.
         if (Excludes(t, k.id) || (!t.pinned_node.empty() && k.id != t.pinned_node) ||
-            (t.audit_role != AuditRole::kNone && n.info.kernel_class != t.kernel_class)) {
+            (t.audit_role != AuditRole::kNone && n.info.kernel_class != t.kernel_class) ||
+            !IndependentOf(OwnerOf(n.info), judged)) {
           excluded_only = true;
           continue;
         }

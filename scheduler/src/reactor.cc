@@ -153,6 +153,9 @@ Status Reactor::RunOnce(std::chrono::milliseconds wait) {
     m.DropSpentAllowances();
     m.next_upload_sweep_ms = m.NowMs() + 60'000;
   }
+  if (m.opt.retention_sweep_ms > 0 && m.NowMs() >= m.next_retention_sweep_ms) {
+    m.SweepRetention();
+  }
   if (auto st = m.Persist(); !st) return st;
   m.Act();
   return {};

@@ -8,16 +8,17 @@
 #include "peer_text.h"
 #include "plume/protocol/limits.h"
 #include "plume/scheduler/limits.h"
+#include "plume/scheduler/owners.h"
 #include "plume/scheduler/work.h"
 #include "reactor_impl.h"
 
 namespace plume::scheduler {
 
 // The largest reply: every row at its text bounds (peer_text.h; the kernel class is bounded as
-// Register.kernelBuild), with 64 bytes of Cap'n Proto
-// overhead per device and 256 per row, must fit one message.
+// Register.kernelBuild; the node id and the owner are 64 hex digits each, the agent key 32
+// bytes), with 64 bytes of Cap'n Proto overhead per device and 256 per row, must fit one message.
 static_assert(plume::limits::kListRowsMax *
-                      (kNodeNameBytesMax + kAgentVersionBytesMax + 64 + 32 + 256 +
+                      (kNodeNameBytesMax + kAgentVersionBytesMax + 64 + 64 + 32 + 256 +
                        kNodeDevicesMax * (kDeviceNameBytesMax + 64)) <
                   plume::limits::kMessageBytesMax,
               "a ListNodes reply at the text bounds of limits.h must fit one message");
@@ -61,6 +62,7 @@ void Reactor::Impl::OnListNodes(Incoming& in) {
     b.setStakeMicroPlume(node.stake_micro_plume);
     b.setUnbondingMicroPlume(node.unbonding_micro_plume);
     b.setSlashes(node.slashes);
+    b.setOwner(OwnerOf(node.info));
   }
   Reply(in.peer, m);
 }

@@ -99,6 +99,7 @@ struct Reactor::Impl {
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<BlobService> blob_service;
   int64_t next_upload_sweep_ms = 0;  // CloseIdleUploads once a minute
+  int64_t next_retention_sweep_ms = 0;
   std::unique_ptr<TransportServer> server;
   std::chrono::steady_clock::time_point started;
   int64_t clock_base_ms = 0;
@@ -217,6 +218,8 @@ struct Reactor::Impl {
   void OnBlobStored(const PublicKey& principal, const Hash256& hash, uint64_t size_bytes);
   ResultAllowance* ResultAllowanceFor(const std::string& principal_hex, uint64_t size_bytes);
   void DropSpentAllowances();
+  // Blob retention (retention.h): deletes what no job keeps, and momentum no round reads again.
+  void SweepRetention();
   // reactor_screen.cc; nullopt while a stored job's tokenizer bound is still being found.
   std::optional<uint64_t> ResultBytesMax(const Task& t);
   void LearnTokenBytesMax(const JobId& id, JobExtra& x);

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   attempt INTEGER, amount INTEGER, flops INTEGER, legs TEXT NOT NULL DEFAULT '[]',
   memo TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS node_classes (id TEXT PRIMARY KEY, kernel_class TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS node_owners (id TEXT PRIMARY KEY, owner TEXT NOT NULL);
 )sql";
 
 // Adds `column` (declared as `decl`) at the end of `table` unless it is there.
@@ -163,7 +164,9 @@ Status Store::Impl::Prepare() {
       {&put_op, "INSERT OR REPLACE INTO outbox VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"},
       {&del_op, "DELETE FROM outbox WHERE id = ?1"},
       {&put_uploader, "INSERT OR IGNORE INTO blob_uploaders VALUES (?1, ?2)"},
+      {&del_uploaders, "DELETE FROM blob_uploaders WHERE blob = ?1"},
       {&put_node_class, "INSERT OR REPLACE INTO node_classes VALUES (?1, ?2)"},
+      {&put_node_owner, "INSERT OR REPLACE INTO node_owners VALUES (?1, ?2)"},
   };
   for (const P& p : all) {
     auto s = db.Prepare(p.sql);
@@ -195,6 +198,11 @@ Status Store::Impl::SaveNode(const Node& n) {
     put_node_class.Bind(2, i.kernel_class);
     if (auto st = put_node_class.Run(); !st) return st;
   }
+  // Written also when empty: a node that registers again without its attestation is its own
+  // owner again, after a restart too.
+  put_node_owner.Bind(1, i.id);
+  put_node_owner.Bind(2, i.owner);
+  if (auto st = put_node_owner.Run(); !st) return st;
   put_node_stats.Bind(1, i.id);
   put_node_stats.Bind(2, n.tasks_succeeded);
   put_node_stats.Bind(3, n.tasks_failed);
@@ -341,6 +349,10 @@ Status Store::Impl::SaveAll(const Dirty& d) {
   }
   for (const Verdict& v : d.verdicts) {
     if (auto st = audit.SaveVerdict(v); !st) return st;
+  }
+  for (const BlobHash& blob : d.blob_uploader_deletes) {
+    del_uploaders.Bind(1, blob);
+    if (auto st = del_uploaders.Run(); !st) return st;
   }
   for (const auto& [blob, uploader] : d.blob_uploaders) {
     put_uploader.Bind(1, blob);

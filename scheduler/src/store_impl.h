@@ -25,9 +25,9 @@ std::vector<SlashLeg> LegsFromJson(const nlohmann::json& j);
 struct Store::Impl {
   sql::Db db;
   sql::Stmt put_meta, put_node, put_node_stats, put_node_verdicts, put_excluded, put_job, put_spec,
-      del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader,
+      del_outputs_from, put_output, put_task, put_round, put_op, del_op, put_uploader, del_uploaders,
       put_nonretryable;
-  sql::Stmt put_node_class;
+  sql::Stmt put_node_class, put_node_owner;
   AuditRows audit;
   // Output blobs of every job as last committed (present = the job's spec row is written), and
   // what the open transaction changes; merged on commit, dropped on rollback.

@@ -30,7 +30,8 @@ Status Store::Impl::LoadNodes(State& s) {
     n.info = NodeInfo{q->Text(0), q->Text(1), GpusFromJson(json::parse(q->Text(2))),
                       static_cast<uint64_t>(q->Int(3)), static_cast<Backend>(q->Int(4)),
                       q->Int(5) != 0, static_cast<uint64_t>(q->Int(6)), q->Int(7),
-                      /*kernel_class: node_classes below*/ {}};
+                      /*kernel_class: node_classes below*/ {},
+                      /*owner: node_owners below*/ {}};
     n.state = static_cast<NodeState>(q->Int(8));
     n.registered_at_ms = q->Int(9);
     n.lease_expires_ms = q->Int(10);
@@ -51,6 +52,14 @@ Status Store::Impl::LoadNodes(State& s) {
     if (!row) return tl::unexpected(row.error());
     if (!*row) break;
     if (auto n = s.nodes.find(c->Text(0)); n != s.nodes.end()) n->second.info.kernel_class = c->Text(1);
+  }
+  // node_owners came with owner attestations, also without a version: no row, its own owner.
+  auto o = db.Prepare("SELECT id, owner FROM node_owners");
+  if (!o) return tl::unexpected(o.error());
+  for (auto row = o->Step(); ; row = o->Step()) {
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    if (auto n = s.nodes.find(o->Text(0)); n != s.nodes.end()) n->second.info.owner = o->Text(1);
   }
   return {};
 }

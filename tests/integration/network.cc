@@ -92,11 +92,18 @@ bool Network::StartScheduler(std::string* why, const std::vector<std::string>& e
   return true;
 }
 
+std::string Network::MakeAgentKey(const std::string& name) {
+  if (!agent_ids_.count(name)) {
+    agent_ids_[name] = MakeKey(dir_ / "keys" / ("agent-" + name + ".key"));
+  }
+  return agent_ids_.at(name);
+}
+
 bool Network::StartAgent(const std::string& name, std::string* why,
                          const std::vector<std::string>& extra, const std::string& scheduler_id,
                          const std::string& binary) {
   const fs::path key = dir_ / "keys" / ("agent-" + name + ".key");
-  if (!agent_ids_.count(name)) agent_ids_[name] = MakeKey(key);
+  MakeAgentKey(name);
   const std::string bin = binary.empty() ? AgentBin() : binary;
   std::vector<std::string> argv = {bin,
                                    "--scheduler", endpoint_,

@@ -53,6 +53,9 @@ class Network {
   bool StartAgent(const std::string& name, std::string* why,
                   const std::vector<std::string>& extra = {}, const std::string& scheduler_id = "",
                   const std::string& binary = "");
+  // Makes agent `name`'s key now (StartAgent keeps it) and returns its id: for what must name
+  // the agent before it starts (an owner attestation).
+  std::string MakeAgentKey(const std::string& name);
   Process& agent(const std::string& name) { return agents_.at(name); }
   std::string agent_id(const std::string& name) const { return agent_ids_.at(name); }
   std::filesystem::path agent_log(const std::string& name) const {

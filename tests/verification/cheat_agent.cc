@@ -4,7 +4,18 @@
 //   zero  train: an all-zero delta (no work done)     infer: an empty output
 //   nan   train: one parameter NaN                    infer: the JSONL with one line dropped
 //   scale train: the delta times 1000                 infer: the lines in reverse order
+//   random train: every parameter uniform in [-0.5, 0.5]
+//          infer: every line's bytes random printable characters (not JSONL any more)
+//   shape  train: a well-formed checkpoint of a model one layer deeper
+//          infer: valid JSONL, every line's index one too high
 //   halve train: the delta times 0.5 (within every screen's bound: only a replay audit sees it)
+//   stale train: the delta of its previous training task instead of this one's (its first, with
+//         nothing earlier to replay, an all-zero delta); the commitments stay this task's honest
+//         ones, so the chains agree and only a full re-run decides
+//   steps train: runs half of the task's inner steps (at least one) and signs that honestly: a
+//         shorter chain than the task implies
+//   seed  infer: samples with the job's seed + 1 and signs that honestly: well-formed, plausible
+//         text that only a replay tells apart
 //   chain train: the delta halved AND the commitment chain changed from link --cheat-link on, as
 //         a provider whose training went wrong at that step would commit (signed as sent); its
 //         exports and any segment it replays stay honest
@@ -29,8 +40,11 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <memory>
+#include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "plume/agent/agent.h"
 #include "plume/agent/devices.h"
@@ -56,7 +70,18 @@ void CheatTrain(const std::string& mode, TaskOutput& out) {
   if (mode == "halve") {
     for (float& x : p) x *= 0.5f;
   }
-  if (auto bytes = plume::kernels::SaveCheckpointBytes(ck->config, p)) out.result = *bytes;
+  if (mode == "random") {
+    // Seeded by the delta itself, so a rerun of the same task cheats the same way.
+    std::mt19937 rng(static_cast<uint32_t>(p.size()));
+    std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+    for (float& x : p) x = u(rng);
+  }
+  plume::kernels::ModelConfig config = ck->config;
+  if (mode == "shape") {
+    config.n_layer += 1;  // a well-formed checkpoint of another model
+    p.assign(static_cast<size_t>(config.NumParams()), 0.001f);
+  }
+  if (auto bytes = plume::kernels::SaveCheckpointBytes(config, p)) out.result = *bytes;
 }
 
 // "junk" on line `at`: see the file comment. Nothing to change when the shard has no such line.
@@ -98,6 +123,20 @@ void CheatInfer(const std::string& mode, TaskOutput& out) {
   if (mode == "zero") lines.clear();
   if (mode == "nan" && !lines.empty()) lines.pop_back();
   if (mode == "scale") std::reverse(lines.begin(), lines.end());
+  if (mode == "random") {
+    std::mt19937 rng(static_cast<uint32_t>(lines.size()));
+    for (std::string& l : lines) {
+      for (size_t i = 0; i + 1 < l.size(); ++i) l[i] = static_cast<char>(' ' + rng() % 95);
+    }
+  }
+  if (mode == "shape") {  // valid JSON, every line one index off
+    for (std::string& l : lines) {
+      auto j = nlohmann::json::parse(l, nullptr, false);
+      if (j.is_discarded() || !j.contains("index")) continue;
+      j["index"] = j["index"].get<int64_t>() + 1;
+      l = j.dump() + "\n";
+    }
+  }
   out.result.clear();
   for (const std::string& l : lines) out.result.insert(out.result.end(), l.begin(), l.end());
 }
@@ -151,7 +190,8 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-port", metrics_port)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // accepted, not served
   app.add_option("--cheat", cheat)
-      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve", "chain", "junk", "squat", "kill"}));
+      ->check(CLI::IsMember({"none", "zero", "nan", "scale", "halve", "random", "shape", "stale", "steps",
+                          "seed", "chain", "junk", "squat", "kill"}));
   size_t cheat_link = 1;
   app.add_option("--cheat-link", cheat_link, "chain: the first commitment link changed");
   size_t cheat_prompt = 0;
@@ -160,6 +200,8 @@ int main(int argc, char** argv) {
   app.add_option("--reprice-to", reprice_to);
   double cheat_q = 1.0;
   app.add_option("--cheat-q", cheat_q)->check(CLI::Range(0.0, 1.0));
+  std::string owner_attestation;
+  app.add_option("--owner-attestation", owner_attestation);  // as plume-agent's
   CLI11_PARSE(app, argc, argv);
   auto server = plume::PublicKeyFromHex(scheduler_id);
   auto identity = plume::Identity::LoadOrCreate(key_path);
@@ -169,20 +211,42 @@ int main(int argc, char** argv) {
   }
   options.scheduler_id = *server;
   options.cache_dir = cache_dir;
+  if (!owner_attestation.empty()) {
+    auto a = plume::ReadOwnerAttestationFor(owner_attestation, identity->public_key(), *server);
+    if (!a) {
+      std::cerr << "plume-cheat-agent: --owner-attestation: " << a.error().message << "\n";
+      return 2;
+    }
+    options.owner_attestation = *a;
+  }
   options.devices = plume::agent::PassedDevices(plume::agent::CheckDevices(options.threads));
   options.kernel_build = plume::agent::KernelBuild(options.devices);
   const plume::agent::AgentOptions copy = options;
   using Verdict = plume::agent::AgentOptions::FilterVerdict;
-  options.output_filter = [cheat, cheat_q, cheat_link, cheat_prompt, n = uint64_t{0}, reprice_to,
-                            copy,
+  // The same even spread of cheated tasks as the output filter below, counted apart: this one
+  // runs on the agent's loop when a task starts, that one on the task's thread when it ends.
+  auto cheat_now = [cheat_q](uint64_t k) {
+    return std::fmod(static_cast<double>(k) * 0.6180339887498949, 1.0) < cheat_q;
+  };
+  if (cheat == "steps" || cheat == "seed") {
+    options.task_filter = [cheat, cheat_now, k = uint64_t{0}](bool train, uint32_t& steps,
+                                                              uint64_t& seed) mutable {
+      if (!cheat_now(++k)) return;
+      if (cheat == "steps" && train) steps = std::max<uint32_t>(1, steps / 2);
+      if (cheat == "seed" && !train) seed += 1;
+      spdlog::warn("cheating on this task: {}", cheat);
+    };
+  }
+  auto previous = std::make_shared<std::vector<uint8_t>>();  // stale: the last honest delta
+  options.output_filter = [cheat, cheat_now, cheat_link, cheat_prompt, n = uint64_t{0}, reprice_to,
+                            copy, previous,
                             id = *identity](
                               bool train, TaskOutput& out,
                               const std::atomic<bool>& stop) mutable -> Verdict {
     if (reprice_to != 0) Reprice(copy, id, reprice_to);
     // A fixed sequence: the k-th result is cheated on when (k * golden ratio) mod 1 < q, so a
     // fraction q of the results, spread evenly, the same in every run of the test.
-    const double u = std::fmod(static_cast<double>(++n) * 0.6180339887498949, 1.0);
-    if (u >= cheat_q || cheat == "none") return {};
+    if (!cheat_now(++n) || cheat == "none" || cheat == "steps" || cheat == "seed") return {};
     spdlog::warn("cheating on this result: {}", cheat);
     if (cheat == "squat") {
       while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -194,6 +258,17 @@ int main(int argc, char** argv) {
       if (!train || out.commitments.size() <= 1) return {};
       CheatTrain("halve", out);
       for (size_t i = cheat_link; i < out.commitments.size(); ++i) out.commitments[i][0] ^= 0x5a;
+      return {};
+    }
+    if (cheat == "stale") {
+      if (!train || out.commitments.size() <= 1) return {};  // an export or a segment: honest
+      std::vector<uint8_t> honest = out.result;
+      if (previous->empty()) {
+        CheatTrain("zero", out);
+      } else {
+        out.result = *previous;
+      }
+      *previous = std::move(honest);
       return {};
     }
     if (cheat == "junk") {

@@ -100,7 +100,7 @@ TEST_P(ScreensE2E, CorruptedInferenceShardIsRefusedNeverPaidAndTheJobSucceeds) {
   EXPECT_EQ(settles, 2) << history->dump();
 }
 
-INSTANTIATE_TEST_SUITE_P(Cheats, ScreensE2E, ::testing::Values("zero", "nan"));
+INSTANTIATE_TEST_SUITE_P(Cheats, ScreensE2E, ::testing::Values("zero", "nan", "scale", "random", "shape"));
 
 }  // namespace
 }  // namespace plume::itest

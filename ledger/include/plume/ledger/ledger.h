@@ -90,6 +90,8 @@ class Ledger {
   bool Slashed(std::string_view job, std::string_view task) const;
   // A published dataset's record (data_entries.h), without copying the state.
   std::optional<DatasetRecord> Dataset(std::string_view id) const;
+  // The blobs of every published dataset not revoked (what a blob retention sweep must keep).
+  std::vector<Hash256> LiveDatasetBlobs() const;
   // State::DatasetsPublishedBy, without copying the state.
   uint64_t DatasetsPublishedBy(const PublicKey& owner) const;
   // Index of the entry with this client-chosen id (for `plume ledger prove ID`).

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "plume/agent/task_executor.h"
 #include "plume/protocol/error.h"
 #include "plume/protocol/identity.h"
+#include "plume/protocol/owner.h"
 
 namespace plume::agent {
 
@@ -50,6 +52,9 @@ struct AgentOptions {
   int64_t price_micro_plume_per_pflop = 0;
   std::vector<DeviceOffer> devices;  // only devices that passed the selftest are offered
   std::string kernel_build;          // reported in Register and in receipts
+  // Sent in every Register (protocol/owner.h): the owner that operates this machine. None: the
+  // agent is its own owner. The caller checks it holds for this key and scheduler first.
+  std::optional<OwnerAttestation> owner_attestation;
   int threads = 0;                   // CPU backend threads (0: library default)
   // Host RAM the agent's task inputs may take (task_work.h InputsTooLarge); 0: what the machine
   // has. Tests set it to play a small agent.
@@ -66,6 +71,11 @@ struct AgentOptions {
   };
   std::function<FilterVerdict(bool train, TaskOutput& output, const std::atomic<bool>& stop)>
       output_filter;
+  // Tests only, like output_filter: may change a training task's inner steps and a task's seed
+  // before it runs, so a test provider can do less work than asked, or sample with another seed,
+  // and still sign what it ran. Called on the agent's loop, once per task (not for dispute
+  // segments or state exports).
+  std::function<void(bool train, uint32_t& local_steps, uint64_t& seed)> task_filter;
 };
 
 struct AgentStats {

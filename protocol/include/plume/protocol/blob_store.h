@@ -46,6 +46,14 @@ struct BlobStoreOptions {
   uint64_t capacity_bytes = 0;  // 0: no cap, nothing is evicted
 };
 
+// One blob in the store, for a retention sweep: when its bytes were last stored (written, or
+// written again by another upload of the same bytes; kept across restarts as the file's mtime).
+struct StoredBlobInfo {
+  Hash256 hash{};
+  uint64_t size_bytes = 0;
+  int64_t stored_unix_ms = 0;
+};
+
 class BlobStore {
  public:
   // Creates the directory when missing and indexes what is there (for LRU: by file mtime).
@@ -62,6 +70,8 @@ class BlobStore {
   bool Has(const Hash256& hash) const;
   Result<uint64_t> SizeOf(const Hash256& hash) const;
   Status Remove(const Hash256& hash);
+  // Every blob, from the in-memory index (no directory walk).
+  std::vector<StoredBlobInfo> List() const;
   std::filesystem::path PathOf(const Hash256& hash) const;
 
   // Pinned blobs survive eviction; pins nest (Pin twice, Unpin twice).

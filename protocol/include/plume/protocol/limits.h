@@ -76,4 +76,8 @@ inline constexpr size_t kLedgerHistoryBytesMax = kMessageBytesMax / 2;
 // prompt, so this bounds the prompts of a shard whose result carries commitments (2 MiB).
 inline constexpr size_t kResultCommitmentsMax = 65536;
 
+// An owner attestation file (protocol/owner.h): five short lines, about 400 bytes. Read with this
+// bound so that a wrong path (a dataset, a device) is refused, not read whole.
+inline constexpr size_t kOwnerAttestationFileBytesMax = 1024;
+
 }  // namespace plume::limits

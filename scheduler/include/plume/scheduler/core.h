@@ -61,6 +61,7 @@ struct Dirty {
   std::vector<LedgerOp> outbox_upserts;
   std::vector<std::string> outbox_deletes;
   std::vector<std::pair<BlobHash, ClientId>> blob_uploaders;  // new (blob, uploader) pairs
+  std::vector<BlobHash> blob_uploader_deletes;                // every uploader of these goes
   std::vector<Verdict> verdicts;
   uint64_t next_job_seq = 1;
   uint64_t next_op_seq = 1;
@@ -68,7 +69,8 @@ struct Dirty {
   int64_t now_ms = 0;
   bool Empty() const {
     return nodes.empty() && jobs.empty() && tasks.empty() && rounds.empty() &&
-           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty() && verdicts.empty();
+           outbox_upserts.empty() && outbox_deletes.empty() && blob_uploaders.empty() &&
+           blob_uploader_deletes.empty() && verdicts.empty();
   }
 };
 

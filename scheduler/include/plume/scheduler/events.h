@@ -86,7 +86,8 @@ struct TaskFailed {
   NodeId node;
   std::string reason;
   // false: the agent claims the input fails everywhere (bad data). A claim, not a fact: the task
-  // goes to another provider, and the job fails only when a second provider says the same.
+  // goes to another provider, and the job fails only when a provider of another owner says the
+  // same (owners.h).
   bool retryable = true;
 };
 
@@ -130,6 +131,12 @@ struct BlobUploaded {
   BlobHash blob;
 };
 
+// A retention sweep (retention.h) deleted these blobs from the store: whoever uploaded them may
+// name them no more (an upload of the same bytes records its uploader again).
+struct BlobsDeleted {
+  std::vector<BlobHash> blobs;
+};
+
 // The ledger's stake of a node (stake:<node>, unbond:<node>), sent by the shell after the node
 // registers and after every ledger append that touches them (stake, unstake, withdraw, slash).
 // Placement gates on `staked`; a node whose stake rises becomes placeable again.
@@ -156,7 +163,7 @@ struct ParamsChanged {
 using Event = std::variant<AgentRegistered, Heartbeat, AgentDraining, AgentGone, JobSubmitted,
                            TaskSucceeded, TaskRefused, TaskFailed, RoundAggregated,
                            RoundAggregationFailed, CancelJob, LedgerApplied, LedgerFailed,
-                           BlobUploaded, StakeChanged, ParamsChanged, Tick>;
+                           BlobUploaded, BlobsDeleted, StakeChanged, ParamsChanged, Tick>;
 
 // ---- actions ------------------------------------------------------------------------------
 

@@ -130,6 +130,16 @@ inline constexpr size_t kClientJobKeyBytesMax = 256;
 // The spec TOML is kept whole in the store (its prompts inline), so it is bounded only by the
 // message it arrives in; it is still checked for UTF-8 before it is parsed and kept.
 
+// Blob retention (retention.h): a finished job's blobs are kept this long (its owner's time to
+// fetch and audit it; raise it where third parties must recompute pay for longer), a blob no job
+// uses this long after it was stored. A sweep runs every kRetentionSweepMsDefault and deletes at
+// most kRetentionDeletesPerSweepMax blobs (unlinks on the reactor thread: a few ms per thousand);
+// a sweep that hit the cap is followed by another a second later.
+inline constexpr int64_t kBlobRetentionFinishedJobMsDefault = int64_t{30} * 24 * 3'600'000;
+inline constexpr int64_t kBlobRetentionUnusedMsDefault = int64_t{7} * 24 * 3'600'000;
+inline constexpr int64_t kRetentionSweepMsDefault = 10 * 60'000;
+inline constexpr size_t kRetentionDeletesPerSweepMax = 1000;
+
 // plume_gpus{modelName}: device names are whatever agents say and keys are free, so the series
 // are those of live agents' devices, at most this many names (most devices first), the rest
 // summed under modelName="other". A fleet has a handful of GPU models.

@@ -23,6 +23,7 @@
 #include "plume/protocol/identity.h"
 #include "plume/protocol/transport.h"
 #include "plume/scheduler/core.h"
+#include "plume/scheduler/retention.h"
 #include "plume/scheduler/store.h"
 
 namespace plume::scheduler {
@@ -84,6 +85,11 @@ struct ReactorOptions {
   // Blob bytes one key may upload per 24 h (0: no limit). An agent uploading while it holds an
   // assigned task (its results) is not counted.
   uint64_t upload_quota_bytes_per_day = 256ULL << 30;
+  // Blob retention (retention.h): what the sweep keeps, and how often it runs (0: never).
+  RetentionPolicy retention;
+  int64_t retention_sweep_ms = kRetentionSweepMsDefault;
+  // Blobs the ledger keeps whatever the jobs (published datasets not revoked); nullptr: none.
+  std::function<std::vector<BlobHash>()> ledger_kept_blobs;
   // Stake (reactor_stake.cc; main.cc binds these to the LedgerBridge). stake_of: a node's stake,
   // told to the core when it registers; stake_changes: the nodes whose stake a ledger append
   // changed since the last call, polled every turn; ledger_tick: the ledger side's periodic

@@ -46,6 +46,10 @@ struct NodeInfo {
   // kernels). Replay audits compare bits only between providers of one class; any other text
   // (an older agent) is kept as sent and matches no other provider.
   std::string kernel_class;
+  // Who operates the node: the hex key of the owner whose attestation the agent registered with
+  // (protocol/owner.h, checked by the reactor), or empty: the node is its own owner. Audits,
+  // referees and the retryable=false rule count providers by owner (owners.h).
+  NodeId owner;
 
   bool operator==(const NodeInfo&) const = default;
 };
