@@ -91,9 +91,10 @@ TEST(Retention, AnOpenAuditOrARecentVerdictKeepsAFinishedJobsBlobs) {
   v.original_output = "delta";
   v.audit_output = "audit-out";
   v.referee_output = "referee-out";
+  v.evidence_blob = "evidence";  // a dispute/1 verdict's: `plume audit` recomputes it from this
   s.verdicts[v.task] = v;
   in_use = BlobsInUse(s, 100 * kDay, Policy(), {});
-  EXPECT_TRUE(HasAll(in_use, {"delta", "audit-out", "referee-out", "data"}));
+  EXPECT_TRUE(HasAll(in_use, {"delta", "audit-out", "referee-out", "evidence", "data"}));
   EXPECT_TRUE(BlobsInUse(s, 121 * kDay, Policy(), {}).empty());
 }
 

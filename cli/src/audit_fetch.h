@@ -2,9 +2,11 @@
 // (FetchJob) and its blobs (BlobGet), over the CLI's usual connection (net_client.h).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
+#include "audit_evidence.h"
 #include "audit_provenance.h"
 #include "net_client.h"
 
@@ -31,13 +33,17 @@ struct ProvenanceReport {
   std::string scheduler;            // the endpoint asked
   std::optional<JobRecord> record;  // what the scheduler answered, when it did
   std::vector<CheckResult> checks;
+  // Dispute verdicts recomputed from their evidence blobs, by task (also the "evidence" check).
+  std::map<std::string, EvidenceResult> evidence;
   bool ok() const;  // checked and no check found a problem
 };
 
 // Connects, fetches the record and runs every check of audit_provenance.h against the ledger's
-// receipts of the job. Not reaching the scheduler is a report (checked = false), not a failure;
+// receipts of the job, and recomputes its dispute verdicts from their evidence blobs
+// (audit_evidence.h) against the job's ledger entries. Not reaching the scheduler is a report (checked = false), not a failure;
 // an unreadable --spec file or unusable --key/--scheduler-id ends the command (exit 2).
 ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::string& job,
-                                 const std::vector<ReceiptFacts>& receipts);
+                                 const std::vector<ReceiptFacts>& receipts,
+                                 const std::vector<ledger::LoggedEntry>& job_entries);
 
 }  // namespace plume::cli

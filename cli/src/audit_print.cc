@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "audit_evidence.h"
 #include "audit_ledger.h"
 #include "audit_money.h"
 #include "audit_verdicts.h"
@@ -91,6 +92,9 @@ json VerdictsJson(const std::vector<TaskVerdict>& verdicts) {
                    {"verdict", v.verdict},
                    {"faulty", v.faulty},
                    {"recomputed_from_ledger", v.recomputed},
+                   {"evidence", v.evidence ? json(ToHex(*v.evidence)) : json(nullptr)},
+                   {"evidence_checked", v.evidence_checked},
+                   {"recomputed_from_evidence", v.recomputed_from_evidence},
                    {"verdict_entry", v.verdict_entry ? json(*v.verdict_entry) : json(nullptr)},
                    {"segment_share", v.segment_share ? json(*v.segment_share) : json(nullptr)},
                    {"how", v.how},
@@ -114,7 +118,10 @@ void PrintVerdictsText(const std::vector<TaskVerdict>& verdicts) {
               << (v.verdict_entry ? " [verdict entry #" + std::to_string(*v.verdict_entry) + "]"
                                   : std::string())
               << (v.faulty.empty() ? "" : ", proven faulty: " + v.faulty.substr(0, 16) + "..")
-              << (v.recomputed ? " (recomputed from the ledger)" : "") << "\n      " << v.how
+              << (v.recomputed ? " (recomputed from the ledger)" : "")
+              << (v.recomputed_from_evidence ? " (recomputed from the ledger and the evidence blob)"
+                                             : "")
+              << "\n      " << v.how
               << "\n";
     for (const RunFact& r : v.runs) {
       std::cout << "      " << r.role << " run by " << r.provider.substr(0, 16) << ".. output "
@@ -185,7 +192,9 @@ void PrintAuditJson(const std::string& job, const LedgerAudit& audit, const Prov
                    {"finder", m.finder},           {"treasury", m.treasury}};
   }
   j["tasks_micro_plume"] = tasks;
-  j["verdicts"] = VerdictsJson(VerdictsOf(audit.entries));
+  std::vector<TaskVerdict> verdicts = VerdictsOf(audit.entries);
+  ApplyEvidence(verdicts, p.evidence);
+  j["verdicts"] = VerdictsJson(verdicts);
   if (audit.lineage) {
     j["lineage"] = {{"verified", audit.lineage->check.ok()},
                     {"summary", LineageSummary(*audit.lineage)},
@@ -240,7 +249,9 @@ void PrintAuditText(const std::string& job, const std::string& dir, const Ledger
     std::cout << "    (pay waiting for an audit or the challenge window is not in the ledger "
                  "yet: `plume balance` shows it)\n";
   }
-  PrintVerdictsText(VerdictsOf(audit.entries));
+  std::vector<TaskVerdict> verdicts = VerdictsOf(audit.entries);
+  ApplyEvidence(verdicts, p.evidence);
+  PrintVerdictsText(verdicts);
   if (audit.hold) {
     const auto& h = *audit.hold;
     std::cout << "  held " << h.held.value() << " = paid " << h.paid.value() << " + fees "

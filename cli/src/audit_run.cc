@@ -53,7 +53,8 @@ bool ProvenanceReport::ok() const {
 }
 
 ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::string& job,
-                                 const std::vector<ReceiptFacts>& receipts) {
+                                 const std::vector<ReceiptFacts>& receipts,
+                                 const std::vector<ledger::LoggedEntry>& job_entries) {
   ProvenanceReport report;
   const char* env = std::getenv("PLUME_SCHEDULER");
   report.scheduler = !options.net.scheduler.empty() ? options.net.scheduler : (env ? env : "");
@@ -85,6 +86,8 @@ ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::st
   report.checks.push_back(std::move(replay.checkpoints));
   report.checks.push_back(std::move(replay.replay));
   report.checks.push_back(CheckOutputs(*record, receipts));
+  report.evidence = CheckEvidence(job, job_entries, NetBlobSource(*client));
+  report.checks.push_back(EvidenceCheckResult(report.evidence));
   report.record = std::move(*record);
   return report;
 }

@@ -231,9 +231,16 @@ void FromVerdictEntry(TaskVerdict& v, const ledger::VerdictFact& f, uint64_t ind
   } else if (f.policy == "audit/1") {
     v.how += (v.problems.empty() ? " agree: recomputed from the ledger"
                                  : " DO NOT agree (see the problems)");
+  } else if (f.evidence) {
+    v.evidence = f.evidence;
+    v.how += "; decided on commitments at link " + std::to_string(f.dispute_link) +
+             ", which the ledger does not hold: it names the evidence blob " +
+             Short(*f.evidence) + ", which `plume audit` recomputes the outcome from with a "
+             "scheduler to fetch it (without one, the outcome is the scheduler's word)";
   } else {
     v.how += "; decided on commitment chains at link " + std::to_string(f.dispute_link) +
-             ", which the ledger does not hold: the outcome is the scheduler's word";
+             ", which the ledger does not hold and no evidence blob records (a verdict of an "
+             "older scheduler): the outcome is the scheduler's word";
   }
 }
 

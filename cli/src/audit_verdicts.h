@@ -17,7 +17,10 @@
 // the entry's, checked against the receipts: each run it names must be the receipt the ledger
 // holds for that role, the outcome must be what their outputs give (VerdictProblem), the slash
 // must name the run it convicts and no other, and a convicted run's pay must be clawed back; any
-// contradiction is a problem, and `plume audit` fails.
+// contradiction is a problem, and `plume audit` fails. A dispute/1 verdict's outcome follows
+// from lists the ledger does not hold: the entry names an evidence blob, which `plume audit`
+// recomputes it from when a scheduler is named (audit_evidence.h); from the ledger alone it is
+// the scheduler's word.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +63,11 @@ struct TaskVerdict {
   int64_t slashed = 0, clawback = 0, compensation = 0, finder = 0, treasury = 0;
   std::vector<std::string> problems;  // the ledger contradicts itself (e.g. slashed the majority)
   std::optional<uint64_t> verdict_entry;  // the index of "verdict:<task>", when there is one
+  // A dispute/1 verdict's evidence blob (ledger/verdict.h), when the entry names one; checked
+  // only with a scheduler to fetch it from (audit_evidence.h ApplyEvidence).
+  std::optional<Hash256> evidence;
+  bool evidence_checked = false;
+  bool recomputed_from_evidence = false;  // the blob recomputes the verdict's link and outcome
 };
 
 // Tasks in order of their ids; runs of each in role order.

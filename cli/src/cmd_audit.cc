@@ -6,7 +6,8 @@
 // held = paid + fees + released + what escrow still has.
 // Provenance (from the scheduler, when one is named: audit_run.cc): the spec hash, the data the
 // receipts read, the chain of round checkpoints, a replay of every round's outer step, and the
-// final output (audit_provenance.h).
+// final output (audit_provenance.h), and every dispute verdict recomputed from the evidence blob
+// it names (audit_evidence.h).
 // Exit codes: 0 verified (or: ledger verified and no scheduler named, said so plainly), 1 a
 // check failed or a named scheduler could not be asked, 2 bad input. docs/payments.md.
 #include <string>
@@ -22,7 +23,7 @@ namespace {
 void RunAudit(const LedgerFlags& flags, const std::string& job, const std::string& ledger_id,
               const ProvenanceOptions& provenance, bool require_provenance) {
   const LedgerAudit audit = CheckLedger(flags, job, ledger_id);
-  const ProvenanceReport p = CheckProvenance(provenance, job, ReceiptsOf(audit));
+  const ProvenanceReport p = CheckProvenance(provenance, job, ReceiptsOf(audit), audit.entries);
   std::string verdict = Verdict(audit.problems.empty(), p);
   if (verdict == "LEDGER-ONLY" && require_provenance) verdict = "FAILED";
   if (flags.json) {

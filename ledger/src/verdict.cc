@@ -34,6 +34,10 @@ std::vector<uint8_t> EncodeVerdict(const VerdictFact& f) {
   }
   codec::PutU32(out, static_cast<uint32_t>(f.dispute_link));  // two's complement: -1 is ~0
   codec::PutU32(out, f.recomputed_ppm);
+  if (f.evidence) {  // appended only when set: a body without it is the older encoding, unchanged
+    codec::PutU8(out, 1);
+    codec::PutRaw(out, *f.evidence);
+  }
   return out;
 }
 
@@ -58,6 +62,10 @@ Result<VerdictFact> DecodeVerdict(std::span<const uint8_t> body) {
   f.dispute_link = static_cast<int32_t>(in.U32());
   f.recomputed_ppm = in.U32();
   if (f.dispute_link < -1 || f.recomputed_ppm > 1'000'000) in.Fail();
+  if (in.ok() && !in.done()) {
+    if (in.U8() != 1) in.Fail();
+    f.evidence = in.Raw<32>();
+  }
   if (!in.done()) return Fail("verdict body is malformed or has trailing bytes");
   return f;
 }
@@ -122,6 +130,7 @@ std::string DescribeVerdict(const Entry& e) {
   std::string out = " verdict=" + std::string(VerdictOutcomeName(f->outcome)) +
                     " policy=" + f->policy + " task=" + f->task;
   for (const VerdictRun& r : f->runs) out += " run=" + r.task + ":" + ToHex(r.output).substr(0, 16);
+  if (f->evidence) out += " evidence=" + ToHex(*f->evidence).substr(0, 16);
   return out;
 }
 

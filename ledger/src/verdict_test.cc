@@ -6,6 +6,7 @@
 #include "plume/ledger/query.h"
 #include "plume/ledger/verdict.h"
 #include "plume/ledger/verify.h"
+#include "plume/protocol/codec.h"
 #include "test_util.h"
 
 namespace plume::ledger {
@@ -69,6 +70,52 @@ TEST(VerdictBody, RoundTripsAndRefusesEveryOtherEncoding) {
   VerdictFact no_task = f;
   no_task.task.clear();
   EXPECT_FALSE(DecodeVerdict(EncodeVerdict(no_task)).has_value());
+}
+
+// The evidence hash is appended after the older fields: a body an older scheduler wrote (no
+// evidence) still decodes, to the same fact and the same bytes, and one with evidence refuses
+// every cut but the one that drops the whole field, and any marker other than 1.
+TEST(VerdictBody, EvidenceIsAppendedAndOlderBodiesStillDecode) {
+  VerdictFact old = Fact(VerdictOutcome::kOriginalFaulty, {kA, kB, kB});
+  old.policy = "dispute/1";
+  old.dispute_link = 3;
+  old.recomputed_ppm = 125'000;
+  // The older encoding, written out field by field as it was before evidence existed.
+  std::vector<uint8_t> legacy;
+  protocol::codec::PutString(legacy, old.task);
+  protocol::codec::PutString(legacy, old.policy);
+  protocol::codec::PutU8(legacy, 2);
+  protocol::codec::PutU32(legacy, 3);
+  for (const VerdictRun& r : old.runs) {
+    protocol::codec::PutString(legacy, r.task);
+    protocol::codec::PutRaw(legacy, r.output);
+  }
+  protocol::codec::PutU32(legacy, 3);
+  protocol::codec::PutU32(legacy, 125'000);
+  auto back = DecodeVerdict(legacy);
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_EQ(*back, old);
+  EXPECT_FALSE(back->evidence.has_value());
+  EXPECT_EQ(EncodeVerdict(old), legacy);  // an older verdict's id and signature still hold
+
+  VerdictFact with = old;
+  with.evidence = kC;
+  const std::vector<uint8_t> body = EncodeVerdict(with);
+  ASSERT_EQ(body.size(), legacy.size() + 33);
+  auto decoded = DecodeVerdict(body);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(*decoded, with);
+  for (size_t cut = legacy.size() + 1; cut < body.size(); ++cut) {
+    EXPECT_FALSE(DecodeVerdict(std::span(body).first(cut)).has_value()) << cut;
+  }
+  std::vector<uint8_t> marker = body;
+  marker[legacy.size()] = 2;
+  EXPECT_FALSE(DecodeVerdict(marker).has_value());
+  std::vector<uint8_t> trailing = body;
+  trailing.push_back(0);
+  EXPECT_FALSE(DecodeVerdict(trailing).has_value());
+  Entry e = MakeVerdict("job-1", with);
+  EXPECT_NE(DescribeVerdict(e).find("evidence=" + ToHex(kC).substr(0, 16)), std::string::npos);
 }
 
 TEST(VerdictRule, EveryOutcomeFollowsFromTheHashesAndNothingElse) {

@@ -138,6 +138,7 @@ class Verifier {
     if (e.entry.type == EntryType::kVerdict) {
       verdicts_.push_back(PendingVerdict{e.index, item.offset, e.entry.job, e.entry.id,
                                          *DecodeVerdict(e.entry.body)});  // Authorize decoded it
+      if (verdicts_.back().fact.evidence) ++report_.evidence_verdicts;
     }
     return true;
   }
@@ -235,6 +236,11 @@ std::string DescribeReport(const VerifyReport& r) {
   if (r.last_head) out += ", root " + ToHex(r.last_head->root);
   out += "\n";
   if (!r.ok) out += "first problem: " + r.problem + "\n";
+  if (r.evidence_verdicts > 0) {
+    out += std::to_string(r.evidence_verdicts) +
+           " dispute verdicts name an evidence blob: their receipts are checked here, their "
+           "outcomes by `plume audit JOB --scheduler ..`, which fetches the blob\n";
+  }
   return out;
 }
 

@@ -29,6 +29,10 @@ bool StillUsed(const State& s, const Job& j, const BlobUse& use, const BlobHash&
       auto t = s.tasks.find(use.task);
       return t != s.tasks.end() && t->second.job == j.id && blob == t->second.output_blob;
     }
+    case BlobUse::Where::kVerdict: {
+      auto v = s.verdicts.find(use.task);
+      return v != s.verdicts.end() && v->second.job == j.id && blob == v->second.evidence_blob;
+    }
   }
   return false;
 }
@@ -64,16 +68,24 @@ void BlobJobIndex::Add(const State& s, const Task& t) {
   Put(t.output_blob, j->second.owner, BlobUse{BlobUse::Where::kTask, t.job, 0, t.id});
 }
 
+void BlobJobIndex::Add(const State& s, const Verdict& v) {
+  auto j = s.jobs.find(v.job);
+  if (j == s.jobs.end()) return;
+  Put(v.evidence_blob, j->second.owner, BlobUse{BlobUse::Where::kVerdict, v.job, 0, v.task});
+}
+
 void BlobJobIndex::AddAll(const State& s) {
   for (const auto& [id, j] : s.jobs) Add(j);
   for (const auto& [key, r] : s.rounds) Add(s, r);
   for (const auto& [id, t] : s.tasks) Add(s, t);
+  for (const auto& [id, v] : s.verdicts) Add(s, v);
 }
 
 void BlobJobIndex::Note(const State& s, const Dirty& d) {
   for (const Job& j : d.jobs) Add(j);
   for (const Round& r : d.rounds) Add(s, r);
   for (const Task& t : d.tasks) Add(s, t);
+  for (const Verdict& v : d.verdicts) Add(s, v);
 }
 
 const std::set<BlobUse>& BlobJobIndex::UsesOf(const BlobHash& blob, const ClientId& owner) const {

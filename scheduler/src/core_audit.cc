@@ -163,7 +163,7 @@ void Core::Impl::OnAuditRunSucceeded(Task& a, const TaskSucceeded& e) {
   open_audits.erase(a.id);
   Touch(a);
   if (a.audit_role == AuditRole::kExport) return OnExportSucceeded(orig, a);
-  a.commitments = KeptCommitments(job, a, e.commitments);
+  KeepCommitments(job, a, e);
   a.paid_micro_plume = PayFor(a, job);
   a.settle_deferred = true;
   Task& audit = s.tasks.at(orig.id + Suffix(AuditRole::kAudit));

@@ -50,6 +50,13 @@ std::vector<std::string> Core::Impl::KeptCommitments(const Job& job, const Task&
   return {c.begin(), c.begin() + static_cast<long>(std::min(c.size(), max + 1))};
 }
 
+void Core::Impl::KeepCommitments(const Job& job, Task& t, const TaskSucceeded& e) {
+  t.commitments = KeptCommitments(job, t, e.commitments);
+  const bool kept = !t.commitments.empty();
+  t.receipt = kept ? e.receipt : std::string();
+  t.receipt_signature = kept ? e.receipt_signature : std::string();
+}
+
 bool Core::Impl::StartDispute(Task& orig, Task& audit) {
   const Job& job = s.jobs.at(orig.job);
   if (job.spec.kind == JobKind::kInfer) return StartInferDispute(orig, audit);

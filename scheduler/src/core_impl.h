@@ -215,6 +215,8 @@ struct Core::Impl {
   // shard's completion hashes (a referee's: one per prompt it regenerated).
   std::vector<std::string> KeptCommitments(const Job& job, const Task& t,
                                            const std::vector<std::string>& c) const;
+  // t.commitments (KeptCommitments) and, beside them, the receipt whose root signs them.
+  void KeepCommitments(const Job& job, Task& t, const TaskSucceeded& e);
   // On a training audit mismatch: true when the chains decided it or a segment is being
   // recomputed; false: the full referee decides (no chains, equal chains, no third provider).
   bool StartDispute(Task& orig, Task& audit);

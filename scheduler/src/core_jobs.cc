@@ -290,9 +290,11 @@ void Core::Impl::OnTaskSucceeded(const TaskSucceeded& e) {
   // an unaudited one when its challenge window has passed (core_settle.cc). The job's spent
   // grows when the ledger applies the settle (OnLedgerApplied), not here.
   // The chain is kept while an audit may need it (core_dispute.cc), and only then.
-  t->commitments = KeptCommitments(job, *t, e.commitments);
+  KeepCommitments(job, *t, e);
   if (!DrawAudit(*t, *FindNode(e.node))) {
     t->commitments.clear();
+    t->receipt.clear();
+    t->receipt_signature.clear();
     AwaitWindow(*t, job);
   }
   Info("task succeeded", job.id, t->id, e.node);

@@ -17,9 +17,13 @@
 // ledger (settle, slash or task_receipt) and a third party recomputes the outcome from the
 // ledger alone (`plume audit JOB`). Both are outbox requests, persisted with the decision: a
 // scheduler killed before they reach the ledger sends them again, and the ledger applies each id
-// once.
+// once. A dispute/1 verdict also names its evidence blob (verify/evidence.h): both runs' lists,
+// the referee's recomputed commitments and the receipts that sign them, so that its outcome too
+// is recomputed by a third party (`plume audit JOB` fetches the blob).
 #include "core_impl.h"
 #include "plume/ledger/verdict.h"
+#include "plume/scheduler/dispute_evidence.h"
+#include "plume/verify/dispute.h"
 #include "verdict_memo.h"
 
 namespace plume::scheduler {
@@ -106,6 +110,14 @@ void Core::Impl::RecordVerdict(const Task& orig) {
     if (v->second.dispute_link >= 0 || f.runs.size() == 3) {
       f.recomputed_ppm = static_cast<uint32_t>(
           std::clamp(v->second.recomputed_fraction, 0.0, 1.0) * 1'000'000.0 + 0.5);
+    }
+  }
+  if (f.policy == verify::kDisputePolicy) {
+    // The lists it was decided on, named by hash: the reactor writes the same bytes to the blob
+    // store once this turn is saved (dispute_evidence.h), before the entry is sent.
+    if (auto e = DisputeEvidenceOf(s, orig.id)) {
+      f.evidence = verify::EvidenceHash(verify::EncodeEvidence(*e));
+      VerdictOf(orig).evidence_blob = ToHex(*f.evidence);
     }
   }
   AddLedgerOp(LedgerOp{"verdict:" + orig.id, 0, LedgerOpKind::kVerdict, job.id,

@@ -50,6 +50,7 @@ Result<std::unique_ptr<Reactor>> Reactor::Start(const Identity& identity, Reacto
   auto blobs = BlobStore::Open(m.opt.state_dir / "blobs");
   if (!blobs) return tl::unexpected(blobs.error());
   m.blobs = std::move(*blobs);
+  for (const auto& [task, v] : m.core.state().verdicts) m.WriteEvidence(v);
   // SQLite makes its WAL's name durable but not a new database file's, and blobs/ (ledger/ too,
   // opened before) is new on a first start: make their entries durable.
   if (auto st = SyncDir(m.opt.state_dir); !st) return tl::unexpected(st.error());
@@ -190,6 +191,7 @@ Status Reactor::Impl::Persist() {
     return Fail("cannot save the scheduler state (" + st.error().message +
                 "); nothing of this turn was acted on: free disk space and restart");
   }
+  for (const Verdict& v : d.verdicts) WriteEvidence(v);  // before the turn's entries are sent
   return {};
 }
 

@@ -139,6 +139,8 @@ struct Reactor::Impl {
   void Dispatch(Incoming& in);
   Status Persist();
   void Act();
+  // Stores a dispute/1 verdict's evidence blob when missing (reactor_dispute.cc).
+  void WriteEvidence(const Verdict& v);
 
   // ---- agent messages (reactor_agents.cc) ----
   void OnRegister(Incoming& in);

@@ -360,9 +360,12 @@ void Reactor::Impl::OnResultVerified(const ResultToVerify& r) {
   if (r.commitments_match) {
     for (const Hash256& c : r.commitments) commitments.push_back(ToHex(c));
   }
+  // The receipt goes with its commitments: a dispute's evidence shows that the agent signed them.
+  const bool committed = !commitments.empty();
   Feed(TaskSucceeded{task, r.attempt, node, output,
                      TaskMetrics{r.final_loss, r.tokens, FlopsFromPeer(r.flops)}, payable,
-                     std::move(commitments)});
+                     std::move(commitments), committed ? r.receipt : std::string(),
+                     committed ? r.receipt_signature : std::string()});
   const Task& after = core.state().tasks.at(task);
   const bool accepted = after.state == TaskState::kSucceeded && after.attempt == r.attempt &&
                         after.node == node && after.output_blob == output;

@@ -62,6 +62,7 @@ std::unordered_set<BlobHash> BlobsInUse(const State& s, int64_t now_ms,
     use(v.original_output);
     use(v.audit_output);
     use(v.referee_output);
+    use(v.evidence_blob);  // what `plume audit` recomputes a dispute/1 verdict from
   }
   for (const auto& [blob, job] : derived) {
     if (kept.contains(job)) use(blob);

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "plume/protocol/hash.h"
+
 namespace plume::scheduler {
 namespace {
 
@@ -26,7 +28,8 @@ json VerdictToJson(const Verdict& v) {
               {"decided_at_ms", v.decided_at_ms},
               {"slashed", v.slashed_micro_plume},
               {"dispute_link", v.dispute_link},
-              {"recomputed_fraction", v.recomputed_fraction}};
+              {"recomputed_fraction", v.recomputed_fraction},
+              {"evidence", v.evidence_blob}};
 }
 
 Verdict VerdictFromJson(const json& j) {
@@ -49,7 +52,17 @@ Verdict VerdictFromJson(const json& j) {
   v.slashed_micro_plume = j.value("slashed", MicroPlume{0});  // verdicts before slashing: none
   v.dispute_link = j.value("dispute_link", int32_t{-1});     // before disputes: a full re-run
   v.recomputed_fraction = j.value("recomputed_fraction", 1.0);
+  v.evidence_blob = j.value("evidence", std::string());  // verdicts before evidence: none
   return v;
+}
+
+std::span<const uint8_t> AsBytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::string FromHexOr(const std::string& hex) {
+  auto bytes = FromHex(hex);
+  return bytes ? *bytes : std::string();
 }
 
 bool InDispute(const Task& t) {
@@ -63,7 +76,9 @@ json DisputeToJson(const Task& t) {
               {"link", t.dispute_link},
               {"source", t.dispute_source},
               {"start_state", t.start_state_blob},
-              {"prompts", t.dispute_prompts}};
+              {"prompts", t.dispute_prompts},
+              {"receipt", ToHex(AsBytes(t.receipt))},
+              {"receipt_signature", ToHex(AsBytes(t.receipt_signature))}};
 }
 
 void DisputeFromJson(const json& j, Task& t) {
@@ -74,6 +89,9 @@ void DisputeFromJson(const json& j, Task& t) {
   t.start_state_blob = j.at("start_state").get<std::string>();
   // Rows of a scheduler from before inference disputes have none.
   t.dispute_prompts = j.value("prompts", std::vector<uint32_t>{});
+  // Rows from before dispute evidence have no receipt: their verdicts name no evidence.
+  t.receipt = FromHexOr(j.value("receipt", std::string()));
+  t.receipt_signature = FromHexOr(j.value("receipt_signature", std::string()));
 }
 
 template <class F>

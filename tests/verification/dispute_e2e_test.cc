@@ -6,7 +6,7 @@
 // the task (1/8 of its 8 inner steps), from the state behind link 1 that an export fetched from a
 // disputant: the cheater is convicted and never paid, no honest provider is ever found faulty,
 // and the job succeeds. The fraction recomputed per dispute is read from the scheduler's verdict
-// log line and printed.
+// log line and printed, and `plume audit` recomputes each verdict from its evidence blob.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -102,19 +102,40 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
     EXPECT_NE(e["receipt"]["agent"], net_.agent_id("cheat")) << e.dump();
   }
 
-  // `plume audit` prints each slashed run's verdict with the segment it was decided on, as the
-  // scheduler's word (the ledger holds no chains). Slashes follow convictions: poll the audit.
-  json slashed;
+  // `plume audit` prints each slashed run's verdict with the segment it was decided on, and
+  // (through the scheduler, which serves the job's owner the evidence blob the verdict entry
+  // names) recomputes it from both chains, the referee's link and the receipts that sign them.
+  // Slashes and verdict entries follow convictions: poll the audit until both are in.
+  json slashed, evidence_check;
   for (int i = 0; i < 60 && slashed.is_null(); ++i) {
     CommandResult audit = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir(), "--json"});
     const json report = json::parse(audit.out, nullptr, false);
     ASSERT_FALSE(report.is_discarded()) << audit.out << audit.err;
     for (const json& v : report["verdicts"]) {
-      if (v["slashed"].get<int64_t>() > 0) slashed = v;
+      if (v["slashed"].get<int64_t>() > 0 && !v["verdict_entry"].is_null()) slashed = v;
+    }
+    for (const json& c : report["provenance"]["checks"]) {
+      if (c["name"] == "evidence") evidence_check = c;
     }
     if (slashed.is_null()) std::this_thread::sleep_for(seconds(1));  // polling a process
   }
   ASSERT_FALSE(slashed.is_null()) << "no slash in the audit" << net_.Logs();
+  EXPECT_TRUE(slashed["evidence"].is_string()) << slashed.dump();
+  EXPECT_TRUE(slashed["evidence_checked"].get<bool>()) << slashed.dump();
+  EXPECT_TRUE(slashed["recomputed_from_evidence"].get<bool>()) << slashed.dump();
+  EXPECT_NE(slashed["how"].get<std::string>().find(
+                "dispute recomputed from the ledger and the evidence blob"),
+            std::string::npos)
+      << slashed.dump();
+  EXPECT_NE(slashed["how"].get<std::string>().find("they part at link 2"), std::string::npos)
+      << slashed.dump();
+  EXPECT_TRUE(slashed["problems"].empty()) << slashed.dump();
+  EXPECT_EQ(evidence_check["status"], "ok") << evidence_check.dump();
+  // Offline, the ledger alone checks the verdicts' receipts and says who checks the evidence.
+  CommandResult verify = net_.Cli({"ledger", "verify", paid_.ledger_dir()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("dispute verdicts name an evidence blob"), std::string::npos)
+      << verify.out;
   EXPECT_EQ(slashed["verdict"], "disputed: proven faulty") << slashed.dump();
   EXPECT_EQ(slashed["faulty"], net_.agent_id("cheat")) << slashed.dump();
   EXPECT_EQ(slashed["schedulers_word"]["dispute_link"], 2) << slashed.dump();

@@ -6,7 +6,8 @@
 // referee that regenerated ONLY that prompt (1 of the shard's 4: fraction 0.25 < 1), at its global
 // index, and the cheater is convicted and never paid; no honest provider is ever found faulty;
 // the job succeeds. The fraction per dispute is read from the scheduler's verdict line, and
-// `plume audit` shows it as the scheduler's word next to the share the receipts' FLOPs give.
+// `plume audit` shows it next to the share the receipts' FLOPs give, and recomputes the verdict
+// from the evidence blob it names (both completion lists, the referee's hashes, the receipts).
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -114,21 +115,37 @@ TEST_F(InferDisputeE2E, AJunkCompletionIsConvictedByRegeneratingThatPromptAlone)
   }
   EXPECT_EQ(lines, kShards * kPromptsPerShard);
 
-  // `plume audit`: each slashed run's verdict with the prompt and fraction (the scheduler's
-  // word: the ledger holds no completion lists); where the referee's run is paid too (the escrow
+  // `plume audit`: each slashed run's verdict with the prompt and fraction (the ledger holds no
+  // completion lists, the evidence blob does); where the referee's run is paid too (the escrow
   // pays audit runs while it lasts), the share its receipt bills, from the ledger alone.
-  json slashed = json::array();
+  // Through the scheduler, each verdict is also recomputed from the evidence blob it names:
+  // both completion lists, the referee's regenerated hashes and the receipts that sign them.
+  json slashed = json::array(), evidence_check;
   for (int i = 0; i < 60 && slashed.empty(); ++i) {
     CommandResult audit = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir(), "--json"});
     const json report = json::parse(audit.out, nullptr, false);
     ASSERT_FALSE(report.is_discarded()) << audit.out << audit.err;
     for (const json& v : report["verdicts"]) {
-      if (v["slashed"].get<int64_t>() > 0) slashed.push_back(v);
+      if (v["slashed"].get<int64_t>() > 0 && !v["verdict_entry"].is_null()) slashed.push_back(v);
+    }
+    for (const json& c : report["provenance"]["checks"]) {
+      if (c["name"] == "evidence") evidence_check = c;
     }
     if (slashed.empty()) std::this_thread::sleep_for(seconds(1));  // polling a process
   }
   ASSERT_FALSE(slashed.empty()) << "no slash in the audit" << net_.Logs();
+  EXPECT_EQ(evidence_check["status"], "ok") << evidence_check.dump();
   for (const json& v : slashed) {
+    EXPECT_TRUE(v["evidence"].is_string()) << v.dump();
+    EXPECT_TRUE(v["recomputed_from_evidence"].get<bool>()) << v.dump();
+    EXPECT_NE(v["how"].get<std::string>().find(
+                  "dispute recomputed from the ledger and the evidence blob"),
+              std::string::npos)
+        << v.dump();
+    EXPECT_NE(v["how"].get<std::string>().find("they first differ at prompt 1"),
+              std::string::npos)
+        << v.dump();
+    EXPECT_TRUE(v["problems"].empty()) << v.dump();
     EXPECT_EQ(v["verdict"], "disputed: proven faulty") << v.dump();
     EXPECT_EQ(v["faulty"], net_.agent_id("cheat")) << v.dump();
     EXPECT_EQ(v["schedulers_word"]["dispute_link"], 1) << v.dump();

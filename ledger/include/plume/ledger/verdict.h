@@ -17,9 +17,16 @@
 //  - id "verdict:<original task>", job = the job, body = EncodeVerdict, no amount, accounts,
 //    receipt, legs, memo or time; signed by the ledger key.
 //
-// A dispute decided on commitment chains (policy "dispute/1") compares links of the chains,
-// which the ledger does not hold: its outcome is the scheduler's word, and only the receipts'
-// hashes (and that the original and the audit differ) are checked.
+// A dispute decided on commitments (policy "dispute/1": training chains, inference completion
+// lists) compares lists the ledger does not hold (a list of 65536 completion hashes is 2 MiB, far
+// past kBodyBytesMax). The verdict names them instead: `evidence` is the BLAKE2b-256 of an
+// evidence blob (verify/evidence.h) in the scheduler's blob store, holding both runs' lists, the
+// referee's recomputed commitments and the agents' signed receipts that commit to each list.
+// VerdictProblem checks what the ledger alone shows (the receipts' hashes, and that the original
+// and the audit differ); verify::DisputeEvidenceProblem recomputes the outcome from the blob
+// (`plume audit JOB` fetches it). Body: the fields below in order; `evidence`, when set, is
+// appended as u8 1 and its 32 bytes, so a body of an older scheduler (ending after the share)
+// decodes as one without evidence and keeps its id and signature.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +62,8 @@ struct VerdictFact {
   std::vector<VerdictRun> runs;  // original, audit, then the referee if one ran: 2 or 3
   int32_t dispute_link = -1;     // dispute/1: the link the chains parted at; else -1
   uint32_t recomputed_ppm = 0;   // the share of the task the referee recomputed, ppm
+  // dispute/1: the hash of the evidence blob (verify/evidence.h); none before evidence was kept.
+  std::optional<Hash256> evidence;
   bool operator==(const VerdictFact&) const = default;
 };
 
@@ -63,7 +72,7 @@ inline constexpr size_t kVerdictRunsMax = 3;
 
 std::vector<uint8_t> EncodeVerdict(const VerdictFact& fact);
 // Refuses trailing bytes, a run count outside 2..3, an unknown outcome, an empty task or policy,
-// a link below -1 and a share over 1e6.
+// a link below -1, a share over 1e6 and an evidence marker other than 1.
 Result<VerdictFact> DecodeVerdict(std::span<const uint8_t> body);
 
 std::string VerdictEntryId(std::string_view task);
@@ -76,7 +85,7 @@ Entry MakeVerdict(std::string job, const VerdictFact& fact);
 std::string VerdictProblem(const VerdictFact& fact,
                            std::span<const std::optional<Hash256>> receipt_outputs);
 
-// " verdict=<outcome> policy=.. runs=N" for DescribeEntry; empty otherwise.
+// " verdict=<outcome> policy=.. task=.. run=..[ evidence=..]" for DescribeEntry; empty otherwise.
 std::string DescribeVerdict(const Entry& e);
 
 }  // namespace plume::ledger

@@ -4,7 +4,8 @@
 // the invariants at the end, and every verdict entry against the receipts of the runs it names
 // (verdict.h VerdictProblem: a verdict the receipts' output hashes contradict is a bad entry,
 // however well signed). Reads only; never changes the directory. Stops at the first
-// problem and names it.
+// problem and names it. A dispute/1 verdict's evidence blob is not in the ledger: it is counted
+// here, and `plume audit JOB` (which can fetch blobs from the scheduler) recomputes it.
 #pragma once
 
 #include <filesystem>
@@ -31,6 +32,9 @@ struct VerifyReport {
   std::optional<SignedTreeHead> last_head;
   std::map<std::string, MicroPlume> balances;  // recomputed, sorted by account
   MicroPlume minted;
+  // Verdict entries that name a dispute evidence blob (verdict.h), and of those the ones the
+  // ledger alone cannot recompute: all of them (their blobs are the scheduler's).
+  uint64_t evidence_verdicts = 0;
 };
 
 // An Error only when dir/ledger.log cannot be opened or read at all; a damaged ledger is a

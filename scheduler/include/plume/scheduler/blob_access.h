@@ -6,7 +6,8 @@
 // A key may USE a blob (name it in a submit or a quote) when
 //   - it sent the blob's bytes itself (State::blob_uploaders, recorded by BlobUploaded), or
 //   - the blob belongs to one of its own jobs whose escrow hold was granted (Job::escrow_held):
-//     the job's inputs, its initial and per-round parameters, its task outputs and final outputs.
+//     the job's inputs, its initial and per-round parameters, its task outputs and final outputs,
+//     and the evidence blobs of its dispute verdicts (Verdict::evidence_blob, `plume audit`).
 //     A job whose hold was refused grants nothing.
 // A key may READ a blob when it may use it, or when
 //   - it is an input of a task assigned to it now (an agent reads its task's inputs), or
@@ -30,13 +31,13 @@
 namespace plume::scheduler {
 
 // Where a blob is used within a job: the job record itself (inputs, initial parameters, final
-// outputs), one round's parameters, or one task's output.
+// outputs), one round's parameters, one task's output, or the evidence of one task's verdict.
 struct BlobUse {
-  enum class Where { kJob, kRound, kTask };
+  enum class Where { kJob, kRound, kTask, kVerdict };
   Where where = Where::kJob;
   JobId job;
   uint32_t round = 0;  // kRound
-  TaskId task;         // kTask
+  TaskId task;         // kTask, kVerdict (the original task)
   auto operator<=>(const BlobUse&) const = default;
 };
 
@@ -51,6 +52,7 @@ class BlobJobIndex {
   void Add(const Job& j);
   void Add(const State& s, const Round& r);
   void Add(const State& s, const Task& t);
+  void Add(const State& s, const Verdict& v);
   // The uses of `blob` in `owner`'s jobs (empty when none).
   const std::set<BlobUse>& UsesOf(const BlobHash& blob, const ClientId& owner) const;
   size_t size() const { return entries_; }

@@ -63,6 +63,10 @@ struct TaskSucceeded {
   // by the reactor (verify/dispute.h): training, the chain links; a segment referee, the link
   // it recomputed. Empty: none (an older agent, or an inference shard).
   std::vector<std::string> commitments = {};
+  // The signed protocol receipt (raw bytes and signature) whose commitment root the reactor
+  // checked `commitments` against; kept with them for a dispute's evidence. Empty: none.
+  std::string receipt = {};
+  std::string receipt_signature = {};
 };
 
 // The result of a current attempt failed a screen (plume/verify/screen.h): it is not accepted or

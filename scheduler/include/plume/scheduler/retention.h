@@ -37,7 +37,7 @@ struct RetentionPolicy {
 // Every blob the state still needs at `now_ms` (the core's clock, as Job::finished_at_ms) under
 // `policy`: the blobs of each job kept by the
 // rule above (inputs, initial and current parameters, outputs, each round's parameters, each
-// task's input, output and dispute start state, each verdict's runs), plus `derived` blobs (the
+// task's input, output and dispute start state, each verdict's runs and evidence blob), plus `derived` blobs (the
 // outputs the scheduler joined for `plume fetch`) of those jobs. O(jobs + rounds + tasks +
 // verdicts).
 std::unordered_set<BlobHash> BlobsInUse(const State& s, int64_t now_ms,

@@ -303,6 +303,11 @@ struct Task {
   // ascending, where the two lists differ) and its `commitments` are their hashes; its
   // dispute_link is the first of them.
   std::vector<std::string> commitments;
+  // The agent's signed protocol receipt (bytes and signature, raw) of the result whose
+  // `commitments` are kept, and only while they are: its commitment root signs them, so a
+  // dispute/1 verdict's evidence blob carries it (core_evidence.cc).
+  std::string receipt;
+  std::string receipt_signature;
   std::vector<uint32_t> dispute_prompts;
   NodeId pinned_node;
   int32_t dispute_link = -1;
@@ -415,6 +420,9 @@ struct Verdict {
   // recomputing; 1: a full re-run, as without chains). -1: not decided on chains.
   int32_t dispute_link = -1;
   double recomputed_fraction = 1;
+  // dispute/1: the evidence blob (verify/evidence.h) the verdict entry names, set when the
+  // verdict is recorded; the reactor writes its bytes (DisputeEvidenceOf) to the blob store.
+  BlobHash evidence_blob;
 
   bool operator==(const Verdict&) const = default;
 };
