@@ -1,6 +1,6 @@
 // Scheduler core: event dispatch, agents (registration, stake, heartbeats, leases, drain),
-// restart recovery and dirty-row bookkeeping. Jobs and rounds are in core_jobs.cc, placement and
-// retries in core_schedule.cc.
+// restart recovery and dirty-row bookkeeping. Jobs are in core_jobs.cc, rounds in
+// core_rounds.cc, placement and retries in core_schedule.cc.
 #include <algorithm>
 #include <type_traits>
 

@@ -1,6 +1,6 @@
 // Private: the scheduler core's state, indexes and handlers. Split over core.cc (dispatch,
-// nodes, stake, leases, persistence bookkeeping), core_jobs.cc (jobs, results, rounds, cancel),
-// core_schedule.cc (the placement pass and requeue/retry), core_audit.cc (replay audits) and
+// nodes, stake, leases, persistence bookkeeping), core_jobs.cc (jobs, results, cancel),
+// core_rounds.cc (DiLoCo rounds), core_schedule.cc (the placement pass and requeue/retry), core_audit.cc (replay audits) and
 // core_settle.cc (settles, the challenge window, slashes, the escrow's release).
 #pragma once
 
@@ -38,6 +38,8 @@ struct FreeKey {
 
 // The aggregation request for a round whose workers are all done or dropped.
 AggregateRound MakeAggregate(const State& s, const Job& job, const Round& round);
+// "<job>/r<round>/w<worker>" for a training worker, "<job>/s<shard>" for an inference shard.
+TaskId MakeTaskId(const JobId& job, TaskKind kind, uint32_t round, uint32_t shard);
 
 // Hex digests and audit task suffixes (core_audit.cc).
 verify::Digest DigestOfHex(const BlobHash& hex);

@@ -160,7 +160,7 @@ void Reactor::Impl::FillProvenance(const Job& j, wire::FetchJobReply::Builder re
     if (r->second.state == RoundState::kDone) done.push_back(&r->second);
   }
   // The deltas each round's outer step averaged: its workers that succeeded, in worker order
-  // (what MakeAggregate in core_jobs.cc hands to Aggregate).
+  // (what MakeAggregate in core_rounds.cc hands to Aggregate).
   std::map<uint32_t, std::map<uint32_t, BlobHash>> deltas;  // round -> worker -> output blob
   for (auto t = core.state().tasks.lower_bound(j.id + "/");
        t != core.state().tasks.end() && t->second.job == j.id; ++t) {
