@@ -29,12 +29,14 @@ class AuditsE2E : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(paid_.StartScheduler(&why)) << why;
     ASSERT_TRUE(net_.StartAgent("honest-a", &why)) << why;
     ASSERT_TRUE(net_.StartAgent("honest-b", &why)) << why;
-    ASSERT_TRUE(net_.StartAgent("cheat", &why, {"--cheat", GetParam(), "--cheat-q", "1"}, "",
+    ASSERT_TRUE(net_.StartAgent("cheat", &why, {"--cheat", GetParam(), "--cheat-q", CheatQ()}, "",
                                 PLUME_CHEAT_AGENT_BIN))
         << why;
     ASSERT_TRUE(net_.WaitActiveNodes(3, seconds(90))) << net_.Logs();
     ASSERT_EQ(paid_.Mint("mint:1", 500'000'000, paid_.operator_key()).exit_code, 0) << net_.Logs();
   }
+
+  virtual std::string CheatQ() const { return "1"; }
 
   Network net_{"audits"};
   PaidNetwork paid_{net_};
@@ -107,6 +109,42 @@ TEST_P(InferAuditsE2E, PlausibleTextFromAnotherSeedIsProvenFaultyByAReplay) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cheats, InferAuditsE2E, ::testing::Values("seed"));
+
+// q = 0.2: the cheater halves one result in five (the agent's fixed spread: its 5th result is the
+// first cheated one) and is honest otherwise. The adaptive rate predicts the catch: a provider
+// with fewer than 10 consecutive valid results has every own result audited, and an audit run it
+// does is compared with the result it audits, so the first cheated result, its 5th, is caught
+// before the cheater could build any trust. Its honest results are paid.
+class PartialCheatE2E : public AuditsE2E {
+ protected:
+  std::string CheatQ() const override { return "0.2"; }
+};
+
+TEST_P(PartialCheatE2E, OneResultInFiveIsCaughtAtTheFirstCheatAsTheNewProviderRatePredicts) {
+  TrainShape shape;
+  shape.workers = 3;
+  shape.rounds = 4;  // with the audits of the others' results, well over 5 results each
+  shape.local_steps = 4;
+  const fs::path data = WriteTrainingText(net_.dir().path(), 20'000);
+  const std::string job = paid_.Submit(paid_.WriteSpec("partial", data, shape, 2'500'000'000'000));
+  ASSERT_FALSE(job.empty());
+  auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(240));
+  ASSERT_TRUE(done) << net_.Logs();
+  EXPECT_EQ((*done)["state"], "succeeded") << done->dump() << net_.Logs();
+  const json cheat = AwaitProvenFaulty(net_, "cheat");
+  EXPECT_GE(cheat.value("proven_faulty", 0), 1) << cheat.dump() << net_.Logs();
+  // Its results before the catch were all valid (fewer than 10: never trusted), and it was paid
+  // for the honest ones.
+  EXPECT_LT(cheat.value("results_valid", 99), 10) << cheat.dump();
+  EXPECT_GE(cheat.value("tasks_succeeded", 0), 1) << "its honest results count" << cheat.dump();
+  EXPECT_TRUE(net_.AgentLogHas("cheat", "cheating on this result")) << net_.Logs();
+  for (const char* honest : {"honest-a", "honest-b"}) {
+    const json h = NodeOf(net_, honest);
+    EXPECT_EQ(h.value("proven_faulty", -1), 0) << h.dump() << net_.Logs();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cheats, PartialCheatE2E, ::testing::Values("halve"));
 
 }  // namespace
 }  // namespace plume::itest

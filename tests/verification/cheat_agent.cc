@@ -38,6 +38,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -238,7 +239,9 @@ int main(int argc, char** argv) {
     };
   }
   auto previous = std::make_shared<std::vector<uint8_t>>();  // stale: the last honest delta
-  options.output_filter = [cheat, cheat_now, cheat_link, cheat_prompt, n = uint64_t{0}, reprice_to,
+  // The agent copies the filter into each task's work, so the count must live outside it.
+  auto results = std::make_shared<std::atomic<uint64_t>>(0);
+  options.output_filter = [cheat, cheat_now, cheat_link, cheat_prompt, results, reprice_to,
                             copy, previous,
                             id = *identity](
                               bool train, TaskOutput& out,
@@ -246,7 +249,7 @@ int main(int argc, char** argv) {
     if (reprice_to != 0) Reprice(copy, id, reprice_to);
     // A fixed sequence: the k-th result is cheated on when (k * golden ratio) mod 1 < q, so a
     // fraction q of the results, spread evenly, the same in every run of the test.
-    if (!cheat_now(++n) || cheat == "none" || cheat == "steps" || cheat == "seed") return {};
+    if (!cheat_now(++*results) || cheat == "none" || cheat == "steps" || cheat == "seed") return {};
     spdlog::warn("cheating on this result: {}", cheat);
     if (cheat == "squat") {
       while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
