@@ -131,6 +131,11 @@ check_helm() {
   grep -q -- '--operator-id=9f2c4e1a' "$WORK/full.yaml" || fail "ledger operator id not rendered"
   grep -q -- '--fee-bps=250' "$WORK/full.yaml" || fail "ledger fee not rendered"
   if grep -q -- '--operator-id' "$WORK/default.yaml"; then fail "default values turned the ledger on"; fi
+  grep -q -- '--owner-attestation=/var/lib/plume-agent/owner.attestation' "$WORK/full.yaml" ||
+    fail "agent owner attestation not rendered"
+  if grep -q -- '--owner-attestation' "$WORK/default.yaml"; then
+    fail "default values gave agents an owner attestation"
+  fi
   step "helm: the rendered PrometheusRule still passes promtool check rules"
   need promtool "install Debian's prometheus package (scripts/setup.sh)"
   # Run from deploy/tools so that the yaml package resolves.
@@ -149,6 +154,7 @@ check_helm() {
   reject "unknown key" "additional properties" --set scheduler.bogus=1
   reject "bad agent id in allow-list" "does not match pattern" --set 'scheduler.allowList[0]=xyz'
   reject "zero GPUs" "minimum" --set agent.gpusPerNode=0
+  reject "owner attestation not a boolean" "boolean" --set-string agent.ownerAttestation=yes
   reject "bad operator id" "does not match pattern" --set scheduler.ledger.operatorId=xyz
   reject "agents without a scheduler" "agent.schedulerAddress and agent.schedulerId are required" \
     --set scheduler.enabled=false
