@@ -219,5 +219,38 @@ TEST(DisputeEvidence, EachTamperedPieceFailsWithItsReason) {
   }
 }
 
+// The size a scheduler writes into a blob is checked against the spec: the inner steps of a
+// training task, the prompts of the shard an inference task's id names.
+TEST(DisputeEvidence, TheSizeIsTheOneTheSpecGives) {
+  // 7 prompts over 3 workers: shards of 3, 2, 2; more workers than prompts: one each.
+  EXPECT_EQ(InferShardCount(3, 7), 3u);
+  EXPECT_EQ(InferShardCount(0, 7), 1u);
+  EXPECT_EQ(InferShardCount(9, 4), 4u);
+  EXPECT_EQ(PromptsInShard(7, 3, 0), 3u);
+  EXPECT_EQ(PromptsInShard(7, 3, 1), 2u);
+  EXPECT_EQ(PromptsInShard(7, 3, 2), 2u);
+
+  const EvidenceSpec train{EvidenceKind::kTrain, 64, 0, 0};
+  DisputeEvidence e{"job-1/r0/w1", EvidenceKind::kTrain, 64, {}};
+  EXPECT_EQ(EvidenceSizeProblem(e, train), "");
+  e.size = 32;  // a scheduler claiming half the steps, to convict a full honest chain
+  EXPECT_NE(EvidenceSizeProblem(e, train).find("32 inner steps; the spec gives 64"),
+            std::string::npos);
+
+  const EvidenceSpec infer{EvidenceKind::kInfer, 0, 7, 3};
+  DisputeEvidence i{"job-2/s0", EvidenceKind::kInfer, 3, {}};
+  EXPECT_EQ(EvidenceSizeProblem(i, infer), "");
+  i.task = "job-2/s2";
+  EXPECT_NE(EvidenceSizeProblem(i, infer).find("3 prompts; the spec gives shard 2 of 3"),
+            std::string::npos);
+  i.size = 2;
+  EXPECT_EQ(EvidenceSizeProblem(i, infer), "");
+  for (const char* bad : {"job-2/s3", "job-2/s", "job-2/sx", "job-2/r0/w0", "job-2/s1/x"}) {
+    i.task = bad;
+    EXPECT_NE(EvidenceSizeProblem(i, infer), "") << bad;
+  }
+  EXPECT_NE(EvidenceSizeProblem(i, train).find("an inference task"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace plume::verify

@@ -28,7 +28,8 @@ std::vector<std::optional<PublicKey>> AgentsOf(const TaskVerdict* v, size_t runs
 }
 
 EvidenceResult Recompute(const std::string& job, const ledger::VerdictFact& f,
-                         const TaskVerdict* ledger_view, const BlobSource& blobs) {
+                         const TaskVerdict* ledger_view, const BlobSource& blobs,
+                         const std::optional<verify::EvidenceSpec>& spec) {
   EvidenceResult r;
   r.blob = *f.evidence;
   auto bytes = blobs(r.blob);
@@ -51,12 +52,14 @@ EvidenceResult Recompute(const std::string& job, const ledger::VerdictFact& f,
       verify::ReceiptRoots(f, job, *e, AgentsOf(ledger_view, f.runs.size()));
   r.problem = !roots.problem.empty() ? roots.problem
                                      : verify::DisputeEvidenceProblem(f, *e, roots.roots);
+  if (r.problem.empty() && spec) r.problem = verify::EvidenceSizeProblem(*e, *spec);
   if (!r.problem.empty()) {
     r.problem = "its evidence blob " + Short(r.blob) + " contradicts it: " + r.problem;
     return r;
   }
   r.recomputed = true;
   const bool train = e->kind == verify::EvidenceKind::kTrain;
+  const std::string size = std::to_string(e->size) + (train ? " inner steps" : " prompts");
   r.how = std::string("dispute recomputed from the ledger and the evidence blob ") +
           Short(r.blob) + ": " + (train ? "chains of " : "completion lists of ") +
           std::to_string(e->runs[0].commitments.size()) + " and " +
@@ -68,7 +71,9 @@ EvidenceResult Recompute(const std::string& job, const ledger::VerdictFact& f,
                      std::to_string(e->runs[2].commitments.size()) + " recomputed commitment(s) "
                      "give " + std::string(ledger::VerdictOutcomeName(f.outcome))
                : "a list of the wrong length gives " +
-                     std::string(ledger::VerdictOutcomeName(f.outcome)) + " with no referee");
+                     std::string(ledger::VerdictOutcomeName(f.outcome)) + " with no referee") +
+          (spec ? "; the size, " + size + ", is the spec's"
+                : "; the size, " + size + ", is the scheduler's word (--spec checks it)");
   return r;
 }
 
@@ -76,7 +81,7 @@ EvidenceResult Recompute(const std::string& job, const ledger::VerdictFact& f,
 
 std::map<std::string, EvidenceResult> CheckEvidence(
     const std::string& job, const std::vector<ledger::LoggedEntry>& job_entries,
-    const BlobSource& blobs) {
+    const BlobSource& blobs, const std::optional<verify::EvidenceSpec>& spec) {
   const std::vector<TaskVerdict> verdicts = VerdictsOf(job_entries);
   std::map<std::string, EvidenceResult> out;
   for (const ledger::LoggedEntry& l : job_entries) {
@@ -85,7 +90,7 @@ std::map<std::string, EvidenceResult> CheckEvidence(
     if (!f || !f->evidence) continue;
     auto v = std::find_if(verdicts.begin(), verdicts.end(),
                           [&](const TaskVerdict& t) { return t.task == f->task; });
-    out[f->task] = Recompute(job, *f, v == verdicts.end() ? nullptr : &*v, blobs);
+    out[f->task] = Recompute(job, *f, v == verdicts.end() ? nullptr : &*v, blobs, spec);
   }
   return out;
 }

@@ -24,10 +24,12 @@ struct EvidenceResult {
   std::string how;          // one line for the task's report
 };
 
-// Every dispute/1 verdict entry of the job that names evidence, by the verdict's task.
+// Every dispute/1 verdict entry of the job that names evidence, by the verdict's task. With
+// `spec` (from --spec), each blob's size must also be the one the spec gives
+// (verify::EvidenceSizeProblem); without it, the size is reported as the scheduler's word.
 std::map<std::string, EvidenceResult> CheckEvidence(
     const std::string& job, const std::vector<ledger::LoggedEntry>& job_entries,
-    const BlobSource& blobs);
+    const BlobSource& blobs, const std::optional<verify::EvidenceSpec>& spec = std::nullopt);
 
 // The provenance line "evidence": ok when every named blob recomputed its verdict, n/a when no
 // verdict names one, a problem per verdict that did not.

@@ -21,6 +21,7 @@
 
 #include "plume/protocol/error.h"
 #include "plume/protocol/hash.h"
+#include "plume/verify/evidence.h"
 
 namespace plume::cli {
 
@@ -81,6 +82,8 @@ struct SpecFacts {
   std::optional<double> outer_momentum;
   std::optional<uint32_t> rounds;
   std::optional<uint32_t> workers;
+  // What the spec fixes about dispute evidence sizes (train or infer; audit_evidence.h).
+  std::optional<verify::EvidenceSpec> evidence;
 };
 CheckResult CheckRounds(const JobRecord& job, const std::vector<ReceiptFacts>& receipts,
                         const SpecFacts& spec = {});

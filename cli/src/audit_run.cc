@@ -2,6 +2,7 @@
 // the job's record, hash the --spec file and derive the initial parameters it seeds, then run
 // the pure checks (audit_provenance.cc) and the replay (audit_replay.cc).
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -21,15 +22,30 @@ std::string ReadSpecOrFail(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// What a train spec fixes about the job's rounds: the checkpoint the scheduler makes from its
+// What a spec fixes about the job: for training, the checkpoint the scheduler makes from its
 // model and seed before round 0 (scheduler/src/reactor_jobs.cc InitialParams: the same
-// kernels, so the same bytes), the outer step's settings, the rounds and workers. Empty facts
-// when the text is not a train spec (the spec hash check then reports a wrong file).
-SpecFacts SpecFactsOf(const std::string& toml) {
+// kernels, so the same bytes), the outer step's settings, the rounds and workers; for both
+// kinds, the sizes of dispute evidence (an infer spec's prompts_file is read relative to the
+// spec, as at submit). Empty facts when the text is not a spec (the spec hash check then
+// reports a wrong file).
+SpecFacts SpecFactsOf(const std::string& toml, const std::string& base_dir) {
   SpecFacts facts;
-  auto spec = kernels::ParseJobSpec(toml);
-  if (!spec || spec->kind != kernels::JobKind::kTrain || !spec->model) return facts;
+  auto spec = kernels::ParseJobSpec(toml, base_dir);
+  if (!spec) return facts;
+  const kernels::NetworkSpec net = spec->network.value_or(kernels::NetworkSpec{});
+  if (spec->kind == kernels::JobKind::kInfer) {
+    auto prompts = kernels::LoadPrompts(*spec);
+    if (!prompts) return facts;  // the evidence sizes stay the scheduler's word
+    const auto count = static_cast<uint32_t>(prompts->size());
+    facts.evidence = verify::EvidenceSpec{
+        verify::EvidenceKind::kInfer, 0, count,
+        verify::InferShardCount(static_cast<uint32_t>(net.workers), count)};
+    return facts;
+  }
+  if (!spec->model) return facts;
   if (spec->network) {
+    facts.evidence = verify::EvidenceSpec{verify::EvidenceKind::kTrain,
+                                          static_cast<uint64_t>(net.local_steps), 0, 0};
     facts.outer_lr = spec->network->outer_lr;
     facts.outer_momentum = spec->network->outer_momentum;
     facts.rounds = static_cast<uint32_t>(spec->network->rounds);
@@ -70,7 +86,7 @@ ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::st
   if (!options.spec_path.empty()) {
     const std::string toml = ReadSpecOrFail(options.spec_path);
     spec_hash = Blake2b256(toml);
-    spec_facts = SpecFactsOf(toml);
+    spec_facts = SpecFactsOf(toml, std::filesystem::path(options.spec_path).parent_path().string());
   }
   auto client = ConnectOrFail(options.net);  // bad flags or key file: exit 2
   auto record = FetchJobRecord(*client, job);
@@ -86,7 +102,7 @@ ProvenanceReport CheckProvenance(const ProvenanceOptions& options, const std::st
   report.checks.push_back(std::move(replay.checkpoints));
   report.checks.push_back(std::move(replay.replay));
   report.checks.push_back(CheckOutputs(*record, receipts));
-  report.evidence = CheckEvidence(job, job_entries, NetBlobSource(*client));
+  report.evidence = CheckEvidence(job, job_entries, NetBlobSource(*client), spec_facts.evidence);
   report.checks.push_back(EvidenceCheckResult(report.evidence));
   report.record = std::move(*record);
   return report;

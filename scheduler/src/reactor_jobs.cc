@@ -23,6 +23,7 @@
 #include "plume/scheduler/blob_access.h"
 #include "plume/scheduler/limits.h"
 #include "plume/scheduler/work.h"
+#include "plume/verify/evidence.h"
 #include "reactor_impl.h"
 #include "spec_blobs.h"
 
@@ -163,7 +164,7 @@ Result<JobSpec> Reactor::Impl::ToCoreSpec(const kernels::JobSpec& k, const JobEx
     auto tokenizer_blobs = NamedTokenizerBlobs(k, named);
     if (!tokenizer_blobs) return tl::unexpected(tokenizer_blobs.error());
     const auto count = static_cast<uint32_t>(x.prompts.size());
-    s.infer = InferParams{count, std::clamp<uint32_t>(net.workers, 1, std::max(1u, count)),
+    s.infer = InferParams{count, verify::InferShardCount(static_cast<uint32_t>(net.workers), count),
                           static_cast<uint32_t>(k.infer.generate.max_new_tokens), 0, *ck, {}};
     // Prompts are billed by the job's tokenizer's counts, as the agents count them: a byte
     // count here, a BPE count on the offload worker (CountThen) before the spec is used.

@@ -11,6 +11,7 @@
 #include "plume/ledger/amount.h"
 #include "plume/ledger/limits.h"
 #include "plume/scheduler/limits.h"
+#include "plume/verify/evidence.h"
 
 namespace plume::scheduler {
 namespace {
@@ -121,8 +122,7 @@ uint32_t ShardCount(const JobSpec& spec) {
 }
 
 uint32_t PromptsInShard(uint32_t prompt_count, uint32_t count, uint32_t shard) {
-  if (count == 0) return 0;
-  return prompt_count / count + (shard < prompt_count % count ? 1 : 0);
+  return verify::PromptsInShard(prompt_count, count, shard);  // what `plume audit` recomputes
 }
 
 kernels::ModelConfig KernelsConfig(const ModelConfig& m) {

@@ -163,5 +163,29 @@ TEST(AuditVerdictsEvidence, AContradictionOrAMissingBlobIsAProblem) {
   EXPECT_EQ(EvidenceCheckResult({}).status, CheckStatus::kNotApplicable);
 }
 
+// With the spec (--spec), the blob's size is checked too: the steps a scheduler writes decide
+// whether a list "has the wrong length", so a size the spec does not give fails the audit.
+TEST(AuditVerdictsEvidence, WithTheSpecTheSizeIsCheckedToo) {
+  const World w;
+  auto how_of = [&](const std::optional<verify::EvidenceSpec>& spec) {
+    const auto results = CheckEvidence("job-1", w.Entries(), w.Source(), spec);
+    const EvidenceResult& r = results.at(kTask);
+    EXPECT_TRUE(r.recomputed) << r.problem;
+    return r.how;
+  };
+  EXPECT_NE(how_of(std::nullopt).find("8 inner steps, is the scheduler's word (--spec checks it)"),
+            std::string::npos)
+      << how_of(std::nullopt);
+  const verify::EvidenceSpec spec{verify::EvidenceKind::kTrain, kSteps, 0, 0};
+  EXPECT_NE(how_of(spec).find("8 inner steps, is the spec's"), std::string::npos) << how_of(spec);
+
+  const verify::EvidenceSpec other{verify::EvidenceKind::kTrain, 2 * kSteps, 0, 0};
+  const auto results = CheckEvidence("job-1", w.Entries(), w.Source(), other);
+  EXPECT_FALSE(results.at(kTask).recomputed);
+  EXPECT_NE(results.at(kTask).problem.find("8 inner steps; the spec gives 16"), std::string::npos)
+      << results.at(kTask).problem;
+  EXPECT_EQ(EvidenceCheckResult(results).status, CheckStatus::kProblem);
+}
+
 }  // namespace
 }  // namespace plume::cli

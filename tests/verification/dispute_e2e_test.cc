@@ -54,7 +54,8 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
   shape.rounds = 1;
   shape.local_steps = 8;  // CommitmentInterval(8) = 1: eight links of one step each
   const fs::path data = WriteTrainingText(net_.dir().path(), 20'000);
-  const std::string job = paid_.Submit(paid_.WriteSpec("disputed", data, shape, 2'500'000'000'000));
+  const fs::path spec = paid_.WriteSpec("disputed", data, shape, 2'500'000'000'000);
+  const std::string job = paid_.Submit(spec);
   ASSERT_FALSE(job.empty());
   auto done = net_.WaitJobState(job, {"succeeded", "failed", "cancelled"}, seconds(240));
   ASSERT_TRUE(done) << net_.Logs();
@@ -108,7 +109,8 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
   // Slashes and verdict entries follow convictions: poll the audit until both are in.
   json slashed, evidence_check;
   for (int i = 0; i < 60 && slashed.is_null(); ++i) {
-    CommandResult audit = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir(), "--json"});
+    CommandResult audit = net_.Cli(
+        {"audit", job, "--ledger-dir", paid_.ledger_dir(), "--spec", spec.string(), "--json"});
     const json report = json::parse(audit.out, nullptr, false);
     ASSERT_FALSE(report.is_discarded()) << audit.out << audit.err;
     for (const json& v : report["verdicts"]) {
@@ -128,6 +130,11 @@ TEST_F(DisputeE2E, ADivergedChainIsConvictedByARefereeThatRecomputedOneSegment) 
             std::string::npos)
       << slashed.dump();
   EXPECT_NE(slashed["how"].get<std::string>().find("they part at link 2"), std::string::npos)
+      << slashed.dump();
+  // --spec: the blob's H is the spec's local_steps, not only the scheduler's word.
+  EXPECT_NE(slashed["how"].get<std::string>().find(
+                std::to_string(shape.local_steps) + " inner steps, is the spec's"),
+            std::string::npos)
       << slashed.dump();
   EXPECT_TRUE(slashed["problems"].empty()) << slashed.dump();
   EXPECT_EQ(evidence_check["status"], "ok") << evidence_check.dump();

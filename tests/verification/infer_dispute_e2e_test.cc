@@ -122,7 +122,8 @@ TEST_F(InferDisputeE2E, AJunkCompletionIsConvictedByRegeneratingThatPromptAlone)
   // both completion lists, the referee's regenerated hashes and the receipts that sign them.
   json slashed = json::array(), evidence_check;
   for (int i = 0; i < 60 && slashed.empty(); ++i) {
-    CommandResult audit = net_.Cli({"audit", job, "--ledger-dir", paid_.ledger_dir(), "--json"});
+    CommandResult audit = net_.Cli(
+        {"audit", job, "--ledger-dir", paid_.ledger_dir(), "--spec", spec.string(), "--json"});
     const json report = json::parse(audit.out, nullptr, false);
     ASSERT_FALSE(report.is_discarded()) << audit.out << audit.err;
     for (const json& v : report["verdicts"]) {
@@ -143,6 +144,11 @@ TEST_F(InferDisputeE2E, AJunkCompletionIsConvictedByRegeneratingThatPromptAlone)
               std::string::npos)
         << v.dump();
     EXPECT_NE(v["how"].get<std::string>().find("they first differ at prompt 1"),
+              std::string::npos)
+        << v.dump();
+    // --spec: the shard's prompt count (from the spec's prompts and workers) is checked too.
+    EXPECT_NE(v["how"].get<std::string>().find(std::to_string(kPromptsPerShard) +
+                                                " prompts, is the spec's"),
               std::string::npos)
         << v.dump();
     EXPECT_TRUE(v["problems"].empty()) << v.dump();

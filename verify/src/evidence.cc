@@ -214,4 +214,44 @@ std::string DisputeEvidenceProblem(const ledger::VerdictFact& f, const DisputeEv
   return "";
 }
 
+uint32_t InferShardCount(uint32_t workers, uint32_t prompt_count) {
+  return std::clamp<uint32_t>(workers, 1, std::max<uint32_t>(1, prompt_count));
+}
+
+uint32_t PromptsInShard(uint32_t prompt_count, uint32_t shards, uint32_t shard) {
+  if (shards == 0) return 0;
+  return prompt_count / shards + (shard < prompt_count % shards ? 1 : 0);
+}
+
+std::string EvidenceSizeProblem(const DisputeEvidence& e, const EvidenceSpec& spec) {
+  const auto kind = [](EvidenceKind k) {
+    return std::string(k == EvidenceKind::kTrain ? "a training" : "an inference");
+  };
+  if (e.kind != spec.kind) {
+    return "the evidence is of " + kind(e.kind) + " task, the spec of " + kind(spec.kind) + " job";
+  }
+  if (e.kind == EvidenceKind::kTrain) {
+    if (e.size == spec.inner_steps) return "";
+    return "its size is " + std::to_string(e.size) + " inner steps; the spec gives " +
+           std::to_string(spec.inner_steps);
+  }
+  // The shard: the digits after the last "/s" of the task id, and nothing else after them.
+  const size_t at = e.task.rfind("/s");
+  const std::string digits = at == std::string::npos ? "" : e.task.substr(at + 2);
+  if (digits.empty() || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return "task " + e.task + " is not an inference shard's id (<job>/s<shard>)";
+  }
+  const auto shard = static_cast<uint32_t>(std::stoul(digits));
+  if (shard >= spec.shards) {
+    return "task " + e.task + " names shard " + digits + "; the spec gives " +
+           std::to_string(spec.shards) + " shards";
+  }
+  const uint32_t want = PromptsInShard(spec.prompt_count, spec.shards, shard);
+  if (e.size == want) return "";
+  return "its size is " + std::to_string(e.size) + " prompts; the spec gives shard " + digits +
+         " of " + std::to_string(spec.shards) + " over " + std::to_string(spec.prompt_count) +
+         " prompts " + std::to_string(want);
+}
+
 }  // namespace plume::verify

@@ -13,8 +13,9 @@
 //   2. DisputeEvidenceProblem: every list is the one its receipt's root signs, the plan
 //      (PlanDispute / PlanInferDispute on the two lists) gives the verdict's link and share, and
 //      the referee's commitments (Judge / JudgeCompletions) give the verdict's outcome.
-// What stays the scheduler's word: `size` (the task's inner steps H, or the shard's prompt
-// count), which comes from the job spec, not from a receipt.
+// `size` (the task's inner steps H, or the shard's prompt count) comes from the job spec, not
+// from a receipt: without the spec it is the scheduler's word; with it, EvidenceSizeProblem
+// checks it (`plume audit JOB --spec FILE`).
 //
 // Encoding (canonical, protocol/codec.h): the tag "plume/dispute-evidence/1", the original's
 // task id, u8 kind, u64 size, u32 run count, then per run: u32 n and n 32-byte commitments, the
@@ -80,5 +81,22 @@ EvidenceRoots ReceiptRoots(const ledger::VerdictFact& fact, std::string_view job
 // would then be only the scheduler's word.
 std::string DisputeEvidenceProblem(const ledger::VerdictFact& fact, const DisputeEvidence& e,
                                    std::span<const std::optional<Hash256>> roots);
+
+// How a job spec splits work, as the scheduler applies it and a third party recomputes it: an
+// infer job's `workers` prompts shards, never more shards than prompts nor fewer than one, and
+// the first prompt_count % shards shards hold one prompt more than the others.
+uint32_t InferShardCount(uint32_t workers, uint32_t prompt_count);
+uint32_t PromptsInShard(uint32_t prompt_count, uint32_t shards, uint32_t shard);
+
+// What a job's spec fixes about its evidence blobs' `size`.
+struct EvidenceSpec {
+  EvidenceKind kind = EvidenceKind::kTrain;
+  uint64_t inner_steps = 0;   // train: [network] local_steps
+  uint32_t prompt_count = 0;  // infer: the prompts, and InferShardCount of them
+  uint32_t shards = 0;
+};
+// "" when `e.size` is what `spec` gives for its task (an infer task's shard is the number after
+// the "/s" that ends its id, scheduler task ids being "<job>/s<shard>"), else why not.
+std::string EvidenceSizeProblem(const DisputeEvidence& e, const EvidenceSpec& spec);
 
 }  // namespace plume::verify
