@@ -10,7 +10,11 @@
 //   - prefill of 64 and 512 tokens in FLOP/s (flops.h GenerationFlops of one new token)
 //     against a 2048^3 OpenBLAS sgemm on the same threads;
 //   - 256 new tokens from a 64-token prompt, Generate (KV cache) against GenerateWithoutCache
-//     (every token recomputes its window: the path before the cache), greedy, same tokens.
+//     (every token recomputes its window: the path before the cache), greedy, same tokens;
+//   - where a decode step's time goes: the step's matmuls alone (MatmulForwardRows over a
+//     model's worth of weight matrices in the step's order, each read from memory once), at 1
+//     and 16 rows, against the time 16 rows' FLOPs take at the sgemm rate; the rest of the step
+//     (attention over the cache, norms, GELU, residuals) is the step's time minus its matmuls.
 //
 // Usage: decode_bench [--threads N] [--decode-steps N] [--no-reference]
 // Run with OMP_WAIT_POLICY=passive on a shared machine (see kernels/cpu/cpu_ops.cc).
@@ -130,6 +134,61 @@ class IdTokenizer final : public k::Tokenizer {
   int vocab_;
 };
 
+// Seconds of one decode step's matmuls at `rows` rows: per layer qkv (C -> 3C), attention
+// projection (C -> C), fc (C -> 4C), fc projection (4C -> C), then the lm head (C -> V), over
+// their own buffers (the same bytes as the model's), best of 5 after a warm-up.
+struct StepMatmuls {
+  explicit StepMatmuls(k::Ops& ops, const k::ModelConfig& m) : ops_(ops), m_(m) {
+    const long C = m.n_embd;
+    for (int l = 0; l < m.n_layer; ++l) {
+      for (long oc : {3 * C, C, 4 * C}) shapes_.push_back({int(C), int(oc)});
+      shapes_.push_back({int(4 * C), int(C)});
+    }
+    shapes_.push_back({int(C), m.vocab});
+    for (const auto& [c, oc] : shapes_) {
+      weights_.push_back(Alloc(size_t(c) * oc));
+      weight_floats_ += double(c) * oc;
+    }
+    in_ = Alloc(size_t(16) * 4 * C);
+    out_ = Alloc(size_t(16) * m.vocab);
+    bias_ = Alloc(size_t(m.vocab));
+    k::SplitMix64 rng(3);
+    for (size_t w = 0; w < weights_.size(); ++w) {
+      float* f = static_cast<float*>(weights_[w]->data());
+      const size_t n = size_t(shapes_[w].first) * shapes_[w].second;
+      for (size_t i = 0; i < n; ++i) f[i] = float(rng.Below(2001)) * 1e-3f - 1.0f;
+    }
+  }
+  double Seconds(int rows) {
+    const auto step = [&] {
+      for (size_t i = 0; i < shapes_.size(); ++i) {
+        const auto [c, oc] = shapes_[i];
+        Check(bool(ops_.MatmulForwardRows(static_cast<float*>(out_->data()),
+                                          static_cast<const float*>(in_->data()),
+                                          static_cast<const float*>(weights_[i]->data()),
+                                          static_cast<const float*>(bias_->data()), rows, c, oc)),
+              "MatmulForwardRows");
+      }
+    };
+    step();
+    return BestSeconds(5, step);
+  }
+  double weight_floats() const { return weight_floats_; }
+
+ private:
+  std::unique_ptr<k::Buffer> Alloc(size_t floats) {
+    auto b = ops_.Alloc(floats * sizeof(float));
+    Check(bool(b), "Alloc");
+    return std::move(*b);
+  }
+  k::Ops& ops_;
+  k::ModelConfig m_;
+  std::vector<std::pair<int, int>> shapes_;
+  std::vector<std::unique_ptr<k::Buffer>> weights_;
+  std::unique_ptr<k::Buffer> in_, out_, bias_;
+  double weight_floats_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,6 +276,26 @@ int main(int argc, char** argv) {
   std::printf("%-44s %10.1f %10.2f  (of sgemm)\n", "prefill 512 tokens, GFLOP/s",
               prefill_rate[1] / 1e9, prefill_rate[1] / sgemm);
   model->reset();
+
+  // Where the step's time goes. If the matmuls at 16 rows took as long as streaming the
+  // weights (batch 1) or as computing them (16 rows at the sgemm rate), whichever is longer,
+  // memory and arithmetic would overlap; their sum means they take turns.
+  {
+    StepMatmuls mm(*ops, gpt2);
+    const double mm1 = mm.Seconds(1), mm16 = mm.Seconds(16);
+    const double compute16 = 2.0 * 16 * mm.weight_floats() / sgemm;
+    const double step1 = 1.0 / tokens_per_s[0], step16 = 16.0 / tokens_per_s[1];
+    std::printf("%-44s %10.2f %10.2f  (of the step)\n", "batch-1 step matmuls, ms", mm1 * 1e3,
+                mm1 / step1);
+    std::printf("%-44s %10.2f %10.2f  (of the step)\n", "batch-16 step matmuls, ms", mm16 * 1e3,
+                mm16 / step16);
+    std::printf("%-44s %10.2f\n", "16 rows' matmul FLOPs at the sgemm rate, ms", compute16 * 1e3);
+    std::printf("%-44s %10.2f %10.2f  (batch-16 matmuls / it)\n",
+                "batch-1 matmuls + that, ms", (mm1 + compute16) * 1e3, mm16 / (mm1 + compute16));
+    std::printf("%-44s %10.2f\n", "batch-16 step minus its matmuls, ms", (step16 - mm16) * 1e3);
+    std::printf("%-44s %10.2f\n", "matmuls alone, 16 x batch-1 time / batch-16 time",
+                16 * mm1 / mm16);
+  }
 
   // 256 new tokens from a 64-token prompt, end to end (sampling and all), greedy.
   const IdTokenizer ids(gpt2.vocab);
