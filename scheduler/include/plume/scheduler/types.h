@@ -1,6 +1,7 @@
 // Scheduler records: what the scheduler knows about nodes, jobs, tasks and rounds. These are the
 // rows the core keeps in memory, the store writes to SQLite, and the reactor reads to answer
-// status queries. Plain values only; no behaviour beyond small helpers.
+// status queries. Plain values only; no behaviour beyond small helpers. The names (ids.h) and the
+// node records (node_types.h) are their own headers, included here.
 #pragma once
 
 #include <cstdint>
@@ -11,97 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "plume/scheduler/ids.h"
+#include "plume/scheduler/node_types.h"
+
 namespace plume::scheduler {
-
-using NodeId = std::string;    // agent's ed25519 public key, hex
-using ClientId = std::string;  // client's ed25519 public key, hex
-using JobId = std::string;
-using TaskId = std::string;    // "<job>/r<round>/w<worker>" or "<job>/s<shard>"
-using BlobHash = std::string;  // BLAKE2b-256 of the bytes, hex; empty means "none"
-
-// Money is integer micro-PLUME; FLOP counts are integers.
-using MicroPlume = int64_t;
-
-enum class Backend : uint8_t { kCpu = 0, kCuda = 1 };
-
-struct GpuInfo {
-  std::string name;
-  uint64_t memory_bytes = 0;
-  uint32_t count = 0;
-
-  bool operator==(const GpuInfo&) const = default;
-};
-
-// What an agent says about itself when it registers.
-struct NodeInfo {
-  NodeId id;
-  std::string name;
-  std::vector<GpuInfo> gpus;  // empty for a CPU-only agent
-  uint64_t host_memory_bytes = 0;  // what a CPU-backend agent may use
-  Backend backend = Backend::kCpu;
-  bool selftest_passed = false;
-  uint64_t flops_per_s = 0;  // measured by the agent's selftest
-  MicroPlume price_micro_plume_per_pflop = 0;
-  // Register.kernelBuild: the kernel class of the devices its tasks run on (kernel_class.h in
-  // kernels). Replay audits compare bits only between providers of one class; any other text
-  // (an older agent) is kept as sent and matches no other provider.
-  std::string kernel_class;
-  // Who operates the node: the hex key of the owner whose attestation the agent registered with
-  // (protocol/owner.h, checked by the reactor), or empty: the node is its own owner. Audits,
-  // referees and the retryable=false rule count providers by owner (owners.h).
-  NodeId owner;
-
-  bool operator==(const NodeInfo&) const = default;
-};
-
-enum class NodeState : uint8_t { kActive = 0, kDraining = 1, kLost = 2, kGone = 3 };
-
-struct Node {
-  NodeInfo info;
-  NodeState state = NodeState::kActive;
-  int64_t registered_at_ms = 0;
-  int64_t lease_expires_ms = 0;
-  std::set<TaskId> tasks;  // assigned tasks; derived from Task::node, not stored separately
-  // Track record, for placement (ReputationPpm in placement.h). Kept across re-registrations.
-  uint64_t tasks_succeeded = 0;
-  uint64_t tasks_failed = 0;  // failure reports, invalid results, task deadlines missed
-  uint64_t tasks_lost = 0;    // assigned when the node's lease expired
-  uint64_t tasks_refused = 0;  // results refused by the screens (never paid)
-  // Replay audits (verify/audit.h ProviderRecord, less `refused`, which is tasks_refused): the
-  // run of committed results since the last refusal or proven fault sets the audit rate.
-  int64_t consecutive_valid = 0;
-  int64_t results_valid = 0;    // committed results not proven wrong
-  int64_t results_audited = 0;  // of its results, how many another provider re-ran
-  int64_t proven_faulty = 0;    // its results (or audit runs) a referee proved wrong
-  int64_t unaudited_no_peer = 0;  // drawn for an audit, but no other provider of its class
-  // Stake (the ledger's stake:<k> and unbond:<k>), as the shell last reported it (StakeChanged).
-  // Placement needs min stake per device of free stake; slashes reach both.
-  MicroPlume stake_micro_plume = 0;      // free stake (stake:<k>)
-  MicroPlume unbonding_micro_plume = 0;  // unbond:<k>: leaving, still slashable
-  uint64_t slashes = 0;                  // proven faults a slash was decided for
-
-  bool operator==(const Node&) const = default;
-};
-
-// What is kept of a node the registry forgot (Core: silent for Config::node_forget_ms, holding
-// nothing): its track record, keyed by its agent key, so that going away and registering again
-// never washes a record (docs/operators.md "Forgotten nodes"). The registry entry (name, GPUs,
-// price, state) is what goes; an all-zero record is not kept, since re-registering gives the same.
-struct NodeRecord {
-  int64_t forgotten_at_ms = 0;
-  uint64_t tasks_succeeded = 0;
-  uint64_t tasks_failed = 0;
-  uint64_t tasks_lost = 0;
-  uint64_t tasks_refused = 0;
-  int64_t consecutive_valid = 0;
-  int64_t results_valid = 0;
-  int64_t results_audited = 0;
-  int64_t proven_faulty = 0;
-  int64_t unaudited_no_peer = 0;
-  uint64_t slashes = 0;
-
-  bool operator==(const NodeRecord&) const = default;
-};
 
 enum class JobKind : uint8_t { kTrain = 0, kInfer = 1 };
 
