@@ -13,16 +13,15 @@ constexpr int64_t kForgetCheckMsMax = 60'000;
 constexpr size_t kRoomCandidatesMax = 16;
 
 NodeRecord RecordOf(const Node& n, int64_t now_ms) {
-  return NodeRecord{now_ms,           n.tasks_succeeded,  n.tasks_failed,    n.tasks_lost,
-                    n.tasks_refused,  n.consecutive_valid, n.results_valid,  n.results_audited,
-                    n.proven_faulty,  n.unaudited_no_peer, n.slashes};
+  NodeRecord r;
+  static_cast<NodeHistory&>(r) = n;
+  r.forgotten_at_ms = now_ms;
+  return r;
 }
 
 // Anything in it that a fresh registration would not have.
 bool HasHistory(const NodeRecord& r) {
-  NodeRecord fresh;
-  fresh.forgotten_at_ms = r.forgotten_at_ms;
-  return !(r == fresh);
+  return !(static_cast<const NodeHistory&>(r) == NodeHistory{});
 }
 
 // What a cheater would like to lose: never dropped to make room.
@@ -129,17 +128,7 @@ bool Core::Impl::RoomForNode(const NodeId& id) {
 void Core::Impl::RestoreRecord(Node& n) {
   auto it = s.records.find(n.info.id);
   if (it == s.records.end()) return;
-  const NodeRecord& r = it->second;
-  n.tasks_succeeded = r.tasks_succeeded;
-  n.tasks_failed = r.tasks_failed;
-  n.tasks_lost = r.tasks_lost;
-  n.tasks_refused = r.tasks_refused;
-  n.consecutive_valid = r.consecutive_valid;
-  n.results_valid = r.results_valid;
-  n.results_audited = r.results_audited;
-  n.proven_faulty = r.proven_faulty;
-  n.unaudited_no_peer = r.unaudited_no_peer;
-  n.slashes = r.slashes;
+  static_cast<NodeHistory&>(n) = it->second;
   s.records.erase(it);
   dirty_records.insert(n.info.id);
 }

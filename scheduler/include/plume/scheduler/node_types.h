@@ -43,13 +43,9 @@ struct NodeInfo {
 
 enum class NodeState : uint8_t { kActive = 0, kDraining = 1, kLost = 2, kGone = 3 };
 
-struct Node {
-  NodeInfo info;
-  NodeState state = NodeState::kActive;
-  int64_t registered_at_ms = 0;
-  int64_t lease_expires_ms = 0;
-  std::set<TaskId> tasks;  // assigned tasks; derived from Task::node, not stored separately
-  // Track record, for placement (ReputationPpm in placement.h). Kept across re-registrations.
+// A node's track record, for placement (ReputationPpm in placement.h) and audit rates. Kept
+// across re-registrations, and in a NodeRecord once the registry forgets the node.
+struct NodeHistory {
   uint64_t tasks_succeeded = 0;
   uint64_t tasks_failed = 0;  // failure reports, invalid results, task deadlines missed
   uint64_t tasks_lost = 0;    // assigned when the node's lease expired
@@ -61,11 +57,21 @@ struct Node {
   int64_t results_audited = 0;  // of its results, how many another provider re-ran
   int64_t proven_faulty = 0;    // its results (or audit runs) a referee proved wrong
   int64_t unaudited_no_peer = 0;  // drawn for an audit, but no other provider of its class
+  uint64_t slashes = 0;           // proven faults a slash was decided for
+
+  bool operator==(const NodeHistory&) const = default;
+};
+
+struct Node : NodeHistory {
+  NodeInfo info;
+  NodeState state = NodeState::kActive;
+  int64_t registered_at_ms = 0;
+  int64_t lease_expires_ms = 0;
+  std::set<TaskId> tasks;  // assigned tasks; derived from Task::node, not stored separately
   // Stake (the ledger's stake:<k> and unbond:<k>), as the shell last reported it (StakeChanged).
   // Placement needs min stake per device of free stake; slashes reach both.
   MicroPlume stake_micro_plume = 0;      // free stake (stake:<k>)
   MicroPlume unbonding_micro_plume = 0;  // unbond:<k>: leaving, still slashable
-  uint64_t slashes = 0;                  // proven faults a slash was decided for
 
   bool operator==(const Node&) const = default;
 };
@@ -74,18 +80,8 @@ struct Node {
 // nothing): its track record, keyed by its agent key, so that going away and registering again
 // never washes a record (docs/operators.md "Forgotten nodes"). The registry entry (name, GPUs,
 // price, state) is what goes; an all-zero record is not kept, since re-registering gives the same.
-struct NodeRecord {
+struct NodeRecord : NodeHistory {
   int64_t forgotten_at_ms = 0;
-  uint64_t tasks_succeeded = 0;
-  uint64_t tasks_failed = 0;
-  uint64_t tasks_lost = 0;
-  uint64_t tasks_refused = 0;
-  int64_t consecutive_valid = 0;
-  int64_t results_valid = 0;
-  int64_t results_audited = 0;
-  int64_t proven_faulty = 0;
-  int64_t unaudited_no_peer = 0;
-  uint64_t slashes = 0;
 
   bool operator==(const NodeRecord&) const = default;
 };
