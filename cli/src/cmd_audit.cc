@@ -59,7 +59,8 @@ void RegisterAuditCommand(CLI::App& app) {
   audit->add_option("--spec", provenance.spec_path,
                     "the job's spec file: its BLAKE2b-256 must be the job's spec hash; round 0 "
                     "must start from the model its seed initialises, and the rounds must use "
-                    "its outer lr/momentum, rounds and workers");
+                    "its outer lr/momentum, rounds and workers; each dispute evidence blob's "
+                    "size must be its local_steps, or its prompts per shard");
   audit->add_flag("--require-provenance", require_provenance,
                   "fail (exit 1) when no scheduler is named, instead of a ledger-only audit");
   audit->add_flag("--json", flags.json, "machine-readable output");
