@@ -13,10 +13,7 @@ constexpr int64_t kForgetCheckMsMax = 60'000;
 constexpr size_t kRoomCandidatesMax = 16;
 
 NodeRecord RecordOf(const Node& n, int64_t now_ms) {
-  NodeRecord r;
-  static_cast<NodeHistory&>(r) = n;
-  r.forgotten_at_ms = now_ms;
-  return r;
+  return NodeRecord{n, now_ms};
 }
 
 // Anything in it that a fresh registration would not have.

@@ -23,7 +23,6 @@
 #include "plume/scheduler/blob_access.h"
 #include "plume/scheduler/limits.h"
 #include "plume/scheduler/work.h"
-#include "plume/verify/evidence.h"
 #include "reactor_impl.h"
 #include "spec_blobs.h"
 

@@ -57,11 +57,8 @@ kernels::TrainConfig AgentTrainConfig(const JobSpec& spec, const kernels::JobSpe
 // What an inference task's output is judged against: its shard's prompts as SendAssign sent them.
 verify::InferScreen InferScreenFor(const Job& job, const JobExtra& x, const Task& t) {
   verify::InferScreen s;
-  const uint32_t shards = job.spec.infer.shards;
-  for (uint32_t i = 0; i < t.shard; ++i) {
-    s.first_index += PromptsInShard(job.spec.infer.prompt_count, shards, i);
-  }
-  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shards, t.shard);
+  s.first_index = ShardFirstPrompt(job.spec.infer, t.shard);
+  const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, job.spec.infer.shards, t.shard);
   if (t.dispute_prompts.empty()) {
     s.prompts.assign(x.prompts.begin() + static_cast<long>(s.first_index),
                      x.prompts.begin() + static_cast<long>(s.first_index + n));

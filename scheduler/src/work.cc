@@ -11,7 +11,6 @@
 #include "plume/ledger/amount.h"
 #include "plume/ledger/limits.h"
 #include "plume/scheduler/limits.h"
-#include "plume/verify/evidence.h"
 
 namespace plume::scheduler {
 namespace {
@@ -119,10 +118,6 @@ uint64_t TrainWorkerTokens(const JobSpec& spec) {
 
 uint32_t ShardCount(const JobSpec& spec) {
   return spec.kind == JobKind::kTrain ? spec.train.workers : spec.infer.shards;
-}
-
-uint32_t PromptsInShard(uint32_t prompt_count, uint32_t count, uint32_t shard) {
-  return verify::PromptsInShard(prompt_count, count, shard);  // what `plume audit` recomputes
 }
 
 kernels::ModelConfig KernelsConfig(const ModelConfig& m) {

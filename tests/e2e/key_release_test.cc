@@ -11,6 +11,12 @@
 namespace plume::itest {
 namespace {
 
+// A release log line's or a `plume data access` record's grant: (task, attempt, agent).
+std::string GrantOf(const json& j) {
+  return j["task"].get<std::string>() + "/" + std::to_string(j["attempt"].get<int>()) + "/" +
+         j["agent"].get<std::string>();
+}
+
 TEST_F(KeyReleaseE2E, EncryptedDatasetTrainsPaysAndEveryReleaseIsInTheLedger) {
   std::string why;
   ASSERT_TRUE(net_.StartAgent("a", &why, {"--price", "1000000000000"})) << why;
@@ -48,14 +54,9 @@ TEST_F(KeyReleaseE2E, EncryptedDatasetTrainsPaysAndEveryReleaseIsInTheLedger) {
   for (const json& r : releases) {
     EXPECT_EQ(r["job"], job);
     EXPECT_TRUE(agents.count(r["agent"].get<std::string>())) << r.dump();
-    from_log.insert(r["task"].get<std::string>() + "/" + std::to_string(r["attempt"].get<int>()) +
-                    "/" + r["agent"].get<std::string>());
+    from_log.insert(GrantOf(r));
   }
-  for (const json& a : access) {
-    from_ledger.insert(a["task"].get<std::string>() + "/" +
-                       std::to_string(a["attempt"].get<int>()) + "/" +
-                       a["agent"].get<std::string>());
-  }
+  for (const json& a : access) from_ledger.insert(GrantOf(a));
   EXPECT_EQ(from_log, from_ledger) << ReadFile(release_log()) << access.dump();
   EXPECT_EQ(access.size(), from_ledger.size());
 
@@ -97,8 +98,7 @@ TEST_F(KeyReleaseE2E, KeyServiceKilledMidJobTheJobFinishesOnceItIsBack) {
   std::set<std::string> grants;
   for (const json& a : access) {
     recorded.insert(a["index"].get<uint64_t>());
-    grants.insert(a["task"].get<std::string>() + "/" + std::to_string(a["attempt"].get<int>()) +
-                  "/" + a["agent"].get<std::string>());
+    grants.insert(GrantOf(a));
   }
   EXPECT_EQ(grants.size(), access.size()) << access.dump();
   const std::vector<json> released = LogLines("release");

@@ -9,6 +9,7 @@
 #include "plume/protocol/error.h"
 #include "plume/scheduler/placement.h"
 #include "plume/scheduler/types.h"
+#include "plume/verify/evidence.h"
 
 namespace plume::scheduler {
 
@@ -67,8 +68,8 @@ double InferTokensPerSec(std::span<const Task* const> shards);
 
 // Number of tasks per round (train) or in total (infer).
 uint32_t ShardCount(const JobSpec& spec);
-// Prompts in shard `shard` of `count` (the first prompt_count % count shards get one more).
-uint32_t PromptsInShard(uint32_t prompt_count, uint32_t count, uint32_t shard);
+// Prompts in a shard: verify's rule, the one `plume audit --spec` recomputes evidence sizes by.
+using verify::PromptsInShard;
 
 // What a task of this job needs from a node.
 TaskNeeds NeedsOf(const JobSpec& spec);
