@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -110,9 +111,27 @@ void ZapHandler::OnMonitorEvent(std::vector<zmq::message_t>& event) {
       id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
     counters_->handshakes_failed.fetch_add(1, std::memory_order_relaxed);
     std::string peer = event.size() > 1 ? event[1].to_string() : std::string("?");
-    if (log_limiter_.Allow()) spdlog::warn("transport: refused a connection on {}: CURVE handshake failed (the client "
-                 "may be using a wrong scheduler id)", peer);
+    if (log_limiter_.Allow()) {
+      spdlog::warn("transport: refused a connection on {}: {}", peer,
+                   HandshakeFailureText(id, value));
+    }
   }
+}
+
+std::string HandshakeFailureText(uint16_t event, uint32_t value) {
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+    return "the handshake did not finish (timed out after " +
+           std::to_string(limits::kHandshakeIvlMs / 1000) + " s, or the connection dropped)";
+  }
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+    return "CURVE authentication failed (status " + std::to_string(value) + ")";
+  }
+  if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+    return "CURVE handshake failed (the client may be using a wrong scheduler id)";
+  }
+  char code[16];
+  std::snprintf(code, sizeof code, "0x%08x", value);
+  return std::string("not a ZeroMQ CURVE handshake (protocol error ") + code + ")";
 }
 
 

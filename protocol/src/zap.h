@@ -36,6 +36,11 @@ struct TransportCounters {
   std::atomic<uint64_t> replies_dropped{0};              // over the send byte budget
 };
 
+// The log's reason for a failed handshake (a socket monitor event and its value). An operator
+// should tell a flood of silent connections (a timeout) from a client with the wrong scheduler id
+// (a CURVE box that does not open) and from something that is no ZeroMQ client (a bad greeting).
+std::string HandshakeFailureText(uint16_t event, uint32_t value);
+
 // Caps warning lines per second so that a hostile or misconfigured peer cannot flood the log;
 // counters still count every event. Not thread-safe: one per thread.
 class LogLimiter {
