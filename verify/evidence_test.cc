@@ -229,6 +229,18 @@ TEST(DisputeEvidence, TheSizeIsTheOneTheSpecGives) {
   EXPECT_EQ(PromptsInShard(7, 3, 0), 3u);
   EXPECT_EQ(PromptsInShard(7, 3, 1), 2u);
   EXPECT_EQ(PromptsInShard(7, 3, 2), 2u);
+  // Each shard starts where the shards before it end, and the last ends at the last prompt.
+  for (uint32_t count : {1u, 7u, 10u, 64u}) {
+    for (uint32_t shards : {1u, 2u, 3u, 4u}) {
+      uint64_t next = 0;
+      for (uint32_t s = 0; s < shards; ++s) {
+        EXPECT_EQ(FirstPromptOfShard(count, shards, s), next) << count << "/" << shards << "/" << s;
+        next += PromptsInShard(count, shards, s);
+      }
+      EXPECT_EQ(next, count);
+    }
+  }
+  EXPECT_EQ(FirstPromptOfShard(7, 3, 2), 5u);
 
   const EvidenceSpec train{EvidenceKind::kTrain, 64, 0, 0};
   DisputeEvidence e{"job-1/r0/w1", EvidenceKind::kTrain, 64, {}};

@@ -15,9 +15,8 @@ namespace plume::scheduler {
 // the shard it regenerates, each with its global index (promptIndices).
 static void FillInferPrompts(wire::InferParams::Builder p, const Job& job, const JobExtra& x,
                              const Task* task, uint32_t shard, uint32_t shard_count) {
-  uint64_t first = 0;
-  for (uint32_t s = 0; s < shard; ++s) first += PromptsInShard(job.spec.infer.prompt_count,
-                                                               shard_count, s);
+  const uint64_t first =
+      verify::FirstPromptOfShard(job.spec.infer.prompt_count, shard_count, shard);
   p.setFirstPromptIndex(first);
   if (task == nullptr || task->dispute_prompts.empty()) {
     const uint32_t n = PromptsInShard(job.spec.infer.prompt_count, shard_count, shard);

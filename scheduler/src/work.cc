@@ -144,11 +144,7 @@ uint64_t TaskFlops(const JobSpec& spec, uint32_t shard) {
 }
 
 uint64_t ShardFirstPrompt(const InferParams& i, uint32_t shard) {
-  // Shards before this one hold prompt_count / shards each, plus one for each of the first
-  // prompt_count % shards of them.
-  return i.shards == 0 ? 0
-                       : uint64_t{shard} * (i.prompt_count / i.shards) +
-                             std::min(shard, i.prompt_count % i.shards);
+  return verify::FirstPromptOfShard(i.prompt_count, i.shards, shard);
 }
 
 uint64_t InferPromptsFlops(const JobSpec& spec, std::span<const uint64_t> prompts) {

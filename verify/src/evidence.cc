@@ -223,6 +223,11 @@ uint32_t PromptsInShard(uint32_t prompt_count, uint32_t shards, uint32_t shard) 
   return prompt_count / shards + (shard < prompt_count % shards ? 1 : 0);
 }
 
+uint64_t FirstPromptOfShard(uint32_t prompt_count, uint32_t shards, uint32_t shard) {
+  if (shards == 0) return 0;
+  return uint64_t{shard} * (prompt_count / shards) + std::min(shard, prompt_count % shards);
+}
+
 std::string EvidenceSizeProblem(const DisputeEvidence& e, const EvidenceSpec& spec) {
   const auto kind = [](EvidenceKind k) {
     return std::string(k == EvidenceKind::kTrain ? "a training" : "an inference");

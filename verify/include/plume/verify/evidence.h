@@ -87,6 +87,8 @@ std::string DisputeEvidenceProblem(const ledger::VerdictFact& fact, const Disput
 // the first prompt_count % shards shards hold one prompt more than the others.
 uint32_t InferShardCount(uint32_t workers, uint32_t prompt_count);
 uint32_t PromptsInShard(uint32_t prompt_count, uint32_t shards, uint32_t shard);
+// The global index of a shard's first prompt: the prompts of the shards before it.
+uint64_t FirstPromptOfShard(uint32_t prompt_count, uint32_t shards, uint32_t shard);
 
 // What a job's spec fixes about its evidence blobs' `size`.
 struct EvidenceSpec {
