@@ -6,8 +6,9 @@
 #                                      gpu-check/ under the repository root, git-ignored)
 #   scripts/gpu-check.sh run [dir]     on the GPU machine (driver only; run from the repository
 #                                      root): every CUDA test, the selftest, the CUDA learning
-#                                      test, the kernel benchmarks against cuBLAS and a GPT-2 124M
-#                                      training step, then one report (report.txt in the bundle,
+#                                      test, the kernel benchmarks against cuBLAS, a GPT-2 124M
+#                                      training step and GPT-2 124M decoding with the KV cache
+#                                      (batch 1 and 16, prefill, cache vs no cache), then one report (report.txt in the bundle,
 #                                      and $OUT/gpu-check.txt when OUT is set). Under 5 minutes.
 #
 # What the bundle holds and why: a GPU machine may have no package registry and other system
@@ -46,7 +47,8 @@ build() {
   fi
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLUME_CUDA=ON \
     "-DCMAKE_CUDA_ARCHITECTURES=$archs" "${launcher[@]}" >/dev/null
-  cmake --build "$build" --target plume_kernels_test cuda_kernels_bench gpt2_step_bench -j "$jobs"
+  cmake --build "$build" --target plume_kernels_test cuda_kernels_bench gpt2_step_bench \
+    decode_bench -j "$jobs"
 
   # CMake links against the shared OpenBLAS, libgomp and toml++; relink from the same objects
   # with static archives. toml++ ships no archive, so its implementation is compiled here.
@@ -63,6 +65,8 @@ build() {
   g++ -s -o "$bundle/gpt2_step_bench" \
     "$build"/bench/kernels/CMakeFiles/gpt2_step_bench.dir/*.o \
     "${static_tail[@]}" -L"$cuda_lib" -lcublas
+  g++ -s -o "$bundle/decode_bench" "$build"/bench/kernels/CMakeFiles/decode_bench.dir/*.o \
+    "${static_tail[@]}"
   cp -L "$libdir/libbenchmark.so.1debian" "$bundle/"
   g++ -s -o "$bundle/cuda_kernels_bench" \
     "$build"/bench/kernels/CMakeFiles/cuda_kernels_bench.dir/*.o \
@@ -83,7 +87,7 @@ build() {
     >>"$bundle/resource-usage.txt"
   echo "gpu-check: bundle in $bundle ($(du -sh "$bundle" | cut -f1))"
   # (Google Benchmark's shared library brings libstdc++ with it: the GPU machine must have one.)
-  for bin in plume_kernels_test gpt2_step_bench cuda_kernels_bench; do
+  for bin in plume_kernels_test gpt2_step_bench cuda_kernels_bench decode_bench; do
     local allowed='^$'
     [[ $bin == cuda_kernels_bench ]] && allowed='libstdc\+\+'
     if ldd "$bundle/$bin" | grep -Ev "$allowed" |
@@ -151,6 +155,8 @@ run() {
     PLUME_CUDA_MATMUL=pipelined timeout 90 "$bundle/gpt2_step_bench" 4 1024 5 2>&1 || echo "gpu-check: step benchmark failed (exit $?)"
     echo "== the same with PLUME_CUDA_MATMUL=bf16 PLUME_CUDA_ATTENTION=bf16"
     PLUME_CUDA_MATMUL=bf16 PLUME_CUDA_ATTENTION=bf16 timeout 90 "$bundle/gpt2_step_bench" 4 1024 5 2>&1 || echo "gpu-check: step benchmark failed (exit $?)"
+    echo "== GPT-2 124M decoding with the KV cache (issue 13's figures on the device)"
+    timeout 150 "$bundle/decode_bench" --device 0 2>&1 || echo "gpu-check: decode benchmark failed (exit $?)"
     local sanitizer
     sanitizer="$(command -v compute-sanitizer || find /usr/local /opt -name compute-sanitizer -type f -print -quit 2>/dev/null || true)"
     if [[ -n "$sanitizer" ]]; then

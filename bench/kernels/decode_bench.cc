@@ -16,7 +16,11 @@
 //     and 16 rows, against the time 16 rows' FLOPs take at the sgemm rate; the rest of the step
 //     (attention over the cache, norms, GELU, residuals) is the step's time minus its matmuls.
 //
-// Usage: decode_bench [--threads N] [--decode-steps N] [--no-reference]
+// With --device N the same figures come from CUDA device N (scripts/gpu-check.sh runs it): the
+// bandwidth is a device-memory pass (ResidualForward over 3 x 256 MiB: two reads and a write)
+// and the arithmetic reference is our own matmul at 4096^3 instead of OpenBLAS.
+//
+// Usage: decode_bench [--threads N] [--device N] [--decode-steps N] [--no-reference]
 // Run with OMP_WAIT_POLICY=passive on a shared machine (see kernels/cpu/cpu_ops.cc).
 #include <cblas.h>
 #include <immintrin.h>
@@ -101,6 +105,49 @@ Bandwidth MeasureBandwidth(int threads) {
   return Bandwidth{2 * bytes / copy, bytes / read};
 }
 
+// Device memory bandwidth through the Ops: out = a + b streams two reads and a write per float.
+Bandwidth DeviceBandwidth(k::Ops& ops) {
+  const size_t n = size_t{1} << 26;  // 256 MiB of floats per buffer
+  std::unique_ptr<k::Buffer> a, b, out;
+  for (auto* buf : {&a, &b, &out}) {
+    auto made = ops.Alloc(n * sizeof(float));
+    Check(bool(made), "Alloc (bandwidth)");
+    *buf = std::move(*made);
+  }
+  const auto pass = [&] {
+    Check(bool(ops.ResidualForward(static_cast<float*>(out->data()),
+                                   static_cast<const float*>(a->data()),
+                                   static_cast<const float*>(b->data()), n)),
+          "ResidualForward");
+    Check(bool(ops.Synchronize()), "Synchronize");
+  };
+  pass();
+  return Bandwidth{3.0 * double(n) * sizeof(float) / BestSeconds(5, pass), 0};
+}
+
+// Our own matmul's FLOP/s at n^3 on a device (the arithmetic a prefill can hope for there).
+double DeviceMatmulFlops(k::Ops& ops, int n) {
+  const size_t floats = size_t(n) * n;
+  std::vector<float> host(floats, 0.25f);
+  std::unique_ptr<k::Buffer> a, w, c;
+  for (auto* buf : {&a, &w, &c}) {
+    auto made = ops.Alloc(floats * sizeof(float));
+    Check(bool(made), "Alloc (matmul)");
+    *buf = std::move(*made);
+  }
+  Check(bool(ops.CopyToDevice(a->data(), host.data(), floats * sizeof(float))), "CopyToDevice");
+  Check(bool(ops.CopyToDevice(w->data(), host.data(), floats * sizeof(float))), "CopyToDevice");
+  const auto run = [&] {
+    Check(bool(ops.MatmulForward(static_cast<float*>(c->data()),
+                                 static_cast<const float*>(a->data()),
+                                 static_cast<const float*>(w->data()), nullptr, n, n, n)),
+          "MatmulForward");
+    Check(bool(ops.Synchronize()), "Synchronize");
+  };
+  run();
+  return 2.0 * n * n * double(n) / BestSeconds(3, run);
+}
+
 double SgemmFlops(int n, int threads) {
   openblas_set_num_threads(threads);
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
@@ -153,10 +200,12 @@ struct StepMatmuls {
     out_ = Alloc(size_t(16) * m.vocab);
     bias_ = Alloc(size_t(m.vocab));
     k::SplitMix64 rng(3);
+    std::vector<float> host;
     for (size_t w = 0; w < weights_.size(); ++w) {
-      float* f = static_cast<float*>(weights_[w]->data());
-      const size_t n = size_t(shapes_[w].first) * shapes_[w].second;
-      for (size_t i = 0; i < n; ++i) f[i] = float(rng.Below(2001)) * 1e-3f - 1.0f;
+      host.resize(size_t(shapes_[w].first) * shapes_[w].second);
+      for (float& f : host) f = float(rng.Below(2001)) * 1e-3f - 1.0f;
+      Check(bool(ops_.CopyToDevice(weights_[w]->data(), host.data(), host.size() * sizeof(float))),
+            "CopyToDevice");
     }
   }
   double Seconds(int rows) {
@@ -169,6 +218,7 @@ struct StepMatmuls {
                                           static_cast<const float*>(bias_->data()), rows, c, oc)),
               "MatmulForwardRows");
       }
+      Check(bool(ops_.Synchronize()), "Synchronize");
     };
     step();
     return BestSeconds(5, step);
@@ -192,30 +242,56 @@ struct StepMatmuls {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = omp_get_max_threads(), decode_steps = 32;
+  int threads = omp_get_max_threads(), decode_steps = 32, device = -1;
   bool reference = true;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (flag == "--decode-steps" && i + 1 < argc) decode_steps = std::atoi(argv[++i]);
+    else if (flag == "--device" && i + 1 < argc) device = std::atoi(argv[++i]);
     else if (flag == "--no-reference") reference = false;
+    else {
+      std::fprintf(stderr, "usage: decode_bench [--threads N] [--device N] [--decode-steps N] "
+                           "[--no-reference]\n");
+      return 2;
+    }
   }
   const k::ModelConfig gpt2{12, 12, 768, 1024, 50257};
-  std::printf("GPT-2 124M shape, random weights, CPU backend, %d threads\n", threads);
-
-  const Bandwidth bw = MeasureBandwidth(threads);
-  const double sgemm = SgemmFlops(2048, threads);
+  std::unique_ptr<k::Ops> ops;
+  if (device < 0) {
+    ops = k::MakeCpuOps(threads);
+    std::printf("GPT-2 124M shape, random weights, CPU backend, %d threads\n", threads);
+  } else {
+    auto cuda = k::MakeCudaOps(device);
+    if (!cuda) {
+      std::fprintf(stderr, "decode_bench: CUDA device %d: %s\n", device,
+                   cuda.error().message.c_str());
+      return 1;
+    }
+    ops = std::move(*cuda);
+    std::printf("GPT-2 124M shape, random weights, CUDA device %d (%s)\n", device,
+                ops->DeviceName().c_str());
+  }
+  const auto measure_bandwidth = [&] {
+    return device < 0 ? MeasureBandwidth(threads) : DeviceBandwidth(*ops);
+  };
+  const Bandwidth bw = measure_bandwidth();
+  // The arithmetic reference ("sgemm" in the ratios below): OpenBLAS on the CPU, our own matmul
+  // on a device.
+  const double sgemm = device < 0 ? SgemmFlops(2048, threads) : DeviceMatmulFlops(*ops, 4096);
   // Bytes one decode step reads: all real parameters but the position table, plus its one row.
   const double weight_bytes =
       4.0 * double(gpt2.NumRealParams() - int64_t{gpt2.context} * gpt2.n_embd + gpt2.n_embd);
-  std::printf("memcpy bandwidth (read + write)  %8.2f GB/s\n", bw.copy_stream / 1e9);
-  std::printf("read-only bandwidth              %8.2f GB/s\n", bw.read / 1e9);
-  std::printf("OpenBLAS sgemm 2048^3            %8.1f GFLOP/s\n", sgemm / 1e9);
+  std::printf("%-32s %8.2f GB/s\n",
+              device < 0 ? "memcpy bandwidth (read + write)" : "device bandwidth (read + write)",
+              bw.copy_stream / 1e9);
+  if (device < 0) std::printf("read-only bandwidth              %8.2f GB/s\n", bw.read / 1e9);
+  std::printf("%-32s %8.1f GFLOP/s\n",
+              device < 0 ? "OpenBLAS sgemm 2048^3" : "sgemm = our matmul 4096^3", sgemm / 1e9);
   std::printf("weight bytes read per decode step %7.1f MB\n", weight_bytes / 1e6);
 
   auto init = k::InitialParams(gpt2, 1);
   Check(bool(init), "InitialParams");
-  auto ops = k::MakeCpuOps(threads);
   auto model = k::Gpt::CreateForInference(gpt2, *ops);
   Check(bool(model) && (*model)->SetParams(*init), "model");
   k::Gpt& gpt = **model;
@@ -233,7 +309,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 2; ++i) {
     const auto prompt = random_tokens(prefill_len[i]);
     Check(bool(gpt.Prefill(0, prompt)), "warm-up prefill");
-    const double sec = BestSeconds(3, [&] { Check(bool(gpt.Prefill(0, prompt)), "prefill"); });
+    const double sec = BestSeconds(3, [&] {
+      Check(bool(gpt.Prefill(0, prompt)) && bool(ops->Synchronize()), "prefill");
+    });
     prefill_rate[i] = double(k::GenerationFlops(gpt2, prefill_len[i], 1)) / sec;
   }
 
@@ -256,19 +334,21 @@ int main(int argc, char** argv) {
       }
       tokens_per_s[b] = std::max(tokens_per_s[b], double(batch[b]) * decode_steps / Seconds(t0));
     }
-    if (b == 0) after = MeasureBandwidth(threads);
+    if (b == 0) after = measure_bandwidth();
   }
-  std::printf("memcpy bandwidth after batch 1   %8.2f GB/s (read-only %.2f GB/s)\n",
+  std::printf("bandwidth after batch 1          %8.2f GB/s (read-only %.2f GB/s)\n",
               after.copy_stream / 1e9, after.read / 1e9);
   const double copy_bw = (bw.copy_stream + after.copy_stream) / 2;
   const double read_bw = (bw.read + after.read) / 2;
   const double limit = copy_bw / weight_bytes;
   std::printf("\n%-44s %10s %10s\n", "measure", "value", "ratio");
-  std::printf("%-44s %10.2f\n", "limit, tokens/s (weights / mean memcpy bw)", limit);
+  std::printf("%-44s %10.2f\n", "limit, tokens/s (weights / mean bandwidth)", limit);
   std::printf("%-44s %10.2f %10.2f  (of the limit)\n", "batch-1 decode, tokens/s", tokens_per_s[0],
               tokens_per_s[0] / limit);
-  std::printf("%-44s %10.2f %10.2f  (of the read-only limit)\n", "read-only limit, tokens/s",
-              read_bw / weight_bytes, tokens_per_s[0] / (read_bw / weight_bytes));
+  if (read_bw > 0) {
+    std::printf("%-44s %10.2f %10.2f  (of the read-only limit)\n", "read-only limit, tokens/s",
+                read_bw / weight_bytes, tokens_per_s[0] / (read_bw / weight_bytes));
+  }
   std::printf("%-44s %10.2f %10.2f  (x batch 1)\n", "batch-16 decode, tokens/s", tokens_per_s[1],
               tokens_per_s[1] / tokens_per_s[0]);
   std::printf("%-44s %10.1f %10.2f  (of sgemm)\n", "prefill 64 tokens, GFLOP/s",
