@@ -103,6 +103,14 @@ std::unique_ptr<TransportServer> StartServer(const Identity& id, ServerOptions o
   return server ? std::move(*server) : nullptr;
 }
 
+// A server with small connection caps: `total` live connections, `per_address` from one address.
+std::unique_ptr<TransportServer> StartCappedServer(size_t total, size_t per_address) {
+  ServerOptions options;
+  options.connections_max = total;
+  options.connections_per_address_max = per_address;
+  return StartServer(Identity::Generate(), std::move(options));
+}
+
 // A client whose connection starts from `source` (a loopback address) rather than 127.0.0.1.
 std::unique_ptr<TransportClient> ConnectFrom(const TransportServer& server, const Identity& id,
                                              const std::string& source) {
@@ -220,11 +228,7 @@ bool AwaitServing(TransportServer& server, F done) {
 }
 
 TEST(TransportBoundsTest, ConnectionsPastTheCapsAreRefusedAndCounted) {
-  Identity sched = Identity::Generate();
-  ServerOptions options;
-  options.connections_max = 4;
-  options.connections_per_address_max = 2;
-  auto server = StartServer(sched, options);
+  auto server = StartCappedServer(4, 2);
   ASSERT_TRUE(server);
   std::vector<std::unique_ptr<TransportClient>> idle;
   for (int i = 0; i < 2; ++i) {
@@ -291,11 +295,7 @@ bool ClosedByPeer(int fd) {
 // is malformed, giving the slot back. While they hold, their address is full and every other
 // address is served; once they are gone, a real client from their address gets in.
 TEST(TransportBoundsTest, ConnectionsThatNeverHandshakeHoldTheirSlotsOnlyForTheHandshakeInterval) {
-  Identity sched = Identity::Generate();
-  ServerOptions options;
-  options.connections_max = 5;
-  options.connections_per_address_max = 2;
-  auto server = StartServer(sched, options);
+  auto server = StartCappedServer(5, 2);
   ASSERT_TRUE(server);
   // Two silent connections fill 127.0.0.5; from 127.0.0.6, one silent and one that sends bytes
   // that are no ZMTP greeting.
