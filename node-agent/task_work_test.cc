@@ -155,7 +155,7 @@ TEST(TaskWorkTest, InferenceDoesNotDependOnSharding) {
   ASSERT_TRUE(ckpt);
   InferTask all;
   all.model = Tiny();
-  all.checkpoint = *ckpt;
+  all.checkpoint.assign(ckpt->begin(), ckpt->end());
   all.prompts = {"ROMEO:", "JULIET:", "A"};
   all.max_new_tokens = 8;
   all.temperature = 0.8;
@@ -190,7 +190,7 @@ TEST(TaskWorkTest, ARefereeOfChosenPromptsWritesWhatTheShardWroteForThem) {
   ASSERT_TRUE(ckpt);
   InferTask shard;
   shard.model = Tiny();
-  shard.checkpoint = *ckpt;
+  shard.checkpoint.assign(ckpt->begin(), ckpt->end());
   shard.prompts = {"a", "bb", "ccc", "dddd", "eeeee"};
   shard.first_prompt_index = 20;
   shard.max_new_tokens = 6;
@@ -231,7 +231,7 @@ TEST(TaskWorkTest, InferenceReportsProgressFlopsAndScreenableLines) {
   ASSERT_TRUE(ckpt);
   InferTask t;
   t.model = Tiny();
-  t.checkpoint = *ckpt;
+  t.checkpoint.assign(ckpt->begin(), ckpt->end());
   for (int i = 0; i < 20; ++i) t.prompts.push_back(std::string(size_t(i % 7), 'a' + i));
   t.max_new_tokens = 6;
   t.temperature = 0.7;
@@ -239,13 +239,18 @@ TEST(TaskWorkTest, InferenceReportsProgressFlopsAndScreenableLines) {
   t.seed = 5;
   std::atomic<bool> stop{false};
   std::vector<int64_t> steps;
-  auto out = MakeInferWork(t, kOneThread)(
+  auto work = MakeInferWork(t, kOneThread);
+  auto out = work(
       [&](int64_t step, int64_t total, double) {
         EXPECT_EQ(total, 20);
         steps.push_back(step);
       },
       stop);
   ASSERT_TRUE(out) << out.error().message;
+  // The work let the checkpoint's bytes go once parsed: it does not run twice.
+  auto again = work([](int64_t, int64_t, double) {}, stop);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message.find("runs once"), std::string::npos) << again.error().message;
   EXPECT_EQ(steps.size(), 20u);
   EXPECT_EQ(steps.back(), 20);
   const auto lines = Lines(out->result);
@@ -280,7 +285,7 @@ TEST(TaskWorkTest, InferenceWithTheBpeTokenizerTopPAndStop) {
   ASSERT_TRUE(ckpt);
   InferTask t;
   t.model = m;
-  t.checkpoint = *ckpt;
+  t.checkpoint.assign(ckpt->begin(), ckpt->end());
   t.prompts = {"the rain in the east", "", "sea shore"};
   t.max_new_tokens = 12;
   t.temperature = 0.9;

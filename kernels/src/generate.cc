@@ -133,6 +133,33 @@ class Engine {
   std::vector<Completion> done_;
 };
 
+// The sequences of already-checked prompts through a model holding its parameters.
+Result<std::vector<Completion>> Run(Gpt& model, std::vector<Sequence> seqs,
+                                    const GenerateConfig& generate, const GenerateHooks& hooks) {
+  const ModelConfig& config = model.config();
+  // Slots: the batch, but no more than the prompts, and no cache larger than a quarter of the
+  // device's memory; if the allocation still fails, half as many, down to one. The slot count
+  // changes no bits, so a smaller device gives the same text, only later.
+  const int max_len = CacheLength(config, seqs, generate.max_new_tokens);
+  const uint64_t slot_bytes = 8ull * config.n_layer * max_len * config.n_embd;
+  int slots =
+      static_cast<int>(std::min<size_t>(generate.batch, std::max<size_t>(seqs.size(), 1)));
+  if (const uint64_t memory = model.ops().MemoryBytes(); memory > 0) {
+    slots = static_cast<int>(std::clamp<uint64_t>(memory / 4 / slot_bytes, 1, slots));
+  }
+  for (Status st = model.ReserveKvCache(slots, max_len); !st;
+       st = model.ReserveKvCache(slots, max_len)) {
+    if (slots == 1) return tl::unexpected(st.error());
+    slots /= 2;
+  }
+  Engine engine(model, seqs, hooks);
+  PLUME_RETURN_IF_ERROR(engine.Run(slots));
+  std::vector<Completion> out = std::move(engine.completions());
+  std::sort(out.begin(), out.end(),
+            [](const Completion& a, const Completion& b) { return a.index < b.index; });
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<Completion>> Generate(const ModelConfig& config, std::span<const float> params,
@@ -142,27 +169,14 @@ Result<std::vector<Completion>> Generate(const ModelConfig& config, std::span<co
   PLUME_ASSIGN_OR_RETURN(auto seqs, StartSequences(config, prompts, generate, tokenizer));
   PLUME_ASSIGN_OR_RETURN(auto model, Gpt::CreateForInference(config, ops));
   PLUME_RETURN_IF_ERROR(model->SetParams(params));
-  // Slots: the batch, but no more than the prompts, and no cache larger than a quarter of the
-  // device's memory; if the allocation still fails, half as many, down to one. The slot count
-  // changes no bits, so a smaller device gives the same text, only later.
-  const int max_len = CacheLength(config, seqs, generate.max_new_tokens);
-  const uint64_t slot_bytes = 8ull * config.n_layer * max_len * config.n_embd;
-  int slots =
-      static_cast<int>(std::min<size_t>(generate.batch, std::max<size_t>(prompts.size(), 1)));
-  if (const uint64_t memory = ops.MemoryBytes(); memory > 0) {
-    slots = static_cast<int>(std::clamp<uint64_t>(memory / 4 / slot_bytes, 1, slots));
-  }
-  for (Status st = model->ReserveKvCache(slots, max_len); !st;
-       st = model->ReserveKvCache(slots, max_len)) {
-    if (slots == 1) return tl::unexpected(st.error());
-    slots /= 2;
-  }
-  Engine engine(*model, seqs, hooks);
-  PLUME_RETURN_IF_ERROR(engine.Run(slots));
-  std::vector<Completion> out = std::move(engine.completions());
-  std::sort(out.begin(), out.end(),
-            [](const Completion& a, const Completion& b) { return a.index < b.index; });
-  return out;
+  return Run(*model, std::move(seqs), generate, hooks);
+}
+
+Result<std::vector<Completion>> Generate(Gpt& model, const std::vector<std::string>& prompts,
+                                         const GenerateConfig& generate,
+                                         const Tokenizer& tokenizer, const GenerateHooks& hooks) {
+  PLUME_ASSIGN_OR_RETURN(auto seqs, StartSequences(model.config(), prompts, generate, tokenizer));
+  return Run(model, std::move(seqs), generate, hooks);
 }
 
 Result<std::vector<Completion>> Generate(const ModelConfig& config, std::span<const float> params,

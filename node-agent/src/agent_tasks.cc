@@ -288,8 +288,7 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
         auto bytes = store->Get(hash);
         if (!bytes) return Fail("checkpoint blob unreadable: " + bytes.error().message);
         InferTask loaded = *task;
-        loaded.checkpoint.assign(bytes->begin(), bytes->end());
-        std::string().swap(*bytes);
+        loaded.checkpoint = std::move(*bytes);
         return MakeInferWork(std::move(loaded), device)(progress, stop);
       };
     }

@@ -116,13 +116,14 @@ Result<TaskOutput> RunTrain(const TrainTask& t, const DeviceChoice& device, cons
 // Generate over prompts at the given global indices (empty: gen.first_index + i), one call per
 // run of consecutive indices: a completion depends on its index, not on its batch, so a
 // dispute's referee of some prompts of a shard writes what the shard's run wrote for them.
-Result<std::vector<kernels::Completion>> GenerateRuns(
-    const kernels::ModelConfig& model, std::span<const float> params,
-    const std::vector<std::string>& prompts, const std::vector<uint64_t>& indices,
-    kernels::GenerateConfig gen, kernels::Ops& ops, const kernels::Tokenizer& tokenizer,
-    const kernels::GenerateHooks& hooks) {
+Result<std::vector<kernels::Completion>> GenerateRuns(kernels::Gpt& model,
+                                                      const std::vector<std::string>& prompts,
+                                                      const std::vector<uint64_t>& indices,
+                                                      kernels::GenerateConfig gen,
+                                                      const kernels::Tokenizer& tokenizer,
+                                                      const kernels::GenerateHooks& hooks) {
   auto run = [&](std::vector<std::string> some) -> Result<std::vector<kernels::Completion>> {
-    auto out = kernels::Generate(model, params, some, gen, ops, tokenizer, hooks);
+    auto out = kernels::Generate(model, some, gen, tokenizer, hooks);
     if (!out) return tl::unexpected(FromKernels(out.error()));
     return std::move(*out);
   };
@@ -145,13 +146,19 @@ Result<std::vector<kernels::Completion>> GenerateRuns(
   return all;
 }
 
-Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
-                            const ProgressFn& progress, const std::atomic<bool>& stop) {
+// Takes the task whole: the checkpoint's bytes are let go as soon as they are parsed and the
+// parsed parameters as soon as the model holds them, so that generation holds the parameters
+// once (the model's) beside the KV cache, not three times.
+Result<TaskOutput> RunInfer(InferTask t, const DeviceChoice& device, const ProgressFn& progress,
+                            const std::atomic<bool>& stop) {
+  if (t.checkpoint.empty()) return Fail("no checkpoint bytes (an inference task's work runs once)");
   auto ops = MakeOps(device);
   if (!ops) return tl::unexpected(ops.error());
   kernels::LoadOptions opts;
   if (t.model.n_layer > 0) opts.expect = t.model;
-  auto ck = kernels::LoadCheckpointBytes(t.checkpoint, opts);
+  auto ck = kernels::LoadCheckpointBytes(
+      {reinterpret_cast<const uint8_t*>(t.checkpoint.data()), t.checkpoint.size()}, opts);
+  std::string().swap(t.checkpoint);
   if (!ck) return Fail("checkpoint: " + ck.error().message);
   kernels::GenerateConfig gen;
   gen.max_new_tokens = static_cast<int>(t.max_new_tokens);
@@ -180,8 +187,11 @@ Result<TaskOutput> RunInfer(const InferTask& t, const DeviceChoice& device,
   // up to a NUL, as a C string, which is what the output line echoes.
   std::vector<std::string> prompts;
   for (const std::string& p : t.prompts) prompts.emplace_back(p.c_str());
-  auto out = GenerateRuns(ck->config, ck->params, prompts, t.prompt_indices, gen, **ops,
-                          **tokenizer, hooks);
+  auto model = kernels::Gpt::CreateForInference(ck->config, **ops);
+  if (!model) return Fail("model: " + model.error().message);
+  if (auto st = (*model)->SetParams(ck->params); !st) return Fail("model: " + st.error().message);
+  std::vector<float>().swap(ck->params);
+  auto out = GenerateRuns(**model, prompts, t.prompt_indices, gen, **tokenizer, hooks);
   if (!out) return tl::unexpected(out.error());
   TaskOutput result;
   std::string jsonl;
@@ -351,7 +361,7 @@ WorkFn MakeTrainWork(TrainTask task, DeviceChoice device) {
 WorkFn MakeInferWork(InferTask task, DeviceChoice device) {
   auto shared = std::make_shared<InferTask>(std::move(task));
   return [shared, device](const ProgressFn& progress, const std::atomic<bool>& stop) {
-    return RunInfer(*shared, device, progress, stop);
+    return RunInfer(std::move(*shared), device, progress, stop);
   };
 }
 

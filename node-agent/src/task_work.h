@@ -70,7 +70,7 @@ void WipeTokens(const TrainTask& t, std::vector<int32_t>& tokens);
 
 struct InferTask {
   kernels::ModelConfig model;
-  std::vector<uint8_t> checkpoint;  // safetensors
+  std::string checkpoint;  // safetensors bytes, as the blob store gives them
   uint64_t first_prompt_index = 0;
   std::vector<std::string> prompts;
   // Set (one per prompt, ascending) for a dispute's referee: each prompt's global index.
@@ -87,7 +87,9 @@ struct InferTask {
 
 // Host memory a task's inputs take once loaded: each input blob is read whole and copied, and
 // text is expanded to int32 tokens, about six bytes of RAM per input byte (training); an infer
-// checkpoint is held about three times (blob, copy, model). A submitter chooses these sizes, so
+// checkpoint is held at most twice while it loads (blob and parsed parameters, then those and
+// the model's copy) and once while it generates, beside the KV cache: three times leaves the
+// cache its room (GPT-2 124M, 475 MiB: an agent's peak 1.1 GiB, bench/RESULTS.md). A submitter chooses these sizes, so
 // the agent refuses a task whose inputs would not fit rather than be killed by the OOM killer.
 inline constexpr uint64_t kTrainInputRamFactor = 6;
 inline constexpr uint64_t kInferInputRamFactor = 3;
@@ -142,6 +144,8 @@ struct PreparedTrain {
 Result<PreparedTrain> PrepareTrain(const TrainTask& t);
 
 WorkFn MakeTrainWork(TrainTask task, DeviceChoice device);
+// Runs once: the work takes the task's checkpoint bytes and lets them go once parsed (a second
+// call fails saying so).
 WorkFn MakeInferWork(InferTask task, DeviceChoice device);
 
 }  // namespace plume::agent

@@ -67,7 +67,7 @@ inline InferTask DeterminismInferTask(uint64_t seed) {
   auto params = kernels::InitialParams(t.model, 17);
   if (params) {
     auto bytes = kernels::SaveCheckpointBytes(t.model, *params);
-    if (bytes) t.checkpoint = std::move(*bytes);
+    if (bytes) t.checkpoint.assign(bytes->begin(), bytes->end());
   }
   t.first_prompt_index = 4;
   t.prompts = {"ROMEO:", "Now is the winter", ""};

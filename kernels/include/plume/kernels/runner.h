@@ -156,6 +156,12 @@ Result<std::vector<Completion>> Generate(const ModelConfig& model, std::span<con
                                          const GenerateConfig& config, Ops& ops,
                                          const Tokenizer& tokenizer,
                                          const GenerateHooks& hooks = {});
+// The same through a model that already holds its parameters (Gpt::CreateForInference, then
+// SetParams), so that a caller can let go of its own copy first; the model's KV cache is
+// reserved anew for each call.
+Result<std::vector<Completion>> Generate(Gpt& model, const std::vector<std::string>& prompts,
+                                         const GenerateConfig& config, const Tokenizer& tokenizer,
+                                         const GenerateHooks& hooks = {});
 // The same with the byte tokenizer.
 Result<std::vector<Completion>> Generate(const ModelConfig& model, std::span<const float> params,
                                          const std::vector<std::string>& prompts,
