@@ -59,13 +59,16 @@ Status WriteJsonl(const std::string& path, const std::vector<Completion>& comple
 Result<RunLocalSummary> RunInfer(const JobSpec& spec, Ops& ops) {
   LoadOptions options;
   options.expect = spec.model;
-  PLUME_ASSIGN_OR_RETURN(const auto checkpoint, LoadCheckpoint(spec.infer.checkpoint, options));
+  PLUME_ASSIGN_OR_RETURN(auto checkpoint, LoadCheckpoint(spec.infer.checkpoint, options));
   PLUME_ASSIGN_OR_RETURN(const auto prompts, LoadPrompts(spec));
   PLUME_ASSIGN_OR_RETURN(const auto tokenizer, LoadSpecTokenizer(spec));
   PLUME_RETURN_IF_ERROR(CheckTokenizerFitsModel(*tokenizer, checkpoint.config.vocab));
+  // Once the model holds the parameters, the parsed copy goes: generation holds them once.
+  PLUME_ASSIGN_OR_RETURN(auto model, Gpt::CreateForInference(checkpoint.config, ops));
+  PLUME_RETURN_IF_ERROR(model->SetParams(checkpoint.params));
+  std::vector<float>().swap(checkpoint.params);
   PLUME_ASSIGN_OR_RETURN(const auto completions,
-                         Generate(checkpoint.config, checkpoint.params, prompts,
-                                  spec.infer.generate, ops, *tokenizer));
+                         Generate(*model, prompts, spec.infer.generate, *tokenizer));
   PLUME_RETURN_IF_ERROR(MakeOutputDir(spec.output_dir));
   RunLocalSummary summary;
   summary.kind = JobKind::kInfer;
