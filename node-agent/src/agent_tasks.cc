@@ -10,6 +10,7 @@
 #include "plume/agent/metrics.h"
 #include "data_key.h"
 #include "dispute_work.h"
+#include "task_inputs.h"
 #include "task_work.h"
 
 namespace plume::agent {
@@ -27,6 +28,14 @@ std::optional<Hash256> RefHash(wire::BlobRef::Reader ref) {
   auto h = HashFromData(ref.getHash());
   if (!h || *h == Hash256{}) return std::nullopt;
   return *h;
+}
+
+// A training assignment's blobs, read later on the task's thread (task_inputs.h).
+TrainBlobs TrainInputBlobs(wire::TrainParams::Reader p, wire::TaskAssign::Reader a) {
+  TrainBlobs b{RefHash(p.getRoundParams()), RefHash(p.getDataShard()), RefHash(p.getEvalTokens()),
+               std::nullopt};
+  if (a.hasSegment()) b.start_state = RefHash(a.getSegment().getStartState());
+  return b;
 }
 
 // The best device offered: every CUDA device that passed the selftest (training uses them all
@@ -213,39 +222,27 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
     t.seed = p.getSeed();
     t.shard_index = p.getShardIndex();
     t.shard_count = p.getShardCount();
-    auto params = blob(p.getRoundParams());
-    auto data = blob(p.getDataShard());
-    auto eval = blob(p.getEvalTokens());
     if (auto st = AttachDataKey(a, identity, t); !st) {
       problem = st.error().message;  // an unusable grant: the task fails below
-    } else if (!params || !data || !eval) {
-      problem = "input blob unreadable: " +
-                (!params ? params.error() : !data ? data.error() : eval.error()).message;
-    } else {
-      t.round_params = std::move(*params);
-      t.data = std::move(*data);
-      t.eval = std::move(*eval);
-      if (a.hasSegment()) {
-        auto start = blob(a.getSegment().getStartState());
-        auto seg = start ? SegmentOf(a.getSegment(), std::move(t), std::move(*start))
-                         : Fail("segment start state unreadable: " + start.error().message);
-        if (seg) {
-          work = MakeSegmentWork(std::move(*seg), ChooseDevice(options));
-        } else {
-          problem = seg.error().message;
-        }
+    } else if (a.hasSegment()) {
+      auto shape = SegmentShape(a.getSegment());
+      if (shape) {
+        work = TrainWorkReadingInputs(store.get(), TrainInputBlobs(p, a), std::move(t),
+                                      std::move(*shape), ChooseDevice(options));
       } else {
-        // Old states go before new ones are written, so the bound holds while this task runs.
-        if (auto pruned = dispute_states->Prune(kDisputeRetention, kDisputeTasksMax - 1);
-            !pruned) {
-          spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
-                       held->task_id, pruned.error().message);
-        }
-        if (options.task_filter) options.task_filter(true, t.local_steps, t.seed);
-        t.states = dispute_states;
-        t.state_key = SpoolKey(held->task_id, held->attempt);
-        work = MakeTrainWork(std::move(t), ChooseDevice(options));
+        problem = shape.error().message;
       }
+    } else {
+      // Old states go before new ones are written, so the bound holds while this task runs.
+      if (auto pruned = dispute_states->Prune(kDisputeRetention, kDisputeTasksMax - 1); !pruned) {
+        spdlog::warn("job={} task={}: cannot prune dispute states: {}", held->job_id,
+                     held->task_id, pruned.error().message);
+      }
+      if (options.task_filter) options.task_filter(true, t.local_steps, t.seed);
+      t.states = dispute_states;
+      t.state_key = SpoolKey(held->task_id, held->attempt);
+      work = TrainWorkReadingInputs(store.get(), TrainInputBlobs(p, a), std::move(t),
+                                    std::nullopt, ChooseDevice(options));
     }
   } else {
     auto p = a.getParams().getInfer();
@@ -279,18 +276,8 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
     } else if (!ckpt) {
       problem = "the task names no checkpoint blob";
     } else {
-      // Read and hashed on the task's thread: a GPT-2 124M checkpoint is 475 MiB, seconds of
-      // reading, hashing and copying that on this loop would outlast the lease and lose the task.
-      // `store` outlives the executor (declared before it), and its Get is thread-safe.
-      work = [store = store.get(), hash = *ckpt, task = std::make_shared<InferTask>(std::move(t)),
-              device = ChooseDevice(options)](const ProgressFn& progress,
-                                              const std::atomic<bool>& stop) -> Result<TaskOutput> {
-        auto bytes = store->Get(hash);
-        if (!bytes) return Fail("checkpoint blob unreadable: " + bytes.error().message);
-        InferTask loaded = *task;
-        loaded.checkpoint = std::move(*bytes);
-        return MakeInferWork(std::move(loaded), device)(progress, stop);
-      };
+      // `store` outlives the executor (declared before it).
+      work = InferWorkReadingCheckpoint(store.get(), *ckpt, std::move(t), ChooseDevice(options));
     }
   }
   if (work && options.output_filter) {

@@ -59,8 +59,13 @@ WorkFn MakeExportWork(std::shared_ptr<DisputeStates> states, std::string key, ui
 
 Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train,
                               std::vector<uint8_t> start_state) {
+  auto shape = SegmentShape(seg);
+  if (!shape) return shape;
+  return SegmentWithInputs(std::move(*shape), std::move(train), std::move(start_state));
+}
+
+Result<SegmentTask> SegmentShape(wire::SegmentReplay::Reader seg) {
   SegmentTask t;
-  t.train = std::move(train);
   t.link = seg.getLink();
   for (auto [list, out] : {std::pair{seg.getChainA(), &t.chain_a},
                            std::pair{seg.getChainB(), &t.chain_b}}) {
@@ -73,11 +78,17 @@ Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train,
       out->push_back(*h);
     }
   }
-  if (t.link > 0 && start_state.empty()) {
-    return Fail("segment replay of link " + std::to_string(t.link) + " without a start state");
-  }
-  if (t.link > 0) t.start_state = std::move(start_state);
   return t;
+}
+
+Result<SegmentTask> SegmentWithInputs(SegmentTask shape, TrainTask train,
+                                      std::vector<uint8_t> start_state) {
+  if (shape.link > 0 && start_state.empty()) {
+    return Fail("segment replay of link " + std::to_string(shape.link) + " without a start state");
+  }
+  shape.train = std::move(train);
+  if (shape.link > 0) shape.start_state = std::move(start_state);
+  return shape;
 }
 
 WorkFn MakeSegmentWork(SegmentTask task, DeviceChoice device) {

@@ -33,6 +33,11 @@ struct SegmentTask {
 // bounded and shaped here before the worker thread sees them.
 Result<SegmentTask> SegmentOf(wire::SegmentReplay::Reader seg, TrainTask train,
                               std::vector<uint8_t> start_state);
+// SegmentOf in its two halves: the assignment's link and chains (no blob needed, so the agent's
+// loop checks them), then the train part and start state once read (on the task's thread).
+Result<SegmentTask> SegmentShape(wire::SegmentReplay::Reader seg);
+Result<SegmentTask> SegmentWithInputs(SegmentTask shape, TrainTask train,
+                                      std::vector<uint8_t> start_state);
 WorkFn MakeSegmentWork(SegmentTask task, DeviceChoice device);
 
 // The FLOPs a segment replay of link `link` is billed: the task's, times the segment's share of
