@@ -13,28 +13,14 @@
 
 #include "plume/kernels/checkpoint.h"
 #include "plume/kernels/gpt.h"
+#include "testing/tiny_tasks.h"
 
 namespace plume::agent {
 namespace {
 
-const DeviceChoice kOneThread{.cuda_device = -1, .cuda_devices = {}, .threads = 1};
-
-kernels::ModelConfig Tiny() {
-  kernels::ModelConfig m;
-  m.n_layer = 1;
-  m.n_head = 2;
-  m.n_embd = 32;
-  m.context = 32;
-  m.vocab = 256;
-  return m;
-}
-
-std::vector<uint8_t> Text(size_t n) {
-  std::string s;
-  while (s.size() < n) s += "Now is the winter of our discontent made glorious summer. ";
-  s.resize(n);
-  return {s.begin(), s.end()};
-}
+using testing::kOneThread;
+using testing::Text;
+using testing::Tiny;
 
 struct Fixture {
   std::filesystem::path dir =

@@ -16,29 +16,15 @@
 #include "plume/kernels/flops.h"
 #include "plume/kernels/gpt.h"
 #include "plume/kernels/runner.h"
+#include "testing/tiny_tasks.h"
 
 namespace plume::agent {
 namespace {
 
-// One thread: the CI machine has 2 cores shared with other tests.
-const DeviceChoice kOneThread{.cuda_device = -1, .cuda_devices = {}, .threads = 1};
+using testing::kOneThread;
+using testing::Text;
+using testing::Tiny;
 
-kernels::ModelConfig Tiny() {
-  kernels::ModelConfig m;
-  m.n_layer = 1;
-  m.n_head = 2;
-  m.n_embd = 32;
-  m.context = 32;
-  m.vocab = 256;
-  return m;
-}
-
-std::vector<uint8_t> Text(size_t n) {
-  std::string s;
-  while (s.size() < n) s += "To be, or not to be, that is the question. ";
-  s.resize(n);
-  return {s.begin(), s.end()};
-}
 
 TEST(ShardRangeTest, CoversEveryItemOnce) {
   for (size_t n : {0u, 1u, 7u, 100u, 101u}) {
