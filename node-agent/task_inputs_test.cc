@@ -40,17 +40,11 @@ struct Fixture {
   }
 };
 
+// The tiny training task without its input bytes: those come from the store.
 TrainTask Train() {
-  TrainTask t;
-  t.model = Tiny();
-  t.local_steps = 2;
-  t.total_steps = 4;
-  t.batch = 2;
-  t.seq_len = 16;
-  t.lr = 1e-3;
-  t.schedule = "constant";
-  t.seed = 9;
-  t.shard_count = 1;
+  TrainTask t = testing::TinyTrain();
+  t.data.clear();
+  t.eval.clear();
   return t;
 }
 
@@ -61,17 +55,17 @@ Result<TaskOutput> RunWork(const WorkFn& work) {
 
 TEST(TaskInputs, TrainingReadsItsBlobsWhenItRunsAndMatchesTheWorkGivenTheBytes) {
   Fixture f;
-  const auto data = Text(3000), eval = Text(500);
+  const TrainTask direct_base = testing::TinyTrain();
+  const auto& data = direct_base.data;
+  const auto& eval = direct_base.eval;
   auto params = kernels::InitialParams(Tiny(), 3);
   ASSERT_TRUE(params);
   auto round = kernels::SaveCheckpointBytes(Tiny(), *params);
   ASSERT_TRUE(round);
   const TrainBlobs blobs{f.Put(*round), f.Put(data), f.Put(eval), std::nullopt};
 
-  TrainTask direct = Train();
+  TrainTask direct = direct_base;
   direct.round_params = *round;
-  direct.data = data;
-  direct.eval = eval;
   auto want = RunWork(MakeTrainWork(direct, kOneThread));
   ASSERT_TRUE(want) << want.error().message;
   auto got =
@@ -128,7 +122,7 @@ TEST(TaskInputs, ASegmentPastLinkZeroWithoutItsStartStateFailsWhenItRuns) {
   seg.setLink(2);
   auto shape = SegmentShape(seg.asReader());
   ASSERT_TRUE(shape) << shape.error().message;  // the shape alone needs no blob
-  const TrainBlobs blobs{std::nullopt, f.Put(Text(3000)), std::nullopt, std::nullopt};
+  const TrainBlobs blobs{std::nullopt, f.Put(Text(4000)), std::nullopt, std::nullopt};
   auto out = RunWork(TrainWorkReadingInputs(f.store.get(), blobs, Train(), *shape, kOneThread));
   ASSERT_FALSE(out);
   EXPECT_NE(out.error().message.find("without a start state"), std::string::npos)

@@ -24,6 +24,7 @@ namespace {
 using testing::kOneThread;
 using testing::Text;
 using testing::Tiny;
+using testing::TinyTrain;
 
 
 TEST(ShardRangeTest, CoversEveryItemOnce) {
@@ -42,23 +43,6 @@ TEST(ShardRangeTest, CoversEveryItemOnce) {
   EXPECT_EQ(ShardRange(10, 5, 2), std::make_pair(size_t{10}, size_t{10}));
 }
 
-TrainTask MakeTrain() {
-  TrainTask t;
-  t.model = Tiny();
-  t.local_steps = 3;
-  t.total_steps = 6;
-  t.batch = 2;
-  t.seq_len = 16;
-  t.lr = 1e-3;
-  t.schedule = "constant";
-  t.seed = 5;
-  t.shard_index = 1;
-  t.shard_count = 2;
-  t.data = Text(4000);
-  t.eval = Text(600);
-  return t;
-}
-
 // A submitter picks input sizes; an agent refuses what would not fit in its RAM (F22).
 TEST(InputsTooLargeTest, RefusesInputsThatWouldNotFitAndAcceptsThoseThatDo) {
   const uint64_t ram = 16ull << 30;
@@ -73,7 +57,7 @@ TEST(InputsTooLargeTest, RefusesInputsThatWouldNotFitAndAcceptsThoseThatDo) {
 }
 
 TEST(TaskWorkTest, TrainReturnsADeltaFromTheSeedInitialisation) {
-  TrainTask t = MakeTrain();
+  TrainTask t = TinyTrain();
   std::vector<int64_t> steps;
   ProgressFn progress = [&](int64_t step, int64_t, double) { steps.push_back(step); };
   std::atomic<bool> stop{false};
@@ -97,7 +81,7 @@ TEST(TaskWorkTest, TrainReturnsADeltaFromTheSeedInitialisation) {
 }
 
 TEST(TaskWorkTest, TrainStartsFromTheRoundParameters) {
-  TrainTask t = MakeTrain();
+  TrainTask t = TinyTrain();
   auto ops = kernels::MakeCpuOps(1);
   auto gpt = kernels::Gpt::Create(t.model, *ops);
   ASSERT_TRUE(gpt);
@@ -116,7 +100,7 @@ TEST(TaskWorkTest, TrainStartsFromTheRoundParameters) {
 }
 
 TEST(TaskWorkTest, TooLittleDataIsAClearError) {
-  TrainTask t = MakeTrain();
+  TrainTask t = TinyTrain();
   t.data = Text(20);
   std::atomic<bool> stop{false};
   auto out = MakeTrainWork(t, kOneThread)([](int64_t, int64_t, double) {}, stop);
@@ -332,7 +316,7 @@ TEST(TaskWorkTest, InferenceWithTheBpeTokenizerTopPAndStop) {
 }
 
 TEST(TaskWorkTest, StopFlagCancels) {
-  TrainTask t = MakeTrain();
+  TrainTask t = TinyTrain();
   t.local_steps = 1000;
   std::atomic<bool> stop{false};
   auto out = MakeTrainWork(t, kOneThread)([&](int64_t step, int64_t, double) {

@@ -105,15 +105,17 @@ Bandwidth MeasureBandwidth(int threads) {
   return Bandwidth{2 * bytes / copy, bytes / read};
 }
 
+// `floats` floats on the Ops' device, or the benchmark stops.
+std::unique_ptr<k::Buffer> AllocFloats(k::Ops& ops, size_t floats) {
+  auto b = ops.Alloc(floats * sizeof(float));
+  Check(bool(b), "Alloc");
+  return std::move(*b);
+}
+
 // Device memory bandwidth through the Ops: out = a + b streams two reads and a write per float.
 Bandwidth DeviceBandwidth(k::Ops& ops) {
   const size_t n = size_t{1} << 26;  // 256 MiB of floats per buffer
-  std::unique_ptr<k::Buffer> a, b, out;
-  for (auto* buf : {&a, &b, &out}) {
-    auto made = ops.Alloc(n * sizeof(float));
-    Check(bool(made), "Alloc (bandwidth)");
-    *buf = std::move(*made);
-  }
+  const auto a = AllocFloats(ops, n), b = AllocFloats(ops, n), out = AllocFloats(ops, n);
   const auto pass = [&] {
     Check(bool(ops.ResidualForward(static_cast<float*>(out->data()),
                                    static_cast<const float*>(a->data()),
@@ -129,12 +131,8 @@ Bandwidth DeviceBandwidth(k::Ops& ops) {
 double DeviceMatmulFlops(k::Ops& ops, int n) {
   const size_t floats = size_t(n) * n;
   std::vector<float> host(floats, 0.25f);
-  std::unique_ptr<k::Buffer> a, w, c;
-  for (auto* buf : {&a, &w, &c}) {
-    auto made = ops.Alloc(floats * sizeof(float));
-    Check(bool(made), "Alloc (matmul)");
-    *buf = std::move(*made);
-  }
+  const auto a = AllocFloats(ops, floats), w = AllocFloats(ops, floats),
+             c = AllocFloats(ops, floats);
   Check(bool(ops.CopyToDevice(a->data(), host.data(), floats * sizeof(float))), "CopyToDevice");
   Check(bool(ops.CopyToDevice(w->data(), host.data(), floats * sizeof(float))), "CopyToDevice");
   const auto run = [&] {
@@ -193,12 +191,12 @@ struct StepMatmuls {
     }
     shapes_.push_back({int(C), m.vocab});
     for (const auto& [c, oc] : shapes_) {
-      weights_.push_back(Alloc(size_t(c) * oc));
+      weights_.push_back(AllocFloats(ops_, size_t(c) * oc));
       weight_floats_ += double(c) * oc;
     }
-    in_ = Alloc(size_t(16) * 4 * C);
-    out_ = Alloc(size_t(16) * m.vocab);
-    bias_ = Alloc(size_t(m.vocab));
+    in_ = AllocFloats(ops_, size_t(16) * 4 * C);
+    out_ = AllocFloats(ops_, size_t(16) * m.vocab);
+    bias_ = AllocFloats(ops_, size_t(m.vocab));
     k::SplitMix64 rng(3);
     std::vector<float> host;
     for (size_t w = 0; w < weights_.size(); ++w) {
@@ -226,11 +224,6 @@ struct StepMatmuls {
   double weight_floats() const { return weight_floats_; }
 
  private:
-  std::unique_ptr<k::Buffer> Alloc(size_t floats) {
-    auto b = ops_.Alloc(floats * sizeof(float));
-    Check(bool(b), "Alloc");
-    return std::move(*b);
-  }
   k::Ops& ops_;
   k::ModelConfig m_;
   std::vector<std::pair<int, int>> shapes_;

@@ -190,13 +190,6 @@ void Agent::Impl::CheckFetchStall(Clock::time_point now) {
 void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
   if (!held || held->running || !held->fetching.empty()) return;
   auto a = held->assign->body().getTaskAssign();
-  auto blob = [&](wire::BlobRef::Reader ref) -> Result<std::vector<uint8_t>> {
-    auto hash = RefHash(ref);
-    if (!hash) return std::vector<uint8_t>{};
-    auto bytes = store->Get(*hash);
-    if (!bytes) return tl::unexpected(bytes.error());
-    return std::vector<uint8_t>(bytes->begin(), bytes->end());
-  };
   WorkFn work;
   std::string problem;
   if (a.getParams().isExportState()) {
@@ -262,13 +255,15 @@ void Agent::Impl::MaybeStartHeld(Clock::time_point now) {
       options.task_filter(false, unused_steps, t.seed);
     }
     if (p.getTokenizer().size() > 0) t.tokenizer = p.getTokenizer().cStr();
+    // Small (a vocabulary and its merges), so read here; a ref without a hash is an empty file.
     for (auto ref : p.getTokenizerFiles()) {
-      auto file = blob(ref);
+      const auto hash = RefHash(ref);
+      auto file = hash ? store->Get(*hash) : Result<std::string>(std::string());
       if (!file) {
         problem = "tokenizer blob unreadable: " + file.error().message;
         break;
       }
-      t.tokenizer_files.emplace_back(file->begin(), file->end());
+      t.tokenizer_files.push_back(std::move(*file));
     }
     const auto ckpt = RefHash(p.getCheckpoint());
     if (!problem.empty()) {

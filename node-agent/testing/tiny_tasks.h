@@ -32,4 +32,23 @@ inline std::vector<uint8_t> Text(size_t n) {
   return {s.begin(), s.end()};
 }
 
+// A training task on Tiny(): three steps of shard 1 of 2 over 4000 bytes of Text, with 600 bytes
+// to evaluate on.
+inline TrainTask TinyTrain() {
+  TrainTask t;
+  t.model = Tiny();
+  t.local_steps = 3;
+  t.total_steps = 6;
+  t.batch = 2;
+  t.seq_len = 16;
+  t.lr = 1e-3;
+  t.schedule = "constant";
+  t.seed = 5;
+  t.shard_index = 1;
+  t.shard_count = 2;
+  t.data = Text(4000);
+  t.eval = Text(600);
+  return t;
+}
+
 }  // namespace plume::agent::testing
